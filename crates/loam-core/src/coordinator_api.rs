@@ -1,0 +1,96 @@
+//! Wire types of the Coordinator REST API (`/api/v1`), per `shared/spec/coordinator-api.md`.
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Every error body: `{"status": "<message>"}`; also the `{"status": "ok"}` of successful writes.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct StatusBody {
+    /// The message.
+    pub status: String,
+}
+
+impl StatusBody {
+    /// `{"status": "ok"}`.
+    pub fn ok() -> Self {
+        Self { status: "ok".into() }
+    }
+}
+
+/// A mount point as listed by `GET /api/v1/mount`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct MountPoint {
+    /// The cluster path, with a trailing slash (`/data/`).
+    pub path: String,
+    /// The UFS URI, with a trailing slash (`s3://bucket/`).
+    pub ufs: String,
+    /// Mount options (secrets masked when listed).
+    #[serde(default)]
+    pub options: BTreeMap<String, String>,
+}
+
+/// `{"results": [...]}` list envelope.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct Results<T> {
+    /// The items.
+    pub results: Vec<T>,
+}
+
+/// A worker in `GET /api/v1/nodes`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeInfo {
+    /// `worker-<uuid>`.
+    pub identity: String,
+    /// `host:port` of the worker's HTTP API.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub address: String,
+    /// `ONLINE` or `OFFLINE`.
+    pub status: String,
+}
+
+/// `GET /api/v1/nodes`: note the singular `result`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct NodeList {
+    /// The workers.
+    pub result: Vec<NodeInfo>,
+}
+
+/// Worker states in the nodes API.
+pub const NODE_ONLINE: &str = "ONLINE";
+/// A registered worker without a liveness record.
+pub const NODE_OFFLINE: &str = "OFFLINE";
+
+/// Masks mount option values whose key names a secret (`secret`, `password`, `token`).
+pub fn mask_secrets(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+    options
+        .iter()
+        .map(|(k, v)| {
+            let lk = k.to_ascii_lowercase();
+            let secret = ["secret", "password", "token"].iter().any(|w| lk.contains(w));
+            (k.clone(), if secret { "******".to_string() } else { v.clone() })
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn masks_only_secrets() {
+        let mut o = BTreeMap::new();
+        o.insert("s3a.accessKeyId".to_string(), "AK".to_string());
+        o.insert("s3a.secretKey".to_string(), "SK".to_string());
+        o.insert("s3.sessionToken".to_string(), "T".to_string());
+        let m = mask_secrets(&o);
+        assert_eq!(m["s3a.accessKeyId"], "AK");
+        assert_eq!(m["s3a.secretKey"], "******");
+        assert_eq!(m["s3.sessionToken"], "******");
+    }
+
+    #[test]
+    fn node_address_is_skipped_when_empty() {
+        let v = serde_json::to_value(NodeInfo { identity: "w".into(), address: String::new(), status: "ONLINE".into() });
+        assert_eq!(v.unwrap(), serde_json::json!({"identity": "w", "status": "ONLINE"}));
+    }
+}

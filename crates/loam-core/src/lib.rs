@@ -1,0 +1,17 @@
+//! Loam's shared vocabulary: worker and file ids, the consistent hash ring, path rules, the wire types
+//! of the Coordinator and worker APIs, and error kinds. This crate does no I/O.
+
+pub mod coordinator_api;
+pub mod error;
+pub mod hash_ring;
+pub mod id;
+pub mod membership;
+pub mod murmur3;
+pub mod path;
+pub mod store_keys;
+pub mod time;
+pub mod worker_api;
+
+pub use error::ErrorKind;
+pub use hash_ring::HashRing;
+pub use id::{WorkerId, WorkerIdentity, file_id};

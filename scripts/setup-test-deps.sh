@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the test suite needs on a fresh machine: Debian packages (etcd, protoc, nginx for the
+# benchmark), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
+# Idempotent and quick when everything is already there.
+set -euo pipefail
+here="$(cd "$(dirname "$0")/.." && pwd)"
+venv="${LOAM_VENV:-$HOME/.cache/loam/venv}"
+
+need_apt=()
+command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server etcd-client)
+command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler libprotobuf-dev)
+[ -e /usr/include/google/protobuf/timestamp.proto ] || need_apt+=(libprotobuf-dev)
+command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+if [ ${#need_apt[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages: ${need_apt[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq "${need_apt[@]}" >/dev/null
+fi
+# Debian starts etcd/nginx as services on install; the tests start their own on free ports.
+systemctl stop etcd nginx >/dev/null 2>&1 || true
+pkill -x etcd >/dev/null 2>&1 || true
+
+stamp="$venv/.loam-requirements"
+if [ ! -f "$stamp" ] || ! cmp -s "$stamp" "$here/scripts/requirements-test.txt"; then
+  echo "setup: creating Python venv at $venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install -q --disable-pip-version-check -r "$here/scripts/requirements-test.txt"
+  cp "$here/scripts/requirements-test.txt" "$stamp"
+fi
+echo "setup: ok (venv $venv)"
