@@ -1,0 +1,216 @@
+//! [`S3TestServer`]: moto's S3 server (`moto_server -H 127.0.0.1 -p PORT`) as a child process, one per
+//! test, from the Python venv that `scripts/setup-test-deps.sh` creates (`$LOAM_VENV`, default
+//! `$HOME/.cache/loam/venv`).
+//!
+//! Start-up measured on the 2-core dev machine: about 0.6 s until it answers HTTP, so every test starts
+//! its own server (no shared state, no cross-test bucket clean-up) instead of sharing one per binary.
+//!
+//! No orphans: `Drop` kills and reaps the process, and because a killed test binary never runs `Drop`,
+//! moto runs under a tiny Python wrapper whose watchdog thread exits when its parent (the test process)
+//! is gone. The server stays in the test's process group, so Ctrl-C reaches it as well.
+//!
+//! moto notes: it accepts any non-empty credentials and does not check signatures; bucket names must be
+//! valid S3 names (3 to 63 characters, lower case); an unsigned `PUT /<bucket>` creates a bucket.
+
+use std::collections::BTreeMap;
+use std::fs::File;
+use std::io::{Read, Write};
+use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+const ACCESS_KEY: &str = "loam-test-access-key";
+const SECRET_KEY: &str = "loam-test-secret-key";
+const REGION: &str = "us-east-1";
+/// How long a start may take before the test fails (a loaded CI machine is far slower than 0.6 s).
+const START_TIMEOUT: Duration = Duration::from_secs(60);
+/// Fresh ports to try when the server exits at start (another process took the port meanwhile).
+const START_ATTEMPTS: usize = 5;
+
+/// Runs the moto_server script given as argv[1] with the remaining arguments, and exits when the parent
+/// process dies (`getppid` changes when a process is re-parented).
+const WATCHDOG: &str = r#"
+import os, runpy, sys, threading, time
+parent = os.getppid()
+def watch():
+    while os.getppid() == parent:
+        time.sleep(0.5)
+    os._exit(0)
+threading.Thread(target=watch, daemon=True).start()
+sys.argv = sys.argv[1:]
+runpy.run_path(sys.argv[0], run_name="__main__")
+"#;
+
+/// A running moto S3 server on 127.0.0.1, killed on drop.
+pub struct S3TestServer {
+    child: Child,
+    port: u16,
+    _log: tempfile::NamedTempFile,
+}
+
+/// The Python venv holding the test servers.
+pub fn venv_dir() -> PathBuf {
+    if let Some(v) = std::env::var_os("LOAM_VENV") {
+        return PathBuf::from(v);
+    }
+    let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
+    home.join(".cache/loam/venv")
+}
+
+impl S3TestServer {
+    /// Starts a server on a free port and waits until it answers HTTP.
+    ///
+    /// Panics (telling to run `scripts/setup-test-deps.sh`) when moto is not installed.
+    pub fn start() -> Self {
+        let venv = venv_dir();
+        let (python, moto) = (venv.join("bin/python3"), venv.join("bin/moto_server"));
+        if !moto.is_file() || !python.is_file() {
+            panic!(
+                "moto_server not found at {} (LOAM_VENV={}): run scripts/setup-test-deps.sh to install the S3 test server",
+                moto.display(),
+                venv.display()
+            );
+        }
+        let mut last_log = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = crate::free_port();
+            let log = tempfile::NamedTempFile::new().expect("create a temp file for the moto log");
+            let out = log.reopen().expect("reopen the moto log");
+            let err = log.reopen().expect("reopen the moto log");
+            let child = Command::new(&python)
+                .arg("-c")
+                .arg(WATCHDOG)
+                .arg(&moto)
+                .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .stdin(Stdio::null())
+                .stdout(Stdio::from(out))
+                .stderr(Stdio::from(err))
+                .spawn()
+                .unwrap_or_else(|e| panic!("cannot start {}: {e}", moto.display()));
+            let mut server = Self { child, port, _log: log };
+            match server.wait_ready() {
+                Ok(()) => return server,
+                Err(()) => last_log = read_log(&server._log),
+            }
+        }
+        panic!("moto_server did not start after {START_ATTEMPTS} attempts; its last output:\n{last_log}");
+    }
+
+    /// Waits for an HTTP answer; `Err` when the process exited (port taken). Panics on timeout.
+    fn wait_ready(&mut self) -> Result<(), ()> {
+        let deadline = Instant::now() + START_TIMEOUT;
+        loop {
+            if let Ok(Some(_)) = self.child.try_wait() {
+                return Err(());
+            }
+            if http(self.port, "GET", "/moto-api/").is_ok() {
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                panic!("moto_server on port {} did not answer within {START_TIMEOUT:?}:\n{}", self.port, read_log(&self._log));
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
+    /// `http://127.0.0.1:PORT`.
+    pub fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// The server's port.
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// Access key id to use (moto accepts any).
+    pub fn access_key(&self) -> &'static str {
+        ACCESS_KEY
+    }
+
+    /// Secret key to use (moto accepts any).
+    pub fn secret_key(&self) -> &'static str {
+        SECRET_KEY
+    }
+
+    /// The region to sign for.
+    pub fn region(&self) -> &'static str {
+        REGION
+    }
+
+    /// Creates bucket `name` (a valid S3 name); panics if the server refuses.
+    pub fn create_bucket(&self, name: &str) {
+        match http(self.port, "PUT", &format!("/{name}")) {
+            Ok((200, _)) => {}
+            Ok((status, body)) => panic!("creating bucket {name:?} failed: HTTP {status}: {body}"),
+            Err(e) => panic!("creating bucket {name:?} failed: {e}"),
+        }
+    }
+
+    /// Mount options (Alluxio names) that reach this server: credentials, endpoint, region, path style.
+    pub fn mount_options(&self) -> BTreeMap<String, String> {
+        [
+            ("s3a.accessKeyId", ACCESS_KEY.to_string()),
+            ("s3a.secretKey", SECRET_KEY.to_string()),
+            ("alluxio.underfs.s3.endpoint", self.endpoint()),
+            ("alluxio.underfs.s3.endpoint.region", REGION.to_string()),
+            ("alluxio.underfs.s3.disable.dns.buckets", "true".to_string()),
+        ]
+        .into_iter()
+        .map(|(k, v)| (k.to_string(), v))
+        .collect()
+    }
+}
+
+impl Drop for S3TestServer {
+    fn drop(&mut self) {
+        // Errors mean it has exited already; either way nothing is left running.
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn read_log(log: &tempfile::NamedTempFile) -> String {
+    let mut s = String::new();
+    if let Ok(mut f) = File::open(log.path()) {
+        let _ = f.read_to_string(&mut s);
+    }
+    s
+}
+
+/// One plain HTTP/1.1 request without body; returns the status and the body text.
+fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
+    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
+    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
+    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
+    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    let mut resp = Vec::new();
+    stream.read_to_end(&mut resp)?;
+    let text = String::from_utf8_lossy(&resp);
+    let status = text
+        .strip_prefix("HTTP/1.")
+        .and_then(|r| r.get(2..5))
+        .and_then(|s| s.parse().ok())
+        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {:?}", text.lines().next())))?;
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    Ok((status, body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn starts_answers_creates_buckets_and_stops() {
+        let server = S3TestServer::start();
+        let port = server.port();
+        server.create_bucket("loam-harness");
+        let (status, body) = http(port, "GET", "/").expect("list buckets");
+        assert_eq!(status, 200);
+        assert!(body.contains("loam-harness"), "{body}");
+        assert_eq!(server.mount_options()["alluxio.underfs.s3.endpoint"], format!("http://127.0.0.1:{port}"));
+        drop(server);
+        assert!(http(port, "GET", "/").is_err(), "the server is gone after drop");
+    }
+}

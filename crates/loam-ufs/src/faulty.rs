@@ -1,0 +1,193 @@
+//! [`FaultyUfs`] (feature `testing`): a real [`Ufs`] wrapped with read accounting and injected faults,
+//! so tests of the worker and client can prove "the UFS was read once", "a failing UFS is reported",
+//! "a slow UFS read is waited for or timed out", "corrupted bytes are caught".
+//!
+//! Faults are set and cleared through `&self` while reads run (state behind a mutex, counters atomic).
+//! Order of checks in `read_range`: count the call, URI-pattern faults, the "next N reads fail" budget,
+//! the delay, the inner read, corruption, count the bytes. Pattern faults apply to every operation whose
+//! URI (either URI of a copy/rename) contains the substring; the other faults apply to reads only.
+
+use crate::{ListOptions, Ufs, UfsError, UfsResult, UfsStatus};
+use async_trait::async_trait;
+use bytes::{Bytes, BytesMut};
+use futures::stream::{self, BoxStream, StreamExt};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+/// A [`Ufs`] that counts reads and injects errors, delays and corruption in front of another one.
+pub struct FaultyUfs {
+    inner: Arc<dyn Ufs>,
+    faults: Mutex<Faults>,
+    read_calls: AtomicU64,
+    read_bytes: AtomicU64,
+    per_uri: Mutex<HashMap<String, UriCounts>>,
+}
+
+#[derive(Default)]
+struct Faults {
+    failing: Vec<(String, UfsError)>,
+    next_reads: Option<(u64, UfsError)>,
+    read_delay: Option<Duration>,
+    corrupt: bool,
+}
+
+/// Reads of one URI.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct UriCounts {
+    /// `read_range` calls, failed ones included.
+    pub calls: u64,
+    /// Bytes returned.
+    pub bytes: u64,
+}
+
+impl FaultyUfs {
+    /// Wraps `inner` with no faults.
+    pub fn new(inner: Arc<dyn Ufs>) -> Self {
+        Self {
+            inner,
+            faults: Mutex::new(Faults::default()),
+            read_calls: AtomicU64::new(0),
+            read_bytes: AtomicU64::new(0),
+            per_uri: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// `read_range` calls so far, failed ones included.
+    pub fn read_calls(&self) -> u64 {
+        self.read_calls.load(Ordering::SeqCst)
+    }
+
+    /// Bytes returned by `read_range` so far.
+    pub fn read_bytes(&self) -> u64 {
+        self.read_bytes.load(Ordering::SeqCst)
+    }
+
+    /// Calls and bytes of one URI (exactly as passed to `read_range`).
+    pub fn reads_of(&self, uri: &str) -> UriCounts {
+        self.per_uri.lock().get(uri).copied().unwrap_or_default()
+    }
+
+    /// Zeroes every counter.
+    pub fn reset_counters(&self) {
+        self.read_calls.store(0, Ordering::SeqCst);
+        self.read_bytes.store(0, Ordering::SeqCst);
+        self.per_uri.lock().clear();
+    }
+
+    /// Fails every operation on a URI containing `pattern` with `err` (adds to earlier patterns).
+    pub fn fail_matching(&self, pattern: &str, err: UfsError) {
+        self.faults.lock().failing.push((pattern.to_string(), err));
+    }
+
+    /// Fails the next `n` reads (any URI) with `err`, replacing an earlier budget.
+    pub fn fail_next_reads(&self, n: u64, err: UfsError) {
+        self.faults.lock().next_reads = (n > 0).then_some((n, err));
+    }
+
+    /// Delays every read by `delay` before it reaches the inner UFS; `None` stops delaying.
+    pub fn set_read_delay(&self, delay: Option<Duration>) {
+        self.faults.lock().read_delay = delay;
+    }
+
+    /// Corrupts returned bytes (the first byte of each non-empty read is inverted) while `on`.
+    pub fn set_corrupt_reads(&self, on: bool) {
+        self.faults.lock().corrupt = on;
+    }
+
+    /// Removes every fault (counters are kept).
+    pub fn clear_faults(&self) {
+        *self.faults.lock() = Faults::default();
+    }
+
+    fn check_pattern(&self, uris: &[&str]) -> UfsResult<()> {
+        let faults = self.faults.lock();
+        match faults.failing.iter().find(|(p, _)| uris.iter().any(|u| u.contains(p.as_str()))) {
+            Some((_, err)) => Err(err.clone()),
+            None => Ok(()),
+        }
+    }
+
+    /// Takes one from the "next N reads fail" budget, if any is left.
+    fn take_read_failure(&self) -> Option<UfsError> {
+        let mut faults = self.faults.lock();
+        let (left, err) = faults.next_reads.as_mut()?;
+        *left -= 1;
+        let err = err.clone();
+        if *left == 0 {
+            faults.next_reads = None;
+        }
+        Some(err)
+    }
+
+    fn count(&self, uri: &str, calls: u64, bytes: u64) {
+        self.read_calls.fetch_add(calls, Ordering::SeqCst);
+        self.read_bytes.fetch_add(bytes, Ordering::SeqCst);
+        let mut per_uri = self.per_uri.lock();
+        let c = per_uri.entry(uri.to_string()).or_default();
+        c.calls += calls;
+        c.bytes += bytes;
+    }
+}
+
+#[async_trait]
+impl Ufs for FaultyUfs {
+    async fn stat(&self, uri: &str) -> UfsResult<UfsStatus> {
+        self.check_pattern(&[uri])?;
+        self.inner.stat(uri).await
+    }
+
+    fn list(&self, uri: &str, opts: ListOptions) -> BoxStream<'static, UfsResult<UfsStatus>> {
+        match self.check_pattern(&[uri]) {
+            Ok(()) => self.inner.list(uri, opts),
+            Err(e) => stream::once(async move { Err(e) }).boxed(),
+        }
+    }
+
+    async fn read_range(&self, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes> {
+        self.count(uri, 1, 0);
+        self.check_pattern(&[uri])?;
+        if let Some(err) = self.take_read_failure() {
+            return Err(err);
+        }
+        let delay = self.faults.lock().read_delay;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        let mut data = self.inner.read_range(uri, offset, len).await?;
+        if self.faults.lock().corrupt && !data.is_empty() {
+            let mut m = BytesMut::from(&data[..]);
+            m[0] = !m[0];
+            data = m.freeze();
+        }
+        self.count(uri, 0, data.len() as u64);
+        Ok(data)
+    }
+
+    async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {
+        self.check_pattern(&[uri])?;
+        self.inner.write(uri, data).await
+    }
+
+    async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()> {
+        self.check_pattern(&[uri])?;
+        self.inner.delete(uri, recursive).await
+    }
+
+    async fn create_dir(&self, uri: &str) -> UfsResult<()> {
+        self.check_pattern(&[uri])?;
+        self.inner.create_dir(uri).await
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> UfsResult<()> {
+        self.check_pattern(&[from, to])?;
+        self.inner.copy(from, to).await
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> UfsResult<()> {
+        self.check_pattern(&[from, to])?;
+        self.inner.rename(from, to).await
+    }
+}

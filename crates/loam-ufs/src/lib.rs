@@ -1,0 +1,82 @@
+//! Access to under file systems (UFS) — `file://` and `s3://` — over Apache OpenDAL, behind the [`Ufs`]
+//! trait so that the worker, the coordinator and tests can swap in a fault-injecting implementation
+//! (feature `testing`). Also the mount table: cluster path `/data/x` <-> UFS URI `s3://bucket/x`.
+//!
+//! This crate knows nothing about caching.
+
+pub mod error;
+pub mod mount_table;
+pub mod opendal_ufs;
+pub mod registry;
+#[cfg(feature = "testing")]
+pub mod faulty;
+
+pub use error::{UfsError, UfsResult};
+pub use mount_table::{Mount, MountTable};
+pub use opendal_ufs::{OpendalUfs, install_process_defaults};
+pub use registry::UfsRegistry;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::stream::BoxStream;
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+/// What a stat or a listing says of one UFS entry.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct UfsStatus {
+    /// The full URI (`s3://bucket/dir/file`, `file:///tmp/x`), without trailing slash.
+    pub uri: String,
+    /// Whether this is a directory (or an S3 common prefix).
+    pub is_dir: bool,
+    /// Length in bytes (0 for directories).
+    pub length: u64,
+    /// The ETag (S3) or a content version string; `None` when the UFS has none.
+    pub etag: Option<String>,
+    /// Last modification time, when known.
+    pub modified: Option<SystemTime>,
+}
+
+/// Options of a listing.
+#[derive(Clone, Debug, Default)]
+pub struct ListOptions {
+    /// Walk the whole tree (files only are returned when recursive; S3 has no directories).
+    pub recursive: bool,
+    /// Entries per UFS request (S3 `max-keys`); `None` leaves the UFS default.
+    pub page_size: Option<usize>,
+}
+
+/// Mount options, as given to `POST /api/v1/mount` (`s3a.accessKeyId`, `s3.endpoint`, ...).
+pub type MountOptions = BTreeMap<String, String>;
+
+/// One under file system, rooted at a URI prefix (`s3://bucket/`, `file:///`).
+///
+/// All paths are full UFS URIs under the root. Reads return `Bytes` without copying what the UFS
+/// library produced. Implementations are cheap to clone behind an `Arc`.
+#[async_trait]
+pub trait Ufs: Send + Sync + 'static {
+    /// Length, ETag and modification time of a file or directory. `NotFound` when it does not exist.
+    async fn stat(&self, uri: &str) -> UfsResult<UfsStatus>;
+
+    /// The entries under a directory URI, streamed page by page (never the whole listing in memory).
+    /// Non-recursive listings return files and sub-directories; recursive ones return files only.
+    fn list(&self, uri: &str, opts: ListOptions) -> BoxStream<'static, UfsResult<UfsStatus>>;
+
+    /// Bytes `[offset, offset + len)` of a file; shorter at end of file, empty past it.
+    async fn read_range(&self, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes>;
+
+    /// Writes (creates or replaces) a whole file.
+    async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()>;
+
+    /// Deletes a file (missing is not an error), or a directory tree when `recursive`.
+    async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()>;
+
+    /// Creates a directory (and its parents).
+    async fn create_dir(&self, uri: &str) -> UfsResult<()>;
+
+    /// Copies a file.
+    async fn copy(&self, from: &str, to: &str) -> UfsResult<()>;
+
+    /// Renames a file.
+    async fn rename(&self, from: &str, to: &str) -> UfsResult<()>;
+}

@@ -1,0 +1,247 @@
+//! [`OpendalUfs`]: the [`Ufs`] trait over one Apache OpenDAL operator (fs or S3).
+//!
+//! One `OpendalUfs` serves one mount: its operator is rooted at the mount's UFS root
+//! (`file:///srv/data` → fs service rooted at `/srv/data`; `s3://bucket/prefix` → S3 service for `bucket`
+//! rooted at `prefix`). Methods take full URIs; a URI of another scheme or authority, or outside the
+//! root, is `InvalidInput` — rooting the operator at the mount keeps a bad path from reaching files
+//! outside it (OpenDAL's fs service also refuses keys that climb out of its root).
+//!
+//! Behaviour shared by both backends (the tests in `tests/behaviour` hold each to it):
+//! - `stat` of a directory — an fs directory, or an S3 prefix with objects under it (or a `dir/` marker) —
+//!   is `is_dir: true`, whether or not the URI ends in `/`. S3 answers a `HEAD` of `dir` with 404, so a
+//!   `NotFound` file stat is retried as a directory stat (`dir/`, which OpenDAL answers with a one-key
+//!   listing). ETags lose their surrounding quotes; the fs service has no ETag (`None`).
+//! - `list` of a missing directory (or of a file) is an **empty stream** on both: S3 cannot tell a missing
+//!   prefix from an empty one without an extra request, and OpenDAL's fs lister already answers so.
+//!   Entries carry length and modification time from the listing itself (S3 also the ETag); fs
+//!   entries that are neither file nor directory in `readdir` (symlinks) are resolved with a `stat`.
+//! - `read_range` is one ranged request, shorter at end of file and empty past it, never an error.
+//!   Surprise: OpenDAL insists that a bounded range is satisfied in full — `read_with(..).range(a..b)`
+//!   fails with "reader got too little data" (S3) or `RangeNotSatisfied` (fs) when the file ends inside
+//!   the range, and throws the bytes away. So we stream the range and keep what arrived before that
+//!   error; S3 answers `416 InvalidRange` (`RangeNotSatisfied`) for a range starting at or past the
+//!   end, which is empty bytes. Asking the length first would cost a second request per read. A
+//!   zero-length read returns at once without touching the UFS (so it does not detect a missing file).
+//!   A response that arrives in several network chunks is joined into one `Bytes` (one copy); a
+//!   single-chunk response is returned without copying.
+//! - `delete(recursive)` deletes the `dir/` tree and then a file of the same name: OpenDAL's recursive
+//!   delete of a *file-like* path `a` deletes every key that starts with `a` (`ab/…` too), so we always
+//!   pass it `a/`. Deleting the root itself is refused.
+//! - `rename` on S3 is copy + delete (S3 has none; OpenDAL reports `Unsupported`), so it is not atomic.
+
+mod error_mapping;
+mod operators;
+pub mod s3_options;
+
+use crate::{ListOptions, MountOptions, Ufs, UfsError, UfsResult, UfsStatus};
+use async_trait::async_trait;
+use bytes::Bytes;
+use error_mapping::map_error;
+use futures::TryFutureExt;
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
+use loam_core::path::UfsUri;
+use opendal::{EntryMode, Metadata, Operator};
+use std::fmt;
+use std::time::SystemTime;
+
+pub use operators::install_process_defaults;
+
+/// A [`Ufs`] over one OpenDAL operator, rooted at a mount's UFS root.
+#[derive(Clone)]
+pub struct OpendalUfs {
+    op: Operator,
+    root: UfsUri,
+}
+
+impl fmt::Debug for OpendalUfs {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("OpendalUfs").field("root", &self.root.as_string()).finish_non_exhaustive()
+    }
+}
+
+impl OpendalUfs {
+    /// Builds the UFS for `root` (`file:///dir` or `s3://bucket/prefix`) with the mount's options.
+    ///
+    /// Makes no network request; an fs root must be an existing directory (`NotFound` otherwise).
+    pub fn new(root: &UfsUri, options: &MountOptions) -> UfsResult<Self> {
+        let op = match root.scheme.as_str() {
+            "file" => operators::fs_operator(root)?,
+            "s3" => operators::s3_operator(root, options)?,
+            other => return Err(UfsError::InvalidInput(format!("unsupported UFS scheme {other:?}"))),
+        };
+        Ok(Self { op, root: root.clone() })
+    }
+
+    /// The UFS root this instance serves, as a URI.
+    pub fn root_uri(&self) -> String {
+        self.root.as_string()
+    }
+
+    /// The key of `uri` relative to the root ("" for the root itself).
+    fn rel_key(&self, uri: &str) -> UfsResult<String> {
+        let u = UfsUri::parse(uri).map_err(|e| UfsError::InvalidInput(e.to_string()))?;
+        u.strip_prefix(&self.root)
+            .ok_or_else(|| UfsError::InvalidInput(format!("{uri} is outside this UFS ({})", self.root.as_string())))
+    }
+
+    /// The key of a file (not the root).
+    fn file_key(&self, uri: &str) -> UfsResult<String> {
+        let rel = self.rel_key(uri)?;
+        if rel.is_empty() {
+            return Err(UfsError::InvalidInput(format!("{uri} is the UFS root, not a file")));
+        }
+        Ok(rel)
+    }
+
+    fn status(root: &UfsUri, rel: &str, meta: &Metadata) -> UfsStatus {
+        let is_dir = meta.is_dir();
+        UfsStatus {
+            uri: root.join(rel).as_string(),
+            is_dir,
+            length: if is_dir { 0 } else { meta.content_length() },
+            etag: if is_dir { None } else { meta.etag().map(|e| e.trim_matches('"').to_string()) },
+            modified: meta.last_modified().map(SystemTime::from),
+        }
+    }
+}
+
+/// Whether a read error only says that the file ended before the requested range did: S3's `416`
+/// (`RangeNotSatisfied`), the fs reader's `RangeNotSatisfied` at EOF, or OpenDAL's completeness check
+/// when a server answered a shorter range than asked (a truncated body is a different, temporary error).
+fn ends_before_range(e: &opendal::Error) -> bool {
+    match e.kind() {
+        opendal::ErrorKind::RangeNotSatisfied => true,
+        opendal::ErrorKind::Unexpected => !e.is_temporary() && e.message() == "reader got too little data",
+        _ => false,
+    }
+}
+
+/// OpenDAL's directory spelling of a relative key: `a/` (the root is `/`).
+fn dir_key(rel: &str) -> String {
+    if rel.is_empty() { "/".to_string() } else { format!("{rel}/") }
+}
+
+#[async_trait]
+impl Ufs for OpendalUfs {
+    async fn stat(&self, uri: &str) -> UfsResult<UfsStatus> {
+        let rel = self.rel_key(uri)?;
+        let meta = if rel.is_empty() {
+            self.op.stat("/").await
+        } else {
+            match self.op.stat(&rel).await {
+                Err(e) if e.kind() == opendal::ErrorKind::NotFound => self.op.stat(&dir_key(&rel)).await,
+                r => r,
+            }
+        };
+        Ok(Self::status(&self.root, &rel, &meta.map_err(|e| map_error(e, uri))?))
+    }
+
+    fn list(&self, uri: &str, opts: ListOptions) -> BoxStream<'static, UfsResult<UfsStatus>> {
+        let rel = match self.rel_key(uri) {
+            Ok(rel) => rel,
+            Err(e) => return stream::once(async move { Err(e) }).boxed(),
+        };
+        let (op, root, uri) = (self.op.clone(), self.root.clone(), uri.to_string());
+        let recursive = opts.recursive;
+        let open = async move {
+            let dir = dir_key(&rel);
+            let mut fut = op.lister_with(&dir).recursive(recursive);
+            if let Some(n) = opts.page_size {
+                fut = fut.limit(n.max(1));
+            }
+            let lister = fut.await.map_err(|e| map_error(e, &uri))?;
+            let entries = lister.map_err(move |e| map_error(e, &uri)).try_filter_map(move |entry| {
+                let (op, root, rel) = (op.clone(), root.clone(), rel.clone());
+                async move {
+                    let path = entry.path().trim_end_matches('/').trim_start_matches('/');
+                    if path == rel {
+                        return Ok(None); // the listed directory itself
+                    }
+                    let meta = match entry.metadata().mode() {
+                        EntryMode::Unknown => match op.stat(path).await {
+                            Ok(m) => m,
+                            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(None),
+                            Err(e) => return Err(map_error(e, &root.join(path).as_string())),
+                        },
+                        _ => entry.metadata().clone(),
+                    };
+                    if (recursive && meta.is_dir()) || meta.mode() == EntryMode::Unknown {
+                        return Ok(None);
+                    }
+                    Ok(Some(Self::status(&root, path, &meta)))
+                }
+            });
+            Ok::<_, UfsError>(entries)
+        };
+        open.try_flatten_stream().boxed()
+    }
+
+    async fn read_range(&self, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes> {
+        let rel = self.file_key(uri)?;
+        if len == 0 {
+            return Ok(Bytes::new());
+        }
+        let end = offset.saturating_add(len);
+        let reader = self.op.reader(&rel).await.map_err(|e| map_error(e, uri))?;
+        let mut stream = match reader.into_stream(offset..end).await {
+            Ok(stream) => stream,
+            Err(e) if ends_before_range(&e) => return Ok(Bytes::new()),
+            Err(e) => return Err(map_error(e, uri)),
+        };
+        // The stream yields what the UFS sent, then (if the file ended first) the error that says so.
+        let mut chunks = Vec::new();
+        loop {
+            match stream.try_next().await {
+                Ok(Some(buf)) => chunks.push(buf),
+                Ok(None) => break,
+                Err(e) if ends_before_range(&e) => break,
+                Err(e) => return Err(map_error(e, uri)),
+            }
+        }
+        Ok(chunks.into_iter().flatten().collect::<opendal::Buffer>().to_bytes())
+    }
+
+    async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {
+        let rel = self.file_key(uri)?;
+        self.op.write(&rel, data).await.map_err(|e| map_error(e, uri))?;
+        Ok(())
+    }
+
+    async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()> {
+        let rel = self.rel_key(uri)?;
+        if rel.is_empty() {
+            return Err(UfsError::InvalidInput(format!("refusing to delete the UFS root {uri}")));
+        }
+        if recursive {
+            self.op.delete_with(&dir_key(&rel)).recursive(true).await.map_err(|e| map_error(e, uri))?;
+        }
+        self.op.delete(&rel).await.map_err(|e| map_error(e, uri))
+    }
+
+    async fn create_dir(&self, uri: &str) -> UfsResult<()> {
+        let rel = self.rel_key(uri)?;
+        if rel.is_empty() {
+            return Ok(()); // the root exists by construction (fs) or needs no marker (S3)
+        }
+        self.op.create_dir(&dir_key(&rel)).await.map_err(|e| map_error(e, uri))
+    }
+
+    async fn copy(&self, from: &str, to: &str) -> UfsResult<()> {
+        let (src, dst) = (self.file_key(from)?, self.file_key(to)?);
+        self.op.copy(&src, &dst).await.map_err(|e| map_error(e, from))?;
+        Ok(())
+    }
+
+    async fn rename(&self, from: &str, to: &str) -> UfsResult<()> {
+        let (src, dst) = (self.file_key(from)?, self.file_key(to)?);
+        if self.op.info().capability().rename {
+            return self.op.rename(&src, &dst).await.map_err(|e| map_error(e, from));
+        }
+        if src == dst {
+            // Copy-then-delete onto itself would lose the file.
+            return Err(UfsError::InvalidInput(format!("cannot rename {from} onto itself")));
+        }
+        self.op.copy(&src, &dst).await.map_err(|e| map_error(e, from))?;
+        self.op.delete(&src).await.map_err(|e| map_error(e, from))
+    }
+}

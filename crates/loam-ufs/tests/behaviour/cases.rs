@@ -1,0 +1,273 @@
+//! The behaviour cases, each a generic async fn over one backend's [`Env`].
+
+use bytes::Bytes;
+use futures::{StreamExt, TryStreamExt, future::join_all, stream};
+use loam_ufs::{ListOptions, Ufs, UfsError, UfsStatus};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+/// One backend under test.
+pub struct Env {
+    /// The UFS, rooted at `root`.
+    pub ufs: Arc<dyn Ufs>,
+    /// The root URI, without trailing slash.
+    pub root: String,
+    /// Whether the backend reports ETags (S3 yes, fs no).
+    pub has_etag: bool,
+    /// URIs outside the root (other scheme, authority or prefix): every operation must refuse them.
+    pub outside: Vec<String>,
+}
+
+impl Env {
+    fn uri(&self, rel: &str) -> String {
+        format!("{}/{rel}", self.root)
+    }
+
+    async fn put(&self, rel: &str, data: Bytes) {
+        self.ufs.write(&self.uri(rel), data).await.unwrap_or_else(|e| panic!("write {rel}: {e}"));
+    }
+
+    async fn put_many(&self, rels: Vec<String>) {
+        stream::iter(rels)
+            .for_each_concurrent(16, |rel| async move { self.put(&rel, Bytes::from(rel.clone())).await })
+            .await;
+    }
+
+    async fn list(&self, rel: &str, recursive: bool, page_size: usize) -> Vec<UfsStatus> {
+        let opts = ListOptions { recursive, page_size: Some(page_size) };
+        self.ufs.list(&self.uri(rel), opts).try_collect().await.unwrap_or_else(|e| panic!("list {rel}: {e}"))
+    }
+}
+
+/// Deterministic test bytes.
+fn data(n: usize) -> Bytes {
+    (0..n).map(|i| (i % 251) as u8).collect::<Vec<_>>().into()
+}
+
+fn is_not_found<T: std::fmt::Debug>(r: Result<T, UfsError>) -> bool {
+    matches!(r, Err(UfsError::NotFound(_)))
+}
+
+/// 2020-01-01: any real modification time is later.
+fn recent(t: Option<SystemTime>) -> bool {
+    t.is_some_and(|t| t > SystemTime::UNIX_EPOCH + Duration::from_secs(1_577_836_800))
+}
+
+pub async fn stat_file(env: Env) {
+    env.put("dir/f.bin", data(1000)).await;
+    let s = env.ufs.stat(&env.uri("dir/f.bin")).await.unwrap();
+    assert_eq!(s.uri, env.uri("dir/f.bin"));
+    assert!(!s.is_dir);
+    assert_eq!(s.length, 1000);
+    assert!(recent(s.modified), "{:?}", s.modified);
+    assert_eq!(s.etag.is_some(), env.has_etag, "{:?}", s.etag);
+    if let Some(etag) = &s.etag {
+        assert!(!etag.contains('"'), "quotes stripped: {etag}");
+        env.put("dir/f.bin", data(999)).await;
+        let s2 = env.ufs.stat(&env.uri("dir/f.bin")).await.unwrap();
+        assert_ne!(s2.etag.as_ref(), Some(etag), "new content, new ETag");
+        assert_eq!(s2.length, 999);
+    }
+}
+
+pub async fn stat_dir(env: Env) {
+    env.put("d/sub/f", data(3)).await;
+    env.ufs.create_dir(&env.uri("marker")).await.unwrap();
+    for (rel, uri) in [("d", env.uri("d")), ("d", env.uri("d/")), ("d/sub", env.uri("d/sub")), ("marker", env.uri("marker"))]
+    {
+        let s = env.ufs.stat(&uri).await.unwrap_or_else(|e| panic!("stat {uri}: {e}"));
+        assert!(s.is_dir, "{uri}");
+        assert_eq!(s.length, 0);
+        assert_eq!(s.uri, env.uri(rel), "no trailing slash");
+    }
+    let root = env.ufs.stat(&env.root).await.unwrap();
+    assert!(root.is_dir);
+    assert_eq!(root.uri, env.root);
+}
+
+pub async fn stat_missing(env: Env) {
+    env.put("d/f", data(3)).await;
+    for rel in ["nope", "d/nope", "d/f/deeper", "nope/"] {
+        let r = env.ufs.stat(&env.uri(rel)).await;
+        assert!(is_not_found(r.clone()), "{rel}: {r:?}");
+        assert_eq!(r.unwrap_err().kind(), loam_core::ErrorKind::NotFound);
+    }
+}
+
+pub async fn ranged_reads(env: Env) {
+    let d = data(10_000);
+    env.put("r.bin", d.clone()).await;
+    env.put("empty", Bytes::new()).await;
+    let u = env.uri("r.bin");
+    let read = |off, len| {
+        let (ufs, u) = (env.ufs.clone(), u.clone());
+        async move { ufs.read_range(&u, off, len).await.unwrap_or_else(|e| panic!("read {off}+{len}: {e}")) }
+    };
+    assert_eq!(read(100, 500).await, d.slice(100..600), "middle");
+    assert_eq!(read(0, 10_000).await, d, "whole");
+    assert_eq!(read(9_900, 500).await, d.slice(9_900..), "tail is short");
+    assert!(read(10_000, 10).await.is_empty(), "at EOF");
+    assert!(read(20_000, 10).await.is_empty(), "past EOF");
+    assert!(read(0, 0).await.is_empty(), "len 0");
+    assert!(read(5, 0).await.is_empty(), "len 0 inside");
+    assert!(read(u64::MAX - 1, 10).await.is_empty(), "offset near u64::MAX");
+    assert!(env.ufs.read_range(&env.uri("empty"), 0, 10).await.unwrap().is_empty(), "empty file");
+    assert!(is_not_found(env.ufs.read_range(&env.uri("missing"), 0, 10).await));
+}
+
+pub async fn concurrent_reads(env: Env) {
+    let d = data(1 << 20);
+    env.put("big", d.clone()).await;
+    let u = env.uri("big");
+    let chunk = 64 << 10;
+    let reads = (0..32u64).map(|i| {
+        let (ufs, u) = (env.ufs.clone(), u.clone());
+        // Overlapping ranges, spread over the file and past its end.
+        tokio::spawn(async move { (i, ufs.read_range(&u, i * 40_000, chunk).await) })
+    });
+    for r in join_all(reads).await {
+        let (i, got) = r.unwrap();
+        let start = (i * 40_000) as usize;
+        let end = (start + chunk as usize).min(d.len());
+        assert_eq!(got.unwrap(), d.slice(start..end), "read {i}");
+    }
+}
+
+pub async fn write_then_read(env: Env) {
+    let u = env.uri("w/new/file");
+    env.ufs.write(&u, data(5000)).await.unwrap();
+    assert_eq!(env.ufs.read_range(&u, 0, 1 << 20).await.unwrap(), data(5000));
+    env.ufs.write(&u, Bytes::from_static(b"short")).await.unwrap();
+    assert_eq!(env.ufs.read_range(&u, 0, 1 << 20).await.unwrap(), Bytes::from_static(b"short"));
+    assert_eq!(env.ufs.stat(&u).await.unwrap().length, 5);
+    assert!(matches!(env.ufs.write(&env.root, data(1)).await, Err(UfsError::InvalidInput(_))), "root is no file");
+}
+
+const MANY: usize = 250;
+const PAGE: usize = 100;
+
+async fn make_many(env: &Env) {
+    let mut rels: Vec<String> = (0..MANY).map(|i| format!("many/f{i:03}")).collect();
+    rels.push("many/sub1/x".into());
+    rels.push("many/sub2/deeper/y".into());
+    rels.push("many-sibling/z".into()); // shares the prefix "many" but is not under "many/"
+    env.put_many(rels).await;
+}
+
+/// Listing with a page size below the entry count proves that pagination continues.
+pub async fn list_non_recursive_paginated(env: Env) {
+    make_many(&env).await;
+    let entries = env.list("many", false, PAGE).await;
+    let by_uri: BTreeMap<_, _> = entries.iter().map(|s| (s.uri.clone(), s.clone())).collect();
+    assert_eq!(by_uri.len(), entries.len(), "no duplicates");
+    assert_eq!(entries.len(), MANY + 2, "250 files and 2 dirs");
+    for i in 0..MANY {
+        let rel = format!("many/f{i:03}");
+        let s = by_uri.get(&env.uri(&rel)).unwrap_or_else(|| panic!("{rel} listed"));
+        assert!(!s.is_dir);
+        assert_eq!(s.length, rel.len() as u64, "length from the listing");
+        assert!(recent(s.modified), "modified from the listing");
+        assert_eq!(s.etag.is_some(), env.has_etag);
+    }
+    for sub in ["many/sub1", "many/sub2"] {
+        assert!(by_uri.get(&env.uri(sub)).is_some_and(|s| s.is_dir), "{sub} listed as a dir");
+    }
+    let slash = env.list("many/", false, PAGE).await;
+    assert_eq!(slash.len(), entries.len(), "a trailing slash lists the same");
+}
+
+pub async fn list_recursive_paginated(env: Env) {
+    make_many(&env).await;
+    let entries = env.list("many", true, PAGE).await;
+    let uris: Vec<_> = entries.iter().map(|s| s.uri.clone()).collect();
+    assert!(entries.iter().all(|s| !s.is_dir), "files only");
+    assert_eq!(entries.len(), MANY + 2, "{uris:?}");
+    assert!(uris.contains(&env.uri("many/sub2/deeper/y")));
+    assert!(!uris.iter().any(|u| u.contains("many-sibling")), "siblings sharing the prefix stay out");
+    assert!(uris.iter().all(|u| !u.ends_with('/')));
+}
+
+/// A missing directory (or a file) lists as empty on both backends.
+pub async fn list_missing_is_empty(env: Env) {
+    env.put("file", data(3)).await;
+    assert!(env.list("no/such/dir", false, PAGE).await.is_empty());
+    assert!(env.list("no/such/dir", true, PAGE).await.is_empty());
+    assert!(env.list("file", false, PAGE).await.is_empty());
+}
+
+pub async fn delete_file(env: Env) {
+    let u = env.uri("del/f");
+    env.ufs.write(&u, data(10)).await.unwrap();
+    env.ufs.delete(&u, false).await.unwrap();
+    assert!(is_not_found(env.ufs.stat(&u).await));
+    env.ufs.delete(&u, false).await.expect("deleting a missing file is fine");
+    env.ufs.delete(&env.uri("never/was"), true).await.expect("recursive delete of nothing is fine");
+}
+
+pub async fn delete_recursive(env: Env) {
+    env.put_many(["t/a", "t/b/c", "t/b/d", "tx/keep", "t.keep"].map(String::from).to_vec()).await;
+    env.ufs.delete(&env.uri("t"), true).await.unwrap();
+    assert!(is_not_found(env.ufs.stat(&env.uri("t")).await));
+    assert!(is_not_found(env.ufs.stat(&env.uri("t/b/c")).await));
+    assert!(env.list("t", true, PAGE).await.is_empty());
+    for keep in ["tx/keep", "t.keep"] {
+        assert!(env.ufs.stat(&env.uri(keep)).await.is_ok(), "{keep} shares the prefix and survives");
+    }
+    env.put("single", data(4)).await;
+    env.ufs.delete(&env.uri("single"), true).await.unwrap();
+    assert!(is_not_found(env.ufs.stat(&env.uri("single")).await), "recursive delete of a file");
+    assert!(matches!(env.ufs.delete(&env.root, true).await, Err(UfsError::InvalidInput(_))));
+}
+
+pub async fn copy(env: Env) {
+    env.put("src", data(777)).await;
+    env.ufs.copy(&env.uri("src"), &env.uri("c/dst")).await.unwrap();
+    assert_eq!(env.ufs.read_range(&env.uri("c/dst"), 0, 1000).await.unwrap(), data(777));
+    assert!(env.ufs.stat(&env.uri("src")).await.is_ok(), "the source stays");
+    assert!(is_not_found(env.ufs.copy(&env.uri("missing"), &env.uri("c/x")).await));
+}
+
+pub async fn rename(env: Env) {
+    env.put("src", data(321)).await;
+    env.ufs.rename(&env.uri("src"), &env.uri("r/dst")).await.unwrap();
+    assert_eq!(env.ufs.read_range(&env.uri("r/dst"), 0, 1000).await.unwrap(), data(321));
+    assert!(is_not_found(env.ufs.stat(&env.uri("src")).await), "the source is gone");
+    assert!(is_not_found(env.ufs.rename(&env.uri("missing"), &env.uri("r/x")).await));
+}
+
+pub async fn create_dir(env: Env) {
+    let u = env.uri("newdir/inner");
+    env.ufs.create_dir(&u).await.unwrap();
+    env.ufs.create_dir(&u).await.expect("create_dir is idempotent");
+    assert!(env.ufs.stat(&u).await.unwrap().is_dir);
+    assert!(env.ufs.stat(&env.uri("newdir")).await.unwrap().is_dir, "parents exist");
+    let listed = env.list("newdir", false, PAGE).await;
+    assert_eq!(listed.len(), 1, "{listed:?}");
+    assert!(listed[0].is_dir && listed[0].uri == u);
+    assert!(env.list("newdir", true, PAGE).await.is_empty(), "no files under it");
+    let root: Vec<_> = env.list("", false, PAGE).await.into_iter().map(|s| s.uri).collect();
+    assert!(root.contains(&env.uri("newdir")), "listing the root: {root:?}");
+    env.ufs.create_dir(&env.root).await.expect("the root exists");
+}
+
+pub async fn outside_root_is_invalid(env: Env) {
+    let mut uris = env.outside.clone();
+    uris.push("not a uri".to_string());
+    uris.push("gopher://x/y".to_string());
+    let inside = env.uri("in");
+    env.put("in", data(1)).await;
+    for u in &uris {
+        let invalid = |r: Result<(), UfsError>| matches!(r, Err(UfsError::InvalidInput(_)));
+        assert!(invalid(env.ufs.stat(u).await.map(|_| ())), "stat {u}");
+        assert!(invalid(env.ufs.read_range(u, 0, 1).await.map(|_| ())), "read {u}");
+        assert!(invalid(env.ufs.write(u, data(1)).await), "write {u}");
+        assert!(invalid(env.ufs.delete(u, true).await), "delete {u}");
+        assert!(invalid(env.ufs.create_dir(u).await), "create_dir {u}");
+        assert!(invalid(env.ufs.copy(&inside, u).await), "copy to {u}");
+        assert!(invalid(env.ufs.rename(u, &inside).await), "rename from {u}");
+        let first = env.ufs.list(u, ListOptions::default()).next().await;
+        assert!(matches!(first, Some(Err(UfsError::InvalidInput(_)))), "list {u}: {first:?}");
+    }
+    assert!(env.ufs.stat(&inside).await.is_ok(), "nothing was renamed or deleted");
+}
