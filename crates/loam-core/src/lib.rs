@@ -8,6 +8,7 @@ pub mod id;
 pub mod membership;
 pub mod murmur3;
 pub mod path;
+pub mod size;
 pub mod store_keys;
 pub mod time;
 pub mod worker_api;

@@ -1,0 +1,221 @@
+//! Reads through the cluster: the file's primary worker by the ring, then its replicas, then the UFS.
+//! A stream that breaks mid-way resumes at the byte where it stopped on the next candidate, so a worker
+//! dying during a read costs a reconnect, not the read.
+
+use crate::membership::{MembershipView, WorkerEndpoint};
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+use loam_core::worker_api::FileInfo;
+use loam_ufs::{MountTable, UfsRegistry};
+use percent_encoding::{AsciiSet, CONTROLS, utf8_percent_encode};
+use std::sync::Arc;
+
+/// Characters escaped in query values: enough for `&`, `#`, `+`, `%` and spaces to survive.
+const QUERY_VALUE: &AsciiSet = &CONTROLS.add(b' ').add(b'"').add(b'#').add(b'%').add(b'&').add(b'+').add(b'<').add(b'>');
+
+/// Encodes a query value.
+pub fn encode_query(v: &str) -> String {
+    utf8_percent_encode(v, QUERY_VALUE).to_string()
+}
+
+/// A client error.
+#[derive(Debug, thiserror::Error)]
+pub enum ClientError {
+    /// No worker is live and the UFS fallback is off or impossible.
+    #[error("no worker could serve {0}: {1}")]
+    NoWorker(String, String),
+    /// The worker answered with an error status that a retry elsewhere cannot fix (4xx).
+    #[error("{message} (HTTP {status})")]
+    Status {
+        /// HTTP status.
+        status: u16,
+        /// The worker's message.
+        message: String,
+    },
+    /// The UFS fallback failed.
+    #[error(transparent)]
+    Ufs(#[from] loam_ufs::UfsError),
+    /// The path lies under no mount.
+    #[error(transparent)]
+    Mount(#[from] loam_ufs::mount_table::MountError),
+}
+
+/// Direct UFS access for the fallback path.
+#[derive(Clone)]
+pub struct UfsFallback {
+    /// Mount table with real (unmasked) options.
+    pub mounts: MountTable,
+    /// UFS instances.
+    pub registry: UfsRegistry,
+}
+
+/// A cluster client.
+#[derive(Clone)]
+pub struct Client {
+    http: reqwest::Client,
+    members: MembershipView,
+    /// Workers tried before falling back to the UFS (primary + replicas).
+    pub attempts: usize,
+    fallback: Option<Arc<UfsFallback>>,
+}
+
+impl Client {
+    /// A client over `members`, trying up to three workers, with the UFS fallback if given.
+    pub fn new(http: reqwest::Client, members: MembershipView, fallback: Option<UfsFallback>) -> Self {
+        Self { http, members, attempts: 3, fallback: fallback.map(Arc::new) }
+    }
+
+    /// The membership view.
+    pub fn members(&self) -> &MembershipView {
+        &self.members
+    }
+
+    /// The workers to try for `ufs_uri`, primary first.
+    pub fn candidates(&self, ufs_uri: &str) -> Vec<WorkerEndpoint> {
+        self.members.ring().lookup(ufs_uri, self.attempts).into_iter().map(|(_, w)| w.clone()).collect()
+    }
+
+    async fn get_json<T: serde::de::DeserializeOwned>(&self, path: &str, query: &str) -> Result<T, ClientError> {
+        let mut last = String::from("no live worker");
+        for w in self.candidates(path) {
+            let url = format!("{}{query}", w.http_base());
+            match self.http.get(&url).send().await {
+                Ok(r) if r.status().is_success() => match r.json::<T>().await {
+                    Ok(v) => return Ok(v),
+                    Err(e) => last = format!("{}: {e}", w.id),
+                },
+                Ok(r) if r.status().is_client_error() || r.status().as_u16() == 500 => {
+                    let status = r.status().as_u16();
+                    return Err(ClientError::Status { status, message: error_text(r).await });
+                }
+                Ok(r) => last = format!("{}: HTTP {}", w.id, r.status()),
+                Err(e) => last = format!("{}: {e}", w.id),
+            }
+        }
+        Err(ClientError::NoWorker(path.to_string(), last))
+    }
+
+    /// The file-info of a UFS URI (`/v1/info`).
+    pub async fn info(&self, ufs_uri: &str) -> Result<FileInfo, ClientError> {
+        let q = format!("/v1/info?path={}", encode_query(ufs_uri));
+        let list: Vec<FileInfo> = self.get_json(ufs_uri, &q).await?;
+        list.into_iter().next().ok_or_else(|| ClientError::Status { status: 404, message: "no such file".into() })
+    }
+
+    /// The entries of a directory (`/v1/files`).
+    pub async fn list(&self, ufs_uri: &str) -> Result<Vec<FileInfo>, ClientError> {
+        let q = format!("/v1/files?path={}", encode_query(ufs_uri));
+        self.get_json(ufs_uri, &q).await
+    }
+
+    /// Streams `[offset, offset + len)` of a file, failing over between workers and then to the UFS.
+    pub fn read(&self, ufs_uri: &str, offset: u64, len: u64) -> BoxStream<'static, Result<Bytes, ClientError>> {
+        let state = ReadState {
+            client: self.clone(),
+            uri: ufs_uri.to_string(),
+            pos: offset,
+            end: offset.saturating_add(len),
+            candidates: self.candidates(ufs_uri).into_iter().collect(),
+            body: None,
+            last_error: String::from("no live worker"),
+            done: len == 0,
+            warned: false,
+        };
+        futures::stream::unfold(state, |mut s| async move {
+            let item = s.next_chunk().await?;
+            Some((item, s))
+        })
+        .boxed()
+    }
+}
+
+async fn error_text(r: reqwest::Response) -> String {
+    let text = r.text().await.unwrap_or_default();
+    serde_json::from_str::<serde_json::Value>(&text)
+        .ok()
+        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
+        .unwrap_or(text)
+}
+
+struct ReadState {
+    client: Client,
+    uri: String,
+    pos: u64,
+    end: u64,
+    candidates: std::collections::VecDeque<WorkerEndpoint>,
+    body: Option<BoxStream<'static, reqwest::Result<Bytes>>>,
+    last_error: String,
+    done: bool,
+    warned: bool,
+}
+
+impl ReadState {
+    async fn next_chunk(&mut self) -> Option<Result<Bytes, ClientError>> {
+        loop {
+            if self.done || self.pos >= self.end {
+                return None;
+            }
+            if let Some(body) = &mut self.body {
+                match body.next().await {
+                    Some(Ok(b)) => {
+                        self.pos += b.len() as u64;
+                        return Some(Ok(b));
+                    }
+                    Some(Err(e)) => {
+                        self.last_error = e.to_string();
+                        self.body = None;
+                        continue;
+                    }
+                    None => {
+                        // The worker ended the body: end of file (or it said all it had).
+                        self.done = true;
+                        return None;
+                    }
+                }
+            }
+            let Some(w) = self.candidates.pop_front() else {
+                return Some(self.from_ufs().await);
+            };
+            let url = format!(
+                "{}/v1/range/{}?ufsFullPath={}&offset={}&length={}",
+                w.http_base(),
+                loam_core::file_id(&self.uri),
+                encode_query(&self.uri),
+                self.pos,
+                self.end - self.pos
+            );
+            match self.client.http.get(&url).send().await {
+                Ok(r) if r.status().is_success() => self.body = Some(r.bytes_stream().boxed()),
+                Ok(r) if r.status().is_client_error() => {
+                    self.done = true;
+                    let status = r.status().as_u16();
+                    return Some(Err(ClientError::Status { status, message: error_text(r).await }));
+                }
+                Ok(r) => self.last_error = format!("{}: HTTP {}: {}", w.id, r.status(), error_text(r).await),
+                Err(e) => self.last_error = format!("{}: {e}", w.id),
+            }
+        }
+    }
+
+    /// Last resort: read the rest straight from the UFS, a bounded chunk per call.
+    async fn from_ufs(&mut self) -> Result<Bytes, ClientError> {
+        const UFS_CHUNK: u64 = 8 << 20;
+        let Some(fb) = self.client.fallback.clone() else {
+            self.done = true;
+            return Err(ClientError::NoWorker(self.uri.clone(), self.last_error.clone()));
+        };
+        if !self.warned {
+            self.warned = true;
+            tracing::warn!("reading {} from the UFS: {}", self.uri, self.last_error);
+        }
+        let resolved = fb.mounts.resolve(&self.uri).inspect_err(|_| self.done = true)?;
+        let ufs = fb.registry.for_mount(&resolved.mount).inspect_err(|_| self.done = true)?;
+        let want = (self.end - self.pos).min(UFS_CHUNK);
+        let b = ufs.read_range(&resolved.ufs_uri, self.pos, want).await.inspect_err(|_| self.done = true)?;
+        if (b.len() as u64) < want {
+            self.done = true;
+        }
+        self.pos += b.len() as u64;
+        Ok(b)
+    }
+}

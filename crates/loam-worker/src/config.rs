@@ -1,0 +1,63 @@
+//! The worker's configuration, with the defaults a newcomer gets.
+
+use crate::page_store::PageStoreConfig;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Default page size: 1 MiB (the Python page client assumes it).
+pub const DEFAULT_PAGE_SIZE: u64 = 1 << 20;
+/// Default bytes read from the UFS in one request on a miss (a run of pages, split into pages).
+pub const DEFAULT_UFS_READ_SIZE: u64 = 4 << 20;
+/// Default time after which a cached file is re-validated against the UFS.
+pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
+/// Default lease TTL of the worker's liveness record.
+pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+
+/// Everything a worker needs to start.
+#[derive(Clone, Debug)]
+pub struct WorkerConfig {
+    /// Host name or IP the worker advertises (and binds its HTTP listener on).
+    pub host: String,
+    /// HTTP API port (0 = pick a free one).
+    pub http_port: u16,
+    /// S3 API port advertised in the membership record (0 = none yet).
+    pub s3_port: u16,
+    /// The worker's data directory: its identity file and, by default, its cache.
+    pub data_dir: PathBuf,
+    /// Cluster name in the membership keys.
+    pub cluster_name: String,
+    /// Lease TTL of the liveness record.
+    pub lease_ttl: Duration,
+    /// Page store sizes and directories.
+    pub page_store: PageStoreConfig,
+    /// How long a cached file is trusted before it is re-validated against the UFS (0 = every read).
+    pub max_age: Duration,
+    /// Bytes per UFS read on a miss; pages of the run are cached together.
+    pub ufs_read_size: u64,
+    /// Virtual nodes per worker on the hash ring.
+    pub virtual_nodes: u32,
+}
+
+impl WorkerConfig {
+    /// A configuration with defaults, caching under `<data_dir>/cache` with the given capacities.
+    pub fn new(data_dir: PathBuf, memory_capacity: u64, disk_capacity: u64) -> Self {
+        let cache_dir = data_dir.join("cache");
+        Self {
+            host: "127.0.0.1".into(),
+            http_port: 0,
+            s3_port: 0,
+            data_dir,
+            cluster_name: loam_core::membership::DEFAULT_CLUSTER_NAME.into(),
+            lease_ttl: DEFAULT_LEASE_TTL,
+            page_store: PageStoreConfig {
+                page_size: DEFAULT_PAGE_SIZE,
+                memory_capacity,
+                disk_dirs: vec![cache_dir],
+                disk_capacity,
+            },
+            max_age: DEFAULT_MAX_AGE,
+            ufs_read_size: DEFAULT_UFS_READ_SIZE,
+            virtual_nodes: loam_core::hash_ring::DEFAULT_VIRTUAL_NODES,
+        }
+    }
+}

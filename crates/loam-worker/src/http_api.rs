@@ -1,0 +1,73 @@
+//! The worker HTTP API (port 28080), Alluxio-compatible: field names and shapes are fixed by the existing
+//! Python clients. Every handler maps its errors through `http_api::error`, the one place that picks
+//! status codes.
+
+pub mod data;
+pub mod error;
+pub mod meta;
+pub mod query;
+
+use crate::error::WorkerError;
+use crate::metrics::{self, WorkerMetrics};
+use crate::read_through::ReadThrough;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::{Method, Uri};
+use axum::response::IntoResponse;
+use axum::routing::get;
+use loam_client::MembershipView;
+use loam_core::WorkerId;
+use prometheus_client::registry::Registry;
+use std::sync::Arc;
+
+/// What every handler shares.
+pub struct WorkerState {
+    /// This worker's id.
+    pub id: WorkerId,
+    /// The read-through layer (page store, UFS, mounts).
+    pub rt: Arc<ReadThrough>,
+    /// The live ring, for `/v1/node`.
+    pub members: MembershipView,
+    /// This worker's metrics registry.
+    pub registry: Arc<Registry>,
+    /// This worker's metric handles.
+    pub metrics: WorkerMetrics,
+}
+
+impl WorkerState {
+    /// Updates the gauges that are read off the page store rather than counted.
+    pub fn refresh_gauges(&self) {
+        let u = self.rt.pages().usage();
+        let m = &self.metrics;
+        m.cached_bytes.get_or_create(&metrics::MEMORY).set(u.memory_bytes as i64);
+        m.cached_bytes.get_or_create(&metrics::DISK).set(u.disk_bytes as i64);
+        m.cached_pages.get_or_create(&metrics::MEMORY).set(u.memory_pages as i64);
+        m.cached_pages.get_or_create(&metrics::DISK).set(u.disk_pages as i64);
+        m.cached_files.set(u.files as i64);
+    }
+}
+
+/// The worker's router.
+pub fn router(state: Arc<WorkerState>) -> Router {
+    let page_limit = state.rt.pages().page_size() as usize + 4096;
+    Router::new()
+        .route("/v1/health", get(meta::health))
+        .route("/v1/node", get(meta::node))
+        .route("/v1/info", get(meta::info))
+        .route("/v1/files", get(meta::files))
+        .route(
+            "/v1/file/{id}/page/{n}",
+            get(data::get_page).post(data::post_page).layer(DefaultBodyLimit::max(page_limit)),
+        )
+        .route("/v1/range/{id}", get(data::range))
+        .route("/v1/chunk/{id}", get(data::chunk))
+        .route("/v1/head/{id}", get(data::head))
+        .route("/v1/tail/{id}", get(data::tail))
+        .route("/metrics", get(meta::metrics))
+        .fallback(unknown)
+        .with_state(state)
+}
+
+async fn unknown(method: Method, uri: Uri) -> axum::response::Response {
+    WorkerError::NotFound(format!("unknown endpoint: {method} {}", uri.path())).into_response()
+}

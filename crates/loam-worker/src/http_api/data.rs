@@ -1,0 +1,164 @@
+//! Data endpoints: pages (`GET`/`POST /v1/file/<id>/page/<n>`), `/v1/range`, `/v1/chunk`, `/v1/head`,
+//! `/v1/tail`. A file is named by its id and, optionally, `ufsFullPath`; without it the worker resolves the
+//! id from its own records (a file it has seen). Bodies stream page by page; nothing holds a whole file.
+
+use super::WorkerState;
+use super::query::Query;
+use crate::error::{WorkerError, WorkerResult};
+use crate::read_through::OpenFile;
+use axum::Json;
+use axum::body::{Body, Bytes};
+use axum::extract::{Path, RawQuery, State};
+use axum::http::header;
+use axum::response::Response;
+use futures::StreamExt;
+use loam_core::path::UfsUri;
+use loam_core::worker_api::Success;
+use std::sync::Arc;
+
+const KNOWN: &[&str] = &["ufsFullPath", "offset", "length", "chunkSize", "numOfBytes"];
+
+/// Opens the file named by `id` (and `ufsFullPath` when given).
+async fn open(s: &WorkerState, id: &str, q: &Query) -> WorkerResult<OpenFile> {
+    if !loam_core::id::is_file_id(id) {
+        return Err(WorkerError::InvalidInput(format!("{id:?} is not a file id (64 lowercase hex digits)")));
+    }
+    let uri = match q.get("ufsFullPath").filter(|u| !u.is_empty()) {
+        Some(raw) => {
+            let normalized = UfsUri::parse(raw).map_err(|e| WorkerError::InvalidInput(e.to_string()))?.as_string();
+            if loam_core::file_id(raw) != id && loam_core::file_id(&normalized) != id {
+                return Err(WorkerError::InvalidInput(format!("file id {id} is not the SHA-256 of ufsFullPath {raw}")));
+            }
+            normalized
+        }
+        None => {
+            s.rt.pages()
+                .file(id)
+                .map(|r| r.ufs_uri)
+                .ok_or_else(|| WorkerError::NotFound(format!("unknown file id {id}: pass ufsFullPath")))?
+        }
+    };
+    s.rt.open(&uri).await
+}
+
+fn octets(body: Body, len: Option<u64>) -> Response {
+    let mut r = Response::new(body);
+    r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
+    if let Some(len) = len {
+        r.headers_mut().insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
+    }
+    r
+}
+
+fn parse_index(n: &str) -> WorkerResult<u64> {
+    n.parse().map_err(|_| WorkerError::InvalidInput(format!("page index must be a non-negative integer, got {n:?}")))
+}
+
+/// `GET /v1/file/<id>/page/<n>[?offset=&length=][&ufsFullPath=]`.
+pub async fn get_page(
+    State(s): State<Arc<WorkerState>>,
+    Path((id, n)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+) -> WorkerResult<Response> {
+    let q = Query::raw(q.as_deref(), KNOWN);
+    let index = parse_index(&n)?;
+    let (offset, length) = (q.u64("offset")?, q.u64("length")?);
+    let f = open(&s, &id, &q).await?;
+    let page = s.rt.read_page(&f, index).await?;
+    let lo = (offset.unwrap_or(0) as usize).min(page.len());
+    let hi = length.map_or(page.len(), |l| lo.saturating_add(l as usize).min(page.len()));
+    let part = page.slice(lo..hi);
+    s.metrics.served_bytes.inc_by(part.len() as u64);
+    Ok(octets(Body::from(part.clone()), Some(part.len() as u64)))
+}
+
+/// `POST /v1/file/<id>/page/<n>`: the body is the page's bytes; stores it.
+pub async fn post_page(
+    State(s): State<Arc<WorkerState>>,
+    Path((id, n)): Path<(String, String)>,
+    RawQuery(q): RawQuery,
+    body: Bytes,
+) -> WorkerResult<Json<Success>> {
+    let q = Query::raw(q.as_deref(), KNOWN);
+    let index = parse_index(&n)?;
+    let f = open(&s, &id, &q).await?;
+    let ps = s.rt.pages().page_size();
+    let expected = f.record.length.saturating_sub(index.saturating_mul(ps)).min(ps);
+    if expected == 0 || body.len() as u64 != expected {
+        return Err(WorkerError::InvalidInput(format!(
+            "page {index} of {} must be {expected} bytes, got {}",
+            f.record.ufs_uri,
+            body.len()
+        )));
+    }
+    s.rt.pages().put_page(f.file_id(), index, body).await?;
+    Ok(Json(Success { success: true }))
+}
+
+/// Streams a range. The first piece is read before the headers go out, so that a UFS failure at the start
+/// becomes a proper error status rather than a 200 with a broken body.
+async fn stream(s: &WorkerState, f: OpenFile, offset: u64, len: u64, with_length: bool) -> WorkerResult<Response> {
+    let total = f.record.length;
+    let clipped = offset.saturating_add(len).min(total).saturating_sub(offset);
+    let mut parts = s.rt.read_range(f, offset, len);
+    let first = match parts.next().await {
+        Some(r) => Some(r?),
+        None => None,
+    };
+    let body = futures::stream::iter(first.map(Ok)).chain(parts).map(|r| r.map_err(std::io::Error::other));
+    Ok(octets(Body::from_stream(body), with_length.then_some(clipped)))
+}
+
+/// `GET /v1/range/<id>?ufsFullPath=&offset=&length=`.
+pub async fn range(
+    State(s): State<Arc<WorkerState>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> WorkerResult<Response> {
+    let q = Query::raw(q.as_deref(), KNOWN);
+    let (offset, length) = (q.u64("offset")?.unwrap_or(0), q.u64("length")?);
+    let f = open(&s, &id, &q).await?;
+    let len = length.unwrap_or(u64::MAX);
+    stream(&s, f, offset, len, true).await
+}
+
+/// `GET /v1/chunk/<id>?ufsFullPath=&chunkSize=`: the whole file with chunked transfer encoding.
+pub async fn chunk(
+    State(s): State<Arc<WorkerState>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> WorkerResult<Response> {
+    let q = Query::raw(q.as_deref(), KNOWN);
+    if q.u64("chunkSize")? == Some(0) {
+        return Err(WorkerError::InvalidInput("query parameter `chunkSize` must be positive".into()));
+    }
+    let f = open(&s, &id, &q).await?;
+    stream(&s, f, 0, u64::MAX, false).await
+}
+
+/// `GET /v1/head/<id>?ufsFullPath=&numOfBytes=`: the first bytes.
+pub async fn head(
+    State(s): State<Arc<WorkerState>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> WorkerResult<Response> {
+    let q = Query::raw(q.as_deref(), KNOWN);
+    let n =
+        q.u64("numOfBytes")?.ok_or_else(|| WorkerError::InvalidInput("missing query parameter `numOfBytes`".into()))?;
+    let f = open(&s, &id, &q).await?;
+    stream(&s, f, 0, n, true).await
+}
+
+/// `GET /v1/tail/<id>?ufsFullPath=&numOfBytes=`: the last bytes.
+pub async fn tail(
+    State(s): State<Arc<WorkerState>>,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> WorkerResult<Response> {
+    let q = Query::raw(q.as_deref(), KNOWN);
+    let n =
+        q.u64("numOfBytes")?.ok_or_else(|| WorkerError::InvalidInput("missing query parameter `numOfBytes`".into()))?;
+    let f = open(&s, &id, &q).await?;
+    let start = f.record.length.saturating_sub(n);
+    stream(&s, f, start, n, true).await
+}

@@ -1,0 +1,127 @@
+//! Metadata endpoints: `/v1/health`, `/v1/node`, `/v1/info`, `/v1/files` and `/metrics`.
+
+use super::WorkerState;
+use super::query::Query;
+use crate::error::{WorkerError, WorkerResult};
+use axum::Json;
+use axum::extract::{RawQuery, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use futures::TryStreamExt;
+use loam_core::path::UfsUri;
+use loam_core::time::epoch_millis;
+use loam_core::worker_api::{FileInfo, NodeAddress, human_readable_size};
+use loam_ufs::{ListOptions, UfsError, UfsStatus};
+use std::sync::Arc;
+
+/// `GET /v1/health`: 200 while the worker serves.
+pub async fn health() -> &'static str {
+    "OK"
+}
+
+/// `GET /v1/node?path=`: the primary worker of a path by the current ring.
+pub async fn node(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> WorkerResult<Json<NodeAddress>> {
+    let q = Query::raw(q.as_deref(), &["path"]);
+    let path = q.required("path")?;
+    let key = if path.starts_with('/') { s.rt.mounts().resolve(path)?.ufs_uri } else { path.to_string() };
+    let ring = s.members.ring();
+    let (_, w) = ring.primary(&key).ok_or_else(|| WorkerError::Unavailable("no live worker on the ring".into()))?;
+    Ok(Json(NodeAddress { host: w.host.clone(), http_server_port: w.http_port }))
+}
+
+/// Maps "does not exist" to the 500 that Alluxio's clients read as not-found (spec: keep it).
+fn not_found_is_500(e: WorkerError) -> Response {
+    match e {
+        WorkerError::Ufs(UfsError::NotFound(m)) => {
+            let body = loam_core::coordinator_api::StatusBody { status: format!("File does not exist: {m}") };
+            (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
+        }
+        e => e.into_response(),
+    }
+}
+
+/// `GET /v1/info?path=`: a list with the file-info of one path.
+pub async fn info(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> Response {
+    let q = Query::form(q.as_deref());
+    let run = async {
+        let path = q.required("path")?;
+        let (resolved, ufs) = s.rt.resolve(path)?;
+        let st = ufs.stat(&resolved.ufs_uri).await?;
+        Ok::<_, WorkerError>(vec![file_info(&s, &resolved.cluster_path, &st)])
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => not_found_is_500(e),
+    }
+}
+
+/// `GET /v1/files?path=`: the entries of a directory (a file lists as itself).
+pub async fn files(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> Response {
+    let q = Query::form(q.as_deref());
+    let run = async {
+        let path = q.required("path")?;
+        let (resolved, ufs) = s.rt.resolve(path)?;
+        let st = ufs.stat(&resolved.ufs_uri).await?;
+        if !st.is_dir {
+            return Ok(vec![file_info(&s, &resolved.cluster_path, &st)]);
+        }
+        let root = resolved.mount.ufs_uri();
+        let entries: Vec<UfsStatus> =
+            ufs.list(&resolved.ufs_uri, ListOptions { recursive: false, page_size: None }).try_collect().await?;
+        let mut out = Vec::with_capacity(entries.len());
+        for e in entries {
+            let rel = UfsUri::parse(&e.uri).ok().and_then(|u| u.strip_prefix(&root)).unwrap_or_default();
+            let cluster =
+                if rel.is_empty() { resolved.mount.path.clone() } else { format!("{}/{rel}", resolved.mount.path) };
+            out.push(file_info(&s, &cluster, &e));
+        }
+        Ok::<_, WorkerError>(out)
+    };
+    match run.await {
+        Ok(v) => Json(v).into_response(),
+        Err(e) => not_found_is_500(e),
+    }
+}
+
+fn file_info(s: &WorkerState, cluster_path: &str, st: &UfsStatus) -> FileInfo {
+    let modified = st.modified.map(epoch_millis).unwrap_or(0);
+    let name = cluster_path.rsplit('/').next().unwrap_or("").to_string();
+    let pages = s.rt.pages();
+    let id = loam_core::file_id(&st.uri);
+    let percent = match pages.file(&id) {
+        _ if st.is_dir => 0,
+        Some(rec) if rec.length == st.length && rec.etag == st.etag => {
+            let total = s.rt.page_count(st.length);
+            if total == 0 { 100 } else { (pages.cached_page_count(&id) * 100 / total) as u32 }
+        }
+        _ => 0,
+    };
+    FileInfo {
+        m_type: if st.is_dir { "directory" } else { "file" }.into(),
+        m_name: name,
+        m_path: cluster_path.to_string(),
+        m_ufs_path: st.uri.clone(),
+        m_length: if st.is_dir { 0 } else { st.length },
+        m_human_readable_file_size: human_readable_size(if st.is_dir { 0 } else { st.length }),
+        m_completed: true,
+        m_owner: String::new(),
+        m_group: String::new(),
+        m_mode: if st.is_dir { 0o755 } else { 0o644 },
+        m_creation_time_ms: modified,
+        m_last_modification_time_ms: modified,
+        m_last_access_time_ms: modified,
+        m_persisted: true,
+        m_in_alluxio_percentage: percent,
+        m_content_hash: st.etag.clone().unwrap_or_default(),
+    }
+}
+
+/// `GET /metrics`: Prometheus (OpenMetrics) text of this worker's registry.
+pub async fn metrics(State(s): State<Arc<WorkerState>>) -> Response {
+    s.refresh_gauges();
+    let mut text = String::new();
+    if let Err(e) = prometheus_client::encoding::text::encode(&mut text, &s.registry) {
+        return WorkerError::Unavailable(format!("metrics encoding failed: {e}")).into_response();
+    }
+    ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], text).into_response()
+}

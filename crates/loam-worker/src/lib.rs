@@ -1,0 +1,16 @@
+//! Loam's worker: caches pages of UFS files in memory and on disk, reads through to the UFS on a miss
+//! (once per page however many requests wait), keeps cached files fresh, and serves the Alluxio-compatible
+//! worker HTTP API. Several workers can run in one process (`loam local`, tests): nothing is global.
+
+pub mod config;
+pub mod error;
+pub mod http_api;
+pub mod identity;
+pub mod metrics;
+pub mod mount_view;
+pub mod page_store;
+pub mod read_through;
+pub mod worker;
+
+pub use config::WorkerConfig;
+pub use worker::{WorkerHandle, start};

@@ -1,0 +1,121 @@
+//! The worker's metrics: every name in one place, documented, registered on a registry that the caller
+//! passes in (no global registry), so several workers can run in one process (`loam local`, tests).
+//!
+//! | name | type | meaning |
+//! | --- | --- | --- |
+//! | `loam_worker_page_hits` | counter, `tier` | pages served from the cache, by tier (`memory`, `disk`) |
+//! | `loam_worker_page_misses` | counter | pages not in the cache when asked for |
+//! | `loam_worker_ufs_reads` | counter | UFS range reads issued by read-through |
+//! | `loam_worker_ufs_read_bytes` | counter | bytes read from the UFS |
+//! | `loam_worker_coalesced_reads` | counter | page requests that waited on another request's UFS read |
+//! | `loam_worker_pages_evicted` | counter, `tier` | pages evicted to make room |
+//! | `loam_worker_corrupt_pages` | counter | pages whose checksum failed on read (dropped, re-read) |
+//! | `loam_worker_stale_files` | counter | cached files found changed in the UFS (dropped) |
+//! | `loam_worker_served_bytes` | counter | bytes sent to clients |
+//! | `loam_worker_cached_bytes` | gauge, `tier` | bytes cached now |
+//! | `loam_worker_cached_pages` | gauge, `tier` | pages cached now |
+//! | `loam_worker_cached_files` | gauge | files with a record |
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::registry::Registry;
+
+/// Pages served from the cache, by tier.
+pub const PAGE_HITS: &str = "loam_worker_page_hits";
+/// Pages not in the cache when asked for.
+pub const PAGE_MISSES: &str = "loam_worker_page_misses";
+/// UFS range reads issued by read-through.
+pub const UFS_READS: &str = "loam_worker_ufs_reads";
+/// Bytes read from the UFS.
+pub const UFS_READ_BYTES: &str = "loam_worker_ufs_read_bytes";
+/// Page requests that waited on another request's UFS read.
+pub const COALESCED_READS: &str = "loam_worker_coalesced_reads";
+/// Pages evicted to make room, by tier.
+pub const PAGES_EVICTED: &str = "loam_worker_pages_evicted";
+/// Pages whose checksum failed on read.
+pub const CORRUPT_PAGES: &str = "loam_worker_corrupt_pages";
+/// Cached files found changed in the UFS.
+pub const STALE_FILES: &str = "loam_worker_stale_files";
+/// Bytes sent to clients.
+pub const SERVED_BYTES: &str = "loam_worker_served_bytes";
+/// Bytes cached now, by tier.
+pub const CACHED_BYTES: &str = "loam_worker_cached_bytes";
+/// Pages cached now, by tier.
+pub const CACHED_PAGES: &str = "loam_worker_cached_pages";
+/// Files with a record.
+pub const CACHED_FILES: &str = "loam_worker_cached_files";
+
+/// The `tier` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabel {
+    /// `memory` or `disk`.
+    pub tier: &'static str,
+}
+
+/// Label of the memory tier.
+pub const MEMORY: TierLabel = TierLabel { tier: "memory" };
+/// Label of the disk tier.
+pub const DISK: TierLabel = TierLabel { tier: "disk" };
+
+/// Handles to every worker metric. Cloning shares the underlying values.
+#[derive(Clone, Default)]
+pub struct WorkerMetrics {
+    /// See [`PAGE_HITS`].
+    pub page_hits: Family<TierLabel, Counter>,
+    /// See [`PAGE_MISSES`].
+    pub page_misses: Counter,
+    /// See [`UFS_READS`].
+    pub ufs_reads: Counter,
+    /// See [`UFS_READ_BYTES`].
+    pub ufs_read_bytes: Counter,
+    /// See [`COALESCED_READS`].
+    pub coalesced_reads: Counter,
+    /// See [`PAGES_EVICTED`].
+    pub pages_evicted: Family<TierLabel, Counter>,
+    /// See [`CORRUPT_PAGES`].
+    pub corrupt_pages: Counter,
+    /// See [`STALE_FILES`].
+    pub stale_files: Counter,
+    /// See [`SERVED_BYTES`].
+    pub served_bytes: Counter,
+    /// See [`CACHED_BYTES`].
+    pub cached_bytes: Family<TierLabel, Gauge>,
+    /// See [`CACHED_PAGES`].
+    pub cached_pages: Family<TierLabel, Gauge>,
+    /// See [`CACHED_FILES`].
+    pub cached_files: Gauge,
+}
+
+impl WorkerMetrics {
+    /// New metrics, registered on `registry` (give each worker its own registry or sub-registry).
+    pub fn register(registry: &mut Registry) -> Self {
+        let m = Self::default();
+        // prometheus-client appends `_total` to counters itself, so names are given without it.
+        registry.register(PAGE_HITS, "Pages served from the cache, by tier", m.page_hits.clone());
+        registry.register(PAGE_MISSES, "Pages not in the cache when asked for", m.page_misses.clone());
+        registry.register(UFS_READS, "UFS range reads issued by read-through", m.ufs_reads.clone());
+        registry.register(UFS_READ_BYTES, "Bytes read from the UFS", m.ufs_read_bytes.clone());
+        registry.register(
+            COALESCED_READS,
+            "Page requests that waited on another's UFS read",
+            m.coalesced_reads.clone(),
+        );
+        registry.register(PAGES_EVICTED, "Pages evicted to make room, by tier", m.pages_evicted.clone());
+        registry.register(CORRUPT_PAGES, "Pages whose checksum failed on read", m.corrupt_pages.clone());
+        registry.register(STALE_FILES, "Cached files found changed in the UFS", m.stale_files.clone());
+        registry.register(SERVED_BYTES, "Bytes sent to clients", m.served_bytes.clone());
+        registry.register(CACHED_BYTES, "Bytes cached now, by tier", m.cached_bytes.clone());
+        registry.register(CACHED_PAGES, "Pages cached now, by tier", m.cached_pages.clone());
+        registry.register(CACHED_FILES, "Files with a cache record", m.cached_files.clone());
+        // Create every tier's series up front so scrapes show zeros rather than nothing.
+        for tier in [&MEMORY, &DISK] {
+            drop(m.page_hits.get_or_create(tier));
+            drop(m.pages_evicted.get_or_create(tier));
+            drop(m.cached_bytes.get_or_create(tier));
+            drop(m.cached_pages.get_or_create(tier));
+        }
+        m
+    }
+}

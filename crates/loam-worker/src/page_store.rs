@@ -1,0 +1,382 @@
+//! The worker's page store: fixed-size pages of UFS files, cached in a memory tier and a disk tier.
+//!
+//! - **Tiers.** Writes go to both tiers (write-through); memory evicts silently since the disk copy stays,
+//!   and a disk hit is promoted into memory. Either tier may be absent. Each tier has a byte capacity and
+//!   an LRU order (`lru.rs`); a page larger than every tier is not admitted.
+//! - **Pages move as `Bytes`.** Memory holds the `Bytes` it was given; a disk read reads the page file once
+//!   and returns a slice of that buffer past the header (`disk.rs`).
+//! - **Never the wrong bytes.** Every disk read checks the header and CRC32; a corrupt page is deleted,
+//!   counted and reported as a miss. Each cached version of a file has a *generation*, stamped into its
+//!   record and page headers; a read finishing after its file was replaced or removed sees the generation
+//!   changed and reports a miss, so old bytes are never served once a replacement completed.
+//! - **Locking.** One mutex guards the in-memory index (`index.rs`), held only for short bookkeeping; disk
+//!   I/O runs on `spawn_blocking` with no lock held, and the index is re-checked after it.
+//! - **Records.** `record.json` follows the index optimistically: after each write the store checks the
+//!   record did not change meanwhile and writes again if it did, so concurrent updates and removals of a
+//!   file converge without holding a lock across I/O.
+//! - **Warm restart.** [`PageStore::open`] rebuilds the disk tier from the cache directories
+//!   (`recovery.rs`) and serves the same pages with no UFS read.
+
+mod disk;
+mod error;
+mod index;
+mod lru;
+mod record;
+mod recovery;
+
+pub use error::PageStoreError;
+pub use record::{FILE_RECORD_VERSION, FileRecord};
+
+use bytes::Bytes;
+use parking_lot::Mutex;
+use std::path::PathBuf;
+use std::sync::Arc;
+
+use crate::metrics::{DISK, MEMORY, WorkerMetrics};
+use disk::{Layout, PageFileError, PageHeader};
+use index::{DiskPage, Effects, Index, Lookup, ReadResult};
+
+/// The default page size: 1 MiB.
+pub const DEFAULT_PAGE_SIZE: u64 = 1 << 20;
+
+/// How many times a record write is redone while the record keeps changing under it.
+const RECORD_SYNC_ATTEMPTS: usize = 8;
+
+/// Configuration of a page store.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct PageStoreConfig {
+    /// Bytes per page (the last page of a file is shorter).
+    pub page_size: u64,
+    /// Bytes of the memory tier; 0 = no memory tier.
+    pub memory_capacity: u64,
+    /// Cache directories; empty = no disk tier (memory only).
+    pub disk_dirs: Vec<PathBuf>,
+    /// Bytes across all disk dirs.
+    pub disk_capacity: u64,
+}
+
+impl Default for PageStoreConfig {
+    /// 1 MiB pages and no tiers: set the capacities you want.
+    fn default() -> Self {
+        Self { page_size: DEFAULT_PAGE_SIZE, memory_capacity: 0, disk_dirs: Vec::new(), disk_capacity: 0 }
+    }
+}
+
+/// What a page store holds now.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Bytes of page data in memory.
+    pub memory_bytes: u64,
+    /// Pages in memory.
+    pub memory_pages: u64,
+    /// Bytes of page data on disk (headers not counted).
+    pub disk_bytes: u64,
+    /// Pages on disk.
+    pub disk_pages: u64,
+    /// Files with a record.
+    pub files: u64,
+}
+
+/// A page store: see the module documentation.
+pub struct PageStore {
+    page_size: u64,
+    layout: Option<Arc<Layout>>,
+    index: Mutex<Index>,
+    metrics: WorkerMetrics,
+}
+
+impl PageStore {
+    /// Opens a store, recovering what the cache directories hold (warm restart) and evicting down to the
+    /// disk capacity. Blocking: it scans the directories.
+    pub fn open(cfg: PageStoreConfig, metrics: WorkerMetrics) -> Result<Arc<Self>, PageStoreError> {
+        if cfg.page_size == 0 {
+            return Err(PageStoreError::InvalidInput("page size must be positive".into()));
+        }
+        let layout = (!cfg.disk_dirs.is_empty()).then(|| Arc::new(Layout::new(&cfg.disk_dirs)));
+        let disk_capacity = layout.as_ref().map(|_| cfg.disk_capacity);
+        let mut index = Index::new(cfg.page_size, cfg.memory_capacity, disk_capacity, 1);
+        let mut effects = Effects::default();
+        if let Some(layout) = &layout {
+            let recovered = recovery::scan(layout, cfg.page_size)?;
+            let files = recovered.files.len();
+            effects = index.restore(recovered.files);
+            delete_pages(layout, std::mem::take(&mut effects.delete));
+            let usage = index.usage();
+            tracing::info!(
+                files,
+                pages = usage.disk_pages,
+                bytes = usage.disk_bytes,
+                evicted = effects.evicted_disk,
+                discarded = recovered.discarded,
+                "page store recovered"
+            );
+        }
+        let store = Self { page_size: cfg.page_size, layout, index: Mutex::new(index), metrics };
+        store.publish(&store.index.lock(), &effects);
+        Ok(Arc::new(store))
+    }
+
+    /// Bytes per page.
+    pub fn page_size(&self) -> u64 {
+        self.page_size
+    }
+
+    /// The record of `file_id`, if the store has one.
+    pub fn file(&self, file_id: &str) -> Option<FileRecord> {
+        self.index.lock().record(file_id).cloned()
+    }
+
+    /// Ids of all files with a record.
+    pub fn file_ids(&self) -> Vec<String> {
+        self.index.lock().file_ids()
+    }
+
+    /// Bytes and pages per tier, and files.
+    pub fn usage(&self) -> Usage {
+        self.index.lock().usage()
+    }
+
+    /// Whether page `index` of `file_id` is cached in some tier.
+    pub fn has_page(&self, file_id: &str, index: u64) -> bool {
+        self.index.lock().has_page(file_id, index)
+    }
+
+    /// How many pages of `file_id` are cached.
+    pub fn cached_page_count(&self, file_id: &str) -> u64 {
+        self.index.lock().cached_page_count(file_id)
+    }
+
+    /// When page `index` of `file_id` was cached (ms since the epoch).
+    pub fn page_cached_ms(&self, file_id: &str, index: u64) -> Option<i64> {
+        self.index.lock().page_cached_ms(file_id, index)
+    }
+
+    /// Creates or replaces a record. If a record exists whose (length, etag, modified_ms) differ, every
+    /// cached page of the old version is dropped first (the UFS object changed: old bytes must never be
+    /// served). For the same version the first-cached time of the existing record is kept.
+    pub async fn put_file(&self, rec: FileRecord) -> Result<(), PageStoreError> {
+        if rec.version != FILE_RECORD_VERSION {
+            return Err(PageStoreError::InvalidInput(format!("unknown record version {}", rec.version)));
+        }
+        if !loam_core::id::is_file_id(&rec.file_id) {
+            return Err(PageStoreError::InvalidInput(format!("not a file id: {:?}", rec.file_id)));
+        }
+        let file_id = rec.file_id.clone();
+        let effects = {
+            let mut index = self.index.lock();
+            let effects = index.put_file(rec);
+            self.publish(&index, &effects);
+            effects
+        };
+        self.delete_pages(effects.delete).await?;
+        self.sync_record(&file_id).await
+    }
+
+    /// Sets when the file was last checked against the UFS. Kept in memory; written with the record's next
+    /// write or by [`PageStore::flush_records`].
+    pub fn set_validated(&self, file_id: &str, validated_ms: i64) {
+        self.index.lock().set_validated(file_id, validated_ms);
+    }
+
+    /// Writes every record changed only in memory (by [`PageStore::set_validated`]); call on shutdown.
+    pub async fn flush_records(&self) -> Result<(), PageStoreError> {
+        if self.layout.is_none() {
+            return Ok(());
+        }
+        let file_ids = self.index.lock().unpersisted_files();
+        for file_id in file_ids {
+            self.sync_record(&file_id).await?;
+        }
+        Ok(())
+    }
+
+    /// Page `index` of `file_id`, or `None` on a miss (no record, not cached, or a cached copy found
+    /// corrupt, which is deleted).
+    pub async fn get_page(&self, file_id: &str, index: u64) -> Result<Option<Bytes>, PageStoreError> {
+        let lookup = self.index.lock().lookup(file_id, index);
+        let read = match lookup {
+            Lookup::Memory(data) => {
+                self.metrics.page_hits.get_or_create(&MEMORY).inc();
+                return Ok(Some(data));
+            }
+            Lookup::Disk(read) => read,
+            Lookup::Miss => {
+                self.metrics.page_misses.inc();
+                return Ok(None);
+            }
+        };
+        // The index holds disk pages only when there is a disk tier.
+        let Some(layout) = &self.layout else { return Ok(None) };
+        let path = layout.page_path(file_id, index);
+        let read_path = path.clone();
+        let outcome = tokio::task::spawn_blocking(move || disk::read_page(&read_path)).await?;
+        let result = match outcome {
+            Ok((header, data))
+                if header == expected_header(&header, read.generation, index, self.page_size, read.len) =>
+            {
+                ReadResult::Valid(data)
+            }
+            // Intact, but another page than the index expects: a write of a replaced version landed late.
+            Ok((header, _)) => ReadResult::Invalid { delete: Some(header.generation) },
+            Err(PageFileError::Corrupt(why)) => {
+                self.metrics.corrupt_pages.inc();
+                tracing::warn!(path = %path.display(), why, "corrupt page dropped");
+                ReadResult::Invalid { delete: Some(read.generation) }
+            }
+            Err(PageFileError::Missing) => ReadResult::Invalid { delete: None },
+            Err(PageFileError::Io(e)) => return Err(PageStoreError::io("read", path)(e)),
+        };
+        let (data, effects) = {
+            let mut idx = self.index.lock();
+            let (data, effects) = idx.finish_read(file_id, index, read, result);
+            self.publish(&idx, &effects);
+            (data, effects)
+        };
+        match &data {
+            Some(_) => self.metrics.page_hits.get_or_create(&DISK).inc(),
+            None => self.metrics.page_misses.inc(),
+        };
+        self.delete_pages(effects.delete).await?;
+        Ok(data)
+    }
+
+    /// Caches a page; the file record must exist and `data.len()` must equal the page's expected length
+    /// (from the record's length) — otherwise an InvalidInput error. Returns false if not admitted (page
+    /// larger than every tier's capacity, or the file was removed or replaced meanwhile). Evicts LRU pages
+    /// to make room.
+    pub async fn put_page(&self, file_id: &str, index: u64, data: Bytes) -> Result<bool, PageStoreError> {
+        let plan = self.index.lock().plan_write(file_id, index, data.len() as u64)?;
+        if !plan.memory && !plan.disk {
+            return Ok(false);
+        }
+        let cached_ms = loam_core::time::now_millis();
+        let disk_layout = self.layout.as_ref().filter(|_| plan.disk);
+        if let Some(layout) = disk_layout {
+            let path = layout.page_path(file_id, index);
+            let header = PageHeader::for_data(plan.generation, index, self.page_size, cached_ms, &data);
+            let (write_path, write_data) = (path.clone(), data.clone());
+            let written =
+                tokio::task::spawn_blocking(move || disk::write_page(&write_path, &header, &write_data)).await?;
+            if let Err(e) = written {
+                // A concurrent removal may have taken the directory: then there is nothing to cache into.
+                if self.index.lock().generation(file_id) != Some(plan.generation) {
+                    return Ok(false);
+                }
+                return Err(PageStoreError::io("write", path)(e));
+            }
+        }
+        let committed = {
+            let mut idx = self.index.lock();
+            let committed = idx.commit_write(file_id, index, plan, data, disk_layout.is_some(), cached_ms);
+            if let Some(effects) = &committed {
+                self.publish(&idx, effects);
+            }
+            committed
+        };
+        match committed {
+            Some(effects) => {
+                self.delete_pages(effects.delete).await?;
+                Ok(true)
+            }
+            None => {
+                // The file was removed or replaced while the page was written: the page is of no version
+                // the store knows, so it must not stay under the page's name.
+                let stale = DiskPage { file_id: file_id.to_owned(), index, generation: plan.generation };
+                self.delete_pages(if disk_layout.is_some() { vec![stale] } else { Vec::new() }).await?;
+                Ok(false)
+            }
+        }
+    }
+
+    /// Drops a file's record and pages. Returns the bytes of page data dropped (each page counted once,
+    /// whichever tiers held it); 0 if there was no record.
+    pub async fn remove_file(&self, file_id: &str) -> Result<u64, PageStoreError> {
+        let removed = {
+            let mut idx = self.index.lock();
+            let removed = idx.remove_file(file_id);
+            if let Some((effects, _)) = &removed {
+                self.publish(&idx, effects);
+            }
+            removed
+        };
+        let Some((_, freed)) = removed else { return Ok(0) };
+        // The page files go with the file's directory, which `sync_record` removes.
+        self.sync_record(file_id).await?;
+        Ok(freed)
+    }
+
+    /// Makes the file's directory match the index: `record.json` with the current record, or no directory
+    /// if the file has no record. Rewrites while the record changed during the write (see module docs).
+    async fn sync_record(&self, file_id: &str) -> Result<(), PageStoreError> {
+        let Some(layout) = self.layout.clone() else { return Ok(()) };
+        for _ in 0..RECORD_SYNC_ATTEMPTS {
+            let state = self.index.lock().record_state(file_id);
+            let seq = state.as_ref().map(|(_, seq)| *seq);
+            let (layout, id) = (layout.clone(), file_id.to_owned());
+            let (op, path, result) = tokio::task::spawn_blocking(move || match state {
+                Some((stored, _)) => {
+                    let path = layout.record_path(&id);
+                    let result = record::write(&path, &stored);
+                    ("write", path, result)
+                }
+                None => {
+                    let path = layout.file_dir(&id);
+                    let result = disk::remove_dir_if_present(&path);
+                    ("delete", path, result)
+                }
+            })
+            .await?;
+            match result {
+                // A concurrent removal took the directory in the middle of the write: go again.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
+                Err(e) => return Err(PageStoreError::io(op, path)(e)),
+                Ok(()) if self.index.lock().mark_persisted(file_id, seq) => return Ok(()),
+                Ok(()) => {}
+            }
+        }
+        tracing::warn!(file_id, "record kept changing while written; flush_records writes it later");
+        Ok(())
+    }
+
+    /// Deletes page files (on a blocking thread). Failures are logged, not returned: the index no longer
+    /// counts these pages, and a leftover file is cleaned up by the next recovery.
+    async fn delete_pages(&self, pages: Vec<DiskPage>) -> Result<(), PageStoreError> {
+        let Some(layout) = self.layout.clone().filter(|_| !pages.is_empty()) else { return Ok(()) };
+        tokio::task::spawn_blocking(move || delete_pages(&layout, pages)).await?;
+        Ok(())
+    }
+
+    fn publish(&self, index: &Index, effects: &Effects) {
+        let m = &self.metrics;
+        if effects.evicted_memory > 0 {
+            m.pages_evicted.get_or_create(&MEMORY).inc_by(effects.evicted_memory);
+        }
+        if effects.evicted_disk > 0 {
+            m.pages_evicted.get_or_create(&DISK).inc_by(effects.evicted_disk);
+        }
+        let usage = index.usage();
+        m.cached_bytes.get_or_create(&MEMORY).set(usage.memory_bytes as i64);
+        m.cached_pages.get_or_create(&MEMORY).set(usage.memory_pages as i64);
+        m.cached_bytes.get_or_create(&DISK).set(usage.disk_bytes as i64);
+        m.cached_pages.get_or_create(&DISK).set(usage.disk_pages as i64);
+        m.cached_files.set(usage.files as i64);
+    }
+}
+
+/// The header a page file must have to be page `index` of generation `generation` (the cached time and
+/// checksum are taken from `read`, which `read_page` already checked).
+fn expected_header(read: &PageHeader, generation: u64, index: u64, page_size: u64, len: u64) -> PageHeader {
+    PageHeader { generation, index, page_size, len, ..*read }
+}
+
+fn delete_pages(layout: &Layout, pages: Vec<DiskPage>) {
+    for page in pages {
+        let path = layout.page_path(&page.file_id, page.index);
+        if let Err(e) = disk::remove_page_of(&path, page.generation) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot delete page file");
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;

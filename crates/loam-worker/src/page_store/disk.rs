@@ -1,0 +1,364 @@
+//! The disk tier's directory layout and page file format. Everything here is blocking I/O, called from
+//! `spawn_blocking`.
+//!
+//! Layout: `<dir>/loam-pages/v1/<id[0..2]>/<id>/` holds `record.json` and `<index>.page` files. A file's
+//! cache directory is chosen by hashing its id over the configured directories, so all of a file's pages
+//! live together and removing a file is removing one directory; the two-character level keeps directories
+//! small. `v1` is the layout version.
+//!
+//! A page file is a [`HEADER_LEN`]-byte header followed by the data. Header, little-endian:
+//! magic `LMPG` (4), format version (u16), reserved (u16), generation (u64), page index (u64), page size
+//! (u64), data length (u64), cached time in ms (i64), CRC32 of the data (u32), CRC32 of the 52 bytes
+//! before it (u32). The generation ties the page to one version of its file (see `record.rs`); index and
+//! page size guard against a file under the wrong name or a changed page size.
+//!
+//! Writes go to a uniquely named temp file that is renamed over the final name, so a crash leaves the
+//! old page, the new one, or a temp file that recovery deletes, never half a page under the real name.
+//! There is no fsync: this is a cache, and a page torn by a power loss fails its checksum on read and
+//! is read again from the UFS.
+
+use bytes::Bytes;
+use std::fs::{self, File};
+use std::io::{self, Read, Write};
+use std::path::{Path, PathBuf};
+
+/// The directory under each cache dir that holds Loam's pages.
+const LAYOUT_DIR: &str = "loam-pages";
+/// Version of the directory layout.
+const LAYOUT_VERSION_DIR: &str = "v1";
+/// Name of a file's record inside its directory.
+pub(super) const RECORD_FILE: &str = "record.json";
+const PAGE_SUFFIX: &str = ".page";
+const TEMP_MARKER: &str = ".tmp-";
+const MAGIC: [u8; 4] = *b"LMPG";
+/// Version of the page file format.
+pub(super) const PAGE_FORMAT_VERSION: u16 = 1;
+/// Bytes of the page file header.
+pub(super) const HEADER_LEN: usize = 56;
+
+/// Where files and pages live across the configured cache directories.
+#[derive(Debug, Clone)]
+pub(super) struct Layout {
+    roots: Vec<PathBuf>,
+}
+
+impl Layout {
+    /// The layout over `dirs` (must not be empty).
+    pub(super) fn new(dirs: &[PathBuf]) -> Self {
+        Self { roots: dirs.iter().map(|d| d.join(LAYOUT_DIR).join(LAYOUT_VERSION_DIR)).collect() }
+    }
+
+    /// `<dir>/loam-pages/v1` of each cache directory, in configuration order.
+    pub(super) fn roots(&self) -> &[PathBuf] {
+        &self.roots
+    }
+
+    /// Which cache directory holds `file_id`.
+    pub(super) fn dir_index(&self, file_id: &str) -> usize {
+        crc32fast::hash(file_id.as_bytes()) as usize % self.roots.len()
+    }
+
+    /// The directory of `file_id` (which the store has checked to be a file id, so it is a safe name).
+    pub(super) fn file_dir(&self, file_id: &str) -> PathBuf {
+        let prefix = file_id.get(..2).unwrap_or(file_id);
+        self.roots[self.dir_index(file_id)].join(prefix).join(file_id)
+    }
+
+    /// The page file of page `index` of `file_id`.
+    pub(super) fn page_path(&self, file_id: &str, index: u64) -> PathBuf {
+        self.file_dir(file_id).join(format!("{index}{PAGE_SUFFIX}"))
+    }
+
+    /// The record file of `file_id`.
+    pub(super) fn record_path(&self, file_id: &str) -> PathBuf {
+        self.file_dir(file_id).join(RECORD_FILE)
+    }
+}
+
+/// The page index of a page file name (`<index>.page`, canonical decimal), or `None`.
+pub(super) fn parse_page_name(name: &str) -> Option<u64> {
+    let digits = name.strip_suffix(PAGE_SUFFIX)?;
+    let index: u64 = digits.parse().ok()?;
+    (index.to_string() == digits).then_some(index)
+}
+
+/// The header of a page file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) struct PageHeader {
+    /// Generation of the file version the page belongs to.
+    pub(super) generation: u64,
+    /// Page index within the file.
+    pub(super) index: u64,
+    /// Page size of the store that wrote it.
+    pub(super) page_size: u64,
+    /// Data length.
+    pub(super) len: u64,
+    /// When the page was cached (ms since the epoch).
+    pub(super) cached_ms: i64,
+    /// CRC32 of the data.
+    pub(super) data_crc: u32,
+}
+
+impl PageHeader {
+    /// The header for `data`.
+    pub(super) fn for_data(generation: u64, index: u64, page_size: u64, cached_ms: i64, data: &[u8]) -> Self {
+        Self { generation, index, page_size, len: data.len() as u64, cached_ms, data_crc: crc32fast::hash(data) }
+    }
+
+    /// The header's bytes.
+    pub(super) fn encode(&self) -> [u8; HEADER_LEN] {
+        let mut b = [0u8; HEADER_LEN];
+        b[0..4].copy_from_slice(&MAGIC);
+        b[4..6].copy_from_slice(&PAGE_FORMAT_VERSION.to_le_bytes());
+        b[8..16].copy_from_slice(&self.generation.to_le_bytes());
+        b[16..24].copy_from_slice(&self.index.to_le_bytes());
+        b[24..32].copy_from_slice(&self.page_size.to_le_bytes());
+        b[32..40].copy_from_slice(&self.len.to_le_bytes());
+        b[40..48].copy_from_slice(&self.cached_ms.to_le_bytes());
+        b[48..52].copy_from_slice(&self.data_crc.to_le_bytes());
+        let header_crc = crc32fast::hash(&b[..52]);
+        b[52..56].copy_from_slice(&header_crc.to_le_bytes());
+        b
+    }
+
+    /// Parses a header, checking magic, header checksum and format version.
+    pub(super) fn decode(b: &[u8]) -> Result<Self, String> {
+        let b: &[u8; HEADER_LEN] = b.get(..HEADER_LEN).and_then(|h| h.try_into().ok()).ok_or("truncated header")?;
+        if b[0..4] != MAGIC {
+            return Err("bad magic".into());
+        }
+        if crc32fast::hash(&b[..52]) != u32_at(b, 52) {
+            return Err("header checksum mismatch".into());
+        }
+        let version = u16::from_le_bytes([b[4], b[5]]);
+        if version != PAGE_FORMAT_VERSION {
+            return Err(format!("unknown page format version {version}"));
+        }
+        Ok(Self {
+            generation: u64_at(b, 8),
+            index: u64_at(b, 16),
+            page_size: u64_at(b, 24),
+            len: u64_at(b, 32),
+            cached_ms: u64_at(b, 40) as i64,
+            data_crc: u32_at(b, 48),
+        })
+    }
+}
+
+fn u64_at(b: &[u8; HEADER_LEN], at: usize) -> u64 {
+    let mut v = [0u8; 8];
+    v.copy_from_slice(&b[at..at + 8]);
+    u64::from_le_bytes(v)
+}
+
+fn u32_at(b: &[u8; HEADER_LEN], at: usize) -> u32 {
+    u32::from_le_bytes([b[at], b[at + 1], b[at + 2], b[at + 3]])
+}
+
+/// Why a page file could not be used.
+#[derive(Debug)]
+pub(super) enum PageFileError {
+    /// There is no such file.
+    Missing,
+    /// The file is truncated, fails a checksum, or has an unknown format.
+    Corrupt(String),
+    /// Reading failed.
+    Io(io::Error),
+}
+
+impl From<io::Error> for PageFileError {
+    fn from(e: io::Error) -> Self {
+        match e.kind() {
+            io::ErrorKind::NotFound => PageFileError::Missing,
+            io::ErrorKind::UnexpectedEof => PageFileError::Corrupt("truncated header".into()),
+            _ => PageFileError::Io(e),
+        }
+    }
+}
+
+/// Writes a page file atomically.
+pub(super) fn write_page(path: &Path, header: &PageHeader, data: &[u8]) -> io::Result<()> {
+    write_atomically(path, &[&header.encode(), data])
+}
+
+/// Reads a whole page file in one read and checks it. The data is a slice of the read buffer: the
+/// header is skipped without copying.
+pub(super) fn read_page(path: &Path) -> Result<(PageHeader, Bytes), PageFileError> {
+    let buf = Bytes::from(fs::read(path)?);
+    let header = PageHeader::decode(&buf).map_err(PageFileError::Corrupt)?;
+    let data = buf.slice(HEADER_LEN..);
+    if data.len() as u64 != header.len {
+        return Err(PageFileError::Corrupt(format!("{} data bytes, header says {}", data.len(), header.len)));
+    }
+    if crc32fast::hash(&data) != header.data_crc {
+        return Err(PageFileError::Corrupt("data checksum mismatch".into()));
+    }
+    Ok((header, data))
+}
+
+/// Reads only a page file's header, checking it and that the file's size matches it.
+pub(super) fn read_header(path: &Path) -> Result<PageHeader, PageFileError> {
+    let mut file = File::open(path)?;
+    let mut b = [0u8; HEADER_LEN];
+    file.read_exact(&mut b)?;
+    let header = PageHeader::decode(&b).map_err(PageFileError::Corrupt)?;
+    let size = file.metadata()?.len();
+    if size != HEADER_LEN as u64 + header.len {
+        return Err(PageFileError::Corrupt(format!("file is {size} bytes, header says {}", header.len)));
+    }
+    Ok(header)
+}
+
+/// Deletes the page file at `path` if it belongs to `generation` or is unreadable garbage, and keeps it if
+/// it belongs to another generation: a newer version's page may have been written under the same name
+/// since the caller decided to delete the old one.
+pub(super) fn remove_page_of(path: &Path, generation: u64) -> io::Result<()> {
+    match read_header(path) {
+        Ok(h) if h.generation != generation => Ok(()),
+        Err(PageFileError::Missing) => Ok(()),
+        Err(PageFileError::Io(e)) => Err(e),
+        Ok(_) | Err(PageFileError::Corrupt(_)) => remove_if_present(path),
+    }
+}
+
+/// Deletes a file, treating "already gone" as success.
+pub(super) fn remove_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_file(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Deletes a directory tree, treating "already gone" as success.
+pub(super) fn remove_dir_if_present(path: &Path) -> io::Result<()> {
+    match fs::remove_dir_all(path) {
+        Err(e) if e.kind() != io::ErrorKind::NotFound => Err(e),
+        _ => Ok(()),
+    }
+}
+
+/// Writes `parts` to a temp file next to `path`, then renames it to `path`. Creates the directory if
+/// needed; removes the temp file if anything fails.
+pub(super) fn write_atomically(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("file");
+    let tmp = path.with_file_name(format!("{name}{TEMP_MARKER}{}", uuid::Uuid::new_v4().simple()));
+    let result = write_then_rename(&tmp, path, parts);
+    if result.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    result
+}
+
+fn write_then_rename(tmp: &Path, path: &Path, parts: &[&[u8]]) -> io::Result<()> {
+    let mut file = match File::create(tmp) {
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(dir) = tmp.parent() {
+                fs::create_dir_all(dir)?;
+            }
+            File::create(tmp)?
+        }
+        other => other?,
+    };
+    for part in parts {
+        file.write_all(part)?;
+    }
+    drop(file);
+    fs::rename(tmp, path)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn header(data: &[u8]) -> PageHeader {
+        PageHeader::for_data(3, 2, 64, 1_700_000_000_123, data)
+    }
+
+    #[test]
+    fn header_round_trips() {
+        let h = header(b"hello");
+        assert_eq!(PageHeader::decode(&h.encode()), Ok(h));
+    }
+
+    #[test]
+    fn header_corruption_is_detected() {
+        let good = header(b"hello").encode();
+        for at in [0, 5, 9, 30, 45, 50, 54] {
+            let mut bad = good;
+            bad[at] ^= 0x40;
+            assert!(PageHeader::decode(&bad).is_err(), "flip at {at} not detected");
+        }
+        assert!(PageHeader::decode(&good[..HEADER_LEN - 1]).is_err());
+    }
+
+    #[test]
+    fn unknown_format_version_is_rejected() {
+        let mut b = header(b"x").encode();
+        b[4..6].copy_from_slice(&2u16.to_le_bytes());
+        let crc = crc32fast::hash(&b[..52]);
+        b[52..56].copy_from_slice(&crc.to_le_bytes());
+        assert_eq!(PageHeader::decode(&b), Err("unknown page format version 2".to_string()));
+    }
+
+    #[test]
+    fn page_file_round_trips_and_leaves_no_temp_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("a/b/2.page");
+        let h = header(b"some page bytes");
+        write_page(&path, &h, b"some page bytes").unwrap();
+        let (read, data) = read_page(&path).unwrap();
+        assert_eq!((read, &data[..]), (h, &b"some page bytes"[..]));
+        assert_eq!(read_header(&path).unwrap(), h);
+        let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
+        assert_eq!(names, vec![std::ffi::OsString::from("2.page")]);
+    }
+
+    #[test]
+    fn flipped_data_byte_and_truncation_are_corrupt() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.page");
+        let data = vec![7u8; 100];
+        write_page(&path, &header(&data), &data).unwrap();
+        let mut raw = fs::read(&path).unwrap();
+        raw[HEADER_LEN + 10] ^= 1;
+        fs::write(&path, &raw).unwrap();
+        assert!(matches!(read_page(&path), Err(PageFileError::Corrupt(_))));
+        raw[HEADER_LEN + 10] ^= 1;
+        fs::write(&path, &raw[..raw.len() - 1]).unwrap();
+        assert!(matches!(read_page(&path), Err(PageFileError::Corrupt(_))));
+        assert!(matches!(read_header(&path), Err(PageFileError::Corrupt(_))));
+        fs::write(&path, &raw[..10]).unwrap();
+        assert!(matches!(read_header(&path), Err(PageFileError::Corrupt(_))));
+        assert!(matches!(read_page(&dir.path().join("9.page")), Err(PageFileError::Missing)));
+    }
+
+    #[test]
+    fn remove_page_of_keeps_other_generations() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("2.page");
+        write_page(&path, &header(b"x"), b"x").unwrap();
+        remove_page_of(&path, 4).unwrap();
+        assert!(path.exists());
+        remove_page_of(&path, 3).unwrap();
+        assert!(!path.exists());
+        remove_page_of(&path, 3).unwrap();
+        fs::write(&path, b"garbage").unwrap();
+        remove_page_of(&path, 4).unwrap();
+        assert!(!path.exists());
+    }
+
+    #[test]
+    fn names_and_layout() {
+        assert_eq!(parse_page_name("12.page"), Some(12));
+        assert_eq!(parse_page_name("012.page"), None);
+        assert_eq!(parse_page_name("12.page.tmp-abc"), None);
+        assert_eq!(parse_page_name("record.json"), None);
+        let layout = Layout::new(&[PathBuf::from("/a"), PathBuf::from("/b")]);
+        let id = loam_core::file_id("s3://b/k");
+        let dir = layout.file_dir(&id);
+        assert!(dir.starts_with(&layout.roots()[layout.dir_index(&id)]));
+        assert!(dir.ends_with(format!("{}/{id}", &id[..2])));
+        assert_eq!(layout.page_path(&id, 3), dir.join("3.page"));
+        assert_eq!(layout.record_path(&id), dir.join("record.json"));
+    }
+}

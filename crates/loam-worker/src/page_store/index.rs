@@ -1,0 +1,444 @@
+//! The page store's in-memory index: file records, which pages are cached in which tier, and each tier's
+//! LRU order.
+//!
+//! It does no I/O, so the store holds its lock only for these short calls and does disk work outside it.
+//! Methods that drop pages from the disk tier return them in [`Effects`] for the caller to delete.
+//!
+//! A page's identity in the tiers is `(generation, index)`: the generation changes whenever a file is
+//! cached anew, so a page key never refers to two versions of a file, and a disk read that started before
+//! a replacement is recognised afterwards by its stale generation.
+
+use bytes::Bytes;
+use std::collections::{BTreeMap, HashMap};
+
+use super::Usage;
+use super::error::PageStoreError;
+use super::lru::{DEFAULT_PRIORITY, Lru};
+use super::record::{FileRecord, StoredRecord};
+use super::recovery::RecoveredFile;
+
+/// A page in the tiers' LRU orders.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub(super) struct PageKey {
+    generation: u64,
+    index: u64,
+}
+
+/// One cached page; it exists while at least one tier holds it.
+#[derive(Debug)]
+struct PageEntry {
+    len: u64,
+    cached_ms: i64,
+    memory: Option<Bytes>,
+    /// Set while the disk tier holds the page; a fresh value per write, so a reader can tell whether the
+    /// page it read is still the one indexed.
+    disk_stamp: Option<u64>,
+}
+
+#[derive(Debug)]
+struct FileEntry {
+    record: FileRecord,
+    generation: u64,
+    /// Changes with every change of the record; `persisted_seq` is the last one written to disk.
+    seq: u64,
+    persisted_seq: Option<u64>,
+    pages: BTreeMap<u64, PageEntry>,
+}
+
+/// A page file to delete, if it still belongs to `generation`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(super) struct DiskPage {
+    pub(super) file_id: String,
+    pub(super) index: u64,
+    pub(super) generation: u64,
+}
+
+/// What an index change requires of the caller.
+#[derive(Debug, Default)]
+pub(super) struct Effects {
+    /// Page files to delete.
+    pub(super) delete: Vec<DiskPage>,
+    /// Pages evicted from memory.
+    pub(super) evicted_memory: u64,
+    /// Pages evicted from disk.
+    pub(super) evicted_disk: u64,
+}
+
+/// Where a page can be read.
+#[derive(Debug)]
+pub(super) enum Lookup {
+    Miss,
+    Memory(Bytes),
+    Disk(DiskRead),
+}
+
+/// A page to read from disk, and what the index expected when the read started.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct DiskRead {
+    pub(super) generation: u64,
+    pub(super) stamp: u64,
+    pub(super) len: u64,
+}
+
+/// The outcome of a disk read, once the page file was checked.
+#[derive(Debug)]
+pub(super) enum ReadResult {
+    /// The file holds the expected page.
+    Valid(Bytes),
+    /// The file was missing, corrupt or not the expected page; `delete` names the generation to delete it
+    /// under (`None`: nothing to delete).
+    Invalid { delete: Option<u64> },
+}
+
+/// Which tiers a page write goes to.
+#[derive(Debug, Clone, Copy)]
+pub(super) struct WritePlan {
+    pub(super) generation: u64,
+    pub(super) memory: bool,
+    pub(super) disk: bool,
+}
+
+/// The index of one page store.
+#[derive(Debug)]
+pub(super) struct Index {
+    page_size: u64,
+    files: HashMap<String, FileEntry>,
+    /// File id of each live generation, to find a file from an evicted page key.
+    owners: HashMap<u64, String>,
+    memory: Option<Lru<PageKey>>,
+    disk: Option<Lru<PageKey>>,
+    next_generation: u64,
+    counter: u64,
+}
+
+impl Index {
+    /// An empty index. `disk_capacity` is `None` without a disk tier; a zero memory capacity means no
+    /// memory tier. Generations start at `first_generation` (past every generation found on disk).
+    pub(super) fn new(page_size: u64, memory_capacity: u64, disk_capacity: Option<u64>, first_generation: u64) -> Self {
+        Self {
+            page_size,
+            files: HashMap::new(),
+            owners: HashMap::new(),
+            memory: (memory_capacity > 0).then(|| Lru::new(memory_capacity)),
+            disk: disk_capacity.map(Lru::new),
+            next_generation: first_generation,
+            counter: 0,
+        }
+    }
+
+    fn next(&mut self) -> u64 {
+        self.counter += 1;
+        self.counter
+    }
+
+    /// The record of `file_id`.
+    pub(super) fn record(&self, file_id: &str) -> Option<&FileRecord> {
+        self.files.get(file_id).map(|f| &f.record)
+    }
+
+    /// The generation of `file_id`'s cached version.
+    pub(super) fn generation(&self, file_id: &str) -> Option<u64> {
+        self.files.get(file_id).map(|f| f.generation)
+    }
+
+    /// Ids of all files with a record.
+    pub(super) fn file_ids(&self) -> Vec<String> {
+        self.files.keys().cloned().collect()
+    }
+
+    fn page(&self, file_id: &str, index: u64) -> Option<&PageEntry> {
+        self.files.get(file_id)?.pages.get(&index)
+    }
+
+    /// Whether page `index` of `file_id` is cached in some tier.
+    pub(super) fn has_page(&self, file_id: &str, index: u64) -> bool {
+        self.page(file_id, index).is_some()
+    }
+
+    /// How many pages of `file_id` are cached.
+    pub(super) fn cached_page_count(&self, file_id: &str) -> u64 {
+        self.files.get(file_id).map_or(0, |f| f.pages.len() as u64)
+    }
+
+    /// When page `index` of `file_id` was cached.
+    pub(super) fn page_cached_ms(&self, file_id: &str, index: u64) -> Option<i64> {
+        self.page(file_id, index).map(|p| p.cached_ms)
+    }
+
+    /// Bytes and pages per tier, and files.
+    pub(super) fn usage(&self) -> Usage {
+        let tier = |t: &Option<Lru<PageKey>>| t.as_ref().map_or((0, 0), |l| (l.bytes(), l.len()));
+        let (memory_bytes, memory_pages) = tier(&self.memory);
+        let (disk_bytes, disk_pages) = tier(&self.disk);
+        Usage { memory_bytes, memory_pages, disk_bytes, disk_pages, files: self.files.len() as u64 }
+    }
+
+    /// Creates or replaces a record. The same version keeps its pages, generation and first-cached time;
+    /// a new or changed version gets a new generation and no pages.
+    pub(super) fn put_file(&mut self, record: FileRecord) -> Effects {
+        let seq = self.next();
+        if let Some(entry) = self.files.get_mut(&record.file_id)
+            && entry.record.same_version(&record)
+        {
+            entry.record = FileRecord { cached_ms: entry.record.cached_ms, ..record };
+            entry.seq = seq;
+            return Effects::default();
+        }
+        let effects = self.remove_file(&record.file_id).map(|(e, _)| e).unwrap_or_default();
+        let generation = self.next_generation;
+        self.next_generation += 1;
+        self.owners.insert(generation, record.file_id.clone());
+        let entry = FileEntry { record, generation, seq, persisted_seq: None, pages: BTreeMap::new() };
+        self.files.insert(entry.record.file_id.clone(), entry);
+        effects
+    }
+
+    /// Sets when the file was last checked against the UFS.
+    pub(super) fn set_validated(&mut self, file_id: &str, validated_ms: i64) {
+        let seq = self.next();
+        if let Some(entry) = self.files.get_mut(file_id) {
+            entry.record.validated_ms = validated_ms;
+            entry.seq = seq;
+        }
+    }
+
+    /// Drops a file and its pages. Returns the page files to delete and the bytes of page data dropped
+    /// (each page counted once, whichever tiers held it), or `None` if there was no record.
+    pub(super) fn remove_file(&mut self, file_id: &str) -> Option<(Effects, u64)> {
+        let entry = self.files.remove(file_id)?;
+        self.owners.remove(&entry.generation);
+        let mut effects = Effects::default();
+        let mut freed = 0;
+        for (index, page) in entry.pages {
+            let key = PageKey { generation: entry.generation, index };
+            freed += page.len;
+            if page.memory.is_some()
+                && let Some(memory) = &mut self.memory
+            {
+                memory.remove(&key);
+            }
+            if page.disk_stamp.is_some() {
+                if let Some(disk) = &mut self.disk {
+                    disk.remove(&key);
+                }
+                effects.delete.push(DiskPage { file_id: file_id.to_owned(), index, generation: entry.generation });
+            }
+        }
+        Some((effects, freed))
+    }
+
+    /// What `record.json` of `file_id` should hold now, with the sequence number of that state (`None`:
+    /// the file has no record, so it should have no directory).
+    pub(super) fn record_state(&self, file_id: &str) -> Option<(StoredRecord, u64)> {
+        let entry = self.files.get(file_id)?;
+        Some((StoredRecord { record: entry.record.clone(), generation: entry.generation }, entry.seq))
+    }
+
+    /// Notes that the state with sequence `seq` was written. Returns false if the record changed since
+    /// (the write is stale and must be redone).
+    pub(super) fn mark_persisted(&mut self, file_id: &str, seq: Option<u64>) -> bool {
+        let entry = self.files.get_mut(file_id);
+        if entry.as_ref().map(|e| e.seq) != seq {
+            return false;
+        }
+        if let Some(entry) = entry {
+            entry.persisted_seq = Some(entry.seq);
+        }
+        true
+    }
+
+    /// Files whose record changed since it was last written.
+    pub(super) fn unpersisted_files(&self) -> Vec<String> {
+        self.files.iter().filter(|(_, e)| e.persisted_seq != Some(e.seq)).map(|(id, _)| id.clone()).collect()
+    }
+
+    /// Checks a page write and decides its tiers (none: the page fits no tier).
+    pub(super) fn plan_write(&self, file_id: &str, index: u64, len: u64) -> Result<WritePlan, PageStoreError> {
+        let entry = self.files.get(file_id).ok_or_else(|| PageStoreError::NotFound(file_id.to_owned()))?;
+        let expected = entry.record.page_len(self.page_size, index).ok_or_else(|| {
+            PageStoreError::InvalidInput(format!("page {index} is past the end of a {}-byte file", entry.record.length))
+        })?;
+        if len != expected {
+            return Err(PageStoreError::InvalidInput(format!("page {index} has {len} bytes, expected {expected}")));
+        }
+        let admits = |t: &Option<Lru<PageKey>>| t.as_ref().is_some_and(|l| l.admits(len));
+        Ok(WritePlan { generation: entry.generation, memory: admits(&self.memory), disk: admits(&self.disk) })
+    }
+
+    /// Records a written page (`on_disk`: its page file was written), evicting to make room. Returns
+    /// `None`, changing nothing, if the file was removed or replaced since `plan` was made.
+    pub(super) fn commit_write(
+        &mut self,
+        file_id: &str,
+        index: u64,
+        plan: WritePlan,
+        data: Bytes,
+        on_disk: bool,
+        cached_ms: i64,
+    ) -> Option<Effects> {
+        if self.files.get(file_id)?.generation != plan.generation {
+            return None;
+        }
+        let key = PageKey { generation: plan.generation, index };
+        let len = data.len() as u64;
+        if let Some(memory) = &mut self.memory {
+            memory.remove(&key);
+        }
+        if let Some(disk) = &mut self.disk {
+            disk.remove(&key);
+        }
+        let mut effects = Effects::default();
+        let disk_victims =
+            if on_disk { self.disk.as_mut().and_then(|d| d.insert(key, len, DEFAULT_PRIORITY)) } else { None };
+        let memory_victims =
+            if plan.memory { self.memory.as_mut().and_then(|m| m.insert(key, len, DEFAULT_PRIORITY)) } else { None };
+        let page = PageEntry {
+            len,
+            cached_ms,
+            disk_stamp: disk_victims.is_some().then(|| self.next()),
+            memory: memory_victims.is_some().then_some(data),
+        };
+        if page.disk_stamp.is_none() && page.memory.is_none() {
+            self.files.get_mut(file_id)?.pages.remove(&index);
+            return Some(effects);
+        }
+        self.files.get_mut(file_id)?.pages.insert(index, page);
+        self.evicted_from_disk(disk_victims.unwrap_or_default(), &mut effects);
+        self.evicted_from_memory(memory_victims.unwrap_or_default(), &mut effects);
+        Some(effects)
+    }
+
+    /// Finds a page, marking it used if it is in memory.
+    pub(super) fn lookup(&mut self, file_id: &str, index: u64) -> Lookup {
+        let Some(entry) = self.files.get(file_id) else { return Lookup::Miss };
+        let Some(page) = entry.pages.get(&index) else { return Lookup::Miss };
+        let key = PageKey { generation: entry.generation, index };
+        if let Some(data) = &page.memory {
+            let data = data.clone();
+            // The page's recency is one thing: a memory hit also keeps its disk copy from being evicted.
+            if let Some(memory) = &mut self.memory {
+                memory.touch(&key);
+            }
+            if let Some(disk) = &mut self.disk {
+                disk.touch(&key);
+            }
+            return Lookup::Memory(data);
+        }
+        match page.disk_stamp {
+            Some(stamp) => Lookup::Disk(DiskRead { generation: entry.generation, stamp, len: page.len }),
+            None => Lookup::Miss,
+        }
+    }
+
+    /// Accounts for a finished disk read. A valid page is returned only if its file still has the
+    /// generation the read started under (bytes of a replaced version are never served), and is promoted
+    /// into memory. An invalid one is dropped from the index if the index still points at that very file.
+    pub(super) fn finish_read(
+        &mut self,
+        file_id: &str,
+        index: u64,
+        read: DiskRead,
+        result: ReadResult,
+    ) -> (Option<Bytes>, Effects) {
+        let mut effects = Effects::default();
+        let Some(entry) = self.files.get_mut(file_id) else {
+            return (None, effects);
+        };
+        let key = PageKey { generation: read.generation, index };
+        match result {
+            ReadResult::Valid(data) => {
+                // The page may have been evicted while it was read; its bytes are still this version's.
+                let Some(page) = entry.pages.get_mut(&index) else { return (Some(data), effects) };
+                if page.disk_stamp.is_some()
+                    && let Some(disk) = &mut self.disk
+                {
+                    disk.touch(&key);
+                }
+                if page.memory.is_none()
+                    && let Some(victims) = self.memory.as_mut().and_then(|m| m.insert(key, read.len, DEFAULT_PRIORITY))
+                {
+                    page.memory = Some(data.clone());
+                    self.evicted_from_memory(victims, &mut effects);
+                }
+                (Some(data), effects)
+            }
+            ReadResult::Invalid { delete } => {
+                let Some(page) = entry.pages.get_mut(&index).filter(|p| p.disk_stamp == Some(read.stamp)) else {
+                    return (None, effects);
+                };
+                page.disk_stamp = None;
+                if page.memory.is_none() {
+                    entry.pages.remove(&index);
+                }
+                if let Some(disk) = &mut self.disk {
+                    disk.remove(&key);
+                }
+                if let Some(generation) = delete {
+                    effects.delete.push(DiskPage { file_id: file_id.to_owned(), index, generation });
+                }
+                (None, effects)
+            }
+        }
+    }
+
+    /// Loads what recovery found on disk: records, and pages into the disk tier in the order they were
+    /// cached, evicting the oldest if they exceed the capacity.
+    pub(super) fn restore(&mut self, files: Vec<RecoveredFile>) -> Effects {
+        let mut pages = Vec::new();
+        for file in files {
+            let (record, generation) = (file.stored.record, file.stored.generation);
+            let seq = self.next();
+            pages.extend(file.pages.into_iter().map(|p| (p.cached_ms, generation, p.index, p.len)));
+            self.owners.insert(generation, record.file_id.clone());
+            let entry = FileEntry { record, generation, seq, persisted_seq: Some(seq), pages: BTreeMap::new() };
+            self.files.insert(entry.record.file_id.clone(), entry);
+            self.next_generation = self.next_generation.max(generation + 1);
+        }
+        pages.sort_unstable();
+        let mut effects = Effects::default();
+        for (cached_ms, generation, index, len) in pages {
+            let Some(victims) =
+                self.disk.as_mut().and_then(|d| d.insert(PageKey { generation, index }, len, DEFAULT_PRIORITY))
+            else {
+                continue;
+            };
+            let disk_stamp = Some(self.next());
+            if let Some(entry) = self.owners.get(&generation).and_then(|id| self.files.get_mut(id)) {
+                entry.pages.insert(index, PageEntry { len, cached_ms, memory: None, disk_stamp });
+            }
+            self.evicted_from_disk(victims, &mut effects);
+        }
+        effects
+    }
+
+    fn evicted_from_disk(&mut self, victims: Vec<(PageKey, u64)>, effects: &mut Effects) {
+        for (key, _) in victims {
+            effects.evicted_disk += 1;
+            let Some(file_id) = self.owners.get(&key.generation) else { continue };
+            effects.delete.push(DiskPage { file_id: file_id.clone(), index: key.index, generation: key.generation });
+            if let Some(entry) = self.files.get_mut(file_id)
+                && let Some(page) = entry.pages.get_mut(&key.index)
+            {
+                page.disk_stamp = None;
+                if page.memory.is_none() {
+                    entry.pages.remove(&key.index);
+                }
+            }
+        }
+    }
+
+    fn evicted_from_memory(&mut self, victims: Vec<(PageKey, u64)>, effects: &mut Effects) {
+        for (key, _) in victims {
+            effects.evicted_memory += 1;
+            let Some(file_id) = self.owners.get(&key.generation) else { continue };
+            if let Some(entry) = self.files.get_mut(file_id)
+                && let Some(page) = entry.pages.get_mut(&key.index)
+            {
+                page.memory = None;
+                if page.disk_stamp.is_none() {
+                    entry.pages.remove(&key.index);
+                }
+            }
+        }
+    }
+}

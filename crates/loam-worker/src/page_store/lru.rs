@@ -1,0 +1,162 @@
+//! One tier's eviction order, with a capacity in bytes.
+//!
+//! Entries are ordered by `(priority, last_use_tick)` in a `BTreeMap`, so the next victim is the first key:
+//! the least recently used entry of the lowest priority. Priority comes first in the key so that rules can
+//! later make low-priority pages go before high-priority ones without changing the structure; every page
+//! has [`DEFAULT_PRIORITY`] for now. Ticks come from a per-tier counter, so keys are unique and every
+//! operation is O(log n).
+
+use std::collections::{BTreeMap, HashMap};
+use std::hash::Hash;
+
+/// Eviction priority: lower values are evicted first.
+pub(super) type Priority = u8;
+
+/// The priority of every page until priority rules exist (medium).
+pub(super) const DEFAULT_PRIORITY: Priority = 1;
+
+/// Where an entry sits in the order, and how many bytes it holds.
+#[derive(Clone, Copy, Debug)]
+struct Slot {
+    order: (Priority, u64),
+    size: u64,
+}
+
+/// An LRU order over keys of type `K`, bounded in bytes.
+#[derive(Debug)]
+pub(super) struct Lru<K> {
+    capacity: u64,
+    bytes: u64,
+    tick: u64,
+    order: BTreeMap<(Priority, u64), K>,
+    slots: HashMap<K, Slot>,
+}
+
+impl<K: Copy + Eq + Hash> Lru<K> {
+    /// An empty order holding at most `capacity` bytes.
+    pub(super) fn new(capacity: u64) -> Self {
+        Self { capacity, bytes: 0, tick: 0, order: BTreeMap::new(), slots: HashMap::new() }
+    }
+
+    /// Bytes held now.
+    pub(super) fn bytes(&self) -> u64 {
+        self.bytes
+    }
+
+    /// Entries held now.
+    pub(super) fn len(&self) -> u64 {
+        self.slots.len() as u64
+    }
+
+    /// Whether an entry of `size` bytes can ever fit.
+    pub(super) fn admits(&self, size: u64) -> bool {
+        size <= self.capacity
+    }
+
+    /// Inserts (or replaces) `key` as the most recently used entry, evicting least recently used entries
+    /// (never `key` itself) until it fits. Returns the evicted entries and their sizes, or `None` (and
+    /// changes nothing) when `size` exceeds the capacity.
+    pub(super) fn insert(&mut self, key: K, size: u64, priority: Priority) -> Option<Vec<(K, u64)>> {
+        if !self.admits(size) {
+            return None;
+        }
+        self.remove(&key);
+        let mut evicted = Vec::new();
+        while self.bytes + size > self.capacity {
+            let Some((_, victim)) = self.order.pop_first() else { break };
+            if let Some(slot) = self.slots.remove(&victim) {
+                self.bytes -= slot.size;
+                evicted.push((victim, slot.size));
+            }
+        }
+        let order = (priority, self.next_tick());
+        self.order.insert(order, key);
+        self.slots.insert(key, Slot { order, size });
+        self.bytes += size;
+        Some(evicted)
+    }
+
+    /// Marks `key` as just used (keeping its priority). Returns whether it was present.
+    pub(super) fn touch(&mut self, key: &K) -> bool {
+        let tick = self.next_tick();
+        let Some(slot) = self.slots.get_mut(key) else { return false };
+        self.order.remove(&slot.order);
+        slot.order.1 = tick;
+        self.order.insert(slot.order, *key);
+        true
+    }
+
+    /// Removes `key`, returning its size if it was present.
+    pub(super) fn remove(&mut self, key: &K) -> Option<u64> {
+        let slot = self.slots.remove(key)?;
+        self.order.remove(&slot.order);
+        self.bytes -= slot.size;
+        Some(slot.size)
+    }
+
+    fn next_tick(&mut self) -> u64 {
+        self.tick += 1;
+        self.tick
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn keys(evicted: Option<Vec<(u32, u64)>>) -> Vec<u32> {
+        evicted.expect("admitted").into_iter().map(|(k, _)| k).collect()
+    }
+
+    #[test]
+    fn evicts_least_recently_used_first() {
+        let mut lru = Lru::new(30);
+        assert!(keys(lru.insert(1, 10, DEFAULT_PRIORITY)).is_empty());
+        assert!(keys(lru.insert(2, 10, DEFAULT_PRIORITY)).is_empty());
+        assert!(keys(lru.insert(3, 10, DEFAULT_PRIORITY)).is_empty());
+        assert!(lru.touch(&1));
+        assert_eq!(keys(lru.insert(4, 10, DEFAULT_PRIORITY)), vec![2]);
+        assert_eq!(keys(lru.insert(5, 20, DEFAULT_PRIORITY)), vec![3, 1]);
+        assert_eq!((lru.bytes(), lru.len()), (30, 2));
+    }
+
+    #[test]
+    fn lower_priority_goes_first() {
+        let mut lru = Lru::new(20);
+        lru.insert(1, 10, 0);
+        lru.insert(2, 10, 2);
+        lru.touch(&1);
+        // 1 is the most recently used, but its priority is lower.
+        assert_eq!(keys(lru.insert(3, 10, DEFAULT_PRIORITY)), vec![1]);
+        assert_eq!(keys(lru.insert(4, 10, DEFAULT_PRIORITY)), vec![3]);
+    }
+
+    #[test]
+    fn never_evicts_the_entry_being_inserted() {
+        let mut lru = Lru::new(20);
+        lru.insert(1, 10, DEFAULT_PRIORITY);
+        lru.insert(2, 10, DEFAULT_PRIORITY);
+        // Re-inserting 1 with a larger size evicts 2, not the old copy of 1 counted twice.
+        assert_eq!(keys(lru.insert(1, 20, DEFAULT_PRIORITY)), vec![2]);
+        assert_eq!((lru.bytes(), lru.len()), (20, 1));
+    }
+
+    #[test]
+    fn refuses_what_can_never_fit() {
+        let mut lru = Lru::new(10);
+        lru.insert(1, 10, DEFAULT_PRIORITY);
+        assert!(lru.insert(2, 11, DEFAULT_PRIORITY).is_none());
+        assert_eq!((lru.bytes(), lru.len()), (10, 1));
+        assert!(!lru.admits(11));
+    }
+
+    #[test]
+    fn remove_and_touch_of_absent_keys() {
+        let mut lru: Lru<u32> = Lru::new(10);
+        assert!(!lru.touch(&7));
+        assert_eq!(lru.remove(&7), None);
+        lru.insert(7, 4, DEFAULT_PRIORITY);
+        assert_eq!(lru.remove(&7), Some(4));
+        assert_eq!((lru.bytes(), lru.len()), (0, 0));
+    }
+}

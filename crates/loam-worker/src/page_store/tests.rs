@@ -1,0 +1,340 @@
+//! Store-level unit tests; the reference-model test is `tests/page_store_model.rs`.
+
+use super::index::{Index, Lookup, ReadResult};
+use super::*;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+const PS: u64 = 64;
+
+fn cfg(memory_capacity: u64, dir: Option<&Path>, disk_capacity: u64) -> PageStoreConfig {
+    PageStoreConfig {
+        page_size: PS,
+        memory_capacity,
+        disk_dirs: dir.into_iter().map(Path::to_path_buf).collect(),
+        disk_capacity,
+    }
+}
+
+fn open(cfg: PageStoreConfig) -> (Arc<PageStore>, WorkerMetrics) {
+    let metrics = WorkerMetrics::default();
+    (PageStore::open(cfg, metrics.clone()).unwrap(), metrics)
+}
+
+fn record(uri: &str, length: u64, etag: &str) -> FileRecord {
+    FileRecord::new(uri, length, Some(etag.into()), Some(1), 1_000)
+}
+
+/// Page `index` of `rec`, filled with `fill`.
+fn page(rec: &FileRecord, index: u64, fill: u8) -> Bytes {
+    Bytes::from(vec![fill; rec.page_len(PS, index).unwrap() as usize])
+}
+
+fn page_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            out.extend(page_files(&path));
+        } else if path.extension().is_some_and(|e| e == "page") {
+            out.push(path);
+        }
+    }
+    out.sort();
+    out
+}
+
+async fn cached(store: &PageStore, rec: &FileRecord, pages: &[(u64, u8)]) {
+    store.put_file(rec.clone()).await.unwrap();
+    for &(index, fill) in pages {
+        assert!(store.put_page(&rec.file_id, index, page(rec, index, fill)).await.unwrap());
+    }
+}
+
+#[tokio::test]
+async fn memory_tier_serves_the_same_buffer() {
+    let (store, metrics) = open(cfg(1000, None, 0));
+    let rec = record("s3://b/a", 100, "e");
+    store.put_file(rec.clone()).await.unwrap();
+    let data = page(&rec, 1, 7);
+    assert!(store.put_page(&rec.file_id, 1, data.clone()).await.unwrap());
+    let got = store.get_page(&rec.file_id, 1).await.unwrap().unwrap();
+    assert_eq!(got.as_ptr(), data.as_ptr(), "a memory hit must not copy");
+    assert_eq!(store.get_page(&rec.file_id, 0).await.unwrap(), None);
+    assert_eq!(metrics.page_hits.get_or_create(&MEMORY).get(), 1);
+    assert_eq!(metrics.page_misses.get(), 1);
+    assert_eq!(store.usage(), Usage { memory_bytes: 36, memory_pages: 1, files: 1, ..Usage::default() });
+    assert!(store.page_cached_ms(&rec.file_id, 1).is_some());
+    assert_eq!(metrics.cached_bytes.get_or_create(&MEMORY).get(), 36);
+}
+
+#[tokio::test]
+async fn put_page_checks_record_length_and_capacity() {
+    let (store, _) = open(cfg(40, None, 0));
+    let rec = record("s3://b/a", 100, "e");
+    let err = store.put_page(&rec.file_id, 0, page(&rec, 0, 1)).await.unwrap_err();
+    assert_eq!(err.kind(), loam_core::ErrorKind::NotFound);
+    store.put_file(rec.clone()).await.unwrap();
+    let err = store.put_page(&rec.file_id, 0, Bytes::from(vec![0; 10])).await.unwrap_err();
+    assert_eq!(err.kind(), loam_core::ErrorKind::InvalidInput);
+    let err = store.put_page(&rec.file_id, 2, Bytes::from(vec![0; 1])).await.unwrap_err();
+    assert_eq!(err.kind(), loam_core::ErrorKind::InvalidInput);
+    // A full page is larger than the only tier; the 36-byte last page fits.
+    assert!(!store.put_page(&rec.file_id, 0, page(&rec, 0, 1)).await.unwrap());
+    assert!(store.put_page(&rec.file_id, 1, page(&rec, 1, 1)).await.unwrap());
+    assert_eq!(store.cached_page_count(&rec.file_id), 1);
+}
+
+#[tokio::test]
+async fn put_file_rejects_bad_records() {
+    let (store, _) = open(cfg(1000, None, 0));
+    let mut rec = record("s3://b/a", 100, "e");
+    rec.version = FILE_RECORD_VERSION + 1;
+    assert_eq!(store.put_file(rec.clone()).await.unwrap_err().kind(), loam_core::ErrorKind::InvalidInput);
+    rec.version = FILE_RECORD_VERSION;
+    rec.file_id = "../escape".into();
+    assert_eq!(store.put_file(rec).await.unwrap_err().kind(), loam_core::ErrorKind::InvalidInput);
+    assert!(store.file_ids().is_empty());
+    assert_eq!(
+        PageStore::open(PageStoreConfig { page_size: 0, ..PageStoreConfig::default() }, WorkerMetrics::default())
+            .err()
+            .map(|e| e.kind()),
+        Some(loam_core::ErrorKind::InvalidInput)
+    );
+}
+
+#[tokio::test]
+async fn memory_evicts_silently_and_disk_hits_are_promoted() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics) = open(cfg(PS, Some(dir.path()), 10 * PS));
+    let rec = record("s3://b/a", 3 * PS, "e");
+    cached(&store, &rec, &[(0, 1), (1, 2)]).await;
+    // Memory holds one page: page 0 went from memory, its disk copy stays.
+    assert_eq!(store.usage(), Usage { memory_bytes: PS, memory_pages: 1, disk_bytes: 2 * PS, disk_pages: 2, files: 1 });
+    assert_eq!(metrics.pages_evicted.get_or_create(&MEMORY).get(), 1);
+    assert_eq!(store.get_page(&rec.file_id, 0).await.unwrap(), Some(page(&rec, 0, 1)));
+    assert_eq!(metrics.page_hits.get_or_create(&DISK).get(), 1);
+    assert_eq!(store.get_page(&rec.file_id, 0).await.unwrap(), Some(page(&rec, 0, 1)));
+    assert_eq!(metrics.page_hits.get_or_create(&MEMORY).get(), 1);
+    assert_eq!(page_files(dir.path()).len(), 2);
+}
+
+#[tokio::test]
+async fn disk_eviction_deletes_the_least_recently_used_page_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics) = open(cfg(0, Some(dir.path()), 2 * PS));
+    let rec = record("s3://b/a", 3 * PS, "e");
+    cached(&store, &rec, &[(0, 1), (1, 2)]).await;
+    store.get_page(&rec.file_id, 0).await.unwrap().unwrap();
+    cached(&store, &rec, &[(2, 3)]).await;
+    assert!(store.has_page(&rec.file_id, 0) && !store.has_page(&rec.file_id, 1) && store.has_page(&rec.file_id, 2));
+    assert_eq!(metrics.pages_evicted.get_or_create(&DISK).get(), 1);
+    let names: Vec<_> = page_files(dir.path()).iter().map(|p| p.file_name().unwrap().to_owned()).collect();
+    assert_eq!(names, ["0.page", "2.page"]);
+}
+
+#[tokio::test]
+async fn a_new_version_drops_old_pages_and_the_same_version_keeps_them() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(cfg(10 * PS, Some(dir.path()), 10 * PS));
+    let rec = record("s3://b/a", 2 * PS, "e1");
+    cached(&store, &rec, &[(0, 1), (1, 2)]).await;
+    let mut same = rec.clone();
+    same.validated_ms = 5_000;
+    same.cached_ms = 5_000;
+    store.put_file(same).await.unwrap();
+    assert_eq!(store.cached_page_count(&rec.file_id), 2);
+    let kept = store.file(&rec.file_id).unwrap();
+    assert_eq!((kept.validated_ms, kept.cached_ms), (5_000, rec.cached_ms));
+
+    let v2 = record("s3://b/a", 2 * PS, "e2");
+    store.put_file(v2.clone()).await.unwrap();
+    assert_eq!(store.cached_page_count(&rec.file_id), 0);
+    assert_eq!(store.get_page(&rec.file_id, 0).await.unwrap(), None);
+    assert!(page_files(dir.path()).is_empty());
+    assert_eq!(store.usage(), Usage { files: 1, ..Usage::default() });
+    assert_eq!(store.file(&rec.file_id).unwrap().etag.as_deref(), Some("e2"));
+}
+
+#[tokio::test]
+async fn remove_file_frees_bytes_and_its_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(cfg(10 * PS, Some(dir.path()), 10 * PS));
+    let rec = record("s3://b/a", PS + 10, "e");
+    cached(&store, &rec, &[(0, 1), (1, 2)]).await;
+    let file_dir = store.layout.as_ref().unwrap().file_dir(&rec.file_id);
+    assert!(file_dir.join("record.json").exists());
+    assert_eq!(store.remove_file(&rec.file_id).await.unwrap(), PS + 10);
+    assert!(!file_dir.exists());
+    assert_eq!(store.usage(), Usage::default());
+    assert_eq!(store.remove_file(&rec.file_id).await.unwrap(), 0);
+    assert_eq!(store.file(&rec.file_id), None);
+}
+
+#[test]
+fn a_disk_read_that_finishes_after_a_replacement_is_a_miss() {
+    let rec = record("s3://b/a", PS, "e1");
+    let id = rec.file_id.clone();
+    for replace in [true, false] {
+        let mut index = Index::new(PS, 0, Some(10 * PS), 1);
+        index.put_file(rec.clone());
+        let plan = index.plan_write(&id, 0, PS).unwrap();
+        index.commit_write(&id, 0, plan, page(&rec, 0, 1), true, 0).unwrap();
+        let Lookup::Disk(read) = index.lookup(&id, 0) else { panic!("expected a disk page") };
+        if replace {
+            index.put_file(record("s3://b/a", PS, "e2"));
+        } else {
+            index.remove_file(&id);
+        }
+        let (data, _) = index.finish_read(&id, 0, read, ReadResult::Valid(page(&rec, 0, 1)));
+        assert_eq!(data, None, "replace={replace}");
+    }
+}
+
+#[test]
+fn a_page_written_across_a_replacement_is_not_committed() {
+    let rec = record("s3://b/a", PS, "e1");
+    let mut index = Index::new(PS, 10 * PS, Some(10 * PS), 1);
+    index.put_file(rec.clone());
+    let plan = index.plan_write(&rec.file_id, 0, PS).unwrap();
+    index.put_file(record("s3://b/a", PS, "e2"));
+    assert!(index.commit_write(&rec.file_id, 0, plan, page(&rec, 0, 1), true, 0).is_none());
+    assert!(!index.has_page(&rec.file_id, 0));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_reads_never_see_the_old_version_after_a_replacement() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(cfg(PS, Some(dir.path()), 100 * PS));
+    let v1 = record("s3://b/a", 8 * PS, "e1");
+    cached(&store, &v1, &(0..8).map(|i| (i, 1)).collect::<Vec<_>>()).await;
+    let replaced = Arc::new(AtomicBool::new(false));
+    let readers: Vec<_> = (0..4)
+        .map(|r| {
+            let (store, replaced, id) = (store.clone(), replaced.clone(), v1.file_id.clone());
+            tokio::spawn(async move {
+                for i in 0..400u64 {
+                    let after = replaced.load(Ordering::SeqCst);
+                    if let Some(data) = store.get_page(&id, (i + r) % 8).await.unwrap() {
+                        assert!(!(after && data[0] == 1), "old bytes served after the replacement");
+                    }
+                }
+            })
+        })
+        .collect();
+    tokio::task::yield_now().await;
+    let v2 = record("s3://b/a", 8 * PS, "e2");
+    store.put_file(v2.clone()).await.unwrap();
+    replaced.store(true, Ordering::SeqCst);
+    for i in 0..8 {
+        store.put_page(&v2.file_id, i, page(&v2, i, 2)).await.unwrap();
+    }
+    for reader in readers {
+        reader.await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn restart_serves_pages_and_records_and_cleans_debris() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record("s3://b/a", PS + 5, "e");
+    let file_dir = {
+        let (store, _) = open(cfg(PS, Some(dir.path()), 10 * PS));
+        cached(&store, &rec, &[(0, 1), (1, 2)]).await;
+        store.set_validated(&rec.file_id, 9_999);
+        store.flush_records().await.unwrap();
+        store.layout.as_ref().unwrap().file_dir(&rec.file_id)
+    };
+    let root = file_dir.parent().unwrap().parent().unwrap().to_path_buf();
+    // Debris: a temp file, an unknown file, a file directory without record, a record of an unknown
+    // version, and a directory under the wrong prefix.
+    std::fs::write(file_dir.join("0.page.tmp-123"), b"half").unwrap();
+    std::fs::write(root.join("junk"), b"?").unwrap();
+    let orphan = record("s3://b/orphan", PS, "e");
+    let orphan_dir = root.join(&orphan.file_id[..2]).join(&orphan.file_id);
+    std::fs::create_dir_all(&orphan_dir).unwrap();
+    std::fs::copy(file_dir.join("0.page"), orphan_dir.join("0.page")).unwrap();
+    let future = record("s3://b/future", PS, "e");
+    let future_dir = root.join(&future.file_id[..2]).join(&future.file_id);
+    std::fs::create_dir_all(&future_dir).unwrap();
+    std::fs::write(future_dir.join("record.json"), br#"{"version": 99}"#).unwrap();
+    std::fs::create_dir_all(root.join("zz").join(&rec.file_id)).unwrap();
+    let misplaced_prefix = if rec.file_id.starts_with("00") { "01" } else { "00" };
+    let misplaced = root.join(misplaced_prefix).join(&rec.file_id);
+    std::fs::create_dir_all(&misplaced).unwrap();
+
+    let (store, metrics) = open(cfg(PS, Some(dir.path()), 10 * PS));
+    let restored = store.file(&rec.file_id).unwrap();
+    assert_eq!(restored, FileRecord { validated_ms: 9_999, ..rec.clone() });
+    assert_eq!(store.file_ids(), vec![rec.file_id.clone()]);
+    assert_eq!(store.usage(), Usage { disk_bytes: PS + 5, disk_pages: 2, files: 1, ..Usage::default() });
+    assert_eq!(store.get_page(&rec.file_id, 0).await.unwrap(), Some(page(&rec, 0, 1)));
+    assert_eq!(store.get_page(&rec.file_id, 1).await.unwrap(), Some(page(&rec, 1, 2)));
+    assert_eq!(metrics.page_hits.get_or_create(&DISK).get(), 2);
+    assert!(!file_dir.join("0.page.tmp-123").exists() && !root.join("junk").exists());
+    assert!(!orphan_dir.exists() && !future_dir.exists() && !root.join("zz").exists() && !misplaced.exists());
+}
+
+#[tokio::test]
+async fn restart_drops_pages_of_another_generation_or_page_size() {
+    let dir = tempfile::tempdir().unwrap();
+    let v1 = record("s3://b/a", 2 * PS, "e1");
+    let other = record("s3://b/b", 2 * PS, "e1");
+    {
+        let (store, _) = open(cfg(0, Some(dir.path()), 10 * PS));
+        cached(&store, &v1, &[(0, 1)]).await;
+        cached(&store, &other, &[(0, 1)]).await;
+        let old_page = std::fs::read(store.layout.as_ref().unwrap().page_path(&v1.file_id, 0)).unwrap();
+        store.put_file(record("s3://b/a", 2 * PS, "e2")).await.unwrap();
+        // A late write of the old version lands after the replacement.
+        std::fs::write(store.layout.as_ref().unwrap().page_path(&v1.file_id, 0), old_page).unwrap();
+    }
+    let (store, _) = open(cfg(0, Some(dir.path()), 10 * PS));
+    assert!(!store.has_page(&v1.file_id, 0));
+    assert!(store.has_page(&other.file_id, 0));
+    assert_eq!(page_files(dir.path()).len(), 1);
+    drop(store);
+    let (store, _) = open(PageStoreConfig { page_size: PS / 2, ..cfg(0, Some(dir.path()), 10 * PS) });
+    assert_eq!(store.usage().disk_pages, 0);
+    assert_eq!(store.usage().files, 2);
+    assert!(page_files(dir.path()).is_empty());
+}
+
+#[tokio::test]
+async fn restart_with_less_capacity_evicts_the_oldest_pages() {
+    let dir = tempfile::tempdir().unwrap();
+    let rec = record("s3://b/a", 3 * PS, "e");
+    {
+        let (store, _) = open(cfg(0, Some(dir.path()), 10 * PS));
+        store.put_file(rec.clone()).await.unwrap();
+        for index in [2, 0, 1] {
+            store.put_page(&rec.file_id, index, page(&rec, index, 1)).await.unwrap();
+            // Distinct cached times, so that the recovered order is the write order.
+            let cached = store.page_cached_ms(&rec.file_id, index).unwrap();
+            while loam_core::time::now_millis() == cached {
+                std::thread::yield_now();
+            }
+        }
+    }
+    let (store, metrics) = open(cfg(0, Some(dir.path()), 2 * PS));
+    assert_eq!(store.usage().disk_bytes, 2 * PS);
+    assert!(!store.has_page(&rec.file_id, 2) && store.has_page(&rec.file_id, 0) && store.has_page(&rec.file_id, 1));
+    assert_eq!(metrics.pages_evicted.get_or_create(&DISK).get(), 1);
+    assert_eq!(page_files(dir.path()).len(), 2);
+}
+
+#[tokio::test]
+async fn a_corrupt_page_is_deleted_counted_and_missed() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics) = open(cfg(0, Some(dir.path()), 10 * PS));
+    let rec = record("s3://b/a", PS, "e");
+    cached(&store, &rec, &[(0, 1)]).await;
+    let path = store.layout.as_ref().unwrap().page_path(&rec.file_id, 0);
+    let mut raw = std::fs::read(&path).unwrap();
+    raw[disk::HEADER_LEN + 3] ^= 0xff;
+    std::fs::write(&path, raw).unwrap();
+    assert_eq!(store.get_page(&rec.file_id, 0).await.unwrap(), None);
+    assert_eq!(metrics.corrupt_pages.get(), 1);
+    assert!(!path.exists() && !store.has_page(&rec.file_id, 0));
+    assert_eq!(store.usage().disk_pages, 0);
+}

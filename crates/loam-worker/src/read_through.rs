@@ -1,0 +1,318 @@
+//! Read-through: serves pages from the page store and, on a miss, reads the UFS once however many
+//! requests wait for the same data, caches what it read, and answers.
+//!
+//! - **Coalescing.** Misses are fetched per *run*: the pages of an aligned block of `ufs_read_size` bytes.
+//!   The first request for a run creates a `OnceCell` in `inflight`; every concurrent request for any page
+//!   of that run awaits the same cell, so one UFS read serves them all. If the leading request is dropped,
+//!   a waiter takes over the read (tokio's `OnceCell` semantics). The entry is removed once the cell is
+//!   set, after its pages were put in the store, so a later request finds them there.
+//! - **Large UFS reads.** A run is read with one ranged request (default 4 MiB) and split into pages with
+//!   `Bytes::slice`, without copying.
+//! - **Freshness.** A file's record remembers the UFS length, ETag and modification time. It is trusted
+//!   for `max_age` after its last validation; then the UFS is asked again, and a changed object drops
+//!   every cached page of the old version before anything is served. If the UFS is unreachable during
+//!   a re-validation, cached data is served (stale-if-error) and the check is retried on the next read.
+
+use crate::error::{WorkerError, WorkerResult};
+use crate::metrics::WorkerMetrics;
+use crate::mount_view::MountView;
+use crate::page_store::{FileRecord, PageStore};
+use bytes::Bytes;
+use futures::stream::{BoxStream, StreamExt};
+use loam_core::ErrorKind;
+use loam_core::time::{epoch_millis, now_millis};
+use loam_ufs::mount_table::Resolved;
+use loam_ufs::{Ufs, UfsError, UfsRegistry, UfsStatus};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// Pages fetched together by one UFS read, by index.
+type Run = Arc<Vec<(u64, Bytes)>>;
+type RunCell = Arc<OnceCell<Result<Run, WorkerError>>>;
+
+/// How many pages a range stream reads ahead of the one it is sending.
+const READ_AHEAD_PAGES: usize = 8;
+
+/// A file opened for reading: where it lives and the version of it that is being served.
+#[derive(Clone)]
+pub struct OpenFile {
+    /// The mount and paths it resolved to.
+    pub resolved: Resolved,
+    /// The record (length, ETag, ...) of the version being served.
+    pub record: FileRecord,
+    /// The UFS it is read from.
+    pub ufs: Arc<dyn Ufs>,
+}
+
+impl OpenFile {
+    /// The file id.
+    pub fn file_id(&self) -> &str {
+        &self.record.file_id
+    }
+}
+
+/// The read-through layer shared by every request of a worker.
+pub struct ReadThrough {
+    pages: Arc<PageStore>,
+    ufs: UfsRegistry,
+    mounts: MountView,
+    max_age: Duration,
+    ufs_read_size: u64,
+    inflight: Mutex<HashMap<(String, u64), RunCell>>,
+    metrics: WorkerMetrics,
+}
+
+impl ReadThrough {
+    /// A read-through layer over `pages`, reading misses from the UFS of each file's mount.
+    pub fn new(
+        pages: Arc<PageStore>,
+        ufs: UfsRegistry,
+        mounts: MountView,
+        max_age: Duration,
+        ufs_read_size: u64,
+        metrics: WorkerMetrics,
+    ) -> Arc<Self> {
+        let ufs_read_size = ufs_read_size.max(pages.page_size());
+        Arc::new(Self { pages, ufs, mounts, max_age, ufs_read_size, inflight: Mutex::new(HashMap::new()), metrics })
+    }
+
+    /// The page store.
+    pub fn pages(&self) -> &Arc<PageStore> {
+        &self.pages
+    }
+
+    /// The mount view.
+    pub fn mounts(&self) -> &MountView {
+        &self.mounts
+    }
+
+    /// Resolves `path` (cluster path or UFS URI) to its mount and UFS.
+    pub fn resolve(&self, path: &str) -> WorkerResult<(Resolved, Arc<dyn Ufs>)> {
+        let resolved = self.mounts.resolve(path)?;
+        let ufs = self.ufs.for_mount(&resolved.mount)?;
+        Ok((resolved, ufs))
+    }
+
+    /// Opens a file for reading, re-validating its record against the UFS when it is older than `max_age`.
+    pub async fn open(&self, path: &str) -> WorkerResult<OpenFile> {
+        let (resolved, ufs) = self.resolve(path)?;
+        let id = loam_core::file_id(&resolved.ufs_uri);
+        let now = now_millis();
+        let cached = self.pages.file(&id);
+        if let Some(rec) = &cached {
+            if now.saturating_sub(rec.validated_ms) < self.max_age.as_millis() as i64 {
+                return Ok(OpenFile { resolved, record: rec.clone(), ufs });
+            }
+        }
+        let status = match ufs.stat(&resolved.ufs_uri).await {
+            Ok(s) => s,
+            Err(UfsError::NotFound(_)) => {
+                if cached.is_some() {
+                    self.pages.remove_file(&id).await?;
+                }
+                return Err(WorkerError::NotFound(format!("no such file: {}", resolved.ufs_uri)));
+            }
+            Err(e) if e.kind() == ErrorKind::Unavailable && cached.is_some() => {
+                tracing::warn!("serving {} from cache: UFS unreachable for re-validation: {e}", resolved.ufs_uri);
+                let record = cached.expect("checked above");
+                return Ok(OpenFile { resolved, record, ufs });
+            }
+            Err(e) => return Err(e.into()),
+        };
+        if status.is_dir {
+            return Err(WorkerError::InvalidInput(format!("{} is a directory", resolved.ufs_uri)));
+        }
+        let record = self.record_for(&id, &resolved.ufs_uri, &status, cached, now).await?;
+        Ok(OpenFile { resolved, record, ufs })
+    }
+
+    /// Stores the record of the UFS's current version, dropping old pages if it changed.
+    async fn record_for(
+        &self,
+        id: &str,
+        uri: &str,
+        status: &UfsStatus,
+        cached: Option<FileRecord>,
+        now: i64,
+    ) -> WorkerResult<FileRecord> {
+        let modified_ms = status.modified.map(epoch_millis);
+        if let Some(rec) = cached {
+            if rec.length == status.length && rec.etag == status.etag && rec.modified_ms == modified_ms {
+                self.pages.set_validated(id, now);
+                return Ok(FileRecord { validated_ms: now, ..rec });
+            }
+            self.metrics.stale_files.inc();
+            tracing::info!("{uri} changed in the UFS; dropping its cached pages");
+        }
+        let rec = FileRecord {
+            version: crate::page_store::FILE_RECORD_VERSION,
+            file_id: id.to_string(),
+            ufs_uri: uri.to_string(),
+            length: status.length,
+            etag: status.etag.clone(),
+            modified_ms,
+            validated_ms: now,
+            cached_ms: now,
+        };
+        self.pages.put_file(rec.clone()).await?;
+        Ok(rec)
+    }
+
+    /// Number of pages of a file of `length` bytes.
+    pub fn page_count(&self, length: u64) -> u64 {
+        length.div_ceil(self.pages.page_size())
+    }
+
+    /// The bytes of page `index` (shorter for the last page, empty past the end).
+    pub async fn read_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
+        let ps = self.pages.page_size();
+        if index.saturating_mul(ps) >= f.record.length {
+            return Ok(Bytes::new());
+        }
+        if let Some(b) = self.pages.get_page(f.file_id(), index).await? {
+            return Ok(b);
+        }
+        self.metrics.page_misses.inc();
+        let run = self.fetch_run(f, index).await?;
+        if let Some((_, b)) = run.iter().find(|(i, _)| *i == index) {
+            return Ok(b.clone());
+        }
+        // The run's leader saw this page cached, and it was evicted since: read it alone.
+        if let Some(b) = self.pages.get_page(f.file_id(), index).await? {
+            return Ok(b);
+        }
+        let run = self.read_run(f, index, 1).await?;
+        run.iter()
+            .find(|(i, _)| *i == index)
+            .map(|(_, b)| b.clone())
+            .ok_or_else(|| WorkerError::Unavailable(format!("page {index} of {} was not read", f.record.ufs_uri)))
+    }
+
+    /// Reads (once, however many wait) the run of pages that holds `index`.
+    async fn fetch_run(&self, f: &OpenFile, index: u64) -> WorkerResult<Run> {
+        let per_run = self.ufs_read_size / self.pages.page_size();
+        let run_no = index / per_run;
+        let key = (f.file_id().to_string(), run_no);
+        let (cell, joined) = {
+            let mut inflight = self.inflight.lock();
+            match inflight.get(&key) {
+                Some(c) => (c.clone(), true),
+                None => {
+                    let c: RunCell = Arc::new(OnceCell::new());
+                    inflight.insert(key.clone(), c.clone());
+                    (c, false)
+                }
+            }
+        };
+        if joined {
+            self.metrics.coalesced_reads.inc();
+        }
+        let result = cell.get_or_init(|| self.read_run(f, run_no * per_run, per_run)).await.clone();
+        let mut inflight = self.inflight.lock();
+        if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
+            inflight.remove(&key);
+        }
+        result
+    }
+
+    /// Reads the missing pages among `[first, first + count)` with one UFS request and caches them.
+    async fn read_run(&self, f: &OpenFile, first: u64, count: u64) -> Result<Run, WorkerError> {
+        let ps = self.pages.page_size();
+        let id = f.file_id();
+        let last_page = self.page_count(f.record.length).saturating_sub(1);
+        let end = (first + count - 1).min(last_page);
+        let missing: Vec<u64> = (first..=end).filter(|i| !self.pages.has_page(id, *i)).collect();
+        let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) else {
+            // Everything arrived meanwhile (another run's read); serve it from the store.
+            let mut out = Vec::new();
+            for i in first..=end {
+                if let Some(b) = self.pages.get_page(id, i).await? {
+                    out.push((i, b));
+                }
+            }
+            return Ok(Arc::new(out));
+        };
+        let offset = lo * ps;
+        let want = ((hi + 1) * ps).min(f.record.length) - offset;
+        self.metrics.ufs_reads.inc();
+        let data = f.ufs.read_range(&f.record.ufs_uri, offset, want).await?;
+        self.metrics.ufs_read_bytes.inc_by(data.len() as u64);
+        if data.len() as u64 != want {
+            // The object is shorter than its record says: it changed. Make the next open re-validate.
+            self.pages.set_validated(id, 0);
+            return Err(WorkerError::Unavailable(format!(
+                "{} changed while it was read (expected {want} bytes at {offset}, got {}); retry",
+                f.record.ufs_uri,
+                data.len()
+            )));
+        }
+        let mut out = Vec::with_capacity((hi - lo + 1) as usize);
+        for i in lo..=hi {
+            let start = ((i - lo) * ps) as usize;
+            let stop = (start + ps as usize).min(data.len());
+            let page = data.slice(start..stop);
+            if let Err(e) = self.pages.put_page(id, i, page.clone()).await {
+                tracing::warn!("could not cache page {i} of {}: {e}", f.record.ufs_uri);
+            }
+            out.push((i, page));
+        }
+        Ok(Arc::new(out))
+    }
+
+    /// Streams bytes `[offset, offset + len)` of a file (clipped to its length), reading ahead.
+    pub fn read_range(self: &Arc<Self>, f: OpenFile, offset: u64, len: u64) -> BoxStream<'static, WorkerResult<Bytes>> {
+        let end = offset.saturating_add(len).min(f.record.length);
+        if offset >= end {
+            return futures::stream::empty().boxed();
+        }
+        let ps = self.pages.page_size();
+        let (first, last) = (offset / ps, (end - 1) / ps);
+        let this = self.clone();
+        let f = Arc::new(f);
+        futures::stream::iter(first..=last)
+            .map(move |i| {
+                let (this, f) = (this.clone(), f.clone());
+                async move {
+                    let page = this.read_page(&f, i).await?;
+                    let page_start = i * ps;
+                    let lo = offset.saturating_sub(page_start) as usize;
+                    let hi = ((end - page_start) as usize).min(page.len());
+                    if lo > hi {
+                        return Err(WorkerError::Unavailable(format!("page {i} of {} is short", f.record.ufs_uri)));
+                    }
+                    let part = page.slice(lo..hi);
+                    this.metrics.served_bytes.inc_by(part.len() as u64);
+                    Ok(part)
+                }
+            })
+            .buffered(READ_AHEAD_PAGES)
+            .boxed()
+    }
+
+    /// Reads a whole range into one buffer (for small reads: head, tail, page parts).
+    pub async fn read_range_to_bytes(self: &Arc<Self>, f: OpenFile, offset: u64, len: u64) -> WorkerResult<Bytes> {
+        let mut parts = self.read_range(f, offset, len);
+        let mut first: Option<Bytes> = None;
+        let mut buf: Option<Vec<u8>> = None;
+        while let Some(p) = parts.next().await {
+            let p = p?;
+            match (&mut first, &mut buf) {
+                (None, _) => first = Some(p),
+                (Some(f0), None) => {
+                    let mut v = f0.to_vec();
+                    v.extend_from_slice(&p);
+                    buf = Some(v);
+                }
+                (Some(_), Some(v)) => v.extend_from_slice(&p),
+            }
+        }
+        Ok(match (first, buf) {
+            (_, Some(v)) => Bytes::from(v),
+            (Some(b), None) => b,
+            (None, None) => Bytes::new(),
+        })
+    }
+}

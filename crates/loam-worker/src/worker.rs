@@ -1,0 +1,110 @@
+//! A running worker: page store, mount and membership views, the HTTP API, and its registration in the
+//! cluster store. `start` brings them up in that order (the API serves before the worker joins the
+//! ring, so the first request routed to it finds it listening); `WorkerHandle::shutdown` takes them
+//! down in reverse (leave the ring first, then stop serving).
+
+use crate::config::WorkerConfig;
+use crate::http_api::{self, WorkerState};
+use crate::identity;
+use crate::metrics::WorkerMetrics;
+use crate::mount_view::MountView;
+use crate::page_store::PageStore;
+use crate::read_through::ReadThrough;
+use anyhow::Context;
+use loam_client::MembershipView;
+use loam_core::WorkerId;
+use loam_core::membership::WorkerRecord;
+use loam_store::ClusterStore;
+use loam_store::membership::{MembershipHandle, register};
+use loam_ufs::UfsRegistry;
+use prometheus_client::registry::Registry;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// A started worker; drop or `shutdown` to stop it.
+pub struct WorkerHandle {
+    /// The worker's id.
+    pub id: WorkerId,
+    /// Where its HTTP API listens.
+    pub http_addr: SocketAddr,
+    /// Shared state (page store, read-through), for tests and `loam local`.
+    pub state: Arc<WorkerState>,
+    shutdown: watch::Sender<bool>,
+    tasks: Vec<JoinHandle<()>>,
+    membership: Option<MembershipHandle>,
+}
+
+/// Starts a worker over `store` (embedded or etcd) reading the UFS through `ufs`.
+pub async fn start(
+    cfg: WorkerConfig,
+    store: Arc<dyn ClusterStore>,
+    ufs: UfsRegistry,
+    mut registry: Registry,
+) -> anyhow::Result<WorkerHandle> {
+    let id = identity::load_or_create(&cfg.data_dir)
+        .with_context(|| format!("reading the worker identity in {}", cfg.data_dir.display()))?;
+    let metrics = WorkerMetrics::register(&mut registry);
+    let pages = PageStore::open(cfg.page_store.clone(), metrics.clone()).context("opening the page store")?;
+    let (shutdown, rx) = watch::channel(false);
+    let (mounts, mount_task) =
+        MountView::follow(store.clone(), &cfg.cluster_name, rx.clone()).await.context("loading the mount table")?;
+    let (members, member_task) =
+        MembershipView::follow_store(store.clone(), &cfg.cluster_name, cfg.virtual_nodes, rx.clone())
+            .await
+            .context("loading the membership")?;
+    let listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.http_port))
+        .await
+        .with_context(|| format!("binding the HTTP API on {}:{}", cfg.host, cfg.http_port))?;
+    let http_addr = listener.local_addr()?;
+    let rt = ReadThrough::new(pages, ufs, mounts, cfg.max_age, cfg.ufs_read_size, metrics.clone());
+    let state = Arc::new(WorkerState { id, rt, members, registry: Arc::new(registry), metrics });
+    let app = http_api::router(state.clone());
+    let mut stop = rx.clone();
+    let server = tokio::spawn(async move {
+        let done = async move {
+            let _ = stop.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(done).await {
+            tracing::error!("worker HTTP server failed: {e}");
+        }
+    });
+    let record = WorkerRecord::new(id, &cfg.host, http_addr.port(), cfg.s3_port);
+    let membership = register(store, &cfg.cluster_name, record, cfg.lease_ttl).await.context("joining the cluster")?;
+    tracing::info!("worker {id} serving on http://{http_addr}");
+    Ok(WorkerHandle {
+        id,
+        http_addr,
+        state,
+        shutdown,
+        tasks: vec![mount_task, member_task, server],
+        membership: Some(membership),
+    })
+}
+
+impl WorkerHandle {
+    /// `http://host:port` of the HTTP API.
+    pub fn http_base(&self) -> String {
+        format!("http://{}", self.http_addr)
+    }
+
+    /// Leaves the ring (the liveness record is revoked at once), then stops serving and every task.
+    pub async fn shutdown(mut self) {
+        if let Some(m) = self.membership.take() {
+            if let Err(e) = m.shutdown().await {
+                tracing::warn!("could not revoke the liveness lease (it will expire by itself): {e}");
+            }
+        }
+        let _ = self.shutdown.send(true);
+        for t in self.tasks.drain(..) {
+            let _ = t.await;
+        }
+    }
+}
+
+impl Drop for WorkerHandle {
+    fn drop(&mut self) {
+        let _ = self.shutdown.send(true);
+    }
+}
