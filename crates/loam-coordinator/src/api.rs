@@ -1,0 +1,87 @@
+//! The HTTP edge: the `/api/v1` router, one module per endpoint family, and what every route shares.
+//!
+//! Each family module (`mount`, `nodes`, later `load`, `free`, `quota`, ...) exposes `routes()`, a
+//! router over the shared `Arc<Coordinator>` state; this module merges them and adds what applies to
+//! all of them: the `404 unknown endpoint` fallback, the `405` fallback for a known path with another
+//! method, and a guard that turns a panicking handler into a `500` body instead of a dropped connection.
+//! Errors are answered only through [`error::ApiError`], bad input only through [`extract`]'s extractors.
+
+pub mod error;
+pub mod extract;
+pub mod mount;
+pub mod nodes;
+
+use crate::coordinator::Coordinator;
+use axum::Router;
+use axum::extract::Request;
+use axum::http::{Method, Uri};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use error::ApiError;
+use futures::FutureExt;
+use std::any::Any;
+use std::panic::AssertUnwindSafe;
+use std::sync::Arc;
+
+/// The router state every handler receives.
+pub type AppState = Arc<Coordinator>;
+
+/// The whole REST API over `coordinator`.
+pub fn router(coordinator: AppState) -> Router {
+    Router::new()
+        .merge(mount::routes())
+        .merge(nodes::routes())
+        .fallback(unknown_endpoint)
+        // Registered after the routes: axum applies it to the routes present when it is called.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(catch_panic))
+        .with_state(coordinator)
+}
+
+async fn unknown_endpoint(method: Method, uri: Uri) -> ApiError {
+    ApiError::UnknownEndpoint { method: method.to_string(), path: uri.path().to_string() }
+}
+
+async fn method_not_allowed(method: Method, uri: Uri) -> ApiError {
+    ApiError::MethodNotAllowed { method: method.to_string(), path: uri.path().to_string() }
+}
+
+/// Answers `500` with a status body when a handler panics, so the client gets an answer and the bug a log line.
+async fn catch_panic(req: Request, next: Next) -> Response {
+    let what = format!("{} {}", req.method(), req.uri().path());
+    match AssertUnwindSafe(next.run(req)).catch_unwind().await {
+        Ok(response) => response,
+        Err(panic) => {
+            ApiError::Internal(format!("handler of {what} panicked: {}", panic_message(panic.as_ref()))).into_response()
+        }
+    }
+}
+
+fn panic_message(panic: &(dyn Any + Send)) -> &str {
+    panic.downcast_ref::<&str>().copied().or_else(|| panic.downcast_ref::<String>().map(String::as_str)).unwrap_or("?")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+
+    #[tokio::test]
+    async fn a_panicking_handler_answers_500_with_a_status_body() {
+        async fn boom() -> &'static str {
+            panic!("kaboom")
+        }
+        let app: Router = Router::new().route("/boom", get(boom)).layer(middleware::from_fn(catch_panic));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let server = tokio::spawn(async move { axum::serve(listener, app).await });
+        // reqwest is built without a default TLS provider here; the UFS layer installs one.
+        loam_ufs::opendal_ufs::install_process_defaults();
+        let resp = reqwest::get(format!("http://{addr}/boom")).await.unwrap();
+        assert_eq!(resp.status().as_u16(), 500);
+        let body: serde_json::Value = resp.json().await.unwrap();
+        let status = body["status"].as_str().unwrap();
+        assert!(status.contains("GET /boom") && status.contains("kaboom"), "{status}");
+        server.abort();
+    }
+}

@@ -1,0 +1,137 @@
+//! The one error type of the HTTP edge and the one place that turns an error into a status code.
+//!
+//! Every handler and extractor returns [`ApiError`]; service errors convert into it with `?`. The status
+//! comes from the error's [`ErrorKind`] (plus two HTTP-only cases, 405 and 413), and the body is always
+//! `{"status": "<message>"}` with the error's `Display` text, so no handler can answer an error in
+//! another shape.
+//!
+//! **Decision:** every server-side failure (`Unavailable`, `Corrupt`, `Internal`) answers `500`, the only
+//! server error the spec's tables list; the message says which it was.
+
+use crate::mounts::MountServiceError;
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use loam_core::ErrorKind;
+use loam_core::coordinator_api::StatusBody;
+use loam_store::StoreError;
+
+/// Why a request failed, as the user sees it.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    /// No body, malformed JSON, a missing or mistyped field, a missing or malformed query parameter.
+    #[error("Required parameters not provided: {0}")]
+    MissingParameters(String),
+    /// A well-formed request whose content is refused (e.g. a malformed worker id).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// The body exceeds the size limit.
+    #[error("request body too large: {0}")]
+    BodyTooLarge(String),
+    /// No endpoint at this path.
+    #[error("unknown endpoint: {method} {path}")]
+    UnknownEndpoint {
+        /// The request method.
+        method: String,
+        /// The request path.
+        path: String,
+    },
+    /// The endpoint exists but not with this method.
+    #[error("method {method} is not allowed for {path}")]
+    MethodNotAllowed {
+        /// The request method.
+        method: String,
+        /// The request path.
+        path: String,
+    },
+    /// `GET`/`DELETE /api/v1/nodes?id=` of a worker that is not registered.
+    #[error("worker not found: {0}")]
+    WorkerNotFound(String),
+    /// A mount table operation failed.
+    #[error(transparent)]
+    Mounts(#[from] MountServiceError),
+    /// The cluster store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// A bug: a handler panicked or an invariant broke.
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+impl ApiError {
+    /// The layer-independent kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            ApiError::MissingParameters(_)
+            | ApiError::InvalidInput(_)
+            | ApiError::BodyTooLarge(_)
+            | ApiError::MethodNotAllowed { .. } => ErrorKind::InvalidInput,
+            ApiError::UnknownEndpoint { .. } | ApiError::WorkerNotFound(_) => ErrorKind::NotFound,
+            ApiError::Mounts(e) => e.kind(),
+            ApiError::Store(e) => e.kind(),
+            ApiError::Internal(_) => ErrorKind::Internal,
+        }
+    }
+
+    /// The HTTP status of this error: the one mapping from errors to status codes.
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
+            ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            _ => match self.kind() {
+                ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
+                ErrorKind::NotFound => StatusCode::NOT_FOUND,
+                ErrorKind::Conflict => StatusCode::CONFLICT,
+                ErrorKind::Gone => StatusCode::GONE,
+                ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+                ErrorKind::Unavailable | ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+            },
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let status = self.status();
+        let message = self.to_string();
+        if status.is_server_error() {
+            tracing::error!(%status, error = %message, "request failed");
+        } else {
+            tracing::debug!(%status, error = %message, "request refused");
+        }
+        (status, Json(StatusBody { status: message })).into_response()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loam_ufs::mount_table::MountError;
+
+    #[test]
+    fn statuses_follow_the_spec() {
+        let cases = [
+            (ApiError::MissingParameters("x".into()), 400),
+            (ApiError::UnknownEndpoint { method: "GET".into(), path: "/x".into() }, 404),
+            (ApiError::MethodNotAllowed { method: "PUT".into(), path: "/x".into() }, 405),
+            (ApiError::BodyTooLarge("x".into()), 413),
+            (ApiError::WorkerNotFound("w".into()), 404),
+            (MountServiceError::Mount(MountError::Conflict("c".into())).into(), 409),
+            (MountServiceError::Mount(MountError::NotMounted("/d/".into())).into(), 404),
+            (MountServiceError::NotMounted("/d/".into()).into(), 410),
+            (MountServiceError::Static.into(), 501),
+            (MountServiceError::UfsMissing("file:///x/".into()).into(), 400),
+            (StoreError::Unavailable("down".into()).into(), 500),
+            (ApiError::Internal("bug".into()), 500),
+        ];
+        for (err, status) in cases {
+            assert_eq!(err.status().as_u16(), status, "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_input_reads_as_required_parameters() {
+        let e = ApiError::MissingParameters("missing field `ufs`".into());
+        assert_eq!(e.to_string(), "Required parameters not provided: missing field `ufs`");
+    }
+}

@@ -1,0 +1,62 @@
+//! `/api/v1/nodes`: the registered workers, their HTTP addresses and whether they are live (spec: "Nodes").
+//!
+//! The membership store is the only source: a worker is listed while its permanent registration exists,
+//! `ONLINE` while its liveness record (on a lease) exists too. Workers are listed by identity, a stable
+//! order for paging. The address is `Host:HttpServerPort`, the port clients use.
+//!
+//! **Decision:** a malformed `?id=` (not `worker-<uuid>`) is a `400` naming the expected form, not the
+//! `404` of a well-formed id that is not registered: the caller made a typo, not a stale lookup.
+
+use super::AppState;
+use super::error::ApiError;
+use super::extract::{Paging, QueryParams};
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use loam_core::WorkerId;
+use loam_core::coordinator_api::{NODE_OFFLINE, NODE_ONLINE, NodeInfo, NodeList, StatusBody};
+use loam_store::membership::{self, MemberInfo};
+
+/// The nodes routes.
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/api/v1/nodes", get(get_nodes).delete(delete_node))
+}
+
+fn parse_worker_id(raw: &str) -> Result<WorkerId, ApiError> {
+    raw.parse().map_err(|e: loam_core::id::InvalidWorkerId| ApiError::InvalidInput(e.to_string()))
+}
+
+fn node_info(m: &MemberInfo) -> NodeInfo {
+    let identity =
+        m.record.worker_id().map(|id| id.to_string()).unwrap_or_else(|| m.record.service_entity_name.clone());
+    let address = if m.record.worker_net_address.host.is_empty() { String::new() } else { m.record.http_address() };
+    let status = if m.online { NODE_ONLINE } else { NODE_OFFLINE };
+    NodeInfo { identity, address, status: status.to_string() }
+}
+
+async fn get_nodes(State(c): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {
+    let wanted = q.optional("id")?.map(parse_worker_id).transpose()?;
+    let paging = Paging::from_query(&q)?;
+    let members = membership::list_workers(c.store().as_ref(), c.cluster_name()).await?;
+    if let Some(id) = wanted {
+        let m = members
+            .iter()
+            .find(|m| m.record.worker_id() == Some(id))
+            .ok_or_else(|| ApiError::WorkerNotFound(id.to_string()))?;
+        return Ok(Json(node_info(m)).into_response());
+    }
+    let mut nodes: Vec<NodeInfo> = members.iter().map(node_info).collect();
+    nodes.sort_by(|a, b| a.identity.cmp(&b.identity));
+    Ok(Json(NodeList { result: paging.apply(nodes) }).into_response())
+}
+
+async fn delete_node(State(c): State<AppState>, q: QueryParams) -> Result<Json<StatusBody>, ApiError> {
+    let id = parse_worker_id(q.required("id")?)?;
+    if membership::deregister(c.store().as_ref(), c.cluster_name(), &id).await? {
+        tracing::info!(worker = %id, "worker deregistered through the API");
+        Ok(Json(StatusBody::ok()))
+    } else {
+        Err(ApiError::WorkerNotFound(id.to_string()))
+    }
+}

@@ -1,0 +1,16 @@
+//! Loam's Coordinator: the REST API under `/api/v1` (`shared/spec/coordinator-api.md`).
+//!
+//! The crate is split in two layers. The *services* (`mounts`, and later jobs, quota, TTL, ...) hold the
+//! domain logic on top of the cluster store and the UFS registry and know nothing about HTTP. The *edge*
+//! (`api`) turns HTTP requests into service calls: one module per endpoint family (`api/mount.rs`,
+//! `api/nodes.rs`, ...), one error type ([`ApiError`]) with one status mapping, and extractors that turn
+//! every malformed request into a `400` with a `{"status": ...}` body. [`Coordinator`] ties the two
+//! together and serves the router with graceful shutdown.
+
+pub mod api;
+pub mod coordinator;
+pub mod mounts;
+
+pub use api::error::ApiError;
+pub use coordinator::{Coordinator, CoordinatorConfig};
+pub use mounts::{MountService, MountServiceError};
