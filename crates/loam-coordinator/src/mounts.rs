@@ -170,7 +170,11 @@ impl MountService {
         let mount = Mount::new(path, ufs, options)?;
         // Fail fast on a conflict before touching the UFS, which may be slow; checked again under the lock.
         self.table().await?.check_add(&mount)?;
-        self.check_ufs(&mount).await?;
+        if let Err(e) = self.check_ufs(&mount).await {
+            // No mount uses this root (`check_add` passed), so its client, built for the check, can go.
+            self.ufs.forget(&mount.ufs);
+            return Err(e);
+        }
 
         let _guard = self.write_lock.lock().await;
         self.table().await?.check_add(&mount)?;
@@ -196,13 +200,21 @@ impl MountService {
             return Err(MountServiceError::Static);
         }
         let p = mount_point_path(path)?;
+        let key = mount_key(&self.cluster, &p[1..]);
         let _guard = self.write_lock.lock().await;
-        if self.store.delete(&mount_key(&self.cluster, &p[1..])).await? {
-            tracing::info!(path = %p, "unmounted");
-            Ok(())
-        } else {
-            Err(MountServiceError::NotMounted(format!("{p}/")))
+        let Some(kv) = self.store.get(&key).await? else {
+            return Err(MountServiceError::NotMounted(format!("{p}/")));
+        };
+        if !self.store.delete(&key).await? {
+            return Err(MountServiceError::NotMounted(format!("{p}/")));
         }
+        tracing::info!(path = %p, "unmounted");
+        // Drop the cached UFS client and its credentials. A record that does not decode is deleted all the
+        // same (unmounting is how an operator gets rid of it); it has no client to drop.
+        if let Ok(m) = decode_record(&kv) {
+            self.ufs.forget(&m.ufs);
+        }
+        Ok(())
     }
 
     /// Checks that the registry accepts the mount and that its root is an existing directory.

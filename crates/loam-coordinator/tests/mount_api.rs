@@ -26,6 +26,7 @@ async fn add_get_list_remove() {
     assert_eq!(list(&c).await, json!({"results": []}));
     let (status, body) = mount(&c, "/data", &ufs).await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
+    assert_eq!(c.ufs.built_count(), 1, "the UFS check builds the mount's client");
 
     let expected = json!({"path": "/data/", "ufs": format!("{ufs}/"), "options": {}});
     assert_eq!(list(&c).await, json!({"results": [expected.clone()]}));
@@ -37,6 +38,7 @@ async fn add_get_list_remove() {
     let (status, body) = c.call("DELETE", "/api/v1/mount", Some(r#"{"path": "/data/"}"#)).await;
     assert_eq!((status, body), (200, json!({"status": "ok"})));
     assert_eq!(list(&c).await, json!({"results": []}));
+    assert_eq!(c.ufs.built_count(), 0, "unmounting drops the client");
 
     let (status, body) = c.call("GET", "/api/v1/mount?path=/data", None).await;
     assert_eq!((status, body), (404, json!({"status": "No mount point found for path: /data/"})));
@@ -257,4 +259,18 @@ async fn a_static_table_is_listed_and_refuses_changes_with_501() {
     let (status, body) = c.call("DELETE", "/api/v1/mount", Some(r#"{"path": "/data"}"#)).await;
     assert_eq!(status, 501, "{body}");
     assert_eq!(list(&c).await["results"].as_array().unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn a_corrupt_record_is_a_500_naming_it_and_can_be_unmounted() {
+    let c = start().await;
+    let key = loam_core::store_keys::mount_key(&c.cluster, "bad");
+    c.store.put(&key, bytes::Bytes::from_static(b"{not json"), None).await.unwrap();
+
+    let (status, body) = c.call("GET", "/api/v1/mount", None).await;
+    assert_eq!(status, 500, "{body}");
+    assert!(status_text(&body).contains(&format!("mount record {key} is unreadable")), "{body}");
+    let (status, body) = c.call("DELETE", "/api/v1/mount", Some(r#"{"path": "/bad"}"#)).await;
+    assert_eq!((status, body), (200, json!({"status": "ok"})));
+    assert_eq!(list(&c).await, json!({"results": []}));
 }

@@ -35,6 +35,7 @@ async fn s3_mounts_are_checked_against_the_bucket() {
     let (status, body) = c.call("POST", "/api/v1/mount", Some(&post("/far", "s3://loam-bucket", &unreachable))).await;
     assert_eq!(status, 400, "{body}");
     assert!(status_text(&body).contains("UFS s3://loam-bucket/ is unreachable"), "{body}");
+    assert_eq!(c.ufs.built_count(), 0, "clients built for refused mounts are dropped");
 
     let (status, body) =
         c.call("POST", "/api/v1/mount", Some(&post("/data", "s3a://loam-bucket/", &s3.mount_options()))).await;

@@ -24,8 +24,8 @@ pub struct MountPoint {
     pub path: String,
     /// The UFS URI, with a trailing slash (`s3://bucket/`).
     pub ufs: String,
-    /// Mount options (secrets masked when listed).
-    #[serde(default)]
+    /// Mount options (secrets masked when listed; omitted when empty).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub options: BTreeMap<String, String>,
 }
 

@@ -20,6 +20,8 @@ pub struct TestCoordinator {
     pub store: Arc<dyn ClusterStore>,
     /// The cluster name.
     pub cluster: String,
+    /// A clone of the coordinator's UFS registry (clones share its cache of built UFS clients).
+    pub ufs: UfsRegistry,
     /// Holds `store.redb` and whatever the test creates (UFS directories).
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
@@ -45,14 +47,15 @@ pub async fn start_with(
     cfg: CoordinatorConfig,
 ) -> TestCoordinator {
     let cluster = cfg.cluster_name.clone();
-    let coordinator = Coordinator::new(store.clone(), UfsRegistry::new(), cfg);
+    let ufs = UfsRegistry::new();
+    let coordinator = Coordinator::new(store.clone(), ufs.clone(), cfg);
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("local addr"));
     let (tx, rx) = oneshot::channel::<()>();
     let task = tokio::spawn(coordinator.serve(listener, async move {
         let _ = rx.await;
     }));
-    TestCoordinator { base, store, cluster, dir, shutdown: Some(tx), task: Some(task) }
+    TestCoordinator { base, store, cluster, ufs, dir, shutdown: Some(tx), task: Some(task) }
 }
 
 impl TestCoordinator {
