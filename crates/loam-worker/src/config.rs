@@ -36,6 +36,8 @@ pub struct WorkerConfig {
     pub ufs_read_size: u64,
     /// Virtual nodes per worker on the hash ring.
     pub virtual_nodes: u32,
+    /// The Coordinator's URL, for forwarding load requests (`/v1/load`); never needed on the data path.
+    pub coordinator_url: Option<String>,
 }
 
 impl WorkerConfig {
@@ -58,6 +60,7 @@ impl WorkerConfig {
             max_age: DEFAULT_MAX_AGE,
             ufs_read_size: DEFAULT_UFS_READ_SIZE,
             virtual_nodes: loam_core::hash_ring::DEFAULT_VIRTUAL_NODES,
+            coordinator_url: None,
         }
     }
 }

@@ -175,7 +175,6 @@ impl ReadThrough {
         if let Some(b) = self.pages.get_page(f.file_id(), index).await? {
             return Ok(b);
         }
-        self.metrics.page_misses.inc();
         let run = self.fetch_run(f, index).await?;
         if let Some((_, b)) = run.iter().find(|(i, _)| *i == index) {
             return Ok(b.clone());

@@ -100,6 +100,10 @@ impl WorkerHandle {
         for t in self.tasks.drain(..) {
             let _ = t.await;
         }
+        // Validation times live in memory between writes; keep them so a restart does not re-stat everything.
+        if let Err(e) = self.state.rt.pages().flush_records().await {
+            tracing::warn!("could not write file records on shutdown: {e}");
+        }
     }
 }
 

@@ -341,7 +341,7 @@ impl Index {
         result: ReadResult,
     ) -> (Option<Bytes>, Effects) {
         let mut effects = Effects::default();
-        let Some(entry) = self.files.get_mut(file_id) else {
+        let Some(entry) = self.files.get_mut(file_id).filter(|e| e.generation == read.generation) else {
             return (None, effects);
         };
         let key = PageKey { generation: read.generation, index };
