@@ -108,7 +108,11 @@ impl S3TestServer {
                 return Ok(());
             }
             if Instant::now() > deadline {
-                panic!("moto_server on port {} did not answer within {START_TIMEOUT:?}:\n{}", self.port, read_log(&self._log));
+                panic!(
+                    "moto_server on port {} did not answer within {START_TIMEOUT:?}:\n{}",
+                    self.port,
+                    read_log(&self._log)
+                );
             }
             std::thread::sleep(Duration::from_millis(50));
         }
@@ -184,7 +188,10 @@ fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
     let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
     let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
     stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(stream, "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n")?;
+    write!(
+        stream,
+        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+    )?;
     let mut resp = Vec::new();
     stream.read_to_end(&mut resp)?;
     let text = String::from_utf8_lossy(&resp);

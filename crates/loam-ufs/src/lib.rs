@@ -5,11 +5,11 @@
 //! This crate knows nothing about caching.
 
 pub mod error;
+#[cfg(feature = "testing")]
+pub mod faulty;
 pub mod mount_table;
 pub mod opendal_ufs;
 pub mod registry;
-#[cfg(feature = "testing")]
-pub mod faulty;
 
 pub use error::{UfsError, UfsResult};
 pub use mount_table::{Mount, MountTable};

@@ -28,10 +28,14 @@
 //!   delete of a *file-like* path `a` deletes every key that starts with `a` (`ab/…` too), so we always
 //!   pass it `a/`. Deleting the root itself is refused.
 //! - `rename` on S3 is copy + delete (S3 has none; OpenDAL reports `Unsupported`), so it is not atomic.
+//! - Errors: a missing bucket is `InvalidInput` (OpenDAL files S3's `NoSuchBucket` under configuration);
+//!   an endpoint that is down is `Unavailable` after the retry layer's attempts (see `transient` for why
+//!   that needs a task-local flag); a path through a file (`file/x`) is `NotFound` on both backends.
 
 mod error_mapping;
 mod operators;
 pub mod s3_options;
+mod transient;
 
 use crate::{ListOptions, MountOptions, Ufs, UfsError, UfsResult, UfsStatus};
 use async_trait::async_trait;
@@ -42,6 +46,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use loam_core::path::UfsUri;
 use opendal::{EntryMode, Metadata, Operator};
 use std::fmt;
+use std::future::Future;
 use std::time::SystemTime;
 
 pub use operators::install_process_defaults;
@@ -105,15 +110,31 @@ impl OpendalUfs {
     }
 }
 
+/// An upper bound of every file length (`off_t` is signed).
+const MAX_FILE_LEN: u64 = i64::MAX as u64;
+
 /// Whether a read error only says that the file ended before the requested range did: S3's `416`
 /// (`RangeNotSatisfied`), the fs reader's `RangeNotSatisfied` at EOF, or OpenDAL's completeness check
-/// when a server answered a shorter range than asked (a truncated body is a different, temporary error).
+/// when a server answered a shorter range than asked (a truncated body fails earlier, in the HTTP
+/// body's own length check, with another message).
 fn ends_before_range(e: &opendal::Error) -> bool {
     match e.kind() {
         opendal::ErrorKind::RangeNotSatisfied => true,
-        opendal::ErrorKind::Unexpected => !e.is_temporary() && e.message() == "reader got too little data",
+        opendal::ErrorKind::Unexpected => e.message() == "reader got too little data",
         _ => false,
     }
+}
+
+/// Whether the OS said "not a directory" (OpenDAL's fs service reports it as `Unexpected`).
+fn is_not_a_directory(e: &opendal::Error) -> bool {
+    let mut source = std::error::Error::source(e);
+    while let Some(err) = source {
+        if err.downcast_ref::<std::io::Error>().is_some_and(|io| io.kind() == std::io::ErrorKind::NotADirectory) {
+            return true;
+        }
+        source = err.source();
+    }
+    false
 }
 
 /// OpenDAL's directory spelling of a relative key: `a/` (the root is `/`).
@@ -121,19 +142,51 @@ fn dir_key(rel: &str) -> String {
     if rel.is_empty() { "/".to_string() } else { format!("{rel}/") }
 }
 
+/// Runs one OpenDAL operation on `uri` and maps its error (knowing whether an attempt was temporary).
+async fn observed<T>(uri: &str, fut: impl Future<Output = opendal::Result<T>>) -> UfsResult<T> {
+    let (result, transient) = transient::observe(fut).await;
+    result.map_err(|e| map_error(e, uri, transient))
+}
+
+/// Reads `offset..end`, keeping what arrived when the file ends inside the range.
+async fn read_until_eof(op: &Operator, rel: &str, offset: u64, end: u64) -> opendal::Result<Bytes> {
+    let reader = op.reader(rel).await?;
+    let mut stream = match reader.into_stream(offset..end).await {
+        Ok(stream) => stream,
+        Err(e) if ends_before_range(&e) => return Ok(Bytes::new()),
+        Err(e) => return Err(e),
+    };
+    // The stream yields what the UFS sent, then (if the file ended first) the error that says so.
+    let mut chunks = Vec::new();
+    loop {
+        match stream.try_next().await {
+            Ok(Some(buf)) => chunks.push(buf),
+            Ok(None) => break,
+            Err(e) if ends_before_range(&e) => break,
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(chunks.into_iter().flatten().collect::<opendal::Buffer>().to_bytes())
+}
+
 #[async_trait]
 impl Ufs for OpendalUfs {
     async fn stat(&self, uri: &str) -> UfsResult<UfsStatus> {
         let rel = self.rel_key(uri)?;
-        let meta = if rel.is_empty() {
-            self.op.stat("/").await
-        } else {
-            match self.op.stat(&rel).await {
-                Err(e) if e.kind() == opendal::ErrorKind::NotFound => self.op.stat(&dir_key(&rel)).await,
+        let op = &self.op;
+        let meta = observed(uri, async {
+            if rel.is_empty() {
+                return op.stat("/").await;
+            }
+            match op.stat(&rel).await {
+                Err(e) if e.kind() == opendal::ErrorKind::NotFound => op.stat(&dir_key(&rel)).await,
+                // fs: a path through a file (`file/x`) fails with ENOTDIR; it does not exist either.
+                Err(e) if is_not_a_directory(&e) => Err(opendal::Error::new(opendal::ErrorKind::NotFound, "not found")),
                 r => r,
             }
-        };
-        Ok(Self::status(&self.root, &rel, &meta.map_err(|e| map_error(e, uri))?))
+        })
+        .await?;
+        Ok(Self::status(&self.root, &rel, &meta))
     }
 
     fn list(&self, uri: &str, opts: ListOptions) -> BoxStream<'static, UfsResult<UfsStatus>> {
@@ -145,12 +198,20 @@ impl Ufs for OpendalUfs {
         let recursive = opts.recursive;
         let open = async move {
             let dir = dir_key(&rel);
-            let mut fut = op.lister_with(&dir).recursive(recursive);
-            if let Some(n) = opts.page_size {
-                fut = fut.limit(n.max(1));
-            }
-            let lister = fut.await.map_err(|e| map_error(e, &uri))?;
-            let entries = lister.map_err(move |e| map_error(e, &uri)).try_filter_map(move |entry| {
+            let lister = observed(&uri, async {
+                let mut fut = op.lister_with(&dir).recursive(recursive);
+                if let Some(n) = opts.page_size {
+                    fut = fut.limit(n.max(1));
+                }
+                fut.await
+            })
+            .await?;
+            // Each page request is observed on its own, so a retried page marks only its own error.
+            let entries = stream::unfold((lister, uri), |(mut lister, uri)| async move {
+                let item = observed(&uri, async { lister.next().await.transpose() }).await.transpose()?;
+                Some((item, (lister, uri)))
+            });
+            Ok::<_, UfsError>(entries.try_filter_map(move |entry| {
                 let (op, root, rel) = (op.clone(), root.clone(), rel.clone());
                 async move {
                     let path = entry.path().trim_end_matches('/').trim_start_matches('/');
@@ -158,10 +219,10 @@ impl Ufs for OpendalUfs {
                         return Ok(None); // the listed directory itself
                     }
                     let meta = match entry.metadata().mode() {
-                        EntryMode::Unknown => match op.stat(path).await {
+                        EntryMode::Unknown => match observed(&root.join(path).as_string(), op.stat(path)).await {
                             Ok(m) => m,
-                            Err(e) if e.kind() == opendal::ErrorKind::NotFound => return Ok(None),
-                            Err(e) => return Err(map_error(e, &root.join(path).as_string())),
+                            Err(UfsError::NotFound(_)) => return Ok(None), // gone (or a dangling link)
+                            Err(e) => return Err(e),
                         },
                         _ => entry.metadata().clone(),
                     };
@@ -170,40 +231,23 @@ impl Ufs for OpendalUfs {
                     }
                     Ok(Some(Self::status(&root, path, &meta)))
                 }
-            });
-            Ok::<_, UfsError>(entries)
+            }))
         };
         open.try_flatten_stream().boxed()
     }
 
     async fn read_range(&self, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes> {
         let rel = self.file_key(uri)?;
-        if len == 0 {
+        // No file is longer than i64::MAX (off_t, S3's 5 TiB); the OS refuses such offsets with EINVAL.
+        if len == 0 || offset >= MAX_FILE_LEN {
             return Ok(Bytes::new());
         }
-        let end = offset.saturating_add(len);
-        let reader = self.op.reader(&rel).await.map_err(|e| map_error(e, uri))?;
-        let mut stream = match reader.into_stream(offset..end).await {
-            Ok(stream) => stream,
-            Err(e) if ends_before_range(&e) => return Ok(Bytes::new()),
-            Err(e) => return Err(map_error(e, uri)),
-        };
-        // The stream yields what the UFS sent, then (if the file ended first) the error that says so.
-        let mut chunks = Vec::new();
-        loop {
-            match stream.try_next().await {
-                Ok(Some(buf)) => chunks.push(buf),
-                Ok(None) => break,
-                Err(e) if ends_before_range(&e) => break,
-                Err(e) => return Err(map_error(e, uri)),
-            }
-        }
-        Ok(chunks.into_iter().flatten().collect::<opendal::Buffer>().to_bytes())
+        observed(uri, read_until_eof(&self.op, &rel, offset, offset.saturating_add(len).min(MAX_FILE_LEN))).await
     }
 
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {
         let rel = self.file_key(uri)?;
-        self.op.write(&rel, data).await.map_err(|e| map_error(e, uri))?;
+        observed(uri, self.op.write(&rel, data)).await?;
         Ok(())
     }
 
@@ -213,9 +257,9 @@ impl Ufs for OpendalUfs {
             return Err(UfsError::InvalidInput(format!("refusing to delete the UFS root {uri}")));
         }
         if recursive {
-            self.op.delete_with(&dir_key(&rel)).recursive(true).await.map_err(|e| map_error(e, uri))?;
+            observed(uri, self.op.delete_with(&dir_key(&rel)).recursive(true).into_future()).await?;
         }
-        self.op.delete(&rel).await.map_err(|e| map_error(e, uri))
+        observed(uri, self.op.delete(&rel)).await
     }
 
     async fn create_dir(&self, uri: &str) -> UfsResult<()> {
@@ -223,25 +267,25 @@ impl Ufs for OpendalUfs {
         if rel.is_empty() {
             return Ok(()); // the root exists by construction (fs) or needs no marker (S3)
         }
-        self.op.create_dir(&dir_key(&rel)).await.map_err(|e| map_error(e, uri))
+        observed(uri, self.op.create_dir(&dir_key(&rel))).await
     }
 
     async fn copy(&self, from: &str, to: &str) -> UfsResult<()> {
         let (src, dst) = (self.file_key(from)?, self.file_key(to)?);
-        self.op.copy(&src, &dst).await.map_err(|e| map_error(e, from))?;
+        observed(from, self.op.copy(&src, &dst)).await?;
         Ok(())
     }
 
     async fn rename(&self, from: &str, to: &str) -> UfsResult<()> {
         let (src, dst) = (self.file_key(from)?, self.file_key(to)?);
         if self.op.info().capability().rename {
-            return self.op.rename(&src, &dst).await.map_err(|e| map_error(e, from));
+            return observed(from, self.op.rename(&src, &dst)).await;
         }
         if src == dst {
             // Copy-then-delete onto itself would lose the file.
             return Err(UfsError::InvalidInput(format!("cannot rename {from} onto itself")));
         }
-        self.op.copy(&src, &dst).await.map_err(|e| map_error(e, from))?;
-        self.op.delete(&src).await.map_err(|e| map_error(e, from))
+        observed(from, self.op.copy(&src, &dst)).await?;
+        observed(from, self.op.delete(&src)).await
     }
 }

@@ -1,18 +1,19 @@
 //! OpenDAL errors to [`UfsError`]: the kind decides whether callers retry, so the mapping follows
-//! OpenDAL's own `is_temporary()` judgement (it marks 5xx, `SlowDown`, connection and body errors, and
-//! timeouts from the timeout layer) rather than guessing from messages.
+//! OpenDAL's own judgement of temporary errors (5xx, `SlowDown`, connection and body errors, timeouts of
+//! the timeout layer) rather than guessing from messages. Because the retry layer erases that mark from
+//! the errors it returns, callers pass whether an attempt was temporary (see `transient`).
 
 use crate::UfsError;
 use opendal::ErrorKind as K;
 
-/// Maps an OpenDAL error met while working on `uri`.
-pub fn map_error(err: opendal::Error, uri: &str) -> UfsError {
+/// Maps an OpenDAL error met while working on `uri`; `transient`: an attempt failed temporarily.
+pub fn map_error(err: opendal::Error, uri: &str, transient: bool) -> UfsError {
     let msg = format!("{uri}: {err}");
     match err.kind() {
         K::NotFound => UfsError::NotFound(uri.to_string()),
         K::PermissionDenied => UfsError::PermissionDenied(msg),
         K::RateLimited => UfsError::Unavailable(msg),
-        _ if err.is_temporary() => UfsError::Unavailable(msg),
+        _ if transient || err.is_temporary() => UfsError::Unavailable(msg),
         // ConfigInvalid includes S3's NoSuchBucket (OpenDAL classifies a missing bucket as configuration).
         K::ConfigInvalid | K::Unsupported | K::IsADirectory | K::NotADirectory | K::IsSameFile => {
             UfsError::InvalidInput(msg)
@@ -28,11 +29,13 @@ mod tests {
     #[test]
     fn kinds() {
         let e = |k| opendal::Error::new(k, "x");
-        assert!(matches!(map_error(e(K::NotFound), "s3://b/k"), UfsError::NotFound(u) if u == "s3://b/k"));
-        assert!(matches!(map_error(e(K::PermissionDenied), "u"), UfsError::PermissionDenied(_)));
-        assert!(matches!(map_error(e(K::RateLimited), "u"), UfsError::Unavailable(_)));
-        assert!(matches!(map_error(e(K::Unexpected).set_temporary(), "u"), UfsError::Unavailable(_)));
-        assert!(matches!(map_error(e(K::ConfigInvalid), "u"), UfsError::InvalidInput(_)));
-        assert!(matches!(map_error(e(K::Unexpected), "u"), UfsError::Other(m) if m.starts_with("u: ")));
+        assert!(matches!(map_error(e(K::NotFound), "s3://b/k", false), UfsError::NotFound(u) if u == "s3://b/k"));
+        assert!(matches!(map_error(e(K::NotFound), "u", true), UfsError::NotFound(_)), "the last answer wins");
+        assert!(matches!(map_error(e(K::PermissionDenied), "u", false), UfsError::PermissionDenied(_)));
+        assert!(matches!(map_error(e(K::RateLimited), "u", false), UfsError::Unavailable(_)));
+        assert!(matches!(map_error(e(K::Unexpected).set_temporary(), "u", false), UfsError::Unavailable(_)));
+        assert!(matches!(map_error(e(K::Unexpected).set_persistent(), "u", true), UfsError::Unavailable(_)));
+        assert!(matches!(map_error(e(K::ConfigInvalid), "u", false), UfsError::InvalidInput(_)));
+        assert!(matches!(map_error(e(K::Unexpected), "u", false), UfsError::Other(m) if m.starts_with("u: ")));
     }
 }

@@ -10,9 +10,11 @@
 //! application may choose its own first) and OpenDAL's reqwest transport as the process default.
 //!
 //! Layers: the timeout layer sits under the retry layer so that a timed-out attempt (OpenDAL marks it
-//! temporary) is retried; the retry layer retries only errors OpenDAL marks temporary.
+//! temporary) is retried; the retry layer retries only errors OpenDAL marks temporary, and tells
+//! `transient` about each retry.
 
 use super::s3_options::S3Settings;
+use super::transient::MarkTemporary;
 use crate::{MountOptions, UfsError, UfsResult};
 use loam_core::path::UfsUri;
 use opendal::Operator;
@@ -44,6 +46,7 @@ pub fn install_process_defaults() {
 fn with_layers(op: Operator) -> Operator {
     op.layer(TimeoutLayer::new().with_timeout(OP_TIMEOUT).with_io_timeout(IO_TIMEOUT)).layer(
         RetryLayer::new()
+            .with_notify(MarkTemporary)
             .with_max_times(RETRY_TIMES)
             .with_min_delay(RETRY_MIN_DELAY)
             .with_max_delay(RETRY_MAX_DELAY)

@@ -44,10 +44,16 @@ impl S3Settings {
             (Some((_, a)), Some((_, s))) => Some((a.to_string(), s.to_string())),
             (None, None) => None,
             (Some((name, _)), None) => {
-                return Err(UfsError::InvalidInput(format!("option {name} is set but no secret key ({})", SECRET_KEY[0])));
+                return Err(UfsError::InvalidInput(format!(
+                    "option {name} is set but no secret key ({})",
+                    SECRET_KEY[0]
+                )));
             }
             (None, Some((name, _))) => {
-                return Err(UfsError::InvalidInput(format!("option {name} is set but no access key ({})", ACCESS_KEY[0])));
+                return Err(UfsError::InvalidInput(format!(
+                    "option {name} is set but no access key ({})",
+                    ACCESS_KEY[0]
+                )));
             }
         };
         let endpoint = match pick(options, ENDPOINT)? {
@@ -164,7 +170,9 @@ mod tests {
         assert!(S3Settings::parse(&same).is_ok());
         let differ = opts(&[("s3.accessKeyId", "a"), ("aws.accessKeyId", "b"), ("s3.secretKey", "s")]);
         let err = S3Settings::parse(&differ).unwrap_err();
-        assert!(matches!(&err, UfsError::InvalidInput(m) if m.contains("aws.accessKeyId") && m.contains("s3.accessKeyId")));
+        assert!(
+            matches!(&err, UfsError::InvalidInput(m) if m.contains("aws.accessKeyId") && m.contains("s3.accessKeyId"))
+        );
     }
 
     #[test]
@@ -189,7 +197,9 @@ mod tests {
 
     #[test]
     fn endpoints_accepted() {
-        for e in ["http://127.0.0.1:9000", "https://s3.amazonaws.com", "minio:9000", "http://[::1]:9000", "[::1]", "host"] {
+        for e in
+            ["http://127.0.0.1:9000", "https://s3.amazonaws.com", "minio:9000", "http://[::1]:9000", "[::1]", "host"]
+        {
             assert!(S3Settings::parse(&opts(&[("s3.endpoint", e)])).is_ok(), "{e}");
         }
     }

@@ -14,7 +14,8 @@ fn setup() -> (Env, TempDir) {
     std::fs::create_dir(tmp.path().join("rootx")).expect("create sibling");
     let root = format!("file:///{base}/root");
     let ufs = OpendalUfs::new(&UfsUri::parse(&root).expect("root uri"), &MountOptions::new()).expect("fs ufs");
-    let outside = vec![format!("file:///{base}/rootx/f"), format!("file:///{base}/f"), "s3://bucket/root/f".to_string()];
+    let outside =
+        vec![format!("file:///{base}/rootx/f"), format!("file:///{base}/f"), "s3://bucket/root/f".to_string()];
     (Env { ufs: Arc::new(ufs), root, has_etag: false, outside }, tmp)
 }
 
@@ -44,5 +45,8 @@ async fn symlinks_list_as_their_targets() {
     std::os::unix::fs::symlink(tmp.path().join("rootx/target"), tmp.path().join("root/link")).unwrap();
     let listed: Vec<_> = env.ufs.list(&env.root, Default::default()).try_collect().await.unwrap();
     assert_eq!(listed.len(), 1);
-    assert_eq!((listed[0].uri.as_str(), listed[0].is_dir, listed[0].length), (format!("{}/link", env.root).as_str(), false, 5));
+    assert_eq!(
+        (listed[0].uri.as_str(), listed[0].is_dir, listed[0].length),
+        (format!("{}/link", env.root).as_str(), false, 5)
+    );
 }

@@ -54,8 +54,20 @@ async fn option_aliases_reach_the_server() {
     server.create_bucket(BUCKET);
     let root = UfsUri::parse(&format!("s3a://{BUCKET}/")).unwrap();
     let spellings = [
-        [("s3.accessKeyId", "k"), ("s3.secretKey", "s"), ("s3.endpoint", ""), ("s3.region", "us-east-1"), ("s3.pathStyle", "true")],
-        [("aws.accessKeyId", "k"), ("aws.secretKey", "s"), ("s3a.endpoint", ""), ("s3a.region", "us-east-1"), ("s3a.path.style.access", "true")],
+        [
+            ("s3.accessKeyId", "k"),
+            ("s3.secretKey", "s"),
+            ("s3.endpoint", ""),
+            ("s3.region", "us-east-1"),
+            ("s3.pathStyle", "true"),
+        ],
+        [
+            ("aws.accessKeyId", "k"),
+            ("aws.secretKey", "s"),
+            ("s3a.endpoint", ""),
+            ("s3a.region", "us-east-1"),
+            ("s3a.path.style.access", "true"),
+        ],
     ];
     for (i, spelling) in spellings.iter().enumerate() {
         let opts: MountOptions = spelling
