@@ -98,8 +98,13 @@ pub trait ClusterStore: Send + Sync + 'static {
     async fn list(&self, prefix: &str, start_after: Option<&str>, limit: usize) -> StoreResult<ListPage>;
 
     /// Writes `value` at `key` only if the key's state matches `expect`.
-    async fn compare_and_set(&self, key: &str, expect: Expect, value: Bytes, lease: Option<LeaseId>)
-    -> StoreResult<CasOutcome>;
+    async fn compare_and_set(
+        &self,
+        key: &str,
+        expect: Expect,
+        value: Bytes,
+        lease: Option<LeaseId>,
+    ) -> StoreResult<CasOutcome>;
 
     /// Grants a lease that expires after `ttl` unless kept alive.
     async fn grant_lease(&self, ttl: Duration) -> StoreResult<LeaseId>;

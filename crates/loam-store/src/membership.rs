@@ -10,7 +10,7 @@ mod keepalive;
 
 use crate::{ClusterStore, StoreError, StoreResult, list_all};
 use bytes::Bytes;
-use keepalive::Keeper;
+use keepalive::{Keeper, Registration};
 use loam_core::WorkerId;
 use loam_core::membership::{WorkerRecord, authorized_prefix, liveness_prefix};
 use std::collections::BTreeMap;
@@ -92,7 +92,8 @@ pub async fn register(
     tracing::info!(worker = %id, cluster, lease, "registered worker");
     let live = Arc::new(AtomicBool::new(true));
     let (stop, stopped) = watch::channel(false);
-    let keeper = Keeper::new(store, id, auth_key, live_key, value, ttl, lease, live.clone());
+    let reg = Registration { id, auth_key, live_key, value, ttl };
+    let keeper = Keeper::new(store, reg, lease, live.clone());
     let task = tokio::spawn(keeper.run(stopped));
     Ok(MembershipHandle { id, live, stop, task })
 }

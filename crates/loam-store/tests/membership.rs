@@ -196,7 +196,11 @@ async fn shutdown_turns_the_worker_offline_at_once_and_ends_the_task() {
     handle.shutdown().await.expect("shutdown");
     assert_eq!(metrics.num_alive_tasks(), before, "shutdown waits for the keepalive task to end");
     let workers = list_workers(store.as_ref(), CLUSTER).await.expect("list");
-    assert_eq!(workers, vec![MemberInfo { record: rec, online: false }], "registered but OFFLINE, without waiting for the TTL");
+    assert_eq!(
+        workers,
+        vec![MemberInfo { record: rec, online: false }],
+        "registered but OFFLINE, without waiting for the TTL"
+    );
     store.shutdown().await;
 }
 

@@ -1,6 +1,7 @@
 //! The embedded store's on-disk layout (redb), format version [`FORMAT_VERSION`]:
 //!
-//! - `meta` (`&str` → `i64`): `format_version`, `revision` (the last committed revision) and `next_lease`.
+//! - `meta` (`&str` → `i64`): `format_version`, `revision` (the last committed revision; 1 when new) and
+//!   `next_lease`.
 //! - `kv` (`&str` → `(create_revision, mod_revision, lease, value)`): the keys; `lease` is 0 for none, as in
 //!   etcd, so the record stays one flat tuple.
 //! - `lease_keys` (`(lease, key)` → `()`): the keys attached to each lease, so revoking or expiring a lease
@@ -91,7 +92,9 @@ pub(super) fn check_format(txn: &WriteTransaction, origin: &Path) -> Result<i64,
             meta.insert(META_FORMAT_VERSION, FORMAT_VERSION).map_err(db_err)?;
         }
     }
-    let revision = meta.get(META_REVISION).map_err(db_err)?.map_or(0, |g| g.value());
+    // A new store is at revision 1, as a new etcd is, so no change ever has revision 0, which a watch
+    // reads as "from now on".
+    let revision = meta.get(META_REVISION).map_err(db_err)?.map_or(1, |g| g.value());
     drop(meta);
     txn.open_table(KV).map_err(db_err)?;
     txn.open_table(LEASE_KEYS).map_err(db_err)?;

@@ -77,7 +77,11 @@ impl Events {
     }
 
     /// A stream of the events under `prefix` after revision `after` (0 = from now on).
-    pub(super) fn watch(&self, prefix: &str, after: Revision) -> StoreResult<BoxStream<'static, StoreResult<WatchEvent>>> {
+    pub(super) fn watch(
+        &self,
+        prefix: &str,
+        after: Revision,
+    ) -> StoreResult<BoxStream<'static, StoreResult<WatchEvent>>> {
         let sender = self.sender.as_ref().ok_or_else(closed)?;
         let mut replay = VecDeque::new();
         if after > 0 {

@@ -24,37 +24,32 @@ enum Round {
     Removed,
 }
 
+/// What a worker registered: its id, its two keys, their value, and the lease TTL.
+pub(super) struct Registration {
+    pub(super) id: WorkerId,
+    pub(super) auth_key: String,
+    pub(super) live_key: String,
+    pub(super) value: Bytes,
+    pub(super) ttl: Duration,
+}
+
 /// The state of one worker's keepalive.
 pub(super) struct Keeper {
     store: Arc<dyn ClusterStore>,
-    id: WorkerId,
-    auth_key: String,
-    live_key: String,
-    value: Bytes,
-    ttl: Duration,
+    reg: Registration,
     lease: Option<LeaseId>,
     live: Arc<AtomicBool>,
 }
 
 impl Keeper {
     /// A keepalive for the keys `register` has just written on `lease`.
-    #[allow(clippy::too_many_arguments)]
-    pub(super) fn new(
-        store: Arc<dyn ClusterStore>,
-        id: WorkerId,
-        auth_key: String,
-        live_key: String,
-        value: Bytes,
-        ttl: Duration,
-        lease: LeaseId,
-        live: Arc<AtomicBool>,
-    ) -> Self {
-        Self { store, id, auth_key, live_key, value, ttl, lease: Some(lease), live }
+    pub(super) fn new(store: Arc<dyn ClusterStore>, reg: Registration, lease: LeaseId, live: Arc<AtomicBool>) -> Self {
+        Self { store, reg, lease: Some(lease), live }
     }
 
     /// Keeps the worker live until `stop` fires or its sender is dropped, then revokes the lease.
     pub(super) async fn run(mut self, mut stop: watch::Receiver<bool>) -> StoreResult<()> {
-        let period = (self.ttl / 3).max(Duration::from_millis(1));
+        let period = (self.reg.ttl / 3).max(Duration::from_millis(1));
         let mut delay = period;
         let mut failures = 0u32;
         loop {
@@ -65,14 +60,14 @@ impl Keeper {
             match self.round().await {
                 Ok(Round::Live) => {
                     if failures > 0 {
-                        tracing::info!(worker = %self.id, lease = ?self.lease, "membership restored");
+                        tracing::info!(worker = %self.reg.id, lease = ?self.lease, "membership restored");
                     }
                     self.live.store(true, Ordering::SeqCst);
                     failures = 0;
                     delay = period;
                 }
                 Ok(Round::Removed) => {
-                    tracing::warn!(worker = %self.id, "the worker's registration was deleted; it must be restarted to join again");
+                    tracing::warn!(worker = %self.reg.id, "the worker's registration was deleted; it must be restarted to join again");
                     self.live.store(false, Ordering::SeqCst);
                     self.revoke().await?;
                     // Nothing more to announce: wait for the owner to stop us.
@@ -81,7 +76,7 @@ impl Keeper {
                 }
                 Err(e) => {
                     self.live.store(false, Ordering::SeqCst);
-                    tracing::warn!(worker = %self.id, error = %e, "membership keepalive failed; retrying");
+                    tracing::warn!(worker = %self.reg.id, error = %e, "membership keepalive failed; retrying");
                     delay = FIRST_RETRY.saturating_mul(1 << failures.min(16)).min(period);
                     failures = failures.saturating_add(1);
                 }
@@ -93,14 +88,14 @@ impl Keeper {
 
     /// One keepalive round.
     async fn round(&mut self) -> StoreResult<Round> {
-        if self.store.get(&self.auth_key).await?.is_none() {
+        if self.store.get(&self.reg.auth_key).await?.is_none() {
             return Ok(Round::Removed);
         }
         if let Some(lease) = self.lease {
             match self.store.keep_alive(lease).await {
                 Ok(()) => {}
                 Err(StoreError::LeaseNotFound(_)) => {
-                    tracing::warn!(worker = %self.id, lease, "membership lease lost; granting a new one");
+                    tracing::warn!(worker = %self.reg.id, lease, "membership lease lost; granting a new one");
                     self.lease = None;
                 }
                 Err(e) => return Err(e),
@@ -109,15 +104,15 @@ impl Keeper {
         let lease = match self.lease {
             Some(lease) => lease,
             None => {
-                let lease = self.store.grant_lease(self.ttl).await?;
+                let lease = self.store.grant_lease(self.reg.ttl).await?;
                 self.lease = Some(lease);
                 lease
             }
         };
         // Re-put when the key went with a lost lease, or someone deleted it by hand.
-        let current = self.store.get(&self.live_key).await?;
+        let current = self.store.get(&self.reg.live_key).await?;
         if current.and_then(|kv| kv.lease) != Some(lease) {
-            match self.store.put(&self.live_key, self.value.clone(), Some(lease)).await {
+            match self.store.put(&self.reg.live_key, self.reg.value.clone(), Some(lease)).await {
                 Ok(_) => {}
                 Err(e @ StoreError::LeaseNotFound(_)) => {
                     // Expired between the renewal and the put: grant afresh next round.

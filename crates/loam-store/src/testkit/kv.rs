@@ -90,7 +90,7 @@ pub async fn list_order_and_paging(store: &dyn ClusterStore) {
     let all = store.list(&p, None, 0).await.expect("list");
     assert_eq!(keys(&all), sorted, "limit 0 lists everything, in key order");
     assert!(!all.more);
-    assert!(all.kvs.iter().all(|kv| kv.value == kv.key[p.len()..].as_bytes()), "values must match their keys");
+    assert!(all.kvs.iter().all(|kv| kv.value == kv.key.as_bytes()[p.len()..]), "values must match their keys");
 
     let mut paged = Vec::new();
     let mut after: Option<String> = None;
@@ -159,7 +159,11 @@ pub async fn cas_absent(store: &dyn ClusterStore) {
         CasOutcome::Conflict(Some(current)) => assert_eq!(current, kv, "a conflict returns the current key-value"),
         other => panic!("creating an existing key must conflict with its current state, got {other:?}"),
     }
-    assert_eq!(store.get(&key).await.expect("get").expect("key").value, "first".as_bytes(), "a conflict writes nothing");
+    assert_eq!(
+        store.get(&key).await.expect("get").expect("key").value,
+        "first".as_bytes(),
+        "a conflict writes nothing"
+    );
 }
 
 /// `Expect::ModRevision` writes only over that exact revision; a stale revision or a missing key conflicts.

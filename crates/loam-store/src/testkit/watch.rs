@@ -48,7 +48,11 @@ pub async fn watch_replays_from_revision(store: &dyn ClusterStore) {
     let del = expect_delete(next_event(&mut full, "replayed delete x").await, &x);
     assert!(r2 < del && del < r4);
     let e4 = expect_put(next_event(&mut full, "replayed re-put x").await, &x, "4");
-    assert_eq!((e4.create_revision, e4.mod_revision), (r4, r4), "a re-created key replays with its new create_revision");
+    assert_eq!(
+        (e4.create_revision, e4.mod_revision),
+        (r4, r4),
+        "a re-created key replays with its new create_revision"
+    );
 
     let mut partial = store.watch(&p, r2).await.expect("watch from the middle");
     assert_eq!(expect_delete(next_event(&mut partial, "replayed delete x").await, &x), del);
