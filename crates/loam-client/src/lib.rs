@@ -4,6 +4,7 @@
 
 pub mod membership;
 pub mod reader;
+pub mod static_members;
 
 pub use membership::{MembershipView, Ring, WorkerEndpoint};
 pub use reader::{Client, ClientError};

@@ -59,7 +59,7 @@ fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> anyhow::Result<Nginx> {
     let conf = dir.join("nginx.conf");
     std::fs::create_dir_all(dir.join("nginx-tmp"))?;
     let text = format!(
-        "daemon off;\nworker_processes 1;\nerror_log {d}/nginx-error.log;\npid {d}/nginx.pid;\n\
+        "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/nginx-error.log;\npid {d}/nginx.pid;\n\
          events {{ worker_connections 64; }}\n\
          http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {d}/nginx-tmp;\n\
          proxy_temp_path {d}/nginx-tmp; fastcgi_temp_path {d}/nginx-tmp; uwsgi_temp_path {d}/nginx-tmp;\n\
@@ -74,6 +74,9 @@ fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> anyhow::Result<Nginx> {
         .arg(&conf)
         .arg("-p")
         .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
         .spawn()
         .with_context(|| format!("starting {} (apt-get install nginx-light)", bin.display()))?;
     for _ in 0..100 {
@@ -162,9 +165,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let uri = format!("{root}/big.bin");
     let id = loam_core::file_id(&uri);
     let base = worker.http_base();
-    let worker_url = |lo: u64, hi: u64| {
-        (format!("{base}/v1/range/{id}?ufsFullPath={uri}&offset={lo}&length={}", hi - lo), None)
-    };
+    let worker_url =
+        |lo: u64, hi: u64| (format!("{base}/v1/range/{id}?ufsFullPath={uri}&offset={lo}&length={}", hi - lo), None);
     let nginx_url = format!("http://127.0.0.1:{}/big.bin", nginx.port);
     let http = reqwest::Client::builder().no_proxy().build()?;
     let size = args.size;

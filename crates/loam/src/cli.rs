@@ -1,21 +1,35 @@
-//! The command line: global flags, one sub-command per concern, each in `cli/<name>.rs`. Output is for
-//! humans by default and JSON with `--json`; errors are one line on stderr with a non-zero exit.
+//! The command line: global flags, one sub-command per concern, each in `cli/<name>.rs` (the server
+//! processes in `local`, `coordinator_cmd` and `worker_cmd`). Output is for humans by default and JSON
+//! with `--json`; errors are one line on stderr with a non-zero exit.
+//!
+//! The cluster flags are global so that one environment (`LOAM_COORDINATOR`, `LOAM_ETCD`,
+//! `LOAM_CLUSTER_NAME`) serves every command: the processes read them as their settings (over their
+//! config file), the CLI to find the cluster.
 
 pub mod fs;
 pub mod http;
 pub mod mount;
 pub mod nodes;
 
+use crate::cluster_store::ClusterFlags;
+use crate::coordinator_cmd::CoordinatorArgs;
 use crate::local::LocalArgs;
+use crate::worker_cmd::WorkerArgs;
 use clap::{Parser, Subcommand};
+
+/// The Coordinator URL the CLI uses when none is given.
+pub const DEFAULT_COORDINATOR_URL: &str = "http://127.0.0.1:19999";
 
 /// Loam: a distributed read cache for object stores and file systems.
 #[derive(Parser, Debug)]
 #[command(name = "loam", version, about)]
 pub struct Cli {
-    /// The Coordinator's URL.
-    #[arg(long, global = true, env = "LOAM_COORDINATOR", default_value = "http://127.0.0.1:19999")]
-    pub coordinator: String,
+    /// The Coordinator's URL [default: http://127.0.0.1:19999]; `loam worker` keeps it for load forwarding.
+    #[arg(long, global = true, env = "LOAM_COORDINATOR")]
+    pub coordinator: Option<String>,
+    /// etcd and the cluster name.
+    #[command(flatten)]
+    pub cluster: ClusterFlags,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -32,14 +46,17 @@ pub struct Cli {
 pub enum Command {
     /// Run a coordinator and workers in this process, on the embedded store (no etcd needed).
     Local(LocalArgs),
+    /// Run a Coordinator (on etcd with --etcd, else on the embedded store under --data-dir).
+    Coordinator(CoordinatorArgs),
+    /// Run a cache worker of a distributed cluster (needs --etcd).
+    Worker(WorkerArgs),
     /// Manage the mount table.
     #[command(subcommand)]
     Mount(mount::MountCommand),
     /// List the workers and whether they are online.
     Nodes,
     /// Browse and read files through the cache.
-    #[command(subcommand)]
-    Fs(fs::FsCommand),
+    Fs(fs::FsArgs),
     /// Measure throughput against baselines in the same run (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -54,12 +71,84 @@ pub enum BenchCommand {
 
 /// Runs a parsed command line.
 pub async fn run(cli: Cli) -> anyhow::Result<()> {
-    let ctx = http::Ctx::new(&cli.coordinator, cli.json)?;
+    let ctx = http::Ctx::new(cli.coordinator.as_deref().unwrap_or(DEFAULT_COORDINATOR_URL), cli.json)?;
     match cli.command {
         Command::Local(args) => crate::local::run(args).await,
+        Command::Coordinator(args) => crate::coordinator_cmd::run(args, cli.cluster).await,
+        Command::Worker(args) => crate::worker_cmd::run(args, cli.cluster, cli.coordinator).await,
         Command::Mount(c) => mount::run(&ctx, c).await,
         Command::Nodes => nodes::run(&ctx).await,
-        Command::Fs(c) => fs::run(&ctx, c).await,
+        Command::Fs(args) => fs::run(&ctx, &cli.cluster, args).await,
         Command::Bench(BenchCommand::Read(args)) => crate::bench::run(args).await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::CommandFactory;
+
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    #[test]
+    fn process_flags_parse() {
+        let cli = Cli::try_parse_from([
+            "loam",
+            "worker",
+            "--etcd",
+            "http://a:2379,http://b:2379",
+            "--coordinator",
+            "http://c:19999",
+            "--host",
+            "h",
+            "--http-port",
+            "1",
+            "--s3-port",
+            "2",
+            "--data-dir",
+            "/d",
+            "--cache-size",
+            "1GiB",
+            "--memory-size",
+            "0",
+            "--cache-dir",
+            "/c1",
+            "--cache-dir",
+            "/c2",
+            "--page-size",
+            "4KiB",
+            "--max-age",
+            "3",
+            "--lease-ttl",
+            "4",
+            "--cluster-name",
+            "x",
+            "--config",
+            "/w.toml",
+        ])
+        .unwrap();
+        assert_eq!(cli.cluster.endpoints(), ["http://a:2379", "http://b:2379"]);
+        assert_eq!(cli.cluster.cluster_name(), "x");
+        assert_eq!(cli.coordinator.as_deref(), Some("http://c:19999"));
+        let Command::Worker(w) = cli.command else { panic!("not a worker command") };
+        assert_eq!((w.cache_size, w.memory_size, w.page_size), (Some(1 << 30), Some(0), Some(4096)));
+        assert_eq!(w.cache_dirs.len(), 2);
+        let cli = Cli::try_parse_from(["loam", "coordinator", "--port", "5", "--data-dir", "/d"]).unwrap();
+        let Command::Coordinator(c) = cli.command else { panic!("not a coordinator command") };
+        assert_eq!(c.port, Some(5));
+        assert!(Cli::try_parse_from(["loam", "worker", "--cache-size", "lots"]).is_err());
+    }
+
+    #[test]
+    fn fs_flags_parse_after_the_sub_command() {
+        let cli =
+            Cli::try_parse_from(["loam", "fs", "cat", "/d/f", "--workers-file", "/w", "--no-ufs-fallback"]).unwrap();
+        let Command::Fs(f) = cli.command else { panic!("not an fs command") };
+        assert!(f.no_ufs_fallback);
+        assert_eq!(f.workers_file, Some("/w".into()));
+        assert_eq!(f.command.path(), "/d/f");
     }
 }

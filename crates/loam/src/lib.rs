@@ -1,7 +1,13 @@
-//! The `loam` command: `loam local` (coordinator and workers in one process on the embedded store) and
-//! the CLI that talks to a running cluster (`loam mount …`, `loam nodes`, `loam fs …`).
+//! The `loam` command: `loam local` (coordinator and workers in one process on the embedded store),
+//! `loam coordinator` and `loam worker` (the processes of a distributed cluster on etcd), and the CLI
+//! that talks to a running cluster (`loam mount …`, `loam nodes`, `loam fs …`).
 
+pub mod assembly;
 pub mod bench;
 pub mod cli;
+pub mod cluster_store;
+pub mod config_file;
+pub mod coordinator_cmd;
 pub mod local;
 pub mod logging;
+pub mod worker_cmd;

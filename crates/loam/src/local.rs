@@ -1,19 +1,18 @@
 //! `loam local`: the embedded default. One process runs the Coordinator and N workers on the embedded
 //! cluster store (a file under the data directory), each worker with its own ports and cache directory.
-//! It prints its endpoints when ready and shuts down cleanly on Ctrl-C.
+//! It prints its endpoints when ready and shuts down cleanly on SIGINT (Ctrl-C) or SIGTERM. It is
+//! assembled from the same pieces as `loam coordinator` and `loam worker` (`assembly`).
 
+use crate::assembly::{self, CacheSizing, CoordinatorServer};
+use crate::cluster_store;
 use anyhow::Context;
 use clap::Args;
-use loam_coordinator::{Coordinator, CoordinatorConfig};
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::size::parse_size;
-use loam_store::{ClusterStore, EmbeddedStore};
 use loam_ufs::UfsRegistry;
-use loam_worker::{WorkerConfig, WorkerHandle};
+use loam_worker::WorkerHandle;
 use prometheus_client::registry::Registry;
 use std::path::PathBuf;
-use std::sync::Arc;
-use std::time::Duration;
 
 /// Flags of `loam local`.
 #[derive(Args, Debug, Clone)]
@@ -47,13 +46,13 @@ pub struct LocalArgs {
     pub max_age: u64,
 }
 
-/// Runs `loam local` until Ctrl-C.
+/// Runs `loam local` until SIGINT/SIGTERM.
 pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
     let cluster = start(args).await?;
-    tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
-    eprintln!("shutting down…");
+    let signal = assembly::shutdown_signal().await;
+    eprintln!("{}: shutting down…", signal.as_ref().copied().unwrap_or("error"));
     cluster.shutdown().await;
-    Ok(())
+    signal.map(|_| ())
 }
 
 /// A running local cluster.
@@ -62,39 +61,33 @@ pub struct LocalCluster {
     pub coordinator_url: String,
     /// The workers.
     pub workers: Vec<WorkerHandle>,
-    coordinator_stop: tokio::sync::oneshot::Sender<()>,
-    coordinator_task: tokio::task::JoinHandle<std::io::Result<()>>,
+    coordinator: CoordinatorServer,
 }
 
 /// Starts the coordinator and the workers and prints the endpoints.
 pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
-    std::fs::create_dir_all(&args.data_dir)
-        .with_context(|| format!("creating the data directory {}", args.data_dir.display()))?;
-    let store_path = args.data_dir.join("cluster.redb");
-    let store: Arc<dyn ClusterStore> =
-        EmbeddedStore::open(&store_path).with_context(|| format!("opening {}", store_path.display()))?;
+    let store = cluster_store::open_embedded(&args.data_dir.join(cluster_store::EMBEDDED_STORE_FILE))?;
     let ufs = UfsRegistry::new();
-    let coordinator = Coordinator::new(
+    let coordinator = assembly::start_coordinator(
         store.clone(),
         ufs.clone(),
-        CoordinatorConfig { cluster_name: DEFAULT_CLUSTER_NAME.into(), static_mounts: None },
-    );
-    let listener = tokio::net::TcpListener::bind((args.host.as_str(), args.coordinator_port))
-        .await
-        .with_context(|| format!("binding the coordinator on {}:{}", args.host, args.coordinator_port))?;
-    let coordinator_url = format!("http://{}", listener.local_addr()?);
-    let (coordinator_stop, stop_rx) = tokio::sync::oneshot::channel::<()>();
-    let coordinator_task = tokio::spawn(coordinator.serve(listener, async move {
-        let _ = stop_rx.await;
-    }));
+        DEFAULT_CLUSTER_NAME,
+        &args.host,
+        args.coordinator_port,
+    )
+    .await?;
+    let coordinator_url = coordinator.url.clone();
+    let sizing = CacheSizing {
+        cache_size: args.cache_size,
+        memory_size: args.memory_size,
+        page_size: args.page_size,
+        max_age_secs: args.max_age,
+    };
     let mut workers = Vec::new();
     for i in 0..args.workers {
         let dir = args.data_dir.join(format!("worker-{i}"));
-        let mut cfg = WorkerConfig::new(dir, args.memory_size, args.cache_size);
-        cfg.host = args.host.clone();
-        cfg.http_port = if args.worker_http_port == 0 { 0 } else { args.worker_http_port + i };
-        cfg.page_store.page_size = args.page_size;
-        cfg.max_age = Duration::from_secs(args.max_age);
+        let port = if args.worker_http_port == 0 { 0 } else { args.worker_http_port + i };
+        let cfg = assembly::worker_config(dir, &args.host, port, &sizing);
         let w = loam_worker::start(cfg, store.clone(), ufs.clone(), Registry::default())
             .await
             .with_context(|| format!("starting worker {i}"))?;
@@ -106,7 +99,7 @@ pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
         println!("  worker {i}     {}   {}", w.http_base(), w.id);
     }
     println!("Press Ctrl-C to stop.");
-    Ok(LocalCluster { coordinator_url, workers, coordinator_stop, coordinator_task })
+    Ok(LocalCluster { coordinator_url, workers, coordinator })
 }
 
 impl LocalCluster {
@@ -115,7 +108,8 @@ impl LocalCluster {
         for w in self.workers {
             w.shutdown().await;
         }
-        let _ = self.coordinator_stop.send(());
-        let _ = self.coordinator_task.await;
+        if let Err(e) = self.coordinator.shutdown().await {
+            tracing::warn!("{e:#}");
+        }
     }
 }

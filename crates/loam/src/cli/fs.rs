@@ -1,15 +1,31 @@
 //! `loam fs ls|stat|cat|head`: paths are cluster paths (`/data/x`) or UFS URIs; reads go straight to
-//! the worker that owns the file on the ring (then its replicas), never through the Coordinator.
+//! the worker that owns the file on the ring (then its replicas, then the UFS itself), never through the
+//! Coordinator. Where the mount table and the ring come from (the Coordinator, etcd, or a static worker
+//! list) is decided in `fs/session.rs`.
+
+mod session;
 
 use super::http::Ctx;
-use anyhow::Context;
-use clap::Subcommand;
+use crate::cluster_store::ClusterFlags;
+use clap::{Args, Subcommand};
 use futures::StreamExt;
-use loam_client::{Client, MembershipView, membership::fetch_nodes};
-use loam_core::coordinator_api::{MountPoint, Results};
-use loam_core::hash_ring::DEFAULT_VIRTUAL_NODES;
-use loam_ufs::{Mount, MountTable};
+pub use session::{Session, Sources};
+use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
+
+/// `loam fs` and its flags.
+#[derive(Args, Debug)]
+pub struct FsArgs {
+    /// A static worker list (one host:port per line, `#` comments) instead of the Coordinator's nodes or etcd.
+    #[arg(long, global = true, env = "LOAM_WORKERS_FILE", value_name = "FILE")]
+    pub workers_file: Option<PathBuf>,
+    /// Fail a read when its workers fail, instead of reading the UFS directly.
+    #[arg(long, global = true)]
+    pub no_ufs_fallback: bool,
+    /// The file command.
+    #[command(subcommand)]
+    pub command: FsCommand,
+}
 
 /// File commands.
 #[derive(Subcommand, Debug)]
@@ -39,38 +55,48 @@ pub enum FsCommand {
     },
 }
 
-/// Resolves `path` through the Coordinator's mount table and builds a client over the live workers.
-async fn open(ctx: &Ctx, path: &str) -> anyhow::Result<(Client, String)> {
-    let mounts: Results<MountPoint> = ctx.get("mount", &[]).await?;
-    let table = MountTable::from_mounts(
-        mounts.results.into_iter().filter_map(|m| Mount::new(&m.path, &m.ufs, m.options).ok()),
-    );
-    let uri = table.resolve(path)?.ufs_uri;
-    let workers = fetch_nodes(&ctx.http, &ctx.coordinator).await.context("listing the workers")?;
-    anyhow::ensure!(!workers.is_empty(), "no worker is online");
-    Ok((Client::new(ctx.http.clone(), MembershipView::fixed(workers, DEFAULT_VIRTUAL_NODES), None), uri))
+impl FsCommand {
+    /// The cluster path or UFS URI the command is about.
+    pub fn path(&self) -> &str {
+        match self {
+            FsCommand::Ls { path }
+            | FsCommand::Stat { path }
+            | FsCommand::Cat { path }
+            | FsCommand::Head { path, .. } => path,
+        }
+    }
 }
 
 /// Runs a file command.
-pub async fn run(ctx: &Ctx, c: FsCommand) -> anyhow::Result<()> {
+pub async fn run(ctx: &Ctx, cluster: &ClusterFlags, args: FsArgs) -> anyhow::Result<()> {
+    let sources =
+        Sources { cluster: cluster.clone(), workers_file: args.workers_file, ufs_fallback: !args.no_ufs_fallback };
+    let session = Session::open(ctx, &sources, args.command.path()).await?;
+    let result = command(ctx, &session, args.command).await;
+    session.close().await;
+    result
+}
+
+async fn command(ctx: &Ctx, s: &Session, c: FsCommand) -> anyhow::Result<()> {
     match c {
-        FsCommand::Ls { path } => {
-            let (client, uri) = open(ctx, &path).await?;
-            let entries = client.list(&uri).await?;
+        FsCommand::Ls { .. } => {
+            let entries = s.client.list(&s.uri).await?;
             ctx.print(&entries, || {
                 entries
                     .iter()
                     .map(|e| {
                         let kind = if e.m_type == "directory" { 'd' } else { '-' };
-                        format!("{kind} {:>10} {:>4}% {}", e.m_human_readable_file_size, e.m_in_alluxio_percentage, e.m_path)
+                        format!(
+                            "{kind} {:>10} {:>4}% {}",
+                            e.m_human_readable_file_size, e.m_in_alluxio_percentage, e.m_path
+                        )
                     })
                     .collect::<Vec<_>>()
                     .join("\n")
             })
         }
-        FsCommand::Stat { path } => {
-            let (client, uri) = open(ctx, &path).await?;
-            let i = client.info(&uri).await?;
+        FsCommand::Stat { .. } => {
+            let i = s.client.info(&s.uri).await?;
             ctx.print(&i, || {
                 format!(
                     "path:     {}\nufs:      {}\ntype:     {}\nlength:   {} ({})\ncached:   {}%\netag:     {}\nmodified: {}",
@@ -87,14 +113,13 @@ pub async fn run(ctx: &Ctx, c: FsCommand) -> anyhow::Result<()> {
                 )
             })
         }
-        FsCommand::Cat { path } => copy_out(ctx, &path, u64::MAX).await,
-        FsCommand::Head { path, bytes } => copy_out(ctx, &path, bytes).await,
+        FsCommand::Cat { .. } => copy_out(s, u64::MAX).await,
+        FsCommand::Head { bytes, .. } => copy_out(s, bytes).await,
     }
 }
 
-async fn copy_out(ctx: &Ctx, path: &str, len: u64) -> anyhow::Result<()> {
-    let (client, uri) = open(ctx, path).await?;
-    let mut body = client.read(&uri, 0, len);
+async fn copy_out(s: &Session, len: u64) -> anyhow::Result<()> {
+    let mut body = s.client.read(&s.uri, 0, len);
     let mut out = tokio::io::stdout();
     while let Some(chunk) = body.next().await {
         out.write_all(&chunk?).await?;

@@ -1,0 +1,153 @@
+//! The pieces `loam local`, `loam coordinator` and `loam worker` are assembled from, so the three
+//! commands start a coordinator or a worker the same way and differ only in where their settings and
+//! their cluster store come from: the coordinator's HTTP server with its stop handle, a worker's
+//! configuration from the cache sizes, and the wait for SIGINT/SIGTERM.
+
+use anyhow::Context;
+use loam_coordinator::{Coordinator, CoordinatorConfig};
+use loam_store::ClusterStore;
+use loam_ufs::UfsRegistry;
+use loam_worker::WorkerConfig;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+
+/// Default address to bind and advertise.
+pub const DEFAULT_HOST: &str = "127.0.0.1";
+/// Default Coordinator REST API port.
+pub const DEFAULT_COORDINATOR_PORT: u16 = 19999;
+/// Default worker HTTP API port.
+pub const DEFAULT_WORKER_HTTP_PORT: u16 = 28080;
+/// Default disk cache per worker.
+pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
+/// Default memory tier per worker.
+pub const DEFAULT_MEMORY_SIZE: u64 = 256 << 20;
+/// Default seconds a cached file is trusted before re-validation.
+pub const DEFAULT_MAX_AGE_SECS: u64 = 60;
+
+/// A coordinator serving its REST API; `shutdown` (or drop) stops it.
+pub struct CoordinatorServer {
+    /// `http://host:port` of the REST API.
+    pub url: String,
+    /// The bound address.
+    pub addr: SocketAddr,
+    stop: oneshot::Sender<()>,
+    task: JoinHandle<std::io::Result<()>>,
+}
+
+/// Starts a coordinator over `store` in `cluster_name`, serving on `host:port` (0: a free port).
+pub async fn start_coordinator(
+    store: Arc<dyn ClusterStore>,
+    ufs: UfsRegistry,
+    cluster_name: &str,
+    host: &str,
+    port: u16,
+) -> anyhow::Result<CoordinatorServer> {
+    let coordinator =
+        Coordinator::new(store, ufs, CoordinatorConfig { cluster_name: cluster_name.to_string(), static_mounts: None, ..CoordinatorConfig::default() });
+    let listener = tokio::net::TcpListener::bind((host, port))
+        .await
+        .with_context(|| format!("binding the coordinator on {host}:{port}"))?;
+    let addr = listener.local_addr()?;
+    let (stop, stop_rx) = oneshot::channel::<()>();
+    // A dropped sender resolves the receiver too, so dropping the handle also stops the server.
+    let task = tokio::spawn(coordinator.serve(listener, async move {
+        let _ = stop_rx.await;
+    }));
+    Ok(CoordinatorServer { url: format!("http://{addr}"), addr, stop, task })
+}
+
+impl CoordinatorServer {
+    /// Stops accepting requests, drains those in flight, and waits for the server to end.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        let _ = self.stop.send(());
+        self.task.await.context("the coordinator task panicked")?.context("the coordinator server failed")
+    }
+}
+
+/// How a worker caches: the sizes and freshness every worker command sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSizing {
+    /// Disk cache capacity.
+    pub cache_size: u64,
+    /// Memory tier capacity (0: none).
+    pub memory_size: u64,
+    /// Page size.
+    pub page_size: u64,
+    /// Seconds a cached file is trusted before it is re-validated against the UFS.
+    pub max_age_secs: u64,
+}
+
+impl Default for CacheSizing {
+    fn default() -> Self {
+        Self {
+            cache_size: DEFAULT_CACHE_SIZE,
+            memory_size: DEFAULT_MEMORY_SIZE,
+            page_size: loam_worker::config::DEFAULT_PAGE_SIZE,
+            max_age_secs: DEFAULT_MAX_AGE_SECS,
+        }
+    }
+}
+
+/// A worker configuration keeping its state in `data_dir` (cache in `<data_dir>/cache`), serving on
+/// `host:http_port` (0: a free port), sized by `sizing`; the other settings are the worker's defaults.
+pub fn worker_config(data_dir: PathBuf, host: &str, http_port: u16, sizing: &CacheSizing) -> WorkerConfig {
+    let mut cfg = WorkerConfig::new(data_dir, sizing.memory_size, sizing.cache_size);
+    cfg.host = host.to_string();
+    cfg.http_port = http_port;
+    cfg.page_store.page_size = sizing.page_size;
+    cfg.max_age = Duration::from_secs(sizing.max_age_secs);
+    cfg
+}
+
+/// Waits for SIGINT (Ctrl-C) or SIGTERM and says which came.
+pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let mut term = signal(SignalKind::terminate()).context("listening for SIGTERM")?;
+        tokio::select! {
+            r = tokio::signal::ctrl_c() => r.map(|_| "SIGINT").context("listening for SIGINT"),
+            _ = term.recv() => Ok("SIGTERM"),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.context("waiting for Ctrl-C")?;
+        Ok("Ctrl-C")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn the_coordinator_serves_until_shut_down() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = crate::cluster_store::open_embedded(&dir.path().join("cluster.redb")).unwrap();
+        let server = start_coordinator(store, UfsRegistry::new(), "c", DEFAULT_HOST, 0).await.unwrap();
+        let url = format!("{}/api/v1/nodes", server.url);
+        loam_ufs::install_process_defaults();
+        let http = reqwest::Client::new();
+        let r = http.get(&url).send().await.unwrap();
+        assert!(r.status().is_success());
+        let addr = server.addr;
+        server.shutdown().await.unwrap();
+        assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the listener is closed after shutdown");
+    }
+
+    #[test]
+    fn worker_config_applies_the_sizing() {
+        let s = CacheSizing { cache_size: 5, memory_size: 7, page_size: 4096, max_age_secs: 9 };
+        let cfg = worker_config("/w".into(), "10.0.0.5", 1234, &s);
+        assert_eq!((cfg.host.as_str(), cfg.http_port), ("10.0.0.5", 1234));
+        assert_eq!((cfg.page_store.disk_capacity, cfg.page_store.memory_capacity), (5, 7));
+        assert_eq!(cfg.page_store.page_size, 4096);
+        assert_eq!(cfg.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
+        assert_eq!(cfg.max_age, Duration::from_secs(9));
+    }
+}

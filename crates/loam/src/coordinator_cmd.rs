@@ -1,0 +1,171 @@
+//! `loam coordinator`: one Coordinator process. With `--etcd` it keeps the cluster state (mounts, and the
+//! membership the workers write) in etcd, so workers on other machines join it; without, it uses the
+//! embedded store under its data directory (a single node, like `loam local` without workers).
+//!
+//! Settings come from the flags, then the `--config` file (`config_file`), then the defaults. When
+//! ready it prints, one line each (stable, for scripts):
+//!
+//! ```text
+//! Loam coordinator is running (cluster DefaultAlluxioCluster, store etcd http://127.0.0.1:2379)
+//!   coordinator  http://127.0.0.1:19999   (REST API /api/v1, LOAM_COORDINATOR=http://127.0.0.1:19999)
+//! Press Ctrl-C to stop.
+//! ```
+//!
+//! It runs until SIGINT or SIGTERM, then drains the requests in flight and exits 0.
+
+use crate::assembly::{self, CoordinatorServer, DEFAULT_COORDINATOR_PORT, DEFAULT_HOST};
+use crate::cluster_store::{ClusterFlags, StoreBackend};
+use crate::config_file::{self, ConfigError, CoordinatorFile};
+use anyhow::Context;
+use clap::Args;
+use loam_core::membership::DEFAULT_CLUSTER_NAME;
+use loam_ufs::UfsRegistry;
+use std::path::PathBuf;
+
+/// Default data directory of the coordinator.
+pub const DEFAULT_DATA_DIR: &str = "./loam-data";
+
+/// Flags of `loam coordinator` (besides the global `--etcd` and `--cluster-name`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct CoordinatorArgs {
+    /// TOML config file; its keys are these flags' names, and flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to bind and advertise [default: 127.0.0.1].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// REST API port [default: 19999].
+    #[arg(long)]
+    pub port: Option<u16>,
+    /// Where the coordinator keeps its state (the embedded store when there is no etcd) [default: ./loam-data].
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+}
+
+/// The coordinator's settings after merging flags, file and defaults.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CoordinatorSettings {
+    /// The cluster store.
+    pub store: StoreBackend,
+    /// Cluster name.
+    pub cluster_name: String,
+    /// Address to bind.
+    pub host: String,
+    /// REST API port.
+    pub port: u16,
+    /// Data directory.
+    pub data_dir: PathBuf,
+}
+
+impl CoordinatorSettings {
+    /// Reads `args.config` (if given) and merges.
+    pub fn resolve(args: &CoordinatorArgs, cluster: &ClusterFlags) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => config_file::load::<CoordinatorFile>(path)?,
+            None => CoordinatorFile::default(),
+        };
+        Ok(Self::merge(args, cluster, file))
+    }
+
+    /// Flags over `file` over the defaults.
+    pub fn merge(args: &CoordinatorArgs, cluster: &ClusterFlags, file: CoordinatorFile) -> Self {
+        let mut endpoints = cluster.endpoints();
+        if endpoints.is_empty() {
+            endpoints = file.etcd.map(|e| e.0).unwrap_or_default();
+        }
+        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
+        Self {
+            store: StoreBackend::choose(endpoints, &data_dir),
+            cluster_name: cluster.cluster_name.clone().or(file.cluster_name).unwrap_or(DEFAULT_CLUSTER_NAME.into()),
+            host: args.host.clone().or(file.host).unwrap_or(DEFAULT_HOST.into()),
+            port: args.port.or(file.port).unwrap_or(DEFAULT_COORDINATOR_PORT),
+            data_dir,
+        }
+    }
+}
+
+/// Runs `loam coordinator` until SIGINT/SIGTERM.
+pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags) -> anyhow::Result<()> {
+    let settings = CoordinatorSettings::resolve(&args, &cluster)?;
+    let server = start(&settings).await?;
+    println!("Loam coordinator is running (cluster {}, store {})", settings.cluster_name, settings.store);
+    println!("  coordinator  {url}   (REST API /api/v1, LOAM_COORDINATOR={url})", url = server.url);
+    println!("Press Ctrl-C to stop.");
+    let signal = assembly::shutdown_signal().await?;
+    eprintln!("{signal}: shutting down…");
+    server.shutdown().await
+}
+
+/// Opens the store and starts serving.
+pub async fn start(settings: &CoordinatorSettings) -> anyhow::Result<CoordinatorServer> {
+    std::fs::create_dir_all(&settings.data_dir)
+        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
+    let store = settings.store.open().await?;
+    assembly::start_coordinator(store, UfsRegistry::new(), &settings.cluster_name, &settings.host, settings.port).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_file::Endpoints;
+
+    fn file() -> CoordinatorFile {
+        CoordinatorFile {
+            version: Some(1),
+            etcd: Some(Endpoints(vec!["http://file:2379".into()])),
+            cluster_name: Some("from-file".into()),
+            host: Some("10.0.0.1".into()),
+            port: Some(1000),
+            data_dir: Some("/file".into()),
+        }
+    }
+
+    #[test]
+    fn defaults_without_flags_or_file() {
+        let s = CoordinatorSettings::merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Default::default());
+        assert_eq!(s.store, StoreBackend::Embedded(PathBuf::from(DEFAULT_DATA_DIR).join("cluster.redb")));
+        assert_eq!(s.cluster_name, DEFAULT_CLUSTER_NAME);
+        assert_eq!((s.host.as_str(), s.port), (DEFAULT_HOST, DEFAULT_COORDINATOR_PORT));
+    }
+
+    #[test]
+    fn the_file_fills_what_flags_leave_out() {
+        let s = CoordinatorSettings::merge(&CoordinatorArgs::default(), &ClusterFlags::default(), file());
+        assert_eq!(s.store, StoreBackend::Etcd(vec!["http://file:2379".into()]));
+        assert_eq!(s.cluster_name, "from-file");
+        assert_eq!((s.host.as_str(), s.port), ("10.0.0.1", 1000));
+        assert_eq!(s.data_dir, PathBuf::from("/file"));
+    }
+
+    #[test]
+    fn flags_override_the_file() {
+        let args =
+            CoordinatorArgs { config: None, host: Some("h".into()), port: Some(2000), data_dir: Some("/flag".into()) };
+        let cluster = ClusterFlags { etcd: vec!["http://flag:2379".into()], cluster_name: Some("from-flag".into()) };
+        let s = CoordinatorSettings::merge(&args, &cluster, file());
+        assert_eq!(s.store, StoreBackend::Etcd(vec!["http://flag:2379".into()]));
+        assert_eq!(s.cluster_name, "from-flag");
+        assert_eq!((s.host.as_str(), s.port), ("h", 2000));
+        assert_eq!(s.data_dir, PathBuf::from("/flag"));
+    }
+
+    #[test]
+    fn without_etcd_the_store_is_embedded_in_the_data_dir() {
+        let args = CoordinatorArgs { data_dir: Some("/d".into()), ..Default::default() };
+        let s = CoordinatorSettings::merge(&args, &ClusterFlags::default(), CoordinatorFile::default());
+        assert_eq!(s.store, StoreBackend::Embedded("/d/cluster.redb".into()));
+    }
+
+    #[test]
+    fn resolve_reads_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        std::fs::write(&path, "port = 1234\ncluster-name = \"x\"\n").unwrap();
+        let args = CoordinatorArgs { config: Some(path.clone()), port: Some(4321), ..Default::default() };
+        let s = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap();
+        assert_eq!((s.port, s.cluster_name.as_str()), (4321, "x"));
+        std::fs::write(&path, "prot = 1\n").unwrap();
+        let e = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap_err();
+        assert!(e.to_string().contains("unknown field `prot`"), "{e}");
+    }
+}

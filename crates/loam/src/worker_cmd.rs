@@ -1,0 +1,292 @@
+//! `loam worker`: one cache worker process of a distributed cluster. It registers in etcd (its liveness
+//! key on a lease it keeps alive), follows the mount table and the membership from there, and serves the
+//! worker HTTP API. etcd is required: the embedded store belongs to one process, so a worker in another
+//! process could not share it. Its identity lives in its data directory, so a restarted worker keeps its
+//! place on the ring and its cache.
+//!
+//! Settings come from the flags, then the `--config` file (`config_file`), then the defaults. The
+//! `--coordinator` URL is kept in the worker's configuration for forwarding load requests; reads never
+//! need it. When ready it prints, one line each (stable, for scripts):
+//!
+//! ```text
+//! Loam worker is running (cluster DefaultAlluxioCluster, store etcd http://127.0.0.1:2379, data in /var/lib/loam/w1)
+//!   worker  http://127.0.0.1:28080  worker-3f0c…
+//! Press Ctrl-C to stop.
+//! ```
+//!
+//! On SIGINT or SIGTERM it revokes its lease first (OFFLINE at once, so clients stop routing to it), then
+//! stops serving and exits 0.
+
+use crate::assembly::{self, CacheSizing, DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT};
+use crate::cluster_store::{self, ClusterFlags};
+use crate::config_file::{self, ConfigError, WorkerFile};
+use anyhow::Context;
+use clap::Args;
+use loam_core::membership::DEFAULT_CLUSTER_NAME;
+use loam_core::size::parse_size;
+use loam_ufs::UfsRegistry;
+use loam_worker::WorkerConfig;
+use loam_worker::config::DEFAULT_LEASE_TTL;
+use prometheus_client::registry::Registry;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// Flags of `loam worker` (besides the global `--etcd`, `--cluster-name` and `--coordinator`).
+#[derive(Args, Debug, Clone, Default)]
+pub struct WorkerArgs {
+    /// TOML config file; its keys are these flags' names, and flags override it.
+    #[arg(long, value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to bind and advertise; clients connect to it [default: 127.0.0.1].
+    #[arg(long)]
+    pub host: Option<String>,
+    /// Worker HTTP API port (0: a free one) [default: 28080].
+    #[arg(long)]
+    pub http_port: Option<u16>,
+    /// S3 API port advertised in the membership record (0: none) [default: 0].
+    #[arg(long)]
+    pub s3_port: Option<u16>,
+    /// Where the worker keeps its identity and, by default, its cache (required).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
+    /// Disk cache capacity over all cache directories, e.g. 100GiB [default: 10GiB].
+    #[arg(long, value_parser = parse_size)]
+    pub cache_size: Option<u64>,
+    /// Memory tier, e.g. 4GiB; 0 for none [default: 256MiB].
+    #[arg(long, value_parser = parse_size)]
+    pub memory_size: Option<u64>,
+    /// A cache directory (repeatable) [default: <data-dir>/cache].
+    #[arg(long = "cache-dir", value_name = "DIR")]
+    pub cache_dirs: Vec<PathBuf>,
+    /// Page size [default: 1MiB].
+    #[arg(long, value_parser = parse_size)]
+    pub page_size: Option<u64>,
+    /// Seconds a cached file is trusted before it is re-validated against the UFS; 0: every read [default: 60].
+    #[arg(long)]
+    pub max_age: Option<u64>,
+    /// Seconds of the liveness lease in etcd; the worker turns OFFLINE this long after it dies [default: 15].
+    #[arg(long)]
+    pub lease_ttl: Option<u64>,
+}
+
+/// The worker's settings after merging flags, file and defaults.
+#[derive(Debug, Clone)]
+pub struct WorkerSettings {
+    /// etcd endpoints (never empty).
+    pub etcd: Vec<String>,
+    /// The worker's configuration.
+    pub worker: WorkerConfig,
+}
+
+impl WorkerSettings {
+    /// Reads `args.config` (if given) and merges; `coordinator` is the global `--coordinator`.
+    pub fn resolve(args: &WorkerArgs, cluster: &ClusterFlags, coordinator: Option<&str>) -> Result<Self, ConfigError> {
+        let file = match &args.config {
+            Some(path) => config_file::load::<WorkerFile>(path)?,
+            None => WorkerFile::default(),
+        };
+        Self::merge(args, cluster, coordinator, file)
+    }
+
+    /// Flags over `file` over the defaults; fails when etcd or the data directory is missing.
+    pub fn merge(
+        args: &WorkerArgs,
+        cluster: &ClusterFlags,
+        coordinator: Option<&str>,
+        file: WorkerFile,
+    ) -> Result<Self, ConfigError> {
+        let mut etcd = cluster.endpoints();
+        if etcd.is_empty() {
+            etcd = file.etcd.map(|e| e.0).unwrap_or_default();
+        }
+        if etcd.is_empty() {
+            return Err(ConfigError::Invalid(
+                "loam worker needs etcd: pass --etcd URL[,URL...] (or set LOAM_ETCD, or `etcd` in the config file); \
+                 the embedded store belongs to one process, so only `loam local` runs workers without etcd"
+                    .into(),
+            ));
+        }
+        let data_dir = args.data_dir.clone().or(file.data_dir).ok_or_else(|| {
+            ConfigError::Invalid(
+                "loam worker needs --data-dir (or `data-dir` in the config file): it keeps its identity there".into(),
+            )
+        })?;
+        let defaults = CacheSizing::default();
+        let sizing = CacheSizing {
+            cache_size: args.cache_size.or(file.cache_size.map(|s| s.0)).unwrap_or(defaults.cache_size),
+            memory_size: args.memory_size.or(file.memory_size.map(|s| s.0)).unwrap_or(defaults.memory_size),
+            page_size: args.page_size.or(file.page_size.map(|s| s.0)).unwrap_or(defaults.page_size),
+            max_age_secs: args.max_age.or(file.max_age).unwrap_or(defaults.max_age_secs),
+        };
+        if sizing.page_size == 0 {
+            return Err(ConfigError::Invalid("page-size must be at least 1 byte".into()));
+        }
+        let lease_ttl = args.lease_ttl.or(file.lease_ttl).map(Duration::from_secs).unwrap_or(DEFAULT_LEASE_TTL);
+        if lease_ttl.is_zero() {
+            return Err(ConfigError::Invalid("lease-ttl must be at least 1 second".into()));
+        }
+        let host = args.host.clone().or(file.host).unwrap_or(DEFAULT_HOST.into());
+        let http_port = args.http_port.or(file.http_port).unwrap_or(DEFAULT_WORKER_HTTP_PORT);
+        let mut worker = assembly::worker_config(data_dir, &host, http_port, &sizing);
+        let cache_dirs =
+            if args.cache_dirs.is_empty() { file.cache_dir.map(|d| d.0) } else { Some(args.cache_dirs.clone()) };
+        if let Some(dirs) = cache_dirs.filter(|d| !d.is_empty()) {
+            worker.page_store.disk_dirs = dirs;
+        }
+        worker.s3_port = args.s3_port.or(file.s3_port).unwrap_or(0);
+        worker.cluster_name = cluster.cluster_name.clone().or(file.cluster_name).unwrap_or(DEFAULT_CLUSTER_NAME.into());
+        worker.lease_ttl = lease_ttl;
+        worker.coordinator_url = coordinator.map(str::to_string).or(file.coordinator);
+        Ok(Self { etcd, worker })
+    }
+}
+
+/// Runs `loam worker` until SIGINT/SIGTERM.
+pub async fn run(args: WorkerArgs, cluster: ClusterFlags, coordinator: Option<String>) -> anyhow::Result<()> {
+    let settings = WorkerSettings::resolve(&args, &cluster, coordinator.as_deref())?;
+    let store = cluster_store::connect_etcd(&settings.etcd).await?;
+    let cfg = settings.worker.clone();
+    let worker =
+        loam_worker::start(cfg, store, UfsRegistry::new(), Registry::default()).await.context("starting the worker")?;
+    println!(
+        "Loam worker is running (cluster {}, store etcd {}, data in {})",
+        settings.worker.cluster_name,
+        settings.etcd.join(","),
+        settings.worker.data_dir.display()
+    );
+    println!("  worker  {}  {}", worker.http_base(), worker.id);
+    println!("Press Ctrl-C to stop.");
+    let signal = assembly::shutdown_signal().await;
+    eprintln!("{}: leaving the cluster and shutting down…", signal.as_ref().copied().unwrap_or("error"));
+    // Leave the ring even when listening for signals failed, so the worker is not left ONLINE.
+    worker.shutdown().await;
+    signal.map(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config_file::{ByteSize, Endpoints, PathList};
+
+    fn etcd() -> ClusterFlags {
+        ClusterFlags { etcd: vec!["http://e:2379".into()], cluster_name: None }
+    }
+
+    fn with_data_dir() -> WorkerArgs {
+        WorkerArgs { data_dir: Some("/w".into()), ..Default::default() }
+    }
+
+    #[test]
+    fn defaults() {
+        let s = WorkerSettings::merge(&with_data_dir(), &etcd(), None, WorkerFile::default()).unwrap();
+        assert_eq!(s.etcd, ["http://e:2379"]);
+        let w = s.worker;
+        assert_eq!((w.host.as_str(), w.http_port, w.s3_port), (DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT, 0));
+        assert_eq!(w.cluster_name, DEFAULT_CLUSTER_NAME);
+        assert_eq!(w.lease_ttl, Duration::from_secs(15));
+        assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
+        assert_eq!(w.page_store.disk_capacity, assembly::DEFAULT_CACHE_SIZE);
+        assert_eq!(w.page_store.memory_capacity, assembly::DEFAULT_MEMORY_SIZE);
+        assert_eq!(w.page_store.page_size, 1 << 20);
+        assert_eq!(w.max_age, Duration::from_secs(60));
+        assert_eq!(w.coordinator_url, None);
+    }
+
+    fn file() -> WorkerFile {
+        WorkerFile {
+            version: None,
+            etcd: Some(Endpoints(vec!["http://file:2379".into()])),
+            cluster_name: Some("fc".into()),
+            coordinator: Some("http://file:19999".into()),
+            host: Some("fh".into()),
+            http_port: Some(1),
+            s3_port: Some(2),
+            data_dir: Some("/fd".into()),
+            cache_size: Some(ByteSize(3)),
+            memory_size: Some(ByteSize(4)),
+            cache_dir: Some(PathList(vec!["/c1".into(), "/c2".into()])),
+            page_size: Some(ByteSize(5)),
+            max_age: Some(6),
+            lease_ttl: Some(7),
+        }
+    }
+
+    #[test]
+    fn the_file_alone() {
+        let s = WorkerSettings::merge(&WorkerArgs::default(), &ClusterFlags::default(), None, file()).unwrap();
+        assert_eq!(s.etcd, ["http://file:2379"]);
+        let w = s.worker;
+        assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3_port), ("fc", "fh", 1, 2));
+        assert_eq!(w.coordinator_url.as_deref(), Some("http://file:19999"));
+        assert_eq!(w.data_dir, PathBuf::from("/fd"));
+        assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/c1"), PathBuf::from("/c2")]);
+        let ps = &w.page_store;
+        assert_eq!((ps.disk_capacity, ps.memory_capacity, ps.page_size), (3, 4, 5));
+        assert_eq!((w.max_age, w.lease_ttl), (Duration::from_secs(6), Duration::from_secs(7)));
+    }
+
+    #[test]
+    fn flags_override_every_key_of_the_file() {
+        let args = WorkerArgs {
+            config: None,
+            host: Some("ah".into()),
+            http_port: Some(11),
+            s3_port: Some(12),
+            data_dir: Some("/ad".into()),
+            cache_size: Some(13),
+            memory_size: Some(14),
+            cache_dirs: vec!["/ac".into()],
+            page_size: Some(15),
+            max_age: Some(16),
+            lease_ttl: Some(17),
+        };
+        let cluster = ClusterFlags { etcd: vec!["http://a:1,http://b:1".into()], cluster_name: Some("ac".into()) };
+        let s = WorkerSettings::merge(&args, &cluster, Some("http://a:19999"), file()).unwrap();
+        assert_eq!(s.etcd, ["http://a:1", "http://b:1"]);
+        let w = s.worker;
+        assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3_port), ("ac", "ah", 11, 12));
+        assert_eq!(w.coordinator_url.as_deref(), Some("http://a:19999"));
+        assert_eq!(w.data_dir, PathBuf::from("/ad"));
+        assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/ac")]);
+        let ps = &w.page_store;
+        assert_eq!((ps.disk_capacity, ps.memory_capacity, ps.page_size), (13, 14, 15));
+        assert_eq!((w.max_age, w.lease_ttl), (Duration::from_secs(16), Duration::from_secs(17)));
+    }
+
+    #[test]
+    fn the_default_cache_dir_follows_the_data_dir_of_the_flags() {
+        let f = WorkerFile { cache_dir: None, ..file() };
+        let s = WorkerSettings::merge(&with_data_dir(), &ClusterFlags::default(), None, f).unwrap();
+        assert_eq!(s.worker.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
+    }
+
+    #[test]
+    fn etcd_and_the_data_dir_are_required() {
+        let e = WorkerSettings::merge(&with_data_dir(), &ClusterFlags::default(), None, WorkerFile::default());
+        let msg = e.unwrap_err().to_string();
+        assert!(msg.contains("needs etcd") && msg.contains("--etcd"), "{msg}");
+        let e = WorkerSettings::merge(&WorkerArgs::default(), &etcd(), None, WorkerFile::default());
+        assert!(e.unwrap_err().to_string().contains("--data-dir"));
+    }
+
+    #[test]
+    fn zero_page_size_and_lease_ttl_are_refused() {
+        let args = WorkerArgs { page_size: Some(0), ..with_data_dir() };
+        assert!(WorkerSettings::merge(&args, &etcd(), None, WorkerFile::default()).is_err());
+        let args = WorkerArgs { lease_ttl: Some(0), ..with_data_dir() };
+        let e = WorkerSettings::merge(&args, &etcd(), None, WorkerFile::default()).unwrap_err();
+        assert!(e.to_string().contains("lease-ttl"), "{e}");
+    }
+
+    #[test]
+    fn resolve_reads_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "etcd = \"http://f:2379\"\ndata-dir = \"/fd\"\nhttp-port = 5\ncache-size = \"1GiB\"\n")
+            .unwrap();
+        let args = WorkerArgs { config: Some(path.clone()), http_port: Some(6), ..Default::default() };
+        let s = WorkerSettings::resolve(&args, &ClusterFlags::default(), None).unwrap();
+        assert_eq!((s.worker.http_port, s.worker.page_store.disk_capacity), (6, 1 << 30));
+        assert_eq!(s.etcd, ["http://f:2379"]);
+    }
+}

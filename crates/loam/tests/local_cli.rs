@@ -1,0 +1,181 @@
+//! End to end: a real `loam local` process and the real CLI against it — the README's walk-through as a
+//! test: mount, list, nodes, ls, stat, cat twice (the second read from the cache), errors, JSON output,
+//! clean shutdown on Ctrl-C (SIGINT), and a restart that keeps mounts, worker ids and the warm cache.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const LOAM: &str = env!("CARGO_BIN_EXE_loam");
+
+struct Local {
+    child: Child,
+    coordinator: String,
+    workers: Vec<(String, String)>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_local(data_dir: &Path) -> Local {
+    let port = loam_testsupport::free_port();
+    let mut child = Command::new(LOAM)
+        .args(["local", "--workers", "3", "--worker-http-port", "0", "--max-age", "3600"])
+        .arg("--coordinator-port")
+        .arg(port.to_string())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start loam local");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut coordinator, mut workers) = (String::new(), Vec::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["coordinator", url, ..] => coordinator = url.to_string(),
+            ["worker", _, url, id] => workers.push((url.to_string(), id.to_string())),
+            _ if line.starts_with("Press Ctrl-C") => break,
+            _ => {}
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert_eq!(coordinator, format!("http://127.0.0.1:{port}"));
+    assert_eq!(workers.len(), 3);
+    Local { child, coordinator, workers }
+}
+
+fn cli(l: &Local, args: &[&str]) -> Output {
+    Command::new(LOAM).env("LOAM_COORDINATOR", &l.coordinator).args(args).output().expect("run loam")
+}
+
+fn ok(l: &Local, args: &[&str]) -> String {
+    let o = cli(l, args);
+    assert!(o.status.success(), "loam {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+fn ufs_reads(l: &Local) -> u64 {
+    l.workers
+        .iter()
+        .map(|(url, _)| {
+            let text = reqwest::blocking_get(&format!("{url}/metrics"));
+            text.lines()
+                .find_map(|x| x.strip_prefix("loam_worker_ufs_reads_total "))
+                .map(|v| v.trim().parse::<u64>().unwrap())
+                .unwrap_or(0)
+        })
+        .sum()
+}
+
+mod reqwest {
+    /// A tiny blocking GET over std (the test needs no async runtime).
+    pub fn blocking_get(url: &str) -> String {
+        use std::io::{Read, Write};
+        let rest = url.strip_prefix("http://").unwrap();
+        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
+        let mut s = std::net::TcpStream::connect(host).unwrap();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
+        let mut out = String::new();
+        s.read_to_string(&mut out).unwrap();
+        out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default()
+    }
+}
+
+fn sigint_and_wait(mut l: Local) {
+    let pid = l.child.id().to_string();
+    assert!(Command::new("kill").args(["-INT", &pid]).status().unwrap().success());
+    let t0 = Instant::now();
+    loop {
+        if let Some(status) = l.child.try_wait().unwrap() {
+            assert!(status.success(), "loam local exits 0 on Ctrl-C, got {status}");
+            return;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "loam local did not stop on SIGINT");
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
+#[test]
+fn readme_walk_through() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let ufs = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ufs.path().join("datasets")).unwrap();
+    let content: Vec<u8> = (0..3_500_000u32).map(|i| (i.wrapping_mul(7919) >> 3) as u8).collect();
+    std::fs::write(ufs.path().join("datasets/train.bin"), &content).unwrap();
+    std::fs::write(ufs.path().join("datasets/labels.txt"), b"cat\ndog\n").unwrap();
+    let ufs_uri = format!("file://{}", ufs.path().display());
+
+    let l = start_local(data_dir.path());
+    assert!(ok(&l, &["mount", "add", "/data", &ufs_uri]).contains("mounted"));
+    assert!(ok(&l, &["mount", "list"]).contains("/data/"));
+    let nodes = ok(&l, &["nodes"]);
+    assert_eq!(nodes.matches("ONLINE").count(), 3, "{nodes}");
+    let ls = ok(&l, &["fs", "ls", "/data/datasets"]);
+    assert!(ls.contains("/data/datasets/train.bin") && ls.contains("/data/datasets/labels.txt"), "{ls}");
+    assert!(ok(&l, &["fs", "stat", "/data/datasets/train.bin"]).contains("cached:   0%"));
+
+    let before = ufs_reads(&l);
+    assert_eq!(cli(&l, &["fs", "cat", "/data/datasets/train.bin"]).stdout, content, "cold read");
+    let after_cold = ufs_reads(&l);
+    assert!(after_cold > before, "the cold read went to the UFS");
+    assert!(ok(&l, &["fs", "stat", "/data/datasets/train.bin"]).contains("cached:   100%"));
+    assert_eq!(cli(&l, &["fs", "cat", "/data/datasets/train.bin"]).stdout, content, "warm read");
+    assert_eq!(ufs_reads(&l), after_cold, "the warm read is served from the cache");
+    // A UFS URI works as well as a cluster path.
+    let head = cli(&l, &["fs", "head", "-c", "10", &format!("{ufs_uri}/datasets/train.bin")]).stdout;
+    assert_eq!(head, &content[..10]);
+
+    // JSON output for scripts.
+    let v: serde_json::Value = serde_json::from_str(&ok(&l, &["--json", "nodes"])).unwrap();
+    assert_eq!(v["result"].as_array().unwrap().len(), 3);
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&l, &["--json", "fs", "stat", "/data/datasets/labels.txt"])).unwrap();
+    assert_eq!(v["mLength"], 8);
+
+    // Errors: one line, non-zero exit.
+    for (args, needle) in [
+        (vec!["mount", "add", "/data", &ufs_uri], "already mounted"),
+        (vec!["fs", "cat", "/data/missing"], "no such file"),
+        (vec!["fs", "ls", "/nowhere"], "No mount point"),
+        (vec!["mount", "add", "/x", "file:///definitely/not/here"], "does not exist"),
+    ] {
+        let o = cli(&l, &args);
+        assert!(!o.status.success(), "{args:?} should fail");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains(needle), "{args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
+    }
+    let ids: Vec<String> = l.workers.iter().map(|w| w.1.clone()).collect();
+    sigint_and_wait(l);
+
+    // Restart: same workers, mount kept, cache warm.
+    let l = start_local(data_dir.path());
+    let mut again: Vec<String> = l.workers.iter().map(|w| w.1.clone()).collect();
+    let mut ids = ids;
+    again.sort();
+    ids.sort();
+    assert_eq!(again, ids, "workers keep their ids");
+    assert!(ok(&l, &["mount", "list"]).contains("/data/"));
+    assert!(ok(&l, &["fs", "stat", "/data/datasets/train.bin"]).contains("cached:   100%"));
+    let before = ufs_reads(&l);
+    assert_eq!(cli(&l, &["fs", "cat", "/data/datasets/train.bin"]).stdout, content);
+    assert_eq!(ufs_reads(&l), before, "warm after restart");
+    assert!(ok(&l, &["mount", "remove", "/data"]).contains("unmounted"));
+    sigint_and_wait(l);
+}
+
+#[test]
+fn unreachable_coordinator_is_a_clear_error() {
+    let port = loam_testsupport::free_port();
+    let o = Command::new(LOAM).args(["--coordinator", &format!("http://127.0.0.1:{port}"), "nodes"]).output().unwrap();
+    assert!(!o.status.success());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("cannot reach the coordinator"));
+}
