@@ -5,11 +5,13 @@
 
 pub mod embedded;
 pub mod error;
+pub mod etcd;
 pub mod membership;
 pub mod testkit;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
+pub use etcd::{EtcdOptions, EtcdStore};
 
 use async_trait::async_trait;
 use bytes::Bytes;
