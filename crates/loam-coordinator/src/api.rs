@@ -8,6 +8,8 @@
 
 pub mod error;
 pub mod extract;
+pub mod free;
+pub mod load;
 pub mod mount;
 pub mod nodes;
 
@@ -31,6 +33,8 @@ pub fn router(coordinator: AppState) -> Router {
     Router::new()
         .merge(mount::routes())
         .merge(nodes::routes())
+        .merge(load::routes())
+        .merge(free::routes())
         .fallback(unknown_endpoint)
         // Registered after the routes: axum applies it to the routes present when it is called.
         .method_not_allowed_fallback(method_not_allowed)

@@ -9,8 +9,10 @@
 
 pub mod api;
 pub mod coordinator;
+pub mod jobs;
 pub mod mounts;
 
 pub use api::error::ApiError;
 pub use coordinator::{Coordinator, CoordinatorConfig};
+pub use jobs::{JobError, JobService};
 pub use mounts::{MountService, MountServiceError};

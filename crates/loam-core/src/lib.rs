@@ -5,6 +5,7 @@ pub mod coordinator_api;
 pub mod error;
 pub mod hash_ring;
 pub mod id;
+pub mod job_api;
 pub mod membership;
 pub mod murmur3;
 pub mod path;

@@ -4,6 +4,8 @@
 
 pub mod data;
 pub mod error;
+pub mod internal;
+pub mod load;
 pub mod meta;
 pub mod query;
 
@@ -32,6 +34,8 @@ pub struct WorkerState {
     pub registry: Arc<Registry>,
     /// This worker's metric handles.
     pub metrics: WorkerMetrics,
+    /// The Coordinator's URL, for `/v1/load` forwarding.
+    pub coordinator_url: Option<String>,
 }
 
 impl WorkerState {
@@ -64,6 +68,8 @@ pub fn router(state: Arc<WorkerState>) -> Router {
         .route("/v1/head/{id}", get(data::head))
         .route("/v1/tail/{id}", get(data::tail))
         .route("/metrics", get(meta::metrics))
+        .merge(internal::routes(&state))
+        .merge(load::routes())
         .fallback(unknown)
         .with_state(state)
 }

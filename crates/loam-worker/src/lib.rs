@@ -10,6 +10,7 @@ pub mod metrics;
 pub mod mount_view;
 pub mod page_store;
 pub mod read_through;
+pub mod tasks;
 pub mod worker;
 
 pub use config::WorkerConfig;

@@ -59,7 +59,14 @@ pub async fn start(
         .with_context(|| format!("binding the HTTP API on {}:{}", cfg.host, cfg.http_port))?;
     let http_addr = listener.local_addr()?;
     let rt = ReadThrough::new(pages, ufs, mounts, cfg.max_age, cfg.ufs_read_size, metrics.clone());
-    let state = Arc::new(WorkerState { id, rt, members, registry: Arc::new(registry), metrics });
+    let state = Arc::new(WorkerState {
+        id,
+        rt,
+        members,
+        registry: Arc::new(registry),
+        metrics,
+        coordinator_url: cfg.coordinator_url.clone(),
+    });
     let app = http_api::router(state.clone());
     let mut stop = rx.clone();
     let server = tokio::spawn(async move {

@@ -46,8 +46,11 @@ pub async fn start_coordinator(
     host: &str,
     port: u16,
 ) -> anyhow::Result<CoordinatorServer> {
-    let coordinator =
-        Coordinator::new(store, ufs, CoordinatorConfig { cluster_name: cluster_name.to_string(), static_mounts: None, ..CoordinatorConfig::default() });
+    let coordinator = Coordinator::new(
+        store,
+        ufs,
+        CoordinatorConfig { cluster_name: cluster_name.to_string(), static_mounts: None, ..CoordinatorConfig::default() },
+    );
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
         .with_context(|| format!("binding the coordinator on {host}:{port}"))?;

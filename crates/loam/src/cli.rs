@@ -8,6 +8,7 @@
 
 pub mod fs;
 pub mod http;
+pub mod job;
 pub mod mount;
 pub mod nodes;
 
@@ -57,6 +58,9 @@ pub enum Command {
     Nodes,
     /// Browse and read files through the cache.
     Fs(fs::FsArgs),
+    /// Distributed load and free jobs.
+    #[command(subcommand)]
+    Job(job::JobCommand),
     /// Measure throughput against baselines in the same run (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
@@ -79,6 +83,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mount(c) => mount::run(&ctx, c).await,
         Command::Nodes => nodes::run(&ctx).await,
         Command::Fs(args) => fs::run(&ctx, &cli.cluster, args).await,
+        Command::Job(c) => job::run(&ctx, c).await,
         Command::Bench(BenchCommand::Read(args)) => crate::bench::run(args).await,
     }
 }

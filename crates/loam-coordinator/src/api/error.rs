@@ -8,6 +8,7 @@
 //! **Decision:** every server-side failure (`Unavailable`, `Corrupt`, `Internal`) answers `500`, the only
 //! server error the spec's tables list; the message says which it was.
 
+use crate::jobs::JobError;
 use crate::mounts::MountServiceError;
 use axum::Json;
 use axum::http::StatusCode;
@@ -53,6 +54,9 @@ pub enum ApiError {
     /// The cluster store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// A load or free job operation failed.
+    #[error(transparent)]
+    Jobs(#[from] JobError),
     /// A bug: a handler panicked or an invariant broke.
     #[error("internal error: {0}")]
     Internal(String),
@@ -69,6 +73,7 @@ impl ApiError {
             ApiError::UnknownEndpoint { .. } | ApiError::WorkerNotFound(_) => ErrorKind::NotFound,
             ApiError::Mounts(e) => e.kind(),
             ApiError::Store(e) => e.kind(),
+            ApiError::Jobs(e) => e.kind(),
             ApiError::Internal(_) => ErrorKind::Internal,
         }
     }

@@ -1,0 +1,393 @@
+//! Distributed load and free jobs (spec "Job states", "Distributed load", "Free cache"): submission with
+//! validation and twin detection, progress, stop and resume, persistence and retention.
+//!
+//! - **Where things live.** Each job is a [`record::JobRecord`] in the cluster store (embedded or etcd), so
+//!   a restarted coordinator finds every job; a job that was `RUNNING` or `VERIFYING` is resumed by
+//!   [`JobService::start`] from its persisted listing cursor (see `record` and `tracker`). While a job runs
+//!   its record lives in memory ([`job::Job`]) and the store copy trails it by at most a second.
+//! - **Runners** (`runner`) are background tasks, one per running job. [`JobService::begin_shutdown`]
+//!   signals them all and [`JobService::shutdown`] waits for them; they persist their checkpoint and leave
+//!   the state as it was, so the next coordinator continues.
+//! - **Twins.** A submission whose paths (as a set of resolved UFS URIs) or index equals that of a job that
+//!   is not finished answers `409` with that job's id, and resumes it if it was `STOPPED`. Submissions are
+//!   serialised so two identical `POST`s cannot both create a job.
+//! - **Retention.** Finished jobs older than `retention` are deleted (store key and failed-file list) when
+//!   the jobs are listed or looked up; no extra background loop is needed for that.
+//! - **Workers** are reached over their internal task API (`workers`); the live set comes from the same
+//!   membership keys the workers register in.
+
+mod job;
+pub mod listing;
+pub mod record;
+mod runner;
+mod tracker;
+pub mod workers;
+
+use crate::mounts::{MountService, MountServiceError};
+use job::{Job, Stop, job_key};
+use loam_core::ErrorKind;
+use loam_core::job_api::{FreeProgress, FreeRequest, JobState, LoadProgress, LoadRequest};
+use loam_core::store_keys::jobs_prefix;
+use loam_store::{ClusterStore, StoreError, list_all};
+use loam_ufs::{Mount, UfsRegistry};
+use parking_lot::Mutex;
+use record::{JobKind, JobRecord};
+use std::collections::{BTreeSet, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use workers::WorkerClient;
+
+pub use runner::DEFAULT_BATCH_SIZE;
+
+/// Default time finished jobs are kept.
+pub const DEFAULT_JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// Why a job operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum JobError {
+    /// A required field is missing or both of two exclusive fields are given.
+    #[error("Required parameters not provided: {0}")]
+    MissingParameters(String),
+    /// The request is well-formed but refused (bad regex, too many replicas, a path under no mount).
+    #[error("{0}")]
+    InvalidInput(String),
+    /// No job with this id.
+    #[error("No job found with id: {0}")]
+    NotFound(String),
+    /// `DELETE` of a job that does not exist or has finished.
+    #[error("The job doesn't exist or has already finished")]
+    Gone,
+    /// The cluster store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The mount table could not be read.
+    #[error(transparent)]
+    Mounts(#[from] MountServiceError),
+    /// A stored job record is unreadable.
+    #[error("job record {key} is unreadable: {reason}")]
+    Corrupt {
+        /// The store key.
+        key: String,
+        /// Why.
+        reason: String,
+    },
+}
+
+impl JobError {
+    /// The layer-independent kind.
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            JobError::MissingParameters(_) | JobError::InvalidInput(_) => ErrorKind::InvalidInput,
+            JobError::NotFound(_) => ErrorKind::NotFound,
+            JobError::Gone => ErrorKind::Gone,
+            JobError::Store(e) => e.kind(),
+            JobError::Mounts(e) => e.kind(),
+            JobError::Corrupt { .. } => ErrorKind::Corrupt,
+        }
+    }
+}
+
+/// What a submission did.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Submitted {
+    /// A new job with this id.
+    New(String),
+    /// A twin exists (and was resumed if stopped): its id.
+    Existing(String),
+}
+
+/// Settings of the job service.
+#[derive(Clone, Debug)]
+pub struct JobsConfig {
+    /// Where failed-file lists are written (`<data_dir>/jobs/`).
+    pub data_dir: PathBuf,
+    /// How long finished jobs are kept.
+    pub retention: Duration,
+}
+
+/// What runners share.
+pub struct JobsCtx {
+    store: Arc<dyn ClusterStore>,
+    cluster: String,
+    mounts: MountService,
+    ufs: UfsRegistry,
+    workers: WorkerClient,
+    data_dir: PathBuf,
+}
+
+/// The load and free jobs of one coordinator.
+pub struct JobService {
+    ctx: Arc<JobsCtx>,
+    retention: Duration,
+    running: Mutex<HashMap<String, Arc<Job>>>,
+    submit_lock: tokio::sync::Mutex<()>,
+    shutting_down: std::sync::atomic::AtomicBool,
+}
+
+impl JobService {
+    /// A service over `store`; `static_mounts` as the coordinator's mount table.
+    pub fn new(
+        store: Arc<dyn ClusterStore>,
+        cluster: String,
+        ufs: UfsRegistry,
+        static_mounts: Option<Vec<Mount>>,
+        cfg: JobsConfig,
+    ) -> Result<Self, JobError> {
+        loam_ufs::install_process_defaults();
+        let http = reqwest::Client::builder()
+            .build()
+            .map_err(|e| JobError::InvalidInput(format!("cannot build the HTTP client for workers: {e}")))?;
+        let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts);
+        let ctx =
+            Arc::new(JobsCtx { store, cluster, mounts, ufs, workers: WorkerClient::new(http), data_dir: cfg.data_dir });
+        Ok(Self {
+            ctx,
+            retention: cfg.retention,
+            running: Mutex::new(HashMap::new()),
+            submit_lock: tokio::sync::Mutex::new(()),
+            shutting_down: std::sync::atomic::AtomicBool::new(false),
+        })
+    }
+
+    /// Resumes every stored job that was running or verifying (a coordinator restart).
+    pub async fn start(&self) -> Result<(), JobError> {
+        for kind in [JobKind::Load, JobKind::Free] {
+            for rec in self.stored(kind).await? {
+                if rec.state.is_active() && !self.running.lock().contains_key(&rec.id) {
+                    tracing::info!(job = %rec.id, kind = kind.as_str(), "resuming job after restart");
+                    self.spawn(rec);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Signals every runner to stop for a shutdown (their jobs stay `RUNNING`); `sync` waiters return.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
+        for job in self.running.lock().values() {
+            job.request_stop(Stop::Shutdown);
+        }
+    }
+
+    /// Stops every runner and waits for them to persist their progress.
+    pub async fn shutdown(&self) {
+        self.begin_shutdown();
+        let jobs: Vec<Arc<Job>> = self.running.lock().drain().map(|(_, j)| j).collect();
+        for job in jobs {
+            job.join().await;
+        }
+    }
+
+    fn spawn(&self, rec: JobRecord) -> Arc<Job> {
+        let id = rec.id.clone();
+        let job = Job::new(rec);
+        if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+            job.request_stop(Stop::Shutdown);
+        }
+        self.running.lock().insert(id, job.clone());
+        let task = tokio::spawn(runner::run(self.ctx.clone(), job.clone()));
+        job.set_task(task);
+        job
+    }
+
+    /// Submits a load job.
+    pub async fn submit_load(&self, req: LoadRequest) -> Result<Submitted, JobError> {
+        let (paths, index) = exactly_one(req.paths, req.index)?;
+        let o = &req.options;
+        if !o.file_filter_regex.is_empty() {
+            regex::Regex::new(&o.file_filter_regex)
+                .map_err(|e| JobError::InvalidInput(format!("invalid fileFilterRegex: {e}")))?;
+        }
+        let live = workers::live_workers(self.ctx.store.as_ref(), &self.ctx.cluster).await?.len() as u64;
+        let replicas = o.replicas.max(1);
+        if replicas > live {
+            return Err(JobError::InvalidInput(format!("replicas ({replicas}) exceeds the live workers ({live})")));
+        }
+        let twin_key = self.twin_key(&paths, &index).await?;
+        let mut rec = JobRecord::new(uuid::Uuid::new_v4().to_string(), JobKind::Load, paths, index, twin_key);
+        rec.load = req.options;
+        rec.load.sync = false;
+        self.create(rec).await
+    }
+
+    /// Submits a free job.
+    pub async fn submit_free(&self, req: FreeRequest) -> Result<Submitted, JobError> {
+        let (paths, index) = exactly_one(req.paths, req.index)?;
+        let twin_key = self.twin_key(&paths, &index).await?;
+        let mut rec = JobRecord::new(uuid::Uuid::new_v4().to_string(), JobKind::Free, paths, index, twin_key);
+        rec.free = req.options;
+        rec.free.sync = false;
+        self.create(rec).await
+    }
+
+    async fn twin_key(&self, paths: &[String], index: &str) -> Result<Vec<String>, JobError> {
+        let table = self.ctx.mounts.table().await?;
+        let resolve =
+            |p: &str| table.resolve(p).map(|r| r.ufs_uri).map_err(|e| JobError::InvalidInput(format!("{p}: {e}")));
+        if !index.is_empty() {
+            return Ok(vec![format!("index:{}", resolve(index)?)]);
+        }
+        let set: BTreeSet<String> = paths.iter().map(|p| resolve(p)).collect::<Result<_, _>>()?;
+        Ok(set.into_iter().collect())
+    }
+
+    async fn create(&self, rec: JobRecord) -> Result<Submitted, JobError> {
+        let _guard = self.submit_lock.lock().await;
+        for old in self.records(rec.kind).await? {
+            if !old.state.is_finished() && old.twin_key == rec.twin_key {
+                if old.state == JobState::Stopped {
+                    let resumed = self.running.lock().get(&old.id).cloned();
+                    // A runner that is still winding down from the stop must end before a new one starts.
+                    if let Some(j) = resumed {
+                        j.join().await;
+                    }
+                    let mut old = self.record(old.kind, &old.id).await?;
+                    old.state = JobState::Running;
+                    let job = self.spawn(old.clone());
+                    job.persist(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
+                    tracing::info!(job = %old.id, "resuming stopped job");
+                }
+                return Ok(Submitted::Existing(old.id));
+            }
+        }
+        let id = rec.id.clone();
+        Job::new(rec.clone()).persist(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
+        self.spawn(rec);
+        tracing::info!(job = %id, "job submitted");
+        Ok(Submitted::New(id))
+    }
+
+    /// Stops a running job; `Gone` when it does not exist or has finished.
+    pub async fn stop(&self, kind: JobKind, id: &str) -> Result<(), JobError> {
+        let _guard = self.submit_lock.lock().await;
+        let job = self.running.lock().get(id).cloned();
+        match job {
+            Some(j) if j.snapshot().kind == kind => {
+                match j.snapshot().state {
+                    s if s.is_finished() => return Err(JobError::Gone),
+                    JobState::Stopped => return Ok(()),
+                    _ => {}
+                }
+                j.request_stop(Stop::User);
+                j.join().await;
+                self.running.lock().remove(id);
+                Ok(())
+            }
+            _ => match self.record(kind, id).await {
+                Ok(r) if r.state == JobState::Stopped => Ok(()),
+                Ok(r) if r.state.is_active() => {
+                    // Stored as running but not run here (a shutdown is under way): record the stop.
+                    let mut r = r;
+                    r.state = JobState::Stopped;
+                    Job::new(r).persist(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
+                    Ok(())
+                }
+                Ok(_) | Err(JobError::NotFound(_)) => Err(JobError::Gone),
+                Err(e) => Err(e),
+            },
+        }
+    }
+
+    /// Waits until job `id` is no longer running (finished, stopped, or the coordinator shuts down).
+    pub async fn wait(&self, id: &str) {
+        let job = self.running.lock().get(id).cloned();
+        let Some(job) = job else { return };
+        let mut changes = job.subscribe();
+        while job.snapshot().state.is_active() && !self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
+            if changes.changed().await.is_err() {
+                return;
+            }
+        }
+    }
+
+    /// One job's record (the live one while it runs).
+    pub async fn record(&self, kind: JobKind, id: &str) -> Result<JobRecord, JobError> {
+        if let Some(j) = self.running.lock().get(id) {
+            let r = j.snapshot();
+            if r.kind == kind {
+                return Ok(r);
+            }
+        }
+        let key = job_key(&self.ctx.cluster, kind, id);
+        let kv = self.ctx.store.get(&key).await?.ok_or_else(|| JobError::NotFound(id.to_string()))?;
+        let rec = decode(&key, &kv.value)?;
+        if rec.expired(self.retention) {
+            self.drop_expired(&rec).await;
+            return Err(JobError::NotFound(id.to_string()));
+        }
+        Ok(rec)
+    }
+
+    /// Every job of `kind`, newest first (live records for running jobs; expired ones dropped).
+    pub async fn records(&self, kind: JobKind) -> Result<Vec<JobRecord>, JobError> {
+        let mut out = Vec::new();
+        for rec in self.stored(kind).await? {
+            if rec.expired(self.retention) {
+                self.drop_expired(&rec).await;
+                continue;
+            }
+            let live = self.running.lock().get(&rec.id).map(|j| j.snapshot());
+            out.push(live.unwrap_or(rec));
+        }
+        out.sort_by(|a, b| b.start_ms.cmp(&a.start_ms).then_with(|| a.id.cmp(&b.id)));
+        Ok(out)
+    }
+
+    async fn stored(&self, kind: JobKind) -> Result<Vec<JobRecord>, JobError> {
+        let prefix = jobs_prefix(&self.ctx.cluster, kind.as_str());
+        let mut out = Vec::new();
+        for kv in list_all(self.ctx.store.as_ref(), &prefix).await? {
+            match decode(&kv.key, &kv.value) {
+                Ok(r) => out.push(r),
+                Err(e) => tracing::warn!("skipping a job record: {e}"),
+            }
+        }
+        Ok(out)
+    }
+
+    async fn drop_expired(&self, rec: &JobRecord) {
+        let key = job_key(&self.ctx.cluster, rec.kind, &rec.id);
+        if let Err(e) = self.ctx.store.delete(&key).await {
+            tracing::warn!(job = %rec.id, "cannot delete an expired job: {e}");
+        }
+        let _ = std::fs::remove_file(runner::failed_list_path(&self.ctx, &rec.id));
+    }
+
+    /// A load job's progress.
+    pub async fn load_progress(&self, id: &str) -> Result<LoadProgress, JobError> {
+        Ok(self.record(JobKind::Load, id).await?.load_progress())
+    }
+
+    /// A free job's progress.
+    pub async fn free_progress(&self, id: &str) -> Result<FreeProgress, JobError> {
+        Ok(self.record(JobKind::Free, id).await?.free_progress())
+    }
+}
+
+fn decode(key: &str, value: &[u8]) -> Result<JobRecord, JobError> {
+    let rec: JobRecord =
+        serde_json::from_slice(value).map_err(|e| JobError::Corrupt { key: key.to_string(), reason: e.to_string() })?;
+    if rec.version != record::JOB_RECORD_VERSION {
+        return Err(JobError::Corrupt { key: key.to_string(), reason: format!("unknown version {}", rec.version) });
+    }
+    Ok(rec)
+}
+
+/// Exactly one of `paths` (non-empty) and `index` (non-empty).
+fn exactly_one(paths: Option<Vec<String>>, index: Option<String>) -> Result<(Vec<String>, String), JobError> {
+    let paths = paths.filter(|p| !p.is_empty());
+    let index = index.filter(|i| !i.is_empty());
+    match (paths, index) {
+        (Some(p), None) => {
+            if p.iter().any(|x| x.is_empty()) {
+                return Err(JobError::InvalidInput("an entry of `paths` is empty".into()));
+            }
+            Ok((p, String::new()))
+        }
+        (None, Some(i)) => Ok((Vec::new(), i)),
+        (Some(_), Some(_)) => Err(JobError::MissingParameters("give either `paths` or `index`, not both".into())),
+        (None, None) => Err(JobError::MissingParameters("one of `paths` or `index` is required".into())),
+    }
+}

@@ -1,0 +1,98 @@
+//! One job in memory while it runs: its record behind a lock, a watch that wakes `sync` waiters on each
+//! change, the stop signal its runner listens to, and the runner's task. The record is written to the
+//! store by [`Job::persist`] (each second while running, and at every state change).
+
+use super::record::{JobKind, JobRecord};
+use loam_core::store_keys::jobs_prefix;
+use loam_store::{ClusterStore, StoreError};
+use parking_lot::Mutex;
+use std::sync::Arc;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Why a runner is asked to stop.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Stop {
+    /// Keep going.
+    No,
+    /// `DELETE`: the job becomes `STOPPED`.
+    User,
+    /// The coordinator is shutting down: the job stays `RUNNING` and resumes on restart.
+    Shutdown,
+}
+
+/// A job being run by this coordinator.
+pub struct Job {
+    record: Mutex<JobRecord>,
+    changed: watch::Sender<u64>,
+    stop: watch::Sender<Stop>,
+    task: Mutex<Option<JoinHandle<()>>>,
+}
+
+/// The store key of a job.
+pub fn job_key(cluster: &str, kind: JobKind, id: &str) -> String {
+    format!("{}{id}", jobs_prefix(cluster, kind.as_str()))
+}
+
+impl Job {
+    /// A job over `record`, not yet running.
+    pub fn new(record: JobRecord) -> Arc<Self> {
+        Arc::new(Self {
+            record: Mutex::new(record),
+            changed: watch::channel(0).0,
+            stop: watch::channel(Stop::No).0,
+            task: Mutex::new(None),
+        })
+    }
+
+    /// A copy of the record.
+    pub fn snapshot(&self) -> JobRecord {
+        self.record.lock().clone()
+    }
+
+    /// Changes the record and wakes the waiters.
+    pub fn update<T>(&self, f: impl FnOnce(&mut JobRecord) -> T) -> T {
+        let out = f(&mut self.record.lock());
+        self.changed.send_modify(|n| *n += 1);
+        out
+    }
+
+    /// Writes the record to the store.
+    pub async fn persist(&self, store: &dyn ClusterStore, cluster: &str) -> Result<(), StoreError> {
+        let rec = self.snapshot();
+        let value =
+            serde_json::to_vec(&rec).map_err(|e| StoreError::Other(format!("cannot encode job {}: {e}", rec.id)))?;
+        store.put(&job_key(cluster, rec.kind, &rec.id), value.into(), None).await?;
+        Ok(())
+    }
+
+    /// A receiver that sees every change.
+    pub fn subscribe(&self) -> watch::Receiver<u64> {
+        self.changed.subscribe()
+    }
+
+    /// The receiver the runner listens to.
+    pub fn stop_signal(&self) -> watch::Receiver<Stop> {
+        self.stop.subscribe()
+    }
+
+    /// Asks the runner to stop.
+    pub fn request_stop(&self, why: Stop) {
+        self.stop.send_replace(why);
+    }
+
+    /// Remembers the runner's task.
+    pub fn set_task(&self, task: JoinHandle<()>) {
+        *self.task.lock() = Some(task);
+    }
+
+    /// Waits for the runner to end (at once if none runs).
+    pub async fn join(&self) {
+        let task = self.task.lock().take();
+        if let Some(t) = task
+            && let Err(e) = t.await
+        {
+            tracing::error!("job runner task failed: {e}");
+        }
+    }
+}

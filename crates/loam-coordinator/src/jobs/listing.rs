@@ -1,0 +1,163 @@
+//! The files of a job, as one stream in a stable order: each path in turn (a file, or a directory's
+//! listing as the UFS streams it), or each line of an index file, read in chunks. Nothing here holds more
+//! than one UFS listing page or one index chunk, so a job over millions of files lists in constant memory.
+//!
+//! A path that cannot be resolved, stat'ed or listed becomes one [`Listed::Error`] event (the job counts
+//! it as a failed file) instead of ending the stream.
+
+use futures::stream::{self, BoxStream, StreamExt};
+use loam_ufs::{ListOptions, MountTable, Ufs, UfsError, UfsRegistry};
+use std::sync::Arc;
+
+/// Bytes of an index file read per UFS request.
+const INDEX_CHUNK: u64 = 1 << 20;
+
+/// One listing event.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Listed {
+    /// A file and its length.
+    File {
+        /// Full UFS URI.
+        uri: String,
+        /// Bytes.
+        length: u64,
+    },
+    /// A path that could not be listed.
+    Error {
+        /// The path.
+        path: String,
+        /// Why.
+        error: String,
+    },
+}
+
+/// What to list.
+#[derive(Clone, Debug)]
+pub enum Source {
+    /// Paths (UFS URIs or cluster paths).
+    Paths(Vec<String>),
+    /// An index file: one path per line; blank lines and `#` comments are ignored.
+    Index(String),
+}
+
+/// Where listings resolve paths and find their UFS.
+#[derive(Clone)]
+pub struct Lister {
+    table: Arc<MountTable>,
+    ufs: UfsRegistry,
+    recursive: bool,
+}
+
+impl Lister {
+    /// A lister over a snapshot of the mount table; `recursive` walks directory trees.
+    pub fn new(table: MountTable, ufs: UfsRegistry, recursive: bool) -> Self {
+        Self { table: Arc::new(table), ufs, recursive }
+    }
+
+    /// Resolves `path` to its UFS URI and UFS.
+    pub fn resolve(&self, path: &str) -> Result<(String, Arc<dyn Ufs>), String> {
+        let r = self.table.resolve(path).map_err(|e| e.to_string())?;
+        let ufs = self.ufs.for_mount(&r.mount).map_err(|e| e.to_string())?;
+        Ok((r.ufs_uri, ufs))
+    }
+
+    /// Every file of `source`, in order.
+    pub fn list(&self, source: &Source) -> BoxStream<'static, Listed> {
+        match source {
+            Source::Paths(paths) => {
+                let me = self.clone();
+                stream::iter(paths.clone()).flat_map(move |p| me.expand(p)).boxed()
+            }
+            Source::Index(index) => match self.resolve(index) {
+                Ok((uri, ufs)) => {
+                    let me = self.clone();
+                    index_lines(ufs, uri)
+                        .flat_map(move |line| match line {
+                            Ok(p) => me.expand(p),
+                            Err(e) => stream::iter([e]).boxed(),
+                        })
+                        .boxed()
+                }
+                Err(error) => stream::iter([Listed::Error { path: index.clone(), error }]).boxed(),
+            },
+        }
+    }
+
+    /// The files of one path.
+    fn expand(&self, path: String) -> BoxStream<'static, Listed> {
+        let (uri, ufs) = match self.resolve(&path) {
+            Ok(x) => x,
+            Err(error) => return stream::iter([Listed::Error { path, error }]).boxed(),
+        };
+        let recursive = self.recursive;
+        stream::once(async move {
+            match ufs.stat(&uri).await {
+                Ok(st) if !st.is_dir => stream::iter([Listed::File { uri: st.uri, length: st.length }]).boxed(),
+                Ok(_) => ufs
+                    .list(&uri, ListOptions { recursive, page_size: None })
+                    .filter_map(move |e| {
+                        let uri = uri.clone();
+                        async move {
+                            match e {
+                                Ok(st) if st.is_dir => None,
+                                Ok(st) => Some(Listed::File { uri: st.uri, length: st.length }),
+                                Err(e) => Some(Listed::Error { path: uri, error: e.to_string() }),
+                            }
+                        }
+                    })
+                    .boxed(),
+                Err(UfsError::NotFound(_)) => {
+                    stream::iter([Listed::Error { path, error: format!("no such file or directory: {uri}") }]).boxed()
+                }
+                Err(e) => stream::iter([Listed::Error { path, error: e.to_string() }]).boxed(),
+            }
+        })
+        .flatten()
+        .boxed()
+    }
+}
+
+/// The non-blank, non-comment lines of an index file, read `INDEX_CHUNK` bytes at a time.
+fn index_lines(ufs: Arc<dyn Ufs>, uri: String) -> BoxStream<'static, Result<String, Listed>> {
+    struct State {
+        ufs: Arc<dyn Ufs>,
+        uri: String,
+        offset: u64,
+        carry: Vec<u8>,
+        done: bool,
+    }
+    let init = State { ufs, uri, offset: 0, carry: Vec::new(), done: false };
+    stream::unfold(init, |mut s| async move {
+        if s.done {
+            return None;
+        }
+        let chunk = match s.ufs.read_range(&s.uri, s.offset, INDEX_CHUNK).await {
+            Ok(c) => c,
+            Err(e) => {
+                s.done = true;
+                let err = Listed::Error { path: s.uri.clone(), error: format!("cannot read the index file: {e}") };
+                return Some((vec![Err(err)], s));
+            }
+        };
+        s.offset += chunk.len() as u64;
+        s.carry.extend_from_slice(&chunk);
+        let mut lines = Vec::new();
+        let cut = if chunk.is_empty() {
+            s.done = true;
+            s.carry.len()
+        } else {
+            s.carry.iter().rposition(|b| *b == b'\n').map(|p| p + 1).unwrap_or(0)
+        };
+        let rest = s.carry.split_off(cut);
+        for line in String::from_utf8_lossy(&s.carry).lines() {
+            let l = line.trim();
+            if !l.is_empty() && !l.starts_with('#') {
+                lines.push(Ok(l.to_string()));
+            }
+        }
+        s.carry = rest;
+        Some((lines, s))
+    })
+    .flat_map(stream::iter)
+    .boxed()
+}

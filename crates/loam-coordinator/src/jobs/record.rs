@@ -1,0 +1,274 @@
+//! The persisted job record and how it is shown.
+//!
+//! One JSON [`JobRecord`] per job at `/loam/<cluster>/jobs/<kind>/<id>` (it carries `version`). It holds
+//! the request (paths or index, options), the state, timestamps, the live counters and a
+//! [`Checkpoint`]: the *listing cursor* (how many listing events, in listing order, are fully decided)
+//! with the counters of exactly those events. Per-file done-markers would be millions of keys; the cursor
+//! is one number. A job that resumes (after a stop or a coordinator restart) re-lists, skips the first
+//! `cursor` events and restarts its counters from the checkpoint, so nothing is counted twice; the files
+//! after the cursor that were already loaded cost no UFS read, because a worker reads only pages it lacks.
+
+use loam_core::job_api::{FreeOptions, FreeProgress, JobState, LoadOptions, LoadProgress, QuotaInfo};
+use loam_core::time::{now_millis, rfc3339_millis};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::time::{Duration, UNIX_EPOCH};
+
+/// Version of the stored job record.
+pub const JOB_RECORD_VERSION: u32 = 1;
+/// Most failed paths kept in `errorMessage`.
+pub const MAX_ERROR_MESSAGES: usize = 100;
+
+/// Which job endpoint a job belongs to.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum JobKind {
+    /// `/api/v1/load`.
+    Load,
+    /// `/api/v1/free`.
+    Free,
+}
+
+impl JobKind {
+    /// `load` or `free` (the store sub-prefix).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobKind::Load => "load",
+            JobKind::Free => "free",
+        }
+    }
+}
+
+/// The counters of both job kinds (each kind shows its own).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Counters {
+    /// Files listed (before the filter).
+    pub scanned_files: u64,
+    /// Files matched.
+    pub total_files: u64,
+    /// Bytes of the files matched.
+    pub total_bytes: u64,
+    /// Load: bytes of files loaded.
+    pub loaded_bytes: u64,
+    /// Load: bytes of files skipped as cached.
+    pub skipped_bytes: u64,
+    /// Load: non-empty files loaded.
+    pub loaded_non_empty_files: u64,
+    /// Files that failed.
+    pub failed_files: u64,
+    /// Bytes of the files that failed.
+    pub failed_bytes: u64,
+    /// Free: bytes of the files freed.
+    pub freed_bytes: u64,
+    /// Free: files freed.
+    pub freed_files: u64,
+}
+
+impl Counters {
+    /// Adds `d` to these counters.
+    pub fn add(&mut self, d: &Counters) {
+        self.scanned_files += d.scanned_files;
+        self.total_files += d.total_files;
+        self.total_bytes += d.total_bytes;
+        self.loaded_bytes += d.loaded_bytes;
+        self.skipped_bytes += d.skipped_bytes;
+        self.loaded_non_empty_files += d.loaded_non_empty_files;
+        self.failed_files += d.failed_files;
+        self.failed_bytes += d.failed_bytes;
+        self.freed_bytes += d.freed_bytes;
+        self.freed_files += d.freed_files;
+    }
+}
+
+/// What is durably done: the first `cursor` listing events and their counters.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Checkpoint {
+    /// Listing events (files, listing errors) fully decided, counted from the start of the listing.
+    pub cursor: u64,
+    /// The counters of those events.
+    pub counters: Counters,
+}
+
+/// A job as stored.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct JobRecord {
+    /// [`JOB_RECORD_VERSION`].
+    pub version: u32,
+    /// UUIDv4.
+    pub id: String,
+    /// Load or free.
+    pub kind: JobKind,
+    /// The paths as given.
+    #[serde(default)]
+    pub paths: Vec<String>,
+    /// The index file as given (empty when paths were given).
+    #[serde(default)]
+    pub index: String,
+    /// What identifies twins: the resolved UFS URIs of the paths (sorted, unique) or `index:<uri>`.
+    pub twin_key: Vec<String>,
+    /// Load options (for load jobs).
+    #[serde(default)]
+    pub load: LoadOptions,
+    /// Free options (for free jobs).
+    #[serde(default)]
+    pub free: FreeOptions,
+    /// The state.
+    pub state: JobState,
+    /// The phase of a running job (`LISTING`, `LOADING`, `RETRYING`, `VERIFYING`).
+    #[serde(default)]
+    pub running_state: String,
+    /// Submission time, ms since the epoch.
+    pub start_ms: i64,
+    /// When it finished, ms since the epoch.
+    #[serde(default)]
+    pub end_ms: Option<i64>,
+    /// Running time of the earlier runs (before the last stop or restart).
+    #[serde(default)]
+    pub elapsed_ms: u64,
+    /// Start of the current run (not stored: a restarted job starts a new run).
+    #[serde(skip)]
+    pub run_started_ms: Option<i64>,
+    /// Live counters.
+    #[serde(default)]
+    pub counters: Counters,
+    /// Up to [`MAX_ERROR_MESSAGES`] failed paths and why.
+    #[serde(default)]
+    pub error_message: BTreeMap<String, String>,
+    /// The failed-file list on the Coordinator's disk (set when the job finishes with failures).
+    #[serde(default)]
+    pub failed_file_list_path: String,
+    /// What is durably done.
+    #[serde(default)]
+    pub checkpoint: Checkpoint,
+}
+
+impl JobRecord {
+    /// A new running job.
+    pub fn new(id: String, kind: JobKind, paths: Vec<String>, index: String, twin_key: Vec<String>) -> Self {
+        Self {
+            version: JOB_RECORD_VERSION,
+            id,
+            kind,
+            paths,
+            index,
+            twin_key,
+            load: LoadOptions::default(),
+            free: FreeOptions::default(),
+            state: JobState::Running,
+            running_state: String::new(),
+            start_ms: now_millis(),
+            end_ms: None,
+            elapsed_ms: 0,
+            run_started_ms: None,
+            counters: Counters::default(),
+            error_message: BTreeMap::new(),
+            failed_file_list_path: String::new(),
+            checkpoint: Checkpoint::default(),
+        }
+    }
+
+    /// Running time so far, the current run included.
+    pub fn elapsed(&self) -> u64 {
+        let current = self.run_started_ms.map(|s| now_millis().saturating_sub(s).max(0) as u64).unwrap_or(0);
+        self.elapsed_ms + current
+    }
+
+    /// Ends the current run: its time joins `elapsed_ms`.
+    pub fn end_run(&mut self) {
+        self.elapsed_ms = self.elapsed();
+        self.run_started_ms = None;
+    }
+
+    /// Records a failed path's error (the first [`MAX_ERROR_MESSAGES`] distinct paths).
+    pub fn note_error(&mut self, path: &str, error: &str) {
+        if self.error_message.len() < MAX_ERROR_MESSAGES || self.error_message.contains_key(path) {
+            self.error_message.insert(path.to_string(), error.to_string());
+        }
+    }
+
+    /// Whether a finished job is older than `retention`.
+    pub fn expired(&self, retention: Duration) -> bool {
+        self.state.is_finished()
+            && self.end_ms.is_some_and(|end| now_millis().saturating_sub(end) > retention.as_millis() as i64)
+    }
+
+    fn start_time(&self) -> String {
+        rfc3339_millis(UNIX_EPOCH + Duration::from_millis(self.start_ms.max(0) as u64))
+    }
+
+    /// The load progress object.
+    pub fn load_progress(&self) -> LoadProgress {
+        let c = &self.counters;
+        LoadProgress {
+            id: self.id.clone(),
+            start_time: self.start_time(),
+            state: self.state.as_str().to_string(),
+            running_state: if self.state.is_active() { self.running_state.clone() } else { String::new() },
+            error_message: self.error_message.clone(),
+            failed_file_list_path: self.failed_file_list_path.clone(),
+            paths: self.paths.clone(),
+            index: self.index.clone(),
+            skip_if_exists: self.load.skip_if_exists,
+            load_metadata_only: self.load.load_metadata_only,
+            verify: self.load.verify,
+            bandwidth: self.load.bandwidth,
+            time_elapsed_milliseconds: self.elapsed(),
+            loaded_bytes: c.loaded_bytes,
+            skipped_bytes: c.skipped_bytes,
+            total_bytes: c.total_bytes,
+            loaded_non_empty_files: c.loaded_non_empty_files,
+            failed_files: c.failed_files,
+            scanned_files: c.scanned_files,
+            quota: QuotaInfo::default(),
+            quota_check_error: String::new(),
+        }
+    }
+
+    /// The free progress object.
+    pub fn free_progress(&self) -> FreeProgress {
+        let c = &self.counters;
+        FreeProgress {
+            id: self.id.clone(),
+            start_time: self.start_time(),
+            state: self.state.as_str().to_string(),
+            error_message: self.error_message.clone(),
+            failed_file_list_path: self.failed_file_list_path.clone(),
+            paths: self.paths.clone(),
+            index: self.index.clone(),
+            time_elapsed_milliseconds: self.elapsed(),
+            freed_bytes: c.freed_bytes,
+            failed_bytes: c.failed_bytes,
+            total_bytes: c.total_bytes,
+            freed_files: c.freed_files,
+            failed_files: c.failed_files,
+            total_files: c.total_files,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_without_the_run_start() {
+        let mut r = JobRecord::new("id".into(), JobKind::Load, vec!["file:///a".into()], String::new(), vec![]);
+        r.run_started_ms = Some(now_millis());
+        r.counters.loaded_bytes = 5;
+        let back: JobRecord = serde_json::from_slice(&serde_json::to_vec(&r).unwrap()).unwrap();
+        assert_eq!(back.run_started_ms, None);
+        assert_eq!(back.counters.loaded_bytes, 5);
+        assert_eq!(back.version, JOB_RECORD_VERSION);
+    }
+
+    #[test]
+    fn error_messages_are_capped() {
+        let mut r = JobRecord::new("id".into(), JobKind::Free, vec![], "i".into(), vec![]);
+        for i in 0..150 {
+            r.note_error(&format!("p{i}"), "e");
+        }
+        assert_eq!(r.error_message.len(), MAX_ERROR_MESSAGES);
+    }
+}

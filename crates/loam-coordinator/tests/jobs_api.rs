@@ -1,0 +1,110 @@
+//! Status codes of `/api/v1/load` and `/api/v1/free`, free end to end, and the worker's `/v1/load`.
+
+mod jobs_support;
+
+use jobs_support::{Cluster, PAGE, pattern};
+
+#[tokio::test]
+async fn load_and_free_status_codes() {
+    let c = Cluster::start(1).await;
+    c.write("a/f", &pattern(100, 1));
+    for ep in ["load", "free"] {
+        let url = format!("/api/v1/{ep}");
+        for bad in
+            ["", "{", r#"{}"#, r#"{"paths": ["/data/a"], "index": "/data/i"}"#, r#"{"paths": 5}"#, r#"{"paths": []}"#]
+        {
+            let (s, v) = c.call("POST", &url, Some(bad)).await;
+            assert_eq!(s, 400, "{ep} {bad}: {v}");
+            assert!(v["status"].as_str().unwrap().starts_with("Required parameters not provided"), "{v}");
+        }
+        let (s, _) = c.call("POST", &url, Some(r#"{"paths": ["/nowhere/x"]}"#)).await;
+        assert_eq!(s, 400);
+        let (s, v) = c.call("GET", &format!("{url}?id=nope"), None).await;
+        assert_eq!(s, 404);
+        assert!(v["status"].as_str().unwrap().starts_with("No job found"));
+        let (s, v) = c.call("DELETE", &url, Some(r#"{"id": "nope"}"#)).await;
+        assert_eq!((s, v["status"].as_str()), (410, Some("The job doesn't exist or has already finished")));
+        let (s, _) = c.call("DELETE", &url, None).await;
+        assert_eq!(s, 400);
+        let (s, v) = c.call("POST", &url, Some(r#"{"paths": ["/data/a"], "options": {"sync": true}}"#)).await;
+        assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
+        let id = v["id"].as_str().unwrap();
+        let (s, _) = c.call("DELETE", &url, Some(&format!(r#"{{"id": "{id}"}}"#))).await;
+        assert_eq!(s, 410, "a finished job cannot be stopped");
+        let (s, v) = c.call("GET", &url, None).await;
+        assert_eq!(s, 200);
+        assert_eq!(v["results"].as_array().unwrap().len(), 1);
+    }
+    let (s, _) =
+        c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"fileFilterRegex": "("}}"#)).await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn free_removes_every_copy() {
+    let c = Cluster::start(3).await;
+    let uris: Vec<String> = (0..6).map(|i| c.write(&format!("t/{i}/f"), &pattern(3 * PAGE as usize, i))).collect();
+    c.write("t/top", &pattern(10, 9));
+    let (s, v) = c
+        .call("POST", "/api/v1/load", Some(r#"{"paths": ["/data/t"], "options": {"sync": true, "replicas": 3}}"#))
+        .await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
+    assert_eq!(c.holders(&uris[0]).len(), 3);
+    // Non-recursive: only the file directly in the directory.
+    let (s, v) = c
+        .call("POST", "/api/v1/free", Some(r#"{"paths": ["/data/t"], "options": {"sync": true, "recursive": false}}"#))
+        .await;
+    assert_eq!((s, v["totalFiles"].as_u64()), (200, Some(1)), "{v}");
+    assert_eq!(c.holders(&uris[0]).len(), 3);
+    let (s, v) = c.call("POST", "/api/v1/free", Some(r#"{"paths": ["/data/t"], "options": {"sync": true}}"#)).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["state"], "SUCCEEDED", "{v}");
+    assert_eq!(v["totalFiles"], 7);
+    assert_eq!(v["freedFiles"], 7);
+    assert_eq!(v["failedFiles"], 0);
+    assert_eq!(v["freedBytes"], v["totalBytes"]);
+    for u in &uris {
+        assert!(c.holders(u).is_empty(), "{u}");
+        for w in c.live() {
+            assert!(w.state.rt.pages().file(&loam_core::file_id(u)).is_none());
+        }
+    }
+}
+
+#[tokio::test]
+async fn an_index_file_lists_the_paths() {
+    let c = Cluster::start(2).await;
+    let a = c.write("x/a", &pattern(500, 1));
+    let b = c.write("x/b", &pattern(500, 2));
+    c.write("x/c", &pattern(500, 3));
+    c.write("index.txt", format!("# files\n{a}\n\n/data/x/b\n").as_bytes());
+    let (s, v) =
+        c.call("POST", "/api/v1/load", Some(r#"{"index": "/data/index.txt", "options": {"sync": true}}"#)).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
+    assert_eq!(v["scannedFiles"], 2);
+    assert_eq!(v["index"], "/data/index.txt");
+    assert_eq!(c.holders(&a).len() + c.holders(&b).len(), 2);
+}
+
+#[tokio::test]
+async fn the_worker_load_endpoint_forwards_to_the_coordinator() {
+    let c = Cluster::start(1).await;
+    c.write("w/f", &pattern(100, 1));
+    let w = c.live()[0].http_base();
+    let get = |q: String| {
+        let (http, w) = (c.http.clone(), w.clone());
+        async move {
+            let r = http.get(format!("{w}/v1/load?{q}")).send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    // This harness's workers have no coordinator URL.
+    let (s, v) = get("path=/data/w&opType=submit".into()).await;
+    assert_eq!(s, 503, "{v}");
+    assert!(v["status"].as_str().unwrap().contains("coordinator"));
+    let (s, _) = get("opType=submit".into()).await;
+    assert_eq!(s, 400);
+    let (s, _) = get("path=/data/w&opType=nope".into()).await;
+    assert_eq!(s, 400);
+}

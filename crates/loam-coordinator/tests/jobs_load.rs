@@ -1,0 +1,158 @@
+//! Load jobs end to end: a tree on the local file system loaded onto real workers, read back with no UFS
+//! read; replicas; filter; skipIfExists; verify; failures; stop and resume; coordinator restart; a worker
+//! killed mid-job.
+
+mod jobs_support;
+
+use jobs_support::{Cluster, PAGE, pattern};
+use loam_ufs::UfsError;
+use std::time::Duration;
+
+fn tree(c: &Cluster, n: usize) -> Vec<(String, Vec<u8>)> {
+    (0..n)
+        .map(|i| {
+            let data = pattern((i % 5) * PAGE as usize + 100 * i, i as u8);
+            (c.write(&format!("d{}/sub/f{i:03}", i % 3), &data), data)
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn a_tree_loads_and_reads_back_without_ufs_reads() {
+    let c = Cluster::start(3).await;
+    let files = tree(&c, 24);
+    let (s, v) = c
+        .call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true, "batchSize": 5}}"#))
+        .await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "SUCCEEDED", "{v}");
+    let total: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
+    assert_eq!(v["totalBytes"], total);
+    assert_eq!(v["loadedBytes"], total);
+    assert_eq!(v["scannedFiles"], 24);
+    assert_eq!(v["failedFiles"], 0);
+    assert_eq!(v["loadedNonEmptyFiles"], 23, "f000 is empty");
+    assert!(v.get("errorMessage").is_none() && v.get("runningState").is_none(), "{v}");
+    c.faulty.reset_counters();
+    for (uri, data) in &files {
+        let holders = c.holders(uri);
+        assert_eq!(holders.len(), 1, "{uri} on {holders:?}");
+        assert_eq!(&c.read_via(holders[0], uri, data.len()).await, data);
+    }
+    assert_eq!(c.faulty.read_calls(), 0, "every read was served from the cache");
+    // The list shows the job too, and a twin of a finished job is a new job.
+    let (s, list) = c.call("GET", "/api/v1/load", None).await;
+    assert_eq!(s, 200);
+    assert_eq!(list["results"][0]["id"], v["id"]);
+    let (s, again) = c
+        .call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"skipIfExists": true, "sync": true}}"#))
+        .await;
+    assert_eq!(s, 200);
+    assert_ne!(again["id"], v["id"]);
+    assert_eq!(again["skippedBytes"], total, "{again}");
+    assert_eq!(c.faulty.read_calls(), 0);
+}
+
+#[tokio::test]
+async fn replicas_land_on_distinct_workers_and_the_filter_applies() {
+    let c = Cluster::start(3).await;
+    let files = tree(&c, 12);
+    let body = r#"{"paths": ["/data/d0", "/data/d1"], "options": {"sync": true, "replicas": 2, "fileFilterRegx": "f00[0-9]$", "verify": true}}"#;
+    let (s, v) = c.call("POST", "/api/v1/load", Some(body)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "SUCCEEDED", "{v}");
+    assert_eq!(v["verify"], true);
+    for (uri, _) in &files {
+        let name = uri.rsplit('/').next().unwrap();
+        let wanted = (uri.contains("/d0/") || uri.contains("/d1/")) && name < "f010";
+        assert_eq!(c.holders(uri).len(), if wanted { 2 } else { 0 }, "{uri}");
+    }
+    let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"replicas": 4}}"#)).await;
+    assert_eq!(s, 400, "{v}");
+}
+
+#[tokio::test]
+async fn failing_files_are_retried_then_listed() {
+    let c = Cluster::start(2).await;
+    let files = tree(&c, 8);
+    c.faulty.fail_matching("f003", UfsError::Unavailable("injected".into()));
+    let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
+    assert_eq!(s, 200);
+    assert_eq!(v["state"], "FAILED", "{v}");
+    assert_eq!(v["failedFiles"], 1);
+    let bad = &files[3].0;
+    assert!(v["errorMessage"][bad].as_str().unwrap().contains("injected"), "{v}");
+    let list = std::fs::read_to_string(v["failedFileListPath"].as_str().unwrap()).unwrap();
+    assert_eq!(list.trim(), bad);
+    c.faulty.clear_faults();
+    let (s, v) =
+        c.call("POST", "/api/v1/load", Some(&format!(r#"{{"paths": ["{bad}"], "options": {{"sync": true}}}}"#))).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")));
+}
+
+#[tokio::test]
+async fn stop_then_resubmit_resumes_without_reloading() {
+    let c = Cluster::start(2).await;
+    let files = tree(&c, 30);
+    c.faulty.set_read_delay(Some(Duration::from_millis(30)));
+    let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"batchSize": 1}}"#)).await;
+    assert_eq!(s, 200);
+    let id = v["id"].as_str().unwrap().to_string();
+    c.wait_for("load", &id, |v| v["loadedNonEmptyFiles"].as_u64() >= Some(3)).await;
+    let (s, _) = c.call("DELETE", "/api/v1/load", Some(&format!(r#"{{"id": "{id}"}}"#))).await;
+    assert_eq!(s, 200);
+    let v = c.wait_end("load", &id).await;
+    assert_eq!(v["state"], "STOPPED");
+    c.faulty.set_read_delay(None);
+    c.faulty.reset_counters();
+    let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
+    assert_eq!((s, v["id"].as_str()), (409, Some(id.as_str())), "{v}");
+    let v = c.wait_end("load", &id).await;
+    assert_eq!(v["state"], "SUCCEEDED", "{v}");
+    assert_eq!(v["scannedFiles"], 30, "nothing counted twice: {v}");
+    for (uri, data) in &files {
+        assert!(c.faulty.reads_of(uri).bytes <= data.len() as u64, "{uri} read more than once");
+        assert_eq!(c.holders(uri).len(), 1);
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_coordinator_continues_the_job() {
+    let mut c = Cluster::start(2).await;
+    let files = tree(&c, 30);
+    c.faulty.set_read_delay(Some(Duration::from_millis(30)));
+    let (_, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"batchSize": 1}}"#)).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    c.wait_for("load", &id, |v| v["loadedNonEmptyFiles"].as_u64() >= Some(3)).await;
+    c.stop_coordinator().await;
+    c.faulty.set_read_delay(None);
+    c.start_coordinator().await;
+    let v = c.wait_end("load", &id).await;
+    assert_eq!(v["state"], "SUCCEEDED", "{v}");
+    assert_eq!(v["scannedFiles"], 30, "{v}");
+    assert_eq!(v["loadedNonEmptyFiles"], 29, "f000 is empty: {v}");
+    for (uri, data) in &files {
+        assert!(c.faulty.reads_of(uri).bytes <= data.len() as u64, "{uri} was loaded twice");
+    }
+}
+
+#[tokio::test]
+async fn a_worker_killed_mid_job_fails_its_files_and_a_resubmission_loads_them() {
+    let mut c = Cluster::start(2).await;
+    let files = tree(&c, 40);
+    c.faulty.set_read_delay(Some(Duration::from_millis(20)));
+    let (_, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"batchSize": 1}}"#)).await;
+    let id = v["id"].as_str().unwrap().to_string();
+    c.wait_for("load", &id, |v| v["loadedNonEmptyFiles"].as_u64() >= Some(2)).await;
+    c.kill_worker(1).await;
+    let v = c.wait_end("load", &id).await;
+    assert_eq!(v["state"], "FAILED", "{v}");
+    let failed = std::fs::read_to_string(v["failedFileListPath"].as_str().unwrap()).unwrap();
+    assert!(!failed.trim().is_empty());
+    c.faulty.set_read_delay(None);
+    let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
+    for (uri, _) in &files {
+        assert_eq!(c.holders(uri), vec![0], "{uri}");
+    }
+}

@@ -1,0 +1,64 @@
+//! The worker's internal task API, driven by the Coordinator's load and free jobs (same port as the
+//! public API, under `/v1/internal/`): `POST /v1/internal/load` ([`LoadTask`]), `POST /v1/internal/free`
+//! and `POST /v1/internal/verify` ([`FileListTask`]; verify takes `?metadataOnly=true`). Each answers
+//! [`TaskResults`], one result per file in request order. A body of another `version` is a `400`, so
+//! mismatched releases fail loudly instead of misreading each other.
+
+use super::WorkerState;
+use super::query::Query;
+use crate::error::WorkerError;
+use crate::tasks::TaskRunner;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use axum::{Json, Router};
+use bytes::Bytes;
+use loam_core::job_api::{FileListTask, LoadTask, TASK_API_VERSION, TaskResults};
+use serde::de::DeserializeOwned;
+use std::sync::Arc;
+
+/// The internal routes, over a task runner of `state`'s read-through layer.
+pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
+    let runner = TaskRunner::new(state.rt.clone());
+    Router::new()
+        .route("/v1/internal/load", post(load))
+        .route("/v1/internal/free", post(free))
+        .route("/v1/internal/verify", post(verify))
+        .with_state(runner)
+}
+
+fn parse<T: DeserializeOwned>(body: &[u8], version: impl Fn(&T) -> u32) -> Result<T, WorkerError> {
+    let t: T = serde_json::from_slice(body).map_err(|e| WorkerError::InvalidInput(format!("malformed task: {e}")))?;
+    match version(&t) {
+        TASK_API_VERSION => Ok(t),
+        v => Err(WorkerError::InvalidInput(format!(
+            "task version {v} is not supported (this worker speaks {TASK_API_VERSION})"
+        ))),
+    }
+}
+
+fn answer(results: Vec<loam_core::job_api::FileResult>) -> Response {
+    Json(TaskResults { version: TASK_API_VERSION, results }).into_response()
+}
+
+async fn load(State(r): State<Arc<TaskRunner>>, body: Bytes) -> Response {
+    match parse::<LoadTask>(&body, |t| t.version) {
+        Ok(t) => answer(r.load(t.files, t.bandwidth).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn free(State(r): State<Arc<TaskRunner>>, body: Bytes) -> Response {
+    match parse::<FileListTask>(&body, |t| t.version) {
+        Ok(t) => answer(r.free(t.uris).await),
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn verify(State(r): State<Arc<TaskRunner>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+    let metadata_only = Query::form(q.as_deref()).get("metadataOnly") == Some("true");
+    match parse::<FileListTask>(&body, |t| t.version) {
+        Ok(t) => answer(r.verify(t.uris, metadata_only)),
+        Err(e) => e.into_response(),
+    }
+}

@@ -1,0 +1,146 @@
+//! `/v1/load?path=&opType=submit|progress|stop`: the Alluxio worker API that the Python clients call to
+//! drive a distributed load, forwarded to the Coordinator's `/api/v1/load` (the worker runs no job).
+//!
+//! - `submit` posts `{"paths": [path]}`: `{"success": true, "jobId"}`; when a job for the same path exists
+//!   (the Coordinator's `409`, which also resumes a stopped one) `success` is false and `jobId` is that job.
+//! - `progress` answers the newest load job whose paths are exactly `[path]`: `{"jobState", "path",
+//!   "message"}` with a one-line summary; `404` when there is none.
+//! - `stop` stops that job if it is running: `success` says whether it did.
+//!
+//! **Decision:** both `GET` and `POST` are accepted (the query carries everything). No coordinator URL
+//! configured, or the Coordinator unreachable, is a `503` saying so; a Coordinator `400` is passed on as
+//! a `400` with its message; any other Coordinator failure is a `503` with its status and message.
+
+use super::WorkerState;
+use super::query::Query;
+use crate::error::WorkerError;
+use axum::extract::{RawQuery, State};
+use axum::response::{IntoResponse, Response};
+use axum::{Json, Router};
+use loam_core::coordinator_api::Results;
+use loam_core::job_api::{JobId, LoadProgress, WorkerLoadAnswer, WorkerLoadProgress};
+use serde_json::json;
+use std::sync::{Arc, OnceLock};
+
+/// The `/v1/load` route.
+pub fn routes() -> Router<Arc<WorkerState>> {
+    Router::new().route("/v1/load", axum::routing::get(load).post(load))
+}
+
+fn http() -> Result<&'static reqwest::Client, WorkerError> {
+    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
+    CLIENT
+        .get_or_init(|| {
+            loam_ufs::install_process_defaults();
+            reqwest::Client::builder().build().ok()
+        })
+        .as_ref()
+        .ok_or_else(|| WorkerError::Unavailable("cannot build an HTTP client to reach the coordinator".into()))
+}
+
+async fn load(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> Response {
+    match run(&s, Query::form(q.as_deref())).await {
+        Ok(r) => r,
+        Err(e) => e.into_response(),
+    }
+}
+
+async fn run(s: &WorkerState, q: Query) -> Result<Response, WorkerError> {
+    let path = q.required("path")?.to_string();
+    let op = q.required("opType")?.to_ascii_lowercase();
+    if !matches!(op.as_str(), "submit" | "progress" | "stop") {
+        return Err(WorkerError::InvalidInput(format!("opType must be submit, progress or stop, got {op:?}")));
+    }
+    let base = s.coordinator_url.as_deref().map(|u| u.trim_end_matches('/').to_string()).ok_or_else(|| {
+        WorkerError::Unavailable(
+            "this worker has no coordinator URL configured (set --coordinator or LOAM_COORDINATOR); /v1/load needs it"
+                .into(),
+        )
+    })?;
+    let c = Coordinator { base, http: http()? };
+    match op.as_str() {
+        "submit" => {
+            let (status, body) = c.call(reqwest::Method::POST, Some(json!({ "paths": [path] }))).await?;
+            let id = body.get("id").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+            let (success, message) = match status {
+                200 => (true, format!("load job {id} submitted for {path}")),
+                409 => (false, format!("a load job ({id}) for {path} already exists; resumed if it was stopped")),
+                _ => return Err(coordinator_error(status, &body)),
+            };
+            Ok(Json(WorkerLoadAnswer { success, job_id: id, message }).into_response())
+        }
+        "progress" => {
+            let job =
+                c.find(&path).await?.ok_or_else(|| WorkerError::NotFound(format!("No job found for path: {path}")))?;
+            let message = format!(
+                "{} files scanned, {} loaded ({} of {} bytes, {} skipped), {} failed",
+                job.scanned_files,
+                job.loaded_non_empty_files,
+                job.loaded_bytes,
+                job.total_bytes,
+                job.skipped_bytes,
+                job.failed_files
+            );
+            Ok(Json(WorkerLoadProgress { job_state: job.state, path, message }).into_response())
+        }
+        _ => {
+            let Some(job) = c.find(&path).await?.filter(|j| j.state == "RUNNING" || j.state == "VERIFYING") else {
+                let message = format!("no running load job for {path}");
+                return Ok(Json(WorkerLoadAnswer { success: false, job_id: String::new(), message }).into_response());
+            };
+            let (status, body) = c.call(reqwest::Method::DELETE, Some(json!(JobId { id: job.id.clone() }))).await?;
+            let (success, message) = match status {
+                200 => (true, format!("load job {} stopped", job.id)),
+                410 => (false, format!("load job {} had already finished", job.id)),
+                _ => return Err(coordinator_error(status, &body)),
+            };
+            Ok(Json(WorkerLoadAnswer { success, job_id: job.id, message }).into_response())
+        }
+    }
+}
+
+struct Coordinator {
+    base: String,
+    http: &'static reqwest::Client,
+}
+
+impl Coordinator {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        body: Option<serde_json::Value>,
+    ) -> Result<(u16, serde_json::Value), WorkerError> {
+        let url = format!("{}/api/v1/load", self.base);
+        let mut req = self.http.request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .await
+            .map_err(|e| WorkerError::Unavailable(format!("cannot reach the coordinator at {}: {e}", self.base)))?;
+        let status = resp.status().as_u16();
+        let text = resp.text().await.map_err(|e| WorkerError::Unavailable(format!("coordinator answer lost: {e}")))?;
+        Ok((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)))
+    }
+
+    /// The newest load job whose paths are exactly `[path]`.
+    async fn find(&self, path: &str) -> Result<Option<LoadProgress>, WorkerError> {
+        let (status, body) = self.call(reqwest::Method::GET, None).await?;
+        if status != 200 {
+            return Err(coordinator_error(status, &body));
+        }
+        let jobs: Results<LoadProgress> = serde_json::from_value(body)
+            .map_err(|e| WorkerError::Unavailable(format!("unexpected coordinator answer: {e}")))?;
+        Ok(jobs.results.into_iter().find(|j| j.paths.len() == 1 && j.paths[0] == path))
+    }
+}
+
+fn coordinator_error(status: u16, body: &serde_json::Value) -> WorkerError {
+    let msg = body.get("status").and_then(|v| v.as_str()).unwrap_or("no message").to_string();
+    if status == 400 {
+        WorkerError::InvalidInput(msg)
+    } else {
+        WorkerError::Unavailable(format!("the coordinator answered {status}: {msg}"))
+    }
+}

@@ -1,0 +1,142 @@
+//! Executing the Coordinator's load, free and verify batches on this worker (`/v1/internal/*`).
+//!
+//! - **Load** goes through the read-through layer, so a loaded page is exactly what a read would have
+//!   cached, and pages already cached cost no UFS read (a resumed or repeated job re-reads nothing). Files
+//!   of a batch run concurrently ([`FILES_IN_PARALLEL`]); UFS reads of all batches together are bounded by
+//!   one semaphore ([`MAX_UFS_READS`]), and each UFS read first takes its bytes from a token bucket of the
+//!   batch's `bandwidth` (one bucket per distinct rate: batches of one job share theirs, see `bandwidth`).
+//! - **skipIfExists**: the file is opened first, which re-validates a record older than `max_age` and
+//!   drops the pages of a changed object; a file whose pages are then all cached is skipped.
+//! - **Metadata only**: opening the file caches its record (length, ETag, mtime); no page is read.
+//! - **Free** drops the file's record and pages; a file the worker does not hold is a success, `skipped`.
+//! - **Verify** answers whether the file's record and every page are present.
+//!
+//! A batch answers one result per file, in order; a failing file never fails the batch.
+
+mod bandwidth;
+
+use crate::read_through::{OpenFile, ReadThrough};
+use bandwidth::TokenBucket;
+use futures::StreamExt;
+use loam_core::job_api::{FileResult, LoadTaskFile};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use tokio::sync::Semaphore;
+
+/// Files of one batch loaded at the same time.
+pub const FILES_IN_PARALLEL: usize = 8;
+/// UFS reads in flight for all batches of this worker together.
+pub const MAX_UFS_READS: usize = 16;
+
+/// Runs load, free and verify batches against this worker's cache.
+pub struct TaskRunner {
+    rt: Arc<ReadThrough>,
+    ufs_reads: Semaphore,
+    buckets: Mutex<HashMap<u64, Arc<TokenBucket>>>,
+}
+
+impl TaskRunner {
+    /// A runner over the worker's read-through layer.
+    pub fn new(rt: Arc<ReadThrough>) -> Arc<Self> {
+        Arc::new(Self { rt, ufs_reads: Semaphore::new(MAX_UFS_READS), buckets: Mutex::new(HashMap::new()) })
+    }
+
+    /// Loads `files`, reading at most `bandwidth` UFS bytes per second (0: unlimited).
+    pub async fn load(&self, files: Vec<LoadTaskFile>, bandwidth: u64) -> Vec<FileResult> {
+        let bucket = (bandwidth > 0).then(|| self.bucket(bandwidth));
+        futures::stream::iter(files)
+            .map(|f| {
+                let bucket = bucket.clone();
+                async move {
+                    match self.load_one(&f, bucket.as_deref()).await {
+                        Ok((bytes, skipped)) => FileResult { uri: f.ufs_uri, ok: true, bytes, skipped, error: None },
+                        Err(e) => FileResult { uri: f.ufs_uri, ok: false, bytes: 0, skipped: false, error: Some(e) },
+                    }
+                }
+            })
+            .buffered(FILES_IN_PARALLEL)
+            .collect()
+            .await
+    }
+
+    fn bucket(&self, rate: u64) -> Arc<TokenBucket> {
+        let mut buckets = self.buckets.lock();
+        // Buckets of finished jobs are dropped once nobody holds them, so the map stays small.
+        buckets.retain(|_, b| Arc::strong_count(b) > 1);
+        buckets.entry(rate).or_insert_with(|| Arc::new(TokenBucket::new(rate))).clone()
+    }
+
+    async fn load_one(&self, f: &LoadTaskFile, bucket: Option<&TokenBucket>) -> Result<(u64, bool), String> {
+        let file = self.rt.open(&f.ufs_uri).await.map_err(|e| e.to_string())?;
+        let length = file.record.length;
+        if f.metadata_only {
+            return Ok((0, false));
+        }
+        if f.skip_if_exists && self.fully_cached(&file) {
+            return Ok((length, true));
+        }
+        self.read_missing(&file, bucket).await?;
+        Ok((length, false))
+    }
+
+    fn fully_cached(&self, file: &OpenFile) -> bool {
+        let pages = self.rt.pages();
+        let count = self.rt.page_count(file.record.length);
+        (0..count).all(|i| pages.has_page(file.file_id(), i))
+    }
+
+    /// Reads every page not yet cached; `read_page` fetches the whole run around a missing page at once.
+    async fn read_missing(&self, file: &OpenFile, bucket: Option<&TokenBucket>) -> Result<(), String> {
+        let pages = self.rt.pages();
+        let ps = pages.page_size();
+        let count = self.rt.page_count(file.record.length);
+        for i in 0..count {
+            if pages.has_page(file.file_id(), i) {
+                continue;
+            }
+            if let Some(b) = bucket {
+                let want = ps.min(file.record.length - i * ps);
+                b.take(want).await;
+            }
+            let _permit = self.ufs_reads.acquire().await.map_err(|e| e.to_string())?;
+            self.rt.read_page(file, i).await.map_err(|e| e.to_string())?;
+        }
+        Ok(())
+    }
+
+    /// Drops every cached page of `uris`.
+    pub async fn free(&self, uris: Vec<String>) -> Vec<FileResult> {
+        let mut out = Vec::with_capacity(uris.len());
+        for uri in uris {
+            let id = loam_core::file_id(&uri);
+            let held = self.rt.pages().file(&id).is_some();
+            let r = match self.rt.pages().remove_file(&id).await {
+                Ok(bytes) => FileResult { uri, ok: true, bytes, skipped: !held, error: None },
+                Err(e) => FileResult { uri, ok: false, bytes: 0, skipped: false, error: Some(e.to_string()) },
+            };
+            out.push(r);
+        }
+        out
+    }
+
+    /// Whether each of `uris` has its record and every page cached (metadata-only loads: the record).
+    pub fn verify(&self, uris: Vec<String>, metadata_only: bool) -> Vec<FileResult> {
+        let pages = self.rt.pages();
+        uris.into_iter()
+            .map(|uri| {
+                let id = loam_core::file_id(&uri);
+                let error = match pages.file(&id) {
+                    None => Some("not cached on this worker".to_string()),
+                    Some(_) if metadata_only => None,
+                    Some(rec) => {
+                        let count = rec.page_count(pages.page_size());
+                        let missing = (0..count).filter(|i| !pages.has_page(&id, *i)).count();
+                        (missing > 0).then(|| format!("{missing} of {count} pages are not cached on this worker"))
+                    }
+                };
+                FileResult { uri, ok: error.is_none(), bytes: 0, skipped: false, error }
+            })
+            .collect()
+    }
+}
