@@ -197,8 +197,13 @@ impl JobService {
         let (paths, index) = exactly_one(req.paths, req.index)?;
         let o = &req.options;
         if !o.file_filter_regex.is_empty() {
-            regex::Regex::new(&o.file_filter_regex)
-                .map_err(|e| JobError::InvalidInput(format!("invalid fileFilterRegex: {e}")))?;
+            regex::Regex::new(&o.file_filter_regex).map_err(|e| {
+                // The regex crate's message spans lines (the pattern, a caret); its last line says why.
+                let text = e.to_string();
+                let why = text.lines().rev().find(|l| !l.trim().is_empty()).unwrap_or_default().trim();
+                let why = why.strip_prefix("error: ").unwrap_or(why);
+                JobError::InvalidInput(format!("invalid fileFilterRegex {:?}: {why}", o.file_filter_regex))
+            })?;
         }
         let live = workers::live_workers(self.ctx.store.as_ref(), &self.ctx.cluster).await?.len() as u64;
         let replicas = o.replicas.max(1);
@@ -304,11 +309,10 @@ impl JobService {
 
     /// One job's record (the live one while it runs).
     pub async fn record(&self, kind: JobKind, id: &str) -> Result<JobRecord, JobError> {
-        if let Some(j) = self.running.lock().get(id) {
-            let r = j.snapshot();
-            if r.kind == kind {
-                return Ok(r);
-            }
+        let live = self.running.lock().get(id).map(|j| j.snapshot());
+        // A finished job stays in `running` until it expires; past that, the store lookup below drops it.
+        if let Some(r) = live.filter(|r| r.kind == kind && !r.expired(self.retention)) {
+            return Ok(r);
         }
         let key = job_key(&self.ctx.cluster, kind, id);
         let kv = self.ctx.store.get(&key).await?.ok_or_else(|| JobError::NotFound(id.to_string()))?;
@@ -348,6 +352,7 @@ impl JobService {
     }
 
     async fn drop_expired(&self, rec: &JobRecord) {
+        self.running.lock().remove(&rec.id);
         let key = job_key(&self.ctx.cluster, rec.kind, &rec.id);
         if let Err(e) = self.ctx.store.delete(&key).await {
             tracing::warn!(job = %rec.id, "cannot delete an expired job: {e}");

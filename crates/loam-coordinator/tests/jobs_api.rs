@@ -35,9 +35,10 @@ async fn load_and_free_status_codes() {
         assert_eq!(s, 200);
         assert_eq!(v["results"].as_array().unwrap().len(), 1);
     }
-    let (s, _) =
+    let (s, v) =
         c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"fileFilterRegex": "("}}"#)).await;
     assert_eq!(s, 400);
+    assert_eq!(v["status"], r#"invalid fileFilterRegex "(": unclosed group"#, "one line naming the problem");
 }
 
 #[tokio::test]
@@ -106,5 +107,59 @@ async fn the_worker_load_endpoint_forwards_to_the_coordinator() {
     let (s, _) = get("opType=submit".into()).await;
     assert_eq!(s, 400);
     let (s, _) = get("path=/data/w&opType=nope".into()).await;
+    assert_eq!(s, 400);
+}
+
+#[tokio::test]
+async fn the_worker_load_endpoint_drives_a_real_coordinator() {
+    let c = Cluster::start_forwarding(2).await;
+    for i in 0..40 {
+        c.write(&format!("w/f{i:02}"), &pattern(PAGE as usize + i, i as u8));
+    }
+    let w = c.live()[1].http_base();
+    let call = |q: &str| {
+        let (http, url) = (c.http.clone(), format!("{w}/v1/load?{q}"));
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            let s = r.status().as_u16();
+            (s, r.json::<serde_json::Value>().await.unwrap_or_default())
+        }
+    };
+    let (s, v) = call("path=/data/w&opType=progress").await;
+    assert_eq!(s, 404, "no job yet: {v}");
+    let (s, v) = call("path=/data/w&opType=stop").await;
+    assert_eq!((s, v["success"].as_bool()), (200, Some(false)), "nothing to stop: {v}");
+
+    // Slow reads keep the job running (no file can finish before a second) while it is looked at.
+    c.faulty.set_read_delay(Some(std::time::Duration::from_secs(1)));
+    let (s, v) = call("path=/data/w&opType=submit").await;
+    assert_eq!((s, v["success"].as_bool()), (200, Some(true)), "{v}");
+    let id = v["jobId"].as_str().unwrap().to_string();
+    let (s, job) = c.call("GET", &format!("/api/v1/load?id={id}"), None).await;
+    assert_eq!((s, job["paths"][0].as_str()), (200, Some("/data/w")), "the coordinator has the job: {job}");
+    let (s, v) = call("path=/data/w&opType=submit").await;
+    assert_eq!((s, v["success"].as_bool(), v["jobId"].as_str()), (200, Some(false), Some(id.as_str())), "twin: {v}");
+    let (s, v) = call("path=/data/w&opType=progress").await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["jobState"], "RUNNING", "{v}");
+    assert_eq!(v["path"], "/data/w");
+    let (s, v) = call("path=/data/w&opType=stop").await;
+    assert_eq!((s, v["success"].as_bool(), v["jobId"].as_str()), (200, Some(true), Some(id.as_str())), "{v}");
+    let v = c.wait_end("load", &id).await;
+    assert_eq!(v["state"], "STOPPED", "{v}");
+    let (_, v) = call("path=/data/w&opType=progress").await;
+    assert_eq!(v["jobState"], "STOPPED", "{v}");
+
+    // Submitting again resumes the stopped job, which then finishes.
+    c.faulty.set_read_delay(None);
+    let (s, v) = call("path=/data/w&opType=submit").await;
+    assert_eq!((s, v["jobId"].as_str()), (200, Some(id.as_str())), "{v}");
+    let v = c.wait_end("load", &id).await;
+    assert_eq!(v["state"], "SUCCEEDED", "{v}");
+    let (_, v) = call("path=/data/w&opType=progress").await;
+    assert_eq!(v["jobState"], "SUCCEEDED", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("40 files scanned"), "{v}");
+    // A bad path is the coordinator's 400, passed on.
+    let (s, _) = call("path=/nowhere&opType=submit").await;
     assert_eq!(s, 400);
 }

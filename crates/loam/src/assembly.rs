@@ -9,7 +9,7 @@ use loam_store::ClusterStore;
 use loam_ufs::UfsRegistry;
 use loam_worker::WorkerConfig;
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::oneshot;
@@ -27,6 +27,8 @@ pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
 pub const DEFAULT_MEMORY_SIZE: u64 = 256 << 20;
 /// Default seconds a cached file is trusted before re-validation.
 pub const DEFAULT_MAX_AGE_SECS: u64 = 60;
+/// Default time finished load and free jobs are kept (7 days).
+pub const DEFAULT_JOB_RETENTION: Duration = loam_coordinator::jobs::DEFAULT_JOB_RETENTION;
 
 /// A coordinator serving its REST API; `shutdown` (or drop) stops it.
 pub struct CoordinatorServer {
@@ -38,19 +40,31 @@ pub struct CoordinatorServer {
     task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Starts a coordinator over `store` in `cluster_name`, serving on `host:port` (0: a free port).
+/// Where a coordinator keeps its own files: `<data_dir>/coordinator` (failed-file lists of jobs).
+pub fn coordinator_files(data_dir: &Path) -> PathBuf {
+    data_dir.join("coordinator")
+}
+
+/// A coordinator configuration for `cluster_name`, keeping its files under `data_dir`
+/// ([`coordinator_files`]) and finished jobs for `job_retention`.
+pub fn coordinator_config(cluster_name: &str, data_dir: &Path, job_retention: Duration) -> CoordinatorConfig {
+    CoordinatorConfig {
+        cluster_name: cluster_name.to_string(),
+        static_mounts: None,
+        data_dir: coordinator_files(data_dir),
+        job_retention,
+    }
+}
+
+/// Starts a coordinator over `store` configured by `cfg`, serving on `host:port` (0: a free port).
 pub async fn start_coordinator(
     store: Arc<dyn ClusterStore>,
     ufs: UfsRegistry,
-    cluster_name: &str,
+    cfg: CoordinatorConfig,
     host: &str,
     port: u16,
 ) -> anyhow::Result<CoordinatorServer> {
-    let coordinator = Coordinator::new(
-        store,
-        ufs,
-        CoordinatorConfig { cluster_name: cluster_name.to_string(), static_mounts: None, ..CoordinatorConfig::default() },
-    );
+    let coordinator = Coordinator::new(store, ufs, cfg);
     let listener = tokio::net::TcpListener::bind((host, port))
         .await
         .with_context(|| format!("binding the coordinator on {host}:{port}"))?;
@@ -132,7 +146,8 @@ mod tests {
     async fn the_coordinator_serves_until_shut_down() {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::cluster_store::open_embedded(&dir.path().join("cluster.redb")).unwrap();
-        let server = start_coordinator(store, UfsRegistry::new(), "c", DEFAULT_HOST, 0).await.unwrap();
+        let cfg = coordinator_config("c", dir.path(), DEFAULT_JOB_RETENTION);
+        let server = start_coordinator(store, UfsRegistry::new(), cfg, DEFAULT_HOST, 0).await.unwrap();
         let url = format!("{}/api/v1/nodes", server.url);
         loam_ufs::install_process_defaults();
         let http = reqwest::Client::new();
@@ -141,6 +156,14 @@ mod tests {
         let addr = server.addr;
         server.shutdown().await.unwrap();
         assert!(tokio::net::TcpStream::connect(addr).await.is_err(), "the listener is closed after shutdown");
+    }
+
+    #[test]
+    fn the_coordinator_keeps_its_files_under_the_data_dir() {
+        let cfg = coordinator_config("c1", Path::new("/d"), Duration::from_secs(5));
+        assert_eq!(cfg.data_dir, PathBuf::from("/d/coordinator"));
+        assert_eq!((cfg.cluster_name.as_str(), cfg.job_retention), ("c1", Duration::from_secs(5)));
+        assert!(cfg.static_mounts.is_none());
     }
 
     #[test]

@@ -13,7 +13,9 @@
 //! | `host` | string | `127.0.0.1` | address to bind and advertise |
 //! | `data-dir` | path | coordinator `./loam-data`; worker required | where the process keeps its state |
 //!
-//! Coordinator only: `port` (integer, 19999), the REST API port.
+//! Coordinator only: `port` (integer, 19999), the REST API port; `job-retention` (integer seconds or a
+//! duration string like `"7d"`, `"12h"`, `"1h30m"`; default 7 days), how long finished load and free jobs
+//! are kept. The coordinator writes its own files (failed-file lists of jobs) under `<data-dir>/coordinator`.
 //!
 //! Worker only:
 //!
@@ -117,6 +119,8 @@ pub struct CoordinatorFile {
     pub port: Option<u16>,
     /// Data directory.
     pub data_dir: Option<PathBuf>,
+    /// How long finished jobs are kept.
+    pub job_retention: Option<HumaneDuration>,
 }
 
 /// The config file of `loam worker`.
@@ -219,6 +223,34 @@ impl<'de> Deserialize<'de> for ByteSize {
             }
             fn visit_str<E: de::Error>(self, v: &str) -> Result<ByteSize, E> {
                 parse_size(v).map(ByteSize).map_err(E::custom)
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// A duration: integer seconds, or a string like `"7d"` or `"1h30m"` (`crate::duration`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct HumaneDuration(pub std::time::Duration);
+
+impl<'de> Deserialize<'de> for HumaneDuration {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = HumaneDuration;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a duration: a number of seconds or a string like \"7d\"")
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<HumaneDuration, E> {
+                Ok(HumaneDuration(std::time::Duration::from_secs(v)))
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<HumaneDuration, E> {
+                u64::try_from(v)
+                    .map(|s| HumaneDuration(std::time::Duration::from_secs(s)))
+                    .map_err(|_| E::custom(format!("invalid duration {v}: negative")))
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<HumaneDuration, E> {
+                crate::duration::parse_duration(v).map(HumaneDuration).map_err(E::custom)
             }
         }
         d.deserialize_any(V)

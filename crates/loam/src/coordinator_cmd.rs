@@ -13,14 +13,16 @@
 //!
 //! It runs until SIGINT or SIGTERM, then drains the requests in flight and exits 0.
 
-use crate::assembly::{self, CoordinatorServer, DEFAULT_COORDINATOR_PORT, DEFAULT_HOST};
+use crate::assembly::{self, CoordinatorServer, DEFAULT_COORDINATOR_PORT, DEFAULT_HOST, DEFAULT_JOB_RETENTION};
 use crate::cluster_store::{ClusterFlags, StoreBackend};
 use crate::config_file::{self, ConfigError, CoordinatorFile};
+use crate::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_ufs::UfsRegistry;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Default data directory of the coordinator.
 pub const DEFAULT_DATA_DIR: &str = "./loam-data";
@@ -40,6 +42,9 @@ pub struct CoordinatorArgs {
     /// Where the coordinator keeps its state (the embedded store when there is no etcd) [default: ./loam-data].
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
+    /// How long finished load and free jobs are kept: seconds or a duration like `7d`, `12h` [default: 7d].
+    #[arg(long, value_parser = parse_duration)]
+    pub job_retention: Option<Duration>,
 }
 
 /// The coordinator's settings after merging flags, file and defaults.
@@ -55,6 +60,8 @@ pub struct CoordinatorSettings {
     pub port: u16,
     /// Data directory.
     pub data_dir: PathBuf,
+    /// How long finished jobs are kept.
+    pub job_retention: Duration,
 }
 
 impl CoordinatorSettings {
@@ -79,6 +86,7 @@ impl CoordinatorSettings {
             cluster_name: cluster.cluster_name.clone().or(file.cluster_name).unwrap_or(DEFAULT_CLUSTER_NAME.into()),
             host: args.host.clone().or(file.host).unwrap_or(DEFAULT_HOST.into()),
             port: args.port.or(file.port).unwrap_or(DEFAULT_COORDINATOR_PORT),
+            job_retention: args.job_retention.or(file.job_retention.map(|d| d.0)).unwrap_or(DEFAULT_JOB_RETENTION),
             data_dir,
         }
     }
@@ -101,7 +109,8 @@ pub async fn start(settings: &CoordinatorSettings) -> anyhow::Result<Coordinator
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
     let store = settings.store.open().await?;
-    assembly::start_coordinator(store, UfsRegistry::new(), &settings.cluster_name, &settings.host, settings.port).await
+    let cfg = assembly::coordinator_config(&settings.cluster_name, &settings.data_dir, settings.job_retention);
+    assembly::start_coordinator(store, UfsRegistry::new(), cfg, &settings.host, settings.port).await
 }
 
 #[cfg(test)]
@@ -117,6 +126,7 @@ mod tests {
             host: Some("10.0.0.1".into()),
             port: Some(1000),
             data_dir: Some("/file".into()),
+            job_retention: Some(config_file::HumaneDuration(Duration::from_secs(3600))),
         }
     }
 
@@ -126,6 +136,7 @@ mod tests {
         assert_eq!(s.store, StoreBackend::Embedded(PathBuf::from(DEFAULT_DATA_DIR).join("cluster.redb")));
         assert_eq!(s.cluster_name, DEFAULT_CLUSTER_NAME);
         assert_eq!((s.host.as_str(), s.port), (DEFAULT_HOST, DEFAULT_COORDINATOR_PORT));
+        assert_eq!(s.job_retention, Duration::from_secs(7 * 24 * 3600));
     }
 
     #[test]
@@ -135,18 +146,25 @@ mod tests {
         assert_eq!(s.cluster_name, "from-file");
         assert_eq!((s.host.as_str(), s.port), ("10.0.0.1", 1000));
         assert_eq!(s.data_dir, PathBuf::from("/file"));
+        assert_eq!(s.job_retention, Duration::from_secs(3600));
     }
 
     #[test]
     fn flags_override_the_file() {
-        let args =
-            CoordinatorArgs { config: None, host: Some("h".into()), port: Some(2000), data_dir: Some("/flag".into()) };
+        let args = CoordinatorArgs {
+            config: None,
+            host: Some("h".into()),
+            port: Some(2000),
+            data_dir: Some("/flag".into()),
+            job_retention: Some(Duration::from_secs(60)),
+        };
         let cluster = ClusterFlags { etcd: vec!["http://flag:2379".into()], cluster_name: Some("from-flag".into()) };
         let s = CoordinatorSettings::merge(&args, &cluster, file());
         assert_eq!(s.store, StoreBackend::Etcd(vec!["http://flag:2379".into()]));
         assert_eq!(s.cluster_name, "from-flag");
         assert_eq!((s.host.as_str(), s.port), ("h", 2000));
         assert_eq!(s.data_dir, PathBuf::from("/flag"));
+        assert_eq!(s.job_retention, Duration::from_secs(60));
     }
 
     #[test]
@@ -160,10 +178,17 @@ mod tests {
     fn resolve_reads_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("c.toml");
-        std::fs::write(&path, "port = 1234\ncluster-name = \"x\"\n").unwrap();
+        std::fs::write(&path, "port = 1234\ncluster-name = \"x\"\njob-retention = \"1d 12h\"\n").unwrap();
         let args = CoordinatorArgs { config: Some(path.clone()), port: Some(4321), ..Default::default() };
         let s = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap();
         assert_eq!((s.port, s.cluster_name.as_str()), (4321, "x"));
+        assert_eq!(s.job_retention, Duration::from_secs(36 * 3600));
+        std::fs::write(&path, "job-retention = 90\n").unwrap();
+        let s = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap();
+        assert_eq!(s.job_retention, Duration::from_secs(90));
+        std::fs::write(&path, "job-retention = \"soon\"\n").unwrap();
+        let e = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap_err();
+        assert!(e.to_string().contains("job-retention") && e.to_string().contains("invalid duration"), "{e}");
         std::fs::write(&path, "prot = 1\n").unwrap();
         let e = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap_err();
         assert!(e.to_string().contains("unknown field `prot`"), "{e}");

@@ -8,6 +8,7 @@ pub mod cli;
 pub mod cluster_store;
 pub mod config_file;
 pub mod coordinator_cmd;
+pub mod duration;
 pub mod local;
 pub mod logging;
 pub mod worker_cmd;

@@ -5,6 +5,7 @@
 
 use crate::assembly::{self, CacheSizing, CoordinatorServer};
 use crate::cluster_store;
+use crate::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
@@ -13,6 +14,7 @@ use loam_ufs::UfsRegistry;
 use loam_worker::WorkerHandle;
 use prometheus_client::registry::Registry;
 use std::path::PathBuf;
+use std::time::Duration;
 
 /// Flags of `loam local`.
 #[derive(Args, Debug, Clone)]
@@ -44,6 +46,9 @@ pub struct LocalArgs {
     /// Seconds a cached file is trusted before it is re-validated against the UFS (0: every read).
     #[arg(long, default_value_t = 60)]
     pub max_age: u64,
+    /// How long finished load and free jobs are kept: seconds or a duration like `7d`, `12h`.
+    #[arg(long, default_value = "7d", value_parser = parse_duration)]
+    pub job_retention: Duration,
 }
 
 /// Runs `loam local` until SIGINT/SIGTERM.
@@ -68,14 +73,9 @@ pub struct LocalCluster {
 pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
     let store = cluster_store::open_embedded(&args.data_dir.join(cluster_store::EMBEDDED_STORE_FILE))?;
     let ufs = UfsRegistry::new();
-    let coordinator = assembly::start_coordinator(
-        store.clone(),
-        ufs.clone(),
-        DEFAULT_CLUSTER_NAME,
-        &args.host,
-        args.coordinator_port,
-    )
-    .await?;
+    let cfg = assembly::coordinator_config(DEFAULT_CLUSTER_NAME, &args.data_dir, args.job_retention);
+    let coordinator =
+        assembly::start_coordinator(store.clone(), ufs.clone(), cfg, &args.host, args.coordinator_port).await?;
     let coordinator_url = coordinator.url.clone();
     let sizing = CacheSizing {
         cache_size: args.cache_size,
@@ -87,7 +87,9 @@ pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
     for i in 0..args.workers {
         let dir = args.data_dir.join(format!("worker-{i}"));
         let port = if args.worker_http_port == 0 { 0 } else { args.worker_http_port + i };
-        let cfg = assembly::worker_config(dir, &args.host, port, &sizing);
+        let mut cfg = assembly::worker_config(dir, &args.host, port, &sizing);
+        // Each worker's `/v1/load` forwards to the coordinator of this process.
+        cfg.coordinator_url = Some(coordinator_url.clone());
         let w = loam_worker::start(cfg, store.clone(), ufs.clone(), Registry::default())
             .await
             .with_context(|| format!("starting worker {i}"))?;

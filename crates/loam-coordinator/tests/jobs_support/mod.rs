@@ -30,6 +30,8 @@ pub struct Cluster {
     stop: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
     pub http: reqwest::Client,
+    /// How long the coordinator keeps finished jobs.
+    pub retention: Duration,
 }
 
 /// Deterministic file bytes.
@@ -48,6 +50,34 @@ impl Cluster {
 
     /// `n` workers, `/data` mounted on `root` with `options`.
     pub async fn start_on(dir: tempfile::TempDir, root: String, options: MountOptions, n: usize) -> Self {
+        Self::start_with(dir, root, options, n, false, loam_coordinator::jobs::DEFAULT_JOB_RETENTION).await
+    }
+
+    /// `n` workers on a local `/data` whose `/v1/load` forwards to the coordinator (its listener is bound
+    /// first, so the workers know its URL).
+    pub async fn start_forwarding(n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("file://{}/ufs", dir.path().display());
+        std::fs::create_dir_all(dir.path().join("ufs")).unwrap();
+        Self::start_with(dir, root, MountOptions::new(), n, true, loam_coordinator::jobs::DEFAULT_JOB_RETENTION).await
+    }
+
+    /// `n` workers on a local `/data`, finished jobs kept for `retention`.
+    pub async fn start_with_retention(n: usize, retention: Duration) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("file://{}/ufs", dir.path().display());
+        std::fs::create_dir_all(dir.path().join("ufs")).unwrap();
+        Self::start_with(dir, root, MountOptions::new(), n, false, retention).await
+    }
+
+    async fn start_with(
+        dir: tempfile::TempDir,
+        root: String,
+        options: MountOptions,
+        n: usize,
+        forward: bool,
+        retention: Duration,
+    ) -> Self {
         loam_ufs::install_process_defaults();
         let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
         let mount = Mount::new("/data", &root, options.clone()).unwrap();
@@ -68,27 +98,39 @@ impl Cluster {
             stop: None,
             task: None,
             http: reqwest::Client::new(),
+            retention,
         };
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
         for i in 0..n {
-            c.workers.push(Some(c.start_worker(i).await));
+            c.workers.push(Some(c.start_worker(i, forward.then(|| url.clone())).await));
         }
-        c.start_coordinator().await;
+        c.serve_coordinator(listener);
         c
     }
 
-    async fn start_worker(&self, i: usize) -> WorkerHandle {
+    async fn start_worker(&self, i: usize, coordinator_url: Option<String>) -> WorkerHandle {
         let mut cfg = WorkerConfig::new(self.dir.path().join(format!("worker{i}")), 64 * PAGE, 1024 * PAGE);
         cfg.page_store.page_size = PAGE;
         cfg.ufs_read_size = 4 * PAGE;
         cfg.max_age = Duration::from_secs(3600);
+        cfg.coordinator_url = coordinator_url;
         loam_worker::start(cfg, self.store.clone(), self.registry.clone(), Default::default()).await.unwrap()
     }
 
     /// (Re)starts the coordinator on the same store and data dir.
     pub async fn start_coordinator(&mut self) {
-        let cfg = CoordinatorConfig { data_dir: self.dir.path().join("coordinator"), ..CoordinatorConfig::default() };
-        let coordinator = Coordinator::new(self.store.clone(), self.registry.clone(), cfg);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        self.serve_coordinator(listener);
+    }
+
+    fn serve_coordinator(&mut self, listener: tokio::net::TcpListener) {
+        let cfg = CoordinatorConfig {
+            data_dir: self.dir.path().join("coordinator"),
+            job_retention: self.retention,
+            ..CoordinatorConfig::default()
+        };
+        let coordinator = Coordinator::new(self.store.clone(), self.registry.clone(), cfg);
         self.base = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = oneshot::channel::<()>();
         self.task = Some(tokio::spawn(coordinator.serve(listener, async move {

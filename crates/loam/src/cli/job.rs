@@ -1,8 +1,11 @@
 //! `loam job load|free|list`: distributed load and free jobs through the Coordinator's `/api/v1/load` and
 //! `/api/v1/free`. `--submit` (the default) starts a job, `--progress` shows the newest job for the same
-//! paths (or index), `--stop` stops it, and `--sync` submits and then redraws a progress line (files,
-//! bytes, throughput, ETA) each second until the job is no longer running. `--json` prints the API's
-//! objects as they are.
+//! paths (or index, or the job given by `--id`), `--stop` stops it, and `--sync` submits and waits until
+//! the job is no longer running. `--json` prints the API's objects as they are.
+//!
+//! Stdout stays parseable whatever the terminal: `--sync` prints only the final progress there (one line,
+//! or the JSON object), while the live progress bar (files, bytes, throughput, ETA), redrawn each second,
+//! goes to stderr and only when stderr is a terminal.
 
 use super::http::Ctx;
 use anyhow::{anyhow, bail};
@@ -12,7 +15,7 @@ use loam_core::job_api::{FreeOptions, FreeProgress, FreeRequest, JobId, LoadOpti
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
 /// Job commands.
@@ -48,8 +51,11 @@ pub struct Mode {
 #[derive(Args, Debug)]
 pub struct LoadArgs {
     /// UFS or cluster paths (repeatable).
-    #[arg(long = "path", required_unless_present = "index")]
+    #[arg(long = "path", required_unless_present_any = ["index", "id"])]
     pub paths: Vec<String>,
+    /// The job to show or stop (with `--progress` or `--stop`) instead of looking it up by its paths.
+    #[arg(long, conflicts_with_all = ["paths", "index"])]
+    pub id: Option<String>,
     /// An index file: one path per line.
     #[arg(long, conflicts_with = "paths")]
     pub index: Option<String>,
@@ -65,8 +71,8 @@ pub struct LoadArgs {
     /// Files per batch sent to one worker.
     #[arg(long, default_value_t = 0)]
     pub batch_size: u64,
-    /// UFS bytes per second per worker (0: unlimited).
-    #[arg(long, default_value_t = 0)]
+    /// UFS bytes per second per worker, e.g. `100MiB` (0: unlimited).
+    #[arg(long, default_value = "0", value_parser = loam_core::size::parse_size)]
     pub bandwidth: u64,
     /// Check afterwards that every file is fully cached.
     #[arg(long)]
@@ -83,8 +89,11 @@ pub struct LoadArgs {
 #[derive(Args, Debug)]
 pub struct FreeArgs {
     /// UFS or cluster paths (repeatable).
-    #[arg(long = "path", required_unless_present = "index")]
+    #[arg(long = "path", required_unless_present_any = ["index", "id"])]
     pub paths: Vec<String>,
+    /// The job to show or stop (with `--progress` or `--stop`) instead of looking it up by its paths.
+    #[arg(long, conflicts_with_all = ["paths", "index"])]
+    pub id: Option<String>,
     /// An index file: one path per line.
     #[arg(long, conflicts_with = "paths")]
     pub index: Option<String>,
@@ -157,7 +166,8 @@ pub async fn run(ctx: &Ctx, c: JobCommand) -> anyhow::Result<()> {
                     load_metadata_only: a.metadata_only,
                 },
             };
-            act::<LoadProgress, _>(ctx, "load", &a.mode, &body, &a.paths, a.index.as_deref()).await
+            let target = Target { paths: &a.paths, index: a.index.as_deref(), id: a.id.as_deref() };
+            act::<LoadProgress, _>(ctx, "load", &a.mode, &body, target).await
         }
         JobCommand::Free(a) => {
             let body = FreeRequest {
@@ -165,7 +175,8 @@ pub async fn run(ctx: &Ctx, c: JobCommand) -> anyhow::Result<()> {
                 index: a.index.clone(),
                 options: FreeOptions { batch_size: a.batch_size, sync: false, recursive: !a.no_recursive },
             };
-            act::<FreeProgress, _>(ctx, "free", &a.mode, &body, &a.paths, a.index.as_deref()).await
+            let target = Target { paths: &a.paths, index: a.index.as_deref(), id: a.id.as_deref() };
+            act::<FreeProgress, _>(ctx, "free", &a.mode, &body, target).await
         }
         JobCommand::List => {
             let load: Results<LoadProgress> = ctx.get("load", &[]).await?;
@@ -188,22 +199,31 @@ pub async fn run(ctx: &Ctx, c: JobCommand) -> anyhow::Result<()> {
     }
 }
 
+/// Which job a command is about: its paths, its index, or its id.
+struct Target<'a> {
+    paths: &'a [String],
+    index: Option<&'a str>,
+    id: Option<&'a str>,
+}
+
 async fn act<P: Progress, B: Serialize>(
     ctx: &Ctx,
     endpoint: &str,
     mode: &Mode,
     body: &B,
-    paths: &[String],
-    index: Option<&str>,
+    target: Target<'_>,
 ) -> anyhow::Result<()> {
     if mode.progress {
-        let j: P = find(ctx, endpoint, paths, index).await?;
+        let j: P = find(ctx, endpoint, &target).await?;
         return ctx.print(&j, || format!("{} {}  {}", j.id(), j.state(), line(&j)));
     }
     if mode.stop {
-        let j: P = find(ctx, endpoint, paths, index).await?;
+        let j: P = find(ctx, endpoint, &target).await?;
         let r: StatusBody = ctx.send(Method::DELETE, endpoint, &JobId { id: j.id().to_string() }).await?;
         return ctx.print(&r, || format!("stopped {endpoint} job {}", j.id()));
+    }
+    if target.id.is_some() {
+        bail!("--id names an existing job: use it with --progress or --stop");
     }
     let url = format!("{}/api/v1/{endpoint}", ctx.coordinator);
     let resp = ctx.http.post(&url).json(body).send().await.map_err(|e| anyhow!("cannot reach the coordinator: {e}"))?;
@@ -219,10 +239,13 @@ async fn act<P: Progress, B: Serialize>(
     follow::<P>(ctx, endpoint, &id).await
 }
 
-/// The newest job for exactly these paths (as a set) or this index.
-async fn find<P: Progress>(ctx: &Ctx, endpoint: &str, paths: &[String], index: Option<&str>) -> anyhow::Result<P> {
+/// The job with `target.id`, or the newest job for exactly these paths (as a set) or this index.
+async fn find<P: Progress>(ctx: &Ctx, endpoint: &str, target: &Target<'_>) -> anyhow::Result<P> {
+    if let Some(id) = target.id {
+        return ctx.get(endpoint, &[("id", id)]).await;
+    }
     let all: Results<P> = ctx.get(endpoint, &[]).await?;
-    let mut want: Vec<&String> = paths.iter().collect();
+    let mut want: Vec<&String> = target.paths.iter().collect();
     want.sort();
     want.dedup();
     all.results
@@ -232,7 +255,7 @@ async fn find<P: Progress>(ctx: &Ctx, endpoint: &str, paths: &[String], index: O
             let mut have: Vec<&String> = p.iter().collect();
             have.sort();
             have.dedup();
-            match index {
+            match target.index {
                 Some(ix) => i == ix,
                 None => have == want,
             }
@@ -240,29 +263,27 @@ async fn find<P: Progress>(ctx: &Ctx, endpoint: &str, paths: &[String], index: O
         .ok_or_else(|| anyhow!("no {endpoint} job found for these paths"))
 }
 
-/// Redraws a progress line until the job is no longer running; fails when the job failed.
+/// Waits until the job is no longer running, redrawing a live bar on stderr when it is a terminal, then
+/// prints the final progress on stdout; fails when the job failed.
 async fn follow<P: Progress>(ctx: &Ctx, endpoint: &str, id: &str) -> anyhow::Result<()> {
+    let live = std::io::stderr().is_terminal();
     let start = std::time::Instant::now();
+    let mut drawn = false;
     loop {
         let j: P = ctx.get(endpoint, &[("id", id)]).await?;
         let running = matches!(j.state(), "RUNNING" | "VERIFYING");
-        if ctx.json {
-            if !running {
-                println!("{}", serde_json::to_string_pretty(&j)?);
-            }
-        } else {
-            let (_, _, done, total, _) = j.numbers();
-            let secs = start.elapsed().as_secs_f64().max(0.001);
-            let rate = done as f64 / secs;
-            let eta =
-                if rate > 0.0 && total > done { format!("{:.0}s", (total - done) as f64 / rate) } else { "-".into() };
-            print!("\r{:<10} {}  {}/s  ETA {eta}   ", j.state(), line(&j), human(rate as u64));
-            std::io::stdout().flush()?;
+        if live && running {
+            let mut err = std::io::stderr().lock();
+            write!(err, "\r{}", bar(&j, start.elapsed()))?;
+            err.flush()?;
+            drawn = true;
         }
         if !running {
-            if !ctx.json {
-                println!();
+            if drawn {
+                // Clears the bar so that the terminal shows only the final line below.
+                eprint!("\r{:width$}\r", "", width = bar(&j, start.elapsed()).len());
             }
+            ctx.print(&j, || format!("{} {}  {}", j.id(), j.state(), line(&j)))?;
             if j.state() == "FAILED" {
                 bail!("{endpoint} job {id} FAILED");
             }
@@ -270,6 +291,14 @@ async fn follow<P: Progress>(ctx: &Ctx, endpoint: &str, id: &str) -> anyhow::Res
         }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
+}
+
+/// The live bar: state, progress, throughput since `elapsed` began, and the time left at that rate.
+fn bar<P: Progress>(j: &P, elapsed: Duration) -> String {
+    let (_, _, done, total, _) = j.numbers();
+    let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
+    let eta = if rate > 0.0 && total > done { format!("{:.0}s", (total - done) as f64 / rate) } else { "-".into() };
+    format!("{:<10} {}  {}/s  ETA {eta}   ", j.state(), line(j), human(rate as u64))
 }
 
 fn line<P: Progress>(j: &P) -> String {

@@ -1,0 +1,54 @@
+//! A load job over an `s3://` mount on the S3 test server: a directory tree put through the UFS client is
+//! loaded onto three workers, then every file is read back through its worker with no UFS read.
+
+mod jobs_support;
+
+use bytes::Bytes;
+use jobs_support::{Cluster, PAGE, pattern};
+use loam_testsupport::S3TestServer;
+use loam_ufs::{Mount, OpendalUfs, Ufs};
+
+async fn s3_server() -> S3TestServer {
+    tokio::task::spawn_blocking(|| {
+        let s3 = S3TestServer::start();
+        s3.create_bucket("loam-jobs");
+        s3
+    })
+    .await
+    .expect("start the S3 test server")
+}
+
+#[tokio::test]
+async fn an_s3_tree_loads_onto_three_workers_and_reads_back_from_the_cache() {
+    let s3 = s3_server().await;
+    let options = s3.mount_options();
+    let root = "s3://loam-jobs/tree";
+    // Objects go in through a client of their own, so the cluster's counters start at zero.
+    let mount = Mount::new("/data", root, options.clone()).unwrap();
+    let writer = OpendalUfs::new(&mount.ufs_uri(), &mount.options).unwrap();
+    let base = mount.ufs_uri().as_string().trim_end_matches('/').to_string();
+    let mut files = Vec::new();
+    for i in 0..15usize {
+        let data = pattern((i % 4) * PAGE as usize + 37 * i + 1, i as u8);
+        let uri = format!("{base}/d{}/e{}/f{i:02}", i % 3, i % 2);
+        writer.write(&uri, Bytes::from(data.clone())).await.unwrap();
+        files.push((uri, data));
+    }
+    let c = Cluster::start_on(tempfile::tempdir().unwrap(), root.to_string(), options, 3).await;
+    let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_eq!(v["state"], "SUCCEEDED", "{v}");
+    let total: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
+    assert_eq!((v["scannedFiles"].as_u64(), v["totalBytes"].as_u64()), (Some(15), Some(total)), "{v}");
+    assert_eq!(v["loadedBytes"], total);
+    c.faulty.reset_counters();
+    let mut used = std::collections::BTreeSet::new();
+    for (uri, data) in &files {
+        let holders = c.holders(uri);
+        assert_eq!(holders.len(), 1, "{uri} on {holders:?}");
+        used.insert(holders[0]);
+        assert_eq!(&c.read_via(holders[0], uri, data.len()).await, data, "{uri}");
+    }
+    assert_eq!(c.faulty.read_calls(), 0, "every read was served from the cache");
+    assert_eq!(used.len(), 3, "the files spread over the three workers");
+}

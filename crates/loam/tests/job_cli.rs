@@ -1,0 +1,125 @@
+//! End to end: `loam job` against a real `loam local` process — `--sync` loads and frees that end
+//! SUCCEEDED with the final progress on stdout, `--json` output that parses, `job list`, `--progress` and
+//! `--stop` by id on a job slowed down by `--bandwidth`, and a bad regex as a one-line error.
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+const LOAM: &str = env!("CARGO_BIN_EXE_loam");
+
+struct Local {
+    child: Child,
+    coordinator: String,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_local(data_dir: &Path) -> Local {
+    let port = loam_testsupport::free_port();
+    let mut child = Command::new(LOAM)
+        .args(["local", "--workers", "2", "--worker-http-port", "0", "--job-retention", "1h"])
+        .arg("--coordinator-port")
+        .arg(port.to_string())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start loam local");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let mut coordinator = String::new();
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["coordinator", url, ..] => coordinator = url.to_string(),
+            _ if line.starts_with("Press Ctrl-C") => break,
+            _ => {}
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert_eq!(coordinator, format!("http://127.0.0.1:{port}"));
+    Local { child, coordinator }
+}
+
+fn cli(l: &Local, args: &[&str]) -> Output {
+    // Stderr is a pipe here, so `--sync` must draw no progress bar at all.
+    Command::new(LOAM).env("LOAM_COORDINATOR", &l.coordinator).args(args).output().expect("run loam")
+}
+
+fn ok(l: &Local, args: &[&str]) -> String {
+    let o = cli(l, args);
+    assert!(o.status.success(), "loam {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "loam {args:?} wrote to stderr: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+#[test]
+fn job_commands_against_loam_local() {
+    let data_dir = tempfile::tempdir().unwrap();
+    let ufs = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(ufs.path().join("a/sub")).unwrap();
+    for i in 0..5u8 {
+        let rel = if i % 2 == 0 { format!("a/f{i}") } else { format!("a/sub/f{i}") };
+        std::fs::write(ufs.path().join(rel), vec![i; 1000 + i as usize]).unwrap();
+    }
+    std::fs::create_dir_all(ufs.path().join("big")).unwrap();
+    std::fs::write(ufs.path().join("big/f"), vec![7u8; 3 << 20]).unwrap();
+    let l = start_local(data_dir.path());
+    assert!(ok(&l, &["mount", "add", "/data", &format!("file://{}", ufs.path().display())]).contains("mounted"));
+
+    // --sync: one line on stdout with the final progress, no bar (stderr is not a terminal).
+    let out = ok(&l, &["job", "load", "--path", "/data/a", "--sync"]);
+    assert_eq!(out.lines().count(), 1, "{out:?}");
+    assert!(!out.contains('\r'), "{out:?}");
+    assert!(out.contains("SUCCEEDED") && out.contains("files 5/5") && out.contains("100%"), "{out}");
+    let first = out.split_whitespace().next().unwrap().to_string();
+
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&l, &["--json", "job", "load", "--path", "/data/a", "--sync"])).unwrap();
+    assert_eq!(v["state"], "SUCCEEDED", "{v}");
+    assert_eq!((v["scannedFiles"].as_u64(), v["totalBytes"].as_u64()), (Some(5), Some(5010)), "{v}");
+    assert_ne!(v["id"], first.as_str(), "a finished twin is a new job");
+
+    // A job slowed down by --bandwidth, stopped and looked at by id.
+    let out = ok(&l, &["job", "load", "--path", "/data/big", "--bandwidth", "64KiB"]);
+    assert!(out.contains("submitted"), "{out}");
+    let id = out.split_whitespace().nth(2).unwrap().trim_end_matches(':').to_string();
+    assert!(ok(&l, &["job", "load", "--progress", "--id", &id]).contains("RUNNING"));
+    assert!(ok(&l, &["job", "load", "--stop", "--id", &id]).contains(&format!("stopped load job {id}")));
+    let v: serde_json::Value =
+        serde_json::from_str(&ok(&l, &["--json", "job", "load", "--progress", "--path", "/data/big"])).unwrap();
+    assert_eq!((v["id"].as_str(), v["state"].as_str()), (Some(id.as_str()), Some("STOPPED")), "{v}");
+
+    let list = ok(&l, &["job", "list"]);
+    for j in [first.as_str(), v["id"].as_str().unwrap()] {
+        assert!(list.lines().any(|x| x.starts_with("load") && x.contains(j)), "{j} in {list}");
+    }
+    let all: serde_json::Value = serde_json::from_str(&ok(&l, &["--json", "job", "list"])).unwrap();
+    assert_eq!(all["load"].as_array().unwrap().len(), 3, "{all}");
+
+    let out = ok(&l, &["job", "free", "--path", "/data/a", "--sync"]);
+    assert!(out.contains("SUCCEEDED") && out.contains("files 5/5"), "{out}");
+    assert!(ok(&l, &["job", "list"]).lines().any(|x| x.starts_with("free")));
+
+    // Errors: one line on stderr, non-zero exit, nothing on stdout.
+    for args in [
+        vec!["job", "load", "--path", "/data/a", "--filter", "("],
+        vec!["job", "load", "--progress", "--id", "nope"],
+        vec!["job", "free", "--path", "/nowhere", "--sync"],
+    ] {
+        let o = cli(&l, &args);
+        assert!(!o.status.success(), "{args:?}");
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(err.trim_end().lines().count(), 1, "{args:?}: {err}");
+        assert!(o.stdout.is_empty(), "{args:?}");
+    }
+    let err = String::from_utf8(cli(&l, &["job", "load", "--path", "/data/a", "--filter", "("]).stderr).unwrap();
+    assert!(err.contains("fileFilterRegex") && err.contains("400"), "{err}");
+}
