@@ -6,8 +6,10 @@
 //! `LOAM_CLUSTER_NAME`) serves every command: the processes read them as their settings (over their
 //! config file), the CLI to find the cluster.
 
+pub mod cache;
 pub mod fs;
 pub mod http;
+pub mod index;
 pub mod job;
 pub mod mount;
 pub mod nodes;
@@ -58,6 +60,12 @@ pub enum Command {
     Nodes,
     /// Browse and read files through the cache.
     Fs(fs::FsArgs),
+    /// The global file index: which files are cached, cluster-wide.
+    #[command(subcommand)]
+    Index(index::IndexCommand),
+    /// Cluster-wide cache operations (clear-stale).
+    #[command(subcommand)]
+    Cache(cache::CacheCommand),
     /// Distributed load and free jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -70,7 +78,9 @@ pub enum Command {
 #[derive(Subcommand, Debug)]
 pub enum BenchCommand {
     /// Read one large file through a worker (cold, warm) against nginx and the local file system.
-    Read(crate::bench::BenchArgs),
+    Read(crate::bench::read::BenchArgs),
+    /// Distributed load jobs from S3 (moto) into a 3-worker cluster against a plain parallel copy.
+    Load(crate::bench::load::LoadBenchArgs),
 }
 
 /// Runs a parsed command line.
@@ -84,7 +94,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Nodes => nodes::run(&ctx).await,
         Command::Fs(args) => fs::run(&ctx, &cli.cluster, args).await,
         Command::Job(c) => job::run(&ctx, c).await,
-        Command::Bench(BenchCommand::Read(args)) => crate::bench::run(args).await,
+        Command::Index(c) => index::run(&ctx, c).await,
+        Command::Cache(c) => cache::run(&ctx, c).await,
+        Command::Bench(BenchCommand::Read(args)) => crate::bench::read::run(args).await,
+        Command::Bench(BenchCommand::Load(args)) => crate::bench::load::run(args).await,
     }
 }
 
@@ -145,6 +158,16 @@ mod tests {
         let Command::Coordinator(c) = cli.command else { panic!("not a coordinator command") };
         assert_eq!(c.port, Some(5));
         assert!(Cli::try_parse_from(["loam", "worker", "--cache-size", "lots"]).is_err());
+    }
+
+    #[test]
+    fn bench_load_flags_parse_with_defaults() {
+        let cli =
+            Cli::try_parse_from(["loam", "bench", "load", "--small-files", "10", "--large-size", "1MiB"]).unwrap();
+        let Command::Bench(BenchCommand::Load(b)) = cli.command else { panic!("not bench load") };
+        assert_eq!((b.small_files, b.small_size, b.large_files, b.large_size), (10, 4096, 4, 1 << 20));
+        assert_eq!((b.rounds, b.concurrency, b.range_size), (1, 32, 4 << 20));
+        assert!(cli.cluster.etcd.is_empty(), "the etcd binary flag is not the global --etcd");
     }
 
     #[test]

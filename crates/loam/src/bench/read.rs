@@ -1,0 +1,225 @@
+//! `loam bench read`: throughput of reading one large file (default 1 GiB) through a worker, cold and
+//! warm (one stream, and four parallel ranges), against nginx (`sendfile on`) serving the same file on
+//! loopback to the same HTTP client, and against reading it straight from the local file system.
+//! Rounds are interleaved (every variant once per round) and medians reported, with ratios to nginx.
+//! The worker runs in this process on the embedded store; nginx is Debian's, started on a free port.
+
+use super::{free_port, median};
+use anyhow::{Context, bail};
+use clap::Args;
+use futures::StreamExt;
+use loam_core::membership::DEFAULT_CLUSTER_NAME;
+use loam_core::size::parse_size;
+use loam_store::{ClusterStore, EmbeddedStore};
+use loam_ufs::{Mount, UfsRegistry};
+use loam_worker::WorkerConfig;
+use prometheus_client::registry::Registry;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+/// Flags of `loam bench read`.
+#[derive(Args, Debug, Clone)]
+pub struct BenchArgs {
+    /// Size of the test file.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub size: u64,
+    /// Rounds (each runs every variant once).
+    #[arg(long, default_value_t = 5)]
+    pub rounds: usize,
+    /// Working directory (test file, worker cache, nginx config); a temp dir by default.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Memory tier of the worker.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub memory_size: u64,
+    /// nginx binary.
+    #[arg(long, default_value = "/usr/sbin/nginx")]
+    pub nginx: PathBuf,
+}
+
+struct Nginx {
+    child: std::process::Child,
+    port: u16,
+}
+
+impl Drop for Nginx {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> anyhow::Result<Nginx> {
+    let port = free_port()?;
+    let conf = dir.join("nginx.conf");
+    std::fs::create_dir_all(dir.join("nginx-tmp"))?;
+    let text = format!(
+        "daemon off;\nmaster_process off;\nworker_processes 1;\nerror_log {d}/nginx-error.log;\npid {d}/nginx.pid;\n\
+         events {{ worker_connections 64; }}\n\
+         http {{ access_log off; sendfile on; tcp_nopush on; client_body_temp_path {d}/nginx-tmp;\n\
+         proxy_temp_path {d}/nginx-tmp; fastcgi_temp_path {d}/nginx-tmp; uwsgi_temp_path {d}/nginx-tmp;\n\
+         scgi_temp_path {d}/nginx-tmp;\n\
+         server {{ listen 127.0.0.1:{port}; root {r}; }} }}\n",
+        d = dir.display(),
+        r = root.display()
+    );
+    std::fs::write(&conf, text)?;
+    let child = std::process::Command::new(bin)
+        .arg("-c")
+        .arg(&conf)
+        .arg("-p")
+        .arg(dir)
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .with_context(|| format!("starting {} (apt-get install nginx-light)", bin.display()))?;
+    for _ in 0..100 {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Ok(Nginx { child, port });
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    bail!("nginx did not start; see {}/nginx-error.log", dir.display())
+}
+
+/// Reads `url` (with an optional byte range) and returns the bytes received.
+async fn fetch(http: &reqwest::Client, url: &str, range: Option<(u64, u64)>) -> anyhow::Result<u64> {
+    let mut req = http.get(url);
+    if let Some((lo, hi)) = range {
+        req = req.header("Range", format!("bytes={lo}-{}", hi - 1));
+    }
+    let r = req.send().await?.error_for_status()?;
+    let mut body = r.bytes_stream();
+    let mut n = 0u64;
+    while let Some(c) = body.next().await {
+        n += c?.len() as u64;
+    }
+    Ok(n)
+}
+
+/// Four parallel ranges covering `size` bytes; `url_of` makes the URL of a range.
+async fn parallel4(
+    http: &reqwest::Client,
+    size: u64,
+    url_of: impl Fn(u64, u64) -> (String, Option<(u64, u64)>),
+) -> anyhow::Result<u64> {
+    let q = size.div_ceil(4);
+    let parts = (0..4).map(|i| {
+        let (lo, hi) = (i * q, ((i + 1) * q).min(size));
+        let (url, range) = url_of(lo, hi);
+        let http = http.clone();
+        async move { fetch(&http, &url, range).await }
+    });
+    let mut total = 0;
+    for r in futures::future::join_all(parts).await {
+        total += r?;
+    }
+    Ok(total)
+}
+
+/// Runs the read benchmark and prints a table.
+pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let ufs_dir = dir.join("ufs");
+    std::fs::create_dir_all(&ufs_dir)?;
+    let file = ufs_dir.join("big.bin");
+    if std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) != args.size {
+        eprintln!("writing a {} byte test file…", args.size);
+        let mut f = std::io::BufWriter::new(std::fs::File::create(&file)?);
+        let mut block = vec![0u8; 1 << 20];
+        let mut x: u64 = 0x9e3779b97f4a7c15;
+        let mut left = args.size;
+        while left > 0 {
+            for b in block.chunks_mut(8) {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+            }
+            let n = left.min(block.len() as u64) as usize;
+            f.write_all(&block[..n])?;
+            left -= n as u64;
+        }
+        f.flush()?;
+    }
+    let nginx = start_nginx(&args.nginx, &dir, &ufs_dir)?;
+    let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.join("cluster.redb"))?;
+    let root = format!("file://{}", ufs_dir.display());
+    let mount = Mount::new("/bench", &root, Default::default())?;
+    let key = loam_core::store_keys::mount_key(DEFAULT_CLUSTER_NAME, "bench");
+    store.put(&key, serde_json::to_vec(&mount)?.into(), None).await?;
+    let cfg = WorkerConfig::new(dir.join("worker"), args.memory_size, args.size * 2);
+    let worker = loam_worker::start(cfg, store.clone(), UfsRegistry::new(), Registry::default()).await?;
+    let uri = format!("{root}/big.bin");
+    let id = loam_core::file_id(&uri);
+    let base = worker.http_base();
+    let worker_url =
+        |lo: u64, hi: u64| (format!("{base}/v1/range/{id}?ufsFullPath={uri}&offset={lo}&length={}", hi - lo), None);
+    let nginx_url = format!("http://127.0.0.1:{}/big.bin", nginx.port);
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let size = args.size;
+    let names = [
+        "local fs read (1 stream)",
+        "nginx sendfile (1 stream)",
+        "nginx sendfile (4 ranges)",
+        "worker cold (1 stream)",
+        "worker warm (1 stream)",
+        "worker warm (4 ranges)",
+    ];
+    let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    for round in 0..args.rounds {
+        for (i, name) in names.iter().enumerate() {
+            if i == 3 {
+                worker.state.rt.pages().remove_file(&id).await?;
+            }
+            let t0 = Instant::now();
+            let n = match i {
+                0 => {
+                    let f = file.clone();
+                    tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
+                        use std::io::Read;
+                        let mut r = std::fs::File::open(f)?;
+                        let mut buf = vec![0u8; 1 << 20];
+                        let mut n = 0u64;
+                        loop {
+                            let k = r.read(&mut buf)?;
+                            if k == 0 {
+                                return Ok(n);
+                            }
+                            n += k as u64;
+                        }
+                    })
+                    .await??
+                }
+                1 => fetch(&http, &nginx_url, None).await?,
+                2 => parallel4(&http, size, |lo, hi| (nginx_url.clone(), Some((lo, hi)))).await?,
+                3 | 4 => fetch(&http, &worker_url(0, size).0, None).await?,
+                _ => parallel4(&http, size, worker_url).await?,
+            };
+            let secs = t0.elapsed().as_secs_f64();
+            if n != size {
+                bail!("{name}: read {n} bytes, expected {size}");
+            }
+            let mbps = size as f64 / secs / 1e6;
+            eprintln!("round {round}: {name:<28} {mbps:>9.1} MB/s");
+            results[i].push(mbps);
+        }
+    }
+    let med: Vec<f64> = results.iter_mut().map(|v| median(v)).collect();
+    let nginx1 = med[1];
+    println!("\nfile {} bytes, {} rounds, medians (MB/s = 10^6 bytes/s):", size, args.rounds);
+    println!("| variant | MB/s | vs nginx (1 stream) |\n| --- | ---: | ---: |");
+    for (name, m) in names.iter().zip(&med) {
+        println!("| {name} | {m:.0} | {:.2}x |", m / nginx1);
+    }
+    println!("\nwarm worker 1 stream / nginx 1 stream: {:.2}x", med[4] / med[1]);
+    println!("warm worker 4 ranges / nginx 4 ranges: {:.2}x", med[5] / med[2]);
+    println!("warm worker 1 stream / local fs: {:.2}x", med[4] / med[0]);
+    worker.shutdown().await;
+    drop(nginx);
+    Ok(())
+}
