@@ -98,6 +98,12 @@ impl ReadThrough {
 
     /// Opens a file for reading, re-validating its record against the UFS when it is older than `max_age`.
     pub async fn open(&self, path: &str) -> WorkerResult<OpenFile> {
+        self.open_with(path, None).await
+    }
+
+    /// Like [`open`](Self::open), but when a re-validation is due, takes `known` — a status the caller has
+    /// just listed (a load job's listing) — instead of asking the UFS again.
+    pub async fn open_with(&self, path: &str, known: Option<UfsStatus>) -> WorkerResult<OpenFile> {
         let (resolved, ufs) = self.resolve(path)?;
         let id = loam_core::file_id(&resolved.ufs_uri);
         let now = now_millis();
@@ -107,7 +113,11 @@ impl ReadThrough {
                 return Ok(OpenFile { resolved, record: rec.clone(), ufs });
             }
         }
-        let status = match ufs.stat(&resolved.ufs_uri).await {
+        let stat = match known {
+            Some(s) => Ok(s),
+            None => ufs.stat(&resolved.ufs_uri).await,
+        };
+        let status = match stat {
             Ok(s) => s,
             Err(UfsError::NotFound(_)) => {
                 if cached.is_some() {
@@ -140,7 +150,14 @@ impl ReadThrough {
     ) -> WorkerResult<FileRecord> {
         let modified_ms = status.modified.map(epoch_millis);
         if let Some(rec) = cached {
-            if rec.length == status.length && rec.etag == status.etag && rec.modified_ms == modified_ms {
+            // The ETag is the strong validator; modification times are compared only without one, since a
+            // listing and a HEAD may report them at different precisions.
+            let same = rec.length == status.length
+                && match (&rec.etag, &status.etag) {
+                    (Some(a), Some(b)) => a == b,
+                    _ => rec.modified_ms == modified_ms,
+                };
+            if same {
                 self.pages.set_validated(id, now);
                 return Ok(FileRecord { validated_ms: now, ..rec });
             }
@@ -159,6 +176,11 @@ impl ReadThrough {
         };
         self.pages.put_file(rec.clone()).await?;
         Ok(rec)
+    }
+
+    /// Pages fetched together by one UFS read on a miss.
+    pub fn pages_per_run(&self) -> u64 {
+        (self.ufs_read_size / self.pages.page_size()).max(1)
     }
 
     /// Number of pages of a file of `length` bytes.
@@ -192,7 +214,7 @@ impl ReadThrough {
 
     /// Reads (once, however many wait) the run of pages that holds `index`.
     async fn fetch_run(&self, f: &OpenFile, index: u64) -> WorkerResult<Run> {
-        let per_run = self.ufs_read_size / self.pages.page_size();
+        let per_run = self.pages_per_run();
         let run_no = index / per_run;
         let key = (f.file_id().to_string(), run_no);
         let (cell, joined) = {

@@ -20,14 +20,18 @@ use bandwidth::TokenBucket;
 use futures::StreamExt;
 use loam_core::job_api::{FileResult, LoadTaskFile};
 use parking_lot::Mutex;
+use loam_ufs::UfsStatus;
 use std::collections::HashMap;
 use std::sync::Arc;
+use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 
 /// Files of one batch loaded at the same time.
 pub const FILES_IN_PARALLEL: usize = 8;
 /// UFS reads in flight for all batches of this worker together.
 pub const MAX_UFS_READS: usize = 16;
+/// Runs of one file read at once by a load, so a large file keeps several UFS reads in flight.
+pub const RUNS_IN_PARALLEL_PER_FILE: usize = 4;
 
 /// Runs load, free and verify batches against this worker's cache.
 pub struct TaskRunner {
@@ -68,7 +72,16 @@ impl TaskRunner {
     }
 
     async fn load_one(&self, f: &LoadTaskFile, bucket: Option<&TokenBucket>) -> Result<(u64, bool), String> {
-        let file = self.rt.open(&f.ufs_uri).await.map_err(|e| e.to_string())?;
+        // The coordinator's listing already said what the file is; asking the UFS again would double the
+        // requests of a small-file load.
+        let known = f.length.map(|length| UfsStatus {
+            uri: f.ufs_uri.clone(),
+            is_dir: false,
+            length,
+            etag: f.etag.clone(),
+            modified: f.modified_ms.and_then(|ms| u64::try_from(ms).ok()).map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+        });
+        let file = self.rt.open_with(&f.ufs_uri, known).await.map_err(|e| e.to_string())?;
         let length = file.record.length;
         if f.metadata_only {
             return Ok((0, false));
@@ -86,23 +99,34 @@ impl TaskRunner {
         (0..count).all(|i| pages.has_page(file.file_id(), i))
     }
 
-    /// Reads every page not yet cached; `read_page` fetches the whole run around a missing page at once.
+    /// Reads every page not yet cached. `read_page` fetches the whole run around a missing page with one UFS
+    /// request, so one missing page per run is asked for, and several runs of a large file are read at once
+    /// (within the worker-wide limit of UFS reads) rather than one after another.
     async fn read_missing(&self, file: &OpenFile, bucket: Option<&TokenBucket>) -> Result<(), String> {
         let pages = self.rt.pages();
         let ps = pages.page_size();
+        let per_run = self.rt.pages_per_run();
         let count = self.rt.page_count(file.record.length);
-        for i in 0..count {
-            if pages.has_page(file.file_id(), i) {
-                continue;
+        let mut firsts: Vec<u64> = Vec::new();
+        for i in (0..count).filter(|i| !pages.has_page(file.file_id(), *i)) {
+            if firsts.last().is_none_or(|f| f / per_run != i / per_run) {
+                firsts.push(i);
             }
-            if let Some(b) = bucket {
-                let want = ps.min(file.record.length - i * ps);
-                b.take(want).await;
-            }
-            let _permit = self.ufs_reads.acquire().await.map_err(|e| e.to_string())?;
-            self.rt.read_page(file, i).await.map_err(|e| e.to_string())?;
         }
-        Ok(())
+        futures::stream::iter(firsts)
+            .map(|i| async move {
+                if let Some(b) = bucket {
+                    let run_end = ((i / per_run + 1) * per_run * ps).min(file.record.length);
+                    b.take(run_end - i * ps).await;
+                }
+                let _permit = self.ufs_reads.acquire().await.map_err(|e| e.to_string())?;
+                self.rt.read_page(file, i).await.map(|_| ()).map_err(|e| e.to_string())
+            })
+            .buffer_unordered(RUNS_IN_PARALLEL_PER_FILE)
+            .collect::<Vec<_>>()
+            .await
+            .into_iter()
+            .collect()
     }
 
     /// Drops every cached page of `uris`.

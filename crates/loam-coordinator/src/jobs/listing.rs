@@ -12,6 +12,23 @@ use std::sync::Arc;
 /// Bytes of an index file read per UFS request.
 const INDEX_CHUNK: u64 = 1 << 20;
 
+/// What a listing says of a file besides its URI and length.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct FileMeta {
+    /// The ETag, when the UFS has one.
+    pub etag: Option<String>,
+    /// Modification time in ms since the epoch, when known.
+    pub modified_ms: Option<i64>,
+}
+
+impl Listed {
+    /// The event of a listed file.
+    pub fn file(st: loam_ufs::UfsStatus) -> Self {
+        let meta = FileMeta { etag: st.etag, modified_ms: st.modified.map(loam_core::time::epoch_millis) };
+        Listed::File { uri: st.uri, length: st.length, meta }
+    }
+}
+
 /// One listing event.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Listed {
@@ -21,6 +38,8 @@ pub enum Listed {
         uri: String,
         /// Bytes.
         length: u64,
+        /// The listing's ETag and modification time, handed to workers so they need not stat the file again.
+        meta: FileMeta,
     },
     /// A path that could not be listed.
     Error {
@@ -92,7 +111,7 @@ impl Lister {
         let recursive = self.recursive;
         stream::once(async move {
             match ufs.stat(&uri).await {
-                Ok(st) if !st.is_dir => stream::iter([Listed::File { uri: st.uri, length: st.length }]).boxed(),
+                Ok(st) if !st.is_dir => stream::iter([Listed::file(st)]).boxed(),
                 Ok(_) => ufs
                     .list(&uri, ListOptions { recursive, page_size: None })
                     .filter_map(move |e| {
@@ -100,7 +119,7 @@ impl Lister {
                         async move {
                             match e {
                                 Ok(st) if st.is_dir => None,
-                                Ok(st) => Some(Listed::File { uri: st.uri, length: st.length }),
+                                Ok(st) => Some(Listed::file(st)),
                                 Err(e) => Some(Listed::Error { path: uri, error: e.to_string() }),
                             }
                         }

@@ -21,7 +21,7 @@
 
 use super::JobsCtx;
 use super::job::{Job, Stop};
-use super::listing::{Listed, Lister, Source};
+use super::listing::{FileMeta, Listed, Lister, Source};
 use super::record::{Counters, JobKind};
 use super::tracker::{Outcome, Tracker};
 use super::workers::{WorkerClient, live_workers, ring};
@@ -55,13 +55,16 @@ pub const RETRY_BACKOFF: Duration = Duration::from_millis(200);
 pub const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
 /// Files waiting for each worker, by worker.
-type Buckets = HashMap<WorkerId, (WorkerEndpoint, Vec<(u64, String)>)>;
+/// A file waiting in a batch: tracker index, UFS URI, and (length, listing metadata) shared by its replicas.
+type Planned = (u64, String, Arc<(u64, FileMeta)>);
+
+type Buckets = HashMap<WorkerId, (WorkerEndpoint, Vec<Planned>)>;
 
 type BatchFuture = Pin<Box<dyn Future<Output = (Batch, Result<Vec<FileResult>, String>)> + Send>>;
 
 struct Batch {
     worker: WorkerEndpoint,
-    files: Vec<(u64, String)>,
+    files: Vec<Planned>,
     attempt: u32,
 }
 
@@ -265,10 +268,13 @@ impl Execution<'_> {
                 let files = b
                     .files
                     .iter()
-                    .map(|(_, uri)| LoadTaskFile {
+                    .map(|(_, uri, meta)| LoadTaskFile {
                         ufs_uri: uri.clone(),
                         skip_if_exists: *skip,
                         metadata_only: *metadata_only,
+                        length: Some(meta.0),
+                        etag: meta.1.etag.clone(),
+                        modified_ms: meta.1.modified_ms,
                     })
                     .collect();
                 let bandwidth = *bandwidth;
@@ -278,7 +284,7 @@ impl Execution<'_> {
                 })
             }
             Plan::Free { .. } => {
-                let uris = b.files.iter().map(|(_, u)| u.clone()).collect();
+                let uris = b.files.iter().map(|(_, u, _)| u.clone()).collect();
                 Box::pin(async move {
                     let r = client.free(&b.worker, uris).await;
                     (b, r)
@@ -294,7 +300,7 @@ impl Execution<'_> {
                 fail_path(self.ctx, self.job, &path, &error, &delta);
                 self.tracker.decided(delta);
             }
-            Listed::File { uri, length } => {
+            Listed::File { uri, length, meta } => {
                 let scanned = Counters { scanned_files: 1, ..Default::default() };
                 let mut matched = Counters { total_files: 1, total_bytes: length, ..scanned.clone() };
                 let owners: Vec<WorkerEndpoint> = match self.plan {
@@ -325,8 +331,9 @@ impl Execution<'_> {
                     return;
                 }
                 let i = self.tracker.open(&uri, length, owners.len(), matched);
+                let meta = Arc::new((length, meta));
                 for w in owners {
-                    buckets.entry(w.id).or_insert_with(|| (w.clone(), Vec::new())).1.push((i, uri.clone()));
+                    buckets.entry(w.id).or_insert_with(|| (w.clone(), Vec::new())).1.push((i, uri.clone(), meta.clone()));
                 }
             }
         }
@@ -342,11 +349,11 @@ impl Execution<'_> {
             Err(e) => batch.files.iter().map(|_| Err(e.clone())).collect(),
         };
         let mut retry = Vec::new();
-        for ((i, uri), answer) in batch.files.into_iter().zip(answers) {
+        for ((i, uri, meta), answer) in batch.files.into_iter().zip(answers) {
             let answer = match answer {
                 Err(e) if batch.attempt < MAX_ATTEMPTS => {
                     tracing::debug!(file = %uri, attempt = batch.attempt, "retrying: {e}");
-                    retry.push((i, uri));
+                    retry.push((i, uri, meta));
                     continue;
                 }
                 a => a,
@@ -444,7 +451,7 @@ async fn verify(
         .list(source)
         .filter_map(|ev| async move {
             match ev {
-                Listed::File { uri, length } => Some((uri, length)),
+                Listed::File { uri, length, .. } => Some((uri, length)),
                 Listed::Error { .. } => None,
             }
         })
