@@ -6,12 +6,16 @@
 //! method, and a guard that turns a panicking handler into a `500` body instead of a dropped connection.
 //! Errors are answered only through [`error::ApiError`], bad input only through [`extract`]'s extractors.
 
+pub mod cache;
 pub mod error;
 pub mod extract;
+pub mod file_index;
 pub mod free;
 pub mod load;
 pub mod mount;
 pub mod nodes;
+pub mod quota;
+pub mod rules;
 
 use crate::coordinator::Coordinator;
 use axum::Router;
@@ -35,6 +39,11 @@ pub fn router(coordinator: AppState) -> Router {
         .merge(nodes::routes())
         .merge(load::routes())
         .merge(free::routes())
+        .merge(file_index::routes())
+        .merge(cache::routes())
+        .merge(rules::routes::<loam_core::rules::TtlRule>())
+        .merge(rules::routes::<loam_core::rules::PriorityRule>())
+        .merge(quota::routes())
         .fallback(unknown_endpoint)
         // Registered after the routes: axum applies it to the routes present when it is called.
         .method_not_allowed_fallback(method_not_allowed)

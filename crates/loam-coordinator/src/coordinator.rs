@@ -3,14 +3,19 @@
 //! Its background loops are the job runners (`jobs`): `serve` resumes the stored running jobs first, and
 //! when shutdown begins it stops them (they persist their progress and resume on the next start). `serve` runs the HTTP server until the caller's shutdown future
 //! resolves, then stops accepting connections and waits for the requests in flight (graceful shutdown).
-//! Later services (jobs, quota, TTL, ...) become fields here, each with its own API module.
+//! The TTL and priority rule services are fields here too; each service has its own API module.
 
 use crate::api;
+use crate::clear_stale;
+use crate::file_index::{self, FileIndex};
 use crate::jobs::{DEFAULT_JOB_RETENTION, JobService, JobsConfig};
 use crate::mounts::MountService;
+use crate::rules::RuleService;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
-use loam_store::ClusterStore;
+use loam_core::rules::{PriorityRule, QuotaRule, TtlRule};
+use loam_store::{ClusterStore, StoreResult};
 use loam_ufs::{Mount, UfsRegistry};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -27,6 +32,14 @@ pub struct CoordinatorConfig {
     pub data_dir: PathBuf,
     /// How long finished jobs are kept.
     pub job_retention: Duration,
+    /// Whether `/api/v1/ttl` is served (`501 TTL not enabled` otherwise).
+    pub ttl_enabled: bool,
+    /// Whether `/api/v1/priority` is served (`501 Priority eviction not enabled` otherwise).
+    pub priority_enabled: bool,
+    /// Whether `/api/v1/quota` is served (`501 Quota not enabled` otherwise).
+    pub quota_enabled: bool,
+    /// Whether the global file index is kept (`--disable-file-index` turns it off).
+    pub file_index: bool,
 }
 
 impl Default for CoordinatorConfig {
@@ -36,6 +49,10 @@ impl Default for CoordinatorConfig {
             static_mounts: None,
             data_dir: std::env::temp_dir().join("loam-coordinator"),
             job_retention: DEFAULT_JOB_RETENTION,
+            ttl_enabled: true,
+            priority_enabled: true,
+            quota_enabled: true,
+            file_index: true,
         }
     }
 }
@@ -46,6 +63,11 @@ pub struct Coordinator {
     cluster_name: String,
     mounts: MountService,
     jobs: JobService,
+    ttl: RuleService<TtlRule>,
+    priority: RuleService<PriorityRule>,
+    quota: RuleService<QuotaRule>,
+    file_index: FileIndex,
+    http: reqwest::Client,
 }
 
 impl Coordinator {
@@ -54,10 +76,16 @@ impl Coordinator {
     /// Panics only if no HTTP client can be built (no TLS provider), which is a broken installation.
     pub fn new(store: Arc<dyn ClusterStore>, ufs: UfsRegistry, cfg: CoordinatorConfig) -> Arc<Self> {
         let mounts = MountService::new(store.clone(), cfg.cluster_name.clone(), ufs.clone(), cfg.static_mounts.clone());
+        let ttl = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.ttl_enabled);
+        let priority = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.priority_enabled);
+        let quota = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.quota_enabled);
+        let file_index = FileIndex::new(cfg.file_index);
+        loam_ufs::install_process_defaults();
+        let http = reqwest::Client::builder().build().expect("building the coordinator's HTTP client");
         let jobs_cfg = JobsConfig { data_dir: cfg.data_dir, retention: cfg.job_retention };
         let jobs = JobService::new(store.clone(), cfg.cluster_name.clone(), ufs, cfg.static_mounts, jobs_cfg)
             .expect("building the job service's HTTP client");
-        Arc::new(Self { store, cluster_name: cfg.cluster_name, mounts, jobs })
+        Arc::new(Self { store, cluster_name: cfg.cluster_name, mounts, jobs, ttl, priority, quota, file_index, http })
     }
 
     /// The REST API (`/api/v1/...`) as an axum router.
@@ -75,6 +103,11 @@ impl Coordinator {
         if let Err(e) = self.jobs.start().await {
             tracing::error!("cannot resume the stored jobs: {e}");
         }
+        // Rebuilt in the background so an unreachable worker does not hold the API back.
+        let me = self.clone();
+        let rebuild = tokio::spawn(async move {
+            file_index::rebuild(&me.file_index, me.store.as_ref(), &me.cluster_name, &me.http).await;
+        });
         tracing::info!(%addr, cluster = %self.cluster_name, "coordinator serving");
         let me = self.clone();
         // Runners stop as soon as shutdown begins, so `sync` requests in flight return and the drain ends.
@@ -84,6 +117,8 @@ impl Coordinator {
         };
         let served = axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await;
         self.jobs.shutdown().await;
+        rebuild.abort();
+        let _ = rebuild.await;
         served?;
         tracing::info!(%addr, "coordinator stopped");
         Ok(())
@@ -102,6 +137,31 @@ impl Coordinator {
     /// The load and free jobs.
     pub fn jobs(&self) -> &JobService {
         &self.jobs
+    }
+
+    /// The TTL rules.
+    pub fn ttl(&self) -> &RuleService<TtlRule> {
+        &self.ttl
+    }
+
+    /// The priority eviction rules.
+    pub fn priority(&self) -> &RuleService<PriorityRule> {
+        &self.priority
+    }
+
+    /// The global file index.
+    pub fn file_index(&self) -> &FileIndex {
+        &self.file_index
+    }
+
+    /// Starts (`Some(replicas)`) or stops (`None`) clear-stale on every worker; errors keyed by worker.
+    pub async fn clear_stale(&self, replicas: Option<u32>) -> StoreResult<BTreeMap<String, String>> {
+        clear_stale::broadcast(self.store.as_ref(), &self.cluster_name, &self.http, replicas).await
+    }
+
+    /// The quota rules (usage is in `crate::quota`).
+    pub fn quota(&self) -> &RuleService<QuotaRule> {
+        &self.quota
     }
 
     /// The mount table service.

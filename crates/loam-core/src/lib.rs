@@ -1,6 +1,7 @@
 //! Loam's shared vocabulary: worker and file ids, the consistent hash ring, path rules, the wire types
 //! of the Coordinator and worker APIs, and error kinds. This crate does no I/O.
 
+pub mod cluster_ops_api;
 pub mod coordinator_api;
 pub mod error;
 pub mod hash_ring;
@@ -9,6 +10,7 @@ pub mod job_api;
 pub mod membership;
 pub mod murmur3;
 pub mod path;
+pub mod rules;
 pub mod size;
 pub mod store_keys;
 pub mod time;

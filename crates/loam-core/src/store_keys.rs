@@ -15,3 +15,23 @@ pub fn mount_key(cluster: &str, name: &str) -> String {
 pub fn jobs_prefix(cluster: &str, kind: &str) -> String {
     format!("/loam/{cluster}/jobs/{kind}/")
 }
+
+/// Prefix of the rules of one kind (`ttl`, `priority`, `quota`): `/loam/<cluster>/rules/<kind>/`.
+pub fn rules_prefix(cluster: &str, kind: &str) -> String {
+    format!("/loam/{cluster}/rules/{kind}/")
+}
+
+/// The key of the rule of `kind` at the normalised cluster path `path` (`/data/x` -> `.../rules/ttl/data/x`).
+pub fn rule_key(cluster: &str, kind: &str, path: &str) -> String {
+    format!("{}{}", rules_prefix(cluster, kind), path.trim_start_matches('/'))
+}
+
+/// Prefix of the workers' quota usage records: `/loam/<cluster>/quota-usage/<worker id>`.
+pub fn quota_usage_prefix(cluster: &str) -> String {
+    format!("/loam/{cluster}/quota-usage/")
+}
+
+/// The key of one worker's quota usage record.
+pub fn quota_usage_key(cluster: &str, worker: &str) -> String {
+    format!("{}{worker}", quota_usage_prefix(cluster))
+}

@@ -2,6 +2,7 @@
 //! Python clients. Every handler maps its errors through `http_api::error`, the one place that picks
 //! status codes.
 
+pub mod cluster_ops;
 pub mod data;
 pub mod error;
 pub mod internal;
@@ -69,6 +70,7 @@ pub fn router(state: Arc<WorkerState>) -> Router {
         .route("/v1/tail/{id}", get(data::tail))
         .route("/metrics", get(meta::metrics))
         .merge(internal::routes(&state))
+        .merge(cluster_ops::routes(&state))
         .merge(load::routes())
         .fallback(unknown)
         .with_state(state)

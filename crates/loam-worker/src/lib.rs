@@ -2,15 +2,21 @@
 //! (once per page however many requests wait), keeps cached files fresh, and serves the Alluxio-compatible
 //! worker HTTP API. Several workers can run in one process (`loam local`, tests): nothing is global.
 
+pub mod clear_stale;
 pub mod config;
 pub mod error;
+pub mod file_report;
 pub mod http_api;
 pub mod identity;
 pub mod metrics;
 pub mod mount_view;
 pub mod page_store;
+pub mod priority;
+pub mod quota;
 pub mod read_through;
+pub mod rule_view;
 pub mod tasks;
+pub mod ttl;
 pub mod worker;
 
 pub use config::WorkerConfig;

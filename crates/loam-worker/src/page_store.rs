@@ -14,6 +14,10 @@
 //! - **Records.** `record.json` follows the index optimistically: after each write the store checks the
 //!   record did not change meanwhile and writes again if it did, so concurrent updates and removals of a
 //!   file converge without holding a lock across I/O.
+//! - **Priority.** Each file has an eviction priority (`low`/`medium`/`high`) from a [`PrioritySource`]
+//!   set by the worker (the priority rules); its pages sit at that level in both tiers' orders, and
+//!   [`PageStore::reprioritize`] moves cached files when the rules change. Files restored at start-up are
+//!   `medium` until the first `reprioritize`.
 //! - **Warm restart.** [`PageStore::open`] rebuilds the disk tier from the cache directories
 //!   (`recovery.rs`) and serves the same pages with no UFS read.
 
@@ -35,6 +39,7 @@ use std::sync::Arc;
 use crate::metrics::{DISK, MEMORY, WorkerMetrics};
 use disk::{Layout, PageFileError, PageHeader};
 use index::{DiskPage, Effects, Index, Lookup, ReadResult};
+use loam_core::rules::Priority;
 
 /// The default page size: 1 MiB.
 pub const DEFAULT_PAGE_SIZE: u64 = 1 << 20;
@@ -77,12 +82,20 @@ pub struct Usage {
     pub files: u64,
 }
 
+/// Gives the eviction priority of the data at a UFS URI.
+pub type PrioritySource = Arc<dyn Fn(&str) -> Priority + Send + Sync>;
+
+/// Says whether new pages of the data at a UFS URI may be cached (quota admission).
+pub type AdmissionSource = Arc<dyn Fn(&str) -> bool + Send + Sync>;
+
 /// A page store: see the module documentation.
 pub struct PageStore {
     page_size: u64,
     layout: Option<Arc<Layout>>,
     index: Mutex<Index>,
     metrics: WorkerMetrics,
+    priorities: parking_lot::RwLock<Option<PrioritySource>>,
+    admission: parking_lot::RwLock<Option<AdmissionSource>>,
 }
 
 impl PageStore {
@@ -111,7 +124,14 @@ impl PageStore {
                 "page store recovered"
             );
         }
-        let store = Self { page_size: cfg.page_size, layout, index: Mutex::new(index), metrics };
+        let store = Self {
+            page_size: cfg.page_size,
+            layout,
+            index: Mutex::new(index),
+            metrics,
+            priorities: parking_lot::RwLock::new(None),
+            admission: parking_lot::RwLock::new(None),
+        };
         store.publish(&store.index.lock(), &effects);
         Ok(Arc::new(store))
     }
@@ -162,14 +182,58 @@ impl PageStore {
             return Err(PageStoreError::InvalidInput(format!("not a file id: {:?}", rec.file_id)));
         }
         let file_id = rec.file_id.clone();
+        let priority = self.priority_of(&rec.ufs_uri);
         let effects = {
             let mut index = self.index.lock();
-            let effects = index.put_file(rec);
+            let effects = index.put_file(rec, priority);
             self.publish(&index, &effects);
             effects
         };
         self.delete_pages(effects.delete).await?;
         self.sync_record(&file_id).await
+    }
+
+    /// Sets where file priorities come from; files cached from now on get theirs from `source`.
+    pub fn set_priority_source(&self, source: PrioritySource) {
+        *self.priorities.write() = Some(source);
+    }
+
+    /// Sets which data may have new pages cached; pages refused by `source` are not admitted.
+    pub fn set_admission(&self, source: AdmissionSource) {
+        *self.admission.write() = Some(source);
+    }
+
+    /// Bytes of a file's cached pages (0 when not cached).
+    pub fn cached_bytes(&self, file_id: &str) -> u64 {
+        self.index.lock().cached_bytes(file_id)
+    }
+
+    /// The eviction priority of a cached file (`None` when not cached).
+    pub fn priority(&self, file_id: &str) -> Option<Priority> {
+        self.index.lock().priority(file_id).map(level_of)
+    }
+
+    /// Re-reads every cached file's priority from the source and moves the files whose level changed;
+    /// returns how many moved.
+    pub fn reprioritize(&self) -> usize {
+        let files = self.index.lock().file_priorities();
+        let changed: Vec<(String, u8)> = files
+            .into_iter()
+            .filter_map(|(id, uri, old)| {
+                let new = self.priority_of(&uri);
+                (new != old).then_some((id, new))
+            })
+            .collect();
+        let mut index = self.index.lock();
+        for (id, priority) in &changed {
+            index.set_priority(id, *priority);
+        }
+        changed.len()
+    }
+
+    fn priority_of(&self, uri: &str) -> u8 {
+        let level = self.priorities.read().as_ref().map_or(Priority::Medium, |source| source(uri));
+        level.index() as u8
     }
 
     /// Sets when the file was last checked against the UFS. Kept in memory; written with the record's next
@@ -242,9 +306,16 @@ impl PageStore {
 
     /// Caches a page; the file record must exist and `data.len()` must equal the page's expected length
     /// (from the record's length) — otherwise an InvalidInput error. Returns false if not admitted (page
-    /// larger than every tier's capacity, or the file was removed or replaced meanwhile). Evicts LRU pages
-    /// to make room.
+    /// larger than every tier's capacity, its priority below everything a full tier holds, its quota
+    /// exceeded, or the file was removed or replaced meanwhile). Evicts LRU pages to make room.
     pub async fn put_page(&self, file_id: &str, index: u64, data: Bytes) -> Result<bool, PageStoreError> {
+        let admission = self.admission.read().clone();
+        if let Some(admit) = admission {
+            let uri = self.index.lock().record(file_id).map(|r| r.ufs_uri.clone());
+            if uri.is_some_and(|uri| !admit(&uri)) {
+                return Ok(false);
+            }
+        }
         let plan = self.index.lock().plan_write(file_id, index, data.len() as u64)?;
         if !plan.memory && !plan.disk {
             return Ok(false);
@@ -275,8 +346,9 @@ impl PageStore {
         };
         match committed {
             Some(effects) => {
+                let admitted = !effects.refused;
                 self.delete_pages(effects.delete).await?;
-                Ok(true)
+                Ok(admitted)
             }
             None => {
                 // The file was removed or replaced while the page was written: the page is of no version
@@ -380,3 +452,7 @@ fn delete_pages(layout: &Layout, pages: Vec<DiskPage>) {
 
 #[cfg(test)]
 mod tests;
+
+fn level_of(p: u8) -> Priority {
+    Priority::ALL.get(usize::from(p)).copied().unwrap_or_default()
+}

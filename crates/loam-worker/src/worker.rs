@@ -4,16 +4,21 @@
 //! down in reverse (leave the ring first, then stop serving).
 
 use crate::config::WorkerConfig;
+use crate::file_report;
 use crate::http_api::{self, WorkerState};
 use crate::identity;
 use crate::metrics::WorkerMetrics;
 use crate::mount_view::MountView;
 use crate::page_store::PageStore;
+use crate::quota::QuotaTracker;
 use crate::read_through::ReadThrough;
+use crate::rule_view::RuleView;
+use crate::ttl::TtlScanner;
 use anyhow::Context;
 use loam_client::MembershipView;
 use loam_core::WorkerId;
 use loam_core::membership::WorkerRecord;
+use loam_core::rules::{PriorityRule, QuotaRule, TtlRule};
 use loam_store::ClusterStore;
 use loam_store::membership::{MembershipHandle, register};
 use loam_ufs::UfsRegistry;
@@ -54,6 +59,22 @@ pub async fn start(
         MembershipView::follow_store(store.clone(), &cfg.cluster_name, cfg.virtual_nodes, rx.clone())
             .await
             .context("loading the membership")?;
+    let (ttl_rules, ttl_rule_task) = RuleView::<TtlRule>::follow(store.clone(), &cfg.cluster_name, rx.clone())
+        .await
+        .context("loading the TTL rules")?;
+    let ttl_task = TtlScanner::new(pages.clone(), mounts.clone(), ttl_rules).spawn(cfg.ttl_check_interval, rx.clone());
+    let (priority_rules, priority_rule_task) =
+        RuleView::<PriorityRule>::follow(store.clone(), &cfg.cluster_name, rx.clone())
+            .await
+            .context("loading the priority rules")?;
+    let priority_task = crate::priority::follow(pages.clone(), priority_rules, mounts.clone(), rx.clone());
+    let (quota_rules, quota_rule_task) = RuleView::<QuotaRule>::follow(store.clone(), &cfg.cluster_name, rx.clone())
+        .await
+        .context("loading the quota rules")?;
+    let quota = QuotaTracker::new(pages.clone(), mounts.clone(), quota_rules, store.clone(), &cfg.cluster_name, id);
+    let admission = quota.clone();
+    pages.set_admission(Arc::new(move |uri: &str| admission.admits(uri)));
+    let quota_task = quota.spawn(cfg.quota_check_interval, rx.clone());
     let listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.http_port))
         .await
         .with_context(|| format!("binding the HTTP API on {}:{}", cfg.host, cfg.http_port))?;
@@ -68,6 +89,11 @@ pub async fn start(
         coordinator_url: cfg.coordinator_url.clone(),
     });
     let app = http_api::router(state.clone());
+    // Keeps the Coordinator's global file index current; without a Coordinator URL there is no one to tell.
+    let reporter = cfg
+        .coordinator_url
+        .clone()
+        .map(|url| file_report::spawn(id, state.rt.pages().clone(), url, file_report::REPORT_INTERVAL, rx.clone()));
     let mut stop = rx.clone();
     let server = tokio::spawn(async move {
         let done = async move {
@@ -85,7 +111,20 @@ pub async fn start(
         http_addr,
         state,
         shutdown,
-        tasks: vec![mount_task, member_task, server],
+        tasks: vec![
+            mount_task,
+            member_task,
+            ttl_rule_task,
+            ttl_task,
+            priority_rule_task,
+            priority_task,
+            quota_rule_task,
+            quota_task,
+            server,
+        ]
+        .into_iter()
+        .chain(reporter)
+        .collect(),
         membership: Some(membership),
     })
 }

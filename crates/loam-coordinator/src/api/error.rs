@@ -8,8 +8,10 @@
 //! **Decision:** every server-side failure (`Unavailable`, `Corrupt`, `Internal`) answers `500`, the only
 //! server error the spec's tables list; the message says which it was.
 
+use crate::file_index::FileIndexError;
 use crate::jobs::JobError;
 use crate::mounts::MountServiceError;
+use crate::rules::RuleError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -57,6 +59,18 @@ pub enum ApiError {
     /// A load or free job operation failed.
     #[error(transparent)]
     Jobs(#[from] JobError),
+    /// A TTL, priority or quota rule operation failed.
+    #[error(transparent)]
+    Rules(#[from] RuleError),
+    /// A file index operation failed (e.g. the index is disabled).
+    #[error(transparent)]
+    FileIndex(#[from] FileIndexError),
+    /// `GET /api/v1/file_index?file=` of a file the index does not hold.
+    #[error("File not found in the global file index: {0}")]
+    NotIndexed(String),
+    /// `/api/v1/cache` with an `op` other than `clear-stale`.
+    #[error("OP not implemented")]
+    OpNotImplemented,
     /// A bug: a handler panicked or an invariant broke.
     #[error("internal error: {0}")]
     Internal(String),
@@ -70,10 +84,15 @@ impl ApiError {
             | ApiError::InvalidInput(_)
             | ApiError::BodyTooLarge(_)
             | ApiError::MethodNotAllowed { .. } => ErrorKind::InvalidInput,
-            ApiError::UnknownEndpoint { .. } | ApiError::WorkerNotFound(_) => ErrorKind::NotFound,
+            ApiError::UnknownEndpoint { .. } | ApiError::WorkerNotFound(_) | ApiError::NotIndexed(_) => {
+                ErrorKind::NotFound
+            }
+            ApiError::FileIndex(e) => e.kind(),
+            ApiError::OpNotImplemented => ErrorKind::NotImplemented,
             ApiError::Mounts(e) => e.kind(),
             ApiError::Store(e) => e.kind(),
             ApiError::Jobs(e) => e.kind(),
+            ApiError::Rules(e) => e.kind(),
             ApiError::Internal(_) => ErrorKind::Internal,
         }
     }
@@ -128,6 +147,13 @@ mod tests {
             (MountServiceError::UfsMissing("file:///x/".into()).into(), 400),
             (StoreError::Unavailable("down".into()).into(), 500),
             (ApiError::Internal("bug".into()), 500),
+            (RuleError::Disabled("TTL not enabled").into(), 501),
+            (RuleError::NotFound("No TTL policy found for path: /d".into()).into(), 404),
+            (RuleError::NoMount.into(), 400),
+            (RuleError::NoRuleAt { kind: "ttl", path: "/d".into() }.into(), 400),
+            (FileIndexError::Disabled.into(), 404),
+            (ApiError::NotIndexed("s3://b/f".into()), 404),
+            (ApiError::OpNotImplemented, 501),
         ];
         for (err, status) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");

@@ -34,6 +34,9 @@ async fn get_load(State(c): State<AppState>, q: QueryParams) -> Result<Response,
 
 async fn post_load(State(c): State<AppState>, ApiJson(req): ApiJson<LoadRequest>) -> Result<Response, ApiError> {
     let sync = req.options.sync;
+    if c.quota().enabled() {
+        crate::quota::check_load(&c, req.paths.as_deref().unwrap_or_default()).await?;
+    }
     submitted(c.jobs().submit_load(req).await?, sync, &c, |c, id| async move {
         Ok(Json(c.jobs().load_progress(&id).await?).into_response())
     })

@@ -13,7 +13,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::Usage;
 use super::error::PageStoreError;
-use super::lru::{DEFAULT_PRIORITY, Lru};
+use super::lru::{DEFAULT_PRIORITY, Lru, Priority};
 use super::record::{FileRecord, StoredRecord};
 use super::recovery::RecoveredFile;
 
@@ -42,6 +42,8 @@ struct FileEntry {
     /// Changes with every change of the record; `persisted_seq` is the last one written to disk.
     seq: u64,
     persisted_seq: Option<u64>,
+    /// The eviction priority of the file's pages (from the priority rules).
+    priority: Priority,
     pages: BTreeMap<u64, PageEntry>,
 }
 
@@ -62,6 +64,8 @@ pub(super) struct Effects {
     pub(super) evicted_memory: u64,
     /// Pages evicted from disk.
     pub(super) evicted_disk: u64,
+    /// A page write that no tier admitted (priority admission).
+    pub(super) refused: bool,
 }
 
 /// Where a page can be read.
@@ -173,24 +177,56 @@ impl Index {
         Usage { memory_bytes, memory_pages, disk_bytes, disk_pages, files: self.files.len() as u64 }
     }
 
-    /// Creates or replaces a record. The same version keeps its pages, generation and first-cached time;
-    /// a new or changed version gets a new generation and no pages.
-    pub(super) fn put_file(&mut self, record: FileRecord) -> Effects {
+    /// Creates or replaces a record, with `priority` for its pages. The same version keeps its pages,
+    /// generation and first-cached time; a new or changed version gets a new generation and no pages.
+    pub(super) fn put_file(&mut self, record: FileRecord, priority: Priority) -> Effects {
         let seq = self.next();
         if let Some(entry) = self.files.get_mut(&record.file_id)
             && entry.record.same_version(&record)
         {
+            let file_id = record.file_id.clone();
             entry.record = FileRecord { cached_ms: entry.record.cached_ms, ..record };
             entry.seq = seq;
+            self.set_priority(&file_id, priority);
             return Effects::default();
         }
         let effects = self.remove_file(&record.file_id).map(|(e, _)| e).unwrap_or_default();
         let generation = self.next_generation;
         self.next_generation += 1;
         self.owners.insert(generation, record.file_id.clone());
-        let entry = FileEntry { record, generation, seq, persisted_seq: None, pages: BTreeMap::new() };
+        let entry = FileEntry { record, generation, seq, persisted_seq: None, priority, pages: BTreeMap::new() };
         self.files.insert(entry.record.file_id.clone(), entry);
         effects
+    }
+
+    /// Bytes of `file_id`'s cached pages (each page once, whichever tiers hold it).
+    pub(super) fn cached_bytes(&self, file_id: &str) -> u64 {
+        self.files.get(file_id).map_or(0, |e| e.pages.values().map(|p| p.len).sum())
+    }
+
+    /// The eviction priority of `file_id`'s pages.
+    pub(super) fn priority(&self, file_id: &str) -> Option<Priority> {
+        self.files.get(file_id).map(|e| e.priority)
+    }
+
+    /// Moves every cached page of `file_id` to `priority` in both tiers, keeping their recency.
+    pub(super) fn set_priority(&mut self, file_id: &str, priority: Priority) {
+        let Some(entry) = self.files.get_mut(file_id) else { return };
+        if entry.priority == priority {
+            return;
+        }
+        entry.priority = priority;
+        for &index in entry.pages.keys() {
+            let key = PageKey { generation: entry.generation, index };
+            for tier in [&mut self.memory, &mut self.disk].into_iter().flatten() {
+                tier.set_priority(&key, priority);
+            }
+        }
+    }
+
+    /// Every file id with its record's UFS URI and its current priority.
+    pub(super) fn file_priorities(&self) -> Vec<(String, String, Priority)> {
+        self.files.iter().map(|(id, e)| (id.clone(), e.record.ufs_uri.clone(), e.priority)).collect()
     }
 
     /// Sets when the file was last checked against the UFS.
@@ -288,18 +324,23 @@ impl Index {
             disk.remove(&key);
         }
         let mut effects = Effects::default();
-        let disk_victims =
-            if on_disk { self.disk.as_mut().and_then(|d| d.insert(key, len, DEFAULT_PRIORITY)) } else { None };
+        let priority = self.files.get(file_id)?.priority;
+        let disk_victims = if on_disk { self.disk.as_mut().and_then(|d| d.insert(key, len, priority)) } else { None };
         let memory_victims =
-            if plan.memory { self.memory.as_mut().and_then(|m| m.insert(key, len, DEFAULT_PRIORITY)) } else { None };
+            if plan.memory { self.memory.as_mut().and_then(|m| m.insert(key, len, priority)) } else { None };
         let page = PageEntry {
             len,
             cached_ms,
             disk_stamp: disk_victims.is_some().then(|| self.next()),
             memory: memory_victims.is_some().then_some(data),
         };
+        if on_disk && page.disk_stamp.is_none() {
+            // Written before the disk tier refused it (priority admission): the file must not stay.
+            effects.delete.push(DiskPage { file_id: file_id.to_owned(), index, generation: plan.generation });
+        }
         if page.disk_stamp.is_none() && page.memory.is_none() {
             self.files.get_mut(file_id)?.pages.remove(&index);
+            effects.refused = true;
             return Some(effects);
         }
         self.files.get_mut(file_id)?.pages.insert(index, page);
@@ -354,8 +395,9 @@ impl Index {
                 {
                     disk.touch(&key);
                 }
+                let priority = entry.priority;
                 if page.memory.is_none()
-                    && let Some(victims) = self.memory.as_mut().and_then(|m| m.insert(key, read.len, DEFAULT_PRIORITY))
+                    && let Some(victims) = self.memory.as_mut().and_then(|m| m.insert(key, read.len, priority))
                 {
                     page.memory = Some(data.clone());
                     self.evicted_from_memory(victims, &mut effects);
@@ -390,7 +432,14 @@ impl Index {
             let seq = self.next();
             pages.extend(file.pages.into_iter().map(|p| (p.cached_ms, generation, p.index, p.len)));
             self.owners.insert(generation, record.file_id.clone());
-            let entry = FileEntry { record, generation, seq, persisted_seq: Some(seq), pages: BTreeMap::new() };
+            let entry = FileEntry {
+                record,
+                generation,
+                seq,
+                persisted_seq: Some(seq),
+                priority: DEFAULT_PRIORITY,
+                pages: BTreeMap::new(),
+            };
             self.files.insert(entry.record.file_id.clone(), entry);
             self.next_generation = self.next_generation.max(generation + 1);
         }

@@ -1,10 +1,12 @@
 //! One tier's eviction order, with a capacity in bytes.
 //!
 //! Entries are ordered by `(priority, last_use_tick)` in a `BTreeMap`, so the next victim is the first key:
-//! the least recently used entry of the lowest priority. Priority comes first in the key so that rules can
-//! later make low-priority pages go before high-priority ones without changing the structure; every page
-//! has [`DEFAULT_PRIORITY`] for now. Ticks come from a per-tier counter, so keys are unique and every
-//! operation is O(log n).
+//! the least recently used entry of the lowest priority (priority rules: all `low` data goes before any
+//! `medium`, all `medium` before any `high`; LRU within a level). Ticks come from a per-tier counter, so
+//! keys are unique and every operation is O(log n).
+//!
+//! Admission follows the spec's priority Decision: when an insert needs room and the new entry's priority
+//! is lower than every other entry's, it is refused rather than evicting better data.
 
 use std::collections::{BTreeMap, HashMap};
 use std::hash::Hash;
@@ -12,7 +14,7 @@ use std::hash::Hash;
 /// Eviction priority: lower values are evicted first.
 pub(super) type Priority = u8;
 
-/// The priority of every page until priority rules exist (medium).
+/// The priority of data under no rule (medium; `loam_core::rules::Priority::index`).
 pub(super) const DEFAULT_PRIORITY: Priority = 1;
 
 /// Where an entry sits in the order, and how many bytes it holds.
@@ -55,9 +57,17 @@ impl<K: Copy + Eq + Hash> Lru<K> {
 
     /// Inserts (or replaces) `key` as the most recently used entry, evicting least recently used entries
     /// (never `key` itself) until it fits. Returns the evicted entries and their sizes, or `None` (and
-    /// changes nothing) when `size` exceeds the capacity.
+    /// changes nothing) when `size` exceeds the capacity, or when room is needed and `priority` is lower
+    /// than that of every other entry.
     pub(super) fn insert(&mut self, key: K, size: u64, priority: Priority) -> Option<Vec<(K, u64)>> {
         if !self.admits(size) {
+            return None;
+        }
+        let existing = self.slots.get(&key).map_or(0, |s| s.size);
+        if self.bytes - existing + size > self.capacity
+            && let Some((&(lowest, _), _)) = self.order.iter().find(|(_, k)| **k != key)
+            && priority < lowest
+        {
             return None;
         }
         self.remove(&key);
@@ -83,6 +93,17 @@ impl<K: Copy + Eq + Hash> Lru<K> {
         self.order.remove(&slot.order);
         slot.order.1 = tick;
         self.order.insert(slot.order, *key);
+        true
+    }
+
+    /// Moves `key` to `priority`, keeping its recency. Returns whether it was present.
+    pub(super) fn set_priority(&mut self, key: &K, priority: Priority) -> bool {
+        let Some(slot) = self.slots.get_mut(key) else { return false };
+        if slot.order.0 != priority {
+            self.order.remove(&slot.order);
+            slot.order.0 = priority;
+            self.order.insert(slot.order, *key);
+        }
         true
     }
 
@@ -129,6 +150,32 @@ mod tests {
         // 1 is the most recently used, but its priority is lower.
         assert_eq!(keys(lru.insert(3, 10, DEFAULT_PRIORITY)), vec![1]);
         assert_eq!(keys(lru.insert(4, 10, DEFAULT_PRIORITY)), vec![3]);
+    }
+
+    #[test]
+    fn a_full_tier_refuses_data_below_everything_it_holds() {
+        let mut lru = Lru::new(20);
+        lru.insert(1, 10, 1);
+        lru.insert(2, 10, 2);
+        assert!(lru.insert(3, 10, 0).is_none(), "low data does not displace medium or high data");
+        assert_eq!((lru.bytes(), lru.len()), (20, 2));
+        // With room to spare, or with something as low in the tier, it is admitted.
+        assert_eq!(keys(lru.insert(4, 10, 1)), vec![1]);
+        lru.remove(&4);
+        assert!(keys(lru.insert(5, 10, 0)).is_empty());
+        assert_eq!(keys(lru.insert(6, 10, 0)), vec![5]);
+    }
+
+    #[test]
+    fn a_new_priority_moves_an_entry_in_the_eviction_order() {
+        let mut lru = Lru::new(20);
+        lru.insert(1, 10, 1);
+        lru.insert(2, 10, 1);
+        assert!(lru.set_priority(&1, 2));
+        assert!(!lru.set_priority(&9, 2));
+        assert_eq!(keys(lru.insert(3, 10, 1)), vec![2]);
+        assert!(lru.set_priority(&1, 0));
+        assert_eq!(keys(lru.insert(4, 10, 1)), vec![1]);
     }
 
     #[test]

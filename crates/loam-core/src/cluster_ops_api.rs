@@ -1,0 +1,98 @@
+//! Wire types of the cluster-wide cache operations: the global file index (`/api/v1/file_index` and the
+//! workers' reports to it) and clear-stale (`/api/v1/cache` and its broadcast to workers).
+//!
+//! Coordinator and workers share these so both sides of the internal calls read the same shapes; every
+//! internal body carries [`CLUSTER_OPS_API_VERSION`], so mismatched releases fail loudly.
+
+use serde::{Deserialize, Serialize};
+
+/// Version of the internal bodies below.
+pub const CLUSTER_OPS_API_VERSION: u32 = 1;
+
+/// `POST /api/v1/file_index` and `DELETE /api/v1/file_index` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexFiles {
+    /// UFS URIs (or Alluxio paths).
+    pub files: Vec<String>,
+}
+
+/// `{"entries": n}`: how many entries a POST added or a DELETE removed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexEntries {
+    /// Entries added or removed.
+    pub entries: u64,
+}
+
+/// `GET /api/v1/file_index?file=`: where one file is cached.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileLocation {
+    /// The file's UFS URI.
+    pub file: String,
+    /// The workers that reported holding it.
+    pub workers: Vec<IndexedWorker>,
+}
+
+/// One worker holding a file.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexedWorker {
+    /// `worker-<uuid>`.
+    pub identity: String,
+    /// `host:port` of its HTTP API, when the worker is registered.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub address: String,
+}
+
+/// A worker's report of the change in its cached files (`POST /api/v1/internal/file_index`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct IndexReport {
+    /// [`CLUSTER_OPS_API_VERSION`].
+    pub version: u32,
+    /// The reporting worker, `worker-<uuid>`.
+    pub worker: String,
+    /// Forget everything held for this worker before applying the change (the reporter's first report).
+    #[serde(default)]
+    pub reset: bool,
+    /// UFS URIs cached since the last report.
+    #[serde(default)]
+    pub added: Vec<String>,
+    /// UFS URIs dropped since the last report.
+    #[serde(default)]
+    pub removed: Vec<String>,
+}
+
+/// A worker's full list of cached files (`GET /v1/internal/cached_files`), for rebuilding the index.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CachedFiles {
+    /// [`CLUSTER_OPS_API_VERSION`].
+    pub version: u32,
+    /// The worker, `worker-<uuid>`.
+    pub worker: String,
+    /// UFS URIs of every file it holds a record of.
+    pub files: Vec<String>,
+}
+
+/// `POST|DELETE /api/v1/cache` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheOp {
+    /// The operation; only `clear-stale` is implemented.
+    pub op: String,
+    /// Owners kept per file (the first `replicas` workers of the ring); default 1.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub replicas: Option<u32>,
+}
+
+/// The broadcast to each worker (`POST /v1/internal/clear_stale`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ClearStaleTask {
+    /// [`CLUSTER_OPS_API_VERSION`].
+    pub version: u32,
+    /// A file is kept if this worker is among its first `replicas` owners on the ring.
+    pub replicas: u32,
+}
+
+/// `{"errors": {"<worker host>": "<message>"}}` of `/api/v1/cache`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CacheOpErrors {
+    /// Per-worker failures; empty when every worker accepted.
+    pub errors: std::collections::BTreeMap<String, String>,
+}

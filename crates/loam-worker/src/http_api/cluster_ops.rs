@@ -1,0 +1,55 @@
+//! The worker's side of the cluster-wide cache operations, under `/v1/internal/`:
+//! `POST /v1/internal/clear_stale` ([`ClearStaleTask`]) starts a background clear-stale scan and
+//! `DELETE` stops it (see `crate::clear_stale`); `GET /v1/internal/cached_files` answers every cached
+//! file's UFS URI ([`CachedFiles`]), which the Coordinator reads to rebuild its global file index.
+
+use super::WorkerState;
+use crate::clear_stale::ClearStale;
+use crate::error::WorkerError;
+use axum::extract::State;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use axum::{Json, Router};
+use bytes::Bytes;
+use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, CachedFiles, ClearStaleTask};
+use loam_core::coordinator_api::StatusBody;
+use std::sync::Arc;
+
+/// What these routes share: the worker state and its clear-stale scans.
+pub struct OpsState {
+    worker: Arc<WorkerState>,
+    clear_stale: Arc<ClearStale>,
+}
+
+/// The routes, over `state`.
+pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
+    let clear_stale = ClearStale::new(state.id, state.rt.pages().clone(), state.members.clone());
+    Router::new()
+        .route("/v1/internal/clear_stale", post(start).delete(stop))
+        .route("/v1/internal/cached_files", get(cached_files))
+        .with_state(Arc::new(OpsState { worker: state.clone(), clear_stale }))
+}
+
+async fn start(State(s): State<Arc<OpsState>>, body: Bytes) -> Response {
+    let task: ClearStaleTask = match serde_json::from_slice(&body) {
+        Ok(t) => t,
+        Err(e) => return WorkerError::InvalidInput(format!("malformed clear-stale task: {e}")).into_response(),
+    };
+    if task.version != CLUSTER_OPS_API_VERSION {
+        let msg =
+            format!("task version {} is not supported (this worker speaks {CLUSTER_OPS_API_VERSION})", task.version);
+        return WorkerError::InvalidInput(msg).into_response();
+    }
+    s.clear_stale.start(task.replicas.max(1));
+    Json(StatusBody::ok()).into_response()
+}
+
+async fn stop(State(s): State<Arc<OpsState>>) -> Json<StatusBody> {
+    s.clear_stale.stop();
+    Json(StatusBody::ok())
+}
+
+async fn cached_files(State(s): State<Arc<OpsState>>) -> Json<CachedFiles> {
+    let files = crate::file_report::cached_uris(s.worker.rt.pages());
+    Json(CachedFiles { version: CLUSTER_OPS_API_VERSION, worker: s.worker.id.to_string(), files })
+}
