@@ -53,6 +53,7 @@ pub fn coordinator_config(cluster_name: &str, data_dir: &Path, job_retention: Du
         static_mounts: None,
         data_dir: coordinator_files(data_dir),
         job_retention,
+        ..CoordinatorConfig::default()
     }
 }
 

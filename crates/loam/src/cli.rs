@@ -13,6 +13,7 @@ pub mod index;
 pub mod job;
 pub mod mount;
 pub mod nodes;
+pub mod rules;
 
 use crate::cluster_store::ClusterFlags;
 use crate::coordinator_cmd::CoordinatorArgs;
@@ -66,6 +67,15 @@ pub enum Command {
     /// Cluster-wide cache operations (clear-stale).
     #[command(subcommand)]
     Cache(cache::CacheCommand),
+    /// TTL rules: cached data under a path is evicted after this many seconds.
+    #[command(subcommand)]
+    Ttl(rules::RuleCommand),
+    /// Priority rules (high, medium, low): low data is evicted first.
+    #[command(subcommand)]
+    Priority(rules::RuleCommand),
+    /// Quotas: how many cached bytes data under a path may take.
+    #[command(subcommand)]
+    Quota(rules::RuleCommand),
     /// Distributed load and free jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
@@ -96,6 +106,9 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Job(c) => job::run(&ctx, c).await,
         Command::Index(c) => index::run(&ctx, c).await,
         Command::Cache(c) => cache::run(&ctx, c).await,
+        Command::Ttl(c) => rules::run(&ctx, rules::RuleKind::Ttl, c).await,
+        Command::Priority(c) => rules::run(&ctx, rules::RuleKind::Priority, c).await,
+        Command::Quota(c) => rules::run(&ctx, rules::RuleKind::Quota, c).await,
         Command::Bench(BenchCommand::Read(args)) => crate::bench::read::run(args).await,
         Command::Bench(BenchCommand::Load(args)) => crate::bench::load::run(args).await,
     }

@@ -121,6 +121,14 @@ pub struct CoordinatorFile {
     pub data_dir: Option<PathBuf>,
     /// How long finished jobs are kept.
     pub job_retention: Option<HumaneDuration>,
+    /// Turns the global file index off (`disable-file-index = true`).
+    pub disable_file_index: Option<bool>,
+    /// Turns the TTL API off (`disable-ttl = true`).
+    pub disable_ttl: Option<bool>,
+    /// Turns the priority eviction API off (`disable-priority = true`).
+    pub disable_priority: Option<bool>,
+    /// Turns the quota API off (`disable-quota = true`).
+    pub disable_quota: Option<bool>,
 }
 
 /// The config file of `loam worker`.

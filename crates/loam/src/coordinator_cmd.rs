@@ -45,6 +45,18 @@ pub struct CoordinatorArgs {
     /// How long finished load and free jobs are kept: seconds or a duration like `7d`, `12h` [default: 7d].
     #[arg(long, value_parser = parse_duration)]
     pub job_retention: Option<Duration>,
+    /// Do not keep the global file index (`/api/v1/file_index` then answers 404).
+    #[arg(long)]
+    pub disable_file_index: bool,
+    /// Turn the TTL API off (`/api/v1/ttl` then answers 501).
+    #[arg(long)]
+    pub disable_ttl: bool,
+    /// Turn the priority eviction API off (`/api/v1/priority` then answers 501).
+    #[arg(long)]
+    pub disable_priority: bool,
+    /// Turn the quota API off (`/api/v1/quota` then answers 501).
+    #[arg(long)]
+    pub disable_quota: bool,
 }
 
 /// The coordinator's settings after merging flags, file and defaults.
@@ -62,6 +74,14 @@ pub struct CoordinatorSettings {
     pub data_dir: PathBuf,
     /// How long finished jobs are kept.
     pub job_retention: Duration,
+    /// Whether the global file index is kept.
+    pub file_index: bool,
+    /// Whether the TTL API is on.
+    pub ttl: bool,
+    /// Whether the priority eviction API is on.
+    pub priority: bool,
+    /// Whether the quota API is on.
+    pub quota: bool,
 }
 
 impl CoordinatorSettings {
@@ -87,6 +107,10 @@ impl CoordinatorSettings {
             host: args.host.clone().or(file.host).unwrap_or(DEFAULT_HOST.into()),
             port: args.port.or(file.port).unwrap_or(DEFAULT_COORDINATOR_PORT),
             job_retention: args.job_retention.or(file.job_retention.map(|d| d.0)).unwrap_or(DEFAULT_JOB_RETENTION),
+            file_index: !(args.disable_file_index || file.disable_file_index.unwrap_or(false)),
+            ttl: !(args.disable_ttl || file.disable_ttl.unwrap_or(false)),
+            priority: !(args.disable_priority || file.disable_priority.unwrap_or(false)),
+            quota: !(args.disable_quota || file.disable_quota.unwrap_or(false)),
             data_dir,
         }
     }
@@ -109,7 +133,9 @@ pub async fn start(settings: &CoordinatorSettings) -> anyhow::Result<Coordinator
     std::fs::create_dir_all(&settings.data_dir)
         .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
     let store = settings.store.open().await?;
-    let cfg = assembly::coordinator_config(&settings.cluster_name, &settings.data_dir, settings.job_retention);
+    let mut cfg = assembly::coordinator_config(&settings.cluster_name, &settings.data_dir, settings.job_retention);
+    cfg.file_index = settings.file_index;
+    (cfg.ttl_enabled, cfg.priority_enabled, cfg.quota_enabled) = (settings.ttl, settings.priority, settings.quota);
     assembly::start_coordinator(store, UfsRegistry::new(), cfg, &settings.host, settings.port).await
 }
 
@@ -127,6 +153,10 @@ mod tests {
             port: Some(1000),
             data_dir: Some("/file".into()),
             job_retention: Some(config_file::HumaneDuration(Duration::from_secs(3600))),
+            disable_file_index: Some(true),
+            disable_ttl: Some(true),
+            disable_priority: None,
+            disable_quota: None,
         }
     }
 
@@ -137,6 +167,8 @@ mod tests {
         assert_eq!(s.cluster_name, DEFAULT_CLUSTER_NAME);
         assert_eq!((s.host.as_str(), s.port), (DEFAULT_HOST, DEFAULT_COORDINATOR_PORT));
         assert_eq!(s.job_retention, Duration::from_secs(7 * 24 * 3600));
+        assert!(s.file_index, "the file index is on by default");
+        assert!(s.ttl && s.priority && s.quota, "cache policies are on by default");
     }
 
     #[test]
@@ -147,6 +179,8 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port), ("10.0.0.1", 1000));
         assert_eq!(s.data_dir, PathBuf::from("/file"));
         assert_eq!(s.job_retention, Duration::from_secs(3600));
+        assert!(!s.file_index, "disable-file-index = true");
+        assert!(!s.ttl && s.priority && s.quota, "disable-ttl = true");
     }
 
     #[test]
@@ -157,6 +191,9 @@ mod tests {
             port: Some(2000),
             data_dir: Some("/flag".into()),
             job_retention: Some(Duration::from_secs(60)),
+            disable_file_index: false,
+            disable_quota: true,
+            ..Default::default()
         };
         let cluster = ClusterFlags { etcd: vec!["http://flag:2379".into()], cluster_name: Some("from-flag".into()) };
         let s = CoordinatorSettings::merge(&args, &cluster, file());
@@ -165,6 +202,7 @@ mod tests {
         assert_eq!((s.host.as_str(), s.port), ("h", 2000));
         assert_eq!(s.data_dir, PathBuf::from("/flag"));
         assert_eq!(s.job_retention, Duration::from_secs(60));
+        assert!(!s.ttl && !s.quota && s.priority, "--disable-quota adds to the file's disable-ttl");
     }
 
     #[test]

@@ -2,63 +2,10 @@
 //! SUCCEEDED with the final progress on stdout, `--json` output that parses, `job list`, `--progress` and
 //! `--stop` by id on a job slowed down by `--bandwidth`, and a bad regex as a one-line error.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod local_process;
 
-const LOAM: &str = env!("CARGO_BIN_EXE_loam");
+use local_process::{cli, ok_quiet as ok, start_local};
 
-struct Local {
-    child: Child,
-    coordinator: String,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_local(data_dir: &Path) -> Local {
-    let port = loam_testsupport::free_port();
-    let mut child = Command::new(LOAM)
-        .args(["local", "--workers", "2", "--worker-http-port", "0", "--job-retention", "1h"])
-        .arg("--coordinator-port")
-        .arg(port.to_string())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start loam local");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let mut coordinator = String::new();
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["coordinator", url, ..] => coordinator = url.to_string(),
-            _ if line.starts_with("Press Ctrl-C") => break,
-            _ => {}
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    assert_eq!(coordinator, format!("http://127.0.0.1:{port}"));
-    Local { child, coordinator }
-}
-
-fn cli(l: &Local, args: &[&str]) -> Output {
-    // Stderr is a pipe here, so `--sync` must draw no progress bar at all.
-    Command::new(LOAM).env("LOAM_COORDINATOR", &l.coordinator).args(args).output().expect("run loam")
-}
-
-fn ok(l: &Local, args: &[&str]) -> String {
-    let o = cli(l, args);
-    assert!(o.status.success(), "loam {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    assert!(o.stderr.is_empty(), "loam {args:?} wrote to stderr: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
 
 #[test]
 fn job_commands_against_loam_local() {
@@ -71,7 +18,7 @@ fn job_commands_against_loam_local() {
     }
     std::fs::create_dir_all(ufs.path().join("big")).unwrap();
     std::fs::write(ufs.path().join("big/f"), vec![7u8; 3 << 20]).unwrap();
-    let l = start_local(data_dir.path());
+    let l = start_local(data_dir.path(), &["--workers", "2", "--job-retention", "1h"]);
     assert!(ok(&l, &["mount", "add", "/data", &format!("file://{}", ufs.path().display())]).contains("mounted"));
 
     // --sync: one line on stdout with the final progress, no bar (stderr is not a terminal).

@@ -2,65 +2,13 @@
 //! test: mount, list, nodes, ls, stat, cat twice (the second read from the cache), errors, JSON output,
 //! clean shutdown on Ctrl-C (SIGINT), and a restart that keeps mounts, worker ids and the warm cache.
 
-use std::io::{BufRead, BufReader};
-use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+mod local_process;
+
+use local_process::{LOAM, Local, cli, ok, start_local};
+
+use std::process::Command;
 use std::time::{Duration, Instant};
 
-const LOAM: &str = env!("CARGO_BIN_EXE_loam");
-
-struct Local {
-    child: Child,
-    coordinator: String,
-    workers: Vec<(String, String)>,
-}
-
-impl Drop for Local {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-    }
-}
-
-fn start_local(data_dir: &Path) -> Local {
-    let port = loam_testsupport::free_port();
-    let mut child = Command::new(LOAM)
-        .args(["local", "--workers", "3", "--worker-http-port", "0", "--max-age", "3600"])
-        .arg("--coordinator-port")
-        .arg(port.to_string())
-        .arg("--data-dir")
-        .arg(data_dir)
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .expect("start loam local");
-    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut coordinator, mut workers) = (String::new(), Vec::new());
-    for line in lines.by_ref() {
-        let line = line.unwrap();
-        let words: Vec<&str> = line.split_whitespace().collect();
-        match words.as_slice() {
-            ["coordinator", url, ..] => coordinator = url.to_string(),
-            ["worker", _, url, id] => workers.push((url.to_string(), id.to_string())),
-            _ if line.starts_with("Press Ctrl-C") => break,
-            _ => {}
-        }
-    }
-    std::thread::spawn(move || for _ in lines {});
-    assert_eq!(coordinator, format!("http://127.0.0.1:{port}"));
-    assert_eq!(workers.len(), 3);
-    Local { child, coordinator, workers }
-}
-
-fn cli(l: &Local, args: &[&str]) -> Output {
-    Command::new(LOAM).env("LOAM_COORDINATOR", &l.coordinator).args(args).output().expect("run loam")
-}
-
-fn ok(l: &Local, args: &[&str]) -> String {
-    let o = cli(l, args);
-    assert!(o.status.success(), "loam {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
-    String::from_utf8(o.stdout).unwrap()
-}
 
 fn ufs_reads(l: &Local) -> u64 {
     l.workers
@@ -113,7 +61,7 @@ fn readme_walk_through() {
     std::fs::write(ufs.path().join("datasets/labels.txt"), b"cat\ndog\n").unwrap();
     let ufs_uri = format!("file://{}", ufs.path().display());
 
-    let l = start_local(data_dir.path());
+    let l = start_local(data_dir.path(), &["--workers", "3", "--max-age", "3600"]);
     assert!(ok(&l, &["mount", "add", "/data", &ufs_uri]).contains("mounted"));
     assert!(ok(&l, &["mount", "list"]).contains("/data/"));
     let nodes = ok(&l, &["nodes"]);
@@ -157,7 +105,7 @@ fn readme_walk_through() {
     sigint_and_wait(l);
 
     // Restart: same workers, mount kept, cache warm.
-    let l = start_local(data_dir.path());
+    let l = start_local(data_dir.path(), &["--workers", "3", "--max-age", "3600"]);
     let mut again: Vec<String> = l.workers.iter().map(|w| w.1.clone()).collect();
     let mut ids = ids;
     again.sort();

@@ -1,4 +1,4 @@
-//! `loam fs ls|stat|cat|head`: paths are cluster paths (`/data/x`) or UFS URIs; reads go straight to
+//! `loam fs ls|stat|cat|head|locate`: paths are cluster paths (`/data/x`) or UFS URIs; reads go straight to
 //! the worker that owns the file on the ring (then its replicas, then the UFS itself), never through the
 //! Coordinator. Where the mount table and the ring come from (the Coordinator, etcd, or a static worker
 //! list) is decided in `fs/session.rs`.
@@ -40,6 +40,11 @@ pub enum FsCommand {
         /// Cluster path or UFS URI.
         path: String,
     },
+    /// Print the workers that hold a file, from the Coordinator's global file index.
+    Locate {
+        /// Cluster path or UFS URI.
+        path: String,
+    },
     /// Write a file to stdout.
     Cat {
         /// Cluster path or UFS URI.
@@ -61,6 +66,7 @@ impl FsCommand {
         match self {
             FsCommand::Ls { path }
             | FsCommand::Stat { path }
+            | FsCommand::Locate { path }
             | FsCommand::Cat { path }
             | FsCommand::Head { path, .. } => path,
         }
@@ -69,6 +75,10 @@ impl FsCommand {
 
 /// Runs a file command.
 pub async fn run(ctx: &Ctx, cluster: &ClusterFlags, args: FsArgs) -> anyhow::Result<()> {
+    // Locating needs only the Coordinator's index, not the ring or the mount table.
+    if let FsCommand::Locate { path } = &args.command {
+        return super::index::locate(ctx, path).await;
+    }
     let sources =
         Sources { cluster: cluster.clone(), workers_file: args.workers_file, ufs_fallback: !args.no_ufs_fallback };
     let session = Session::open(ctx, &sources, args.command.path()).await?;
@@ -113,6 +123,7 @@ async fn command(ctx: &Ctx, s: &Session, c: FsCommand) -> anyhow::Result<()> {
                 )
             })
         }
+        FsCommand::Locate { path } => super::index::locate(ctx, &path).await,
         FsCommand::Cat { .. } => copy_out(s, u64::MAX).await,
         FsCommand::Head { bytes, .. } => copy_out(s, bytes).await,
     }

@@ -1,0 +1,77 @@
+//! A real `loam local` process for CLI tests, and the CLI run against it. Shared by the test binaries
+//! that drive the binary end to end (`mod local_process;`).
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Command, Output, Stdio};
+
+/// The binary under test.
+pub const LOAM: &str = env!("CARGO_BIN_EXE_loam");
+
+/// A running `loam local`; killed on drop.
+pub struct Local {
+    pub child: Child,
+    pub coordinator: String,
+    /// (HTTP base URL, worker id) of each worker, in the order printed.
+    pub workers: Vec<(String, String)>,
+}
+
+impl Drop for Local {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Starts `loam local` on a free coordinator port with `data_dir` and `extra` flags; returns when it is ready.
+pub fn start_local(data_dir: &Path, extra: &[&str]) -> Local {
+    let port = loam_testsupport::free_port();
+    let mut child = Command::new(LOAM)
+        .args(["local", "--worker-http-port", "0"])
+        .args(extra)
+        .arg("--coordinator-port")
+        .arg(port.to_string())
+        .arg("--data-dir")
+        .arg(data_dir)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("start loam local");
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    let (mut coordinator, mut workers) = (String::new(), Vec::new());
+    for line in lines.by_ref() {
+        let line = line.unwrap();
+        let words: Vec<&str> = line.split_whitespace().collect();
+        match words.as_slice() {
+            ["coordinator", url, ..] => coordinator = url.to_string(),
+            ["worker", _, url, id] => workers.push((url.to_string(), id.to_string())),
+            _ if line.starts_with("Press Ctrl-C") => break,
+            _ => {}
+        }
+    }
+    std::thread::spawn(move || for _ in lines {});
+    assert_eq!(coordinator, format!("http://127.0.0.1:{port}"));
+    Local { child, coordinator, workers }
+}
+
+/// Runs the CLI against `l` (stderr is a pipe, so no progress bar is drawn).
+pub fn cli(l: &Local, args: &[&str]) -> Output {
+    Command::new(LOAM).env("LOAM_COORDINATOR", &l.coordinator).args(args).output().expect("run loam")
+}
+
+/// Runs the CLI and returns its stdout; panics unless it succeeded.
+pub fn ok(l: &Local, args: &[&str]) -> String {
+    let o = cli(l, args);
+    assert!(o.status.success(), "loam {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
+
+/// Like [`ok`], and also requires an empty stderr.
+pub fn ok_quiet(l: &Local, args: &[&str]) -> String {
+    let o = cli(l, args);
+    assert!(o.status.success(), "loam {args:?} failed: {}", String::from_utf8_lossy(&o.stderr));
+    assert!(o.stderr.is_empty(), "loam {args:?} wrote to stderr: {}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8(o.stdout).unwrap()
+}
