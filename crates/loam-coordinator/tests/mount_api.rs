@@ -28,7 +28,7 @@ async fn add_get_list_remove() {
     assert_eq!((status, body), (200, json!({"status": "ok"})));
     assert_eq!(c.ufs.built_count(), 1, "the UFS check builds the mount's client");
 
-    let expected = json!({"path": "/data/", "ufs": format!("{ufs}/")});  // empty options are omitted (skip-if-empty rule)
+    let expected = json!({"path": "/data/", "ufs": format!("{ufs}/")}); // empty options are omitted (skip-if-empty rule)
     assert_eq!(list(&c).await, json!({"results": [expected.clone()]}));
     for spelling in ["/data", "/data/", "//data"] {
         let (status, body) = c.call("GET", &format!("/api/v1/mount?path={spelling}"), None).await;

@@ -90,7 +90,8 @@ mod tests {
 
     #[test]
     fn node_address_is_skipped_when_empty() {
-        let v = serde_json::to_value(NodeInfo { identity: "w".into(), address: String::new(), status: "ONLINE".into() });
+        let v =
+            serde_json::to_value(NodeInfo { identity: "w".into(), address: String::new(), status: "ONLINE".into() });
         assert_eq!(v.unwrap(), serde_json::json!({"identity": "w", "status": "ONLINE"}));
     }
 }

@@ -113,10 +113,7 @@ mod tests {
 
     #[test]
     fn lookup_returns_distinct_members_and_caps_at_size() {
-        let ring = HashRing::new(
-            (0..3).map(|i| (ident(&format!("{:032x}", i + 1)), i)),
-            DEFAULT_VIRTUAL_NODES,
-        );
+        let ring = HashRing::new((0..3).map(|i| (ident(&format!("{:032x}", i + 1)), i)), DEFAULT_VIRTUAL_NODES);
         let got = ring.lookup("s3://b/k", 5);
         assert_eq!(got.len(), 3);
         let mut ids: Vec<_> = got.iter().map(|(i, _)| i.identifier.clone()).collect();

@@ -27,8 +27,7 @@ fn identities_from_host_names() {
 #[test]
 fn all_ring_points() {
     let expected: BTreeMap<String, WorkerIdentity> = load("activeNodesMap.json");
-    let expected: BTreeMap<i32, WorkerIdentity> =
-        expected.into_iter().map(|(k, v)| (k.parse().unwrap(), v)).collect();
+    let expected: BTreeMap<i32, WorkerIdentity> = expected.into_iter().map(|(k, v)| (k.parse().unwrap(), v)).collect();
     let got: BTreeMap<i32, WorkerIdentity> = ring().points().map(|(p, i)| (p, i.clone())).collect();
     assert_eq!(expected.len(), 250);
     assert_eq!(got, expected);

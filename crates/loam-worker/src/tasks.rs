@@ -19,8 +19,8 @@ use crate::read_through::{OpenFile, ReadThrough};
 use bandwidth::TokenBucket;
 use futures::StreamExt;
 use loam_core::job_api::{FileResult, LoadTaskFile};
-use parking_lot::Mutex;
 use loam_ufs::UfsStatus;
+use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, UNIX_EPOCH};
@@ -79,7 +79,10 @@ impl TaskRunner {
             is_dir: false,
             length,
             etag: f.etag.clone(),
-            modified: f.modified_ms.and_then(|ms| u64::try_from(ms).ok()).map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+            modified: f
+                .modified_ms
+                .and_then(|ms| u64::try_from(ms).ok())
+                .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
         });
         let file = self.rt.open_with(&f.ufs_uri, known).await.map_err(|e| e.to_string())?;
         let length = file.record.length;

@@ -7,7 +7,6 @@ use local_process::{cli, ok_quiet as ok, start_local};
 
 use std::time::{Duration, Instant};
 
-
 #[test]
 fn index_locate_and_clear_stale_commands() {
     let data_dir = tempfile::tempdir().unwrap();

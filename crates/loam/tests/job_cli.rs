@@ -6,7 +6,6 @@ mod local_process;
 
 use local_process::{cli, ok_quiet as ok, start_local};
 
-
 #[test]
 fn job_commands_against_loam_local() {
     let data_dir = tempfile::tempdir().unwrap();

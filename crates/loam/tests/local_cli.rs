@@ -9,7 +9,6 @@ use local_process::{LOAM, Local, cli, ok, start_local};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-
 fn ufs_reads(l: &Local) -> u64 {
     l.workers
         .iter()

@@ -14,7 +14,8 @@ fn rule_commands() {
 
     assert!(ok_quiet(&l, &["ttl", "add", "/data/a", "600"]).contains("ttl rule set on /data/a"));
     assert!(ok_quiet(&l, &["ttl", "list"]).contains("/data/a"));
-    let v: serde_json::Value = serde_json::from_str(&ok_quiet(&l, &["--json", "ttl", "list", "--path", "/data/a"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_quiet(&l, &["--json", "ttl", "list", "--path", "/data/a"])).unwrap();
     assert_eq!(v["ttlSeconds"], 600);
     ok_quiet(&l, &["ttl", "remove", "/data/a"]);
     assert!(!ok_quiet(&l, &["ttl", "list"]).contains("/data/a"));
@@ -24,7 +25,8 @@ fn rule_commands() {
     assert_eq!(v["results"][0]["priority"], "high", "returned lower-case: {v}");
 
     ok_quiet(&l, &["quota", "add", "/data/a", "10MiB"]);
-    let v: serde_json::Value = serde_json::from_str(&ok_quiet(&l, &["--json", "quota", "list", "--path", "/data/a"])).unwrap();
+    let v: serde_json::Value =
+        serde_json::from_str(&ok_quiet(&l, &["--json", "quota", "list", "--path", "/data/a"])).unwrap();
     assert_eq!(v["quotaBytes"], 10 << 20);
     assert_eq!(v["state"], "Available");
 

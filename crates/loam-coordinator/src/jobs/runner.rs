@@ -333,7 +333,11 @@ impl Execution<'_> {
                 let i = self.tracker.open(&uri, length, owners.len(), matched);
                 let meta = Arc::new((length, meta));
                 for w in owners {
-                    buckets.entry(w.id).or_insert_with(|| (w.clone(), Vec::new())).1.push((i, uri.clone(), meta.clone()));
+                    buckets.entry(w.id).or_insert_with(|| (w.clone(), Vec::new())).1.push((
+                        i,
+                        uri.clone(),
+                        meta.clone(),
+                    ));
                 }
             }
         }
