@@ -6,8 +6,10 @@
 use loam_core::coordinator_api::{NODE_ONLINE, NodeList};
 use loam_core::membership::{WorkerRecord, liveness_prefix};
 use loam_core::{HashRing, WorkerId};
-use loam_store::{ClusterStore, StoreResult, list_all};
-use parking_lot::RwLock;
+use loam_store::follow::{PrefixView, follow_prefix};
+use loam_store::{ClusterStore, KeyValue, StoreResult, WatchEvent};
+use parking_lot::{Mutex, RwLock};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -72,57 +74,17 @@ impl MembershipView {
         *self.ring.write() = Arc::new(ring);
     }
 
-    /// Follows the liveness records in the cluster store; refreshes on every change.
+    /// Follows the liveness records in the cluster store; the ring is rebuilt on every change.
     pub async fn follow_store(
         store: Arc<dyn ClusterStore>,
         cluster: &str,
         virtual_nodes: u32,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> StoreResult<(Self, JoinHandle<()>)> {
         let view = Self::fixed(Vec::new(), virtual_nodes);
-        let prefix = liveness_prefix(cluster);
-        let mut rev = view.reload_store(store.as_ref(), &prefix).await?;
-        let v = view.clone();
-        let task = tokio::spawn(async move {
-            use futures::StreamExt;
-            loop {
-                let watched = async {
-                    let mut events = store.watch(&prefix, rev).await?;
-                    while let Some(ev) = events.next().await {
-                        ev?;
-                        // Any change: re-read the (small) liveness prefix rather than patching the ring.
-                        rev = v.reload_store(store.as_ref(), &prefix).await?;
-                    }
-                    StoreResult::Ok(())
-                };
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    r = watched => if let Err(e) = r {
-                        tracing::warn!("membership watch failed, keeping the last ring: {e}");
-                    },
-                }
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    _ = tokio::time::sleep(Duration::from_secs(1)) => {}
-                }
-                if let Ok(r) = v.reload_store(store.as_ref(), &prefix).await {
-                    rev = r;
-                }
-            }
-        });
+        let follower = Arc::new(LivenessFollower { view: view.clone(), live: Mutex::new(BTreeMap::new()) });
+        let task = follow_prefix(store, liveness_prefix(cluster), follower, shutdown).await?;
         Ok((view, task))
-    }
-
-    async fn reload_store(&self, store: &dyn ClusterStore, prefix: &str) -> StoreResult<i64> {
-        let rev = store.revision().await?;
-        let workers = list_all(store, prefix)
-            .await?
-            .iter()
-            .filter_map(|kv| serde_json::from_slice::<WorkerRecord>(&kv.value).ok())
-            .filter_map(|r| WorkerEndpoint::from_record(&r))
-            .collect();
-        self.set(workers);
-        Ok(rev)
     }
 
     /// Polls the Coordinator's `GET /api/v1/nodes` every `interval` (for `loam local`, which has no etcd).
@@ -149,6 +111,43 @@ impl MembershipView {
             }
         });
         Ok((view, task))
+    }
+}
+
+/// Keeps a [`MembershipView`]'s ring equal to the live workers under the liveness prefix.
+struct LivenessFollower {
+    view: MembershipView,
+    /// Liveness key -> endpoint, so one change does not need the whole prefix re-read.
+    live: Mutex<BTreeMap<String, WorkerEndpoint>>,
+}
+
+fn endpoint_of(kv: &KeyValue) -> Option<WorkerEndpoint> {
+    serde_json::from_slice::<WorkerRecord>(&kv.value).ok().and_then(|r| WorkerEndpoint::from_record(&r))
+}
+
+impl LivenessFollower {
+    fn publish(&self, live: &BTreeMap<String, WorkerEndpoint>) {
+        self.view.set(live.values().cloned().collect());
+    }
+}
+
+impl PrefixView for LivenessFollower {
+    fn reset(&self, kvs: Vec<KeyValue>) {
+        let mut live = self.live.lock();
+        *live = kvs.iter().filter_map(|kv| Some((kv.key.clone(), endpoint_of(kv)?))).collect();
+        self.publish(&live);
+    }
+
+    fn apply(&self, event: WatchEvent) {
+        let mut live = self.live.lock();
+        match event {
+            WatchEvent::Put(kv) => match endpoint_of(&kv) {
+                Some(w) => live.insert(kv.key, w),
+                None => live.remove(&kv.key),
+            },
+            WatchEvent::Delete { key, .. } => live.remove(&key),
+        };
+        self.publish(&live);
     }
 }
 

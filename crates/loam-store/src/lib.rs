@@ -6,6 +6,7 @@
 pub mod embedded;
 pub mod error;
 pub mod etcd;
+pub mod follow;
 pub mod membership;
 pub mod testkit;
 

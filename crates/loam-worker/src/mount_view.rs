@@ -2,12 +2,12 @@
 //! added on the coordinator is usable on every worker within moments and the data path never asks the
 //! coordinator or the store.
 
-use loam_store::{ClusterStore, StoreResult, WatchEvent, list_all};
+use loam_store::follow::{PrefixView, follow_prefix};
+use loam_store::{ClusterStore, KeyValue, StoreResult, WatchEvent};
 use loam_ufs::mount_table::{MountError, Resolved};
 use loam_ufs::{Mount, MountTable};
 use parking_lot::RwLock;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -37,64 +37,39 @@ impl MountView {
     pub async fn follow(
         store: Arc<dyn ClusterStore>,
         cluster: &str,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> StoreResult<(Self, JoinHandle<()>)> {
         let prefix = loam_core::store_keys::mounts_prefix(cluster);
         let view = Self::default();
-        let rev = view.reload(store.as_ref(), &prefix).await?;
-        let v = view.clone();
-        let task = tokio::spawn(async move {
-            let mut rev = rev;
-            loop {
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    r = v.watch_once(store.as_ref(), &prefix, rev) => match r {
-                        Ok(r) => rev = r,
-                        Err(e) => {
-                            tracing::warn!("mount table watch ended: {e}; reloading");
-                            tokio::select! {
-                                _ = shutdown.changed() => return,
-                                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                            }
-                            if let Ok(r) = v.reload(store.as_ref(), &prefix).await {
-                                rev = r;
-                            }
-                        }
-                    },
-                }
-            }
-        });
+        let follower = Arc::new(MountFollower { view: view.clone(), prefix: prefix.clone() });
+        let task = follow_prefix(store, prefix, follower, shutdown).await?;
         Ok((view, task))
     }
+}
 
-    async fn reload(&self, store: &dyn ClusterStore, prefix: &str) -> StoreResult<i64> {
-        let rev = store.revision().await?;
-        let mounts = list_all(store, prefix).await?.into_iter().filter_map(|kv| decode(&kv.value));
-        *self.table.write() = MountTable::from_mounts(mounts);
-        Ok(rev)
+/// Applies the store's mount records to a [`MountView`].
+struct MountFollower {
+    view: MountView,
+    prefix: String,
+}
+
+impl PrefixView for MountFollower {
+    fn reset(&self, kvs: Vec<KeyValue>) {
+        *self.view.table.write() = MountTable::from_mounts(kvs.iter().filter_map(|kv| decode(&kv.value)));
     }
 
-    /// Applies watch events until the watch ends; returns the last revision seen on error-free end.
-    async fn watch_once(&self, store: &dyn ClusterStore, prefix: &str, after: i64) -> StoreResult<i64> {
-        use futures::StreamExt;
-        let mut events = store.watch(prefix, after).await?;
-        let mut rev = after;
-        while let Some(ev) = events.next().await {
-            match ev? {
-                WatchEvent::Put(kv) => {
-                    rev = kv.mod_revision;
-                    if let Some(m) = decode(&kv.value) {
-                        self.table.write().upsert(m);
-                    }
-                }
-                WatchEvent::Delete { key, revision } => {
-                    rev = revision;
-                    let name = key.strip_prefix(prefix).unwrap_or(&key);
-                    let _ = self.table.write().remove(&format!("/{name}"));
+    fn apply(&self, event: WatchEvent) {
+        match event {
+            WatchEvent::Put(kv) => {
+                if let Some(m) = decode(&kv.value) {
+                    self.view.table.write().upsert(m);
                 }
             }
+            WatchEvent::Delete { key, .. } => {
+                let name = key.strip_prefix(&self.prefix).unwrap_or(&key);
+                let _ = self.view.table.write().remove(&format!("/{name}"));
+            }
         }
-        Ok(rev)
     }
 }
 

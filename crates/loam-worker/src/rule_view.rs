@@ -7,14 +7,13 @@
 //! (a newer coordinator's rule must not be misread).
 
 use crate::mount_view::MountView;
-use futures::StreamExt;
 use loam_core::path::PathRules;
 use loam_core::rules::{RuleKind, StoredRule};
 use loam_core::store_keys::rules_prefix;
-use loam_store::{ClusterStore, StoreResult, WatchEvent, list_all};
+use loam_store::follow::{PrefixView, follow_prefix};
+use loam_store::{ClusterStore, KeyValue, StoreResult, WatchEvent};
 use parking_lot::RwLock;
 use std::sync::Arc;
-use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -84,71 +83,49 @@ impl<T: RuleKind> RuleView<T> {
     pub async fn follow(
         store: Arc<dyn ClusterStore>,
         cluster: &str,
-        mut shutdown: watch::Receiver<bool>,
+        shutdown: watch::Receiver<bool>,
     ) -> StoreResult<(Self, JoinHandle<()>)> {
         let prefix = rules_prefix(cluster, T::KIND);
         let view = Self::default();
-        let rev = view.reload(store.as_ref(), &prefix).await?;
-        let v = view.clone();
-        let task = tokio::spawn(async move {
-            let mut rev = rev;
-            loop {
-                tokio::select! {
-                    _ = shutdown.changed() => return,
-                    r = v.watch_once(store.as_ref(), &prefix, rev) => match r {
-                        Ok(r) => rev = r,
-                        Err(e) => {
-                            tracing::warn!("{} rule watch ended: {e}; reloading", T::KIND);
-                            tokio::select! {
-                                _ = shutdown.changed() => return,
-                                _ = tokio::time::sleep(Duration::from_millis(500)) => {}
-                            }
-                            if let Ok(r) = v.reload(store.as_ref(), &prefix).await {
-                                rev = r;
-                            }
-                        }
-                    },
-                }
-            }
-        });
+        let follower = Arc::new(RuleFollower { view: view.clone(), prefix: prefix.clone() });
+        let task = follow_prefix(store, prefix, follower, shutdown).await?;
         Ok((view, task))
     }
+}
 
-    async fn reload(&self, store: &dyn ClusterStore, prefix: &str) -> StoreResult<i64> {
-        let rev = store.revision().await?;
+/// Applies the store's rule records to a [`RuleView`].
+struct RuleFollower<T> {
+    view: RuleView<T>,
+    prefix: String,
+}
+
+impl<T: RuleKind> PrefixView for RuleFollower<T> {
+    fn reset(&self, kvs: Vec<KeyValue>) {
         let mut rules = PathRules::new();
-        for kv in list_all(store, prefix).await? {
+        for kv in kvs {
             if let Some(r) = decode::<T>(&kv.key, &kv.value) {
                 rules.insert(r.path, r.rule);
             }
         }
-        *self.rules.write() = rules;
-        self.changed();
-        Ok(rev)
+        *self.view.rules.write() = rules;
+        self.view.changed();
     }
 
-    async fn watch_once(&self, store: &dyn ClusterStore, prefix: &str, after: i64) -> StoreResult<i64> {
-        let mut events = store.watch(prefix, after).await?;
-        let mut rev = after;
-        while let Some(ev) = events.next().await {
-            match ev? {
-                WatchEvent::Put(kv) => {
-                    rev = kv.mod_revision;
-                    if let Some(r) = decode::<T>(&kv.key, &kv.value) {
-                        self.rules.write().insert(r.path, r.rule);
-                        self.changed();
-                    }
-                }
-                WatchEvent::Delete { key, revision } => {
-                    rev = revision;
-                    // The key is the prefix plus the path without its leading slash (`store_keys::rule_key`).
-                    let path = format!("/{}", key.strip_prefix(prefix).unwrap_or(&key));
-                    self.rules.write().remove(&path);
-                    self.changed();
+    fn apply(&self, event: WatchEvent) {
+        match event {
+            WatchEvent::Put(kv) => {
+                if let Some(r) = decode::<T>(&kv.key, &kv.value) {
+                    self.view.rules.write().insert(r.path, r.rule);
+                    self.view.changed();
                 }
             }
+            WatchEvent::Delete { key, .. } => {
+                // The key is the prefix plus the path without its leading slash (`store_keys::rule_key`).
+                let path = format!("/{}", key.strip_prefix(&self.prefix).unwrap_or(&key));
+                self.view.rules.write().remove(&path);
+                self.view.changed();
+            }
         }
-        Ok(rev)
     }
 }
 
