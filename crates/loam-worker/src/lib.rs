@@ -11,6 +11,7 @@ pub mod identity;
 pub mod metrics;
 pub mod mount_view;
 pub mod page_store;
+pub mod periodic;
 pub mod priority;
 pub mod quota;
 pub mod read_through;

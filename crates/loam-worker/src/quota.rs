@@ -136,26 +136,13 @@ impl QuotaTracker {
     }
 
     /// Runs a pass every `interval` until `shutdown` flips to true (or its sender is dropped).
-    pub fn spawn(self, interval: Duration, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-        tokio::spawn(async move {
-            let mut ticks = tokio::time::interval(interval);
-            ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-            loop {
-                let stopping = *shutdown.borrow();
-                if stopping {
-                    return;
-                }
-                tokio::select! {
-                    r = shutdown.changed() => {
-                        if r.is_err() {
-                            return;
-                        }
-                    }
-                    _ = ticks.tick() => {
-                        if let Err(e) = self.refresh().await {
-                            tracing::warn!("quota pass failed (kept the last known state): {e}");
-                        }
-                    }
+    pub fn spawn(self, interval: Duration, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+        let this = Arc::new(self);
+        crate::periodic::every(interval, shutdown, move || {
+            let this = this.clone();
+            async move {
+                if let Err(e) = this.refresh().await {
+                    tracing::warn!("quota pass failed (kept the last known state): {e}");
                 }
             }
         })
