@@ -62,12 +62,16 @@ pub struct LoadBenchArgs {
     /// etcd binary (`--etcd` is the global flag naming a cluster's endpoints).
     #[arg(long, default_value = "/usr/bin/etcd")]
     pub etcd_bin: PathBuf,
+    /// Serve S3 with this `s3s-fs` binary instead of moto: real ranged reads, so 1 GiB objects are
+    /// measurable (`cargo install s3s-fs@0.14.1 --features binary`).
+    #[arg(long)]
+    pub s3s_fs: Option<PathBuf>,
 }
 
 /// The bucket the data sets live in.
 const BUCKET: &str = "loam-bench";
-/// The cluster path the bucket is mounted at.
-const MOUNT: &str = "/bench";
+/// Data set `x` is mounted at `/bench-x`.
+const MOUNT_PREFIX: &str = "/bench-";
 /// Workers in the cluster.
 const WORKERS: usize = 3;
 
@@ -76,7 +80,7 @@ struct Cluster {
     workers: Vec<Proc>,
     coordinator: Proc,
     _etcd: Proc,
-    _moto: Proc,
+    _s3: Proc,
     coordinator_url: String,
     s3_endpoint: String,
 }
@@ -91,9 +95,18 @@ fn strings(args: &[&str]) -> Vec<String> {
 
 impl Cluster {
     /// Starts moto, etcd, the coordinator and the workers (each with `cache_size` of disk cache).
-    async fn start(dir: &Path, etcd_bin: &Path, cache_size: u64, http: &reqwest::Client) -> anyhow::Result<Self> {
+    async fn start(
+        dir: &Path,
+        etcd_bin: &Path,
+        s3s_fs: Option<&Path>,
+        cache_size: u64,
+        http: &reqwest::Client,
+    ) -> anyhow::Result<Self> {
         let s3_port = free_port()?;
-        let moto = procs::start_moto(dir, s3_port)?;
+        let s3 = match s3s_fs {
+            Some(bin) => procs::start_s3s_fs(dir, bin, s3_port, BUCKET)?,
+            None => procs::start_moto(dir, s3_port)?,
+        };
         let etcd_port = free_port()?;
         let etcd = procs::start_etcd(dir, etcd_bin, etcd_port, free_port()?)?;
         let etcd_url = format!("http://127.0.0.1:{etcd_port}");
@@ -129,7 +142,7 @@ impl Cluster {
             workers,
             coordinator,
             _etcd: etcd,
-            _moto: moto,
+            _s3: s3,
             coordinator_url,
             s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
         };
@@ -231,10 +244,13 @@ pub async fn run(args: LoadBenchArgs) -> anyhow::Result<()> {
     let cache_size = total + total / 4 + (256 << 20);
     let http = reqwest::Client::builder().no_proxy().build()?;
     eprintln!("starting moto, etcd, a coordinator and {WORKERS} workers in {}…", dir.display());
-    let cluster = Cluster::start(&dir, &args.etcd_bin, cache_size, &http).await?;
-    let created = http.put(format!("{}/{BUCKET}", cluster.s3_endpoint)).send().await?;
-    if !created.status().is_success() {
-        bail!("creating bucket {BUCKET}: HTTP {}", created.status());
+    let cluster = Cluster::start(&dir, &args.etcd_bin, args.s3s_fs.as_deref(), cache_size, &http).await?;
+    if args.s3s_fs.is_none() {
+        // moto takes an unsigned bucket creation; s3s-fs's buckets are directories made at its start.
+        let created = http.put(format!("{}/{BUCKET}", cluster.s3_endpoint)).send().await?;
+        if !created.status().is_success() {
+            bail!("creating bucket {BUCKET}: HTTP {}", created.status());
+        }
     }
     let root = format!("s3://{BUCKET}");
     let ufs = OpendalUfs::new(&UfsUri::parse(&root)?, &cluster.s3_options())?;
@@ -244,8 +260,13 @@ pub async fn run(args: LoadBenchArgs) -> anyhow::Result<()> {
         let took = data::upload(&ufs, &root, set, parallel).await?;
         eprintln!("uploaded {} × {} bytes ({}) in {:.1} s", set.count, set.size, set.name, took.as_secs_f64());
     }
-    let mount = json!({ "path": MOUNT, "ufs": format!("{root}/"), "options": cluster.s3_options() });
-    let _: serde_json::Value = cluster.post(&http, "mount", mount).await?;
+    // One mount per data set, rooted at its prefix: a job then stats the mount root, never a directory
+    // key (s3s-fs answers a HEAD of a "directory" with a 500).
+    for set in &sets {
+        let ufs_root = format!("{root}/{}/", set.prefix);
+        let mount = json!({ "path": mount_path(set), "ufs": ufs_root, "options": cluster.s3_options() });
+        let _: serde_json::Value = cluster.post(&http, "mount", mount).await?;
+    }
 
     let mut samples: Vec<Vec<Sample>> = vec![Vec::new(); sets.len()];
     for round in 0..args.rounds {
@@ -283,7 +304,7 @@ async fn one_round(
     if (copied.files, copied.bytes) != (want.files, want.bytes) {
         bail!("the copy of {} read {copied:?}, expected {want:?}", set.name);
     }
-    let path = format!("{MOUNT}/{}", set.prefix);
+    let path = mount_path(set);
     cluster.reset_peaks();
     let t0 = Instant::now();
     let options = json!({ "sync": true, "batchSize": args.batch_size });
@@ -298,6 +319,11 @@ async fn one_round(
         bail!("the free of {path} did not free everything: {f:?}");
     }
     Ok(Sample { copy_secs, job_secs, job_elapsed_ms: p.time_elapsed_milliseconds, coordinator_peak, worker_peak })
+}
+
+/// The cluster path a data set is mounted at.
+fn mount_path(set: &DataSet) -> String {
+    format!("{MOUNT_PREFIX}{}", set.prefix)
 }
 
 fn report(sets: &[DataSet], samples: &[Vec<Sample>], args: &LoadBenchArgs) {

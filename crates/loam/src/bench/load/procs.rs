@@ -166,6 +166,18 @@ pub fn start_moto(dir: &Path, port: u16) -> anyhow::Result<Proc> {
     Proc::server("moto", dir, &moto, &args, || get(port, "/moto-api/").is_some())
 }
 
+/// Starts `s3s-fs` (an S3 server over a directory, with real ranged reads) on `port`, with `bucket` made.
+pub fn start_s3s_fs(dir: &Path, bin: &Path, port: u16, bucket: &str) -> anyhow::Result<Proc> {
+    let root = dir.join("s3s-data");
+    std::fs::create_dir_all(root.join(bucket))?;
+    let args: Vec<String> = ["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "loam-bench"]
+        .into_iter()
+        .map(str::to_string)
+        .chain(["--secret-key".to_string(), "loam-bench".to_string(), root.display().to_string()])
+        .collect();
+    Proc::server("s3s-fs", dir, bin, &args, || get(port, "/").is_some())
+}
+
 /// Starts a single-member etcd on `client` and `peer` ports with its data under `dir`.
 pub fn start_etcd(dir: &Path, etcd: &Path, client: u16, peer: u16) -> anyhow::Result<Proc> {
     let (c, p) = (format!("http://127.0.0.1:{client}"), format!("http://127.0.0.1:{peer}"));
