@@ -175,7 +175,7 @@ impl ReadState {
                 }
             }
             let Some(w) = self.candidates.pop_front() else {
-                return Some(self.from_ufs().await);
+                return Some(self.read_from_ufs().await);
             };
             let url = format!(
                 "{}/v1/range/{}?ufsFullPath={}&offset={}&length={}",
@@ -199,7 +199,7 @@ impl ReadState {
     }
 
     /// Last resort: read the rest straight from the UFS, a bounded chunk per call.
-    async fn from_ufs(&mut self) -> Result<Bytes, ClientError> {
+    async fn read_from_ufs(&mut self) -> Result<Bytes, ClientError> {
         const UFS_CHUNK: u64 = 8 << 20;
         let Some(fb) = self.client.fallback.clone() else {
             self.done = true;

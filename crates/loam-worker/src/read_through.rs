@@ -108,10 +108,10 @@ impl ReadThrough {
         let id = loam_core::file_id(&resolved.ufs_uri);
         let now = now_millis();
         let cached = self.pages.file(&id);
-        if let Some(rec) = &cached {
-            if now.saturating_sub(rec.validated_ms) < self.max_age.as_millis() as i64 {
-                return Ok(OpenFile { resolved, record: rec.clone(), ufs });
-            }
+        if let Some(rec) = &cached
+            && now.saturating_sub(rec.validated_ms) < self.max_age.as_millis() as i64
+        {
+            return Ok(OpenFile { resolved, record: rec.clone(), ufs });
         }
         let stat = match known {
             Some(s) => Ok(s),

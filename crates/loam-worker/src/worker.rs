@@ -137,10 +137,10 @@ impl WorkerHandle {
 
     /// Leaves the ring (the liveness record is revoked at once), then stops serving and every task.
     pub async fn shutdown(mut self) {
-        if let Some(m) = self.membership.take() {
-            if let Err(e) = m.shutdown().await {
-                tracing::warn!("could not revoke the liveness lease (it will expire by itself): {e}");
-            }
+        if let Some(m) = self.membership.take()
+            && let Err(e) = m.shutdown().await
+        {
+            tracing::warn!("could not revoke the liveness lease (it will expire by itself): {e}");
         }
         let _ = self.shutdown.send(true);
         for t in self.tasks.drain(..) {

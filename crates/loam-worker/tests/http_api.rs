@@ -152,7 +152,7 @@ async fn post_page_stores_it() {
     assert_eq!(t.range(&uri, PAGE, 10).await, &data[PAGE as usize..]);
     assert_eq!(t.faulty.read_calls(), calls, "the posted page is served without a UFS read");
     // Wrong length: 400, nothing stored.
-    let r = t.http.post(&url.replace("/page/1", "/page/0")).body(vec![1u8; 3]).send().await.unwrap();
+    let r = t.http.post(url.replace("/page/1", "/page/0")).body(vec![1u8; 3]).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(json(r).await["status"].as_str().unwrap().contains("must be"));
 }

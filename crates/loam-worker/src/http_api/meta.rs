@@ -92,7 +92,8 @@ fn file_info(s: &WorkerState, cluster_path: &str, st: &UfsStatus) -> FileInfo {
         _ if st.is_dir => 0,
         Some(rec) if rec.length == st.length && rec.etag == st.etag => {
             let total = s.rt.page_count(st.length);
-            if total == 0 { 100 } else { (pages.cached_page_count(&id) * 100 / total) as u32 }
+            // An empty file is wholly cached.
+            (pages.cached_page_count(&id) * 100).checked_div(total).map_or(100, |p| p as u32)
         }
         _ => 0,
     };
