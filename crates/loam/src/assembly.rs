@@ -97,6 +97,8 @@ pub struct CacheSizing {
     pub page_size: u64,
     /// Seconds a cached file is trusted before it is re-validated against the UFS.
     pub max_age_secs: u64,
+    /// Seconds between TTL scans (at least 1).
+    pub ttl_scan_secs: u64,
 }
 
 impl Default for CacheSizing {
@@ -106,6 +108,7 @@ impl Default for CacheSizing {
             memory_size: DEFAULT_MEMORY_SIZE,
             page_size: loam_worker::config::DEFAULT_PAGE_SIZE,
             max_age_secs: DEFAULT_MAX_AGE_SECS,
+            ttl_scan_secs: loam_worker::ttl::DEFAULT_TTL_CHECK_INTERVAL.as_secs(),
         }
     }
 }
@@ -118,6 +121,7 @@ pub fn worker_config(data_dir: PathBuf, host: &str, http_port: u16, sizing: &Cac
     cfg.http_port = http_port;
     cfg.page_store.page_size = sizing.page_size;
     cfg.max_age = Duration::from_secs(sizing.max_age_secs);
+    cfg.ttl_check_interval = Duration::from_secs(sizing.ttl_scan_secs.max(1));
     cfg
 }
 
@@ -169,11 +173,12 @@ mod tests {
 
     #[test]
     fn worker_config_applies_the_sizing() {
-        let s = CacheSizing { cache_size: 5, memory_size: 7, page_size: 4096, max_age_secs: 9 };
+        let s = CacheSizing { cache_size: 5, memory_size: 7, page_size: 4096, max_age_secs: 9, ttl_scan_secs: 3 };
         let cfg = worker_config("/w".into(), "10.0.0.5", 1234, &s);
         assert_eq!((cfg.host.as_str(), cfg.http_port), ("10.0.0.5", 1234));
         assert_eq!((cfg.page_store.disk_capacity, cfg.page_store.memory_capacity), (5, 7));
         assert_eq!(cfg.page_store.page_size, 4096);
+        assert_eq!(cfg.ttl_check_interval, Duration::from_secs(3));
         assert_eq!(cfg.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
         assert_eq!(cfg.max_age, Duration::from_secs(9));
     }

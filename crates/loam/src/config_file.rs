@@ -29,6 +29,7 @@
 //! | `cache-dir` | path or list of paths | `<data-dir>/cache` | cache directories |
 //! | `page-size` | size | `1MiB` | page size |
 //! | `max-age` | integer (seconds) | 60 | how long a cached file is trusted before re-validation (0: every read) |
+//! | `ttl-scan-interval` | integer (seconds) | 60 | time between scans that evict data past its TTL |
 //! | `lease-ttl` | integer (seconds) | 15 | TTL of the liveness lease in etcd |
 //!
 //! A size is a number of bytes (`1048576`) or a string with a unit (`"512KiB"`, `"10GiB"`). Relative paths
@@ -161,6 +162,8 @@ pub struct WorkerFile {
     pub page_size: Option<ByteSize>,
     /// Re-validation age in seconds.
     pub max_age: Option<u64>,
+    /// Seconds between TTL scans.
+    pub ttl_scan_interval: Option<u64>,
     /// Liveness lease TTL in seconds.
     pub lease_ttl: Option<u64>,
 }

@@ -46,6 +46,9 @@ pub struct LocalArgs {
     /// Seconds a cached file is trusted before it is re-validated against the UFS (0: every read).
     #[arg(long, default_value_t = 60)]
     pub max_age: u64,
+    /// Seconds between scans that evict data past its TTL.
+    #[arg(long, default_value_t = 60)]
+    pub ttl_scan_interval: u64,
     /// How long finished load and free jobs are kept: seconds or a duration like `7d`, `12h`.
     #[arg(long, default_value = "7d", value_parser = parse_duration)]
     pub job_retention: Duration,
@@ -82,6 +85,7 @@ pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
         memory_size: args.memory_size,
         page_size: args.page_size,
         max_age_secs: args.max_age,
+        ttl_scan_secs: args.ttl_scan_interval,
     };
     let mut workers = Vec::new();
     for i in 0..args.workers {

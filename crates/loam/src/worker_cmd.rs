@@ -64,6 +64,9 @@ pub struct WorkerArgs {
     /// Seconds a cached file is trusted before it is re-validated against the UFS; 0: every read [default: 60].
     #[arg(long)]
     pub max_age: Option<u64>,
+    /// Seconds between scans that evict data past its TTL [default: 60].
+    #[arg(long)]
+    pub ttl_scan_interval: Option<u64>,
     /// Seconds of the liveness lease in etcd; the worker turns OFFLINE this long after it dies [default: 15].
     #[arg(long)]
     pub lease_ttl: Option<u64>,
@@ -117,6 +120,7 @@ impl WorkerSettings {
             memory_size: args.memory_size.or(file.memory_size.map(|s| s.0)).unwrap_or(defaults.memory_size),
             page_size: args.page_size.or(file.page_size.map(|s| s.0)).unwrap_or(defaults.page_size),
             max_age_secs: args.max_age.or(file.max_age).unwrap_or(defaults.max_age_secs),
+            ttl_scan_secs: args.ttl_scan_interval.or(file.ttl_scan_interval).unwrap_or(defaults.ttl_scan_secs),
         };
         if sizing.page_size == 0 {
             return Err(ConfigError::Invalid("page-size must be at least 1 byte".into()));
@@ -207,6 +211,7 @@ mod tests {
             cache_dir: Some(PathList(vec!["/c1".into(), "/c2".into()])),
             page_size: Some(ByteSize(5)),
             max_age: Some(6),
+            ttl_scan_interval: Some(8),
             lease_ttl: Some(7),
         }
     }
@@ -223,6 +228,7 @@ mod tests {
         let ps = &w.page_store;
         assert_eq!((ps.disk_capacity, ps.memory_capacity, ps.page_size), (3, 4, 5));
         assert_eq!((w.max_age, w.lease_ttl), (Duration::from_secs(6), Duration::from_secs(7)));
+        assert_eq!(w.ttl_check_interval, Duration::from_secs(8));
     }
 
     #[test]
@@ -238,6 +244,7 @@ mod tests {
             cache_dirs: vec!["/ac".into()],
             page_size: Some(15),
             max_age: Some(16),
+            ttl_scan_interval: Some(18),
             lease_ttl: Some(17),
         };
         let cluster = ClusterFlags { etcd: vec!["http://a:1,http://b:1".into()], cluster_name: Some("ac".into()) };
@@ -251,6 +258,7 @@ mod tests {
         let ps = &w.page_store;
         assert_eq!((ps.disk_capacity, ps.memory_capacity, ps.page_size), (13, 14, 15));
         assert_eq!((w.max_age, w.lease_ttl), (Duration::from_secs(16), Duration::from_secs(17)));
+        assert_eq!(w.ttl_check_interval, Duration::from_secs(18));
     }
 
     #[test]
