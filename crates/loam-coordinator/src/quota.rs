@@ -19,35 +19,9 @@
 use crate::coordinator::Coordinator;
 use crate::rules::RuleError;
 use loam_core::path::PathRules;
-use loam_core::rules::{PathRule, QuotaRule, QuotaState, QuotaStatus, QuotaUsageRecord, sum_usage};
-use loam_core::store_keys::quota_usage_prefix;
-use loam_store::membership::list_workers;
-use loam_store::{ClusterStore, StoreResult, list_all};
-use std::collections::{BTreeMap, HashSet};
-
-/// Cluster-wide cached bytes per quota path, from the records of registered workers.
-pub async fn cluster_usage(store: &dyn ClusterStore, cluster: &str) -> StoreResult<BTreeMap<String, u64>> {
-    let workers: HashSet<String> = list_workers(store, cluster)
-        .await?
-        .into_iter()
-        .filter_map(|m| m.record.worker_id())
-        .map(|id| id.to_string())
-        .collect();
-    let prefix = quota_usage_prefix(cluster);
-    let records: Vec<QuotaUsageRecord> = list_all(store, &prefix)
-        .await?
-        .into_iter()
-        .filter(|kv| workers.contains(&kv.key[prefix.len()..]))
-        .filter_map(|kv| match QuotaUsageRecord::decode(&kv.value) {
-            Ok(r) => Some(r),
-            Err(e) => {
-                tracing::warn!(key = %kv.key, "ignoring a quota usage record: {e}");
-                None
-            }
-        })
-        .collect();
-    Ok(sum_usage(&records))
-}
+use loam_core::rules::{PathRule, QuotaRule, QuotaState, QuotaStatus};
+pub use loam_store::quota_usage::cluster_usage;
+use std::collections::BTreeMap;
 
 /// The status of `rule` given the cluster's usage.
 pub fn status(rule: PathRule<QuotaRule>, usage: &BTreeMap<String, u64>) -> QuotaStatus {

@@ -8,6 +8,7 @@ pub mod error;
 pub mod etcd;
 pub mod follow;
 pub mod membership;
+pub mod quota_usage;
 pub mod testkit;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};

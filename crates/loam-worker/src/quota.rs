@@ -16,10 +16,10 @@ use crate::mount_view::MountView;
 use crate::page_store::PageStore;
 use crate::rule_view::RuleView;
 use loam_core::WorkerId;
-use loam_core::rules::{QUOTA_USAGE_VERSION, QuotaRule, QuotaState, QuotaUsageRecord, sum_usage};
-use loam_core::store_keys::{quota_usage_key, quota_usage_prefix};
-use loam_store::membership::list_workers;
-use loam_store::{ClusterStore, StoreResult, list_all};
+use loam_core::rules::{QUOTA_USAGE_VERSION, QuotaRule, QuotaState, QuotaUsageRecord};
+use loam_core::store_keys::quota_usage_key;
+use loam_store::quota_usage::cluster_usage;
+use loam_store::{ClusterStore, StoreResult};
 use parking_lot::{Mutex, RwLock};
 use std::collections::{BTreeMap, HashSet};
 use std::sync::Arc;
@@ -147,23 +147,4 @@ impl QuotaTracker {
             }
         })
     }
-}
-
-/// Cluster-wide cached bytes per quota path, from the records of registered workers (the coordinator
-/// counts the same way).
-async fn cluster_usage(store: &dyn ClusterStore, cluster: &str) -> StoreResult<BTreeMap<String, u64>> {
-    let workers: HashSet<String> = list_workers(store, cluster)
-        .await?
-        .into_iter()
-        .filter_map(|m| m.record.worker_id())
-        .map(|id| id.to_string())
-        .collect();
-    let prefix = quota_usage_prefix(cluster);
-    let records: Vec<QuotaUsageRecord> = list_all(store, &prefix)
-        .await?
-        .into_iter()
-        .filter(|kv| workers.contains(&kv.key[prefix.len()..]))
-        .filter_map(|kv| QuotaUsageRecord::decode(&kv.value).ok())
-        .collect();
-    Ok(sum_usage(&records))
 }
