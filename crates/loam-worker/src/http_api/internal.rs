@@ -43,7 +43,13 @@ fn answer(results: Vec<loam_core::job_api::FileResult>) -> Response {
 
 async fn load(State(r): State<Arc<TaskRunner>>, body: Bytes) -> Response {
     match parse::<LoadTask>(&body, |t| t.version) {
-        Ok(t) => answer(r.load(t.files, t.bandwidth).await),
+        // The batch runs on its own task: if the coordinator goes away mid-batch (a restart), the reads
+        // already started still finish and cache their pages, instead of being dropped half-way and
+        // read again when the job resumes.
+        Ok(t) => match tokio::spawn(async move { r.load(t.files, t.bandwidth).await }).await {
+            Ok(results) => answer(results),
+            Err(e) => WorkerError::Unavailable(format!("load batch failed: {e}")).into_response(),
+        },
         Err(e) => e.into_response(),
     }
 }
