@@ -15,8 +15,10 @@ use std::fs::File;
 use std::io::{Read, Write};
 use std::net::{Ipv4Addr, SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::watchdog::watched;
 
 /// How long a start may take before the test fails (a loaded CI machine is far slower than 0.3 s).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -24,20 +26,6 @@ const START_TIMEOUT: Duration = Duration::from_secs(60);
 const START_ATTEMPTS: usize = 5;
 /// The member's name, also used in `--initial-cluster`.
 const NAME: &str = "loam-test";
-
-/// Runs `$2 "$3"...` (etcd and its flags) in place of the shell, after forking a watchdog that kills it
-/// when process `$1` (the test process) is gone. The pid is passed in rather than read from `$PPID`, which a
-/// shell sets at start-up, after its parent may already have exited.
-const WATCHDOG: &str = r#"
-parent=$1
-shift
-self=$$
-(
-  while kill -0 "$parent" 2>/dev/null && kill -0 "$self" 2>/dev/null; do sleep 0.5; done
-  kill -0 "$parent" 2>/dev/null || kill -9 "$self" 2>/dev/null
-) </dev/null >/dev/null 2>&1 &
-exec "$@"
-"#;
 
 /// A running single-member etcd on 127.0.0.1, killed on drop.
 pub struct EtcdServer {
@@ -129,12 +117,7 @@ impl EtcdServer {
         let err = log.try_clone().expect("clone the etcd log file handle");
         let client_url = self.endpoint();
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = Command::new("sh")
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg("loam-etcd-watchdog")
-            .arg(std::process::id().to_string())
-            .arg(etcd_binary())
+        let child = watched("loam-etcd-watchdog", etcd_binary())
             .args(["--name", NAME])
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -234,10 +217,10 @@ mod tests {
     fn the_watchdog_kills_the_server_once_its_parent_is_gone() {
         use std::io::{BufRead, BufReader};
         // A parent shell runs `sleep` under the watchdog, prints its pid, and waits for its stdin to close.
-        let mut parent = Command::new("sh")
+        let mut parent = std::process::Command::new("sh")
             .arg("-c")
             .arg(r#"sh -c "$W" loam-etcd-watchdog $$ sleep 600 >/dev/null 2>&1 & echo $!; read _"#)
-            .env("W", WATCHDOG)
+            .env("W", crate::watchdog::WATCHDOG)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .spawn()

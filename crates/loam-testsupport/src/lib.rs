@@ -7,6 +7,7 @@
 pub mod etcd_server;
 pub mod ports;
 pub mod s3_server;
+pub mod watchdog;
 
 pub use etcd_server::EtcdServer;
 pub use ports::free_port;

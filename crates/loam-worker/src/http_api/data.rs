@@ -136,6 +136,11 @@ pub async fn chunk(
     stream(&s, f, 0, u64::MAX, false).await
 }
 
+/// The required `numOfBytes` of `/v1/head` and `/v1/tail`.
+fn num_of_bytes(q: &Query) -> WorkerResult<u64> {
+    q.u64("numOfBytes")?.ok_or_else(|| WorkerError::InvalidInput("missing query parameter `numOfBytes`".into()))
+}
+
 /// `GET /v1/head/<id>?ufsFullPath=&numOfBytes=`: the first bytes.
 pub async fn head(
     State(s): State<Arc<WorkerState>>,
@@ -143,8 +148,7 @@ pub async fn head(
     RawQuery(q): RawQuery,
 ) -> WorkerResult<Response> {
     let q = Query::raw(q.as_deref(), KNOWN);
-    let n =
-        q.u64("numOfBytes")?.ok_or_else(|| WorkerError::InvalidInput("missing query parameter `numOfBytes`".into()))?;
+    let n = num_of_bytes(&q)?;
     let f = open(&s, &id, &q).await?;
     stream(&s, f, 0, n, true).await
 }
@@ -156,8 +160,7 @@ pub async fn tail(
     RawQuery(q): RawQuery,
 ) -> WorkerResult<Response> {
     let q = Query::raw(q.as_deref(), KNOWN);
-    let n =
-        q.u64("numOfBytes")?.ok_or_else(|| WorkerError::InvalidInput("missing query parameter `numOfBytes`".into()))?;
+    let n = num_of_bytes(&q)?;
     let f = open(&s, &id, &q).await?;
     let start = f.record.length.saturating_sub(n);
     stream(&s, f, start, n, true).await

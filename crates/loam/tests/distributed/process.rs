@@ -25,27 +25,9 @@ const CLI_CAP: Duration = Duration::from_secs(60);
 /// The banner's last line.
 const READY_LINE: &str = "Press Ctrl-C to stop.";
 
-/// Runs `$2 "$3"...` in place of the shell (so the child's pid is loam's) after forking a watchdog that
-/// kills it when process `$1`, the test process, is gone; the watchdog ends with the server.
-const WATCHDOG: &str = r#"
-parent=$1
-shift
-self=$$
-(
-  while kill -0 "$parent" 2>/dev/null && kill -0 "$self" 2>/dev/null; do sleep 0.5; done
-  kill -0 "$parent" 2>/dev/null || kill -9 "$self" 2>/dev/null
-) </dev/null >/dev/null 2>&1 &
-exec "$@"
-"#;
-
 /// `loam` with none of the user's `LOAM_*` settings, so a test sees only what it passes.
 pub fn loam() -> Command {
     clean_env(Command::new(LOAM))
-}
-
-/// `sh` with the environment of [`loam`], to run a server under the watchdog.
-fn watchdog_shell() -> Command {
-    clean_env(Command::new("sh"))
 }
 
 fn clean_env(mut c: Command) -> Command {
@@ -67,12 +49,7 @@ impl Server {
     /// tail) when the process exits before it is ready, e.g. because its port was taken meanwhile.
     pub fn start(args: &[String], log: &Path) -> Result<Self, String> {
         let err = OpenOptions::new().create(true).append(true).open(log).expect("open the process log");
-        let mut child = watchdog_shell()
-            .arg("-c")
-            .arg(WATCHDOG)
-            .arg("loam-watchdog")
-            .arg(std::process::id().to_string())
-            .arg(LOAM)
+        let mut child = clean_env(loam_testsupport::watchdog::watched("loam-watchdog", LOAM))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -18,7 +18,8 @@ use std::time::{Duration, Instant};
 const START_CAP: Duration = Duration::from_secs(60);
 
 /// Runs `$2 "$3"...` in place of the shell after forking a watchdog that kills it when process `$1` (the
-/// bench) is gone; the watchdog ends with the server.
+/// bench) is gone; the watchdog ends with the server. (The same wrapper as `loam_testsupport::watchdog`,
+/// which is a dev-only crate the binary cannot use.)
 const WATCHDOG: &str = r#"
 parent=$1
 shift
