@@ -270,15 +270,15 @@ impl ReadThrough {
                 data.len()
             )));
         }
-        let mut out = Vec::with_capacity((hi - lo + 1) as usize);
-        for i in lo..=hi {
-            let start = ((i - lo) * ps) as usize;
-            let stop = (start + ps as usize).min(data.len());
-            let page = data.slice(start..stop);
-            if let Err(e) = self.pages.put_page(id, i, page.clone()).await {
-                tracing::warn!("could not cache page {i} of {}: {e}", f.record.ufs_uri);
-            }
-            out.push((i, page));
+        let out: Vec<(u64, Bytes)> = (lo..=hi)
+            .map(|i| {
+                let start = ((i - lo) * ps) as usize;
+                let stop = (start + ps as usize).min(data.len());
+                (i, data.slice(start..stop))
+            })
+            .collect();
+        if let Err(e) = self.pages.put_pages(id, out.clone()).await {
+            tracing::warn!("could not cache pages {lo}..={hi} of {}: {e}", f.record.ufs_uri);
         }
         Ok(Arc::new(out))
     }

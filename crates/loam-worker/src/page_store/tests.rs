@@ -338,3 +338,22 @@ async fn a_corrupt_page_is_deleted_counted_and_missed() {
     assert!(!path.exists() && !store.has_page(&rec.file_id, 0));
     assert_eq!(store.usage().disk_pages, 0);
 }
+
+#[tokio::test]
+async fn a_batch_of_pages_is_cached_on_disk_as_one_write_or_refused_whole() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(cfg(0, Some(dir.path()), 10_000));
+    let rec = record("s3://b/batch", 3 * PS + 5, "e");
+    store.put_file(rec.clone()).await.unwrap();
+    // A page of the wrong length refuses the whole batch before anything is written.
+    let bad = vec![(0, page(&rec, 0, 1)), (3, Bytes::from(vec![9u8; 7]))];
+    assert!(matches!(store.put_pages(&rec.file_id, bad).await, Err(PageStoreError::InvalidInput(_))));
+    assert_eq!(store.cached_page_count(&rec.file_id), 0);
+    assert!(page_files(dir.path()).is_empty());
+    let batch: Vec<_> = (0..4).map(|i| (i, page(&rec, i, i as u8 + 1))).collect();
+    assert_eq!(store.put_pages(&rec.file_id, batch).await.unwrap(), vec![true; 4]);
+    assert_eq!(page_files(dir.path()).len(), 4);
+    for i in 0..4 {
+        assert_eq!(store.get_page(&rec.file_id, i).await.unwrap().unwrap(), page(&rec, i, i as u8 + 1));
+    }
+}
