@@ -171,6 +171,11 @@ impl Ufs for FaultyUfs {
         self.inner.write(uri, data).await
     }
 
+    async fn write_stream(&self, uri: &str, body: BoxStream<'static, Result<Bytes, std::io::Error>>) -> UfsResult<u64> {
+        self.check_pattern(&[uri])?;
+        self.inner.write_stream(uri, body).await
+    }
+
     async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()> {
         self.check_pattern(&[uri])?;
         self.inner.delete(uri, recursive).await

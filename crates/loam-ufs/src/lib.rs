@@ -68,6 +68,11 @@ pub trait Ufs: Send + Sync + 'static {
     /// Writes (creates or replaces) a whole file.
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()>;
 
+    /// Writes (creates or replaces) a file from a stream of chunks, never holding it whole; returns the
+    /// bytes written. Readers see the old file or the new one, never a part: a failing body (an error
+    /// from the stream, reported as `InvalidInput`) or UFS leaves the old file in place.
+    async fn write_stream(&self, uri: &str, body: BoxStream<'static, Result<Bytes, std::io::Error>>) -> UfsResult<u64>;
+
     /// Deletes a file (missing is not an error), or a directory tree when `recursive`.
     async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()>;
 

@@ -27,6 +27,8 @@
 //! - `delete(recursive)` deletes the `dir/` tree and then a file of the same name: OpenDAL's recursive
 //!   delete of a *file-like* path `a` deletes every key that starts with `a` (`ab/…` too), so we always
 //!   pass it `a/`. Deleting the root itself is refused.
+//! - `write_stream` is atomic on both: an S3 multipart upload, an fs write to a hidden sibling renamed into
+//!   place (see `streamed_write`).
 //! - `rename` on S3 is copy + delete (S3 has none; OpenDAL reports `Unsupported`), so it is not atomic.
 //! - Errors: a missing bucket is `InvalidInput` (OpenDAL files S3's `NoSuchBucket` under configuration);
 //!   an endpoint that is down is `Unavailable` after the retry layer's attempts (see `transient` for why
@@ -35,6 +37,7 @@
 mod error_mapping;
 mod operators;
 pub mod s3_options;
+pub mod streamed_write;
 mod transient;
 
 use crate::{ListOptions, MountOptions, Ufs, UfsError, UfsResult, UfsStatus};
@@ -249,6 +252,11 @@ impl Ufs for OpendalUfs {
         let rel = self.file_key(uri)?;
         observed(uri, self.op.write(&rel, data)).await?;
         Ok(())
+    }
+
+    async fn write_stream(&self, uri: &str, body: BoxStream<'static, Result<Bytes, std::io::Error>>) -> UfsResult<u64> {
+        let rel = self.file_key(uri)?;
+        streamed_write::write_stream(&self.op, &rel, uri, body).await
     }
 
     async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()> {

@@ -1,6 +1,7 @@
 //! The behaviour cases, each a generic async fn over one backend's [`Env`].
 
 use bytes::Bytes;
+use futures::stream::BoxStream;
 use futures::{StreamExt, TryStreamExt, future::join_all, stream};
 use loam_ufs::{ListOptions, Ufs, UfsError, UfsStatus};
 use std::collections::BTreeMap;
@@ -145,6 +146,70 @@ pub async fn write_then_read(env: Env) {
     assert!(matches!(env.ufs.write(&env.root, data(1)).await, Err(UfsError::InvalidInput(_))), "root is no file");
 }
 
+/// `data` cut into chunks of uneven sizes (a chunked HTTP body arrives so), as a write body.
+fn chunked(d: Bytes, sizes: &[usize]) -> BoxStream<'static, Result<Bytes, std::io::Error>> {
+    let mut parts = Vec::new();
+    let mut at = 0;
+    for size in sizes.iter().cycle() {
+        if at >= d.len() {
+            break;
+        }
+        let end = (at + size).min(d.len());
+        parts.push(Ok(d.slice(at..end)));
+        at = end;
+    }
+    stream::iter(parts).boxed()
+}
+
+/// Several multipart parts' worth (17 MiB and 3 bytes) streamed in odd chunks reads back byte-exact.
+pub async fn write_stream_large(env: Env) {
+    let u = env.uri("ws/big.bin");
+    let d = data(17 * 1024 * 1024 + 3);
+    let n = env.ufs.write_stream(&u, chunked(d.clone(), &[100_003, 1, 2_000_000, 65_536])).await.unwrap();
+    assert_eq!(n, d.len() as u64);
+    assert_eq!(env.ufs.stat(&u).await.unwrap().length, d.len() as u64);
+    let back = env.ufs.read_range(&u, 0, d.len() as u64 + 10).await.unwrap();
+    assert!(back == d, "read back {} bytes, differing", back.len());
+    // A replacement, shorter, wins whole.
+    let small = data(10);
+    env.ufs.write_stream(&u, chunked(small.clone(), &[3])).await.unwrap();
+    assert_eq!(env.ufs.read_range(&u, 0, 1 << 20).await.unwrap(), small);
+    let listed: Vec<_> = env.list("ws", false, PAGE).await.into_iter().map(|s| s.uri).collect();
+    assert_eq!(listed, vec![u.clone()], "no leftover of the writes");
+}
+
+pub async fn write_stream_empty(env: Env) {
+    let u = env.uri("ws/empty");
+    assert_eq!(env.ufs.write_stream(&u, stream::empty().boxed()).await.unwrap(), 0);
+    let s = env.ufs.stat(&u).await.unwrap();
+    assert!(!s.is_dir);
+    assert_eq!(s.length, 0);
+    let root = env.ufs.write_stream(&env.root, stream::empty().boxed()).await;
+    assert!(matches!(root, Err(UfsError::InvalidInput(_))), "root is no file: {root:?}");
+}
+
+/// A body that fails half-way leaves the old file, whole, and nothing else behind.
+pub async fn write_stream_failing_body_keeps_the_old_file(env: Env) {
+    let u = env.uri("wf/f");
+    env.put("wf/f", data(1234)).await;
+    let body = stream::iter(vec![
+        Ok(Bytes::from(vec![7u8; 9 * 1024 * 1024])),
+        Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client went away")),
+    ])
+    .boxed();
+    match env.ufs.write_stream(&u, body).await {
+        Err(UfsError::InvalidInput(m)) => assert!(m.contains("client went away"), "{m}"),
+        other => panic!("expected InvalidInput, got {other:?}"),
+    }
+    assert_eq!(env.ufs.read_range(&u, 0, 1 << 20).await.unwrap(), data(1234));
+    let listed: Vec<_> = env.list("wf", false, PAGE).await.into_iter().map(|s| s.uri).collect();
+    assert_eq!(listed, vec![u.clone()], "no partial file left");
+    let fresh = env.uri("wf/never");
+    let body = stream::iter(vec![Err(std::io::Error::other("at once"))]).boxed();
+    assert!(env.ufs.write_stream(&fresh, body).await.is_err());
+    assert!(is_not_found(env.ufs.stat(&fresh).await), "a failed new file does not appear");
+}
+
 const MANY: usize = 250;
 const PAGE: usize = 100;
 
@@ -263,6 +328,8 @@ pub async fn outside_root_is_invalid(env: Env) {
         assert!(invalid(env.ufs.stat(u).await.map(|_| ())), "stat {u}");
         assert!(invalid(env.ufs.read_range(u, 0, 1).await.map(|_| ())), "read {u}");
         assert!(invalid(env.ufs.write(u, data(1)).await), "write {u}");
+        let streamed = env.ufs.write_stream(u, stream::iter(vec![Ok(data(1))]).boxed()).await;
+        assert!(invalid(streamed.map(|_| ())), "write_stream {u}");
         assert!(invalid(env.ufs.delete(u, true).await), "delete {u}");
         assert!(invalid(env.ufs.create_dir(u).await), "create_dir {u}");
         assert!(invalid(env.ufs.copy(&inside, u).await), "copy to {u}");

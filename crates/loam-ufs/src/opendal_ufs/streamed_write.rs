@@ -1,0 +1,141 @@
+//! Streamed writes: a body of unknown length goes to the UFS chunk by chunk, never held whole.
+//!
+//! - **S3** gets a multipart upload through OpenDAL's `Writer`: the body is cut into [`PART_SIZE`] parts
+//!   (above S3's 5 MiB minimum part size, small enough that [`PARTS_IN_FLIGHT`] parts in memory stay modest)
+//!   and up to [`PARTS_IN_FLIGHT`] parts are uploaded at once. The object appears only when the upload
+//!   completes, so readers never see half a file; a failed body aborts the upload, leaving the old object.
+//! - **fs** has no multipart upload, and OpenDAL's fs writer writes straight into the target (a failed
+//!   body would leave a truncated file, and its `abort` is unsupported). So the body goes to a hidden
+//!   sibling (`.<name>.loam-<pid>-<n>.tmp`) that is renamed over the target once complete, and deleted on
+//!   failure: the target is always either the old or the new file, never a torn one. The sibling is
+//!   visible to a listing of the directory while the write runs; that is the price of an atomic rename
+//!   (it must be on the same file system, so it cannot live elsewhere).
+//!
+//! Which path is taken follows the operator's capabilities (`rename`: fs), not the scheme, so a service
+//! added later takes the right one.
+
+use super::transient;
+use crate::UfsError;
+use crate::opendal_ufs::error_mapping::map_error;
+use bytes::Bytes;
+use futures::StreamExt;
+use futures::stream::BoxStream;
+use opendal::Operator;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+/// Bytes per multipart part (and per buffered chunk on fs).
+pub const PART_SIZE: usize = 8 * 1024 * 1024;
+/// Parts uploaded concurrently.
+pub const PARTS_IN_FLIGHT: usize = 4;
+
+/// Why a streamed write failed: the body (the caller's side) or the UFS.
+enum Failure {
+    Body(std::io::Error),
+    Ufs(opendal::Error),
+}
+
+impl From<opendal::Error> for Failure {
+    fn from(e: opendal::Error) -> Self {
+        Failure::Ufs(e)
+    }
+}
+
+/// Writes `body` to the relative key `rel` (full URI `uri`, for messages); returns the bytes written.
+pub async fn write_stream(
+    op: &Operator,
+    rel: &str,
+    uri: &str,
+    body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+) -> Result<u64, UfsError> {
+    if op.info().capability().rename {
+        let tmp = temp_sibling(rel);
+        let written = match copy_into(op, &tmp, uri, body).await {
+            Ok(n) => n,
+            Err(e) => {
+                // The sibling may not exist (the first write failed); nothing else to clean up then.
+                if let Err(del) = op.delete(&tmp).await {
+                    tracing::warn!("could not delete the partial upload {tmp} of {uri}: {del}");
+                }
+                return Err(e);
+            }
+        };
+        let (renamed, transient) = transient::observe(op.rename(&tmp, rel)).await;
+        if let Err(e) = renamed {
+            let _ = op.delete(&tmp).await;
+            return Err(map_error(e, uri, transient));
+        }
+        return Ok(written);
+    }
+    copy_into(op, rel, uri, body).await
+}
+
+/// Streams `body` into a new writer of `key`, aborting the writer when anything fails.
+async fn copy_into(
+    op: &Operator,
+    key: &str,
+    uri: &str,
+    mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+) -> Result<u64, UfsError> {
+    let (result, transient) = transient::observe(async {
+        let mut w = op.writer_with(key).chunk(PART_SIZE).concurrent(PARTS_IN_FLIGHT).await?;
+        let mut written = 0u64;
+        let outcome = async {
+            while let Some(chunk) = body.next().await {
+                let chunk = chunk.map_err(Failure::Body)?;
+                written += chunk.len() as u64;
+                w.write(chunk).await?;
+            }
+            Ok::<_, Failure>(())
+        }
+        .await;
+        match outcome {
+            Ok(()) => {
+                w.close().await?;
+                Ok(written)
+            }
+            Err(e) => {
+                // fs cannot abort (its caller deletes the sibling instead); S3 drops the uploaded parts.
+                if let Err(abort) = w.abort().await
+                    && abort.kind() != opendal::ErrorKind::Unsupported
+                {
+                    tracing::warn!("could not abort the upload of {uri}: {abort}");
+                }
+                Err(e)
+            }
+        }
+    })
+    .await;
+    result.map_err(|e| match e {
+        // A body read from another UFS (a copy across mounts) carries that UFS's error: keep its kind.
+        Failure::Body(e) => match e.get_ref().and_then(|inner| inner.downcast_ref::<UfsError>()) {
+            Some(source) => source.clone(),
+            None => UfsError::InvalidInput(format!("the body of the write to {uri} failed: {e}")),
+        },
+        Failure::Ufs(e) => map_error(e, uri, transient),
+    })
+}
+
+/// A hidden name beside `rel` in the same directory, unique within this process and across processes.
+fn temp_sibling(rel: &str) -> String {
+    static NEXT: AtomicU64 = AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, Ordering::Relaxed);
+    let (dir, name) = match rel.rsplit_once('/') {
+        Some((dir, name)) => (format!("{dir}/"), name),
+        None => (String::new(), rel),
+    };
+    format!("{dir}.{name}.loam-{}-{n}.tmp", std::process::id())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::temp_sibling;
+
+    #[test]
+    fn temp_siblings_stay_in_the_directory_and_differ() {
+        let a = temp_sibling("d/e/f.bin");
+        let b = temp_sibling("d/e/f.bin");
+        assert!(a.starts_with("d/e/.f.bin.loam-") && a.ends_with(".tmp"), "{a}");
+        assert_ne!(a, b);
+        assert!(temp_sibling("top").starts_with(".top.loam-"));
+    }
+}
