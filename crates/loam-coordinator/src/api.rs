@@ -1,6 +1,6 @@
 //! The HTTP edge: the `/api/v1` router, one module per endpoint family, and what every route shares.
 //!
-//! Each family module (`mount`, `nodes`, later `load`, `free`, `quota`, ...) exposes `routes()`, a
+//! Each family module (`mount`, `nodes`, `load`, `free`, `rebalance`, `quota`, ...) exposes `routes()`, a
 //! router over the shared `Arc<Coordinator>` state; this module merges them and adds what applies to
 //! all of them: the `404 unknown endpoint` fallback, the `405` fallback for a known path with another
 //! method, and a guard that turns a panicking handler into a `500` body instead of a dropped connection.
@@ -15,6 +15,7 @@ pub mod load;
 pub mod mount;
 pub mod nodes;
 pub mod quota;
+pub mod rebalance;
 pub mod rules;
 
 use crate::coordinator::Coordinator;
@@ -39,6 +40,7 @@ pub fn router(coordinator: AppState) -> Router {
         .merge(nodes::routes())
         .merge(load::routes())
         .merge(free::routes())
+        .merge(rebalance::routes())
         .merge(file_index::routes())
         .merge(cache::routes())
         .merge(rules::routes::<loam_core::rules::TtlRule>())

@@ -66,7 +66,7 @@ pub struct Coordinator {
     ttl: RuleService<TtlRule>,
     priority: RuleService<PriorityRule>,
     quota: RuleService<QuotaRule>,
-    file_index: FileIndex,
+    file_index: Arc<FileIndex>,
     http: reqwest::Client,
 }
 
@@ -79,11 +79,12 @@ impl Coordinator {
         let ttl = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.ttl_enabled);
         let priority = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.priority_enabled);
         let quota = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.quota_enabled);
-        let file_index = FileIndex::new(cfg.file_index);
+        let file_index = Arc::new(FileIndex::new(cfg.file_index));
         loam_ufs::install_process_defaults();
         let http = reqwest::Client::builder().build().expect("building the coordinator's HTTP client");
         let jobs_cfg = JobsConfig { data_dir: cfg.data_dir, retention: cfg.job_retention };
-        let jobs = JobService::new(store.clone(), cfg.cluster_name.clone(), ufs, cfg.static_mounts, jobs_cfg)
+        let index = Some(file_index.clone());
+        let jobs = JobService::new(store.clone(), cfg.cluster_name.clone(), ufs, cfg.static_mounts, jobs_cfg, index)
             .expect("building the job service's HTTP client");
         Arc::new(Self { store, cluster_name: cfg.cluster_name, mounts, jobs, ttl, priority, quota, file_index, http })
     }
@@ -134,7 +135,7 @@ impl Coordinator {
         &self.store
     }
 
-    /// The load and free jobs.
+    /// The load, free and rebalance jobs.
     pub fn jobs(&self) -> &JobService {
         &self.jobs
     }

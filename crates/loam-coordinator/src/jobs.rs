@@ -1,5 +1,6 @@
-//! Distributed load and free jobs (spec "Job states", "Distributed load", "Free cache"): submission with
-//! validation and twin detection, progress, stop and resume, persistence and retention.
+//! Distributed load, free and rebalance jobs (spec "Job states", "Distributed load", "Free cache",
+//! "Rebalance"): submission with validation and twin detection, progress, stop and resume, persistence
+//! and retention. What is particular to rebalance (its plan, its target) lives in `rebalance`.
 //!
 //! - **Where things live.** Each job is a [`record::JobRecord`] in the cluster store (embedded or etcd), so
 //!   a restarted coordinator finds every job; a job that was `RUNNING` or `VERIFYING` is resumed by
@@ -18,11 +19,14 @@
 
 mod job;
 pub mod listing;
+pub mod rebalance;
 pub mod record;
 mod runner;
 mod tracker;
+mod verify;
 pub mod workers;
 
+use crate::file_index::FileIndex;
 use crate::mounts::{MountService, MountServiceError};
 use job::{Job, Stop, job_key};
 use loam_core::ErrorKind;
@@ -55,6 +59,9 @@ pub enum JobError {
     /// No job with this id.
     #[error("No job found with id: {0}")]
     NotFound(String),
+    /// No rebalance job for this target.
+    #[error("No job found for target: {0}")]
+    NoJobForTarget(String),
     /// `DELETE` of a job that does not exist or has finished.
     #[error("The job doesn't exist or has already finished")]
     Gone,
@@ -79,7 +86,7 @@ impl JobError {
     pub fn kind(&self) -> ErrorKind {
         match self {
             JobError::MissingParameters(_) | JobError::InvalidInput(_) => ErrorKind::InvalidInput,
-            JobError::NotFound(_) => ErrorKind::NotFound,
+            JobError::NotFound(_) | JobError::NoJobForTarget(_) => ErrorKind::NotFound,
             JobError::Gone => ErrorKind::Gone,
             JobError::Store(e) => e.kind(),
             JobError::Mounts(e) => e.kind(),
@@ -114,9 +121,10 @@ pub struct JobsCtx {
     ufs: UfsRegistry,
     workers: WorkerClient,
     data_dir: PathBuf,
+    file_index: Option<Arc<FileIndex>>,
 }
 
-/// The load and free jobs of one coordinator.
+/// The load, free and rebalance jobs of one coordinator.
 pub struct JobService {
     ctx: Arc<JobsCtx>,
     retention: Duration,
@@ -126,21 +134,23 @@ pub struct JobService {
 }
 
 impl JobService {
-    /// A service over `store`; `static_mounts` as the coordinator's mount table.
+    /// A service over `store`; `static_mounts` as the coordinator's mount table; `file_index` (when kept)
+    /// tells a rebalance what workers that cannot list their files hold.
     pub fn new(
         store: Arc<dyn ClusterStore>,
         cluster: String,
         ufs: UfsRegistry,
         static_mounts: Option<Vec<Mount>>,
         cfg: JobsConfig,
+        file_index: Option<Arc<FileIndex>>,
     ) -> Result<Self, JobError> {
         loam_ufs::install_process_defaults();
         let http = reqwest::Client::builder()
             .build()
             .map_err(|e| JobError::InvalidInput(format!("cannot build the HTTP client for workers: {e}")))?;
         let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts);
-        let ctx =
-            Arc::new(JobsCtx { store, cluster, mounts, ufs, workers: WorkerClient::new(http), data_dir: cfg.data_dir });
+        let workers = WorkerClient::new(http);
+        let ctx = Arc::new(JobsCtx { store, cluster, mounts, ufs, workers, data_dir: cfg.data_dir, file_index });
         Ok(Self {
             ctx,
             retention: cfg.retention,
@@ -152,7 +162,7 @@ impl JobService {
 
     /// Resumes every stored job that was running or verifying (a coordinator restart).
     pub async fn start(&self) -> Result<(), JobError> {
-        for kind in [JobKind::Load, JobKind::Free] {
+        for kind in JobKind::ALL {
             for rec in self.stored(kind).await? {
                 if rec.state.is_active() && !self.running.lock().contains_key(&rec.id) {
                     tracing::info!(job = %rec.id, kind = kind.as_str(), "resuming job after restart");
@@ -358,6 +368,7 @@ impl JobService {
             tracing::warn!(job = %rec.id, "cannot delete an expired job: {e}");
         }
         let _ = std::fs::remove_file(runner::failed_list_path(&self.ctx, &rec.id));
+        let _ = std::fs::remove_file(rebalance::plan_path(&self.ctx, &rec.id));
     }
 
     /// A load job's progress.

@@ -1,6 +1,7 @@
-//! Wire types of the job APIs: the Coordinator's `/api/v1/load` and `/api/v1/free` (spec "Distributed
-//! load", "Free cache"), the worker's internal task API the Coordinator drives (`/v1/internal/load`,
-//! `/v1/internal/free`, `/v1/internal/verify`), and the worker's Alluxio-compatible `/v1/load` answers.
+//! Wire types of the job APIs: the Coordinator's `/api/v1/load`, `/api/v1/free` and `/api/v1/rebalance`
+//! (spec "Distributed load", "Free cache", "Rebalance"), the worker's internal task API the Coordinator
+//! drives (`/v1/internal/load`, `/v1/internal/free`, `/v1/internal/verify`, and `/v1/internal/file/<id>`,
+//! which a worker copying a file from a peer reads), and the worker's Alluxio-compatible `/v1/load` answers.
 //!
 //! Progress objects omit empty strings, lists and maps (the spec's "skip if empty") but always carry
 //! their numeric counters. The internal task API carries a `version` so a Coordinator and a worker of
@@ -231,6 +232,92 @@ pub struct FreeProgress {
     pub total_files: u64,
 }
 
+/// Options of `POST /api/v1/rebalance` (all optional).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RebalanceOptions {
+    /// Files per task sent to one worker (as load's `batchSize`); 0 means the default.
+    pub load_batch_size: u64,
+    /// Bytes per second per worker loaded (copied from a peer or read from the UFS); 0 is unlimited.
+    pub load_bandwidth: u64,
+    /// Cached bytes per second per worker pruned; 0 is unlimited.
+    pub prune_bandwidth: u64,
+    /// Load only: prune nothing.
+    pub skip_prune: bool,
+    /// **Decision:** a worker owns a file when it is among the file's first `replicas` owners on the ring
+    /// (clear-stale's rule); 0 means 1.
+    pub replicas: u64,
+}
+
+/// `POST /api/v1/rebalance` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RebalanceRequest {
+    /// A worker id (`worker-<uuid>`) or `ALL`.
+    pub target: String,
+    /// Options.
+    #[serde(default)]
+    pub options: RebalanceOptions,
+}
+
+/// `DELETE /api/v1/rebalance` body: exactly one of `id` and `target`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RebalanceStop {
+    /// The job to stop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id: Option<String>,
+    /// The target whose unfinished rebalance to stop.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub target: Option<String>,
+}
+
+/// A rebalance job's progress (`GET /api/v1/rebalance?id=`): the spec's fields, plus the error fields of
+/// load progress, omitted when empty (so a job without failures shows exactly the spec's fields).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", default)]
+pub struct RebalanceProgress {
+    /// The job id.
+    pub id: String,
+    /// When the job was submitted.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub start_time: String,
+    /// The state.
+    pub state: String,
+    /// Phase of a running job: `PLANNING`, `LOADING`, `PRUNING`, `RETRYING`.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub running_state: String,
+    /// Up to 100 failed UFS paths (or unreachable workers) and their errors.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub error_message: BTreeMap<String, String>,
+    /// A file on the Coordinator listing every failed path.
+    #[serde(skip_serializing_if = "String::is_empty")]
+    pub failed_file_list_path: String,
+    /// Running time so far (stopped periods excluded).
+    pub time_elapsed_milliseconds: u64,
+    /// Target workers.
+    pub total_workers: u64,
+    /// Target workers with work left.
+    pub running_workers: u64,
+    /// Target workers whose every file succeeded.
+    pub succeeded_workers: u64,
+    /// Target workers with a failed file, or that could not be reached.
+    pub failed_workers: u64,
+    /// Files loaded onto their new owners.
+    pub files_loaded: u64,
+    /// Bytes of the files loaded.
+    pub bytes_loaded: u64,
+    /// Files a target already held (every page) and still owns.
+    pub files_preserved: u64,
+    /// Bytes of the files preserved.
+    pub bytes_preserved: u64,
+    /// Files dropped from a target that no longer owns them.
+    pub files_pruned: u64,
+    /// Cached bytes dropped.
+    pub bytes_pruned: u64,
+    /// Files that failed.
+    pub files_failed: u64,
+}
+
 /// One file of an internal load batch.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase")]
@@ -253,6 +340,10 @@ pub struct LoadTaskFile {
     /// Modification time from the listing, ms since the epoch.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub modified_ms: Option<i64>,
+    /// A peer worker (`http://host:port`) holding the file: its missing pages are copied from there, and
+    /// read from the UFS only if the copy fails (rebalance).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
 }
 
 /// `POST /v1/internal/load`: files for one worker to load.
@@ -276,6 +367,36 @@ pub struct FileListTask {
     pub version: u32,
     /// Full UFS URIs.
     pub uris: Vec<String>,
+    /// Free: cached bytes per second this worker may drop (0 unlimited; a rebalance's `pruneBandwidth`).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub bandwidth: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
+}
+
+/// `GET /v1/internal/file/<id>`: what a worker holds of one file, read by a peer that copies it. The
+/// copier adopts this record, so the pages it copies and the version it records are the same.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase")]
+pub struct PeerFile {
+    /// [`TASK_API_VERSION`].
+    pub version: u32,
+    /// The file's UFS URI.
+    pub uri: String,
+    /// Length in bytes.
+    pub length: u64,
+    /// The ETag of the cached version, when the UFS has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+    /// Modification time of the cached version, ms since the epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub modified_ms: Option<i64>,
+    /// When the holder last checked the version against the UFS, ms since the epoch.
+    pub validated_ms: i64,
+    /// The holder's page size: pages are only copied between workers of one page size.
+    pub page_size: u64,
 }
 
 /// What a worker did with one file of a task.
@@ -354,5 +475,35 @@ mod tests {
         assert_eq!(v["loadedBytes"], 0);
         assert_eq!(v["quota"]["remaining"], 0);
         assert_eq!(serde_json::to_value(JobState::Verifying).unwrap(), "VERIFYING");
+    }
+
+    #[test]
+    fn rebalance_progress_shows_exactly_the_spec_fields_when_nothing_failed() {
+        let v = serde_json::to_value(RebalanceProgress { id: "x".into(), ..Default::default() }).unwrap();
+        let mut keys: Vec<&str> = v.as_object().unwrap().keys().map(String::as_str).collect();
+        keys.sort_unstable();
+        let mut want = vec![
+            "id",
+            "state",
+            "timeElapsedMilliseconds",
+            "totalWorkers",
+            "runningWorkers",
+            "succeededWorkers",
+            "failedWorkers",
+            "filesLoaded",
+            "bytesLoaded",
+            "filesPreserved",
+            "bytesPreserved",
+            "filesPruned",
+            "bytesPruned",
+            "filesFailed",
+        ];
+        want.sort_unstable();
+        assert_eq!(keys, want, "startTime is omitted only because it is empty here");
+        let r: RebalanceRequest = serde_json::from_str(r#"{"target": "ALL", "options": {"skipPrune": true}}"#).unwrap();
+        assert!(r.options.skip_prune && r.options.load_batch_size == 0);
+        let t: FileListTask = serde_json::from_str(r#"{"version": 1, "uris": []}"#).unwrap();
+        assert_eq!(t.bandwidth, 0);
+        assert!(serde_json::to_value(&t).unwrap().get("bandwidth").is_none());
     }
 }

@@ -8,12 +8,17 @@
 //! - **skipIfExists**: the file is opened first, which re-validates a record older than `max_age` and
 //!   drops the pages of a changed object; a file whose pages are then all cached is skipped.
 //! - **Metadata only**: opening the file caches its record (length, ETag, mtime); no page is read.
+//! - **Peer copies** (rebalance): a file with a `source` peer has its missing pages copied from that
+//!   worker's page API instead of read from the UFS (see `peer`); when the copy fails for any reason the
+//!   file is loaded from the UFS as usual. The copy takes its bytes from the same token bucket.
 //! - **Free** drops the file's record and pages; a file the worker does not hold is a success, `skipped`.
+//!   A free batch may carry a `bandwidth` (a rebalance's `pruneBandwidth`): cached bytes dropped per second.
 //! - **Verify** answers whether the file's record and every page are present.
 //!
 //! A batch answers one result per file, in order; a failing file never fails the batch.
 
 mod bandwidth;
+mod peer;
 
 use crate::read_through::{OpenFile, ReadThrough};
 use bandwidth::TokenBucket;
@@ -33,22 +38,38 @@ pub const MAX_UFS_READS: usize = 16;
 /// Runs of one file read at once by a load, so a large file keeps several UFS reads in flight.
 pub const RUNS_IN_PARALLEL_PER_FILE: usize = 4;
 
+/// What a token bucket limits: loads and prunes of the same rate do not share one.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Limited {
+    Load,
+    Free,
+}
+
 /// Runs load, free and verify batches against this worker's cache.
 pub struct TaskRunner {
     rt: Arc<ReadThrough>,
     ufs_reads: Semaphore,
-    buckets: Mutex<HashMap<u64, Arc<TokenBucket>>>,
+    buckets: Mutex<HashMap<(Limited, u64), Arc<TokenBucket>>>,
+    /// For copies from peers; `None` when no HTTP client could be built (then files are read from the UFS).
+    http: Option<reqwest::Client>,
 }
 
 impl TaskRunner {
     /// A runner over the worker's read-through layer.
     pub fn new(rt: Arc<ReadThrough>) -> Arc<Self> {
-        Arc::new(Self { rt, ufs_reads: Semaphore::new(MAX_UFS_READS), buckets: Mutex::new(HashMap::new()) })
+        let http = match reqwest::Client::builder().timeout(peer::PEER_TIMEOUT).build() {
+            Ok(c) => Some(c),
+            Err(e) => {
+                tracing::warn!("no HTTP client for peer copies (files will be read from the UFS): {e}");
+                None
+            }
+        };
+        Arc::new(Self { rt, ufs_reads: Semaphore::new(MAX_UFS_READS), buckets: Mutex::new(HashMap::new()), http })
     }
 
-    /// Loads `files`, reading at most `bandwidth` UFS bytes per second (0: unlimited).
+    /// Loads `files`, reading (or copying from peers) at most `bandwidth` bytes per second (0: unlimited).
     pub async fn load(&self, files: Vec<LoadTaskFile>, bandwidth: u64) -> Vec<FileResult> {
-        let bucket = (bandwidth > 0).then(|| self.bucket(bandwidth));
+        let bucket = (bandwidth > 0).then(|| self.bucket(Limited::Load, bandwidth));
         futures::stream::iter(files)
             .map(|f| {
                 let bucket = bucket.clone();
@@ -64,14 +85,20 @@ impl TaskRunner {
             .await
     }
 
-    fn bucket(&self, rate: u64) -> Arc<TokenBucket> {
+    fn bucket(&self, what: Limited, rate: u64) -> Arc<TokenBucket> {
         let mut buckets = self.buckets.lock();
         // Buckets of finished jobs are dropped once nobody holds them, so the map stays small.
         buckets.retain(|_, b| Arc::strong_count(b) > 1);
-        buckets.entry(rate).or_insert_with(|| Arc::new(TokenBucket::new(rate))).clone()
+        buckets.entry((what, rate)).or_insert_with(|| Arc::new(TokenBucket::new(rate))).clone()
     }
 
     async fn load_one(&self, f: &LoadTaskFile, bucket: Option<&TokenBucket>) -> Result<(u64, bool), String> {
+        if let Some(peer) = f.source.as_deref().filter(|_| !f.metadata_only) {
+            match self.copy_from_peer(f, peer, bucket).await {
+                Ok(done) => return Ok(done),
+                Err(e) => tracing::info!("copying {} from {peer} failed, reading the UFS instead: {e}", f.ufs_uri),
+            }
+        }
         // The coordinator's listing already said what the file is; asking the UFS again would double the
         // requests of a small-file load.
         let known = f.length.map(|length| UfsStatus {
@@ -132,12 +159,18 @@ impl TaskRunner {
             .collect()
     }
 
-    /// Drops every cached page of `uris`.
-    pub async fn free(&self, uris: Vec<String>) -> Vec<FileResult> {
+    /// Drops every cached page of `uris`, at most `bandwidth` cached bytes per second (0: unlimited).
+    pub async fn free(&self, uris: Vec<String>, bandwidth: u64) -> Vec<FileResult> {
+        let bucket = (bandwidth > 0).then(|| self.bucket(Limited::Free, bandwidth));
         let mut out = Vec::with_capacity(uris.len());
         for uri in uris {
             let id = loam_core::file_id(&uri);
             let held = self.rt.pages().file(&id).is_some();
+            if let Some(b) = bucket.as_deref()
+                && held
+            {
+                b.take(self.rt.pages().cached_bytes(&id)).await;
+            }
             let r = match self.rt.pages().remove_file(&id).await {
                 Ok(bytes) => FileResult { uri, ok: true, bytes, skipped: !held, error: None },
                 Err(e) => FileResult { uri, ok: false, bytes: 0, skipped: false, error: Some(e.to_string()) },
@@ -145,6 +178,11 @@ impl TaskRunner {
             out.push(r);
         }
         out
+    }
+
+    /// The page store the tasks work on.
+    pub fn pages(&self) -> &Arc<crate::page_store::PageStore> {
+        self.rt.pages()
     }
 
     /// Whether each of `uris` has its record and every page cached (metadata-only loads: the record).

@@ -3,9 +3,11 @@
 //! than one UFS listing page or one index chunk, so a job over millions of files lists in constant memory.
 //!
 //! A path that cannot be resolved, stat'ed or listed becomes one [`Listed::Error`] event (the job counts
-//! it as a failed file) instead of ending the stream.
+//! it as a failed file) instead of ending the stream. A rebalance does not list the UFS: its events are
+//! the items of its plan, already assigned to a worker ([`Listed::Assigned`], made by `rebalance::plan`).
 
 use futures::stream::{self, BoxStream, StreamExt};
+use loam_client::WorkerEndpoint;
 use loam_ufs::{ListOptions, MountTable, Ufs, UfsError, UfsRegistry};
 use std::sync::Arc;
 
@@ -19,12 +21,20 @@ pub struct FileMeta {
     pub etag: Option<String>,
     /// Modification time in ms since the epoch, when known.
     pub modified_ms: Option<i64>,
+    /// Rebalance: a peer (`http://host:port`) holding the file, to copy it from instead of the UFS.
+    pub source: Option<String>,
+    /// Rebalance: the target held the file when the plan was made (a complete copy counts as preserved).
+    pub held: bool,
 }
 
 impl Listed {
     /// The event of a listed file.
     pub fn file(st: loam_ufs::UfsStatus) -> Self {
-        let meta = FileMeta { etag: st.etag, modified_ms: st.modified.map(loam_core::time::epoch_millis) };
+        let meta = FileMeta {
+            etag: st.etag,
+            modified_ms: st.modified.map(loam_core::time::epoch_millis),
+            ..FileMeta::default()
+        };
         Listed::File { uri: st.uri, length: st.length, meta }
     }
 }
@@ -39,6 +49,17 @@ pub enum Listed {
         /// Bytes.
         length: u64,
         /// The listing's ETag and modification time, handed to workers so they need not stat the file again.
+        meta: FileMeta,
+    },
+    /// A file a plan assigned to one worker (rebalance).
+    Assigned {
+        /// Full UFS URI.
+        uri: String,
+        /// The worker's id, `worker-<uuid>`.
+        worker: String,
+        /// Where it serves; `None` when it is not live (its item then fails).
+        endpoint: Option<WorkerEndpoint>,
+        /// Where to copy from, and whether it held the file.
         meta: FileMeta,
     },
     /// A path that could not be listed.

@@ -1,13 +1,17 @@
 //! The persisted job record and how it is shown.
 //!
 //! One JSON [`JobRecord`] per job at `/loam/<cluster>/jobs/<kind>/<id>` (it carries `version`). It holds
-//! the request (paths or index, options), the state, timestamps, the live counters and a
-//! [`Checkpoint`]: the *listing cursor* (how many listing events, in listing order, are fully decided)
-//! with the counters of exactly those events. Per-file done-markers would be millions of keys; the cursor
-//! is one number. A job that resumes (after a stop or a coordinator restart) re-lists, skips the first
-//! `cursor` events and restarts its counters from the checkpoint, so nothing is counted twice; the files
-//! after the cursor that were already loaded cost no UFS read, because a worker reads only pages it lacks.
+//! the request (paths or index, options; a rebalance's target and plan summary), the state, timestamps,
+//! the live counters and a [`Checkpoint`]: the *listing cursor* (how many listing events, in listing
+//! order, are fully decided) with the counters of exactly those events. Per-file done-markers would be
+//! millions of keys; the cursor is one number. A job that resumes (after a stop or a coordinator restart)
+//! re-lists, skips the first `cursor` events and restarts its counters from the checkpoint, so nothing is
+//! counted twice; the files after the cursor that were already loaded cost no UFS read, because a worker
+//! reads only pages it lacks. (A rebalance's "listing" is its plan file, see `rebalance`.)
+//!
+//! Fields added since version 1 all have defaults, so records written by an older release still read.
 
+use super::rebalance::RebalanceState;
 use loam_core::job_api::{FreeOptions, FreeProgress, JobState, LoadOptions, LoadProgress, QuotaInfo};
 use loam_core::time::{now_millis, rfc3339_millis};
 use serde::{Deserialize, Serialize};
@@ -27,19 +31,35 @@ pub enum JobKind {
     Load,
     /// `/api/v1/free`.
     Free,
+    /// `/api/v1/rebalance`.
+    Rebalance,
 }
 
 impl JobKind {
-    /// `load` or `free` (the store sub-prefix).
+    /// Every kind.
+    pub const ALL: [JobKind; 3] = [JobKind::Load, JobKind::Free, JobKind::Rebalance];
+
+    /// `load`, `free` or `rebalance` (the store sub-prefix).
     pub fn as_str(self) -> &'static str {
         match self {
             JobKind::Load => "load",
             JobKind::Free => "free",
+            JobKind::Rebalance => "rebalance",
         }
     }
 }
 
-/// The counters of both job kinds (each kind shows its own).
+/// What one rebalance target worker has decided: its files done (either way) and those that failed.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct WorkerTally {
+    /// Plan items of this worker decided.
+    pub decided: u64,
+    /// Of those, the failed ones.
+    pub failed: u64,
+}
+
+/// The counters of every job kind (each kind shows its own).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct Counters {
@@ -63,6 +83,19 @@ pub struct Counters {
     pub freed_bytes: u64,
     /// Free: files freed.
     pub freed_files: u64,
+    /// Rebalance: files loaded (empty ones included).
+    pub loaded_files: u64,
+    /// Rebalance: files a target already held and still owns.
+    pub preserved_files: u64,
+    /// Rebalance: bytes of those.
+    pub preserved_bytes: u64,
+    /// Rebalance: files pruned.
+    pub pruned_files: u64,
+    /// Rebalance: cached bytes pruned.
+    pub pruned_bytes: u64,
+    /// Rebalance: each target worker's tally, by worker id.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub per_worker: BTreeMap<String, WorkerTally>,
 }
 
 impl Counters {
@@ -78,6 +111,16 @@ impl Counters {
         self.failed_bytes += d.failed_bytes;
         self.freed_bytes += d.freed_bytes;
         self.freed_files += d.freed_files;
+        self.loaded_files += d.loaded_files;
+        self.preserved_files += d.preserved_files;
+        self.preserved_bytes += d.preserved_bytes;
+        self.pruned_files += d.pruned_files;
+        self.pruned_bytes += d.pruned_bytes;
+        for (w, t) in &d.per_worker {
+            let mine = self.per_worker.entry(w.clone()).or_default();
+            mine.decided += t.decided;
+            mine.failed += t.failed;
+        }
     }
 }
 
@@ -114,6 +157,9 @@ pub struct JobRecord {
     /// Free options (for free jobs).
     #[serde(default)]
     pub free: FreeOptions,
+    /// Target, options and plan summary (for rebalance jobs).
+    #[serde(default)]
+    pub rebalance: RebalanceState,
     /// The state.
     pub state: JobState,
     /// The phase of a running job (`LISTING`, `LOADING`, `RETRYING`, `VERIFYING`).
@@ -156,6 +202,7 @@ impl JobRecord {
             twin_key,
             load: LoadOptions::default(),
             free: FreeOptions::default(),
+            rebalance: RebalanceState::default(),
             state: JobState::Running,
             running_state: String::new(),
             start_ms: now_millis(),
@@ -194,7 +241,13 @@ impl JobRecord {
             && self.end_ms.is_some_and(|end| now_millis().saturating_sub(end) > retention.as_millis() as i64)
     }
 
-    fn start_time(&self) -> String {
+    /// Whether a job that ran to its end failed: a file failed, or a rebalance target was unreachable.
+    pub fn failed(&self) -> bool {
+        self.counters.failed_files > 0 || self.rebalance.plan.as_ref().is_some_and(|p| !p.unreachable.is_empty())
+    }
+
+    /// `startTime`: the submission time, RFC 3339 with milliseconds.
+    pub fn start_time(&self) -> String {
         rfc3339_millis(UNIX_EPOCH + Duration::from_millis(self.start_ms.max(0) as u64))
     }
 

@@ -4,7 +4,8 @@
 //!   assigned: a load file to its `replicas` owners on the ring of the workers live when this run started
 //!   (a snapshot, so a worker that dies mid-job fails its files instead of silently moving them; a
 //!   resubmission plans on the new ring), a free file to *every* live worker (each frees what it holds,
-//!   so no copy is missed whatever ring or replica setting cached it).
+//!   so no copy is missed whatever ring or replica setting cached it). A rebalance's events come already
+//!   assigned to one worker each (`super::rebalance` plans them and runs one [`Execution`] per phase).
 //! - **Batches.** Files wait in one bucket per worker and go out as a batch of `batchSize` files; each
 //!   worker has at most [`BATCHES_PER_WORKER`] batches in flight. The listing pauses while a full bucket
 //!   waits for its worker, and while more than [`MAX_LEAD`] events are listed beyond the cursor (then the
@@ -14,7 +15,8 @@
 //! - **Progress** lives in the job's record; the record and the tracker's checkpoint are persisted every
 //!   [`PERSIST_EVERY`] and at each state change. Failed paths go to `errorMessage` (first 100) and are
 //!   appended to `<data_dir>/jobs/<id>.failed`, deduplicated when the job finishes.
-//! - **Verify** (load option) re-lists and asks each owner whether every page of each loaded file is present.
+//! - **Verify** (load option, `super::verify`) re-lists and asks each owner whether every page of each
+//!   loaded file is present.
 //! - **Stop.** The stop signal interrupts at once (batches in flight are abandoned: the worker finishes
 //!   them, and a resume finds their pages cached). A user stop leaves the job `STOPPED`; a shutdown leaves
 //!   it `RUNNING`/`VERIFYING` to be resumed by the next coordinator.
@@ -22,7 +24,7 @@
 use super::JobsCtx;
 use super::job::{Job, Stop};
 use super::listing::{FileMeta, Listed, Lister, Source};
-use super::record::{Counters, JobKind};
+use super::record::{Counters, JobKind, WorkerTally};
 use super::tracker::{Outcome, Tracker};
 use super::workers::{WorkerClient, live_workers, ring};
 use futures::stream::{FuturesUnordered, StreamExt};
@@ -31,7 +33,7 @@ use loam_core::WorkerId;
 use loam_core::job_api::{FileResult, JobState, LoadTaskFile};
 use loam_core::time::now_millis;
 use regex::Regex;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::future::Future;
 use std::io::Write;
 use std::path::PathBuf;
@@ -69,9 +71,14 @@ struct Batch {
 }
 
 /// How files are assigned and sent.
-enum Plan {
+pub(super) enum Plan {
+    /// Each file to its `replicas` owners on `ring`.
     Load { ring: Ring, replicas: usize, filter: Option<Regex>, skip: bool, metadata_only: bool, bandwidth: u64 },
+    /// Each file to every worker.
     Free { workers: Vec<WorkerEndpoint> },
+    /// Files come assigned ([`Listed::Assigned`]): loaded (copied from their source when they have one), or
+    /// with `prune` dropped; `bandwidth` bytes per second per worker.
+    Rebalance { prune: bool, bandwidth: u64 },
 }
 
 /// Runs `job` until it finishes or is stopped.
@@ -86,7 +93,7 @@ pub async fn run(ctx: Arc<JobsCtx>, job: Arc<Job>) {
         r.end_run();
         match result {
             Ok(()) => {
-                r.state = if r.counters.failed_files > 0 { JobState::Failed } else { JobState::Succeeded };
+                r.state = if r.failed() { JobState::Failed } else { JobState::Succeeded };
                 r.end_ms = Some(now_millis());
                 r.running_state.clear();
             }
@@ -114,6 +121,9 @@ async fn run_phases(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) 
         return Err(early);
     }
     let rec = job.snapshot();
+    if rec.kind == JobKind::Rebalance {
+        return super::rebalance::run(ctx, job, stop).await;
+    }
     let table = match ctx.mounts.table().await {
         Ok(t) => t,
         Err(e) => {
@@ -144,11 +154,12 @@ async fn run_phases(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) 
             metadata_only: rec.load.load_metadata_only,
             bandwidth: rec.load.bandwidth,
         },
-        JobKind::Free => Plan::Free { workers },
+        // (A rebalance never gets here: it returned above.)
+        JobKind::Free | JobKind::Rebalance => Plan::Free { workers },
     };
     let batch_size = match rec.kind {
         JobKind::Load => rec.load.batch_size,
-        JobKind::Free => rec.free.batch_size,
+        JobKind::Free | JobKind::Rebalance => rec.free.batch_size,
     };
     let batch_size = if batch_size == 0 { DEFAULT_BATCH_SIZE } else { batch_size as usize };
     if rec.state == JobState::Running {
@@ -157,21 +168,31 @@ async fn run_phases(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) 
             .await?;
     }
     if rec.kind == JobKind::Load && rec.load.verify {
-        verify(ctx, job, &plan, &lister, &source, batch_size, stop).await?;
+        let Plan::Load { ring, replicas, filter, metadata_only, .. } = &plan else { return Ok(()) };
+        let check =
+            super::verify::Check { ring, replicas: *replicas, filter: filter.as_ref(), metadata_only: *metadata_only };
+        super::verify::verify(ctx, job, &check, &lister, &source, batch_size, stop).await?;
     }
     Ok(())
 }
 
-struct Execution<'a> {
-    ctx: &'a JobsCtx,
-    job: &'a Job,
-    plan: &'a Plan,
-    batch_size: usize,
-    tracker: Tracker,
+/// One pass over a stream of events: batches, retries, progress and checkpoints (see the module header).
+pub(super) struct Execution<'a> {
+    /// What runners share.
+    pub ctx: &'a JobsCtx,
+    /// The job.
+    pub job: &'a Job,
+    /// How events are assigned and sent.
+    pub plan: &'a Plan,
+    /// Files per batch.
+    pub batch_size: usize,
+    /// Where the cursor stands (the job's checkpoint when the pass starts).
+    pub tracker: Tracker,
 }
 
 impl Execution<'_> {
-    async fn run(
+    /// Runs until every event of `listing` is decided (`Ok`) or the job is asked to stop (`Err`).
+    pub async fn run(
         mut self,
         mut listing: futures::stream::BoxStream<'static, Listed>,
         stop: &mut watch::Receiver<Stop>,
@@ -212,12 +233,13 @@ impl Execution<'_> {
             }
             let blocked = buckets.values().any(|(_, f)| f.len() >= self.batch_size);
             let can_pull = !listing_done && !blocked && self.tracker.lead() < MAX_LEAD;
-            let phase = if !listing_done {
-                "LISTING"
-            } else if !retries.is_empty() {
-                "RETRYING"
-            } else {
-                "LOADING"
+            let phase = match self.plan {
+                Plan::Rebalance { .. } if !retries.is_empty() => "RETRYING",
+                Plan::Rebalance { prune: true, .. } => "PRUNING",
+                Plan::Rebalance { .. } => "LOADING",
+                _ if !listing_done => "LISTING",
+                _ if !retries.is_empty() => "RETRYING",
+                _ => "LOADING",
             };
             if self.job.snapshot().running_state != phase {
                 self.job.update(|r| r.running_state = phase.to_string());
@@ -275,6 +297,7 @@ impl Execution<'_> {
                         length: Some(meta.0),
                         etag: meta.1.etag.clone(),
                         modified_ms: meta.1.modified_ms,
+                        source: None,
                     })
                     .collect();
                 let bandwidth = *bandwidth;
@@ -283,10 +306,33 @@ impl Execution<'_> {
                     (b, r)
                 })
             }
-            Plan::Free { .. } => {
+            Plan::Free { .. } | Plan::Rebalance { prune: true, .. } => {
                 let uris = b.files.iter().map(|(_, u, _)| u.clone()).collect();
+                let bandwidth = if let Plan::Rebalance { bandwidth, .. } = self.plan { *bandwidth } else { 0 };
                 Box::pin(async move {
-                    let r = client.free(&b.worker, uris).await;
+                    let r = client.free(&b.worker, uris, bandwidth).await;
+                    (b, r)
+                })
+            }
+            Plan::Rebalance { prune: false, bandwidth } => {
+                // A held file is only completed (a complete one is preserved); a missing one is always loaded,
+                // so an item resumed after its batch was abandoned still counts as loaded.
+                let files = b
+                    .files
+                    .iter()
+                    .map(|(_, uri, meta)| LoadTaskFile {
+                        ufs_uri: uri.clone(),
+                        skip_if_exists: meta.1.held,
+                        metadata_only: false,
+                        length: None,
+                        etag: None,
+                        modified_ms: None,
+                        source: meta.1.source.clone(),
+                    })
+                    .collect();
+                let bandwidth = *bandwidth;
+                Box::pin(async move {
+                    let r = client.load(&b.worker, files, bandwidth).await;
                     (b, r)
                 })
             }
@@ -299,6 +345,15 @@ impl Execution<'_> {
                 let delta = Counters { failed_files: 1, ..Default::default() };
                 fail_path(self.ctx, self.job, &path, &error, &delta);
                 self.tracker.decided(delta);
+            }
+            Listed::Assigned { uri, worker, endpoint: None, .. } => {
+                let delta = tally(Counters { failed_files: 1, ..Default::default() }, &worker, true);
+                fail_path(self.ctx, self.job, &uri, &format!("worker {worker} is not live"), &delta);
+                self.tracker.decided(delta);
+            }
+            Listed::Assigned { uri, endpoint: Some(w), meta, .. } => {
+                let i = self.tracker.open(&uri, 0, 1, Counters::default());
+                buckets.entry(w.id).or_insert_with(|| (w.clone(), Vec::new())).1.push((i, uri, Arc::new((0, meta))));
             }
             Listed::File { uri, length, meta } => {
                 let scanned = Counters { scanned_files: 1, ..Default::default() };
@@ -313,13 +368,15 @@ impl Execution<'_> {
                         ring.lookup(&uri, *replicas).into_iter().map(|(_, w)| w.clone()).collect()
                     }
                     Plan::Free { workers } => workers.clone(),
+                    // Rebalance events come assigned; a plain file has no worker here.
+                    Plan::Rebalance { .. } => Vec::new(),
                 };
                 self.job.update(|r| r.counters.add(&matched));
                 if owners.is_empty() {
                     let d = match self.plan {
                         // No worker holds anything: the file is trivially freed.
                         Plan::Free { .. } => Counters { freed_files: 1, freed_bytes: length, ..Default::default() },
-                        Plan::Load { .. } => {
+                        Plan::Load { .. } | Plan::Rebalance { .. } => {
                             let d = Counters { failed_files: 1, failed_bytes: length, ..Default::default() };
                             fail_path(self.ctx, self.job, &uri, "no live worker to load it onto", &Counters::default());
                             d
@@ -345,10 +402,10 @@ impl Execution<'_> {
 
     /// Applies a batch's answers; returns the files to retry, if any.
     fn answered(&mut self, batch: Batch, res: Result<Vec<FileResult>, String>) -> Option<Batch> {
-        let answers: Vec<Result<bool, String>> = match res {
+        let answers: Vec<Result<(bool, u64), String>> = match res {
             Ok(results) => results
                 .into_iter()
-                .map(|r| if r.ok { Ok(r.skipped) } else { Err(r.error.unwrap_or_else(|| "failed".into())) })
+                .map(|r| if r.ok { Ok((r.skipped, r.bytes)) } else { Err(r.error.unwrap_or_else(|| "failed".into())) })
                 .collect(),
             Err(e) => batch.files.iter().map(|_| Err(e.clone())).collect(),
         };
@@ -362,9 +419,8 @@ impl Execution<'_> {
                 }
                 a => a,
             };
-            let is_load = matches!(self.plan, Plan::Load { .. });
-            let metadata_only = matches!(self.plan, Plan::Load { metadata_only: true, .. });
-            let done = self.tracker.answer(i, answer, |_, len, o| outcome_delta(is_load, metadata_only, len, o));
+            let (plan, worker) = (self.plan, batch.worker.id);
+            let done = self.tracker.answer(i, answer, |_, len, o| outcome_delta(plan, &worker, len, o));
             if let Some((uri, outcome, delta)) = done {
                 self.job.update(|r| r.counters.add(&delta));
                 if let Outcome::Failed(e) = &outcome {
@@ -376,23 +432,50 @@ impl Execution<'_> {
     }
 }
 
-/// What a file's outcome adds to the counters.
-fn outcome_delta(is_load: bool, metadata_only: bool, length: u64, o: &Outcome) -> Counters {
-    match (o, is_load) {
-        (Outcome::Failed(_), _) => Counters { failed_files: 1, failed_bytes: length, ..Default::default() },
-        (Outcome::Done { skipped: true }, true) => Counters { skipped_bytes: length, ..Default::default() },
+/// What a file's outcome on `worker` adds to the counters.
+fn outcome_delta(plan: &Plan, worker: &WorkerId, length: u64, o: &Outcome) -> Counters {
+    match (plan, o) {
+        (Plan::Rebalance { prune, .. }, o) => {
+            let d = match (prune, o) {
+                (_, Outcome::Failed(_)) => Counters { failed_files: 1, ..Default::default() },
+                (false, Outcome::Done { skipped: true, bytes }) => {
+                    Counters { preserved_files: 1, preserved_bytes: *bytes, ..Default::default() }
+                }
+                (false, Outcome::Done { skipped: false, bytes }) => {
+                    Counters { loaded_files: 1, loaded_bytes: *bytes, ..Default::default() }
+                }
+                // The worker no longer held it: nothing was pruned.
+                (true, Outcome::Done { skipped: true, .. }) => Counters::default(),
+                (true, Outcome::Done { skipped: false, bytes }) => {
+                    Counters { pruned_files: 1, pruned_bytes: *bytes, ..Default::default() }
+                }
+            };
+            tally(d, &worker.to_string(), matches!(o, Outcome::Failed(_)))
+        }
+        (_, Outcome::Failed(_)) => Counters { failed_files: 1, failed_bytes: length, ..Default::default() },
+        (Plan::Load { .. }, Outcome::Done { skipped: true, .. }) => {
+            Counters { skipped_bytes: length, ..Default::default() }
+        }
         // Metadata-only loads move no data: the file counts as loaded, its bytes do not.
-        (Outcome::Done { .. }, true) => Counters {
-            loaded_bytes: if metadata_only { 0 } else { length },
+        (Plan::Load { metadata_only, .. }, Outcome::Done { .. }) => Counters {
+            loaded_bytes: if *metadata_only { 0 } else { length },
             loaded_non_empty_files: (length > 0) as u64,
             ..Default::default()
         },
-        (Outcome::Done { .. }, false) => Counters { freed_files: 1, freed_bytes: length, ..Default::default() },
+        (Plan::Free { .. }, Outcome::Done { .. }) => {
+            Counters { freed_files: 1, freed_bytes: length, ..Default::default() }
+        }
     }
 }
 
+/// `base` plus one decided item of rebalance target `worker`.
+fn tally(mut base: Counters, worker: &str, failed: bool) -> Counters {
+    base.per_worker.insert(worker.to_string(), WorkerTally { decided: 1, failed: failed as u64 });
+    base
+}
+
 /// Records a failed path: `errorMessage`, the failed-file list, and `delta` in the live counters.
-fn fail_path(ctx: &JobsCtx, job: &Job, path: &str, error: &str, delta: &Counters) {
+pub(super) fn fail_path(ctx: &JobsCtx, job: &Job, path: &str, error: &str, delta: &Counters) {
     let id = job.update(|r| {
         r.note_error(path, error);
         r.counters.add(delta);
@@ -425,89 +508,4 @@ fn dedupe_failed_list(path: &std::path::Path) -> std::io::Result<PathBuf> {
     out.push('\n');
     std::fs::write(path, out)?;
     Ok(path.to_path_buf())
-}
-
-fn read_failed_list(path: &std::path::Path) -> HashSet<String> {
-    std::fs::read_to_string(path).map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default()
-}
-
-/// Checks that every loaded file is fully present on its owners; files that are not count as failed.
-async fn verify(
-    ctx: &JobsCtx,
-    job: &Job,
-    plan: &Plan,
-    lister: &Lister,
-    source: &Source,
-    batch_size: usize,
-    stop: &mut watch::Receiver<Stop>,
-) -> Result<(), Stop> {
-    let Plan::Load { ring, replicas, filter, metadata_only, .. } = plan else { return Ok(()) };
-    let id = job.update(|r| {
-        r.state = JobState::Verifying;
-        r.running_state = "VERIFYING".into();
-        r.id.clone()
-    });
-    if let Err(e) = job.persist(ctx.store.as_ref(), &ctx.cluster).await {
-        tracing::warn!(job = %id, "cannot persist the job: {e}");
-    }
-    let mut failed = read_failed_list(&failed_list_path(ctx, &id));
-    let mut files = lister
-        .list(source)
-        .filter_map(|ev| async move {
-            match ev {
-                Listed::File { uri, length, .. } => Some((uri, length)),
-                Listed::Error { .. } => None,
-            }
-        })
-        .chunks(batch_size)
-        .boxed();
-    loop {
-        let chunk = tokio::select! {
-            biased;
-            r = stop.changed() => {
-                let why = if r.is_err() { Stop::Shutdown } else { *stop.borrow() };
-                if why != Stop::No {
-                    return Err(why);
-                }
-                continue;
-            }
-            c = files.next() => match c {
-                Some(c) => c,
-                None => return Ok(()),
-            },
-        };
-        let mut per_worker: HashMap<WorkerId, (WorkerEndpoint, Vec<String>)> = HashMap::new();
-        let mut lengths = HashMap::new();
-        for (uri, length) in chunk {
-            if failed.contains(&uri) || filter.as_ref().is_some_and(|re| !re.is_match(&uri)) {
-                continue;
-            }
-            for (_, w) in ring.lookup(&uri, *replicas) {
-                per_worker.entry(w.id).or_insert_with(|| (w.clone(), Vec::new())).1.push(uri.clone());
-            }
-            lengths.insert(uri, length);
-        }
-        let calls = per_worker.into_values().map(|(w, uris)| {
-            let client = ctx.workers.clone();
-            async move {
-                let r = client.verify(&w, uris.clone(), *metadata_only).await;
-                (uris, r)
-            }
-        });
-        for (uris, r) in futures::future::join_all(calls).await {
-            let errors: Vec<(String, String)> = match r {
-                Ok(results) => {
-                    results.into_iter().filter(|r| !r.ok).map(|r| (r.uri, r.error.unwrap_or_default())).collect()
-                }
-                Err(e) => uris.into_iter().map(|u| (u, e.clone())).collect(),
-            };
-            for (uri, e) in errors {
-                if failed.insert(uri.clone()) {
-                    let length = lengths.get(&uri).copied().unwrap_or(0);
-                    let delta = Counters { failed_files: 1, failed_bytes: length, ..Default::default() };
-                    fail_path(ctx, job, &uri, &format!("verify: {e}"), &delta);
-                }
-            }
-        }
-    }
 }

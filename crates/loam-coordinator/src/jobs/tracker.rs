@@ -18,6 +18,7 @@ struct Open {
     remaining: usize,
     error: Option<String>,
     all_skipped: bool,
+    bytes: u64,
 }
 
 /// How a file ended.
@@ -27,6 +28,8 @@ pub enum Outcome {
     Done {
         /// Whether every worker skipped it (already cached / held nothing).
         skipped: bool,
+        /// The most bytes any worker reported for it (load: the file's length; free: cached bytes dropped).
+        bytes: u64,
     },
     /// Some worker failed, with this error.
     Failed(String),
@@ -82,21 +85,26 @@ impl Tracker {
         let i = self.next;
         self.next += 1;
         self.deltas.insert(i, delta);
-        self.open.insert(i, Open { uri: uri.to_string(), length, remaining: workers, error: None, all_skipped: true });
+        let open = Open { uri: uri.to_string(), length, remaining: workers, error: None, all_skipped: true, bytes: 0 };
+        self.open.insert(i, open);
         i
     }
 
-    /// One worker's final answer for file `i`. Once every worker answered: the file's URI, its outcome and
-    /// what the outcome adds to the counters (`delta_of(uri, length, outcome)`, also kept for the checkpoint).
+    /// One worker's final answer for file `i` (`Ok((skipped, bytes))` or the error). Once every worker
+    /// answered: the file's URI, its outcome and what the outcome adds to the counters
+    /// (`delta_of(uri, length, outcome)`, also kept for the checkpoint).
     pub fn answer(
         &mut self,
         i: u64,
-        result: Result<bool, String>,
+        result: Result<(bool, u64), String>,
         delta_of: impl FnOnce(&str, u64, &Outcome) -> Counters,
     ) -> Option<(String, Outcome, Counters)> {
         let f = self.open.get_mut(&i)?;
         match result {
-            Ok(skipped) => f.all_skipped &= skipped,
+            Ok((skipped, bytes)) => {
+                f.all_skipped &= skipped;
+                f.bytes = f.bytes.max(bytes);
+            }
             Err(e) => {
                 f.error.get_or_insert(e);
             }
@@ -108,7 +116,7 @@ impl Tracker {
         let f = self.open.remove(&i)?;
         let outcome = match f.error {
             Some(e) => Outcome::Failed(e),
-            None => Outcome::Done { skipped: f.all_skipped },
+            None => Outcome::Done { skipped: f.all_skipped, bytes: f.bytes },
         };
         let delta = delta_of(&f.uri, f.length, &outcome);
         if let Some(d) = self.deltas.get_mut(&i) {
@@ -155,10 +163,10 @@ mod tests {
             Some(("b".into(), Outcome::Failed("x".into()), failed("", 0, &Outcome::Failed("x".into()))))
         );
         assert_eq!(t.checkpoint().cursor, 0, "a is still open");
-        assert_eq!(t.answer(a, Ok(true), failed), None, "one replica is left");
+        assert_eq!(t.answer(a, Ok((true, 1)), failed), None, "one replica is left");
         assert_eq!(
-            t.answer(a, Ok(false), failed),
-            Some(("a".into(), Outcome::Done { skipped: false }, Counters::default()))
+            t.answer(a, Ok((false, 3)), failed),
+            Some(("a".into(), Outcome::Done { skipped: false, bytes: 3 }, Counters::default()))
         );
         assert_eq!(t.checkpoint().cursor, 3);
         assert_eq!(t.checkpoint().counters.scanned_files, 3);

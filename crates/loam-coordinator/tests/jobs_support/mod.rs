@@ -50,7 +50,16 @@ impl Cluster {
 
     /// `n` workers, `/data` mounted on `root` with `options`.
     pub async fn start_on(dir: tempfile::TempDir, root: String, options: MountOptions, n: usize) -> Self {
-        Self::start_with(dir, root, options, n, false, loam_coordinator::jobs::DEFAULT_JOB_RETENTION).await
+        Self::start_with(dir, root, options, n, false, loam_coordinator::jobs::DEFAULT_JOB_RETENTION, None).await
+    }
+
+    /// `n` workers on a local `/data`, all on `store` (e.g. an etcd store) instead of an embedded one.
+    pub async fn start_on_store(store: Arc<dyn ClusterStore>, n: usize) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let root = format!("file://{}/ufs", dir.path().display());
+        std::fs::create_dir_all(dir.path().join("ufs")).unwrap();
+        let retention = loam_coordinator::jobs::DEFAULT_JOB_RETENTION;
+        Self::start_with(dir, root, MountOptions::new(), n, false, retention, Some(store)).await
     }
 
     /// `n` workers on a local `/data` whose `/v1/load` forwards to the coordinator (its listener is bound
@@ -59,7 +68,8 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let root = format!("file://{}/ufs", dir.path().display());
         std::fs::create_dir_all(dir.path().join("ufs")).unwrap();
-        Self::start_with(dir, root, MountOptions::new(), n, true, loam_coordinator::jobs::DEFAULT_JOB_RETENTION).await
+        Self::start_with(dir, root, MountOptions::new(), n, true, loam_coordinator::jobs::DEFAULT_JOB_RETENTION, None)
+            .await
     }
 
     /// `n` workers on a local `/data`, finished jobs kept for `retention`.
@@ -67,7 +77,7 @@ impl Cluster {
         let dir = tempfile::tempdir().unwrap();
         let root = format!("file://{}/ufs", dir.path().display());
         std::fs::create_dir_all(dir.path().join("ufs")).unwrap();
-        Self::start_with(dir, root, MountOptions::new(), n, false, retention).await
+        Self::start_with(dir, root, MountOptions::new(), n, false, retention, None).await
     }
 
     async fn start_with(
@@ -77,9 +87,11 @@ impl Cluster {
         n: usize,
         forward: bool,
         retention: Duration,
+        store: Option<Arc<dyn ClusterStore>>,
     ) -> Self {
         loam_ufs::install_process_defaults();
-        let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.path().join("store.redb")).unwrap();
+        let store: Arc<dyn ClusterStore> =
+            store.unwrap_or_else(|| EmbeddedStore::open(&dir.path().join("store.redb")).unwrap());
         let mount = Mount::new("/data", &root, options.clone()).unwrap();
         let key = loam_core::store_keys::mount_key(DEFAULT_CLUSTER_NAME, "data");
         store.put(&key, serde_json::to_vec(&mount).unwrap().into(), None).await.unwrap();
@@ -116,6 +128,14 @@ impl Cluster {
         cfg.max_age = Duration::from_secs(3600);
         cfg.coordinator_url = coordinator_url;
         loam_worker::start(cfg, self.store.clone(), self.registry.clone(), Default::default()).await.unwrap()
+    }
+
+    /// Starts one more worker, configured as the others; answers its index.
+    pub async fn add_worker(&mut self) -> usize {
+        let i = self.workers.len();
+        let w = self.start_worker(i, None).await;
+        self.workers.push(Some(w));
+        i
     }
 
     /// (Re)starts the coordinator on the same store and data dir.

@@ -1,19 +1,21 @@
-//! The worker's internal task API, driven by the Coordinator's load and free jobs (same port as the
-//! public API, under `/v1/internal/`): `POST /v1/internal/load` ([`LoadTask`]), `POST /v1/internal/free`
+//! The worker's internal task API, driven by the Coordinator's load, free and rebalance jobs (same port as
+//! the public API, under `/v1/internal/`): `POST /v1/internal/load` ([`LoadTask`]), `POST /v1/internal/free`
 //! and `POST /v1/internal/verify` ([`FileListTask`]; verify takes `?metadataOnly=true`). Each answers
 //! [`TaskResults`], one result per file in request order. A body of another `version` is a `400`, so
-//! mismatched releases fail loudly instead of misreading each other.
+//! mismatched releases fail loudly instead of misreading each other. `GET /v1/internal/file/<id>` answers
+//! the record of a cached file ([`PeerFile`], `404` when not cached), which a peer copying the file reads.
 
 use super::WorkerState;
 use super::query::Query;
 use crate::error::WorkerError;
 use crate::tasks::TaskRunner;
+use axum::extract::Path;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::post;
+use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use loam_core::job_api::{FileListTask, LoadTask, TASK_API_VERSION, TaskResults};
+use loam_core::job_api::{FileListTask, LoadTask, PeerFile, TASK_API_VERSION, TaskResults};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -24,6 +26,7 @@ pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
         .route("/v1/internal/load", post(load))
         .route("/v1/internal/free", post(free))
         .route("/v1/internal/verify", post(verify))
+        .route("/v1/internal/file/{id}", get(file))
         .with_state(runner)
 }
 
@@ -56,7 +59,7 @@ async fn load(State(r): State<Arc<TaskRunner>>, body: Bytes) -> Response {
 
 async fn free(State(r): State<Arc<TaskRunner>>, body: Bytes) -> Response {
     match parse::<FileListTask>(&body, |t| t.version) {
-        Ok(t) => answer(r.free(t.uris).await),
+        Ok(t) => answer(r.free(t.uris, t.bandwidth).await),
         Err(e) => e.into_response(),
     }
 }
@@ -66,5 +69,22 @@ async fn verify(State(r): State<Arc<TaskRunner>>, RawQuery(q): RawQuery, body: B
     match parse::<FileListTask>(&body, |t| t.version) {
         Ok(t) => answer(r.verify(t.uris, metadata_only)),
         Err(e) => e.into_response(),
+    }
+}
+
+async fn file(State(r): State<Arc<TaskRunner>>, Path(id): Path<String>) -> Response {
+    let pages = r.pages();
+    match pages.file(&id) {
+        Some(rec) => Json(PeerFile {
+            version: TASK_API_VERSION,
+            uri: rec.ufs_uri,
+            length: rec.length,
+            etag: rec.etag,
+            modified_ms: rec.modified_ms,
+            validated_ms: rec.validated_ms,
+            page_size: pages.page_size(),
+        })
+        .into_response(),
+        None => WorkerError::NotFound(format!("file {id} is not cached on this worker")).into_response(),
     }
 }

@@ -1,17 +1,22 @@
-//! `loam job load|free|list`: distributed load and free jobs through the Coordinator's `/api/v1/load` and
-//! `/api/v1/free`. `--submit` (the default) starts a job, `--progress` shows the newest job for the same
-//! paths (or index, or the job given by `--id`), `--stop` stops it, and `--sync` submits and waits until
-//! the job is no longer running. `--json` prints the API's objects as they are.
+//! `loam job load|free|rebalance|list`: distributed load, free and rebalance jobs through the Coordinator's
+//! `/api/v1/load`, `/api/v1/free` and `/api/v1/rebalance`. `--submit` (the default) starts a job,
+//! `--progress` shows the newest job for the same paths (or index, or the job given by `--id`; for
+//! rebalance, the same `--target`), `--stop` stops it, and `--sync` submits and waits until the job is no
+//! longer running. `--json` prints the API's objects as they are. Rebalance lives in `job/rebalance.rs`.
 //!
 //! Stdout stays parseable whatever the terminal: `--sync` prints only the final progress there (one line,
 //! or the JSON object), while the live progress bar (files, bytes, throughput, ETA), redrawn each second,
 //! goes to stderr and only when stderr is a terminal.
 
+mod rebalance;
+
 use super::http::Ctx;
 use anyhow::{anyhow, bail};
 use clap::{Args, Subcommand};
 use loam_core::coordinator_api::{Results, StatusBody};
-use loam_core::job_api::{FreeOptions, FreeProgress, FreeRequest, JobId, LoadOptions, LoadProgress, LoadRequest};
+use loam_core::job_api::{
+    FreeOptions, FreeProgress, FreeRequest, JobId, LoadOptions, LoadProgress, LoadRequest, RebalanceProgress,
+};
 use reqwest::Method;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
@@ -25,7 +30,9 @@ pub enum JobCommand {
     Load(LoadArgs),
     /// Drop files from every worker's cache.
     Free(FreeArgs),
-    /// List load and free jobs.
+    /// Bring a worker's cache (or every worker's) in line with the current hash ring.
+    Rebalance(rebalance::RebalanceArgs),
+    /// List load, free and rebalance jobs.
     List,
 }
 
@@ -108,13 +115,33 @@ pub struct FreeArgs {
     pub mode: Mode,
 }
 
-/// What the two progress objects share, for the progress bar and the lookups.
+/// What the progress objects share, for the progress bar and the final line.
 trait Progress: DeserializeOwned + Serialize {
     fn id(&self) -> &str;
     fn state(&self) -> &str;
-    fn paths(&self) -> (&[String], &str);
     /// (files done, files total, bytes done, bytes total, failed files).
     fn numbers(&self) -> (u64, u64, u64, u64, u64);
+    /// One line of numbers for humans.
+    fn summary(&self) -> String {
+        line(self)
+    }
+}
+
+/// A job named by its paths or index (load and free), for the lookups.
+trait PathJob: Progress {
+    fn paths(&self) -> (&[String], &str);
+}
+
+impl PathJob for LoadProgress {
+    fn paths(&self) -> (&[String], &str) {
+        (&self.paths, &self.index)
+    }
+}
+
+impl PathJob for FreeProgress {
+    fn paths(&self) -> (&[String], &str) {
+        (&self.paths, &self.index)
+    }
 }
 
 impl Progress for LoadProgress {
@@ -123,9 +150,6 @@ impl Progress for LoadProgress {
     }
     fn state(&self) -> &str {
         &self.state
-    }
-    fn paths(&self) -> (&[String], &str) {
-        (&self.paths, &self.index)
     }
     fn numbers(&self) -> (u64, u64, u64, u64, u64) {
         let done = self.loaded_bytes + self.skipped_bytes;
@@ -139,9 +163,6 @@ impl Progress for FreeProgress {
     }
     fn state(&self) -> &str {
         &self.state
-    }
-    fn paths(&self) -> (&[String], &str) {
-        (&self.paths, &self.index)
     }
     fn numbers(&self) -> (u64, u64, u64, u64, u64) {
         (self.freed_files, self.total_files, self.freed_bytes, self.total_bytes, self.failed_files)
@@ -178,21 +199,25 @@ pub async fn run(ctx: &Ctx, c: JobCommand) -> anyhow::Result<()> {
             let target = Target { paths: &a.paths, index: a.index.as_deref(), id: a.id.as_deref() };
             act::<FreeProgress, _>(ctx, "free", &a.mode, &body, target).await
         }
+        JobCommand::Rebalance(a) => rebalance::run(ctx, a).await,
         JobCommand::List => {
             let load: Results<LoadProgress> = ctx.get("load", &[]).await?;
             let free: Results<FreeProgress> = ctx.get("free", &[]).await?;
+            let rebalance: Results<RebalanceProgress> = ctx.get("rebalance", &[]).await?;
             if ctx.json {
-                println!(
-                    "{}",
-                    serde_json::to_string_pretty(&serde_json::json!({ "load": load.results, "free": free.results }))?
-                );
+                let all =
+                    serde_json::json!({ "load": load.results, "free": free.results, "rebalance": rebalance.results });
+                println!("{}", serde_json::to_string_pretty(&all)?);
                 return Ok(());
             }
             for j in &load.results {
-                println!("load  {}  {:<10} {}", j.id, j.state, line(j));
+                println!("load  {}  {:<10} {}", j.id, j.state, j.summary());
             }
             for j in &free.results {
-                println!("free  {}  {:<10} {}", j.id, j.state, line(j));
+                println!("free  {}  {:<10} {}", j.id, j.state, j.summary());
+            }
+            for j in &rebalance.results {
+                println!("rebalance  {}  {:<10} {}", j.id, j.state, j.summary());
             }
             Ok(())
         }
@@ -206,7 +231,7 @@ struct Target<'a> {
     id: Option<&'a str>,
 }
 
-async fn act<P: Progress, B: Serialize>(
+async fn act<P: PathJob, B: Serialize>(
     ctx: &Ctx,
     endpoint: &str,
     mode: &Mode,
@@ -215,7 +240,7 @@ async fn act<P: Progress, B: Serialize>(
 ) -> anyhow::Result<()> {
     if mode.progress {
         let j: P = find(ctx, endpoint, &target).await?;
-        return ctx.print(&j, || format!("{} {}  {}", j.id(), j.state(), line(&j)));
+        return ctx.print(&j, || format!("{} {}  {}", j.id(), j.state(), j.summary()));
     }
     if mode.stop {
         let j: P = find(ctx, endpoint, &target).await?;
@@ -225,6 +250,16 @@ async fn act<P: Progress, B: Serialize>(
     if target.id.is_some() {
         bail!("--id names an existing job: use it with --progress or --stop");
     }
+    let (id, existing) = submit(ctx, endpoint, body).await?;
+    if !mode.sync {
+        let what = if existing { "a job for these paths exists (resumed if stopped)" } else { "submitted" };
+        return ctx.print(&JobId { id: id.clone() }, || format!("{endpoint} job {id}: {what}"));
+    }
+    follow::<P>(ctx, endpoint, &id).await
+}
+
+/// Posts a job: its id, and whether it is an existing twin (`409`) rather than a new job.
+async fn submit<B: Serialize>(ctx: &Ctx, endpoint: &str, body: &B) -> anyhow::Result<(String, bool)> {
     let url = format!("{}/api/v1/{endpoint}", ctx.coordinator);
     let resp = ctx.http.post(&url).json(body).send().await.map_err(|e| anyhow!("cannot reach the coordinator: {e}"))?;
     let status = resp.status().as_u16();
@@ -232,15 +267,11 @@ async fn act<P: Progress, B: Serialize>(
         200 | 409 => resp.json::<JobId>().await?.id,
         _ => super::http::decode::<JobId>(resp).await?.id,
     };
-    if !mode.sync {
-        let what = if status == 409 { "a job for these paths exists (resumed if stopped)" } else { "submitted" };
-        return ctx.print(&JobId { id: id.clone() }, || format!("{endpoint} job {id}: {what}"));
-    }
-    follow::<P>(ctx, endpoint, &id).await
+    Ok((id, status == 409))
 }
 
 /// The job with `target.id`, or the newest job for exactly these paths (as a set) or this index.
-async fn find<P: Progress>(ctx: &Ctx, endpoint: &str, target: &Target<'_>) -> anyhow::Result<P> {
+async fn find<P: PathJob>(ctx: &Ctx, endpoint: &str, target: &Target<'_>) -> anyhow::Result<P> {
     if let Some(id) = target.id {
         return ctx.get(endpoint, &[("id", id)]).await;
     }
@@ -283,7 +314,7 @@ async fn follow<P: Progress>(ctx: &Ctx, endpoint: &str, id: &str) -> anyhow::Res
                 // Clears the bar so that the terminal shows only the final line below.
                 eprint!("\r{:width$}\r", "", width = bar(&j, start.elapsed()).len());
             }
-            ctx.print(&j, || format!("{} {}  {}", j.id(), j.state(), line(&j)))?;
+            ctx.print(&j, || format!("{} {}  {}", j.id(), j.state(), j.summary()))?;
             if j.state() == "FAILED" {
                 bail!("{endpoint} job {id} FAILED");
             }
@@ -298,7 +329,7 @@ fn bar<P: Progress>(j: &P, elapsed: Duration) -> String {
     let (_, _, done, total, _) = j.numbers();
     let rate = done as f64 / elapsed.as_secs_f64().max(0.001);
     let eta = if rate > 0.0 && total > done { format!("{:.0}s", (total - done) as f64 / rate) } else { "-".into() };
-    format!("{:<10} {}  {}/s  ETA {eta}   ", j.state(), line(j), human(rate as u64))
+    format!("{:<10} {}  {}/s  ETA {eta}   ", j.state(), j.summary(), human(rate as u64))
 }
 
 fn line<P: Progress>(j: &P) -> String {

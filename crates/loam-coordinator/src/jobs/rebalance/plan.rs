@@ -1,0 +1,338 @@
+//! A rebalance's plan: what each target worker must load, keep and prune, made once per job and kept in a
+//! file on the Coordinator's disk (`<data_dir>/jobs/<id>.plan`), so that the job's cursor indexes the same
+//! items whenever it resumes.
+//!
+//! - **Holders.** Every live worker lists its cached files (`/v1/internal/cached_files`). For a live worker
+//!   that cannot answer, the global file index (when enabled) says what it holds: such hints serve only
+//!   as copy sources (a wrong one costs one failed copy attempt, after which the target reads the UFS).
+//! - **Ownership** is clear-stale's rule: a worker owns a file when it is among the first `replicas`
+//!   owners the ring of the live workers gives the file's UFS URI. The files considered are the ones
+//!   cached somewhere: a rebalance moves cache, it does not load what nobody holds.
+//! - **Items.** For each target and each cached file: owned and held → `keep` (only its missing pages are
+//!   loaded; a complete one counts as preserved); owned and not held → `load`; held and not owned →
+//!   `prune` (unless `skipPrune`). `load`/`keep` items name a `source`, a live worker that holds the file
+//!   (spread over the holders by a hash of the URI). All loads come before all prunes, and the runner
+//!   finishes the loads before it starts pruning, so a file is copied before its old holder drops it.
+//! - **File format.** JSON lines: a header `{"version", "job", "items", "loads"}`, then one item per line,
+//!   in plan order. It is written to a temporary name and renamed, so a plan file is whole or absent. A
+//!   plan file that is missing or does not match the job's record is made again (see `super::run`).
+
+use super::super::JobsCtx;
+use super::super::listing::{FileMeta, Listed};
+use super::super::workers::ring;
+use super::RebalanceState;
+use futures::stream::{self, BoxStream, StreamExt};
+use loam_client::WorkerEndpoint;
+use loam_core::WorkerId;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::hash::{Hash, Hasher};
+use std::io::{BufWriter, Write};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::io::AsyncBufReadExt;
+
+/// Version of the plan file.
+pub const PLAN_FILE_VERSION: u32 = 1;
+
+/// What the job's record keeps of its plan.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanSummary {
+    /// Items in the plan file.
+    pub items: u64,
+    /// The first `loads` items load or keep; the rest prune.
+    pub loads: u64,
+    /// Items of each reachable target worker, by worker id.
+    pub workers: BTreeMap<String, u64>,
+    /// Targets that could not be planned for (not live, or could not list their files), and why.
+    pub unreachable: BTreeMap<String, String>,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Header {
+    version: u32,
+    job: String,
+    items: u64,
+    loads: u64,
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum Action {
+    Load,
+    Keep,
+    Prune,
+}
+
+#[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
+struct Item {
+    worker: String,
+    uri: String,
+    action: Action,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    source: Option<String>,
+}
+
+/// Who holds a file: workers whose own list says so, and hints of the file index.
+#[derive(Default)]
+struct Holders {
+    listed: Vec<WorkerId>,
+    hinted: Vec<WorkerId>,
+}
+
+/// `<data_dir>/jobs/<id>.plan`.
+pub fn plan_path(ctx: &JobsCtx, id: &str) -> PathBuf {
+    ctx.data_dir.join("jobs").join(format!("{id}.plan"))
+}
+
+/// Makes job `id`'s plan over the `live` workers and writes it to `path`.
+pub async fn make(
+    ctx: &JobsCtx,
+    id: &str,
+    state: &RebalanceState,
+    live: &[WorkerEndpoint],
+    path: &Path,
+) -> Result<PlanSummary, String> {
+    let lists = futures::future::join_all(live.iter().map(|w| ctx.workers.cached_files(w))).await;
+    let mut holders: BTreeMap<String, Holders> = BTreeMap::new();
+    let mut silent: HashMap<String, (WorkerId, String)> = HashMap::new();
+    for (w, list) in live.iter().zip(lists) {
+        match list {
+            Ok(files) => files.into_iter().for_each(|f| holders.entry(f).or_default().listed.push(w.id)),
+            Err(e) => {
+                tracing::warn!(job = %id, "rebalance planning: {e}");
+                silent.insert(w.id.to_string(), (w.id, e));
+            }
+        }
+    }
+    if let Some(index) = ctx.file_index.as_ref().filter(|i| i.enabled() && !silent.is_empty()) {
+        for uri in index.list("", 0, None).unwrap_or_default() {
+            for w in index.locate(&uri).ok().flatten().unwrap_or_default() {
+                if let Some((wid, _)) = silent.get(&w) {
+                    holders.entry(uri.clone()).or_default().hinted.push(*wid);
+                }
+            }
+        }
+    }
+    let mut unreachable = BTreeMap::new();
+    let targets: Vec<WorkerId> = if state.target == super::ALL {
+        live.iter().map(|w| w.id).collect()
+    } else {
+        live.iter().filter(|w| w.id.to_string() == state.target).map(|w| w.id).collect()
+    };
+    if targets.is_empty() && state.target != super::ALL {
+        unreachable.insert(state.target.clone(), "the worker is not live".to_string());
+    }
+    let targets: Vec<WorkerId> = targets
+        .into_iter()
+        .filter(|t| match silent.get(&t.to_string()) {
+            Some((_, e)) => {
+                unreachable.insert(t.to_string(), format!("cannot list its cached files: {e}"));
+                false
+            }
+            None => true,
+        })
+        .collect();
+    let input = Input {
+        job: id.to_string(),
+        ring_workers: live.to_vec(),
+        replicas: state.options.replicas.max(1) as usize,
+        skip_prune: state.options.skip_prune,
+        targets,
+        holders,
+        path: path.to_path_buf(),
+    };
+    let mut summary = tokio::task::spawn_blocking(move || input.write())
+        .await
+        .map_err(|e| format!("planning failed: {e}"))?
+        .map_err(|e| format!("cannot write the plan file {}: {e}", path.display()))?;
+    summary.unreachable = unreachable;
+    Ok(summary)
+}
+
+/// What the (blocking) computation of the items needs.
+struct Input {
+    job: String,
+    ring_workers: Vec<WorkerEndpoint>,
+    replicas: usize,
+    skip_prune: bool,
+    targets: Vec<WorkerId>,
+    holders: BTreeMap<String, Holders>,
+    path: PathBuf,
+}
+
+impl Input {
+    fn write(self) -> std::io::Result<PlanSummary> {
+        let ring = ring(&self.ring_workers);
+        let targets: HashSet<WorkerId> = self.targets.iter().copied().collect();
+        let mut workers: BTreeMap<String, u64> = self.targets.iter().map(|t| (t.to_string(), 0)).collect();
+        let mut loads = Vec::new();
+        let mut prunes = Vec::new();
+        for (uri, h) in &self.holders {
+            let owners: Vec<WorkerId> = ring.lookup(uri, self.replicas).into_iter().map(|(_, w)| w.id).collect();
+            let mut mine: Vec<(WorkerId, bool)> =
+                owners.iter().filter(|o| targets.contains(o)).map(|o| (*o, true)).collect();
+            if !self.skip_prune {
+                mine.extend(
+                    h.listed.iter().filter(|w| targets.contains(w) && !owners.contains(w)).map(|w| (*w, false)),
+                );
+            }
+            for (t, owns) in mine {
+                *workers.entry(t.to_string()).or_default() += 1;
+                let (worker, uri) = (t.to_string(), uri.clone());
+                if owns {
+                    let action = if h.listed.contains(&t) { Action::Keep } else { Action::Load };
+                    let source = pick_source(&uri, h, t).map(|s| s.to_string());
+                    loads.push(Item { worker, uri, action, source });
+                } else {
+                    prunes.push(Item { worker, uri, action: Action::Prune, source: None });
+                }
+            }
+        }
+        let header = Header {
+            version: PLAN_FILE_VERSION,
+            job: self.job,
+            items: (loads.len() + prunes.len()) as u64,
+            loads: loads.len() as u64,
+        };
+        if let Some(dir) = self.path.parent() {
+            std::fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("plan.tmp");
+        let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
+        serde_json::to_writer(&mut out, &header)?;
+        out.write_all(b"\n")?;
+        for item in loads.iter().chain(&prunes) {
+            serde_json::to_writer(&mut out, item)?;
+            out.write_all(b"\n")?;
+        }
+        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        std::fs::rename(&tmp, &self.path)?;
+        Ok(PlanSummary { items: header.items, loads: header.loads, workers, unreachable: BTreeMap::new() })
+    }
+}
+
+/// A holder other than `target` to copy `uri` from: one whose own list has it if any, else a hinted one.
+fn pick_source(uri: &str, h: &Holders, target: WorkerId) -> Option<WorkerId> {
+    let pick = |ws: &[WorkerId]| {
+        let others: Vec<WorkerId> = ws.iter().copied().filter(|w| *w != target).collect();
+        let mut hasher = std::collections::hash_map::DefaultHasher::new();
+        uri.hash(&mut hasher);
+        // Spreads the copies of a many-replica file over its holders.
+        (!others.is_empty()).then(|| others[(hasher.finish() % others.len() as u64) as usize])
+    };
+    pick(&h.listed).or_else(|| pick(&h.hinted))
+}
+
+/// Opens job `id`'s plan file, which must match `summary`; `Err` says why it cannot be used.
+pub async fn check(path: &Path, id: &str, summary: &PlanSummary) -> Result<(), String> {
+    let file = tokio::fs::File::open(path).await.map_err(|e| format!("cannot open {}: {e}", path.display()))?;
+    let mut first = String::new();
+    tokio::io::BufReader::new(file).read_line(&mut first).await.map_err(|e| e.to_string())?;
+    let header: Header = serde_json::from_str(&first).map_err(|e| format!("unreadable plan header: {e}"))?;
+    let want = Header { version: PLAN_FILE_VERSION, job: id.to_string(), items: summary.items, loads: summary.loads };
+    if header != want {
+        return Err(format!("the plan file does not match the job ({header:?}, expected {want:?})"));
+    }
+    Ok(())
+}
+
+/// Items `[from, to)` of the plan file at `path` as events, their workers and sources resolved to the
+/// `live` endpoints (a worker not live has none).
+pub fn events(
+    path: &Path,
+    from: u64,
+    to: u64,
+    live: Arc<HashMap<String, WorkerEndpoint>>,
+) -> BoxStream<'static, Listed> {
+    let path = path.to_path_buf();
+    let shown = path.display().to_string();
+    stream::once(async move {
+        let file = match tokio::fs::File::open(&path).await {
+            Ok(f) => f,
+            Err(e) => {
+                let error = format!("cannot open the plan file: {e}");
+                return stream::iter([Listed::Error { path: path.display().to_string(), error }]).boxed();
+            }
+        };
+        let lines = tokio::io::BufReader::new(file).lines();
+        // The header is line 0; item `i` is line `i + 1`.
+        stream::unfold(lines, |mut lines| async move {
+            let line = lines.next_line().await.transpose()?;
+            Some((line, lines))
+        })
+        .skip(from as usize + 1)
+        .take((to - from) as usize)
+        .map(move |line| to_event(line, &live, &shown))
+        .boxed()
+    })
+    .flatten()
+    .boxed()
+}
+
+fn to_event(line: std::io::Result<String>, live: &HashMap<String, WorkerEndpoint>, path: &str) -> Listed {
+    let item: Item =
+        match line.map_err(|e| e.to_string()).and_then(|l| serde_json::from_str(&l).map_err(|e| e.to_string())) {
+            Ok(i) => i,
+            Err(e) => return Listed::Error { path: path.to_string(), error: format!("unreadable plan item: {e}") },
+        };
+    let source = item.source.as_ref().and_then(|s| live.get(s)).map(|w| w.http_base());
+    let meta = FileMeta { source, held: item.action == Action::Keep, ..FileMeta::default() };
+    Listed::Assigned { endpoint: live.get(&item.worker).cloned(), uri: item.uri, worker: item.worker, meta }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn endpoint(port: u16) -> WorkerEndpoint {
+        WorkerEndpoint { id: WorkerId::random(), host: "127.0.0.1".into(), http_port: port, s3_port: 0 }
+    }
+
+    #[tokio::test]
+    async fn plans_loads_before_prunes_and_reads_back_any_range() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (endpoint(1), endpoint(2));
+        let ring = ring(&[a.clone(), b.clone()]);
+        let mut holders = BTreeMap::new();
+        let uris: Vec<String> = (0..30).map(|i| format!("s3://b/f{i}")).collect();
+        for u in &uris {
+            // Everything is on `a`: `b` must load its files from `a`, and `a` must prune them.
+            holders.insert(u.clone(), Holders { listed: vec![a.id], hinted: vec![] });
+        }
+        let path = dir.path().join("x.plan");
+        let input = Input {
+            job: "j".into(),
+            ring_workers: vec![a.clone(), b.clone()],
+            replicas: 1,
+            skip_prune: false,
+            targets: vec![a.id, b.id],
+            holders,
+            path: path.clone(),
+        };
+        let summary = input.write().unwrap();
+        let on_b = uris.iter().filter(|u| ring.primary(u).unwrap().1.id == b.id).count() as u64;
+        assert!(on_b > 0 && on_b < 30);
+        assert_eq!((summary.items, summary.loads), (30 + on_b, 30));
+        assert_eq!(summary.workers[&b.id.to_string()], on_b);
+        check(&path, "j", &summary).await.unwrap();
+        assert!(check(&path, "other", &summary).await.is_err());
+        let live: Arc<HashMap<String, WorkerEndpoint>> =
+            Arc::new([(a.id.to_string(), a.clone())].into_iter().collect());
+        let all: Vec<Listed> = events(&path, 0, summary.items, live.clone()).collect().await;
+        assert_eq!(all.len() as u64, summary.items);
+        for (i, ev) in all.iter().enumerate() {
+            let Listed::Assigned { worker, endpoint, meta, .. } = ev else { panic!("{ev:?}") };
+            let loading = (i as u64) < summary.loads;
+            if *worker == b.id.to_string() {
+                assert!(loading && endpoint.is_none(), "b is not live here");
+                assert_eq!(meta.source.as_deref(), Some(a.http_base().as_str()), "copied from a");
+            } else {
+                assert_eq!(meta.held, loading, "a keeps what it owns, prunes the rest");
+            }
+        }
+        let tail: Vec<Listed> = events(&path, summary.loads, summary.items, live).collect().await;
+        assert_eq!(tail, all[summary.loads as usize..].to_vec());
+    }
+}
