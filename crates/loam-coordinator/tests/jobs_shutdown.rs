@@ -54,7 +54,17 @@ fn shutdown_ends_every_runner_mid_job() {
         tokio::runtime::Handle::current().metrics().num_alive_tasks()
     });
     assert_eq!(alive, 0, "a task of the job service outlived its shutdown");
-    // Nothing loads any more once it is down.
+    // Nothing loads any more once it is down. A worker finishes a batch already handed to it (on its own
+    // task, so a coordinator restart wastes no reads in flight): wait for the reads to settle first.
+    test_rt.block_on(async {
+        for _ in 0..50 {
+            let before = c.faulty.read_calls();
+            tokio::time::sleep(Duration::from_millis(400)).await;
+            if c.faulty.read_calls() == before {
+                break;
+            }
+        }
+    });
     c.faulty.reset_counters();
     test_rt.block_on(async { tokio::time::sleep(Duration::from_millis(500)).await });
     assert_eq!(c.faulty.read_calls(), 0, "no runner is still sending work to the workers");
