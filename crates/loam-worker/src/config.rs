@@ -1,6 +1,7 @@
 //! The worker's configuration, with the defaults a newcomer gets.
 
 use crate::page_store::PageStoreConfig;
+use crate::s3_api::S3Config;
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -20,8 +21,10 @@ pub struct WorkerConfig {
     pub host: String,
     /// HTTP API port (0 = pick a free one).
     pub http_port: u16,
-    /// S3 API port advertised in the membership record (0 = none yet).
+    /// S3 API port advertised in the membership record (0 = the port the S3 API bound, `s3.port`).
     pub s3_port: u16,
+    /// The S3 API: port to bind, access key, anonymous read.
+    pub s3: S3Config,
     /// The worker's data directory: its identity file and, by default, its cache.
     pub data_dir: PathBuf,
     /// Cluster name in the membership keys.
@@ -52,6 +55,7 @@ impl WorkerConfig {
             host: "127.0.0.1".into(),
             http_port: 0,
             s3_port: 0,
+            s3: S3Config::default(),
             data_dir,
             cluster_name: loam_core::membership::DEFAULT_CLUSTER_NAME.into(),
             lease_ttl: DEFAULT_LEASE_TTL,

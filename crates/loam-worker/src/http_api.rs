@@ -9,15 +9,18 @@ pub mod internal;
 pub mod load;
 pub mod meta;
 pub mod query;
+pub mod write;
 
 use crate::error::WorkerError;
 use crate::metrics::{self, WorkerMetrics};
+use crate::path_ids::PathIds;
 use crate::read_through::ReadThrough;
+use crate::write_through::WriteThrough;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
-use axum::routing::get;
+use axum::routing::{get, post};
 use loam_client::MembershipView;
 use loam_core::WorkerId;
 use prometheus_client::registry::Registry;
@@ -37,6 +40,10 @@ pub struct WorkerState {
     pub metrics: WorkerMetrics,
     /// The Coordinator's URL, for `/v1/load` forwarding.
     pub coordinator_url: Option<String>,
+    /// UFS writes, deletes, copies and renames that keep the caches coherent.
+    pub writes: Arc<WriteThrough>,
+    /// The path ids this worker can resolve without `ufsFullPath`.
+    pub path_ids: Arc<PathIds>,
 }
 
 impl WorkerState {
@@ -65,13 +72,15 @@ pub fn router(state: Arc<WorkerState>) -> Router {
             get(data::get_page).post(data::post_page).layer(DefaultBodyLimit::max(page_limit)),
         )
         .route("/v1/range/{id}", get(data::range))
-        .route("/v1/chunk/{id}", get(data::chunk))
+        // A written file has no size limit: its body streams through to the UFS.
+        .route("/v1/chunk/{id}", get(data::chunk).merge(post(write::chunk).layer(DefaultBodyLimit::disable())))
         .route("/v1/head/{id}", get(data::head))
         .route("/v1/tail/{id}", get(data::tail))
         .route("/metrics", get(meta::metrics))
         .merge(internal::routes(&state))
         .merge(cluster_ops::routes(&state))
         .merge(load::routes())
+        .merge(write::routes())
         .fallback(unknown)
         .with_state(state)
 }

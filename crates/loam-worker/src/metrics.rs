@@ -15,6 +15,7 @@
 //! | `loam_worker_cached_bytes` | gauge, `tier` | bytes cached now |
 //! | `loam_worker_cached_pages` | gauge, `tier` | pages cached now |
 //! | `loam_worker_cached_files` | gauge | files with a record |
+//! | `loam_worker_peer_invalidations_failed` | counter | invalidations after a write that a peer did not confirm |
 
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
@@ -46,6 +47,9 @@ pub const CACHED_BYTES: &str = "loam_worker_cached_bytes";
 pub const CACHED_PAGES: &str = "loam_worker_cached_pages";
 /// Files with a record.
 pub const CACHED_FILES: &str = "loam_worker_cached_files";
+
+/// Invalidations after a write that a peer did not confirm.
+pub const PEER_INVALIDATIONS_FAILED: &str = "loam_worker_peer_invalidations_failed";
 
 /// The `tier` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -86,6 +90,8 @@ pub struct WorkerMetrics {
     pub cached_pages: Family<TierLabel, Gauge>,
     /// See [`CACHED_FILES`].
     pub cached_files: Gauge,
+    /// See [`PEER_INVALIDATIONS_FAILED`].
+    pub peer_invalidations_failed: Counter,
 }
 
 impl WorkerMetrics {
@@ -109,6 +115,11 @@ impl WorkerMetrics {
         registry.register(CACHED_BYTES, "Bytes cached now, by tier", m.cached_bytes.clone());
         registry.register(CACHED_PAGES, "Pages cached now, by tier", m.cached_pages.clone());
         registry.register(CACHED_FILES, "Files with a cache record", m.cached_files.clone());
+        registry.register(
+            PEER_INVALIDATIONS_FAILED,
+            "Invalidations after a write that a peer did not confirm",
+            m.peer_invalidations_failed.clone(),
+        );
         // Create every tier's series up front so scrapes show zeros rather than nothing.
         for tier in [&MEMORY, &DISK] {
             drop(m.page_hits.get_or_create(tier));

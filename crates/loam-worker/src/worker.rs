@@ -1,5 +1,5 @@
-//! A running worker: page store, mount and membership views, the HTTP API, and its registration in the
-//! cluster store. `start` brings them up in that order (the API serves before the worker joins the
+//! A running worker: page store, mount and membership views, the HTTP and S3 APIs, and its registration
+//! in the cluster store. `start` brings them up in that order (the API serves before the worker joins the
 //! ring, so the first request routed to it finds it listening); `WorkerHandle::shutdown` takes them
 //! down in reverse (leave the ring first, then stop serving).
 
@@ -10,10 +10,13 @@ use crate::identity;
 use crate::metrics::WorkerMetrics;
 use crate::mount_view::MountView;
 use crate::page_store::PageStore;
+use crate::path_ids::PathIds;
 use crate::quota::QuotaTracker;
 use crate::read_through::ReadThrough;
 use crate::rule_view::RuleView;
+use crate::s3_api;
 use crate::ttl::TtlScanner;
+use crate::write_through::WriteThrough;
 use anyhow::Context;
 use loam_client::MembershipView;
 use loam_core::WorkerId;
@@ -34,6 +37,8 @@ pub struct WorkerHandle {
     pub id: WorkerId,
     /// Where its HTTP API listens.
     pub http_addr: SocketAddr,
+    /// Where its S3 API listens.
+    pub s3_addr: SocketAddr,
     /// Shared state (page store, read-through), for tests and `loam local`.
     pub state: Arc<WorkerState>,
     shutdown: watch::Sender<bool>,
@@ -79,7 +84,13 @@ pub async fn start(
         .await
         .with_context(|| format!("binding the HTTP API on {}:{}", cfg.host, cfg.http_port))?;
     let http_addr = listener.local_addr()?;
+    let s3_listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.s3.port))
+        .await
+        .with_context(|| format!("binding the S3 API on {}:{}", cfg.host, cfg.s3.port))?;
+    let s3_addr = s3_listener.local_addr()?;
     let rt = ReadThrough::new(pages, ufs, mounts, cfg.max_age, cfg.ufs_read_size, metrics.clone());
+    let path_ids = PathIds::new(rt.clone(), crate::path_ids::DEFAULT_CAPACITY);
+    let writes = WriteThrough::new(rt.clone(), members.clone(), id, path_ids.clone(), metrics.clone())?;
     let state = Arc::new(WorkerState {
         id,
         rt,
@@ -87,6 +98,8 @@ pub async fn start(
         registry: Arc::new(registry),
         metrics,
         coordinator_url: cfg.coordinator_url.clone(),
+        writes,
+        path_ids,
     });
     let app = http_api::router(state.clone());
     // Keeps the Coordinator's global file index current; without a Coordinator URL there is no one to tell.
@@ -103,12 +116,18 @@ pub async fn start(
             tracing::error!("worker HTTP server failed: {e}");
         }
     });
-    let record = WorkerRecord::new(id, &cfg.host, http_addr.port(), cfg.s3_port);
+    if let Some(why) = cfg.s3.refuses_everything() {
+        tracing::warn!("worker {id}: {why}");
+    }
+    let s3_server = s3_api::spawn(s3_listener, s3_api::service(state.clone(), &cfg.s3, &cfg.data_dir), rx.clone());
+    let s3_port = if cfg.s3_port != 0 { cfg.s3_port } else { s3_addr.port() };
+    let record = WorkerRecord::new(id, &cfg.host, http_addr.port(), s3_port);
     let membership = register(store, &cfg.cluster_name, record, cfg.lease_ttl).await.context("joining the cluster")?;
-    tracing::info!("worker {id} serving on http://{http_addr}");
+    tracing::info!("worker {id} serving on http://{http_addr}, S3 on http://{s3_addr}");
     Ok(WorkerHandle {
         id,
         http_addr,
+        s3_addr,
         state,
         shutdown,
         tasks: vec![
@@ -121,6 +140,7 @@ pub async fn start(
             quota_rule_task,
             quota_task,
             server,
+            s3_server,
         ]
         .into_iter()
         .chain(reporter)
@@ -133,6 +153,11 @@ impl WorkerHandle {
     /// `http://host:port` of the HTTP API.
     pub fn http_base(&self) -> String {
         format!("http://{}", self.http_addr)
+    }
+
+    /// `http://host:port` of the S3 API (the `--endpoint-url` of S3 clients).
+    pub fn s3_base(&self) -> String {
+        format!("http://{}", self.s3_addr)
     }
 
     /// Leaves the ring (the liveness record is revoked at once), then stops serving and every task.

@@ -8,6 +8,7 @@ use loam_coordinator::{Coordinator, CoordinatorConfig};
 use loam_store::ClusterStore;
 use loam_ufs::UfsRegistry;
 use loam_worker::WorkerConfig;
+use loam_worker::s3_api::S3Credentials;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -21,6 +22,8 @@ pub const DEFAULT_HOST: &str = "127.0.0.1";
 pub const DEFAULT_COORDINATOR_PORT: u16 = 19999;
 /// Default worker HTTP API port.
 pub const DEFAULT_WORKER_HTTP_PORT: u16 = 28080;
+/// Default worker S3 API port.
+pub const DEFAULT_WORKER_S3_PORT: u16 = loam_worker::s3_api::DEFAULT_S3_PORT;
 /// Default disk cache per worker.
 pub const DEFAULT_CACHE_SIZE: u64 = 10 << 30;
 /// Default memory tier per worker.
@@ -125,6 +128,17 @@ pub fn worker_config(data_dir: PathBuf, host: &str, http_port: u16, sizing: &Cac
     cfg
 }
 
+/// The S3 key pair of `--s3-access-key` and `--s3-secret-key`, which go together: both or neither.
+pub fn s3_credentials(access_key: Option<String>, secret_key: Option<String>) -> Result<Option<S3Credentials>, String> {
+    match (access_key, secret_key) {
+        (None, None) => Ok(None),
+        (Some(access_key), Some(secret_key)) if !access_key.is_empty() && !secret_key.is_empty() => {
+            Ok(Some(S3Credentials { access_key, secret_key }))
+        }
+        _ => Err("s3-access-key and s3-secret-key go together: give both (not empty) or neither".into()),
+    }
+}
+
 /// Waits for SIGINT (Ctrl-C) or SIGTERM and says which came.
 pub async fn shutdown_signal() -> anyhow::Result<&'static str> {
     #[cfg(unix)]
@@ -169,6 +183,16 @@ mod tests {
         assert_eq!(cfg.data_dir, PathBuf::from("/d/coordinator"));
         assert_eq!((cfg.cluster_name.as_str(), cfg.job_retention), ("c1", Duration::from_secs(5)));
         assert!(cfg.static_mounts.is_none());
+    }
+
+    #[test]
+    fn s3_keys_come_in_pairs() {
+        assert_eq!(s3_credentials(None, None), Ok(None));
+        let pair = s3_credentials(Some("a".into()), Some("s".into())).unwrap().unwrap();
+        assert_eq!((pair.access_key.as_str(), pair.secret_key.as_str()), ("a", "s"));
+        assert!(s3_credentials(Some("a".into()), None).is_err());
+        assert!(s3_credentials(None, Some("s".into())).is_err());
+        assert!(s3_credentials(Some(String::new()), Some("s".into())).is_err());
     }
 
     #[test]

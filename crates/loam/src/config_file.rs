@@ -23,7 +23,10 @@
 //! | --- | --- | --- | --- |
 //! | `coordinator` | string | none | the Coordinator's URL, kept for load forwarding (not used on the data path) |
 //! | `http-port` | integer | 28080 | worker HTTP API port |
-//! | `s3-port` | integer | 0 | S3 API port advertised in the membership record (0: none) |
+//! | `s3-port` | integer | 29998 | S3 API port (0: a free one); the membership record advertises it |
+//! | `s3-access-key` | string | none | access key id S3 requests must be signed with (with `s3-secret-key`) |
+//! | `s3-secret-key` | string | none | its secret key |
+//! | `s3-anonymous-read` | boolean | false | serve unsigned S3 reads (GET, HEAD, listings) |
 //! | `cache-size` | size | `10GiB` | disk cache capacity, over all cache directories |
 //! | `memory-size` | size | `256MiB` | memory tier (0: none) |
 //! | `cache-dir` | path or list of paths | `<data-dir>/cache` | cache directories |
@@ -148,8 +151,14 @@ pub struct WorkerFile {
     pub host: Option<String>,
     /// HTTP API port.
     pub http_port: Option<u16>,
-    /// Advertised S3 API port.
+    /// S3 API port.
     pub s3_port: Option<u16>,
+    /// S3 access key id.
+    pub s3_access_key: Option<String>,
+    /// S3 secret key.
+    pub s3_secret_key: Option<String>,
+    /// Whether unsigned S3 reads are served.
+    pub s3_anonymous_read: Option<bool>,
     /// Data directory.
     pub data_dir: Option<PathBuf>,
     /// Disk cache capacity.
@@ -334,6 +343,9 @@ mod tests {
             host = "10.0.0.5"
             http-port = 28081
             s3-port = 29998
+            s3-access-key = "AK"
+            s3-secret-key = "SK"
+            s3-anonymous-read = true
             data-dir = "/var/lib/loam"
             cache-size = "2GiB"
             memory-size = 1048576
@@ -348,6 +360,8 @@ mod tests {
         assert_eq!(f.cluster_name.as_deref(), Some("c1"));
         assert_eq!(f.coordinator.as_deref(), Some("http://a:19999"));
         assert_eq!((f.http_port, f.s3_port), (Some(28081), Some(29998)));
+        assert_eq!((f.s3_access_key.as_deref(), f.s3_secret_key.as_deref()), (Some("AK"), Some("SK")));
+        assert_eq!(f.s3_anonymous_read, Some(true));
         assert_eq!(f.cache_size, Some(ByteSize(2 << 30)));
         assert_eq!(f.memory_size, Some(ByteSize(1 << 20)));
         assert_eq!(f.cache_dir, Some(PathList(vec!["/d1".into(), "/d2".into()])));

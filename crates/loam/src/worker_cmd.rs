@@ -6,18 +6,21 @@
 //!
 //! Settings come from the flags, then the `--config` file (`config_file`), then the defaults. The
 //! `--coordinator` URL is kept in the worker's configuration for forwarding load requests; reads never
-//! need it. When ready it prints, one line each (stable, for scripts):
+//! need it. The worker also serves the S3 API (`--s3-port`, default 29998), signed with
+//! `--s3-access-key`/`--s3-secret-key` and, with `--s3-anonymous-read`, unsigned reads too; with neither
+//! it refuses every S3 request (and logs so). When ready it prints, one line each (stable, for scripts):
 //!
 //! ```text
 //! Loam worker is running (cluster DefaultAlluxioCluster, store etcd http://127.0.0.1:2379, data in /var/lib/loam/w1)
 //!   worker  http://127.0.0.1:28080  worker-3f0c…
+//!   s3      http://127.0.0.1:29998
 //! Press Ctrl-C to stop.
 //! ```
 //!
 //! On SIGINT or SIGTERM it revokes its lease first (OFFLINE at once, so clients stop routing to it), then
 //! stops serving and exits 0.
 
-use crate::assembly::{self, CacheSizing, DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT};
+use crate::assembly::{self, CacheSizing, DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT, DEFAULT_WORKER_S3_PORT};
 use crate::cluster_store::{self, ClusterFlags};
 use crate::config_file::{self, ConfigError, WorkerFile};
 use anyhow::Context;
@@ -43,9 +46,18 @@ pub struct WorkerArgs {
     /// Worker HTTP API port (0: a free one) [default: 28080].
     #[arg(long)]
     pub http_port: Option<u16>,
-    /// S3 API port advertised in the membership record (0: none) [default: 0].
+    /// S3 API port (0: a free one); the membership record advertises it [default: 29998].
     #[arg(long)]
     pub s3_port: Option<u16>,
+    /// Access key id S3 requests must be signed with (with --s3-secret-key).
+    #[arg(long, env = "LOAM_S3_ACCESS_KEY")]
+    pub s3_access_key: Option<String>,
+    /// Secret key of --s3-access-key.
+    #[arg(long, env = "LOAM_S3_SECRET_KEY", hide_env_values = true)]
+    pub s3_secret_key: Option<String>,
+    /// Serve unsigned S3 reads (GET, HEAD, listings), as alluxiofs sends them [default: false].
+    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
+    pub s3_anonymous_read: Option<bool>,
     /// Where the worker keeps its identity and, by default, its cache (required).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
@@ -137,7 +149,11 @@ impl WorkerSettings {
         if let Some(dirs) = cache_dirs.filter(|d| !d.is_empty()) {
             worker.page_store.disk_dirs = dirs;
         }
-        worker.s3_port = args.s3_port.or(file.s3_port).unwrap_or(0);
+        worker.s3.port = args.s3_port.or(file.s3_port).unwrap_or(DEFAULT_WORKER_S3_PORT);
+        let access_key = args.s3_access_key.clone().or(file.s3_access_key);
+        let secret_key = args.s3_secret_key.clone().or(file.s3_secret_key);
+        worker.s3.credentials = assembly::s3_credentials(access_key, secret_key).map_err(ConfigError::Invalid)?;
+        worker.s3.anonymous_read = args.s3_anonymous_read.or(file.s3_anonymous_read).unwrap_or(false);
         worker.cluster_name = cluster.cluster_name.clone().or(file.cluster_name).unwrap_or(DEFAULT_CLUSTER_NAME.into());
         worker.lease_ttl = lease_ttl;
         worker.coordinator_url = coordinator.map(str::to_string).or(file.coordinator);
@@ -159,6 +175,7 @@ pub async fn run(args: WorkerArgs, cluster: ClusterFlags, coordinator: Option<St
         settings.worker.data_dir.display()
     );
     println!("  worker  {}  {}", worker.http_base(), worker.id);
+    println!("  s3      {}", worker.s3_base());
     println!("Press Ctrl-C to stop.");
     let signal = assembly::shutdown_signal().await;
     eprintln!("{}: leaving the cluster and shutting down…", signal.as_ref().copied().unwrap_or("error"));
@@ -185,7 +202,8 @@ mod tests {
         let s = WorkerSettings::merge(&with_data_dir(), &etcd(), None, WorkerFile::default()).unwrap();
         assert_eq!(s.etcd, ["http://e:2379"]);
         let w = s.worker;
-        assert_eq!((w.host.as_str(), w.http_port, w.s3_port), (DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT, 0));
+        assert_eq!((w.host.as_str(), w.http_port, w.s3.port), (DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT, 29998));
+        assert_eq!((w.s3_port, w.s3.credentials.as_ref(), w.s3.anonymous_read), (0, None, false));
         assert_eq!(w.cluster_name, DEFAULT_CLUSTER_NAME);
         assert_eq!(w.lease_ttl, Duration::from_secs(15));
         assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
@@ -205,6 +223,9 @@ mod tests {
             host: Some("fh".into()),
             http_port: Some(1),
             s3_port: Some(2),
+            s3_access_key: Some("fak".into()),
+            s3_secret_key: Some("fsk".into()),
+            s3_anonymous_read: Some(true),
             data_dir: Some("/fd".into()),
             cache_size: Some(ByteSize(3)),
             memory_size: Some(ByteSize(4)),
@@ -221,7 +242,9 @@ mod tests {
         let s = WorkerSettings::merge(&WorkerArgs::default(), &ClusterFlags::default(), None, file()).unwrap();
         assert_eq!(s.etcd, ["http://file:2379"]);
         let w = s.worker;
-        assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3_port), ("fc", "fh", 1, 2));
+        assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3.port), ("fc", "fh", 1, 2));
+        let keys = w.s3.credentials.as_ref().map(|c| (c.access_key.as_str(), c.secret_key.as_str()));
+        assert_eq!((keys, w.s3.anonymous_read), (Some(("fak", "fsk")), true));
         assert_eq!(w.coordinator_url.as_deref(), Some("http://file:19999"));
         assert_eq!(w.data_dir, PathBuf::from("/fd"));
         assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/c1"), PathBuf::from("/c2")]);
@@ -238,6 +261,9 @@ mod tests {
             host: Some("ah".into()),
             http_port: Some(11),
             s3_port: Some(12),
+            s3_access_key: Some("aak".into()),
+            s3_secret_key: Some("ask".into()),
+            s3_anonymous_read: Some(false),
             data_dir: Some("/ad".into()),
             cache_size: Some(13),
             memory_size: Some(14),
@@ -251,7 +277,9 @@ mod tests {
         let s = WorkerSettings::merge(&args, &cluster, Some("http://a:19999"), file()).unwrap();
         assert_eq!(s.etcd, ["http://a:1", "http://b:1"]);
         let w = s.worker;
-        assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3_port), ("ac", "ah", 11, 12));
+        assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3.port), ("ac", "ah", 11, 12));
+        let keys = w.s3.credentials.as_ref().map(|c| (c.access_key.as_str(), c.secret_key.as_str()));
+        assert_eq!((keys, w.s3.anonymous_read), (Some(("aak", "ask")), false));
         assert_eq!(w.coordinator_url.as_deref(), Some("http://a:19999"));
         assert_eq!(w.data_dir, PathBuf::from("/ad"));
         assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/ac")]);
@@ -275,6 +303,16 @@ mod tests {
         assert!(msg.contains("needs etcd") && msg.contains("--etcd"), "{msg}");
         let e = WorkerSettings::merge(&WorkerArgs::default(), &etcd(), None, WorkerFile::default());
         assert!(e.unwrap_err().to_string().contains("--data-dir"));
+    }
+
+    #[test]
+    fn an_s3_access_key_needs_its_secret() {
+        let args = WorkerArgs { s3_access_key: Some("ak".into()), ..with_data_dir() };
+        let e = WorkerSettings::merge(&args, &etcd(), None, WorkerFile::default()).unwrap_err();
+        assert!(e.to_string().contains("s3-secret-key"), "{e}");
+        let f = WorkerFile { s3_secret_key: Some("sk".into()), ..WorkerFile::default() };
+        let s = WorkerSettings::merge(&args, &etcd(), None, f).unwrap();
+        assert_eq!(s.worker.s3.credentials.unwrap().secret_key, "sk", "the flag's key, the file's secret");
     }
 
     #[test]

@@ -1,6 +1,7 @@
 //! Data endpoints: pages (`GET`/`POST /v1/file/<id>/page/<n>`), `/v1/range`, `/v1/chunk`, `/v1/head`,
 //! `/v1/tail`. A file is named by its id and, optionally, `ufsFullPath`; without it the worker resolves the
-//! id from its own records (a file it has seen). Bodies stream page by page; nothing holds a whole file.
+//! id from its own records (a file it has cached or been asked about, else a scan of the mounts: see
+//! `crate::path_ids`). Bodies stream page by page; nothing holds a whole file.
 
 use super::WorkerState;
 use super::query::Query;
@@ -23,22 +24,25 @@ async fn open(s: &WorkerState, id: &str, q: &Query) -> WorkerResult<OpenFile> {
     if !loam_core::id::is_file_id(id) {
         return Err(WorkerError::InvalidInput(format!("{id:?} is not a file id (64 lowercase hex digits)")));
     }
-    let uri = match q.get("ufsFullPath").filter(|u| !u.is_empty()) {
+    let (uri, asked) = match q.get("ufsFullPath").filter(|u| !u.is_empty()) {
         Some(raw) => {
             let normalized = UfsUri::parse(raw).map_err(|e| WorkerError::InvalidInput(e.to_string()))?.as_string();
             if loam_core::file_id(raw) != id && loam_core::file_id(&normalized) != id {
                 return Err(WorkerError::InvalidInput(format!("file id {id} is not the SHA-256 of ufsFullPath {raw}")));
             }
-            normalized
+            (normalized, Some(raw))
         }
-        None => {
-            s.rt.pages()
-                .file(id)
-                .map(|r| r.ufs_uri)
-                .ok_or_else(|| WorkerError::NotFound(format!("unknown file id {id}: pass ufsFullPath")))?
-        }
+        // Cached files by their record; others by what this worker was told, or a scan (`crate::path_ids`).
+        None => match s.rt.pages().file(id) {
+            Some(r) => (r.ufs_uri, None),
+            None => (s.path_ids.resolve(id).await?, None),
+        },
     };
-    s.rt.open(&uri).await
+    let f = s.rt.open(&uri).await?;
+    if let Some(raw) = asked {
+        s.path_ids.remember_as(raw, &uri);
+    }
+    Ok(f)
 }
 
 fn octets(body: Body, len: Option<u64>) -> Response {

@@ -24,6 +24,10 @@ pub async fn node(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> W
     let q = Query::raw(q.as_deref(), &["path"]);
     let path = q.required("path")?;
     let key = if path.starts_with('/') { s.rt.mounts().resolve(path)?.ufs_uri } else { path.to_string() };
+    // A client that asks where a file lives reads it next, by id only: remember which file that id is.
+    if let Ok(r) = s.rt.mounts().resolve(path) {
+        s.path_ids.remember_as(path, &r.ufs_uri);
+    }
     let ring = s.members.ring();
     let (_, w) = ring.primary(&key).ok_or_else(|| WorkerError::Unavailable("no live worker on the ring".into()))?;
     Ok(Json(NodeAddress { host: w.host.clone(), http_server_port: w.http_port }))
@@ -47,6 +51,9 @@ pub async fn info(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> R
         let path = q.required("path")?;
         let (resolved, ufs) = s.rt.resolve(path)?;
         let st = ufs.stat(&resolved.ufs_uri).await?;
+        if !st.is_dir {
+            s.path_ids.remember_as(path, &st.uri);
+        }
         Ok::<_, WorkerError>(vec![file_info(&s, &resolved.cluster_path, &st)])
     };
     match run.await {
@@ -63,6 +70,7 @@ pub async fn files(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> 
         let (resolved, ufs) = s.rt.resolve(path)?;
         let st = ufs.stat(&resolved.ufs_uri).await?;
         if !st.is_dir {
+            s.path_ids.remember_as(path, &st.uri);
             return Ok(vec![file_info(&s, &resolved.cluster_path, &st)]);
         }
         let root = resolved.mount.ufs_uri();
@@ -73,6 +81,9 @@ pub async fn files(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> 
             let rel = UfsUri::parse(&e.uri).ok().and_then(|u| u.strip_prefix(&root)).unwrap_or_default();
             let cluster =
                 if rel.is_empty() { resolved.mount.path.clone() } else { format!("{}/{rel}", resolved.mount.path) };
+            if !e.is_dir {
+                s.path_ids.remember(&e.uri);
+            }
             out.push(file_info(&s, &cluster, &e));
         }
         Ok::<_, WorkerError>(out)

@@ -129,6 +129,8 @@ impl Cluster {
                 "127.0.0.1",
                 "--http-port",
                 &port,
+                "--s3-port",
+                "0",
                 "--data-dir",
                 &wdir,
                 "--cache-size",

@@ -174,6 +174,8 @@ impl Cluster {
                 "127.0.0.1",
                 "--http-port",
                 &w.port.to_string(),
+                "--s3-port",
+                "0",
                 "--data-dir",
                 &w.data_dir.display().to_string(),
                 "--cache-size",

@@ -29,7 +29,7 @@ impl Drop for Local {
 pub fn start_local(data_dir: &Path, extra: &[&str]) -> Local {
     let port = loam_testsupport::free_port();
     let mut child = Command::new(LOAM)
-        .args(["local", "--worker-http-port", "0"])
+        .args(["local", "--worker-http-port", "0", "--worker-s3-port", "0"])
         .args(extra)
         .arg("--coordinator-port")
         .arg(port.to_string())

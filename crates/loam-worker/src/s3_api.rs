@@ -1,0 +1,225 @@
+//! The S3-compatible API every worker serves on its own port (default 29998), built on `s3s`: a hyper
+//! service that parses and signs S3 requests, served by axum beside the worker HTTP API and stopped by
+//! the same shutdown channel.
+//!
+//! - **Path-style only; a bucket is a mount point.** `/data` mounted from `s3://b/prefix` is bucket
+//!   `data`, and key `k` is the UFS URI `s3://b/prefix/k` (`buckets`). Keys that cannot name a UFS path
+//!   (`..`, `.`, empty segments) are refused with `InvalidArgument`; a key ending in `/` is a directory.
+//! - **Reads come from the cache** (`reading`): the worker that owns the object on the hash ring reads it
+//!   through its own `ReadThrough`; any other worker fetches it from the owner with the cluster client
+//!   (replicas next) and, when every worker failed, from its own read-through, resuming at the byte the
+//!   broken stream reached. Bodies stream page by page in both cases.
+//! - **Writes go through** `WriteThrough` (UFS first, then every cache that may hold the object is
+//!   dropped). Multipart uploads keep their parts under `<data-dir>/s3-multipart` (`multipart`) and
+//!   stream the concatenation through the same path on Complete.
+//! - **Auth** (`auth`): SigV4 (and V2) against the configured key pair; unsigned reads only with
+//!   `anonymous_read`. No key and no anonymous read: every request is refused, and `start` says so.
+//! - **Errors** map to S3 codes in one place (`errors`).
+
+pub mod auth;
+pub mod buckets;
+pub mod errors;
+pub mod keys;
+pub mod listing;
+pub mod multipart;
+pub mod objects;
+pub mod range;
+pub mod reading;
+
+use crate::http_api::WorkerState;
+use axum::Router;
+use axum::error_handling::HandleError;
+use axum::http::StatusCode;
+use multipart::store::UploadStore;
+use s3s::dto::*;
+use s3s::service::{S3Service, S3ServiceBuilder};
+use s3s::{S3, S3Request, S3Response, S3Result};
+use std::fmt;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+use tokio::net::TcpListener;
+use tokio::sync::watch;
+use tokio::task::JoinHandle;
+
+/// Default port of the S3 API.
+pub const DEFAULT_S3_PORT: u16 = 29998;
+/// The directory under the worker's data directory that holds the parts of multipart uploads.
+pub const MULTIPART_DIR: &str = "s3-multipart";
+/// How long connecting to the owning worker may take before its replicas are tried.
+const PEER_CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long the owning worker's stream may stall before it is resumed on a replica.
+const PEER_READ_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// An S3 access key pair.
+#[derive(Clone, PartialEq, Eq)]
+pub struct S3Credentials {
+    /// The access key id clients sign with.
+    pub access_key: String,
+    /// The secret key.
+    pub secret_key: String,
+}
+
+impl fmt::Debug for S3Credentials {
+    // The secret stays out of logs and `{:?}` of the worker's configuration.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("S3Credentials").field("access_key", &self.access_key).field("secret_key", &"<hidden>").finish()
+    }
+}
+
+/// How a worker serves its S3 API.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct S3Config {
+    /// Port to bind (0 = a free one).
+    pub port: u16,
+    /// The key pair signed requests must use; `None` refuses every signed request.
+    pub credentials: Option<S3Credentials>,
+    /// Whether unsigned reads (GET/HEAD of objects and buckets, listings) are served.
+    pub anonymous_read: bool,
+}
+
+impl S3Config {
+    /// Why this configuration refuses every request, if it does.
+    pub fn refuses_everything(&self) -> Option<&'static str> {
+        (self.credentials.is_none() && !self.anonymous_read).then_some(
+            "no S3 access key is configured and anonymous read is off, so the S3 API answers every request \
+             with 403 AccessDenied (set an access key and secret key, or turn anonymous read on)",
+        )
+    }
+}
+
+/// The S3 operations of one worker (cheap to clone: the route for ignored ranges shares it).
+#[derive(Clone)]
+pub struct LoamS3 {
+    state: Arc<WorkerState>,
+    client: loam_client::Client,
+    uploads: Arc<UploadStore>,
+    started: SystemTime,
+}
+
+impl LoamS3 {
+    /// The S3 API of the worker whose state is `state`, keeping multipart parts under `data_dir`.
+    pub fn new(state: Arc<WorkerState>, data_dir: &Path) -> Self {
+        // A worker that does not answer is skipped for the next one rather than waited for.
+        let http = reqwest::Client::builder()
+            .connect_timeout(PEER_CONNECT_TIMEOUT)
+            .read_timeout(PEER_READ_TIMEOUT)
+            .build()
+            .unwrap_or_default();
+        // No UFS fallback in the client: when every worker failed, this worker reads through its own cache.
+        let client = loam_client::Client::new(http, state.members.clone(), None);
+        let uploads = Arc::new(UploadStore::new(data_dir.join(MULTIPART_DIR)));
+        Self { state, client, uploads, started: SystemTime::now() }
+    }
+}
+
+/// The `s3s` service of a worker: its operations, its keys and its access policy.
+pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> S3Service {
+    let s3 = LoamS3::new(state, data_dir);
+    let policy = auth::Policy { anonymous_read: cfg.anonymous_read };
+    let mut builder = S3ServiceBuilder::new(s3.clone());
+    builder.set_auth(auth::KeyAuth::new(cfg.credentials.as_ref()));
+    builder.set_access(policy);
+    builder.set_route(range::IgnoredRangeRoute { s3, policy });
+    builder.set_validation(buckets::MountNames);
+    builder.build()
+}
+
+/// Serves `service` on `listener` until `shutdown` turns true (then drains the requests in flight).
+pub fn spawn(listener: TcpListener, service: S3Service, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+    let app = Router::new().fallback_service(HandleError::new(service, |e: s3s::HttpError| async move {
+        tracing::warn!("S3 request failed below the S3 layer: {e:?}");
+        StatusCode::INTERNAL_SERVER_ERROR
+    }));
+    tokio::spawn(async move {
+        let done = async move {
+            let _ = shutdown.wait_for(|s| *s).await;
+        };
+        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(done).await {
+            tracing::error!("worker S3 server failed: {e}");
+        }
+    })
+}
+
+#[async_trait::async_trait]
+impl S3 for LoamS3 {
+    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        Ok(S3Response::new(buckets::list(&self.state, self.started)))
+    }
+
+    async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
+        buckets::mount_of(&self.state, &req.input.bucket)?;
+        Ok(S3Response::new(HeadBucketOutput::default()))
+    }
+
+    async fn get_bucket_location(
+        &self,
+        req: S3Request<GetBucketLocationInput>,
+    ) -> S3Result<S3Response<GetBucketLocationOutput>> {
+        buckets::mount_of(&self.state, &req.input.bucket)?;
+        Ok(S3Response::new(GetBucketLocationOutput::default()))
+    }
+
+    async fn list_objects_v2(&self, req: S3Request<ListObjectsV2Input>) -> S3Result<S3Response<ListObjectsV2Output>> {
+        Ok(S3Response::new(listing::list_v2(&self.state, req.input).await?))
+    }
+
+    async fn list_objects(&self, req: S3Request<ListObjectsInput>) -> S3Result<S3Response<ListObjectsOutput>> {
+        Ok(S3Response::new(listing::list_v1(&self.state, req.input).await?))
+    }
+
+    async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        objects::head(&self.state, req.input).await
+    }
+
+    async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        objects::get(&self.state, &self.client, req.input).await
+    }
+
+    async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        Ok(S3Response::new(objects::put(&self.state, req.input).await?))
+    }
+
+    async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
+        objects::delete(&self.state, &req.input.bucket, &req.input.key).await?;
+        Ok(S3Response::new(DeleteObjectOutput::default()))
+    }
+
+    async fn delete_objects(&self, req: S3Request<DeleteObjectsInput>) -> S3Result<S3Response<DeleteObjectsOutput>> {
+        Ok(S3Response::new(objects::delete_many(&self.state, req.input).await?))
+    }
+
+    async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        Ok(S3Response::new(objects::copy(&self.state, req.input).await?))
+    }
+
+    async fn create_multipart_upload(
+        &self,
+        req: S3Request<CreateMultipartUploadInput>,
+    ) -> S3Result<S3Response<CreateMultipartUploadOutput>> {
+        Ok(S3Response::new(multipart::create(&self.state, &self.uploads, req.input).await?))
+    }
+
+    async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
+        Ok(S3Response::new(multipart::upload_part(&self.uploads, req.input).await?))
+    }
+
+    async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
+        Ok(S3Response::new(multipart::list_parts(&self.uploads, req.input).await?))
+    }
+
+    async fn complete_multipart_upload(
+        &self,
+        req: S3Request<CompleteMultipartUploadInput>,
+    ) -> S3Result<S3Response<CompleteMultipartUploadOutput>> {
+        Ok(S3Response::new(multipart::complete(&self.state, &self.uploads, req.input).await?))
+    }
+
+    async fn abort_multipart_upload(
+        &self,
+        req: S3Request<AbortMultipartUploadInput>,
+    ) -> S3Result<S3Response<AbortMultipartUploadOutput>> {
+        multipart::abort(&self.uploads, req.input).await?;
+        Ok(S3Response::new(AbortMultipartUploadOutput::default()))
+    }
+}

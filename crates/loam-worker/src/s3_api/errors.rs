@@ -1,0 +1,77 @@
+//! The one place where worker errors become S3 errors. The code follows the error's kind: what does not
+//! exist is `NoSuchKey` (`NoSuchBucket` when the path lies under no mount), a bad request is
+//! `InvalidArgument` (`AccessDenied` when the UFS refused our credentials), a UFS or peer that cannot answer now is `503 ServiceUnavailable` (S3 clients retry
+//! it), and anything else is `InternalError` — never a panic. The message is the worker's, so the cause
+//! reaches the client.
+
+use crate::error::WorkerError;
+use crate::s3_api::multipart::store::UploadError;
+use loam_core::ErrorKind;
+use loam_ufs::UfsError;
+use loam_ufs::mount_table::MountError;
+use s3s::{S3Error, S3ErrorCode};
+
+/// The S3 error of a worker error.
+pub fn from_worker(e: WorkerError) -> S3Error {
+    let code = match (&e, e.kind()) {
+        (WorkerError::Mount(MountError::NotMounted(_)), _) => S3ErrorCode::NoSuchBucket,
+        (WorkerError::Ufs(UfsError::PermissionDenied(_)), _) => S3ErrorCode::AccessDenied,
+        (_, ErrorKind::NotFound | ErrorKind::Gone) => S3ErrorCode::NoSuchKey,
+        (_, ErrorKind::InvalidInput) => S3ErrorCode::InvalidArgument,
+        (_, ErrorKind::Conflict) => S3ErrorCode::OperationAborted,
+        (_, ErrorKind::NotImplemented) => S3ErrorCode::NotImplemented,
+        (_, ErrorKind::Unavailable) => S3ErrorCode::ServiceUnavailable,
+        (_, ErrorKind::Corrupt | ErrorKind::Internal) => S3ErrorCode::InternalError,
+    };
+    if matches!(code, S3ErrorCode::ServiceUnavailable | S3ErrorCode::InternalError) {
+        tracing::warn!("S3 request failed: {e}");
+    }
+    S3Error::with_message(code, e.to_string())
+}
+
+/// The S3 error of a multipart store error.
+pub fn from_upload(e: UploadError) -> S3Error {
+    let code = match e.kind() {
+        ErrorKind::NotFound => S3ErrorCode::NoSuchUpload,
+        ErrorKind::InvalidInput => S3ErrorCode::InvalidArgument,
+        ErrorKind::Unavailable => S3ErrorCode::ServiceUnavailable,
+        _ => S3ErrorCode::InternalError,
+    };
+    if code == S3ErrorCode::InternalError {
+        tracing::warn!("S3 multipart request failed: {e}");
+    }
+    S3Error::with_message(code, e.to_string())
+}
+
+impl From<WorkerError> for S3Error {
+    fn from(e: WorkerError) -> Self {
+        from_worker(e)
+    }
+}
+
+impl From<UploadError> for S3Error {
+    fn from(e: UploadError) -> Self {
+        from_upload(e)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kinds_map_to_s3_codes() {
+        let code = |e: WorkerError| from_worker(e).code().clone();
+        assert_eq!(code(WorkerError::NotFound("x".into())), S3ErrorCode::NoSuchKey);
+        assert_eq!(code(WorkerError::Ufs(UfsError::NotFound("x".into()))), S3ErrorCode::NoSuchKey);
+        assert_eq!(code(WorkerError::Mount(MountError::NotMounted("/x".into()))), S3ErrorCode::NoSuchBucket);
+        assert_eq!(code(WorkerError::InvalidInput("x".into())), S3ErrorCode::InvalidArgument);
+        assert_eq!(code(WorkerError::Ufs(UfsError::PermissionDenied("x".into()))), S3ErrorCode::AccessDenied);
+        assert_eq!(code(WorkerError::Unavailable("x".into())), S3ErrorCode::ServiceUnavailable);
+        assert_eq!(code(WorkerError::PageStore("x".into())), S3ErrorCode::InternalError);
+        let e = from_worker(WorkerError::Unavailable("the UFS is down".into()));
+        assert_eq!(e.status_code().map(|s| s.as_u16()), Some(503));
+        assert_eq!(e.message(), Some("the UFS is down"));
+        assert_eq!(from_upload(UploadError::NoSuchUpload("u".into())).code(), &S3ErrorCode::NoSuchUpload);
+    }
+}

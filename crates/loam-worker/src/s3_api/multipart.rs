@@ -1,0 +1,174 @@
+//! Multipart upload: Create, UploadPart, ListParts, Complete, Abort.
+//!
+//! Parts wait on the worker's disk (`store`); Complete checks the list the client sends against them as
+//! S3 does (ascending part numbers, matching ETags, every part but the last at least 5 MiB), then
+//! streams their concatenation through `WriteThrough::put`, so the object appears in the UFS whole or
+//! not at all and no cache keeps an older version. That can take a while for a large object, so the
+//! answer is a `200` whose body `s3s` keeps alive with whitespace until the XML result (or error) is
+//! ready, as S3 itself does. The parts are removed once the object is written; if writing fails they
+//! stay, and the client may retry Complete or Abort.
+//!
+//! The object's ETag is the one a HEAD will show (the UFS's, or one made of length and time), not
+//! S3's MD5-of-MD5s: the UFS, not this worker, holds the object from then on.
+
+pub mod store;
+
+use crate::http_api::WorkerState;
+use crate::s3_api::buckets;
+use crate::s3_api::objects::meta_of;
+use futures::{StreamExt, TryStreamExt};
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
+use std::sync::Arc;
+use store::{Manifest, UploadStore};
+
+/// The least size of every part but the last (S3's rule).
+pub const MIN_PART_SIZE: u64 = 5 << 20;
+/// Parts listed per ListParts page by default.
+const MAX_PARTS: i32 = 1000;
+
+/// The manifest of `upload_id`, which must be an upload of `bucket`/`key`.
+async fn upload_of(uploads: &UploadStore, upload_id: &str, bucket: &str, key: &str) -> S3Result<Manifest> {
+    let m = uploads.manifest(upload_id).await?;
+    if m.bucket != bucket || m.key != key {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NoSuchUpload,
+            format!("upload {upload_id} is not an upload of {bucket}/{key}"),
+        ));
+    }
+    Ok(m)
+}
+
+/// CreateMultipartUpload.
+pub async fn create(
+    state: &WorkerState,
+    uploads: &UploadStore,
+    input: CreateMultipartUploadInput,
+) -> S3Result<CreateMultipartUploadOutput> {
+    let t = buckets::object(state, &input.bucket, &input.key)?;
+    if t.is_dir {
+        return Err(s3_error!(
+            InvalidArgument,
+            "key {} ends in '/': it names a directory, which holds no bytes",
+            t.key
+        ));
+    }
+    let id = uploads.create(&input.bucket, &input.key).await?;
+    Ok(CreateMultipartUploadOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(id),
+        ..Default::default()
+    })
+}
+
+/// UploadPart: stores the part; its ETag is its MD5.
+pub async fn upload_part(uploads: &UploadStore, input: UploadPartInput) -> S3Result<UploadPartOutput> {
+    upload_of(uploads, &input.upload_id, &input.bucket, &input.key).await?;
+    let body = match input.body {
+        Some(blob) => blob.map_err(std::io::Error::other).boxed(),
+        None => futures::stream::empty().boxed(),
+    };
+    let rec = uploads.put_part(&input.upload_id, input.part_number, body).await?;
+    Ok(UploadPartOutput { e_tag: Some(ETag::Strong(rec.etag)), ..Default::default() })
+}
+
+/// ListParts, after `part-number-marker`, `max-parts` at a time.
+pub async fn list_parts(uploads: &UploadStore, input: ListPartsInput) -> S3Result<ListPartsOutput> {
+    upload_of(uploads, &input.upload_id, &input.bucket, &input.key).await?;
+    let marker = input.part_number_marker.unwrap_or(0);
+    let max = input.max_parts.unwrap_or(MAX_PARTS).clamp(0, MAX_PARTS);
+    let mut parts: Vec<_> = uploads.parts(&input.upload_id).await?.into_iter().filter(|p| p.number > marker).collect();
+    let truncated = parts.len() > max as usize;
+    parts.truncate(max as usize);
+    let next = truncated.then(|| parts.last().map(|p| p.number)).flatten();
+    let parts = parts
+        .into_iter()
+        .map(|p| Part {
+            part_number: Some(p.number),
+            e_tag: Some(ETag::Strong(p.etag)),
+            size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
+            last_modified: Some(Timestamp::from(
+                std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(p.modified_ms).unwrap_or(0)),
+            )),
+            ..Default::default()
+        })
+        .collect();
+    Ok(ListPartsOutput {
+        bucket: Some(input.bucket),
+        key: Some(input.key),
+        upload_id: Some(input.upload_id),
+        part_number_marker: input.part_number_marker,
+        next_part_number_marker: next,
+        max_parts: Some(max),
+        is_truncated: Some(truncated),
+        parts: Some(parts),
+        ..Default::default()
+    })
+}
+
+/// The part numbers to join, after checking the client's list against the stored parts.
+async fn checked_parts(uploads: &UploadStore, upload_id: &str, listed: &[CompletedPart]) -> S3Result<Vec<i32>> {
+    if listed.is_empty() {
+        return Err(s3_error!(MalformedXML, "You must specify at least one part"));
+    }
+    let stored = uploads.parts(upload_id).await?;
+    let mut numbers = Vec::with_capacity(listed.len());
+    for (i, part) in listed.iter().enumerate() {
+        let n = part.part_number.ok_or_else(|| s3_error!(MalformedXML, "a part has no PartNumber"))?;
+        if numbers.last().is_some_and(|prev| *prev >= n) {
+            return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order"));
+        }
+        let rec = stored.iter().find(|r| r.number == n).ok_or_else(|| {
+            s3_error!(InvalidPart, "One or more of the specified parts could not be found: part {n} was not uploaded")
+        })?;
+        if part.e_tag.as_ref().is_some_and(|e| e.value() != rec.etag) {
+            return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match the uploaded part's"));
+        }
+        if i + 1 < listed.len() && rec.size < MIN_PART_SIZE {
+            return Err(s3_error!(
+                EntityTooSmall,
+                "Your proposed upload is smaller than the minimum allowed object size: part {n} has {} bytes",
+                rec.size
+            ));
+        }
+        numbers.push(n);
+    }
+    Ok(numbers)
+}
+
+/// CompleteMultipartUpload: checks the parts, then writes the object in the background of a kept-alive
+/// answer.
+pub async fn complete(
+    state: &Arc<WorkerState>,
+    uploads: &Arc<UploadStore>,
+    input: CompleteMultipartUploadInput,
+) -> S3Result<CompleteMultipartUploadOutput> {
+    let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
+    upload_of(uploads, &id, &bucket, &key).await?;
+    let target = buckets::object(state, &bucket, &key)?;
+    let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
+    let numbers = checked_parts(uploads, &id, &listed).await?;
+    let body = uploads.concat(&id, &numbers)?;
+    let (state, uploads) = (state.clone(), uploads.clone());
+    let write = async move {
+        let st = state.writes.put(&target.uri, body).await?;
+        if let Err(e) = uploads.remove(&id).await {
+            tracing::warn!("upload {id} completed, but its parts could not be removed: {e}");
+        }
+        Ok(CompleteMultipartUploadOutput {
+            bucket: Some(bucket.clone()),
+            key: Some(key.clone()),
+            e_tag: Some(ETag::Strong(meta_of(&st).etag)),
+            location: Some(format!("/{bucket}/{key}")),
+            ..Default::default()
+        })
+    };
+    Ok(CompleteMultipartUploadOutput { future: Some(Box::pin(write)), ..Default::default() })
+}
+
+/// AbortMultipartUpload: removes the parts.
+pub async fn abort(uploads: &UploadStore, input: AbortMultipartUploadInput) -> S3Result<()> {
+    upload_of(uploads, &input.upload_id, &input.bucket, &input.key).await?;
+    Ok(uploads.remove(&input.upload_id).await?)
+}

@@ -1,0 +1,256 @@
+//! Object operations: HeadObject and GetObject read through the cache (`reading`); PutObject,
+//! DeleteObject(s) and CopyObject write through to the UFS with `WriteThrough`, which drops every cached
+//! copy of what changed before it returns, so a read through any worker after the write sees the new
+//! bytes.
+//!
+//! S3 semantics over a file system: a key ending in `/` is a directory ("folder" marker): PUT creates it
+//! (it cannot hold bytes), DELETE removes it when empty. A directory is no object: GET/HEAD of its name
+//! is `NoSuchKey`, and DeleteObject of it is a no-op, as S3 answers for a missing key. Objects carry no
+//! stored metadata (Content-Type, user metadata): the UFS keeps bytes only, so every object is
+//! `application/octet-stream`.
+
+use crate::error::{WorkerError, WorkerResult};
+use crate::http_api::WorkerState;
+use crate::s3_api::buckets::{self, Target};
+use crate::s3_api::errors::from_worker;
+use crate::s3_api::range;
+use crate::s3_api::reading::{self, ObjectMeta, Opened};
+use futures::stream::{StreamExt, TryStreamExt};
+use loam_client::Client;
+use loam_core::ErrorKind;
+use loam_core::time::epoch_millis;
+use loam_ufs::UfsStatus;
+use s3s::dto::*;
+use s3s::{S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
+use std::sync::Arc;
+
+/// The Content-Type of every object (see the module header).
+pub const CONTENT_TYPE: &str = "application/octet-stream";
+/// The ETag of an empty body (MD5 of nothing), answered for a created directory.
+const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
+/// Deletes of one DeleteObjects request run this many at a time.
+const DELETES_IN_PARALLEL: usize = 8;
+
+/// What a GET needs of GetObjectInput (the route for ignored ranges builds one too).
+#[derive(Clone, Debug)]
+pub struct GetRequest {
+    /// Bucket.
+    pub bucket: String,
+    /// Key.
+    pub key: String,
+    /// The parsed `Range`, if any.
+    pub range: Option<Range>,
+    /// `If-Match`.
+    pub if_match: Option<ETagCondition>,
+    /// `If-None-Match`.
+    pub if_none_match: Option<ETagCondition>,
+}
+
+fn no_such_key(key: &str, why: impl std::fmt::Display) -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchKey, format!("The specified key does not exist: {key} ({why})"))
+}
+
+/// Opens `bucket`/`key` for reading.
+async fn open(state: &WorkerState, bucket: &str, key: &str) -> S3Result<Opened> {
+    let t = buckets::object(state, bucket, key)?;
+    if t.is_dir {
+        return Err(no_such_key(key, "a directory"));
+    }
+    reading::open(state, &t.uri).await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => no_such_key(key, e),
+        _ => from_worker(e),
+    })
+}
+
+/// `If-Match` (412 when the ETag differs) and `If-None-Match` (304 when it matches).
+fn check_conditions(
+    meta: &ObjectMeta,
+    if_match: Option<&ETagCondition>,
+    if_none_match: Option<&ETagCondition>,
+) -> S3Result<()> {
+    let matches = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == meta.etag);
+    if if_match.is_some_and(|c| !matches(c)) {
+        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
+    }
+    if if_none_match.is_some_and(matches) {
+        return Err(s3_error!(NotModified));
+    }
+    Ok(())
+}
+
+/// HeadObject: length, ETag, Last-Modified and Content-Type of an object.
+pub async fn head(state: &WorkerState, input: HeadObjectInput) -> S3Result<S3Response<HeadObjectOutput>> {
+    let opened = open(state, &input.bucket, &input.key).await?;
+    let meta = opened.meta;
+    check_conditions(&meta, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    Ok(S3Response::new(HeadObjectOutput {
+        content_length: Some(length_i64(meta.length)?),
+        accept_ranges: Some("bytes".into()),
+        content_type: Some(CONTENT_TYPE.into()),
+        e_tag: Some(ETag::Strong(meta.etag)),
+        last_modified: meta.modified.map(Timestamp::from),
+        ..Default::default()
+    }))
+}
+
+/// GetObject.
+pub async fn get(
+    state: &Arc<WorkerState>,
+    client: &Client,
+    input: GetObjectInput,
+) -> S3Result<S3Response<GetObjectOutput>> {
+    let get = GetRequest {
+        bucket: input.bucket,
+        key: input.key,
+        range: input.range,
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+    };
+    Ok(S3Response::new(get_output(state, client, get).await?))
+}
+
+/// The output of a GET: the (ranged) body, streamed from the cache, and the headers that describe it.
+pub async fn get_output(state: &Arc<WorkerState>, client: &Client, get: GetRequest) -> S3Result<GetObjectOutput> {
+    let opened = open(state, &get.bucket, &get.key).await?;
+    check_conditions(&opened.meta, get.if_match.as_ref(), get.if_none_match.as_ref())?;
+    let (span, content_range) = range::span(get.range, opened.meta.length)?;
+    let meta = opened.meta.clone();
+    let body = reading::body(state, client, opened, span.start, span.end).await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => no_such_key(&get.key, e),
+        _ => from_worker(e),
+    })?;
+    Ok(GetObjectOutput {
+        body: Some(body),
+        content_length: Some(length_i64(span.end - span.start)?),
+        content_range,
+        accept_ranges: Some("bytes".into()),
+        content_type: Some(CONTENT_TYPE.into()),
+        e_tag: Some(ETag::Strong(meta.etag)),
+        last_modified: meta.modified.map(Timestamp::from),
+        ..Default::default()
+    })
+}
+
+fn length_i64(n: u64) -> S3Result<i64> {
+    i64::try_from(n).map_err(|_| s3_error!(InternalError, "object length {n} does not fit a Content-Length"))
+}
+
+/// The ETag and time an S3 client sees for a UFS status.
+pub fn meta_of(st: &UfsStatus) -> ObjectMeta {
+    ObjectMeta::new(st.length, st.etag.as_deref(), st.modified.map(epoch_millis))
+}
+
+/// The UFS status of `uri`.
+async fn stat(state: &WorkerState, uri: &str) -> WorkerResult<UfsStatus> {
+    let (resolved, ufs) = state.rt.resolve(uri)?;
+    Ok(ufs.stat(&resolved.ufs_uri).await?)
+}
+
+/// PutObject: streams the body to the UFS through `WriteThrough`; a key ending in `/` makes a directory.
+pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObjectOutput> {
+    let t = buckets::object(state, &input.bucket, &input.key)?;
+    if t.is_dir {
+        if input.content_length.unwrap_or(0) > 0 {
+            return Err(s3_error!(
+                InvalidArgument,
+                "key {} ends in '/': it names a directory, which holds no bytes",
+                t.key
+            ));
+        }
+        state.writes.mkdir(&t.uri).await?;
+        return Ok(PutObjectOutput {
+            e_tag: Some(ETag::Strong(EMPTY_ETAG.into())),
+            size: Some(0),
+            ..Default::default()
+        });
+    }
+    let body = match input.body {
+        Some(blob) => blob.map_err(std::io::Error::other).boxed(),
+        None => futures::stream::empty().boxed(),
+    };
+    let st = state.writes.put(&t.uri, body).await?;
+    let meta = meta_of(&st);
+    Ok(PutObjectOutput {
+        e_tag: Some(ETag::Strong(meta.etag)),
+        size: Some(length_i64(st.length)?),
+        ..Default::default()
+    })
+}
+
+/// DeleteObject: deleting what does not exist (or is a non-empty directory) succeeds, as on S3.
+pub async fn delete(state: &WorkerState, bucket: &str, key: &str) -> S3Result<()> {
+    let t: Target = buckets::object(state, bucket, key)?;
+    match stat(state, &t.uri).await {
+        // A file's name is not the directory's: S3 would not find an object `k` for a folder `k/`.
+        Ok(st) if st.is_dir != t.is_dir => return Ok(()),
+        Ok(_) => {}
+        Err(e) if e.kind() == ErrorKind::NotFound => return Ok(()),
+        Err(e) => return Err(from_worker(e)),
+    }
+    match state.writes.delete(&t.uri, false).await {
+        Ok(()) => Ok(()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Ok(()),
+        // A folder with objects in it stays: on S3 they would keep listing it as a common prefix.
+        Err(WorkerError::InvalidInput(_)) if t.is_dir => Ok(()),
+        Err(e) => Err(from_worker(e)),
+    }
+}
+
+/// DeleteObjects: each key as DeleteObject, reported one by one.
+pub async fn delete_many(state: &WorkerState, input: DeleteObjectsInput) -> S3Result<DeleteObjectsOutput> {
+    buckets::mount_of(state, &input.bucket)?;
+    let bucket = &input.bucket;
+    let results: Vec<(String, S3Result<()>)> = futures::stream::iter(input.delete.objects)
+        .map(|o| async move {
+            let r = delete(state, bucket, &o.key).await;
+            (o.key, r)
+        })
+        .buffered(DELETES_IN_PARALLEL)
+        .collect()
+        .await;
+    let quiet = input.delete.quiet.unwrap_or(false);
+    let (mut deleted, mut errors) = (Vec::new(), Vec::new());
+    for (key, r) in results {
+        match r {
+            Ok(()) if quiet => {}
+            Ok(()) => deleted.push(DeletedObject { key: Some(key), ..Default::default() }),
+            Err(e) => errors.push(s3s::dto::Error {
+                code: Some(e.code().as_str().to_string()),
+                key: Some(key),
+                message: e.message().map(str::to_string),
+                version_id: None,
+            }),
+        }
+    }
+    Ok(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() })
+}
+
+/// CopyObject: a UFS copy (streamed through this worker across mounts), then the new ETag.
+pub async fn copy(state: &WorkerState, input: CopyObjectInput) -> S3Result<CopyObjectOutput> {
+    let CopySource::Bucket { bucket, key, .. } = &input.copy_source else {
+        return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
+    };
+    let src = buckets::object(state, bucket, key)?;
+    let dst = buckets::object(state, &input.bucket, &input.key)?;
+    if src.is_dir || dst.is_dir {
+        return Err(s3_error!(InvalidArgument, "directories (keys ending in '/') cannot be copied"));
+    }
+    if src.uri == dst.uri {
+        return Err(s3_error!(
+            InvalidRequest,
+            "This copy request is illegal because it is trying to copy an object to itself without changing the \
+             object's metadata, storage class, website redirect location or encryption attributes."
+        ));
+    }
+    state.writes.copy(&src.uri, &dst.uri).await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => no_such_key(key, e),
+        _ => from_worker(e),
+    })?;
+    let meta = meta_of(&stat(state, &dst.uri).await?);
+    let result = CopyObjectResult {
+        e_tag: Some(ETag::Strong(meta.etag)),
+        last_modified: meta.modified.map(Timestamp::from),
+        ..Default::default()
+    };
+    Ok(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() })
+}
