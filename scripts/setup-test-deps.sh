@@ -16,10 +16,11 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   export DEBIAN_FRONTEND=noninteractive
   apt-get update -qq
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
+  # Debian starts etcd/nginx as services on install; the tests start their own on free ports. Only right
+  # after an install: later, an etcd running here may be another test run's.
+  systemctl stop etcd nginx >/dev/null 2>&1 || true
+  pkill -x etcd >/dev/null 2>&1 || true
 fi
-# Debian starts etcd/nginx as services on install; the tests start their own on free ports.
-systemctl stop etcd nginx >/dev/null 2>&1 || true
-pkill -x etcd >/dev/null 2>&1 || true
 
 stamp="$venv/.loam-requirements"
 if [ ! -f "$stamp" ] || ! cmp -s "$stamp" "$here/scripts/requirements-test.txt"; then
