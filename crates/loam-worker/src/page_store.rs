@@ -175,6 +175,28 @@ impl PageStore {
     /// cached page of the old version is dropped first (the UFS object changed: old bytes must never be
     /// served). For the same version the first-cached time of the existing record is kept.
     pub async fn put_file(&self, rec: FileRecord) -> Result<(), PageStoreError> {
+        let file_id = self.install_file(rec).await?;
+        self.sync_record(&file_id).await
+    }
+
+    /// Like [`PageStore::put_file`], but the record is written to disk with the file's first pages
+    /// ([`PageStore::put_pages`]), or by [`PageStore::persist_record`] / [`PageStore::flush_records`]: a
+    /// file read for the first time then costs one disk hand-off instead of two. Until then a crash forgets
+    /// the record, which is harmless: it has no page on disk that needs it.
+    pub async fn put_file_pending(&self, rec: FileRecord) -> Result<(), PageStoreError> {
+        self.install_file(rec).await.map(|_| ())
+    }
+
+    /// Writes the record of `file_id` to disk now if it changed since it was last written.
+    pub async fn persist_record(&self, file_id: &str) -> Result<(), PageStoreError> {
+        if self.index.lock().pending_record(file_id).is_none() {
+            return Ok(());
+        }
+        self.sync_record(file_id).await
+    }
+
+    /// Puts a record in the index (dropping pages of an older version); returns its file id.
+    async fn install_file(&self, rec: FileRecord) -> Result<String, PageStoreError> {
         if rec.version != FILE_RECORD_VERSION {
             return Err(PageStoreError::InvalidInput(format!("unknown record version {}", rec.version)));
         }
@@ -190,7 +212,7 @@ impl PageStore {
             effects
         };
         self.delete_pages(effects.delete).await?;
-        self.sync_record(&file_id).await
+        Ok(file_id)
     }
 
     /// Sets where file priorities come from; files cached from now on get theirs from `source`.
@@ -346,21 +368,41 @@ impl PageStore {
                 .collect(),
             None => Vec::new(),
         };
+        // A record not yet on disk goes with the pages, ahead of them, in the same blocking task.
+        let record = match &self.layout {
+            Some(layout) if !writes.is_empty() => {
+                self.index.lock().pending_record(file_id).map(|(stored, seq)| (layout.record_path(file_id), stored, seq))
+            }
+            _ => None,
+        };
         let mut on_disk = vec![false; pages.len()];
         // A failed write fails the call, but only after the pages written meanwhile are committed, so that no
         // page file is left on disk that the index does not know.
         let mut failure = None;
         if !writes.is_empty() {
-            let results = tokio::task::spawn_blocking(move || {
-                writes
+            let record_write = record.as_ref().map(|(path, stored, _)| (path.clone(), stored.clone()));
+            let (record_result, results) = tokio::task::spawn_blocking(move || {
+                let record_result = record_write.map(|(path, stored)| (record::write(&path, &stored), path));
+                let pages = writes
                     .into_iter()
                     .map(|(at, path, header, data)| {
                         let r = disk::write_page(&path, &header, &data);
                         (at, path, r)
                     })
-                    .collect::<Vec<_>>()
+                    .collect::<Vec<_>>();
+                (record_result, pages)
             })
             .await?;
+            match (record_result, &record) {
+                (Some((Ok(()), _)), Some((_, _, seq))) => {
+                    // False when the record changed meanwhile: then the next sync writes the newer one.
+                    self.index.lock().mark_persisted(file_id, Some(*seq));
+                }
+                // A concurrent removal took the file's directory; the page writes below see it too.
+                (Some((Err(e), _)), _) if e.kind() == std::io::ErrorKind::NotFound => {}
+                (Some((Err(e), path)), _) => failure = Some(PageStoreError::io("write", path)(e)),
+                _ => {}
+            }
             for (at, path, r) in results {
                 match r {
                     Ok(()) => on_disk[at] = true,

@@ -174,7 +174,8 @@ impl ReadThrough {
             validated_ms: now,
             cached_ms: now,
         };
-        self.pages.put_file(rec.clone()).await?;
+        // Written to disk with the first pages read: one disk hand-off for a file's first run, not two.
+        self.pages.put_file_pending(rec.clone()).await?;
         Ok(rec)
     }
 

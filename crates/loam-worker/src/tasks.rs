@@ -114,6 +114,8 @@ impl TaskRunner {
         let file = self.rt.open_with(&f.ufs_uri, known).await.map_err(|e| e.to_string())?;
         let length = file.record.length;
         if f.metadata_only {
+            // No page follows to carry the record to disk: write it now, so a restart keeps the metadata.
+            self.rt.pages().persist_record(file.file_id()).await.map_err(|e| e.to_string())?;
             return Ok((0, false));
         }
         if f.skip_if_exists && self.fully_cached(&file) {

@@ -270,6 +270,12 @@ impl Index {
         Some((StoredRecord { record: entry.record.clone(), generation: entry.generation }, entry.seq))
     }
 
+    /// The record of `file_id` and its sequence when it changed since it was last written, else `None`.
+    pub(super) fn pending_record(&self, file_id: &str) -> Option<(StoredRecord, u64)> {
+        let entry = self.files.get(file_id).filter(|e| e.persisted_seq != Some(e.seq))?;
+        Some((StoredRecord { record: entry.record.clone(), generation: entry.generation }, entry.seq))
+    }
+
     /// Notes that the state with sequence `seq` was written. Returns false if the record changed since
     /// (the write is stale and must be redone).
     pub(super) fn mark_persisted(&mut self, file_id: &str, seq: Option<u64>) -> bool {

@@ -357,3 +357,27 @@ async fn a_batch_of_pages_is_cached_on_disk_as_one_write_or_refused_whole() {
         assert_eq!(store.get_page(&rec.file_id, i).await.unwrap().unwrap(), page(&rec, i, i as u8 + 1));
     }
 }
+
+#[tokio::test]
+async fn a_pending_record_goes_to_disk_with_the_first_pages_and_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(cfg(0, Some(dir.path()), 10_000));
+    let rec = record("s3://b/pending", 2 * PS, "e");
+    let record_file = store.layout.as_ref().unwrap().record_path(&rec.file_id);
+    store.put_file_pending(rec.clone()).await.unwrap();
+    assert!(!record_file.exists(), "a pending record waits for the pages");
+    let batch: Vec<_> = (0..2).map(|i| (i, page(&rec, i, 5))).collect();
+    assert_eq!(store.put_pages(&rec.file_id, batch).await.unwrap(), vec![true; 2]);
+    assert!(record_file.exists(), "the record is written with the first pages");
+    drop(store);
+    let (reopened, _) = open(cfg(0, Some(dir.path()), 10_000));
+    assert_eq!(reopened.get_page(&rec.file_id, 1).await.unwrap().unwrap(), page(&rec, 1, 5));
+
+    // A record with no page to carry it is written by persist_record.
+    let meta = record("s3://b/meta-only", 3, "e");
+    reopened.put_file_pending(meta.clone()).await.unwrap();
+    let meta_file = reopened.layout.as_ref().unwrap().record_path(&meta.file_id);
+    assert!(!meta_file.exists());
+    reopened.persist_record(&meta.file_id).await.unwrap();
+    assert!(meta_file.exists());
+}
