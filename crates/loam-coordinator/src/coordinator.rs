@@ -8,7 +8,7 @@
 use crate::api;
 use crate::clear_stale;
 use crate::file_index::{self, FileIndex};
-use crate::jobs::{DEFAULT_JOB_RETENTION, JobService, JobsConfig};
+use crate::jobs::{DEFAULT_JOB_RETENTION, DEFAULT_QUOTA_CHECK_INTERVAL, JobService, JobsConfig};
 use crate::mounts::MountService;
 use crate::rules::RuleService;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
@@ -38,6 +38,8 @@ pub struct CoordinatorConfig {
     pub priority_enabled: bool,
     /// Whether `/api/v1/quota` is served (`501 Quota not enabled` otherwise).
     pub quota_enabled: bool,
+    /// How often a running load job checks the quotas it loads under.
+    pub quota_check_interval: Duration,
     /// Whether the global file index is kept (`--disable-file-index` turns it off).
     pub file_index: bool,
 }
@@ -52,6 +54,7 @@ impl Default for CoordinatorConfig {
             ttl_enabled: true,
             priority_enabled: true,
             quota_enabled: true,
+            quota_check_interval: DEFAULT_QUOTA_CHECK_INTERVAL,
             file_index: true,
         }
     }
@@ -82,7 +85,12 @@ impl Coordinator {
         let file_index = Arc::new(FileIndex::new(cfg.file_index));
         loam_ufs::install_process_defaults();
         let http = reqwest::Client::builder().build().expect("building the coordinator's HTTP client");
-        let jobs_cfg = JobsConfig { data_dir: cfg.data_dir, retention: cfg.job_retention };
+        let jobs_cfg = JobsConfig {
+            data_dir: cfg.data_dir,
+            retention: cfg.job_retention,
+            quota_enabled: cfg.quota_enabled,
+            quota_check_interval: cfg.quota_check_interval,
+        };
         let index = Some(file_index.clone());
         let jobs = JobService::new(store.clone(), cfg.cluster_name.clone(), ufs, cfg.static_mounts, jobs_cfg, index)
             .expect("building the job service's HTTP client");

@@ -16,9 +16,13 @@
 //!   the jobs are listed or looked up; no extra background loop is needed for that.
 //! - **Workers** are reached over their internal task API (`workers`); the live set comes from the same
 //!   membership keys the workers register in.
+//! - **Quotas** (`quota`): a load under an exceeded quota is refused at submission (after the twin check,
+//!   so a resubmission still answers `409`); a running load reserves the bytes it plans and is stopped
+//!   (`FAILED`, `quotaCheckError`) once a quota it loads under is full.
 
 mod job;
 pub mod listing;
+pub mod quota;
 pub mod rebalance;
 pub mod record;
 mod runner;
@@ -28,15 +32,18 @@ pub mod workers;
 
 use crate::file_index::FileIndex;
 use crate::mounts::{MountService, MountServiceError};
+use crate::quota::QuotaSnapshot;
+use crate::rules::{RuleError, RuleService};
 use job::{Job, Stop, job_key};
 use loam_core::ErrorKind;
 use loam_core::job_api::{FreeProgress, FreeRequest, JobState, LoadProgress, LoadRequest};
+use loam_core::rules::QuotaRule;
 use loam_core::store_keys::jobs_prefix;
 use loam_store::{ClusterStore, StoreError, list_all};
 use loam_ufs::{Mount, UfsRegistry};
 use parking_lot::Mutex;
 use record::{JobKind, JobRecord};
-use std::collections::{BTreeSet, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -46,6 +53,8 @@ pub use runner::DEFAULT_BATCH_SIZE;
 
 /// Default time finished jobs are kept.
 pub const DEFAULT_JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// Default interval between a running load's quota checks (the workers report usage as often).
+pub const DEFAULT_QUOTA_CHECK_INTERVAL: Duration = Duration::from_secs(2);
 
 /// Why a job operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -56,6 +65,9 @@ pub enum JobError {
     /// The request is well-formed but refused (bad regex, too many replicas, a path under no mount).
     #[error("{0}")]
     InvalidInput(String),
+    /// A load under an exceeded quota (the message names the quota; it is the job's `quotaCheckError`).
+    #[error("{0}")]
+    QuotaExceeded(String),
     /// No job with this id.
     #[error("No job found with id: {0}")]
     NotFound(String),
@@ -71,6 +83,9 @@ pub enum JobError {
     /// The mount table could not be read.
     #[error(transparent)]
     Mounts(#[from] MountServiceError),
+    /// The quota rules could not be read.
+    #[error(transparent)]
+    Rules(#[from] RuleError),
     /// A stored job record is unreadable.
     #[error("job record {key} is unreadable: {reason}")]
     Corrupt {
@@ -85,11 +100,14 @@ impl JobError {
     /// The layer-independent kind.
     pub fn kind(&self) -> ErrorKind {
         match self {
-            JobError::MissingParameters(_) | JobError::InvalidInput(_) => ErrorKind::InvalidInput,
+            JobError::MissingParameters(_) | JobError::InvalidInput(_) | JobError::QuotaExceeded(_) => {
+                ErrorKind::InvalidInput
+            }
             JobError::NotFound(_) | JobError::NoJobForTarget(_) => ErrorKind::NotFound,
             JobError::Gone => ErrorKind::Gone,
             JobError::Store(e) => e.kind(),
             JobError::Mounts(e) => e.kind(),
+            JobError::Rules(e) => e.kind(),
             JobError::Corrupt { .. } => ErrorKind::Corrupt,
         }
     }
@@ -111,6 +129,10 @@ pub struct JobsConfig {
     pub data_dir: PathBuf,
     /// How long finished jobs are kept.
     pub retention: Duration,
+    /// Whether quotas are enabled (loads are then checked against them).
+    pub quota_enabled: bool,
+    /// How often a running load checks its quotas.
+    pub quota_check_interval: Duration,
 }
 
 /// What runners share.
@@ -122,6 +144,9 @@ pub struct JobsCtx {
     workers: WorkerClient,
     data_dir: PathBuf,
     file_index: Option<Arc<FileIndex>>,
+    quota: RuleService<QuotaRule>,
+    quota_check_interval: Duration,
+    reservations: quota::Reservations,
 }
 
 /// The load, free and rebalance jobs of one coordinator.
@@ -150,7 +175,19 @@ impl JobService {
             .map_err(|e| JobError::InvalidInput(format!("cannot build the HTTP client for workers: {e}")))?;
         let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts);
         let workers = WorkerClient::new(http);
-        let ctx = Arc::new(JobsCtx { store, cluster, mounts, ufs, workers, data_dir: cfg.data_dir, file_index });
+        let quota = RuleService::new(store.clone(), cluster.clone(), cfg.quota_enabled);
+        let ctx = Arc::new(JobsCtx {
+            store,
+            cluster,
+            mounts,
+            ufs,
+            workers,
+            data_dir: cfg.data_dir,
+            file_index,
+            quota,
+            quota_check_interval: cfg.quota_check_interval,
+            reservations: quota::Reservations::default(),
+        });
         Ok(Self {
             ctx,
             retention: cfg.retention,
@@ -227,6 +264,31 @@ impl JobService {
         self.create(rec).await
     }
 
+    /// Bytes that running loads planned but have not loaded yet, by quota path (`reservedBytes`).
+    pub fn reserved(&self) -> BTreeMap<String, u64> {
+        self.ctx.reservations.total()
+    }
+
+    /// Refuses a new load under an exceeded quota. An index-file load's paths are unknown until its runner
+    /// reads them: the runner checks those (`quota`).
+    async fn check_quota(&self, rec: &JobRecord) -> Result<(), JobError> {
+        if rec.kind != JobKind::Load || rec.load.load_metadata_only || rec.paths.is_empty() {
+            return Ok(());
+        }
+        let (quota, store, cluster) = (&self.ctx.quota, self.ctx.store.as_ref(), &self.ctx.cluster);
+        let Some(snapshot) = QuotaSnapshot::load(quota, store, cluster, self.reserved()).await? else {
+            return Ok(());
+        };
+        if snapshot.is_empty() {
+            return Ok(());
+        }
+        let table = self.ctx.mounts.table().await?;
+        match snapshot.refusal(&table, &rec.paths) {
+            Some(why) => Err(JobError::QuotaExceeded(why)),
+            None => Ok(()),
+        }
+    }
+
     /// Submits a free job.
     pub async fn submit_free(&self, req: FreeRequest) -> Result<Submitted, JobError> {
         let (paths, index) = exactly_one(req.paths, req.index)?;
@@ -267,6 +329,7 @@ impl JobService {
                 return Ok(Submitted::Existing(old.id));
             }
         }
+        self.check_quota(&rec).await?;
         let id = rec.id.clone();
         Job::new(rec.clone()).persist(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
         self.spawn(rec);

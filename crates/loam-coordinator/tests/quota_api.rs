@@ -1,9 +1,10 @@
 //! `/api/v1/quota` against a running coordinator: every status code of the spec's table, nested quotas,
 //! usage summed from the registered workers' reports, the state that follows, and the enable switch.
+//! The rule behaviours run on the embedded store and on etcd (`on_both_stores!`).
 
 mod common;
 
-use common::{TestCoordinator, start, start_with, status_text};
+use common::{Backend, TestCoordinator, start_on, start_with, status_text};
 use loam_coordinator::CoordinatorConfig;
 use loam_core::WorkerId;
 use loam_core::membership::WorkerRecord;
@@ -12,9 +13,11 @@ use loam_core::store_keys::quota_usage_key;
 use serde_json::json;
 use std::time::Duration;
 
-async fn mounted() -> TestCoordinator {
+on_both_stores!(quotas_are_set_listed_with_usage_and_removed, bad_quota_requests_are_400);
+
+async fn mounted(backend: Backend) -> TestCoordinator {
     loam_ufs::install_process_defaults();
-    let c = start().await;
+    let c = start_on(backend).await;
     let ufs = c.ufs_dir("ufs", true);
     let (status, body) = c.call("POST", "/api/v1/mount", Some(&json!({"path": "/data", "ufs": ufs}).to_string())).await;
     assert_eq!(status, 200, "{body}");
@@ -27,9 +30,8 @@ async fn report(c: &TestCoordinator, worker: &WorkerId, path: &str, bytes: u64) 
     c.store.put(&key, serde_json::to_vec(&record).unwrap().into(), None).await.unwrap();
 }
 
-#[tokio::test]
-async fn quotas_are_set_listed_with_usage_and_removed() {
-    let c = mounted().await;
+async fn quotas_are_set_listed_with_usage_and_removed(backend: Backend) {
+    let c = mounted(backend).await;
     assert_eq!(c.call("GET", "/api/v1/quota", None).await, (200, json!({"results": []})));
     let ok = (200, json!({"status": "ok"}));
     assert_eq!(c.call("POST", "/api/v1/quota", Some(r#"{"path": "/data/a/", "quotaBytes": 1000}"#)).await, ok);
@@ -63,6 +65,7 @@ async fn quotas_are_set_listed_with_usage_and_removed() {
     let (status, body) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data/a/x"], "options": {}}"#)).await;
     assert_eq!(status, 400, "{body}");
     assert!(status_text(&body).contains("quota exceeded") && status_text(&body).contains("/data/a"), "{body}");
+    assert_eq!(body["quotaCheckError"], body["status"], "the reason is the job's quotaCheckError too");
 
     let (status, body) = c.call("GET", "/api/v1/quota?path=/data/b", None).await;
     assert_eq!((status, status_text(&body)), (404, "No quota item found for path: /data/b"));
@@ -74,9 +77,8 @@ async fn quotas_are_set_listed_with_usage_and_removed() {
     }
 }
 
-#[tokio::test]
-async fn bad_quota_requests_are_400() {
-    let c = mounted().await;
+async fn bad_quota_requests_are_400(backend: Backend) {
+    let c = mounted(backend).await;
     assert_eq!(c.call("POST", "/api/v1/quota", Some(r#"{"path": "/data/a", "quotaBytes": 10}"#)).await.0, 200);
     for body in [
         r#"{"path": "/data/b"}"#,

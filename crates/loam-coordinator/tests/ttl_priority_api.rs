@@ -1,24 +1,30 @@
 //! `/api/v1/ttl` and `/api/v1/priority` against a running coordinator: every status code of the spec's
 //! tables, normalised paths, most-specific listing order, persistence in the store, and the enable switch.
+//! The rule behaviours run on the embedded store and on etcd (`on_both_stores!`).
 
 mod common;
 
-use common::{TestCoordinator, start, start_with, status_text};
+use common::{Backend, TestCoordinator, start_on, start_with, status_text};
 use loam_coordinator::CoordinatorConfig;
 use serde_json::json;
 
-async fn mounted() -> TestCoordinator {
+on_both_stores!(
+    ttl_rules_are_set_listed_got_and_removed,
+    bad_ttl_requests_are_400_and_change_nothing,
+    priority_rules_parse_levels_in_any_case,
+);
+
+async fn mounted(backend: Backend) -> TestCoordinator {
     loam_ufs::install_process_defaults();
-    let c = start().await;
+    let c = start_on(backend).await;
     let ufs = c.ufs_dir("ufs", true);
     let (status, body) = c.call("POST", "/api/v1/mount", Some(&json!({"path": "/data", "ufs": ufs}).to_string())).await;
     assert_eq!(status, 200, "{body}");
     c
 }
 
-#[tokio::test]
-async fn ttl_rules_are_set_listed_got_and_removed() {
-    let c = mounted().await;
+async fn ttl_rules_are_set_listed_got_and_removed(backend: Backend) {
+    let c = mounted(backend).await;
     assert_eq!(c.call("GET", "/api/v1/ttl", None).await, (200, json!({"results": []})));
 
     let ok = (200, json!({"status": "ok"}));
@@ -45,9 +51,8 @@ async fn ttl_rules_are_set_listed_got_and_removed() {
     assert_eq!(c.call("GET", "/api/v1/ttl", None).await.1, json!({"results": [{"path": "/data", "ttlSeconds": 600}]}));
 }
 
-#[tokio::test]
-async fn bad_ttl_requests_are_400_and_change_nothing() {
-    let c = mounted().await;
+async fn bad_ttl_requests_are_400_and_change_nothing(backend: Backend) {
+    let c = mounted(backend).await;
     for body in [
         r#"{"path": "/data"}"#,
         r#"{"ttlSeconds": 5}"#,
@@ -67,9 +72,8 @@ async fn bad_ttl_requests_are_400_and_change_nothing() {
     assert_eq!(c.call("GET", "/api/v1/ttl", None).await, (200, json!({"results": []})));
 }
 
-#[tokio::test]
-async fn priority_rules_parse_levels_in_any_case() {
-    let c = mounted().await;
+async fn priority_rules_parse_levels_in_any_case(backend: Backend) {
+    let c = mounted(backend).await;
     let ok = (200, json!({"status": "ok"}));
     assert_eq!(c.call("POST", "/api/v1/priority", Some(r#"{"path": "/data/hot", "priority": "HIGH"}"#)).await, ok);
     assert_eq!(c.call("POST", "/api/v1/priority", Some(r#"{"path": "/data", "priority": "Low"}"#)).await, ok);
@@ -103,7 +107,7 @@ async fn priority_rules_parse_levels_in_any_case() {
 
 #[tokio::test]
 async fn rules_survive_a_coordinator_restart() {
-    let c = mounted().await;
+    let c = mounted(Backend::Embedded).await;
     let (status, _) = c.call("POST", "/api/v1/ttl", Some(r#"{"path": "/data", "ttlSeconds": 9}"#)).await;
     assert_eq!(status, 200);
     let (store, dir) = c.shutdown().await;

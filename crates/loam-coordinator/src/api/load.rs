@@ -4,12 +4,16 @@
 //! body: the spec gives the twin's id). With `sync`, the `POST` waits for the job to end and answers its
 //! full progress with `200` whatever the final state (it also returns when the job is stopped or the
 //! coordinator shuts down, with the state at that moment).
+//!
+//! A load refused for quota answers `400` with the reason twice: in `status`, like every error body, and
+//! in `quotaCheckError`, the load progress's field for it (spec: "refused or stopped with
+//! `quotaCheckError` set"), so a client reads it where it would for a job stopped for quota.
 
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Paging, QueryParams};
-use crate::jobs::Submitted;
 use crate::jobs::record::JobKind;
+use crate::jobs::{JobError, Submitted};
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
@@ -17,6 +21,7 @@ use axum::routing::get;
 use axum::{Json, Router};
 use loam_core::coordinator_api::{Results, StatusBody};
 use loam_core::job_api::{JobId, LoadProgress, LoadRequest};
+use serde::Serialize;
 
 /// The load routes.
 pub fn routes() -> Router<AppState> {
@@ -32,15 +37,25 @@ async fn get_load(State(c): State<AppState>, q: QueryParams) -> Result<Response,
     Ok(Json(Results { results: paging.apply(all) }).into_response())
 }
 
+/// The `400` body of a load refused for quota.
+#[derive(Serialize)]
+#[serde(rename_all = "camelCase")]
+struct QuotaRefused {
+    status: String,
+    quota_check_error: String,
+}
+
 async fn post_load(State(c): State<AppState>, ApiJson(req): ApiJson<LoadRequest>) -> Result<Response, ApiError> {
     let sync = req.options.sync;
-    if c.quota().enabled() {
-        crate::quota::check_load(&c, req.paths.as_deref().unwrap_or_default()).await?;
-    }
-    submitted(c.jobs().submit_load(req).await?, sync, &c, |c, id| async move {
-        Ok(Json(c.jobs().load_progress(&id).await?).into_response())
-    })
-    .await
+    let s = match c.jobs().submit_load(req).await {
+        Err(JobError::QuotaExceeded(why)) => {
+            tracing::debug!("load refused: {why}");
+            let body = QuotaRefused { status: why.clone(), quota_check_error: why };
+            return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
+        }
+        other => other?,
+    };
+    submitted(s, sync, &c, |c, id| async move { Ok(Json(c.jobs().load_progress(&id).await?).into_response()) }).await
 }
 
 /// The answer to a submission: `{"id"}` (`200` or `409`), or with `sync` the progress once the job ends.

@@ -1,7 +1,8 @@
 //! `/api/v1/quota`: list, get, set and remove quotas (spec: "Quota").
 //!
 //! Quotas are path rules (`crate::rules`) plus usage: each listed quota carries the cluster-wide cached
-//! bytes under it (`crate::quota::cluster_usage`) and the state that follows. Nested quotas are refused.
+//! bytes under it (`crate::quota::cluster_usage`), the bytes running loads reserved under it (the job
+//! service's, in memory) and the state that follows from both. Nested quotas are refused.
 
 use super::AppState;
 use super::error::ApiError;
@@ -31,12 +32,13 @@ async fn get_quotas(State(c): State<AppState>, q: QueryParams) -> Result<Respons
     if let Some(path) = q.optional("path")? {
         let rule = c.quota().get(path).await?;
         let usage = cluster_usage(c.store().as_ref(), c.cluster_name()).await?;
-        return Ok(Json(status(rule, &usage)).into_response());
+        return Ok(Json(status(rule, &usage, &c.jobs().reserved())).into_response());
     }
     let paging = Paging::from_query(&q)?;
     let rules = paging.apply(c.quota().list().await?);
     let usage = cluster_usage(c.store().as_ref(), c.cluster_name()).await?;
-    let results: Vec<_> = rules.into_iter().map(|r| status(r, &usage)).collect();
+    let reserved = c.jobs().reserved();
+    let results: Vec<_> = rules.into_iter().map(|r| status(r, &usage, &reserved)).collect();
     Ok(Json(Results { results }).into_response())
 }
 

@@ -19,6 +19,9 @@ pub enum Stop {
     User,
     /// The coordinator is shutting down: the job stays `RUNNING` and resumes on restart.
     Shutdown,
+    /// A quota the job loads under is full (`super::quota`): the job becomes `FAILED`. Only the runner
+    /// itself ends a run this way; it is never sent on the stop signal.
+    Quota,
 }
 
 /// A job being run by this coordinator.

@@ -94,6 +94,11 @@ impl Lister {
         Self { table: Arc::new(table), ufs, recursive }
     }
 
+    /// The mount table snapshot the listing resolves paths with.
+    pub fn table(&self) -> Arc<MountTable> {
+        self.table.clone()
+    }
+
     /// Resolves `path` to its UFS URI and UFS.
     pub fn resolve(&self, path: &str) -> Result<(String, Arc<dyn Ufs>), String> {
         let r = self.table.resolve(path).map_err(|e| e.to_string())?;

@@ -224,7 +224,7 @@ pub(super) async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Sto
         }
         let events = plan::events(&path, checkpoint.cursor, *end, live.clone());
         let tracker = Tracker::new(checkpoint);
-        Execution { ctx, job, plan: phase, batch_size, tracker }.run(events, stop).await?;
+        Execution { ctx, job, plan: phase, batch_size, tracker, quota: None }.run(events, stop).await?;
     }
     if let Err(e) = std::fs::remove_file(&path) {
         tracing::debug!(job = %rec.id, "cannot remove the plan file: {e}");

@@ -188,6 +188,12 @@ pub struct JobRecord {
     /// What is durably done.
     #[serde(default)]
     pub checkpoint: Checkpoint,
+    /// Load: the quota the job falls under, as of the last check (`{0, 0}` under none).
+    #[serde(default)]
+    pub quota: QuotaInfo,
+    /// Load: why the job was stopped for quota (empty otherwise).
+    #[serde(default)]
+    pub quota_check_error: String,
 }
 
 impl JobRecord {
@@ -213,6 +219,8 @@ impl JobRecord {
             error_message: BTreeMap::new(),
             failed_file_list_path: String::new(),
             checkpoint: Checkpoint::default(),
+            quota: QuotaInfo::default(),
+            quota_check_error: String::new(),
         }
     }
 
@@ -274,8 +282,8 @@ impl JobRecord {
             loaded_non_empty_files: c.loaded_non_empty_files,
             failed_files: c.failed_files,
             scanned_files: c.scanned_files,
-            quota: QuotaInfo::default(),
-            quota_check_error: String::new(),
+            quota: self.quota.clone(),
+            quota_check_error: self.quota_check_error.clone(),
         }
     }
 
@@ -314,6 +322,20 @@ mod tests {
         assert_eq!(back.run_started_ms, None);
         assert_eq!(back.counters.loaded_bytes, 5);
         assert_eq!(back.version, JOB_RECORD_VERSION);
+    }
+
+    #[test]
+    fn the_quota_fields_default_in_older_records_and_show_in_the_progress() {
+        let mut r = JobRecord::new("id".into(), JobKind::Load, vec!["/d".into()], String::new(), vec![]);
+        let mut old = serde_json::to_value(&r).unwrap();
+        let fields = old.as_object_mut().unwrap();
+        assert!(fields.remove("quota").is_some() && fields.remove("quota_check_error").is_some());
+        let back: JobRecord = serde_json::from_value(old).unwrap();
+        assert_eq!((back.quota, back.quota_check_error), (QuotaInfo::default(), String::new()));
+        r.quota = QuotaInfo { total_bytes: 10, remaining: 4 };
+        r.quota_check_error = "full".into();
+        let p = r.load_progress();
+        assert_eq!((p.quota, p.quota_check_error.as_str()), (QuotaInfo { total_bytes: 10, remaining: 4 }, "full"));
     }
 
     #[test]

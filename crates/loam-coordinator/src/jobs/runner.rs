@@ -17,6 +17,9 @@
 //!   appended to `<data_dir>/jobs/<id>.failed`, deduplicated when the job finishes.
 //! - **Verify** (load option, `super::verify`) re-lists and asks each owner whether every page of each
 //!   loaded file is present.
+//! - **Quotas** (`super::quota`): a load reserves each file's bytes under its quota while the file is
+//!   planned and undecided, checks its quotas every `quota_check_interval`, and ends `FAILED` with
+//!   `quotaCheckError` once one is full.
 //! - **Stop.** The stop signal interrupts at once (batches in flight are abandoned: the worker finishes
 //!   them, and a resume finds their pages cached). A user stop leaves the job `STOPPED`; a shutdown leaves
 //!   it `RUNNING`/`VERIFYING` to be resumed by the next coordinator.
@@ -24,6 +27,7 @@
 use super::JobsCtx;
 use super::job::{Job, Stop};
 use super::listing::{FileMeta, Listed, Lister, Source};
+use super::quota::QuotaGuard;
 use super::record::{Counters, JobKind, WorkerTally};
 use super::tracker::{Outcome, Tracker};
 use super::workers::{WorkerClient, live_workers, ring};
@@ -98,7 +102,12 @@ pub async fn run(ctx: Arc<JobsCtx>, job: Arc<Job>) {
                 r.running_state.clear();
             }
             Err(Stop::User) => r.state = JobState::Stopped,
-            Err(_) => {}
+            Err(Stop::Quota) => {
+                r.state = JobState::Failed;
+                r.end_ms = Some(now_millis());
+                r.running_state.clear();
+            }
+            Err(Stop::No | Stop::Shutdown) => {}
         }
         r.clone()
     });
@@ -163,7 +172,11 @@ async fn run_phases(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) 
     };
     let batch_size = if batch_size == 0 { DEFAULT_BATCH_SIZE } else { batch_size as usize };
     if rec.state == JobState::Running {
-        Execution { ctx, job, plan: &plan, batch_size, tracker: Tracker::new(rec.checkpoint.clone()) }
+        let quota = match &plan {
+            Plan::Load { metadata_only: false, .. } => QuotaGuard::new(ctx, job, lister.table()),
+            _ => None,
+        };
+        Execution { ctx, job, plan: &plan, batch_size, tracker: Tracker::new(rec.checkpoint.clone()), quota }
             .run(lister.list(&source).skip(rec.checkpoint.cursor as usize).boxed(), stop)
             .await?;
     }
@@ -188,6 +201,8 @@ pub(super) struct Execution<'a> {
     pub batch_size: usize,
     /// Where the cursor stands (the job's checkpoint when the pass starts).
     pub tracker: Tracker,
+    /// A load's reservations and quota checks (`None`: no quota applies to this pass).
+    pub quota: Option<QuotaGuard<'a>>,
 }
 
 impl Execution<'_> {
@@ -204,7 +219,17 @@ impl Execution<'_> {
         let mut listing_done = false;
         let mut tick = tokio::time::interval(PERSIST_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        if let Some(q) = &mut self.quota {
+            q.check().await;
+        }
         loop {
+            // Before anything more is sent: a full quota ends the run (files already planned included).
+            if let Some(why) = self.quota.as_ref().and_then(|q| q.violation()).map(str::to_string) {
+                tracing::info!(job = %self.job.snapshot().id, "{why}");
+                self.job.update(|r| r.quota_check_error = why);
+                self.checkpoint();
+                return Err(Stop::Quota);
+            }
             let flush = listing_done || self.tracker.lead() >= MAX_LEAD;
             for (id, (w, files)) in buckets.iter_mut() {
                 let n = busy.entry(*id).or_default();
@@ -245,6 +270,7 @@ impl Execution<'_> {
                 self.job.update(|r| r.running_state = phase.to_string());
             }
             let next_retry = retries.iter().map(|r| r.0).filter(|t| *t > now).min();
+            let next_quota_check = self.quota.as_ref().map(|q| q.next_check());
             tokio::select! {
                 biased;
                 r = stop.changed() => {
@@ -268,6 +294,11 @@ impl Execution<'_> {
                     Some(ev) => self.planned(ev, &mut buckets),
                 },
                 _ = tokio::time::sleep_until(next_retry.unwrap_or(now)), if next_retry.is_some() => {}
+                _ = tokio::time::sleep_until(next_quota_check.unwrap_or(now)), if next_quota_check.is_some() => {
+                    if let Some(q) = &mut self.quota {
+                        q.check().await;
+                    }
+                }
                 _ = tick.tick() => {
                     self.checkpoint();
                     if let Err(e) = self.job.persist(self.ctx.store.as_ref(), &self.ctx.cluster).await {
@@ -388,6 +419,9 @@ impl Execution<'_> {
                     return;
                 }
                 let i = self.tracker.open(&uri, length, owners.len(), matched);
+                if let Some(q) = &mut self.quota {
+                    q.reserve(i, &uri, length, owners.len());
+                }
                 let meta = Arc::new((length, meta));
                 for w in owners {
                     buckets.entry(w.id).or_insert_with(|| (w.clone(), Vec::new())).1.push((
@@ -419,6 +453,9 @@ impl Execution<'_> {
                 }
                 a => a,
             };
+            if let Some(q) = &mut self.quota {
+                q.release(i);
+            }
             let (plan, worker) = (self.plan, batch.worker.id);
             let done = self.tracker.answer(i, answer, |_, len, o| outcome_delta(plan, &worker, len, o));
             if let Some((uri, outcome, delta)) = done {

@@ -1,10 +1,12 @@
 //! Test harness: a real coordinator on 127.0.0.1 (a free port picked by the OS), over a real embedded
-//! store in a temp dir, spoken to over real HTTP; plus helpers to send requests and read status bodies.
+//! store in a temp dir (or a real etcd of its own, see [`Backend`]), spoken to over real HTTP; plus helpers
+//! to send requests and read status bodies.
 
 #![allow(dead_code)]
 
 use loam_coordinator::{Coordinator, CoordinatorConfig};
-use loam_store::{ClusterStore, EmbeddedStore};
+use loam_store::{ClusterStore, EmbeddedStore, EtcdOptions, EtcdStore};
+use loam_testsupport::EtcdServer;
 use loam_ufs::UfsRegistry;
 use serde_json::Value;
 use std::path::{Path, PathBuf};
@@ -26,6 +28,35 @@ pub struct TestCoordinator {
     pub dir: tempfile::TempDir,
     shutdown: Option<oneshot::Sender<()>>,
     task: Option<JoinHandle<std::io::Result<()>>>,
+    /// The etcd the store talks to, when the test runs on etcd (stopped with the coordinator).
+    etcd: Option<EtcdServer>,
+}
+
+/// Which cluster store a test coordinator runs on.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Backend {
+    /// The embedded store, a file in the test's temp dir.
+    Embedded,
+    /// A real etcd started for the test.
+    Etcd,
+}
+
+/// Turns each scenario `async fn name(backend: Backend)` into two tests, `name::embedded` and `name::etcd`,
+/// so a behaviour is written once and checked on both cluster stores.
+#[macro_export]
+macro_rules! on_both_stores {
+    ($($name:ident),* $(,)?) => {$(
+        mod $name {
+            #[tokio::test]
+            async fn embedded() {
+                super::$name($crate::common::Backend::Embedded).await
+            }
+            #[tokio::test]
+            async fn etcd() {
+                super::$name($crate::common::Backend::Etcd).await
+            }
+        }
+    )*};
 }
 
 /// Opens (or reopens) the embedded store file in `dir`.
@@ -38,6 +69,22 @@ pub async fn start() -> TestCoordinator {
     let dir = tempfile::tempdir().expect("temp dir");
     let store = open_store(dir.path());
     start_with(dir, store, CoordinatorConfig::default()).await
+}
+
+/// A coordinator with an API-managed mount table over a fresh store of `backend`.
+pub async fn start_on(backend: Backend) -> TestCoordinator {
+    match backend {
+        Backend::Embedded => start().await,
+        Backend::Etcd => {
+            let etcd = EtcdServer::start();
+            let store =
+                EtcdStore::connect(vec![etcd.endpoint()], EtcdOptions::default()).await.expect("connect to etcd");
+            let dir = tempfile::tempdir().expect("temp dir");
+            let mut c = start_with(dir, store, CoordinatorConfig::default()).await;
+            c.etcd = Some(etcd);
+            c
+        }
+    }
 }
 
 /// A coordinator over `store` (which lives in `dir`) with `cfg`.
@@ -55,7 +102,7 @@ pub async fn start_with(
     let task = tokio::spawn(coordinator.serve(listener, async move {
         let _ = rx.await;
     }));
-    TestCoordinator { base, store, cluster, ufs, dir, shutdown: Some(tx), task: Some(task) }
+    TestCoordinator { base, store, cluster, ufs, dir, shutdown: Some(tx), task: Some(task), etcd: None }
 }
 
 impl TestCoordinator {

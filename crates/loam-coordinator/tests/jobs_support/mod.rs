@@ -17,6 +17,8 @@ use tokio::task::JoinHandle;
 
 /// Page size of test workers.
 pub const PAGE: u64 = 16 * 1024;
+/// How often test workers report quota usage and scan for TTLs, and the coordinator checks a load's quotas.
+pub const POLICY_INTERVAL: Duration = Duration::from_millis(100);
 
 /// A coordinator, its workers and the UFS they share.
 pub struct Cluster {
@@ -126,6 +128,8 @@ impl Cluster {
         cfg.page_store.page_size = PAGE;
         cfg.ufs_read_size = 4 * PAGE;
         cfg.max_age = Duration::from_secs(3600);
+        cfg.quota_check_interval = POLICY_INTERVAL;
+        cfg.ttl_check_interval = POLICY_INTERVAL;
         cfg.coordinator_url = coordinator_url;
         loam_worker::start(cfg, self.store.clone(), self.registry.clone(), Default::default()).await.unwrap()
     }
@@ -148,6 +152,7 @@ impl Cluster {
         let cfg = CoordinatorConfig {
             data_dir: self.dir.path().join("coordinator"),
             job_retention: self.retention,
+            quota_check_interval: POLICY_INTERVAL,
             ..CoordinatorConfig::default()
         };
         let coordinator = Coordinator::new(self.store.clone(), self.registry.clone(), cfg);
