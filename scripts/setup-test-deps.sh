@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine: Debian packages (etcd, protoc, nginx for the
-# benchmark), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
+# benchmark, fuse3 and fio for the FUSE mount), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -11,6 +11,9 @@ command -v etcd >/dev/null 2>&1 || need_apt+=(etcd-server etcd-client)
 command -v protoc >/dev/null 2>&1 || need_apt+=(protobuf-compiler libprotobuf-dev)
 [ -e /usr/include/google/protobuf/timestamp.proto ] || need_apt+=(libprotobuf-dev)
 command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
+# The FUSE mount tests: fusermount3 (mounts by non-root users) and fio (reads with verification).
+command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
+command -v fio >/dev/null 2>&1 || need_apt+=(fio)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

@@ -9,6 +9,7 @@ pub mod cluster_store;
 pub mod config_file;
 pub mod coordinator_cmd;
 pub mod duration;
+pub mod fuse_cmd;
 pub mod local;
 pub mod logging;
 pub mod worker_cmd;

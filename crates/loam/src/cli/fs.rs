@@ -10,6 +10,7 @@ use crate::cluster_store::ClusterFlags;
 use clap::{Args, Subcommand};
 use futures::StreamExt;
 pub use session::{Session, Sources};
+pub(crate) use session::{mounts_from_coordinator, mounts_from_store};
 use std::path::PathBuf;
 use tokio::io::AsyncWriteExt;
 

@@ -96,7 +96,7 @@ impl Session {
 }
 
 /// The mount table as etcd holds it, with the real options (credentials included).
-async fn mounts_from_store(store: &dyn ClusterStore, cluster: &str) -> anyhow::Result<MountTable> {
+pub(crate) async fn mounts_from_store(store: &dyn ClusterStore, cluster: &str) -> anyhow::Result<MountTable> {
     let kvs = list_all(store, &mounts_prefix(cluster)).await.context("reading the mount table from etcd")?;
     let mounts = kvs.iter().filter_map(|kv| match serde_json::from_slice::<Mount>(&kv.value) {
         Ok(m) if m.version == MOUNT_RECORD_VERSION => Some(m),
@@ -113,7 +113,7 @@ async fn mounts_from_store(store: &dyn ClusterStore, cluster: &str) -> anyhow::R
 }
 
 /// The mount table the Coordinator lists (secret options masked).
-async fn mounts_from_coordinator(ctx: &Ctx) -> anyhow::Result<MountTable> {
+pub(crate) async fn mounts_from_coordinator(ctx: &Ctx) -> anyhow::Result<MountTable> {
     let mounts: Results<MountPoint> = ctx.get("mount", &[]).await?;
     Ok(MountTable::from_mounts(mounts.results.into_iter().filter_map(|m| Mount::new(&m.path, &m.ufs, m.options).ok())))
 }

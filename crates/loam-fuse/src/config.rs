@@ -1,0 +1,37 @@
+//! The settings of one mount, with defaults that suit streaming reads of large files.
+
+use crate::readahead::ReadAheadConfig;
+use std::path::PathBuf;
+use std::time::Duration;
+
+/// How a mount behaves.
+#[derive(Clone, Debug)]
+pub struct FuseConfig {
+    /// Where the cluster namespace appears.
+    pub mount_point: PathBuf,
+    /// How long the kernel and the mount may reuse an entry, attributes or a directory listing.
+    pub attr_ttl: Duration,
+    /// Client read-ahead per open file.
+    pub readahead: ReadAheadConfig,
+    /// The kernel's read-ahead for the mount in bytes (raised through sysfs where allowed).
+    pub kernel_readahead: u32,
+    /// Threads reading requests from the kernel (replies come from the async runtime).
+    pub threads: usize,
+    /// Let other users than the mounting one use the mount (`allow_other`; non-root mounts need
+    /// `user_allow_other` in /etc/fuse.conf).
+    pub allow_other: bool,
+}
+
+impl FuseConfig {
+    /// Defaults for a mount at `mount_point`: a 1 s TTL, 2 read-ahead windows of 4 MiB, 4 MiB kernel read-ahead.
+    pub fn new(mount_point: impl Into<PathBuf>) -> Self {
+        Self {
+            mount_point: mount_point.into(),
+            attr_ttl: Duration::from_secs(1),
+            readahead: ReadAheadConfig::default(),
+            kernel_readahead: 4 << 20,
+            threads: 2,
+            allow_other: false,
+        }
+    }
+}

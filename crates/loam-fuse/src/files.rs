@@ -1,0 +1,123 @@
+//! Open files and their reads. A read goes through [`Client::read`]: the file's worker by the ring,
+//! then its replicas, then the UFS, resuming mid-stream on the next one when a worker fails, so a
+//! worker dying under a `dd` costs a reconnect. Sequential reads are served from read-ahead windows
+//! (`readahead.rs`): each window is one background read task whose result is shared by the reads that
+//! need it, and is aborted once neither the read-ahead state nor a waiting read holds it.
+
+use crate::error::errno_of;
+use crate::readahead::{ReadAhead, ReadAheadConfig};
+use bytes::{Bytes, BytesMut};
+use fuser::Errno;
+use futures::StreamExt;
+use loam_client::{Client, ClientError};
+use parking_lot::Mutex;
+use std::ops::Range;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// What a window's read produced (the error as text: it is only logged).
+type WindowResult = Option<Result<Bytes, String>>;
+
+/// Aborts a window's read task when the last holder lets go.
+struct AbortOnDrop(tokio::task::AbortHandle);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// A read-ahead window in flight or done.
+#[derive(Clone)]
+pub struct Window {
+    data: watch::Receiver<WindowResult>,
+    _task: Arc<AbortOnDrop>,
+}
+
+/// An open file.
+pub struct OpenFile {
+    uri: Arc<str>,
+    path: String,
+    readahead: Mutex<ReadAhead<Window>>,
+}
+
+/// Reads `[off, off + len)` of `uri` into one buffer (shorter at the end of the file).
+pub async fn fetch(client: &Client, uri: &str, off: u64, len: u64) -> Result<Bytes, ClientError> {
+    let mut body = client.read(uri, off, len);
+    let Some(first) = body.next().await.transpose()? else { return Ok(Bytes::new()) };
+    if first.len() as u64 >= len {
+        return Ok(first);
+    }
+    let mut buf = BytesMut::with_capacity(usize::try_from(len).unwrap_or(usize::MAX).min(64 << 20));
+    buf.extend_from_slice(&first);
+    while let Some(chunk) = body.next().await {
+        buf.extend_from_slice(&chunk?);
+    }
+    Ok(buf.freeze())
+}
+
+fn start_window(client: &Client, uri: &Arc<str>, range: Range<u64>) -> Window {
+    let (tx, data) = watch::channel(None);
+    let (client, uri) = (client.clone(), uri.clone());
+    let task = tokio::spawn(async move {
+        let r = fetch(&client, &uri, range.start, range.end - range.start).await.map_err(|e| e.to_string());
+        let _ = tx.send(Some(r));
+    });
+    Window { data, _task: Arc::new(AbortOnDrop(task.abort_handle())) }
+}
+
+/// The bytes of `[off, end)` from `windows` (which cover it, in order), or `None` when a window
+/// failed or came back short (the file changed): the caller then reads the range itself.
+async fn from_windows(windows: Vec<(Range<u64>, Window)>, off: u64, end: u64) -> Option<Bytes> {
+    let mut parts = Vec::with_capacity(windows.len());
+    for (range, w) in windows {
+        let mut rx = w.data.clone();
+        let bytes = match &*rx.wait_for(Option::is_some).await.ok()? {
+            Some(Ok(b)) => b.clone(),
+            Some(Err(e)) => {
+                tracing::debug!("read-ahead window {range:?} failed, reading directly: {e}");
+                return None;
+            }
+            None => return None,
+        };
+        let from = (off.max(range.start) - range.start) as usize;
+        let to = (end.min(range.end) - range.start) as usize;
+        if bytes.len() < to {
+            return None;
+        }
+        parts.push(bytes.slice(from..to));
+    }
+    match parts.len() {
+        1 => parts.pop(),
+        _ => {
+            let mut buf = BytesMut::with_capacity((end - off) as usize);
+            for p in parts {
+                buf.extend_from_slice(&p);
+            }
+            Some(buf.freeze())
+        }
+    }
+}
+
+impl OpenFile {
+    /// An open file at `uri` (cluster path `path`, for logs) of `size` bytes.
+    pub fn new(uri: Arc<str>, path: String, size: u64, cfg: ReadAheadConfig) -> Self {
+        Self { uri, path, readahead: Mutex::new(ReadAhead::new(cfg, size)) }
+    }
+
+    /// Reads `len` bytes at `off` (fewer at the end of the file).
+    pub async fn read(&self, client: &Client, off: u64, len: u32) -> Result<Bytes, Errno> {
+        let len = u64::from(len);
+        let windows = self.readahead.lock().on_read(off, len, |r| start_window(client, &self.uri, r));
+        if let Some(ws) = windows
+            && let Some(b) = from_windows(ws, off, off.saturating_add(len)).await
+        {
+            return Ok(b);
+        }
+        fetch(client, &self.uri, off, len).await.map_err(|e| {
+            let errno = errno_of(&e);
+            tracing::warn!("read {} at {off} (+{len}): {e}", self.path);
+            errno
+        })
+    }
+}

@@ -1,0 +1,312 @@
+//! The `fuser::Filesystem`: the glue between the kernel's requests and the namespace and open files.
+//!
+//! fuser calls these methods on its session threads and expects them not to block, so anything that
+//! may touch the network is spawned on the tokio runtime with the reply (fuser's `Reply*` values are
+//! `Send`): a slow read never holds up a `stat` behind it. Whatever only reads local state (cached
+//! attributes, open, readdir from the snapshot taken at opendir, forget) answers in place.
+//!
+//! Every request that would change something answers `EROFS`, though with the `ro` mount option the
+//! kernel refuses most of them before they get here.
+
+use crate::files::OpenFile;
+use crate::namespace::{DirEntry, Namespace};
+use crate::readahead::ReadAheadConfig;
+use fuser::{
+    Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags,
+    ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
+    Request, WriteFlags,
+};
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::ffi::OsStr;
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::runtime::Handle;
+use tokio::sync::watch;
+
+/// Concurrent background requests (the kernel's read-ahead) the kernel may have outstanding.
+const MAX_BACKGROUND: u16 = 64;
+
+/// State shared by the session threads and the tasks answering requests.
+struct Inner {
+    ns: Namespace,
+    ttl: Duration,
+    readahead: ReadAheadConfig,
+    files: Mutex<HashMap<u64, Arc<OpenFile>>>,
+    dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
+    next_fh: AtomicU64,
+}
+
+/// The filesystem fuser runs. Dropping it (the session ended) flips `ended`.
+pub struct LoamFs {
+    inner: Arc<Inner>,
+    rt: Handle,
+    kernel_readahead: u32,
+    ended: watch::Sender<bool>,
+}
+
+impl Drop for LoamFs {
+    fn drop(&mut self) {
+        let _ = self.ended.send(true);
+    }
+}
+
+impl LoamFs {
+    /// A filesystem over `ns` answering on `rt`; `ended` turns true when the session is over.
+    pub fn new(
+        ns: Namespace,
+        ttl: Duration,
+        readahead: ReadAheadConfig,
+        kernel_readahead: u32,
+        rt: Handle,
+        ended: watch::Sender<bool>,
+    ) -> Self {
+        let inner = Inner {
+            ns,
+            ttl,
+            readahead,
+            files: Mutex::new(HashMap::new()),
+            dirs: Mutex::new(HashMap::new()),
+            next_fh: AtomicU64::new(1),
+        };
+        Self { inner: Arc::new(inner), rt, kernel_readahead, ended }
+    }
+
+    fn fh(&self) -> u64 {
+        self.inner.next_fh.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+impl fuser::Filesystem for LoamFs {
+    fn init(&mut self, _req: &Request, config: &mut KernelConfig) -> std::io::Result<()> {
+        // The kernel offers at most its current read-ahead (128 KiB by default); `mount.rs` raises the
+        // mount's read-ahead through sysfs afterwards, where that is allowed.
+        if let Err(max) = config.set_max_readahead(self.kernel_readahead) {
+            let _ = config.set_max_readahead(max);
+        }
+        let _ = config.set_max_background(MAX_BACKGROUND);
+        for flag in [InitFlags::FUSE_AUTO_INVAL_DATA, InitFlags::FUSE_PARALLEL_DIROPS] {
+            let _ = config.add_capabilities(flag);
+        }
+        Ok(())
+    }
+
+    fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
+        let Some(name) = name.to_str().map(str::to_string) else { return reply.error(Errno::ENOENT) };
+        let inner = self.inner.clone();
+        self.rt.spawn(async move {
+            match inner.ns.lookup(parent.0, &name).await {
+                Ok(attr) => reply.entry(&inner.ttl, &attr, Generation(0)),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn forget(&self, _req: &Request, ino: INodeNo, nlookup: u64) {
+        self.inner.ns.forget(ino.0, nlookup);
+    }
+
+    fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        if let Some(attr) = self.inner.ns.cached_attr(ino.0) {
+            return reply.attr(&self.inner.ttl, &attr);
+        }
+        let inner = self.inner.clone();
+        self.rt.spawn(async move {
+            match inner.ns.getattr(ino.0).await {
+                Ok(attr) => reply.attr(&inner.ttl, &attr),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        if flags.acc_mode() != OpenAccMode::O_RDONLY {
+            return reply.error(Errno::EROFS);
+        }
+        match self.inner.ns.file(ino.0) {
+            Ok((uri, size)) => {
+                let fh = self.fh();
+                let file = OpenFile::new(uri, self.inner.ns.path(ino.0), size, self.inner.readahead);
+                self.inner.files.lock().insert(fh, Arc::new(file));
+                reply.opened(FileHandle(fh), FopenFlags::empty());
+            }
+            Err(e) => reply.error(e),
+        }
+    }
+
+    fn read(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        offset: u64,
+        size: u32,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        reply: ReplyData,
+    ) {
+        let Some(file) = self.inner.files.lock().get(&fh.0).cloned() else { return reply.error(Errno::EBADF) };
+        tracing::trace!(fh = fh.0, offset, size, "read");
+        let inner = self.inner.clone();
+        self.rt.spawn(async move {
+            match file.read(inner.ns.client(), offset, size).await {
+                Ok(bytes) => reply.data(&bytes),
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn flush(&self, _req: &Request, _ino: INodeNo, _fh: FileHandle, _owner: LockOwner, reply: ReplyEmpty) {
+        reply.ok();
+    }
+
+    fn release(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        fh: FileHandle,
+        _flags: OpenFlags,
+        _lock_owner: Option<LockOwner>,
+        _flush: bool,
+        reply: ReplyEmpty,
+    ) {
+        // Dropping the file drops its read-ahead windows, which aborts their reads.
+        self.inner.files.lock().remove(&fh.0);
+        reply.ok();
+    }
+
+    fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let inner = self.inner.clone();
+        let fh = self.fh();
+        self.rt.spawn(async move {
+            // The listing is taken once per opendir so that readdir's offsets stay consistent.
+            match inner.ns.dir_entries(ino.0).await {
+                Ok(entries) => {
+                    inner.dirs.lock().insert(fh, Arc::new(entries));
+                    reply.opened(FileHandle(fh), FopenFlags::empty());
+                }
+                Err(e) => reply.error(e),
+            }
+        });
+    }
+
+    fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
+        let Some(entries) = self.inner.dirs.lock().get(&fh.0).cloned() else { return reply.error(Errno::EBADF) };
+        for (i, e) in entries.iter().enumerate().skip(usize::try_from(offset).unwrap_or(usize::MAX)) {
+            if reply.add(INodeNo(e.ino), i as u64 + 1, e.kind, &e.name) {
+                break;
+            }
+        }
+        reply.ok();
+    }
+
+    fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+        self.inner.dirs.lock().remove(&fh.0);
+        reply.ok();
+    }
+
+    fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        reply.statfs(0, 0, 0, 0, 0, crate::meta::BLOCK_SIZE, 255, crate::meta::BLOCK_SIZE);
+    }
+
+    fn setattr(
+        &self,
+        _req: &Request,
+        _ino: INodeNo,
+        _mode: Option<u32>,
+        _uid: Option<u32>,
+        _gid: Option<u32>,
+        _size: Option<u64>,
+        _atime: Option<fuser::TimeOrNow>,
+        _mtime: Option<fuser::TimeOrNow>,
+        _ctime: Option<std::time::SystemTime>,
+        _fh: Option<FileHandle>,
+        _crtime: Option<std::time::SystemTime>,
+        _chgtime: Option<std::time::SystemTime>,
+        _bkuptime: Option<std::time::SystemTime>,
+        _flags: Option<fuser::BsdFileFlags>,
+        reply: ReplyAttr,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mknod(&self, _r: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, _d: u32, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn mkdir(&self, _r: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn unlink(&self, _r: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rmdir(&self, _r: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn symlink(&self, _r: &Request, _p: INodeNo, _n: &OsStr, _t: &Path, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn rename(
+        &self,
+        _r: &Request,
+        _p: INodeNo,
+        _n: &OsStr,
+        _np: INodeNo,
+        _nn: &OsStr,
+        _f: fuser::RenameFlags,
+        reply: ReplyEmpty,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn link(&self, _r: &Request, _i: INodeNo, _np: INodeNo, _nn: &OsStr, reply: ReplyEntry) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn write(
+        &self,
+        _r: &Request,
+        _i: INodeNo,
+        _fh: FileHandle,
+        _o: u64,
+        _d: &[u8],
+        _wf: WriteFlags,
+        _f: OpenFlags,
+        _l: Option<LockOwner>,
+        reply: ReplyWrite,
+    ) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn create(&self, _r: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, _f: i32, reply: ReplyCreate) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn fallocate(&self, _r: &Request, _i: INodeNo, _fh: FileHandle, _o: u64, _l: u64, _m: i32, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    // No extended attributes: ENOSYS makes the kernel stop asking for the rest of the mount (`ls -l`
+    // asks for security labels on every entry).
+    fn getxattr(&self, _r: &Request, _i: INodeNo, _n: &OsStr, _s: u32, reply: fuser::ReplyXattr) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn listxattr(&self, _r: &Request, _i: INodeNo, _s: u32, reply: fuser::ReplyXattr) {
+        reply.error(Errno::ENOSYS);
+    }
+
+    fn setxattr(&self, _r: &Request, _i: INodeNo, _n: &OsStr, _v: &[u8], _f: i32, _p: u32, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+
+    fn removexattr(&self, _r: &Request, _i: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
+        reply.error(Errno::EROFS);
+    }
+}

@@ -1,0 +1,30 @@
+//! Loam's FUSE mount: the cluster namespace as a read-only file system. The root lists one directory
+//! per mount point; below them, directories and files are what the workers list and stat, and file
+//! bytes are read through [`loam_client::Client`] (the owning worker by the ring, then its replicas,
+//! then the UFS), never through the Coordinator.
+//!
+//! Design, by module:
+//! - `mount`: making the mount with fuser (pure Rust, no libfuse) and taking it down on drop;
+//! - `fs`: fuser's callbacks, which answer from tasks on a tokio runtime so no slow read blocks the
+//!   session threads;
+//! - `namespace`: lookups, attributes and listings, cached for a short TTL;
+//! - `inodes`: stable inode numbers (a hash of the path) in a table as large as the kernel's cache;
+//! - `files` and `readahead`: reads, with client read-ahead for sequential streams;
+//! - `meta`, `config`, `error`: attributes, settings, errors (ENOENT for missing paths, EIO for failures,
+//!   EROFS for writes).
+
+pub mod config;
+pub mod error;
+pub mod files;
+pub mod fs;
+pub mod inodes;
+pub mod meta;
+pub mod mount;
+pub mod namespace;
+pub mod readahead;
+
+pub use config::FuseConfig;
+pub use error::FuseError;
+pub use mount::{MountedFs, is_mounted, mount};
+pub use namespace::MountSource;
+pub use readahead::ReadAheadConfig;

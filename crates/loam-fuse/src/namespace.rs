@@ -1,0 +1,313 @@
+//! The namespace the mount shows, read-only: the root lists one directory per mount point (from the
+//! mount table), and below a mount point directories and files are what the workers list and stat
+//! (`/v1/files`, `/v1/info`, through [`loam_client::Client`]).
+//!
+//! Three caches, each trusted for the attribute TTL and each bounded by what the kernel holds: the
+//! metadata in the inode table (one entry per inode the kernel has not forgotten), directory listings
+//! (one per directory inode, dropped when the kernel forgets it), and the mount table (one). A lookup
+//! in a directory whose listing is fresh answers from the listing (`ls -l` costs one listing, not a
+//! stat per entry); otherwise it stats the one path, so opening a file in a huge directory does not
+//! list it.
+
+use crate::error::errno_of;
+use crate::inodes::{InodeTable, ROOT};
+use crate::meta::Meta;
+use fuser::{Errno, FileAttr, FileType};
+use futures::future::BoxFuture;
+use loam_client::Client;
+use loam_core::path::UfsUri;
+use loam_ufs::MountTable;
+use parking_lot::Mutex;
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime};
+
+/// Where the mount table comes from (the Coordinator, the cluster store, or a fixed table).
+pub trait MountSource: Send + Sync + 'static {
+    /// The current mount table.
+    fn mount_table(&self) -> BoxFuture<'_, Result<MountTable, String>>;
+}
+
+impl MountSource for MountTable {
+    fn mount_table(&self) -> BoxFuture<'_, Result<MountTable, String>> {
+        Box::pin(std::future::ready(Ok(self.clone())))
+    }
+}
+
+/// One entry of a directory listing.
+#[derive(Clone, Debug)]
+pub struct Entry {
+    /// The name in its directory.
+    pub name: String,
+    /// Its full UFS URI.
+    pub uri: String,
+    /// Its metadata.
+    pub meta: Meta,
+}
+
+/// A directory's entries and when they were listed.
+type Listing = (Arc<Vec<Entry>>, Instant);
+
+/// A directory entry as `readdir` returns it.
+#[derive(Clone, Debug)]
+pub struct DirEntry {
+    /// Inode number.
+    pub ino: u64,
+    /// File type.
+    pub kind: FileType,
+    /// Name.
+    pub name: String,
+}
+
+/// The namespace of one mount.
+pub struct Namespace {
+    client: Client,
+    mounts: Arc<dyn MountSource>,
+    ttl: Duration,
+    owner: (u32, u32),
+    /// When the mount was made: the time the root and the mount points show.
+    started: SystemTime,
+    table: Mutex<InodeTable>,
+    listings: Mutex<HashMap<u64, Listing>>,
+    mount_table: Mutex<Option<(MountTable, Instant)>>,
+}
+
+/// `/data` is a mount point; `/` and `/data/x` are not.
+fn is_mount_point(path: &str) -> bool {
+    path.len() > 1 && path.rfind('/') == Some(0)
+}
+
+fn child_path(parent: &str, name: &str) -> String {
+    if parent == "/" { format!("/{name}") } else { format!("{parent}/{name}") }
+}
+
+fn parent_path(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+impl Namespace {
+    /// A namespace read through `client`, with mounts from `mounts`, files owned by `owner` (uid, gid).
+    pub fn new(client: Client, mounts: Arc<dyn MountSource>, ttl: Duration, owner: (u32, u32)) -> Self {
+        let started = SystemTime::now();
+        Self {
+            client,
+            mounts,
+            ttl,
+            owner,
+            started,
+            table: Mutex::new(InodeTable::new(Meta::synthetic_dir(started))),
+            listings: Mutex::new(HashMap::new()),
+            mount_table: Mutex::new(None),
+        }
+    }
+
+    /// The client reads go through.
+    pub fn client(&self) -> &Client {
+        &self.client
+    }
+
+    /// Entries in the inode table (the root included).
+    pub fn inodes(&self) -> usize {
+        self.table.lock().len()
+    }
+
+    fn fresh(&self, at: Instant) -> bool {
+        at.elapsed() < self.ttl
+    }
+
+    /// The mount table, refreshed after the TTL; the last one is kept while its source fails.
+    pub async fn mount_table(&self) -> Result<MountTable, Errno> {
+        if let Some((t, at)) = &*self.mount_table.lock()
+            && self.fresh(*at)
+        {
+            return Ok(t.clone());
+        }
+        match self.mounts.mount_table().await {
+            Ok(t) => {
+                *self.mount_table.lock() = Some((t.clone(), Instant::now()));
+                Ok(t)
+            }
+            Err(e) => match &*self.mount_table.lock() {
+                Some((t, _)) => {
+                    tracing::warn!("cannot refresh the mount table, keeping the last one: {e}");
+                    Ok(t.clone())
+                }
+                None => {
+                    tracing::warn!("cannot read the mount table: {e}");
+                    Err(Errno::EIO)
+                }
+            },
+        }
+    }
+
+    /// Attributes of `ino` when the cached ones are still fresh.
+    pub fn cached_attr(&self, ino: u64) -> Option<FileAttr> {
+        let t = self.table.lock();
+        let n = t.get(ino)?;
+        self.fresh(n.fetched).then(|| n.meta.attr(ino, self.owner))
+    }
+
+    /// Attributes of `ino`, fetched again once the TTL has passed.
+    pub async fn getattr(&self, ino: u64) -> Result<FileAttr, Errno> {
+        if let Some(a) = self.cached_attr(ino) {
+            return Ok(a);
+        }
+        let node = self.table.lock().get(ino).cloned().ok_or(Errno::ENOENT)?;
+        let meta = if ino == ROOT {
+            Meta::synthetic_dir(self.started)
+        } else if is_mount_point(&node.path) {
+            self.mount_table().await?.get(&node.path).map_err(|_| Errno::ENOENT)?;
+            Meta::synthetic_dir(self.started)
+        } else {
+            let uri = node.uri.as_deref().ok_or(Errno::ENOENT)?;
+            self.info(uri, &node.path).await?
+        };
+        self.table.lock().refresh(ino, meta);
+        Ok(meta.attr(ino, self.owner))
+    }
+
+    async fn info(&self, uri: &str, path: &str) -> Result<Meta, Errno> {
+        match self.client.info(uri).await {
+            Ok(i) => Ok(Meta::of(&i)),
+            Err(e) => Err(self.failed(&e, "stat", path)),
+        }
+    }
+
+    /// The errno of `e`, logged when it is a failure rather than a missing path.
+    fn failed(&self, e: &loam_client::ClientError, op: &str, path: &str) -> Errno {
+        let errno = errno_of(e);
+        if errno != Errno::ENOENT {
+            tracing::warn!("{op} {path}: {e}");
+        }
+        errno
+    }
+
+    /// Looks up `name` in directory `parent`; the attributes of what it names, which the kernel now holds.
+    pub async fn lookup(&self, parent: u64, name: &str) -> Result<FileAttr, Errno> {
+        let dir = self.table.lock().get(parent).cloned().ok_or(Errno::ENOENT)?;
+        if !dir.meta.dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let path = child_path(&dir.path, name);
+        let fresh_listing = self.listings.lock().get(&parent).filter(|(_, at)| self.fresh(*at)).map(|(l, _)| l.clone());
+        let (uri, meta) = if parent == ROOT {
+            let table = self.mount_table().await?;
+            let m = table.get(&path).map_err(|_| Errno::ENOENT)?;
+            (m.ufs.clone(), Meta::synthetic_dir(self.started))
+        } else if let Some(listing) = fresh_listing {
+            let e = listing.iter().find(|e| e.name == name).ok_or(Errno::ENOENT)?;
+            (e.uri.clone(), e.meta)
+        } else {
+            let base = dir.uri.as_deref().ok_or(Errno::ENOENT)?;
+            let uri = UfsUri::parse(base).map_err(|_| Errno::EIO)?.join(name).as_string();
+            let meta = self.info(&uri, &path).await?;
+            (uri, meta)
+        };
+        let ino = self.table.lock().lookup(&path, Some(&uri), meta);
+        Ok(meta.attr(ino, self.owner))
+    }
+
+    /// The kernel dropped `n` references to `ino`.
+    pub fn forget(&self, ino: u64, n: u64) {
+        if self.table.lock().forget(ino, n) {
+            self.listings.lock().remove(&ino);
+        }
+    }
+
+    /// The entries of directory `ino` (from the cache while it is fresh).
+    pub async fn children(&self, ino: u64) -> Result<Arc<Vec<Entry>>, Errno> {
+        if let Some((l, at)) = self.listings.lock().get(&ino)
+            && self.fresh(*at)
+        {
+            return Ok(l.clone());
+        }
+        let node = self.table.lock().get(ino).cloned().ok_or(Errno::ENOENT)?;
+        if !node.meta.dir {
+            return Err(Errno::ENOTDIR);
+        }
+        let entries: Vec<Entry> = match node.uri.as_deref() {
+            None => self
+                .mount_table()
+                .await?
+                .iter()
+                .map(|m| Entry {
+                    name: m.name().to_string(),
+                    uri: m.ufs.clone(),
+                    meta: Meta::synthetic_dir(self.started),
+                })
+                .collect(),
+            Some(uri) => {
+                let list = self.client.list(uri).await.map_err(|e| self.failed(&e, "list", &node.path))?;
+                let me = uri.trim_end_matches('/');
+                list.iter()
+                    .filter(|i| i.m_ufs_path.trim_end_matches('/') != me)
+                    .map(|i| Entry {
+                        name: i.m_name.trim_matches('/').to_string(),
+                        uri: i.m_ufs_path.clone(),
+                        meta: Meta::of(i),
+                    })
+                    .filter(|e| !e.name.is_empty())
+                    .collect()
+            }
+        };
+        let entries = Arc::new(entries);
+        // Only directories the kernel holds are cached, so the cache cannot outlive their inodes.
+        if self.table.lock().get(ino).is_some() {
+            self.listings.lock().insert(ino, (entries.clone(), Instant::now()));
+        }
+        Ok(entries)
+    }
+
+    /// What `readdir` returns for directory `ino`: `.`, `..`, then its entries.
+    pub async fn dir_entries(&self, ino: u64) -> Result<Vec<DirEntry>, Errno> {
+        let children = self.children(ino).await?;
+        let t = self.table.lock();
+        let path = t.get(ino).map(|n| n.path.clone()).ok_or(Errno::ENOENT)?;
+        let parent = match parent_path(&path) {
+            "/" => ROOT,
+            p => t.ino_for(p),
+        };
+        let mut out = Vec::with_capacity(children.len() + 2);
+        out.push(DirEntry { ino, kind: FileType::Directory, name: ".".into() });
+        out.push(DirEntry { ino: parent, kind: FileType::Directory, name: "..".into() });
+        for e in children.iter() {
+            let ino = t.ino_for(&child_path(&path, &e.name));
+            out.push(DirEntry { ino, kind: e.meta.kind(), name: e.name.clone() });
+        }
+        Ok(out)
+    }
+
+    /// The UFS URI and size of file `ino`, for opening it.
+    pub fn file(&self, ino: u64) -> Result<(Arc<str>, u64), Errno> {
+        let t = self.table.lock();
+        let n = t.get(ino).ok_or(Errno::ENOENT)?;
+        if n.meta.dir {
+            return Err(Errno::EISDIR);
+        }
+        Ok((n.uri.clone().ok_or(Errno::ENOENT)?, n.meta.size))
+    }
+
+    /// The cluster path of `ino` (for logs).
+    pub fn path(&self, ino: u64) -> String {
+        self.table.lock().get(ino).map(|n| n.path.to_string()).unwrap_or_else(|| format!("inode {ino}"))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths() {
+        assert!(is_mount_point("/data"));
+        assert!(!is_mount_point("/"));
+        assert!(!is_mount_point("/data/x"));
+        assert_eq!(child_path("/", "data"), "/data");
+        assert_eq!(child_path("/data/d", "f"), "/data/d/f");
+        assert_eq!(parent_path("/data/d/f"), "/data/d");
+        assert_eq!(parent_path("/data"), "/");
+    }
+}

@@ -1,0 +1,196 @@
+//! The mount against real in-process workers (embedded store, `file://` UFS in a temp dir): the kernel
+//! reads through FUSE from test threads while the mount answers on this test's runtime. Every read is
+//! compared with the UFS bytes. The `loam fuse` binary is tested end to end in `crates/loam/tests/fuse.rs`.
+
+use loam_client::{Client, MembershipView};
+use loam_core::membership::DEFAULT_CLUSTER_NAME;
+use loam_fuse::{FuseConfig, MountedFs, is_mounted, mount};
+use loam_store::{ClusterStore, EmbeddedStore};
+use loam_ufs::{Mount, MountTable, UfsRegistry};
+use loam_worker::{WorkerConfig, WorkerHandle};
+use std::io::{ErrorKind, Read, Seek, SeekFrom};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use tokio::sync::watch;
+
+struct Cluster {
+    workers: Vec<Option<WorkerHandle>>,
+    client: Client,
+    table: MountTable,
+    ufs: PathBuf,
+    _stop: watch::Sender<bool>,
+    dir: tempfile::TempDir,
+}
+
+fn require_fuse() {
+    assert!(
+        Path::new(loam_fuse::mount::FUSE_DEVICE).exists(),
+        "/dev/fuse is missing: these tests need the FUSE device (modprobe fuse, or run the container with \
+         --device /dev/fuse --cap-add SYS_ADMIN)"
+    );
+}
+
+/// Bytes distinct per `seed` and position.
+fn content(len: usize, seed: u32) -> Vec<u8> {
+    (0..len as u32).map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 24) as u8).collect()
+}
+
+async fn cluster(workers: usize) -> Cluster {
+    loam_ufs::install_process_defaults();
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = dir.path().join("ufs");
+    std::fs::create_dir_all(ufs.join("sub")).unwrap();
+    let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.path().join("cluster.redb")).unwrap();
+    let mount = Mount::new("/data", &format!("file://{}", ufs.display()), Default::default()).unwrap();
+    let key = loam_core::store_keys::mount_key(DEFAULT_CLUSTER_NAME, "data");
+    store.put(&key, serde_json::to_vec(&mount).unwrap().into(), None).await.unwrap();
+    let mut handles = Vec::new();
+    for i in 0..workers {
+        let cfg = WorkerConfig::new(dir.path().join(format!("w{i}")), 16 << 20, 256 << 20);
+        let w = loam_worker::start(cfg, store.clone(), UfsRegistry::new(), Default::default()).await.unwrap();
+        handles.push(Some(w));
+    }
+    let (stop, stopped) = watch::channel(false);
+    let (view, _task) = MembershipView::follow_store(store, DEFAULT_CLUSTER_NAME, 5, stopped).await.unwrap();
+    assert_eq!(view.ring().lookup("x", workers).len(), workers, "every worker is on the ring");
+    // No UFS fallback: whatever the mount reads, a worker served.
+    let client = Client::new(reqwest::Client::new(), view, None);
+    Cluster { workers: handles, client, table: MountTable::from_mounts([mount]), ufs, _stop: stop, dir }
+}
+
+impl Cluster {
+    fn write(&self, rel: &str, len: usize, seed: u32) -> Vec<u8> {
+        let bytes = content(len, seed);
+        std::fs::write(self.ufs.join(rel), &bytes).unwrap();
+        bytes
+    }
+
+    fn mount(&self) -> MountedFs {
+        let mp = self.dir.path().join("mnt");
+        std::fs::create_dir_all(&mp).unwrap();
+        let cfg = FuseConfig::new(&mp);
+        mount(self.client.clone(), Arc::new(self.table.clone()), &cfg, tokio::runtime::Handle::current())
+            .unwrap_or_else(|e| panic!("mount: {e}"))
+    }
+
+    /// Index of the worker that owns `rel` on the ring.
+    fn owner(&self, rel: &str) -> usize {
+        let uri = format!("file://{}/{rel}", self.ufs.display());
+        let id = self.client.candidates(&uri)[0].id;
+        self.workers.iter().position(|w| w.as_ref().is_some_and(|w| w.id == id)).unwrap()
+    }
+}
+
+/// Runs blocking file system calls off the runtime that answers the mount.
+async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+    tokio::task::spawn_blocking(f).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn the_namespace_lists_stats_and_reads_like_the_ufs_and_refuses_writes() {
+    require_fuse();
+    let c = cluster(2).await;
+    let files = [("empty", 0), ("one", 1), ("mib", 1 << 20), ("mib1", (1 << 20) + 1), ("sub/big", 9 << 20)];
+    let expected: Vec<(String, Vec<u8>)> =
+        files.iter().enumerate().map(|(i, (rel, len))| (rel.to_string(), c.write(rel, *len, i as u32))).collect();
+    let m = c.mount();
+    let root = m.mount_point().to_path_buf();
+    blocking(move || {
+        let names = |p: &Path| {
+            let mut v: Vec<String> =
+                std::fs::read_dir(p).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+            v.sort();
+            v
+        };
+        assert_eq!(names(&root), ["data"]);
+        assert_eq!(names(&root.join("data")), ["empty", "mib", "mib1", "one", "sub"]);
+        assert!(std::fs::metadata(root.join("data/sub")).unwrap().is_dir());
+        for (rel, bytes) in &expected {
+            let p = root.join("data").join(rel);
+            let md = std::fs::metadata(&p).unwrap();
+            assert_eq!(md.len(), bytes.len() as u64, "size of {rel}");
+            assert!(md.permissions().readonly(), "{rel} shows no write bits");
+            assert!(std::fs::read(&p).unwrap() == *bytes, "bytes of {rel}");
+        }
+        // Reads at odd offsets, crossing the 1 MiB page boundary.
+        let big = &expected[4].1;
+        let mut f = std::fs::File::open(root.join("data/sub/big")).unwrap();
+        for (off, len) in [(1_048_570u64, 20usize), (4097, 3), (9 * (1 << 20) - 5, 100)] {
+            f.seek(SeekFrom::Start(off)).unwrap();
+            let mut buf = vec![0; len];
+            let n = f.read(&mut buf).unwrap();
+            let want = &big[off as usize..(off as usize + len).min(big.len())];
+            assert_eq!(&buf[..n], want, "read at {off}");
+        }
+        let err = std::fs::metadata(root.join("data/nope")).unwrap_err();
+        assert_eq!(err.kind(), ErrorKind::NotFound);
+        assert_eq!(std::fs::metadata(root.join("nomount")).unwrap_err().kind(), ErrorKind::NotFound);
+        let err = std::fs::File::create(root.join("data/new")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(30), "EROFS: {err}");
+        let err = std::fs::OpenOptions::new().write(true).open(root.join("data/one")).unwrap_err();
+        assert_eq!(err.raw_os_error(), Some(30), "EROFS: {err}");
+        assert_eq!(std::fs::create_dir(root.join("data/d")).unwrap_err().raw_os_error(), Some(30));
+    })
+    .await;
+    // A file that appears in the UFS shows up once the TTL has passed.
+    let late = c.write("late", 10, 99);
+    tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
+    let p = m.mount_point().join("data/late");
+    assert_eq!(blocking(move || std::fs::read(p).unwrap()).await, late);
+    blocking(move || m.unmount().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_stream_survives_its_worker_shutting_down_mid_read() {
+    require_fuse();
+    let mut c = cluster(3).await;
+    let len = 40 << 20;
+    let bytes = c.write("stream", len, 7);
+    let owner = c.owner("stream");
+    let m = c.mount();
+    let p = m.mount_point().join("data/stream");
+    let (to_test, mut at_half) = tokio::sync::mpsc::channel(1);
+    let (resume, resumed) = std::sync::mpsc::channel::<()>();
+    let reader = tokio::task::spawn_blocking(move || {
+        let mut f = std::fs::File::open(p).unwrap();
+        let mut got = vec![0; 4 << 20];
+        f.read_exact(&mut got).unwrap();
+        to_test.blocking_send(()).unwrap();
+        resumed.recv().unwrap();
+        f.read_to_end(&mut got).unwrap();
+        got
+    });
+    at_half.recv().await.unwrap();
+    // The owner leaves mid-stream: the rest comes from the replicas (the UFS fallback is off).
+    c.workers[owner].take().unwrap().shutdown().await;
+    resume.send(()).unwrap();
+    let got = reader.await.unwrap();
+    assert_eq!(got.len(), bytes.len());
+    assert!(got == bytes, "the bytes read across the shutdown are the file's");
+    blocking(move || m.unmount().unwrap()).await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn dropping_the_handle_unmounts_and_an_outside_unmount_ends_the_session() {
+    require_fuse();
+    let c = cluster(1).await;
+    c.write("one", 1, 1);
+    let m = c.mount();
+    let mp = m.mount_point().to_path_buf();
+    assert!(is_mounted(&mp));
+    // Dropped with a file open: the unmount is lazy and still detaches the mount.
+    let p = mp.join("data/one");
+    let open = blocking(move || std::fs::File::open(p).unwrap()).await;
+    blocking(move || drop(m)).await;
+    assert!(!is_mounted(&mp), "dropping the handle unmounted it");
+    drop(open);
+
+    let m = c.mount();
+    assert!(is_mounted(&mp) && !m.is_ended());
+    let out = std::process::Command::new("umount").arg(&mp).output().unwrap();
+    assert!(out.status.success(), "umount: {}", String::from_utf8_lossy(&out.stderr));
+    m.ended().await;
+    assert!(m.is_ended());
+    blocking(move || m.unmount().unwrap()).await;
+    assert!(!is_mounted(&mp));
+}

@@ -1,0 +1,186 @@
+//! `loam bench fuse`: fio through the FUSE mount against fio on the same bytes on local disk. One
+//! file (default 1 GiB) is written to a `file://` UFS, read once through an in-process worker (embedded
+//! store) so that the cluster holds it, and mounted in this process with `loam-fuse`. Then three fio
+//! jobs run on the mounted file and on the UFS file itself: sequential 1 MiB reads, random 4 KiB reads
+//! and random 256 KiB reads (psync, one job, queue depth 1). Rounds are interleaved (every job on both
+//! sides once per round) and the medians printed with the ratio FUSE / local.
+//!
+//! fio drops a file's page cache before each job (its `invalidate=1` default), so the local side reads
+//! the disk; on the FUSE side that drops only the kernel's copy of the mounted file, not the worker's
+//! cache (its memory tier, and its disk tier through the page cache), which is what the mount serves
+//! from. Everything runs on this machine, so the worker, the mount and fio share its cores.
+
+use super::median;
+use anyhow::{Context, bail};
+use clap::Args;
+use futures::StreamExt;
+use loam_client::{Client, MembershipView, WorkerEndpoint};
+use loam_core::membership::DEFAULT_CLUSTER_NAME;
+use loam_core::size::parse_size;
+use loam_fuse::FuseConfig;
+use loam_store::{ClusterStore, EmbeddedStore};
+use loam_ufs::{Mount, MountTable, UfsRegistry};
+use loam_worker::WorkerConfig;
+use prometheus_client::registry::Registry;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Flags of `loam bench fuse`.
+#[derive(Args, Debug, Clone)]
+pub struct FuseBenchArgs {
+    /// Size of the test file.
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
+    pub size: u64,
+    /// Rounds (each runs every job on both sides once).
+    #[arg(long, default_value_t = 3)]
+    pub rounds: usize,
+    /// Seconds each random-read job runs (the sequential job reads the whole file once).
+    #[arg(long, default_value_t = 10)]
+    pub runtime: u64,
+    /// Working directory (test file, worker cache, mount point); a temp dir by default.
+    #[arg(long)]
+    pub dir: Option<PathBuf>,
+    /// Memory tier of the worker.
+    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    pub memory_size: u64,
+    /// fio binary.
+    #[arg(long, default_value = "fio")]
+    pub fio: PathBuf,
+}
+
+/// The fio jobs: (name, fio arguments).
+const JOBS: [(&str, &[&str]); 3] = [
+    ("sequential read, 1 MiB", &["--rw=read", "--bs=1M"]),
+    ("random read, 4 KiB", &["--rw=randread", "--bs=4k", "--time_based"]),
+    ("random read, 256 KiB", &["--rw=randread", "--bs=256k", "--time_based"]),
+];
+
+/// One fio result.
+#[derive(Clone, Copy, Debug, Default)]
+struct Measured {
+    mb_per_s: f64,
+    iops: f64,
+}
+
+/// Runs one fio job on `file` and reads its JSON report.
+fn fio(bin: &Path, file: &Path, size: u64, runtime: u64, job: &[&str]) -> anyhow::Result<Measured> {
+    let out = std::process::Command::new(bin)
+        .arg("--name=bench")
+        .arg(format!("--filename={}", file.display()))
+        .arg(format!("--size={size}"))
+        .arg(format!("--runtime={runtime}"))
+        .args(["--ioengine=psync", "--iodepth=1", "--numjobs=1", "--readonly", "--output-format=json"])
+        .args(job)
+        .output()
+        .with_context(|| format!("running {} (apt-get install fio)", bin.display()))?;
+    if !out.status.success() {
+        bail!("fio {job:?} on {} failed: {}", file.display(), String::from_utf8_lossy(&out.stderr));
+    }
+    let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading fio's JSON report")?;
+    let read = &report["jobs"][0]["read"];
+    let (bw, iops) = (read["bw_bytes"].as_f64(), read["iops"].as_f64());
+    match (bw, iops, report["jobs"][0]["error"].as_i64()) {
+        (Some(bw), Some(iops), Some(0)) => Ok(Measured { mb_per_s: bw / 1e6, iops }),
+        _ => bail!("fio {job:?} on {}: unexpected report {}", file.display(), report["jobs"][0]),
+    }
+}
+
+/// Writes `size` pseudo-random bytes to `path` unless a file of that size is there.
+fn write_test_file(path: &Path, size: u64) -> anyhow::Result<()> {
+    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == size {
+        return Ok(());
+    }
+    eprintln!("writing a {size} byte test file…");
+    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
+    let mut block = vec![0u8; 1 << 20];
+    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+    let mut left = size;
+    while left > 0 {
+        for b in block.chunks_mut(8) {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
+        }
+        let n = left.min(block.len() as u64) as usize;
+        f.write_all(&block[..n])?;
+        left -= n as u64;
+    }
+    f.flush()?;
+    Ok(())
+}
+
+/// Runs the benchmark and prints a table.
+pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
+    let tmp = tempfile::tempdir()?;
+    let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
+    let (ufs_dir, mount_point) = (dir.join("ufs"), dir.join("mnt"));
+    std::fs::create_dir_all(&ufs_dir)?;
+    std::fs::create_dir_all(&mount_point)?;
+    let local = ufs_dir.join("big.bin");
+    write_test_file(&local, args.size)?;
+
+    let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.join("cluster.redb"))?;
+    let mount = Mount::new("/bench", &format!("file://{}", ufs_dir.display()), Default::default())?;
+    let key = loam_core::store_keys::mount_key(DEFAULT_CLUSTER_NAME, "bench");
+    store.put(&key, serde_json::to_vec(&mount)?.into(), None).await?;
+    let cfg = WorkerConfig::new(dir.join("worker"), args.memory_size, args.size * 2);
+    let worker = loam_worker::start(cfg, store, UfsRegistry::new(), Registry::default()).await?;
+    let endpoint =
+        WorkerEndpoint { id: worker.id, host: "127.0.0.1".into(), http_port: worker.http_addr.port(), s3_port: 0 };
+    let http = reqwest::Client::builder().no_proxy().build()?;
+    let client = Client::new(http, MembershipView::fixed(vec![endpoint], 5), None);
+
+    eprintln!("warming the cluster with the file…");
+    let uri = format!("{}/big.bin", mount.ufs);
+    let mut body = client.read(&uri, 0, args.size);
+    let mut warmed = 0u64;
+    while let Some(chunk) = body.next().await {
+        warmed += chunk?.len() as u64;
+    }
+    if warmed != args.size {
+        bail!("warming read {warmed} bytes, expected {}", args.size);
+    }
+
+    let rt = tokio::runtime::Handle::current();
+    let fuse_cfg = FuseConfig::new(&mount_point);
+    let table = Arc::new(MountTable::from_mounts([mount]));
+    let mounted = tokio::task::spawn_blocking(move || loam_fuse::mount(client, table, &fuse_cfg, rt)).await??;
+    let fused = mount_point.join("bench/big.bin");
+
+    let mut results = vec![(Vec::new(), Vec::new()); JOBS.len()];
+    let bench = (args.fio.clone(), args.size, args.runtime);
+    let outcome: anyhow::Result<()> = async {
+        for round in 0..args.rounds {
+            for (i, (name, job)) in JOBS.iter().enumerate() {
+                for (side, file) in [("fuse", &fused), ("local", &local)] {
+                    let (bin, file, (size, runtime)) = (bench.0.clone(), file.clone(), (bench.1, bench.2));
+                    let m = tokio::task::spawn_blocking(move || fio(&bin, &file, size, runtime, job)).await??;
+                    eprintln!("round {round}: {name:<22} {side:<5} {:>9.1} MB/s {:>10.0} IOPS", m.mb_per_s, m.iops);
+                    let r = &mut results[i];
+                    if side == "fuse" { r.0.push(m) } else { r.1.push(m) }
+                }
+            }
+        }
+        Ok(())
+    }
+    .await;
+    tokio::task::spawn_blocking(move || mounted.unmount()).await??;
+    worker.shutdown().await;
+    outcome?;
+
+    println!(
+        "\nfile {} bytes, {} rounds, random jobs {} s each, medians (MB/s = 10^6 bytes/s):",
+        args.size, args.rounds, args.runtime
+    );
+    println!("| pattern | FUSE MB/s | FUSE IOPS | local MB/s | local IOPS | FUSE / local |");
+    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    for ((name, _), (fuse, local)) in JOBS.iter().zip(results) {
+        let med = |v: &[Measured], f: fn(&Measured) -> f64| median(&mut v.iter().map(f).collect::<Vec<_>>());
+        let (fm, fi) = (med(&fuse, |m| m.mb_per_s), med(&fuse, |m| m.iops));
+        let (lm, li) = (med(&local, |m| m.mb_per_s), med(&local, |m| m.iops));
+        println!("| {name} | {fm:.0} | {fi:.0} | {lm:.0} | {li:.0} | {:.2}x |", fm / lm);
+    }
+    Ok(())
+}

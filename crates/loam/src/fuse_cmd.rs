@@ -1,0 +1,258 @@
+//! `loam fuse --mount-point DIR`: mounts the cluster namespace read-only (the `loam-fuse` crate).
+//!
+//! The mount table and the ring come from where `loam fs` takes them (`cli/fs/session.rs`): etcd with
+//! `--etcd` (real mount options, so the UFS fallback covers every mount), else the Coordinator (its
+//! mount API, and its nodes API polled for the ring; the fallback then covers `file://` mounts only,
+//! since the Coordinator masks credentials). Both are followed while mounted: the mount table is read
+//! again once the attribute TTL has passed, the ring follows membership. The fallback keeps the mount
+//! table it started with.
+//!
+//! With `--foreground` the command runs the mount until SIGINT/SIGTERM or an outside unmount, then
+//! unmounts. Without it, it starts itself again with `--foreground` as a background process, waits
+//! until that one has mounted, and returns. The background process keeps none of the caller's output
+//! streams (a caller capturing them, as `$(loam fuse …)` does, would otherwise wait for the unmount):
+//! it logs to `--log-file`, or nowhere.
+
+use crate::cli::fs::{mounts_from_coordinator, mounts_from_store};
+use crate::cli::http::Ctx;
+use crate::cluster_store::{self, ClusterFlags};
+use crate::duration::parse_duration;
+use anyhow::{Context, bail};
+use clap::Args;
+use futures::future::BoxFuture;
+use loam_client::reader::UfsFallback;
+use loam_client::{Client, MembershipView, static_members};
+use loam_core::hash_ring::DEFAULT_VIRTUAL_NODES;
+use loam_core::size::parse_size;
+use loam_fuse::{FuseConfig, MountSource, ReadAheadConfig};
+use loam_store::ClusterStore;
+use loam_ufs::{MountTable, UfsRegistry};
+use std::io::{BufRead, BufReader, Write};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::watch;
+
+/// The banner's last line: the mount is up.
+const READY_LINE: &str = "Press Ctrl-C to stop.";
+/// How often the ring is refreshed from the Coordinator's nodes API.
+const NODES_POLL: Duration = Duration::from_secs(5);
+
+/// Flags of `loam fuse`.
+#[derive(Args, Debug, Clone)]
+pub struct FuseArgs {
+    /// Where the cluster namespace appears (an existing directory).
+    #[arg(long, value_name = "DIR")]
+    pub mount_point: PathBuf,
+    /// Run in the foreground until SIGINT/SIGTERM (else the mount runs in a background process).
+    #[arg(long)]
+    pub foreground: bool,
+    /// How long entries, attributes and directory listings are cached (e.g. 1s, 500ms, 0).
+    #[arg(long, default_value = "1s", value_parser = parse_duration)]
+    pub attr_timeout: Duration,
+    /// Client read-ahead window for sequential reads (0 turns client read-ahead off).
+    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
+    pub readahead: u64,
+    /// Read-ahead windows kept in flight per open file.
+    #[arg(long, default_value_t = 2)]
+    pub readahead_windows: usize,
+    /// The kernel's read-ahead for the mount (raised through sysfs; needs root).
+    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
+    pub kernel_readahead: u64,
+    /// Threads reading requests from the kernel.
+    #[arg(long, default_value_t = 2)]
+    pub threads: usize,
+    /// Let users other than the one mounting use the mount.
+    #[arg(long)]
+    pub allow_other: bool,
+    /// A static worker list (one host:port per line) instead of the Coordinator's nodes or etcd.
+    #[arg(long, env = "LOAM_WORKERS_FILE", value_name = "FILE")]
+    pub workers_file: Option<PathBuf>,
+    /// Fail a read when its workers fail, instead of reading the UFS directly.
+    #[arg(long)]
+    pub no_ufs_fallback: bool,
+    /// Where the background process logs (appended); without it a background mount logs nothing.
+    #[arg(long, value_name = "FILE")]
+    pub log_file: Option<PathBuf>,
+}
+
+/// The mount table's source while mounted.
+enum Mounts {
+    Coordinator(Ctx),
+    Store(Arc<dyn ClusterStore>, String),
+}
+
+impl MountSource for Mounts {
+    fn mount_table(&self) -> BoxFuture<'_, Result<MountTable, String>> {
+        Box::pin(async move {
+            match self {
+                Mounts::Coordinator(ctx) => mounts_from_coordinator(ctx).await,
+                Mounts::Store(store, cluster) => mounts_from_store(store.as_ref(), cluster).await,
+            }
+            .map_err(|e| format!("{e:#}"))
+        })
+    }
+}
+
+/// Runs `loam fuse`.
+pub async fn run(ctx: &Ctx, cluster: &ClusterFlags, args: FuseArgs) -> anyhow::Result<()> {
+    if !args.foreground {
+        let log = args.log_file.clone();
+        return tokio::task::spawn_blocking(move || start_in_background(log)).await?;
+    }
+    let (stop, stopped) = watch::channel(false);
+    let endpoints = cluster.endpoints();
+    let (mounts, members, follower) = if endpoints.is_empty() {
+        let (view, task) = MembershipView::follow_coordinator(
+            ctx.http.clone(),
+            ctx.coordinator.clone(),
+            DEFAULT_VIRTUAL_NODES,
+            NODES_POLL,
+            stopped,
+        )
+        .await
+        .with_context(|| format!("listing the workers at {}", ctx.coordinator))?;
+        (Mounts::Coordinator(Ctx::new(&ctx.coordinator, false)?), view, task)
+    } else {
+        let store = cluster_store::connect_etcd(&endpoints).await?;
+        let name = cluster.cluster_name().to_string();
+        let (view, task) = MembershipView::follow_store(store.clone(), &name, DEFAULT_VIRTUAL_NODES, stopped)
+            .await
+            .context("reading the workers from etcd")?;
+        (Mounts::Store(store, name), view, task)
+    };
+    let result = mount_until_stopped(ctx, &args, mounts, members).await;
+    let _ = stop.send(true);
+    let _ = follower.await;
+    result
+}
+
+async fn mount_until_stopped(
+    ctx: &Ctx,
+    args: &FuseArgs,
+    mounts: Mounts,
+    members: MembershipView,
+) -> anyhow::Result<()> {
+    let table = mounts.mount_table().await.map_err(anyhow::Error::msg).context("reading the mount table")?;
+    let members = match &args.workers_file {
+        Some(file) => static_members::view(file, DEFAULT_VIRTUAL_NODES)?,
+        None => members,
+    };
+    let fallback = (!args.no_ufs_fallback).then(|| {
+        let usable = match &mounts {
+            Mounts::Store(..) => table.clone(),
+            Mounts::Coordinator(_) => {
+                MountTable::from_mounts(table.iter().filter(|m| m.ufs_uri().scheme == "file").cloned())
+            }
+        };
+        UfsFallback { mounts: usable, registry: UfsRegistry::new() }
+    });
+    let client = Client::new(ctx.http.clone(), members, fallback);
+    let mut cfg = FuseConfig::new(&args.mount_point);
+    cfg.attr_ttl = args.attr_timeout;
+    cfg.readahead = ReadAheadConfig { window: args.readahead, windows: args.readahead_windows, ..Default::default() };
+    if args.readahead == 0 {
+        cfg.readahead.windows = 0;
+    }
+    cfg.kernel_readahead = u32::try_from(args.kernel_readahead).unwrap_or(u32::MAX);
+    cfg.threads = args.threads;
+    cfg.allow_other = args.allow_other;
+    let rt = tokio::runtime::Handle::current();
+    let mounts: Arc<dyn MountSource> = Arc::new(mounts);
+    let mounted = tokio::task::spawn_blocking(move || loam_fuse::mount(client, mounts, &cfg, rt)).await??;
+    println!("Loam FUSE mount at {} ({} mount points)", mounted.mount_point().display(), table.len());
+    println!("{READY_LINE}");
+    std::io::stdout().flush()?;
+    // Nothing goes to stdout from here on: in the background its reader has gone.
+    let why = tokio::select! {
+        s = crate::assembly::shutdown_signal() => s?,
+        _ = mounted.ended() => "unmounted from outside",
+    };
+    eprintln!("{why}: unmounting {}", mounted.mount_point().display());
+    tokio::task::spawn_blocking(move || mounted.unmount()).await??;
+    Ok(())
+}
+
+/// Starts this command again with `--foreground` in its own process group and returns once it has
+/// mounted (its banner passed on), or fails with its exit status.
+fn start_in_background(log: Option<PathBuf>) -> anyhow::Result<()> {
+    use std::os::unix::process::CommandExt;
+    use std::process::Stdio;
+    let exe = std::env::current_exe().context("finding the loam binary")?;
+    let stderr = match &log {
+        Some(path) => Stdio::from(
+            std::fs::OpenOptions::new()
+                .create(true)
+                .append(true)
+                .open(path)
+                .with_context(|| format!("opening the log file {}", path.display()))?,
+        ),
+        None => Stdio::null(),
+    };
+    let mut child = std::process::Command::new(exe)
+        .args(std::env::args_os().skip(1))
+        .arg("--foreground")
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .process_group(0)
+        .spawn()
+        .context("starting the mount process")?;
+    let stdout = child.stdout.take().context("the mount process's output")?;
+    for line in BufReader::new(stdout).lines() {
+        let line = line?;
+        if line == READY_LINE {
+            println!("running in the background as pid {} (unmount with: fusermount3 -u DIR, or kill it)", child.id());
+            return Ok(());
+        }
+        println!("{line}");
+    }
+    let status = child.wait()?;
+    let see =
+        log.map(|p| format!("; see {}", p.display())).unwrap_or_else(|| "; run with --foreground to see why".into());
+    bail!("the mount process exited before mounting ({status}{see})")
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::cli::{BenchCommand, Cli, Command};
+    use clap::Parser;
+    use std::time::Duration;
+
+    #[test]
+    fn fuse_flags_parse_with_defaults_and_the_global_cluster_flags() {
+        let cli = Cli::try_parse_from(["loam", "fuse", "--mount-point", "/mnt/l", "--etcd", "http://e:2379"]).unwrap();
+        assert_eq!(cli.cluster.endpoints(), ["http://e:2379"]);
+        let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
+        assert_eq!(f.mount_point.to_str(), Some("/mnt/l"));
+        assert!(!f.foreground && !f.allow_other && !f.no_ufs_fallback);
+        assert_eq!((f.attr_timeout, f.readahead, f.readahead_windows), (Duration::from_secs(1), 4 << 20, 2));
+        assert_eq!((f.kernel_readahead, f.threads, f.log_file), (4 << 20, 2, None));
+        let cli = Cli::try_parse_from([
+            "loam",
+            "fuse",
+            "--mount-point",
+            "m",
+            "--foreground",
+            "--attr-timeout",
+            "250ms",
+            "--readahead",
+            "8MiB",
+            "--readahead-windows",
+            "3",
+        ])
+        .unwrap();
+        let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
+        assert!(f.foreground);
+        assert_eq!((f.attr_timeout, f.readahead, f.readahead_windows), (Duration::from_millis(250), 8 << 20, 3));
+        assert!(Cli::try_parse_from(["loam", "fuse"]).is_err(), "the mount point is required");
+        assert!(Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", "--attr-timeout", "soon"]).is_err());
+    }
+
+    #[test]
+    fn bench_fuse_flags_parse_with_defaults() {
+        let cli = Cli::try_parse_from(["loam", "bench", "fuse", "--size", "64MiB"]).unwrap();
+        let Command::Bench(BenchCommand::Fuse(b)) = cli.command else { panic!("not bench fuse") };
+        assert_eq!((b.size, b.rounds, b.runtime, b.memory_size), (64 << 20, 3, 10, 256 << 20));
+    }
+}
