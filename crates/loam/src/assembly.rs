@@ -102,6 +102,8 @@ pub struct CacheSizing {
     pub max_age_secs: u64,
     /// Seconds between TTL scans (at least 1).
     pub ttl_scan_secs: u64,
+    /// Time between quota passes (usage reports and admission); at least 1 ms.
+    pub quota_check_interval: Duration,
 }
 
 impl Default for CacheSizing {
@@ -112,6 +114,7 @@ impl Default for CacheSizing {
             page_size: loam_worker::config::DEFAULT_PAGE_SIZE,
             max_age_secs: DEFAULT_MAX_AGE_SECS,
             ttl_scan_secs: loam_worker::ttl::DEFAULT_TTL_CHECK_INTERVAL.as_secs(),
+            quota_check_interval: loam_worker::quota::DEFAULT_QUOTA_CHECK_INTERVAL,
         }
     }
 }
@@ -125,6 +128,8 @@ pub fn worker_config(data_dir: PathBuf, host: &str, http_port: u16, sizing: &Cac
     cfg.page_store.page_size = sizing.page_size;
     cfg.max_age = Duration::from_secs(sizing.max_age_secs);
     cfg.ttl_check_interval = Duration::from_secs(sizing.ttl_scan_secs.max(1));
+    // A zero period would make the quota loop spin (and tokio's interval refuses it).
+    cfg.quota_check_interval = sizing.quota_check_interval.max(Duration::from_millis(1));
     cfg
 }
 
@@ -197,12 +202,20 @@ mod tests {
 
     #[test]
     fn worker_config_applies_the_sizing() {
-        let s = CacheSizing { cache_size: 5, memory_size: 7, page_size: 4096, max_age_secs: 9, ttl_scan_secs: 3 };
+        let s = CacheSizing {
+            cache_size: 5,
+            memory_size: 7,
+            page_size: 4096,
+            max_age_secs: 9,
+            ttl_scan_secs: 3,
+            quota_check_interval: Duration::from_millis(300),
+        };
         let cfg = worker_config("/w".into(), "10.0.0.5", 1234, &s);
         assert_eq!((cfg.host.as_str(), cfg.http_port), ("10.0.0.5", 1234));
         assert_eq!((cfg.page_store.disk_capacity, cfg.page_store.memory_capacity), (5, 7));
         assert_eq!(cfg.page_store.page_size, 4096);
         assert_eq!(cfg.ttl_check_interval, Duration::from_secs(3));
+        assert_eq!(cfg.quota_check_interval, Duration::from_millis(300));
         assert_eq!(cfg.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
         assert_eq!(cfg.max_age, Duration::from_secs(9));
     }

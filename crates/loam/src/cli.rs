@@ -61,6 +61,8 @@ pub enum Command {
     Nodes,
     /// Browse and read files through the cache.
     Fs(fs::FsArgs),
+    /// Mount the cluster namespace read-only with FUSE.
+    Fuse(crate::fuse_cmd::FuseArgs),
     /// The global file index: which files are cached, cluster-wide.
     #[command(subcommand)]
     Index(index::IndexCommand),
@@ -91,6 +93,10 @@ pub enum BenchCommand {
     Read(crate::bench::read::BenchArgs),
     /// Distributed load jobs from S3 (moto) into a 3-worker cluster against a plain parallel copy.
     Load(crate::bench::load::LoadBenchArgs),
+    /// GetObject through a worker's S3 API (whole and 8 MiB ranges) against the local disk.
+    S3(crate::bench::s3::S3BenchArgs),
+    /// fio through the FUSE mount (sequential 1 MiB, random 4 KiB and 256 KiB reads) against local disk.
+    Fuse(crate::bench::fuse::FuseBenchArgs),
 }
 
 /// Runs a parsed command line.
@@ -103,6 +109,7 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Mount(c) => mount::run(&ctx, c).await,
         Command::Nodes => nodes::run(&ctx).await,
         Command::Fs(args) => fs::run(&ctx, &cli.cluster, args).await,
+        Command::Fuse(args) => crate::fuse_cmd::run(&ctx, &cli.cluster, args).await,
         Command::Job(c) => job::run(&ctx, c).await,
         Command::Index(c) => index::run(&ctx, c).await,
         Command::Cache(c) => cache::run(&ctx, c).await,
@@ -111,6 +118,8 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Quota(c) => rules::run(&ctx, rules::RuleKind::Quota, c).await,
         Command::Bench(BenchCommand::Read(args)) => crate::bench::read::run(args).await,
         Command::Bench(BenchCommand::Load(args)) => crate::bench::load::run(args).await,
+        Command::Bench(BenchCommand::S3(args)) => crate::bench::s3::run(args).await,
+        Command::Bench(BenchCommand::Fuse(args)) => crate::bench::fuse::run(args).await,
     }
 }
 

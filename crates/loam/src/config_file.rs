@@ -33,6 +33,7 @@
 //! | `page-size` | size | `1MiB` | page size |
 //! | `max-age` | integer (seconds) | 60 | how long a cached file is trusted before re-validation (0: every read) |
 //! | `ttl-scan-interval` | integer (seconds) | 60 | time between scans that evict data past its TTL |
+//! | `quota-check-interval` | integer seconds or duration string | `"2s"` | time between quota passes (usage reports, admission) |
 //! | `lease-ttl` | integer (seconds) | 15 | TTL of the liveness lease in etcd |
 //!
 //! A size is a number of bytes (`1048576`) or a string with a unit (`"512KiB"`, `"10GiB"`). Relative paths
@@ -173,6 +174,8 @@ pub struct WorkerFile {
     pub max_age: Option<u64>,
     /// Seconds between TTL scans.
     pub ttl_scan_interval: Option<u64>,
+    /// Time between quota passes.
+    pub quota_check_interval: Option<HumaneDuration>,
     /// Liveness lease TTL in seconds.
     pub lease_ttl: Option<u64>,
 }

@@ -23,6 +23,7 @@
 use crate::assembly::{self, CacheSizing, DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT, DEFAULT_WORKER_S3_PORT};
 use crate::cluster_store::{self, ClusterFlags};
 use crate::config_file::{self, ConfigError, WorkerFile};
+use crate::duration::parse_duration;
 use anyhow::Context;
 use clap::Args;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
@@ -79,6 +80,9 @@ pub struct WorkerArgs {
     /// Seconds between scans that evict data past its TTL [default: 60].
     #[arg(long)]
     pub ttl_scan_interval: Option<u64>,
+    /// Time between quota passes (usage reports to the cluster, admission): seconds or e.g. `500ms` [default: 2s].
+    #[arg(long, value_parser = parse_duration)]
+    pub quota_check_interval: Option<Duration>,
     /// Seconds of the liveness lease in etcd; the worker turns OFFLINE this long after it dies [default: 15].
     #[arg(long)]
     pub lease_ttl: Option<u64>,
@@ -133,7 +137,14 @@ impl WorkerSettings {
             page_size: args.page_size.or(file.page_size.map(|s| s.0)).unwrap_or(defaults.page_size),
             max_age_secs: args.max_age.or(file.max_age).unwrap_or(defaults.max_age_secs),
             ttl_scan_secs: args.ttl_scan_interval.or(file.ttl_scan_interval).unwrap_or(defaults.ttl_scan_secs),
+            quota_check_interval: args
+                .quota_check_interval
+                .or(file.quota_check_interval.map(|d| d.0))
+                .unwrap_or(defaults.quota_check_interval),
         };
+        if sizing.quota_check_interval.is_zero() {
+            return Err(ConfigError::Invalid("quota-check-interval must be longer than 0".into()));
+        }
         if sizing.page_size == 0 {
             return Err(ConfigError::Invalid("page-size must be at least 1 byte".into()));
         }
@@ -211,7 +222,27 @@ mod tests {
         assert_eq!(w.page_store.memory_capacity, assembly::DEFAULT_MEMORY_SIZE);
         assert_eq!(w.page_store.page_size, 1 << 20);
         assert_eq!(w.max_age, Duration::from_secs(60));
+        assert_eq!(w.quota_check_interval, loam_worker::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
         assert_eq!(w.coordinator_url, None);
+    }
+
+    #[test]
+    fn the_quota_check_interval_flag_parses_and_reaches_the_worker_config() {
+        use clap::Parser;
+        #[derive(Parser)]
+        struct Cli {
+            #[command(flatten)]
+            worker: WorkerArgs,
+        }
+        for (given, want) in [("500ms", Duration::from_millis(500)), ("3", Duration::from_secs(3))] {
+            let cli = Cli::try_parse_from(["loam", "--data-dir", "/w", "--quota-check-interval", given]).unwrap();
+            let s = WorkerSettings::merge(&cli.worker, &etcd(), None, WorkerFile::default()).unwrap();
+            assert_eq!(s.worker.quota_check_interval, want, "{given}");
+        }
+        assert!(Cli::try_parse_from(["loam", "--quota-check-interval", "soon"]).is_err());
+        let zero = WorkerArgs { quota_check_interval: Some(Duration::ZERO), ..with_data_dir() };
+        let e = WorkerSettings::merge(&zero, &etcd(), None, WorkerFile::default()).unwrap_err();
+        assert!(e.to_string().contains("quota-check-interval"), "{e}");
     }
 
     fn file() -> WorkerFile {
@@ -233,6 +264,7 @@ mod tests {
             page_size: Some(ByteSize(5)),
             max_age: Some(6),
             ttl_scan_interval: Some(8),
+            quota_check_interval: Some(config_file::HumaneDuration(Duration::from_secs(9))),
             lease_ttl: Some(7),
         }
     }
@@ -252,6 +284,7 @@ mod tests {
         assert_eq!((ps.disk_capacity, ps.memory_capacity, ps.page_size), (3, 4, 5));
         assert_eq!((w.max_age, w.lease_ttl), (Duration::from_secs(6), Duration::from_secs(7)));
         assert_eq!(w.ttl_check_interval, Duration::from_secs(8));
+        assert_eq!(w.quota_check_interval, Duration::from_secs(9));
     }
 
     #[test]
@@ -271,6 +304,7 @@ mod tests {
             page_size: Some(15),
             max_age: Some(16),
             ttl_scan_interval: Some(18),
+            quota_check_interval: Some(Duration::from_millis(190)),
             lease_ttl: Some(17),
         };
         let cluster = ClusterFlags { etcd: vec!["http://a:1,http://b:1".into()], cluster_name: Some("ac".into()) };
@@ -287,6 +321,7 @@ mod tests {
         assert_eq!((ps.disk_capacity, ps.memory_capacity, ps.page_size), (13, 14, 15));
         assert_eq!((w.max_age, w.lease_ttl), (Duration::from_secs(16), Duration::from_secs(17)));
         assert_eq!(w.ttl_check_interval, Duration::from_secs(18));
+        assert_eq!(w.quota_check_interval, Duration::from_millis(190));
     }
 
     #[test]
@@ -328,11 +363,13 @@ mod tests {
     fn resolve_reads_the_config_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("w.toml");
-        std::fs::write(&path, "etcd = \"http://f:2379\"\ndata-dir = \"/fd\"\nhttp-port = 5\ncache-size = \"1GiB\"\n")
-            .unwrap();
+        let text = "etcd = \"http://f:2379\"\ndata-dir = \"/fd\"\nhttp-port = 5\ncache-size = \"1GiB\"\n\
+                    quota-check-interval = \"750ms\"\n";
+        std::fs::write(&path, text).unwrap();
         let args = WorkerArgs { config: Some(path.clone()), http_port: Some(6), ..Default::default() };
         let s = WorkerSettings::resolve(&args, &ClusterFlags::default(), None).unwrap();
         assert_eq!((s.worker.http_port, s.worker.page_store.disk_capacity), (6, 1 << 30));
         assert_eq!(s.etcd, ["http://f:2379"]);
+        assert_eq!(s.worker.quota_check_interval, Duration::from_millis(750));
     }
 }
