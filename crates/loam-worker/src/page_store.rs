@@ -370,9 +370,11 @@ impl PageStore {
         };
         // A record not yet on disk goes with the pages, ahead of them, in the same blocking task.
         let record = match &self.layout {
-            Some(layout) if !writes.is_empty() => {
-                self.index.lock().pending_record(file_id).map(|(stored, seq)| (layout.record_path(file_id), stored, seq))
-            }
+            Some(layout) if !writes.is_empty() => self
+                .index
+                .lock()
+                .pending_record(file_id)
+                .map(|(stored, seq)| (layout.record_path(file_id), stored, seq)),
             _ => None,
         };
         let mut on_disk = vec![false; pages.len()];
