@@ -22,7 +22,6 @@ use loam_store::{ClusterStore, EmbeddedStore};
 use loam_ufs::{Mount, MountTable, UfsRegistry};
 use loam_worker::WorkerConfig;
 use prometheus_client::registry::Registry;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
@@ -86,31 +85,6 @@ fn fio(bin: &Path, file: &Path, size: u64, runtime: u64, job: &[&str]) -> anyhow
     }
 }
 
-/// Writes `size` pseudo-random bytes to `path` unless a file of that size is there.
-fn write_test_file(path: &Path, size: u64) -> anyhow::Result<()> {
-    if std::fs::metadata(path).map(|m| m.len()).unwrap_or(0) == size {
-        return Ok(());
-    }
-    eprintln!("writing a {size} byte test file…");
-    let mut f = std::io::BufWriter::new(std::fs::File::create(path)?);
-    let mut block = vec![0u8; 1 << 20];
-    let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
-    let mut left = size;
-    while left > 0 {
-        for b in block.chunks_mut(8) {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
-        }
-        let n = left.min(block.len() as u64) as usize;
-        f.write_all(&block[..n])?;
-        left -= n as u64;
-    }
-    f.flush()?;
-    Ok(())
-}
-
 /// Runs the benchmark and prints a table.
 pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
@@ -119,7 +93,7 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&ufs_dir)?;
     std::fs::create_dir_all(&mount_point)?;
     let local = ufs_dir.join("big.bin");
-    write_test_file(&local, args.size)?;
+    super::write_test_file(&local, args.size)?;
 
     let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.join("cluster.redb"))?;
     let mount = Mount::new("/bench", &format!("file://{}", ufs_dir.display()), Default::default())?;

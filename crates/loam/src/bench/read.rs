@@ -14,7 +14,6 @@ use loam_store::{ClusterStore, EmbeddedStore};
 use loam_ufs::{Mount, UfsRegistry};
 use loam_worker::WorkerConfig;
 use prometheus_client::registry::Registry;
-use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -127,25 +126,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let ufs_dir = dir.join("ufs");
     std::fs::create_dir_all(&ufs_dir)?;
     let file = ufs_dir.join("big.bin");
-    if std::fs::metadata(&file).map(|m| m.len()).unwrap_or(0) != args.size {
-        eprintln!("writing a {} byte test file…", args.size);
-        let mut f = std::io::BufWriter::new(std::fs::File::create(&file)?);
-        let mut block = vec![0u8; 1 << 20];
-        let mut x: u64 = 0x9e3779b97f4a7c15;
-        let mut left = args.size;
-        while left > 0 {
-            for b in block.chunks_mut(8) {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                b.copy_from_slice(&x.to_le_bytes()[..b.len()]);
-            }
-            let n = left.min(block.len() as u64) as usize;
-            f.write_all(&block[..n])?;
-            left -= n as u64;
-        }
-        f.flush()?;
-    }
+    super::write_test_file(&file, args.size)?;
     let nginx = start_nginx(&args.nginx, &dir, &ufs_dir)?;
     let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.join("cluster.redb"))?;
     let root = format!("file://{}", ufs_dir.display());
