@@ -28,22 +28,7 @@ import sys
 
 import requests
 from alluxio import AlluxioFileSystem
-
-PAGE = 1024 * 1024
-
-
-class Mismatch(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Mismatch(what)
-
-
-def original(path):
-    with open(path, "rb") as f:
-        return f.read()
+from byte_checks import PAGE, Mismatch, check, original
 
 
 def path_id(uri):

@@ -36,23 +36,9 @@ import time
 
 import requests
 from alluxiofs import AlluxioFileSystem
+from byte_checks import PAGE, Mismatch, check, original
 
-PAGE = 1024 * 1024
 LOG = logging.getLogger("alluxiofs_client")
-
-
-class Mismatch(Exception):
-    pass
-
-
-def check(cond, what):
-    if not cond:
-        raise Mismatch(what)
-
-
-def original(path):
-    with open(path, "rb") as f:
-        return f.read()
 
 
 def client(plan, target):
