@@ -11,9 +11,10 @@
 //!   changed and reports a miss, so old bytes are never served once a replacement completed.
 //! - **Locking.** One mutex guards the in-memory index (`index.rs`), held only for short bookkeeping; disk
 //!   I/O runs on `spawn_blocking` with no lock held, and the index is re-checked after it.
-//! - **Records.** `record.json` follows the index optimistically: after each write the store checks the
-//!   record did not change meanwhile and writes again if it did, so concurrent updates and removals of a
-//!   file converge without holding a lock across I/O.
+//! - **Records.** Each cache directory's record log (`record_log.rs`) follows the index optimistically:
+//!   after each append the store checks the record did not change meanwhile and appends again if it did,
+//!   so the last entry of concurrent updates and removals of a file is the current state, without holding
+//!   a lock across I/O.
 //! - **Priority.** Each file has an eviction priority (`low`/`medium`/`high`) from a [`PrioritySource`]
 //!   set by the worker (the priority rules); its pages sit at that level in both tiers' orders, and
 //!   [`PageStore::reprioritize`] moves cached files when the rules change. Files restored at start-up are
@@ -26,6 +27,7 @@ mod error;
 mod index;
 mod lru;
 mod record;
+mod record_log;
 mod recovery;
 
 pub use error::PageStoreError;
@@ -39,6 +41,8 @@ use std::sync::Arc;
 use crate::metrics::{DISK, MEMORY, WorkerMetrics};
 use disk::{Layout, PageFileError, PageHeader};
 use index::{DiskPage, Effects, Index, Lookup, ReadResult};
+use record::StoredRecord;
+use record_log::{LogEntry, RecordLog};
 use loam_core::rules::Priority;
 
 /// The default page size: 1 MiB.
@@ -92,7 +96,10 @@ pub type AdmissionSource = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub struct PageStore {
     page_size: u64,
     layout: Option<Arc<Layout>>,
-    index: Mutex<Index>,
+    /// The record log of each cache directory (empty without a disk tier).
+    logs: Arc<Vec<RecordLog>>,
+    /// Shared with record log appends, which snapshot it when they compact the log.
+    index: Arc<Mutex<Index>>,
     metrics: WorkerMetrics,
     priorities: parking_lot::RwLock<Option<PrioritySource>>,
     admission: parking_lot::RwLock<Option<AdmissionSource>>,
@@ -109,8 +116,11 @@ impl PageStore {
         let disk_capacity = layout.as_ref().map(|_| cfg.disk_capacity);
         let mut index = Index::new(cfg.page_size, cfg.memory_capacity, disk_capacity, 1);
         let mut effects = Effects::default();
+        let mut logs = Vec::new();
         if let Some(layout) = &layout {
-            let recovered = recovery::scan(layout, cfg.page_size)?;
+            remove_old_layouts(layout);
+            let mut recovered = recovery::scan(layout, cfg.page_size)?;
+            logs = std::mem::take(&mut recovered.logs);
             let files = recovered.files.len();
             effects = index.restore(recovered.files);
             delete_pages(layout, std::mem::take(&mut effects.delete));
@@ -127,7 +137,8 @@ impl PageStore {
         let store = Self {
             page_size: cfg.page_size,
             layout,
-            index: Mutex::new(index),
+            logs: Arc::new(logs),
+            index: Arc::new(Mutex::new(index)),
             metrics,
             priorities: parking_lot::RwLock::new(None),
             admission: parking_lot::RwLock::new(None),
@@ -369,22 +380,16 @@ impl PageStore {
             None => Vec::new(),
         };
         // A record not yet on disk goes with the pages, ahead of them, in the same blocking task.
-        let record = match &self.layout {
-            Some(layout) if !writes.is_empty() => self
-                .index
-                .lock()
-                .pending_record(file_id)
-                .map(|(stored, seq)| (layout.record_path(file_id), stored, seq)),
-            _ => None,
-        };
+        let record = if writes.is_empty() { None } else { self.index.lock().pending_record(file_id) };
         let mut on_disk = vec![false; pages.len()];
         // A failed write fails the call, but only after the pages written meanwhile are committed, so that no
         // page file is left on disk that the index does not know.
         let mut failure = None;
-        if !writes.is_empty() {
-            let record_write = record.as_ref().map(|(path, stored, _)| (path.clone(), stored.clone()));
+        if let Some(layout) = self.layout.clone().filter(|_| !writes.is_empty()) {
+            let record_write = record.as_ref().map(|(stored, _)| stored.clone());
+            let (logs, index, id) = (self.logs.clone(), self.index.clone(), file_id.to_owned());
             let (record_result, results) = tokio::task::spawn_blocking(move || {
-                let record_result = record_write.map(|(path, stored)| (record::write(&path, &stored), path));
+                let record_result = record_write.map(|stored| append_record(&layout, &logs, &index, &id, Some(stored)));
                 let pages = writes
                     .into_iter()
                     .map(|(at, path, header, data)| {
@@ -396,13 +401,14 @@ impl PageStore {
             })
             .await?;
             match (record_result, &record) {
-                (Some((Ok(()), _)), Some((_, _, seq))) => {
-                    // False when the record changed meanwhile: then the next sync writes the newer one.
-                    self.index.lock().mark_persisted(file_id, Some(*seq));
+                (Some(Ok(())), Some((_, seq))) => {
+                    // The record changed while it was appended: append the current state after it, so the
+                    // log does not end with an older one (a removal appended first, say).
+                    if !self.index.lock().mark_persisted(file_id, Some(*seq)) {
+                        self.sync_record(file_id).await?;
+                    }
                 }
-                // A concurrent removal took the file's directory; the page writes below see it too.
-                (Some((Err(e), _)), _) if e.kind() == std::io::ErrorKind::NotFound => {}
-                (Some((Err(e), path)), _) => failure = Some(PageStoreError::io("write", path)(e)),
+                (Some(Err(e)), _) => failure = Some(e),
                 _ => {}
             }
             for (at, path, r) in results {
@@ -460,39 +466,26 @@ impl PageStore {
             }
             removed
         };
-        let Some((_, freed)) = removed else { return Ok(0) };
-        // The page files go with the file's directory, which `sync_record` removes.
+        let Some((effects, freed)) = removed else { return Ok(0) };
+        // Pages first: a crash in between leaves a record without pages (harmless), never pages of a
+        // removed version under a record that a torn `remove` line would bring back.
+        self.delete_pages(effects.delete).await?;
         self.sync_record(file_id).await?;
         Ok(freed)
     }
 
-    /// Makes the file's directory match the index: `record.json` with the current record, or no directory
-    /// if the file has no record. Rewrites while the record changed during the write (see module docs).
+    /// Appends the file's current state (its record, or its removal) to its record log. Appends again while
+    /// the record changed during the append (see module docs).
     async fn sync_record(&self, file_id: &str) -> Result<(), PageStoreError> {
         let Some(layout) = self.layout.clone() else { return Ok(()) };
         for _ in 0..RECORD_SYNC_ATTEMPTS {
             let state = self.index.lock().record_state(file_id);
             let seq = state.as_ref().map(|(_, seq)| *seq);
-            let (layout, id) = (layout.clone(), file_id.to_owned());
-            let (op, path, result) = tokio::task::spawn_blocking(move || match state {
-                Some((stored, _)) => {
-                    let path = layout.record_path(&id);
-                    let result = record::write(&path, &stored);
-                    ("write", path, result)
-                }
-                None => {
-                    let path = layout.file_dir(&id);
-                    let result = disk::remove_dir_if_present(&path);
-                    ("delete", path, result)
-                }
-            })
-            .await?;
-            match result {
-                // A concurrent removal took the directory in the middle of the write: go again.
-                Err(e) if e.kind() == std::io::ErrorKind::NotFound => continue,
-                Err(e) => return Err(PageStoreError::io(op, path)(e)),
-                Ok(()) if self.index.lock().mark_persisted(file_id, seq) => return Ok(()),
-                Ok(()) => {}
+            let (layout, logs, index, id) = (layout.clone(), self.logs.clone(), self.index.clone(), file_id.to_owned());
+            tokio::task::spawn_blocking(move || append_record(&layout, &logs, &index, &id, state.map(|(s, _)| s)))
+                .await??;
+            if self.index.lock().mark_persisted(file_id, seq) {
+                return Ok(());
             }
         }
         tracing::warn!(file_id, "record kept changing while written; flush_records writes it later");
@@ -528,6 +521,37 @@ impl PageStore {
 /// checksum are taken from `read`, which `read_page` already checked).
 fn expected_header(read: &PageHeader, generation: u64, index: u64, page_size: u64, len: u64) -> PageHeader {
     PageHeader { generation, index, page_size, len, ..*read }
+}
+
+/// Appends `state` of `file_id` (`None`: removed) to its cache directory's record log, which compacts itself
+/// from the index's records of that directory when it has grown.
+fn append_record(
+    layout: &Layout,
+    logs: &[RecordLog],
+    index: &Mutex<Index>,
+    file_id: &str,
+    state: Option<StoredRecord>,
+) -> Result<(), PageStoreError> {
+    let at = layout.dir_index(file_id);
+    let log = &logs[at];
+    let entry = match state {
+        Some(stored) => LogEntry::Put(stored),
+        None => LogEntry::Remove(file_id.to_owned()),
+    };
+    let live = || index.lock().stored_records(|id| layout.dir_index(id) == at);
+    log.append(&[entry], live).map_err(PageStoreError::io("append to", log.path()))
+}
+
+/// Deletes, in the background, the trees of layouts this build replaced.
+fn remove_old_layouts(layout: &Layout) {
+    for old in layout.old_layouts() {
+        tracing::info!(path = %old.display(), "deleting the cache of an older layout version");
+        std::thread::spawn(move || {
+            if let Err(e) = disk::remove_dir_if_present(&old) {
+                tracing::warn!(path = %old.display(), error = %e, "cannot delete an older cache layout");
+            }
+        });
+    }
 }
 
 fn delete_pages(layout: &Layout, pages: Vec<DiskPage>) {

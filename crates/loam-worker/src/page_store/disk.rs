@@ -1,10 +1,16 @@
 //! The disk tier's directory layout and page file format. Everything here is blocking I/O, called from
 //! `spawn_blocking`.
 //!
-//! Layout: `<dir>/loam-pages/v1/<id[0..2]>/<id>/` holds `record.json` and `<index>.page` files. A file's
-//! cache directory is chosen by hashing its id over the configured directories, so all of a file's pages
-//! live together and removing a file is removing one directory; the two-character level keeps directories
-//! small. `v1` is the layout version.
+//! Layout `v2`: `<dir>/loam-pages/v2/<id[0..2]>/<id>.<index>.page` holds page `index` of file `id`, and
+//! `<dir>/loam-pages/v2/records.log` the records of the files whose pages live in that directory (see
+//! `record_log.rs`). A file's cache directory is chosen by hashing its id over the configured
+//! directories. `v2` is the layout version.
+//!
+//! Why flat, with records in a log: layout `v1` gave each file a directory holding its pages and a
+//! `record.json`, i.e. three inodes (directory, record, page) for a file of one page. Creating inodes
+//! is what a load of many small files spent its time on (`ext4_mkdir`/`ext4_create` were over half of a
+//! worker's samples), so a small file now costs one inode and one appended log line. Removing a file
+//! deletes the page files the index knows, checked by generation; recovery deletes any it missed.
 //!
 //! A page file is a [`HEADER_LEN`]-byte header followed by the data. Header, little-endian:
 //! magic `LMPG` (4), format version (u16), reserved (u16), generation (u64), page index (u64), page size
@@ -25,9 +31,12 @@ use std::path::{Path, PathBuf};
 /// The directory under each cache dir that holds Loam's pages.
 const LAYOUT_DIR: &str = "loam-pages";
 /// Version of the directory layout.
-const LAYOUT_VERSION_DIR: &str = "v1";
-/// Name of a file's record inside its directory.
-pub(super) const RECORD_FILE: &str = "record.json";
+const LAYOUT_VERSION_DIR: &str = "v2";
+/// Layouts this build replaces: their trees are deleted at start-up (a cache, so nothing is lost but
+/// the time to re-read it).
+const OLD_LAYOUT_DIRS: [&str; 1] = ["v1"];
+/// Name of the record log in each layout root.
+pub(super) const RECORD_LOG: &str = "records.log";
 const PAGE_SUFFIX: &str = ".page";
 const TEMP_MARKER: &str = ".tmp-";
 const MAGIC: [u8; 4] = *b"LMPG";
@@ -53,33 +62,35 @@ impl Layout {
         &self.roots
     }
 
+    /// Trees of older layouts present in the cache directories.
+    pub(super) fn old_layouts(&self) -> Vec<PathBuf> {
+        let parents = self.roots.iter().filter_map(|r| r.parent());
+        parents.flat_map(|p| OLD_LAYOUT_DIRS.iter().map(move |v| p.join(v))).filter(|p| p.exists()).collect()
+    }
+
     /// Which cache directory holds `file_id`.
     pub(super) fn dir_index(&self, file_id: &str) -> usize {
         crc32fast::hash(file_id.as_bytes()) as usize % self.roots.len()
     }
 
-    /// The directory of `file_id` (which the store has checked to be a file id, so it is a safe name).
-    pub(super) fn file_dir(&self, file_id: &str) -> PathBuf {
-        let prefix = file_id.get(..2).unwrap_or(file_id);
-        self.roots[self.dir_index(file_id)].join(prefix).join(file_id)
-    }
-
-    /// The page file of page `index` of `file_id`.
+    /// The page file of page `index` of `file_id` (which the store has checked to be a file id, so it is a
+    /// safe name).
     pub(super) fn page_path(&self, file_id: &str, index: u64) -> PathBuf {
-        self.file_dir(file_id).join(format!("{index}{PAGE_SUFFIX}"))
+        let prefix = file_id.get(..2).unwrap_or(file_id);
+        self.roots[self.dir_index(file_id)].join(prefix).join(format!("{file_id}.{index}{PAGE_SUFFIX}"))
     }
 
-    /// The record file of `file_id`.
-    pub(super) fn record_path(&self, file_id: &str) -> PathBuf {
-        self.file_dir(file_id).join(RECORD_FILE)
+    /// The record log of cache directory `dir_index`.
+    pub(super) fn record_log_path(&self, dir_index: usize) -> PathBuf {
+        self.roots[dir_index].join(RECORD_LOG)
     }
 }
 
-/// The page index of a page file name (`<index>.page`, canonical decimal), or `None`.
-pub(super) fn parse_page_name(name: &str) -> Option<u64> {
-    let digits = name.strip_suffix(PAGE_SUFFIX)?;
+/// The file id and page index of a page file name (`<id>.<index>.page`, canonical decimal), or `None`.
+pub(super) fn parse_page_name(name: &str) -> Option<(&str, u64)> {
+    let (id, digits) = name.strip_suffix(PAGE_SUFFIX)?.split_once('.')?;
     let index: u64 = digits.parse().ok()?;
-    (index.to_string() == digits).then_some(index)
+    (loam_core::id::is_file_id(id) && index.to_string() == digits).then_some((id, index))
 }
 
 /// The header of a page file.
@@ -303,14 +314,14 @@ mod tests {
     #[test]
     fn page_file_round_trips_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("a/b/2.page");
+        let path = dir.path().join("a/b/x.2.page");
         let h = header(b"some page bytes");
         write_page(&path, &h, b"some page bytes").unwrap();
         let (read, data) = read_page(&path).unwrap();
         assert_eq!((read, &data[..]), (h, &b"some page bytes"[..]));
         assert_eq!(read_header(&path).unwrap(), h);
         let names: Vec<_> = fs::read_dir(path.parent().unwrap()).unwrap().map(|e| e.unwrap().file_name()).collect();
-        assert_eq!(names, vec![std::ffi::OsString::from("2.page")]);
+        assert_eq!(names, vec![std::ffi::OsString::from("x.2.page")]);
     }
 
     #[test]
@@ -349,16 +360,16 @@ mod tests {
 
     #[test]
     fn names_and_layout() {
-        assert_eq!(parse_page_name("12.page"), Some(12));
-        assert_eq!(parse_page_name("012.page"), None);
-        assert_eq!(parse_page_name("12.page.tmp-abc"), None);
-        assert_eq!(parse_page_name("record.json"), None);
-        let layout = Layout::new(&[PathBuf::from("/a"), PathBuf::from("/b")]);
         let id = loam_core::file_id("s3://b/k");
-        let dir = layout.file_dir(&id);
-        assert!(dir.starts_with(&layout.roots()[layout.dir_index(&id)]));
-        assert!(dir.ends_with(format!("{}/{id}", &id[..2])));
-        assert_eq!(layout.page_path(&id, 3), dir.join("3.page"));
-        assert_eq!(layout.record_path(&id), dir.join("record.json"));
+        assert_eq!(parse_page_name(&format!("{id}.12.page")), Some((id.as_str(), 12)));
+        assert_eq!(parse_page_name(&format!("{id}.012.page")), None);
+        assert_eq!(parse_page_name(&format!("{id}.12.page.tmp-abc")), None);
+        assert_eq!(parse_page_name("12.page"), None);
+        assert_eq!(parse_page_name("nothex.1.page"), None);
+        assert_eq!(parse_page_name(RECORD_LOG), None);
+        let layout = Layout::new(&[PathBuf::from("/a"), PathBuf::from("/b")]);
+        let root = &layout.roots()[layout.dir_index(&id)];
+        assert_eq!(layout.page_path(&id, 3), root.join(&id[..2]).join(format!("{id}.3.page")));
+        assert_eq!(layout.record_log_path(1), PathBuf::from("/b/loam-pages/v2/records.log"));
     }
 }

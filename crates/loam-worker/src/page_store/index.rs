@@ -263,11 +263,17 @@ impl Index {
         Some((effects, freed))
     }
 
-    /// What `record.json` of `file_id` should hold now, with the sequence number of that state (`None`:
-    /// the file has no record, so it should have no directory).
+    /// What the record log should say of `file_id` now, with the sequence number of that state (`None`:
+    /// the file has no record).
     pub(super) fn record_state(&self, file_id: &str) -> Option<(StoredRecord, u64)> {
         let entry = self.files.get(file_id)?;
         Some((StoredRecord { record: entry.record.clone(), generation: entry.generation }, entry.seq))
+    }
+
+    /// The stored records of the files whose id `select` accepts (a record log's live records).
+    pub(super) fn stored_records(&self, select: impl Fn(&str) -> bool) -> Vec<StoredRecord> {
+        let files = self.files.iter().filter(|(id, _)| select(id));
+        files.map(|(_, e)| StoredRecord { record: e.record.clone(), generation: e.generation }).collect()
     }
 
     /// The record of `file_id` and its sequence when it changed since it was last written, else `None`.

@@ -1,19 +1,15 @@
 //! The per-file record: which UFS object version (length, ETag, modification time) a cached file's pages
 //! came from, and when the worker last checked it.
 //!
-//! On disk it is `record.json` in the file's directory: the record's own fields (with their `version`)
-//! plus the *generation* the file's pages were written under. A generation is assigned each time a file
+//! On disk it is a line of the cache directory's record log (`record_log.rs`): the record's own fields
+//! (with their `version`) plus the *generation* the file's pages were written under. A generation is assigned each time a file
 //! is cached anew (first time, or after its UFS object changed) and is stamped into every page header, so a
 //! page left over from an older version can never pass for the current one, during a race or after a
 //! restart.
 
 use serde::{Deserialize, Serialize};
-use std::io;
-use std::path::Path;
 
-use super::disk;
-
-/// Format version of [`FileRecord`] and of `record.json`.
+/// Format version of [`FileRecord`] as stored.
 pub const FILE_RECORD_VERSION: u32 = 1;
 
 /// Per-file record, persisted (serde JSON with a `version` field).
@@ -69,7 +65,7 @@ impl FileRecord {
     }
 }
 
-/// The content of `record.json`.
+/// A record as stored, with its generation.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub(super) struct StoredRecord {
     #[serde(flatten)]
@@ -78,40 +74,15 @@ pub(super) struct StoredRecord {
     pub(super) generation: u64,
 }
 
-/// Why a `record.json` could not be loaded.
-#[derive(Debug)]
-pub(super) enum RecordFileError {
-    /// Unparsable, or written in a format version this build does not know.
-    Invalid(String),
-    /// The file could not be read.
-    Io(io::Error),
-}
-
-/// Decodes `record.json`, checking the format version before the fields so that a record written by a
+/// Decodes a stored record, checking the format version before the fields so that a record written by a
 /// newer format is recognised as such rather than misread.
-pub(super) fn decode(bytes: &[u8]) -> Result<StoredRecord, String> {
-    let value: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| e.to_string())?;
+pub(super) fn decode_value(value: serde_json::Value) -> Result<StoredRecord, String> {
     match value.get("version").and_then(serde_json::Value::as_u64) {
         Some(v) if v == u64::from(FILE_RECORD_VERSION) => {}
         Some(v) => return Err(format!("unknown record version {v}")),
         None => return Err("no record version".into()),
     }
     serde_json::from_value(value).map_err(|e| e.to_string())
-}
-
-/// Reads and decodes the record at `path`.
-pub(super) fn read(path: &Path) -> Result<StoredRecord, RecordFileError> {
-    let bytes = std::fs::read(path).map_err(|e| match e.kind() {
-        io::ErrorKind::NotFound => RecordFileError::Invalid("missing".into()),
-        _ => RecordFileError::Io(e),
-    })?;
-    decode(&bytes).map_err(RecordFileError::Invalid)
-}
-
-/// Writes the record at `path` atomically (temp file, then rename).
-pub(super) fn write(path: &Path, stored: &StoredRecord) -> io::Result<()> {
-    let json = serde_json::to_vec_pretty(stored).map_err(io::Error::other)?;
-    disk::write_atomically(path, &[&json])
 }
 
 #[cfg(test)]
@@ -128,17 +99,17 @@ mod tests {
         let s = stored();
         let json = serde_json::to_string(&s).unwrap();
         assert!(json.contains("\"version\":1") && json.contains("\"generation\":7"), "{json}");
-        assert_eq!(decode(json.as_bytes()).unwrap(), s);
+        assert_eq!(decode_value(serde_json::from_str(&json).unwrap()).unwrap(), s);
     }
 
     #[test]
     fn rejects_unknown_versions_and_garbage() {
         let mut value = serde_json::to_value(stored()).unwrap();
         value["version"] = 2.into();
-        let err = decode(value.to_string().as_bytes()).unwrap_err();
+        let err = decode_value(value).unwrap_err();
         assert!(err.contains("unknown record version 2"), "{err}");
-        assert!(decode(b"{\"version\":1}").is_err());
-        assert!(decode(b"not json").is_err());
+        assert!(decode_value(serde_json::json!({"version": 1})).is_err());
+        assert!(decode_value(serde_json::json!("not a record")).is_err());
     }
 
     #[test]

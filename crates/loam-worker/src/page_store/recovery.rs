@@ -1,19 +1,23 @@
 //! Warm restart: rebuilds the disk tier's contents from the cache directories.
 //!
-//! Each file directory must hold a readable `record.json` of the current format; otherwise the whole
-//! directory goes (pages without a record cannot be trusted). Page files are indexed from their headers
-//! alone (the data is checked on every read anyway): a page is kept only if its header is intact, the file
-//! size matches, and its generation, index, page size and length agree with the record. Temp files left by
-//! a crash, misplaced directories (a file hashed to another cache dir) and unknown entries are deleted.
-//! Other layout versions next to `v1` are left alone, for the build that knows them.
+//! Per cache directory: the record log is replayed (`record_log.rs`); a record is kept if its file id
+//! hashes to this directory and no other record claims its generation. Page files are then indexed from
+//! their headers alone (the data is checked on every read anyway): a page is kept only if its file has a
+//! record, it sits under the right prefix, its header is intact, the file size matches, and its
+//! generation, index, page size and length agree with the record. Everything else under the layout root —
+//! pages without a record, temp files left by a crash, unknown entries — is deleted. Finally the log is
+//! rewritten with the surviving records, so it starts each run compact and without torn lines.
+//! Trees of older layouts are deleted by the store (see `disk.rs`); unknown layout versions are left
+//! alone, for the build that knows them.
 
-use std::collections::HashSet;
+use std::collections::{HashMap, HashSet};
 use std::fs::{self, DirEntry};
 use std::path::Path;
 
-use super::disk::{self, Layout, PageFileError, RECORD_FILE};
+use super::disk::{self, Layout, PageFileError, RECORD_LOG};
 use super::error::PageStoreError;
-use super::record::{self, RecordFileError, StoredRecord};
+use super::record::StoredRecord;
+use super::record_log::RecordLog;
 
 /// A cached page found on disk.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -34,7 +38,9 @@ pub(super) struct RecoveredFile {
 #[derive(Debug, Default)]
 pub(super) struct Recovered {
     pub(super) files: Vec<RecoveredFile>,
-    /// Entries deleted as unusable (files, pages, temp files, directories).
+    /// The record log of each cache directory, rewritten and open for appending.
+    pub(super) logs: Vec<RecordLog>,
+    /// Entries deleted or skipped as unusable (files, pages, temp files, directories, log lines).
     pub(super) discarded: u64,
 }
 
@@ -44,82 +50,65 @@ pub(super) fn scan(layout: &Layout, page_size: u64) -> Result<Recovered, PageSto
     let mut generations = HashSet::new();
     for (dir_index, root) in layout.roots().iter().enumerate() {
         fs::create_dir_all(root).map_err(PageStoreError::io("create", root))?;
+        let log_path = layout.record_log_path(dir_index);
+        let replayed = RecordLog::replay(&log_path).map_err(PageStoreError::io("read", &log_path))?;
+        out.discarded += replayed.skipped;
+        let mut records: HashMap<String, StoredRecord> = HashMap::new();
+        for (id, stored) in replayed.records {
+            let placed = loam_core::id::is_file_id(&id) && layout.dir_index(&id) == dir_index;
+            // Two records claiming one generation (edited by hand?) would share page keys.
+            if placed && generations.insert(stored.generation) {
+                records.insert(id, stored);
+            } else {
+                out.discarded += 1;
+            }
+        }
+        let mut pages: HashMap<String, Vec<RecoveredPage>> = HashMap::new();
         for prefix in entries(root)? {
             let (name, path) = (prefix.file_name(), prefix.path());
+            if name == RECORD_LOG {
+                continue;
+            }
             let Some(prefix_name) =
                 name.to_str().filter(|n| n.len() == 2 && n.bytes().all(is_lower_hex) && is_dir(&prefix))
             else {
                 discard(&path, &mut out)?;
                 continue;
             };
-            for file_dir in entries(&path)? {
-                let (name, path) = (file_dir.file_name(), file_dir.path());
-                let placed = name.to_str().filter(|id| {
-                    loam_core::id::is_file_id(id)
-                        && id.starts_with(prefix_name)
-                        && layout.dir_index(id) == dir_index
-                        && is_dir(&file_dir)
-                });
-                let Some(id) = placed else {
+            for entry in entries(&path)? {
+                let (name, path) = (entry.file_name(), entry.path());
+                let page = name
+                    .to_str()
+                    .and_then(disk::parse_page_name)
+                    .filter(|(id, _)| id.starts_with(prefix_name))
+                    .and_then(|(id, index)| records.get(id).map(|stored| (stored, index)));
+                let Some((stored, index)) = page else {
                     discard(&path, &mut out)?;
                     continue;
                 };
-                match scan_file(&path, id, page_size, &mut out)? {
-                    // Two directories claiming one generation (copied by hand?) would share page keys.
-                    Some(file) if !generations.insert(file.stored.generation) => discard(&path, &mut out)?,
-                    Some(file) => out.files.push(file),
-                    None => {}
+                match disk::read_header(&path) {
+                    Ok(h)
+                        if h.generation == stored.generation
+                            && h.index == index
+                            && h.page_size == page_size
+                            && Some(h.len) == stored.record.page_len(page_size, index) =>
+                    {
+                        let page = RecoveredPage { index, len: h.len, cached_ms: h.cached_ms };
+                        pages.entry(stored.record.file_id.clone()).or_default().push(page);
+                    }
+                    Ok(_) | Err(PageFileError::Corrupt(_)) | Err(PageFileError::Missing) => discard(&path, &mut out)?,
+                    Err(PageFileError::Io(e)) => return Err(PageStoreError::io("read", path)(e)),
                 }
             }
         }
+        let log = RecordLog::create(&log_path, records.values()).map_err(PageStoreError::io("write", &log_path))?;
+        out.logs.push(log);
+        for (id, stored) in records {
+            let pages = pages.remove(&id).unwrap_or_default();
+            out.files.push(RecoveredFile { stored, pages });
+        }
     }
     Ok(out)
-}
-
-fn scan_file(
-    dir: &Path,
-    id: &str,
-    page_size: u64,
-    out: &mut Recovered,
-) -> Result<Option<RecoveredFile>, PageStoreError> {
-    let record_path = dir.join(RECORD_FILE);
-    let stored = match record::read(&record_path) {
-        Ok(stored) if stored.record.file_id == id => stored,
-        Ok(stored) => return reject(dir, &format!("record of {}", stored.record.file_id), out),
-        Err(RecordFileError::Invalid(why)) => return reject(dir, &why, out),
-        Err(RecordFileError::Io(e)) => return Err(PageStoreError::io("read", record_path)(e)),
-    };
-    let mut pages = Vec::new();
-    for entry in entries(dir)? {
-        let (name, path) = (entry.file_name(), entry.path());
-        let name = name.to_str().unwrap_or_default();
-        if name == RECORD_FILE {
-            continue;
-        }
-        let Some(index) = disk::parse_page_name(name) else {
-            discard(&path, out)?;
-            continue;
-        };
-        match disk::read_header(&path) {
-            Ok(h)
-                if h.generation == stored.generation
-                    && h.index == index
-                    && h.page_size == page_size
-                    && Some(h.len) == stored.record.page_len(page_size, index) =>
-            {
-                pages.push(RecoveredPage { index, len: h.len, cached_ms: h.cached_ms });
-            }
-            Ok(_) | Err(PageFileError::Corrupt(_)) | Err(PageFileError::Missing) => discard(&path, out)?,
-            Err(PageFileError::Io(e)) => return Err(PageStoreError::io("read", path)(e)),
-        }
-    }
-    Ok(Some(RecoveredFile { stored, pages }))
-}
-
-fn reject(dir: &Path, why: &str, out: &mut Recovered) -> Result<Option<RecoveredFile>, PageStoreError> {
-    tracing::warn!(dir = %dir.display(), why, "cached file without a usable record dropped");
-    discard(dir, out)?;
-    Ok(None)
 }
 
 fn entries(dir: &Path) -> Result<Vec<DirEntry>, PageStoreError> {

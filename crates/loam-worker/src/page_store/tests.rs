@@ -25,6 +25,13 @@ fn record(uri: &str, length: u64, etag: &str) -> FileRecord {
     FileRecord::new(uri, length, Some(etag.into()), Some(1), 1_000)
 }
 
+/// Whether the record log says `file_id` has a record.
+fn logged(store: &PageStore, file_id: &str) -> bool {
+    let layout = store.layout.as_ref().unwrap();
+    let path = layout.record_log_path(layout.dir_index(file_id));
+    record_log::RecordLog::replay(&path).unwrap().records.contains_key(file_id)
+}
+
 /// Page `index` of `rec`, filled with `fill`.
 fn page(rec: &FileRecord, index: u64, fill: u8) -> Bytes {
     Bytes::from(vec![fill; rec.page_len(PS, index).unwrap() as usize])
@@ -130,7 +137,8 @@ async fn disk_eviction_deletes_the_least_recently_used_page_file() {
     assert!(store.has_page(&rec.file_id, 0) && !store.has_page(&rec.file_id, 1) && store.has_page(&rec.file_id, 2));
     assert_eq!(metrics.pages_evicted.get_or_create(&DISK).get(), 1);
     let names: Vec<_> = page_files(dir.path()).iter().map(|p| p.file_name().unwrap().to_owned()).collect();
-    assert_eq!(names, ["0.page", "2.page"]);
+    let want = [format!("{}.0.page", rec.file_id), format!("{}.2.page", rec.file_id)];
+    assert_eq!(names, want.map(std::ffi::OsString::from));
 }
 
 #[tokio::test]
@@ -157,15 +165,15 @@ async fn a_new_version_drops_old_pages_and_the_same_version_keeps_them() {
 }
 
 #[tokio::test]
-async fn remove_file_frees_bytes_and_its_directory() {
+async fn remove_file_frees_bytes_pages_and_record() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(cfg(10 * PS, Some(dir.path()), 10 * PS));
     let rec = record("s3://b/a", PS + 10, "e");
     cached(&store, &rec, &[(0, 1), (1, 2)]).await;
-    let file_dir = store.layout.as_ref().unwrap().file_dir(&rec.file_id);
-    assert!(file_dir.join("record.json").exists());
+    assert!(logged(&store, &rec.file_id));
+    assert_eq!(page_files(dir.path()).len(), 2);
     assert_eq!(store.remove_file(&rec.file_id).await.unwrap(), PS + 10);
-    assert!(!file_dir.exists());
+    assert!(page_files(dir.path()).is_empty() && !logged(&store, &rec.file_id));
     assert_eq!(store.usage(), Usage::default());
     assert_eq!(store.remove_file(&rec.file_id).await.unwrap(), 0);
     assert_eq!(store.file(&rec.file_id), None);
@@ -238,30 +246,34 @@ async fn concurrent_reads_never_see_the_old_version_after_a_replacement() {
 async fn restart_serves_pages_and_records_and_cleans_debris() {
     let dir = tempfile::tempdir().unwrap();
     let rec = record("s3://b/a", PS + 5, "e");
-    let file_dir = {
+    let (page0, root) = {
         let (store, _) = open(cfg(PS, Some(dir.path()), 10 * PS));
         cached(&store, &rec, &[(0, 1), (1, 2)]).await;
         store.set_validated(&rec.file_id, 9_999);
         store.flush_records().await.unwrap();
-        store.layout.as_ref().unwrap().file_dir(&rec.file_id)
+        let layout = store.layout.as_ref().unwrap();
+        (layout.page_path(&rec.file_id, 0), layout.roots()[0].clone())
     };
-    let root = file_dir.parent().unwrap().parent().unwrap().to_path_buf();
-    // Debris: a temp file, an unknown file, a file directory without record, a record of an unknown
-    // version, and a directory under the wrong prefix.
-    std::fs::write(file_dir.join("0.page.tmp-123"), b"half").unwrap();
+    let prefix = page0.parent().unwrap().to_path_buf();
+    // Debris: a temp file, unknown files, a page without a record, a page under the wrong prefix, a
+    // directory that is no prefix, and a torn append at the end of the log.
+    let temp = prefix.join(format!("{}.0.page.tmp-123", rec.file_id));
+    std::fs::write(&temp, b"half").unwrap();
     std::fs::write(root.join("junk"), b"?").unwrap();
+    std::fs::write(prefix.join("junk"), b"?").unwrap();
     let orphan = record("s3://b/orphan", PS, "e");
-    let orphan_dir = root.join(&orphan.file_id[..2]).join(&orphan.file_id);
-    std::fs::create_dir_all(&orphan_dir).unwrap();
-    std::fs::copy(file_dir.join("0.page"), orphan_dir.join("0.page")).unwrap();
-    let future = record("s3://b/future", PS, "e");
-    let future_dir = root.join(&future.file_id[..2]).join(&future.file_id);
-    std::fs::create_dir_all(&future_dir).unwrap();
-    std::fs::write(future_dir.join("record.json"), br#"{"version": 99}"#).unwrap();
-    std::fs::create_dir_all(root.join("zz").join(&rec.file_id)).unwrap();
+    let orphan_page = root.join(&orphan.file_id[..2]).join(format!("{}.0.page", orphan.file_id));
+    std::fs::create_dir_all(orphan_page.parent().unwrap()).unwrap();
+    std::fs::copy(&page0, &orphan_page).unwrap();
     let misplaced_prefix = if rec.file_id.starts_with("00") { "01" } else { "00" };
-    let misplaced = root.join(misplaced_prefix).join(&rec.file_id);
-    std::fs::create_dir_all(&misplaced).unwrap();
+    let misplaced = root.join(misplaced_prefix).join(page0.file_name().unwrap());
+    std::fs::create_dir_all(misplaced.parent().unwrap()).unwrap();
+    std::fs::copy(&page0, &misplaced).unwrap();
+    std::fs::create_dir_all(root.join("zz")).unwrap();
+    let log = root.join(disk::RECORD_LOG);
+    let mut raw = std::fs::read(&log).unwrap();
+    raw.extend_from_slice(b"0123abcd {\"remove\":\"");
+    std::fs::write(&log, raw).unwrap();
 
     let (store, metrics) = open(cfg(PS, Some(dir.path()), 10 * PS));
     let restored = store.file(&rec.file_id).unwrap();
@@ -271,8 +283,28 @@ async fn restart_serves_pages_and_records_and_cleans_debris() {
     assert_eq!(store.get_page(&rec.file_id, 0).await.unwrap(), Some(page(&rec, 0, 1)));
     assert_eq!(store.get_page(&rec.file_id, 1).await.unwrap(), Some(page(&rec, 1, 2)));
     assert_eq!(metrics.page_hits.get_or_create(&DISK).get(), 2);
-    assert!(!file_dir.join("0.page.tmp-123").exists() && !root.join("junk").exists());
-    assert!(!orphan_dir.exists() && !future_dir.exists() && !root.join("zz").exists() && !misplaced.exists());
+    for gone in [&temp, &root.join("junk"), &prefix.join("junk"), &orphan_page, &misplaced, &root.join("zz")] {
+        assert!(!gone.exists(), "{} was not cleaned up", gone.display());
+    }
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert_eq!(text.lines().count(), 2, "the log was rewritten without the torn line: {text}");
+}
+
+#[tokio::test]
+async fn the_cache_of_the_older_layout_is_deleted_at_start() {
+    let dir = tempfile::tempdir().unwrap();
+    let old = dir.path().join("loam-pages/v1/ab/some-file");
+    std::fs::create_dir_all(&old).unwrap();
+    std::fs::write(old.join("record.json"), b"{}").unwrap();
+    let unknown = dir.path().join("loam-pages/v9");
+    std::fs::create_dir_all(&unknown).unwrap();
+    let (_store, _) = open(cfg(0, Some(dir.path()), 10 * PS));
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while dir.path().join("loam-pages/v1").exists() {
+        assert!(std::time::Instant::now() < deadline, "v1 was not deleted");
+        std::thread::sleep(std::time::Duration::from_millis(10));
+    }
+    assert!(unknown.exists(), "a layout this build does not know is left alone");
 }
 
 #[tokio::test]
@@ -363,12 +395,11 @@ async fn a_pending_record_goes_to_disk_with_the_first_pages_and_survives_a_resta
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(cfg(0, Some(dir.path()), 10_000));
     let rec = record("s3://b/pending", 2 * PS, "e");
-    let record_file = store.layout.as_ref().unwrap().record_path(&rec.file_id);
     store.put_file_pending(rec.clone()).await.unwrap();
-    assert!(!record_file.exists(), "a pending record waits for the pages");
+    assert!(!logged(&store, &rec.file_id), "a pending record waits for the pages");
     let batch: Vec<_> = (0..2).map(|i| (i, page(&rec, i, 5))).collect();
     assert_eq!(store.put_pages(&rec.file_id, batch).await.unwrap(), vec![true; 2]);
-    assert!(record_file.exists(), "the record is written with the first pages");
+    assert!(logged(&store, &rec.file_id), "the record is written with the first pages");
     drop(store);
     let (reopened, _) = open(cfg(0, Some(dir.path()), 10_000));
     assert_eq!(reopened.get_page(&rec.file_id, 1).await.unwrap().unwrap(), page(&rec, 1, 5));
@@ -376,8 +407,7 @@ async fn a_pending_record_goes_to_disk_with_the_first_pages_and_survives_a_resta
     // A record with no page to carry it is written by persist_record.
     let meta = record("s3://b/meta-only", 3, "e");
     reopened.put_file_pending(meta.clone()).await.unwrap();
-    let meta_file = reopened.layout.as_ref().unwrap().record_path(&meta.file_id);
-    assert!(!meta_file.exists());
+    assert!(!logged(&reopened, &meta.file_id));
     reopened.persist_record(&meta.file_id).await.unwrap();
-    assert!(meta_file.exists());
+    assert!(logged(&reopened, &meta.file_id));
 }
