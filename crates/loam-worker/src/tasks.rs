@@ -2,8 +2,10 @@
 //!
 //! - **Load** goes through the read-through layer, so a loaded page is exactly what a read would have
 //!   cached, and pages already cached cost no UFS read (a resumed or repeated job re-reads nothing). Files
-//!   of a batch run concurrently ([`FILES_IN_PARALLEL`]); UFS reads of all batches together are bounded by
-//!   one semaphore ([`MAX_UFS_READS`]), and each UFS read first takes its bytes from a token bucket of the
+//!   of a batch run concurrently ([`FILES_IN_PARALLEL`]); UFS reads of all batches together are bounded in
+//!   number ([`MAX_UFS_READS`]) and in bytes ([`MAX_UFS_READ_BYTES`]): many small files keep many requests
+//!   in flight (a small-file load is bound by request latency), large runs are limited by the memory they
+//!   hold. Each UFS read first takes its bytes from a token bucket of the
 //!   batch's `bandwidth` (one bucket per distinct rate: batches of one job share theirs, see `bandwidth`).
 //! - **skipIfExists**: the file is opened first, which re-validates a record older than `max_age` and
 //!   drops the pages of a changed object; a file whose pages are then all cached is skipped.
@@ -32,9 +34,13 @@ use std::time::{Duration, UNIX_EPOCH};
 use tokio::sync::Semaphore;
 
 /// Files of one batch loaded at the same time.
-pub const FILES_IN_PARALLEL: usize = 8;
+pub const FILES_IN_PARALLEL: usize = 32;
 /// UFS reads in flight for all batches of this worker together.
-pub const MAX_UFS_READS: usize = 16;
+pub const MAX_UFS_READS: usize = 64;
+/// Bytes of UFS reads in flight for all batches of this worker together (16 runs of 4 MiB).
+pub const MAX_UFS_READ_BYTES: u64 = 64 << 20;
+/// The unit in which [`MAX_UFS_READ_BYTES`] is counted out (semaphore permits are `u32`).
+const READ_BYTES_UNIT: u64 = 64 << 10;
 /// Runs of one file read at once by a load, so a large file keeps several UFS reads in flight.
 pub const RUNS_IN_PARALLEL_PER_FILE: usize = 4;
 
@@ -49,6 +55,8 @@ enum Limited {
 pub struct TaskRunner {
     rt: Arc<ReadThrough>,
     ufs_reads: Semaphore,
+    /// Permits of [`READ_BYTES_UNIT`] bytes.
+    ufs_read_bytes: Semaphore,
     buckets: Mutex<HashMap<(Limited, u64), Arc<TokenBucket>>>,
     /// For copies from peers; `None` when no HTTP client could be built (then files are read from the UFS).
     http: Option<reqwest::Client>,
@@ -64,25 +72,36 @@ impl TaskRunner {
                 None
             }
         };
-        Arc::new(Self { rt, ufs_reads: Semaphore::new(MAX_UFS_READS), buckets: Mutex::new(HashMap::new()), http })
+        Arc::new(Self {
+            rt,
+            ufs_reads: Semaphore::new(MAX_UFS_READS),
+            ufs_read_bytes: Semaphore::new((MAX_UFS_READ_BYTES / READ_BYTES_UNIT) as usize),
+            buckets: Mutex::new(HashMap::new()),
+            http,
+        })
     }
 
     /// Loads `files`, reading (or copying from peers) at most `bandwidth` bytes per second (0: unlimited).
     pub async fn load(&self, files: Vec<LoadTaskFile>, bandwidth: u64) -> Vec<FileResult> {
         let bucket = (bandwidth > 0).then(|| self.bucket(Limited::Load, bandwidth));
-        futures::stream::iter(files)
-            .map(|f| {
+        // Unordered, so that one slow file does not hold back the start of the files after it; the
+        // answer is put back in the batch's order.
+        let mut results: Vec<(usize, FileResult)> = futures::stream::iter(files.into_iter().enumerate())
+            .map(|(at, f)| {
                 let bucket = bucket.clone();
                 async move {
-                    match self.load_one(&f, bucket.as_deref()).await {
+                    let result = match self.load_one(&f, bucket.as_deref()).await {
                         Ok((bytes, skipped)) => FileResult { uri: f.ufs_uri, ok: true, bytes, skipped, error: None },
                         Err(e) => FileResult { uri: f.ufs_uri, ok: false, bytes: 0, skipped: false, error: Some(e) },
-                    }
+                    };
+                    (at, result)
                 }
             })
-            .buffered(FILES_IN_PARALLEL)
+            .buffer_unordered(FILES_IN_PARALLEL)
             .collect()
-            .await
+            .await;
+        results.sort_unstable_by_key(|(at, _)| *at);
+        results.into_iter().map(|(_, r)| r).collect()
     }
 
     fn bucket(&self, what: Limited, rate: u64) -> Arc<TokenBucket> {
@@ -147,11 +166,14 @@ impl TaskRunner {
         }
         futures::stream::iter(firsts)
             .map(|i| async move {
+                let run_end = ((i / per_run + 1) * per_run * ps).min(file.record.length);
+                let bytes = run_end - i * ps;
                 if let Some(b) = bucket {
-                    let run_end = ((i / per_run + 1) * per_run * ps).min(file.record.length);
-                    b.take(run_end - i * ps).await;
+                    b.take(bytes).await;
                 }
                 let _permit = self.ufs_reads.acquire().await.map_err(|e| e.to_string())?;
+                let units = bytes.div_ceil(READ_BYTES_UNIT).clamp(1, MAX_UFS_READ_BYTES / READ_BYTES_UNIT) as u32;
+                let _bytes = self.ufs_read_bytes.acquire_many(units).await.map_err(|e| e.to_string())?;
                 self.rt.read_page(file, i).await.map(|_| ()).map_err(|e| e.to_string())
             })
             .buffer_unordered(RUNS_IN_PARALLEL_PER_FILE)

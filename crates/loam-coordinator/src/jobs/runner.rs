@@ -50,7 +50,7 @@ use tokio::time::Instant;
 /// Default files per batch.
 pub const DEFAULT_BATCH_SIZE: usize = 100;
 /// Batches in flight per worker.
-pub const BATCHES_PER_WORKER: usize = 2;
+pub const BATCHES_PER_WORKER: usize = 4;
 /// Most listing events ahead of the cursor.
 pub const MAX_LEAD: u64 = 20_000;
 /// Attempts per file and worker.

@@ -411,3 +411,44 @@ async fn a_pending_record_goes_to_disk_with_the_first_pages_and_survives_a_resta
     reopened.persist_record(&meta.file_id).await.unwrap();
     assert!(logged(&reopened, &meta.file_id));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_updates_and_removals_leave_the_log_saying_what_the_index_says() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(cfg(0, Some(dir.path()), 1000 * PS));
+    let uris: Vec<String> = (0..4).map(|i| format!("s3://b/race-{i}")).collect();
+    let tasks: Vec<_> = (0..8u8)
+        .map(|t| {
+            let (store, uris) = (store.clone(), uris.clone());
+            tokio::spawn(async move {
+                for round in 0..40u8 {
+                    let uri = &uris[usize::from(round + t) % uris.len()];
+                    let rec = record(uri, 2 * PS, &format!("e{t}-{round}"));
+                    match (round + t) % 3 {
+                        0 => {
+                            store.remove_file(&rec.file_id).await.unwrap();
+                        }
+                        1 => {
+                            store.put_file_pending(rec.clone()).await.unwrap();
+                            let _ = store.put_pages(&rec.file_id, vec![(0, page(&rec, 0, t))]).await;
+                        }
+                        _ => store.put_file(rec).await.unwrap(),
+                    }
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    store.flush_records().await.unwrap();
+    let before: Vec<_> = uris.iter().map(|u| store.file(&loam_core::file_id(u))).collect();
+    let pages: Vec<_> = uris.iter().map(|u| store.has_page(&loam_core::file_id(u), 0)).collect();
+    drop(store);
+    let (reopened, _) = open(cfg(0, Some(dir.path()), 1000 * PS));
+    let after: Vec<_> = uris.iter().map(|u| reopened.file(&loam_core::file_id(u))).collect();
+    assert_eq!(after, before, "the log converged to the index's final state");
+    for (u, had) in uris.iter().zip(pages) {
+        assert_eq!(reopened.has_page(&loam_core::file_id(u), 0), had, "{u}");
+    }
+}

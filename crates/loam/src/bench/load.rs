@@ -14,6 +14,7 @@
 //! and the workers' peak RSS (`VmHWM`) during the jobs.
 
 mod data;
+mod pinning;
 mod procs;
 
 use anyhow::{Context, bail};
@@ -23,6 +24,7 @@ use loam_core::job_api::{FreeProgress, LoadProgress};
 use loam_core::path::UfsUri;
 use loam_core::size::parse_size;
 use loam_ufs::OpendalUfs;
+use pinning::Pinning;
 use procs::Proc;
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -66,6 +68,10 @@ pub struct LoadBenchArgs {
     /// measurable (`cargo install s3s-fs@0.14.1 --features binary`).
     #[arg(long)]
     pub s3s_fs: Option<PathBuf>,
+    /// Runs the S3 server on these CPUs (`0`, `0-1`, ...) and everything else on the others, as a remote
+    /// store would be: the cache's work then cannot slow the server it is measured against (`taskset`).
+    #[arg(long)]
+    pub pin_s3_cpus: Option<String>,
 }
 
 /// The bucket the data sets live in.
@@ -99,13 +105,14 @@ impl Cluster {
         dir: &Path,
         etcd_bin: &Path,
         s3s_fs: Option<&Path>,
+        pin: Option<&Pinning>,
         cache_size: u64,
         http: &reqwest::Client,
     ) -> anyhow::Result<Self> {
         let s3_port = free_port()?;
         let s3 = match s3s_fs {
-            Some(bin) => procs::start_s3s_fs(dir, bin, s3_port, BUCKET)?,
-            None => procs::start_moto(dir, s3_port)?,
+            Some(bin) => procs::start_s3s_fs(dir, bin, s3_port, BUCKET, pin)?,
+            None => procs::start_moto(dir, s3_port, pin)?,
         };
         let etcd_port = free_port()?;
         let etcd = procs::start_etcd(dir, etcd_bin, etcd_port, free_port()?)?;
@@ -245,8 +252,19 @@ pub async fn run(args: LoadBenchArgs) -> anyhow::Result<()> {
     // Any one worker may be handed every file: room for all of it, plus the pages' overhead.
     let cache_size = total + total / 4 + (256 << 20);
     let http = reqwest::Client::builder().no_proxy().build()?;
+    let pin = match &args.pin_s3_cpus {
+        Some(list) => {
+            let cpus = std::thread::available_parallelism().map(usize::from).unwrap_or(1);
+            let pin = Pinning::new(list, cpus)?;
+            pin.pin_self()?;
+            eprintln!("S3 server on CPUs {}, everything else on CPUs {}", pin.s3, pin.rest);
+            Some(pin)
+        }
+        None => None,
+    };
     eprintln!("starting moto, etcd, a coordinator and {WORKERS} workers in {}…", dir.display());
-    let cluster = Cluster::start(&dir, &args.etcd_bin, args.s3s_fs.as_deref(), cache_size, &http).await?;
+    let cluster =
+        Cluster::start(&dir, &args.etcd_bin, args.s3s_fs.as_deref(), pin.as_ref(), cache_size, &http).await?;
     if args.s3s_fs.is_none() {
         // moto takes an unsigned bucket creation; s3s-fs's buckets are directories made at its start.
         let created = http.put(format!("{}/{BUCKET}", cluster.s3_endpoint)).send().await?;

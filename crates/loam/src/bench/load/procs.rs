@@ -7,6 +7,7 @@
 //! kills it once the bench process is gone. The watchdog `exec`s the server, so the child's pid is the
 //! server's own, which is what [`Proc::peak_rss`] reads.
 
+use super::pinning::Pinning;
 use anyhow::{Context, bail};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
@@ -153,8 +154,9 @@ pub fn get(port: u16, path: &str) -> Option<String> {
     answer.starts_with("HTTP/1.").then_some(answer)
 }
 
-/// Starts moto's S3 server from the venv (`$LOAM_VENV` or `~/.cache/loam/venv`) on `port`.
-pub fn start_moto(dir: &Path, port: u16) -> anyhow::Result<Proc> {
+/// Starts moto's S3 server from the venv (`$LOAM_VENV` or `~/.cache/loam/venv`) on `port`, on the CPUs
+/// `pin` gives it if any.
+pub fn start_moto(dir: &Path, port: u16, pin: Option<&Pinning>) -> anyhow::Result<Proc> {
     let venv = std::env::var_os("LOAM_VENV").map(PathBuf::from).unwrap_or_else(|| {
         let home = std::env::var_os("HOME").map(PathBuf::from).unwrap_or_else(|| PathBuf::from("/root"));
         home.join(".cache/loam/venv")
@@ -164,11 +166,13 @@ pub fn start_moto(dir: &Path, port: u16) -> anyhow::Result<Proc> {
         bail!("{} not found: run scripts/setup-test-deps.sh (or set LOAM_VENV)", moto.display());
     }
     let args = ["-H".to_string(), "127.0.0.1".into(), "-p".into(), port.to_string()];
-    Proc::server("moto", dir, &moto, &args, || get(port, "/moto-api/").is_some())
+    let (program, args) = pinned(pin, &moto, &args);
+    Proc::server("moto", dir, &program, &args, || get(port, "/moto-api/").is_some())
 }
 
-/// Starts `s3s-fs` (an S3 server over a directory, with real ranged reads) on `port`, with `bucket` made.
-pub fn start_s3s_fs(dir: &Path, bin: &Path, port: u16, bucket: &str) -> anyhow::Result<Proc> {
+/// Starts `s3s-fs` (an S3 server over a directory, with real ranged reads) on `port`, with `bucket` made,
+/// on the CPUs `pin` gives it if any.
+pub fn start_s3s_fs(dir: &Path, bin: &Path, port: u16, bucket: &str, pin: Option<&Pinning>) -> anyhow::Result<Proc> {
     let root = dir.join("s3s-data");
     std::fs::create_dir_all(root.join(bucket))?;
     let args: Vec<String> = ["--host", "127.0.0.1", "--port", &port.to_string(), "--access-key", "loam-bench"]
@@ -176,7 +180,15 @@ pub fn start_s3s_fs(dir: &Path, bin: &Path, port: u16, bucket: &str) -> anyhow::
         .map(str::to_string)
         .chain(["--secret-key".to_string(), "loam-bench".to_string(), root.display().to_string()])
         .collect();
-    Proc::server("s3s-fs", dir, bin, &args, || get(port, "/").is_some())
+    let (program, args) = pinned(pin, bin, &args);
+    Proc::server("s3s-fs", dir, &program, &args, || get(port, "/").is_some())
+}
+
+fn pinned(pin: Option<&Pinning>, program: &Path, args: &[String]) -> (PathBuf, Vec<String>) {
+    match pin {
+        Some(p) => p.wrap_s3(program, args),
+        None => (program.to_path_buf(), args.to_vec()),
+    }
 }
 
 /// Starts a single-member etcd on `client` and `peer` ports with its data under `dir`.
