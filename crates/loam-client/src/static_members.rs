@@ -165,13 +165,13 @@ mod tests {
 
     #[test]
     fn matches_alluxio_identities_of_the_ring_vectors() {
-        let dir = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../loam-core/tests/vectors/hash-ring");
-        let hosts = std::fs::read_to_string(dir.join("workerHostnames.json")).unwrap();
-        let list = std::fs::read_to_string(dir.join("workerList.json")).unwrap();
-        let hosts: Vec<String> = serde_json::from_str(&hosts).unwrap();
+        // Compiled in: a path fixed at build time goes stale when the shared target dir serves another checkout.
+        let hosts = include_str!("../../loam-core/tests/vectors/hash-ring/workerHostnames.json");
+        let list = include_str!("../../loam-core/tests/vectors/hash-ring/workerList.json");
+        let hosts: Vec<String> = serde_json::from_str(hosts).unwrap();
         let text: String = hosts.iter().map(|h| format!("{h}:28080\n")).collect();
         let mut ours: Vec<String> = parse(&text, "f").unwrap().iter().map(|w| w.id.identity().identifier).collect();
-        let mut theirs: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(&list)
+        let mut theirs: Vec<String> = serde_json::from_str::<Vec<serde_json::Value>>(list)
             .unwrap()
             .iter()
             .map(|v| v["identifier"].as_str().unwrap().to_string())

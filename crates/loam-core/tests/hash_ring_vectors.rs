@@ -5,9 +5,18 @@ use loam_core::hash_ring::{DEFAULT_VIRTUAL_NODES, HashRing};
 use loam_core::id::{WorkerId, WorkerIdentity};
 use std::collections::{BTreeMap, BTreeSet};
 
+/// The vectors are compiled in (`include_str!`), not read at run time from a path fixed at build time: the
+/// target directory is shared between checkouts at different paths, and cargo does not rebuild a test only
+/// because its checkout moved.
 fn load<T: serde::de::DeserializeOwned>(name: &str) -> T {
-    let path = format!("{}/tests/vectors/hash-ring/{name}", env!("CARGO_MANIFEST_DIR"));
-    serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap()
+    let text = match name {
+        "workerHostnames.json" => include_str!("vectors/hash-ring/workerHostnames.json"),
+        "workerList.json" => include_str!("vectors/hash-ring/workerList.json"),
+        "activeNodesMap.json" => include_str!("vectors/hash-ring/activeNodesMap.json"),
+        "fileUrlWorkers.json" => include_str!("vectors/hash-ring/fileUrlWorkers.json"),
+        other => panic!("no vector file {other}"),
+    };
+    serde_json::from_str(text).unwrap()
 }
 
 fn ring() -> HashRing<()> {

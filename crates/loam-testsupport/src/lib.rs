@@ -12,3 +12,12 @@ pub mod watchdog;
 pub use etcd_server::EtcdServer;
 pub use ports::free_port;
 pub use s3_server::S3TestServer;
+
+/// `rel` under the manifest directory of the package whose test is running, read from the environment at
+/// run time (cargo and nextest set `CARGO_MANIFEST_DIR`). A path compiled in with `env!` goes stale when
+/// a shared target directory serves checkouts at different paths: cargo does not rebuild a test because
+/// its checkout moved.
+pub fn package_file(rel: &str) -> std::path::PathBuf {
+    let dir = std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo test and nextest set CARGO_MANIFEST_DIR");
+    std::path::PathBuf::from(dir).join(rel)
+}

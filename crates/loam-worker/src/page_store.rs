@@ -41,9 +41,9 @@ use std::sync::Arc;
 use crate::metrics::{DISK, MEMORY, WorkerMetrics};
 use disk::{Layout, PageFileError, PageHeader};
 use index::{DiskPage, Effects, Index, Lookup, ReadResult};
+use loam_core::rules::Priority;
 use record::StoredRecord;
 use record_log::{LogEntry, RecordLog};
-use loam_core::rules::Priority;
 
 /// The default page size: 1 MiB.
 pub const DEFAULT_PAGE_SIZE: u64 = 1 << 20;
@@ -304,7 +304,7 @@ impl PageStore {
         };
         // The index holds disk pages only when there is a disk tier.
         let Some(layout) = &self.layout else { return Ok(None) };
-        let path = layout.page_path(file_id, index);
+        let path = layout.page_path(file_id, read.generation, index);
         let read_path = path.clone();
         let outcome = tokio::task::spawn_blocking(move || disk::read_page(&read_path)).await?;
         let result = match outcome {
@@ -374,7 +374,7 @@ impl PageStore {
                 .filter(|(_, (_, plan))| plan.disk)
                 .map(|(at, ((index, data), plan))| {
                     let header = PageHeader::for_data(plan.generation, *index, self.page_size, cached_ms, data);
-                    (at, layout.page_path(file_id, *index), header, data.clone())
+                    (at, layout.page_path(file_id, plan.generation, *index), header, data.clone())
                 })
                 .collect(),
             None => Vec::new(),
@@ -400,16 +400,19 @@ impl PageStore {
                 (record_result, pages)
             })
             .await?;
-            match (record_result, &record) {
-                (Some(Ok(())), Some((_, seq))) => {
-                    // The record changed while it was appended: append the current state after it, so the
-                    // log does not end with an older one (a removal appended first, say).
-                    if !self.index.lock().mark_persisted(file_id, Some(*seq)) {
-                        self.sync_record(file_id).await?;
-                    }
+            let appended = match (record_result, &record) {
+                (Some(Ok(())), Some((_, seq))) => Some(*seq),
+                (Some(Err(e)), _) => {
+                    failure = Some(e);
+                    None
                 }
-                (Some(Err(e)), _) => failure = Some(e),
-                _ => {}
+                _ => None,
+            };
+            // The record changed while it was appended: append the current state after it, so the log does
+            // not end with an older one (a removal appended first, say).
+            let stale = appended.is_some_and(|seq| !self.index.lock().mark_persisted(file_id, Some(seq)));
+            if stale {
+                self.sync_record(file_id).await?;
             }
             for (at, path, r) in results {
                 match r {
@@ -556,8 +559,8 @@ fn remove_old_layouts(layout: &Layout) {
 
 fn delete_pages(layout: &Layout, pages: Vec<DiskPage>) {
     for page in pages {
-        let path = layout.page_path(&page.file_id, page.index);
-        if let Err(e) = disk::remove_page_of(&path, page.generation) {
+        let path = layout.page_path(&page.file_id, page.generation, page.index);
+        if let Err(e) = disk::remove_if_present(&path) {
             tracing::warn!(path = %path.display(), error = %e, "cannot delete page file");
         }
     }

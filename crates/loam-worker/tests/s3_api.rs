@@ -13,7 +13,10 @@ use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/s3_boto3.py");
+/// The Python side of this test.
+fn script() -> std::path::PathBuf {
+    loam_testsupport::package_file("tests/py/s3_boto3.py")
+}
 
 fn venv_bin(name: &str) -> PathBuf {
     let bin = loam_testsupport::s3_server::venv_dir().join("bin").join(name);
@@ -65,7 +68,8 @@ fn script_env(c: &Cluster) -> Vec<(String, String)> {
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_against_a_file_bucket_and_an_s3_bucket() {
     let c = Cluster::start(Options { moto: true, ..Options::new(3) }).await;
-    let out = run("s3_boto3", venv_bin("python"), vec![SCRIPT.into(), "suite".into()], script_env(&c)).await;
+    let out =
+        run("s3_boto3", venv_bin("python"), vec![script().display().to_string(), "suite".into()], script_env(&c)).await;
     let stdout = check("s3_boto3.py suite", &out);
     for line in ["ok: listing of data", "ok: multipart to s3data", "ok: signatures and anonymous reads"] {
         assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
@@ -154,7 +158,7 @@ async fn a_2_gib_object_reads_correctly_in_random_ranges() {
     env.push(("LOAM_BIG_KEY".into(), "big/words.bin".into()));
     env.push(("LOAM_BIG_SIZE".into(), SIZE.to_string()));
     env.push(("LOAM_RANGE_COUNT".into(), "120".into()));
-    let out = run("s3_boto3", venv_bin("python"), vec![SCRIPT.into(), "ranges".into()], env).await;
+    let out = run("s3_boto3", venv_bin("python"), vec![script().display().to_string(), "ranges".into()], env).await;
     let stdout = check("s3_boto3.py ranges", &out);
     assert!(stdout.contains("ok: 120 ranges"), "{stdout}");
 }

@@ -22,7 +22,10 @@ use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/alluxio_client.py");
+/// The Python side of this test.
+fn script() -> std::path::PathBuf {
+    loam_testsupport::package_file("tests/py/alluxio_client.py")
+}
 /// How long the script may take on a loaded machine (imports, a few MiB of reads, the write phase).
 const PYTHON_CAP: Duration = Duration::from_secs(300);
 const MIB: usize = 1024 * 1024;
@@ -58,7 +61,7 @@ fn the_alluxio_python_client_reads_and_writes_through_loam() {
     let etcd = c.etcd_url();
     let (host, port) = etcd.trim_start_matches("http://").trim_end_matches('/').rsplit_once(':').expect("etcd port");
     let mut cmd = Command::new(&python);
-    cmd.arg(SCRIPT).arg(host).arg(port);
+    cmd.arg(script()).arg(host).arg(port);
     // etcd3 0.12's generated code predates protobuf 4 (see `distributed/rings.rs`).
     cmd.env("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python");
     let out = process::run_capped(cmd, Some(serde_json::to_vec(&plan).expect("plan JSON")), PYTHON_CAP);

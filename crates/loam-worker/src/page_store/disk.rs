@@ -1,7 +1,8 @@
 //! The disk tier's directory layout and page file format. Everything here is blocking I/O, called from
 //! `spawn_blocking`.
 //!
-//! Layout `v2`: `<dir>/loam-pages/v2/<id[0..2]>/<id>.<index>.page` holds page `index` of file `id`, and
+//! Layout `v2`: `<dir>/loam-pages/v2/<id[0..2]>/<id>.<generation>.<index>.page` holds page `index` of
+//! the version `generation` of file `id`, and
 //! `<dir>/loam-pages/v2/records.log` the records of the files whose pages live in that directory (see
 //! `record_log.rs`). A file's cache directory is chosen by hashing its id over the configured
 //! directories. `v2` is the layout version.
@@ -10,7 +11,9 @@
 //! `record.json`, i.e. three inodes (directory, record, page) for a file of one page. Creating inodes
 //! is what a load of many small files spent its time on (`ext4_mkdir`/`ext4_create` were over half of a
 //! worker's samples), so a small file now costs one inode and one appended log line. Removing a file
-//! deletes the page files the index knows, checked by generation; recovery deletes any it missed.
+//! deletes the page files the index knows; recovery deletes any it missed. The generation is in the name
+//! so that two versions of a file never share a page file: deleting an old version's page can never
+//! remove a newer one written meanwhile under the same name.
 //!
 //! A page file is a [`HEADER_LEN`]-byte header followed by the data. Header, little-endian:
 //! magic `LMPG` (4), format version (u16), reserved (u16), generation (u64), page index (u64), page size
@@ -73,11 +76,12 @@ impl Layout {
         crc32fast::hash(file_id.as_bytes()) as usize % self.roots.len()
     }
 
-    /// The page file of page `index` of `file_id` (which the store has checked to be a file id, so it is a
-    /// safe name).
-    pub(super) fn page_path(&self, file_id: &str, index: u64) -> PathBuf {
+    /// The page file of page `index` of version `generation` of `file_id` (which the store has checked to
+    /// be a file id, so it is a safe name).
+    pub(super) fn page_path(&self, file_id: &str, generation: u64, index: u64) -> PathBuf {
         let prefix = file_id.get(..2).unwrap_or(file_id);
-        self.roots[self.dir_index(file_id)].join(prefix).join(format!("{file_id}.{index}{PAGE_SUFFIX}"))
+        let name = format!("{file_id}.{generation}.{index}{PAGE_SUFFIX}");
+        self.roots[self.dir_index(file_id)].join(prefix).join(name)
     }
 
     /// The record log of cache directory `dir_index`.
@@ -86,11 +90,14 @@ impl Layout {
     }
 }
 
-/// The file id and page index of a page file name (`<id>.<index>.page`, canonical decimal), or `None`.
-pub(super) fn parse_page_name(name: &str) -> Option<(&str, u64)> {
-    let (id, digits) = name.strip_suffix(PAGE_SUFFIX)?.split_once('.')?;
-    let index: u64 = digits.parse().ok()?;
-    (loam_core::id::is_file_id(id) && index.to_string() == digits).then_some((id, index))
+/// The file id, generation and page index of a page file name (`<id>.<generation>.<index>.page`, numbers
+/// in canonical decimal), or `None`.
+pub(super) fn parse_page_name(name: &str) -> Option<(&str, u64, u64)> {
+    let (id, numbers) = name.strip_suffix(PAGE_SUFFIX)?.split_once('.')?;
+    let (generation, index) = numbers.split_once('.')?;
+    let canonical = |digits: &str| digits.parse::<u64>().ok().filter(|n| n.to_string() == digits);
+    let (generation, index) = (canonical(generation)?, canonical(index)?);
+    loam_core::id::is_file_id(id).then_some((id, generation, index))
 }
 
 /// The header of a page file.
@@ -220,18 +227,6 @@ pub(super) fn read_header(path: &Path) -> Result<PageHeader, PageFileError> {
     Ok(header)
 }
 
-/// Deletes the page file at `path` if it belongs to `generation` or is unreadable garbage, and keeps it if
-/// it belongs to another generation: a newer version's page may have been written under the same name
-/// since the caller decided to delete the old one.
-pub(super) fn remove_page_of(path: &Path, generation: u64) -> io::Result<()> {
-    match read_header(path) {
-        Ok(h) if h.generation != generation => Ok(()),
-        Err(PageFileError::Missing) => Ok(()),
-        Err(PageFileError::Io(e)) => Err(e),
-        Ok(_) | Err(PageFileError::Corrupt(_)) => remove_if_present(path),
-    }
-}
-
 /// Deletes a file, treating "already gone" as success.
 pub(super) fn remove_if_present(path: &Path) -> io::Result<()> {
     match fs::remove_file(path) {
@@ -344,32 +339,19 @@ mod tests {
     }
 
     #[test]
-    fn remove_page_of_keeps_other_generations() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("2.page");
-        write_page(&path, &header(b"x"), b"x").unwrap();
-        remove_page_of(&path, 4).unwrap();
-        assert!(path.exists());
-        remove_page_of(&path, 3).unwrap();
-        assert!(!path.exists());
-        remove_page_of(&path, 3).unwrap();
-        fs::write(&path, b"garbage").unwrap();
-        remove_page_of(&path, 4).unwrap();
-        assert!(!path.exists());
-    }
-
-    #[test]
     fn names_and_layout() {
         let id = loam_core::file_id("s3://b/k");
-        assert_eq!(parse_page_name(&format!("{id}.12.page")), Some((id.as_str(), 12)));
-        assert_eq!(parse_page_name(&format!("{id}.012.page")), None);
-        assert_eq!(parse_page_name(&format!("{id}.12.page.tmp-abc")), None);
-        assert_eq!(parse_page_name("12.page"), None);
-        assert_eq!(parse_page_name("nothex.1.page"), None);
+        assert_eq!(parse_page_name(&format!("{id}.7.12.page")), Some((id.as_str(), 7, 12)));
+        assert_eq!(parse_page_name(&format!("{id}.7.012.page")), None);
+        assert_eq!(parse_page_name(&format!("{id}.07.12.page")), None);
+        assert_eq!(parse_page_name(&format!("{id}.12.page")), None);
+        assert_eq!(parse_page_name(&format!("{id}.7.12.page.tmp-abc")), None);
+        assert_eq!(parse_page_name("7.12.page"), None);
+        assert_eq!(parse_page_name("nothex.1.1.page"), None);
         assert_eq!(parse_page_name(RECORD_LOG), None);
         let layout = Layout::new(&[PathBuf::from("/a"), PathBuf::from("/b")]);
         let root = &layout.roots()[layout.dir_index(&id)];
-        assert_eq!(layout.page_path(&id, 3), root.join(&id[..2]).join(format!("{id}.3.page")));
+        assert_eq!(layout.page_path(&id, 9, 3), root.join(&id[..2]).join(format!("{id}.9.3.page")));
         assert_eq!(layout.record_log_path(1), PathBuf::from("/b/loam-pages/v2/records.log"));
     }
 }

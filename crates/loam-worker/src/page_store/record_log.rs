@@ -186,8 +186,7 @@ mod tests {
         let (a, b) = (stored("s3://b/a", 1), stored("s3://b/b", 2));
         let log = RecordLog::create(&path, [&a]).unwrap();
         let a2 = StoredRecord { generation: 3, ..a.clone() };
-        let entries =
-            [LogEntry::Put(b.clone()), LogEntry::Put(a2.clone()), LogEntry::Remove(b.record.file_id.clone())];
+        let entries = [LogEntry::Put(b.clone()), LogEntry::Put(a2.clone()), LogEntry::Remove(b.record.file_id.clone())];
         log.append(&entries, || unreachable!("too small to compact")).unwrap();
         let replayed = RecordLog::replay(&path).unwrap();
         assert_eq!(replayed.records, HashMap::from([(a.record.file_id.clone(), a2)]));

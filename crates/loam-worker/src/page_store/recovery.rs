@@ -3,8 +3,8 @@
 //! Per cache directory: the record log is replayed (`record_log.rs`); a record is kept if its file id
 //! hashes to this directory and no other record claims its generation. Page files are then indexed from
 //! their headers alone (the data is checked on every read anyway): a page is kept only if its file has a
-//! record, it sits under the right prefix, its header is intact, the file size matches, and its
-//! generation, index, page size and length agree with the record. Everything else under the layout root —
+//! record of the generation its name says, it sits under the right prefix, its header is intact, the
+//! file size matches, and its generation, index, page size and length agree with the record. Everything else under the layout root —
 //! pages without a record, temp files left by a crash, unknown entries — is deleted. Finally the log is
 //! rewritten with the surviving records, so it starts each run compact and without torn lines.
 //! Trees of older layouts are deleted by the store (see `disk.rs`); unknown layout versions are left
@@ -80,8 +80,10 @@ pub(super) fn scan(layout: &Layout, page_size: u64) -> Result<Recovered, PageSto
                 let page = name
                     .to_str()
                     .and_then(disk::parse_page_name)
-                    .filter(|(id, _)| id.starts_with(prefix_name))
-                    .and_then(|(id, index)| records.get(id).map(|stored| (stored, index)));
+                    .filter(|(id, _, _)| id.starts_with(prefix_name))
+                    .and_then(|(id, generation, index)| {
+                        records.get(id).filter(|s| s.generation == generation).map(|stored| (stored, index))
+                    });
                 let Some((stored, index)) = page else {
                     discard(&path, &mut out)?;
                     continue;

@@ -2,7 +2,7 @@
 
 use super::index::{Index, Lookup, ReadResult};
 use super::*;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
 
 const PS: u64 = 64;
@@ -23,6 +23,12 @@ fn open(cfg: PageStoreConfig) -> (Arc<PageStore>, WorkerMetrics) {
 
 fn record(uri: &str, length: u64, etag: &str) -> FileRecord {
     FileRecord::new(uri, length, Some(etag.into()), Some(1), 1_000)
+}
+
+/// The page file of page `index` of the version of `file_id` cached now.
+fn page_path(store: &PageStore, file_id: &str, index: u64) -> PathBuf {
+    let generation = store.index.lock().generation(file_id).unwrap();
+    store.layout.as_ref().unwrap().page_path(file_id, generation, index)
 }
 
 /// Whether the record log says `file_id` has a record.
@@ -137,8 +143,8 @@ async fn disk_eviction_deletes_the_least_recently_used_page_file() {
     assert!(store.has_page(&rec.file_id, 0) && !store.has_page(&rec.file_id, 1) && store.has_page(&rec.file_id, 2));
     assert_eq!(metrics.pages_evicted.get_or_create(&DISK).get(), 1);
     let names: Vec<_> = page_files(dir.path()).iter().map(|p| p.file_name().unwrap().to_owned()).collect();
-    let want = [format!("{}.0.page", rec.file_id), format!("{}.2.page", rec.file_id)];
-    assert_eq!(names, want.map(std::ffi::OsString::from));
+    let want = [0, 2].map(|i| page_path(&store, &rec.file_id, i).file_name().unwrap().to_owned());
+    assert_eq!(names, want);
 }
 
 #[tokio::test]
@@ -251,18 +257,17 @@ async fn restart_serves_pages_and_records_and_cleans_debris() {
         cached(&store, &rec, &[(0, 1), (1, 2)]).await;
         store.set_validated(&rec.file_id, 9_999);
         store.flush_records().await.unwrap();
-        let layout = store.layout.as_ref().unwrap();
-        (layout.page_path(&rec.file_id, 0), layout.roots()[0].clone())
+        (page_path(&store, &rec.file_id, 0), store.layout.as_ref().unwrap().roots()[0].clone())
     };
     let prefix = page0.parent().unwrap().to_path_buf();
     // Debris: a temp file, unknown files, a page without a record, a page under the wrong prefix, a
     // directory that is no prefix, and a torn append at the end of the log.
-    let temp = prefix.join(format!("{}.0.page.tmp-123", rec.file_id));
+    let temp = prefix.join(format!("{}.page.tmp-123", page0.file_stem().unwrap().to_str().unwrap()));
     std::fs::write(&temp, b"half").unwrap();
     std::fs::write(root.join("junk"), b"?").unwrap();
     std::fs::write(prefix.join("junk"), b"?").unwrap();
     let orphan = record("s3://b/orphan", PS, "e");
-    let orphan_page = root.join(&orphan.file_id[..2]).join(format!("{}.0.page", orphan.file_id));
+    let orphan_page = root.join(&orphan.file_id[..2]).join(format!("{}.1.0.page", orphan.file_id));
     std::fs::create_dir_all(orphan_page.parent().unwrap()).unwrap();
     std::fs::copy(&page0, &orphan_page).unwrap();
     let misplaced_prefix = if rec.file_id.starts_with("00") { "01" } else { "00" };
@@ -316,10 +321,14 @@ async fn restart_drops_pages_of_another_generation_or_page_size() {
         let (store, _) = open(cfg(0, Some(dir.path()), 10 * PS));
         cached(&store, &v1, &[(0, 1)]).await;
         cached(&store, &other, &[(0, 1)]).await;
-        let old_page = std::fs::read(store.layout.as_ref().unwrap().page_path(&v1.file_id, 0)).unwrap();
+        let old_path = page_path(&store, &v1.file_id, 0);
+        let old_page = std::fs::read(&old_path).unwrap();
         store.put_file(record("s3://b/a", 2 * PS, "e2")).await.unwrap();
-        // A late write of the old version lands after the replacement.
-        std::fs::write(store.layout.as_ref().unwrap().page_path(&v1.file_id, 0), old_page).unwrap();
+        assert!(!old_path.exists(), "the old version's page was deleted");
+        // A late write of the old version lands after the replacement, under the old generation's name,
+        // and one under the new version's name (copied by hand?) that its header gives away.
+        std::fs::write(&old_path, &old_page).unwrap();
+        std::fs::write(page_path(&store, &v1.file_id, 0), &old_page).unwrap();
     }
     let (store, _) = open(cfg(0, Some(dir.path()), 10 * PS));
     assert!(!store.has_page(&v1.file_id, 0));
@@ -361,7 +370,7 @@ async fn a_corrupt_page_is_deleted_counted_and_missed() {
     let (store, metrics) = open(cfg(0, Some(dir.path()), 10 * PS));
     let rec = record("s3://b/a", PS, "e");
     cached(&store, &rec, &[(0, 1)]).await;
-    let path = store.layout.as_ref().unwrap().page_path(&rec.file_id, 0);
+    let path = page_path(&store, &rec.file_id, 0);
     let mut raw = std::fs::read(&path).unwrap();
     raw[disk::HEADER_LEN + 3] ^= 0xff;
     std::fs::write(&path, raw).unwrap();

@@ -12,6 +12,9 @@
 //! file and byte loaded; (c) `POST /api/v1/free` (sync) so the next round starts cold. Medians over the
 //! rounds are reported, as files/s, MB/s (10^6 bytes/s) and job/baseline ratios, with the coordinator's
 //! and the workers' peak RSS (`VmHWM`) during the jobs.
+//!
+//! `--pin-s3-cpus` gives the S3 server CPUs of its own (`pinning`), as a remote store would have; `--dir`
+//! puts the processes' data (the S3 server's objects and the workers' caches) on a file system of choice.
 
 mod data;
 mod pinning;
@@ -263,8 +266,7 @@ pub async fn run(args: LoadBenchArgs) -> anyhow::Result<()> {
         None => None,
     };
     eprintln!("starting moto, etcd, a coordinator and {WORKERS} workers in {}…", dir.display());
-    let cluster =
-        Cluster::start(&dir, &args.etcd_bin, args.s3s_fs.as_deref(), pin.as_ref(), cache_size, &http).await?;
+    let cluster = Cluster::start(&dir, &args.etcd_bin, args.s3s_fs.as_deref(), pin.as_ref(), cache_size, &http).await?;
     if args.s3s_fs.is_none() {
         // moto takes an unsigned bucket creation; s3s-fs's buckets are directories made at its start.
         let created = http.put(format!("{}/{BUCKET}", cluster.s3_endpoint)).send().await?;

@@ -11,7 +11,10 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/alluxiofs_client.py");
+/// The Python side of this test.
+fn script() -> std::path::PathBuf {
+    loam_testsupport::package_file("tests/py/alluxiofs_client.py")
+}
 
 /// The running script.
 pub struct Script {
@@ -27,7 +30,7 @@ impl Script {
         let python = loam_testsupport::s3_server::venv_dir().join("bin/python");
         assert!(python.is_file(), "{} not found: run scripts/setup-test-deps.sh", python.display());
         let mut child = loam_testsupport::watchdog::watched("alluxiofs_client", &python)
-            .arg(SCRIPT)
+            .arg(script())
             .arg(mode)
             .current_dir(cwd)
             // etcd3 0.12 (under alluxio 1.0.0) has generated code that predates protobuf 4.

@@ -15,7 +15,10 @@ use std::sync::Arc;
 use std::time::Duration;
 
 /// The script the Python side runs.
-const SCRIPT: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/py/ring_compare.py");
+/// The Python side of this test.
+fn script() -> std::path::PathBuf {
+    loam_testsupport::package_file("tests/py/ring_compare.py")
+}
 /// How long the Python client may take (its imports alone take a second or two on a loaded machine).
 const PYTHON_CAP: Duration = Duration::from_secs(120);
 
@@ -29,7 +32,7 @@ pub fn python(etcd_url: &str, keys: &[String]) -> BTreeMap<String, String> {
     );
     let (host, port) = host_port(etcd_url);
     let mut cmd = Command::new(&python);
-    cmd.arg(SCRIPT).arg(host).arg(port.to_string());
+    cmd.arg(script()).arg(host).arg(port.to_string());
     // etcd3 0.12's generated code predates protobuf 4, whose C++ runtime refuses it; the pure-Python
     // implementation reads it with any protobuf, so the test does not depend on what pip resolved
     // (3.20.3 here, which would work either way).
