@@ -28,7 +28,7 @@ use super::record::{self, StoredRecord};
 pub(super) const LOG_FORMAT_VERSION: u32 = 1;
 const MAGIC: &str = "LOAM-RECORD-LOG";
 /// The log is rewritten when it holds this many times the lines it held after the last rewrite.
-const COMPACT_FACTOR: u64 = 4;
+const COMPACT_FACTOR: u64 = 2;
 /// ...but never while it is shorter than this many lines, so a small cache is not rewritten constantly.
 const COMPACT_MIN_LINES: u64 = 65_536;
 
