@@ -385,11 +385,11 @@ impl PageStore {
         // A failed write fails the call, but only after the pages written meanwhile are committed, so that no
         // page file is left on disk that the index does not know.
         let mut failure = None;
-        if let Some(layout) = self.layout.clone().filter(|_| !writes.is_empty()) {
+        if let Some(sink) = self.record_sink().filter(|_| !writes.is_empty()) {
             let record_write = record.as_ref().map(|(stored, _)| stored.clone());
-            let (logs, index, id) = (self.logs.clone(), self.index.clone(), file_id.to_owned());
+            let id = file_id.to_owned();
             let (record_result, results) = tokio::task::spawn_blocking(move || {
-                let record_result = record_write.map(|stored| append_record(&layout, &logs, &index, &id, Some(stored)));
+                let record_result = record_write.map(|stored| sink.append(&id, Some(stored)));
                 let pages = writes
                     .into_iter()
                     .map(|(at, path, header, data)| {
@@ -480,19 +480,24 @@ impl PageStore {
     /// Appends the file's current state (its record, or its removal) to its record log. Appends again while
     /// the record changed during the append (see module docs).
     async fn sync_record(&self, file_id: &str) -> Result<(), PageStoreError> {
-        let Some(layout) = self.layout.clone() else { return Ok(()) };
+        let Some(sink) = self.record_sink() else { return Ok(()) };
         for _ in 0..RECORD_SYNC_ATTEMPTS {
             let state = self.index.lock().record_state(file_id);
             let seq = state.as_ref().map(|(_, seq)| *seq);
-            let (layout, logs, index, id) = (layout.clone(), self.logs.clone(), self.index.clone(), file_id.to_owned());
-            tokio::task::spawn_blocking(move || append_record(&layout, &logs, &index, &id, state.map(|(s, _)| s)))
-                .await??;
+            let (sink, id) = (sink.clone(), file_id.to_owned());
+            tokio::task::spawn_blocking(move || sink.append(&id, state.map(|(s, _)| s))).await??;
             if self.index.lock().mark_persisted(file_id, seq) {
                 return Ok(());
             }
         }
         tracing::warn!(file_id, "record kept changing while written; flush_records writes it later");
         Ok(())
+    }
+
+    /// Where records are appended; `None` without a disk tier.
+    fn record_sink(&self) -> Option<RecordSink> {
+        let layout = self.layout.clone()?;
+        Some(RecordSink { layout, logs: self.logs.clone(), index: self.index.clone() })
     }
 
     /// Deletes page files (on a blocking thread). Failures are logged, not returned: the index no longer
@@ -526,23 +531,28 @@ fn expected_header(read: &PageHeader, generation: u64, index: u64, page_size: u6
     PageHeader { generation, index, page_size, len, ..*read }
 }
 
-/// Appends `state` of `file_id` (`None`: removed) to its cache directory's record log, which compacts itself
-/// from the index's records of that directory when it has grown.
-fn append_record(
-    layout: &Layout,
-    logs: &[RecordLog],
-    index: &Mutex<Index>,
-    file_id: &str,
-    state: Option<StoredRecord>,
-) -> Result<(), PageStoreError> {
-    let at = layout.dir_index(file_id);
-    let log = &logs[at];
-    let entry = match state {
-        Some(stored) => LogEntry::Put(stored),
-        None => LogEntry::Remove(file_id.to_owned()),
-    };
-    let live = || index.lock().stored_records(|id| layout.dir_index(id) == at);
-    log.append(&[entry], live).map_err(PageStoreError::io("append to", log.path()))
+/// Where records go: each cache directory's log, and the index a log's compaction snapshots. Moved into the
+/// blocking tasks that append.
+#[derive(Clone)]
+struct RecordSink {
+    layout: Arc<Layout>,
+    logs: Arc<Vec<RecordLog>>,
+    index: Arc<Mutex<Index>>,
+}
+
+impl RecordSink {
+    /// Appends `state` of `file_id` (`None`: removed) to its cache directory's record log, which compacts
+    /// itself from the index's records of that directory when it has grown.
+    fn append(&self, file_id: &str, state: Option<StoredRecord>) -> Result<(), PageStoreError> {
+        let at = self.layout.dir_index(file_id);
+        let log = &self.logs[at];
+        let entry = match state {
+            Some(stored) => LogEntry::Put(stored),
+            None => LogEntry::Remove(file_id.to_owned()),
+        };
+        let live = || self.index.lock().stored_records(|id| self.layout.dir_index(id) == at);
+        log.append(&[entry], live).map_err(PageStoreError::io("append to", log.path()))
+    }
 }
 
 /// Deletes, in the background, the trees of layouts this build replaced.
