@@ -60,7 +60,7 @@ impl Default for CoordinatorConfig {
     }
 }
 
-/// One coordinator: the cluster store, the mount table and (later) the job scheduler.
+/// One coordinator: the cluster store, the mount table, the jobs, the rules and the file index.
 pub struct Coordinator {
     store: Arc<dyn ClusterStore>,
     cluster_name: String,
@@ -109,6 +109,10 @@ impl Coordinator {
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
         let addr = listener.local_addr()?;
+        // Before any request: workers follow the table in the store, and jobs resolve paths against it.
+        if let Err(e) = self.mounts.publish_static().await {
+            tracing::error!("cannot publish the static mount table: {e}");
+        }
         if let Err(e) = self.jobs.start().await {
             tracing::error!("cannot resume the stored jobs: {e}");
         }

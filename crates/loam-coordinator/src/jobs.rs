@@ -54,7 +54,7 @@ pub use runner::DEFAULT_BATCH_SIZE;
 /// Default time finished jobs are kept.
 pub const DEFAULT_JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Default interval between a running load's quota checks (the workers report usage as often).
-pub const DEFAULT_QUOTA_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+pub use loam_config::DEFAULT_QUOTA_CHECK_INTERVAL;
 
 /// Why a job operation failed.
 #[derive(Debug, thiserror::Error)]

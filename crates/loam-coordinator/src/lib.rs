@@ -1,4 +1,4 @@
-//! Loam's Coordinator: the REST API under `/api/v1` (`shared/spec/coordinator-api.md`).
+//! Loam's Coordinator: the REST API under `/api/v1` (`docs/API.md`).
 //!
 //! The crate is split in two layers. The *services* (`mounts`, `jobs`, `rules` and `quota`, ...) hold the
 //! domain logic on top of the cluster store and the UFS registry and know nothing about HTTP. The *edge*
@@ -15,9 +15,11 @@ pub mod jobs;
 pub mod mounts;
 pub mod quota;
 pub mod rules;
+pub mod settings;
 
 pub use api::error::ApiError;
 pub use coordinator::{Coordinator, CoordinatorConfig};
 pub use jobs::{JobError, JobService};
 pub use mounts::{MountService, MountServiceError};
 pub use rules::{RuleError, RuleService};
+pub use settings::CoordinatorSettings;

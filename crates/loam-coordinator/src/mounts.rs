@@ -194,6 +194,28 @@ impl MountService {
         }
     }
 
+    /// With a static table, makes the store's table exactly the static one, so that the workers (which
+    /// follow the table in the store) see the same mounts; without one, does nothing.
+    pub async fn publish_static(&self) -> Result<(), MountServiceError> {
+        let Some(table) = &self.static_table else { return Ok(()) };
+        let _guard = self.write_lock.lock().await;
+        for kv in list_all(self.store.as_ref(), &mounts_prefix(&self.cluster)).await? {
+            if table.iter().all(|m| mount_key(&self.cluster, m.name()) != kv.key) {
+                self.store.delete(&kv.key).await?;
+            }
+        }
+        for mount in table.iter() {
+            let key = mount_key(&self.cluster, mount.name());
+            let value = serde_json::to_vec(mount).map_err(|e| MountServiceError::CorruptRecord {
+                key: key.clone(),
+                reason: format!("cannot encode: {e}"),
+            })?;
+            self.store.put(&key, Bytes::from(value), None).await?;
+        }
+        tracing::info!(mounts = table.len(), "published the static mount table");
+        Ok(())
+    }
+
     /// Unmounts `path`; `NotMounted` when nothing is mounted there.
     pub async fn remove(&self, path: &str) -> Result<(), MountServiceError> {
         if self.is_static() {

@@ -1,4 +1,4 @@
-//! Wire types of the Coordinator REST API (`/api/v1`), per `shared/spec/coordinator-api.md`.
+//! Wire types of the Coordinator REST API (`/api/v1`), documented in `docs/API.md`.
 
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;

@@ -3,7 +3,7 @@
 //! Each worker contributes `V` points (`murmur3(identifier_bytes ‖ le32(version) ‖ le32(i))`, read as a
 //! signed 32-bit integer). A key is hashed with an attempt counter (`murmur3(utf8(key) ‖ le32(a))`) and
 //! owned by the first point strictly above it, wrapping around; further attempts find replicas, skipping
-//! workers already chosen. Reproduces every vector in `shared/vectors/hash-ring`.
+//! workers already chosen. Reproduces every vector in `loam-core/tests/vectors/hash-ring`.
 
 use crate::id::WorkerIdentity;
 use crate::murmur3::murmur3_x86_32;

@@ -1,7 +1,7 @@
 //! MurmurHash3 x86 32-bit, the hash Alluxio's consistent hash ring uses (Guava's `murmur3_32_fixed`).
 //!
 //! Hand-written (about 30 lines) rather than a dependency: the ring must reproduce Alluxio's points
-//! bit for bit, and the vectors in `shared/vectors/hash-ring` pin it down.
+//! bit for bit, and the vectors in `loam-core/tests/vectors/hash-ring` pin it down.
 
 /// MurmurHash3 x86_32 of `data` with `seed`.
 pub fn murmur3_x86_32(data: &[u8], seed: u32) -> u32 {

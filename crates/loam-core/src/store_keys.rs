@@ -11,7 +11,7 @@ pub fn mount_key(cluster: &str, name: &str) -> String {
     format!("{}{name}", mounts_prefix(cluster))
 }
 
-/// Prefix of the jobs of one kind (`load`, `free`): one key per job, `/loam/<cluster>/jobs/<kind>/<id>`.
+/// Prefix of the jobs of one kind (`load`, `free`, `rebalance`): one key per job, `/loam/<cluster>/jobs/<kind>/<id>`.
 pub fn jobs_prefix(cluster: &str, kind: &str) -> String {
     format!("/loam/{cluster}/jobs/{kind}/")
 }

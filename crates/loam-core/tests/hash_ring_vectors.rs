@@ -1,5 +1,5 @@
 //! The ring reproduces every vector of Alluxio's reference test suite (`tests/vectors/hash-ring`,
-//! copied from `shared/vectors/hash-ring`).
+//! Alluxio's own test vectors).
 
 use loam_core::hash_ring::{DEFAULT_VIRTUAL_NODES, HashRing};
 use loam_core::id::{WorkerId, WorkerIdentity};

@@ -1,8 +1,16 @@
-//! The settings of one mount, with defaults that suit streaming reads of large files.
+//! The settings of one mount, with defaults that suit streaming reads of large files (the defaults'
+//! one place is here; `settings` gives them to `loam fuse`'s flags and config file).
 
 use crate::readahead::ReadAheadConfig;
 use std::path::PathBuf;
 use std::time::Duration;
+
+/// Default time the kernel and the mount may reuse an entry, attributes or a listing.
+pub const DEFAULT_ATTR_TTL: Duration = Duration::from_secs(1);
+/// Default kernel read-ahead of the mount.
+pub const DEFAULT_KERNEL_READAHEAD: u32 = 4 << 20;
+/// Default threads reading requests from the kernel.
+pub const DEFAULT_THREADS: usize = 2;
 
 /// How a mount behaves.
 #[derive(Clone, Debug)]
@@ -27,10 +35,10 @@ impl FuseConfig {
     pub fn new(mount_point: impl Into<PathBuf>) -> Self {
         Self {
             mount_point: mount_point.into(),
-            attr_ttl: Duration::from_secs(1),
+            attr_ttl: DEFAULT_ATTR_TTL,
             readahead: ReadAheadConfig::default(),
-            kernel_readahead: 4 << 20,
-            threads: 2,
+            kernel_readahead: DEFAULT_KERNEL_READAHEAD,
+            threads: DEFAULT_THREADS,
             allow_other: false,
         }
     }

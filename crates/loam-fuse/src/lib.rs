@@ -10,7 +10,7 @@
 //! - `namespace`: lookups, attributes and listings, cached for a short TTL;
 //! - `inodes`: stable inode numbers (a hash of the path) in a table as large as the kernel's cache;
 //! - `files` and `readahead`: reads, with client read-ahead for sequential streams;
-//! - `meta`, `config`, `error`: attributes, settings, errors (ENOENT for missing paths, EIO for failures,
+//! - `meta`, `config`, `settings`, `error`: attributes, settings (and their flags and keys), errors (ENOENT for missing paths, EIO for failures,
 //!   EROFS for writes).
 
 pub mod config;
@@ -22,9 +22,11 @@ pub mod meta;
 pub mod mount;
 pub mod namespace;
 pub mod readahead;
+pub mod settings;
 
 pub use config::FuseConfig;
 pub use error::FuseError;
 pub use mount::{MountedFs, is_mounted, mount};
 pub use namespace::MountSource;
 pub use readahead::ReadAheadConfig;
+pub use settings::FuseSettings;

@@ -13,7 +13,7 @@
 //! dropped, at most `windows` windows are kept ahead of it, and a random read outside the span drops
 //! them all, so the buffer per open file is bounded by `(windows + 1) * window` bytes.
 //!
-//! This module decides; the payload `W` of a window (the fetch in flight, in `fs/read.rs`) is opaque
+//! This module decides; the payload `W` of a window (the fetch in flight, in `files.rs`) is opaque
 //! here, which keeps the decisions testable without a cluster.
 
 use std::collections::VecDeque;
@@ -33,9 +33,14 @@ pub struct ReadAheadConfig {
     pub slack: u64,
 }
 
+/// Default bytes per read-ahead window.
+pub const DEFAULT_WINDOW: u64 = 4 << 20;
+/// Default windows kept ahead of the reader.
+pub const DEFAULT_WINDOWS: usize = 2;
+
 impl Default for ReadAheadConfig {
     fn default() -> Self {
-        Self { window: 4 << 20, windows: 2, slack: 4 << 20 }
+        Self { window: DEFAULT_WINDOW, windows: DEFAULT_WINDOWS, slack: 4 << 20 }
     }
 }
 

@@ -19,10 +19,12 @@ pub mod quota;
 pub mod read_through;
 pub mod rule_view;
 pub mod s3_api;
+pub mod settings;
 pub mod tasks;
 pub mod ttl;
 pub mod worker;
 pub mod write_through;
 
 pub use config::WorkerConfig;
+pub use settings::WorkerSettings;
 pub use worker::{WorkerHandle, start};

@@ -27,8 +27,9 @@ use std::time::Duration;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-/// Default interval between quota passes ("refreshed at least every few seconds").
-pub const DEFAULT_QUOTA_CHECK_INTERVAL: Duration = Duration::from_secs(2);
+/// Default interval between quota passes ("refreshed at least every few seconds"); one default for the
+/// workers and the Coordinator's running loads, in the settings they share.
+pub use loam_config::DEFAULT_QUOTA_CHECK_INTERVAL;
 
 /// One worker's view of the quotas.
 #[derive(Clone)]

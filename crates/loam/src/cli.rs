@@ -84,6 +84,9 @@ pub enum Command {
     /// Measure throughput against baselines in the same run (results go to BENCHMARKS.md).
     #[command(subcommand)]
     Bench(BenchCommand),
+    /// Print the configuration reference (docs/CONFIGURATION.md) written from the settings.
+    #[command(hide = true)]
+    ConfigReference,
 }
 
 /// Benchmarks.
@@ -99,17 +102,19 @@ pub enum BenchCommand {
     Fuse(crate::bench::fuse::FuseBenchArgs),
 }
 
-/// Runs a parsed command line.
-pub async fn run(cli: Cli) -> anyhow::Result<()> {
+/// Runs a parsed command line; `matches` (when given) tells the server processes which settings came
+/// from environment variables rather than flags.
+pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result<()> {
     let ctx = http::Ctx::new(cli.coordinator.as_deref().unwrap_or(DEFAULT_COORDINATOR_URL), cli.json)?;
+    let sub = matches.and_then(|m| m.subcommand().map(|(_, m)| m));
     match cli.command {
-        Command::Local(args) => crate::local::run(args).await,
-        Command::Coordinator(args) => crate::coordinator_cmd::run(args, cli.cluster).await,
-        Command::Worker(args) => crate::worker_cmd::run(args, cli.cluster, cli.coordinator).await,
+        Command::Local(args) => crate::local::run(args, cli.cluster, sub).await,
+        Command::Coordinator(args) => crate::coordinator_cmd::run(args, cli.cluster, sub).await,
+        Command::Worker(args) => crate::worker_cmd::run(args, cli.cluster, cli.coordinator, sub).await,
         Command::Mount(c) => mount::run(&ctx, c).await,
         Command::Nodes => nodes::run(&ctx).await,
         Command::Fs(args) => fs::run(&ctx, &cli.cluster, args).await,
-        Command::Fuse(args) => crate::fuse_cmd::run(&ctx, &cli.cluster, args).await,
+        Command::Fuse(args) => crate::fuse_cmd::run(&ctx, &cli.cluster, args, sub).await,
         Command::Job(c) => job::run(&ctx, c).await,
         Command::Index(c) => index::run(&ctx, c).await,
         Command::Cache(c) => cache::run(&ctx, c).await,
@@ -120,6 +125,10 @@ pub async fn run(cli: Cli) -> anyhow::Result<()> {
         Command::Bench(BenchCommand::Load(args)) => crate::bench::load::run(args).await,
         Command::Bench(BenchCommand::S3(args)) => crate::bench::s3::run(args).await,
         Command::Bench(BenchCommand::Fuse(args)) => crate::bench::fuse::run(args).await,
+        Command::ConfigReference => {
+            print!("{}", crate::settings::reference());
+            Ok(())
+        }
     }
 }
 
@@ -174,11 +183,13 @@ mod tests {
         assert_eq!(cli.cluster.cluster_name(), "x");
         assert_eq!(cli.coordinator.as_deref(), Some("http://c:19999"));
         let Command::Worker(w) = cli.command else { panic!("not a worker command") };
-        assert_eq!((w.cache_size, w.memory_size, w.page_size), (Some(1 << 30), Some(0), Some(4096)));
-        assert_eq!(w.cache_dirs.len(), 2);
+        let w = w.worker;
+        let size = |s: Option<loam_config::ByteSize>| s.map(|s| s.0);
+        assert_eq!((size(w.cache_size), size(w.memory_size), size(w.page_size)), (Some(1 << 30), Some(0), Some(4096)));
+        assert_eq!(w.cache_dir.map(|d| d.len()), Some(2));
         let cli = Cli::try_parse_from(["loam", "coordinator", "--port", "5", "--data-dir", "/d"]).unwrap();
         let Command::Coordinator(c) = cli.command else { panic!("not a coordinator command") };
-        assert_eq!(c.port, Some(5));
+        assert_eq!(c.coordinator.port, Some(5));
         assert!(Cli::try_parse_from(["loam", "worker", "--cache-size", "lots"]).is_err());
     }
 

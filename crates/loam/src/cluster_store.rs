@@ -30,7 +30,7 @@ pub struct ClusterFlags {
 impl ClusterFlags {
     /// The etcd endpoints given, trimmed, without empty entries.
     pub fn endpoints(&self) -> Vec<String> {
-        crate::config_file::split_endpoints(&self.etcd)
+        loam_config::values::split_list(&self.etcd)
     }
 
     /// The cluster name, or the default.

@@ -2,7 +2,8 @@
 //! membership the workers write) in etcd, so workers on other machines join it; without, it uses the
 //! embedded store under its data directory (a single node, like `loam local` without workers).
 //!
-//! Settings come from the flags, then the `--config` file (`config_file`), then the defaults. When
+//! Settings are the node and coordinator groups (`crate::settings`): flags over environment over the
+//! `--config` file over the defaults; `[[mount]]` entries in the file make a static mount table. When
 //! ready it prints, one line each (stable, for scripts):
 //!
 //! ```text
@@ -13,114 +14,98 @@
 //!
 //! It runs until SIGINT or SIGTERM, then drains the requests in flight and exits 0.
 
-use crate::assembly::{self, CoordinatorServer, DEFAULT_COORDINATOR_PORT, DEFAULT_HOST, DEFAULT_JOB_RETENTION};
+use crate::assembly::{self, CoordinatorServer};
 use crate::cluster_store::{ClusterFlags, StoreBackend};
-use crate::config_file::{self, ConfigError, CoordinatorFile};
-use crate::duration::parse_duration;
-use anyhow::Context;
-use clap::Args;
-use loam_core::membership::DEFAULT_CLUSTER_NAME;
+use crate::settings::{self, ConfigFlags, Inputs};
+use clap::{ArgMatches, Args};
+use loam_config::{ConfigError, Layered, NodeSettings, field_names};
+use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
 use loam_ufs::UfsRegistry;
 use std::path::PathBuf;
-use std::time::Duration;
-
-/// Default data directory of the coordinator.
-pub const DEFAULT_DATA_DIR: &str = "./loam-data";
 
 /// Flags of `loam coordinator` (besides the global `--etcd` and `--cluster-name`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct CoordinatorArgs {
-    /// TOML config file; its keys are these flags' names, and flags override it.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Address to bind and advertise [default: 127.0.0.1].
-    #[arg(long)]
-    pub host: Option<String>,
-    /// REST API port [default: 19999].
-    #[arg(long)]
-    pub port: Option<u16>,
-    /// Where the coordinator keeps its state (the embedded store when there is no etcd) [default: ./loam-data].
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// How long finished load and free jobs are kept: seconds or a duration like `7d`, `12h` [default: 7d].
-    #[arg(long, value_parser = parse_duration)]
-    pub job_retention: Option<Duration>,
-    /// Do not keep the global file index (`/api/v1/file_index` then answers 404).
-    #[arg(long)]
-    pub disable_file_index: bool,
-    /// Turn the TTL API off (`/api/v1/ttl` then answers 501).
-    #[arg(long)]
-    pub disable_ttl: bool,
-    /// Turn the priority eviction API off (`/api/v1/priority` then answers 501).
-    #[arg(long)]
-    pub disable_priority: bool,
-    /// Turn the quota API off (`/api/v1/quota` then answers 501).
-    #[arg(long)]
-    pub disable_quota: bool,
+    /// `--config`, `--print-config`.
+    #[command(flatten)]
+    pub config: ConfigFlags,
+    /// Where it binds and keeps its state.
+    #[command(flatten)]
+    pub node: NodeSettings,
+    /// The Coordinator's own settings.
+    #[command(flatten)]
+    pub coordinator: CoordinatorSettings,
 }
 
-/// The coordinator's settings after merging flags, file and defaults.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct CoordinatorSettings {
+/// The merged settings groups of `loam coordinator`.
+pub struct Resolved {
+    /// Node settings.
+    pub node: Layered<NodeSettings>,
+    /// Coordinator settings.
+    pub coordinator: Layered<CoordinatorSettings>,
+    file: Option<PathBuf>,
+}
+
+/// What a coordinator process runs with.
+#[derive(Debug, Clone)]
+pub struct CoordinatorPlan {
     /// The cluster store.
     pub store: StoreBackend,
-    /// Cluster name.
-    pub cluster_name: String,
     /// Address to bind.
     pub host: String,
     /// REST API port.
     pub port: u16,
     /// Data directory.
     pub data_dir: PathBuf,
-    /// How long finished jobs are kept.
-    pub job_retention: Duration,
-    /// Whether the global file index is kept.
-    pub file_index: bool,
-    /// Whether the TTL API is on.
-    pub ttl: bool,
-    /// Whether the priority eviction API is on.
-    pub priority: bool,
-    /// Whether the quota API is on.
-    pub quota: bool,
+    /// The coordinator's configuration.
+    pub config: CoordinatorConfig,
 }
 
-impl CoordinatorSettings {
-    /// Reads `args.config` (if given) and merges.
-    pub fn resolve(args: &CoordinatorArgs, cluster: &ClusterFlags) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => config_file::load::<CoordinatorFile>(path)?,
-            None => CoordinatorFile::default(),
-        };
-        Ok(Self::merge(args, cluster, file))
+impl Resolved {
+    /// Reads the `--config` file (if given) and merges.
+    pub fn new(
+        args: &CoordinatorArgs,
+        cluster: &ClusterFlags,
+        matches: Option<&ArgMatches>,
+    ) -> Result<Self, ConfigError> {
+        let known = [field_names::<NodeSettings>(), field_names::<CoordinatorSettings>()];
+        let inputs = Inputs::new(&args.config, &known, matches, cluster, None)?;
+        Ok(Self {
+            node: inputs.node(&args.node)?,
+            coordinator: inputs.group(None, &args.coordinator)?,
+            file: inputs.file_path(),
+        })
     }
 
-    /// Flags over `file` over the defaults.
-    pub fn merge(args: &CoordinatorArgs, cluster: &ClusterFlags, file: CoordinatorFile) -> Self {
-        let mut endpoints = cluster.endpoints();
-        if endpoints.is_empty() {
-            endpoints = file.etcd.map(|e| e.0).unwrap_or_default();
-        }
-        let data_dir = args.data_dir.clone().or(file.data_dir).unwrap_or_else(|| DEFAULT_DATA_DIR.into());
-        Self {
-            store: StoreBackend::choose(endpoints, &data_dir),
-            cluster_name: cluster.cluster_name.clone().or(file.cluster_name).unwrap_or(DEFAULT_CLUSTER_NAME.into()),
-            host: args.host.clone().or(file.host).unwrap_or(DEFAULT_HOST.into()),
-            port: args.port.or(file.port).unwrap_or(DEFAULT_COORDINATOR_PORT),
-            job_retention: args.job_retention.or(file.job_retention.map(|d| d.0)).unwrap_or(DEFAULT_JOB_RETENTION),
-            file_index: !(args.disable_file_index || file.disable_file_index.unwrap_or(false)),
-            ttl: !(args.disable_ttl || file.disable_ttl.unwrap_or(false)),
-            priority: !(args.disable_priority || file.disable_priority.unwrap_or(false)),
-            quota: !(args.disable_quota || file.disable_quota.unwrap_or(false)),
+    /// What `--print-config` shows.
+    pub fn printout(&self) -> loam_config::render::Printout {
+        settings::printout("loam coordinator", self.file.clone()).group(&self.node).group(&self.coordinator)
+    }
+
+    /// Checks the settings.
+    pub fn plan(&self) -> Result<CoordinatorPlan, ConfigError> {
+        let n = &self.node.value;
+        let data_dir = n.data_dir.clone().unwrap_or_else(|| loam_config::DEFAULT_DATA_DIR.into());
+        Ok(CoordinatorPlan {
+            store: StoreBackend::choose(n.etcd.clone().unwrap_or_default(), &data_dir),
+            host: n.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into()),
+            port: self.coordinator.value.port.unwrap_or(loam_coordinator::settings::DEFAULT_PORT),
+            config: CoordinatorConfig::from_settings(&self.node, &self.coordinator)?,
             data_dir,
-        }
+        })
     }
 }
 
 /// Runs `loam coordinator` until SIGINT/SIGTERM.
-pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags) -> anyhow::Result<()> {
-    let settings = CoordinatorSettings::resolve(&args, &cluster)?;
-    let server = start(&settings).await?;
-    println!("Loam coordinator is running (cluster {}, store {})", settings.cluster_name, settings.store);
+pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags, matches: Option<&ArgMatches>) -> anyhow::Result<()> {
+    let resolved = Resolved::new(&args, &cluster, matches)?;
+    if settings::print_if_asked(&args.config, || resolved.printout()) {
+        resolved.plan()?;
+        return Ok(());
+    }
+    let plan = resolved.plan()?;
+    let server = start(&plan).await?;
+    println!("Loam coordinator is running (cluster {}, store {})", plan.config.cluster_name, plan.store);
     println!("  coordinator  {url}   (REST API /api/v1, LOAM_COORDINATOR={url})", url = server.url);
     println!("Press Ctrl-C to stop.");
     let signal = assembly::shutdown_signal().await?;
@@ -129,106 +114,155 @@ pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags) -> anyhow::Result
 }
 
 /// Opens the store and starts serving.
-pub async fn start(settings: &CoordinatorSettings) -> anyhow::Result<CoordinatorServer> {
-    std::fs::create_dir_all(&settings.data_dir)
-        .with_context(|| format!("creating the data directory {}", settings.data_dir.display()))?;
-    let store = settings.store.open().await?;
-    let mut cfg = assembly::coordinator_config(&settings.cluster_name, &settings.data_dir, settings.job_retention);
-    cfg.file_index = settings.file_index;
-    (cfg.ttl_enabled, cfg.priority_enabled, cfg.quota_enabled) = (settings.ttl, settings.priority, settings.quota);
-    assembly::start_coordinator(store, UfsRegistry::new(), cfg, &settings.host, settings.port).await
+pub async fn start(plan: &CoordinatorPlan) -> anyhow::Result<CoordinatorServer> {
+    assembly::create_data_dir(&plan.data_dir)?;
+    let store = plan.store.open().await?;
+    assembly::start_coordinator(store, UfsRegistry::new(), plan.config.clone(), &plan.host, plan.port).await
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config_file::Endpoints;
+    use loam_config::HumaneDuration;
+    use loam_core::membership::DEFAULT_CLUSTER_NAME;
+    use std::time::Duration;
 
-    fn file() -> CoordinatorFile {
-        CoordinatorFile {
-            version: Some(1),
-            etcd: Some(Endpoints(vec!["http://file:2379".into()])),
-            cluster_name: Some("from-file".into()),
-            host: Some("10.0.0.1".into()),
-            port: Some(1000),
-            data_dir: Some("/file".into()),
-            job_retention: Some(config_file::HumaneDuration(Duration::from_secs(3600))),
-            disable_file_index: Some(true),
-            disable_ttl: Some(true),
-            disable_priority: None,
-            disable_quota: None,
+    const FILE: &str = "version = 1\netcd = [\"http://file:2379\"]\ncluster-name = \"from-file\"\nhost = \"10.0.0.1\"\n\
+                        port = 1000\ndata-dir = \"/file\"\njob-retention = 3600\ndisable-file-index = true\ndisable-ttl = true\n";
+
+    fn merge(
+        args: &CoordinatorArgs,
+        cluster: &ClusterFlags,
+        text: Option<&str>,
+    ) -> Result<CoordinatorPlan, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args.clone();
+        if let Some(text) = text {
+            let path = dir.path().join("c.toml");
+            std::fs::write(&path, text).unwrap();
+            args.config.config = Some(path);
         }
+        Resolved::new(&args, cluster, None)?.plan()
     }
 
     #[test]
     fn defaults_without_flags_or_file() {
-        let s = CoordinatorSettings::merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Default::default());
-        assert_eq!(s.store, StoreBackend::Embedded(PathBuf::from(DEFAULT_DATA_DIR).join("cluster.redb")));
-        assert_eq!(s.cluster_name, DEFAULT_CLUSTER_NAME);
-        assert_eq!((s.host.as_str(), s.port), (DEFAULT_HOST, DEFAULT_COORDINATOR_PORT));
-        assert_eq!(s.job_retention, Duration::from_secs(7 * 24 * 3600));
-        assert!(s.file_index, "the file index is on by default");
-        assert!(s.ttl && s.priority && s.quota, "cache policies are on by default");
+        let s = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), None).unwrap();
+        assert_eq!(s.store, StoreBackend::Embedded(PathBuf::from(loam_config::DEFAULT_DATA_DIR).join("cluster.redb")));
+        assert_eq!(s.config.cluster_name, DEFAULT_CLUSTER_NAME);
+        assert_eq!((s.host.as_str(), s.port), ("127.0.0.1", 19999));
+        assert_eq!(s.config.job_retention, Duration::from_secs(7 * 24 * 3600));
+        assert!(s.config.file_index, "the file index is on by default");
+        assert!(
+            s.config.ttl_enabled && s.config.priority_enabled && s.config.quota_enabled,
+            "cache policies are on by default"
+        );
+        assert!(s.config.static_mounts.is_none(), "mounts are managed through the API");
+        assert_eq!(s.config.data_dir, PathBuf::from("./loam-data/coordinator"));
     }
 
     #[test]
     fn the_file_fills_what_flags_leave_out() {
-        let s = CoordinatorSettings::merge(&CoordinatorArgs::default(), &ClusterFlags::default(), file());
+        let s = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some(FILE)).unwrap();
         assert_eq!(s.store, StoreBackend::Etcd(vec!["http://file:2379".into()]));
-        assert_eq!(s.cluster_name, "from-file");
+        assert_eq!(s.config.cluster_name, "from-file");
         assert_eq!((s.host.as_str(), s.port), ("10.0.0.1", 1000));
         assert_eq!(s.data_dir, PathBuf::from("/file"));
-        assert_eq!(s.job_retention, Duration::from_secs(3600));
-        assert!(!s.file_index, "disable-file-index = true");
-        assert!(!s.ttl && s.priority && s.quota, "disable-ttl = true");
+        assert_eq!(s.config.job_retention, Duration::from_secs(3600));
+        assert!(!s.config.file_index, "disable-file-index = true");
+        assert!(!s.config.ttl_enabled && s.config.priority_enabled && s.config.quota_enabled, "disable-ttl = true");
     }
 
     #[test]
     fn flags_override_the_file() {
         let args = CoordinatorArgs {
-            config: None,
-            host: Some("h".into()),
-            port: Some(2000),
-            data_dir: Some("/flag".into()),
-            job_retention: Some(Duration::from_secs(60)),
-            disable_file_index: false,
-            disable_quota: true,
+            node: NodeSettings { host: Some("h".into()), data_dir: Some("/flag".into()), ..Default::default() },
+            coordinator: CoordinatorSettings {
+                port: Some(2000),
+                job_retention: Some(HumaneDuration::secs(60)),
+                disable_quota: Some(true),
+                ..Default::default()
+            },
             ..Default::default()
         };
         let cluster = ClusterFlags { etcd: vec!["http://flag:2379".into()], cluster_name: Some("from-flag".into()) };
-        let s = CoordinatorSettings::merge(&args, &cluster, file());
+        let s = merge(&args, &cluster, Some(FILE)).unwrap();
         assert_eq!(s.store, StoreBackend::Etcd(vec!["http://flag:2379".into()]));
-        assert_eq!(s.cluster_name, "from-flag");
+        assert_eq!(s.config.cluster_name, "from-flag");
         assert_eq!((s.host.as_str(), s.port), ("h", 2000));
         assert_eq!(s.data_dir, PathBuf::from("/flag"));
-        assert_eq!(s.job_retention, Duration::from_secs(60));
-        assert!(!s.ttl && !s.quota && s.priority, "--disable-quota adds to the file's disable-ttl");
+        assert_eq!(s.config.job_retention, Duration::from_secs(60));
+        let c = &s.config;
+        assert!(
+            !c.ttl_enabled && !c.quota_enabled && c.priority_enabled,
+            "--disable-quota adds to the file's disable-ttl"
+        );
     }
 
     #[test]
     fn without_etcd_the_store_is_embedded_in_the_data_dir() {
-        let args = CoordinatorArgs { data_dir: Some("/d".into()), ..Default::default() };
-        let s = CoordinatorSettings::merge(&args, &ClusterFlags::default(), CoordinatorFile::default());
+        let args = CoordinatorArgs {
+            node: NodeSettings { data_dir: Some("/d".into()), ..Default::default() },
+            ..Default::default()
+        };
+        let s = merge(&args, &ClusterFlags::default(), None).unwrap();
         assert_eq!(s.store, StoreBackend::Embedded("/d/cluster.redb".into()));
     }
 
     #[test]
     fn resolve_reads_the_config_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("c.toml");
-        std::fs::write(&path, "port = 1234\ncluster-name = \"x\"\njob-retention = \"1d 12h\"\n").unwrap();
-        let args = CoordinatorArgs { config: Some(path.clone()), port: Some(4321), ..Default::default() };
-        let s = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap();
-        assert_eq!((s.port, s.cluster_name.as_str()), (4321, "x"));
-        assert_eq!(s.job_retention, Duration::from_secs(36 * 3600));
-        std::fs::write(&path, "job-retention = 90\n").unwrap();
-        let s = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap();
-        assert_eq!(s.job_retention, Duration::from_secs(90));
-        std::fs::write(&path, "job-retention = \"soon\"\n").unwrap();
-        let e = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap_err();
+        let args = CoordinatorArgs {
+            coordinator: CoordinatorSettings { port: Some(4321), ..Default::default() },
+            ..Default::default()
+        };
+        let s = merge(
+            &args,
+            &ClusterFlags::default(),
+            Some("port = 1234\ncluster-name = \"x\"\njob-retention = \"1d 12h\"\n"),
+        )
+        .unwrap();
+        assert_eq!((s.port, s.config.cluster_name.as_str()), (4321, "x"));
+        assert_eq!(s.config.job_retention, Duration::from_secs(36 * 3600));
+        let s = merge(&args, &ClusterFlags::default(), Some("job-retention = 90\nquota-check-interval = \"250ms\"\n"))
+            .unwrap();
+        assert_eq!(s.config.job_retention, Duration::from_secs(90));
+        assert_eq!(s.config.quota_check_interval, Duration::from_millis(250), "the coordinator takes it too now");
+        let e = merge(&args, &ClusterFlags::default(), Some("job-retention = \"soon\"\n")).unwrap_err();
         assert!(e.to_string().contains("job-retention") && e.to_string().contains("invalid duration"), "{e}");
-        std::fs::write(&path, "prot = 1\n").unwrap();
-        let e = CoordinatorSettings::resolve(&args, &ClusterFlags::default()).unwrap_err();
+        let e = merge(&args, &ClusterFlags::default(), Some("prot = 1\n")).unwrap_err();
         assert!(e.to_string().contains("unknown field `prot`"), "{e}");
+        let e = merge(&args, &ClusterFlags::default(), Some("http-port = 1\n")).unwrap_err();
+        assert!(e.to_string().contains("`http-port`"), "a worker key is unknown to the coordinator: {e}");
+    }
+
+    #[test]
+    fn a_static_mount_table_comes_from_the_file() {
+        let text = "[[mount]]\npath = \"/data\"\nufs = \"file:///srv/data\"\n\n[[mount]]\npath = \"/s3\"\n\
+                    ufs = \"s3://b/p\"\noptions = { \"s3.endpoint\" = \"http://e:9000\", \"s3a.secretKey\" = \"S\" }\n";
+        let s = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some(text)).unwrap();
+        let mounts = s.config.static_mounts.unwrap();
+        let paths: Vec<(&str, &str)> = mounts.iter().map(|m| (m.path.as_str(), m.ufs.as_str())).collect();
+        assert_eq!(paths, [("/data", "file:///srv/data"), ("/s3", "s3://b/p")]);
+        assert_eq!(mounts[1].options["s3a.secretKey"], "S");
+        for (bad, needle) in [
+            ("[[mount]]\npath = \"/a/b\"\nufs = \"file:///x\"\n", "entry 1 (/a/b)"),
+            (
+                "[[mount]]\npath = \"/a\"\nufs = \"file:///x\"\n[[mount]]\npath = \"/a\"\nufs = \"file:///y\"\n",
+                "entry 2 (/a)",
+            ),
+            ("[[mount]]\npath = \"/a\"\nufs = \"gopher://x\"\n", "entry 1"),
+        ] {
+            let e = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some(bad)).unwrap_err().to_string();
+            assert!(e.contains("`mount` (file") && e.contains(needle), "{bad}: {e}");
+        }
+        let e = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some("[[mount]]\npath = \"/a\"\n"))
+            .unwrap_err();
+        assert!(e.to_string().contains("ufs"), "{e}");
+        let e = merge(
+            &CoordinatorArgs::default(),
+            &ClusterFlags::default(),
+            Some("[[mount]]\npath = \"/a\"\nufs = \"file:///x\"\nopts = 1\n"),
+        );
+        assert!(e.unwrap_err().to_string().contains("opts"));
     }
 }

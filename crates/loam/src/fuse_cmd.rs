@@ -16,15 +16,15 @@
 use crate::cli::fs::{mounts_from_coordinator, mounts_from_store};
 use crate::cli::http::Ctx;
 use crate::cluster_store::{self, ClusterFlags};
-use crate::duration::parse_duration;
+use crate::settings::{ConfigFlags, Inputs};
 use anyhow::{Context, bail};
-use clap::Args;
+use clap::{ArgMatches, Args};
 use futures::future::BoxFuture;
 use loam_client::reader::UfsFallback;
 use loam_client::{Client, MembershipView, static_members};
+use loam_config::{ConfigError, Layered, field_names};
 use loam_core::hash_ring::DEFAULT_VIRTUAL_NODES;
-use loam_core::size::parse_size;
-use loam_fuse::{FuseConfig, MountSource, ReadAheadConfig};
+use loam_fuse::{FuseConfig, FuseSettings, MountSource};
 use loam_store::ClusterStore;
 use loam_ufs::{MountTable, UfsRegistry};
 use std::io::{BufRead, BufReader, Write};
@@ -41,39 +41,27 @@ const NODES_POLL: Duration = Duration::from_secs(5);
 /// Flags of `loam fuse`.
 #[derive(Args, Debug, Clone)]
 pub struct FuseArgs {
-    /// Where the cluster namespace appears (an existing directory).
-    #[arg(long, value_name = "DIR")]
-    pub mount_point: PathBuf,
+    /// `--config`, `--print-config`.
+    #[command(flatten)]
+    pub config: ConfigFlags,
     /// Run in the foreground until SIGINT/SIGTERM (else the mount runs in a background process).
     #[arg(long)]
     pub foreground: bool,
-    /// How long entries, attributes and directory listings are cached (e.g. 1s, 500ms, 0).
-    #[arg(long, default_value = "1s", value_parser = parse_duration)]
-    pub attr_timeout: Duration,
-    /// Client read-ahead window for sequential reads (0 turns client read-ahead off).
-    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
-    pub readahead: u64,
-    /// Read-ahead windows kept in flight per open file.
-    #[arg(long, default_value_t = 2)]
-    pub readahead_windows: usize,
-    /// The kernel's read-ahead for the mount (raised through sysfs; needs root).
-    #[arg(long, default_value = "4MiB", value_parser = parse_size)]
-    pub kernel_readahead: u64,
-    /// Threads reading requests from the kernel.
-    #[arg(long, default_value_t = 2)]
-    pub threads: usize,
-    /// Let users other than the one mounting use the mount.
-    #[arg(long)]
-    pub allow_other: bool,
-    /// A static worker list (one host:port per line) instead of the Coordinator's nodes or etcd.
-    #[arg(long, env = "LOAM_WORKERS_FILE", value_name = "FILE")]
-    pub workers_file: Option<PathBuf>,
-    /// Fail a read when its workers fail, instead of reading the UFS directly.
-    #[arg(long)]
-    pub no_ufs_fallback: bool,
-    /// Where the background process logs (appended); without it a background mount logs nothing.
-    #[arg(long, value_name = "FILE")]
-    pub log_file: Option<PathBuf>,
+    /// The mount's settings.
+    #[command(flatten)]
+    pub settings: FuseSettings,
+}
+
+/// The merged settings of `loam fuse`: flags over environment over the `--config` file over the defaults.
+pub fn resolve(
+    args: &FuseArgs,
+    cluster: &ClusterFlags,
+    matches: Option<&ArgMatches>,
+) -> Result<(Layered<FuseSettings>, FuseConfig, Option<PathBuf>), ConfigError> {
+    let inputs = Inputs::new(&args.config, &[field_names::<FuseSettings>()], matches, cluster, None)?;
+    let settings = inputs.group(None, &args.settings)?;
+    let cfg = FuseConfig::from_settings(&settings)?;
+    Ok((settings, cfg, inputs.file_path()))
 }
 
 /// The mount table's source while mounted.
@@ -95,9 +83,22 @@ impl MountSource for Mounts {
 }
 
 /// Runs `loam fuse`.
-pub async fn run(ctx: &Ctx, cluster: &ClusterFlags, args: FuseArgs) -> anyhow::Result<()> {
+pub async fn run(
+    ctx: &Ctx,
+    cluster: &ClusterFlags,
+    args: FuseArgs,
+    matches: Option<&ArgMatches>,
+) -> anyhow::Result<()> {
+    let (settings, cfg, file) = match resolve(&args, cluster, matches) {
+        Ok(r) => r,
+        Err(e) => return Err(e.into()),
+    };
+    if crate::settings::print_if_asked(&args.config, || crate::settings::printout("loam fuse", file).group(&settings)) {
+        return Ok(());
+    }
+    let settings = settings.value;
     if !args.foreground {
-        let log = args.log_file.clone();
+        let log = settings.log_file.clone();
         return tokio::task::spawn_blocking(move || start_in_background(log)).await?;
     }
     let (stop, stopped) = watch::channel(false);
@@ -121,7 +122,7 @@ pub async fn run(ctx: &Ctx, cluster: &ClusterFlags, args: FuseArgs) -> anyhow::R
             .context("reading the workers from etcd")?;
         (Mounts::Store(store, name), view, task)
     };
-    let result = mount_until_stopped(ctx, &args, mounts, members).await;
+    let result = mount_until_stopped(ctx, &settings, cfg, mounts, members).await;
     let _ = stop.send(true);
     let _ = follower.await;
     result
@@ -129,7 +130,8 @@ pub async fn run(ctx: &Ctx, cluster: &ClusterFlags, args: FuseArgs) -> anyhow::R
 
 async fn mount_until_stopped(
     ctx: &Ctx,
-    args: &FuseArgs,
+    args: &FuseSettings,
+    cfg: FuseConfig,
     mounts: Mounts,
     members: MembershipView,
 ) -> anyhow::Result<()> {
@@ -138,7 +140,7 @@ async fn mount_until_stopped(
         Some(file) => static_members::view(file, DEFAULT_VIRTUAL_NODES)?,
         None => members,
     };
-    let fallback = (!args.no_ufs_fallback).then(|| {
+    let fallback = (args.no_ufs_fallback != Some(true)).then(|| {
         let usable = match &mounts {
             Mounts::Store(..) => table.clone(),
             Mounts::Coordinator(_) => {
@@ -148,15 +150,6 @@ async fn mount_until_stopped(
         UfsFallback { mounts: usable, registry: UfsRegistry::new() }
     });
     let client = Client::new(ctx.http.clone(), members, fallback);
-    let mut cfg = FuseConfig::new(&args.mount_point);
-    cfg.attr_ttl = args.attr_timeout;
-    cfg.readahead = ReadAheadConfig { window: args.readahead, windows: args.readahead_windows, ..Default::default() };
-    if args.readahead == 0 {
-        cfg.readahead.windows = 0;
-    }
-    cfg.kernel_readahead = u32::try_from(args.kernel_readahead).unwrap_or(u32::MAX);
-    cfg.threads = args.threads;
-    cfg.allow_other = args.allow_other;
     let rt = tokio::runtime::Handle::current();
     let mounts: Arc<dyn MountSource> = Arc::new(mounts);
     let mounted = tokio::task::spawn_blocking(move || loam_fuse::mount(client, mounts, &cfg, rt)).await??;
@@ -224,10 +217,12 @@ mod tests {
         let cli = Cli::try_parse_from(["loam", "fuse", "--mount-point", "/mnt/l", "--etcd", "http://e:2379"]).unwrap();
         assert_eq!(cli.cluster.endpoints(), ["http://e:2379"]);
         let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
-        assert_eq!(f.mount_point.to_str(), Some("/mnt/l"));
-        assert!(!f.foreground && !f.allow_other && !f.no_ufs_fallback);
-        assert_eq!((f.attr_timeout, f.readahead, f.readahead_windows), (Duration::from_secs(1), 4 << 20, 2));
-        assert_eq!((f.kernel_readahead, f.threads, f.log_file), (4 << 20, 2, None));
+        let (s, cfg, _) = super::resolve(&f, &cli.cluster, None).unwrap();
+        let s = s.value;
+        assert_eq!(cfg.mount_point.to_str(), Some("/mnt/l"));
+        assert!(!f.foreground && !cfg.allow_other && s.no_ufs_fallback != Some(true));
+        assert_eq!((cfg.attr_ttl, cfg.readahead.window, cfg.readahead.windows), (Duration::from_secs(1), 4 << 20, 2));
+        assert_eq!((cfg.kernel_readahead, cfg.threads, s.log_file), (4 << 20, 2, None));
         let cli = Cli::try_parse_from([
             "loam",
             "fuse",
@@ -244,9 +239,36 @@ mod tests {
         .unwrap();
         let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
         assert!(f.foreground);
-        assert_eq!((f.attr_timeout, f.readahead, f.readahead_windows), (Duration::from_millis(250), 8 << 20, 3));
+        let (_, cfg, _) = super::resolve(&f, &cli.cluster, None).unwrap();
+        assert_eq!(
+            (cfg.attr_ttl, cfg.readahead.window, cfg.readahead.windows),
+            (Duration::from_millis(250), 8 << 20, 3)
+        );
         assert!(Cli::try_parse_from(["loam", "fuse"]).is_err(), "the mount point is required");
         assert!(Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", "--attr-timeout", "soon"]).is_err());
+        let cli = Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", "--readahead", "0"]).unwrap();
+        let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
+        assert_eq!(super::resolve(&f, &cli.cluster, None).unwrap().1.readahead.windows, 0, "0 turns read-ahead off");
+    }
+
+    #[test]
+    fn the_mount_point_may_come_from_the_config_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("fuse.toml");
+        std::fs::write(&path, "mount-point = \"/mnt/f\"\nthreads = 4\nattr-timeout = \"2s\"\n").unwrap();
+        let path = path.display().to_string();
+        let cli = Cli::try_parse_from(["loam", "fuse", "--config", &path, "--threads", "3"]).unwrap();
+        let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
+        let (_, cfg, _) = super::resolve(&f, &cli.cluster, None).unwrap();
+        assert_eq!((cfg.mount_point.to_str(), cfg.threads, cfg.attr_ttl), (Some("/mnt/f"), 3, Duration::from_secs(2)));
+        std::fs::write(&path, "threads = 4\n").unwrap();
+        let cli = Cli::try_parse_from(["loam", "fuse", "--config", &path]).unwrap();
+        let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
+        let e = super::resolve(&f, &cli.cluster, None).unwrap_err();
+        assert!(e.to_string().contains("--mount-point"), "{e}");
+        std::fs::write(&path, "mount-point = \"/m\"\ncache-size = 1\n").unwrap();
+        let e = super::resolve(&f, &cli.cluster, None).unwrap_err();
+        assert!(e.to_string().contains("unknown field `cache-size`"), "{e}");
     }
 
     #[test]

@@ -1,97 +1,79 @@
 //! `loam local`: the embedded default. One process runs the Coordinator and N workers on the embedded
 //! cluster store (a file under the data directory), each worker with its own ports and cache directory.
 //! It prints its endpoints when ready and shuts down cleanly on SIGINT (Ctrl-C) or SIGTERM. It is
-//! assembled from the same pieces as `loam coordinator` and `loam worker` (`assembly`).
+//! assembled from the same pieces as `loam coordinator` and `loam worker` (`assembly`), and takes their
+//! settings groups as they are (`crate::settings`): every coordinator and worker setting is a flag and
+//! a config-file key here too, each worker getting the worker settings.
 //!
-//! Where the workers serve: by default all on `--host`, worker i on `--worker-http-port` + i and
-//! `--worker-s3-port` + i. With `--worker-addresses a,b,c` worker i binds and advertises address i instead,
+//! Where the workers serve: by default all on `--host`, worker i on `--http-port` + i and `--s3-port` + i
+//! (also spelt `--worker-http-port`, `--worker-s3-port`; the Coordinator's `--port` also
+//! `--coordinator-port`). With `--cache-dir`, worker i caches in `<dir>/worker-<i>` of each. With `--worker-addresses a,b,c` worker i binds and advertises address i instead,
 //! and every worker keeps the two ports as given: clients such as `alluxiofs` read from port 29998 of
 //! whichever host `/v1/node` names, so each worker needs its own address with the default ports (Linux
 //! routes all of 127.0.0.0/8 to loopback, so `127.0.0.2`, `127.0.0.3`, … need no setup). The Coordinator
 //! stays on `--host`.
 //!
 //! Every worker serves the S3 API. Local is for trying things out,
-//! so anonymous reads are on, and without `--s3-access-key`/`--s3-secret-key` a key pair is generated
+//! so anonymous reads are on (its one default of its own), and without `--s3-access-key`/`--s3-secret-key` a key pair is generated
 //! once and kept in `<data-dir>/s3-keys.json`, so that S3 clients keep working across restarts; the
 //! endpoints and the keys are printed when ready.
 
-use crate::assembly::{self, CacheSizing, CoordinatorServer, DEFAULT_WORKER_S3_PORT};
-use crate::cluster_store;
-use crate::config_file::ConfigError;
-use crate::duration::parse_duration;
+use crate::assembly::{self, CoordinatorServer};
+use crate::cluster_store::{self, ClusterFlags};
+use crate::settings::{self, ConfigFlags, Inputs};
 use anyhow::Context;
-use clap::Args;
-use loam_core::membership::DEFAULT_CLUSTER_NAME;
-use loam_core::size::parse_size;
+use clap::{ArgMatches, Args};
+use loam_config::{ConfigError, Group, Layered, NodeSettings, field_names, values};
+use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
 use loam_ufs::UfsRegistry;
-use loam_worker::WorkerHandle;
-use loam_worker::s3_api::S3Config;
+use loam_worker::{WorkerConfig, WorkerHandle, WorkerSettings};
 use prometheus_client::registry::Registry;
 use std::path::PathBuf;
-use std::time::Duration;
 
 /// The file under the data directory that keeps the generated S3 key pair.
 pub const S3_KEY_FILE: &str = "s3-keys.json";
 
-/// Flags of `loam local`.
-#[derive(Args, Debug, Clone)]
+/// Flags of `loam local`: the groups of the Coordinator and of the workers, and its own.
+#[derive(Args, Debug, Clone, Default)]
 pub struct LocalArgs {
-    /// Coordinator port.
-    #[arg(long, default_value_t = 19999)]
-    pub coordinator_port: u16,
+    /// `--config`, `--print-config`.
+    #[command(flatten)]
+    pub config: ConfigFlags,
+    /// Where it binds and keeps its state.
+    #[command(flatten)]
+    pub node: NodeSettings,
+    /// The Coordinator's settings.
+    #[command(flatten)]
+    pub coordinator: CoordinatorSettings,
+    /// Every worker's settings.
+    #[command(flatten)]
+    pub worker: WorkerSettings,
+    /// How many workers, and where.
+    #[command(flatten)]
+    pub local: LocalSettings,
+}
+
+/// Settings of `loam local` alone.
+#[derive(Args, serde::Serialize, serde::Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct LocalSettings {
     /// Number of workers [default: 3, or one per address of --worker-addresses].
-    #[arg(long)]
+    #[arg(long, value_name = "N")]
     pub workers: Option<u16>,
     /// One address per worker (e.g. 127.0.0.2,127.0.0.3,127.0.0.4): worker i binds and advertises address
-    /// i, and every worker serves on --worker-http-port and --worker-s3-port as given (no + i), as clients
-    /// that assume port 29998 (alluxiofs) need. As many addresses as --workers (or it sets --workers).
-    /// Linux routes all of 127.0.0.0/8 to loopback: no setup needed.
+    /// i, and every worker serves on --http-port and --s3-port as given (no + i), as clients that assume
+    /// port 29998 (alluxiofs) need. Linux routes all of 127.0.0.0/8 to loopback: no setup needed.
     #[arg(long, value_delimiter = ',', value_name = "ADDR,...")]
-    pub worker_addresses: Vec<String>,
-    /// HTTP port of worker 0; worker i serves on this + i (with --worker-addresses: every worker on this).
-    #[arg(long, default_value_t = 28080)]
-    pub worker_http_port: u16,
-    /// S3 API port of worker 0; worker i serves on this + i (with --worker-addresses: every worker on
-    /// this; 0: free ports).
-    #[arg(long, default_value_t = DEFAULT_WORKER_S3_PORT)]
-    pub worker_s3_port: u16,
-    /// Access key id S3 requests are signed with (with --s3-secret-key) [default: generated, see s3-keys.json].
-    #[arg(long, env = "LOAM_S3_ACCESS_KEY")]
-    pub s3_access_key: Option<String>,
-    /// Secret key of --s3-access-key.
-    #[arg(long, env = "LOAM_S3_SECRET_KEY", hide_env_values = true)]
-    pub s3_secret_key: Option<String>,
-    /// Serve unsigned S3 reads (GET, HEAD, listings); `--s3-anonymous-read=false` turns them off.
-    #[arg(long, default_value_t = true, num_args = 0..=1, default_missing_value = "true", action = clap::ArgAction::Set)]
-    pub s3_anonymous_read: bool,
-    /// Where all state lives (cluster store, worker identities and caches).
-    #[arg(long, default_value = "./loam-data")]
-    pub data_dir: PathBuf,
-    /// Address to serve on.
-    #[arg(long, default_value = "127.0.0.1")]
-    pub host: String,
-    /// Disk cache per worker (e.g. 10GiB).
-    #[arg(long, default_value = "10GiB", value_parser = parse_size)]
-    pub cache_size: u64,
-    /// Memory tier per worker (e.g. 256MiB; 0 for none).
-    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
-    pub memory_size: u64,
-    /// Page size.
-    #[arg(long, default_value = "1MiB", value_parser = parse_size)]
-    pub page_size: u64,
-    /// Seconds a cached file is trusted before it is re-validated against the UFS (0: every read).
-    #[arg(long, default_value_t = 60)]
-    pub max_age: u64,
-    /// Seconds between scans that evict data past its TTL.
-    #[arg(long, default_value_t = 60)]
-    pub ttl_scan_interval: u64,
-    /// How often workers report quota usage and the Coordinator's running loads check their quotas:
-    /// seconds or a duration like `500ms`.
-    #[arg(long, default_value = "2s", value_parser = parse_duration)]
-    pub quota_check_interval: Duration,
-    /// How long finished load and free jobs are kept: seconds or a duration like `7d`, `12h`.
-    #[arg(long, default_value = "7d", value_parser = parse_duration)]
-    pub job_retention: Duration,
+    #[serde(default, deserialize_with = "values::string_list_with_empties", skip_serializing_if = "Option::is_none")]
+    pub worker_addresses: Option<Vec<String>>,
+}
+
+impl Group for LocalSettings {
+    const TITLE: &'static str = "loam local";
+
+    fn defaults() -> Self {
+        Self::default()
+    }
 }
 
 /// The number of workers when neither `--workers` nor `--worker-addresses` is given.
@@ -108,32 +90,86 @@ pub struct WorkerEndpoint {
     pub s3_port: u16,
 }
 
-/// Where each worker serves: every one on `--host` with ports counted up from the given ones, or each
-/// on its own address of `--worker-addresses` with the ports as given.
-pub fn worker_endpoints(args: &LocalArgs) -> Result<Vec<WorkerEndpoint>, ConfigError> {
+/// The merged settings groups of `loam local`.
+pub struct Resolved {
+    /// Node settings.
+    pub node: Layered<NodeSettings>,
+    /// The Coordinator's settings.
+    pub coordinator: Layered<CoordinatorSettings>,
+    /// Every worker's settings.
+    pub worker: Layered<WorkerSettings>,
+    /// `loam local`'s own.
+    pub local: Layered<LocalSettings>,
+    file: Option<PathBuf>,
+}
+
+impl Resolved {
+    /// Reads the `--config` file (if given) and merges; `loam local` turns anonymous S3 reads on by default.
+    pub fn new(args: &LocalArgs, cluster: &ClusterFlags, matches: Option<&ArgMatches>) -> Result<Self, ConfigError> {
+        let known = [
+            field_names::<NodeSettings>(),
+            field_names::<CoordinatorSettings>(),
+            field_names::<WorkerSettings>(),
+            field_names::<LocalSettings>(),
+        ];
+        // The embedded store is the point of `loam local`: etcd settings are not taken.
+        let cluster = ClusterFlags { etcd: Vec::new(), ..cluster.clone() };
+        let inputs = Inputs::new(&args.config, &known, matches, &cluster, None)?;
+        let local_defaults = WorkerSettings { s3_anonymous_read: Some(true), ..Default::default() };
+        Ok(Self {
+            node: inputs.node(&args.node)?,
+            coordinator: inputs.group(None, &args.coordinator)?,
+            worker: inputs.worker(Some(&local_defaults), &args.worker)?,
+            local: inputs.group(None, &args.local)?,
+            file: inputs.file_path(),
+        })
+    }
+
+    /// What `--print-config` shows.
+    pub fn printout(&self) -> loam_config::render::Printout {
+        let p = settings::printout("loam local", self.file.clone()).group(&self.node).group(&self.coordinator);
+        p.group(&self.worker).group(&self.local)
+    }
+
+    fn data_dir(&self) -> PathBuf {
+        self.node.value.data_dir.clone().unwrap_or_else(|| loam_config::DEFAULT_DATA_DIR.into())
+    }
+}
+
+/// Where each worker serves: every one on `host` with ports counted up from the given ones, or each
+/// on its own address of `worker-addresses` with the ports as given.
+pub fn worker_endpoints(r: &Resolved) -> Result<Vec<WorkerEndpoint>, ConfigError> {
     let invalid = |m: String| ConfigError::Invalid(m);
+    let host = r.node.value.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into());
+    let (w, l) = (&r.worker.value, &r.local.value);
+    let (http_port, s3_port) = (w.http_port.unwrap_or_default(), w.s3_port.unwrap_or_default());
     // Port 0 asks every worker for a free port; otherwise worker i counts up from the base.
-    let nth = |base: u16, i: u16, flag: &str| match base {
+    let nth = |base: u16, i: u16, key: &str| match base {
         0 => Ok(0),
-        _ => base.checked_add(i).ok_or_else(|| invalid(format!("{flag} {base} + {i} is past port 65535"))),
+        _ => base
+            .checked_add(i)
+            .ok_or_else(|| invalid(format!("{} {base} + {i} is past port 65535", r.worker.named(key)))),
     };
-    if args.worker_addresses.is_empty() {
-        let n = args.workers.unwrap_or(DEFAULT_WORKERS);
+    let addresses = l.worker_addresses.clone().unwrap_or_default();
+    if addresses.is_empty() {
+        let n = l.workers.unwrap_or(DEFAULT_WORKERS);
         return (0..n)
             .map(|i| {
                 Ok(WorkerEndpoint {
-                    host: args.host.clone(),
-                    http_port: nth(args.worker_http_port, i, "--worker-http-port")?,
-                    s3_port: nth(args.worker_s3_port, i, "--worker-s3-port")?,
+                    host: host.clone(),
+                    http_port: nth(http_port, i, "http-port")?,
+                    s3_port: nth(s3_port, i, "s3-port")?,
                 })
             })
             .collect();
     }
-    let hosts: Vec<&str> = args.worker_addresses.iter().map(|a| a.trim()).collect();
-    if let Some(n) = args.workers.filter(|&n| usize::from(n) != hosts.len()) {
+    let hosts: Vec<&str> = addresses.iter().map(|a| a.trim()).collect();
+    if let Some(n) = l.workers.filter(|&n| usize::from(n) != hosts.len()) {
         return Err(invalid(format!(
-            "--workers {n} does not match the {} addresses of --worker-addresses (give one per worker)",
-            hosts.len()
+            "--workers {n} does not match the {} addresses of --worker-addresses (give one per worker; {} and {})",
+            hosts.len(),
+            r.local.named("workers"),
+            r.local.named("worker-addresses")
         )));
     }
     for (i, h) in hosts.iter().enumerate() {
@@ -144,17 +180,17 @@ pub fn worker_endpoints(args: &LocalArgs) -> Result<Vec<WorkerEndpoint>, ConfigE
             return Err(invalid(format!("--worker-addresses: {h} is given twice; each worker needs its own")));
         }
     }
-    let endpoint = |h: &&str| WorkerEndpoint {
-        host: h.to_string(),
-        http_port: args.worker_http_port,
-        s3_port: args.worker_s3_port,
-    };
-    Ok(hosts.iter().map(endpoint).collect())
+    Ok(hosts.iter().map(|h| WorkerEndpoint { host: h.to_string(), http_port, s3_port }).collect())
 }
 
 /// Runs `loam local` until SIGINT/SIGTERM.
-pub async fn run(args: LocalArgs) -> anyhow::Result<()> {
-    let cluster = start(args).await?;
+pub async fn run(args: LocalArgs, cluster: ClusterFlags, matches: Option<&ArgMatches>) -> anyhow::Result<()> {
+    let resolved = Resolved::new(&args, &cluster, matches)?;
+    if settings::print_if_asked(&args.config, || resolved.printout()) {
+        plan(&resolved)?;
+        return Ok(());
+    }
+    let cluster = start_resolved(&resolved).await?;
     let signal = assembly::shutdown_signal().await;
     eprintln!("{}: shutting down…", signal.as_ref().copied().unwrap_or("error"));
     cluster.shutdown().await;
@@ -170,35 +206,52 @@ pub struct LocalCluster {
     coordinator: CoordinatorServer,
 }
 
-/// Starts the coordinator and the workers and prints the endpoints.
-pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
-    let endpoints = worker_endpoints(&args)?;
-    let keys = match assembly::s3_credentials(args.s3_access_key.clone(), args.s3_secret_key.clone()) {
-        Ok(Some(keys)) => keys,
-        Ok(None) => loam_worker::s3_api::keys::load_or_generate(&args.data_dir.join(S3_KEY_FILE))?,
-        Err(e) => anyhow::bail!(e),
-    };
-    let store = cluster_store::open_embedded(&args.data_dir.join(cluster_store::EMBEDDED_STORE_FILE))?;
-    let ufs = UfsRegistry::new();
-    let mut cfg = assembly::coordinator_config(DEFAULT_CLUSTER_NAME, &args.data_dir, args.job_retention);
-    cfg.quota_check_interval = args.quota_check_interval.max(Duration::from_millis(1));
-    let coordinator =
-        assembly::start_coordinator(store.clone(), ufs.clone(), cfg, &args.host, args.coordinator_port).await?;
-    let coordinator_url = coordinator.url.clone();
-    let sizing = CacheSizing {
-        cache_size: args.cache_size,
-        memory_size: args.memory_size,
-        page_size: args.page_size,
-        max_age_secs: args.max_age,
-        ttl_scan_secs: args.ttl_scan_interval,
-        quota_check_interval: args.quota_check_interval,
-    };
-    let s3 = S3Config { port: 0, credentials: Some(keys.clone()), anonymous_read: args.s3_anonymous_read };
+/// The checked configuration of the Coordinator and of each worker (S3 keys not yet generated).
+struct Plan {
+    coordinator: CoordinatorConfig,
+    workers: Vec<WorkerConfig>,
+}
+
+fn plan(r: &Resolved) -> Result<Plan, ConfigError> {
+    let endpoints = worker_endpoints(r)?;
+    let data_dir = r.data_dir();
+    let coordinator = CoordinatorConfig::from_settings(&r.node, &r.coordinator)?;
     let mut workers = Vec::new();
     for (i, at) in endpoints.iter().enumerate() {
-        let dir = args.data_dir.join(format!("worker-{i}"));
-        let mut cfg = assembly::worker_config(dir, &at.host, at.http_port, &sizing);
-        cfg.s3 = S3Config { port: at.s3_port, ..s3.clone() };
+        let name = format!("worker-{i}");
+        let mut cfg = WorkerConfig::from_settings(&r.node, &r.worker, data_dir.join(&name))?;
+        if let Some(dirs) = r.worker.value.cache_dir.as_ref().filter(|d| !d.is_empty()) {
+            cfg.page_store.disk_dirs = dirs.iter().map(|d| d.join(&name)).collect();
+        }
+        (cfg.host, cfg.http_port, cfg.s3.port) = (at.host.clone(), at.http_port, at.s3_port);
+        workers.push(cfg);
+    }
+    Ok(Plan { coordinator, workers })
+}
+
+/// Starts the coordinator and the workers and prints the endpoints (flags only: tests, benches).
+pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
+    start_resolved(&Resolved::new(&args, &ClusterFlags::default(), None)?).await
+}
+
+/// Starts the coordinator and the workers of `r` and prints the endpoints.
+pub async fn start_resolved(r: &Resolved) -> anyhow::Result<LocalCluster> {
+    let plan = plan(r)?;
+    let data_dir = r.data_dir();
+    let given = plan.workers.first().and_then(|w| w.s3.credentials.clone());
+    let keys = match given.clone() {
+        Some(keys) => keys,
+        None => loam_worker::s3_api::keys::load_or_generate(&data_dir.join(S3_KEY_FILE))?,
+    };
+    let store = cluster_store::open_embedded(&data_dir.join(cluster_store::EMBEDDED_STORE_FILE))?;
+    let ufs = UfsRegistry::new();
+    let host = r.node.value.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into());
+    let port = r.coordinator.value.port.unwrap_or(loam_coordinator::settings::DEFAULT_PORT);
+    let coordinator = assembly::start_coordinator(store.clone(), ufs.clone(), plan.coordinator, &host, port).await?;
+    let coordinator_url = coordinator.url.clone();
+    let mut workers = Vec::new();
+    for (i, mut cfg) in plan.workers.into_iter().enumerate() {
+        cfg.s3.credentials = Some(keys.clone());
         // Each worker's `/v1/load` forwards to the coordinator of this process.
         cfg.coordinator_url = Some(coordinator_url.clone());
         let w = loam_worker::start(cfg, store.clone(), ufs.clone(), Registry::default())
@@ -206,7 +259,7 @@ pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
             .with_context(|| format!("starting worker {i}"))?;
         workers.push(w);
     }
-    println!("Loam is running (data in {})", args.data_dir.display());
+    println!("Loam is running (data in {})", data_dir.display());
     println!("  coordinator  {coordinator_url}   (REST API /api/v1, LOAM_COORDINATOR={coordinator_url})");
     for (i, w) in workers.iter().enumerate() {
         println!("  worker {i}     {}   {}", w.http_base(), w.id);
@@ -214,11 +267,11 @@ pub async fn start(args: LocalArgs) -> anyhow::Result<LocalCluster> {
     for (i, w) in workers.iter().enumerate() {
         println!("  s3 {i}         {}   (path-style; a bucket is a mount point)", w.s3_base());
     }
-    let origin = match &args.s3_access_key {
+    let origin = match given {
         Some(_) => "given".to_string(),
-        None => format!("kept in {}", args.data_dir.join(S3_KEY_FILE).display()),
+        None => format!("kept in {}", data_dir.join(S3_KEY_FILE).display()),
     };
-    let anonymous = if args.s3_anonymous_read { "on" } else { "off" };
+    let anonymous = if r.worker.value.s3_anonymous_read == Some(true) { "on" } else { "off" };
     println!(
         "  s3 keys      AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}   ({origin}; anonymous read {anonymous})",
         keys.access_key, keys.secret_key
@@ -243,6 +296,7 @@ impl LocalCluster {
 mod tests {
     use super::*;
     use clap::Parser;
+    use std::time::Duration;
 
     #[derive(Parser)]
     struct Cli {
@@ -265,7 +319,8 @@ mod tests {
     async fn workers_serve_s3_with_generated_keys_and_anonymous_read() {
         let dir = tempfile::tempdir().unwrap();
         let a = args(dir.path(), &[]);
-        assert!(a.s3_anonymous_read, "on by default in loam local");
+        let resolved = Resolved::new(&a, &ClusterFlags::default(), None).unwrap();
+        assert_eq!(resolved.worker.value.s3_anonymous_read, Some(true), "on by default in loam local");
         let cluster = start(a).await.unwrap();
         let ports: Vec<u16> = cluster.workers.iter().map(|w| w.s3_addr.port()).collect();
         assert!(ports[0] != ports[1] && !ports.contains(&0), "{ports:?}");
@@ -292,7 +347,8 @@ mod tests {
     }
 
     fn endpoints(extra: &[&str]) -> Result<Vec<WorkerEndpoint>, ConfigError> {
-        worker_endpoints(&Cli::parse_from(["loam"].iter().chain(extra)).local)
+        let args = Cli::parse_from(["loam"].iter().chain(extra)).local;
+        worker_endpoints(&Resolved::new(&args, &ClusterFlags::default(), None)?)
     }
 
     fn at(host: &str, http_port: u16, s3_port: u16) -> WorkerEndpoint {
@@ -360,9 +416,18 @@ mod tests {
     #[test]
     fn the_quota_check_interval_is_a_duration_defaulting_to_the_workers() {
         let dir = std::path::Path::new("/d");
-        assert_eq!(args(dir, &[]).quota_check_interval, loam_worker::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
-        assert_eq!(args(dir, &["--quota-check-interval", "250ms"]).quota_check_interval, Duration::from_millis(250));
-        assert_eq!(args(dir, &["--quota-check-interval", "5"]).quota_check_interval, Duration::from_secs(5));
+        let interval = |extra: &[&str]| {
+            let r = Resolved::new(&args(dir, extra), &ClusterFlags::default(), None).unwrap();
+            let plan = plan(&r).unwrap();
+            assert_eq!(
+                plan.coordinator.quota_check_interval, plan.workers[0].quota_check_interval,
+                "one setting for both"
+            );
+            plan.workers[0].quota_check_interval
+        };
+        assert_eq!(interval(&[]), loam_worker::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
+        assert_eq!(interval(&["--quota-check-interval", "250ms"]), Duration::from_millis(250));
+        assert_eq!(interval(&["--quota-check-interval", "5"]), Duration::from_secs(5));
     }
 
     #[tokio::test]
@@ -371,5 +436,37 @@ mod tests {
         let e = start(args(dir.path(), &["--s3-access-key", "ak"])).await.err().unwrap();
         assert!(e.to_string().contains("s3-secret-key"), "{e}");
         assert!(!dir.path().join(S3_KEY_FILE).exists());
+    }
+
+    #[test]
+    fn every_coordinator_and_worker_setting_is_taken() {
+        let dir = tempfile::tempdir().unwrap();
+        let config = dir.path().join("local.toml");
+        std::fs::write(
+            &config,
+            "disable-ttl = true
+worker-addresses = \"127.0.0.9\"\n",
+        )
+        .unwrap();
+        let config = config.display().to_string();
+        let extra = ["--config", &config, "--lease-ttl", "30s", "--disable-quota", "--cache-dir", "/c", "--port", "7"];
+        let parse = |extra: &[&str]| Cli::parse_from(["loam"].iter().chain(extra)).local;
+        let r = Resolved::new(&parse(&extra), &ClusterFlags::default(), None).unwrap();
+        let p = plan(&r).unwrap();
+        assert!(!p.coordinator.ttl_enabled && !p.coordinator.quota_enabled && p.coordinator.priority_enabled);
+        let w = &p.workers[0];
+        assert_eq!((p.workers.len(), w.host.as_str()), (1, "127.0.0.9"), "worker-addresses from the file");
+        assert_eq!(w.lease_ttl, Duration::from_secs(30));
+        assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/c/worker-0")], "each worker its own directory");
+        assert_eq!(r.coordinator.value.port, Some(7), "--port is the coordinator's (also --coordinator-port)");
+        let e = Resolved::new(&parse(&["--config", &config, "--workers", "2"]), &ClusterFlags::default(), None)
+            .and_then(|r| worker_endpoints(&r))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("--workers 2 does not match the 1 addresses"), "{e}");
+        assert!(
+            e.contains("`workers` (flag --workers)") && e.contains("`worker-addresses` (file"),
+            "names both sources: {e}"
+        );
     }
 }

@@ -4,8 +4,8 @@
 //! process could not share it. Its identity lives in its data directory, so a restarted worker keeps its
 //! place on the ring and its cache.
 //!
-//! Settings come from the flags, then the `--config` file (`config_file`), then the defaults. The
-//! `--coordinator` URL is kept in the worker's configuration for forwarding load requests; reads never
+//! Settings are the node and worker groups (`crate::settings`): flags over environment over the
+//! `--config` file over the defaults. The `--coordinator` URL is kept in the worker's configuration for forwarding load requests; reads never
 //! need it. The worker also serves the S3 API (`--s3-port`, default 29998), signed with
 //! `--s3-access-key`/`--s3-secret-key` and, with `--s3-anonymous-read`, unsigned reads too; with neither
 //! it refuses every S3 request (and logs so). When ready it prints, one line each (stable, for scripts):
@@ -20,104 +20,73 @@
 //! On SIGINT or SIGTERM it revokes its lease first (OFFLINE at once, so clients stop routing to it), then
 //! stops serving and exits 0.
 
-use crate::assembly::{self, CacheSizing, DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT, DEFAULT_WORKER_S3_PORT};
+use crate::assembly;
 use crate::cluster_store::{self, ClusterFlags};
-use crate::config_file::{self, ConfigError, WorkerFile};
-use crate::duration::parse_duration;
+use crate::settings::{self, ConfigFlags, Inputs};
 use anyhow::Context;
-use clap::Args;
-use loam_core::membership::DEFAULT_CLUSTER_NAME;
-use loam_core::size::parse_size;
+use clap::{ArgMatches, Args};
+use loam_config::{ConfigError, Layered, NodeSettings, field_names};
 use loam_ufs::UfsRegistry;
-use loam_worker::WorkerConfig;
-use loam_worker::config::DEFAULT_LEASE_TTL;
+use loam_worker::{WorkerConfig, WorkerSettings};
 use prometheus_client::registry::Registry;
-use std::path::PathBuf;
-use std::time::Duration;
 
 /// Flags of `loam worker` (besides the global `--etcd`, `--cluster-name` and `--coordinator`).
 #[derive(Args, Debug, Clone, Default)]
 pub struct WorkerArgs {
-    /// TOML config file; its keys are these flags' names, and flags override it.
-    #[arg(long, value_name = "FILE")]
-    pub config: Option<PathBuf>,
-    /// Address to bind and advertise; clients connect to it [default: 127.0.0.1].
-    #[arg(long)]
-    pub host: Option<String>,
-    /// Worker HTTP API port (0: a free one) [default: 28080].
-    #[arg(long)]
-    pub http_port: Option<u16>,
-    /// S3 API port (0: a free one); the membership record advertises it [default: 29998].
-    #[arg(long)]
-    pub s3_port: Option<u16>,
-    /// Access key id S3 requests must be signed with (with --s3-secret-key).
-    #[arg(long, env = "LOAM_S3_ACCESS_KEY")]
-    pub s3_access_key: Option<String>,
-    /// Secret key of --s3-access-key.
-    #[arg(long, env = "LOAM_S3_SECRET_KEY", hide_env_values = true)]
-    pub s3_secret_key: Option<String>,
-    /// Serve unsigned S3 reads (GET, HEAD, listings), as alluxiofs sends them [default: false].
-    #[arg(long, num_args = 0..=1, default_missing_value = "true")]
-    pub s3_anonymous_read: Option<bool>,
-    /// Where the worker keeps its identity and, by default, its cache (required).
-    #[arg(long)]
-    pub data_dir: Option<PathBuf>,
-    /// Disk cache capacity over all cache directories, e.g. 100GiB [default: 10GiB].
-    #[arg(long, value_parser = parse_size)]
-    pub cache_size: Option<u64>,
-    /// Memory tier, e.g. 4GiB; 0 for none [default: 256MiB].
-    #[arg(long, value_parser = parse_size)]
-    pub memory_size: Option<u64>,
-    /// A cache directory (repeatable) [default: <data-dir>/cache].
-    #[arg(long = "cache-dir", value_name = "DIR")]
-    pub cache_dirs: Vec<PathBuf>,
-    /// Page size [default: 1MiB].
-    #[arg(long, value_parser = parse_size)]
-    pub page_size: Option<u64>,
-    /// Seconds a cached file is trusted before it is re-validated against the UFS; 0: every read [default: 60].
-    #[arg(long)]
-    pub max_age: Option<u64>,
-    /// Seconds between scans that evict data past its TTL [default: 60].
-    #[arg(long)]
-    pub ttl_scan_interval: Option<u64>,
-    /// Time between quota passes (usage reports to the cluster, admission): seconds or e.g. `500ms` [default: 2s].
-    #[arg(long, value_parser = parse_duration)]
-    pub quota_check_interval: Option<Duration>,
-    /// Seconds of the liveness lease in etcd; the worker turns OFFLINE this long after it dies [default: 15].
-    #[arg(long)]
-    pub lease_ttl: Option<u64>,
+    /// `--config`, `--print-config`.
+    #[command(flatten)]
+    pub config: ConfigFlags,
+    /// Where it binds and keeps its state.
+    #[command(flatten)]
+    pub node: NodeSettings,
+    /// The worker's own settings.
+    #[command(flatten)]
+    pub worker: WorkerSettings,
 }
 
-/// The worker's settings after merging flags, file and defaults.
+/// The worker's settings after merging flags, environment, file and defaults.
 #[derive(Debug, Clone)]
-pub struct WorkerSettings {
+pub struct WorkerPlan {
     /// etcd endpoints (never empty).
     pub etcd: Vec<String>,
     /// The worker's configuration.
     pub worker: WorkerConfig,
 }
 
-impl WorkerSettings {
-    /// Reads `args.config` (if given) and merges; `coordinator` is the global `--coordinator`.
-    pub fn resolve(args: &WorkerArgs, cluster: &ClusterFlags, coordinator: Option<&str>) -> Result<Self, ConfigError> {
-        let file = match &args.config {
-            Some(path) => config_file::load::<WorkerFile>(path)?,
-            None => WorkerFile::default(),
-        };
-        Self::merge(args, cluster, coordinator, file)
-    }
+/// The merged settings groups of `loam worker`.
+pub struct Resolved {
+    /// Node settings.
+    pub node: Layered<NodeSettings>,
+    /// Worker settings.
+    pub worker: Layered<WorkerSettings>,
+    file: Option<std::path::PathBuf>,
+}
 
-    /// Flags over `file` over the defaults; fails when etcd or the data directory is missing.
-    pub fn merge(
+impl Resolved {
+    /// Reads the `--config` file (if given) and merges; `coordinator` is the global `--coordinator`.
+    pub fn new(
         args: &WorkerArgs,
         cluster: &ClusterFlags,
         coordinator: Option<&str>,
-        file: WorkerFile,
+        matches: Option<&ArgMatches>,
     ) -> Result<Self, ConfigError> {
-        let mut etcd = cluster.endpoints();
-        if etcd.is_empty() {
-            etcd = file.etcd.map(|e| e.0).unwrap_or_default();
-        }
+        let known = [field_names::<NodeSettings>(), field_names::<WorkerSettings>()];
+        let inputs = Inputs::new(&args.config, &known, matches, cluster, coordinator)?;
+        Ok(Self {
+            node: inputs.node(&args.node)?,
+            worker: inputs.worker(None, &args.worker)?,
+            file: inputs.file_path(),
+        })
+    }
+
+    /// What `--print-config` shows.
+    pub fn printout(&self) -> loam_config::render::Printout {
+        settings::printout("loam worker", self.file.clone()).group(&self.node).group(&self.worker)
+    }
+
+    /// Checks the settings; fails when etcd or the data directory is missing.
+    pub fn plan(&self) -> Result<WorkerPlan, ConfigError> {
+        let etcd = self.node.value.etcd.clone().unwrap_or_default();
         if etcd.is_empty() {
             return Err(ConfigError::Invalid(
                 "loam worker needs etcd: pass --etcd URL[,URL...] (or set LOAM_ETCD, or `etcd` in the config file); \
@@ -125,65 +94,41 @@ impl WorkerSettings {
                     .into(),
             ));
         }
-        let data_dir = args.data_dir.clone().or(file.data_dir).ok_or_else(|| {
-            ConfigError::Invalid(
-                "loam worker needs --data-dir (or `data-dir` in the config file): it keeps its identity there".into(),
-            )
-        })?;
-        let defaults = CacheSizing::default();
-        let sizing = CacheSizing {
-            cache_size: args.cache_size.or(file.cache_size.map(|s| s.0)).unwrap_or(defaults.cache_size),
-            memory_size: args.memory_size.or(file.memory_size.map(|s| s.0)).unwrap_or(defaults.memory_size),
-            page_size: args.page_size.or(file.page_size.map(|s| s.0)).unwrap_or(defaults.page_size),
-            max_age_secs: args.max_age.or(file.max_age).unwrap_or(defaults.max_age_secs),
-            ttl_scan_secs: args.ttl_scan_interval.or(file.ttl_scan_interval).unwrap_or(defaults.ttl_scan_secs),
-            quota_check_interval: args
-                .quota_check_interval
-                .or(file.quota_check_interval.map(|d| d.0))
-                .unwrap_or(defaults.quota_check_interval),
+        let data_dir = match &self.node.value.data_dir {
+            Some(d) if self.node.is_given("data-dir") => d.clone(),
+            _ => {
+                return Err(ConfigError::Invalid(
+                    "loam worker needs --data-dir (or `data-dir` in the config file): it keeps its identity there"
+                        .into(),
+                ));
+            }
         };
-        if sizing.quota_check_interval.is_zero() {
-            return Err(ConfigError::Invalid("quota-check-interval must be longer than 0".into()));
-        }
-        if sizing.page_size == 0 {
-            return Err(ConfigError::Invalid("page-size must be at least 1 byte".into()));
-        }
-        let lease_ttl = args.lease_ttl.or(file.lease_ttl).map(Duration::from_secs).unwrap_or(DEFAULT_LEASE_TTL);
-        if lease_ttl.is_zero() {
-            return Err(ConfigError::Invalid("lease-ttl must be at least 1 second".into()));
-        }
-        let host = args.host.clone().or(file.host).unwrap_or(DEFAULT_HOST.into());
-        let http_port = args.http_port.or(file.http_port).unwrap_or(DEFAULT_WORKER_HTTP_PORT);
-        let mut worker = assembly::worker_config(data_dir, &host, http_port, &sizing);
-        let cache_dirs =
-            if args.cache_dirs.is_empty() { file.cache_dir.map(|d| d.0) } else { Some(args.cache_dirs.clone()) };
-        if let Some(dirs) = cache_dirs.filter(|d| !d.is_empty()) {
-            worker.page_store.disk_dirs = dirs;
-        }
-        worker.s3.port = args.s3_port.or(file.s3_port).unwrap_or(DEFAULT_WORKER_S3_PORT);
-        let access_key = args.s3_access_key.clone().or(file.s3_access_key);
-        let secret_key = args.s3_secret_key.clone().or(file.s3_secret_key);
-        worker.s3.credentials = assembly::s3_credentials(access_key, secret_key).map_err(ConfigError::Invalid)?;
-        worker.s3.anonymous_read = args.s3_anonymous_read.or(file.s3_anonymous_read).unwrap_or(false);
-        worker.cluster_name = cluster.cluster_name.clone().or(file.cluster_name).unwrap_or(DEFAULT_CLUSTER_NAME.into());
-        worker.lease_ttl = lease_ttl;
-        worker.coordinator_url = coordinator.map(str::to_string).or(file.coordinator);
-        Ok(Self { etcd, worker })
+        Ok(WorkerPlan { etcd, worker: WorkerConfig::from_settings(&self.node, &self.worker, data_dir)? })
     }
 }
 
 /// Runs `loam worker` until SIGINT/SIGTERM.
-pub async fn run(args: WorkerArgs, cluster: ClusterFlags, coordinator: Option<String>) -> anyhow::Result<()> {
-    let settings = WorkerSettings::resolve(&args, &cluster, coordinator.as_deref())?;
-    let store = cluster_store::connect_etcd(&settings.etcd).await?;
-    let cfg = settings.worker.clone();
+pub async fn run(
+    args: WorkerArgs,
+    cluster: ClusterFlags,
+    coordinator: Option<String>,
+    matches: Option<&ArgMatches>,
+) -> anyhow::Result<()> {
+    let resolved = Resolved::new(&args, &cluster, coordinator.as_deref(), matches)?;
+    if settings::print_if_asked(&args.config, || resolved.printout()) {
+        resolved.plan()?;
+        return Ok(());
+    }
+    let plan = resolved.plan()?;
+    let store = cluster_store::connect_etcd(&plan.etcd).await?;
+    let cfg = plan.worker.clone();
     let worker =
         loam_worker::start(cfg, store, UfsRegistry::new(), Registry::default()).await.context("starting the worker")?;
     println!(
         "Loam worker is running (cluster {}, store etcd {}, data in {})",
-        settings.worker.cluster_name,
-        settings.etcd.join(","),
-        settings.worker.data_dir.display()
+        plan.worker.cluster_name,
+        plan.etcd.join(","),
+        plan.worker.data_dir.display()
     );
     println!("  worker  {}  {}", worker.http_base(), worker.id);
     println!("  s3      {}", worker.s3_base());
@@ -198,28 +143,49 @@ pub async fn run(args: WorkerArgs, cluster: ClusterFlags, coordinator: Option<St
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config_file::{ByteSize, Endpoints, PathList};
+    use clap::Parser;
+    use loam_config::{ByteSize, HumaneDuration};
+    use loam_core::membership::DEFAULT_CLUSTER_NAME;
+    use std::path::PathBuf;
+    use std::time::Duration;
 
     fn etcd() -> ClusterFlags {
         ClusterFlags { etcd: vec!["http://e:2379".into()], cluster_name: None }
     }
 
     fn with_data_dir() -> WorkerArgs {
-        WorkerArgs { data_dir: Some("/w".into()), ..Default::default() }
+        WorkerArgs { node: NodeSettings { data_dir: Some("/w".into()), ..Default::default() }, ..Default::default() }
+    }
+
+    /// `args` over the config file `text` (when given), as `loam worker` merges them.
+    fn merge(
+        args: &WorkerArgs,
+        cluster: &ClusterFlags,
+        coordinator: Option<&str>,
+        text: Option<&str>,
+    ) -> Result<WorkerPlan, ConfigError> {
+        let dir = tempfile::tempdir().unwrap();
+        let mut args = args.clone();
+        if let Some(text) = text {
+            let path = dir.path().join("w.toml");
+            std::fs::write(&path, text).unwrap();
+            args.config.config = Some(path);
+        }
+        Resolved::new(&args, cluster, coordinator, None)?.plan()
     }
 
     #[test]
     fn defaults() {
-        let s = WorkerSettings::merge(&with_data_dir(), &etcd(), None, WorkerFile::default()).unwrap();
+        let s = merge(&with_data_dir(), &etcd(), None, None).unwrap();
         assert_eq!(s.etcd, ["http://e:2379"]);
         let w = s.worker;
-        assert_eq!((w.host.as_str(), w.http_port, w.s3.port), (DEFAULT_HOST, DEFAULT_WORKER_HTTP_PORT, 29998));
+        assert_eq!((w.host.as_str(), w.http_port, w.s3.port), ("127.0.0.1", 28080, 29998));
         assert_eq!((w.s3_port, w.s3.credentials.as_ref(), w.s3.anonymous_read), (0, None, false));
         assert_eq!(w.cluster_name, DEFAULT_CLUSTER_NAME);
         assert_eq!(w.lease_ttl, Duration::from_secs(15));
         assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
-        assert_eq!(w.page_store.disk_capacity, assembly::DEFAULT_CACHE_SIZE);
-        assert_eq!(w.page_store.memory_capacity, assembly::DEFAULT_MEMORY_SIZE);
+        assert_eq!(w.page_store.disk_capacity, loam_worker::settings::DEFAULT_CACHE_SIZE);
+        assert_eq!(w.page_store.memory_capacity, loam_worker::settings::DEFAULT_MEMORY_SIZE);
         assert_eq!(w.page_store.page_size, 1 << 20);
         assert_eq!(w.max_age, Duration::from_secs(60));
         assert_eq!(w.quota_check_interval, loam_worker::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
@@ -228,7 +194,6 @@ mod tests {
 
     #[test]
     fn the_quota_check_interval_flag_parses_and_reaches_the_worker_config() {
-        use clap::Parser;
         #[derive(Parser)]
         struct Cli {
             #[command(flatten)]
@@ -236,42 +201,40 @@ mod tests {
         }
         for (given, want) in [("500ms", Duration::from_millis(500)), ("3", Duration::from_secs(3))] {
             let cli = Cli::try_parse_from(["loam", "--data-dir", "/w", "--quota-check-interval", given]).unwrap();
-            let s = WorkerSettings::merge(&cli.worker, &etcd(), None, WorkerFile::default()).unwrap();
+            let s = merge(&cli.worker, &etcd(), None, None).unwrap();
             assert_eq!(s.worker.quota_check_interval, want, "{given}");
         }
         assert!(Cli::try_parse_from(["loam", "--quota-check-interval", "soon"]).is_err());
-        let zero = WorkerArgs { quota_check_interval: Some(Duration::ZERO), ..with_data_dir() };
-        let e = WorkerSettings::merge(&zero, &etcd(), None, WorkerFile::default()).unwrap_err();
+        let mut zero = with_data_dir();
+        zero.node.quota_check_interval = Some(HumaneDuration(Duration::ZERO));
+        let e = merge(&zero, &etcd(), None, None).unwrap_err();
         assert!(e.to_string().contains("quota-check-interval"), "{e}");
     }
 
-    fn file() -> WorkerFile {
-        WorkerFile {
-            version: None,
-            etcd: Some(Endpoints(vec!["http://file:2379".into()])),
-            cluster_name: Some("fc".into()),
-            coordinator: Some("http://file:19999".into()),
-            host: Some("fh".into()),
-            http_port: Some(1),
-            s3_port: Some(2),
-            s3_access_key: Some("fak".into()),
-            s3_secret_key: Some("fsk".into()),
-            s3_anonymous_read: Some(true),
-            data_dir: Some("/fd".into()),
-            cache_size: Some(ByteSize(3)),
-            memory_size: Some(ByteSize(4)),
-            cache_dir: Some(PathList(vec!["/c1".into(), "/c2".into()])),
-            page_size: Some(ByteSize(5)),
-            max_age: Some(6),
-            ttl_scan_interval: Some(8),
-            quota_check_interval: Some(config_file::HumaneDuration(Duration::from_secs(9))),
-            lease_ttl: Some(7),
-        }
-    }
+    const FILE: &str = r#"
+        etcd = "http://file:2379"
+        cluster-name = "fc"
+        coordinator = "http://file:19999"
+        host = "fh"
+        http-port = 1
+        s3-port = 2
+        s3-access-key = "fak"
+        s3-secret-key = "fsk"
+        s3-anonymous-read = true
+        data-dir = "/fd"
+        cache-size = 3
+        memory-size = 4
+        cache-dir = ["/c1", "/c2"]
+        page-size = 5
+        max-age = 6
+        ttl-scan-interval = 8
+        quota-check-interval = 9
+        lease-ttl = 7
+    "#;
 
     #[test]
     fn the_file_alone() {
-        let s = WorkerSettings::merge(&WorkerArgs::default(), &ClusterFlags::default(), None, file()).unwrap();
+        let s = merge(&WorkerArgs::default(), &ClusterFlags::default(), None, Some(FILE)).unwrap();
         assert_eq!(s.etcd, ["http://file:2379"]);
         let w = s.worker;
         assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3.port), ("fc", "fh", 1, 2));
@@ -290,25 +253,31 @@ mod tests {
     #[test]
     fn flags_override_every_key_of_the_file() {
         let args = WorkerArgs {
-            config: None,
-            host: Some("ah".into()),
-            http_port: Some(11),
-            s3_port: Some(12),
-            s3_access_key: Some("aak".into()),
-            s3_secret_key: Some("ask".into()),
-            s3_anonymous_read: Some(false),
-            data_dir: Some("/ad".into()),
-            cache_size: Some(13),
-            memory_size: Some(14),
-            cache_dirs: vec!["/ac".into()],
-            page_size: Some(15),
-            max_age: Some(16),
-            ttl_scan_interval: Some(18),
-            quota_check_interval: Some(Duration::from_millis(190)),
-            lease_ttl: Some(17),
+            config: ConfigFlags::default(),
+            node: NodeSettings {
+                host: Some("ah".into()),
+                data_dir: Some("/ad".into()),
+                quota_check_interval: Some(HumaneDuration(Duration::from_millis(190))),
+                ..Default::default()
+            },
+            worker: WorkerSettings {
+                coordinator: None,
+                http_port: Some(11),
+                s3_port: Some(12),
+                s3_access_key: Some("aak".into()),
+                s3_secret_key: Some("ask".into()),
+                s3_anonymous_read: Some(false),
+                cache_size: Some(ByteSize(13)),
+                memory_size: Some(ByteSize(14)),
+                cache_dir: Some(vec!["/ac".into()]),
+                page_size: Some(ByteSize(15)),
+                max_age: Some(HumaneDuration::secs(16)),
+                ttl_scan_interval: Some(HumaneDuration::secs(18)),
+                lease_ttl: Some(HumaneDuration::secs(17)),
+            },
         };
         let cluster = ClusterFlags { etcd: vec!["http://a:1,http://b:1".into()], cluster_name: Some("ac".into()) };
-        let s = WorkerSettings::merge(&args, &cluster, Some("http://a:19999"), file()).unwrap();
+        let s = merge(&args, &cluster, Some("http://a:19999"), Some(FILE)).unwrap();
         assert_eq!(s.etcd, ["http://a:1", "http://b:1"]);
         let w = s.worker;
         assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3.port), ("ac", "ah", 11, 12));
@@ -326,50 +295,89 @@ mod tests {
 
     #[test]
     fn the_default_cache_dir_follows_the_data_dir_of_the_flags() {
-        let f = WorkerFile { cache_dir: None, ..file() };
-        let s = WorkerSettings::merge(&with_data_dir(), &ClusterFlags::default(), None, f).unwrap();
+        let text = FILE.replace("cache-dir = [\"/c1\", \"/c2\"]", "");
+        let s = merge(&with_data_dir(), &ClusterFlags::default(), None, Some(&text)).unwrap();
         assert_eq!(s.worker.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
     }
 
     #[test]
     fn etcd_and_the_data_dir_are_required() {
-        let e = WorkerSettings::merge(&with_data_dir(), &ClusterFlags::default(), None, WorkerFile::default());
+        let e = merge(&with_data_dir(), &ClusterFlags::default(), None, None);
         let msg = e.unwrap_err().to_string();
         assert!(msg.contains("needs etcd") && msg.contains("--etcd"), "{msg}");
-        let e = WorkerSettings::merge(&WorkerArgs::default(), &etcd(), None, WorkerFile::default());
+        let e = merge(&WorkerArgs::default(), &etcd(), None, None);
         assert!(e.unwrap_err().to_string().contains("--data-dir"));
     }
 
     #[test]
     fn an_s3_access_key_needs_its_secret() {
-        let args = WorkerArgs { s3_access_key: Some("ak".into()), ..with_data_dir() };
-        let e = WorkerSettings::merge(&args, &etcd(), None, WorkerFile::default()).unwrap_err();
+        let mut args = with_data_dir();
+        args.worker.s3_access_key = Some("ak".into());
+        let e = merge(&args, &etcd(), None, None).unwrap_err();
         assert!(e.to_string().contains("s3-secret-key"), "{e}");
-        let f = WorkerFile { s3_secret_key: Some("sk".into()), ..WorkerFile::default() };
-        let s = WorkerSettings::merge(&args, &etcd(), None, f).unwrap();
+        assert!(e.to_string().contains("`s3-access-key` (flag --s3-access-key)"), "names the source: {e}");
+        let s = merge(&args, &etcd(), None, Some("s3-secret-key = \"sk\"\n")).unwrap();
         assert_eq!(s.worker.s3.credentials.unwrap().secret_key, "sk", "the flag's key, the file's secret");
     }
 
     #[test]
     fn zero_page_size_and_lease_ttl_are_refused() {
-        let args = WorkerArgs { page_size: Some(0), ..with_data_dir() };
-        assert!(WorkerSettings::merge(&args, &etcd(), None, WorkerFile::default()).is_err());
-        let args = WorkerArgs { lease_ttl: Some(0), ..with_data_dir() };
-        let e = WorkerSettings::merge(&args, &etcd(), None, WorkerFile::default()).unwrap_err();
+        let mut args = with_data_dir();
+        args.worker.page_size = Some(ByteSize(0));
+        assert!(merge(&args, &etcd(), None, None).is_err());
+        let mut args = with_data_dir();
+        let e = merge(&args, &etcd(), None, Some("\nlease-ttl = 0\n")).unwrap_err();
+        assert!(e.to_string().contains("`lease-ttl` (file") && e.to_string().contains("line 2"), "{e}");
+        args.worker.lease_ttl = Some(HumaneDuration(Duration::ZERO));
+        let e = merge(&args, &etcd(), None, None).unwrap_err();
         assert!(e.to_string().contains("lease-ttl"), "{e}");
     }
 
     #[test]
     fn resolve_reads_the_config_file() {
-        let dir = tempfile::tempdir().unwrap();
-        let path = dir.path().join("w.toml");
         let text = "etcd = \"http://f:2379\"\ndata-dir = \"/fd\"\nhttp-port = 5\ncache-size = \"1GiB\"\n\
-                    quota-check-interval = \"750ms\"\n";
-        std::fs::write(&path, text).unwrap();
-        let args = WorkerArgs { config: Some(path.clone()), http_port: Some(6), ..Default::default() };
-        let s = WorkerSettings::resolve(&args, &ClusterFlags::default(), None).unwrap();
+                    quota-check-interval = \"750ms\"\nmax-age = \"1h30m\"\n";
+        let mut args = WorkerArgs::default();
+        args.worker.http_port = Some(6);
+        let s = merge(&args, &ClusterFlags::default(), None, Some(text)).unwrap();
         assert_eq!((s.worker.http_port, s.worker.page_store.disk_capacity), (6, 1 << 30));
         assert_eq!(s.etcd, ["http://f:2379"]);
         assert_eq!(s.worker.quota_check_interval, Duration::from_millis(750));
+        assert_eq!(s.worker.max_age, Duration::from_secs(5400), "every duration takes units");
+    }
+
+    #[test]
+    fn the_file_takes_only_worker_and_node_keys() {
+        for (text, key) in
+            [("port = 1\n", "`port`"), ("cache-szie = \"1GiB\"\n", "`cache-szie`"), ("mount = []\n", "`mount`")]
+        {
+            let e = merge(&with_data_dir(), &etcd(), None, Some(text)).unwrap_err().to_string();
+            assert!(e.contains(&format!("unknown field {key}")) && e.contains("line 1"), "{e}");
+        }
+    }
+
+    #[test]
+    fn print_config_names_each_source_and_masks_secrets() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.toml");
+        std::fs::write(&path, "s3-access-key = \"AKFILE\"\ns3-secret-key = \"SECRETFILE\"\npage-size = \"64KiB\"\n")
+            .unwrap();
+        let mut args = with_data_dir();
+        args.config.config = Some(path.clone());
+        args.worker.http_port = Some(9);
+        let r = Resolved::new(&args, &etcd(), Some("http://c:1"), None).unwrap();
+        let text = r.printout().to_string();
+        assert!(!text.contains("SECRETFILE") && !text.contains("AKFILE"), "{text}");
+        let line =
+            |key: &str| text.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap_or_default().to_string();
+        assert!(line("s3-secret-key").contains("\"****\"") && line("s3-secret-key").contains("line 2"), "{text}");
+        assert!(
+            line("page-size").contains("\"64KiB\"")
+                && line("page-size").contains(&format!("# file {}", path.display()))
+        );
+        assert!(line("http-port").ends_with("# flag --http-port"), "{text}");
+        assert!(line("max-age").ends_with("# default"), "{text}");
+        assert!(line("etcd").ends_with("# flag --etcd"), "{text}");
+        assert!(line("coordinator").ends_with("# flag --coordinator"), "{text}");
     }
 }

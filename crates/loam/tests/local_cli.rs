@@ -126,3 +126,25 @@ fn unreachable_coordinator_is_a_clear_error() {
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot reach the coordinator"));
 }
+
+#[test]
+fn the_workers_read_a_static_mount_table_from_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = tempfile::tempdir().unwrap();
+    std::fs::write(ufs.path().join("f.txt"), b"from a static mount").unwrap();
+    let config = dir.path().join("local.toml");
+    std::fs::write(
+        &config,
+        format!("workers = 2\n[[mount]]\npath = \"/data\"\nufs = \"file://{}\"\n", ufs.path().display()),
+    )
+    .unwrap();
+    let l = start_local(&dir.path().join("data"), &["--config", &config.display().to_string()]);
+    assert_eq!(l.workers.len(), 2, "workers = 2 from the file");
+    assert!(ok(&l, &["mount", "list"]).contains("/data/"));
+    let o = cli(&l, &["fs", "cat", "/data/f.txt", "--no-ufs-fallback"]);
+    assert!(o.status.success(), "a worker serves it: {}", String::from_utf8_lossy(&o.stderr));
+    assert_eq!(o.stdout, b"from a static mount");
+    assert!(ufs_reads(&l) >= 1, "read through a worker, which follows the table in the store");
+    let o = cli(&l, &["mount", "remove", "/data"]);
+    assert!(!o.status.success(), "the static table cannot be changed");
+}

@@ -192,3 +192,121 @@ fn fs_reads_through_a_static_worker_list_and_falls_back_to_the_ufs() {
     assert!(err.contains(&format!("{bad}:2:")) && err.contains("invalid port"), "{err}");
     stop(c, "-INT");
 }
+
+#[test]
+fn unusable_settings_exit_2_before_anything_starts() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    let data_s = data.display().to_string();
+    let file = dir.path().join("local.toml");
+    std::fs::write(&file, "worker-addresses = \"127.0.0.2\"\n").unwrap();
+    let file_s = file.display().to_string();
+    let bad_file = write_config(dir.path(), "cache-size = \"lots\"\n");
+    let bad_local = dir.path().join("bad-local.toml");
+    std::fs::write(&bad_local, "workers = 1\nmax-age = \"soon\"\n").unwrap();
+    let bad_local = bad_local.display().to_string();
+    let cases: [(&str, Vec<&str>, Vec<&str>); 4] = [
+        ("coordinator", vec!["--config", &bad_file], vec!["cache-size", "line 1"]),
+        (
+            "worker",
+            vec!["--etcd", "http://127.0.0.1:1", "--data-dir", &data_s, "--lease-ttl", "0"],
+            vec!["`lease-ttl` (flag --lease-ttl)"],
+        ),
+        (
+            "local",
+            vec!["--data-dir", &data_s, "--config", &file_s, "--workers", "2"],
+            vec!["`workers` (flag --workers)", "`worker-addresses` (file"],
+        ),
+        ("local", vec!["--data-dir", &data_s, "--config", &bad_local], vec!["max-age", "invalid duration", "line 2"]),
+    ];
+    for (process, args, needles) in cases {
+        let o = loam().arg(process).args(&args).output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(2), "loam {process} {args:?}: {err}");
+        assert_eq!(err.trim().lines().count(), 1, "one-line error: {err}");
+        for n in needles {
+            assert!(err.contains(n), "loam {process} {args:?}: {err} lacks {n:?}");
+        }
+        assert!(!data.exists(), "loam {process} {args:?} started something");
+    }
+    // A bad flag is clap's usage error, with the same exit code.
+    let o = loam().args(["local", "--data-dir", &data_s, "--max-age", "soon"]).output().unwrap();
+    assert_eq!(o.status.code(), Some(2));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("invalid duration \"soon\""));
+    assert!(!data.exists());
+}
+
+#[test]
+fn print_config_shows_each_value_and_its_source_with_secrets_masked() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("w");
+    let file = dir.path().join("worker.toml");
+    std::fs::write(&file, "# a worker\ncache-size = \"2GiB\"\ns3-access-key = \"AKFROMFILE\"\nhttp-port = 1\n")
+        .unwrap();
+    let o = loam()
+        .env("LOAM_S3_SECRET_KEY", "the-secret-from-env")
+        .args(["worker", "--etcd", "http://127.0.0.1:1", "--print-config", "--http-port", "28090", "--data-dir"])
+        .arg(&data)
+        .arg("--config")
+        .arg(&file)
+        .output()
+        .unwrap();
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(!out.contains("the-secret-from-env") && !out.contains("AKFROMFILE"), "secrets are masked: {out}");
+    let line = |key: &str| out.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap_or_default().to_string();
+    assert!(
+        line("cache-size").contains("\"2GiB\"")
+            && line("cache-size").ends_with(&format!("# file {}, line 2", file.display()))
+    );
+    assert!(
+        line("http-port").starts_with("http-port = 28090") && line("http-port").ends_with("# flag --http-port"),
+        "{out}"
+    );
+    assert!(
+        line("s3-secret-key").contains("\"****\"")
+            && line("s3-secret-key").ends_with("# environment LOAM_S3_SECRET_KEY"),
+        "{out}"
+    );
+    assert!(line("page-size").contains("\"1MiB\"") && line("page-size").ends_with("# default"), "{out}");
+    assert!(line("etcd").ends_with("# flag --etcd"), "{out}");
+    assert!(!data.exists(), "--print-config starts nothing");
+    // What it prints is a config file: read back, it gives the same settings.
+    let printed = dir.path().join("printed.toml");
+    std::fs::write(&printed, out.replace("\"****\"", "\"x\"").as_bytes()).unwrap();
+    let again = loam().args(["worker", "--print-config", "--config"]).arg(&printed).output().unwrap();
+    assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
+    let again = String::from_utf8_lossy(&again.stdout);
+    let values = |text: &str| -> Vec<String> {
+        text.lines().filter(|l| !l.starts_with('#')).map(|l| l.split('#').next().unwrap().trim().to_string()).collect()
+    };
+    assert_eq!(values(&again).len(), values(&out).len(), "{again}");
+    assert!(values(&again).contains(&"cache-size = \"2GiB\"".to_string()), "{again}");
+}
+
+#[test]
+fn a_static_mount_table_is_listed_and_cannot_be_changed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = tempfile::tempdir().unwrap();
+    std::fs::write(ufs.path().join("f.txt"), b"static").unwrap();
+    let port = loam_testsupport::free_port();
+    let config = write_config(
+        dir.path(),
+        &format!(
+            "port = {port}\ndata-dir = {:?}\n[[mount]]\npath = \"/data\"\nufs = \"file://{}\"\n",
+            dir.path().join("d").display().to_string(),
+            ufs.path().display()
+        ),
+    );
+    let c = start_coordinator(&["--config", &config]);
+    assert!(ok(&c, &["mount", "list"]).contains("/data/"), "GET lists the static mounts");
+    let other = tempfile::tempdir().unwrap();
+    let o = cli(&c, &["mount", "add", "/other", &format!("file://{}", other.path().display())]);
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("501") || err.contains("static"), "POST answers 501: {err}");
+    let o = cli(&c, &["mount", "remove", "/data"]);
+    assert!(!o.status.success(), "DELETE answers 501 too");
+    assert!(ok(&c, &["mount", "list"]).contains("/data/"), "nothing changed");
+    stop(c, "-TERM");
+}

@@ -60,7 +60,7 @@ impl Layout {
         Self { roots: dirs.iter().map(|d| d.join(LAYOUT_DIR).join(LAYOUT_VERSION_DIR)).collect() }
     }
 
-    /// `<dir>/loam-pages/v1` of each cache directory, in configuration order.
+    /// `<dir>/loam-pages/<layout version>` of each cache directory, in configuration order.
     pub(super) fn roots(&self) -> &[PathBuf] {
         &self.roots
     }

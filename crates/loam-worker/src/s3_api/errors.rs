@@ -1,7 +1,8 @@
 //! The one place where worker errors become S3 errors. The code follows the error's kind: what does not
 //! exist is `NoSuchKey` (`NoSuchBucket` when the path lies under no mount), a bad request is
-//! `InvalidArgument` (`AccessDenied` when the UFS refused our credentials), a UFS or peer that cannot answer now is `503 ServiceUnavailable` (S3 clients retry
-//! it), and anything else is `InternalError` — never a panic. The message is the worker's, so the cause
+//! `InvalidArgument` (`AccessDenied` when the UFS refused our credentials), a UFS or peer that cannot
+//! answer now is `503 ServiceUnavailable` (S3 clients retry it), a conflict `OperationAborted`, what is
+//! not implemented `NotImplemented`, and anything else is `InternalError` — never a panic. The message is the worker's, so the cause
 //! reaches the client.
 
 use crate::error::WorkerError;

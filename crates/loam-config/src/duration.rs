@@ -1,6 +1,7 @@
 //! Humane durations for flags and config keys (`--job-retention 7d`): a plain number is seconds, and a
 //! string may chain number-unit pairs (`1h30m`, `2d 12h`) in `ms`, `s`, `m`, `h`, `d` or `w`, so the
-//! long retention periods read naturally while scripts can still pass seconds.
+//! long retention periods read naturally while scripts can still pass seconds. [`format_duration`]
+//! writes the shortest such string, which parses back to the same duration.
 
 use std::time::Duration;
 
@@ -42,6 +43,23 @@ pub fn parse_duration(s: &str) -> Result<Duration, String> {
     Ok(total)
 }
 
+/// Writes `d` as [`parse_duration`] reads it: `7d`, `1h30m`, `500ms`, `0s` (the largest units first).
+pub fn format_duration(d: Duration) -> String {
+    const UNITS: [(&str, u128); 5] = [("d", 86_400_000), ("h", 3_600_000), ("m", 60_000), ("s", 1_000), ("ms", 1)];
+    let mut rest = d.as_millis();
+    if rest == 0 {
+        return "0s".into();
+    }
+    let mut out = String::new();
+    for (unit, per) in UNITS {
+        if rest >= per {
+            out.push_str(&format!("{}{unit}", rest / per));
+            rest %= per;
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -56,6 +74,22 @@ mod tests {
         assert_eq!(parse_duration("250ms"), Ok(Duration::from_millis(250)));
         assert_eq!(parse_duration(" 90s "), Ok(Duration::from_secs(90)));
         assert_eq!(parse_duration("0"), Ok(Duration::ZERO));
+    }
+
+    #[test]
+    fn formatted_durations_parse_back() {
+        for (d, text) in [
+            (0, "0s"),
+            (500, "500ms"),
+            (2_000, "2s"),
+            (5_400_000, "1h30m"),
+            (604_800_000, "7d"),
+            (90_061_001, "1d1h1m1s1ms"),
+        ] {
+            let d = Duration::from_millis(d);
+            assert_eq!(format_duration(d), text);
+            assert_eq!(parse_duration(text), Ok(d));
+        }
     }
 
     #[test]

@@ -1,0 +1,144 @@
+//! The Coordinator's settings group: its flags and config-file keys, and their defaults (the one place
+//! they live; see `loam_config`). `loam coordinator` and `loam local` both flatten it.
+//!
+//! **Static mount table.** `[[mount]]` entries in the config file (`path`, `ufs`, `options`) fix the
+//! mount table, as Alluxio's static mount table does: the Coordinator publishes them to the cluster
+//! store at start (so workers, which follow the table there, see exactly them) and answers `POST` and
+//! `DELETE /api/v1/mount` with `501`. Without entries the table is managed through the API.
+
+use crate::coordinator::CoordinatorConfig;
+use crate::jobs::DEFAULT_JOB_RETENTION;
+use loam_config::{ConfigError, Group, HumaneDuration, Layered, NodeSettings};
+use loam_ufs::{Mount, MountOptions};
+use std::path::Path;
+
+/// Default Coordinator REST API port.
+pub const DEFAULT_PORT: u16 = 19999;
+
+/// Settings of a Coordinator (besides [`NodeSettings`]).
+#[derive(clap::Args, serde::Serialize, serde::Deserialize, Debug, Clone, Default, PartialEq, Eq)]
+#[serde(rename_all = "kebab-case")]
+pub struct CoordinatorSettings {
+    /// REST API port.
+    #[arg(long, visible_alias = "coordinator-port", value_name = "PORT")]
+    pub port: Option<u16>,
+    /// How long finished load, free and rebalance jobs are kept, e.g. 7d, 12h.
+    #[arg(long, value_name = "DURATION")]
+    pub job_retention: Option<HumaneDuration>,
+    /// Do not keep the global file index (`/api/v1/file_index` then answers 404).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub disable_file_index: Option<bool>,
+    /// Turn the TTL API off (`/api/v1/ttl` then answers 501).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub disable_ttl: Option<bool>,
+    /// Turn the priority eviction API off (`/api/v1/priority` then answers 501).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub disable_priority: Option<bool>,
+    /// Turn the quota API off (`/api/v1/quota` then answers 501).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub disable_quota: Option<bool>,
+    /// A static mount table (file only: `[[mount]]` entries).
+    #[arg(skip)]
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub mount: Option<Vec<StaticMount>>,
+}
+
+/// One `[[mount]]` entry of a static mount table.
+#[derive(serde::Serialize, serde::Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct StaticMount {
+    /// The cluster path (`/data`).
+    pub path: String,
+    /// The UFS root (`s3://bucket/prefix`, `file:///srv/data`).
+    pub ufs: String,
+    /// Options handed to the UFS, as in `POST /api/v1/mount`.
+    #[serde(default)]
+    pub options: MountOptions,
+}
+
+impl Group for CoordinatorSettings {
+    const TITLE: &'static str = "Coordinator";
+
+    fn defaults() -> Self {
+        Self {
+            port: Some(DEFAULT_PORT),
+            job_retention: Some(DEFAULT_JOB_RETENTION.into()),
+            disable_file_index: Some(false),
+            disable_ttl: Some(false),
+            disable_priority: Some(false),
+            disable_quota: Some(false),
+            mount: None,
+        }
+    }
+
+    fn other_keys() -> Vec<(&'static str, &'static str, &'static str)> {
+        vec![(
+            "mount",
+            "file only: `[[mount]]` tables with `path`, `ufs`, `options`",
+            "a static mount table: published to the cluster store at start; `POST`/`DELETE /api/v1/mount` answer 501",
+        )]
+    }
+}
+
+/// Where a coordinator keeps its own files under a data directory: `<data_dir>/coordinator`.
+pub fn coordinator_files(data_dir: &Path) -> std::path::PathBuf {
+    data_dir.join("coordinator")
+}
+
+impl CoordinatorConfig {
+    /// The configuration of a coordinator with these merged settings.
+    pub fn from_settings(node: &Layered<NodeSettings>, s: &Layered<CoordinatorSettings>) -> Result<Self, ConfigError> {
+        let (n, c) = (&node.value, &s.value);
+        let d = CoordinatorConfig::default();
+        let static_mounts = match &c.mount {
+            None => None,
+            Some(entries) => Some(
+                static_mounts(entries).map_err(|why| ConfigError::Invalid(format!("{}: {why}", s.named("mount"))))?,
+            ),
+        };
+        let quota_check_interval = n.quota_check_interval.map_or(d.quota_check_interval, |q| q.0);
+        Ok(Self {
+            cluster_name: n.cluster_name.clone().unwrap_or(d.cluster_name),
+            static_mounts,
+            data_dir: coordinator_files(n.data_dir.as_deref().unwrap_or(Path::new(loam_config::DEFAULT_DATA_DIR))),
+            job_retention: c.job_retention.map_or(d.job_retention, |r| r.0),
+            ttl_enabled: !c.disable_ttl.unwrap_or(false),
+            priority_enabled: !c.disable_priority.unwrap_or(false),
+            quota_enabled: !c.disable_quota.unwrap_or(false),
+            // A zero period would make the quota loop spin (and tokio's interval refuses it).
+            quota_check_interval: quota_check_interval.max(std::time::Duration::from_millis(1)),
+            file_index: !c.disable_file_index.unwrap_or(false),
+        })
+    }
+}
+
+/// Checks the entries as `POST /api/v1/mount` would (paths, nesting, overlapping UFSs), without the UFS.
+fn static_mounts(entries: &[StaticMount]) -> Result<Vec<Mount>, String> {
+    let mut table = loam_ufs::MountTable::new();
+    for (i, e) in entries.iter().enumerate() {
+        let named = |err: loam_ufs::mount_table::MountError| format!("entry {} ({}): {err}", i + 1, e.path);
+        table.add(Mount::new(&e.path, &e.ufs, e.options.clone()).map_err(named)?).map_err(named)?;
+    }
+    Ok(table.iter().cloned().collect())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use loam_config::{Resolver, Source};
+    use std::path::PathBuf;
+    use std::time::Duration;
+
+    #[test]
+    fn the_coordinator_keeps_its_files_under_the_data_dir() {
+        let flag = |k: &str| Source::Flag(format!("--{k}"));
+        let node = NodeSettings { cluster_name: Some("c1".into()), data_dir: Some("/d".into()), ..Default::default() };
+        let node = Resolver::<NodeSettings>::new().layer(&node, flag).resolve().unwrap();
+        let c = CoordinatorSettings { job_retention: Some(HumaneDuration::secs(5)), ..Default::default() };
+        let c = Resolver::<CoordinatorSettings>::new().layer(&c, flag).resolve().unwrap();
+        let cfg = CoordinatorConfig::from_settings(&node, &c).unwrap();
+        assert_eq!(cfg.data_dir, PathBuf::from("/d/coordinator"));
+        assert_eq!((cfg.cluster_name.as_str(), cfg.job_retention), ("c1", Duration::from_secs(5)));
+        assert!(cfg.static_mounts.is_none());
+    }
+}
