@@ -61,6 +61,9 @@ pub struct WorkerSettings {
     /// The liveness lease in etcd; the worker turns OFFLINE this long after it dies.
     #[arg(long, value_name = "DURATION")]
     pub lease_ttl: Option<HumaneDuration>,
+    /// Bytes read from the UFS in one request on a miss (a run of pages, cached together).
+    #[arg(long, value_name = "SIZE")]
+    pub ufs_read_size: Option<ByteSize>,
 }
 
 impl Group for WorkerSettings {
@@ -81,6 +84,7 @@ impl Group for WorkerSettings {
             max_age: Some(DEFAULT_MAX_AGE.into()),
             ttl_scan_interval: Some(crate::ttl::DEFAULT_TTL_CHECK_INTERVAL.into()),
             lease_ttl: Some(DEFAULT_LEASE_TTL.into()),
+            ufs_read_size: Some(ByteSize(crate::config::DEFAULT_UFS_READ_SIZE)),
         }
     }
 
@@ -148,6 +152,7 @@ impl WorkerConfig {
             w.ttl_scan_interval.map_or(cfg.ttl_check_interval, |d| d.0).max(Duration::from_secs(1));
         cfg.quota_check_interval = quota_check_interval.max(Duration::from_millis(1));
         cfg.coordinator_url = w.coordinator.clone();
+        cfg.ufs_read_size = w.ufs_read_size.map_or(cfg.ufs_read_size, |r| r.0);
         Ok(cfg)
     }
 
@@ -183,6 +188,7 @@ mod tests {
             page_size: Some(ByteSize(4096)),
             max_age: Some(HumaneDuration::secs(9)),
             ttl_scan_interval: Some(HumaneDuration::secs(3)),
+            ufs_read_size: Some(ByteSize(8 << 20)),
             ..Default::default()
         };
         let cfg = resolve(node, worker).unwrap();
@@ -193,6 +199,7 @@ mod tests {
         assert_eq!(cfg.quota_check_interval, Duration::from_millis(300));
         assert_eq!(cfg.page_store.disk_dirs, [PathBuf::from("/w/cache")]);
         assert_eq!(cfg.max_age, Duration::from_secs(9));
+        assert_eq!(cfg.ufs_read_size, 8 << 20);
     }
 
     #[test]

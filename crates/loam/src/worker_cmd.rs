@@ -274,6 +274,7 @@ mod tests {
                 max_age: Some(HumaneDuration::secs(16)),
                 ttl_scan_interval: Some(HumaneDuration::secs(18)),
                 lease_ttl: Some(HumaneDuration::secs(17)),
+                ..Default::default()
             },
         };
         let cluster = ClusterFlags { etcd: vec!["http://a:1,http://b:1".into()], cluster_name: Some("ac".into()) };
