@@ -1,10 +1,12 @@
 //! Loam's client: the membership view (live workers and the hash ring over them), ring lookup, and reads
 //! with failover — the primary worker, then the replicas, then (unless turned off) the UFS itself.
-//! The data path never goes through the Coordinator.
+//! The data path never goes through the Coordinator. `peer` is the one client for calls between nodes.
 
 pub mod membership;
+pub mod peer;
 pub mod reader;
 pub mod static_members;
 
 pub use membership::{MembershipView, Ring, WorkerEndpoint};
+pub use peer::{PeerClient, PeerError};
 pub use reader::{Client, ClientError};

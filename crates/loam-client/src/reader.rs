@@ -131,11 +131,7 @@ impl Client {
 }
 
 async fn error_text(r: reqwest::Response) -> String {
-    let text = r.text().await.unwrap_or_default();
-    serde_json::from_str::<serde_json::Value>(&text)
-        .ok()
-        .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
-        .unwrap_or(text)
+    crate::peer::error_message(&r.text().await.unwrap_or_default())
 }
 
 struct ReadState {

@@ -10,7 +10,9 @@
 //! - The call returns once every worker answered; the POST does not wait for the scans to finish.
 
 use crate::jobs::workers::live_workers;
-use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, ClearStaleTask};
+use loam_client::PeerClient;
+use loam_client::peer::worker_name;
+use loam_core::cluster_ops_api::{CLEAR_STALE_PATH, CLUSTER_OPS_API_VERSION, ClearStaleTask};
 use loam_store::{ClusterStore, StoreResult};
 use std::collections::BTreeMap;
 use std::time::Duration;
@@ -24,23 +26,18 @@ const ACCEPT_TIMEOUT: Duration = Duration::from_secs(30);
 pub async fn broadcast(
     store: &dyn ClusterStore,
     cluster: &str,
-    http: &reqwest::Client,
+    peers: &PeerClient,
     replicas: Option<u32>,
 ) -> StoreResult<BTreeMap<String, String>> {
     let workers = live_workers(store, cluster).await?;
     let answers = futures::future::join_all(workers.iter().map(|w| async move {
-        let url = format!("{}/v1/internal/clear_stale", w.http_base());
+        let url = format!("{}{CLEAR_STALE_PATH}", w.http_base());
+        let http = peers.http();
         let req = match replicas {
             Some(replicas) => http.post(&url).json(&ClearStaleTask { version: CLUSTER_OPS_API_VERSION, replicas }),
             None => http.delete(&url),
         };
-        let resp = req.timeout(ACCEPT_TIMEOUT).send().await.map_err(|e| format!("unreachable: {e}"))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(());
-        }
-        let text = resp.text().await.unwrap_or_default();
-        Err(format!("answered {}: {text}", status.as_u16()))
+        peers.send(&worker_name(w), req.timeout(ACCEPT_TIMEOUT)).await.map(|_| ()).map_err(|e| e.to_string())
     }))
     .await;
     Ok(workers

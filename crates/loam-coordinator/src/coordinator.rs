@@ -70,7 +70,7 @@ pub struct Coordinator {
     priority: RuleService<PriorityRule>,
     quota: RuleService<QuotaRule>,
     file_index: Arc<FileIndex>,
-    http: reqwest::Client,
+    peers: loam_client::PeerClient,
 }
 
 impl Coordinator {
@@ -83,8 +83,7 @@ impl Coordinator {
         let priority = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.priority_enabled);
         let quota = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.quota_enabled);
         let file_index = Arc::new(FileIndex::new(cfg.file_index));
-        loam_ufs::install_process_defaults();
-        let http = reqwest::Client::builder().build().expect("building the coordinator's HTTP client");
+        let peers = loam_client::PeerClient::build().expect("building the coordinator's HTTP client");
         let jobs_cfg = JobsConfig {
             data_dir: cfg.data_dir,
             retention: cfg.job_retention,
@@ -94,7 +93,7 @@ impl Coordinator {
         let index = Some(file_index.clone());
         let jobs = JobService::new(store.clone(), cfg.cluster_name.clone(), ufs, cfg.static_mounts, jobs_cfg, index)
             .expect("building the job service's HTTP client");
-        Arc::new(Self { store, cluster_name: cfg.cluster_name, mounts, jobs, ttl, priority, quota, file_index, http })
+        Arc::new(Self { store, cluster_name: cfg.cluster_name, mounts, jobs, ttl, priority, quota, file_index, peers })
     }
 
     /// The REST API (`/api/v1/...`) as an axum router.
@@ -119,7 +118,7 @@ impl Coordinator {
         // Rebuilt in the background so an unreachable worker does not hold the API back.
         let me = self.clone();
         let rebuild = tokio::spawn(async move {
-            file_index::rebuild(&me.file_index, me.store.as_ref(), &me.cluster_name, &me.http).await;
+            file_index::rebuild(&me.file_index, me.store.as_ref(), &me.cluster_name, &me.peers).await;
         });
         tracing::info!(%addr, cluster = %self.cluster_name, "coordinator serving");
         let me = self.clone();
@@ -169,7 +168,7 @@ impl Coordinator {
 
     /// Starts (`Some(replicas)`) or stops (`None`) clear-stale on every worker; errors keyed by worker.
     pub async fn clear_stale(&self, replicas: Option<u32>) -> StoreResult<BTreeMap<String, String>> {
-        clear_stale::broadcast(self.store.as_ref(), &self.cluster_name, &self.http, replicas).await
+        clear_stale::broadcast(self.store.as_ref(), &self.cluster_name, &self.peers, replicas).await
     }
 
     /// The quota rules (usage is in `crate::quota`).

@@ -26,6 +26,7 @@ pub mod quota;
 pub mod rebalance;
 pub mod record;
 mod runner;
+pub use runner::MAX_ATTEMPTS;
 mod tracker;
 mod verify;
 pub mod workers;
@@ -169,12 +170,10 @@ impl JobService {
         cfg: JobsConfig,
         file_index: Option<Arc<FileIndex>>,
     ) -> Result<Self, JobError> {
-        loam_ufs::install_process_defaults();
-        let http = reqwest::Client::builder()
-            .build()
+        let peers = loam_client::PeerClient::build()
             .map_err(|e| JobError::InvalidInput(format!("cannot build the HTTP client for workers: {e}")))?;
         let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts);
-        let workers = WorkerClient::new(http);
+        let workers = WorkerClient::new(peers);
         let quota = RuleService::new(store.clone(), cluster.clone(), cfg.quota_enabled);
         let ctx = Arc::new(JobsCtx {
             store,

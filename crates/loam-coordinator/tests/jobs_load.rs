@@ -156,3 +156,49 @@ async fn a_worker_killed_mid_job_fails_its_files_and_a_resubmission_loads_them()
         assert_eq!(c.holders(uri), vec![0], "{uri}");
     }
 }
+
+/// A "worker" that answers every load batch with `status` and counts the batches; registered in the
+/// membership store so the coordinator sends it work. Returns the counter and the membership handle.
+async fn refusing_worker(
+    c: &Cluster,
+    status: u16,
+) -> (std::sync::Arc<std::sync::atomic::AtomicUsize>, loam_store::membership::MembershipHandle) {
+    use axum::{Json, http::StatusCode, routing::post};
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let calls = std::sync::Arc::new(AtomicUsize::new(0));
+    let counted = calls.clone();
+    let app = axum::Router::new().route(
+        loam_core::job_api::LOAD_TASK_PATH,
+        post(move || async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            (StatusCode::from_u16(status).unwrap(), Json(serde_json::json!({"status": "this batch is refused"})))
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    let id = loam_core::WorkerId::random();
+    let record = loam_core::membership::WorkerRecord::new(id, "127.0.0.1", port, 0);
+    let cluster = loam_core::membership::DEFAULT_CLUSTER_NAME;
+    let member = loam_store::membership::register(c.store.clone(), cluster, record, Duration::from_secs(60)).await;
+    (calls, member.unwrap())
+}
+
+#[tokio::test]
+async fn a_batch_refused_with_a_4xx_is_not_retried_but_a_5xx_is() {
+    use std::sync::atomic::Ordering;
+    let c = Cluster::start(0).await;
+    c.write("f.bin", &pattern(100, 1));
+    let max_attempts = loam_coordinator::jobs::MAX_ATTEMPTS as usize;
+    for (status, attempts) in [(400, 1), (503, max_attempts)] {
+        let (calls, member) = refusing_worker(&c, status).await;
+        let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
+        assert_eq!(s, 200, "{v}");
+        assert_eq!(v["state"], "FAILED", "{status}: {v}");
+        assert_eq!(v["failedFiles"], 1, "{v}");
+        assert_eq!(calls.load(Ordering::SeqCst), attempts, "a {status} is asked {attempts} times");
+        assert!(v["errorMessage"].to_string().contains("answered 400: this batch is refused") || status != 400, "{v}");
+        assert!(v["errorMessage"].to_string().contains("this batch is refused"), "the worker's message is kept: {v}");
+        member.shutdown().await.unwrap();
+    }
+}

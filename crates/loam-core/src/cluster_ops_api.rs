@@ -9,6 +9,13 @@ use serde::{Deserialize, Serialize};
 /// Version of the internal bodies below.
 pub const CLUSTER_OPS_API_VERSION: u32 = 1;
 
+/// A worker's report to the Coordinator (`POST`, body [`IndexReport`]).
+pub const FILE_INDEX_REPORT_PATH: &str = "/api/v1/internal/file_index";
+/// Every file a worker holds (`GET`, answer [`CachedFiles`]).
+pub const CACHED_FILES_PATH: &str = "/v1/internal/cached_files";
+/// Starts (`POST`, body [`ClearStaleTask`]) or stops (`DELETE`) a worker's clear-stale scan.
+pub const CLEAR_STALE_PATH: &str = "/v1/internal/clear_stale";
+
 /// `POST /api/v1/file_index` and `DELETE /api/v1/file_index` body.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 pub struct IndexFiles {

@@ -23,8 +23,48 @@ pub enum ErrorKind {
 }
 
 impl ErrorKind {
+    /// The kind an HTTP error status stands for, as a caller of another node reads it: the inverse of the
+    /// edges' mappings, so that a `4xx` (the request is wrong) is never retried like a `5xx` or a timeout.
+    pub fn from_http_status(status: u16) -> Self {
+        match status {
+            404 => ErrorKind::NotFound,
+            409 => ErrorKind::Conflict,
+            410 => ErrorKind::Gone,
+            501 => ErrorKind::NotImplemented,
+            // A server error may pass (the Coordinator answers every server-side failure with 500).
+            408 | 429 | 500..=599 => ErrorKind::Unavailable,
+            400..=499 => ErrorKind::InvalidInput,
+            _ => ErrorKind::Internal,
+        }
+    }
+
     /// Whether retrying the same operation later may succeed.
     pub fn is_retryable(self) -> bool {
         matches!(self, ErrorKind::Unavailable | ErrorKind::Corrupt)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::ErrorKind;
+
+    #[test]
+    fn statuses_read_back_as_kinds() {
+        for (status, kind, retry) in [
+            (400, ErrorKind::InvalidInput, false),
+            (401, ErrorKind::InvalidInput, false),
+            (404, ErrorKind::NotFound, false),
+            (409, ErrorKind::Conflict, false),
+            (413, ErrorKind::InvalidInput, false),
+            (429, ErrorKind::Unavailable, true),
+            (500, ErrorKind::Unavailable, true),
+            (302, ErrorKind::Internal, false),
+            (501, ErrorKind::NotImplemented, false),
+            (503, ErrorKind::Unavailable, true),
+            (504, ErrorKind::Unavailable, true),
+        ] {
+            assert_eq!(ErrorKind::from_http_status(status), kind, "{status}");
+            assert_eq!(kind.is_retryable(), retry, "{status}");
+        }
     }
 }

@@ -13,6 +13,15 @@ use std::collections::BTreeMap;
 /// Version of the internal task API's JSON (`/v1/internal/*`).
 pub const TASK_API_VERSION: u32 = 1;
 
+/// A batch of files to load on a worker (`POST`, body [`LoadTask`], answer [`TaskResults`]).
+pub const LOAD_TASK_PATH: &str = "/v1/internal/load";
+/// A batch of files to drop from a worker (`POST`, body [`FileListTask`], answer [`TaskResults`]).
+pub const FREE_TASK_PATH: &str = "/v1/internal/free";
+/// A batch of files to check on a worker (`POST`, body [`FileListTask`], answer [`TaskResults`]).
+pub const VERIFY_TASK_PATH: &str = "/v1/internal/verify";
+/// A worker's record of one file, `<this>/<file id>` (`GET`, answer [`PeerFile`]).
+pub const PEER_FILE_PATH: &str = "/v1/internal/file";
+
 /// A job's state.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]

@@ -17,8 +17,9 @@
 //! - The loop stops when the worker's shutdown signal fires; the worker awaits its task.
 
 use crate::page_store::PageStore;
-use loam_core::WorkerId;
-use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, IndexReport};
+use loam_client::PeerClient;
+use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, FILE_INDEX_REPORT_PATH, IndexReport};
+use loam_core::{ErrorKind, WorkerId};
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -41,15 +42,15 @@ pub fn spawn(
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        loam_ufs::install_process_defaults();
-        let http = match reqwest::Client::builder().build() {
-            Ok(h) => h,
+        let peers = match PeerClient::build() {
+            Ok(p) => p,
             Err(e) => {
-                tracing::error!("no file index reports: cannot build an HTTP client: {e}");
+                tracing::error!("no file index reports: {e}");
                 return;
             }
         };
-        let url = format!("{}/api/v1/internal/file_index", coordinator_url.trim_end_matches('/'));
+        let base = coordinator_url.trim_end_matches('/');
+        let url = format!("{base}{FILE_INDEX_REPORT_PATH}");
         let mut reported: HashMap<String, String> = HashMap::new();
         // The first delivered report resets what the Coordinator holds for this worker: a restarted worker
         // may have lost files while it was down, and it has no memory of what it reported before.
@@ -70,12 +71,11 @@ pub fn spawn(
                 added: added.iter().map(|(_, uri)| uri.clone()).collect(),
                 removed: removed.iter().map(|(_, uri)| uri.clone()).collect(),
             };
-            let delivered = match http.post(&url).json(&report).timeout(Duration::from_secs(30)).send().await {
-                Ok(r) if r.status().is_success() || r.status() == reqwest::StatusCode::NOT_FOUND => true,
-                Ok(r) => {
-                    tracing::debug!("file index report refused: {}", r.status());
-                    false
-                }
+            let req = peers.http().post(&url).json(&report).timeout(Duration::from_secs(30));
+            // A Coordinator that keeps no index answers 404: nothing to deliver, nothing to retry.
+            let delivered = match peers.send(base, req).await {
+                Ok(_) => true,
+                Err(e) if e.kind() == ErrorKind::NotFound => true,
                 Err(e) => {
                     tracing::debug!("file index report not delivered: {e}");
                     false
@@ -176,7 +176,7 @@ mod tests {
         let got = Arc::new(Mutex::new(Vec::new()));
         let sink = got.clone();
         let app = Router::new().route(
-            "/api/v1/internal/file_index",
+            FILE_INDEX_REPORT_PATH,
             post(move |Json(r): Json<IndexReport>| async move {
                 sink.lock().push(r);
                 "{}"

@@ -101,11 +101,9 @@ impl LoamS3 {
     /// The S3 API of the worker whose state is `state`, keeping multipart parts under `data_dir`.
     pub fn new(state: Arc<WorkerState>, data_dir: &Path) -> Self {
         // A worker that does not answer is skipped for the next one rather than waited for.
-        let http = reqwest::Client::builder()
-            .connect_timeout(PEER_CONNECT_TIMEOUT)
-            .read_timeout(PEER_READ_TIMEOUT)
-            .build()
-            .unwrap_or_default();
+        let b =
+            loam_client::peer::client_builder().connect_timeout(PEER_CONNECT_TIMEOUT).read_timeout(PEER_READ_TIMEOUT);
+        let http = loam_client::peer::build(b).unwrap_or_default();
         // No UFS fallback in the client: when every worker failed, this worker reads through its own cache.
         let client = loam_client::Client::new(http, state.members.clone(), None);
         let uploads = Arc::new(UploadStore::new(data_dir.join(MULTIPART_DIR)));

@@ -25,6 +25,7 @@ mod peer;
 use crate::read_through::{OpenFile, ReadThrough};
 use bandwidth::TokenBucket;
 use futures::StreamExt;
+use loam_client::PeerClient;
 use loam_core::job_api::{FileResult, LoadTaskFile};
 use loam_ufs::UfsStatus;
 use parking_lot::Mutex;
@@ -59,14 +60,14 @@ pub struct TaskRunner {
     ufs_read_bytes: Semaphore,
     buckets: Mutex<HashMap<(Limited, u64), Arc<TokenBucket>>>,
     /// For copies from peers; `None` when no HTTP client could be built (then files are read from the UFS).
-    http: Option<reqwest::Client>,
+    peers: Option<PeerClient>,
 }
 
 impl TaskRunner {
     /// A runner over the worker's read-through layer.
     pub fn new(rt: Arc<ReadThrough>) -> Arc<Self> {
-        let http = match reqwest::Client::builder().timeout(peer::PEER_TIMEOUT).build() {
-            Ok(c) => Some(c),
+        let peers = match loam_client::peer::http_client(Some(peer::PEER_TIMEOUT)) {
+            Ok(c) => Some(PeerClient::new(c)),
             Err(e) => {
                 tracing::warn!("no HTTP client for peer copies (files will be read from the UFS): {e}");
                 None
@@ -77,7 +78,7 @@ impl TaskRunner {
             ufs_reads: Semaphore::new(MAX_UFS_READS),
             ufs_read_bytes: Semaphore::new((MAX_UFS_READ_BYTES / READ_BYTES_UNIT) as usize),
             buckets: Mutex::new(HashMap::new()),
-            http,
+            peers,
         })
     }
 

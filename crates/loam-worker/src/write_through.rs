@@ -29,7 +29,7 @@ use crate::path_ids::PathIds;
 use crate::read_through::ReadThrough;
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
-use loam_client::MembershipView;
+use loam_client::{MembershipView, PeerClient, PeerError};
 use loam_core::WorkerId;
 use loam_ufs::mount_table::Resolved;
 use loam_ufs::{ListOptions, Ufs, UfsError, UfsStatus};
@@ -45,6 +45,9 @@ pub const PEER_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MOVES_IN_PARALLEL: usize = 8;
 /// Bytes per UFS read when a copy streams between two mounts.
 const COPY_CHUNK: u64 = 8 * 1024 * 1024;
+
+/// Where a worker takes an [`Invalidation`] (`POST`, answer [`Invalidated`]).
+pub const INVALIDATE_PATH: &str = "/v1/internal/invalidate";
 
 /// `POST /v1/internal/invalidate`: drop these files from the cache.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
@@ -75,7 +78,7 @@ pub struct WriteThrough {
     id: WorkerId,
     path_ids: Arc<PathIds>,
     metrics: WorkerMetrics,
-    http: reqwest::Client,
+    peers: PeerClient,
 }
 
 impl WriteThrough {
@@ -87,13 +90,12 @@ impl WriteThrough {
         path_ids: Arc<PathIds>,
         metrics: WorkerMetrics,
     ) -> WorkerResult<Arc<Self>> {
-        loam_ufs::install_process_defaults();
-        let http = reqwest::Client::builder()
-            .timeout(PEER_TIMEOUT)
-            .connect_timeout(PEER_TIMEOUT)
-            .build()
-            .map_err(|e| WorkerError::Unavailable(format!("cannot build the HTTP client for peers: {e}")))?;
-        Ok(Arc::new(Self { rt, members, id, path_ids, metrics, http }))
+        let http = loam_client::peer::build(
+            loam_client::peer::client_builder().timeout(PEER_TIMEOUT).connect_timeout(PEER_TIMEOUT),
+        )
+        .map_err(|e| WorkerError::Unavailable(format!("cannot build the HTTP client for peers: {e}")))?;
+        let peers = PeerClient::new(http);
+        Ok(Arc::new(Self { rt, members, id, path_ids, metrics, peers }))
     }
 
     /// Writes `body` to `uri` in the UFS (streamed), then invalidates the cache for `uri` on this worker
@@ -263,14 +265,9 @@ impl WriteThrough {
         local.map(|_| ())
     }
 
-    async fn tell_peer(&self, base: &str, inv: &Invalidation) -> Result<(), String> {
-        let url = format!("{base}/v1/internal/invalidate");
-        let resp = self.http.post(&url).json(inv).send().await.map_err(|e| e.to_string())?;
-        if resp.status().is_success() {
-            return Ok(());
-        }
-        let status = resp.status();
-        Err(format!("{status}: {}", resp.text().await.unwrap_or_default()))
+    async fn tell_peer(&self, base: &str, inv: &Invalidation) -> Result<(), PeerError> {
+        let url = format!("{base}{INVALIDATE_PATH}");
+        self.peers.send(base, self.peers.http().post(&url).json(inv)).await.map(|_| ())
     }
 
     fn resolve(&self, path: &str) -> WorkerResult<(Resolved, Arc<dyn Ufs>)> {

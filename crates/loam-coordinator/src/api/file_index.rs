@@ -16,7 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use loam_core::cluster_ops_api::{
-    CLUSTER_OPS_API_VERSION, FileLocation, IndexEntries, IndexFiles, IndexReport, IndexedWorker,
+    CLUSTER_OPS_API_VERSION, FILE_INDEX_REPORT_PATH, FileLocation, IndexEntries, IndexFiles, IndexReport, IndexedWorker,
 };
 use loam_core::coordinator_api::{Results, StatusBody};
 
@@ -24,7 +24,7 @@ use loam_core::coordinator_api::{Results, StatusBody};
 pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/api/v1/file_index", get(list).post(add).delete(remove))
-        .route("/api/v1/internal/file_index", post(report))
+        .route(FILE_INDEX_REPORT_PATH, post(report))
 }
 
 async fn list(State(c): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {

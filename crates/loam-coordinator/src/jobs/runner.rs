@@ -32,6 +32,7 @@ use super::record::{Counters, JobKind, WorkerTally};
 use super::tracker::{Outcome, Tracker};
 use super::workers::{WorkerClient, live_workers, ring};
 use futures::stream::{FuturesUnordered, StreamExt};
+use loam_client::PeerError;
 use loam_client::{Ring, WorkerEndpoint};
 use loam_core::WorkerId;
 use loam_core::job_api::{FileResult, JobState, LoadTaskFile};
@@ -66,7 +67,9 @@ type Planned = (u64, String, Arc<(u64, FileMeta)>);
 
 type Buckets = HashMap<WorkerId, (WorkerEndpoint, Vec<Planned>)>;
 
-type BatchFuture = Pin<Box<dyn Future<Output = (Batch, Result<Vec<FileResult>, String>)> + Send>>;
+/// One file's answer: `(skipped, bytes)` or why it failed.
+type FileAnswer = Result<(bool, u64), String>;
+type BatchFuture = Pin<Box<dyn Future<Output = (Batch, Result<Vec<FileResult>, PeerError>)> + Send>>;
 
 struct Batch {
     worker: WorkerEndpoint,
@@ -434,19 +437,30 @@ impl Execution<'_> {
         }
     }
 
-    /// Applies a batch's answers; returns the files to retry, if any.
-    fn answered(&mut self, batch: Batch, res: Result<Vec<FileResult>, String>) -> Option<Batch> {
-        let answers: Vec<Result<(bool, u64), String>> = match res {
-            Ok(results) => results
-                .into_iter()
-                .map(|r| if r.ok { Ok((r.skipped, r.bytes)) } else { Err(r.error.unwrap_or_else(|| "failed".into())) })
-                .collect(),
-            Err(e) => batch.files.iter().map(|_| Err(e.clone())).collect(),
-        };
+    /// Applies a batch's answers; returns the files to retry, if any. A batch refused as a whole with an
+    /// error no retry can help (a `4xx`, an answer of another version) fails its files at once.
+    fn answered(&mut self, batch: Batch, res: Result<Vec<FileResult>, PeerError>) -> Option<Batch> {
+        let (answers, retryable): (Vec<FileAnswer>, bool) =
+            match res {
+                Ok(results) => (
+                    results
+                        .into_iter()
+                        .map(|r| {
+                            if r.ok {
+                                Ok((r.skipped, r.bytes))
+                            } else {
+                                Err(r.error.unwrap_or_else(|| "failed".into()))
+                            }
+                        })
+                        .collect(),
+                    true,
+                ),
+                Err(e) => (batch.files.iter().map(|_| Err(e.to_string())).collect(), e.is_retryable()),
+            };
         let mut retry = Vec::new();
         for ((i, uri, meta), answer) in batch.files.into_iter().zip(answers) {
             let answer = match answer {
-                Err(e) if batch.attempt < MAX_ATTEMPTS => {
+                Err(e) if retryable && batch.attempt < MAX_ATTEMPTS => {
                     tracing::debug!(file = %uri, attempt = batch.attempt, "retrying: {e}");
                     retry.push((i, uri, meta));
                     continue;

@@ -99,7 +99,7 @@ pub(super) async fn verify(
                 Ok(results) => {
                     results.into_iter().filter(|r| !r.ok).map(|r| (r.uri, r.error.unwrap_or_default())).collect()
                 }
-                Err(e) => uris.into_iter().map(|u| (u, e.clone())).collect(),
+                Err(e) => uris.into_iter().map(|u| (u, e.to_string())).collect(),
             };
             for (uri, e) in errors {
                 if failed.insert(uri.clone()) {

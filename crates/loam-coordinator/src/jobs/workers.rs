@@ -2,22 +2,24 @@
 //! live (the membership store, the same one workers register in), one HTTP call per batch, and the full
 //! list of a worker's cached files (`/v1/internal/cached_files`, which a rebalance plans from).
 //!
-//! A batch either answers one result per file, or fails as a whole (worker unreachable, an error
-//! status, an answer of the wrong length or version): the runner then treats every file of it as failed
-//! on that worker and retries them.
+//! A batch either answers one result per file, or fails as a whole with a `PeerError` (worker
+//! unreachable, an error status, an answer of the wrong length or version): the runner then treats every
+//! file of it as failed on that worker, and retries them unless the error says a retry cannot help (a
+//! `4xx`, a malformed answer). The calls go through `loam_client::peer`, the one client between nodes.
 
-use loam_client::{Ring, WorkerEndpoint};
-use loam_core::HashRing;
-use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, CachedFiles};
-use loam_core::job_api::{FileListTask, FileResult, LoadTask, LoadTaskFile, TASK_API_VERSION, TaskResults};
+use loam_client::peer::worker_name;
+use loam_client::{PeerClient, PeerError, Ring, WorkerEndpoint};
+use loam_core::job_api::{
+    FREE_TASK_PATH, FileListTask, FileResult, LOAD_TASK_PATH, LoadTask, LoadTaskFile, TASK_API_VERSION, TaskResults,
+    VERIFY_TASK_PATH,
+};
+use loam_core::{ErrorKind, HashRing};
 use loam_store::{ClusterStore, StoreResult, membership};
 use serde::Serialize;
 use std::time::Duration;
 
 /// How long one batch may take before the worker counts as failing it.
 pub const BATCH_TIMEOUT: Duration = Duration::from_secs(600);
-/// How long a worker may take to list its cached files.
-pub const LIST_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// The online workers.
 pub async fn live_workers(store: &dyn ClusterStore, cluster: &str) -> StoreResult<Vec<WorkerEndpoint>> {
@@ -37,13 +39,13 @@ pub fn ring(workers: &[WorkerEndpoint]) -> Ring {
 /// Calls to workers' task API.
 #[derive(Clone)]
 pub struct WorkerClient {
-    http: reqwest::Client,
+    peers: PeerClient,
 }
 
 impl WorkerClient {
-    /// A client over `http`.
-    pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+    /// A client over `peers`.
+    pub fn new(peers: PeerClient) -> Self {
+        Self { peers }
     }
 
     /// Loads `files` on `w`.
@@ -52,36 +54,25 @@ impl WorkerClient {
         w: &WorkerEndpoint,
         files: Vec<LoadTaskFile>,
         bandwidth: u64,
-    ) -> Result<Vec<FileResult>, String> {
+    ) -> Result<Vec<FileResult>, PeerError> {
         let n = files.len();
-        self.call(w, "load", &LoadTask { version: TASK_API_VERSION, files, bandwidth }, n).await
+        self.call(w, LOAD_TASK_PATH, &LoadTask { version: TASK_API_VERSION, files, bandwidth }, n).await
     }
 
     /// Frees `uris` on `w`, dropping at most `bandwidth` cached bytes per second (0: unlimited).
-    pub async fn free(&self, w: &WorkerEndpoint, uris: Vec<String>, bandwidth: u64) -> Result<Vec<FileResult>, String> {
+    pub async fn free(
+        &self,
+        w: &WorkerEndpoint,
+        uris: Vec<String>,
+        bandwidth: u64,
+    ) -> Result<Vec<FileResult>, PeerError> {
         let n = uris.len();
-        self.call(w, "free", &FileListTask { version: TASK_API_VERSION, uris, bandwidth }, n).await
+        self.call(w, FREE_TASK_PATH, &FileListTask { version: TASK_API_VERSION, uris, bandwidth }, n).await
     }
 
     /// Every file `w` holds (UFS URIs).
-    pub async fn cached_files(&self, w: &WorkerEndpoint) -> Result<Vec<String>, String> {
-        let url = format!("{}/v1/internal/cached_files", w.http_base());
-        let fail = |e: String| format!("worker {} ({}): {e}", w.id, w.http_base());
-        let resp = self.http.get(&url).timeout(LIST_TIMEOUT).send().await.map_err(|e| fail(e.to_string()))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| fail(e.to_string()))?;
-        if !status.is_success() {
-            return Err(fail(format!("answered {}: {text}", status.as_u16())));
-        }
-        let list: CachedFiles = serde_json::from_str(&text).map_err(|e| fail(format!("malformed file list: {e}")))?;
-        if list.version != CLUSTER_OPS_API_VERSION {
-            return Err(fail(format!("answered version {}", list.version)));
-        }
-        // Another process may have taken a dead worker's port: its files are not this worker's.
-        if list.worker != w.id.to_string() {
-            return Err(fail(format!("answered as {}", list.worker)));
-        }
-        Ok(list.files)
+    pub async fn cached_files(&self, w: &WorkerEndpoint) -> Result<Vec<String>, PeerError> {
+        self.peers.cached_files(w).await
     }
 
     /// Checks that `uris` are fully cached on `w`.
@@ -90,41 +81,27 @@ impl WorkerClient {
         w: &WorkerEndpoint,
         uris: Vec<String>,
         metadata_only: bool,
-    ) -> Result<Vec<FileResult>, String> {
+    ) -> Result<Vec<FileResult>, PeerError> {
         let n = uris.len();
-        let op = if metadata_only { "verify?metadataOnly=true" } else { "verify" };
-        self.call(w, op, &FileListTask { version: TASK_API_VERSION, uris, bandwidth: 0 }, n).await
+        let path =
+            if metadata_only { format!("{VERIFY_TASK_PATH}?metadataOnly=true") } else { VERIFY_TASK_PATH.into() };
+        self.call(w, &path, &FileListTask { version: TASK_API_VERSION, uris, bandwidth: 0 }, n).await
     }
 
     async fn call<B: Serialize>(
         &self,
         w: &WorkerEndpoint,
-        op: &str,
+        path: &str,
         body: &B,
         n: usize,
-    ) -> Result<Vec<FileResult>, String> {
-        let url = format!("{}/v1/internal/{op}", w.http_base());
-        let resp = self
-            .http
-            .post(&url)
-            .json(body)
-            .timeout(BATCH_TIMEOUT)
-            .send()
-            .await
-            .map_err(|e| format!("worker {} ({}) unreachable: {e}", w.id, w.http_base()))?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(|e| format!("worker {} answer lost: {e}", w.id))?;
-        if !status.is_success() {
-            return Err(format!("worker {} answered {}: {text}", w.id, status.as_u16()));
-        }
-        let r: TaskResults =
-            serde_json::from_str(&text).map_err(|e| format!("worker {} answered malformed results: {e}", w.id))?;
+    ) -> Result<Vec<FileResult>, PeerError> {
+        let peer = worker_name(w);
+        let url = format!("{}{path}", w.http_base());
+        let r: TaskResults = self.peers.post(&peer, &url, body, BATCH_TIMEOUT).await?;
         if r.version != TASK_API_VERSION || r.results.len() != n {
-            return Err(format!(
-                "worker {} answered {} results of version {} for {n} files",
-                w.id,
-                r.results.len(),
-                r.version
+            return Err(PeerError::new(
+                ErrorKind::InvalidInput,
+                format!("{peer} answered {} results of version {} for {n} files", r.results.len(), r.version),
             ));
         }
         Ok(r.results)

@@ -11,7 +11,9 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, CachedFiles, ClearStaleTask};
+use loam_core::cluster_ops_api::{
+    CACHED_FILES_PATH, CLEAR_STALE_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, ClearStaleTask,
+};
 use loam_core::coordinator_api::StatusBody;
 use std::sync::Arc;
 
@@ -25,8 +27,8 @@ pub struct OpsState {
 pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
     let clear_stale = ClearStale::new(state.id, state.rt.pages().clone(), state.members.clone());
     Router::new()
-        .route("/v1/internal/clear_stale", post(start).delete(stop))
-        .route("/v1/internal/cached_files", get(cached_files))
+        .route(CLEAR_STALE_PATH, post(start).delete(stop))
+        .route(CACHED_FILES_PATH, get(cached_files))
         .with_state(Arc::new(OpsState { worker: state.clone(), clear_stale }))
 }
 

@@ -15,7 +15,10 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
-use loam_core::job_api::{FileListTask, LoadTask, PeerFile, TASK_API_VERSION, TaskResults};
+use loam_core::job_api::{
+    FREE_TASK_PATH, FileListTask, LOAD_TASK_PATH, LoadTask, PEER_FILE_PATH, PeerFile, TASK_API_VERSION, TaskResults,
+    VERIFY_TASK_PATH,
+};
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
 
@@ -23,10 +26,10 @@ use std::sync::Arc;
 pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
     let runner = TaskRunner::new(state.rt.clone());
     Router::new()
-        .route("/v1/internal/load", post(load))
-        .route("/v1/internal/free", post(free))
-        .route("/v1/internal/verify", post(verify))
-        .route("/v1/internal/file/{id}", get(file))
+        .route(LOAD_TASK_PATH, post(load))
+        .route(FREE_TASK_PATH, post(free))
+        .route(VERIFY_TASK_PATH, post(verify))
+        .route(&format!("{PEER_FILE_PATH}/{{id}}"), get(file))
         .with_state(runner)
 }
 

@@ -30,10 +30,7 @@ pub fn routes() -> Router<Arc<WorkerState>> {
 fn http() -> Result<&'static reqwest::Client, WorkerError> {
     static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
     CLIENT
-        .get_or_init(|| {
-            loam_ufs::install_process_defaults();
-            reqwest::Client::builder().build().ok()
-        })
+        .get_or_init(|| loam_client::peer::http_client(None).ok())
         .as_ref()
         .ok_or_else(|| WorkerError::Unavailable("cannot build an HTTP client to reach the coordinator".into()))
 }

@@ -32,7 +32,7 @@ pub fn routes() -> Router<Arc<WorkerState>> {
         .route("/v1/rm/{id}", post(rm))
         .route("/v1/mv/{id}", post(mv))
         .route("/v1/copy/{id}", post(copy))
-        .route("/v1/internal/invalidate", post(invalidate))
+        .route(crate::write_through::INVALIDATE_PATH, post(invalidate))
 }
 
 /// The `ufsFullPath` of a one-path endpoint, checked against the `<id>` of the URL.

@@ -16,7 +16,8 @@ use super::TaskRunner;
 use super::bandwidth::TokenBucket;
 use crate::read_through::OpenFile;
 use futures::StreamExt;
-use loam_core::job_api::{LoadTaskFile, PeerFile, TASK_API_VERSION};
+use loam_client::PeerClient;
+use loam_core::job_api::{LoadTaskFile, PEER_FILE_PATH, PeerFile, TASK_API_VERSION};
 use loam_ufs::UfsStatus;
 use std::time::{Duration, UNIX_EPOCH};
 
@@ -33,7 +34,7 @@ impl TaskRunner {
         peer: &str,
         bucket: Option<&TokenBucket>,
     ) -> Result<(u64, bool), String> {
-        let http = self.http.as_ref().ok_or("no HTTP client")?;
+        let http = self.peers.as_ref().ok_or("no HTTP client")?;
         let pages = self.rt.pages();
         let (resolved, _) = self.rt.resolve(&f.ufs_uri).map_err(|e| e.to_string())?;
         let uri = resolved.ufs_uri;
@@ -71,7 +72,7 @@ impl TaskRunner {
 
     async fn copy_pages(
         &self,
-        http: &reqwest::Client,
+        http: &PeerClient,
         f: &LoadTaskFile,
         peer: &str,
         file: &OpenFile,
@@ -99,14 +100,11 @@ impl TaskRunner {
                     b.take(want).await;
                 }
                 let url = format!("{peer}/v1/file/{id}/page/{i}");
-                let resp = http.get(&url).query(&[("ufsFullPath", uri)]).send().await.map_err(|e| e.to_string())?;
-                let status = resp.status();
-                let body = resp.bytes().await.map_err(|e| e.to_string())?;
-                if !status.is_success() || body.len() as u64 != want {
-                    return Err(format!(
-                        "page {i}: the peer answered {status} with {} bytes ({want} expected)",
-                        body.len()
-                    ));
+                let req = http.http().get(&url).query(&[("ufsFullPath", uri)]);
+                let resp = http.send(peer, req).await.map_err(|e| format!("page {i}: {e}"))?;
+                let body = resp.bytes().await.map_err(|e| format!("page {i}: {e}"))?;
+                if body.len() as u64 != want {
+                    return Err(format!("page {i}: the peer answered {} bytes ({want} expected)", body.len()));
                 }
                 pages.put_page(id, i, body).await.map(|_| ()).map_err(|e| e.to_string())
             })
@@ -125,13 +123,9 @@ impl TaskRunner {
 }
 
 /// The peer's record of file `id`.
-async fn peer_file(http: &reqwest::Client, peer: &str, id: &str) -> Result<PeerFile, String> {
-    let resp = http.get(format!("{peer}/v1/internal/file/{id}")).send().await.map_err(|e| e.to_string())?;
-    let status = resp.status();
-    if !status.is_success() {
-        return Err(format!("the peer answered {status} for the file's record"));
-    }
-    let rec: PeerFile = resp.json().await.map_err(|e| format!("the peer's record is malformed: {e}"))?;
+async fn peer_file(http: &PeerClient, peer: &str, id: &str) -> Result<PeerFile, String> {
+    let url = format!("{peer}{PEER_FILE_PATH}/{id}");
+    let rec: PeerFile = http.get(peer, &url, PEER_TIMEOUT).await.map_err(|e| format!("the file's record: {e}"))?;
     if rec.version != TASK_API_VERSION {
         return Err(format!("the peer speaks version {} (this worker {TASK_API_VERSION})", rec.version));
     }

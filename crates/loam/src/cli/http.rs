@@ -1,5 +1,5 @@
-//! What every CLI command shares: the HTTP client, the Coordinator URL, the output mode, and the
-//! translation of the Coordinator's `{"status": …}` errors into one-line messages.
+//! What every CLI command shares: the HTTP client (`loam_client::peer`'s), the Coordinator URL, the output
+//! mode, and the translation of the Coordinator's `{"status": …}` errors into one-line messages.
 
 use anyhow::{Context, anyhow};
 use serde::Serialize;
@@ -18,7 +18,7 @@ pub struct Ctx {
 impl Ctx {
     /// A context for `coordinator`.
     pub fn new(coordinator: &str, json: bool) -> anyhow::Result<Self> {
-        let http = reqwest::Client::builder().build().context("building the HTTP client")?;
+        let http = loam_client::peer::http_client(None)?;
         Ok(Self { http, coordinator: coordinator.trim_end_matches('/').to_string(), json })
     }
 
@@ -64,10 +64,7 @@ pub async fn decode<T: DeserializeOwned>(r: reqwest::Response) -> anyhow::Result
     let status = r.status();
     let text = r.text().await.context("reading the response")?;
     if !status.is_success() {
-        let msg = serde_json::from_str::<serde_json::Value>(&text)
-            .ok()
-            .and_then(|v| v.get("status").and_then(|s| s.as_str()).map(str::to_string))
-            .unwrap_or(text);
+        let msg = loam_client::peer::error_message(&text);
         return Err(anyhow!("{msg} (HTTP {})", status.as_u16()));
     }
     serde_json::from_str(&text).with_context(|| format!("unexpected response: {text}"))

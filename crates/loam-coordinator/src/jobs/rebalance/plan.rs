@@ -102,7 +102,7 @@ pub async fn make(
             Ok(files) => files.into_iter().for_each(|f| holders.entry(f).or_default().listed.push(w.id)),
             Err(e) => {
                 tracing::warn!(job = %id, "rebalance planning: {e}");
-                silent.insert(w.id.to_string(), (w.id, e));
+                silent.insert(w.id.to_string(), (w.id, e.to_string()));
             }
         }
     }
