@@ -111,10 +111,10 @@ impl JwtProvider {
         if !aud_ok {
             return Err(invalid("is not for this audience"));
         }
-        if let Some(iss) = &self.cfg.issuer {
-            if claims.get("iss").and_then(Value::as_str) != Some(iss) {
-                return Err(invalid("is from another issuer"));
-            }
+        if let Some(iss) = &self.cfg.issuer
+            && claims.get("iss").and_then(Value::as_str) != Some(iss)
+        {
+            return Err(invalid("is from another issuer"));
         }
         let sub = claims.get("sub").and_then(Value::as_str).unwrap_or("jwt").to_string();
         let mut roles: Vec<Role> =
