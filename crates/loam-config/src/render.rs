@@ -1,18 +1,10 @@
 //! `--print-config`: the effective settings as TOML (so the output can be pasted into a config file),
-//! each key followed by where its value came from, and every secret masked by one rule
-//! ([`is_secret_key`]), also inside tables such as a static mount's options.
+//! each key followed by where its value came from, and every secret masked by the one rule
+//! (`loam_core::secrets`), also inside tables such as a static mount's options.
 
 use crate::{Layered, Source};
 
-/// The mask that replaces a secret's value.
-pub const MASK: &str = "****";
-
-/// Whether a key names a secret: it contains secret, key, password, token, credential, keytab or sas
-/// (in any case). One rule for every place a value is shown.
-pub fn is_secret_key(key: &str) -> bool {
-    let k = key.to_ascii_lowercase();
-    ["secret", "key", "password", "token", "credential", "keytab", "sas"].iter().any(|w| k.contains(w))
-}
+pub use loam_core::secrets::{MASK, is_secret_key};
 
 /// `value` with the values of secret keys (at any depth) replaced by [`MASK`].
 pub fn masked(key: &str, value: &toml::Value) -> toml::Value {
@@ -86,18 +78,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_secret_rule() {
-        for k in
-            ["s3-secret-key", "s3-access-key", "s3a.secretKey", "AUTH_TOKEN", "etcd-password", "keytab", "azure.sas"]
-        {
-            assert!(is_secret_key(k), "{k}");
-        }
-        for k in ["host", "cache-size", "s3.endpoint", "data-dir"] {
-            assert!(!is_secret_key(k), "{k}");
-        }
-    }
-
-    #[test]
     fn secrets_are_masked_at_any_depth() {
         let v: toml::Value = toml::from_str::<toml::Table>(
             "m = [{ path = \"/d\", options = { \"s3a.secretKey\" = \"S\", \"s3.endpoint\" = \"http://e\" } }]",
@@ -106,7 +86,7 @@ mod tests {
             .clone();
         let text = inline(&masked("mount", &v));
         assert!(!text.contains("\"S\""), "{text}");
-        assert!(text.contains("\"s3a.secretKey\" = \"****\"") && text.contains("http://e"), "{text}");
-        assert_eq!(inline(&masked("s3-secret-key", &toml::Value::String("x".into()))), "\"****\"");
+        assert!(text.contains("\"s3a.secretKey\" = \"******\"") && text.contains("http://e"), "{text}");
+        assert_eq!(inline(&masked("s3-secret-key", &toml::Value::String("x".into()))), "\"******\"");
     }
 }

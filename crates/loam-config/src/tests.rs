@@ -84,7 +84,9 @@ fn the_environment_is_told_from_flags() {
     assert_eq!(l.source("anonymous"), Some(&Source::Flag("--anonymous".into())));
     let printed = render::Printout::new("t").group(&l).to_string();
     assert!(!printed.contains("from-env"), "{printed}");
-    assert!(printed.contains("secret-key = \"****\"") && printed.contains("# environment LOAM_CONFIG_TEST_SECRET_KEY"));
+    assert!(
+        printed.contains("secret-key = \"******\"") && printed.contains("# environment LOAM_CONFIG_TEST_SECRET_KEY")
+    );
     assert!(printed.contains("page-size = \"1MiB\"") && printed.contains("# default"), "{printed}");
 }
 

@@ -60,33 +60,12 @@ pub const NODE_ONLINE: &str = "ONLINE";
 /// A registered worker without a liveness record.
 pub const NODE_OFFLINE: &str = "OFFLINE";
 
-/// Masks mount option values whose key names a secret (`secret`, `password`, `token`).
-pub fn mask_secrets(options: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-    options
-        .iter()
-        .map(|(k, v)| {
-            let lk = k.to_ascii_lowercase();
-            let secret = ["secret", "password", "token"].iter().any(|w| lk.contains(w));
-            (k.clone(), if secret { "******".to_string() } else { v.clone() })
-        })
-        .collect()
-}
+/// Masks mount option values whose key names a secret (the one rule: `crate::secrets`).
+pub use crate::secrets::mask_secrets;
 
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn masks_only_secrets() {
-        let mut o = BTreeMap::new();
-        o.insert("s3a.accessKeyId".to_string(), "AK".to_string());
-        o.insert("s3a.secretKey".to_string(), "SK".to_string());
-        o.insert("s3.sessionToken".to_string(), "T".to_string());
-        let m = mask_secrets(&o);
-        assert_eq!(m["s3a.accessKeyId"], "AK");
-        assert_eq!(m["s3a.secretKey"], "******");
-        assert_eq!(m["s3.sessionToken"], "******");
-    }
 
     #[test]
     fn node_address_is_skipped_when_empty() {

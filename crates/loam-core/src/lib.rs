@@ -11,6 +11,7 @@ pub mod membership;
 pub mod murmur3;
 pub mod path;
 pub mod rules;
+pub mod secrets;
 pub mod size;
 pub mod store_keys;
 pub mod time;

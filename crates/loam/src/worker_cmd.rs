@@ -371,7 +371,7 @@ mod tests {
         assert!(!text.contains("SECRETFILE") && !text.contains("AKFILE"), "{text}");
         let line =
             |key: &str| text.lines().find(|l| l.starts_with(&format!("{key} = "))).unwrap_or_default().to_string();
-        assert!(line("s3-secret-key").contains("\"****\"") && line("s3-secret-key").contains("line 2"), "{text}");
+        assert!(line("s3-secret-key").contains("\"******\"") && line("s3-secret-key").contains("line 2"), "{text}");
         assert!(
             line("page-size").contains("\"64KiB\"")
                 && line("page-size").contains(&format!("# file {}", path.display()))

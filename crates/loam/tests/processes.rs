@@ -264,7 +264,7 @@ fn print_config_shows_each_value_and_its_source_with_secrets_masked() {
         "{out}"
     );
     assert!(
-        line("s3-secret-key").contains("\"****\"")
+        line("s3-secret-key").contains("\"******\"")
             && line("s3-secret-key").ends_with("# environment LOAM_S3_SECRET_KEY"),
         "{out}"
     );
@@ -273,7 +273,7 @@ fn print_config_shows_each_value_and_its_source_with_secrets_masked() {
     assert!(!data.exists(), "--print-config starts nothing");
     // What it prints is a config file: read back, it gives the same settings.
     let printed = dir.path().join("printed.toml");
-    std::fs::write(&printed, out.replace("\"****\"", "\"x\"").as_bytes()).unwrap();
+    std::fs::write(&printed, out.replace("\"******\"", "\"x\"").as_bytes()).unwrap();
     let again = loam().args(["worker", "--print-config", "--config"]).arg(&printed).output().unwrap();
     assert!(again.status.success(), "{}", String::from_utf8_lossy(&again.stderr));
     let again = String::from_utf8_lossy(&again.stdout);
