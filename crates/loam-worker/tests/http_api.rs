@@ -201,3 +201,14 @@ async fn bad_input_is_a_clear_4xx() {
     // Nothing was cached by any of it.
     assert_eq!(t.worker().state.rt.pages().usage().files, 0);
 }
+
+/// A path component longer than the file system allows is a 400 at once, not a 503 after retries.
+#[tokio::test]
+async fn a_name_over_the_limit_is_a_400() {
+    let t = TestWorker::start(HOUR).await;
+    let uri = t.write("short.bin", b"x").replace("short.bin", &"n".repeat(300));
+    let r = t.get(&format!("/v1/info?path={uri}")).await;
+    assert_eq!(r.status(), 400, "{:?}", r.text().await);
+    let r = t.get(&format!("/v1/range/x?ufsFullPath={uri}&offset=0&length=1")).await;
+    assert_eq!(r.status(), 400);
+}

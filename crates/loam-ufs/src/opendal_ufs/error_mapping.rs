@@ -9,6 +9,10 @@ use opendal::ErrorKind as K;
 /// Maps an OpenDAL error met while working on `uri`; `transient`: an attempt failed temporarily.
 pub fn map_error(err: opendal::Error, uri: &str, transient: bool) -> UfsError {
     let msg = format!("{uri}: {err}");
+    // The caller's path cannot exist on this file system: its request is wrong, and no retry helps.
+    if names_too_long(&err) {
+        return UfsError::InvalidInput(format!("{uri}: a path component is longer than the file system allows"));
+    }
     match err.kind() {
         K::NotFound => UfsError::NotFound(uri.to_string()),
         K::PermissionDenied => UfsError::PermissionDenied(msg),
@@ -20,6 +24,18 @@ pub fn map_error(err: opendal::Error, uri: &str, transient: bool) -> UfsError {
         }
         _ => UfsError::Other(msg),
     }
+}
+
+/// Whether an I/O error behind `err` is ENAMETOOLONG (OpenDAL reports it as `Unexpected`).
+fn names_too_long(err: &opendal::Error) -> bool {
+    let mut source = std::error::Error::source(err);
+    while let Some(e) = source {
+        if let Some(io) = e.downcast_ref::<std::io::Error>() {
+            return io.kind() == std::io::ErrorKind::InvalidFilename;
+        }
+        source = e.source();
+    }
+    false
 }
 
 #[cfg(test)]
@@ -37,5 +53,7 @@ mod tests {
         assert!(matches!(map_error(e(K::Unexpected).set_persistent(), "u", true), UfsError::Unavailable(_)));
         assert!(matches!(map_error(e(K::ConfigInvalid), "u", false), UfsError::InvalidInput(_)));
         assert!(matches!(map_error(e(K::Unexpected), "u", false), UfsError::Other(m) if m.starts_with("u: ")));
+        let too_long = e(K::Unexpected).set_source(std::io::Error::from(std::io::ErrorKind::InvalidFilename));
+        assert!(matches!(map_error(too_long, "u", true), UfsError::InvalidInput(_)), "not retried, not a 5xx");
     }
 }

@@ -51,3 +51,14 @@ async fn symlinks_list_as_their_targets() {
         (format!("{}/link", env.root).as_str(), false, 5)
     );
 }
+
+/// A path component longer than the file system allows is the caller's error, at once (it was `Other`,
+/// which the worker retried and answered 503).
+#[tokio::test]
+async fn a_name_over_the_limit_is_invalid_input() {
+    let (env, _tmp) = setup();
+    let long = format!("{}/{}", env.root, "n".repeat(300));
+    for r in [env.ufs.stat(&long).await.map(|_| ()), env.ufs.write(&long, bytes::Bytes::from_static(b"x")).await] {
+        assert!(matches!(&r, Err(UfsError::InvalidInput(m)) if m.contains("longer than")), "{r:?}");
+    }
+}
