@@ -11,9 +11,9 @@
 //!   seen its own registration, or it is leaving), the scan drops nothing: every file would look stale.
 //! - The page store is used only through its public calls (`file_ids`, `file`, `remove_file`).
 
-use crate::page_store::PageStore;
 use loam_client::MembershipView;
 use loam_core::WorkerId;
+use loam_page_store::PageStore;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tokio::task::JoinHandle;
@@ -123,11 +123,10 @@ async fn scan(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::WorkerMetrics;
-    use crate::page_store::FileRecord;
-    use crate::page_store::PageStoreConfig;
     use bytes::Bytes;
     use loam_client::WorkerEndpoint;
+    use loam_page_store::metrics::PageStoreMetrics;
+    use loam_page_store::{FileRecord, PageStoreConfig};
 
     fn endpoint(id: WorkerId) -> WorkerEndpoint {
         WorkerEndpoint { id, host: "127.0.0.1".into(), http_port: 1, s3_port: 0 }
@@ -136,7 +135,7 @@ mod tests {
     /// A memory-only store holding one page of each of `n` files, and its ring of `me` and one other worker.
     async fn setup(n: usize) -> (WorkerId, Arc<PageStore>, MembershipView, Vec<String>) {
         let cfg = PageStoreConfig { page_size: 16, memory_capacity: 1 << 20, disk_dirs: vec![], disk_capacity: 0 };
-        let pages = PageStore::open(cfg, WorkerMetrics::default()).unwrap();
+        let pages = PageStore::open(cfg, PageStoreMetrics::default()).unwrap();
         let uris: Vec<String> = (0..n).map(|i| format!("s3://b/f{i}")).collect();
         for uri in &uris {
             let rec = FileRecord::new(uri, 16, None, None, 0);

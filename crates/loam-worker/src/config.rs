@@ -1,7 +1,7 @@
 //! The worker's configuration, with the defaults a newcomer gets.
 
-use crate::page_store::PageStoreConfig;
 use crate::s3_api::S3Config;
+use loam_page_store::PageStoreConfig;
 use std::path::PathBuf;
 use std::time::Duration;
 

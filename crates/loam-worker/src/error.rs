@@ -1,7 +1,7 @@
 //! The worker's errors. Each says its kind; `http_api::error` maps kinds to HTTP status codes in one place.
 
-use crate::page_store::PageStoreError;
 use loam_core::ErrorKind;
+use loam_page_store::PageStoreError;
 use loam_ufs::UfsError;
 use loam_ufs::mount_table::MountError;
 

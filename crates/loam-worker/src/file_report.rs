@@ -16,10 +16,10 @@
 //!   worker restarted with fewer files (its reporter starts from nothing) leaves no stale entries behind.
 //! - The loop stops when the worker's shutdown signal fires; the worker awaits its task.
 
-use crate::page_store::PageStore;
 use loam_client::PeerClient;
 use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, FILE_INDEX_REPORT_PATH, IndexReport};
 use loam_core::{ErrorKind, WorkerId};
+use loam_page_store::PageStore;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::Duration;
@@ -151,16 +151,16 @@ pub fn cached_uris(pages: &PageStore) -> Vec<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::metrics::WorkerMetrics;
-    use crate::page_store::{FileRecord, PageStoreConfig};
     use axum::routing::post;
     use axum::{Json, Router};
     use bytes::Bytes;
+    use loam_page_store::metrics::PageStoreMetrics;
+    use loam_page_store::{FileRecord, PageStoreConfig};
     use parking_lot::Mutex;
 
     fn store() -> Arc<PageStore> {
         let cfg = PageStoreConfig { page_size: 16, memory_capacity: 1 << 20, disk_dirs: vec![], disk_capacity: 0 };
-        PageStore::open(cfg, WorkerMetrics::default()).unwrap()
+        PageStore::open(cfg, PageStoreMetrics::default()).unwrap()
     }
 
     async fn cache(pages: &PageStore, uri: &str) -> String {

@@ -50,7 +50,7 @@ impl WorkerState {
     /// Updates the gauges that are read off the page store rather than counted.
     pub fn refresh_gauges(&self) {
         let u = self.rt.pages().usage();
-        let m = &self.metrics;
+        let m = &self.metrics.page_store;
         m.cached_bytes.get_or_create(&metrics::MEMORY).set(u.memory_bytes as i64);
         m.cached_bytes.get_or_create(&metrics::DISK).set(u.disk_bytes as i64);
         m.cached_pages.get_or_create(&metrics::MEMORY).set(u.memory_pages as i64);

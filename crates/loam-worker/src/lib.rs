@@ -11,7 +11,6 @@ pub mod http_api;
 pub mod identity;
 pub mod metrics;
 pub mod mount_view;
-pub mod page_store;
 pub mod path_ids;
 pub mod periodic;
 pub mod priority;

@@ -1,5 +1,8 @@
 //! The worker's metrics: every name in one place, documented, registered on a registry that the caller
 //! passes in (no global registry), so several workers can run in one process (`loam local`, tests).
+//! The page store counts its own (hits, misses, evictions, corrupt pages, what is cached) on the handles
+//! of a [`PageStoreMetrics`] (`loam_page_store::metrics`) that lives in [`WorkerMetrics::page_store`];
+//! this module registers those handles under the names below, like every other worker metric.
 //!
 //! | name | type | meaning |
 //! | --- | --- | --- |
@@ -17,11 +20,10 @@
 //! | `loam_worker_cached_files` | gauge | files with a record |
 //! | `loam_worker_peer_invalidations_failed` | counter | invalidations after a write that a peer did not confirm |
 
-use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
-use prometheus_client::metrics::family::Family;
-use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
+
+pub use loam_page_store::metrics::{DISK, MEMORY, PageStoreMetrics, TierLabel};
 
 /// Pages served from the cache, by tier.
 pub const PAGE_HITS: &str = "loam_worker_page_hits";
@@ -51,45 +53,22 @@ pub const CACHED_FILES: &str = "loam_worker_cached_files";
 /// Invalidations after a write that a peer did not confirm.
 pub const PEER_INVALIDATIONS_FAILED: &str = "loam_worker_peer_invalidations_failed";
 
-/// The `tier` label.
-#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
-pub struct TierLabel {
-    /// `memory` or `disk`.
-    pub tier: &'static str,
-}
-
-/// Label of the memory tier.
-pub const MEMORY: TierLabel = TierLabel { tier: "memory" };
-/// Label of the disk tier.
-pub const DISK: TierLabel = TierLabel { tier: "disk" };
-
 /// Handles to every worker metric. Cloning shares the underlying values.
 #[derive(Clone, Default)]
 pub struct WorkerMetrics {
-    /// See [`PAGE_HITS`].
-    pub page_hits: Family<TierLabel, Counter>,
-    /// See [`PAGE_MISSES`].
-    pub page_misses: Counter,
+    /// What the page store counts: [`PAGE_HITS`], [`PAGE_MISSES`], [`PAGES_EVICTED`], [`CORRUPT_PAGES`],
+    /// [`CACHED_BYTES`], [`CACHED_PAGES`], [`CACHED_FILES`].
+    pub page_store: PageStoreMetrics,
     /// See [`UFS_READS`].
     pub ufs_reads: Counter,
     /// See [`UFS_READ_BYTES`].
     pub ufs_read_bytes: Counter,
     /// See [`COALESCED_READS`].
     pub coalesced_reads: Counter,
-    /// See [`PAGES_EVICTED`].
-    pub pages_evicted: Family<TierLabel, Counter>,
-    /// See [`CORRUPT_PAGES`].
-    pub corrupt_pages: Counter,
     /// See [`STALE_FILES`].
     pub stale_files: Counter,
     /// See [`SERVED_BYTES`].
     pub served_bytes: Counter,
-    /// See [`CACHED_BYTES`].
-    pub cached_bytes: Family<TierLabel, Gauge>,
-    /// See [`CACHED_PAGES`].
-    pub cached_pages: Family<TierLabel, Gauge>,
-    /// See [`CACHED_FILES`].
-    pub cached_files: Gauge,
     /// See [`PEER_INVALIDATIONS_FAILED`].
     pub peer_invalidations_failed: Counter,
 }
@@ -98,9 +77,10 @@ impl WorkerMetrics {
     /// New metrics, registered on `registry` (give each worker its own registry or sub-registry).
     pub fn register(registry: &mut Registry) -> Self {
         let m = Self::default();
+        let p = &m.page_store;
         // prometheus-client appends `_total` to counters itself, so names are given without it.
-        registry.register(PAGE_HITS, "Pages served from the cache, by tier", m.page_hits.clone());
-        registry.register(PAGE_MISSES, "Pages not in the cache when asked for", m.page_misses.clone());
+        registry.register(PAGE_HITS, "Pages served from the cache, by tier", p.page_hits.clone());
+        registry.register(PAGE_MISSES, "Pages not in the cache when asked for", p.page_misses.clone());
         registry.register(UFS_READS, "UFS range reads issued by read-through", m.ufs_reads.clone());
         registry.register(UFS_READ_BYTES, "Bytes read from the UFS", m.ufs_read_bytes.clone());
         registry.register(
@@ -108,13 +88,13 @@ impl WorkerMetrics {
             "Page requests that waited on another's UFS read",
             m.coalesced_reads.clone(),
         );
-        registry.register(PAGES_EVICTED, "Pages evicted to make room, by tier", m.pages_evicted.clone());
-        registry.register(CORRUPT_PAGES, "Pages whose checksum failed on read", m.corrupt_pages.clone());
+        registry.register(PAGES_EVICTED, "Pages evicted to make room, by tier", p.pages_evicted.clone());
+        registry.register(CORRUPT_PAGES, "Pages whose checksum failed on read", p.corrupt_pages.clone());
         registry.register(STALE_FILES, "Cached files found changed in the UFS", m.stale_files.clone());
         registry.register(SERVED_BYTES, "Bytes sent to clients", m.served_bytes.clone());
-        registry.register(CACHED_BYTES, "Bytes cached now, by tier", m.cached_bytes.clone());
-        registry.register(CACHED_PAGES, "Pages cached now, by tier", m.cached_pages.clone());
-        registry.register(CACHED_FILES, "Files with a cache record", m.cached_files.clone());
+        registry.register(CACHED_BYTES, "Bytes cached now, by tier", p.cached_bytes.clone());
+        registry.register(CACHED_PAGES, "Pages cached now, by tier", p.cached_pages.clone());
+        registry.register(CACHED_FILES, "Files with a cache record", p.cached_files.clone());
         registry.register(
             PEER_INVALIDATIONS_FAILED,
             "Invalidations after a write that a peer did not confirm",
@@ -122,10 +102,10 @@ impl WorkerMetrics {
         );
         // Create every tier's series up front so scrapes show zeros rather than nothing.
         for tier in [&MEMORY, &DISK] {
-            drop(m.page_hits.get_or_create(tier));
-            drop(m.pages_evicted.get_or_create(tier));
-            drop(m.cached_bytes.get_or_create(tier));
-            drop(m.cached_pages.get_or_create(tier));
+            drop(p.page_hits.get_or_create(tier));
+            drop(p.pages_evicted.get_or_create(tier));
+            drop(p.cached_bytes.get_or_create(tier));
+            drop(p.cached_pages.get_or_create(tier));
         }
         m
     }

@@ -9,9 +9,9 @@
 //! evict anything by itself, eviction still happens only when room is needed.
 
 use crate::mount_view::MountView;
-use crate::page_store::{PageStore, PrioritySource};
 use crate::rule_view::RuleView;
 use loam_core::rules::PriorityRule;
+use loam_page_store::{PageStore, PrioritySource};
 use std::sync::Arc;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;

@@ -13,11 +13,11 @@
 //! evicted to get back under a limit lowered after the fact, the cache's own eviction and TTL shrink it.
 
 use crate::mount_view::MountView;
-use crate::page_store::PageStore;
 use crate::rule_view::RuleView;
 use loam_core::WorkerId;
 use loam_core::rules::{QUOTA_USAGE_VERSION, QuotaRule, QuotaState, QuotaUsageRecord};
 use loam_core::store_keys::quota_usage_key;
+use loam_page_store::PageStore;
 use loam_store::quota_usage::cluster_usage;
 use loam_store::{ClusterStore, StoreResult};
 use parking_lot::{Mutex, RwLock};

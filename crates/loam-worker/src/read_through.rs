@@ -16,11 +16,11 @@
 use crate::error::{WorkerError, WorkerResult};
 use crate::metrics::WorkerMetrics;
 use crate::mount_view::MountView;
-use crate::page_store::{FileRecord, PageStore};
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use loam_core::ErrorKind;
 use loam_core::time::{epoch_millis, now_millis};
+use loam_page_store::{FileRecord, PageStore};
 use loam_ufs::mount_table::Resolved;
 use loam_ufs::{Ufs, UfsError, UfsRegistry, UfsStatus};
 use parking_lot::Mutex;
@@ -165,7 +165,7 @@ impl ReadThrough {
             tracing::info!("{uri} changed in the UFS; dropping its cached pages");
         }
         let rec = FileRecord {
-            version: crate::page_store::FILE_RECORD_VERSION,
+            version: loam_page_store::FILE_RECORD_VERSION,
             file_id: id.to_string(),
             ufs_uri: uri.to_string(),
             length: status.length,

@@ -206,7 +206,7 @@ impl TaskRunner {
     }
 
     /// The page store the tasks work on.
-    pub fn pages(&self) -> &Arc<crate::page_store::PageStore> {
+    pub fn pages(&self) -> &Arc<loam_page_store::PageStore> {
         self.rt.pages()
     }
 

@@ -11,9 +11,9 @@
 //! cached for the same record, and a partial file would only be re-read from the UFS page by page.
 
 use crate::mount_view::MountView;
-use crate::page_store::PageStore;
 use crate::rule_view::RuleView;
 use loam_core::rules::TtlRule;
+use loam_page_store::PageStore;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;

@@ -9,7 +9,6 @@ use crate::http_api::{self, WorkerState};
 use crate::identity;
 use crate::metrics::WorkerMetrics;
 use crate::mount_view::MountView;
-use crate::page_store::PageStore;
 use crate::path_ids::PathIds;
 use crate::quota::QuotaTracker;
 use crate::read_through::ReadThrough;
@@ -22,6 +21,7 @@ use loam_client::MembershipView;
 use loam_core::WorkerId;
 use loam_core::membership::WorkerRecord;
 use loam_core::rules::{PriorityRule, QuotaRule, TtlRule};
+use loam_page_store::PageStore;
 use loam_store::ClusterStore;
 use loam_store::membership::{MembershipHandle, register};
 use loam_ufs::UfsRegistry;
@@ -56,7 +56,8 @@ pub async fn start(
     let id = identity::load_or_create(&cfg.data_dir)
         .with_context(|| format!("reading the worker identity in {}", cfg.data_dir.display()))?;
     let metrics = WorkerMetrics::register(&mut registry);
-    let pages = PageStore::open(cfg.page_store.clone(), metrics.clone()).context("opening the page store")?;
+    let pages =
+        PageStore::open(cfg.page_store.clone(), metrics.page_store.clone()).context("opening the page store")?;
     let (shutdown, rx) = watch::channel(false);
     let (mounts, mount_task) =
         MountView::follow(store.clone(), &cfg.cluster_name, rx.clone()).await.context("loading the mount table")?;

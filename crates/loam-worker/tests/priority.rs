@@ -9,8 +9,8 @@ use common::{TestWorker, pattern};
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::rules::{Priority, PriorityRule, StoredRule};
 use loam_core::store_keys::rule_key;
-use loam_worker::metrics::WorkerMetrics;
-use loam_worker::page_store::{FileRecord, PageStore, PageStoreConfig};
+use loam_page_store::metrics::PageStoreMetrics;
+use loam_page_store::{FileRecord, PageStore, PageStoreConfig};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -21,7 +21,7 @@ const PS: u64 = 64;
 /// A memory-only store of four pages whose priorities come from `levels` (by URI; `medium` otherwise).
 fn store(levels: Arc<Mutex<HashMap<String, Priority>>>) -> Arc<PageStore> {
     let cfg = PageStoreConfig { page_size: PS, memory_capacity: 4 * PS, disk_dirs: Vec::new(), disk_capacity: 0 };
-    let s = PageStore::open(cfg, WorkerMetrics::default()).unwrap();
+    let s = PageStore::open(cfg, PageStoreMetrics::default()).unwrap();
     s.set_priority_source(Arc::new(move |uri: &str| levels.lock().get(uri).copied().unwrap_or_default()));
     s
 }
@@ -135,7 +135,7 @@ async fn a_page_refused_by_the_disk_tier_leaves_no_page_file() {
         disk_dirs: vec![dir.path().to_path_buf()],
         disk_capacity: 2 * PS,
     };
-    let s = PageStore::open(cfg, WorkerMetrics::default()).unwrap();
+    let s = PageStore::open(cfg, PageStoreMetrics::default()).unwrap();
     s.set_priority_source(Arc::new(|uri: &str| if uri.ends_with("low") { Priority::Low } else { Priority::High }));
     assert!(cache(&s, "s3://b/h1").await && cache(&s, "s3://b/h2").await);
     assert!(!cache(&s, "s3://b/low").await);

@@ -1,14 +1,15 @@
 use super::*;
 use crate::metrics::WorkerMetrics;
 use crate::mount_view::MountView;
-use crate::page_store::{PageStore, PageStoreConfig};
+use loam_page_store::metrics::PageStoreMetrics;
+use loam_page_store::{PageStore, PageStoreConfig};
 use loam_ufs::{MountTable, UfsRegistry};
 use std::time::Duration;
 
 fn ids(capacity: usize) -> Arc<PathIds> {
     let pages = PageStore::open(
         PageStoreConfig { page_size: 16, memory_capacity: 1 << 20, disk_dirs: vec![], disk_capacity: 0 },
-        WorkerMetrics::default(),
+        PageStoreMetrics::default(),
     )
     .unwrap();
     let mounts = MountView::fixed(MountTable::new());

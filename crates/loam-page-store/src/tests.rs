@@ -16,8 +16,8 @@ fn cfg(memory_capacity: u64, dir: Option<&Path>, disk_capacity: u64) -> PageStor
     }
 }
 
-fn open(cfg: PageStoreConfig) -> (Arc<PageStore>, WorkerMetrics) {
-    let metrics = WorkerMetrics::default();
+fn open(cfg: PageStoreConfig) -> (Arc<PageStore>, PageStoreMetrics) {
+    let metrics = PageStoreMetrics::default();
     (PageStore::open(cfg, metrics.clone()).unwrap(), metrics)
 }
 
@@ -109,7 +109,7 @@ async fn put_file_rejects_bad_records() {
     assert_eq!(store.put_file(rec).await.unwrap_err().kind(), loam_core::ErrorKind::InvalidInput);
     assert!(store.file_ids().is_empty());
     assert_eq!(
-        PageStore::open(PageStoreConfig { page_size: 0, ..PageStoreConfig::default() }, WorkerMetrics::default())
+        PageStore::open(PageStoreConfig { page_size: 0, ..PageStoreConfig::default() }, PageStoreMetrics::default())
             .err()
             .map(|e| e.kind()),
         Some(loam_core::ErrorKind::InvalidInput)

@@ -173,7 +173,7 @@ fn decode_line(line: &[u8]) -> Result<LogEntry, String> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::page_store::FileRecord;
+    use crate::FileRecord;
 
     fn stored(uri: &str, generation: u64) -> StoredRecord {
         StoredRecord { record: FileRecord::new(uri, 10, Some("e".into()), Some(5), 100), generation }

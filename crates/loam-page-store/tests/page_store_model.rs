@@ -12,8 +12,8 @@
 
 use bytes::Bytes;
 use loam_core::ErrorKind;
-use loam_worker::metrics::{DISK, WorkerMetrics};
-use loam_worker::page_store::{FileRecord, PageStore, PageStoreConfig, Usage};
+use loam_page_store::metrics::{DISK, PageStoreMetrics};
+use loam_page_store::{FileRecord, PageStore, PageStoreConfig, Usage};
 use proptest::prelude::*;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -163,7 +163,7 @@ impl Harness {
             disk_dirs: disk_capacity.map(|_| dir.path().to_path_buf()).into_iter().collect(),
             disk_capacity: disk_capacity.unwrap_or(0),
         };
-        let store = PageStore::open(cfg.clone(), WorkerMetrics::default()).unwrap();
+        let store = PageStore::open(cfg.clone(), PageStoreMetrics::default()).unwrap();
         let tier = |capacity| ModelTier { capacity, order: Vec::new() };
         let model = Model {
             memory: (memory_capacity > 0).then(|| tier(memory_capacity)),
@@ -276,7 +276,7 @@ impl Harness {
         let before = self.store().usage();
         // Close the old store before the new one scans the directories, as a restart does.
         self.store = None;
-        self.store = Some(PageStore::open(self.cfg.clone(), WorkerMetrics::default()).unwrap());
+        self.store = Some(PageStore::open(self.cfg.clone(), PageStoreMetrics::default()).unwrap());
         let after = self.store().usage();
         self.model.exact = false;
         if self.model.disk.is_none() {
@@ -357,7 +357,7 @@ async fn a_corrupt_page_is_never_served() {
         disk_dirs: vec![dir.path().into()],
         disk_capacity: 8 * PS,
     };
-    let metrics = WorkerMetrics::default();
+    let metrics = PageStoreMetrics::default();
     let store = PageStore::open(cfg, metrics.clone()).unwrap();
     let rec = FileRecord::new(&uri(0), PS, Some("e".into()), None, 1);
     store.put_file(rec.clone()).await.unwrap();
@@ -391,7 +391,7 @@ async fn a_restarted_store_serves_the_same_pages_and_records() {
     let files: Vec<FileRecord> =
         (0..8).map(|f| FileRecord::new(&uri(f), length(f, 1), Some("v1".into()), Some(7), 100)).collect();
     {
-        let store = PageStore::open(cfg.clone(), WorkerMetrics::default()).unwrap();
+        let store = PageStore::open(cfg.clone(), PageStoreMetrics::default()).unwrap();
         for (f, rec) in files.iter().enumerate() {
             store.put_file(rec.clone()).await.unwrap();
             for index in 0..rec.page_count(PS) {
@@ -405,7 +405,7 @@ async fn a_restarted_store_serves_the_same_pages_and_records() {
     // Files are spread over both directories.
     assert!(dirs.iter().all(|d| !page_files(d.path()).is_empty()));
 
-    let metrics = WorkerMetrics::default();
+    let metrics = PageStoreMetrics::default();
     let store = PageStore::open(cfg, metrics.clone()).unwrap();
     let mut ids = store.file_ids();
     ids.sort();

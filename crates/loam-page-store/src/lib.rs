@@ -1,4 +1,7 @@
-//! The worker's page store: fixed-size pages of UFS files, cached in a memory tier and a disk tier.
+//! Loam's page store: fixed-size pages of UFS files, cached in a memory tier and a disk tier. The worker
+//! (`loam-worker`) is its user; this crate knows nothing of the worker (no HTTP, no UFS, no cluster): it
+//! stores pages and file records by file id, and what it counts goes to the handles of
+//! [`metrics::PageStoreMetrics`], which the worker registers under its metric names.
 //!
 //! - **Tiers.** Writes go to both tiers (write-through); memory evicts silently since the disk copy stays,
 //!   and a disk hit is promoted into memory. Either tier may be absent. Each tier has a byte capacity and
@@ -26,6 +29,7 @@ mod disk;
 mod error;
 mod index;
 mod lru;
+pub mod metrics;
 mod record;
 mod record_log;
 mod recovery;
@@ -38,10 +42,10 @@ use parking_lot::Mutex;
 use std::path::PathBuf;
 use std::sync::Arc;
 
-use crate::metrics::{DISK, MEMORY, WorkerMetrics};
 use disk::{Layout, PageFileError, PageHeader};
 use index::{DiskPage, Effects, Index, Lookup, ReadResult};
 use loam_core::rules::Priority;
+use metrics::{DISK, MEMORY, PageStoreMetrics};
 use record::StoredRecord;
 use record_log::{LogEntry, RecordLog};
 
@@ -100,7 +104,7 @@ pub struct PageStore {
     logs: Arc<Vec<RecordLog>>,
     /// Shared with record log appends, which snapshot it when they compact the log.
     index: Arc<Mutex<Index>>,
-    metrics: WorkerMetrics,
+    metrics: PageStoreMetrics,
     priorities: parking_lot::RwLock<Option<PrioritySource>>,
     admission: parking_lot::RwLock<Option<AdmissionSource>>,
 }
@@ -108,7 +112,7 @@ pub struct PageStore {
 impl PageStore {
     /// Opens a store, recovering what the cache directories hold (warm restart) and evicting down to the
     /// disk capacity. Blocking: it scans the directories.
-    pub fn open(cfg: PageStoreConfig, metrics: WorkerMetrics) -> Result<Arc<Self>, PageStoreError> {
+    pub fn open(cfg: PageStoreConfig, metrics: PageStoreMetrics) -> Result<Arc<Self>, PageStoreError> {
         if cfg.page_size == 0 {
             return Err(PageStoreError::InvalidInput("page size must be positive".into()));
         }

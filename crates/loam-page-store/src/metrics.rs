@@ -1,0 +1,45 @@
+//! The page store's metrics seam: handles to the counters and gauges the store updates, and nothing else.
+//! The store registers nothing itself: the process that embeds it (the worker, `loam_worker::metrics`)
+//! creates a [`PageStoreMetrics`] and registers each handle on its own registry under its own metric
+//! names, so several stores can run in one process and the store's crate knows no metric name.
+//!
+//! **Decision:** the handles are plain prometheus-client values (cloning shares them), not a trait of
+//! callbacks: the store counts on its hot path with one atomic add, and a test reads a value back with
+//! `get()` without a registry. `PageStoreMetrics::default()` gives unregistered handles, for tests and
+//! for callers that do not export metrics.
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+
+/// The `tier` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct TierLabel {
+    /// `memory` or `disk`.
+    pub tier: &'static str,
+}
+
+/// Label of the memory tier.
+pub const MEMORY: TierLabel = TierLabel { tier: "memory" };
+/// Label of the disk tier.
+pub const DISK: TierLabel = TierLabel { tier: "disk" };
+
+/// Handles to what the page store counts. Cloning shares the underlying values.
+#[derive(Clone, Default)]
+pub struct PageStoreMetrics {
+    /// Pages served from the cache, by tier.
+    pub page_hits: Family<TierLabel, Counter>,
+    /// Pages not in the cache when asked for.
+    pub page_misses: Counter,
+    /// Pages evicted to make room, by tier.
+    pub pages_evicted: Family<TierLabel, Counter>,
+    /// Pages whose checksum failed on read (dropped and reported as a miss).
+    pub corrupt_pages: Counter,
+    /// Bytes cached now, by tier.
+    pub cached_bytes: Family<TierLabel, Gauge>,
+    /// Pages cached now, by tier.
+    pub cached_pages: Family<TierLabel, Gauge>,
+    /// Files with a record.
+    pub cached_files: Gauge,
+}
