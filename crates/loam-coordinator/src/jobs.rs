@@ -20,11 +20,14 @@
 //!   so a resubmission still answers `409`); a running load reserves the bytes it plans and is stopped
 //!   (`FAILED`, `quotaCheckError`) once a quota it loads under is full.
 
+mod ctx;
+mod failed_list;
 mod job;
 pub mod listing;
 pub mod quota;
 pub mod rebalance;
 pub mod record;
+mod reservations;
 mod runner;
 pub use runner::MAX_ATTEMPTS;
 mod tracker;
@@ -35,10 +38,10 @@ use crate::file_index::FileIndex;
 use crate::mounts::{MountService, MountServiceError};
 use crate::quota::QuotaSnapshot;
 use crate::rules::{RuleError, RuleService};
+use ctx::JobsCtx;
 use job::{Job, Stop, job_key};
 use loam_core::ErrorKind;
 use loam_core::job_api::{FreeProgress, FreeRequest, JobState, LoadProgress, LoadRequest};
-use loam_core::rules::QuotaRule;
 use loam_core::store_keys::jobs_prefix;
 use loam_store::{ClusterStore, StoreError, list_all};
 use loam_ufs::{Mount, UfsRegistry};
@@ -136,20 +139,6 @@ pub struct JobsConfig {
     pub quota_check_interval: Duration,
 }
 
-/// What runners share.
-pub struct JobsCtx {
-    store: Arc<dyn ClusterStore>,
-    cluster: String,
-    mounts: MountService,
-    ufs: UfsRegistry,
-    workers: WorkerClient,
-    data_dir: PathBuf,
-    file_index: Option<Arc<FileIndex>>,
-    quota: RuleService<QuotaRule>,
-    quota_check_interval: Duration,
-    reservations: quota::Reservations,
-}
-
 /// The load, free and rebalance jobs of one coordinator.
 pub struct JobService {
     ctx: Arc<JobsCtx>,
@@ -185,7 +174,7 @@ impl JobService {
             file_index,
             quota,
             quota_check_interval: cfg.quota_check_interval,
-            reservations: quota::Reservations::default(),
+            reservations: reservations::Reservations::default(),
         });
         Ok(Self {
             ctx,
@@ -429,7 +418,7 @@ impl JobService {
         if let Err(e) = self.ctx.store.delete(&key).await {
             tracing::warn!(job = %rec.id, "cannot delete an expired job: {e}");
         }
-        let _ = std::fs::remove_file(runner::failed_list_path(&self.ctx, &rec.id));
+        let _ = std::fs::remove_file(failed_list::path(&self.ctx, &rec.id));
         let _ = std::fs::remove_file(rebalance::plan_path(&self.ctx, &rec.id));
     }
 

@@ -5,7 +5,7 @@
 //!   path and the quota above it, and reserves the file's length once per worker it is sent to (usage
 //!   counts every replica, so reservations do too); each worker's final answer (loaded, skipped as cached,
 //!   or failed) releases its share. `reservedBytes` of a quota is the sum over this coordinator's running
-//!   loads ([`Reservations`]): matched bytes planned so far minus those decided. Accounting per file, not
+//!   loads (`reservations::Reservations`): matched bytes planned so far minus those decided. Accounting per file, not
 //!   per job path, is what lets a job on `/data` that spans the quotas `/data/a` and `/data/b` charge each
 //!   one exactly. A run's reservations end with the run (finished, stopped, failed, or the coordinator
 //!   shutting down); a resumed job reserves again as it re-plans. While a worker is loading a file its
@@ -29,61 +29,14 @@
 //!   floored at 0. It stays `{0, 0}` when quotas are disabled or the job falls under none.
 //! - **Decision:** a metadata-only load caches no pages, so quotas neither refuse nor stop it.
 
-use super::Job;
-use super::JobsCtx;
+use super::ctx::JobsCtx;
+use super::job::Job;
 use crate::quota::QuotaSnapshot;
 use loam_core::job_api::QuotaInfo;
 use loam_ufs::MountTable;
-use parking_lot::Mutex;
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::Arc;
 use tokio::time::Instant;
-
-/// Bytes reserved by each running load, by job id and quota path.
-#[derive(Debug, Default)]
-pub struct Reservations {
-    by_job: Mutex<HashMap<String, BTreeMap<String, u64>>>,
-}
-
-impl Reservations {
-    /// Reserves `bytes` under `quota` for `job`.
-    pub fn add(&self, job: &str, quota: &str, bytes: u64) {
-        let mut all = self.by_job.lock();
-        let mine = all.entry(job.to_string()).or_default();
-        *mine.entry(quota.to_string()).or_default() += bytes;
-    }
-
-    /// Releases `bytes` of `job`'s reservation under `quota`.
-    pub fn release(&self, job: &str, quota: &str, bytes: u64) {
-        let mut all = self.by_job.lock();
-        let Some(mine) = all.get_mut(job) else { return };
-        if let Some(r) = mine.get_mut(quota) {
-            *r = r.saturating_sub(bytes);
-            if *r == 0 {
-                mine.remove(quota);
-            }
-        }
-        if mine.is_empty() {
-            all.remove(job);
-        }
-    }
-
-    /// Drops everything `job` reserved (its run ended).
-    pub fn clear(&self, job: &str) {
-        self.by_job.lock().remove(job);
-    }
-
-    /// The reserved bytes by quota path, over every running load.
-    pub fn total(&self) -> BTreeMap<String, u64> {
-        let mut out = BTreeMap::new();
-        for mine in self.by_job.lock().values() {
-            for (quota, bytes) in mine {
-                *out.entry(quota.clone()).or_default() += bytes;
-            }
-        }
-        out
-    }
-}
 
 /// A planned, undecided file: where it is, the quota it is reserved under (if any), its bytes per
 /// worker and the workers yet to answer.
@@ -266,26 +219,5 @@ impl<'a> QuotaGuard<'a> {
 impl Drop for QuotaGuard<'_> {
     fn drop(&mut self) {
         self.ctx.reservations.clear(&self.id);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn reservations_sum_over_jobs_and_vanish_when_released() {
-        let r = Reservations::default();
-        r.add("j1", "/d/a", 100);
-        r.add("j1", "/d/b", 10);
-        r.add("j2", "/d/a", 5);
-        assert_eq!(r.total(), BTreeMap::from([("/d/a".into(), 105), ("/d/b".into(), 10)]));
-        r.release("j1", "/d/a", 60);
-        r.release("j1", "/d/b", 99);
-        assert_eq!(r.total(), BTreeMap::from([("/d/a".into(), 45)]));
-        r.clear("j1");
-        assert_eq!(r.total(), BTreeMap::from([("/d/a".into(), 5)]));
-        r.release("j2", "/d/a", 5);
-        assert!(r.total().is_empty() && r.by_job.lock().is_empty());
     }
 }

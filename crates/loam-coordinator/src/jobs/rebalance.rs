@@ -21,34 +21,19 @@
 
 mod plan;
 
-pub use plan::PlanSummary;
-
+use super::ctx::JobsCtx;
+use super::failed_list::fail_path;
+use super::job::Job;
 use super::job::Stop;
-use super::record::{Checkpoint, Counters, JobKind, JobRecord};
-use super::runner::{DEFAULT_BATCH_SIZE, Execution, Plan, fail_path};
+use super::record::{ALL, Checkpoint, Counters, JobKind, JobRecord, RebalanceState};
+use super::runner::{DEFAULT_BATCH_SIZE, Execution, Plan};
 use super::tracker::Tracker;
 use super::workers::live_workers;
-use super::{Job, JobError, JobService, JobsCtx, Submitted};
-use loam_core::job_api::{RebalanceOptions, RebalanceProgress, RebalanceRequest, RebalanceStop};
-use serde::{Deserialize, Serialize};
+use super::{JobError, JobService, Submitted};
+use loam_core::job_api::{RebalanceProgress, RebalanceRequest, RebalanceStop};
 use std::collections::HashMap;
 use std::sync::Arc;
 use tokio::sync::watch;
-
-/// The target meaning every live worker.
-pub const ALL: &str = "ALL";
-
-/// What a rebalance record holds besides the common fields.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct RebalanceState {
-    /// A worker id, or [`ALL`].
-    pub target: String,
-    /// The options as submitted.
-    pub options: RebalanceOptions,
-    /// The plan, once made.
-    pub plan: Option<PlanSummary>,
-}
 
 pub use plan::plan_path;
 
@@ -111,48 +96,6 @@ impl JobService {
     /// A rebalance job's progress.
     pub async fn rebalance_progress(&self, id: &str) -> Result<RebalanceProgress, JobError> {
         Ok(self.record(JobKind::Rebalance, id).await?.rebalance_progress())
-    }
-}
-
-impl JobRecord {
-    /// The rebalance progress object.
-    pub fn rebalance_progress(&self) -> RebalanceProgress {
-        let c = &self.counters;
-        let (mut total, mut running, mut succeeded, mut failed) = (0, 0, 0, 0);
-        if let Some(p) = &self.rebalance.plan {
-            total = (p.workers.len() + p.unreachable.len()) as u64;
-            failed = p.unreachable.len() as u64;
-            for (w, items) in &p.workers {
-                let t = c.per_worker.get(w).copied().unwrap_or_default();
-                match () {
-                    _ if t.decided < *items && self.state.is_active() => running += 1,
-                    // A stopped job's unfinished targets are neither done nor running.
-                    _ if t.decided < *items && !self.state.is_finished() => {}
-                    _ if t.failed > 0 || t.decided < *items => failed += 1,
-                    _ => succeeded += 1,
-                }
-            }
-        }
-        RebalanceProgress {
-            id: self.id.clone(),
-            start_time: self.start_time(),
-            state: self.state.as_str().to_string(),
-            running_state: if self.state.is_active() { self.running_state.clone() } else { String::new() },
-            error_message: self.error_message.clone(),
-            failed_file_list_path: self.failed_file_list_path.clone(),
-            time_elapsed_milliseconds: self.elapsed(),
-            total_workers: total,
-            running_workers: running,
-            succeeded_workers: succeeded,
-            failed_workers: failed,
-            files_loaded: c.loaded_files,
-            bytes_loaded: c.loaded_bytes,
-            files_preserved: c.preserved_files,
-            bytes_preserved: c.preserved_bytes,
-            files_pruned: c.pruned_files,
-            bytes_pruned: c.pruned_bytes,
-            files_failed: c.failed_files,
-        }
     }
 }
 
@@ -242,32 +185,5 @@ async fn stopped(stop: &mut watch::Receiver<Stop>) -> Stop {
         if why != Stop::No {
             return why;
         }
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-    use crate::jobs::record::WorkerTally;
-    use loam_core::job_api::JobState;
-
-    #[test]
-    fn workers_are_running_then_succeeded_or_failed() {
-        let mut r = JobRecord::new("id".into(), JobKind::Rebalance, vec![], String::new(), vec![]);
-        let p = r.rebalance_progress();
-        assert_eq!((p.total_workers, p.running_workers), (0, 0), "nothing planned yet");
-        let workers = [("w1".to_string(), 2), ("w2".to_string(), 1), ("w3".to_string(), 0)].into_iter().collect();
-        let unreachable = [("w4".to_string(), "down".to_string())].into_iter().collect();
-        r.rebalance.plan = Some(PlanSummary { items: 3, loads: 3, workers, unreachable });
-        r.counters.per_worker.insert("w1".into(), WorkerTally { decided: 1, failed: 0 });
-        r.counters.per_worker.insert("w2".into(), WorkerTally { decided: 1, failed: 1 });
-        let p = r.rebalance_progress();
-        assert_eq!((p.total_workers, p.running_workers, p.succeeded_workers, p.failed_workers), (4, 1, 1, 2));
-        r.state = JobState::Stopped;
-        assert_eq!(r.rebalance_progress().running_workers, 0);
-        r.state = JobState::Failed;
-        let p = r.rebalance_progress();
-        assert_eq!((p.succeeded_workers, p.failed_workers), (1, 3), "w1 never finished");
-        assert!(r.failed(), "an unreachable target fails the job");
     }
 }

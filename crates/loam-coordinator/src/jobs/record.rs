@@ -9,10 +9,16 @@
 //! counted twice; the files after the cursor that were already loaded cost no UFS read, because a worker
 //! reads only pages it lacks. (A rebalance's "listing" is its plan file, see `rebalance`.)
 //!
+//! The record of every kind is here: a rebalance's part is [`RebalanceState`] (its target, options and
+//! [`PlanSummary`]), and each kind's progress object is made here from the record (`load_progress`,
+//! `free_progress`, `rebalance_progress`), so the API and the runners depend on this module and it on
+//! none of theirs.
+//!
 //! Fields added since version 1 all have defaults, so records written by an older release still read.
 
-use super::rebalance::RebalanceState;
-use loam_core::job_api::{FreeOptions, FreeProgress, JobState, LoadOptions, LoadProgress, QuotaInfo};
+use loam_core::job_api::{
+    FreeOptions, FreeProgress, JobState, LoadOptions, LoadProgress, QuotaInfo, RebalanceOptions, RebalanceProgress,
+};
 use loam_core::time::{now_millis, rfc3339_millis};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
@@ -132,6 +138,36 @@ pub struct Checkpoint {
     pub cursor: u64,
     /// The counters of those events.
     pub counters: Counters,
+}
+
+/// The rebalance target meaning every live worker.
+pub const ALL: &str = "ALL";
+
+/// What a rebalance record holds besides the common fields.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct RebalanceState {
+    /// A worker id, or [`ALL`].
+    pub target: String,
+    /// The options as submitted.
+    pub options: RebalanceOptions,
+    /// The plan, once made.
+    pub plan: Option<PlanSummary>,
+}
+
+/// What a rebalance's record keeps of its plan (the items themselves are in the plan file,
+/// `rebalance/plan.rs`).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct PlanSummary {
+    /// Items in the plan file.
+    pub items: u64,
+    /// The first `loads` items load or keep; the rest prune.
+    pub loads: u64,
+    /// Items of each reachable target worker, by worker id.
+    pub workers: BTreeMap<String, u64>,
+    /// Targets that could not be planned for (not live, or could not list their files), and why.
+    pub unreachable: BTreeMap<String, String>,
 }
 
 /// A job as stored.
@@ -307,6 +343,46 @@ impl JobRecord {
             total_files: c.total_files,
         }
     }
+
+    /// The rebalance progress object.
+    pub fn rebalance_progress(&self) -> RebalanceProgress {
+        let c = &self.counters;
+        let (mut total, mut running, mut succeeded, mut failed) = (0, 0, 0, 0);
+        if let Some(p) = &self.rebalance.plan {
+            total = (p.workers.len() + p.unreachable.len()) as u64;
+            failed = p.unreachable.len() as u64;
+            for (w, items) in &p.workers {
+                let t = c.per_worker.get(w).copied().unwrap_or_default();
+                match () {
+                    _ if t.decided < *items && self.state.is_active() => running += 1,
+                    // A stopped job's unfinished targets are neither done nor running.
+                    _ if t.decided < *items && !self.state.is_finished() => {}
+                    _ if t.failed > 0 || t.decided < *items => failed += 1,
+                    _ => succeeded += 1,
+                }
+            }
+        }
+        RebalanceProgress {
+            id: self.id.clone(),
+            start_time: self.start_time(),
+            state: self.state.as_str().to_string(),
+            running_state: if self.state.is_active() { self.running_state.clone() } else { String::new() },
+            error_message: self.error_message.clone(),
+            failed_file_list_path: self.failed_file_list_path.clone(),
+            time_elapsed_milliseconds: self.elapsed(),
+            total_workers: total,
+            running_workers: running,
+            succeeded_workers: succeeded,
+            failed_workers: failed,
+            files_loaded: c.loaded_files,
+            bytes_loaded: c.loaded_bytes,
+            files_preserved: c.preserved_files,
+            bytes_preserved: c.preserved_bytes,
+            files_pruned: c.pruned_files,
+            bytes_pruned: c.pruned_bytes,
+            files_failed: c.failed_files,
+        }
+    }
 }
 
 #[cfg(test)]
@@ -345,5 +421,25 @@ mod tests {
             r.note_error(&format!("p{i}"), "e");
         }
         assert_eq!(r.error_message.len(), MAX_ERROR_MESSAGES);
+    }
+
+    #[test]
+    fn workers_are_running_then_succeeded_or_failed() {
+        let mut r = JobRecord::new("id".into(), JobKind::Rebalance, vec![], String::new(), vec![]);
+        let p = r.rebalance_progress();
+        assert_eq!((p.total_workers, p.running_workers), (0, 0), "nothing planned yet");
+        let workers = [("w1".to_string(), 2), ("w2".to_string(), 1), ("w3".to_string(), 0)].into_iter().collect();
+        let unreachable = [("w4".to_string(), "down".to_string())].into_iter().collect();
+        r.rebalance.plan = Some(PlanSummary { items: 3, loads: 3, workers, unreachable });
+        r.counters.per_worker.insert("w1".into(), WorkerTally { decided: 1, failed: 0 });
+        r.counters.per_worker.insert("w2".into(), WorkerTally { decided: 1, failed: 1 });
+        let p = r.rebalance_progress();
+        assert_eq!((p.total_workers, p.running_workers, p.succeeded_workers, p.failed_workers), (4, 1, 1, 2));
+        r.state = JobState::Stopped;
+        assert_eq!(r.rebalance_progress().running_workers, 0);
+        r.state = JobState::Failed;
+        let p = r.rebalance_progress();
+        assert_eq!((p.succeeded_workers, p.failed_workers), (1, 3), "w1 never finished");
+        assert!(r.failed(), "an unreachable target fails the job");
     }
 }

@@ -24,7 +24,8 @@
 //!   them, and a resume finds their pages cached). A user stop leaves the job `STOPPED`; a shutdown leaves
 //!   it `RUNNING`/`VERIFYING` to be resumed by the next coordinator.
 
-use super::JobsCtx;
+use super::ctx::JobsCtx;
+use super::failed_list::{self, fail_path};
 use super::job::{Job, Stop};
 use super::listing::{FileMeta, Listed, Lister, Source};
 use super::quota::QuotaGuard;
@@ -40,8 +41,6 @@ use loam_core::time::now_millis;
 use regex::Regex;
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::Write;
-use std::path::PathBuf;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::time::Duration;
@@ -115,7 +114,7 @@ pub async fn run(ctx: Arc<JobsCtx>, job: Arc<Job>) {
         r.clone()
     });
     if rec.state.is_finished() && rec.counters.failed_files > 0 {
-        match dedupe_failed_list(&failed_list_path(&ctx, &rec.id)) {
+        match failed_list::dedupe(&failed_list::path(&ctx, &rec.id)) {
             Ok(p) => job.update(|r| r.failed_file_list_path = p.display().to_string()),
             Err(e) => tracing::warn!(job = %rec.id, "cannot write the failed-file list: {e}"),
         }
@@ -523,40 +522,4 @@ fn outcome_delta(plan: &Plan, worker: &WorkerId, length: u64, o: &Outcome) -> Co
 fn tally(mut base: Counters, worker: &str, failed: bool) -> Counters {
     base.per_worker.insert(worker.to_string(), WorkerTally { decided: 1, failed: failed as u64 });
     base
-}
-
-/// Records a failed path: `errorMessage`, the failed-file list, and `delta` in the live counters.
-pub(super) fn fail_path(ctx: &JobsCtx, job: &Job, path: &str, error: &str, delta: &Counters) {
-    let id = job.update(|r| {
-        r.note_error(path, error);
-        r.counters.add(delta);
-        r.id.clone()
-    });
-    let file = failed_list_path(ctx, &id);
-    let written = file
-        .parent()
-        .map(std::fs::create_dir_all)
-        .transpose()
-        .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&file))
-        .and_then(|mut f| writeln!(f, "{path}"));
-    if let Err(e) = written {
-        tracing::warn!(job = %id, "cannot append to {}: {e}", file.display());
-    }
-}
-
-/// `<data_dir>/jobs/<id>.failed`.
-pub fn failed_list_path(ctx: &JobsCtx, id: &str) -> PathBuf {
-    ctx.data_dir.join("jobs").join(format!("{id}.failed"))
-}
-
-/// Rewrites the failed-file list sorted and without duplicates (a resumed run may fail a file again).
-fn dedupe_failed_list(path: &std::path::Path) -> std::io::Result<PathBuf> {
-    let text = std::fs::read_to_string(path)?;
-    let mut lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
-    lines.sort_unstable();
-    lines.dedup();
-    let mut out = lines.join("\n");
-    out.push('\n');
-    std::fs::write(path, out)?;
-    Ok(path.to_path_buf())
 }

@@ -2,22 +2,18 @@
 //! of each loaded file is present (`/v1/internal/verify`); a file that is not counts as failed, with its
 //! error prefixed `verify:`. Files that already failed (the failed-file list) are not asked about again.
 
-use super::JobsCtx;
+use super::ctx::JobsCtx;
+use super::failed_list::{self, fail_path};
 use super::job::{Job, Stop};
 use super::listing::{Listed, Lister, Source};
 use super::record::Counters;
-use super::runner::{fail_path, failed_list_path};
 use futures::stream::StreamExt;
 use loam_client::{Ring, WorkerEndpoint};
 use loam_core::WorkerId;
 use loam_core::job_api::JobState;
 use regex::Regex;
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use tokio::sync::watch;
-
-fn read_failed_list(path: &std::path::Path) -> HashSet<String> {
-    std::fs::read_to_string(path).map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default()
-}
 
 /// Where a load job put its files: what verify checks against.
 pub(super) struct Check<'a> {
@@ -50,7 +46,7 @@ pub(super) async fn verify(
     if let Err(e) = job.persist(ctx.store.as_ref(), &ctx.cluster).await {
         tracing::warn!(job = %id, "cannot persist the job: {e}");
     }
-    let mut failed = read_failed_list(&failed_list_path(ctx, &id));
+    let mut failed = failed_list::read(&failed_list::path(ctx, &id));
     let mut files = lister
         .list(source)
         .filter_map(|ev| async move {

@@ -17,10 +17,10 @@
 //!   in plan order. It is written to a temporary name and renamed, so a plan file is whole or absent. A
 //!   plan file that is missing or does not match the job's record is made again (see `super::run`).
 
-use super::super::JobsCtx;
-use super::super::listing::{FileMeta, Listed};
-use super::super::workers::ring;
-use super::RebalanceState;
+use crate::jobs::ctx::JobsCtx;
+use crate::jobs::listing::{FileMeta, Listed};
+use crate::jobs::record::{ALL, PlanSummary, RebalanceState};
+use crate::jobs::workers::ring;
 use futures::stream::{self, BoxStream, StreamExt};
 use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
@@ -34,20 +34,6 @@ use tokio::io::AsyncBufReadExt;
 
 /// Version of the plan file.
 pub const PLAN_FILE_VERSION: u32 = 1;
-
-/// What the job's record keeps of its plan.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(default)]
-pub struct PlanSummary {
-    /// Items in the plan file.
-    pub items: u64,
-    /// The first `loads` items load or keep; the rest prune.
-    pub loads: u64,
-    /// Items of each reachable target worker, by worker id.
-    pub workers: BTreeMap<String, u64>,
-    /// Targets that could not be planned for (not live, or could not list their files), and why.
-    pub unreachable: BTreeMap<String, String>,
-}
 
 #[derive(Debug, PartialEq, Eq, Serialize, Deserialize)]
 struct Header {
@@ -116,12 +102,12 @@ pub async fn make(
         }
     }
     let mut unreachable = BTreeMap::new();
-    let targets: Vec<WorkerId> = if state.target == super::ALL {
+    let targets: Vec<WorkerId> = if state.target == ALL {
         live.iter().map(|w| w.id).collect()
     } else {
         live.iter().filter(|w| w.id.to_string() == state.target).map(|w| w.id).collect()
     };
-    if targets.is_empty() && state.target != super::ALL {
+    if targets.is_empty() && state.target != ALL {
         unreachable.insert(state.target.clone(), "the worker is not live".to_string());
     }
     let targets: Vec<WorkerId> = targets

@@ -1,0 +1,30 @@
+//! What the runners of one Coordinator's jobs share: the cluster store and cluster name, the mount service
+//! and UFS registry (listings), the client of the workers' task API, the Coordinator's data directory (the
+//! failed-file lists and rebalance plans), the global file index (rebalance hints), the quota rules and
+//! the reservations of running loads. [`super::JobService`] builds it once; every runner borrows it.
+
+use super::reservations::Reservations;
+use super::workers::WorkerClient;
+use crate::file_index::FileIndex;
+use crate::mounts::MountService;
+use crate::rules::RuleService;
+use loam_core::rules::QuotaRule;
+use loam_store::ClusterStore;
+use loam_ufs::UfsRegistry;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+/// What runners share.
+pub struct JobsCtx {
+    pub(super) store: Arc<dyn ClusterStore>,
+    pub(super) cluster: String,
+    pub(super) mounts: MountService,
+    pub(super) ufs: UfsRegistry,
+    pub(super) workers: WorkerClient,
+    pub(super) data_dir: PathBuf,
+    pub(super) file_index: Option<Arc<FileIndex>>,
+    pub(super) quota: RuleService<QuotaRule>,
+    pub(super) quota_check_interval: Duration,
+    pub(super) reservations: Reservations,
+}

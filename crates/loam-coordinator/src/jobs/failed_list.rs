@@ -1,0 +1,54 @@
+//! A job's failed-file list: every path that failed, one per line, appended to
+//! `<data_dir>/jobs/<id>.failed` on the Coordinator's disk as paths fail, and rewritten sorted and without
+//! duplicates when the job ends (a resumed run may fail a file again). The first
+//! [`MAX_ERROR_MESSAGES`](super::record::MAX_ERROR_MESSAGES) of them, with why, also go to the record's
+//! `errorMessage`. Verify reads the list to skip files that already failed. The list is deleted with the
+//! job at retention (`JobService::drop_expired`).
+
+use super::ctx::JobsCtx;
+use super::job::Job;
+use super::record::Counters;
+use std::collections::HashSet;
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+/// `<data_dir>/jobs/<id>.failed`.
+pub fn path(ctx: &JobsCtx, id: &str) -> PathBuf {
+    ctx.data_dir.join("jobs").join(format!("{id}.failed"))
+}
+
+/// Records a failed path: `errorMessage`, the failed-file list, and `delta` in the live counters.
+pub fn fail_path(ctx: &JobsCtx, job: &Job, path: &str, error: &str, delta: &Counters) {
+    let id = job.update(|r| {
+        r.note_error(path, error);
+        r.counters.add(delta);
+        r.id.clone()
+    });
+    let file = self::path(ctx, &id);
+    let written = file
+        .parent()
+        .map(std::fs::create_dir_all)
+        .transpose()
+        .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&file))
+        .and_then(|mut f| writeln!(f, "{path}"));
+    if let Err(e) = written {
+        tracing::warn!(job = %id, "cannot append to {}: {e}", file.display());
+    }
+}
+
+/// The paths in the list at `path` (none when it does not exist).
+pub fn read(path: &Path) -> HashSet<String> {
+    std::fs::read_to_string(path).map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default()
+}
+
+/// Rewrites the failed-file list sorted and without duplicates (a resumed run may fail a file again).
+pub fn dedupe(path: &Path) -> std::io::Result<PathBuf> {
+    let text = std::fs::read_to_string(path)?;
+    let mut lines: Vec<&str> = text.lines().filter(|l| !l.is_empty()).collect();
+    lines.sort_unstable();
+    lines.dedup();
+    let mut out = lines.join("\n");
+    out.push('\n');
+    std::fs::write(path, out)?;
+    Ok(path.to_path_buf())
+}
