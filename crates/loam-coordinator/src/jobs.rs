@@ -1,6 +1,7 @@
 //! Distributed load, free and rebalance jobs (spec "Job states", "Distributed load", "Free cache",
 //! "Rebalance"): submission with validation and twin detection, progress, stop and resume, persistence
-//! and retention. What is particular to rebalance (its plan, its target) lives in `rebalance`.
+//! and retention. This module is the service ([`JobService`]): the submission of every kind, stop, wait,
+//! lookups and retention; how a job runs is below it.
 //!
 //! - **Where things live.** Each job is a [`record::JobRecord`] in the cluster store (embedded or etcd), so
 //!   a restarted coordinator finds every job; a job that was `RUNNING` or `VERIFYING` is resumed by
@@ -12,24 +13,52 @@
 //! - **Twins.** A submission whose paths (as a set of resolved UFS URIs) or index equals that of a job that
 //!   is not finished answers `409` with that job's id, and resumes it if it was `STOPPED`. Submissions are
 //!   serialised so two identical `POST`s cannot both create a job.
-//! - **Retention.** Finished jobs older than `retention` are deleted (store key and failed-file list) when
-//!   the jobs are listed or looked up; no extra background loop is needed for that.
+//! - **Retention.** Finished jobs older than `retention` are deleted (store key, failed-file list, and the
+//!   files the kind keeps, such as a rebalance's plan) when the jobs are listed or looked up; no extra
+//!   background loop is needed for that.
 //! - **Workers** are reached over their internal task API (`workers`); the live set comes from the same
 //!   membership keys the workers register in.
 //! - **Quotas** (`quota`): a load under an exceeded quota is refused at submission (after the twin check,
 //!   so a resubmission still answers `409`); a running load reserves the bytes it plans and is stopped
 //!   (`FAILED`, `quotaCheckError`) once a quota it loads under is full.
+//!
+//! ## Structure
+//!
+//! Each module uses only modules listed after it (no module under `jobs/` uses this one), so there are no
+//! import cycles:
+//!
+//! - `jobs` (this module): [`JobService`], [`JobError`], [`Submitted`], [`JobsConfig`].
+//! - `runner`: a run's life (start, final state, last persist) and `runner_for`, **the one place that
+//!   picks a kind's runner**.
+//! - `load`, `free`, `rebalance` (+ `rebalance/plan`): one [`kind::JobKindRunner`] per kind, and the
+//!   [`kind::BatchPlan`] of each of its passes.
+//! - `verify`: a load's verify pass.
+//! - `execution`: one pass over a stream of events (batches, retries, progress, checkpoints) for any kind.
+//! - `kind`: the traits `JobKindRunner` and `BatchPlan`, what differs between kinds.
+//! - `quota`: the guard that stops a load whose quota is full.
+//! - `failed_list`: the failed-file list, `<data_dir>/jobs/<id>.failed`.
+//! - `ctx`: `JobsCtx`, what the runners share.
+//! - `job`, `tracker`: a running job in memory; the listing cursor.
+//! - `record`: the stored record of every kind (a rebalance's state too) and the progress objects.
+//! - `reservations`, `listing`, `workers`: reserved bytes; the files of a job; the workers' task API.
+//!
+//! **Adding a job kind** means a `JobKind` variant (`record`), the kind's record fields and progress
+//! object (`record`), a `submit_<kind>` here, a module with its `JobKindRunner` and `BatchPlan`s, and one
+//! arm in `runner::runner_for`; nothing else in the runner or the execution changes.
 
 mod ctx;
+mod execution;
 mod failed_list;
+mod free;
 mod job;
+mod kind;
 pub mod listing;
+mod load;
 pub mod quota;
 pub mod rebalance;
 pub mod record;
 mod reservations;
 mod runner;
-pub use runner::MAX_ATTEMPTS;
 mod tracker;
 mod verify;
 pub mod workers;
@@ -41,19 +70,21 @@ use crate::rules::{RuleError, RuleService};
 use ctx::JobsCtx;
 use job::{Job, Stop, job_key};
 use loam_core::ErrorKind;
-use loam_core::job_api::{FreeProgress, FreeRequest, JobState, LoadProgress, LoadRequest};
+use loam_core::job_api::{
+    FreeProgress, FreeRequest, JobState, LoadProgress, LoadRequest, RebalanceProgress, RebalanceRequest, RebalanceStop,
+};
 use loam_core::store_keys::jobs_prefix;
 use loam_store::{ClusterStore, StoreError, list_all};
 use loam_ufs::{Mount, UfsRegistry};
 use parking_lot::Mutex;
-use record::{JobKind, JobRecord};
+use record::{ALL, JobKind, JobRecord, RebalanceState};
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 use workers::WorkerClient;
 
-pub use runner::DEFAULT_BATCH_SIZE;
+pub use execution::{DEFAULT_BATCH_SIZE, MAX_ATTEMPTS};
 
 /// Default time finished jobs are kept.
 pub const DEFAULT_JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
@@ -419,7 +450,9 @@ impl JobService {
             tracing::warn!(job = %rec.id, "cannot delete an expired job: {e}");
         }
         let _ = std::fs::remove_file(failed_list::path(&self.ctx, &rec.id));
-        let _ = std::fs::remove_file(rebalance::plan_path(&self.ctx, &rec.id));
+        for file in runner::runner_for(rec.kind).job_files(&self.ctx, &rec.id) {
+            let _ = std::fs::remove_file(file);
+        }
     }
 
     /// A load job's progress.
@@ -430,6 +463,66 @@ impl JobService {
     /// A free job's progress.
     pub async fn free_progress(&self, id: &str) -> Result<FreeProgress, JobError> {
         Ok(self.record(JobKind::Free, id).await?.free_progress())
+    }
+
+    /// Submits a rebalance of `req.target`.
+    pub async fn submit_rebalance(&self, req: RebalanceRequest) -> Result<Submitted, JobError> {
+        let target = self.canonical_target(&req.target).await?;
+        let twin_key = vec![format!("rebalance:{target}")];
+        let mut rec =
+            JobRecord::new(uuid::Uuid::new_v4().to_string(), JobKind::Rebalance, Vec::new(), String::new(), twin_key);
+        rec.rebalance = RebalanceState { target, options: req.options, plan: None };
+        self.create(rec).await
+    }
+
+    /// `ALL`, or a registered worker's id; anything else is refused.
+    async fn canonical_target(&self, target: &str) -> Result<String, JobError> {
+        let target = target.trim();
+        if target.is_empty() {
+            return Err(JobError::MissingParameters("`target` is empty".into()));
+        }
+        if target.eq_ignore_ascii_case(ALL) {
+            return Ok(ALL.to_string());
+        }
+        let members = loam_store::membership::list_workers(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
+        if members.iter().any(|m| m.record.worker_id().is_some_and(|id| id.to_string() == target)) {
+            Ok(target.to_string())
+        } else {
+            Err(JobError::InvalidInput(format!("unknown worker id: {target} (expected a registered worker or ALL)")))
+        }
+    }
+
+    /// Stops the rebalance with `id`, or the unfinished one of `target`; `Gone` when there is none.
+    pub async fn stop_rebalance(&self, req: RebalanceStop) -> Result<(), JobError> {
+        match (req.id, req.target) {
+            (Some(id), None) => self.stop(JobKind::Rebalance, &id).await,
+            (None, Some(target)) => {
+                let target = if target.eq_ignore_ascii_case(ALL) { ALL.to_string() } else { target };
+                let open = self
+                    .records(JobKind::Rebalance)
+                    .await?
+                    .into_iter()
+                    .find(|r| r.rebalance.target == target && !r.state.is_finished());
+                match open {
+                    Some(r) => self.stop(JobKind::Rebalance, &r.id).await,
+                    None => Err(JobError::Gone),
+                }
+            }
+            (Some(_), Some(_)) => Err(JobError::MissingParameters("give either `id` or `target`, not both".into())),
+            (None, None) => Err(JobError::MissingParameters("one of `id` or `target` is required".into())),
+        }
+    }
+
+    /// The newest rebalance of `target`.
+    pub async fn rebalance_of_target(&self, target: &str) -> Result<RebalanceProgress, JobError> {
+        let target = if target.eq_ignore_ascii_case(ALL) { ALL } else { target };
+        let newest = self.records(JobKind::Rebalance).await?.into_iter().find(|r| r.rebalance.target == target);
+        newest.map(|r| r.rebalance_progress()).ok_or_else(|| JobError::NoJobForTarget(target.to_string()))
+    }
+
+    /// A rebalance job's progress.
+    pub async fn rebalance_progress(&self, id: &str) -> Result<RebalanceProgress, JobError> {
+        Ok(self.record(JobKind::Rebalance, id).await?.rebalance_progress())
     }
 }
 

@@ -3,12 +3,14 @@
 //! worker that holds them (the target fetches their pages from that peer's page API, and reads the UFS
 //! only when the copy fails) — and files it holds but no longer owns are pruned, unless `skipPrune`.
 //!
-//! - **Same machinery as load and free.** A rebalance is a [`JobKind::Rebalance`] record in the same
-//!   store prefix scheme, with the same submission (twins: one unfinished rebalance per target, `409`),
-//!   stop and resume, retention, and coordinator-restart resume. Its runner plans (`plan`), then runs the
-//!   load runner's [`Execution`] twice over the plan's items: the loads (worker `/v1/internal/load` with a
-//!   `source` per file, bandwidth `loadBandwidth`), then the prunes (`/v1/internal/free`, bandwidth
-//!   `pruneBandwidth`). Batches, retries, progress, checkpoints and the failed-file list are the load's.
+//! - **Same machinery as load and free.** A rebalance is a `JobKind::Rebalance` record in the same
+//!   store prefix scheme (its part of the record is `record::RebalanceState`), with the same submission
+//!   (`JobService::submit_rebalance`; twins: one unfinished rebalance per target, `409`), stop and resume,
+//!   retention, and coordinator-restart resume. Its runner ([`RebalanceRunner`]) plans (`plan`), then runs
+//!   the [`Execution`] twice over the plan's items: the loads (worker `/v1/internal/load` with a `source`
+//!   per file, bandwidth `loadBandwidth`), then the prunes (`/v1/internal/free`, bandwidth
+//!   `pruneBandwidth`), each pass with its [`RebalanceBatches`]. Batches, retries, progress, checkpoints
+//!   and the failed-file list are the load's.
 //! - **Exact resume.** The plan is made once and kept in a file (see `plan`); the job's cursor indexes its
 //!   items, so a stopped or restarted job continues with the same items and counts nothing twice. If the
 //!   file is gone (the Coordinator moved to another disk), the job plans again from the current caches
@@ -22,87 +24,45 @@
 mod plan;
 
 use super::ctx::JobsCtx;
+use super::execution::{Execution, batch_size, tally};
 use super::failed_list::fail_path;
-use super::job::Job;
-use super::job::Stop;
-use super::record::{ALL, Checkpoint, Counters, JobKind, JobRecord, RebalanceState};
-use super::runner::{DEFAULT_BATCH_SIZE, Execution, Plan};
-use super::tracker::Tracker;
-use super::workers::live_workers;
-use super::{JobError, JobService, Submitted};
-use loam_core::job_api::{RebalanceProgress, RebalanceRequest, RebalanceStop};
+use super::job::{Job, Stop};
+use super::kind::{BatchPlan, JobKindRunner, Planned};
+use super::record::{Checkpoint, Counters};
+use super::tracker::{Outcome, Tracker};
+use super::workers::{WorkerClient, live_workers};
+use futures::future::BoxFuture;
+use loam_client::{PeerError, WorkerEndpoint};
+use loam_core::WorkerId;
+use loam_core::job_api::{FileResult, LoadTaskFile};
 use std::collections::HashMap;
+use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-pub use plan::plan_path;
+/// Runs rebalance jobs.
+pub struct RebalanceRunner;
 
-impl JobService {
-    /// Submits a rebalance of `req.target`.
-    pub async fn submit_rebalance(&self, req: RebalanceRequest) -> Result<Submitted, JobError> {
-        let target = self.canonical_target(&req.target).await?;
-        let twin_key = vec![format!("rebalance:{target}")];
-        let mut rec =
-            JobRecord::new(uuid::Uuid::new_v4().to_string(), JobKind::Rebalance, Vec::new(), String::new(), twin_key);
-        rec.rebalance = RebalanceState { target, options: req.options, plan: None };
-        self.create(rec).await
+impl JobKindRunner for RebalanceRunner {
+    fn run<'a>(
+        &'a self,
+        ctx: &'a JobsCtx,
+        job: &'a Job,
+        stop: &'a mut watch::Receiver<Stop>,
+    ) -> BoxFuture<'a, Result<(), Stop>> {
+        Box::pin(run(ctx, job, stop))
     }
 
-    /// `ALL`, or a registered worker's id; anything else is refused.
-    async fn canonical_target(&self, target: &str) -> Result<String, JobError> {
-        let target = target.trim();
-        if target.is_empty() {
-            return Err(JobError::MissingParameters("`target` is empty".into()));
-        }
-        if target.eq_ignore_ascii_case(ALL) {
-            return Ok(ALL.to_string());
-        }
-        let members = loam_store::membership::list_workers(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
-        if members.iter().any(|m| m.record.worker_id().is_some_and(|id| id.to_string() == target)) {
-            Ok(target.to_string())
-        } else {
-            Err(JobError::InvalidInput(format!("unknown worker id: {target} (expected a registered worker or ALL)")))
-        }
-    }
-
-    /// Stops the rebalance with `id`, or the unfinished one of `target`; `Gone` when there is none.
-    pub async fn stop_rebalance(&self, req: RebalanceStop) -> Result<(), JobError> {
-        match (req.id, req.target) {
-            (Some(id), None) => self.stop(JobKind::Rebalance, &id).await,
-            (None, Some(target)) => {
-                let target = if target.eq_ignore_ascii_case(ALL) { ALL.to_string() } else { target };
-                let open = self
-                    .records(JobKind::Rebalance)
-                    .await?
-                    .into_iter()
-                    .find(|r| r.rebalance.target == target && !r.state.is_finished());
-                match open {
-                    Some(r) => self.stop(JobKind::Rebalance, &r.id).await,
-                    None => Err(JobError::Gone),
-                }
-            }
-            (Some(_), Some(_)) => Err(JobError::MissingParameters("give either `id` or `target`, not both".into())),
-            (None, None) => Err(JobError::MissingParameters("one of `id` or `target` is required".into())),
-        }
-    }
-
-    /// The newest rebalance of `target`.
-    pub async fn rebalance_of_target(&self, target: &str) -> Result<RebalanceProgress, JobError> {
-        let target = if target.eq_ignore_ascii_case(ALL) { ALL } else { target };
-        let newest = self.records(JobKind::Rebalance).await?.into_iter().find(|r| r.rebalance.target == target);
-        newest.map(|r| r.rebalance_progress()).ok_or_else(|| JobError::NoJobForTarget(target.to_string()))
-    }
-
-    /// A rebalance job's progress.
-    pub async fn rebalance_progress(&self, id: &str) -> Result<RebalanceProgress, JobError> {
-        Ok(self.record(JobKind::Rebalance, id).await?.rebalance_progress())
+    /// The plan file.
+    fn job_files(&self, ctx: &JobsCtx, id: &str) -> Vec<PathBuf> {
+        vec![plan::plan_path(ctx, id)]
     }
 }
 
 /// Runs a rebalance: plans (unless a usable plan exists), loads, then prunes.
-pub(super) async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Result<(), Stop> {
+async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Result<(), Stop> {
     let rec = job.snapshot();
-    let path = plan_path(ctx, &rec.id);
+    let path = plan::plan_path(ctx, &rec.id);
     let live = match live_workers(ctx.store.as_ref(), &ctx.cluster).await {
         Ok(l) => l,
         Err(e) => {
@@ -155,10 +115,10 @@ pub(super) async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Sto
     };
     let live: Arc<HashMap<String, _>> = Arc::new(live.into_iter().map(|w| (w.id.to_string(), w)).collect());
     let o = &rec.rebalance.options;
-    let batch_size = if o.load_batch_size == 0 { DEFAULT_BATCH_SIZE } else { o.load_batch_size as usize };
+    let batch_size = batch_size(o.load_batch_size);
     let phases = [
-        (Plan::Rebalance { prune: false, bandwidth: o.load_bandwidth }, summary.loads),
-        (Plan::Rebalance { prune: true, bandwidth: o.prune_bandwidth }, summary.items),
+        (RebalanceBatches { prune: false, bandwidth: o.load_bandwidth }, summary.loads),
+        (RebalanceBatches { prune: true, bandwidth: o.prune_bandwidth }, summary.items),
     ];
     for (phase, end) in &phases {
         let checkpoint = job.snapshot().checkpoint;
@@ -185,5 +145,74 @@ async fn stopped(stop: &mut watch::Receiver<Stop>) -> Stop {
         if why != Stop::No {
             return why;
         }
+    }
+}
+
+/// How one phase of a rebalance sends its items and counts them: the loads (`prune` false: each item
+/// completed or copied onto its target, from its `source` when it has one), then the prunes (each item
+/// dropped from its target). `bandwidth` is bytes per second per worker.
+struct RebalanceBatches {
+    prune: bool,
+    bandwidth: u64,
+}
+
+impl BatchPlan for RebalanceBatches {
+    fn phase(&self, _listing_done: bool, retrying: bool) -> &'static str {
+        match () {
+            _ if retrying => "RETRYING",
+            _ if self.prune => "PRUNING",
+            _ => "LOADING",
+        }
+    }
+
+    /// Rebalance events come assigned; a plain file has no worker here.
+    fn assign(&self, _uri: &str) -> Option<Vec<WorkerEndpoint>> {
+        Some(Vec::new())
+    }
+
+    fn run_batch(
+        &self,
+        client: &WorkerClient,
+        worker: &WorkerEndpoint,
+        files: &[Planned],
+    ) -> BoxFuture<'static, Result<Vec<FileResult>, PeerError>> {
+        let (client, worker, bandwidth) = (client.clone(), worker.clone(), self.bandwidth);
+        if self.prune {
+            let uris = files.iter().map(|(_, u, _)| u.clone()).collect();
+            return Box::pin(async move { client.free(&worker, uris, bandwidth).await });
+        }
+        // A held file is only completed (a complete one is preserved); a missing one is always loaded,
+        // so an item resumed after its batch was abandoned still counts as loaded.
+        let files = files
+            .iter()
+            .map(|(_, uri, meta)| LoadTaskFile {
+                ufs_uri: uri.clone(),
+                skip_if_exists: meta.1.held,
+                metadata_only: false,
+                length: None,
+                etag: None,
+                modified_ms: None,
+                source: meta.1.source.clone(),
+            })
+            .collect();
+        Box::pin(async move { client.load(&worker, files, bandwidth).await })
+    }
+
+    fn progress(&self, worker: &WorkerId, _length: u64, outcome: &Outcome) -> Counters {
+        let d = match (self.prune, outcome) {
+            (_, Outcome::Failed(_)) => Counters { failed_files: 1, ..Default::default() },
+            (false, Outcome::Done { skipped: true, bytes }) => {
+                Counters { preserved_files: 1, preserved_bytes: *bytes, ..Default::default() }
+            }
+            (false, Outcome::Done { skipped: false, bytes }) => {
+                Counters { loaded_files: 1, loaded_bytes: *bytes, ..Default::default() }
+            }
+            // The worker no longer held it: nothing was pruned.
+            (true, Outcome::Done { skipped: true, .. }) => Counters::default(),
+            (true, Outcome::Done { skipped: false, bytes }) => {
+                Counters { pruned_files: 1, pruned_bytes: *bytes, ..Default::default() }
+            }
+        };
+        tally(d, &worker.to_string(), matches!(outcome, Outcome::Failed(_)))
     }
 }

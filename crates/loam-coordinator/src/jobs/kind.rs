@@ -1,0 +1,87 @@
+//! What differs between job kinds, as two traits; everything else (submission, stop and resume,
+//! persistence, batches, retries, checkpoints, the failed-file list) is shared.
+//!
+//! - [`JobKindRunner`]: how a job of the kind runs, from its checkpoint to the end of its work — list or
+//!   plan its files, run one or more passes of the [`Execution`](super::execution::Execution) over them,
+//!   and whatever comes after (a load's verify). One implementation per kind (`load`, `free`,
+//!   `rebalance`); `runner::runner_for` picks it by [`JobKind`](super::record::JobKind), the one place
+//!   that matches on the kind to run a job.
+//! - [`BatchPlan`]: what one pass asks of its kind — where a listed file goes, how a batch is sent to a
+//!   worker (`run_batch`), and what a file's outcome adds to the job's progress counters (`progress`).
+//!   The execution knows no kind: it calls these.
+//!
+//! Adding a kind: a module with a `JobKindRunner` (and a `BatchPlan` per pass), one arm in
+//! `runner::runner_for`, and the kind's record fields and progress object in `record` (see
+//! `docs/DEVELOPMENT.md`, "How to add a job kind").
+
+use super::ctx::JobsCtx;
+use super::job::{Job, Stop};
+use super::listing::FileMeta;
+use super::record::Counters;
+use super::tracker::Outcome;
+use super::workers::WorkerClient;
+use futures::future::BoxFuture;
+use loam_client::{PeerError, WorkerEndpoint};
+use loam_core::WorkerId;
+use loam_core::job_api::FileResult;
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+
+/// A file waiting in a batch: tracker index, UFS URI, and (length, listing metadata) shared by its replicas.
+pub type Planned = (u64, String, Arc<(u64, FileMeta)>);
+
+/// How a job of one kind runs (see the module header).
+pub trait JobKindRunner: Send + Sync {
+    /// Runs `job` from its checkpoint until its work is done (`Ok`, whatever failed on the way) or it is
+    /// asked to stop (`Err`, with why). The caller (`runner::run`) does the rest of the run's life: its
+    /// start, the final state, the failed-file list and the last persist.
+    fn run<'a>(
+        &'a self,
+        ctx: &'a JobsCtx,
+        job: &'a Job,
+        stop: &'a mut watch::Receiver<Stop>,
+    ) -> BoxFuture<'a, Result<(), Stop>>;
+
+    /// Files the kind keeps on the Coordinator's disk for job `id` besides its failed-file list; they are
+    /// deleted with the job when it expires.
+    fn job_files(&self, _ctx: &JobsCtx, _id: &str) -> Vec<PathBuf> {
+        Vec::new()
+    }
+}
+
+/// What one pass of the execution asks of its job kind (see the module header).
+pub trait BatchPlan: Send + Sync {
+    /// The job's `runningState` while the pass runs: `listing_done` once every event is listed,
+    /// `retrying` while files wait for a retry.
+    fn phase(&self, listing_done: bool, retrying: bool) -> &'static str {
+        match () {
+            _ if !listing_done => "LISTING",
+            _ if retrying => "RETRYING",
+            _ => "LOADING",
+        }
+    }
+
+    /// The workers a listed file goes to, or `None` when the pass leaves it out (filtered: it counts as
+    /// scanned only). Events that come assigned to a worker (a rebalance's) are not asked about.
+    fn assign(&self, uri: &str) -> Option<Vec<WorkerEndpoint>>;
+
+    /// What a matched file that no worker takes counts: `Some` the counters it is decided with (a free:
+    /// nothing holds it, so it is freed), `None` it fails (no live worker to load it onto).
+    fn unowned(&self, _length: u64) -> Option<Counters> {
+        None
+    }
+
+    /// Sends one batch of `files` to `worker`: one result per file, in order, or the error of the whole
+    /// batch.
+    fn run_batch(
+        &self,
+        client: &WorkerClient,
+        worker: &WorkerEndpoint,
+        files: &[Planned],
+    ) -> BoxFuture<'static, Result<Vec<FileResult>, PeerError>>;
+
+    /// What a file's final outcome on `worker` adds to the job's counters (its progress); `length` is the
+    /// listed length.
+    fn progress(&self, worker: &WorkerId, length: u64, outcome: &Outcome) -> Counters;
+}
