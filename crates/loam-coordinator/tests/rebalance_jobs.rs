@@ -27,7 +27,9 @@ fn endpoints(c: &Cluster) -> Vec<WorkerEndpoint> {
 
 /// The files worker `i` counts as cached.
 fn cached(c: &Cluster, i: usize) -> BTreeSet<String> {
-    loam_worker::file_report::cached_uris(c.workers[i].as_ref().unwrap().state.rt.pages()).into_iter().collect()
+    loam_worker::cluster::file_report::cached_uris(c.workers[i].as_ref().unwrap().state.rt.pages())
+        .into_iter()
+        .collect()
 }
 
 /// Submits a rebalance and waits for it to end.

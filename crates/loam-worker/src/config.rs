@@ -41,9 +41,9 @@ pub struct WorkerConfig {
     pub virtual_nodes: u32,
     /// The Coordinator's URL, for forwarding load requests (`/v1/load`); never needed on the data path.
     pub coordinator_url: Option<String>,
-    /// Interval between TTL scans (`crate::ttl`).
+    /// Interval between TTL scans (`crate::rules::ttl`).
     pub ttl_check_interval: Duration,
-    /// Interval between quota passes (`crate::quota`).
+    /// Interval between quota passes (`crate::rules::quota`).
     pub quota_check_interval: Duration,
 }
 
@@ -69,8 +69,8 @@ impl WorkerConfig {
             ufs_read_size: DEFAULT_UFS_READ_SIZE,
             virtual_nodes: loam_core::hash_ring::DEFAULT_VIRTUAL_NODES,
             coordinator_url: None,
-            ttl_check_interval: crate::ttl::DEFAULT_TTL_CHECK_INTERVAL,
-            quota_check_interval: crate::quota::DEFAULT_QUOTA_CHECK_INTERVAL,
+            ttl_check_interval: crate::rules::ttl::DEFAULT_TTL_CHECK_INTERVAL,
+            quota_check_interval: crate::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL,
         }
     }
 }

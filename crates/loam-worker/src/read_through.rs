@@ -13,9 +13,9 @@
 //!   every cached page of the old version before anything is served. If the UFS is unreachable during
 //!   a re-validation, cached data is served (stale-if-error) and the check is retried on the next read.
 
+use crate::cluster::mount_view::MountView;
 use crate::error::{WorkerError, WorkerResult};
 use crate::metrics::WorkerMetrics;
-use crate::mount_view::MountView;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use loam_core::ErrorKind;

@@ -82,7 +82,7 @@ impl Group for WorkerSettings {
             cache_dir: None,
             page_size: Some(ByteSize(DEFAULT_PAGE_SIZE)),
             max_age: Some(DEFAULT_MAX_AGE.into()),
-            ttl_scan_interval: Some(crate::ttl::DEFAULT_TTL_CHECK_INTERVAL.into()),
+            ttl_scan_interval: Some(crate::rules::ttl::DEFAULT_TTL_CHECK_INTERVAL.into()),
             lease_ttl: Some(DEFAULT_LEASE_TTL.into()),
             ufs_read_size: Some(ByteSize(crate::config::DEFAULT_UFS_READ_SIZE)),
         }
@@ -110,7 +110,8 @@ impl WorkerConfig {
         if lease_ttl < Duration::from_secs(1) {
             return invalid(format!("{} must be at least 1 second", s.named("lease-ttl")));
         }
-        let quota_check_interval = n.quota_check_interval.map_or(crate::quota::DEFAULT_QUOTA_CHECK_INTERVAL, |d| d.0);
+        let quota_check_interval =
+            n.quota_check_interval.map_or(crate::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL, |d| d.0);
         if quota_check_interval.is_zero() {
             return invalid(format!("{} must be longer than 0", node.named("quota-check-interval")));
         }

@@ -3,18 +3,18 @@
 //! ring, so the first request routed to it finds it listening); `WorkerHandle::shutdown` takes them
 //! down in reverse (leave the ring first, then stop serving).
 
+use crate::cluster::file_report;
+use crate::cluster::identity;
+use crate::cluster::mount_view::MountView;
 use crate::config::WorkerConfig;
-use crate::file_report;
 use crate::http_api::{self, WorkerState};
-use crate::identity;
 use crate::metrics::WorkerMetrics;
-use crate::mount_view::MountView;
 use crate::path_ids::PathIds;
-use crate::quota::QuotaTracker;
 use crate::read_through::ReadThrough;
-use crate::rule_view::RuleView;
+use crate::rules::quota::QuotaTracker;
+use crate::rules::rule_view::RuleView;
+use crate::rules::ttl::TtlScanner;
 use crate::s3_api;
-use crate::ttl::TtlScanner;
 use crate::write_through::WriteThrough;
 use anyhow::Context;
 use loam_client::MembershipView;
@@ -73,7 +73,7 @@ pub async fn start(
         RuleView::<PriorityRule>::follow(store.clone(), &cfg.cluster_name, rx.clone())
             .await
             .context("loading the priority rules")?;
-    let priority_task = crate::priority::follow(pages.clone(), priority_rules, mounts.clone(), rx.clone());
+    let priority_task = crate::rules::priority::follow(pages.clone(), priority_rules, mounts.clone(), rx.clone());
     let (quota_rules, quota_rule_task) = RuleView::<QuotaRule>::follow(store.clone(), &cfg.cluster_name, rx.clone())
         .await
         .context("loading the quota rules")?;

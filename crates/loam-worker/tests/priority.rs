@@ -116,12 +116,12 @@ async fn the_priority_follower_stops_on_shutdown() {
     let t = TestWorker::start(Duration::from_secs(3600)).await;
     let rt = &t.worker().state.rt;
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let rules = loam_worker::rule_view::RuleView::<PriorityRule>::default();
-    let task = loam_worker::priority::follow(rt.pages().clone(), rules.clone(), rt.mounts().clone(), rx);
+    let rules = loam_worker::rules::rule_view::RuleView::<PriorityRule>::default();
+    let task = loam_worker::rules::priority::follow(rt.pages().clone(), rules.clone(), rt.mounts().clone(), rx);
     tx.send(true).unwrap();
     task.await.unwrap();
     let (tx, rx) = tokio::sync::watch::channel(false);
-    let task = loam_worker::priority::follow(rt.pages().clone(), rules, rt.mounts().clone(), rx);
+    let task = loam_worker::rules::priority::follow(rt.pages().clone(), rules, rt.mounts().clone(), rx);
     drop(tx);
     task.await.unwrap();
 }

@@ -7,8 +7,8 @@ use common::{TestWorker, pattern};
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::rules::{QuotaRule, QuotaUsageRecord, StoredRule};
 use loam_core::store_keys::{quota_usage_key, rule_key};
-use loam_worker::quota::QuotaTracker;
-use loam_worker::rule_view::RuleView;
+use loam_worker::rules::quota::QuotaTracker;
+use loam_worker::rules::rule_view::RuleView;
 use std::sync::Arc;
 use std::time::Duration;
 

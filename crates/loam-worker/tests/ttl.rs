@@ -8,8 +8,8 @@ use common::{TestWorker, pattern};
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::rules::{StoredRule, TtlRule};
 use loam_core::store_keys::rule_key;
-use loam_worker::rule_view::RuleView;
-use loam_worker::ttl::TtlScanner;
+use loam_worker::rules::rule_view::RuleView;
+use loam_worker::rules::ttl::TtlScanner;
 use std::time::Duration;
 use tokio::sync::watch;
 

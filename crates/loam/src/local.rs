@@ -425,7 +425,7 @@ mod tests {
             );
             plan.workers[0].quota_check_interval
         };
-        assert_eq!(interval(&[]), loam_worker::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
+        assert_eq!(interval(&[]), loam_worker::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
         assert_eq!(interval(&["--quota-check-interval", "250ms"]), Duration::from_millis(250));
         assert_eq!(interval(&["--quota-check-interval", "5"]), Duration::from_secs(5));
     }

@@ -188,7 +188,7 @@ mod tests {
         assert_eq!(w.page_store.memory_capacity, loam_worker::settings::DEFAULT_MEMORY_SIZE);
         assert_eq!(w.page_store.page_size, 1 << 20);
         assert_eq!(w.max_age, Duration::from_secs(60));
-        assert_eq!(w.quota_check_interval, loam_worker::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
+        assert_eq!(w.quota_check_interval, loam_worker::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
         assert_eq!(w.coordinator_url, None);
     }
 

@@ -1,10 +1,10 @@
 //! The worker's side of the cluster-wide cache operations, under `/v1/internal/`:
 //! `POST /v1/internal/clear_stale` ([`ClearStaleTask`]) starts a background clear-stale scan and
-//! `DELETE` stops it (see `crate::clear_stale`); `GET /v1/internal/cached_files` answers every cached
+//! `DELETE` stops it (see `crate::cluster::clear_stale`); `GET /v1/internal/cached_files` answers every cached
 //! file's UFS URI ([`CachedFiles`]), which the Coordinator reads to rebuild its global file index.
 
 use super::WorkerState;
-use crate::clear_stale::ClearStale;
+use crate::cluster::clear_stale::ClearStale;
 use crate::error::WorkerError;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
@@ -52,6 +52,6 @@ async fn stop(State(s): State<Arc<OpsState>>) -> Json<StatusBody> {
 }
 
 async fn cached_files(State(s): State<Arc<OpsState>>) -> Json<CachedFiles> {
-    let files = crate::file_report::cached_uris(s.worker.rt.pages());
+    let files = crate::cluster::file_report::cached_uris(s.worker.rt.pages());
     Json(CachedFiles { version: CLUSTER_OPS_API_VERSION, worker: s.worker.id.to_string(), files })
 }

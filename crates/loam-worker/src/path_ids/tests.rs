@@ -1,6 +1,6 @@
 use super::*;
+use crate::cluster::mount_view::MountView;
 use crate::metrics::WorkerMetrics;
-use crate::mount_view::MountView;
 use loam_page_store::metrics::PageStoreMetrics;
 use loam_page_store::{PageStore, PageStoreConfig};
 use loam_ufs::{MountTable, UfsRegistry};

@@ -1,12 +1,12 @@
 //! The worker's copy of one kind of path rule (TTL, priority, quota), kept current from the cluster store
-//! by a watch, like `mount_view`: the coordinator writes rules, every worker applies them locally, and
-//! the data path and the background scans never ask the coordinator.
+//! by a watch, like `cluster::mount_view`: the coordinator writes rules, every worker applies them
+//! locally, and the data path and the background scans never ask the coordinator.
 //!
 //! Rules are keyed by cluster path; data is cached by UFS URI, so a lookup first resolves the URI through
 //! the mount table ([`RuleView::lookup_ufs`]). A record of an unknown version is ignored with a warning
 //! (a newer coordinator's rule must not be misread).
 
-use crate::mount_view::MountView;
+use crate::cluster::mount_view::MountView;
 use loam_core::path::PathRules;
 use loam_core::rules::{RuleKind, StoredRule};
 use loam_core::store_keys::rules_prefix;

@@ -1,5 +1,7 @@
 //! The one shape of the worker's periodic loops (TTL scan, quota pass): run a pass every interval until
-//! the shutdown signal flips to true or its sender is dropped, never starting a pass after that.
+//! the shutdown signal flips to true or its sender is dropped, never starting a pass after that. It sits
+//! with the rules because they are its only users (the file reporter, `cluster::file_report`, sleeps a
+//! whole interval after each report instead of ticking, so it keeps its own loop).
 
 use std::future::Future;
 use std::time::Duration;

@@ -3,13 +3,13 @@
 //! The page store asks a [`PrioritySource`] for the level of each file it caches; this module builds that
 //! source from the rule view (UFS URI -> cluster path -> most specific rule, `medium` under none) and runs
 //! a task that calls `PageStore::reprioritize` after every rule change, so already cached data moves to
-//! its new level too. The eviction order itself lives in the page store (`page_store/lru.rs`).
+//! its new level too. The eviction order itself lives in the page store (`loam-page-store`, `lru.rs`).
 //!
 //! **Decision:** a rule change re-levels cached files right away (keeping their recency); it does not
 //! evict anything by itself, eviction still happens only when room is needed.
 
-use crate::mount_view::MountView;
-use crate::rule_view::RuleView;
+use crate::cluster::mount_view::MountView;
+use crate::rules::rule_view::RuleView;
 use loam_core::rules::PriorityRule;
 use loam_page_store::{PageStore, PrioritySource};
 use std::sync::Arc;

@@ -10,8 +10,8 @@
 //! bounds how stale a cached copy can get, as in Alluxio. The whole file goes at once: its pages were
 //! cached for the same record, and a partial file would only be re-read from the UFS page by page.
 
-use crate::mount_view::MountView;
-use crate::rule_view::RuleView;
+use crate::cluster::mount_view::MountView;
+use crate::rules::rule_view::RuleView;
 use loam_core::rules::TtlRule;
 use loam_page_store::PageStore;
 use std::sync::Arc;
@@ -66,7 +66,7 @@ impl TtlScanner {
     /// Scans every `interval` until `shutdown` flips to true (or its sender is dropped).
     pub fn spawn(self, interval: Duration, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let this = Arc::new(self);
-        crate::periodic::every(interval, shutdown, move || {
+        crate::rules::periodic::every(interval, shutdown, move || {
             let this = this.clone();
             async move {
                 this.expire(loam_core::time::now_millis()).await;

@@ -12,8 +12,8 @@
 //! cluster cached during one interval (the pages admitted before every worker's next pass); nothing is
 //! evicted to get back under a limit lowered after the fact, the cache's own eviction and TTL shrink it.
 
-use crate::mount_view::MountView;
-use crate::rule_view::RuleView;
+use crate::cluster::mount_view::MountView;
+use crate::rules::rule_view::RuleView;
 use loam_core::WorkerId;
 use loam_core::rules::{QUOTA_USAGE_VERSION, QuotaRule, QuotaState, QuotaUsageRecord};
 use loam_core::store_keys::quota_usage_key;
@@ -139,7 +139,7 @@ impl QuotaTracker {
     /// Runs a pass every `interval` until `shutdown` flips to true (or its sender is dropped).
     pub fn spawn(self, interval: Duration, shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
         let this = Arc::new(self);
-        crate::periodic::every(interval, shutdown, move || {
+        crate::rules::periodic::every(interval, shutdown, move || {
             let this = this.clone();
             async move {
                 if let Err(e) = this.refresh().await {
