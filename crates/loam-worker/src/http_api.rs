@@ -11,6 +11,7 @@ pub mod meta;
 pub mod query;
 pub mod write;
 
+use crate::cluster::mount_view::MountView;
 use crate::error::WorkerError;
 use crate::metrics::{self, WorkerMetrics};
 use crate::path_ids::PathIds;
@@ -23,6 +24,7 @@ use axum::response::IntoResponse;
 use axum::routing::{get, post};
 use loam_client::MembershipView;
 use loam_core::WorkerId;
+use loam_page_store::PageStore;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
 
@@ -30,7 +32,11 @@ use std::sync::Arc;
 pub struct WorkerState {
     /// This worker's id.
     pub id: WorkerId,
-    /// The read-through layer (page store, UFS, mounts).
+    /// The page store.
+    pub pages: Arc<PageStore>,
+    /// The mount table as this worker follows it.
+    pub mounts: MountView,
+    /// The read-through layer: reads over the page store and the UFS.
     pub rt: Arc<ReadThrough>,
     /// The live ring, for `/v1/node`.
     pub members: MembershipView,
@@ -49,7 +55,7 @@ pub struct WorkerState {
 impl WorkerState {
     /// Updates the gauges that are read off the page store rather than counted.
     pub fn refresh_gauges(&self) {
-        let u = self.rt.pages().usage();
+        let u = self.pages.usage();
         let m = &self.metrics.page_store;
         m.cached_bytes.get_or_create(&metrics::MEMORY).set(u.memory_bytes as i64);
         m.cached_bytes.get_or_create(&metrics::DISK).set(u.disk_bytes as i64);
@@ -61,7 +67,7 @@ impl WorkerState {
 
 /// The worker's router.
 pub fn router(state: Arc<WorkerState>) -> Router {
-    let page_limit = state.rt.pages().page_size() as usize + 4096;
+    let page_limit = state.pages.page_size() as usize + 4096;
     Router::new()
         .route("/v1/health", get(meta::health))
         .route("/v1/node", get(meta::node))

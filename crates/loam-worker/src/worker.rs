@@ -39,7 +39,7 @@ pub struct WorkerHandle {
     pub http_addr: SocketAddr,
     /// Where its S3 API listens.
     pub s3_addr: SocketAddr,
-    /// Shared state (page store, read-through), for tests and `loam local`.
+    /// Shared state (page store, mounts, read-through), for tests and `loam local`.
     pub state: Arc<WorkerState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
@@ -89,11 +89,13 @@ pub async fn start(
         .await
         .with_context(|| format!("binding the S3 API on {}:{}", cfg.host, cfg.s3.port))?;
     let s3_addr = s3_listener.local_addr()?;
-    let rt = ReadThrough::new(pages, ufs, mounts, cfg.max_age, cfg.ufs_read_size, metrics.clone());
+    let rt = ReadThrough::new(pages.clone(), ufs, mounts.clone(), cfg.max_age, cfg.ufs_read_size, metrics.clone());
     let path_ids = PathIds::new(rt.clone(), crate::path_ids::DEFAULT_CAPACITY);
     let writes = WriteThrough::new(rt.clone(), members.clone(), id, path_ids.clone(), metrics.clone())?;
     let state = Arc::new(WorkerState {
         id,
+        pages,
+        mounts,
         rt,
         members,
         registry: Arc::new(registry),
@@ -107,7 +109,7 @@ pub async fn start(
     let reporter = cfg
         .coordinator_url
         .clone()
-        .map(|url| file_report::spawn(id, state.rt.pages().clone(), url, file_report::REPORT_INTERVAL, rx.clone()));
+        .map(|url| file_report::spawn(id, state.pages.clone(), url, file_report::REPORT_INTERVAL, rx.clone()));
     let mut stop = rx.clone();
     let server = tokio::spawn(async move {
         let done = async move {
@@ -173,7 +175,7 @@ impl WorkerHandle {
             let _ = t.await;
         }
         // Validation times live in memory between writes; keep them so a restart does not re-stat everything.
-        if let Err(e) = self.state.rt.pages().flush_records().await {
+        if let Err(e) = self.state.pages.flush_records().await {
             tracing::warn!("could not write file records on shutdown: {e}");
         }
     }

@@ -25,7 +25,7 @@ pub struct OpsState {
 
 /// The routes, over `state`.
 pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
-    let clear_stale = ClearStale::new(state.id, state.rt.pages().clone(), state.members.clone());
+    let clear_stale = ClearStale::new(state.id, state.pages.clone(), state.members.clone());
     Router::new()
         .route(CLEAR_STALE_PATH, post(start).delete(stop))
         .route(CACHED_FILES_PATH, get(cached_files))
@@ -52,6 +52,6 @@ async fn stop(State(s): State<Arc<OpsState>>) -> Json<StatusBody> {
 }
 
 async fn cached_files(State(s): State<Arc<OpsState>>) -> Json<CachedFiles> {
-    let files = crate::cluster::file_report::cached_uris(s.worker.rt.pages());
+    let files = crate::cluster::file_report::cached_uris(&s.worker.pages);
     Json(CachedFiles { version: CLUSTER_OPS_API_VERSION, worker: s.worker.id.to_string(), files })
 }

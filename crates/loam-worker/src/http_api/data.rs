@@ -33,7 +33,7 @@ async fn open(s: &WorkerState, id: &str, q: &Query) -> WorkerResult<OpenFile> {
             (normalized, Some(raw))
         }
         // Cached files by their record; others by what this worker was told, or a scan (`crate::path_ids`).
-        None => match s.rt.pages().file(id) {
+        None => match s.pages.file(id) {
             Some(r) => (r.ufs_uri, None),
             None => (s.path_ids.resolve(id).await?, None),
         },
@@ -86,7 +86,7 @@ pub async fn post_page(
     let q = Query::raw(q.as_deref(), KNOWN);
     let index = parse_index(&n)?;
     let f = open(&s, &id, &q).await?;
-    let ps = s.rt.pages().page_size();
+    let ps = s.pages.page_size();
     let expected = f.record.length.saturating_sub(index.saturating_mul(ps)).min(ps);
     if expected == 0 || body.len() as u64 != expected {
         return Err(WorkerError::InvalidInput(format!(
@@ -95,7 +95,7 @@ pub async fn post_page(
             body.len()
         )));
     }
-    s.rt.pages().put_page(f.file_id(), index, body).await?;
+    s.pages.put_page(f.file_id(), index, body).await?;
     Ok(Json(Success { success: true }))
 }
 

@@ -23,9 +23,9 @@ pub async fn health() -> &'static str {
 pub async fn node(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> WorkerResult<Json<NodeAddress>> {
     let q = Query::raw(q.as_deref(), &["path"]);
     let path = q.required("path")?;
-    let key = if path.starts_with('/') { s.rt.mounts().resolve(path)?.ufs_uri } else { path.to_string() };
+    let key = if path.starts_with('/') { s.mounts.resolve(path)?.ufs_uri } else { path.to_string() };
     // A client that asks where a file lives reads it next, by id only: remember which file that id is.
-    if let Ok(r) = s.rt.mounts().resolve(path) {
+    if let Ok(r) = s.mounts.resolve(path) {
         s.path_ids.remember_as(path, &r.ufs_uri);
     }
     let ring = s.members.ring();
@@ -97,7 +97,7 @@ pub async fn files(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> 
 fn file_info(s: &WorkerState, cluster_path: &str, st: &UfsStatus) -> FileInfo {
     let modified = st.modified.map(epoch_millis).unwrap_or(0);
     let name = cluster_path.rsplit('/').next().unwrap_or("").to_string();
-    let pages = s.rt.pages();
+    let pages = &s.pages;
     let id = loam_core::file_id(&st.uri);
     let percent = match pages.file(&id) {
         _ if st.is_dir => 0,

@@ -36,7 +36,7 @@ pub struct Target {
 
 /// The mount that is bucket `bucket`.
 pub fn mount_of(state: &WorkerState, bucket: &str) -> S3Result<Mount> {
-    match state.rt.mounts().resolve(&format!("/{bucket}")) {
+    match state.mounts.resolve(&format!("/{bucket}")) {
         Ok(r) if r.cluster_path == r.mount.path => Ok(r.mount),
         _ => Err(no_such_bucket(bucket)),
     }
@@ -59,7 +59,7 @@ pub fn object(state: &WorkerState, bucket: &str, key: &str) -> S3Result<Target> 
             format!("key {key:?} cannot name a file: its path segments must not be empty, '.' or '..'"),
         ));
     }
-    match state.rt.mounts().resolve(&format!("/{bucket}/{path}")) {
+    match state.mounts.resolve(&format!("/{bucket}/{path}")) {
         Ok(r) => Ok(Target { bucket: bucket.to_string(), key: key.to_string(), uri: r.ufs_uri, is_dir }),
         Err(MountError::NotMounted(_)) => Err(no_such_bucket(bucket)),
         Err(e) => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, format!("key {key:?}: {e}"))),
@@ -69,8 +69,7 @@ pub fn object(state: &WorkerState, bucket: &str, key: &str) -> S3Result<Target> 
 /// Every mount, as a bucket. Mounts record no creation time; `created` (when the API started) stands in.
 pub fn list(state: &WorkerState, created: SystemTime) -> ListBucketsOutput {
     let buckets = state
-        .rt
-        .mounts()
+        .mounts
         .snapshot()
         .iter()
         .map(|m| Bucket {

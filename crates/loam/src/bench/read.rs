@@ -155,7 +155,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     for round in 0..args.rounds {
         for (i, name) in names.iter().enumerate() {
             if i == 3 {
-                worker.state.rt.pages().remove_file(&id).await?;
+                worker.state.pages.remove_file(&id).await?;
             }
             let t0 = Instant::now();
             let n = match i {
