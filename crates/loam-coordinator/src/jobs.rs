@@ -30,8 +30,8 @@
 //! - `jobs` (this module): [`JobService`], [`JobError`], [`Submitted`], [`JobsConfig`].
 //! - `runner`: a run's life (start, final state, last persist) and `runner_for`, **the one place that
 //!   picks a kind's runner**.
-//! - `load`, `free`, `rebalance` (+ `rebalance/plan`): one [`kind::JobKindRunner`] per kind, and the
-//!   [`kind::BatchPlan`] of each of its passes.
+//! - `load`, `free`, `rebalance` (+ `rebalance/plan`): one `kind::JobKindRunner` per kind, and the
+//!   `kind::BatchPlan` of each of its passes.
 //! - `verify`: a load's verify pass.
 //! - `execution`: one pass over a stream of events (batches, retries, progress, checkpoints) for any kind.
 //! - `kind`: the traits `JobKindRunner` and `BatchPlan`, what differs between kinds.

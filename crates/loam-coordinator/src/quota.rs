@@ -5,7 +5,7 @@
 //! bytes per quota path to the cluster store (`store_keys::quota_usage_key`) and reads everyone's to know
 //! which quotas are exceeded. The coordinator sums the same records for `GET /api/v1/quota`, so both
 //! sides agree without any coordinator-to-worker traffic and a restarted coordinator has usage at once.
-//! Reservations (`reservedBytes`) live in the job service's memory (`jobs::quota`): only the runners of
+//! Reservations (`reservedBytes`) live in the job service's memory (`jobs::reservations`): only the runners of
 //! this coordinator know them, and they are gone with the runs that made them.
 //!
 //! **Decision:** only records of workers still registered in the membership count; a worker removed

@@ -7,9 +7,9 @@
 //!   store prefix scheme (its part of the record is `record::RebalanceState`), with the same submission
 //!   (`JobService::submit_rebalance`; twins: one unfinished rebalance per target, `409`), stop and resume,
 //!   retention, and coordinator-restart resume. Its runner ([`RebalanceRunner`]) plans (`plan`), then runs
-//!   the [`Execution`] twice over the plan's items: the loads (worker `/v1/internal/load` with a `source`
+//!   the `Execution` twice over the plan's items: the loads (worker `/v1/internal/load` with a `source`
 //!   per file, bandwidth `loadBandwidth`), then the prunes (`/v1/internal/free`, bandwidth
-//!   `pruneBandwidth`), each pass with its [`RebalanceBatches`]. Batches, retries, progress, checkpoints
+//!   `pruneBandwidth`), each pass with its `RebalanceBatches`. Batches, retries, progress, checkpoints
 //!   and the failed-file list are the load's.
 //! - **Exact resume.** The plan is made once and kept in a file (see `plan`); the job's cursor indexes its
 //!   items, so a stopped or restarted job continues with the same items and counts nothing twice. If the
