@@ -12,8 +12,7 @@
 //! the temp dir, shown when a start fails.
 
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
@@ -171,18 +170,7 @@ fn read_file(path: &Path) -> String {
 
 /// Whether etcd's `/health` on `port` answers `"health":"true"` (it does once the member has a leader).
 fn health(port: u16) -> bool {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let Ok(mut stream) = TcpStream::connect_timeout(&addr, Duration::from_secs(1)) else {
-        return false;
-    };
-    let _ = stream.set_read_timeout(Some(Duration::from_secs(5)));
-    let request = format!("GET /health HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    if stream.write_all(request.as_bytes()).is_err() {
-        return false;
-    }
-    let mut response = String::new();
-    let _ = stream.read_to_string(&mut response);
-    response.starts_with("HTTP/1.1 200") && response.contains(r#""health":"true""#)
+    crate::http::request(port, "GET", "/health").is_ok_and(|(s, body)| s == 200 && body.contains(r#""health":"true""#))
 }
 
 #[cfg(test)]

@@ -1,10 +1,23 @@
-//! Test harness shared by the workspace's tests: free ports, and real servers started on 127.0.0.1 for
-//! one test each (an S3 test server, etcd). Nothing here is used outside tests.
+//! Test harness shared by the workspace's tests and its benchmarks (`loam-bench`); nothing here is used
+//! by a shipped binary.
 //!
-//! Servers are real processes, not mocks: each test starts its own on a free port and the handle kills
-//! it on drop, so tests run in parallel without sharing state.
+//! - Real servers started on 127.0.0.1 for one test each: an S3 test server ([`S3TestServer`]) and etcd
+//!   ([`EtcdServer`]), under a watchdog that kills them with the test process, and free ports for them.
+//! - With the `cluster` feature, in-process clusters on Loam's own crates: workers and a Coordinator on a
+//!   real store over a real UFS ([`cluster::Cluster`]), or a Coordinator alone
+//!   ([`coordinator::TestCoordinator`]).
+//! - Deterministic test bytes ([`data`]) and files of the package under test ([`package_file`]).
+//!
+//! Servers are real processes or real in-process servers, not mocks: each test starts its own on free
+//! ports and the handle stops it on drop, so tests run in parallel without sharing state.
 
+#[cfg(feature = "cluster")]
+pub mod cluster;
+#[cfg(feature = "cluster")]
+pub mod coordinator;
+pub mod data;
 pub mod etcd_server;
+pub mod http;
 pub mod ports;
 pub mod s3_server;
 pub mod watchdog;

@@ -14,11 +14,12 @@
 
 use std::collections::BTreeMap;
 use std::fs::File;
-use std::io::{Read, Write};
-use std::net::{Ipv4Addr, SocketAddr, TcpStream};
+use std::io::Read;
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
+
+use crate::http::request;
 
 const ACCESS_KEY: &str = "loam-test-access-key";
 const SECRET_KEY: &str = "loam-test-secret-key";
@@ -104,7 +105,7 @@ impl S3TestServer {
             if let Ok(Some(_)) = self.child.try_wait() {
                 return Err(());
             }
-            if http(self.port, "GET", "/moto-api/").is_ok() {
+            if request(self.port, "GET", "/moto-api/").is_ok() {
                 return Ok(());
             }
             if Instant::now() > deadline {
@@ -145,7 +146,7 @@ impl S3TestServer {
 
     /// Creates bucket `name` (a valid S3 name); panics if the server refuses.
     pub fn create_bucket(&self, name: &str) {
-        match http(self.port, "PUT", &format!("/{name}")) {
+        match request(self.port, "PUT", &format!("/{name}")) {
             Ok((200, _)) => {}
             Ok((status, body)) => panic!("creating bucket {name:?} failed: HTTP {status}: {body}"),
             Err(e) => panic!("creating bucket {name:?} failed: {e}"),
@@ -183,27 +184,6 @@ fn read_log(log: &tempfile::NamedTempFile) -> String {
     s
 }
 
-/// One plain HTTP/1.1 request without body; returns the status and the body text.
-fn http(port: u16, method: &str, path: &str) -> std::io::Result<(u16, String)> {
-    let addr = SocketAddr::from((Ipv4Addr::LOCALHOST, port));
-    let mut stream = TcpStream::connect_timeout(&addr, Duration::from_secs(1))?;
-    stream.set_read_timeout(Some(Duration::from_secs(30)))?;
-    write!(
-        stream,
-        "{method} {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
-    )?;
-    let mut resp = Vec::new();
-    stream.read_to_end(&mut resp)?;
-    let text = String::from_utf8_lossy(&resp);
-    let status = text
-        .strip_prefix("HTTP/1.")
-        .and_then(|r| r.get(2..5))
-        .and_then(|s| s.parse().ok())
-        .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {:?}", text.lines().next())))?;
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    Ok((status, body))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -213,11 +193,11 @@ mod tests {
         let server = S3TestServer::start();
         let port = server.port();
         server.create_bucket("loam-harness");
-        let (status, body) = http(port, "GET", "/").expect("list buckets");
+        let (status, body) = request(port, "GET", "/").expect("list buckets");
         assert_eq!(status, 200);
         assert!(body.contains("loam-harness"), "{body}");
         assert_eq!(server.mount_options()["alluxio.underfs.s3.endpoint"], format!("http://127.0.0.1:{port}"));
         drop(server);
-        assert!(http(port, "GET", "/").is_err(), "the server is gone after drop");
+        assert!(request(port, "GET", "/").is_err(), "the server is gone after drop");
     }
 }
