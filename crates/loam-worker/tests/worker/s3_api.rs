@@ -3,15 +3,35 @@
 //! 2 GiB object read in random ranges; a GET whose owning worker dies mid-stream; and the access rules
 //! for unsigned requests, checked with plain HTTP.
 
-#[path = "s3_api/cluster.rs"]
-mod cluster;
-
-use cluster::{ACCESS_KEY, Cluster, MOTO_BUCKET, Options, SECRET_KEY, pattern};
+use crate::PAGE;
 use futures::StreamExt;
-use loam_worker::s3_api::S3Config;
+use loam_testsupport::cluster::{Cluster, MOTO_BUCKET, Options};
+use loam_testsupport::data::pattern;
+use loam_worker::s3_api::{S3Config, S3Credentials};
 use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::process::Output;
+
+/// The key pair workers accept in these tests.
+const ACCESS_KEY: &str = "loam-s3-test-key";
+/// Its secret.
+const SECRET_KEY: &str = "loam-s3-test-secret";
+
+/// `n` workers with pages of `page_size` (eight of them in memory, 256 MiB of disk), the test key pair and
+/// anonymous read on; the workers read the UFS directly.
+fn options(n: usize, page_size: u64) -> Options {
+    let credentials = Some(S3Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() });
+    Options {
+        workers: n,
+        page_size,
+        memory_size: 8 * page_size,
+        cache_size: 256 << 20,
+        ufs_read_size: 4 * page_size,
+        s3: S3Config { port: 0, credentials, anonymous_read: true },
+        faulty: false,
+        ..Options::default()
+    }
+}
 
 /// The Python side of this test.
 fn script() -> std::path::PathBuf {
@@ -67,7 +87,7 @@ fn script_env(c: &Cluster) -> Vec<(String, String)> {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn boto3_against_a_file_bucket_and_an_s3_bucket() {
-    let c = Cluster::start(Options { moto: true, ..Options::new(3) }).await;
+    let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
     let out =
         run("s3_boto3", venv_bin("python"), vec![script().display().to_string(), "suite".into()], script_env(&c)).await;
     let stdout = check("s3_boto3.py suite", &out);
@@ -97,7 +117,7 @@ async fn aws(config: &Path, endpoint: &str, args: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_aws_cli_lists_copies_and_reads_ranges() {
-    let c = Cluster::start(Options::new(2)).await;
+    let c = Cluster::start(options(2, PAGE)).await;
     let eps = c.endpoints();
     let tmp = tempfile::tempdir().unwrap();
     let config = tmp.path().join("aws-config");
@@ -150,7 +170,7 @@ fn write_words(path: &Path, size: u64) {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_2_gib_object_reads_correctly_in_random_ranges() {
     const SIZE: u64 = 2 << 30;
-    let c = Cluster::start(Options { page_size: 1 << 20, cache_size: 256 << 20, ..Options::new(2) }).await;
+    let c = Cluster::start(options(2, 1 << 20)).await;
     std::fs::create_dir_all(c.ufs_root().join("big")).unwrap();
     let path = c.ufs_root().join("big/words.bin");
     tokio::task::spawn_blocking(move || write_words(&path, SIZE)).await.unwrap();
@@ -166,11 +186,11 @@ async fn a_2_gib_object_reads_correctly_in_random_ranges() {
 #[tokio::test(flavor = "multi_thread")]
 async fn a_get_completes_when_the_owning_worker_dies_mid_stream() {
     const SIZE: u64 = 64 << 20;
-    let c = Cluster::start(Options { page_size: 256 << 10, ..Options::new(2) }).await;
+    let c = Cluster::start(options(2, 256 << 10)).await;
     let mut owner = c.start_isolated(2).await;
     c.wait_for_ring(3).await;
     let owner_id = owner.handle.as_ref().unwrap().id;
-    let receiver = &c.workers[0];
+    let receiver = c.worker(0);
     let ring = receiver.state.members.ring();
     let key = (0..)
         .map(|i| format!("failover/f{i}"))
@@ -198,7 +218,7 @@ async fn a_get_completes_when_the_owning_worker_dies_mid_stream() {
     assert!(got == original, "the bytes after the failover are the file's");
     // The rest came from a replica (or this worker's own read-through), which cached what it served.
     let id = loam_core::file_id(&c.uri(&key));
-    let cached: u64 = c.workers.iter().map(|w| w.state.rt.pages().cached_page_count(&id)).sum();
+    let cached: u64 = c.live().iter().map(|w| w.state.rt.pages().cached_page_count(&id)).sum();
     assert!(cached > 0, "a surviving worker served (and cached) the rest");
 }
 
@@ -210,9 +230,9 @@ async fn unsigned(method: reqwest::Method, url: &str) -> (u16, String) {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn unsigned_requests_read_only_with_anonymous_read() {
-    let open = Cluster::start(Options::new(1)).await;
+    let open = Cluster::start(options(1, PAGE)).await;
     open.write("anon/f", b"public bytes");
-    let base = open.workers[0].s3_base();
+    let base = open.worker(0).s3_base();
     assert_eq!(unsigned(reqwest::Method::GET, &format!("{base}/data/anon/f")).await, (200, "public bytes".into()));
     let (status, xml) = unsigned(reqwest::Method::GET, &format!("{base}/data?list-type=2&prefix=anon/")).await;
     assert_eq!(status, 200);
@@ -222,19 +242,19 @@ async fn unsigned_requests_read_only_with_anonymous_read() {
     assert!(xml.contains("AccessDenied"), "{xml}");
     assert!(!open.ufs_root().join("anon/g").exists());
 
-    let signed_only = S3Config { anonymous_read: false, ..Options::new(1).s3 };
-    let closed = Cluster::start(Options { s3: signed_only, ..Options::new(1) }).await;
+    let signed_only = S3Config { anonymous_read: false, ..options(1, PAGE).s3 };
+    let closed = Cluster::start(Options { s3: signed_only, ..options(1, PAGE) }).await;
     closed.write("anon/f", b"private bytes");
-    let (status, xml) = unsigned(reqwest::Method::GET, &format!("{}/data/anon/f", closed.workers[0].s3_base())).await;
+    let (status, xml) = unsigned(reqwest::Method::GET, &format!("{}/data/anon/f", closed.worker(0).s3_base())).await;
     assert_eq!(status, 403);
     assert!(xml.contains("AccessDenied"), "{xml}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn no_key_and_no_anonymous_read_refuses_everything() {
-    let c = Cluster::start(Options { s3: S3Config::default(), ..Options::new(1) }).await;
+    let c = Cluster::start(Options { s3: S3Config::default(), ..options(1, PAGE) }).await;
     c.write("f", b"bytes");
-    let base = c.workers[0].s3_base();
+    let base = c.worker(0).s3_base();
     for (method, url) in [
         (reqwest::Method::GET, format!("{base}/data/f")),
         (reqwest::Method::GET, format!("{base}/")),
@@ -247,8 +267,8 @@ async fn no_key_and_no_anonymous_read_refuses_everything() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn the_bound_s3_port_is_advertised_and_closed_on_shutdown() {
-    let mut c = Cluster::start(Options::new(1)).await;
-    let w = c.workers.pop().unwrap();
+    let mut c = Cluster::start(options(1, PAGE)).await;
+    let w = c.workers.pop().flatten().unwrap();
     let ring = w.state.members.ring();
     let me = ring.members().map(|(_, e)| e.clone()).find(|e| e.id == w.id).unwrap();
     assert_eq!(me.s3_port, w.s3_addr.port(), "the membership record carries the bound S3 port");

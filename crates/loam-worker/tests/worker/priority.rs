@@ -2,15 +2,14 @@
 //! refuses data below everything a full tier holds, re-levels cached files when the rules change, and a
 //! real worker follows the priority rules in the cluster store.
 
-mod common;
-
+use crate::one_worker;
 use bytes::Bytes;
-use common::{TestWorker, pattern};
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::rules::{Priority, PriorityRule, StoredRule};
 use loam_core::store_keys::rule_key;
 use loam_page_store::metrics::PageStoreMetrics;
 use loam_page_store::{FileRecord, PageStore, PageStoreConfig};
+use loam_testsupport::data::pattern;
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -84,12 +83,12 @@ async fn a_rule_change_re_levels_cached_files() {
 
 #[tokio::test]
 async fn a_worker_follows_the_priority_rules_in_the_store() {
-    let t = TestWorker::start(Duration::from_secs(3600)).await;
+    let t = one_worker(Duration::from_secs(3600)).await;
     let uri = t.write("hot/a", &pattern(100, 1));
     let other = t.write("cold/b", &pattern(100, 2));
-    t.range(&uri, 0, 100).await;
-    t.range(&other, 0, 100).await;
-    let pages = t.worker().state.rt.pages().clone();
+    t.range(0, &uri, 0, 100).await;
+    t.range(0, &other, 0, 100).await;
+    let pages = t.worker(0).state.rt.pages().clone();
     let level = |u: &str| pages.priority(&loam_core::file_id(u));
     assert_eq!(level(&uri), Some(Priority::Medium));
 
@@ -102,7 +101,7 @@ async fn a_worker_follows_the_priority_rules_in_the_store() {
     assert_eq!(level(&other), Some(Priority::Medium));
     // Data cached after the rule gets its level at once.
     let later = t.write("hot/c", &pattern(10, 3));
-    t.range(&later, 0, 10).await;
+    t.range(0, &later, 0, 10).await;
     assert_eq!(level(&later), Some(Priority::High));
 
     t.store.delete(&key).await.unwrap();
@@ -113,8 +112,8 @@ async fn a_worker_follows_the_priority_rules_in_the_store() {
 
 #[tokio::test]
 async fn the_priority_follower_stops_on_shutdown() {
-    let t = TestWorker::start(Duration::from_secs(3600)).await;
-    let rt = &t.worker().state.rt;
+    let t = one_worker(Duration::from_secs(3600)).await;
+    let rt = &t.worker(0).state.rt;
     let (tx, rx) = tokio::sync::watch::channel(false);
     let rules = loam_worker::rules::rule_view::RuleView::<PriorityRule>::default();
     let task = loam_worker::rules::priority::follow(rt.pages().clone(), rules.clone(), rt.mounts().clone(), rx);
@@ -139,9 +138,6 @@ async fn a_page_refused_by_the_disk_tier_leaves_no_page_file() {
     s.set_priority_source(Arc::new(|uri: &str| if uri.ends_with("low") { Priority::Low } else { Priority::High }));
     assert!(cache(&s, "s3://b/h1").await && cache(&s, "s3://b/h2").await);
     assert!(!cache(&s, "s3://b/low").await);
-    assert_eq!(
-        common::files_under(dir.path()).iter().filter(|p| p.extension().is_some_and(|e| e == "page")).count(),
-        2
-    );
+    assert_eq!(crate::files_under(dir.path()).iter().filter(|p| p.extension().is_some_and(|e| e == "page")).count(), 2);
     assert!(held(&s, "s3://b/h1") && held(&s, "s3://b/h2") && !held(&s, "s3://b/low"));
 }

@@ -2,24 +2,24 @@
 //! cold worker (found by a scan of the mounts), after the metadata calls that feed the id map, and for
 //! an id no file has.
 
-mod common;
-
-use common::{PAGE, TestWorker, pattern};
+use crate::{PAGE, one_worker};
+use loam_testsupport::cluster::Cluster;
+use loam_testsupport::data::pattern;
 use std::time::Duration;
 
 const HOUR: Duration = Duration::from_secs(3600);
 
-async fn page(t: &TestWorker, id: &str, n: u64) -> (u16, Vec<u8>) {
-    let r = t.get(&format!("/v1/file/{id}/page/{n}")).await;
+async fn page(t: &Cluster, id: &str, n: u64) -> (u16, Vec<u8>) {
+    let r = t.get(0, &format!("/v1/file/{id}/page/{n}")).await;
     (r.status().as_u16(), r.bytes().await.unwrap().to_vec())
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_cold_worker_finds_files_by_id_alone() {
-    let t = TestWorker::start(HOUR).await;
+    let t = one_worker(HOUR).await;
     let data = pattern(2 * PAGE as usize + 5, 9);
     let uris: Vec<String> = (0..20).map(|i| t.write(&format!("cold/d{}/f{i}.bin", i % 3), &data)).collect();
-    assert!(t.worker().state.path_ids.is_empty(), "nothing known yet");
+    assert!(t.worker(0).state.path_ids.is_empty(), "nothing known yet");
     // Concurrent cold reads of different files: each finds its file (one scan can serve them all).
     let t = &t;
     let reads = uris.iter().map(|u| async move {
@@ -37,27 +37,27 @@ async fn a_cold_worker_finds_files_by_id_alone() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_unknown_id_is_404_with_a_message() {
-    let t = TestWorker::start(HOUR).await;
+    let t = one_worker(HOUR).await;
     t.write("some/file", b"x");
-    let r = t.get(&format!("/v1/file/{}/page/0", loam_core::file_id("file:///no/such/file"))).await;
+    let r = t.get(0, &format!("/v1/file/{}/page/0", loam_core::file_id("file:///no/such/file"))).await;
     assert_eq!(r.status(), 404);
     let body = r.text().await.unwrap();
     assert!(body.contains("unknown file id") && body.contains("ufsFullPath"), "{body}");
-    assert_eq!(t.get("/v1/file/xyz/page/0").await.status(), 400);
+    assert_eq!(t.get(0, "/v1/file/xyz/page/0").await.status(), 400);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn metadata_calls_teach_the_worker_ids() {
-    let t = TestWorker::start(HOUR).await;
+    let t = one_worker(HOUR).await;
     let (a, b, c) = (t.write("m/a", b"a"), t.write("m/dir/b", b"b"), t.write("m/c", b"c"));
-    let ids = &t.worker().state.path_ids;
-    assert_eq!(t.get(&format!("/v1/info?path={a}")).await.status(), 200);
+    let ids = &t.worker(0).state.path_ids;
+    assert_eq!(t.get(0, &format!("/v1/info?path={a}")).await.status(), 200);
     assert_eq!(ids.get(&loam_core::file_id(&a)).as_deref(), Some(a.as_str()), "from /v1/info");
     let listing_dir = b.rsplit_once('/').unwrap().0.to_string();
-    assert_eq!(t.get(&format!("/v1/files?path={listing_dir}")).await.status(), 200);
+    assert_eq!(t.get(0, &format!("/v1/files?path={listing_dir}")).await.status(), 200);
     assert_eq!(ids.get(&loam_core::file_id(&b)).as_deref(), Some(b.as_str()), "from /v1/files");
     for _ in 0..100 {
-        if t.get(&format!("/v1/node?path={c}")).await.status() == 200 {
+        if t.get(0, &format!("/v1/node?path={c}")).await.status() == 200 {
             break;
         }
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -65,6 +65,6 @@ async fn metadata_calls_teach_the_worker_ids() {
     assert_eq!(ids.get(&loam_core::file_id(&c)).as_deref(), Some(c.as_str()), "from /v1/node");
     // A client's own spelling of a URI (a doubled slash) is remembered under its id too.
     let doubled = a.replacen("/m/", "//m/", 1);
-    assert_eq!(t.get(&format!("/v1/info?path={doubled}")).await.status(), 200);
+    assert_eq!(t.get(0, &format!("/v1/info?path={doubled}")).await.status(), 200);
     assert_eq!(page(&t, &loam_core::file_id(&doubled), 0).await, (200, b"a".to_vec()));
 }

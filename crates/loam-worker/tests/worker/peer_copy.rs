@@ -3,31 +3,28 @@
 //! a peer of another page size, a peer that is down, a peer that does not hold the file — falls back to
 //! the UFS and still caches the right bytes. Also the prune bandwidth of a free batch.
 
-mod common;
-
-use common::{PAGE, TestWorker, pattern};
-use loam_worker::{WorkerConfig, WorkerHandle};
-use prometheus_client::registry::Registry;
+use crate::{PAGE, one_worker};
+use loam_testsupport::cluster::Cluster;
+use loam_testsupport::data::pattern;
+use loam_worker::WorkerHandle;
 use serde_json::{Value, json};
 use std::time::Duration;
 
-/// Another worker on `t`'s store and UFS, with pages of `page_size` bytes.
-async fn peer_of(t: &TestWorker, dir: &tempfile::TempDir, page_size: u64) -> WorkerHandle {
-    let mut cfg = WorkerConfig::new(dir.path().to_path_buf(), 4 * PAGE, 64 * PAGE);
+/// A second worker on `t`'s store and UFS, configured as the first but with pages of `page_size` bytes.
+async fn peer_of(t: &Cluster, page_size: u64) -> WorkerHandle {
+    let mut cfg = t.config(1);
     cfg.page_store.page_size = page_size;
-    cfg.max_age = t.max_age;
-    cfg.ufs_read_size = 4 * PAGE;
-    loam_worker::start(cfg, t.store.clone(), t.registry.clone(), Registry::default()).await.unwrap()
+    t.start_worker(cfg).await
 }
 
-async fn load(t: &TestWorker, on: &WorkerHandle, files: Value) -> Value {
+async fn load(t: &Cluster, on: &WorkerHandle, files: Value) -> Value {
     let url = format!("{}/v1/internal/load", on.http_base());
     let r = t.http.post(url).json(&json!({"version": 1, "files": files})).send().await.unwrap();
     assert_eq!(r.status(), 200);
     r.json().await.unwrap()
 }
 
-async fn range(t: &TestWorker, on: &WorkerHandle, uri: &str, len: usize) -> Vec<u8> {
+async fn range(t: &Cluster, on: &WorkerHandle, uri: &str, len: usize) -> Vec<u8> {
     let id = loam_core::file_id(uri);
     let url = format!("{}/v1/range/{id}?ufsFullPath={uri}&offset=0&length={len}", on.http_base());
     t.http.get(url).send().await.unwrap().bytes().await.unwrap().to_vec()
@@ -35,60 +32,60 @@ async fn range(t: &TestWorker, on: &WorkerHandle, uri: &str, len: usize) -> Vec<
 
 #[tokio::test]
 async fn pages_are_copied_from_the_peer_without_reading_the_ufs() {
-    let t = TestWorker::start(Duration::from_secs(3600)).await;
+    let t = one_worker(Duration::from_secs(3600)).await;
     let data = pattern(3 * PAGE as usize + 123, 5);
     let x = t.write("x", &data);
-    assert_eq!(t.range(&x, 0, data.len() as u64).await, data, "cached on the first worker");
+    assert_eq!(t.range(0, &x, 0, data.len() as u64).await, data, "cached on the first worker");
     let id = loam_core::file_id(&x);
-    let r = t.get(&format!("/v1/internal/file/{id}")).await;
+    let r = t.get(0, &format!("/v1/internal/file/{id}")).await;
     assert_eq!(r.status(), 200);
     let rec: Value = r.json().await.unwrap();
     assert_eq!((rec["uri"].as_str(), rec["length"].as_u64()), (Some(x.as_str()), Some(data.len() as u64)));
     assert_eq!(rec["pageSize"], PAGE);
-    let r = t.get(&format!("/v1/internal/file/{}", loam_core::file_id("file:///nowhere"))).await;
+    let r = t.get(0, &format!("/v1/internal/file/{}", loam_core::file_id("file:///nowhere"))).await;
     assert_eq!(r.status(), 404);
 
-    let dir = tempfile::tempdir().unwrap();
-    let b = peer_of(&t, &dir, PAGE).await;
-    t.faulty.reset_counters();
-    let v = load(&t, &b, json!([{"ufsUri": x, "source": t.base()}])).await;
+    let b = peer_of(&t, PAGE).await;
+    t.faulty().reset_counters();
+    let v = load(&t, &b, json!([{"ufsUri": x, "source": t.worker(0).http_base()}])).await;
     let r = &v["results"][0];
     assert_eq!(
         (r["ok"].as_bool(), r["skipped"].as_bool(), r["bytes"].as_u64()),
         (Some(true), Some(false), Some(data.len() as u64)),
         "{v}"
     );
-    assert_eq!(t.faulty.read_calls(), 0, "copied, not read from the UFS");
+    assert_eq!(t.faulty().read_calls(), 0, "copied, not read from the UFS");
     assert_eq!(range(&t, &b, &x, data.len()).await, data);
     let copied = b.state.rt.pages().file(&id).unwrap();
     assert!(copied.validated_ms <= rec["validatedMs"].as_i64().unwrap(), "the copy is no fresher than its source");
     // Held completely: skipIfExists skips it, with or without a source.
-    let v = load(&t, &b, json!([{"ufsUri": x, "source": t.base(), "skipIfExists": true}])).await;
+    let v = load(&t, &b, json!([{"ufsUri": x, "source": t.worker(0).http_base(), "skipIfExists": true}])).await;
     assert_eq!(v["results"][0]["skipped"], true, "{v}");
-    assert_eq!(t.faulty.read_calls(), 0);
+    assert_eq!(t.faulty().read_calls(), 0);
     b.shutdown().await;
 }
 
 #[tokio::test]
 async fn a_copy_that_cannot_be_made_reads_the_ufs_instead() {
-    let t = TestWorker::start(Duration::from_secs(3600)).await;
+    let t = one_worker(Duration::from_secs(3600)).await;
     let data = pattern(2 * PAGE as usize + 9, 7);
     let x = t.write("x", &data);
-    t.range(&x, 0, data.len() as u64).await;
+    t.range(0, &x, 0, data.len() as u64).await;
     let y = t.write("y", &pattern(1000, 8));
     let dead = {
         let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         format!("http://{}", l.local_addr().unwrap())
     };
-    let dir = tempfile::tempdir().unwrap();
     // Half the page size: the peer's page n is not this worker's page n.
-    let small = peer_of(&t, &dir, PAGE / 2).await;
-    for (uri, source, len) in [(&x, t.base(), data.len()), (&x, dead.clone(), data.len()), (&y, t.base(), 1000)] {
+    let small = peer_of(&t, PAGE / 2).await;
+    for (uri, source, len) in
+        [(&x, t.worker(0).http_base(), data.len()), (&x, dead.clone(), data.len()), (&y, t.worker(0).http_base(), 1000)]
+    {
         let _ = small.state.rt.pages().remove_file(&loam_core::file_id(uri)).await;
-        t.faulty.reset_counters();
+        t.faulty().reset_counters();
         let v = load(&t, &small, json!([{"ufsUri": uri, "source": source}])).await;
         assert_eq!(v["results"][0]["ok"], true, "{uri} from {source}: {v}");
-        assert!(t.faulty.reads_of(uri).calls > 0, "{uri} from {source}: read from the UFS");
+        assert!(t.faulty().reads_of(uri).calls > 0, "{uri} from {source}: read from the UFS");
         let want = if *uri == x { data.clone() } else { pattern(1000, 8) };
         assert_eq!(range(&t, &small, uri, len).await, want, "{uri} from {source}");
     }
@@ -97,12 +94,12 @@ async fn a_copy_that_cannot_be_made_reads_the_ufs_instead() {
 
 #[tokio::test]
 async fn a_free_batch_takes_a_bandwidth() {
-    let t = TestWorker::start(Duration::from_secs(3600)).await;
+    let t = one_worker(Duration::from_secs(3600)).await;
     let x = t.write("x", &pattern(PAGE as usize, 1));
-    t.range(&x, 0, PAGE).await;
-    let url = format!("{}/v1/internal/free", t.base());
+    t.range(0, &x, 0, PAGE).await;
+    let url = format!("{}/v1/internal/free", t.worker(0).http_base());
     let body = json!({"version": 1, "uris": [x], "bandwidth": 10 * PAGE});
     let v: Value = t.http.post(url).json(&body).send().await.unwrap().json().await.unwrap();
     assert_eq!((v["results"][0]["ok"].as_bool(), v["results"][0]["bytes"].as_u64()), (Some(true), Some(PAGE)), "{v}");
-    assert!(t.worker().state.rt.pages().file(&loam_core::file_id(&x)).is_none());
+    assert!(t.worker(0).state.rt.pages().file(&loam_core::file_id(&x)).is_none());
 }

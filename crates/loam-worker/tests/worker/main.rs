@@ -1,0 +1,42 @@
+//! The worker's integration tests, one binary: real workers started in process by
+//! `loam_testsupport::cluster` (a real embedded store, a `file://` UFS behind `FaultyUfs`, real HTTP on
+//! free ports), driven over their HTTP and S3 APIs.
+//! Each module was a test binary of its own; nextest still runs every test in a process of its own.
+
+mod http_api;
+mod path_ids;
+mod peer_copy;
+mod priority;
+mod quota;
+mod read_through;
+mod s3_api;
+mod tasks;
+mod ttl;
+mod write_api;
+
+use loam_testsupport::cluster::{Cluster, Options};
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+/// The page size of the test workers (`Options::default()`'s).
+const PAGE: u64 = 64 * 1024;
+
+/// One worker with the default test options that trusts its cache for `max_age`.
+async fn one_worker(max_age: Duration) -> Cluster {
+    Cluster::start(Options { max_age, ..Options::default() }).await
+}
+
+/// Every regular file under `dir`.
+fn files_under(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        if let Ok(rd) = std::fs::read_dir(&d) {
+            for e in rd.flatten() {
+                let p = e.path();
+                if p.is_dir() { stack.push(p) } else { out.push(p) }
+            }
+        }
+    }
+    out
+}
