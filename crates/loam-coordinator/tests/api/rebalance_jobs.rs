@@ -4,15 +4,15 @@
 //! target read the UFS instead; stop and resume, and a coordinator restart, count nothing twice. The
 //! scenario runs on the embedded store and on etcd.
 
-mod jobs_support;
-
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster, jobs};
 use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
 use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, IndexReport};
 use loam_core::membership::{DEFAULT_CLUSTER_NAME, WorkerRecord};
 use loam_store::membership::MembershipHandle;
 use loam_store::{EtcdOptions, EtcdStore};
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::data::pattern;
 use serde_json::Value;
 use std::collections::BTreeSet;
 use std::time::Duration;
@@ -27,9 +27,7 @@ fn endpoints(c: &Cluster) -> Vec<WorkerEndpoint> {
 
 /// The files worker `i` counts as cached.
 fn cached(c: &Cluster, i: usize) -> BTreeSet<String> {
-    loam_worker::cluster::file_report::cached_uris(c.workers[i].as_ref().unwrap().state.rt.pages())
-        .into_iter()
-        .collect()
+    loam_worker::cluster::file_report::cached_uris(c.worker(i).state.rt.pages()).into_iter().collect()
 }
 
 /// Submits a rebalance and waits for it to end.
@@ -106,14 +104,14 @@ async fn a_fourth_worker_gets_exactly_the_moved_files(mut c: Cluster) {
     let old: Vec<usize> = files.iter().map(|(u, _)| c.holders(u)[0]).collect();
 
     let d = c.add_worker().await;
-    let d_id = c.workers[d].as_ref().unwrap().id;
+    let d_id = c.worker(d).id;
     let ring = loam_coordinator::jobs::workers::ring(&endpoints(&c));
     let owner = |uri: &str| c.workers.iter().position(|w| w.as_ref().unwrap().id == ring.primary(uri).unwrap().1.id);
     let moved: Vec<usize> = (0..files.len()).filter(|i| owner(&files[*i].0) == Some(d)).collect();
     assert!(!moved.is_empty() && moved.len() < files.len(), "the new worker took some files, not all");
     let moved_bytes: u64 = moved.iter().map(|i| files[*i].1.len() as u64).sum();
     let total_bytes: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
-    c.faulty.reset_counters();
+    c.faulty().reset_counters();
 
     // Only the new worker: it loads exactly what moved to it, copied from the old holders.
     let v = rebalance(&c, &format!(r#"{{"target": "{d_id}"}}"#)).await;
@@ -127,10 +125,10 @@ async fn a_fourth_worker_gets_exactly_the_moved_files(mut c: Cluster) {
         let (uri, data) = &files[i];
         assert_eq!(c.holders(uri), BTreeSet::from([old[i], d]).into_iter().collect::<Vec<_>>(), "{uri}");
         if !data.is_empty() {
-            assert_eq!(&c.read_via(d, uri, data.len()).await, data);
+            assert_eq!(&c.range(d, uri, 0, data.len() as u64).await, data);
         }
     }
-    assert_eq!(c.faulty.read_calls(), 0, "every moved file was copied from its old holder");
+    assert_eq!(c.faulty().read_calls(), 0, "every moved file was copied from its old holder");
 
     // ALL, skipPrune: every file is already where the ring wants it; the old copies stay.
     let v = rebalance(&c, r#"{"target": "ALL", "options": {"skipPrune": true}}"#).await;
@@ -149,73 +147,73 @@ async fn a_fourth_worker_gets_exactly_the_moved_files(mut c: Cluster) {
     for (uri, _) in &files {
         assert_eq!(c.holders(uri), vec![owner(uri).unwrap()], "{uri}");
     }
-    assert_eq!(c.faulty.read_calls(), 0);
+    assert_eq!(c.faulty().read_calls(), 0);
 }
 
 #[tokio::test]
 async fn a_fourth_worker_gets_exactly_the_moved_files_on_the_embedded_store() {
-    a_fourth_worker_gets_exactly_the_moved_files(Cluster::start(3).await).await;
+    a_fourth_worker_gets_exactly_the_moved_files(cluster(3).await).await;
 }
 
 #[tokio::test]
 async fn a_fourth_worker_gets_exactly_the_moved_files_on_etcd() {
     let etcd = loam_testsupport::EtcdServer::start();
     let store = EtcdStore::connect(vec![etcd.endpoint()], EtcdOptions::default()).await.unwrap();
-    a_fourth_worker_gets_exactly_the_moved_files(Cluster::start_on_store(store, 3).await).await;
+    a_fourth_worker_gets_exactly_the_moved_files(Cluster::start(Options { store: Some(store), ..jobs(3) }).await).await;
 }
 
 #[tokio::test]
 async fn files_whose_holder_is_down_are_read_from_the_ufs() {
-    let c = Cluster::start(2).await;
+    let c = cluster(2).await;
     let (dead, _lease) = dead_worker(&c).await;
     let mut ring = endpoints(&c);
     ring.push(dead.clone());
-    let a = c.workers[0].as_ref().unwrap().id;
+    let a = c.worker(0).id;
     let owned = files_owned_by(&c, &ring, a, 8, 5 * PAGE as usize / 2);
     let uris: Vec<String> = owned.iter().map(|(u, _)| u.clone()).collect();
     // Half of worker 0's files are cached on worker 1; the index says the dead worker holds the others.
     let (copied, hinted) = uris.split_at(4);
     for (uri, data) in &owned[..4] {
-        c.read_via(1, uri, data.len()).await;
+        c.range(1, uri, 0, data.len() as u64).await;
     }
     report(&c, dead.id, hinted).await;
-    c.faulty.reset_counters();
+    c.faulty().reset_counters();
 
     let v = rebalance(&c, &format!(r#"{{"target": "{a}"}}"#)).await;
     assert_eq!(v["state"], "SUCCEEDED", "{v}");
     assert_eq!(numbers(&v, &["filesLoaded", "filesFailed", "filesPruned"]), vec![8, 0, 0], "{v}");
     for uri in copied {
-        assert_eq!(c.faulty.reads_of(uri).calls, 0, "{uri} was copied from worker 1");
+        assert_eq!(c.faulty().reads_of(uri).calls, 0, "{uri} was copied from worker 1");
     }
     for uri in hinted {
-        assert!(c.faulty.reads_of(uri).calls > 0, "{uri} could not be copied and was read from the UFS");
+        assert!(c.faulty().reads_of(uri).calls > 0, "{uri} could not be copied and was read from the UFS");
     }
     assert_eq!(cached(&c, 0), uris.iter().cloned().collect());
-    c.faulty.reset_counters();
+    c.faulty().reset_counters();
     for (uri, data) in &owned {
-        assert_eq!(&c.read_via(0, uri, data.len()).await, data, "{uri}");
+        assert_eq!(&c.range(0, uri, 0, data.len() as u64).await, data, "{uri}");
     }
-    assert_eq!(c.faulty.read_calls(), 0, "served from worker 0's cache");
+    assert_eq!(c.faulty().read_calls(), 0, "served from worker 0's cache");
 }
 
 /// Two workers and a dead one that (by the index) holds `n` files worker 0 owns: a job that reads the UFS.
 async fn slow_setup(n: usize) -> (Cluster, MembershipHandle, Vec<String>, String) {
-    let c = Cluster::start(2).await;
+    let c = cluster(2).await;
     let (dead, lease) = dead_worker(&c).await;
     let mut ring = endpoints(&c);
     ring.push(dead.clone());
-    let a = c.workers[0].as_ref().unwrap().id;
+    let a = c.worker(0).id;
     let owned: Vec<String> = files_owned_by(&c, &ring, a, n, PAGE as usize).into_iter().map(|(u, _)| u).collect();
     report(&c, dead.id, &owned).await;
-    c.faulty.reset_counters();
-    c.faulty.set_read_delay(Some(Duration::from_millis(100)));
+    c.faulty().reset_counters();
+    c.faulty().set_read_delay(Some(Duration::from_millis(100)));
     let body = format!(r#"{{"target": "{a}", "options": {{"loadBatchSize": 1}}}}"#);
     (c, lease, owned, body)
 }
 
 fn assert_each_read_once(c: &Cluster, owned: &[String]) {
     for uri in owned {
-        assert!(c.faulty.reads_of(uri).bytes <= PAGE, "{uri} was read more than once");
+        assert!(c.faulty().reads_of(uri).bytes <= PAGE, "{uri} was read more than once");
         assert_eq!(c.holders(uri), vec![0], "{uri}");
     }
 }
@@ -232,7 +230,7 @@ async fn stop_then_resubmit_resumes_and_counts_nothing_twice() {
     let v = c.wait_end("rebalance", &id).await;
     assert_eq!(v["state"], "STOPPED", "{v}");
     assert!(v["filesLoaded"].as_u64().unwrap() < owned.len() as u64, "{v}");
-    c.faulty.set_read_delay(None);
+    c.faulty().set_read_delay(None);
     let (s, v) = c.call("POST", "/api/v1/rebalance", Some(&body)).await;
     assert_eq!((s, v["id"].as_str()), (409, Some(id.as_str())), "{v}");
     let v = c.wait_end("rebalance", &id).await;
@@ -249,7 +247,7 @@ async fn a_restarted_coordinator_continues_the_rebalance() {
     let id = v["id"].as_str().unwrap().to_string();
     c.wait_for("rebalance", &id, |v| v["filesLoaded"].as_u64() >= Some(2)).await;
     c.stop_coordinator().await;
-    c.faulty.set_read_delay(None);
+    c.faulty().set_read_delay(None);
     c.start_coordinator().await;
     let v = c.wait_end("rebalance", &id).await;
     assert_eq!(v["state"], "SUCCEEDED", "{v}");

@@ -1,14 +1,14 @@
 //! Load options end to end through the coordinator: `bandwidth` slows the UFS reads down, and
 //! `loadMetadataOnly` caches file records without pages; and retention drops finished jobs.
 
-mod jobs_support;
-
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster, jobs};
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::data::pattern;
 use std::time::{Duration, Instant};
 
 #[tokio::test]
 async fn bandwidth_bounds_the_load_rate_from_below() {
-    let c = Cluster::start(1).await;
+    let c = cluster(1).await;
     let bandwidth = 2 * PAGE;
     let files: Vec<(String, usize)> =
         (0..6).map(|i| (c.write(&format!("bw/f{i}"), &pattern(PAGE as usize, i)), PAGE as usize)).collect();
@@ -27,14 +27,14 @@ async fn bandwidth_bounds_the_load_rate_from_below() {
 
 #[tokio::test]
 async fn metadata_only_caches_the_record_but_no_page() {
-    let c = Cluster::start(2).await;
+    let c = cluster(2).await;
     let len = 3 * PAGE as usize + 5;
     let uri = c.write("meta/f", &pattern(len, 7));
     let body = r#"{"paths": ["/data/meta"], "options": {"sync": true, "loadMetadataOnly": true, "verify": true}}"#;
     let (s, v) = c.call("POST", "/api/v1/load", Some(body)).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
     assert_eq!(v["loadMetadataOnly"], true, "{v}");
-    assert_eq!(c.faulty.reads_of(&uri).bytes, 0, "no data was read from the UFS");
+    assert_eq!(c.faulty().reads_of(&uri).bytes, 0, "no data was read from the UFS");
     let id = loam_core::file_id(&uri);
     let holders: Vec<usize> = c
         .workers
@@ -57,7 +57,7 @@ async fn metadata_only_caches_the_record_but_no_page() {
 #[tokio::test]
 async fn finished_jobs_older_than_the_retention_disappear() {
     let retention = Duration::from_secs(2);
-    let c = Cluster::start_with_retention(1, retention).await;
+    let c = Cluster::start(Options { job_retention: retention, ..jobs(1) }).await;
     c.write("r/f", &pattern(100, 1));
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data/r"], "options": {"sync": true}}"#)).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");

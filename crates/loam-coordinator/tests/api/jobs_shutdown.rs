@@ -2,24 +2,23 @@
 //! task. The job service runs on a runtime of its own (the workers on the test's), so its live task count
 //! says whether any runner outlived the shutdown.
 
-mod jobs_support;
-
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster};
 use loam_coordinator::jobs::record::JobKind;
 use loam_coordinator::{Coordinator, CoordinatorConfig};
 use loam_core::job_api::{JobState, LoadRequest};
+use loam_testsupport::data::pattern;
 use std::time::Duration;
 
 #[test]
 fn shutdown_ends_every_runner_mid_job() {
     let test_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().unwrap();
     let jobs_rt = tokio::runtime::Builder::new_multi_thread().worker_threads(1).enable_all().build().unwrap();
-    let c = test_rt.block_on(Cluster::start(2));
+    let c = test_rt.block_on(cluster(2));
     for i in 0..40 {
         c.write(&format!("s/f{i:02}"), &pattern(PAGE as usize, i as u8));
     }
-    c.faulty.set_read_delay(Some(Duration::from_millis(200)));
-    let cfg = CoordinatorConfig { data_dir: c.dir.path().join("jobs-coordinator"), ..CoordinatorConfig::default() };
+    c.faulty().set_read_delay(Some(Duration::from_millis(200)));
+    let cfg = CoordinatorConfig { data_dir: c.dir.join("jobs-coordinator"), ..CoordinatorConfig::default() };
     let coordinator = Coordinator::new(c.store.clone(), c.registry.clone(), cfg);
     let req: LoadRequest =
         serde_json::from_value(serde_json::json!({"paths": ["/data/s"], "options": {"batchSize": 2}})).unwrap();
@@ -58,16 +57,16 @@ fn shutdown_ends_every_runner_mid_job() {
     // task, so a coordinator restart wastes no reads in flight): wait for the reads to settle first.
     test_rt.block_on(async {
         for _ in 0..50 {
-            let before = c.faulty.read_calls();
+            let before = c.faulty().read_calls();
             tokio::time::sleep(Duration::from_millis(400)).await;
-            if c.faulty.read_calls() == before {
+            if c.faulty().read_calls() == before {
                 break;
             }
         }
     });
-    c.faulty.reset_counters();
+    c.faulty().reset_counters();
     test_rt.block_on(async { tokio::time::sleep(Duration::from_millis(500)).await });
-    assert_eq!(c.faulty.read_calls(), 0, "no runner is still sending work to the workers");
+    assert_eq!(c.faulty().read_calls(), 0, "no runner is still sending work to the workers");
     test_rt.block_on(async move { drop(c) });
     test_rt.shutdown_timeout(Duration::from_secs(5));
 }

@@ -1,12 +1,10 @@
 //! `/api/v1/nodes` against a running coordinator, with workers registered through the real membership
 //! code: ONLINE while registered, OFFLINE once the keepalive stops, gone after DELETE.
 
-mod common;
-
-use common::{TestCoordinator, start, status_text};
 use loam_core::WorkerId;
 use loam_core::membership::WorkerRecord;
 use loam_store::membership::{self, MembershipHandle};
+use loam_testsupport::coordinator::{TestCoordinator, start, status_text};
 use serde_json::{Value, json};
 use std::time::Duration;
 

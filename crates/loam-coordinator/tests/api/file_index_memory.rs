@@ -1,5 +1,6 @@
-//! The global file index holds a million entries well under the coordinator's 300 MB budget. Alone in its
-//! test binary so no other test's allocations move the process RSS it reads.
+//! The global file index holds a million entries well under the coordinator's 300 MB budget. It reads the
+//! process RSS, so it must be alone in its process: nextest runs every test in a process of its own; with
+//! `cargo test`, run it by itself (`cargo test -p loam-coordinator --test api file_index_memory`).
 
 use loam_coordinator::file_index::FileIndex;
 

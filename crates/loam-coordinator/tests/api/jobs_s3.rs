@@ -1,11 +1,11 @@
 //! A load job over an `s3://` mount on the S3 test server: a directory tree put through the UFS client is
 //! loaded onto three workers, then every file is read back through its worker with no UFS read.
 
-mod jobs_support;
-
+use crate::{PAGE, jobs};
 use bytes::Bytes;
-use jobs_support::{Cluster, PAGE, pattern};
 use loam_testsupport::S3TestServer;
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::data::pattern;
 use loam_ufs::{Mount, OpendalUfs, Ufs};
 
 async fn s3_server() -> S3TestServer {
@@ -34,21 +34,21 @@ async fn an_s3_tree_loads_onto_three_workers_and_reads_back_from_the_cache() {
         writer.write(&uri, Bytes::from(data.clone())).await.unwrap();
         files.push((uri, data));
     }
-    let c = Cluster::start_on(tempfile::tempdir().unwrap(), root.to_string(), options, 3).await;
+    let c = Cluster::start(Options { ufs: Some((root.to_string(), options)), ..jobs(3) }).await;
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
     assert_eq!(s, 200, "{v}");
     assert_eq!(v["state"], "SUCCEEDED", "{v}");
     let total: u64 = files.iter().map(|(_, d)| d.len() as u64).sum();
     assert_eq!((v["scannedFiles"].as_u64(), v["totalBytes"].as_u64()), (Some(15), Some(total)), "{v}");
     assert_eq!(v["loadedBytes"], total);
-    c.faulty.reset_counters();
+    c.faulty().reset_counters();
     let mut used = std::collections::BTreeSet::new();
     for (uri, data) in &files {
         let holders = c.holders(uri);
         assert_eq!(holders.len(), 1, "{uri} on {holders:?}");
         used.insert(holders[0]);
-        assert_eq!(&c.read_via(holders[0], uri, data.len()).await, data, "{uri}");
+        assert_eq!(&c.range(holders[0], uri, 0, data.len() as u64).await, data, "{uri}");
     }
-    assert_eq!(c.faulty.read_calls(), 0, "every read was served from the cache");
+    assert_eq!(c.faulty().read_calls(), 0, "every read was served from the cache");
     assert_eq!(used.len(), 3, "the files spread over the three workers");
 }

@@ -2,13 +2,11 @@
 //! tables, normalised paths, most-specific listing order, persistence in the store, and the enable switch.
 //! The rule behaviours run on the embedded store and on etcd (`on_both_stores!`).
 
-mod common;
-
-use common::{Backend, TestCoordinator, start_on, start_with, status_text};
 use loam_coordinator::CoordinatorConfig;
+use loam_testsupport::coordinator::{Backend, TestCoordinator, start_on, start_with, status_text};
 use serde_json::json;
 
-on_both_stores!(
+loam_testsupport::on_both_stores!(
     ttl_rules_are_set_listed_got_and_removed,
     bad_ttl_requests_are_400_and_change_nothing,
     priority_rules_parse_levels_in_any_case,
@@ -119,7 +117,7 @@ async fn rules_survive_a_coordinator_restart() {
 async fn disabled_kinds_answer_501_on_every_method() {
     loam_ufs::install_process_defaults();
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(dir.path());
+    let store = loam_testsupport::coordinator::open_store(dir.path());
     let cfg = CoordinatorConfig { ttl_enabled: false, priority_enabled: false, ..CoordinatorConfig::default() };
     let c = start_with(dir, store, cfg).await;
     let cases = [

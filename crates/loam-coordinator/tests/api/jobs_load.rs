@@ -2,9 +2,9 @@
 //! read; replicas; filter; skipIfExists; verify; failures; stop and resume; coordinator restart; a worker
 //! killed mid-job.
 
-mod jobs_support;
-
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster};
+use loam_testsupport::cluster::Cluster;
+use loam_testsupport::data::pattern;
 use loam_ufs::UfsError;
 use std::time::Duration;
 
@@ -19,7 +19,7 @@ fn tree(c: &Cluster, n: usize) -> Vec<(String, Vec<u8>)> {
 
 #[tokio::test]
 async fn a_tree_loads_and_reads_back_without_ufs_reads() {
-    let c = Cluster::start(3).await;
+    let c = cluster(3).await;
     let files = tree(&c, 24);
     let (s, v) = c
         .call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true, "batchSize": 5}}"#))
@@ -33,13 +33,13 @@ async fn a_tree_loads_and_reads_back_without_ufs_reads() {
     assert_eq!(v["failedFiles"], 0);
     assert_eq!(v["loadedNonEmptyFiles"], 23, "f000 is empty");
     assert!(v.get("errorMessage").is_none() && v.get("runningState").is_none(), "{v}");
-    c.faulty.reset_counters();
+    c.faulty().reset_counters();
     for (uri, data) in &files {
         let holders = c.holders(uri);
         assert_eq!(holders.len(), 1, "{uri} on {holders:?}");
-        assert_eq!(&c.read_via(holders[0], uri, data.len()).await, data);
+        assert_eq!(&c.range(holders[0], uri, 0, data.len() as u64).await, data);
     }
-    assert_eq!(c.faulty.read_calls(), 0, "every read was served from the cache");
+    assert_eq!(c.faulty().read_calls(), 0, "every read was served from the cache");
     // The list shows the job too, and a twin of a finished job is a new job.
     let (s, list) = c.call("GET", "/api/v1/load", None).await;
     assert_eq!(s, 200);
@@ -50,12 +50,12 @@ async fn a_tree_loads_and_reads_back_without_ufs_reads() {
     assert_eq!(s, 200);
     assert_ne!(again["id"], v["id"]);
     assert_eq!(again["skippedBytes"], total, "{again}");
-    assert_eq!(c.faulty.read_calls(), 0);
+    assert_eq!(c.faulty().read_calls(), 0);
 }
 
 #[tokio::test]
 async fn replicas_land_on_distinct_workers_and_the_filter_applies() {
-    let c = Cluster::start(3).await;
+    let c = cluster(3).await;
     let files = tree(&c, 12);
     let body = r#"{"paths": ["/data/d0", "/data/d1"], "options": {"sync": true, "replicas": 2, "fileFilterRegx": "f00[0-9]$", "verify": true}}"#;
     let (s, v) = c.call("POST", "/api/v1/load", Some(body)).await;
@@ -73,9 +73,9 @@ async fn replicas_land_on_distinct_workers_and_the_filter_applies() {
 
 #[tokio::test]
 async fn failing_files_are_retried_then_listed() {
-    let c = Cluster::start(2).await;
+    let c = cluster(2).await;
     let files = tree(&c, 8);
-    c.faulty.fail_matching("f003", UfsError::Unavailable("injected".into()));
+    c.faulty().fail_matching("f003", UfsError::Unavailable("injected".into()));
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
     assert_eq!(s, 200);
     assert_eq!(v["state"], "FAILED", "{v}");
@@ -84,7 +84,7 @@ async fn failing_files_are_retried_then_listed() {
     assert!(v["errorMessage"][bad].as_str().unwrap().contains("injected"), "{v}");
     let list = std::fs::read_to_string(v["failedFileListPath"].as_str().unwrap()).unwrap();
     assert_eq!(list.trim(), bad);
-    c.faulty.clear_faults();
+    c.faulty().clear_faults();
     let (s, v) =
         c.call("POST", "/api/v1/load", Some(&format!(r#"{{"paths": ["{bad}"], "options": {{"sync": true}}}}"#))).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")));
@@ -92,9 +92,9 @@ async fn failing_files_are_retried_then_listed() {
 
 #[tokio::test]
 async fn stop_then_resubmit_resumes_without_reloading() {
-    let c = Cluster::start(2).await;
+    let c = cluster(2).await;
     let files = tree(&c, 30);
-    c.faulty.set_read_delay(Some(Duration::from_millis(30)));
+    c.faulty().set_read_delay(Some(Duration::from_millis(30)));
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"batchSize": 1}}"#)).await;
     assert_eq!(s, 200);
     let id = v["id"].as_str().unwrap().to_string();
@@ -103,44 +103,44 @@ async fn stop_then_resubmit_resumes_without_reloading() {
     assert_eq!(s, 200);
     let v = c.wait_end("load", &id).await;
     assert_eq!(v["state"], "STOPPED");
-    c.faulty.set_read_delay(None);
-    c.faulty.reset_counters();
+    c.faulty().set_read_delay(None);
+    c.faulty().reset_counters();
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
     assert_eq!((s, v["id"].as_str()), (409, Some(id.as_str())), "{v}");
     let v = c.wait_end("load", &id).await;
     assert_eq!(v["state"], "SUCCEEDED", "{v}");
     assert_eq!(v["scannedFiles"], 30, "nothing counted twice: {v}");
     for (uri, data) in &files {
-        assert!(c.faulty.reads_of(uri).bytes <= data.len() as u64, "{uri} read more than once");
+        assert!(c.faulty().reads_of(uri).bytes <= data.len() as u64, "{uri} read more than once");
         assert_eq!(c.holders(uri).len(), 1);
     }
 }
 
 #[tokio::test]
 async fn a_restarted_coordinator_continues_the_job() {
-    let mut c = Cluster::start(2).await;
+    let mut c = cluster(2).await;
     let files = tree(&c, 30);
-    c.faulty.set_read_delay(Some(Duration::from_millis(30)));
+    c.faulty().set_read_delay(Some(Duration::from_millis(30)));
     let (_, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"batchSize": 1}}"#)).await;
     let id = v["id"].as_str().unwrap().to_string();
     c.wait_for("load", &id, |v| v["loadedNonEmptyFiles"].as_u64() >= Some(3)).await;
     c.stop_coordinator().await;
-    c.faulty.set_read_delay(None);
+    c.faulty().set_read_delay(None);
     c.start_coordinator().await;
     let v = c.wait_end("load", &id).await;
     assert_eq!(v["state"], "SUCCEEDED", "{v}");
     assert_eq!(v["scannedFiles"], 30, "{v}");
     assert_eq!(v["loadedNonEmptyFiles"], 29, "f000 is empty: {v}");
     for (uri, data) in &files {
-        assert!(c.faulty.reads_of(uri).bytes <= data.len() as u64, "{uri} was loaded twice");
+        assert!(c.faulty().reads_of(uri).bytes <= data.len() as u64, "{uri} was loaded twice");
     }
 }
 
 #[tokio::test]
 async fn a_worker_killed_mid_job_fails_its_files_and_a_resubmission_loads_them() {
-    let mut c = Cluster::start(2).await;
+    let mut c = cluster(2).await;
     let files = tree(&c, 40);
-    c.faulty.set_read_delay(Some(Duration::from_millis(20)));
+    c.faulty().set_read_delay(Some(Duration::from_millis(20)));
     let (_, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"batchSize": 1}}"#)).await;
     let id = v["id"].as_str().unwrap().to_string();
     c.wait_for("load", &id, |v| v["loadedNonEmptyFiles"].as_u64() >= Some(2)).await;
@@ -149,7 +149,7 @@ async fn a_worker_killed_mid_job_fails_its_files_and_a_resubmission_loads_them()
     assert_eq!(v["state"], "FAILED", "{v}");
     let failed = std::fs::read_to_string(v["failedFileListPath"].as_str().unwrap()).unwrap();
     assert!(!failed.trim().is_empty());
-    c.faulty.set_read_delay(None);
+    c.faulty().set_read_delay(None);
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
     for (uri, _) in &files {
@@ -187,7 +187,7 @@ async fn refusing_worker(
 #[tokio::test]
 async fn a_batch_refused_with_a_4xx_is_not_retried_but_a_5xx_is() {
     use std::sync::atomic::Ordering;
-    let c = Cluster::start(0).await;
+    let c = cluster(0).await;
     c.write("f.bin", &pattern(100, 1));
     let max_attempts = loam_coordinator::jobs::MAX_ATTEMPTS as usize;
     for (status, attempts) in [(400, 1), (503, max_attempts)] {

@@ -7,9 +7,9 @@
 //! UFS reads are held up (a read delay far longer than any test) where a load must stay running, so the
 //! only way such a load ends is the one under test.
 
-mod jobs_support;
-
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster};
+use loam_testsupport::cluster::Cluster;
+use loam_testsupport::data::pattern;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -58,7 +58,7 @@ fn files(c: &Cluster, dir: &str, n: usize, len: usize) {
 
 #[tokio::test]
 async fn running_loads_reserve_their_planned_bytes_until_the_run_ends() {
-    let c = Cluster::start(2).await;
+    let c = cluster(2).await;
     const QUOTA: u64 = 10 << 20;
     const LEN: u64 = 40_000;
     set_quota(&c, "/data/q", QUOTA).await;
@@ -68,7 +68,7 @@ async fn running_loads_reserve_their_planned_bytes_until_the_run_ends() {
     let q = quota_until(&c, "/data/q", |v| v["usedBytes"] == LEN).await;
     assert_eq!((q["reservedBytes"].as_u64(), q["state"].as_str()), (Some(0), Some("Available")), "{q}");
 
-    c.faulty.set_read_delay(Some(STUCK));
+    c.faulty().set_read_delay(Some(STUCK));
     files(&c, "q/slow", 5, LEN as usize);
     let id = submit(&c, json!({"paths": ["/data/q/slow"], "options": {"replicas": 2}})).await;
     let planned = 5 * LEN * 2;
@@ -93,7 +93,7 @@ async fn running_loads_reserve_their_planned_bytes_until_the_run_ends() {
     assert_eq!(v["status"], v["quotaCheckError"]);
     // ...but the running load is not stopped by reservations, its own included.
     c.wait_for("load", &id, |v| v["quota"]["remaining"] == 0).await;
-    tokio::time::sleep(jobs_support::POLICY_INTERVAL * 3).await;
+    tokio::time::sleep(crate::POLICY_INTERVAL * 3).await;
     let (_, v) = c.call("GET", &format!("/api/v1/load?id={id}"), None).await;
     assert_eq!(v["state"], "RUNNING", "{v}");
     assert!(v.get("quotaCheckError").is_none(), "{v}");
@@ -107,11 +107,11 @@ async fn running_loads_reserve_their_planned_bytes_until_the_run_ends() {
 
 #[tokio::test]
 async fn a_load_whose_quota_fills_up_fails_with_quota_check_error() {
-    let c = Cluster::start(1).await;
+    let c = cluster(1).await;
     let used = 4 * PAGE;
     files(&c, "q/pre", 1, used as usize);
     load_now(&c, "/data/q/pre").await;
-    c.faulty.set_read_delay(Some(STUCK));
+    c.faulty().set_read_delay(Some(STUCK));
     const LEN: u64 = 3 * PAGE;
     files(&c, "q/slow", 4, LEN as usize);
     let id = submit(&c, json!({"paths": ["/data/q/slow"]})).await;
@@ -142,7 +142,7 @@ async fn a_load_whose_quota_fills_up_fails_with_quota_check_error() {
 
 #[tokio::test]
 async fn only_loads_under_a_full_quota_are_stopped_index_files_included() {
-    let c = Cluster::start(1).await;
+    let c = cluster(1).await;
     set_quota(&c, "/data/q", 1000).await;
     files(&c, "q/a", 1, 2 * PAGE as usize);
     load_now(&c, "/data/q/a").await;

@@ -1,13 +1,12 @@
 //! `/api/v1/rebalance`: every status code of every method, the error bodies, and the progress object of a
 //! finished job (exactly the spec's fields).
 
-mod common;
-mod jobs_support;
-
-use common::status_text;
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster};
 use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
+use loam_testsupport::cluster::Cluster;
+use loam_testsupport::coordinator::status_text;
+use loam_testsupport::data::pattern;
 use serde_json::Value;
 use std::collections::HashMap;
 
@@ -30,7 +29,7 @@ async fn cached_on(c: &Cluster, on: usize, n: usize) -> Vec<String> {
     while endpoints.iter().any(|w| owned.get(&w.id).copied().unwrap_or(0) < n) {
         let i = uris.len();
         let uri = c.write(&format!("f{i}"), &pattern(PAGE as usize, i as u8));
-        c.read_via(on, &uri, PAGE as usize).await;
+        c.range(on, &uri, 0, PAGE).await;
         *owned.entry(ring.primary(&uri).unwrap().1.id).or_default() += 1;
         uris.push(uri);
     }
@@ -39,7 +38,7 @@ async fn cached_on(c: &Cluster, on: usize, n: usize) -> Vec<String> {
 
 #[tokio::test]
 async fn bad_submissions_are_400_with_a_precise_message() {
-    let c = Cluster::start(1).await;
+    let c = cluster(1).await;
     let unknown = WorkerId::random().to_string();
     for (body, why) in [
         ("", "empty request body"),
@@ -66,7 +65,7 @@ async fn bad_submissions_are_400_with_a_precise_message() {
 
 #[tokio::test]
 async fn submit_look_up_conflict_stop_resume_and_gone() {
-    let c = Cluster::start(2).await;
+    let c = cluster(2).await;
     let w = ids(&c);
     // Everything is cached on worker 1, so worker 0 has files to copy; one byte per second keeps it busy.
     cached_on(&c, 1, 2).await;
@@ -151,7 +150,7 @@ async fn submit_look_up_conflict_stop_resume_and_gone() {
 
 #[tokio::test]
 async fn lookups_and_stops_refuse_what_they_cannot_do() {
-    let c = Cluster::start(1).await;
+    let c = cluster(1).await;
     let w = ids(&c);
     let cases: [(&str, &str, Option<&str>, u16, &str); 10] = [
         ("GET", "/api/v1/rebalance?id=nope", None, 404, "No job found"),

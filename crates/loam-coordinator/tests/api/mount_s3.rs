@@ -1,9 +1,7 @@
 //! `POST /api/v1/mount` of `s3://` UFSs against a real S3 test server (moto): the UFS check finds a
 //! missing bucket and an unreachable endpoint, and neither is a 500.
 
-mod common;
-
-use common::{start, status_text};
+use loam_testsupport::coordinator::{start, status_text};
 use loam_testsupport::{S3TestServer, free_port};
 use serde_json::json;
 use std::collections::BTreeMap;

@@ -1,12 +1,11 @@
 //! `/api/v1/file_index`: every status code, paging and prefix, POST/DELETE counts, the disabled index, and
 //! the index following real workers (read-through, free, eviction) and its rebuild after a restart.
 
-mod common;
-mod jobs_support;
-
-use common::status_text;
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster, jobs};
 use loam_coordinator::CoordinatorConfig;
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::coordinator::status_text;
+use loam_testsupport::data::pattern;
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
@@ -31,7 +30,7 @@ fn strings(v: &Value) -> Vec<String> {
 
 #[tokio::test]
 async fn status_codes_paging_prefix_and_counts() {
-    let c = common::start().await;
+    let c = loam_testsupport::coordinator::start().await;
     let ufs = c.ufs_dir("u", true);
     let (s, _) = c.call("POST", "/api/v1/mount", Some(&json!({"path": "/data", "ufs": ufs}).to_string())).await;
     assert_eq!(s, 200);
@@ -93,9 +92,13 @@ async fn status_codes_paging_prefix_and_counts() {
 #[tokio::test]
 async fn a_disabled_index_answers_404() {
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(dir.path());
-    let c =
-        common::start_with(dir, store, CoordinatorConfig { file_index: false, ..CoordinatorConfig::default() }).await;
+    let store = loam_testsupport::coordinator::open_store(dir.path());
+    let c = loam_testsupport::coordinator::start_with(
+        dir,
+        store,
+        CoordinatorConfig { file_index: false, ..CoordinatorConfig::default() },
+    )
+    .await;
     let body = Some(r#"{"files": ["s3://b/f"]}"#);
     for (m, b) in [("GET", None), ("POST", body), ("DELETE", body)] {
         let (s, v) = c.call(m, "/api/v1/file_index", b).await;
@@ -122,10 +125,10 @@ async fn holders(c: &Cluster, uri: &str) -> Vec<String> {
 
 #[tokio::test]
 async fn the_index_follows_read_through_free_and_eviction() {
-    let c = Cluster::start_forwarding(2).await;
+    let c = Cluster::start(Options { forward_loads: true, ..jobs(2) }).await;
     let w0 = c.live()[0].id.to_string();
     let a = c.write("a", &pattern(3 * PAGE as usize, 1));
-    c.read_via(0, &a, 3 * PAGE as usize).await;
+    c.range(0, &a, 0, 3 * PAGE).await;
     eventually("read-through reported", async || holders(&c, &a).await == vec![w0.clone()]).await;
     let (s, v) = c.call("GET", &format!("/api/v1/file_index?file={a}"), None).await;
     assert_eq!(s, 200);
@@ -141,7 +144,7 @@ async fn the_index_follows_read_through_free_and_eviction() {
     let mut uris = Vec::new();
     for i in 0..20 {
         let uri = c.write(&format!("big/{i}"), &pattern(64 * PAGE as usize, i as u8));
-        c.read_via(1, &uri, 64 * PAGE as usize).await;
+        c.range(1, &uri, 0, 64 * PAGE).await;
         uris.push(uri);
     }
     let pages = c.live()[1].state.rt.pages().clone();
@@ -163,12 +166,12 @@ async fn the_index_follows_read_through_free_and_eviction() {
 #[tokio::test]
 async fn the_index_is_rebuilt_from_the_workers_when_the_coordinator_restarts() {
     // No forwarding: these workers do not report, so only the rebuild can fill the index.
-    let mut c = Cluster::start(2).await;
+    let mut c = cluster(2).await;
     let a = c.write("a", &pattern(PAGE as usize, 1));
     let b = c.write("b", &pattern(PAGE as usize, 2));
-    c.read_via(0, &a, PAGE as usize).await;
-    c.read_via(1, &a, PAGE as usize).await;
-    c.read_via(1, &b, PAGE as usize).await;
+    c.range(0, &a, 0, PAGE).await;
+    c.range(1, &a, 0, PAGE).await;
+    c.range(1, &b, 0, PAGE).await;
     c.stop_coordinator().await;
     c.start_coordinator().await;
     eventually("rebuilt", async || indexed(&c).await == vec![a.clone(), b.clone()]).await;

@@ -1,10 +1,8 @@
 //! `/api/v1/mount` against a running coordinator: every status code of the spec's table, the listing
 //! format, secret masking, persistence, races, and that refused requests change nothing.
 
-mod common;
-
-use common::{TestCoordinator, call, open_store, start, start_with, status_text};
 use loam_coordinator::CoordinatorConfig;
+use loam_testsupport::coordinator::{TestCoordinator, call, open_store, start, start_with, status_text};
 use loam_ufs::Mount;
 use serde_json::{Value, json};
 

@@ -2,18 +2,16 @@
 //! usage summed from the registered workers' reports, the state that follows, and the enable switch.
 //! The rule behaviours run on the embedded store and on etcd (`on_both_stores!`).
 
-mod common;
-
-use common::{Backend, TestCoordinator, start_on, start_with, status_text};
 use loam_coordinator::CoordinatorConfig;
 use loam_core::WorkerId;
 use loam_core::membership::WorkerRecord;
 use loam_core::rules::QuotaUsageRecord;
 use loam_core::store_keys::quota_usage_key;
+use loam_testsupport::coordinator::{Backend, TestCoordinator, start_on, start_with, status_text};
 use serde_json::json;
 use std::time::Duration;
 
-on_both_stores!(quotas_are_set_listed_with_usage_and_removed, bad_quota_requests_are_400);
+loam_testsupport::on_both_stores!(quotas_are_set_listed_with_usage_and_removed, bad_quota_requests_are_400);
 
 async fn mounted(backend: Backend) -> TestCoordinator {
     loam_ufs::install_process_defaults();
@@ -105,7 +103,7 @@ async fn bad_quota_requests_are_400(backend: Backend) {
 async fn a_disabled_quota_answers_501() {
     loam_ufs::install_process_defaults();
     let dir = tempfile::tempdir().unwrap();
-    let store = common::open_store(dir.path());
+    let store = loam_testsupport::coordinator::open_store(dir.path());
     let c = start_with(dir, store, CoordinatorConfig { quota_enabled: false, ..CoordinatorConfig::default() }).await;
     for (method, path, body) in [
         ("GET", "/api/v1/quota", None),

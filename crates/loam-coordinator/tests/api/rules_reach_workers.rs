@@ -3,11 +3,11 @@
 //! and counted (and reported back) under a quota; removing a rule undoes it. The same scenario runs on
 //! the embedded store and on etcd, whose watches deliver the rules to the worker.
 
-mod jobs_support;
-
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster, jobs};
 use loam_core::rules::Priority;
 use loam_store::{EtcdOptions, EtcdStore};
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::data::pattern;
 use serde_json::{Value, json};
 use std::time::Duration;
 
@@ -30,7 +30,7 @@ async fn rules_reach_a_worker(c: Cluster) {
     c.write("q/c", &pattern(quota_len as usize, 3));
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
-    let pages = c.workers[0].as_ref().unwrap().state.rt.pages().clone();
+    let pages = c.worker(0).state.rt.pages().clone();
     let priority = |uri: &str| pages.priority(&loam_core::file_id(uri));
     assert_eq!(priority(&prio_file), Some(Priority::Medium), "no rule: medium");
 
@@ -56,12 +56,12 @@ async fn rules_reach_a_worker(c: Cluster) {
 
 #[tokio::test]
 async fn rules_reach_a_worker_on_the_embedded_store() {
-    rules_reach_a_worker(Cluster::start(1).await).await;
+    rules_reach_a_worker(cluster(1).await).await;
 }
 
 #[tokio::test]
 async fn rules_reach_a_worker_on_etcd() {
     let etcd = loam_testsupport::EtcdServer::start();
     let store = EtcdStore::connect(vec![etcd.endpoint()], EtcdOptions::default()).await.unwrap();
-    rules_reach_a_worker(Cluster::start_on_store(store, 1).await).await;
+    rules_reach_a_worker(Cluster::start(Options { store: Some(store), ..jobs(1) }).await).await;
 }

@@ -1,15 +1,13 @@
 //! `/api/v1/cache` (clear stale cache): status codes, per-worker errors, and 3 → 4 workers, where
 //! clear-stale drops exactly the files whose ring owner moved to the new worker and nothing else.
 
-mod common;
-mod jobs_support;
-
-use common::status_text;
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster};
 use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
 use loam_core::membership::{DEFAULT_CLUSTER_NAME, WorkerRecord};
-use loam_worker::WorkerConfig;
+use loam_testsupport::cluster::Cluster;
+use loam_testsupport::coordinator::status_text;
+use loam_testsupport::data::pattern;
 use std::time::{Duration, Instant};
 
 async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
@@ -22,7 +20,7 @@ async fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
 
 #[tokio::test]
 async fn status_codes_and_per_worker_errors() {
-    let c = Cluster::start(1).await;
+    let c = cluster(1).await;
     for m in ["POST", "DELETE"] {
         for bad in ["", "{", r#"{"other": 1}"#, r#"{"op": 5}"#, r#"{"op": "clear-stale", "replicas": 0}"#] {
             let (s, v) = c.call(m, "/api/v1/cache", Some(bad)).await;
@@ -53,7 +51,7 @@ async fn status_codes_and_per_worker_errors() {
 
 #[tokio::test]
 async fn after_a_fourth_worker_joins_clear_stale_drops_exactly_the_moved_files() {
-    let mut c = Cluster::start(3).await;
+    let mut c = cluster(3).await;
     let old_ring = loam_coordinator::jobs::workers::ring(&endpoints(&c));
     // Each file is cached on its primary owner under the 3-worker ring.
     let mut placed = Vec::new();
@@ -61,15 +59,11 @@ async fn after_a_fourth_worker_joins_clear_stale_drops_exactly_the_moved_files()
         let uri = c.write(&format!("f{i}"), &pattern(PAGE as usize, i as u8));
         let (_, owner) = old_ring.primary(&uri).unwrap();
         let idx = c.workers.iter().position(|w| w.as_ref().is_some_and(|w| w.id == owner.id)).unwrap();
-        c.read_via(idx, &uri, PAGE as usize).await;
+        c.range(idx, &uri, 0, PAGE).await;
         placed.push((uri, idx));
     }
     // The fourth worker, configured as the others.
-    let mut cfg = WorkerConfig::new(c.dir.path().join("worker3"), 64 * PAGE, 1024 * PAGE);
-    cfg.page_store.page_size = PAGE;
-    cfg.ufs_read_size = 4 * PAGE;
-    let w3 = loam_worker::start(cfg, c.store.clone(), c.registry.clone(), Default::default()).await.unwrap();
-    c.workers.push(Some(w3));
+    c.add_worker().await;
     let live: Vec<_> = c.live().iter().map(|w| w.state.members.clone()).collect();
     eventually("every worker sees 4 members", || live.iter().all(|m| m.ring().len() == 4)).await;
     let new_ring = loam_coordinator::jobs::workers::ring(&endpoints(&c));
@@ -85,9 +79,7 @@ async fn after_a_fourth_worker_joins_clear_stale_drops_exactly_the_moved_files()
 
     let (s, v) = c.call("POST", "/api/v1/cache", Some(r#"{"op": "clear-stale"}"#)).await;
     assert_eq!((s, v), (200, serde_json::json!({"errors": {}})));
-    let held = |uri: &str, idx: usize| {
-        c.workers[idx].as_ref().unwrap().state.rt.pages().file(&loam_core::file_id(uri)).is_some()
-    };
+    let held = |uri: &str, idx: usize| c.worker(idx).state.rt.pages().file(&loam_core::file_id(uri)).is_some();
     eventually("the moved files are dropped", || expected.iter().filter(|(u, i, _)| !held(u, *i)).count() == moved)
         .await;
     for (uri, idx, kept) in &expected {

@@ -1,12 +1,12 @@
 //! Status codes of `/api/v1/load` and `/api/v1/free`, free end to end, and the worker's `/v1/load`.
 
-mod jobs_support;
-
-use jobs_support::{Cluster, PAGE, pattern};
+use crate::{PAGE, cluster, jobs};
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::data::pattern;
 
 #[tokio::test]
 async fn load_and_free_status_codes() {
-    let c = Cluster::start(1).await;
+    let c = cluster(1).await;
     c.write("a/f", &pattern(100, 1));
     for ep in ["load", "free"] {
         let url = format!("/api/v1/{ep}");
@@ -43,7 +43,7 @@ async fn load_and_free_status_codes() {
 
 #[tokio::test]
 async fn free_removes_every_copy() {
-    let c = Cluster::start(3).await;
+    let c = cluster(3).await;
     let uris: Vec<String> = (0..6).map(|i| c.write(&format!("t/{i}/f"), &pattern(3 * PAGE as usize, i))).collect();
     c.write("t/top", &pattern(10, 9));
     let (s, v) = c
@@ -74,7 +74,7 @@ async fn free_removes_every_copy() {
 
 #[tokio::test]
 async fn an_index_file_lists_the_paths() {
-    let c = Cluster::start(2).await;
+    let c = cluster(2).await;
     let a = c.write("x/a", &pattern(500, 1));
     let b = c.write("x/b", &pattern(500, 2));
     c.write("x/c", &pattern(500, 3));
@@ -89,7 +89,7 @@ async fn an_index_file_lists_the_paths() {
 
 #[tokio::test]
 async fn the_worker_load_endpoint_forwards_to_the_coordinator() {
-    let c = Cluster::start(1).await;
+    let c = cluster(1).await;
     c.write("w/f", &pattern(100, 1));
     let w = c.live()[0].http_base();
     let get = |q: String| {
@@ -112,7 +112,7 @@ async fn the_worker_load_endpoint_forwards_to_the_coordinator() {
 
 #[tokio::test]
 async fn the_worker_load_endpoint_drives_a_real_coordinator() {
-    let c = Cluster::start_forwarding(2).await;
+    let c = Cluster::start(Options { forward_loads: true, ..jobs(2) }).await;
     for i in 0..40 {
         c.write(&format!("w/f{i:02}"), &pattern(PAGE as usize + i, i as u8));
     }
@@ -131,7 +131,7 @@ async fn the_worker_load_endpoint_drives_a_real_coordinator() {
     assert_eq!((s, v["success"].as_bool()), (200, Some(false)), "nothing to stop: {v}");
 
     // Slow reads keep the job running (no file can finish before a second) while it is looked at.
-    c.faulty.set_read_delay(Some(std::time::Duration::from_secs(1)));
+    c.faulty().set_read_delay(Some(std::time::Duration::from_secs(1)));
     let (s, v) = call("path=/data/w&opType=submit").await;
     assert_eq!((s, v["success"].as_bool()), (200, Some(true)), "{v}");
     let id = v["jobId"].as_str().unwrap().to_string();
@@ -151,7 +151,7 @@ async fn the_worker_load_endpoint_drives_a_real_coordinator() {
     assert_eq!(v["jobState"], "STOPPED", "{v}");
 
     // Submitting again resumes the stopped job, which then finishes.
-    c.faulty.set_read_delay(None);
+    c.faulty().set_read_delay(None);
     let (s, v) = call("path=/data/w&opType=submit").await;
     assert_eq!((s, v["jobId"].as_str()), (200, Some(id.as_str())), "{v}");
     let v = c.wait_end("load", &id).await;

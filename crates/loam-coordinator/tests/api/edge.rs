@@ -1,8 +1,6 @@
 //! What every endpoint shares: unknown endpoints, wrong methods, error body shape, graceful shutdown.
 
-mod common;
-
-use common::{client, start, status_text};
+use loam_testsupport::coordinator::{client, start, status_text};
 use serde_json::json;
 
 #[tokio::test]
