@@ -1,25 +1,25 @@
 //! The mount against real in-process workers (embedded store, `file://` UFS in a temp dir): the kernel
 //! reads through FUSE from test threads while the mount answers on this test's runtime. Every read is
-//! compared with the UFS bytes. The `loam fuse` binary is tested end to end in `crates/loam/tests/fuse.rs`.
+//! compared with the UFS bytes. The `loam fuse` binary is tested end to end in `crates/loam/tests/e2e/fuse.rs`.
 
 use loam_client::{Client, MembershipView};
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_fuse::{FuseConfig, MountedFs, is_mounted, mount};
-use loam_store::{ClusterStore, EmbeddedStore};
-use loam_ufs::{Mount, MountTable, UfsRegistry};
-use loam_worker::{WorkerConfig, WorkerHandle};
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::data::content;
+use loam_ufs::{Mount, MountTable};
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::sync::Arc;
 use tokio::sync::watch;
 
-struct Cluster {
-    workers: Vec<Option<WorkerHandle>>,
+/// Workers with a worker's default pages (16 MiB of memory, 256 MiB of disk), a client of their ring and
+/// the mount table the FUSE mount shows.
+struct Fuse {
+    cluster: Cluster,
     client: Client,
     table: MountTable,
-    ufs: PathBuf,
     _stop: watch::Sender<bool>,
-    dir: tempfile::TempDir,
 }
 
 fn require_fuse() {
@@ -30,43 +30,28 @@ fn require_fuse() {
     );
 }
 
-/// Bytes distinct per `seed` and position.
-fn content(len: usize, seed: u32) -> Vec<u8> {
-    (0..len as u32).map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 24) as u8).collect()
-}
-
-async fn cluster(workers: usize) -> Cluster {
-    loam_ufs::install_process_defaults();
-    let dir = tempfile::tempdir().unwrap();
-    let ufs = dir.path().join("ufs");
-    std::fs::create_dir_all(ufs.join("sub")).unwrap();
-    let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.path().join("cluster.redb")).unwrap();
-    let mount = Mount::new("/data", &format!("file://{}", ufs.display()), Default::default()).unwrap();
-    let key = loam_core::store_keys::mount_key(DEFAULT_CLUSTER_NAME, "data");
-    store.put(&key, serde_json::to_vec(&mount).unwrap().into(), None).await.unwrap();
-    let mut handles = Vec::new();
-    for i in 0..workers {
-        let cfg = WorkerConfig::new(dir.path().join(format!("w{i}")), 16 << 20, 256 << 20);
-        let w = loam_worker::start(cfg, store.clone(), UfsRegistry::new(), Default::default()).await.unwrap();
-        handles.push(Some(w));
-    }
+async fn cluster(workers: usize) -> Fuse {
+    let c = Cluster::start(Options { workers, ..Options::worker_defaults(16 << 20, 256 << 20) }).await;
+    std::fs::create_dir_all(c.ufs_root().join("sub")).unwrap();
     let (stop, stopped) = watch::channel(false);
+    let store = c.store.clone();
     let (view, _task) = MembershipView::follow_store(store, DEFAULT_CLUSTER_NAME, 5, stopped).await.unwrap();
     assert_eq!(view.ring().lookup("x", workers).len(), workers, "every worker is on the ring");
     // No UFS fallback: whatever the mount reads, a worker served.
     let client = Client::new(reqwest::Client::new(), view, None);
-    Cluster { workers: handles, client, table: MountTable::from_mounts([mount]), ufs, _stop: stop, dir }
+    let mount = Mount::new("/data", &c.root, Default::default()).unwrap();
+    Fuse { cluster: c, client, table: MountTable::from_mounts([mount]), _stop: stop }
 }
 
-impl Cluster {
+impl Fuse {
     fn write(&self, rel: &str, len: usize, seed: u32) -> Vec<u8> {
         let bytes = content(len, seed);
-        std::fs::write(self.ufs.join(rel), &bytes).unwrap();
+        std::fs::write(self.cluster.ufs_root().join(rel), &bytes).unwrap();
         bytes
     }
 
     fn mount(&self) -> MountedFs {
-        let mp = self.dir.path().join("mnt");
+        let mp = self.cluster.dir.join("mnt");
         std::fs::create_dir_all(&mp).unwrap();
         let cfg = FuseConfig::new(&mp);
         mount(self.client.clone(), Arc::new(self.table.clone()), &cfg, tokio::runtime::Handle::current())
@@ -75,9 +60,8 @@ impl Cluster {
 
     /// Index of the worker that owns `rel` on the ring.
     fn owner(&self, rel: &str) -> usize {
-        let uri = format!("file://{}/{rel}", self.ufs.display());
-        let id = self.client.candidates(&uri)[0].id;
-        self.workers.iter().position(|w| w.as_ref().is_some_and(|w| w.id == id)).unwrap()
+        let id = self.client.candidates(&self.cluster.uri(rel))[0].id;
+        self.cluster.workers.iter().position(|w| w.as_ref().is_some_and(|w| w.id == id)).unwrap()
     }
 }
 
@@ -162,7 +146,7 @@ async fn a_stream_survives_its_worker_shutting_down_mid_read() {
     });
     at_half.recv().await.unwrap();
     // The owner leaves mid-stream: the rest comes from the replicas (the UFS fallback is off).
-    c.workers[owner].take().unwrap().shutdown().await;
+    c.cluster.kill_worker(owner).await;
     resume.send(()).unwrap();
     let got = reader.await.unwrap();
     assert_eq!(got.len(), bytes.len());
