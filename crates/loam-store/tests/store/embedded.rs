@@ -32,22 +32,7 @@ macro_rules! behaviour {
     )+};
 }
 
-behaviour!(
-    get_put_revision,
-    create_and_mod_revision,
-    delete,
-    delete_prefix,
-    list_order_and_paging,
-    prefix_boundaries,
-    cas_absent,
-    cas_mod_revision,
-    lease_expiry_deletes_keys,
-    keep_alive_extends,
-    keep_alive_after_expiry,
-    revoke_deletes_keys,
-    watch_in_order,
-    watch_replays_from_revision,
-);
+every_behaviour!(behaviour);
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_all_concurrently_in_memory() {
