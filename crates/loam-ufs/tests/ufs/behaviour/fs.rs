@@ -1,6 +1,6 @@
 //! The behaviour cases against the local file system (`file://` under a temp dir).
 
-use crate::cases::Env;
+use super::cases::Env;
 use loam_core::path::UfsUri;
 use loam_ufs::{MountOptions, OpendalUfs, UfsError};
 use std::sync::Arc;

@@ -14,7 +14,7 @@ macro_rules! behaviour_tests {
             #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
             async fn $case() {
                 let (env, _guard) = $setup();
-                $crate::cases::$case(env).await;
+                $crate::behaviour::cases::$case(env).await;
             }
         )*
     };

@@ -1,6 +1,6 @@
 //! The behaviour cases against a real S3 server (moto, one per test), rooted at a key prefix of a bucket.
 
-use crate::cases::Env;
+use super::cases::Env;
 use loam_core::path::UfsUri;
 use loam_testsupport::S3TestServer;
 use loam_ufs::{MountOptions, OpendalUfs, Ufs, UfsError};

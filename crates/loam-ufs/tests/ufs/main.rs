@@ -1,0 +1,7 @@
+//! loam-ufs's integration tests, one binary: `OpendalUfs`'s behaviour on both backends (`behaviour`),
+//! `FaultyUfs` (`faulty`) and the `UfsRegistry` (`registry`). Each module was a test binary of its own;
+//! nextest still runs every test in a process of its own.
+
+mod behaviour;
+mod faulty;
+mod registry;
