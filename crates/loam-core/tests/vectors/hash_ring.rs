@@ -1,4 +1,4 @@
-//! The ring reproduces every vector of Alluxio's reference test suite (`tests/vectors/hash-ring`,
+//! The ring reproduces every vector of Alluxio's reference test suite (`hash-ring/` beside this file,
 //! Alluxio's own test vectors).
 
 use loam_core::hash_ring::{DEFAULT_VIRTUAL_NODES, HashRing};
@@ -10,10 +10,10 @@ use std::collections::{BTreeMap, BTreeSet};
 /// because its checkout moved.
 fn load<T: serde::de::DeserializeOwned>(name: &str) -> T {
     let text = match name {
-        "workerHostnames.json" => include_str!("vectors/hash-ring/workerHostnames.json"),
-        "workerList.json" => include_str!("vectors/hash-ring/workerList.json"),
-        "activeNodesMap.json" => include_str!("vectors/hash-ring/activeNodesMap.json"),
-        "fileUrlWorkers.json" => include_str!("vectors/hash-ring/fileUrlWorkers.json"),
+        "workerHostnames.json" => include_str!("hash-ring/workerHostnames.json"),
+        "workerList.json" => include_str!("hash-ring/workerList.json"),
+        "activeNodesMap.json" => include_str!("hash-ring/activeNodesMap.json"),
+        "fileUrlWorkers.json" => include_str!("hash-ring/fileUrlWorkers.json"),
         other => panic!("no vector file {other}"),
     };
     serde_json::from_str(text).unwrap()
