@@ -1,8 +1,9 @@
 //! Test harness shared by the workspace's tests and its benchmarks (`loam-bench`); nothing here is used
 //! by a shipped binary.
 //!
-//! - Real servers started on 127.0.0.1 for one test each: an S3 test server ([`S3TestServer`]) and etcd
-//!   ([`EtcdServer`]), under a watchdog that kills them with the test process, and free ports for them.
+//! - Real servers started on 127.0.0.1 for one test each: an S3 test server ([`S3TestServer`]), etcd
+//!   ([`EtcdServer`]), `loam` server processes ([`process::Server`]), all under a watchdog that kills them
+//!   with the test process, and free ports to run them on.
 //! - With the `cluster` feature, in-process clusters on Loam's own crates: workers and a Coordinator on a
 //!   real store over a real UFS ([`cluster::Cluster`]), or a Coordinator alone
 //!   ([`coordinator::TestCoordinator`]).
@@ -19,6 +20,7 @@ pub mod data;
 pub mod etcd_server;
 pub mod http;
 pub mod ports;
+pub mod process;
 pub mod s3_server;
 pub mod watchdog;
 
