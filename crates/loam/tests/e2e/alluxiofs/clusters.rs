@@ -7,9 +7,9 @@
 //! port taken between the check and the bind) is retried on fresh addresses. The coordinator listens on
 //! a free port of 127.0.0.1.
 
-use super::cluster::{CAP, wait_until};
-use super::http;
-use super::process::{Server, log_path, run_cli, tail};
+use crate::cluster::{CAP, LEASE_TTL_SECS, wait_until};
+use crate::http;
+use crate::process::{Server, log_path, run_cli, server, strings, tail};
 use loam_testsupport::EtcdServer;
 use std::hash::{BuildHasher, Hasher};
 use std::net::TcpListener;
@@ -21,8 +21,6 @@ pub const HTTP_PORT: u16 = 28080;
 pub const S3_PORT: u16 = 29998;
 /// Fresh addresses to try when a start fails.
 const START_ATTEMPTS: usize = 3;
-/// The lease TTL of the distributed cluster's workers: short, so a killed one leaves the ring soon.
-pub const LEASE_TTL_SECS: u64 = 3;
 
 /// `n` loopback addresses on which both ports are free at the moment.
 pub fn free_addresses(n: usize) -> Vec<String> {
@@ -37,10 +35,6 @@ pub fn free_addresses(n: usize) -> Vec<String> {
         }
     }
     panic!("no free loopback addresses for ports {HTTP_PORT} and {S3_PORT}");
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
 }
 
 /// Runs the CLI against the coordinator at `url`; it must succeed.
@@ -92,7 +86,7 @@ impl LocalOnLoopback {
                 "--memory-size",
                 "16MiB",
             ]);
-            match Server::start(&args, &log) {
+            match server(&args, &log) {
                 Ok(s) => {
                     let coordinator = format!("http://127.0.0.1:{port}");
                     for h in &hosts {
@@ -147,7 +141,7 @@ impl DistributedOnLoopback {
             "--data-dir",
             &dir.join("coordinator").display().to_string(),
         ]);
-        let coordinator_server = Server::start(&args, &log_path(dir, "coordinator")).unwrap_or_else(|e| panic!("{e}"));
+        let coordinator_server = server(&args, &log_path(dir, "coordinator")).unwrap_or_else(|e| panic!("{e}"));
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
             let hosts = free_addresses(n);
@@ -197,7 +191,7 @@ impl DistributedOnLoopback {
             "--lease-ttl",
             &LEASE_TTL_SECS.to_string(),
         ]);
-        Server::start(&args, &log_path(dir, &format!("worker-{i}")))
+        server(&args, &log_path(dir, &format!("worker-{i}")))
     }
 
     /// Waits until the Coordinator lists `n` ONLINE workers.

@@ -7,17 +7,9 @@
 //! files (the mount is awaited by asking each worker for the primary of a probe path, not of a file) and
 //! every worker reports zero cached files.
 
-#[allow(dead_code)]
-#[path = "distributed/cluster.rs"]
-mod cluster;
-#[allow(dead_code)]
-#[path = "distributed/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "distributed/process.rs"]
-mod process;
-
-use cluster::{CAP, Cluster, wait_until};
+use crate::cluster::{CAP, Cluster, wait_until};
+use crate::http;
+use crate::process;
 use std::collections::BTreeMap;
 use std::process::Command;
 use std::time::Duration;

@@ -13,24 +13,14 @@
 //!   What each client does at once and after the dead worker's lease expired is in the script's
 //!   `failover` docstring; the S3 GET must complete with the right bytes.
 
-#[allow(dead_code)]
-#[path = "distributed/cluster.rs"]
-mod cluster;
-#[allow(dead_code)]
-#[path = "distributed/http.rs"]
-mod http;
-#[allow(dead_code)]
-#[path = "distributed/process.rs"]
-mod process;
-
-#[path = "alluxiofs/clusters.rs"]
 mod clusters;
-#[path = "alluxiofs/python.rs"]
 mod python;
 
-use clusters::{DistributedOnLoopback, HTTP_PORT, LocalOnLoopback, S3_PORT, cli_ok, wait_for_mount};
+use self::clusters::{DistributedOnLoopback, HTTP_PORT, LocalOnLoopback, S3_PORT, cli_ok, wait_for_mount};
+use self::python::Script;
+use crate::http;
 use loam_testsupport::S3TestServer;
-use python::Script;
+use loam_testsupport::data::content;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::io::{Read, Write};
@@ -46,11 +36,6 @@ const UFS_READ_BYTES: &str = "loam_worker_ufs_read_bytes_total";
 /// The moto bucket mounted at `/s3data`.
 const BUCKET: &str = "loam-alluxiofs";
 
-/// Deterministic bytes, distinct per `seed`.
-fn pattern(len: usize, seed: u32) -> Vec<u8> {
-    (0..len as u32).map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 24) as u8).collect()
-}
-
 /// Writes files of `sizes` under `root/rel` (named by index and size); (relative name, local path).
 fn write_files(root: &Path, rel: &str, sizes: &[usize], seed: u32) -> Vec<(String, String)> {
     std::fs::create_dir_all(root.join(rel)).expect("create the file directory");
@@ -60,7 +45,7 @@ fn write_files(root: &Path, rel: &str, sizes: &[usize], seed: u32) -> Vec<(Strin
         .map(|(i, &len)| {
             let name = format!("{rel}/f{i}-{len}.bin");
             let path = root.join(&name);
-            std::fs::write(&path, pattern(len, seed + i as u32)).expect("write a file");
+            std::fs::write(&path, content(len, seed + i as u32)).expect("write a file");
             (name, path.display().to_string())
         })
         .collect()
@@ -192,7 +177,7 @@ fn python_clients_and_the_s3_api_keep_reading_when_an_owner_is_killed() {
         .find(|rel| owner_of(&format!("{ufs_uri}/{rel}")) == format!("{victim}:{HTTP_PORT}"))
         .expect("a name the victim owns");
     std::fs::create_dir_all(ufs.join("big")).expect("big dir");
-    let big_bytes = pattern(64 * MIB, 9);
+    let big_bytes = content(64 * MIB, 9);
     std::fs::write(ufs.join(&big), &big_bytes).expect("write the big file");
 
     let (etcd_host, etcd_port) = ("127.0.0.1", c.etcd.port());

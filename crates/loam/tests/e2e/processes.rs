@@ -3,21 +3,11 @@
 //! the mount table, `loam worker`'s refusal to start without etcd, and `loam fs` reading through a static
 //! worker list with the UFS fallback (on by default, off with `--no-ufs-fallback`).
 
+use crate::process::loam;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
 use std::time::{Duration, Instant};
-
-const LOAM: &str = env!("CARGO_BIN_EXE_loam");
-
-/// `loam` with none of the user's `LOAM_*` settings, so the test sees only what it passes.
-fn loam() -> Command {
-    let mut c = Command::new(LOAM);
-    for var in ["LOAM_COORDINATOR", "LOAM_ETCD", "LOAM_CLUSTER_NAME", "LOAM_WORKERS_FILE", "RUST_LOG"] {
-        c.env_remove(var);
-    }
-    c
-}
 
 struct Coordinator {
     child: Child,

@@ -8,8 +8,8 @@
 //! tests hold on a loaded 2-core machine. On a failed test the processes' logs are printed; on drop
 //! every process is killed (workers, then the coordinator, then etcd).
 
-use super::http;
-use super::process::{CliOutput, Server, log_path, run_cli, tail};
+use crate::http;
+use crate::process::{CliOutput, Server, log_path, run_cli, server, strings, tail};
 use loam_testsupport::EtcdServer;
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
@@ -126,7 +126,7 @@ impl Cluster {
                 "--data-dir",
                 &data_dir.display().to_string(),
             ]);
-            match Server::start(&args, &log) {
+            match server(&args, &log) {
                 Ok(s) => {
                     assert!(
                         s.banner.iter().any(|l| l.contains(&self.coordinator_url())),
@@ -187,7 +187,7 @@ impl Cluster {
                 "--lease-ttl",
                 &LEASE_TTL_SECS.to_string(),
             ]);
-            match Server::start(&args, &log) {
+            match server(&args, &log) {
                 Ok(s) => {
                     let id = worker_line(&s.banner, &w.url());
                     let w = &mut self.workers[i];
@@ -247,8 +247,7 @@ impl Cluster {
 
     /// Writes a file of `len` bytes, distinct per `seed`, into the UFS; its bytes.
     pub fn write_file(&self, rel: &str, len: usize, seed: u32) -> Vec<u8> {
-        let bytes: Vec<u8> =
-            (0..len as u32).map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 24) as u8).collect();
+        let bytes = loam_testsupport::data::content(len, seed);
         let path = self.ufs.path().join(rel);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).expect("create UFS directories");
@@ -346,8 +345,4 @@ fn worker_line(banner: &[String], url: &str) -> String {
             _ => None,
         })
         .unwrap_or_else(|| panic!("the worker prints `worker {url} <id>`: {banner:?}"))
-}
-
-fn strings(args: &[&str]) -> Vec<String> {
-    args.iter().map(|s| s.to_string()).collect()
 }

@@ -2,9 +2,7 @@
 //! SUCCEEDED with the final progress on stdout, `--json` output that parses, `job list`, `--progress` and
 //! `--stop` by id on a job slowed down by `--bandwidth`, and a bad regex as a one-line error.
 
-mod local_process;
-
-use local_process::{cli, ok_quiet as ok, start_local};
+use crate::local_process::{cli, ok_quiet as ok, start_local};
 
 #[test]
 fn job_commands_against_loam_local() {

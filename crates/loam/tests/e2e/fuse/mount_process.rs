@@ -5,19 +5,16 @@
 //! (`loam_testsupport::watchdog`), and dropping a [`FuseProcess`] (also while a failing test unwinds)
 //! kills the process and detaches whatever is still mounted (`fusermount3 -u -z`, then `umount -l`).
 
-use super::process::{CliOutput, run_capped};
+use crate::process::{CliOutput, LOAM, run_capped};
+use loam_testsupport::process::{READY_LINE, clean_env};
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
-/// The binary under test.
-const LOAM: &str = env!("CARGO_BIN_EXE_loam");
 /// How long mounting (or exiting) may take on a loaded machine.
 const CAP: Duration = Duration::from_secs(60);
-/// The banner's last line.
-const READY_LINE: &str = "Press Ctrl-C to stop.";
 
 /// Fails the test, clearly, when the machine cannot run it (rather than skipping silently).
 pub fn require_fuse_and_tools() {
@@ -48,11 +45,7 @@ impl FuseProcess {
     pub fn start(mount_point: &Path, args: &[&str], log: &Path) -> Self {
         std::fs::create_dir_all(mount_point).expect("create the mount point");
         let err = std::fs::File::create(log).expect("create the fuse log");
-        let mut cmd = loam_testsupport::watchdog::watched("loam-fuse-watchdog", LOAM);
-        for var in ["LOAM_COORDINATOR", "LOAM_ETCD", "LOAM_CLUSTER_NAME", "LOAM_WORKERS_FILE", "RUST_LOG"] {
-            cmd.env_remove(var);
-        }
-        let mut child = cmd
+        let mut child = clean_env(loam_testsupport::watchdog::watched("loam-fuse-watchdog", LOAM))
             .args(["fuse", "--foreground", "--mount-point"])
             .arg(mount_point)
             .args(args)

@@ -2,9 +2,8 @@
 //! test: mount, list, nodes, ls, stat, cat twice (the second read from the cache), errors, JSON output,
 //! clean shutdown on Ctrl-C (SIGINT), and a restart that keeps mounts, worker ids and the warm cache.
 
-mod local_process;
-
-use local_process::{LOAM, Local, cli, ok, start_local};
+use crate::local_process::{Local, cli, ok, start_local};
+use crate::process::LOAM;
 
 use std::process::Command;
 use std::time::{Duration, Instant};
@@ -13,27 +12,14 @@ fn ufs_reads(l: &Local) -> u64 {
     l.workers
         .iter()
         .map(|(url, _)| {
-            let text = reqwest::blocking_get(&format!("{url}/metrics"));
+            let text = crate::http::get_ok(&format!("{url}/metrics")).unwrap_or_else(|e| panic!("{e}"));
+            let text = String::from_utf8(text).unwrap();
             text.lines()
                 .find_map(|x| x.strip_prefix("loam_worker_ufs_reads_total "))
                 .map(|v| v.trim().parse::<u64>().unwrap())
                 .unwrap_or(0)
         })
         .sum()
-}
-
-mod reqwest {
-    /// A tiny blocking GET over std (the test needs no async runtime).
-    pub fn blocking_get(url: &str) -> String {
-        use std::io::{Read, Write};
-        let rest = url.strip_prefix("http://").unwrap();
-        let (host, path) = rest.split_once('/').map(|(h, p)| (h, format!("/{p}"))).unwrap_or((rest, "/".into()));
-        let mut s = std::net::TcpStream::connect(host).unwrap();
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n").unwrap();
-        let mut out = String::new();
-        s.read_to_string(&mut out).unwrap();
-        out.split_once("\r\n\r\n").map(|x| x.1.to_string()).unwrap_or_default()
-    }
 }
 
 fn sigint_and_wait(mut l: Local) {

@@ -1,9 +1,7 @@
 //! End to end: `loam index list|add|remove`, `loam fs locate` and `loam cache clear-stale [--stop]` against a
 //! real `loam local` process, whose workers report their cached files to the coordinator's index.
 
-mod local_process;
-
-use local_process::{cli, ok_quiet as ok, start_local};
+use crate::local_process::{cli, ok_quiet as ok, start_local};
 
 use std::time::{Duration, Instant};
 

@@ -1,8 +1,6 @@
 //! End to end: `loam ttl|priority|quota add|list|remove` against a real `loam local` process.
 
-mod local_process;
-
-use local_process::{cli, ok_quiet, start_local};
+use crate::local_process::{cli, ok_quiet, start_local};
 
 #[test]
 fn rule_commands() {

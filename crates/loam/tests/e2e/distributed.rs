@@ -13,16 +13,10 @@
 //! assertion is the one the issue demands: a killed worker turns OFFLINE within its lease TTL (3 s
 //! here), checked against TTL + 5 s of grace for the poll itself on a loaded machine.
 
-#[path = "distributed/cluster.rs"]
-mod cluster;
-#[path = "distributed/http.rs"]
-mod http;
-#[path = "distributed/process.rs"]
-mod process;
-#[path = "distributed/rings.rs"]
 mod rings;
 
-use cluster::{CAP, Cluster, LEASE_TTL_SECS, wait_until};
+use crate::cluster::{CAP, Cluster, LEASE_TTL_SECS, wait_until};
+use crate::http;
 use std::collections::BTreeSet;
 use std::time::{Duration, Instant};
 

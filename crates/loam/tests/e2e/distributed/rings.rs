@@ -4,7 +4,7 @@
 //! (`loam_client::MembershipView::follow_store` on an `EtcdStore`). Each maps a key (a full UFS URI)
 //! to its primary worker's `host:port`.
 
-use super::process::run_capped;
+use crate::process::run_capped;
 use loam_client::MembershipView;
 use loam_core::hash_ring::DEFAULT_VIRTUAL_NODES;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
@@ -56,7 +56,7 @@ pub fn rust(etcd_url: &str, keys: &[String], members: usize) -> BTreeMap<String,
         let (view, task) = MembershipView::follow_store(store, DEFAULT_CLUSTER_NAME, DEFAULT_VIRTUAL_NODES, stopped)
             .await
             .expect("follow the membership in etcd");
-        let ring = tokio::time::timeout(super::cluster::CAP, async {
+        let ring = tokio::time::timeout(crate::cluster::CAP, async {
             loop {
                 let ring = view.ring();
                 if ring.len() == members {

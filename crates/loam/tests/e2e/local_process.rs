@@ -1,14 +1,9 @@
-//! A real `loam local` process for CLI tests, and the CLI run against it. Shared by the test binaries
-//! that drive the binary end to end (`mod local_process;`).
+//! A real `loam local` process for the CLI tests, and the CLI run against it.
 
-#![allow(dead_code)]
-
+use crate::process::LOAM;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Output, Stdio};
-
-/// The binary under test.
-pub const LOAM: &str = env!("CARGO_BIN_EXE_loam");
 
 /// A running `loam local`; killed on drop.
 pub struct Local {

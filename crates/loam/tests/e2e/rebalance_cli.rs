@@ -3,9 +3,7 @@
 //! back by `--prune-bandwidth`) seen with `--progress`, resubmitted (409), stopped with `--stop`, `job list`,
 //! and errors as one line.
 
-mod local_process;
-
-use local_process::{cli, ok_quiet as ok, start_local};
+use crate::local_process::{cli, ok_quiet as ok, start_local};
 
 #[test]
 fn rebalance_commands_against_loam_local() {

@@ -8,23 +8,14 @@
 //! them they fail with a message saying so. Each mount is taken down when its guard drops, also when a
 //! test fails (`fuse/mount_process.rs`).
 
-#[allow(dead_code)]
-#[path = "distributed/cluster.rs"]
-mod cluster;
-#[allow(dead_code)]
-#[path = "distributed/http.rs"]
-mod http;
-mod local_process;
-#[path = "fuse/mount_process.rs"]
 mod mount_process;
-#[allow(dead_code)]
-#[path = "distributed/process.rs"]
-mod process;
 
-use cluster::{CAP, Cluster, wait_until};
+use self::mount_process::{FuseProcess, require_fuse_and_tools, run, run_ok};
+use crate::cluster::{CAP, Cluster, wait_until};
+use crate::http;
+use crate::local_process::{Local, ok, start_local};
 use loam_fuse::is_mounted;
-use local_process::{Local, ok, start_local};
-use mount_process::{FuseProcess, require_fuse_and_tools, run, run_ok};
+use loam_testsupport::data::content;
 use std::io::{ErrorKind, Read, Seek, SeekFrom};
 use std::path::Path;
 
@@ -37,11 +28,6 @@ const FILES: [(&str, usize); 6] = [
     ("big", (20 << 20) + 12_345),
     ("nested/deeper/leaf", 777),
 ];
-
-/// Bytes distinct per `seed` and position.
-fn content(len: usize, seed: u32) -> Vec<u8> {
-    (0..len as u32).map(|i| (i.wrapping_add(seed).wrapping_mul(2_654_435_761) >> 24) as u8).collect()
-}
 
 /// Writes [`FILES`] into `ufs`; (name, bytes) of each.
 fn write_files(ufs: &Path) -> Vec<(&'static str, Vec<u8>)> {
@@ -233,7 +219,7 @@ fn the_mount_ends_cleanly_on_sigint_on_an_outside_unmount_and_in_the_background(
     let log = dir.path().join("fuse-bg.log");
     let (mp_arg, log_arg) = (mp.to_str().unwrap(), log.to_str().unwrap());
     let o = run(
-        local_process::LOAM,
+        crate::process::LOAM,
         &["fuse", "--coordinator", &l.coordinator, "--mount-point", mp_arg, "--log-file", log_arg],
     );
     assert!(o.status.success(), "loam fuse (background) failed: {}", o.stderr);

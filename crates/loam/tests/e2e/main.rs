@@ -1,0 +1,23 @@
+//! The `loam` binary end to end, one test binary: real `loam` processes (`loam local`, `loam coordinator`,
+//! `loam worker`, `loam fuse`, the CLI) with real etcd, moto, FUSE and the unmodified Python clients.
+//! Each test module was a test binary of its own; nextest still runs every test in a process of its own.
+//!
+//! Shared helpers: `process` (the binary under test, one-shot runs, servers), `http` (a blocking GET),
+//! `local_process` (a `loam local` for the CLI tests), `cluster` (etcd, a Coordinator and workers as
+//! processes).
+
+mod cluster;
+mod http;
+mod local_process;
+mod process;
+
+mod alluxio_client;
+mod alluxiofs;
+mod cluster_ops_cli;
+mod distributed;
+mod fuse;
+mod job_cli;
+mod local_cli;
+mod processes;
+mod rebalance_cli;
+mod rules_cli;
