@@ -28,6 +28,7 @@ const NAME: &str = "loam-test";
 
 /// A running single-member etcd on 127.0.0.1, killed on drop.
 pub struct EtcdServer {
+    binary: PathBuf,
     child: Option<Child>,
     client_port: u16,
     peer_port: u16,
@@ -47,8 +48,13 @@ impl EtcdServer {
     ///
     /// Panics (telling to run `scripts/setup-test-deps.sh`) when etcd is not installed.
     pub fn start() -> Self {
+        Self::start_binary(&etcd_binary())
+    }
+
+    /// [`EtcdServer::start`] with the etcd binary at `binary` (the load benchmark's `--etcd-bin`).
+    pub fn start_binary(binary: &Path) -> Self {
         let dir = tempfile::Builder::new().prefix("loam-etcd-").tempdir().expect("create a temp dir for etcd");
-        let mut server = Self { child: None, client_port: 0, peer_port: 0, dir };
+        let mut server = Self { binary: binary.to_path_buf(), child: None, client_port: 0, peer_port: 0, dir };
         for _ in 0..START_ATTEMPTS {
             server.client_port = crate::free_port();
             server.peer_port = crate::free_port();
@@ -116,7 +122,7 @@ impl EtcdServer {
         let err = log.try_clone().expect("clone the etcd log file handle");
         let client_url = self.endpoint();
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = watched("loam-etcd-watchdog", etcd_binary())
+        let child = watched("loam-etcd-watchdog", &self.binary)
             .args(["--name", NAME])
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -130,7 +136,7 @@ impl EtcdServer {
             .stdout(Stdio::from(log))
             .stderr(Stdio::from(err))
             .spawn()
-            .unwrap_or_else(|e| panic!("cannot start etcd through sh: {e}"));
+            .unwrap_or_else(|e| panic!("cannot start {} through sh: {e}", self.binary.display()));
         self.child = Some(child);
         self.wait_healthy()
     }

@@ -64,6 +64,12 @@ impl S3TestServer {
     ///
     /// Panics (telling to run `scripts/setup-test-deps.sh`) when moto is not installed.
     pub fn start() -> Self {
+        Self::start_on_cpus(None)
+    }
+
+    /// [`S3TestServer::start`], with the server confined to `cpus` (a `taskset` list such as `0` or `0-1`)
+    /// when given: the load benchmark gives the S3 server CPUs of its own, as a remote store would have.
+    pub fn start_on_cpus(cpus: Option<&str>) -> Self {
         let venv = venv_dir();
         let (python, moto) = (venv.join("bin/python3"), venv.join("bin/moto_server"));
         if !moto.is_file() || !python.is_file() {
@@ -79,7 +85,16 @@ impl S3TestServer {
             let log = tempfile::NamedTempFile::new().expect("create a temp file for the moto log");
             let out = log.reopen().expect("reopen the moto log");
             let err = log.reopen().expect("reopen the moto log");
-            let child = Command::new(&python)
+            let mut cmd = match cpus {
+                // taskset execs python, so the child's pid and parent are python's own (the watchdog's).
+                Some(cpus) => {
+                    let mut c = Command::new("taskset");
+                    c.args(["-c", cpus]).arg(&python);
+                    c
+                }
+                None => Command::new(&python),
+            };
+            let child = cmd
                 .arg("-c")
                 .arg(WATCHDOG)
                 .arg(&moto)
