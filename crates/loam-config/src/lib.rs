@@ -247,7 +247,14 @@ fn to_table<T: Serialize>(value: &T) -> toml::Table {
 
 /// The command line parsed with its matches, so that settings can tell flags from environment variables.
 pub fn parse_with_matches<C: clap::Parser>() -> (C, ArgMatches) {
-    let matches = C::command().get_matches();
+    parse_with_matches_from(std::env::args_os())
+}
+
+/// [`parse_with_matches`] of `args` (the program name first) rather than the process's own arguments.
+pub fn parse_with_matches_from<C: clap::Parser>(
+    args: impl IntoIterator<Item = impl Into<std::ffi::OsString> + Clone>,
+) -> (C, ArgMatches) {
+    let matches = C::command().get_matches_from(args);
     match C::from_arg_matches(&matches) {
         Ok(cli) => (cli, matches),
         Err(e) => e.exit(),

@@ -102,6 +102,33 @@ pub enum BenchCommand {
     Fuse(crate::bench::fuse::FuseBenchArgs),
 }
 
+/// The `loam` command on `args` (the program name first): parses them, runs the command on a runtime of
+/// its own, and answers the exit code. It is the `loam` binary's `main`; `loam-bench` runs the server
+/// processes of a benchmark with it (`loam-bench loam …`), so that they are the code the bench was built
+/// from.
+pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::process::ExitCode {
+    let (cli, matches) = loam_config::parse_with_matches_from::<Cli>(args);
+    crate::logging::init(cli.verbose);
+    // TLS (for S3 over https) needs its crypto provider installed before any HTTP client is built.
+    loam_ufs::install_process_defaults();
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return std::process::ExitCode::FAILURE;
+        }
+    };
+    match rt.block_on(run(cli, Some(&matches))) {
+        Ok(()) => std::process::ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            // Settings that cannot be used exit 2, as a bad command line does (nothing was started).
+            let config = e.chain().any(|c| c.is::<loam_config::ConfigError>());
+            std::process::ExitCode::from(if config { 2 } else { 1 })
+        }
+    }
+}
+
 /// Runs a parsed command line; `matches` (when given) tells the server processes which settings came
 /// from environment variables rather than flags.
 pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result<()> {
