@@ -81,25 +81,9 @@ pub enum Command {
     /// Distributed load and free jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
-    /// Measure throughput against baselines in the same run (results go to BENCHMARKS.md).
-    #[command(subcommand)]
-    Bench(BenchCommand),
     /// Print the configuration reference (docs/CONFIGURATION.md) written from the settings.
     #[command(hide = true)]
     ConfigReference,
-}
-
-/// Benchmarks.
-#[derive(Subcommand, Debug)]
-pub enum BenchCommand {
-    /// Read one large file through a worker (cold, warm) against nginx and the local file system.
-    Read(crate::bench::read::BenchArgs),
-    /// Distributed load jobs from S3 (moto) into a 3-worker cluster against a plain parallel copy.
-    Load(crate::bench::load::LoadBenchArgs),
-    /// GetObject through a worker's S3 API (whole and 8 MiB ranges) against the local disk.
-    S3(crate::bench::s3::S3BenchArgs),
-    /// fio through the FUSE mount (sequential 1 MiB, random 4 KiB and 256 KiB reads) against local disk.
-    Fuse(crate::bench::fuse::FuseBenchArgs),
 }
 
 /// The `loam` command on `args` (the program name first): parses them, runs the command on a runtime of
@@ -148,10 +132,6 @@ pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result
         Command::Ttl(c) => rules::run(&ctx, rules::RuleKind::Ttl, c).await,
         Command::Priority(c) => rules::run(&ctx, rules::RuleKind::Priority, c).await,
         Command::Quota(c) => rules::run(&ctx, rules::RuleKind::Quota, c).await,
-        Command::Bench(BenchCommand::Read(args)) => crate::bench::read::run(args).await,
-        Command::Bench(BenchCommand::Load(args)) => crate::bench::load::run(args).await,
-        Command::Bench(BenchCommand::S3(args)) => crate::bench::s3::run(args).await,
-        Command::Bench(BenchCommand::Fuse(args)) => crate::bench::fuse::run(args).await,
         Command::ConfigReference => {
             print!("{}", crate::settings::reference());
             Ok(())
@@ -218,16 +198,6 @@ mod tests {
         let Command::Coordinator(c) = cli.command else { panic!("not a coordinator command") };
         assert_eq!(c.coordinator.port, Some(5));
         assert!(Cli::try_parse_from(["loam", "worker", "--cache-size", "lots"]).is_err());
-    }
-
-    #[test]
-    fn bench_load_flags_parse_with_defaults() {
-        let cli =
-            Cli::try_parse_from(["loam", "bench", "load", "--small-files", "10", "--large-size", "1MiB"]).unwrap();
-        let Command::Bench(BenchCommand::Load(b)) = cli.command else { panic!("not bench load") };
-        assert_eq!((b.small_files, b.small_size, b.large_files, b.large_size), (10, 4096, 4, 1 << 20));
-        assert_eq!((b.rounds, b.concurrency, b.range_size), (1, 32, 4 << 20));
-        assert!(cli.cluster.etcd.is_empty(), "the etcd binary flag is not the global --etcd");
     }
 
     #[test]

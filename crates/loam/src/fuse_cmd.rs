@@ -208,7 +208,7 @@ fn start_in_background(log: Option<PathBuf>) -> anyhow::Result<()> {
 
 #[cfg(test)]
 mod tests {
-    use crate::cli::{BenchCommand, Cli, Command};
+    use crate::cli::{Cli, Command};
     use clap::Parser;
     use std::time::Duration;
 
@@ -269,12 +269,5 @@ mod tests {
         std::fs::write(&path, "mount-point = \"/m\"\ncache-size = 1\n").unwrap();
         let e = super::resolve(&f, &cli.cluster, None).unwrap_err();
         assert!(e.to_string().contains("unknown field `cache-size`"), "{e}");
-    }
-
-    #[test]
-    fn bench_fuse_flags_parse_with_defaults() {
-        let cli = Cli::try_parse_from(["loam", "bench", "fuse", "--size", "64MiB"]).unwrap();
-        let Command::Bench(BenchCommand::Fuse(b)) = cli.command else { panic!("not bench fuse") };
-        assert_eq!((b.size, b.rounds, b.runtime, b.memory_size), (64 << 20, 3, 10, 256 << 20));
     }
 }

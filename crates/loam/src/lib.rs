@@ -3,7 +3,6 @@
 //! that talks to a running cluster (`loam mount …`, `loam nodes`, `loam fs …`).
 
 pub mod assembly;
-pub mod bench;
 pub mod cli;
 pub mod cluster_store;
 pub mod coordinator_cmd;

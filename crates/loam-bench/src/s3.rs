@@ -1,4 +1,4 @@
-//! `loam bench s3`: GetObject throughput through the workers' S3 API against reading the same bytes from
+//! `loam-bench s3`: GetObject throughput through the workers' S3 API against reading the same bytes from
 //! the local disk, in one run.
 //!
 //! Set-up: an in-process `loam local` (coordinator and workers on the embedded store, free ports,
@@ -20,7 +20,7 @@
 //! The client is reqwest, unsigned (anonymous read): SigV4 would add one HMAC chain per request on the
 //! client and the worker, a few microseconds against an 8 MiB body.
 
-use super::median;
+use crate::median;
 use anyhow::{Context, bail};
 use clap::Args;
 use futures::{StreamExt, TryStreamExt};
@@ -30,7 +30,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Flags of `loam bench s3`.
+/// Flags of `loam-bench s3`.
 #[derive(Args, Debug, Clone)]
 pub struct S3BenchArgs {
     /// Size of the test object.
@@ -101,8 +101,8 @@ pub async fn measure(args: &S3BenchArgs) -> anyhow::Result<S3BenchReport> {
     let ufs_dir = dir.join("ufs");
     std::fs::create_dir_all(&ufs_dir)?;
     let file = ufs_dir.join("big.bin");
-    super::write_test_file(&file, args.size)?;
-    let cluster = crate::local::start(local_args(args, &dir.join("cluster"))?).await?;
+    crate::write_test_file(&file, args.size)?;
+    let cluster = loam::local::start(local_args(args, &dir.join("cluster"))?).await?;
     let result = rounds(args, &cluster, &ufs_dir, &file).await;
     cluster.shutdown().await;
     result
@@ -110,11 +110,11 @@ pub async fn measure(args: &S3BenchArgs) -> anyhow::Result<S3BenchReport> {
 
 /// `loam local`'s settings for the bench: its defaults (parsed, so a new flag needs no change here), with
 /// free ports, the data under `data_dir`, and a disk tier that holds the whole object.
-fn local_args(args: &S3BenchArgs, data_dir: &Path) -> anyhow::Result<crate::local::LocalArgs> {
+fn local_args(args: &S3BenchArgs, data_dir: &Path) -> anyhow::Result<loam::local::LocalArgs> {
     #[derive(clap::Parser)]
     struct Local {
         #[command(flatten)]
-        local: crate::local::LocalArgs,
+        local: loam::local::LocalArgs,
     }
     let cache = (args.size * 2 + (256 << 20)).to_string();
     let argv = [
@@ -133,7 +133,7 @@ fn local_args(args: &S3BenchArgs, data_dir: &Path) -> anyhow::Result<crate::loca
 
 async fn rounds(
     args: &S3BenchArgs,
-    cluster: &crate::local::LocalCluster,
+    cluster: &loam::local::LocalCluster,
     ufs_dir: &Path,
     file: &Path,
 ) -> anyhow::Result<S3BenchReport> {

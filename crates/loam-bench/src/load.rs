@@ -1,7 +1,8 @@
-//! `loam bench load`: distributed load jobs against a plain parallel copy of the same bytes, in one run.
+//! `loam-bench load`: distributed load jobs against a plain parallel copy of the same bytes, in one run.
 //!
-//! Set-up: moto (the S3 test server), etcd, a `loam coordinator --etcd` and three `loam worker --etcd`
-//! processes (this binary), all on free loopback ports under a temp dir (`procs`). Two data sets are
+//! Set-up: moto (the S3 test server) and etcd (both `loam_testsupport`'s), a `loam coordinator --etcd`
+//! and three `loam worker --etcd` processes (this binary's `loam` command, `procs`), all on free loopback
+//! ports, the processes' data and logs under a temp dir. Two data sets are
 //! uploaded to a bucket with OpenDAL — many small objects and a few large ones (`data`) — and the bucket
 //! is mounted at `/bench`.
 //!
@@ -26,15 +27,16 @@ use data::{Copied, DataSet};
 use loam_core::job_api::{FreeProgress, LoadProgress};
 use loam_core::path::UfsUri;
 use loam_core::size::parse_size;
+use loam_testsupport::process::Server;
+use loam_testsupport::{EtcdServer, S3TestServer, free_port};
 use loam_ufs::OpendalUfs;
 use pinning::Pinning;
-use procs::Proc;
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// Flags of `loam bench load`.
+/// Flags of `loam-bench load`.
 #[derive(Args, Debug, Clone)]
 pub struct LoadBenchArgs {
     /// Objects in the small-file data set (0 skips it).
@@ -84,18 +86,56 @@ const MOUNT_PREFIX: &str = "/bench-";
 /// Workers in the cluster.
 const WORKERS: usize = 3;
 
-/// The cluster: field order is drop order (workers, coordinator, etcd, moto).
-struct Cluster {
-    workers: Vec<Proc>,
-    coordinator: Proc,
-    _etcd: Proc,
-    _s3: Proc,
-    coordinator_url: String,
-    s3_endpoint: String,
+/// The S3 server the data sets live on.
+enum S3Server {
+    /// moto, `loam_testsupport`'s S3 test server.
+    Moto(S3TestServer),
+    /// s3s-fs (`--s3s-fs`), on a port of its own.
+    S3sFs { _server: Server, port: u16 },
 }
 
-fn free_port() -> anyhow::Result<u16> {
-    super::free_port()
+impl S3Server {
+    /// Starts the server, on the CPUs `pin` gives it if any, with [`BUCKET`] made.
+    fn start(dir: &Path, s3s_fs: Option<&Path>, pin: Option<&Pinning>) -> anyhow::Result<Self> {
+        Ok(match s3s_fs {
+            Some(bin) => {
+                let port = free_port();
+                // s3s-fs's buckets are the directories under its root at its start.
+                Self::S3sFs { _server: procs::start_s3s_fs(dir, bin, port, BUCKET, pin)?, port }
+            }
+            None => {
+                let moto = S3TestServer::start_on_cpus(pin.map(|p| p.s3.as_str()));
+                moto.create_bucket(BUCKET);
+                Self::Moto(moto)
+            }
+        })
+    }
+
+    /// Mount options that reach it.
+    fn options(&self) -> BTreeMap<String, String> {
+        match self {
+            Self::Moto(m) => m.mount_options(),
+            Self::S3sFs { port, .. } => [
+                ("s3a.accessKeyId", "loam-bench".to_string()),
+                ("s3a.secretKey", "loam-bench".to_string()),
+                ("alluxio.underfs.s3.endpoint", format!("http://127.0.0.1:{port}")),
+                ("alluxio.underfs.s3.endpoint.region", "us-east-1".to_string()),
+                ("alluxio.underfs.s3.disable.dns.buckets", "true".to_string()),
+            ]
+            .into_iter()
+            .map(|(k, v)| (k.to_string(), v))
+            .collect(),
+        }
+    }
+}
+
+/// The cluster: field order is drop order (workers, coordinator, etcd, the S3 server).
+struct Cluster {
+    workers: Vec<Server>,
+    coordinator: Server,
+    _etcd: EtcdServer,
+    s3: S3Server,
+    coordinator_url: String,
 }
 
 fn strings(args: &[&str]) -> Vec<String> {
@@ -112,23 +152,18 @@ impl Cluster {
         cache_size: u64,
         http: &reqwest::Client,
     ) -> anyhow::Result<Self> {
-        let s3_port = free_port()?;
-        let s3 = match s3s_fs {
-            Some(bin) => procs::start_s3s_fs(dir, bin, s3_port, BUCKET, pin)?,
-            None => procs::start_moto(dir, s3_port, pin)?,
-        };
-        let etcd_port = free_port()?;
-        let etcd = procs::start_etcd(dir, etcd_bin, etcd_port, free_port()?)?;
-        let etcd_url = format!("http://127.0.0.1:{etcd_port}");
-        let port = free_port()?.to_string();
+        let s3 = S3Server::start(dir, s3s_fs, pin)?;
+        let etcd = EtcdServer::start_binary(etcd_bin);
+        let etcd_url = etcd.endpoint();
+        let port = free_port().to_string();
         let cdir = dir.join("coordinator").display().to_string();
         let args = ["coordinator", "--etcd", &etcd_url, "--host", "127.0.0.1", "--port", &port, "--data-dir", &cdir];
-        let coordinator = Proc::loam("coordinator", dir, &strings(&args))?;
+        let coordinator = procs::loam("coordinator", dir, &strings(&args))?;
         let coordinator_url = format!("http://127.0.0.1:{port}");
         let mut workers = Vec::new();
         for i in 0..WORKERS {
             let wdir = dir.join(format!("worker-{i}")).display().to_string();
-            let (port, cache) = (free_port()?.to_string(), cache_size.to_string());
+            let (port, cache) = (free_port().to_string(), cache_size.to_string());
             let args = [
                 "worker",
                 "--etcd",
@@ -148,16 +183,9 @@ impl Cluster {
                 "--max-age",
                 "3600",
             ];
-            workers.push(Proc::loam(&format!("worker-{i}"), dir, &strings(&args))?);
+            workers.push(procs::loam(&format!("worker-{i}"), dir, &strings(&args))?);
         }
-        let c = Self {
-            workers,
-            coordinator,
-            _etcd: etcd,
-            _s3: s3,
-            coordinator_url,
-            s3_endpoint: format!("http://127.0.0.1:{s3_port}"),
-        };
+        let c = Self { workers, coordinator, _etcd: etcd, s3, coordinator_url };
         c.wait_online(http).await?;
         Ok(c)
     }
@@ -181,24 +209,10 @@ impl Cluster {
         }
     }
 
-    /// Mount options that reach moto (it accepts any credentials).
-    fn s3_options(&self) -> BTreeMap<String, String> {
-        [
-            ("s3a.accessKeyId", "loam-bench"),
-            ("s3a.secretKey", "loam-bench"),
-            ("alluxio.underfs.s3.endpoint", &self.s3_endpoint),
-            ("alluxio.underfs.s3.endpoint.region", "us-east-1"),
-            ("alluxio.underfs.s3.disable.dns.buckets", "true"),
-        ]
-        .into_iter()
-        .map(|(k, v)| (k.to_string(), v.to_string()))
-        .collect()
-    }
-
     /// Resets every process's peak RSS (where the kernel allows it).
     fn reset_peaks(&self) {
         for p in self.workers.iter().chain([&self.coordinator]) {
-            if let Err(e) = p.reset_peak_rss() {
+            if let Err(e) = procs::reset_peak_rss(p.pid()) {
                 eprintln!("cannot reset the peak RSS of pid {} ({e}); peaks are since start", p.pid());
             }
         }
@@ -208,9 +222,9 @@ impl Cluster {
     fn peaks(&self) -> anyhow::Result<(u64, u64)> {
         let mut worker = 0;
         for w in &self.workers {
-            worker = worker.max(w.peak_rss()?);
+            worker = worker.max(procs::peak_rss(w.pid())?);
         }
-        Ok((self.coordinator.peak_rss()?, worker))
+        Ok((procs::peak_rss(self.coordinator.pid())?, worker))
     }
 
     async fn post<T: serde::de::DeserializeOwned>(
@@ -267,15 +281,8 @@ pub async fn run(args: LoadBenchArgs) -> anyhow::Result<()> {
     };
     eprintln!("starting moto, etcd, a coordinator and {WORKERS} workers in {}…", dir.display());
     let cluster = Cluster::start(&dir, &args.etcd_bin, args.s3s_fs.as_deref(), pin.as_ref(), cache_size, &http).await?;
-    if args.s3s_fs.is_none() {
-        // moto takes an unsigned bucket creation; s3s-fs's buckets are directories made at its start.
-        let created = http.put(format!("{}/{BUCKET}", cluster.s3_endpoint)).send().await?;
-        if !created.status().is_success() {
-            bail!("creating bucket {BUCKET}: HTTP {}", created.status());
-        }
-    }
     let root = format!("s3://{BUCKET}");
-    let ufs = OpendalUfs::new(&UfsUri::parse(&root)?, &cluster.s3_options())?;
+    let ufs = OpendalUfs::new(&UfsUri::parse(&root)?, &cluster.s3.options())?;
     for set in &sets {
         // Large objects are held in memory while they upload (here and in moto): two at a time.
         let parallel = if set.size >= 64 << 20 { 2 } else { args.concurrency };
@@ -286,7 +293,7 @@ pub async fn run(args: LoadBenchArgs) -> anyhow::Result<()> {
     // key (s3s-fs answers a HEAD of a "directory" with a 500).
     for set in &sets {
         let ufs_root = format!("{root}/{}/", set.prefix);
-        let mount = json!({ "path": mount_path(set), "ufs": ufs_root, "options": cluster.s3_options() });
+        let mount = json!({ "path": mount_path(set), "ufs": ufs_root, "options": cluster.s3.options() });
         let _: serde_json::Value = cluster.post(&http, "mount", mount).await?;
     }
 
@@ -349,7 +356,7 @@ fn mount_path(set: &DataSet) -> String {
 }
 
 fn report(sets: &[DataSet], samples: &[Vec<Sample>], args: &LoadBenchArgs) {
-    let med = |v: &[Sample], f: fn(&Sample) -> f64| super::median(&mut v.iter().map(f).collect::<Vec<_>>());
+    let med = |v: &[Sample], f: fn(&Sample) -> f64| crate::median(&mut v.iter().map(f).collect::<Vec<_>>());
     println!(
         "\n{} workers, {} round(s), medians; baseline: list + {} concurrent OpenDAL reads ({} byte ranges)",
         WORKERS, args.rounds, args.concurrency, args.range_size

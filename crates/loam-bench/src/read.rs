@@ -1,24 +1,20 @@
-//! `loam bench read`: throughput of reading one large file (default 1 GiB) through a worker, cold and
+//! `loam-bench read`: throughput of reading one large file (default 1 GiB) through a worker, cold and
 //! warm (one stream, and four parallel ranges), against nginx (`sendfile on`) serving the same file on
 //! loopback to the same HTTP client, and against reading it straight from the local file system.
 //! Rounds are interleaved (every variant once per round) and medians reported, with ratios to nginx.
 //! The worker runs in this process on the embedded store; nginx is Debian's, started on a free port.
 
-use super::{free_port, median};
+use crate::median;
 use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
-use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::size::parse_size;
-use loam_store::{ClusterStore, EmbeddedStore};
-use loam_ufs::{Mount, UfsRegistry};
-use loam_worker::WorkerConfig;
-use prometheus_client::registry::Registry;
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::free_port;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-/// Flags of `loam bench read`.
+/// Flags of `loam-bench read`.
 #[derive(Args, Debug, Clone)]
 pub struct BenchArgs {
     /// Size of the test file.
@@ -51,7 +47,7 @@ impl Drop for Nginx {
 }
 
 fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> anyhow::Result<Nginx> {
-    let port = free_port()?;
+    let port = free_port();
     let conf = dir.join("nginx.conf");
     std::fs::create_dir_all(dir.join("nginx-tmp"))?;
     let text = format!(
@@ -126,16 +122,17 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let ufs_dir = dir.join("ufs");
     std::fs::create_dir_all(&ufs_dir)?;
     let file = ufs_dir.join("big.bin");
-    super::write_test_file(&file, args.size)?;
+    crate::write_test_file(&file, args.size)?;
     let nginx = start_nginx(&args.nginx, &dir, &ufs_dir)?;
-    let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.join("cluster.redb"))?;
-    let root = format!("file://{}", ufs_dir.display());
-    let mount = Mount::new("/bench", &root, Default::default())?;
-    let key = loam_core::store_keys::mount_key(DEFAULT_CLUSTER_NAME, "bench");
-    store.put(&key, serde_json::to_vec(&mount)?.into(), None).await?;
-    let cfg = WorkerConfig::new(dir.join("worker"), args.memory_size, args.size * 2);
-    let worker = loam_worker::start(cfg, store.clone(), UfsRegistry::new(), Registry::default()).await?;
-    let uri = format!("{root}/big.bin");
+    // A worker as `loam worker` runs by default, on the embedded store, `/bench` mounted on `<dir>/ufs`.
+    let opts = Options {
+        mount_path: "/bench".into(),
+        dir: Some(dir.clone()),
+        ..Options::worker_defaults(args.memory_size, args.size * 2)
+    };
+    let mut cluster = Cluster::start(opts).await;
+    let worker = cluster.worker(0);
+    let uri = cluster.uri("big.bin");
     let id = loam_core::file_id(&uri);
     let base = worker.http_base();
     let worker_url =
@@ -200,7 +197,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("\nwarm worker 1 stream / nginx 1 stream: {:.2}x", med[4] / med[1]);
     println!("warm worker 4 ranges / nginx 4 ranges: {:.2}x", med[5] / med[2]);
     println!("warm worker 1 stream / local fs: {:.2}x", med[4] / med[0]);
-    worker.shutdown().await;
+    cluster.kill_worker(0).await;
     drop(nginx);
     Ok(())
 }

@@ -1,4 +1,4 @@
-//! `loam bench fuse`: fio through the FUSE mount against fio on the same bytes on local disk. One
+//! `loam-bench fuse`: fio through the FUSE mount against fio on the same bytes on local disk. One
 //! file (default 1 GiB) is written to a `file://` UFS, read once through an in-process worker (embedded
 //! store) so that the cluster holds it, and mounted in this process with `loam-fuse`. Then three fio
 //! jobs run on the mounted file and on the UFS file itself: sequential 1 MiB reads, random 4 KiB reads
@@ -10,22 +10,19 @@
 //! cache (its memory tier, and its disk tier through the page cache), which is what the mount serves
 //! from. Everything runs on this machine, so the worker, the mount and fio share its cores.
 
-use super::median;
+use crate::median;
 use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
 use loam_client::{Client, MembershipView, WorkerEndpoint};
-use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::size::parse_size;
 use loam_fuse::FuseConfig;
-use loam_store::{ClusterStore, EmbeddedStore};
-use loam_ufs::{Mount, MountTable, UfsRegistry};
-use loam_worker::WorkerConfig;
-use prometheus_client::registry::Registry;
+use loam_testsupport::cluster::{Cluster, Options};
+use loam_ufs::{Mount, MountTable};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-/// Flags of `loam bench fuse`.
+/// Flags of `loam-bench fuse`.
 #[derive(Args, Debug, Clone)]
 pub struct FuseBenchArgs {
     /// Size of the test file.
@@ -93,21 +90,24 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
     std::fs::create_dir_all(&ufs_dir)?;
     std::fs::create_dir_all(&mount_point)?;
     let local = ufs_dir.join("big.bin");
-    super::write_test_file(&local, args.size)?;
+    crate::write_test_file(&local, args.size)?;
 
-    let store: Arc<dyn ClusterStore> = EmbeddedStore::open(&dir.join("cluster.redb"))?;
-    let mount = Mount::new("/bench", &format!("file://{}", ufs_dir.display()), Default::default())?;
-    let key = loam_core::store_keys::mount_key(DEFAULT_CLUSTER_NAME, "bench");
-    store.put(&key, serde_json::to_vec(&mount)?.into(), None).await?;
-    let cfg = WorkerConfig::new(dir.join("worker"), args.memory_size, args.size * 2);
-    let worker = loam_worker::start(cfg, store, UfsRegistry::new(), Registry::default()).await?;
+    // A worker as `loam worker` runs by default, on the embedded store, `/bench` mounted on `<dir>/ufs`.
+    let opts = Options {
+        mount_path: "/bench".into(),
+        dir: Some(dir.clone()),
+        ..Options::worker_defaults(args.memory_size, args.size * 2)
+    };
+    let mut cluster = Cluster::start(opts).await;
+    let mount = Mount::new("/bench", &cluster.root, Default::default())?;
+    let worker = cluster.worker(0);
     let endpoint =
         WorkerEndpoint { id: worker.id, host: "127.0.0.1".into(), http_port: worker.http_addr.port(), s3_port: 0 };
     let http = reqwest::Client::builder().no_proxy().build()?;
     let client = Client::new(http, MembershipView::fixed(vec![endpoint], 5), None);
 
     eprintln!("warming the cluster with the file…");
-    let uri = format!("{}/big.bin", mount.ufs);
+    let uri = cluster.uri("big.bin");
     let mut body = client.read(&uri, 0, args.size);
     let mut warmed = 0u64;
     while let Some(chunk) = body.next().await {
@@ -141,7 +141,7 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
     }
     .await;
     tokio::task::spawn_blocking(move || mounted.unmount()).await??;
-    worker.shutdown().await;
+    cluster.kill_worker(0).await;
     outcome?;
 
     println!(
