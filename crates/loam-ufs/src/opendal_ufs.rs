@@ -6,7 +6,7 @@
 //! root, is `InvalidInput` — rooting the operator at the mount keeps a bad path from reaching files
 //! outside it (OpenDAL's fs service also refuses keys that climb out of its root).
 //!
-//! Behaviour shared by both backends (the tests in `tests/behaviour` hold each to it):
+//! Behaviour shared by both backends (the tests in `tests/ufs/behaviour` hold each to it):
 //! - `stat` of a directory — an fs directory, or an S3 prefix with objects under it (or a `dir/` marker) —
 //!   is `is_dir: true`, whether or not the URI ends in `/`. S3 answers a `HEAD` of `dir` with 404, so a
 //!   `NotFound` file stat is retried as a directory stat (`dir/`, which OpenDAL answers with a one-key

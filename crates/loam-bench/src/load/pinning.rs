@@ -1,4 +1,4 @@
-//! CPU pinning for `loam bench load --pin-s3-cpus`: the S3 server on its own CPUs, everything else (this
+//! CPU pinning for `loam-bench load --pin-s3-cpus`: the S3 server on its own CPUs, everything else (this
 //! process, etcd, the coordinator, the workers, and so the baseline copy too) on the others.
 //!
 //! Why: on a small machine the S3 server shares the CPU with the cluster, so every cycle a worker spends

@@ -1,8 +1,8 @@
 //! The Coordinator's integration tests, one binary: a real Coordinator over real HTTP on a free port, alone
 //! (`loam_testsupport::coordinator`, over an embedded store or a real etcd) or with real workers on one store
 //! reading one `FaultyUfs` (`loam_testsupport::cluster`): every endpoint's status codes and bodies, jobs end
-//! to end, rules reaching workers, the file index. Each module was a test binary of its own; nextest still
-//! runs every test in a process of its own (which `file_index_memory`, reading the process RSS, needs).
+//! to end, rules reaching workers, the file index. nextest runs every test in a process of its own (which
+//! `file_index_memory`, reading the process RSS, needs).
 
 mod clear_stale_api;
 mod edge;

@@ -1,7 +1,6 @@
 //! loam-store's integration tests, one binary: each backend (the embedded store, a real etcd started per
 //! test by `loam_testsupport::EtcdServer`) against every behaviour of `loam_store::testkit` plus what only
-//! it promises, and worker membership on the embedded store. Each module was a test binary of its own;
-//! nextest still runs every test in a process of its own.
+//! it promises, and worker membership on the embedded store. nextest runs every test in a process of its own.
 
 /// Stamps one test per `loam_store::testkit` behaviour with `$stamp!`, which each backend's module
 /// defines (how to get a store): one list, so every backend runs every behaviour.

@@ -1,6 +1,5 @@
 //! loam-ufs's integration tests, one binary: `OpendalUfs`'s behaviour on both backends (`behaviour`),
-//! `FaultyUfs` (`faulty`) and the `UfsRegistry` (`registry`). Each module was a test binary of its own;
-//! nextest still runs every test in a process of its own.
+//! `FaultyUfs` (`faulty`) and the `UfsRegistry` (`registry`). nextest runs every test in a process of its own.
 
 mod behaviour;
 mod faulty;

@@ -1,7 +1,7 @@
 //! The worker's integration tests, one binary: real workers started in process by
 //! `loam_testsupport::cluster` (a real embedded store, a `file://` UFS behind `FaultyUfs`, real HTTP on
 //! free ports), driven over their HTTP and S3 APIs.
-//! Each module was a test binary of its own; nextest still runs every test in a process of its own.
+//! nextest runs every test in a process of its own.
 
 mod http_api;
 mod path_ids;

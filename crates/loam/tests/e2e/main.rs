@@ -1,6 +1,6 @@
 //! The `loam` binary end to end, one test binary: real `loam` processes (`loam local`, `loam coordinator`,
 //! `loam worker`, `loam fuse`, the CLI) with real etcd, moto, FUSE and the unmodified Python clients.
-//! Each test module was a test binary of its own; nextest still runs every test in a process of its own.
+//! nextest runs every test in a process of its own.
 //!
 //! Shared helpers: `process` (the binary under test, one-shot runs, servers), `http` (a blocking GET),
 //! `local_process` (a `loam local` for the CLI tests), `cluster` (etcd, a Coordinator and workers as
