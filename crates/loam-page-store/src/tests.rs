@@ -1,4 +1,4 @@
-//! Store-level unit tests; the reference-model test is `tests/page_store_model.rs`.
+//! Store-level unit tests; the reference-model test is `tests/model/page_store_model.rs`.
 
 use super::index::{Index, Lookup, ReadResult};
 use super::*;
