@@ -128,11 +128,10 @@ impl WorkerConfig {
                 ));
             }
         };
-        let d = Self::defaults_in(data_dir);
         let mut cfg = Self::new(
-            d.data_dir,
-            w.memory_size.map_or(d.page_store.memory_capacity, |m| m.0),
-            w.cache_size.map_or(d.page_store.disk_capacity, |c| c.0),
+            data_dir,
+            w.memory_size.map_or(DEFAULT_MEMORY_SIZE, |m| m.0),
+            w.cache_size.map_or(DEFAULT_CACHE_SIZE, |c| c.0),
         );
         if let Some(dirs) = w.cache_dir.clone().filter(|dirs| !dirs.is_empty()) {
             cfg.page_store.disk_dirs = dirs;
@@ -155,11 +154,6 @@ impl WorkerConfig {
         cfg.coordinator_url = w.coordinator.clone();
         cfg.ufs_read_size = w.ufs_read_size.map_or(cfg.ufs_read_size, |r| r.0);
         Ok(cfg)
-    }
-
-    /// [`WorkerConfig::new`] with the default capacities.
-    fn defaults_in(data_dir: PathBuf) -> Self {
-        Self::new(data_dir, DEFAULT_MEMORY_SIZE, DEFAULT_CACHE_SIZE)
     }
 }
 
