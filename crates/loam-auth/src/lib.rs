@@ -13,9 +13,17 @@
 //! [`AuthError::status`] is the one mapping to HTTP: `401` (with `WWW-Authenticate: Bearer`) for missing
 //! or bad credentials, `403` for the wrong role.
 
+pub mod credential;
+pub mod http;
 pub mod jwt;
+pub mod local;
+pub mod node;
 mod reload;
 pub mod token_file;
+
+pub use credential::Credential;
+pub use http::{Access, Guard};
+pub use node::NodeAuth;
 
 use std::fmt;
 use std::str::FromStr;
@@ -138,6 +146,12 @@ impl Authenticator {
     /// An authenticator asking `providers` in turn.
     pub fn new(providers: Vec<Arc<dyn Provider>>) -> Self {
         Self { providers }
+    }
+
+    /// This authenticator asking `provider` too, after its own.
+    pub fn with(mut self, provider: Arc<dyn Provider>) -> Self {
+        self.providers.push(provider);
+        self
     }
 
     /// Whether any provider is configured.

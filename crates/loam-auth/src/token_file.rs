@@ -54,6 +54,12 @@ impl Provider for TokenFile {
 }
 
 fn parse(text: &str, path: &Path) -> Result<Vec<Entry>, String> {
+    let entries = entries(text, path)?;
+    Ok(entries.into_iter().map(|(role, token, line)| Entry { digest: digest(&token), role, line }).collect())
+}
+
+/// The `(role, token, line)` entries of a token file's text, or the first error (naming the line, never the token).
+pub(crate) fn entries(text: &str, path: &Path) -> Result<Vec<(Role, String, usize)>, String> {
     let mut entries = Vec::new();
     for (i, raw) in text.lines().enumerate() {
         let line = raw.split('#').next().unwrap_or_default().trim();
@@ -69,7 +75,7 @@ fn parse(text: &str, path: &Path) -> Result<Vec<Entry>, String> {
         if token.len() < MIN_TOKEN_LEN {
             return Err(format!("{}: the token is shorter than {MIN_TOKEN_LEN} characters", at()));
         }
-        entries.push(Entry { digest: digest(token), role, line: i + 1 });
+        entries.push((role, token.to_string(), i + 1));
     }
     Ok(entries)
 }

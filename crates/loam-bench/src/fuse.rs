@@ -103,8 +103,7 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
     let worker = cluster.worker(0);
     let endpoint =
         WorkerEndpoint { id: worker.id, host: "127.0.0.1".into(), http_port: worker.http_addr.port(), s3_port: 0 };
-    let http = reqwest::Client::builder().no_proxy().build()?;
-    let client = Client::new(http, MembershipView::fixed(vec![endpoint], 5), None);
+    let client = Client::new(loam_testsupport::auth::peer_client(), MembershipView::fixed(vec![endpoint], 5), None);
 
     eprintln!("warming the cluster with the file…");
     let uri = cluster.uri("big.bin");

@@ -268,7 +268,7 @@ pub async fn run(args: LoadBenchArgs) -> anyhow::Result<()> {
     let total: u64 = sets.iter().map(DataSet::bytes).sum();
     // Any one worker may be handed every file: room for all of it, plus the pages' overhead.
     let cache_size = total + total / 4 + (256 << 20);
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = loam_testsupport::auth::client_with(loam_testsupport::auth::ALL_ROLES);
     let pin = match &args.pin_s3_cpus {
         Some(list) => {
             let cpus = std::thread::available_parallelism().map(usize::from).unwrap_or(1);

@@ -138,7 +138,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let worker_url =
         |lo: u64, hi: u64| (format!("{base}/v1/range/{id}?ufsFullPath={uri}&offset={lo}&length={}", hi - lo), None);
     let nginx_url = format!("http://127.0.0.1:{}/big.bin", nginx.port);
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    let http = loam_testsupport::auth::client_with(loam_testsupport::auth::ALL_ROLES);
     let size = args.size;
     let names = [
         "local fs read (1 stream)",

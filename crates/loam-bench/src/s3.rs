@@ -137,9 +137,11 @@ async fn rounds(
     ufs_dir: &Path,
     file: &Path,
 ) -> anyhow::Result<S3BenchReport> {
-    let http = reqwest::Client::builder().no_proxy().build()?;
+    // The admin token mounts; S3 reads go unsigned (anonymous reads are on in `loam local`).
+    let admin = loam_testsupport::auth::client_with(&cluster.admin_token);
+    let http = loam_testsupport::auth::anonymous_client();
     let mount = serde_json::json!({ "path": "/bench", "ufs": format!("file://{}", ufs_dir.display()) });
-    let r = http.post(format!("{}/api/v1/mount", cluster.coordinator_url)).json(&mount).send().await?;
+    let r = admin.post(format!("{}/api/v1/mount", cluster.coordinator_url)).json(&mount).send().await?;
     if !r.status().is_success() {
         bail!("mounting /bench: HTTP {}: {}", r.status(), r.text().await.unwrap_or_default());
     }

@@ -89,7 +89,7 @@ impl MembershipView {
 
     /// Polls the Coordinator's `GET /api/v1/nodes` every `interval` (for `loam local`, which has no etcd).
     pub async fn follow_coordinator(
-        http: reqwest::Client,
+        http: crate::PeerClient,
         coordinator: String,
         virtual_nodes: u32,
         interval: Duration,
@@ -152,9 +152,9 @@ impl PrefixView for LivenessFollower {
 }
 
 /// The ONLINE workers the Coordinator lists.
-pub async fn fetch_nodes(http: &reqwest::Client, coordinator: &str) -> Result<Vec<WorkerEndpoint>, reqwest::Error> {
+pub async fn fetch_nodes(http: &crate::PeerClient, coordinator: &str) -> Result<Vec<WorkerEndpoint>, reqwest::Error> {
     let url = format!("{}/api/v1/nodes", coordinator.trim_end_matches('/'));
-    let list: NodeList = http.get(url).send().await?.error_for_status()?.json().await?;
+    let list: NodeList = http.request(reqwest::Method::GET, url).send().await?.error_for_status()?.json().await?;
     Ok(list
         .result
         .into_iter()

@@ -3,7 +3,10 @@
 //! load forwarding), and the CLI and FUSE mount → coordinator.
 //!
 //! - [`http_client`] is the one place an HTTP client is built: the TLS provider installed once, a connect
-//!   timeout, pooled keep-alive connections. (Where certificates and tokens will go.)
+//!   timeout, pooled keep-alive connections.
+//! - Every request goes out through [`PeerClient::request`], which adds the node's bearer token
+//!   ([`Credential`]: the `cluster` token between members, the user's token for the CLI and FUSE), read
+//!   anew for each request so a rotated token is used at once, and marked sensitive so it is never logged.
 //! - [`PeerClient`] sends a request and turns every failure into a [`PeerError`] whose kind comes from the
 //!   HTTP status ([`ErrorKind::from_http_status`]) or the transport (unreachable, timed out:
 //!   `Unavailable`), so a caller retries what may pass and never a `4xx`. Error answers are read with
@@ -14,6 +17,7 @@
 //! Paths are constants beside their wire types in `loam_core` (`job_api`, `cluster_ops_api`).
 
 use crate::membership::WorkerEndpoint;
+use loam_auth::Credential;
 use loam_core::ErrorKind;
 use loam_core::cluster_ops_api::{CACHED_FILES_PATH, CLUSTER_OPS_API_VERSION, CachedFiles};
 use serde::Serialize;
@@ -111,26 +115,39 @@ pub fn error_message(body: &str) -> String {
     }
 }
 
-/// Calls to other nodes over one pooled client.
+/// Calls to other nodes over one pooled client, carrying this node's token.
 #[derive(Clone, Debug)]
 pub struct PeerClient {
     http: reqwest::Client,
+    token: Credential,
 }
 
 impl PeerClient {
-    /// A client over `http` (from [`http_client`]).
-    pub fn new(http: reqwest::Client) -> Self {
-        Self { http }
+    /// A client over `http` (from [`http_client`]) sending `token`.
+    pub fn new(http: reqwest::Client, token: Credential) -> Self {
+        Self { http, token }
     }
 
-    /// The client with no whole-request timeout ([`http_client`]`(None)`).
-    pub fn build() -> Result<Self, PeerError> {
-        http_client(None).map(Self::new)
+    /// The client with no whole-request timeout ([`http_client`]`(None)`), sending `token`.
+    pub fn build(token: Credential) -> Result<Self, PeerError> {
+        http_client(None).map(|http| Self::new(http, token))
     }
 
-    /// The underlying HTTP client (for streaming bodies).
-    pub fn http(&self) -> &reqwest::Client {
-        &self.http
+    /// The token it sends.
+    pub fn token(&self) -> &Credential {
+        &self.token
+    }
+
+    /// A request to another node, carrying the token (every request of this client starts here).
+    pub fn request(&self, method: reqwest::Method, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
+        let req = self.http.request(method, url);
+        match self.token.header().and_then(|h| reqwest::header::HeaderValue::from_str(&h).ok()) {
+            Some(mut value) => {
+                value.set_sensitive(true);
+                req.header(reqwest::header::AUTHORIZATION, value)
+            }
+            None => req,
+        }
     }
 
     /// Sends `req` to `peer` (a name for messages); the answer when its status is a success.
@@ -153,7 +170,7 @@ impl PeerClient {
 
     /// `GET url` of `peer`, decoded.
     pub async fn get<T: DeserializeOwned>(&self, peer: &str, url: &str, timeout: Duration) -> Result<T, PeerError> {
-        self.json(peer, self.http.get(url).timeout(timeout)).await
+        self.json(peer, self.request(reqwest::Method::GET, url).timeout(timeout)).await
     }
 
     /// `POST url` of `peer` with a JSON body, decoded.
@@ -164,7 +181,7 @@ impl PeerClient {
         body: &B,
         timeout: Duration,
     ) -> Result<T, PeerError> {
-        self.json(peer, self.http.post(url).json(body).timeout(timeout)).await
+        self.json(peer, self.request(reqwest::Method::POST, url).json(body).timeout(timeout)).await
     }
 
     /// Every file `w` holds (UFS URIs), refusing an answer in another version or from another worker.
@@ -226,7 +243,7 @@ mod tests {
 
     #[tokio::test]
     async fn a_listing_from_another_worker_than_the_one_asked_is_refused() {
-        let peers = PeerClient::build().unwrap();
+        let peers = PeerClient::build(Credential::none()).unwrap();
         let other = loam_core::WorkerId::random();
         let w = worker(peer(200, format!(r#"{{"version": 1, "worker": "{other}", "files": ["s3://b/f"]}}"#)).await);
         let e = peers.cached_files(&w).await.unwrap_err();
@@ -242,7 +259,7 @@ mod tests {
 
     #[tokio::test]
     async fn statuses_and_transport_failures_become_kinds() {
-        let peers = PeerClient::build().unwrap();
+        let peers = PeerClient::build(Credential::none()).unwrap();
         for (status, kind) in
             [(400, ErrorKind::InvalidInput), (404, ErrorKind::NotFound), (503, ErrorKind::Unavailable)]
         {

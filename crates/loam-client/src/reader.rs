@@ -53,7 +53,7 @@ pub struct UfsFallback {
 /// A cluster client.
 #[derive(Clone)]
 pub struct Client {
-    http: reqwest::Client,
+    http: crate::PeerClient,
     members: MembershipView,
     /// Workers tried before falling back to the UFS (primary + replicas).
     pub attempts: usize,
@@ -62,7 +62,7 @@ pub struct Client {
 
 impl Client {
     /// A client over `members`, trying up to three workers, with the UFS fallback if given.
-    pub fn new(http: reqwest::Client, members: MembershipView, fallback: Option<UfsFallback>) -> Self {
+    pub fn new(http: crate::PeerClient, members: MembershipView, fallback: Option<UfsFallback>) -> Self {
         Self { http, members, attempts: 3, fallback: fallback.map(Arc::new) }
     }
 
@@ -80,7 +80,7 @@ impl Client {
         let mut last = String::from("no live worker");
         for w in self.candidates(path) {
             let url = format!("{}{query}", w.http_base());
-            match self.http.get(&url).send().await {
+            match self.http.request(reqwest::Method::GET, &url).send().await {
                 Ok(r) if r.status().is_success() => match r.json::<T>().await {
                     Ok(v) => return Ok(v),
                     Err(e) => last = format!("{}: {e}", w.id),
@@ -181,7 +181,7 @@ impl ReadState {
                 self.pos,
                 self.end - self.pos
             );
-            match self.client.http.get(&url).send().await {
+            match self.client.http.request(reqwest::Method::GET, &url).send().await {
                 Ok(r) if r.status().is_success() => self.body = Some(r.bytes_stream().boxed()),
                 Ok(r) if r.status().is_client_error() => {
                     self.done = true;

@@ -73,12 +73,40 @@ pub struct NodeSettings {
     /// Time between quota passes: workers report usage and admit data, running loads check their quotas.
     #[arg(long, value_name = "DURATION")]
     pub quota_check_interval: Option<HumaneDuration>,
+    /// Bearer tokens this process accepts: `<role> <token>` lines (roles admin, read, write, cluster; `#`
+    /// comments), re-read when the file changes.
+    #[arg(long, env = "LOAM_AUTH_TOKEN_FILE", value_name = "FILE")]
+    pub auth_token_file: Option<PathBuf>,
+    /// The token this process sends to the other cluster members: a file holding it, re-read when it changes
+    /// (e.g. a projected Kubernetes service-account token) [default: the first `cluster` token of
+    /// --auth-token-file].
+    #[arg(long, env = "LOAM_CLUSTER_TOKEN_FILE", value_name = "FILE")]
+    pub cluster_token_file: Option<PathBuf>,
+    /// JWKS file with the keys that sign accepted JWTs (RS256, ES256), re-read when it changes.
+    #[arg(long, value_name = "FILE")]
+    pub jwks_file: Option<PathBuf>,
+    /// Audience a JWT must name in `aud` (needed with --jwks-file).
+    #[arg(long, value_name = "AUDIENCE")]
+    pub jwt_audience: Option<String>,
+    /// Issuer a JWT must name in `iss`, when set.
+    #[arg(long, value_name = "ISSUER")]
+    pub jwt_issuer: Option<String>,
+    /// Claim holding a JWT's roles: a role, a list, or space-separated roles; a dotted path reaches into objects.
+    #[arg(long, value_name = "CLAIM")]
+    pub jwt_role_claim: Option<String>,
+    /// A role given to a JWT subject whatever its claims say, `SUBJECT=ROLE` (repeatable), e.g.
+    /// `system:serviceaccount:loam:loam-worker=cluster`.
+    #[arg(long, value_name = "SUBJECT=ROLE")]
+    #[serde(default, deserialize_with = "values::string_list", skip_serializing_if = "Option::is_none")]
+    pub jwt_subject_role: Option<Vec<String>>,
 }
 
 /// Default address to bind and advertise.
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Default data directory (`loam worker` needs one given).
 pub const DEFAULT_DATA_DIR: &str = "./loam-data";
+/// Default claim holding a JWT's roles.
+pub const DEFAULT_JWT_ROLE_CLAIM: &str = "loam.roles";
 /// Default time between quota passes.
 pub const DEFAULT_QUOTA_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
 
@@ -92,6 +120,8 @@ impl Group for NodeSettings {
             host: Some(DEFAULT_HOST.into()),
             data_dir: Some(DEFAULT_DATA_DIR.into()),
             quota_check_interval: Some(HumaneDuration(DEFAULT_QUOTA_CHECK_INTERVAL)),
+            jwt_role_claim: Some(DEFAULT_JWT_ROLE_CLAIM.into()),
+            ..Default::default()
         }
     }
 

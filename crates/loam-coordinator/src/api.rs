@@ -26,9 +26,25 @@ use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use error::ApiError;
 use futures::FutureExt;
+use loam_auth::{Access, Role};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+
+/// What a request to the REST API needs: the cluster's internal endpoints (`/api/v1/internal/…`) the
+/// `cluster` role, a read (`GET`, `HEAD`) the `read` role, every other method `admin`.
+pub fn access(method: &Method, path: &str) -> Access {
+    if path.starts_with(INTERNAL_PREFIX) {
+        Access::Need(Role::Cluster)
+    } else if method == Method::GET || method == Method::HEAD {
+        Access::Need(Role::Read)
+    } else {
+        Access::Need(Role::Admin)
+    }
+}
+
+/// The prefix of the endpoints only cluster members call.
+pub const INTERNAL_PREFIX: &str = "/api/v1/internal/";
 
 /// The router state every handler receives.
 pub type AppState = Arc<Coordinator>;

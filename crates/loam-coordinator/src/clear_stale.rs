@@ -32,10 +32,11 @@ pub async fn broadcast(
     let workers = live_workers(store, cluster).await?;
     let answers = futures::future::join_all(workers.iter().map(|w| async move {
         let url = format!("{}{CLEAR_STALE_PATH}", w.http_base());
-        let http = peers.http();
         let req = match replicas {
-            Some(replicas) => http.post(&url).json(&ClearStaleTask { version: CLUSTER_OPS_API_VERSION, replicas }),
-            None => http.delete(&url),
+            Some(replicas) => peers
+                .request(reqwest::Method::POST, &url)
+                .json(&ClearStaleTask { version: CLUSTER_OPS_API_VERSION, replicas }),
+            None => peers.request(reqwest::Method::DELETE, &url),
         };
         peers.send(&worker_name(w), req.timeout(ACCEPT_TIMEOUT)).await.map(|_| ()).map_err(|e| e.to_string())
     }))

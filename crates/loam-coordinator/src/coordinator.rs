@@ -42,6 +42,8 @@ pub struct CoordinatorConfig {
     pub quota_check_interval: Duration,
     /// Whether the global file index is kept (`--disable-file-index` turns it off).
     pub file_index: bool,
+    /// Who may call the API, and the token it sends to workers.
+    pub auth: loam_auth::NodeAuth,
 }
 
 impl Default for CoordinatorConfig {
@@ -56,6 +58,7 @@ impl Default for CoordinatorConfig {
             quota_enabled: true,
             quota_check_interval: DEFAULT_QUOTA_CHECK_INTERVAL,
             file_index: true,
+            auth: loam_auth::NodeAuth::default(),
         }
     }
 }
@@ -71,6 +74,7 @@ pub struct Coordinator {
     quota: RuleService<QuotaRule>,
     file_index: Arc<FileIndex>,
     peers: loam_client::PeerClient,
+    guard: loam_auth::Guard,
 }
 
 impl Coordinator {
@@ -83,7 +87,9 @@ impl Coordinator {
         let priority = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.priority_enabled);
         let quota = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.quota_enabled);
         let file_index = Arc::new(FileIndex::new(cfg.file_index));
-        let peers = loam_client::PeerClient::build().expect("building the coordinator's HTTP client");
+        let peers = loam_client::PeerClient::build(cfg.auth.cluster_token.clone())
+            .expect("building the coordinator's HTTP client");
+        let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), api::access, false);
         let jobs_cfg = JobsConfig {
             data_dir: cfg.data_dir,
             retention: cfg.job_retention,
@@ -91,14 +97,23 @@ impl Coordinator {
             quota_check_interval: cfg.quota_check_interval,
         };
         let index = Some(file_index.clone());
-        let jobs = JobService::new(store.clone(), cfg.cluster_name.clone(), ufs, cfg.static_mounts, jobs_cfg, index)
-            .expect("building the job service's HTTP client");
-        Arc::new(Self { store, cluster_name: cfg.cluster_name, mounts, jobs, ttl, priority, quota, file_index, peers })
+        let jobs = JobService::new(
+            store.clone(),
+            cfg.cluster_name.clone(),
+            ufs,
+            cfg.static_mounts,
+            jobs_cfg,
+            index,
+            peers.clone(),
+        )
+        .expect("building the job service");
+        let cluster_name = cfg.cluster_name;
+        Arc::new(Self { store, cluster_name, mounts, jobs, ttl, priority, quota, file_index, peers, guard })
     }
 
     /// The REST API (`/api/v1/...`) as an axum router.
     pub fn router(self: &Arc<Self>) -> axum::Router {
-        api::router(self.clone())
+        self.guard.clone().apply(api::router(self.clone()))
     }
 
     /// Serves the REST API on `listener` until `shutdown` resolves, then drains requests in flight.

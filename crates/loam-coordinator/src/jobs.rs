@@ -189,9 +189,8 @@ impl JobService {
         static_mounts: Option<Vec<Mount>>,
         cfg: JobsConfig,
         file_index: Option<Arc<FileIndex>>,
+        peers: loam_client::PeerClient,
     ) -> Result<Self, JobError> {
-        let peers = loam_client::PeerClient::build()
-            .map_err(|e| JobError::InvalidInput(format!("cannot build the HTTP client for workers: {e}")))?;
         let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts);
         let workers = WorkerClient::new(peers);
         let quota = RuleService::new(store.clone(), cluster.clone(), cfg.quota_enabled);

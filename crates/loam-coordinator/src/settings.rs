@@ -108,6 +108,7 @@ impl CoordinatorConfig {
             // A zero period would make the quota loop spin (and tokio's interval refuses it).
             quota_check_interval: quota_check_interval.max(std::time::Duration::from_millis(1)),
             file_index: !c.disable_file_index.unwrap_or(false),
+            auth: loam_auth::NodeAuth::from_settings(node)?,
         })
     }
 }

@@ -208,8 +208,7 @@ mod tests {
         assert!(matches!(err, Some(FuseError::NotADirectory(_))), "{err:?}");
     }
 
-    fn reqwest_client() -> reqwest::Client {
-        loam_ufs::install_process_defaults();
-        reqwest::Client::new()
+    fn reqwest_client() -> loam_client::PeerClient {
+        loam_client::PeerClient::build(Default::default()).unwrap()
     }
 }

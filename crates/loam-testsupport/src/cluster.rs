@@ -239,6 +239,7 @@ impl Cluster {
         cfg.ufs_read_size = o.ufs_read_size;
         cfg.max_age = o.max_age;
         cfg.s3 = o.s3.clone();
+        cfg.auth = crate::auth::node_auth();
         if let Some(every) = o.policy_interval {
             cfg.quota_check_interval = every;
             cfg.ttl_check_interval = every;
@@ -383,6 +384,7 @@ impl Cluster {
             data_dir: self.dir.join("coordinator"),
             job_retention: self.opts.job_retention,
             quota_check_interval: self.opts.policy_interval.unwrap_or(d.quota_check_interval),
+            auth: crate::auth::node_auth(),
             ..d
         };
         let served = Served::start(self.store.clone(), self.registry.clone(), cfg, listener);

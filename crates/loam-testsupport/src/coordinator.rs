@@ -133,8 +133,11 @@ pub async fn start_on(backend: Backend) -> TestCoordinator {
 pub async fn start_with(
     dir: tempfile::TempDir,
     store: Arc<dyn ClusterStore>,
-    cfg: CoordinatorConfig,
+    mut cfg: CoordinatorConfig,
 ) -> TestCoordinator {
+    if !cfg.auth.authenticator.is_configured() {
+        cfg.auth = crate::auth::node_auth();
+    }
     let cluster = cfg.cluster_name.clone();
     let ufs = UfsRegistry::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
@@ -196,11 +199,9 @@ pub async fn call(method: &str, url: &str, body: Option<&str>, content_type: Opt
     (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }
 
-/// An HTTP client. reqwest is built without a default TLS provider in this workspace: install the one the
-/// UFS layer uses before building a client, or reqwest panics.
+/// An HTTP client sending the token of every role ([`crate::auth::ALL_ROLES`]).
 pub fn client() -> reqwest::Client {
-    loam_ufs::opendal_ufs::install_process_defaults();
-    reqwest::Client::new()
+    crate::auth::client_with(crate::auth::ALL_ROLES)
 }
 
 /// The `status` string of an error body.

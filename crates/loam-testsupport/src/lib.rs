@@ -12,6 +12,7 @@
 //! Servers are real processes or real in-process servers, not mocks: each test starts its own on free
 //! ports and the handle stops it on drop, so tests run in parallel without sharing state.
 
+pub mod auth;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 #[cfg(feature = "cluster")]

@@ -20,7 +20,22 @@ const START_CAP: Duration = Duration::from_secs(60);
 /// The last line of the banner a `loam` server prints when it is ready.
 pub const READY_LINE: &str = "Press Ctrl-C to stop.";
 /// The user's settings a server must not inherit: a test or a benchmark passes everything it means.
-const CLEARED_ENV: [&str; 5] = ["LOAM_COORDINATOR", "LOAM_ETCD", "LOAM_CLUSTER_NAME", "LOAM_WORKERS_FILE", "RUST_LOG"];
+const CLEARED_ENV: [&str; 9] = [
+    "LOAM_COORDINATOR",
+    "LOAM_ETCD",
+    "LOAM_CLUSTER_NAME",
+    "LOAM_WORKERS_FILE",
+    "LOAM_TOKEN",
+    "LOAM_TOKEN_FILE",
+    "LOAM_AUTH_TOKEN_FILE",
+    "LOAM_CLUSTER_TOKEN_FILE",
+    "RUST_LOG",
+];
+
+/// [`clean_env`] with the test tokens ([`crate::auth::with_test_tokens`]): what servers start with.
+fn test_env(cmd: Command) -> Command {
+    crate::auth::with_test_tokens(clean_env(cmd))
+}
 
 /// `cmd` without the user's `LOAM_*` settings and `RUST_LOG`, so it sees only what its caller passes.
 pub fn clean_env(mut cmd: Command) -> Command {
@@ -44,7 +59,7 @@ impl Server {
     /// its port was taken meanwhile. Panics when it is not ready within a minute.
     pub fn start(program: &Path, args: &[String], log: &Path) -> Result<Self, String> {
         let err = OpenOptions::new().create(true).append(true).open(log).expect("open the process log");
-        let mut child = clean_env(crate::watchdog::watched("loam-watchdog", program))
+        let mut child = test_env(crate::watchdog::watched("loam-watchdog", program))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -82,7 +97,7 @@ impl Server {
     pub fn start_until(program: &Path, args: &[String], log: &Path, ready: impl Fn() -> bool) -> Result<Self, String> {
         let out = OpenOptions::new().create(true).append(true).open(log).expect("open the process log");
         let err = out.try_clone().expect("clone the log file handle");
-        let child = clean_env(crate::watchdog::watched("loam-watchdog", program))
+        let child = test_env(crate::watchdog::watched("loam-watchdog", program))
             .args(args)
             .stdin(Stdio::null())
             .stdout(Stdio::from(out))

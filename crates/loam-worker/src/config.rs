@@ -45,6 +45,8 @@ pub struct WorkerConfig {
     pub ttl_check_interval: Duration,
     /// Interval between quota passes (`crate::rules::quota`).
     pub quota_check_interval: Duration,
+    /// Who may call the HTTP API (anonymous reads: `s3.anonymous_read`), and the token sent to the others.
+    pub auth: loam_auth::NodeAuth,
 }
 
 impl WorkerConfig {
@@ -71,6 +73,7 @@ impl WorkerConfig {
             coordinator_url: None,
             ttl_check_interval: crate::rules::ttl::DEFAULT_TTL_CHECK_INTERVAL,
             quota_check_interval: crate::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL,
+            auth: loam_auth::NodeAuth::default(),
         }
     }
 }

@@ -22,6 +22,7 @@ use axum::extract::DefaultBodyLimit;
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
 use axum::routing::{get, post};
+use loam_auth::{Access, Guard, Role};
 use loam_client::MembershipView;
 use loam_core::WorkerId;
 use loam_page_store::PageStore;
@@ -50,6 +51,8 @@ pub struct WorkerState {
     pub writes: Arc<WriteThrough>,
     /// The path ids this worker can resolve without `ufsFullPath`.
     pub path_ids: Arc<PathIds>,
+    /// The token this worker sends to the other members (peer copies, S3 forwarding).
+    pub cluster_token: loam_auth::Credential,
 }
 
 impl WorkerState {
@@ -65,11 +68,32 @@ impl WorkerState {
     }
 }
 
-/// The worker's router.
-pub fn router(state: Arc<WorkerState>) -> Router {
+/// What a request to the worker HTTP API needs: nothing for `/v1/health`, and for `/v1/load`, which is
+/// forwarded to the Coordinator with the caller's credentials (the Coordinator decides); the `cluster`
+/// role for `/v1/internal/…`; `read` for the other reads (`GET`, `HEAD`: open without credentials under
+/// `--anonymous-read`); `write` for every other method (the write API, page POSTs).
+pub fn access(method: &Method, path: &str) -> Access {
+    if path == HEALTH_PATH || path == load::LOAD_PATH {
+        Access::Public
+    } else if path.starts_with(INTERNAL_PREFIX) {
+        Access::Need(Role::Cluster)
+    } else if method == Method::GET || method == Method::HEAD {
+        Access::Need(Role::Read)
+    } else {
+        Access::Need(Role::Write)
+    }
+}
+
+/// The prefix of the endpoints only cluster members call.
+pub const INTERNAL_PREFIX: &str = "/v1/internal/";
+/// The liveness check, open to everyone.
+pub const HEALTH_PATH: &str = "/v1/health";
+
+/// The worker's router, behind `guard`.
+pub fn router(state: Arc<WorkerState>, guard: Guard) -> Router {
     let page_limit = state.pages.page_size() as usize + 4096;
-    Router::new()
-        .route("/v1/health", get(meta::health))
+    let router = Router::new()
+        .route(HEALTH_PATH, get(meta::health))
         .route("/v1/node", get(meta::node))
         .route("/v1/info", get(meta::info))
         .route("/v1/files", get(meta::files))
@@ -87,8 +111,8 @@ pub fn router(state: Arc<WorkerState>) -> Router {
         .merge(cluster_ops::routes(&state))
         .merge(load::routes())
         .merge(write::routes())
-        .fallback(unknown)
-        .with_state(state)
+        .fallback(unknown);
+    guard.apply(router).with_state(state)
 }
 
 async fn unknown(method: Method, uri: Uri) -> axum::response::Response {

@@ -103,7 +103,8 @@ impl LoamS3 {
         // A worker that does not answer is skipped for the next one rather than waited for.
         let b =
             loam_client::peer::client_builder().connect_timeout(PEER_CONNECT_TIMEOUT).read_timeout(PEER_READ_TIMEOUT);
-        let http = loam_client::peer::build(b).unwrap_or_default();
+        let http =
+            loam_client::PeerClient::new(loam_client::peer::build(b).unwrap_or_default(), state.cluster_token.clone());
         // No UFS fallback in the client: when every worker failed, this worker reads through its own cache.
         let client = loam_client::Client::new(http, state.members.clone(), None);
         let uploads = Arc::new(UploadStore::new(data_dir.join(MULTIPART_DIR)));

@@ -36,9 +36,12 @@ pub struct WorkerSettings {
     /// Secret key of --s3-access-key.
     #[arg(long, env = "LOAM_S3_SECRET_KEY", hide_env_values = true)]
     pub s3_secret_key: Option<String>,
-    /// Serve unsigned S3 reads (GET, HEAD, listings), as alluxiofs sends them.
-    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
-    pub s3_anonymous_read: Option<bool>,
+    /// Serve reads without credentials: the worker's read API (GETs, no token) and unsigned S3 reads
+    /// (GET, HEAD, listings), as the unmodified `alluxio` and `alluxiofs` clients send them. Writes, page
+    /// POSTs and internal calls are never anonymous.
+    #[arg(long, visible_alias = "s3-anonymous-read", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    #[serde(alias = "s3-anonymous-read")]
+    pub anonymous_read: Option<bool>,
     /// Disk cache capacity over all cache directories, e.g. 100GiB.
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<ByteSize>,
@@ -76,7 +79,7 @@ impl Group for WorkerSettings {
             s3_port: Some(DEFAULT_S3_PORT),
             s3_access_key: None,
             s3_secret_key: None,
-            s3_anonymous_read: Some(false),
+            anonymous_read: Some(false),
             cache_size: Some(ByteSize(DEFAULT_CACHE_SIZE)),
             memory_size: Some(ByteSize(DEFAULT_MEMORY_SIZE)),
             cache_dir: None,
@@ -141,9 +144,10 @@ impl WorkerConfig {
         cfg.s3 = S3Config {
             port: w.s3_port.unwrap_or(DEFAULT_S3_PORT),
             credentials,
-            anonymous_read: w.s3_anonymous_read.unwrap_or(false),
+            anonymous_read: w.anonymous_read.unwrap_or(false),
         };
         cfg.cluster_name = n.cluster_name.clone().unwrap_or(cfg.cluster_name);
+        cfg.auth = loam_auth::NodeAuth::from_settings(node)?;
         cfg.lease_ttl = lease_ttl;
         cfg.page_store.page_size = page_size;
         cfg.max_age = w.max_age.map_or(cfg.max_age, |d| d.0);

@@ -65,9 +65,9 @@ pub struct TaskRunner {
 
 impl TaskRunner {
     /// A runner over the worker's read-through layer.
-    pub fn new(rt: Arc<ReadThrough>) -> Arc<Self> {
+    pub fn new(rt: Arc<ReadThrough>, token: loam_auth::Credential) -> Arc<Self> {
         let peers = match loam_client::peer::http_client(Some(peer::PEER_TIMEOUT)) {
-            Ok(c) => Some(PeerClient::new(c)),
+            Ok(c) => Some(PeerClient::new(c, token)),
             Err(e) => {
                 tracing::warn!("no HTTP client for peer copies (files will be read from the UFS): {e}");
                 None

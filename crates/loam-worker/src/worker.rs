@@ -91,7 +91,8 @@ pub async fn start(
     let s3_addr = s3_listener.local_addr()?;
     let rt = ReadThrough::new(pages.clone(), ufs, mounts.clone(), cfg.max_age, cfg.ufs_read_size, metrics.clone());
     let path_ids = PathIds::new(rt.clone(), crate::path_ids::DEFAULT_CAPACITY);
-    let writes = WriteThrough::new(rt.clone(), members.clone(), id, path_ids.clone(), metrics.clone())?;
+    let token = cfg.auth.cluster_token.clone();
+    let writes = WriteThrough::new(rt.clone(), members.clone(), id, path_ids.clone(), metrics.clone(), token.clone())?;
     let state = Arc::new(WorkerState {
         id,
         pages,
@@ -103,13 +104,15 @@ pub async fn start(
         coordinator_url: cfg.coordinator_url.clone(),
         writes,
         path_ids,
+        cluster_token: token.clone(),
     });
-    let app = http_api::router(state.clone());
+    let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), http_api::access, cfg.s3.anonymous_read);
+    let app = http_api::router(state.clone(), guard);
     // Keeps the Coordinator's global file index current; without a Coordinator URL there is no one to tell.
     let reporter = cfg
         .coordinator_url
         .clone()
-        .map(|url| file_report::spawn(id, state.pages.clone(), url, file_report::REPORT_INTERVAL, rx.clone()));
+        .map(|url| file_report::spawn(id, state.pages.clone(), url, token, file_report::REPORT_INTERVAL, rx.clone()));
     let mut stop = rx.clone();
     let server = tokio::spawn(async move {
         let done = async move {

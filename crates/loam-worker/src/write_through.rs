@@ -89,12 +89,13 @@ impl WriteThrough {
         id: WorkerId,
         path_ids: Arc<PathIds>,
         metrics: WorkerMetrics,
+        token: loam_auth::Credential,
     ) -> WorkerResult<Arc<Self>> {
         let http = loam_client::peer::build(
             loam_client::peer::client_builder().timeout(PEER_TIMEOUT).connect_timeout(PEER_TIMEOUT),
         )
         .map_err(|e| WorkerError::Unavailable(format!("cannot build the HTTP client for peers: {e}")))?;
-        let peers = PeerClient::new(http);
+        let peers = PeerClient::new(http, token);
         Ok(Arc::new(Self { rt, members, id, path_ids, metrics, peers }))
     }
 
@@ -267,7 +268,7 @@ impl WriteThrough {
 
     async fn tell_peer(&self, base: &str, inv: &Invalidation) -> Result<(), PeerError> {
         let url = format!("{base}{INVALIDATE_PATH}");
-        self.peers.send(base, self.peers.http().post(&url).json(inv)).await.map(|_| ())
+        self.peers.send(base, self.peers.request(reqwest::Method::POST, &url).json(inv)).await.map(|_| ())
     }
 
     fn resolve(&self, path: &str) -> WorkerResult<(Resolved, Arc<dyn Ufs>)> {

@@ -84,12 +84,13 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let store = crate::cluster_store::open_embedded(&dir.path().join("cluster.redb")).unwrap();
         let data_dir = loam_coordinator::settings::coordinator_files(dir.path());
-        let cfg = CoordinatorConfig { cluster_name: "c".into(), data_dir, ..CoordinatorConfig::default() };
+        let auth = loam_testsupport::auth::node_auth();
+        let cfg = CoordinatorConfig { cluster_name: "c".into(), data_dir, auth, ..CoordinatorConfig::default() };
         let server = start_coordinator(store, UfsRegistry::new(), cfg, loam_config::DEFAULT_HOST, 0).await.unwrap();
         let url = format!("{}/api/v1/nodes", server.url);
-        loam_ufs::install_process_defaults();
-        let http = reqwest::Client::new();
-        let r = http.get(&url).send().await.unwrap();
+        let r = loam_testsupport::auth::anonymous_client().get(&url).send().await.unwrap();
+        assert_eq!(r.status(), 401, "the API is served, and not to anyone");
+        let r = loam_testsupport::auth::client_with(loam_testsupport::auth::READ).get(&url).send().await.unwrap();
         assert!(r.status().is_success());
         let addr = server.addr;
         server.shutdown().await.unwrap();

@@ -31,6 +31,10 @@ pub struct Cli {
     /// The Coordinator's URL [default: http://127.0.0.1:19999]; `loam worker` keeps it for load forwarding.
     #[arg(long, global = true, env = "LOAM_COORDINATOR")]
     pub coordinator: Option<String>,
+    /// A file holding the bearer token the CLI sends [default: $LOAM_TOKEN, else ./loam-data/admin-token
+    /// when it exists].
+    #[arg(long, global = true, env = "LOAM_TOKEN_FILE", value_name = "FILE")]
+    pub token_file: Option<std::path::PathBuf>,
     /// etcd and the cluster name.
     #[command(flatten)]
     pub cluster: ClusterFlags,
@@ -116,7 +120,8 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::process:
 /// Runs a parsed command line; `matches` (when given) tells the server processes which settings came
 /// from environment variables rather than flags.
 pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result<()> {
-    let ctx = http::Ctx::new(cli.coordinator.as_deref().unwrap_or(DEFAULT_COORDINATOR_URL), cli.json)?;
+    let token = http::token(cli.token_file.as_deref())?;
+    let ctx = http::Ctx::new(cli.coordinator.as_deref().unwrap_or(DEFAULT_COORDINATOR_URL), cli.json, token)?;
     let sub = matches.and_then(|m| m.subcommand().map(|(_, m)| m));
     match cli.command {
         Command::Local(args) => crate::local::run(args, cli.cluster, sub).await,

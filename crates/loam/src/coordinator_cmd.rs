@@ -99,11 +99,16 @@ impl Resolved {
 /// Runs `loam coordinator` until SIGINT/SIGTERM.
 pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags, matches: Option<&ArgMatches>) -> anyhow::Result<()> {
     let resolved = Resolved::new(&args, &cluster, matches)?;
+    let checked = || -> Result<CoordinatorPlan, ConfigError> {
+        let mut plan = resolved.plan()?;
+        plan.config.auth = plan.config.auth.require(&resolved.node, "loam coordinator")?;
+        Ok(plan)
+    };
     if settings::print_if_asked(&args.config, || resolved.printout()) {
-        resolved.plan()?;
+        checked()?;
         return Ok(());
     }
-    let plan = resolved.plan()?;
+    let plan = checked()?;
     let server = start(&plan).await?;
     println!("Loam coordinator is running (cluster {}, store {})", plan.config.cluster_name, plan.store);
     println!("  coordinator  {url}   (REST API /api/v1, LOAM_COORDINATOR={url})", url = server.url);

@@ -113,7 +113,7 @@ pub async fn run(
         )
         .await
         .with_context(|| format!("listing the workers at {}", ctx.coordinator))?;
-        (Mounts::Coordinator(Ctx::new(&ctx.coordinator, false)?), view, task)
+        (Mounts::Coordinator(Ctx::new(&ctx.coordinator, false, ctx.http.token().clone())?), view, task)
     } else {
         let store = cluster_store::connect_etcd(&endpoints).await?;
         let name = cluster.cluster_name().to_string();

@@ -115,12 +115,18 @@ impl Resolved {
         // The embedded store is the point of `loam local`: etcd settings are not taken.
         let cluster = ClusterFlags { etcd: Vec::new(), ..cluster.clone() };
         let inputs = Inputs::new(&args.config, &known, matches, &cluster, None)?;
-        let local_defaults = WorkerSettings { s3_anonymous_read: Some(true), ..Default::default() };
+        let node = inputs.node(&args.node)?;
+        let local: Layered<LocalSettings> = inputs.group(None, &args.local)?;
+        // Anonymous reads stay on while nothing listens beyond this machine.
+        let host = node.value.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into());
+        let addresses = local.value.worker_addresses.clone().unwrap_or_default();
+        let loopback = std::iter::once(host.as_str()).chain(addresses.iter().map(|a| a.trim())).all(is_loopback);
+        let local_defaults = WorkerSettings { anonymous_read: Some(loopback), ..Default::default() };
         Ok(Self {
-            node: inputs.node(&args.node)?,
+            node,
             coordinator: inputs.group(None, &args.coordinator)?,
             worker: inputs.worker(Some(&local_defaults), &args.worker)?,
-            local: inputs.group(None, &args.local)?,
+            local,
             file: inputs.file_path(),
         })
     }
@@ -134,6 +140,12 @@ impl Resolved {
     fn data_dir(&self) -> PathBuf {
         self.node.value.data_dir.clone().unwrap_or_else(|| loam_config::DEFAULT_DATA_DIR.into())
     }
+}
+
+/// Whether `host` names this machine only (`localhost`, `127.0.0.0/8`, `::1`).
+fn is_loopback(host: &str) -> bool {
+    host.eq_ignore_ascii_case("localhost")
+        || host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_loopback())
 }
 
 /// Where each worker serves: every one on `host` with ports counted up from the given ones, or each
@@ -203,6 +215,8 @@ pub struct LocalCluster {
     pub coordinator_url: String,
     /// The workers.
     pub workers: Vec<WorkerHandle>,
+    /// The admin token (`<data-dir>/admin-token`).
+    pub admin_token: String,
     coordinator: CoordinatorServer,
 }
 
@@ -243,15 +257,26 @@ pub async fn start_resolved(r: &Resolved) -> anyhow::Result<LocalCluster> {
         Some(keys) => keys,
         None => loam_worker::s3_api::keys::load_or_generate(&data_dir.join(S3_KEY_FILE))?,
     };
+    let tokens = loam_auth::local::load_or_generate(&data_dir).map_err(anyhow::Error::msg)?;
+    let with_local_tokens = |mut auth: loam_auth::NodeAuth| {
+        auth.authenticator = auth.authenticator.with(tokens.provider.clone());
+        if !auth.cluster_token.is_some() {
+            auth.cluster_token = tokens.cluster.clone();
+        }
+        auth
+    };
+    let mut coordinator_cfg = plan.coordinator;
+    coordinator_cfg.auth = with_local_tokens(coordinator_cfg.auth);
     let store = cluster_store::open_embedded(&data_dir.join(cluster_store::EMBEDDED_STORE_FILE))?;
     let ufs = UfsRegistry::new();
     let host = r.node.value.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into());
     let port = r.coordinator.value.port.unwrap_or(loam_coordinator::settings::DEFAULT_PORT);
-    let coordinator = assembly::start_coordinator(store.clone(), ufs.clone(), plan.coordinator, &host, port).await?;
+    let coordinator = assembly::start_coordinator(store.clone(), ufs.clone(), coordinator_cfg, &host, port).await?;
     let coordinator_url = coordinator.url.clone();
     let mut workers = Vec::new();
     for (i, mut cfg) in plan.workers.into_iter().enumerate() {
         cfg.s3.credentials = Some(keys.clone());
+        cfg.auth = with_local_tokens(cfg.auth);
         // Each worker's `/v1/load` forwards to the coordinator of this process.
         cfg.coordinator_url = Some(coordinator_url.clone());
         let w = loam_worker::start(cfg, store.clone(), ufs.clone(), Registry::default())
@@ -271,13 +296,15 @@ pub async fn start_resolved(r: &Resolved) -> anyhow::Result<LocalCluster> {
         Some(_) => "given".to_string(),
         None => format!("kept in {}", data_dir.join(S3_KEY_FILE).display()),
     };
-    let anonymous = if r.worker.value.s3_anonymous_read == Some(true) { "on" } else { "off" };
+    let anonymous = if r.worker.value.anonymous_read == Some(true) { "on" } else { "off" };
     println!(
         "  s3 keys      AWS_ACCESS_KEY_ID={} AWS_SECRET_ACCESS_KEY={}   ({origin}; anonymous read {anonymous})",
         keys.access_key, keys.secret_key
     );
+    println!("  admin token  kept in {}; for the CLI and curl:", tokens.admin_file.display());
+    println!("LOAM_TOKEN={}", tokens.admin);
     println!("Press Ctrl-C to stop.");
-    Ok(LocalCluster { coordinator_url, workers, coordinator })
+    Ok(LocalCluster { coordinator_url, workers, admin_token: tokens.admin, coordinator })
 }
 
 impl LocalCluster {
@@ -320,7 +347,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let a = args(dir.path(), &[]);
         let resolved = Resolved::new(&a, &ClusterFlags::default(), None).unwrap();
-        assert_eq!(resolved.worker.value.s3_anonymous_read, Some(true), "on by default in loam local");
+        assert_eq!(resolved.worker.value.anonymous_read, Some(true), "on by default in loam local");
         let cluster = start(a).await.unwrap();
         let ports: Vec<u16> = cluster.workers.iter().map(|w| w.s3_addr.port()).collect();
         assert!(ports[0] != ports[1] && !ports.contains(&0), "{ports:?}");

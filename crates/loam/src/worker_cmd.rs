@@ -115,11 +115,16 @@ pub async fn run(
     matches: Option<&ArgMatches>,
 ) -> anyhow::Result<()> {
     let resolved = Resolved::new(&args, &cluster, coordinator.as_deref(), matches)?;
+    let checked = || -> Result<WorkerPlan, ConfigError> {
+        let mut plan = resolved.plan()?;
+        plan.worker.auth = plan.worker.auth.require(&resolved.node, "loam worker")?;
+        Ok(plan)
+    };
     if settings::print_if_asked(&args.config, || resolved.printout()) {
-        resolved.plan()?;
+        checked()?;
         return Ok(());
     }
-    let plan = resolved.plan()?;
+    let plan = checked()?;
     let store = cluster_store::connect_etcd(&plan.etcd).await?;
     let cfg = plan.worker.clone();
     let worker =
@@ -266,7 +271,7 @@ mod tests {
                 s3_port: Some(12),
                 s3_access_key: Some("aak".into()),
                 s3_secret_key: Some("ask".into()),
-                s3_anonymous_read: Some(false),
+                anonymous_read: Some(false),
                 cache_size: Some(ByteSize(13)),
                 memory_size: Some(ByteSize(14)),
                 cache_dir: Some(vec!["/ac".into()]),

@@ -18,7 +18,11 @@ fn shutdown_ends_every_runner_mid_job() {
         c.write(&format!("s/f{i:02}"), &pattern(PAGE as usize, i as u8));
     }
     c.faulty().set_read_delay(Some(Duration::from_millis(200)));
-    let cfg = CoordinatorConfig { data_dir: c.dir.join("jobs-coordinator"), ..CoordinatorConfig::default() };
+    let cfg = CoordinatorConfig {
+        data_dir: c.dir.join("jobs-coordinator"),
+        auth: loam_testsupport::auth::node_auth(),
+        ..CoordinatorConfig::default()
+    };
     let coordinator = Coordinator::new(c.store.clone(), c.registry.clone(), cfg);
     let req: LoadRequest =
         serde_json::from_value(serde_json::json!({"paths": ["/data/s"], "options": {"batchSize": 2}})).unwrap();

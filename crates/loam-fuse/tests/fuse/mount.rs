@@ -38,7 +38,7 @@ async fn cluster(workers: usize) -> Fuse {
     let (view, _task) = MembershipView::follow_store(store, DEFAULT_CLUSTER_NAME, 5, stopped).await.unwrap();
     assert_eq!(view.ring().lookup("x", workers).len(), workers, "every worker is on the ring");
     // No UFS fallback: whatever the mount reads, a worker served.
-    let client = Client::new(reqwest::Client::new(), view, None);
+    let client = Client::new(loam_testsupport::auth::peer_client(), view, None);
     let mount = Mount::new("/data", &c.root, Default::default()).unwrap();
     Fuse { cluster: c, client, table: MountTable::from_mounts([mount]), _stop: stop }
 }

@@ -38,11 +38,12 @@ pub fn spawn(
     id: WorkerId,
     pages: Arc<PageStore>,
     coordinator_url: String,
+    token: loam_auth::Credential,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let peers = match PeerClient::build() {
+        let peers = match PeerClient::build(token) {
             Ok(p) => p,
             Err(e) => {
                 tracing::error!("no file index reports: {e}");
@@ -71,7 +72,7 @@ pub fn spawn(
                 added: added.iter().map(|(_, uri)| uri.clone()).collect(),
                 removed: removed.iter().map(|(_, uri)| uri.clone()).collect(),
             };
-            let req = peers.http().post(&url).json(&report).timeout(Duration::from_secs(30));
+            let req = peers.request(reqwest::Method::POST, &url).json(&report).timeout(Duration::from_secs(30));
             // A Coordinator that keeps no index answers 404: nothing to deliver, nothing to retry.
             let delivered = match peers.send(base, req).await {
                 Ok(_) => true,
@@ -202,7 +203,7 @@ mod tests {
         let (tx, rx) = watch::channel(false);
         let id = WorkerId::random();
         let a = cache(&pages, "s3://b/a").await;
-        let task = spawn(id, pages.clone(), url, Duration::from_millis(10), rx);
+        let task = spawn(id, pages.clone(), url, Default::default(), Duration::from_millis(10), rx);
         until(&got, |r| !r.is_empty()).await;
         pages.remove_file(&a).await.unwrap();
         until(&got, |r| r.len() >= 2).await;
@@ -221,7 +222,14 @@ mod tests {
     #[tokio::test]
     async fn shutdown_stops_the_loop() {
         let (tx, rx) = watch::channel(false);
-        let task = spawn(WorkerId::random(), store(), "http://127.0.0.1:1".into(), Duration::from_secs(3600), rx);
+        let task = spawn(
+            WorkerId::random(),
+            store(),
+            "http://127.0.0.1:1".into(),
+            Default::default(),
+            Duration::from_secs(3600),
+            rx,
+        );
         tx.send(true).unwrap();
         task.await.unwrap();
     }

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 /// The internal routes, over a task runner of `state`'s read-through layer.
 pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
-    let runner = TaskRunner::new(state.rt.clone());
+    let runner = TaskRunner::new(state.rt.clone(), state.cluster_token.clone());
     Router::new()
         .route(LOAD_TASK_PATH, post(load))
         .route(FREE_TASK_PATH, post(free))

@@ -15,6 +15,8 @@ use super::WorkerState;
 use super::query::Query;
 use crate::error::WorkerError;
 use axum::extract::{RawQuery, State};
+use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
+use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, Router};
 use loam_core::coordinator_api::Results;
@@ -22,9 +24,12 @@ use loam_core::job_api::{JobId, LoadProgress, WorkerLoadAnswer, WorkerLoadProgre
 use serde_json::json;
 use std::sync::{Arc, OnceLock};
 
+/// The path of the load API, forwarded to the Coordinator.
+pub const LOAD_PATH: &str = "/v1/load";
+
 /// The `/v1/load` route.
 pub fn routes() -> Router<Arc<WorkerState>> {
-    Router::new().route("/v1/load", axum::routing::get(load).post(load))
+    Router::new().route(LOAD_PATH, axum::routing::get(load).post(load))
 }
 
 fn http() -> Result<&'static reqwest::Client, WorkerError> {
@@ -35,18 +40,39 @@ fn http() -> Result<&'static reqwest::Client, WorkerError> {
         .ok_or_else(|| WorkerError::Unavailable("cannot build an HTTP client to reach the coordinator".into()))
 }
 
-async fn load(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> Response {
-    match run(&s, Query::form(q.as_deref())).await {
+async fn load(State(s): State<Arc<WorkerState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
+    // The caller's credentials go with the request: the Coordinator decides whether it may load.
+    let authorization = headers.get(AUTHORIZATION).cloned();
+    match run(&s, Query::form(q.as_deref()), authorization).await {
         Ok(r) => r,
-        Err(e) => e.into_response(),
+        Err(Failure::Worker(e)) => e.into_response(),
+        // The Coordinator's refusal reaches the caller as it is: the caller's credentials were refused.
+        Err(Failure::Refused(status, message)) => {
+            let mut r = (status, Json(loam_core::coordinator_api::StatusBody { status: message })).into_response();
+            r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="loam""#));
+            r
+        }
     }
 }
 
-async fn run(s: &WorkerState, q: Query) -> Result<Response, WorkerError> {
+/// Why `/v1/load` failed: an error of this worker (or the Coordinator's, mapped), or the Coordinator
+/// refusing the caller's credentials (`401`, `403`), which is passed on unchanged.
+enum Failure {
+    Worker(WorkerError),
+    Refused(StatusCode, String),
+}
+
+impl From<WorkerError> for Failure {
+    fn from(e: WorkerError) -> Self {
+        Failure::Worker(e)
+    }
+}
+
+async fn run(s: &WorkerState, q: Query, authorization: Option<HeaderValue>) -> Result<Response, Failure> {
     let path = q.required("path")?.to_string();
     let op = q.required("opType")?.to_ascii_lowercase();
     if !matches!(op.as_str(), "submit" | "progress" | "stop") {
-        return Err(WorkerError::InvalidInput(format!("opType must be submit, progress or stop, got {op:?}")));
+        return Err(WorkerError::InvalidInput(format!("opType must be submit, progress or stop, got {op:?}")).into());
     }
     let base = s.coordinator_url.as_deref().map(|u| u.trim_end_matches('/').to_string()).ok_or_else(|| {
         WorkerError::Unavailable(
@@ -54,7 +80,7 @@ async fn run(s: &WorkerState, q: Query) -> Result<Response, WorkerError> {
                 .into(),
         )
     })?;
-    let c = Coordinator { base, http: http()? };
+    let c = Coordinator { base, http: http()?, authorization };
     match op.as_str() {
         "submit" => {
             let (status, body) = c.call(reqwest::Method::POST, Some(json!({ "paths": [path] }))).await?;
@@ -99,6 +125,7 @@ async fn run(s: &WorkerState, q: Query) -> Result<Response, WorkerError> {
 struct Coordinator {
     base: String,
     http: &'static reqwest::Client,
+    authorization: Option<HeaderValue>,
 }
 
 impl Coordinator {
@@ -109,6 +136,9 @@ impl Coordinator {
     ) -> Result<(u16, serde_json::Value), WorkerError> {
         let url = format!("{}/api/v1/load", self.base);
         let mut req = self.http.request(method, &url);
+        if let Some(a) = &self.authorization {
+            req = req.header(AUTHORIZATION, a.clone());
+        }
         if let Some(b) = body {
             req = req.json(&b);
         }
@@ -122,7 +152,7 @@ impl Coordinator {
     }
 
     /// The newest load job whose paths are exactly `[path]`.
-    async fn find(&self, path: &str) -> Result<Option<LoadProgress>, WorkerError> {
+    async fn find(&self, path: &str) -> Result<Option<LoadProgress>, Failure> {
         let (status, body) = self.call(reqwest::Method::GET, None).await?;
         if status != 200 {
             return Err(coordinator_error(status, &body));
@@ -133,11 +163,11 @@ impl Coordinator {
     }
 }
 
-fn coordinator_error(status: u16, body: &serde_json::Value) -> WorkerError {
+fn coordinator_error(status: u16, body: &serde_json::Value) -> Failure {
     let msg = body.get("status").and_then(|v| v.as_str()).unwrap_or("no message").to_string();
-    if status == 400 {
-        WorkerError::InvalidInput(msg)
-    } else {
-        WorkerError::Unavailable(format!("the coordinator answered {status}: {msg}"))
+    match status {
+        400 => Failure::Worker(WorkerError::InvalidInput(msg)),
+        401 | 403 => Failure::Refused(StatusCode::from_u16(status).unwrap_or(StatusCode::UNAUTHORIZED), msg),
+        _ => Failure::Worker(WorkerError::Unavailable(format!("the coordinator answered {status}: {msg}"))),
     }
 }

@@ -100,7 +100,7 @@ impl TaskRunner {
                     b.take(want).await;
                 }
                 let url = format!("{peer}/v1/file/{id}/page/{i}");
-                let req = http.http().get(&url).query(&[("ufsFullPath", uri)]);
+                let req = http.request(reqwest::Method::GET, &url).query(&[("ufsFullPath", uri)]);
                 let resp = http.send(peer, req).await.map_err(|e| format!("page {i}: {e}"))?;
                 let body = resp.bytes().await.map_err(|e| format!("page {i}: {e}"))?;
                 if body.len() as u64 != want {

@@ -1,14 +1,37 @@
-//! What every CLI command shares: the HTTP client (`loam_client::peer`'s), the Coordinator URL, the output
-//! mode, and the translation of the Coordinator's `{"status": …}` errors into one-line messages.
+//! What every CLI command shares: the HTTP client (`loam_client::peer`'s, carrying the user's token), the
+//! Coordinator URL, the output mode, and the translation of the Coordinator's `{"status": …}` errors into
+//! one-line messages.
+//!
+//! The token comes from `--token-file` (`LOAM_TOKEN_FILE`), else `LOAM_TOKEN`, else the admin token `loam
+//! local` keeps in `./loam-data/admin-token`, so the README's walk-through needs no extra step.
 
 use anyhow::{Context, anyhow};
+use loam_auth::Credential;
+use loam_client::PeerClient;
 use serde::Serialize;
 use serde::de::DeserializeOwned;
+
+/// The token of `loam local`'s default data directory, found by the CLI by itself.
+pub fn default_admin_token_file() -> std::path::PathBuf {
+    std::path::Path::new(loam_config::DEFAULT_DATA_DIR).join(loam_auth::local::ADMIN_TOKEN_FILE)
+}
+
+/// The token the CLI sends: `--token-file`, else `LOAM_TOKEN`, else `./loam-data/admin-token`, else none.
+pub fn token(token_file: Option<&std::path::Path>) -> anyhow::Result<Credential> {
+    if let Some(path) = token_file {
+        return Credential::from_file(path).map_err(|e| anyhow!("--token-file: {e}"));
+    }
+    if let Some(t) = std::env::var("LOAM_TOKEN").ok().map(|t| t.trim().to_string()).filter(|t| !t.is_empty()) {
+        return Ok(Credential::fixed(t));
+    }
+    let local = default_admin_token_file();
+    Ok(Credential::from_file(&local).unwrap_or_default())
+}
 
 /// The CLI's context.
 pub struct Ctx {
     /// HTTP client.
-    pub http: reqwest::Client,
+    pub http: PeerClient,
     /// Coordinator base URL, without trailing slash.
     pub coordinator: String,
     /// JSON output.
@@ -17,15 +40,21 @@ pub struct Ctx {
 
 impl Ctx {
     /// A context for `coordinator`.
-    pub fn new(coordinator: &str, json: bool) -> anyhow::Result<Self> {
-        let http = loam_client::peer::http_client(None)?;
+    pub fn new(coordinator: &str, json: bool, token: Credential) -> anyhow::Result<Self> {
+        let http = PeerClient::build(token)?;
         Ok(Self { http, coordinator: coordinator.trim_end_matches('/').to_string(), json })
     }
 
     /// `GET /api/v1/<path>` decoded as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<T> {
         let url = format!("{}/api/v1/{path}", self.coordinator);
-        let r = self.http.get(&url).query(query).send().await.with_context(|| self.unreachable())?;
+        let r = self
+            .http
+            .request(reqwest::Method::GET, &url)
+            .query(query)
+            .send()
+            .await
+            .with_context(|| self.unreachable())?;
         decode(r).await
     }
 

@@ -261,7 +261,13 @@ async fn act<P: PathJob, B: Serialize>(
 /// Posts a job: its id, and whether it is an existing twin (`409`) rather than a new job.
 async fn submit<B: Serialize>(ctx: &Ctx, endpoint: &str, body: &B) -> anyhow::Result<(String, bool)> {
     let url = format!("{}/api/v1/{endpoint}", ctx.coordinator);
-    let resp = ctx.http.post(&url).json(body).send().await.map_err(|e| anyhow!("cannot reach the coordinator: {e}"))?;
+    let resp = ctx
+        .http
+        .request(reqwest::Method::POST, &url)
+        .json(body)
+        .send()
+        .await
+        .map_err(|e| anyhow!("cannot reach the coordinator: {e}"))?;
     let status = resp.status().as_u16();
     let id = match status {
         200 | 409 => resp.json::<JobId>().await?.id,

@@ -56,6 +56,7 @@ fn the_alluxio_python_client_reads_and_writes_through_loam() {
     cmd.arg(script()).arg(host).arg(port);
     // etcd3 0.12's generated code predates protobuf 4 (see `distributed/rings.rs`).
     cmd.env("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python");
+    cmd.env("LOAM_TOKEN", loam_testsupport::auth::ALL_ROLES);
     let out = process::run_capped(cmd, Some(serde_json::to_vec(&plan).expect("plan JSON")), PYTHON_CAP);
     assert!(out.status.success(), "alluxio_client.py failed ({}):\n{}", out.status, out.stderr);
     let counts: serde_json::Value = serde_json::from_slice(&out.stdout)

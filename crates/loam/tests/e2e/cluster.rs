@@ -186,6 +186,8 @@ impl Cluster {
                 "3600",
                 "--lease-ttl",
                 &LEASE_TTL_SECS.to_string(),
+                // The unmodified Python clients send no credentials.
+                "--anonymous-read",
             ]);
             match server(&args, &log) {
                 Ok(s) => {

@@ -26,9 +26,14 @@ impl Answer {
     }
 }
 
-/// `GET url` (`http://host:port/path?query`); `Err` when the server cannot be reached or the answer is
-/// not HTTP.
+/// `GET url` (`http://host:port/path?query`) with the test token of every role; `Err` when the server
+/// cannot be reached or the answer is not HTTP.
 pub fn get(url: &str) -> Result<Answer, String> {
+    get_as(url, Some(loam_testsupport::auth::ALL_ROLES))
+}
+
+/// `GET url` sending `token` (none: anonymous).
+pub fn get_as(url: &str, token: Option<&str>) -> Result<Answer, String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| format!("not an http URL: {url}"))?;
     let (host, path) = match rest.split_once('/') {
         Some((h, p)) => (h, format!("/{p}")),
@@ -38,7 +43,8 @@ pub fn get(url: &str) -> Result<Answer, String> {
         let mut s = TcpStream::connect(host)?;
         s.set_read_timeout(Some(IO_TIMEOUT))?;
         s.set_write_timeout(Some(IO_TIMEOUT))?;
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n\r\n")?;
+        let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
+        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n{auth}\r\n")?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw)?;
         Ok(raw)

@@ -1,9 +1,8 @@
 //! A real `loam local` process for the CLI tests, and the CLI run against it.
 
-use crate::process::LOAM;
 use std::io::{BufRead, BufReader};
 use std::path::Path;
-use std::process::{Child, Command, Output, Stdio};
+use std::process::{Child, Output, Stdio};
 
 /// A running `loam local`; killed on drop.
 pub struct Local {
@@ -23,7 +22,7 @@ impl Drop for Local {
 /// Starts `loam local` on a free coordinator port with `data_dir` and `extra` flags; returns when it is ready.
 pub fn start_local(data_dir: &Path, extra: &[&str]) -> Local {
     let port = loam_testsupport::free_port();
-    let mut child = Command::new(LOAM)
+    let mut child = crate::process::loam()
         .args(["local", "--worker-http-port", "0", "--worker-s3-port", "0"])
         .args(extra)
         .arg("--coordinator-port")
@@ -53,7 +52,7 @@ pub fn start_local(data_dir: &Path, extra: &[&str]) -> Local {
 
 /// Runs the CLI against `l` (stderr is a pipe, so no progress bar is drawn).
 pub fn cli(l: &Local, args: &[&str]) -> Output {
-    Command::new(LOAM).env("LOAM_COORDINATOR", &l.coordinator).args(args).output().expect("run loam")
+    crate::process::loam().env("LOAM_COORDINATOR", &l.coordinator).args(args).output().expect("run loam")
 }
 
 /// Runs the CLI and returns its stdout; panics unless it succeeded.

@@ -18,9 +18,11 @@ pub const LOAM: &str = env!("CARGO_BIN_EXE_loam");
 /// How long one CLI run may take.
 const CLI_CAP: Duration = Duration::from_secs(60);
 
-/// `loam` with none of the user's `LOAM_*` settings, so a test sees only what it passes.
+/// `loam` with none of the user's `LOAM_*` settings, so a test sees only what it passes, but the test
+/// tokens: as a server it accepts them, as a client it sends the token of every role
+/// (`loam_testsupport::auth::with_test_tokens`).
 pub fn loam() -> Command {
-    loam_testsupport::process::clean_env(Command::new(LOAM))
+    loam_testsupport::auth::with_test_tokens(loam_testsupport::process::clean_env(Command::new(LOAM)))
 }
 
 /// Starts the server `loam <args>` (`loam coordinator`, `loam worker`, `loam local`) under the watchdog

@@ -28,7 +28,7 @@ import sys
 
 import requests
 from alluxio import AlluxioFileSystem
-from byte_checks import PAGE, Mismatch, check, original
+from byte_checks import PAGE, Mismatch, check, original, send_token_on, token_headers
 
 
 def path_id(uri):
@@ -95,6 +95,9 @@ def main():
 
     # 4. write_page: a full page of a file with more than one.
     big = next(u for u, p in files.items() if os.path.getsize(p) > PAGE)
+    # It is a write: refused without a token (nothing cached), accepted with one.
+    check(fails(lambda: fs.write_page(big, 0, original(files[big])[:PAGE])), f"anonymous write_page of {big}")
+    send_token_on("/page/")
     check(fs.write_page(big, 0, original(files[big])[:PAGE]), f"write_page of {big}")
     check(fs.read(big) == original(files[big]), f"read of {big} after write_page")
     counts["page_writes"] += 1
@@ -107,7 +110,9 @@ def main():
 
     def post(op, uri, query, body=None):
         w = other_worker(uri)
-        r = requests.post(f"{w}/v1/{op}/{path_id(uri)}?{query}", data=body)
+        anonymous = requests.post(f"{w}/v1/{op}/{path_id(uri)}?{query}")
+        check(anonymous.status_code == 401, f"anonymous {op} on {w}: {anonymous.status_code} {anonymous.text}")
+        r = requests.post(f"{w}/v1/{op}/{path_id(uri)}?{query}", data=body, headers=token_headers())
         check(r.status_code == 200 and r.json() == {"success": True}, f"{op} {query} on {w}: {r.status_code} {r.text}")
         counts["write_ops"] += 1
 

@@ -20,7 +20,9 @@ What the unmodified client does, and so what these checks rely on:
     filesystem (empty bytes from `file`), or raises when it has none.
   - One range may not exceed 20 MiB (the client's pycurl `MAXFILESIZE`), so the files here are smaller.
   - `load` submits through the owner's `/v1/load` and polls progress every 10 s: it runs on a thread
-    beside the other checks.
+    beside the other checks. A load is a Coordinator write, never anonymous: the client sends no
+    credentials, so a load without a token must fail, and the script then lets the requests library add
+    `Authorization: Bearer $LOAM_TOKEN` to `/v1/load` calls (what a deployment's session hook or proxy does).
   - Whenever a call fails, the client retries it on the target filesystem and records the error in
     `get_error_metrics()`; the checks read that record, so a read the workers did not serve is never
     mistaken for one they did.
@@ -36,7 +38,7 @@ import time
 
 import requests
 from alluxiofs import AlluxioFileSystem
-from byte_checks import PAGE, Mismatch, check, original
+from byte_checks import PAGE, Mismatch, check, fails, original, send_token_on
 
 LOG = logging.getLogger("alluxiofs_client")
 
@@ -185,6 +187,9 @@ def suite(plan):
             upload_to_moto(plan["moto"], {**m["files"], **m["load_files"]})
     for m in plan["mounts"]:
         fs = client(plan, m["target"])
+        if not counts["loaded"]:
+            check(fails(lambda: fs.alluxio.load(m["load_dir"])), f"an anonymous load({m['load_dir']}) is refused")
+            send_token_on("/v1/load")
         loaded = {}
         loader = threading.Thread(target=lambda: loaded.update(ok=fs.alluxio.load(m["load_dir"])), daemon=True)
         loader.start()

@@ -35,6 +35,7 @@ impl Script {
             .current_dir(cwd)
             // etcd3 0.12 (under alluxio 1.0.0) has generated code that predates protobuf 4.
             .env("PROTOCOL_BUFFERS_PYTHON_IMPLEMENTATION", "python")
+            .env("LOAM_TOKEN", loam_testsupport::auth::ALL_ROLES)
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())

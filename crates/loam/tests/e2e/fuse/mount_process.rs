@@ -45,15 +45,18 @@ impl FuseProcess {
     pub fn start(mount_point: &Path, args: &[&str], log: &Path) -> Self {
         std::fs::create_dir_all(mount_point).expect("create the mount point");
         let err = std::fs::File::create(log).expect("create the fuse log");
-        let mut child = clean_env(loam_testsupport::watchdog::watched("loam-fuse-watchdog", LOAM))
-            .args(["fuse", "--foreground", "--mount-point"])
-            .arg(mount_point)
-            .args(args)
-            .stdin(Stdio::null())
-            .stdout(Stdio::piped())
-            .stderr(Stdio::from(err))
-            .spawn()
-            .expect("spawn loam fuse");
+        let mut child = loam_testsupport::auth::with_test_tokens(clean_env(loam_testsupport::watchdog::watched(
+            "loam-fuse-watchdog",
+            LOAM,
+        )))
+        .args(["fuse", "--foreground", "--mount-point"])
+        .arg(mount_point)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(err))
+        .spawn()
+        .expect("spawn loam fuse");
         let stdout = child.stdout.take().expect("piped stdout");
         let (tx, rx) = mpsc::channel();
         std::thread::spawn(move || {
@@ -130,9 +133,10 @@ pub fn run_ok(program: &str, args: &[&str]) -> Vec<u8> {
     o.stdout
 }
 
-/// Runs a shell tool to completion (killed, and the test failed, after a cap).
+/// Runs a shell tool (or `loam`, which gets the test tokens) to completion (killed, and the test failed,
+/// after a cap).
 pub fn run(program: &str, args: &[&str]) -> CliOutput {
-    let mut cmd = Command::new(program);
+    let mut cmd = loam_testsupport::auth::with_test_tokens(Command::new(program));
     cmd.args(args);
     run_capped(cmd, None, CAP)
 }
