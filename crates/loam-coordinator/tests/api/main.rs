@@ -4,6 +4,7 @@
 //! to end, rules reaching workers, the file index. nextest runs every test in a process of its own (which
 //! `file_index_memory`, reading the process RSS, needs).
 
+mod auth_api;
 mod clear_stale_api;
 mod edge;
 mod file_index_api;

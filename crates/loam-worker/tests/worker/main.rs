@@ -3,6 +3,7 @@
 //! free ports), driven over their HTTP and S3 APIs.
 //! nextest runs every test in a process of its own.
 
+mod auth;
 mod http_api;
 mod path_ids;
 mod peer_copy;
