@@ -10,6 +10,8 @@ pub struct Local {
     pub coordinator: String,
     /// (HTTP base URL, worker id) of each worker, in the order printed.
     pub workers: Vec<(String, String)>,
+    /// The admin token it printed (`LOAM_TOKEN=…`).
+    pub token: String,
 }
 
 impl Drop for Local {
@@ -21,33 +23,40 @@ impl Drop for Local {
 
 /// Starts `loam local` on a free coordinator port with `data_dir` and `extra` flags; returns when it is ready.
 pub fn start_local(data_dir: &Path, extra: &[&str]) -> Local {
+    let data_dir = data_dir.display().to_string();
+    let args: Vec<&str> = extra.iter().copied().chain(["--data-dir", &data_dir]).collect();
+    spawn_local(crate::process::loam(), &args)
+}
+
+/// Starts `cmd` (`loam` with its environment and working directory) as `loam local <extra>` on a free
+/// coordinator port and free worker ports; returns when it is ready.
+pub fn spawn_local(mut cmd: std::process::Command, extra: &[&str]) -> Local {
     let port = loam_testsupport::free_port();
-    let mut child = crate::process::loam()
+    let mut child = cmd
         .args(["local", "--worker-http-port", "0", "--worker-s3-port", "0"])
         .args(extra)
         .arg("--coordinator-port")
         .arg(port.to_string())
-        .arg("--data-dir")
-        .arg(data_dir)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
         .spawn()
         .expect("start loam local");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut coordinator, mut workers) = (String::new(), Vec::new());
+    let (mut coordinator, mut workers, mut token) = (String::new(), Vec::new(), String::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["coordinator", url, ..] => coordinator = url.to_string(),
             ["worker", _, url, id] => workers.push((url.to_string(), id.to_string())),
+            _ if line.starts_with("LOAM_TOKEN=") => token = line["LOAM_TOKEN=".len()..].to_string(),
             _ if line.starts_with("Press Ctrl-C") => break,
             _ => {}
         }
     }
     std::thread::spawn(move || for _ in lines {});
     assert_eq!(coordinator, format!("http://127.0.0.1:{port}"));
-    Local { child, coordinator, workers }
+    Local { child, coordinator, workers, token }
 }
 
 /// Runs the CLI against `l` (stderr is a pipe, so no progress bar is drawn).

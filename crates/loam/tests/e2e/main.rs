@@ -21,3 +21,4 @@ mod local_cli;
 mod processes;
 mod rebalance_cli;
 mod rules_cli;
+mod security;
