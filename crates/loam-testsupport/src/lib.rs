@@ -23,6 +23,7 @@ pub mod http;
 pub mod ports;
 pub mod process;
 pub mod s3_server;
+pub mod tls;
 pub mod watchdog;
 
 pub use etcd_server::EtcdServer;
