@@ -101,8 +101,13 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
     let mut cluster = Cluster::start(opts).await;
     let mount = Mount::new("/bench", &cluster.root, Default::default())?;
     let worker = cluster.worker(0);
-    let endpoint =
-        WorkerEndpoint { id: worker.id, host: "127.0.0.1".into(), http_port: worker.http_addr.port(), s3_port: 0 };
+    let endpoint = WorkerEndpoint {
+        id: worker.id,
+        host: "127.0.0.1".into(),
+        http_port: worker.http_addr.port(),
+        s3_port: 0,
+        tls: false,
+    };
     let client = Client::new(loam_testsupport::auth::peer_client(), MembershipView::fixed(vec![endpoint], 5), None);
 
     eprintln!("warming the cluster with the file…");

@@ -3,6 +3,10 @@
 //! loopback to the same HTTP client, and against reading it straight from the local file system.
 //! Rounds are interleaved (every variant once per round) and medians reported, with ratios to nginx.
 //! The worker runs in this process on the embedded store; nginx is Debian's, started on a free port.
+//!
+//! `--tls` adds a second worker serving HTTPS (a certificate from a test CA made by `openssl`, ECDSA P-256)
+//! over the same file, and its warm reads to the rounds, with the ratio TLS / plain HTTP: what TLS on the
+//! listeners costs the data path.
 
 use crate::median;
 use anyhow::{Context, bail};
@@ -32,6 +36,9 @@ pub struct BenchArgs {
     /// nginx binary.
     #[arg(long, default_value = "/usr/sbin/nginx")]
     pub nginx: PathBuf,
+    /// Also read warm through a worker serving HTTPS, and report TLS / plain HTTP.
+    #[arg(long)]
+    pub tls: bool,
 }
 
 struct Nginx {
@@ -140,7 +147,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let nginx_url = format!("http://127.0.0.1:{}/big.bin", nginx.port);
     let http = loam_testsupport::auth::client_with(loam_testsupport::auth::ALL_ROLES);
     let size = args.size;
-    let names = [
+    let tls = match args.tls {
+        true => Some(TlsWorker::start(&dir, &ufs_dir, &args).await?),
+        false => None,
+    };
+    let tls_url = |lo: u64, hi: u64| {
+        let t = tls.as_ref().expect("TLS variants run with --tls");
+        (format!("{}/v1/range/{id}?ufsFullPath={}&offset={lo}&length={}", t.base, t.uri, hi - lo), None)
+    };
+    let mut names = vec![
         "local fs read (1 stream)",
         "nginx sendfile (1 stream)",
         "nginx sendfile (4 ranges)",
@@ -148,6 +163,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         "worker warm (1 stream)",
         "worker warm (4 ranges)",
     ];
+    if tls.is_some() {
+        names.extend(["worker warm TLS (1 stream)", "worker warm TLS (4 ranges)"]);
+    }
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     for round in 0..args.rounds {
         for (i, name) in names.iter().enumerate() {
@@ -176,7 +194,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 1 => fetch(&http, &nginx_url, None).await?,
                 2 => parallel4(&http, size, |lo, hi| (nginx_url.clone(), Some((lo, hi)))).await?,
                 3 | 4 => fetch(&http, &worker_url(0, size).0, None).await?,
-                _ => parallel4(&http, size, worker_url).await?,
+                5 => parallel4(&http, size, worker_url).await?,
+                6 => fetch(&tls.as_ref().unwrap().http, &tls_url(0, size).0, None).await?,
+                _ => parallel4(&tls.as_ref().unwrap().http, size, tls_url).await?,
             };
             let secs = t0.elapsed().as_secs_f64();
             if n != size {
@@ -197,7 +217,48 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     println!("\nwarm worker 1 stream / nginx 1 stream: {:.2}x", med[4] / med[1]);
     println!("warm worker 4 ranges / nginx 4 ranges: {:.2}x", med[5] / med[2]);
     println!("warm worker 1 stream / local fs: {:.2}x", med[4] / med[0]);
+    if let Some(mut t) = tls {
+        println!("warm worker TLS / plain HTTP, 1 stream: {:.2}x", med[6] / med[4]);
+        println!("warm worker TLS / plain HTTP, 4 ranges: {:.2}x", med[7] / med[5]);
+        t.cluster.kill_worker(0).await;
+    }
     cluster.kill_worker(0).await;
     drop(nginx);
     Ok(())
+}
+
+/// A second worker over the same UFS directory, serving HTTPS, already warm; and a client trusting it.
+struct TlsWorker {
+    cluster: Cluster,
+    base: String,
+    uri: String,
+    http: reqwest::Client,
+    _ca: loam_testsupport::tls::TestCa,
+}
+
+impl TlsWorker {
+    async fn start(dir: &Path, ufs_dir: &Path, args: &BenchArgs) -> anyhow::Result<Self> {
+        let ca = loam_testsupport::tls::TestCa::new("bench");
+        let cert = ca.issue("worker");
+        let tls = loam_listener::TlsFiles { cert: cert.cert, key: cert.key, client_ca: None };
+        let opts = Options {
+            mount_path: "/bench".into(),
+            ufs: Some((format!("file://{}", ufs_dir.display()), Default::default())),
+            dir: Some(dir.join("tls-worker")),
+            listener: loam_listener::ListenerConfig { tls: Some(tls), ..Default::default() },
+            ..Options::worker_defaults(args.memory_size, args.size * 2)
+        };
+        let cluster = Cluster::start(opts).await;
+        let base = cluster.worker(0).http_base();
+        let uri = cluster.uri("big.bin");
+        let root = reqwest::Certificate::from_pem(&std::fs::read(ca.cert())?)?;
+        let http = reqwest::Client::builder().no_proxy().tls_certs_only([root]).build()?;
+        let id = loam_core::file_id(&uri);
+        let url = format!("{base}/v1/range/{id}?ufsFullPath={uri}&offset=0&length={}", args.size);
+        let n = fetch(&http, &url, None).await.context("warming the TLS worker")?;
+        if n != args.size {
+            bail!("warming the TLS worker read {n} bytes, expected {}", args.size);
+        }
+        Ok(Self { cluster, base, uri, http, _ca: ca })
+    }
 }

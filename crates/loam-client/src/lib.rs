@@ -6,6 +6,7 @@ pub mod membership;
 pub mod peer;
 pub mod reader;
 pub mod static_members;
+pub mod tls;
 
 pub use membership::{MembershipView, Ring, WorkerEndpoint};
 pub use peer::{PeerClient, PeerError};

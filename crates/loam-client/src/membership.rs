@@ -26,12 +26,15 @@ pub struct WorkerEndpoint {
     pub http_port: u16,
     /// S3 API port (0 when unknown).
     pub s3_port: u16,
+    /// Whether it serves over TLS (its record says so).
+    pub tls: bool,
 }
 
 impl WorkerEndpoint {
-    /// `http://host:port` of the worker HTTP API.
+    /// `http://host:port` (`https://` with TLS) of the worker HTTP API.
     pub fn http_base(&self) -> String {
-        format!("http://{}:{}", self.host, self.http_port)
+        let scheme = if self.tls { "https" } else { "http" };
+        format!("{scheme}://{}:{}", self.host, self.http_port)
     }
 
     /// The endpoint of a membership record.
@@ -41,6 +44,7 @@ impl WorkerEndpoint {
             host: r.worker_net_address.host.clone(),
             http_port: r.worker_net_address.http_server_port,
             s3_port: r.worker_net_address.s3_port,
+            tls: r.worker_net_address.tls,
         })
     }
 }
@@ -162,7 +166,7 @@ pub async fn fetch_nodes(http: &crate::PeerClient, coordinator: &str) -> Result<
         .filter_map(|n| {
             let id = n.identity.parse().ok()?;
             let (host, port) = n.address.rsplit_once(':')?;
-            Some(WorkerEndpoint { id, host: host.to_string(), http_port: port.parse().ok()?, s3_port: 0 })
+            Some(WorkerEndpoint { id, host: host.to_string(), http_port: port.parse().ok()?, s3_port: 0, tls: n.tls })
         })
         .collect())
 }

@@ -3,7 +3,8 @@
 //! load forwarding), and the CLI and FUSE mount → coordinator.
 //!
 //! - [`http_client`] is the one place an HTTP client is built: the TLS provider installed once, a connect
-//!   timeout, pooled keep-alive connections.
+//!   timeout, pooled keep-alive connections, and the process's TLS roots and client certificate
+//!   ([`crate::tls`]).
 //! - Every request goes out through [`PeerClient::request`], which adds the node's bearer token
 //!   ([`Credential`]: the `cluster` token between members, the user's token for the CLI and FUSE), read
 //!   anew for each request so a rotated token is used at once, and marked sensitive so it is never logged.
@@ -37,7 +38,11 @@ const MAX_MESSAGE: usize = 1024;
 /// for streams, a shorter connect timeout); most use [`http_client`].
 pub fn client_builder() -> reqwest::ClientBuilder {
     loam_ufs::install_process_defaults();
-    reqwest::Client::builder().connect_timeout(CONNECT_TIMEOUT).pool_idle_timeout(POOL_IDLE_TIMEOUT).tcp_nodelay(true)
+    let b = reqwest::Client::builder()
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .tcp_nodelay(true);
+    crate::tls::apply(b)
 }
 
 /// The HTTP client for calls to other nodes; `timeout` bounds each whole request (`None`: calls set their
@@ -238,7 +243,13 @@ mod tests {
     }
 
     fn worker(port: u16) -> WorkerEndpoint {
-        WorkerEndpoint { id: loam_core::WorkerId::random(), host: "127.0.0.1".into(), http_port: port, s3_port: 0 }
+        WorkerEndpoint {
+            id: loam_core::WorkerId::random(),
+            host: "127.0.0.1".into(),
+            http_port: port,
+            s3_port: 0,
+            tls: false,
+        }
     }
 
     #[tokio::test]

@@ -91,7 +91,13 @@ pub fn parse(text: &str, origin: &str) -> Result<Vec<WorkerEndpoint>, StaticMemb
                  so each host may be listed once)"
             )));
         }
-        workers.push(WorkerEndpoint { id: WorkerId::from_host_name(&host), host, http_port: port, s3_port: 0 });
+        workers.push(WorkerEndpoint {
+            id: WorkerId::from_host_name(&host),
+            host,
+            http_port: port,
+            s3_port: 0,
+            tls: false,
+        });
     }
     if workers.is_empty() {
         return Err(StaticMembersError::Empty(origin.to_string()));

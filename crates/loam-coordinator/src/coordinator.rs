@@ -116,13 +116,14 @@ impl Coordinator {
         self.guard.clone().apply(api::router(self.clone()))
     }
 
-    /// Serves the REST API on `listener` until `shutdown` resolves, then drains requests in flight.
+    /// Serves the REST API on `listener` (its TLS and limits: `loam_listener`) until `shutdown` resolves,
+    /// then drains requests in flight.
     pub async fn serve(
         self: Arc<Self>,
-        listener: tokio::net::TcpListener,
+        listener: loam_listener::Listener,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> std::io::Result<()> {
-        let addr = listener.local_addr()?;
+        let addr = listener.url()?;
         // Before any request: workers follow the table in the store, and jobs resolve paths against it.
         if let Err(e) = self.mounts.publish_static().await {
             tracing::error!("cannot publish the static mount table: {e}");
@@ -142,7 +143,7 @@ impl Coordinator {
             shutdown.await;
             me.jobs.begin_shutdown();
         };
-        let served = axum::serve(listener, self.router()).with_graceful_shutdown(shutdown).await;
+        let served = listener.serve(self.router(), shutdown).await;
         self.jobs.shutdown().await;
         rebuild.abort();
         let _ = rebuild.await;

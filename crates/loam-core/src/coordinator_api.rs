@@ -3,6 +3,14 @@
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
+/// Whether a `Content-Type` names JSON (`application/json`, `…+json`, parameters ignored). The JSON APIs
+/// refuse bodies in any other type with `415`: a browser sends a cross-origin request without a preflight
+/// only in the form and text types, so a page cannot make a state change with one.
+pub fn is_json_media_type(content_type: &str) -> bool {
+    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+    essence == "application/json" || essence.ends_with("+json")
+}
+
 /// Every error body: `{"status": "<message>"}`; also the `{"status": "ok"}` of successful writes.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct StatusBody {
@@ -46,6 +54,9 @@ pub struct NodeInfo {
     pub address: String,
     /// `ONLINE` or `OFFLINE`.
     pub status: String,
+    /// Whether the worker serves over TLS (`https`); absent when not.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub tls: bool,
 }
 
 /// `GET /api/v1/nodes`: note the singular `result`.
@@ -69,8 +80,12 @@ mod tests {
 
     #[test]
     fn node_address_is_skipped_when_empty() {
-        let v =
-            serde_json::to_value(NodeInfo { identity: "w".into(), address: String::new(), status: "ONLINE".into() });
+        let v = serde_json::to_value(NodeInfo {
+            identity: "w".into(),
+            address: String::new(),
+            status: "ONLINE".into(),
+            tls: false,
+        });
         assert_eq!(v.unwrap(), serde_json::json!({"identity": "w", "status": "ONLINE"}));
     }
 }

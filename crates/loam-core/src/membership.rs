@@ -49,10 +49,18 @@ pub struct WorkerNetAddress {
     /// The S3 API port (Loam's addition; Alluxio's clients ignore unknown fields).
     #[serde(default, skip_serializing_if = "is_zero")]
     pub s3_port: u16,
+    /// Whether the worker's HTTP and S3 APIs are served over TLS (Loam's addition, absent when false, so a
+    /// record of an older release reads as plain HTTP; Alluxio's clients ignore it).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub tls: bool,
 }
 
 fn is_zero(p: &u16) -> bool {
     *p == 0
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }
 
 /// The JSON value of both membership keys.
@@ -88,10 +96,17 @@ impl WorkerRecord {
                 domain_socket_path: String::new(),
                 http_server_port: http_port,
                 s3_port,
+                tls: false,
             },
             state: "AUTHORIZED".into(),
             generation_number: -1,
         }
+    }
+
+    /// The record with its APIs served over TLS (`https`) or not.
+    pub fn with_tls(mut self, tls: bool) -> Self {
+        self.worker_net_address.tls = tls;
+        self
     }
 
     /// The worker id, from the entity name or else the identity.
@@ -121,5 +136,8 @@ mod tests {
         assert_eq!(v["State"], "AUTHORIZED");
         assert_eq!(v["GenerationNumber"], -1);
         assert!(v["WorkerNetAddress"].get("S3Port").is_none());
+        assert!(v["WorkerNetAddress"].get("Tls").is_none(), "absent when plain, as older releases wrote it");
+        let tls = serde_json::to_value(WorkerRecord::new(id, "10.0.0.5", 28080, 0).with_tls(true)).unwrap();
+        assert_eq!(tls["WorkerNetAddress"]["Tls"], true);
     }
 }

@@ -71,6 +71,8 @@ pub struct Options {
     pub store: Option<Arc<dyn ClusterStore>>,
     /// Where the cluster keeps its state; `None` is a fresh temp dir, removed on drop.
     pub dir: Option<PathBuf>,
+    /// TLS and limits of every worker's listeners (plain HTTP by default).
+    pub listener: loam_listener::ListenerConfig,
 }
 
 impl Default for Options {
@@ -96,6 +98,7 @@ impl Default for Options {
             job_retention: loam_coordinator::jobs::DEFAULT_JOB_RETENTION,
             store: None,
             dir: None,
+            listener: loam_listener::ListenerConfig::default(),
         }
     }
 }
@@ -240,6 +243,7 @@ impl Cluster {
         cfg.max_age = o.max_age;
         cfg.s3 = o.s3.clone();
         cfg.auth = crate::auth::node_auth();
+        cfg.listener = o.listener.clone();
         if let Some(every) = o.policy_interval {
             cfg.quota_check_interval = every;
             cfg.ttl_check_interval = every;

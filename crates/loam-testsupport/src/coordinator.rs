@@ -32,7 +32,7 @@ impl Served {
         let coordinator = Coordinator::new(store, ufs, cfg);
         let base = format!("http://{}", listener.local_addr().expect("local addr"));
         let (tx, rx) = oneshot::channel::<()>();
-        let task = tokio::spawn(coordinator.serve(listener, async move {
+        let task = tokio::spawn(coordinator.serve(loam_listener::Listener::plain(listener), async move {
             let _ = rx.await;
         }));
         Self { base, stop: Some(tx), task: Some(task) }

@@ -47,6 +47,8 @@ pub struct WorkerConfig {
     pub quota_check_interval: Duration,
     /// Who may call the HTTP API (anonymous reads: `s3.anonymous_read`), and the token sent to the others.
     pub auth: loam_auth::NodeAuth,
+    /// TLS and limits of the HTTP and S3 listeners.
+    pub listener: loam_listener::ListenerConfig,
 }
 
 impl WorkerConfig {
@@ -74,6 +76,7 @@ impl WorkerConfig {
             ttl_check_interval: crate::rules::ttl::DEFAULT_TTL_CHECK_INTERVAL,
             quota_check_interval: crate::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL,
             auth: loam_auth::NodeAuth::default(),
+            listener: loam_listener::ListenerConfig::default(),
         }
     }
 }

@@ -6,6 +6,7 @@ pub mod cluster_ops;
 pub mod data;
 pub mod error;
 pub mod internal;
+pub mod json_only;
 pub mod load;
 pub mod meta;
 pub mod query;

@@ -1,5 +1,5 @@
 //! The S3-compatible API every worker serves on its own port (default 29998), built on `s3s`: a hyper
-//! service that parses and signs S3 requests, served by axum beside the worker HTTP API and stopped by
+//! service that parses and signs S3 requests, served by `loam_listener` (TLS, limits) beside the worker HTTP API and stopped by
 //! the same shutdown channel.
 //!
 //! - **Path-style only; a bucket is a mount point.** `/data` mounted from `s3://b/prefix` is bucket
@@ -30,6 +30,7 @@ use crate::http_api::WorkerState;
 use axum::Router;
 use axum::error_handling::HandleError;
 use axum::http::StatusCode;
+use loam_listener::Listener;
 use multipart::store::UploadStore;
 use s3s::dto::*;
 use s3s::service::{S3Service, S3ServiceBuilder};
@@ -38,7 +39,6 @@ use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
-use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
@@ -125,7 +125,7 @@ pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> S3Se
 }
 
 /// Serves `service` on `listener` until `shutdown` turns true (then drains the requests in flight).
-pub fn spawn(listener: TcpListener, service: S3Service, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
+pub fn spawn(listener: Listener, service: S3Service, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let app = Router::new().fallback_service(HandleError::new(service, |e: s3s::HttpError| async move {
         tracing::warn!("S3 request failed below the S3 layer: {e:?}");
         StatusCode::INTERNAL_SERVER_ERROR
@@ -134,7 +134,7 @@ pub fn spawn(listener: TcpListener, service: S3Service, mut shutdown: watch::Rec
         let done = async move {
             let _ = shutdown.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(done).await {
+        if let Err(e) = listener.serve(app, done).await {
             tracing::error!("worker S3 server failed: {e}");
         }
     })

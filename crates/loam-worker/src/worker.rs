@@ -21,6 +21,7 @@ use loam_client::MembershipView;
 use loam_core::WorkerId;
 use loam_core::membership::WorkerRecord;
 use loam_core::rules::{PriorityRule, QuotaRule, TtlRule};
+use loam_listener::Listener;
 use loam_page_store::PageStore;
 use loam_store::ClusterStore;
 use loam_store::membership::{MembershipHandle, register};
@@ -39,6 +40,8 @@ pub struct WorkerHandle {
     pub http_addr: SocketAddr,
     /// Where its S3 API listens.
     pub s3_addr: SocketAddr,
+    /// `https` when its APIs are served over TLS, else `http`.
+    pub scheme: &'static str,
     /// Shared state (page store, mounts, read-through), for tests and `loam local`.
     pub state: Arc<WorkerState>,
     shutdown: watch::Sender<bool>,
@@ -81,13 +84,13 @@ pub async fn start(
     let admission = quota.clone();
     pages.set_admission(Arc::new(move |uri: &str| admission.admits(uri)));
     let quota_task = quota.spawn(cfg.quota_check_interval, rx.clone());
-    let listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.http_port))
+    let listener = Listener::bind(&cfg.host, cfg.http_port, &cfg.listener)
         .await
-        .with_context(|| format!("binding the HTTP API on {}:{}", cfg.host, cfg.http_port))?;
+        .with_context(|| format!("starting the HTTP API on {}:{}", cfg.host, cfg.http_port))?;
     let http_addr = listener.local_addr()?;
-    let s3_listener = tokio::net::TcpListener::bind((cfg.host.as_str(), cfg.s3.port))
+    let s3_listener = Listener::bind(&cfg.host, cfg.s3.port, &cfg.listener)
         .await
-        .with_context(|| format!("binding the S3 API on {}:{}", cfg.host, cfg.s3.port))?;
+        .with_context(|| format!("starting the S3 API on {}:{}", cfg.host, cfg.s3.port))?;
     let s3_addr = s3_listener.local_addr()?;
     let rt = ReadThrough::new(pages.clone(), ufs, mounts.clone(), cfg.max_age, cfg.ufs_read_size, metrics.clone());
     let path_ids = PathIds::new(rt.clone(), crate::path_ids::DEFAULT_CAPACITY);
@@ -118,7 +121,7 @@ pub async fn start(
         let done = async move {
             let _ = stop.wait_for(|s| *s).await;
         };
-        if let Err(e) = axum::serve(listener, app).with_graceful_shutdown(done).await {
+        if let Err(e) = listener.serve(app, done).await {
             tracing::error!("worker HTTP server failed: {e}");
         }
     });
@@ -127,11 +130,14 @@ pub async fn start(
     }
     let s3_server = s3_api::spawn(s3_listener, s3_api::service(state.clone(), &cfg.s3, &cfg.data_dir), rx.clone());
     let s3_port = if cfg.s3_port != 0 { cfg.s3_port } else { s3_addr.port() };
-    let record = WorkerRecord::new(id, &cfg.host, http_addr.port(), s3_port);
+    let tls = cfg.listener.tls.is_some();
+    let record = WorkerRecord::new(id, &cfg.host, http_addr.port(), s3_port).with_tls(tls);
     let membership = register(store, &cfg.cluster_name, record, cfg.lease_ttl).await.context("joining the cluster")?;
-    tracing::info!("worker {id} serving on http://{http_addr}, S3 on http://{s3_addr}");
+    let scheme = cfg.listener.scheme();
+    tracing::info!("worker {id} serving on {scheme}://{http_addr}, S3 on {scheme}://{s3_addr}");
     Ok(WorkerHandle {
         id,
+        scheme,
         http_addr,
         s3_addr,
         state,
@@ -156,14 +162,14 @@ pub async fn start(
 }
 
 impl WorkerHandle {
-    /// `http://host:port` of the HTTP API.
+    /// `http://host:port` (`https://` with TLS) of the HTTP API.
     pub fn http_base(&self) -> String {
-        format!("http://{}", self.http_addr)
+        format!("{}://{}", self.scheme, self.http_addr)
     }
 
-    /// `http://host:port` of the S3 API (the `--endpoint-url` of S3 clients).
+    /// `http://host:port` (`https://` with TLS) of the S3 API (the `--endpoint-url` of S3 clients).
     pub fn s3_base(&self) -> String {
-        format!("http://{}", self.s3_addr)
+        format!("{}://{}", self.scheme, self.s3_addr)
     }
 
     /// Leaves the ring (the liveness record is revoked at once), then stops serving and every task.

@@ -5,6 +5,7 @@
 
 use anyhow::Context;
 use loam_coordinator::{Coordinator, CoordinatorConfig};
+use loam_listener::{Listener, ListenerConfig};
 use loam_store::ClusterStore;
 use loam_ufs::UfsRegistry;
 use std::net::SocketAddr;
@@ -15,7 +16,7 @@ use tokio::task::JoinHandle;
 
 /// A coordinator serving its REST API; `shutdown` (or drop) stops it.
 pub struct CoordinatorServer {
-    /// `http://host:port` of the REST API.
+    /// `http://host:port` (`https://` with TLS) of the REST API.
     pub url: String,
     /// The bound address.
     pub addr: SocketAddr,
@@ -23,25 +24,28 @@ pub struct CoordinatorServer {
     task: JoinHandle<std::io::Result<()>>,
 }
 
-/// Starts a coordinator over `store` configured by `cfg`, serving on `host:port` (0: a free port).
+/// Starts a coordinator over `store` configured by `cfg`, serving on `host:port` (0: a free port) with the
+/// TLS and limits of `listener`.
 pub async fn start_coordinator(
     store: Arc<dyn ClusterStore>,
     ufs: UfsRegistry,
     cfg: CoordinatorConfig,
     host: &str,
     port: u16,
+    listener: &ListenerConfig,
 ) -> anyhow::Result<CoordinatorServer> {
     let coordinator = Coordinator::new(store, ufs, cfg);
-    let listener = tokio::net::TcpListener::bind((host, port))
+    let listener = Listener::bind(host, port, listener)
         .await
-        .with_context(|| format!("binding the coordinator on {host}:{port}"))?;
+        .with_context(|| format!("starting the coordinator on {host}:{port}"))?;
     let addr = listener.local_addr()?;
+    let url = listener.url()?;
     let (stop, stop_rx) = oneshot::channel::<()>();
     // A dropped sender resolves the receiver too, so dropping the handle also stops the server.
     let task = tokio::spawn(coordinator.serve(listener, async move {
         let _ = stop_rx.await;
     }));
-    Ok(CoordinatorServer { url: format!("http://{addr}"), addr, stop, task })
+    Ok(CoordinatorServer { url, addr, stop, task })
 }
 
 impl CoordinatorServer {
@@ -55,6 +59,13 @@ impl CoordinatorServer {
 /// Creates a process's data directory (and its parents).
 pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
     std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))
+}
+
+/// Presents the process's listener certificate as its client certificate to the other members (mutual
+/// TLS), unless the CLI's `--client-cert` chose another (`loam_client::tls`).
+pub fn install_client_tls(listener: &ListenerConfig) -> anyhow::Result<()> {
+    let identity = listener.tls.as_ref().map(|t| (t.cert.clone(), t.key.clone()));
+    loam_client::tls::install_for_server(identity).context("loading the TLS files of the clients")
 }
 
 /// Waits for SIGINT (Ctrl-C) or SIGTERM and says which came.
@@ -86,7 +97,10 @@ mod tests {
         let data_dir = loam_coordinator::settings::coordinator_files(dir.path());
         let auth = loam_testsupport::auth::node_auth();
         let cfg = CoordinatorConfig { cluster_name: "c".into(), data_dir, auth, ..CoordinatorConfig::default() };
-        let server = start_coordinator(store, UfsRegistry::new(), cfg, loam_config::DEFAULT_HOST, 0).await.unwrap();
+        let server =
+            start_coordinator(store, UfsRegistry::new(), cfg, loam_config::DEFAULT_HOST, 0, &ListenerConfig::default())
+                .await
+                .unwrap();
         let url = format!("{}/api/v1/nodes", server.url);
         let r = loam_testsupport::auth::anonymous_client().get(&url).send().await.unwrap();
         assert_eq!(r.status(), 401, "the API is served, and not to anyone");

@@ -19,6 +19,7 @@ use crate::cluster_store::ClusterFlags;
 use crate::coordinator_cmd::CoordinatorArgs;
 use crate::local::LocalArgs;
 use crate::worker_cmd::WorkerArgs;
+use anyhow::Context;
 use clap::{Parser, Subcommand};
 
 /// The Coordinator URL the CLI uses when none is given.
@@ -38,6 +39,16 @@ pub struct Cli {
     /// etcd and the cluster name.
     #[command(flatten)]
     pub cluster: ClusterFlags,
+    /// Trust only this CA (PEM) for HTTPS to the Coordinator and workers [default: the system's roots].
+    #[arg(long, global = true, env = "LOAM_CA_CERT", value_name = "FILE")]
+    pub ca_cert: Option<std::path::PathBuf>,
+    /// Client certificate (PEM) for servers that require one (mutual TLS), with --client-key; server
+    /// processes present their --tls-cert by default.
+    #[arg(long, global = true, env = "LOAM_CLIENT_CERT", value_name = "FILE", requires = "client_key")]
+    pub client_cert: Option<std::path::PathBuf>,
+    /// Private key (PEM) of --client-cert.
+    #[arg(long, global = true, env = "LOAM_CLIENT_KEY", value_name = "FILE", requires = "client_cert")]
+    pub client_key: Option<std::path::PathBuf>,
     /// Print JSON instead of text.
     #[arg(long, global = true)]
     pub json: bool,
@@ -120,6 +131,12 @@ pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::process:
 /// Runs a parsed command line; `matches` (when given) tells the server processes which settings came
 /// from environment variables rather than flags.
 pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result<()> {
+    // Before any client is built: every one of this process carries it (`loam_client::tls`).
+    let identity = cli.client_cert.clone().zip(cli.client_key.clone());
+    let tls = loam_client::tls::ClientTls { ca_cert: cli.ca_cert.clone(), identity };
+    if tls != loam_client::tls::ClientTls::default() {
+        loam_client::tls::install(&tls).context("loading --ca-cert or --client-cert")?;
+    }
     let token = http::token(cli.token_file.as_deref())?;
     let ctx = http::Ctx::new(cli.coordinator.as_deref().unwrap_or(DEFAULT_COORDINATOR_URL), cli.json, token)?;
     let sub = matches.and_then(|m| m.subcommand().map(|(_, m)| m));

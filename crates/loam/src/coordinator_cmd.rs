@@ -20,6 +20,7 @@ use crate::settings::{self, ConfigFlags, Inputs};
 use clap::{ArgMatches, Args};
 use loam_config::{ConfigError, Layered, NodeSettings, field_names};
 use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
+use loam_listener::{ListenerConfig, ListenerSettings};
 use loam_ufs::UfsRegistry;
 use std::path::PathBuf;
 
@@ -35,6 +36,9 @@ pub struct CoordinatorArgs {
     /// The Coordinator's own settings.
     #[command(flatten)]
     pub coordinator: CoordinatorSettings,
+    /// TLS and limits of its listener.
+    #[command(flatten)]
+    pub listener: ListenerSettings,
 }
 
 /// The merged settings groups of `loam coordinator`.
@@ -43,6 +47,8 @@ pub struct Resolved {
     pub node: Layered<NodeSettings>,
     /// Coordinator settings.
     pub coordinator: Layered<CoordinatorSettings>,
+    /// Listener settings.
+    pub listener: Layered<ListenerSettings>,
     file: Option<PathBuf>,
 }
 
@@ -59,6 +65,8 @@ pub struct CoordinatorPlan {
     pub data_dir: PathBuf,
     /// The coordinator's configuration.
     pub config: CoordinatorConfig,
+    /// TLS and limits of its listener.
+    pub listener: ListenerConfig,
 }
 
 impl Resolved {
@@ -68,18 +76,23 @@ impl Resolved {
         cluster: &ClusterFlags,
         matches: Option<&ArgMatches>,
     ) -> Result<Self, ConfigError> {
-        let known = [field_names::<NodeSettings>(), field_names::<CoordinatorSettings>()];
+        let known =
+            [field_names::<NodeSettings>(), field_names::<CoordinatorSettings>(), field_names::<ListenerSettings>()];
         let inputs = Inputs::new(&args.config, &known, matches, cluster, None)?;
         Ok(Self {
             node: inputs.node(&args.node)?,
             coordinator: inputs.group(None, &args.coordinator)?,
+            listener: inputs.group(None, &args.listener)?,
             file: inputs.file_path(),
         })
     }
 
     /// What `--print-config` shows.
     pub fn printout(&self) -> loam_config::render::Printout {
-        settings::printout("loam coordinator", self.file.clone()).group(&self.node).group(&self.coordinator)
+        settings::printout("loam coordinator", self.file.clone())
+            .group(&self.node)
+            .group(&self.coordinator)
+            .group(&self.listener)
     }
 
     /// Checks the settings.
@@ -91,6 +104,7 @@ impl Resolved {
             host: n.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into()),
             port: self.coordinator.value.port.unwrap_or(loam_coordinator::settings::DEFAULT_PORT),
             config: CoordinatorConfig::from_settings(&self.node, &self.coordinator)?,
+            listener: ListenerConfig::from_settings(&self.listener)?,
             data_dir,
         })
     }
@@ -121,8 +135,10 @@ pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags, matches: Option<&
 /// Opens the store and starts serving.
 pub async fn start(plan: &CoordinatorPlan) -> anyhow::Result<CoordinatorServer> {
     assembly::create_data_dir(&plan.data_dir)?;
+    assembly::install_client_tls(&plan.listener)?;
     let store = plan.store.open().await?;
-    assembly::start_coordinator(store, UfsRegistry::new(), plan.config.clone(), &plan.host, plan.port).await
+    assembly::start_coordinator(store, UfsRegistry::new(), plan.config.clone(), &plan.host, plan.port, &plan.listener)
+        .await
 }
 
 #[cfg(test)]

@@ -25,6 +25,7 @@ use anyhow::Context;
 use clap::{ArgMatches, Args};
 use loam_config::{ConfigError, Group, Layered, NodeSettings, field_names, values};
 use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
+use loam_listener::{ListenerConfig, ListenerSettings};
 use loam_ufs::UfsRegistry;
 use loam_worker::{WorkerConfig, WorkerHandle, WorkerSettings};
 use prometheus_client::registry::Registry;
@@ -48,6 +49,9 @@ pub struct LocalArgs {
     /// Every worker's settings.
     #[command(flatten)]
     pub worker: WorkerSettings,
+    /// TLS and limits of every listener.
+    #[command(flatten)]
+    pub listener: ListenerSettings,
     /// How many workers, and where.
     #[command(flatten)]
     pub local: LocalSettings,
@@ -98,6 +102,8 @@ pub struct Resolved {
     pub coordinator: Layered<CoordinatorSettings>,
     /// Every worker's settings.
     pub worker: Layered<WorkerSettings>,
+    /// Every listener's settings.
+    pub listener: Layered<ListenerSettings>,
     /// `loam local`'s own.
     pub local: Layered<LocalSettings>,
     file: Option<PathBuf>,
@@ -110,6 +116,7 @@ impl Resolved {
             field_names::<NodeSettings>(),
             field_names::<CoordinatorSettings>(),
             field_names::<WorkerSettings>(),
+            field_names::<ListenerSettings>(),
             field_names::<LocalSettings>(),
         ];
         // The embedded store is the point of `loam local`: etcd settings are not taken.
@@ -126,6 +133,7 @@ impl Resolved {
             node,
             coordinator: inputs.group(None, &args.coordinator)?,
             worker: inputs.worker(Some(&local_defaults), &args.worker)?,
+            listener: inputs.group(None, &args.listener)?,
             local,
             file: inputs.file_path(),
         })
@@ -134,7 +142,7 @@ impl Resolved {
     /// What `--print-config` shows.
     pub fn printout(&self) -> loam_config::render::Printout {
         let p = settings::printout("loam local", self.file.clone()).group(&self.node).group(&self.coordinator);
-        p.group(&self.worker).group(&self.local)
+        p.group(&self.worker).group(&self.listener).group(&self.local)
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -223,6 +231,7 @@ pub struct LocalCluster {
 /// The checked configuration of the Coordinator and of each worker (S3 keys not yet generated).
 struct Plan {
     coordinator: CoordinatorConfig,
+    listener: ListenerConfig,
     workers: Vec<WorkerConfig>,
 }
 
@@ -230,6 +239,7 @@ fn plan(r: &Resolved) -> Result<Plan, ConfigError> {
     let endpoints = worker_endpoints(r)?;
     let data_dir = r.data_dir();
     let coordinator = CoordinatorConfig::from_settings(&r.node, &r.coordinator)?;
+    let listener = ListenerConfig::from_settings(&r.listener)?;
     let mut workers = Vec::new();
     for (i, at) in endpoints.iter().enumerate() {
         let name = format!("worker-{i}");
@@ -238,9 +248,10 @@ fn plan(r: &Resolved) -> Result<Plan, ConfigError> {
             cfg.page_store.disk_dirs = dirs.iter().map(|d| d.join(&name)).collect();
         }
         (cfg.host, cfg.http_port, cfg.s3.port) = (at.host.clone(), at.http_port, at.s3_port);
+        cfg.listener = listener.clone();
         workers.push(cfg);
     }
-    Ok(Plan { coordinator, workers })
+    Ok(Plan { coordinator, listener, workers })
 }
 
 /// Starts the coordinator and the workers and prints the endpoints (flags only: tests, benches).
@@ -271,7 +282,9 @@ pub async fn start_resolved(r: &Resolved) -> anyhow::Result<LocalCluster> {
     let ufs = UfsRegistry::new();
     let host = r.node.value.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into());
     let port = r.coordinator.value.port.unwrap_or(loam_coordinator::settings::DEFAULT_PORT);
-    let coordinator = assembly::start_coordinator(store.clone(), ufs.clone(), coordinator_cfg, &host, port).await?;
+    assembly::install_client_tls(&plan.listener)?;
+    let coordinator =
+        assembly::start_coordinator(store.clone(), ufs.clone(), coordinator_cfg, &host, port, &plan.listener).await?;
     let coordinator_url = coordinator.url.clone();
     let mut workers = Vec::new();
     for (i, mut cfg) in plan.workers.into_iter().enumerate() {

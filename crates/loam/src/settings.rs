@@ -12,6 +12,7 @@ use loam_config::render::Printout;
 use loam_config::{ConfigError, ConfigFile, Group, Layered, NodeSettings, Resolver, Source};
 use loam_coordinator::CoordinatorSettings;
 use loam_fuse::FuseSettings;
+use loam_listener::ListenerSettings;
 use loam_worker::WorkerSettings;
 use std::path::PathBuf;
 
@@ -138,6 +139,7 @@ pub fn reference() -> String {
         Section::of::<NodeSettings>("`loam coordinator`, `loam worker` and `loam local`"),
         Section::of::<CoordinatorSettings>("`loam coordinator` and `loam local`"),
         Section::of::<WorkerSettings>("`loam worker` and `loam local` (each of its workers)"),
+        Section::of::<ListenerSettings>("`loam coordinator`, `loam worker` and `loam local`: every listener"),
         Section::of::<crate::local::LocalSettings>("`loam local` only"),
         Section::of::<FuseSettings>("`loam fuse`"),
     ];

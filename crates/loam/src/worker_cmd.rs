@@ -26,6 +26,7 @@ use crate::settings::{self, ConfigFlags, Inputs};
 use anyhow::Context;
 use clap::{ArgMatches, Args};
 use loam_config::{ConfigError, Layered, NodeSettings, field_names};
+use loam_listener::{ListenerConfig, ListenerSettings};
 use loam_ufs::UfsRegistry;
 use loam_worker::{WorkerConfig, WorkerSettings};
 use prometheus_client::registry::Registry;
@@ -42,6 +43,9 @@ pub struct WorkerArgs {
     /// The worker's own settings.
     #[command(flatten)]
     pub worker: WorkerSettings,
+    /// TLS and limits of its HTTP and S3 listeners.
+    #[command(flatten)]
+    pub listener: ListenerSettings,
 }
 
 /// The worker's settings after merging flags, environment, file and defaults.
@@ -59,6 +63,8 @@ pub struct Resolved {
     pub node: Layered<NodeSettings>,
     /// Worker settings.
     pub worker: Layered<WorkerSettings>,
+    /// Listener settings.
+    pub listener: Layered<ListenerSettings>,
     file: Option<std::path::PathBuf>,
 }
 
@@ -70,18 +76,19 @@ impl Resolved {
         coordinator: Option<&str>,
         matches: Option<&ArgMatches>,
     ) -> Result<Self, ConfigError> {
-        let known = [field_names::<NodeSettings>(), field_names::<WorkerSettings>()];
+        let known = [field_names::<NodeSettings>(), field_names::<WorkerSettings>(), field_names::<ListenerSettings>()];
         let inputs = Inputs::new(&args.config, &known, matches, cluster, coordinator)?;
         Ok(Self {
             node: inputs.node(&args.node)?,
             worker: inputs.worker(None, &args.worker)?,
+            listener: inputs.group(None, &args.listener)?,
             file: inputs.file_path(),
         })
     }
 
     /// What `--print-config` shows.
     pub fn printout(&self) -> loam_config::render::Printout {
-        settings::printout("loam worker", self.file.clone()).group(&self.node).group(&self.worker)
+        settings::printout("loam worker", self.file.clone()).group(&self.node).group(&self.worker).group(&self.listener)
     }
 
     /// Checks the settings; fails when etcd or the data directory is missing.
@@ -103,7 +110,9 @@ impl Resolved {
                 ));
             }
         };
-        Ok(WorkerPlan { etcd, worker: WorkerConfig::from_settings(&self.node, &self.worker, data_dir)? })
+        let mut worker = WorkerConfig::from_settings(&self.node, &self.worker, data_dir)?;
+        worker.listener = ListenerConfig::from_settings(&self.listener)?;
+        Ok(WorkerPlan { etcd, worker })
     }
 }
 
@@ -125,6 +134,7 @@ pub async fn run(
         return Ok(());
     }
     let plan = checked()?;
+    assembly::install_client_tls(&plan.worker.listener)?;
     let store = cluster_store::connect_etcd(&plan.etcd).await?;
     let cfg = plan.worker.clone();
     let worker =

@@ -31,6 +31,9 @@ pub enum ApiError {
     /// The body exceeds the size limit.
     #[error("request body too large: {0}")]
     BodyTooLarge(String),
+    /// A body that is not declared JSON (`415`).
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     /// No endpoint at this path.
     #[error("unknown endpoint: {method} {path}")]
     UnknownEndpoint {
@@ -83,6 +86,7 @@ impl ApiError {
             ApiError::MissingParameters(_)
             | ApiError::InvalidInput(_)
             | ApiError::BodyTooLarge(_)
+            | ApiError::UnsupportedMediaType(_)
             | ApiError::MethodNotAllowed { .. } => ErrorKind::InvalidInput,
             ApiError::UnknownEndpoint { .. } | ApiError::WorkerNotFound(_) | ApiError::NotIndexed(_) => {
                 ErrorKind::NotFound
@@ -102,6 +106,7 @@ impl ApiError {
         match self {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             _ => match self.kind() {
                 ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,

@@ -1,8 +1,8 @@
 //! Request extractors that never let bad input through as anything but a `400` with a precise message.
 //!
-//! - [`ApiJson`] reads a JSON body. It ignores `Content-Type` (curl users forget `-H`): a body that parses
-//!   as JSON is accepted whatever the header says; when it does not parse, the message names the header.
-//!   An empty body, malformed JSON (with its line and column), a missing field and a mistyped field (with
+//! - [`ApiJson`] reads a JSON body. A body sent without `Content-Type: application/json` is refused with
+//!   `415` before it is read (a cross-origin page can send form and text types without a preflight, so
+//!   a state change must not accept them). An empty body, malformed JSON (with its line and column), a missing field and a mistyped field (with
 //!   the field's path) are all `400 Required parameters not provided: <detail>`. Unknown fields are ignored.
 //! - [`QueryParams`] reads the query string as raw pairs, and its accessors refuse empty, repeated and
 //!   malformed values; axum's typed `Query` would answer some of those with its own plain-text body.
@@ -28,6 +28,13 @@ impl<S: Send + Sync, T: DeserializeOwned> FromRequest<S> for ApiJson<T> {
     async fn from_request(req: Request, state: &S) -> Result<Self, ApiError> {
         let content_type = req.headers().get(CONTENT_TYPE).and_then(|v| v.to_str().ok()).map(str::to_owned);
         let body = Bytes::from_request(req, state).await.map_err(body_rejection)?;
+        let has_body = !body.iter().all(u8::is_ascii_whitespace);
+        if has_body && !content_type.as_deref().is_some_and(is_json) {
+            let given = content_type.map_or("none".to_string(), |c| format!("{c:?}"));
+            return Err(ApiError::UnsupportedMediaType(format!(
+                "the body must be sent with Content-Type: application/json (Content-Type was {given})"
+            )));
+        }
         parse_json_body(&body, content_type.as_deref()).map(ApiJson)
     }
 }
@@ -84,8 +91,7 @@ fn json_error(path: &str, err: &serde_json::Error, content_type: Option<&str>) -
 }
 
 fn is_json(content_type: &str) -> bool {
-    let essence = content_type.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
-    essence == "application/json" || essence.ends_with("+json")
+    loam_core::coordinator_api::is_json_media_type(content_type)
 }
 
 /// The query string as raw `(name, value)` pairs, `+` and `%xx` decoded.

@@ -32,7 +32,7 @@ fn node_info(m: &MemberInfo) -> NodeInfo {
         m.record.worker_id().map(|id| id.to_string()).unwrap_or_else(|| m.record.service_entity_name.clone());
     let address = if m.record.worker_net_address.host.is_empty() { String::new() } else { m.record.http_address() };
     let status = if m.online { NODE_ONLINE } else { NODE_OFFLINE };
-    NodeInfo { identity, address, status: status.to_string() }
+    NodeInfo { identity, address, status: status.to_string(), tls: m.record.worker_net_address.tls }
 }
 
 async fn get_nodes(State(c): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {

@@ -167,18 +167,23 @@ async fn bad_requests_are_400_with_a_precise_message_and_change_nothing() {
 }
 
 #[tokio::test]
-async fn content_type_may_be_missing_or_wrong_when_the_body_is_json() {
+async fn a_body_not_declared_json_is_415_and_changes_nothing() {
     let c = start().await;
     let ufs = c.ufs_dir("ufs", true);
     let body = json!({"path": "/a", "ufs": ufs, "unknown": {"ignored": true}}).to_string();
-    let (status, resp) = call("POST", &c.url("/api/v1/mount"), Some(&body), None).await;
-    assert_eq!((status, resp), (200, json!({"status": "ok"})));
-    let (status, resp) = call("DELETE", &c.url("/api/v1/mount"), Some(r#"{"path":"/a"}"#), Some("text/plain")).await;
-    assert_eq!((status, resp), (200, json!({"status": "ok"})));
+    // The types a cross-origin page may send without a preflight, and none at all.
+    for ct in [None, Some("text/plain"), Some("application/x-www-form-urlencoded"), Some("multipart/form-data")] {
+        let (status, resp) = call("POST", &c.url("/api/v1/mount"), Some(&body), ct).await;
+        assert_eq!(status, 415, "{ct:?}: {resp}");
+        assert!(status_text(&resp).contains("Content-Type: application/json"), "{resp}");
+    }
+    assert_eq!(list(&c).await, json!({"results": []}), "nothing was mounted");
     let (status, resp) =
-        call("POST", &c.url("/api/v1/mount"), Some("path=/a"), Some("application/x-www-form-urlencoded")).await;
-    assert_eq!(status, 400);
-    assert!(status_text(&resp).contains("Content-Type was \"application/x-www-form-urlencoded\""), "{resp}");
+        call("POST", &c.url("/api/v1/mount"), Some(&body), Some("application/json; charset=utf-8")).await;
+    assert_eq!((status, resp), (200, json!({"status": "ok"})));
+    let (status, _) = call("DELETE", &c.url("/api/v1/mount"), Some(r#"{"path":"/a"}"#), Some("text/plain")).await;
+    assert_eq!(status, 415);
+    assert_eq!(list(&c).await["results"].as_array().unwrap().len(), 1, "still mounted");
 }
 
 #[tokio::test]

@@ -21,7 +21,13 @@ async fn cached_on(c: &Cluster, on: usize, n: usize) -> Vec<String> {
     let endpoints: Vec<WorkerEndpoint> = c
         .live()
         .iter()
-        .map(|w| WorkerEndpoint { id: w.id, host: "127.0.0.1".into(), http_port: w.http_addr.port(), s3_port: 0 })
+        .map(|w| WorkerEndpoint {
+            id: w.id,
+            host: "127.0.0.1".into(),
+            http_port: w.http_addr.port(),
+            s3_port: 0,
+            tls: false,
+        })
         .collect();
     let ring = loam_coordinator::jobs::workers::ring(&endpoints);
     let mut owned: HashMap<WorkerId, usize> = HashMap::new();

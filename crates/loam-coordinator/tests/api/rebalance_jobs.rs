@@ -21,7 +21,13 @@ use std::time::Duration;
 fn endpoints(c: &Cluster) -> Vec<WorkerEndpoint> {
     c.live()
         .iter()
-        .map(|w| WorkerEndpoint { id: w.id, host: "127.0.0.1".into(), http_port: w.http_addr.port(), s3_port: 0 })
+        .map(|w| WorkerEndpoint {
+            id: w.id,
+            host: "127.0.0.1".into(),
+            http_port: w.http_addr.port(),
+            s3_port: 0,
+            tls: false,
+        })
         .collect()
 }
 
@@ -52,7 +58,7 @@ async fn dead_worker(c: &Cluster) -> (WorkerEndpoint, MembershipHandle) {
         loam_store::membership::register(c.store.clone(), DEFAULT_CLUSTER_NAME, record, Duration::from_secs(60))
             .await
             .unwrap();
-    (WorkerEndpoint { id, host: "127.0.0.1".into(), http_port: port, s3_port: 0 }, lease)
+    (WorkerEndpoint { id, host: "127.0.0.1".into(), http_port: port, s3_port: 0, tls: false }, lease)
 }
 
 /// Tells the coordinator's file index that `worker` holds `uris` (what its own reports would say).

@@ -129,7 +129,7 @@ mod tests {
     use loam_page_store::{FileRecord, PageStoreConfig};
 
     fn endpoint(id: WorkerId) -> WorkerEndpoint {
-        WorkerEndpoint { id, host: "127.0.0.1".into(), http_port: 1, s3_port: 0 }
+        WorkerEndpoint { id, host: "127.0.0.1".into(), http_port: 1, s3_port: 0, tls: false }
     }
 
     /// A memory-only store holding one page of each of `n` files, and its ring of `me` and one other worker.

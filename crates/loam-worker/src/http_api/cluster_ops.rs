@@ -29,6 +29,7 @@ pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
     Router::new()
         .route(CLEAR_STALE_PATH, post(start).delete(stop))
         .route(CACHED_FILES_PATH, get(cached_files))
+        .route_layer(axum::middleware::from_fn(super::json_only::require_json))
         .with_state(Arc::new(OpsState { worker: state.clone(), clear_stale }))
 }
 

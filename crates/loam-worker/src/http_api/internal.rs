@@ -30,6 +30,7 @@ pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
         .route(FREE_TASK_PATH, post(free))
         .route(VERIFY_TASK_PATH, post(verify))
         .route(&format!("{PEER_FILE_PATH}/{{id}}"), get(file))
+        .route_layer(axum::middleware::from_fn(super::json_only::require_json))
         .with_state(runner)
 }
 

@@ -32,7 +32,10 @@ pub fn routes() -> Router<Arc<WorkerState>> {
         .route("/v1/rm/{id}", post(rm))
         .route("/v1/mv/{id}", post(mv))
         .route("/v1/copy/{id}", post(copy))
-        .route(crate::write_through::INVALIDATE_PATH, post(invalidate))
+        .route(
+            crate::write_through::INVALIDATE_PATH,
+            post(invalidate).layer(axum::middleware::from_fn(super::json_only::require_json)),
+        )
 }
 
 /// The `ufsFullPath` of a one-path endpoint, checked against the `<id>` of the URL.

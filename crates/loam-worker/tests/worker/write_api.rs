@@ -47,6 +47,13 @@ async fn post(c: &Cluster, w: usize, path_and_query: &str, body: impl Into<reqwe
     (status, r.json().await.unwrap_or(serde_json::Value::Null))
 }
 
+/// `POST` of a JSON body, declared `application/json` (as peers send it).
+async fn post_json(c: &Cluster, w: usize, path: &str, body: &serde_json::Value) -> (u16, serde_json::Value) {
+    let r = c.http.post(format!("{}{path}", c.worker(w).http_base())).json(body).send().await.unwrap();
+    let status = r.status().as_u16();
+    (status, r.json().await.unwrap_or(serde_json::Value::Null))
+}
+
 async fn op(c: &Cluster, w: usize, op: &str, uri: &str, extra: &str) -> (u16, serde_json::Value) {
     let id = loam_core::file_id(uri);
     post(c, w, &format!("/v1/{op}/{id}?ufsFullPath={uri}{extra}"), Vec::new()).await
@@ -234,11 +241,16 @@ async fn invalidation_endpoint_drops_files_and_prefixes() {
         cache_everywhere(&c, uri, bytes).await;
     }
     let inv = serde_json::json!({"version": 1, "uris": [], "prefixes": [c.uri("i")]});
+    // Not declared JSON (as a cross-origin form or text post would be): 415, and nothing dropped.
     let (status, body) = post(&c, 0, "/v1/internal/invalidate", inv.to_string()).await;
+    assert_eq!(status, 415, "{body}");
+    assert!(body["status"].as_str().unwrap().contains("Content-Type: application/json"), "{body}");
+    assert!(c.worker(0).state.rt.pages().file(&loam_core::file_id(&a)).is_some(), "nothing dropped");
+    let (status, body) = post_json(&c, 0, "/v1/internal/invalidate", &inv).await;
     assert_eq!((status, &body["files"]), (200, &serde_json::json!(2)), "{body}");
     let pages = c.worker(0).state.rt.pages();
     assert!(pages.file(&loam_core::file_id(&a)).is_none() && pages.file(&loam_core::file_id(&b)).is_none());
     assert!(pages.file(&loam_core::file_id(&keep)).is_some(), "a sibling sharing the prefix stays");
     let bad = serde_json::json!({"version": 99, "uris": [keep]});
-    assert_eq!(post(&c, 0, "/v1/internal/invalidate", bad.to_string()).await.0, 400);
+    assert_eq!(post_json(&c, 0, "/v1/internal/invalidate", &bad).await.0, 400);
 }

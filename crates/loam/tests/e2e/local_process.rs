@@ -12,6 +12,8 @@ pub struct Local {
     pub workers: Vec<(String, String)>,
     /// The admin token it printed (`LOAM_TOKEN=…`).
     pub token: String,
+    /// The S3 endpoint of each worker, in the order printed.
+    pub s3: Vec<String>,
 }
 
 impl Drop for Local {
@@ -42,7 +44,7 @@ pub fn spawn_local(mut cmd: std::process::Command, extra: &[&str]) -> Local {
         .spawn()
         .expect("start loam local");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (mut coordinator, mut workers, mut token) = (String::new(), Vec::new(), String::new());
+    let (mut coordinator, mut workers, mut token, mut s3) = (String::new(), Vec::new(), String::new(), Vec::new());
     for line in lines.by_ref() {
         let line = line.unwrap();
         let words: Vec<&str> = line.split_whitespace().collect();
@@ -50,13 +52,15 @@ pub fn spawn_local(mut cmd: std::process::Command, extra: &[&str]) -> Local {
             ["coordinator", url, ..] => coordinator = url.to_string(),
             ["worker", _, url, id] => workers.push((url.to_string(), id.to_string())),
             _ if line.starts_with("LOAM_TOKEN=") => token = line["LOAM_TOKEN=".len()..].to_string(),
+            ["s3", _, url, ..] if url.starts_with("http") => s3.push(url.to_string()),
             _ if line.starts_with("Press Ctrl-C") => break,
             _ => {}
         }
     }
     std::thread::spawn(move || for _ in lines {});
-    assert_eq!(coordinator, format!("http://127.0.0.1:{port}"));
-    Local { child, coordinator, workers, token }
+    let scheme = if extra.contains(&"--tls-cert") { "https" } else { "http" };
+    assert_eq!(coordinator, format!("{scheme}://127.0.0.1:{port}"));
+    Local { child, coordinator, workers, token, s3 }
 }
 
 /// Runs the CLI against `l` (stderr is a pipe, so no progress bar is drawn).

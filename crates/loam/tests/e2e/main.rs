@@ -22,3 +22,4 @@ mod processes;
 mod rebalance_cli;
 mod rules_cli;
 mod security;
+mod tls;

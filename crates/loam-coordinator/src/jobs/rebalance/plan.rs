@@ -273,7 +273,7 @@ mod tests {
     use super::*;
 
     fn endpoint(port: u16) -> WorkerEndpoint {
-        WorkerEndpoint { id: WorkerId::random(), host: "127.0.0.1".into(), http_port: port, s3_port: 0 }
+        WorkerEndpoint { id: WorkerId::random(), host: "127.0.0.1".into(), http_port: port, s3_port: 0, tls: false }
     }
 
     #[tokio::test]
