@@ -33,11 +33,14 @@ fn curl(args: &[&str]) -> Output {
     Command::new("curl").args(["-sS", "--max-time", "30"]).args(args).output().expect("run curl")
 }
 
-/// `loam local` over a UFS directory holding `hello.txt`, its listeners on TLS with `extra` flags.
+/// `loam local` over a UFS directory holding `hello.txt`, its listeners on TLS with `extra` flags; its
+/// members trust `ca` when they call each other (`--ca-cert`).
 fn start(ca: &TestCa, ufs: &Path, data: &Path, extra: &[&str]) -> Local {
     std::fs::write(ufs.join("hello.txt"), b"hello over TLS\n").unwrap();
     let server = ca.issue("server");
+    let cacert = ca.cert();
     let mut args = vec!["--workers", "2", "--tls-cert", s(&server.cert), "--tls-key", s(&server.key)];
+    args.extend_from_slice(&["--ca-cert", s(&cacert)]);
     args.extend_from_slice(extra);
     start_local(data, &args)
 }
@@ -89,9 +92,10 @@ fn mutual_tls_between_members_and_clients_without_a_certificate_are_refused() {
     };
     let ufs_uri = format!("file://{}", ufs.path().display());
     assert!(ok(with_cert(&["mount", "add", "/data", &ufs_uri]), "mount with a client certificate").contains("mounted"));
-    // The read goes CLI → Coordinator (nodes) → a worker, which may forward to its peer: members present
-    // their own certificate to each other.
     assert_eq!(ok(with_cert(&["fs", "cat", "/data/hello.txt"]), "cat with mTLS"), "hello over TLS\n");
+    // A load job: the Coordinator sends each worker its batch over HTTPS, presenting its own certificate.
+    let load = ok(with_cert(&["job", "load", "--path", "/data", "--sync"]), "load job under mTLS");
+    assert!(load.contains("SUCCEEDED") && load.contains("files 1/1"), "{load}");
     let refused = cli(&l, Some(&cacert), &["mount", "list"]);
     assert!(!refused.status.success(), "a CLI without a client certificate is refused");
     let url = format!("{}/api/v1/nodes", l.coordinator);
