@@ -239,6 +239,7 @@ struct TlsWorker {
 impl TlsWorker {
     async fn start(dir: &Path, ufs_dir: &Path, args: &BenchArgs) -> anyhow::Result<Self> {
         let ca = loam_testsupport::tls::TestCa::new("bench");
+        std::fs::create_dir_all(dir.join("tls-worker"))?;
         let cert = ca.issue("worker");
         let tls = loam_listener::TlsFiles { cert: cert.cert, key: cert.key, client_ca: None };
         let opts = Options {
