@@ -275,6 +275,7 @@ mod tests {
                 quota_check_interval: Some(HumaneDuration(Duration::from_millis(190))),
                 ..Default::default()
             },
+            listener: ListenerSettings::default(),
             worker: WorkerSettings {
                 coordinator: None,
                 http_port: Some(11),
