@@ -42,18 +42,12 @@ pub const DEFAULT_MAX_CONNECTIONS: usize = 10_000;
 const ACCEPT_ERROR_PAUSE: Duration = Duration::from_millis(100);
 
 /// How a listener serves: its TLS files, if any, and its limits.
-#[derive(Clone, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ListenerConfig {
     /// TLS on every connection (`None`: plain HTTP).
     pub tls: Option<TlsFiles>,
     /// The limits on each connection and on their number.
     pub limits: Limits,
-}
-
-impl Default for ListenerConfig {
-    fn default() -> Self {
-        Self { tls: None, limits: Limits::default() }
-    }
 }
 
 impl ListenerConfig {
