@@ -253,7 +253,10 @@ impl TlsWorker {
         let base = cluster.worker(0).http_base();
         let uri = cluster.uri("big.bin");
         let root = reqwest::Certificate::from_pem(&std::fs::read(ca.cert())?)?;
-        let http = reqwest::Client::builder().no_proxy().tls_certs_only([root]).build()?;
+        let mut headers = reqwest::header::HeaderMap::new();
+        let token = format!("Bearer {}", loam_testsupport::auth::ALL_ROLES);
+        headers.insert(reqwest::header::AUTHORIZATION, reqwest::header::HeaderValue::from_str(&token)?);
+        let http = reqwest::Client::builder().default_headers(headers).no_proxy().tls_certs_only([root]).build()?;
         let id = loam_core::file_id(&uri);
         let url = format!("{base}/v1/range/{id}?ufsFullPath={uri}&offset=0&length={}", args.size);
         let n = fetch(&http, &url, None).await.context("warming the TLS worker")?;

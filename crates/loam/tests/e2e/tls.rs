@@ -17,7 +17,7 @@ fn s(p: &Path) -> &str {
 /// The CLI against `l`, trusting `ca` (`LOAM_CA_CERT`) when given.
 fn cli(l: &Local, ca: Option<&Path>, args: &[&str]) -> Output {
     let mut c = Command::new(LOAM);
-    c.env("LOAM_COORDINATOR", &l.coordinator).env_remove("LOAM_CA_CERT").args(args);
+    c.env("LOAM_COORDINATOR", &l.coordinator).env("LOAM_TOKEN", &l.token).env_remove("LOAM_CA_CERT").args(args);
     if let Some(ca) = ca {
         c.env("LOAM_CA_CERT", ca);
     }
@@ -29,8 +29,10 @@ fn ok(o: Output, what: &str) -> String {
     String::from_utf8(o.stdout).unwrap()
 }
 
-fn curl(args: &[&str]) -> Output {
-    Command::new("curl").args(["-sS", "--max-time", "30"]).args(args).output().expect("run curl")
+/// `curl` with `l`'s admin token.
+fn curl(l: &Local, args: &[&str]) -> Output {
+    let auth = format!("Authorization: Bearer {}", l.token);
+    Command::new("curl").args(["-sS", "--max-time", "30", "-H", &auth]).args(args).output().expect("run curl")
 }
 
 /// `loam local` over a UFS directory holding `hello.txt`, its listeners on TLS with `extra` flags; its
@@ -60,11 +62,11 @@ fn loam_local_over_tls_serves_the_cli_curl_and_boto3() {
     let e = String::from_utf8_lossy(&refused.stderr);
     assert!(e.contains("cannot reach the coordinator"), "{e}");
 
-    let nodes = ok(curl(&["--cacert", s(&cacert), &format!("{}/api/v1/nodes", l.coordinator)]), "curl nodes");
+    let nodes = ok(curl(&l, &["--cacert", s(&cacert), &format!("{}/api/v1/nodes", l.coordinator)]), "curl nodes");
     assert_eq!(nodes.matches("ONLINE").count(), 2, "{nodes}");
-    let health = ok(curl(&["--cacert", s(&cacert), &format!("{}/v1/health", l.workers[0].0)]), "curl worker");
+    let health = ok(curl(&l, &["--cacert", s(&cacert), &format!("{}/v1/health", l.workers[0].0)]), "curl worker");
     assert!(!health.is_empty());
-    assert!(!curl(&[&format!("{}/api/v1/nodes", l.coordinator)]).status.success(), "curl without the CA");
+    assert!(!curl(&l, &[&format!("{}/api/v1/nodes", l.coordinator)]).status.success(), "curl without the CA");
 
     // boto3 over HTTPS to worker 0's S3 API (anonymous reads are on in `loam local`).
     let s3 = &l.s3[0];
@@ -86,7 +88,7 @@ fn mutual_tls_between_members_and_clients_without_a_certificate_are_refused() {
     let client = ca.issue("operator");
     let with_cert = |args: &[&str]| {
         let mut c = Command::new(LOAM);
-        c.env("LOAM_COORDINATOR", &l.coordinator).env("LOAM_CA_CERT", &cacert);
+        c.env("LOAM_COORDINATOR", &l.coordinator).env("LOAM_TOKEN", &l.token).env("LOAM_CA_CERT", &cacert);
         c.args(["--client-cert", s(&client.cert), "--client-key", s(&client.key)]).args(args);
         c.output().expect("run loam")
     };
@@ -99,7 +101,7 @@ fn mutual_tls_between_members_and_clients_without_a_certificate_are_refused() {
     let refused = cli(&l, Some(&cacert), &["mount", "list"]);
     assert!(!refused.status.success(), "a CLI without a client certificate is refused");
     let url = format!("{}/api/v1/nodes", l.coordinator);
-    assert!(!curl(&["--cacert", s(&cacert), &url]).status.success(), "curl without a client certificate");
-    let nodes = curl(&["--cacert", s(&cacert), "--cert", s(&client.cert), "--key", s(&client.key), &url]);
+    assert!(!curl(&l, &["--cacert", s(&cacert), &url]).status.success(), "curl without a client certificate");
+    let nodes = curl(&l, &["--cacert", s(&cacert), "--cert", s(&client.cert), "--key", s(&client.key), &url]);
     assert!(ok(nodes, "curl with a client certificate").contains("ONLINE"));
 }
