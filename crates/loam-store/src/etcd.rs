@@ -15,10 +15,15 @@
 //!   caller (membership) runs its own loop). Watches (`watch`) map etcd's and end with an error when etcd
 //!   cancels or the connection breaks: etcd-client does not resume them.
 //! - Values are stored as given: the store adds no format of its own (callers version their values).
+//! - TLS and an etcd user ([`EtcdSecurity`], in `security`): with either, connecting checks them at once,
+//!   so a wrong password, an untrusted server or a refused client certificate fail the start.
 
 mod convert;
 mod keys;
+mod security;
 mod watch;
+
+pub use security::EtcdSecurity;
 
 use crate::{
     CasOutcome, ClusterStore, Expect, KeyValue, LeaseId, ListPage, Revision, StoreError, StoreResult, WatchEvent,
@@ -44,11 +49,17 @@ pub struct EtcdOptions {
     pub connect_timeout: Duration,
     /// How long any one request may take (including waiting for a connection) before it is `Unavailable`.
     pub request_timeout: Duration,
+    /// TLS and the etcd user.
+    pub security: EtcdSecurity,
 }
 
 impl Default for EtcdOptions {
     fn default() -> Self {
-        Self { connect_timeout: Duration::from_secs(3), request_timeout: Duration::from_secs(5) }
+        Self {
+            connect_timeout: Duration::from_secs(3),
+            request_timeout: Duration::from_secs(5),
+            security: EtcdSecurity::default(),
+        }
     }
 }
 
@@ -66,21 +77,60 @@ impl std::fmt::Debug for EtcdStore {
 }
 
 impl EtcdStore {
-    /// A store on the etcd cluster at `endpoints` (`http://host:port` or `host:port`). Succeeds while etcd is
-    /// down (requests then fail with `Unavailable` until it is back); fails only on unusable endpoints.
+    /// A store on the etcd cluster at `endpoints` (`http://host:port`, `https://host:port` or `host:port`).
+    /// Without TLS or a user it succeeds while etcd is down (requests then fail with `Unavailable` until it
+    /// is back) and fails only on unusable endpoints. With TLS it makes one request, failing on a TLS
+    /// error but not on an etcd that is down; with a user it authenticates, so etcd must be up.
     pub async fn connect(endpoints: Vec<String>, options: EtcdOptions) -> StoreResult<Arc<Self>> {
         if endpoints.is_empty() {
             return Err(StoreError::Other("no etcd endpoints given".into()));
         }
+        let joined = endpoints.join(",");
         let connect = ConnectOptions::new()
             .with_connect_timeout(options.connect_timeout)
             .with_keep_alive(KEEPALIVE_PING, options.request_timeout)
             .with_require_leader(true);
-        let client = Client::connect(&endpoints, Some(connect))
+        let connect = options.security.apply(&endpoints, connect)?;
+        let user = options.security.user.clone();
+        let client = tokio::time::timeout(options.request_timeout, Client::connect(&endpoints, Some(connect)))
             .await
-            .map_err(|e| StoreError::Other(format!("cannot use etcd endpoints {}: {e}", endpoints.join(","))))?;
-        tracing::debug!(endpoints = %endpoints.join(","), "etcd store ready");
-        Ok(Arc::new(Self { client, endpoints, options }))
+            .map_err(|_| {
+                StoreError::Unavailable(format!("etcd at {joined} did not answer within {:?}", options.request_timeout))
+            })?
+            .map_err(|e| match &user {
+                Some(user) => StoreError::Other(format!(
+                    "cannot authenticate to etcd at {joined} as user {user}: {}{}",
+                    security::describe(&e),
+                    security::hint(&options.security, &endpoints)
+                )),
+                None => StoreError::Other(format!("cannot use etcd endpoints {joined}: {}", security::describe(&e))),
+            })?;
+        let store = Self { client, endpoints, options };
+        if user.is_none() && store.options.security.tls_enabled(&store.endpoints) {
+            store.probe().await?;
+        }
+        tracing::debug!(endpoints = %joined, "etcd store ready");
+        Ok(Arc::new(store))
+    }
+
+    /// One request over TLS at start: a TLS failure is an error, an etcd that is down is not (the client
+    /// reconnects by itself). etcd answers `Status` without a user, so this checks only the connection.
+    async fn probe(&self) -> StoreResult<()> {
+        let mut maintenance = self.client.maintenance_client();
+        match tokio::time::timeout(self.options.request_timeout, maintenance.status()).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) if !security::is_unreachable(&e) => Err(StoreError::Other(format!(
+                "cannot use etcd at {} over TLS: {}{}",
+                self.endpoints.join(","),
+                security::describe(&e),
+                security::hint(&self.options.security, &self.endpoints)
+            ))),
+            Ok(Err(e)) => {
+                tracing::warn!(endpoints = %self.endpoints.join(","), error = %security::describe(&e), "etcd is not reachable yet; connecting when it is");
+                Ok(())
+            }
+            Err(_) => Ok(()),
+        }
     }
 
     /// The endpoints this store connects to.
@@ -213,8 +263,9 @@ impl ClusterStore for EtcdStore {
     }
 
     async fn revision(&self) -> StoreResult<Revision> {
-        // Any read's header carries the store revision; counting one key reads nothing.
-        let resp = self.request(None, self.kv().get("\0", Some(GetOptions::new().with_count_only()))).await?;
+        // Any read's header carries the store revision; counting one key reads nothing. The key is "/", inside
+        // the prefix every key of the store is under, so an etcd user granted that prefix may read it.
+        let resp = self.request(None, self.kv().get("/", Some(GetOptions::new().with_count_only()))).await?;
         header_revision(resp.header())
     }
 }

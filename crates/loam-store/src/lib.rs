@@ -13,7 +13,7 @@ pub mod testkit;
 
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
-pub use etcd::{EtcdOptions, EtcdStore};
+pub use etcd::{EtcdOptions, EtcdSecurity, EtcdStore};
 
 use async_trait::async_trait;
 use bytes::Bytes;

@@ -10,6 +10,10 @@
 //! etcd is started by a tiny shell wrapper that forks a watchdog and then `exec`s etcd (so the child's pid
 //! is etcd's): the watchdog kills etcd once the test process is gone. etcd logs only errors, to a file in
 //! the temp dir, shown when a start fails.
+//!
+//! [`EtcdServer::start_tls`] starts it with TLS and client-certificate authentication ([`EtcdTls`]); its
+//! health is then read from a plain metrics port, and [`EtcdServer::etcdctl`] runs `etcdctl` with a client
+//! certificate, e.g. to add users and `auth enable`.
 
 use std::fs::File;
 use std::io::Read;
@@ -32,7 +36,22 @@ pub struct EtcdServer {
     child: Option<Child>,
     client_port: u16,
     peer_port: u16,
+    /// Where `/health` is served over plain HTTP in TLS mode.
+    metrics_port: u16,
+    tls: Option<EtcdTls>,
     dir: tempfile::TempDir,
+}
+
+/// How [`EtcdServer::start_tls`] serves clients: TLS with this server certificate, clients must present a
+/// certificate signed by `ca`.
+#[derive(Clone, Debug)]
+pub struct EtcdTls {
+    /// The CA that signed `server` and that client certificates must chain to.
+    pub ca: PathBuf,
+    /// The server's certificate and key.
+    pub server: crate::certs::LeafCert,
+    /// etcd's `--auth-token-ttl` in seconds (how long an unused simple token lives); etcd's default if none.
+    pub auth_token_ttl: Option<u32>,
 }
 
 /// The etcd binary on `PATH`; panics with the way to install it when there is none.
@@ -53,12 +72,27 @@ impl EtcdServer {
 
     /// [`EtcdServer::start`] with the etcd binary at `binary` (the load benchmark's `--etcd-bin`).
     pub fn start_binary(binary: &Path) -> Self {
+        Self::start_with(binary, None)
+    }
+
+    /// Starts etcd serving clients over TLS only, with client-certificate authentication (`--cert-file`,
+    /// `--key-file`, `--client-cert-auth`, `--trusted-ca-file`).
+    pub fn start_tls(tls: EtcdTls) -> Self {
+        Self::start_with(&etcd_binary(), Some(tls))
+    }
+
+    fn start_with(binary: &Path, tls: Option<EtcdTls>) -> Self {
         let dir = tempfile::Builder::new().prefix("loam-etcd-").tempdir().expect("create a temp dir for etcd");
-        let mut server = Self { binary: binary.to_path_buf(), child: None, client_port: 0, peer_port: 0, dir };
+        let mut server =
+            Self { binary: binary.to_path_buf(), child: None, client_port: 0, peer_port: 0, metrics_port: 0, tls, dir };
         for _ in 0..START_ATTEMPTS {
             server.client_port = crate::free_port();
             server.peer_port = crate::free_port();
-            if server.client_port == server.peer_port {
+            server.metrics_port = crate::free_port();
+            if server.client_port == server.peer_port
+                || server.metrics_port == server.client_port
+                || server.metrics_port == server.peer_port
+            {
                 continue;
             }
             if server.launch().is_ok() {
@@ -70,9 +104,34 @@ impl EtcdServer {
         panic!("etcd did not start after {START_ATTEMPTS} attempts; its last output:\n{}", server.log());
     }
 
-    /// `http://127.0.0.1:PORT`, the client URL.
+    /// `http://127.0.0.1:PORT` (`https://` in TLS mode), the client URL.
     pub fn endpoint(&self) -> String {
-        format!("http://127.0.0.1:{}", self.client_port)
+        let scheme = if self.tls.is_some() { "https" } else { "http" };
+        format!("{scheme}://127.0.0.1:{}", self.client_port)
+    }
+
+    /// Runs `etcdctl` on this server with `args`, as the client with certificate `client` (TLS mode) and,
+    /// when given, `user` (`name:password`); panics with its output when it fails, else returns stdout.
+    pub fn etcdctl(&self, client: Option<&crate::certs::LeafCert>, user: Option<&str>, args: &[&str]) -> String {
+        let mut cmd = std::process::Command::new("etcdctl");
+        cmd.env("ETCDCTL_API", "3").arg("--endpoints").arg(self.endpoint());
+        if let Some(tls) = &self.tls {
+            cmd.arg("--cacert").arg(&tls.ca);
+        }
+        if let Some(c) = client {
+            cmd.arg("--cert").arg(&c.cert).arg("--key").arg(&c.key);
+        }
+        if let Some(u) = user {
+            cmd.arg("--user").arg(u);
+        }
+        let out = cmd.args(args).output().expect("run etcdctl (scripts/setup-test-deps.sh installs it)");
+        assert!(
+            out.status.success(),
+            "etcdctl {args:?} failed: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
     }
 
     /// The client port.
@@ -122,7 +181,22 @@ impl EtcdServer {
         let err = log.try_clone().expect("clone the etcd log file handle");
         let client_url = self.endpoint();
         let peer_url = format!("http://127.0.0.1:{}", self.peer_port);
-        let child = watched("loam-etcd-watchdog", &self.binary)
+        let mut command = watched("loam-etcd-watchdog", &self.binary);
+        if let Some(tls) = &self.tls {
+            command
+                .arg("--cert-file")
+                .arg(&tls.server.cert)
+                .arg("--key-file")
+                .arg(&tls.server.key)
+                .arg("--trusted-ca-file")
+                .arg(&tls.ca)
+                .arg("--client-cert-auth")
+                .args(["--listen-metrics-urls", &format!("http://127.0.0.1:{}", self.metrics_port)]);
+            if let Some(ttl) = tls.auth_token_ttl {
+                command.args(["--auth-token-ttl", &ttl.to_string()]);
+            }
+        }
+        let child = command
             .args(["--name", NAME])
             .arg("--data-dir")
             .arg(self.data_dir())
@@ -149,7 +223,8 @@ impl EtcdServer {
                 self.stop();
                 return Err(());
             }
-            if health(self.client_port) {
+            let port = if self.tls.is_some() { self.metrics_port } else { self.client_port };
+            if health(port) {
                 return Ok(());
             }
             if Instant::now() > deadline {

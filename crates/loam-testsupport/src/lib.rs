@@ -3,7 +3,8 @@
 //!
 //! - Real servers started on 127.0.0.1 for one test each: an S3 test server ([`S3TestServer`]), etcd
 //!   ([`EtcdServer`]), `loam` server processes ([`process::Server`]), all under a watchdog that kills them
-//!   with the test process, and free ports to run them on.
+//!   with the test process, and free ports to run them on; etcd optionally over TLS with client
+//!   certificates, from a test CA ([`certs`]).
 //! - With the `cluster` feature, in-process clusters on Loam's own crates: workers and a Coordinator on a
 //!   real store over a real UFS ([`cluster::Cluster`]), or a Coordinator alone
 //!   ([`coordinator::TestCoordinator`]).
@@ -13,6 +14,7 @@
 //! ports and the handle stops it on drop, so tests run in parallel without sharing state.
 
 pub mod auth;
+pub mod certs;
 #[cfg(feature = "cluster")]
 pub mod cluster;
 #[cfg(feature = "cluster")]
@@ -26,7 +28,7 @@ pub mod s3_server;
 pub mod tls;
 pub mod watchdog;
 
-pub use etcd_server::EtcdServer;
+pub use etcd_server::{EtcdServer, EtcdTls};
 pub use ports::free_port;
 pub use s3_server::S3TestServer;
 

@@ -40,7 +40,7 @@ pub(super) async fn open(
     let options = WatchOptions::new().with_range(end).with_start_revision(from);
     let created = async {
         if from > 0 {
-            check_not_compacted(client, from).await?;
+            check_not_compacted(client, &start, from).await?;
         }
         let mut stream =
             client.watch_client().watch(start, Some(options)).await.map_err(|e| store_error(e, None, Some(from)))?;
@@ -60,9 +60,10 @@ pub(super) async fn open(
 }
 
 /// Fails with `Compacted` when etcd no longer has revision `from`.
-async fn check_not_compacted(client: &Client, from: Revision) -> StoreResult<()> {
+async fn check_not_compacted(client: &Client, key: &[u8], from: Revision) -> StoreResult<()> {
+    // The watched key itself: an etcd user allowed to watch it may read it (any key would do otherwise).
     let options = GetOptions::new().with_revision(from).with_count_only();
-    match client.kv_client().get("\0", Some(options)).await {
+    match client.kv_client().get(key, Some(options)).await {
         Ok(_) => Ok(()),
         Err(etcd_client::Error::GRpcStatus(s)) if s.message().contains("future revision") => Ok(()),
         Err(e) => Err(store_error(e, None, Some(from))),

@@ -24,7 +24,11 @@ async fn connect(server: &EtcdServer) -> Arc<EtcdStore> {
 
 /// Options that give up quickly, for outage tests.
 fn quick() -> EtcdOptions {
-    EtcdOptions { connect_timeout: Duration::from_millis(500), request_timeout: Duration::from_millis(800) }
+    EtcdOptions {
+        connect_timeout: Duration::from_millis(500),
+        request_timeout: Duration::from_millis(800),
+        ..Default::default()
+    }
 }
 
 async fn next(stream: &mut BoxStream<'static, StoreResult<WatchEvent>>) -> Option<StoreResult<WatchEvent>> {

@@ -27,4 +27,5 @@ macro_rules! every_behaviour {
 
 mod embedded;
 mod etcd;
+mod etcd_tls;
 mod membership;
