@@ -52,8 +52,9 @@ pub trait Group: clap::Args + Serialize + DeserializeOwned + Default + Clone {
 }
 
 /// The process-independent settings of a cluster member: where it binds, where it keeps its state, and
-/// which cluster it belongs to. `etcd` and `cluster-name` are the CLI's global flags (`--etcd`,
-/// `--cluster-name`), so here they are keys of the file only; the processes put the flags over them.
+/// which cluster it belongs to. `etcd`, `cluster-name` and the `etcd-*` keys of TLS and the etcd user are
+/// the CLI's global flags (`--etcd`, `--cluster-name`, `--etcd-ca-cert`, …: `loam fuse` and `loam fs`
+/// reach etcd too), so here they are keys of the file only; the processes put the flags over them.
 #[derive(clap::Args, serde::Serialize, serde::Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub struct NodeSettings {
@@ -64,6 +65,21 @@ pub struct NodeSettings {
     /// Cluster name in the membership keys.
     #[arg(skip)]
     pub cluster_name: Option<String>,
+    /// CA certificate (PEM) etcd's server certificate must chain to (TLS; none: the system roots).
+    #[arg(skip)]
+    pub etcd_ca_cert: Option<PathBuf>,
+    /// Client certificate (PEM) presented to etcd.
+    #[arg(skip)]
+    pub etcd_cert: Option<PathBuf>,
+    /// Private key (PEM) of `etcd-cert`.
+    #[arg(skip)]
+    pub etcd_key: Option<PathBuf>,
+    /// etcd user to authenticate as.
+    #[arg(skip)]
+    pub etcd_user: Option<String>,
+    /// File holding the etcd user's password.
+    #[arg(skip)]
+    pub etcd_password_file: Option<PathBuf>,
     /// Address to bind and advertise; clients connect to it.
     #[arg(long)]
     pub host: Option<String>,
@@ -117,6 +133,11 @@ impl Group for NodeSettings {
         Self {
             etcd: None,
             cluster_name: Some(loam_core::membership::DEFAULT_CLUSTER_NAME.into()),
+            etcd_ca_cert: None,
+            etcd_cert: None,
+            etcd_key: None,
+            etcd_user: None,
+            etcd_password_file: None,
             host: Some(DEFAULT_HOST.into()),
             data_dir: Some(DEFAULT_DATA_DIR.into()),
             quota_check_interval: Some(HumaneDuration(DEFAULT_QUOTA_CHECK_INTERVAL)),
@@ -129,6 +150,20 @@ impl Group for NodeSettings {
         vec![
             ("etcd", "`--etcd URL[,URL...]`, `LOAM_ETCD`", "etcd endpoints: a string `\"URL,URL\"` or a list"),
             ("cluster-name", "`--cluster-name`, `LOAM_CLUSTER_NAME`", "cluster name in the membership keys"),
+            (
+                "etcd-ca-cert",
+                "`--etcd-ca-cert FILE`, `LOAM_ETCD_CA_CERT`",
+                "CA certificate (PEM) that etcd's server certificate must chain to; given, or an `https://` \
+                 endpoint, turns TLS on (without it: the system roots)",
+            ),
+            ("etcd-cert", "`--etcd-cert FILE`, `LOAM_ETCD_CERT`", "client certificate (PEM) presented to etcd"),
+            ("etcd-key", "`--etcd-key FILE`, `LOAM_ETCD_KEY`", "private key (PEM) of `etcd-cert`"),
+            ("etcd-user", "`--etcd-user NAME`, `LOAM_ETCD_USER`", "etcd user to authenticate as"),
+            (
+                "etcd-password-file",
+                "`--etcd-password-file FILE`, `LOAM_ETCD_PASSWORD_FILE`",
+                "file holding the etcd user's password (never a flag value)",
+            ),
         ]
     }
 }

@@ -117,7 +117,21 @@ fn bad_values_name_their_key_and_line() {
 fn field_names_are_the_keys() {
     assert_eq!(field_names::<Sample>(), ["page-size", "max-age", "cache-dir", "anonymous", "secret-key"]);
     let node = field_names::<NodeSettings>();
-    assert_eq!(node[..5], ["etcd", "cluster-name", "host", "data-dir", "quota-check-interval"]);
+    assert_eq!(
+        node[..10],
+        [
+            "etcd",
+            "cluster-name",
+            "etcd-ca-cert",
+            "etcd-cert",
+            "etcd-key",
+            "etcd-user",
+            "etcd-password-file",
+            "host",
+            "data-dir",
+            "quota-check-interval"
+        ]
+    );
     assert!(node.contains(&"auth-token-file") && node.contains(&"jwt-subject-role"), "{node:?}");
 }
 

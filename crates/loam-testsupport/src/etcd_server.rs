@@ -163,6 +163,19 @@ impl EtcdServer {
         }
     }
 
+    /// Turns etcd's authentication on with user `root` (password `root_password`) and `user` (password
+    /// `password`) whose role may read and write every key under `/`, running `etcdctl` as `client`.
+    pub fn enable_auth(&self, client: &crate::certs::LeafCert, root_password: &str, user: &str, password: &str) {
+        let c = Some(client);
+        self.etcdctl(c, None, &["user", "add", &format!("root:{root_password}")]);
+        self.etcdctl(c, None, &["user", "grant-role", "root", "root"]);
+        self.etcdctl(c, None, &["role", "add", user]);
+        self.etcdctl(c, None, &["role", "grant-permission", user, "--prefix=true", "readwrite", "/"]);
+        self.etcdctl(c, None, &["user", "add", &format!("{user}:{password}")]);
+        self.etcdctl(c, None, &["user", "grant-role", user, user]);
+        self.etcdctl(c, None, &["auth", "enable"]);
+    }
+
     fn data_dir(&self) -> PathBuf {
         self.dir.path().join("data")
     }

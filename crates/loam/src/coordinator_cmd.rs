@@ -100,7 +100,7 @@ impl Resolved {
         let n = &self.node.value;
         let data_dir = n.data_dir.clone().unwrap_or_else(|| loam_config::DEFAULT_DATA_DIR.into());
         Ok(CoordinatorPlan {
-            store: StoreBackend::choose(n.etcd.clone().unwrap_or_default(), &data_dir),
+            store: StoreBackend::choose(n, &data_dir),
             host: n.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into()),
             port: self.coordinator.value.port.unwrap_or(loam_coordinator::settings::DEFAULT_PORT),
             config: CoordinatorConfig::from_settings(&self.node, &self.coordinator)?,
@@ -185,7 +185,7 @@ mod tests {
     #[test]
     fn the_file_fills_what_flags_leave_out() {
         let s = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some(FILE)).unwrap();
-        assert_eq!(s.store, StoreBackend::Etcd(vec!["http://file:2379".into()]));
+        assert_eq!(s.store, StoreBackend::Etcd(vec!["http://file:2379".into()], Default::default()));
         assert_eq!(s.config.cluster_name, "from-file");
         assert_eq!((s.host.as_str(), s.port), ("10.0.0.1", 1000));
         assert_eq!(s.data_dir, PathBuf::from("/file"));
@@ -206,9 +206,13 @@ mod tests {
             },
             ..Default::default()
         };
-        let cluster = ClusterFlags { etcd: vec!["http://flag:2379".into()], cluster_name: Some("from-flag".into()) };
+        let cluster = ClusterFlags {
+            etcd: vec!["http://flag:2379".into()],
+            cluster_name: Some("from-flag".into()),
+            ..Default::default()
+        };
         let s = merge(&args, &cluster, Some(FILE)).unwrap();
-        assert_eq!(s.store, StoreBackend::Etcd(vec!["http://flag:2379".into()]));
+        assert_eq!(s.store, StoreBackend::Etcd(vec!["http://flag:2379".into()], Default::default()));
         assert_eq!(s.config.cluster_name, "from-flag");
         assert_eq!((s.host.as_str(), s.port), ("h", 2000));
         assert_eq!(s.data_dir, PathBuf::from("/flag"));

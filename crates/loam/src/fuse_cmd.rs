@@ -115,7 +115,7 @@ pub async fn run(
         .with_context(|| format!("listing the workers at {}", ctx.coordinator))?;
         (Mounts::Coordinator(Ctx::new(&ctx.coordinator, false, ctx.http.token().clone())?), view, task)
     } else {
-        let store = cluster_store::connect_etcd(&endpoints).await?;
+        let store = cluster_store::connect_etcd(&endpoints, &cluster.security()).await?;
         let name = cluster.cluster_name().to_string();
         let (view, task) = MembershipView::follow_store(store.clone(), &name, DEFAULT_VIRTUAL_NODES, stopped)
             .await

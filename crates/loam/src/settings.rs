@@ -58,13 +58,13 @@ impl<'a> Inputs<'a> {
         self.resolve(defaults, args, None)
     }
 
-    /// The node settings, with the global `--etcd` and `--cluster-name` over their file keys.
+    /// The node settings, with the global `--etcd`, `--cluster-name` and `--etcd-*` over their file keys.
     pub fn node(&self, args: &NodeSettings) -> Result<Layered<NodeSettings>, ConfigError> {
         let endpoints = self.cluster.endpoints();
         let globals = NodeSettings {
             etcd: (!endpoints.is_empty()).then_some(endpoints),
             cluster_name: self.cluster.cluster_name.clone(),
-            ..NodeSettings::default()
+            ..self.cluster.security_settings()
         };
         self.resolve(None, args, Some(&globals))
     }

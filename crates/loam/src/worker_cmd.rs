@@ -53,6 +53,8 @@ pub struct WorkerArgs {
 pub struct WorkerPlan {
     /// etcd endpoints (never empty).
     pub etcd: Vec<String>,
+    /// etcd's TLS and user.
+    pub etcd_security: loam_store::EtcdSecurity,
     /// The worker's configuration.
     pub worker: WorkerConfig,
 }
@@ -112,7 +114,7 @@ impl Resolved {
         };
         let mut worker = WorkerConfig::from_settings(&self.node, &self.worker, data_dir)?;
         worker.listener = ListenerConfig::from_settings(&self.listener)?;
-        Ok(WorkerPlan { etcd, worker })
+        Ok(WorkerPlan { etcd, etcd_security: cluster_store::node_security(&self.node.value), worker })
     }
 }
 
@@ -135,7 +137,7 @@ pub async fn run(
     }
     let plan = checked()?;
     assembly::install_client_tls(&plan.worker.listener)?;
-    let store = cluster_store::connect_etcd(&plan.etcd).await?;
+    let store = cluster_store::connect_etcd(&plan.etcd, &plan.etcd_security).await?;
     let cfg = plan.worker.clone();
     let worker =
         loam_worker::start(cfg, store, UfsRegistry::new(), Registry::default()).await.context("starting the worker")?;
@@ -165,7 +167,7 @@ mod tests {
     use std::time::Duration;
 
     fn etcd() -> ClusterFlags {
-        ClusterFlags { etcd: vec!["http://e:2379".into()], cluster_name: None }
+        ClusterFlags { etcd: vec!["http://e:2379".into()], ..Default::default() }
     }
 
     fn with_data_dir() -> WorkerArgs {
@@ -293,7 +295,11 @@ mod tests {
                 ..Default::default()
             },
         };
-        let cluster = ClusterFlags { etcd: vec!["http://a:1,http://b:1".into()], cluster_name: Some("ac".into()) };
+        let cluster = ClusterFlags {
+            etcd: vec!["http://a:1,http://b:1".into()],
+            cluster_name: Some("ac".into()),
+            ..Default::default()
+        };
         let s = merge(&args, &cluster, Some("http://a:19999"), Some(FILE)).unwrap();
         assert_eq!(s.etcd, ["http://a:1", "http://b:1"]);
         let w = s.worker;

@@ -12,7 +12,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 const PASSWORD: &str = "loam-pw-7f3a9c";
-const ROOT: &str = "root:root-pw-51be";
+const ROOT_PASSWORD: &str = "root-pw-51be";
 /// A cap on waits for background work, so a broken store fails the test instead of hanging it.
 const WAIT: Duration = Duration::from_secs(20);
 
@@ -34,14 +34,7 @@ fn secured(token_ttl: Option<u32>) -> Secured {
     });
     // The client certificate's CN is no etcd user, so only the password authenticates.
     let client = ca.leaf("loam-client");
-    let c = Some(&client);
-    server.etcdctl(c, None, &["user", "add", ROOT]);
-    server.etcdctl(c, None, &["user", "grant-role", "root", "root"]);
-    server.etcdctl(c, None, &["role", "add", "loam"]);
-    server.etcdctl(c, None, &["role", "grant-permission", "loam", "--prefix=true", "readwrite", "/"]);
-    server.etcdctl(c, None, &["user", "add", &format!("loam:{PASSWORD}")]);
-    server.etcdctl(c, None, &["user", "grant-role", "loam", "loam"]);
-    server.etcdctl(c, None, &["auth", "enable"]);
+    server.enable_auth(&client, ROOT_PASSWORD, "loam", PASSWORD);
     let password_file = ca.cert.with_file_name("etcd-password");
     std::fs::write(&password_file, format!("{PASSWORD}\n")).expect("write the password file");
     Secured { server, ca, client, password_file }

@@ -7,10 +7,15 @@
 //! Waiting is always on a condition with a generous cap ([`wait_until`]), never a fixed sleep, so the
 //! tests hold on a loaded 2-core machine. On a failed test the processes' logs are printed; on drop
 //! every process is killed (workers, then the coordinator, then etcd).
+//!
+//! [`Cluster::start_secure`] runs the same cluster on an etcd that serves TLS only, wants client
+//! certificates and has `auth enable` with a user `loam`: every process and the CLI get the `--etcd-*`
+//! flags ([`Cluster::etcd_flags`]).
 
 use crate::http;
 use crate::process::{CliOutput, Server, log_path, run_cli, server, strings, tail};
-use loam_testsupport::EtcdServer;
+use loam_testsupport::certs::TestCa;
+use loam_testsupport::{EtcdServer, EtcdTls};
 use std::path::PathBuf;
 use std::time::{Duration, Instant};
 
@@ -72,12 +77,47 @@ pub struct Cluster {
     /// The UFS root (mounted at `/data` by [`Cluster::mount_data`]).
     pub ufs: tempfile::TempDir,
     dir: tempfile::TempDir,
+    /// The `--etcd-*` flags of TLS and the user (none for a plain etcd).
+    pub etcd_flags: Vec<String>,
+    /// The CA of a TLS etcd (its directory holds the certificates and the password file).
+    pub ca: Option<TestCa>,
 }
+
+/// The password of the etcd user `loam` in a secure cluster.
+pub const ETCD_PASSWORD: &str = "etcd-pw-2c41d9";
 
 impl Cluster {
     /// etcd, a coordinator and `n` workers, all ONLINE.
     pub fn start(n: usize) -> Self {
-        let etcd = EtcdServer::start();
+        Self::start_on(n, EtcdServer::start(), Vec::new(), None)
+    }
+
+    /// [`Cluster::start`] on an etcd with TLS, client certificates and the user `loam`.
+    pub fn start_secure(n: usize) -> Self {
+        let ca = TestCa::new("loam-e2e-ca");
+        let etcd =
+            EtcdServer::start_tls(EtcdTls { ca: ca.cert.clone(), server: ca.leaf("etcd"), auth_token_ttl: None });
+        let client = ca.leaf("loam-node");
+        etcd.enable_auth(&client, "root-pw-e2e", "loam", ETCD_PASSWORD);
+        let password_file = ca.cert.with_file_name("etcd-password");
+        std::fs::write(&password_file, format!("{ETCD_PASSWORD}\n")).expect("write the password file");
+        let path = |p: &std::path::Path| p.display().to_string();
+        let flags = vec![
+            "--etcd-ca-cert".to_string(),
+            path(&ca.cert),
+            "--etcd-cert".into(),
+            path(&client.cert),
+            "--etcd-key".into(),
+            path(&client.key),
+            "--etcd-user".into(),
+            "loam".into(),
+            "--etcd-password-file".into(),
+            path(&password_file),
+        ];
+        Self::start_on(n, etcd, flags, Some(ca))
+    }
+
+    fn start_on(n: usize, etcd: EtcdServer, etcd_flags: Vec<String>, ca: Option<TestCa>) -> Self {
         let mut c = Self {
             workers: Vec::new(),
             coordinator: None,
@@ -86,6 +126,8 @@ impl Cluster {
             etcd,
             ufs: tempfile::tempdir().expect("UFS temp dir"),
             dir: tempfile::tempdir().expect("cluster temp dir"),
+            etcd_flags,
+            ca,
         };
         c.start_coordinator();
         for i in 0..n {
@@ -115,7 +157,7 @@ impl Cluster {
         let log = log_path(self.dir.path(), "coordinator");
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
-            let args = strings(&[
+            let mut args = strings(&[
                 "coordinator",
                 "--etcd",
                 &self.etcd_url(),
@@ -126,6 +168,7 @@ impl Cluster {
                 "--data-dir",
                 &data_dir.display().to_string(),
             ]);
+            args.extend(self.etcd_flags.iter().cloned());
             match server(&args, &log) {
                 Ok(s) => {
                     assert!(
@@ -164,7 +207,7 @@ impl Cluster {
                 self.workers[i].port = loam_testsupport::free_port();
             }
             let w = &self.workers[i];
-            let args = strings(&[
+            let mut args = strings(&[
                 "worker",
                 "--etcd",
                 &self.etcd_url(),
@@ -189,6 +232,7 @@ impl Cluster {
                 // The unmodified Python clients send no credentials.
                 "--anonymous-read",
             ]);
+            args.extend(self.etcd_flags.iter().cloned());
             match server(&args, &log) {
                 Ok(s) => {
                     let id = worker_line(&s.banner, &w.url());
@@ -224,6 +268,7 @@ impl Cluster {
     /// Runs the CLI as a user of this cluster would (`--coordinator` and `--etcd` given).
     pub fn cli(&self, args: &[&str]) -> CliOutput {
         let mut all = strings(&["--coordinator", &self.coordinator_url(), "--etcd", &self.etcd_url()]);
+        all.extend(self.etcd_flags.iter().cloned());
         all.extend(strings(args));
         run_cli(&all)
     }

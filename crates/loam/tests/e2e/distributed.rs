@@ -14,6 +14,7 @@
 //! here), checked against TTL + 5 s of grace for the poll itself on a loaded machine.
 
 mod rings;
+mod secure_etcd;
 
 use crate::cluster::{CAP, Cluster, LEASE_TTL_SECS, wait_until};
 use crate::http;

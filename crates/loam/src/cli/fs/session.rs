@@ -51,7 +51,11 @@ impl Session {
     /// Resolves `path` and builds the client.
     pub async fn open(ctx: &Ctx, sources: &Sources, path: &str) -> anyhow::Result<Self> {
         let endpoints = sources.cluster.endpoints();
-        let store = if endpoints.is_empty() { None } else { Some(cluster_store::connect_etcd(&endpoints).await?) };
+        let store = if endpoints.is_empty() {
+            None
+        } else {
+            Some(cluster_store::connect_etcd(&endpoints, &sources.cluster.security()).await?)
+        };
         let cluster = sources.cluster.cluster_name();
         let table = match &store {
             Some(s) => mounts_from_store(s.as_ref(), cluster).await?,
