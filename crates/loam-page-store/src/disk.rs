@@ -27,6 +27,7 @@
 //! is read again from the UFS.
 
 use bytes::Bytes;
+use loam_core::private_fs;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
@@ -256,12 +257,12 @@ pub(super) fn write_atomically(path: &Path, parts: &[&[u8]]) -> io::Result<()> {
 }
 
 fn write_then_rename(tmp: &Path, path: &Path, parts: &[&[u8]]) -> io::Result<()> {
-    let mut file = match File::create(tmp) {
+    let mut file = match private_fs::create_file(tmp) {
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
             if let Some(dir) = tmp.parent() {
-                fs::create_dir_all(dir)?;
+                private_fs::create_dir_all(dir)?;
             }
-            File::create(tmp)?
+            private_fs::create_file(tmp)?
         }
         other => other?,
     };

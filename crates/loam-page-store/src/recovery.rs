@@ -49,7 +49,7 @@ pub(super) fn scan(layout: &Layout, page_size: u64) -> Result<Recovered, PageSto
     let mut out = Recovered::default();
     let mut generations = HashSet::new();
     for (dir_index, root) in layout.roots().iter().enumerate() {
-        fs::create_dir_all(root).map_err(PageStoreError::io("create", root))?;
+        loam_core::private_fs::create_dir_all(root).map_err(PageStoreError::io("create", root))?;
         let log_path = layout.record_log_path(dir_index);
         let replayed = RecordLog::replay(&log_path).map_err(PageStoreError::io("read", &log_path))?;
         out.discarded += replayed.skipped;

@@ -68,6 +68,9 @@ impl EmbeddedStore {
     /// [`EmbeddedStore::open`] with explicit options.
     pub fn open_with(path: &Path, options: EmbeddedOptions) -> StoreResult<Arc<Self>> {
         let db = redb::Database::create(path).map_err(tables::db_err)?;
+        // redb creates the file with the umask's mode; the cluster state (mount options) is private.
+        loam_core::private_fs::restrict_file(path)
+            .map_err(|e| StoreError::Other(format!("cannot make {} private: {e}", path.display())))?;
         Self::start(db, path, options)
     }
 

@@ -56,9 +56,9 @@ impl CoordinatorServer {
     }
 }
 
-/// Creates a process's data directory (and its parents).
+/// Creates a process's data directory (and its parents), `0700` (`loam_core::private_fs`).
 pub fn create_data_dir(dir: &Path) -> anyhow::Result<()> {
-    std::fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))
+    loam_core::private_fs::create_dir_all(dir).with_context(|| format!("creating the data directory {}", dir.display()))
 }
 
 /// Presents the process's listener certificate as its client certificate to the other members (mutual

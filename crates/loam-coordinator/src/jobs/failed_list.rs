@@ -27,9 +27,9 @@ pub fn fail_path(ctx: &JobsCtx, job: &Job, path: &str, error: &str, delta: &Coun
     let file = self::path(ctx, &id);
     let written = file
         .parent()
-        .map(std::fs::create_dir_all)
+        .map(loam_core::private_fs::create_dir_all)
         .transpose()
-        .and_then(|_| std::fs::OpenOptions::new().create(true).append(true).open(&file))
+        .and_then(|_| loam_core::private_fs::open_options().create(true).append(true).open(&file))
         .and_then(|mut f| writeln!(f, "{path}"));
     if let Err(e) = written {
         tracing::warn!(job = %id, "cannot append to {}: {e}", file.display());
@@ -49,6 +49,6 @@ pub fn dedupe(path: &Path) -> std::io::Result<PathBuf> {
     lines.dedup();
     let mut out = lines.join("\n");
     out.push('\n');
-    std::fs::write(path, out)?;
+    loam_core::private_fs::write(path, out)?;
     Ok(path.to_path_buf())
 }

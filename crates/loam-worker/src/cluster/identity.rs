@@ -33,12 +33,12 @@ pub fn load_or_create(data_dir: &Path) -> io::Result<WorkerId> {
             Ok(f.worker_id)
         }
         Err(e) if e.kind() == io::ErrorKind::NotFound => {
-            std::fs::create_dir_all(data_dir)?;
+            loam_core::private_fs::create_dir_all(data_dir)?;
             let id = WorkerId::random();
             let body = serde_json::to_vec_pretty(&IdentityFile { version: IDENTITY_FORMAT_VERSION, worker_id: id })
                 .map_err(io::Error::other)?;
             let tmp = path.with_extension("json.tmp");
-            std::fs::write(&tmp, body)?;
+            loam_core::private_fs::write(&tmp, body)?;
             std::fs::rename(&tmp, &path)?;
             Ok(id)
         }

@@ -72,13 +72,9 @@ pub fn load_or_generate(path: &Path) -> Result<S3Credentials, KeyFileError> {
             };
             let text = serde_json::to_vec_pretty(&f).map_err(|e| io(std::io::Error::other(e)))?;
             if let Some(dir) = path.parent() {
-                std::fs::create_dir_all(dir).map_err(io)?;
+                loam_core::private_fs::create_dir_all(dir).map_err(io)?;
             }
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            #[cfg(unix)]
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut file = opts.open(path).map_err(io)?;
+            let mut file = loam_core::private_fs::open_options().write(true).create_new(true).open(path).map_err(io)?;
             file.write_all(&text).and_then(|()| file.sync_all()).map_err(io)?;
             Ok(keys)
         }

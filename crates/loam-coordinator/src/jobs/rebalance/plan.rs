@@ -183,10 +183,10 @@ impl Input {
             loads: loads.len() as u64,
         };
         if let Some(dir) = self.path.parent() {
-            std::fs::create_dir_all(dir)?;
+            loam_core::private_fs::create_dir_all(dir)?;
         }
         let tmp = self.path.with_extension("plan.tmp");
-        let mut out = BufWriter::new(std::fs::File::create(&tmp)?);
+        let mut out = BufWriter::new(loam_core::private_fs::create_file(&tmp)?);
         serde_json::to_writer(&mut out, &header)?;
         out.write_all(b"\n")?;
         for item in loads.iter().chain(&prunes) {

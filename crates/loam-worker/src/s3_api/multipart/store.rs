@@ -135,7 +135,12 @@ impl UploadStore {
     pub async fn create(&self, bucket: &str, key: &str) -> UploadResult<String> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = self.dir(&id)?;
-        tokio::fs::create_dir_all(&dir).await.map_err(Self::io(&id))?;
+        let private = dir.clone();
+        tokio::task::spawn_blocking(move || loam_core::private_fs::create_dir_all(&private))
+            .await
+            .map_err(std::io::Error::other)
+            .and_then(|r| r)
+            .map_err(Self::io(&id))?;
         let m = Manifest {
             version: UPLOAD_FORMAT_VERSION,
             bucket: bucket.to_string(),
@@ -256,7 +261,7 @@ async fn write_part(
     path: &Path,
     body: impl Stream<Item = std::io::Result<Bytes>> + Send,
 ) -> Result<(String, u64), PartWriteError> {
-    let mut file = tokio::fs::File::create(path).await.map_err(PartWriteError::Disk)?;
+    let mut file = private_create(path).await.map_err(PartWriteError::Disk)?;
     let mut md5 = Md5::new();
     let mut size = 0u64;
     let mut body = std::pin::pin!(body);
@@ -274,8 +279,18 @@ async fn write_part(
 async fn write_json<T: Serialize>(path: &Path, value: &T) -> std::io::Result<()> {
     let text = serde_json::to_vec(value).map_err(std::io::Error::other)?;
     let tmp = path.with_extension(format!("{}.tmp", uuid::Uuid::new_v4().simple()));
-    tokio::fs::write(&tmp, text).await?;
+    private_create(&tmp).await?.write_all(&text).await?;
     tokio::fs::rename(&tmp, path).await
+}
+
+/// A new file (truncated if it exists), readable by this user only (`loam_core::private_fs`).
+async fn private_create(path: &Path) -> std::io::Result<tokio::fs::File> {
+    tokio::fs::OpenOptions::from(loam_core::private_fs::open_options())
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(path)
+        .await
 }
 
 async fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::io::Result<T> {
