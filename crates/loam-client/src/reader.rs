@@ -203,7 +203,7 @@ impl ReadState {
         };
         if !self.warned {
             self.warned = true;
-            tracing::warn!("reading {} from the UFS: {}", self.uri, self.last_error);
+            loam_core::warn_limited!("reading {} from the UFS: {}", self.uri, self.last_error);
         }
         let resolved = fb.mounts.resolve(&self.uri).inspect_err(|_| self.done = true)?;
         let ufs = fb.registry.for_mount(&resolved.mount).inspect_err(|_| self.done = true)?;

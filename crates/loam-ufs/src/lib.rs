@@ -10,6 +10,7 @@ pub mod faulty;
 pub mod mount_table;
 pub mod opendal_ufs;
 pub mod registry;
+pub mod secret_refs;
 
 pub use error::{UfsError, UfsResult};
 pub use mount_table::{Mount, MountTable};

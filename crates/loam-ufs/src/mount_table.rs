@@ -12,8 +12,9 @@ use std::collections::BTreeMap;
 /// Version of the serialised [`Mount`] record (stored in the cluster store).
 pub const MOUNT_RECORD_VERSION: u32 = 1;
 
-/// One mount: cluster path `/name` shows the UFS at `ufs`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+/// One mount: cluster path `/name` shows the UFS at `ufs`. Its `Debug` masks secret options, so a mount
+/// in a log line or an error shows no credential.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Mount {
     /// Format version of this record.
     #[serde(default = "record_version")]
@@ -29,6 +30,17 @@ pub struct Mount {
 
 fn record_version() -> u32 {
     MOUNT_RECORD_VERSION
+}
+
+impl std::fmt::Debug for Mount {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Mount")
+            .field("version", &self.version)
+            .field("path", &self.path)
+            .field("ufs", &self.ufs)
+            .field("options", &loam_core::secrets::mask_secrets(&self.options))
+            .finish()
+    }
 }
 
 impl Mount {

@@ -70,11 +70,14 @@ impl fmt::Debug for OpendalUfs {
 impl OpendalUfs {
     /// Builds the UFS for `root` (`file:///dir` or `s3://bucket/prefix`) with the mount's options.
     ///
-    /// Makes no network request; an fs root must be an existing directory (`NotFound` otherwise).
+    /// Makes no network request; an fs root must be an existing directory (`NotFound` otherwise). Secret
+    /// options may be references (`crate::secret_refs`).
     pub fn new(root: &UfsUri, options: &MountOptions) -> UfsResult<Self> {
+        // Secret references (`env:NAME`, `file:/path`) resolve here, in the process that uses them.
+        let options = crate::secret_refs::resolve(options)?;
         let op = match root.scheme.as_str() {
             "file" => operators::fs_operator(root)?,
-            "s3" => operators::s3_operator(root, options)?,
+            "s3" => operators::s3_operator(root, &options)?,
             other => return Err(UfsError::InvalidInput(format!("unsupported UFS scheme {other:?}"))),
         };
         Ok(Self { op, root: root.clone() })

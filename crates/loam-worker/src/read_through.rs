@@ -126,7 +126,10 @@ impl ReadThrough {
                 return Err(WorkerError::NotFound(format!("no such file: {}", resolved.ufs_uri)));
             }
             Err(e) if e.kind() == ErrorKind::Unavailable && cached.is_some() => {
-                tracing::warn!("serving {} from cache: UFS unreachable for re-validation: {e}", resolved.ufs_uri);
+                loam_core::warn_limited!(
+                    "serving {} from cache: UFS unreachable for re-validation: {e}",
+                    resolved.ufs_uri
+                );
                 let record = cached.expect("checked above");
                 return Ok(OpenFile { resolved, record, ufs });
             }
@@ -279,7 +282,7 @@ impl ReadThrough {
             })
             .collect();
         if let Err(e) = self.pages.put_pages(id, out.clone()).await {
-            tracing::warn!("could not cache pages {lo}..={hi} of {}: {e}", f.record.ufs_uri);
+            loam_core::warn_limited!("could not cache pages {lo}..={hi} of {}: {e}", f.record.ufs_uri);
         }
         Ok(Arc::new(out))
     }

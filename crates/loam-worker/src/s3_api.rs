@@ -127,7 +127,7 @@ pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> S3Se
 /// Serves `service` on `listener` until `shutdown` turns true (then drains the requests in flight).
 pub fn spawn(listener: Listener, service: S3Service, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
     let app = Router::new().fallback_service(HandleError::new(service, |e: s3s::HttpError| async move {
-        tracing::warn!("S3 request failed below the S3 layer: {e:?}");
+        loam_core::warn_limited!("S3 request failed below the S3 layer: {e:?}");
         StatusCode::INTERNAL_SERVER_ERROR
     }));
     tokio::spawn(async move {

@@ -123,8 +123,10 @@ impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let status = self.status();
         let message = self.to_string();
+        // A server error is ours: a warning, at most one per few seconds (`loam_core::log_limit`). A client
+        // error is the caller's: debug only, so bad requests cannot flood the log.
         if status.is_server_error() {
-            tracing::error!(%status, error = %message, "request failed");
+            loam_core::warn_limited!(%status, error = %message, "request failed");
         } else {
             tracing::debug!(%status, error = %message, "request refused");
         }

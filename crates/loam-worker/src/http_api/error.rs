@@ -24,8 +24,12 @@ pub fn status_of(kind: ErrorKind) -> StatusCode {
 impl IntoResponse for WorkerError {
     fn into_response(self) -> Response {
         let status = status_of(self.kind());
+        // A server error is ours: a warning, at most one per few seconds (`loam_core::log_limit`). A client
+        // error is the caller's: debug only, so bad requests cannot flood the log.
         if status.is_server_error() {
-            tracing::warn!("request failed: {self}");
+            loam_core::warn_limited!(%status, "request failed: {self}");
+        } else {
+            tracing::debug!(%status, "request refused: {self}");
         }
         (status, Json(StatusBody { status: self.to_string() })).into_response()
     }

@@ -24,8 +24,11 @@ pub fn from_worker(e: WorkerError) -> S3Error {
         (_, ErrorKind::Unavailable) => S3ErrorCode::ServiceUnavailable,
         (_, ErrorKind::Corrupt | ErrorKind::Internal) => S3ErrorCode::InternalError,
     };
+    // Ours: a rate-limited warning; the client's (4xx): debug only.
     if matches!(code, S3ErrorCode::ServiceUnavailable | S3ErrorCode::InternalError) {
-        tracing::warn!("S3 request failed: {e}");
+        loam_core::warn_limited!("S3 request failed: {e}");
+    } else {
+        tracing::debug!("S3 request refused: {e}");
     }
     S3Error::with_message(code, e.to_string())
 }
@@ -39,7 +42,9 @@ pub fn from_upload(e: UploadError) -> S3Error {
         _ => S3ErrorCode::InternalError,
     };
     if code == S3ErrorCode::InternalError {
-        tracing::warn!("S3 multipart request failed: {e}");
+        loam_core::warn_limited!("S3 multipart request failed: {e}");
+    } else {
+        tracing::debug!("S3 multipart request refused: {e}");
     }
     S3Error::with_message(code, e.to_string())
 }

@@ -169,7 +169,7 @@ impl Forward {
                         return self.take(Err(e));
                     }
                     Some(Err(e)) => {
-                        tracing::warn!(
+                        loam_core::warn_limited!(
                             "no worker could serve {} from byte {}; reading it here: {e}",
                             self.uri,
                             self.pos

@@ -64,7 +64,7 @@ impl TaskRunner {
         if copied.is_err() && !had {
             // The record came from the peer; the UFS load that follows must not trust it.
             if let Err(e) = pages.remove_file(&id).await {
-                tracing::warn!("cannot drop the record of {uri} after a failed copy: {e}");
+                loam_core::warn_limited!("cannot drop the record of {uri} after a failed copy: {e}");
             }
         }
         copied
