@@ -319,6 +319,20 @@ impl Cluster {
         self.faulty.as_deref().expect("the cluster was started with Options::faulty")
     }
 
+    /// The live workers as the ring and the Coordinator see them.
+    pub fn worker_endpoints(&self) -> Vec<loam_client::membership::WorkerEndpoint> {
+        self.live()
+            .iter()
+            .map(|w| loam_client::membership::WorkerEndpoint {
+                id: w.id,
+                host: "127.0.0.1".into(),
+                http_port: w.http_addr.port(),
+                s3_port: 0,
+                tls: false,
+            })
+            .collect()
+    }
+
     /// The S3 endpoints of the running workers, in order.
     pub fn endpoints(&self) -> Vec<String> {
         self.live().iter().map(|w| w.s3_base()).collect()

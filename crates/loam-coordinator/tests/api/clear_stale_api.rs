@@ -88,14 +88,5 @@ async fn after_a_fourth_worker_joins_clear_stale_drops_exactly_the_moved_files()
 }
 
 fn endpoints(c: &Cluster) -> Vec<WorkerEndpoint> {
-    c.live()
-        .iter()
-        .map(|w| WorkerEndpoint {
-            id: w.id,
-            host: "127.0.0.1".into(),
-            http_port: w.http_addr.port(),
-            s3_port: 0,
-            tls: false,
-        })
-        .collect()
+    c.worker_endpoints()
 }

@@ -2,7 +2,6 @@
 //! finished job (exactly the spec's fields).
 
 use crate::{PAGE, cluster};
-use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
 use loam_testsupport::cluster::Cluster;
 use loam_testsupport::coordinator::status_text;
@@ -18,17 +17,7 @@ fn ids(c: &Cluster) -> Vec<String> {
 /// Writes one-page files, caching every one on worker `on`, until each live worker owns at least `n` of
 /// them under the current ring; their URIs.
 async fn cached_on(c: &Cluster, on: usize, n: usize) -> Vec<String> {
-    let endpoints: Vec<WorkerEndpoint> = c
-        .live()
-        .iter()
-        .map(|w| WorkerEndpoint {
-            id: w.id,
-            host: "127.0.0.1".into(),
-            http_port: w.http_addr.port(),
-            s3_port: 0,
-            tls: false,
-        })
-        .collect();
+    let endpoints = c.worker_endpoints();
     let ring = loam_coordinator::jobs::workers::ring(&endpoints);
     let mut owned: HashMap<WorkerId, usize> = HashMap::new();
     let mut uris = Vec::new();

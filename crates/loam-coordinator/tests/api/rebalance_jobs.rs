@@ -19,16 +19,7 @@ use std::time::Duration;
 
 /// The live workers as the coordinator sees them.
 fn endpoints(c: &Cluster) -> Vec<WorkerEndpoint> {
-    c.live()
-        .iter()
-        .map(|w| WorkerEndpoint {
-            id: w.id,
-            host: "127.0.0.1".into(),
-            http_port: w.http_addr.port(),
-            s3_port: 0,
-            tls: false,
-        })
-        .collect()
+    c.worker_endpoints()
 }
 
 /// The files worker `i` counts as cached.
