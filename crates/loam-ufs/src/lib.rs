@@ -9,12 +9,14 @@ pub mod error;
 pub mod faulty;
 pub mod mount_table;
 pub mod opendal_ufs;
+pub mod policy;
 pub mod registry;
 pub mod secret_refs;
 
 pub use error::{UfsError, UfsResult};
 pub use mount_table::{Mount, MountTable};
 pub use opendal_ufs::{OpendalUfs, install_process_defaults};
+pub use policy::UfsPolicy;
 pub use registry::UfsRegistry;
 
 use async_trait::async_trait;

@@ -30,10 +30,13 @@
 //! - `write_stream` is atomic on both: an S3 multipart upload, an fs write to a hidden sibling renamed into
 //!   place (see `streamed_write`).
 //! - `rename` on S3 is copy + delete (S3 has none; OpenDAL reports `Unsupported`), so it is not atomic.
+//! - `file://` paths stay beneath the mount root, symlinks included: see `beneath` (reads and stats go
+//!   through `openat2(RESOLVE_BENEATH)` descriptors; the other operations check the path that way first).
 //! - Errors: a missing bucket is `InvalidInput` (OpenDAL files S3's `NoSuchBucket` under configuration);
 //!   an endpoint that is down is `Unavailable` after the retry layer's attempts (see `transient` for why
 //!   that needs a task-local flag); a path through a file (`file/x`) is `NotFound` on both backends.
 
+mod beneath;
 mod error_mapping;
 mod operators;
 pub mod s3_options;
@@ -42,6 +45,7 @@ mod transient;
 
 use crate::{ListOptions, MountOptions, Ufs, UfsError, UfsResult, UfsStatus};
 use async_trait::async_trait;
+use beneath::Beneath;
 use bytes::Bytes;
 use error_mapping::map_error;
 use futures::TryFutureExt;
@@ -59,6 +63,8 @@ pub use operators::install_process_defaults;
 pub struct OpendalUfs {
     op: Operator,
     root: UfsUri,
+    /// `file://` mounts: the root directory, open, that every path is resolved beneath.
+    beneath: Option<Beneath>,
 }
 
 impl fmt::Debug for OpendalUfs {
@@ -75,12 +81,12 @@ impl OpendalUfs {
     pub fn new(root: &UfsUri, options: &MountOptions) -> UfsResult<Self> {
         // Secret references (`env:NAME`, `file:/path`) resolve here, in the process that uses them.
         let options = crate::secret_refs::resolve(options)?;
-        let op = match root.scheme.as_str() {
-            "file" => operators::fs_operator(root)?,
-            "s3" => operators::s3_operator(root, &options)?,
+        let (op, beneath) = match root.scheme.as_str() {
+            "file" => (operators::fs_operator(root)?, Some(Beneath::open(&format!("/{}", root.key))?)),
+            "s3" => (operators::s3_operator(root, &options)?, None),
             other => return Err(UfsError::InvalidInput(format!("unsupported UFS scheme {other:?}"))),
         };
-        Ok(Self { op, root: root.clone() })
+        Ok(Self { op, root: root.clone(), beneath })
     }
 
     /// The UFS root this instance serves, as a URI.
@@ -104,6 +110,14 @@ impl OpendalUfs {
         Ok(rel)
     }
 
+    /// `file://`: refuses a path that leads outside the root before OpenDAL acts on it (see `beneath`).
+    async fn check(&self, rel: &str, uri: &str) -> UfsResult<()> {
+        match &self.beneath {
+            Some(b) => b.check(rel, uri).await,
+            None => Ok(()),
+        }
+    }
+
     fn status(root: &UfsUri, rel: &str, meta: &Metadata) -> UfsStatus {
         let is_dir = meta.is_dir();
         UfsStatus {
@@ -115,6 +129,53 @@ impl OpendalUfs {
         }
     }
 }
+
+/// Entries of an fs listing stat'ed beneath the root, [`FS_STAT_BATCH`] per blocking call. OpenDAL's fs
+/// lister reports a symlink as what it points to, wherever that is, so every entry is stat'ed again
+/// through `openat2`; one that leads outside the root is left out, as a dangling one is.
+fn fs_entries(
+    entries: BoxStream<'static, UfsResult<opendal::Entry>>,
+    beneath: Beneath,
+    root: UfsUri,
+    rel: String,
+    recursive: bool,
+) -> BoxStream<'static, UfsResult<UfsStatus>> {
+    entries
+        .try_chunks(FS_STAT_BATCH)
+        .map_err(|e| e.1)
+        .and_then(move |chunk| {
+            let paths: Vec<String> = chunk
+                .iter()
+                .map(|e| e.path().trim_end_matches('/').trim_start_matches('/').to_string())
+                .filter(|p| *p != rel) // the listed directory itself
+                .collect();
+            let (beneath, root) = (beneath.clone(), root.clone());
+            async move {
+                let found = beneath.stat_many(paths).await?;
+                let mut out = Vec::with_capacity(found.len());
+                for (path, f) in found {
+                    match f {
+                        Ok(f) if recursive && f.is_dir => {}
+                        Ok(f) => out.push(Ok(UfsStatus {
+                            uri: root.join(&path).as_string(),
+                            is_dir: f.is_dir,
+                            length: f.length,
+                            etag: None,
+                            modified: f.modified,
+                        })),
+                        Err(UfsError::NotFound(_) | UfsError::PermissionDenied(_)) => {}
+                        Err(e) => out.push(Err(e)),
+                    }
+                }
+                Ok(stream::iter(out))
+            }
+        })
+        .try_flatten()
+        .boxed()
+}
+
+/// Entries of an fs listing stat'ed in one blocking call.
+const FS_STAT_BATCH: usize = 256;
 
 /// An upper bound of every file length (`off_t` is signed).
 const MAX_FILE_LEN: u64 = i64::MAX as u64;
@@ -223,6 +284,17 @@ impl Joined {
 impl Ufs for OpendalUfs {
     async fn stat(&self, uri: &str) -> UfsResult<UfsStatus> {
         let rel = self.rel_key(uri)?;
+        if let Some(b) = &self.beneath {
+            let found = b.stat(&rel, uri).await?;
+            let (length, modified) = (found.length, found.modified);
+            return Ok(UfsStatus {
+                uri: self.root.join(&rel).as_string(),
+                is_dir: found.is_dir,
+                length,
+                etag: None,
+                modified,
+            });
+        }
         let op = &self.op;
         let meta = observed(uri, async {
             if rel.is_empty() {
@@ -245,8 +317,12 @@ impl Ufs for OpendalUfs {
             Err(e) => return stream::once(async move { Err(e) }).boxed(),
         };
         let (op, root, uri) = (self.op.clone(), self.root.clone(), uri.to_string());
+        let beneath = self.beneath.clone();
         let recursive = opts.recursive;
         let open = async move {
+            if let Some(b) = &beneath {
+                b.check(&rel, &uri).await?;
+            }
             let dir = dir_key(&rel);
             let lister = observed(&uri, async {
                 let mut fut = op.lister_with(&dir).recursive(recursive);
@@ -261,27 +337,36 @@ impl Ufs for OpendalUfs {
                 let item = observed(&uri, async { lister.next().await.transpose() }).await.transpose()?;
                 Some((item, (lister, uri)))
             });
-            Ok::<_, UfsError>(entries.try_filter_map(move |entry| {
-                let (op, root, rel) = (op.clone(), root.clone(), rel.clone());
-                async move {
-                    let path = entry.path().trim_end_matches('/').trim_start_matches('/');
-                    if path == rel {
-                        return Ok(None); // the listed directory itself
-                    }
-                    let meta = match entry.metadata().mode() {
-                        EntryMode::Unknown => match observed(&root.join(path).as_string(), op.stat(path)).await {
-                            Ok(m) => m,
-                            Err(UfsError::NotFound(_)) => return Ok(None), // gone (or a dangling link)
-                            Err(e) => return Err(e),
-                        },
-                        _ => entry.metadata().clone(),
-                    };
-                    if (recursive && meta.is_dir()) || meta.mode() == EntryMode::Unknown {
-                        return Ok(None);
-                    }
-                    Ok(Some(Self::status(&root, path, &meta)))
-                }
-            }))
+            if let Some(b) = beneath {
+                return Ok(fs_entries(entries.boxed(), b, root, rel, recursive));
+            }
+            Ok::<_, UfsError>(
+                entries
+                    .try_filter_map(move |entry| {
+                        let (op, root, rel) = (op.clone(), root.clone(), rel.clone());
+                        async move {
+                            let path = entry.path().trim_end_matches('/').trim_start_matches('/');
+                            if path == rel {
+                                return Ok(None); // the listed directory itself
+                            }
+                            let meta = match entry.metadata().mode() {
+                                EntryMode::Unknown => {
+                                    match observed(&root.join(path).as_string(), op.stat(path)).await {
+                                        Ok(m) => m,
+                                        Err(UfsError::NotFound(_)) => return Ok(None), // gone (or a dangling link)
+                                        Err(e) => return Err(e),
+                                    }
+                                }
+                                _ => entry.metadata().clone(),
+                            };
+                            if (recursive && meta.is_dir()) || meta.mode() == EntryMode::Unknown {
+                                return Ok(None);
+                            }
+                            Ok(Some(Self::status(&root, path, &meta)))
+                        }
+                    })
+                    .boxed(),
+            )
         };
         open.try_flatten_stream().boxed()
     }
@@ -292,17 +377,22 @@ impl Ufs for OpendalUfs {
         if len == 0 || offset >= MAX_FILE_LEN {
             return Ok(Bytes::new());
         }
+        if let Some(b) = &self.beneath {
+            return b.read(&rel, uri, offset, len.min(MAX_FILE_LEN - offset)).await;
+        }
         observed(uri, read_until_eof(&self.op, &rel, offset, offset.saturating_add(len).min(MAX_FILE_LEN))).await
     }
 
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {
         let rel = self.file_key(uri)?;
+        self.check(&rel, uri).await?;
         observed(uri, self.op.write(&rel, data)).await?;
         Ok(())
     }
 
     async fn write_stream(&self, uri: &str, body: BoxStream<'static, Result<Bytes, std::io::Error>>) -> UfsResult<u64> {
         let rel = self.file_key(uri)?;
+        self.check(&rel, uri).await?;
         streamed_write::write_stream(&self.op, &rel, uri, body).await
     }
 
@@ -311,6 +401,7 @@ impl Ufs for OpendalUfs {
         if rel.is_empty() {
             return Err(UfsError::InvalidInput(format!("refusing to delete the UFS root {uri}")));
         }
+        self.check(&rel, uri).await?;
         if recursive {
             observed(uri, self.op.delete_with(&dir_key(&rel)).recursive(true).into_future()).await?;
         }
@@ -322,17 +413,22 @@ impl Ufs for OpendalUfs {
         if rel.is_empty() {
             return Ok(()); // the root exists by construction (fs) or needs no marker (S3)
         }
+        self.check(&rel, uri).await?;
         observed(uri, self.op.create_dir(&dir_key(&rel))).await
     }
 
     async fn copy(&self, from: &str, to: &str) -> UfsResult<()> {
         let (src, dst) = (self.file_key(from)?, self.file_key(to)?);
+        self.check(&src, from).await?;
+        self.check(&dst, to).await?;
         observed(from, self.op.copy(&src, &dst)).await?;
         Ok(())
     }
 
     async fn rename(&self, from: &str, to: &str) -> UfsResult<()> {
         let (src, dst) = (self.file_key(from)?, self.file_key(to)?);
+        self.check(&src, from).await?;
+        self.check(&dst, to).await?;
         if self.op.info().capability().rename {
             return observed(from, self.op.rename(&src, &dst)).await;
         }

@@ -37,19 +37,67 @@ fn bad_roots_are_refused() {
     assert!(matches!(OpendalUfs::new(&file, &MountOptions::new()), Err(UfsError::InvalidInput(_))));
 }
 
-/// Symlinks are what `readdir` reports as neither file nor directory; they list as their targets.
+/// Symlinks are what `readdir` reports as neither file nor directory; one that stays beneath the root lists
+/// as its target, one that leads outside (absolute or through `..`) is left out, as a dangling one is.
 #[tokio::test]
-async fn symlinks_list_as_their_targets() {
+async fn symlinks_list_as_their_targets_inside_the_root_only() {
     use futures::TryStreamExt;
     let (env, tmp) = setup();
     std::fs::write(tmp.path().join("rootx/target"), b"12345").unwrap();
-    std::os::unix::fs::symlink(tmp.path().join("rootx/target"), tmp.path().join("root/link")).unwrap();
-    let listed: Vec<_> = env.ufs.list(&env.root, Default::default()).try_collect().await.unwrap();
-    assert_eq!(listed.len(), 1);
-    assert_eq!(
-        (listed[0].uri.as_str(), listed[0].is_dir, listed[0].length),
-        (format!("{}/link", env.root).as_str(), false, 5)
-    );
+    std::fs::write(tmp.path().join("root/inner"), b"123").unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("rootx/target"), tmp.path().join("root/out-abs")).unwrap();
+    std::os::unix::fs::symlink("../rootx/target", tmp.path().join("root/out-rel")).unwrap();
+    std::os::unix::fs::symlink("inner", tmp.path().join("root/link")).unwrap();
+    let mut listed: Vec<_> = env.ufs.list(&env.root, Default::default()).try_collect().await.unwrap();
+    listed.sort_by(|a, b| a.uri.cmp(&b.uri));
+    let got: Vec<_> = listed.iter().map(|s| (s.uri.clone(), s.is_dir, s.length)).collect();
+    assert_eq!(got, [(format!("{}/inner", env.root), false, 3), (format!("{}/link", env.root), false, 3)]);
+}
+
+fn refused<T: std::fmt::Debug>(what: &str, r: Result<T, UfsError>) {
+    assert!(matches!(&r, Err(UfsError::PermissionDenied(m)) if m.contains("outside the mount root")), "{what}: {r:?}");
+}
+
+/// The attack: a symlink inside a `file://` mount that points at a file (or a directory) outside it. No
+/// operation follows it out: reads, stats, listings, writes, deletes, renames, copies, directory creation.
+#[tokio::test]
+async fn no_operation_follows_a_symlink_out_of_the_root() {
+    use futures::TryStreamExt;
+    let (env, tmp) = setup();
+    let secret = tmp.path().join("rootx/secret");
+    std::fs::write(&secret, b"TOPSECRET").unwrap();
+    let root = tmp.path().join("root");
+    std::os::unix::fs::symlink(&secret, root.join("passwd")).unwrap();
+    std::os::unix::fs::symlink("/etc/passwd", root.join("etc-passwd")).unwrap();
+    std::os::unix::fs::symlink(tmp.path().join("rootx"), root.join("dir-out")).unwrap();
+    std::os::unix::fs::symlink("../rootx", root.join("dir-out-rel")).unwrap();
+    std::fs::create_dir(root.join("sub")).unwrap();
+    std::os::unix::fs::symlink("../../rootx/secret", root.join("sub/up")).unwrap();
+    let u = |rel: &str| format!("{}/{rel}", env.root);
+    for rel in ["passwd", "etc-passwd", "dir-out/secret", "dir-out-rel/secret", "sub/up"] {
+        refused(&format!("read {rel}"), env.ufs.read_range(&u(rel), 0, 100).await);
+        refused(&format!("stat {rel}"), env.ufs.stat(&u(rel)).await);
+        refused(&format!("write {rel}"), env.ufs.write(&u(rel), bytes::Bytes::from_static(b"owned")).await);
+        refused(&format!("delete {rel}"), env.ufs.delete(&u(rel), false).await);
+        refused(&format!("rename from {rel}"), env.ufs.rename(&u(rel), &u("stolen")).await);
+        refused(&format!("copy from {rel}"), env.ufs.copy(&u(rel), &u("stolen")).await);
+    }
+    std::fs::write(root.join("mine"), b"mine").unwrap();
+    refused("rename onto", env.ufs.rename(&u("mine"), &u("dir-out/planted")).await);
+    refused("copy onto", env.ufs.copy(&u("mine"), &u("dir-out/planted")).await);
+    refused("write under", env.ufs.write(&u("dir-out/new/deeper"), bytes::Bytes::from_static(b"x")).await);
+    refused("create_dir under", env.ufs.create_dir(&u("dir-out/newdir")).await);
+    refused("recursive delete", env.ufs.delete(&u("dir-out"), true).await);
+    refused("list", env.ufs.list(&u("dir-out"), Default::default()).try_collect::<Vec<_>>().await);
+    assert_eq!(std::fs::read(&secret).unwrap(), b"TOPSECRET", "untouched");
+    let outside: Vec<_> =
+        std::fs::read_dir(tmp.path().join("rootx")).unwrap().map(|e| e.unwrap().file_name()).collect();
+    assert_eq!(outside, ["secret"], "nothing created outside");
+    assert!(!root.join("stolen").exists());
+    // Inside the root, a symlink is followed as before.
+    std::os::unix::fs::symlink("mine", root.join("alias")).unwrap();
+    assert_eq!(&env.ufs.read_range(&u("alias"), 0, 100).await.unwrap()[..], b"mine");
+    assert_eq!(env.ufs.stat(&u("alias")).await.unwrap().length, 4);
 }
 
 /// A path component longer than the file system allows is the caller's error, at once (it was `Other`,
