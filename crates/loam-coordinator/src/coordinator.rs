@@ -14,7 +14,7 @@ use crate::rules::RuleService;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::rules::{PriorityRule, QuotaRule, TtlRule};
 use loam_store::{ClusterStore, StoreResult};
-use loam_ufs::{Mount, UfsRegistry};
+use loam_ufs::{Mount, UfsPolicy, UfsRegistry};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::path::PathBuf;
@@ -44,6 +44,10 @@ pub struct CoordinatorConfig {
     pub file_index: bool,
     /// Who may call the API, and the token it sends to workers.
     pub auth: loam_auth::NodeAuth,
+    /// Most entries the file index holds (`--file-index-max-entries`).
+    pub file_index_max_entries: usize,
+    /// Which UFSs may be mounted (default: no `file://` root, any S3 endpoint).
+    pub ufs_policy: UfsPolicy,
 }
 
 impl Default for CoordinatorConfig {
@@ -59,6 +63,8 @@ impl Default for CoordinatorConfig {
             quota_check_interval: DEFAULT_QUOTA_CHECK_INTERVAL,
             file_index: true,
             auth: loam_auth::NodeAuth::default(),
+            file_index_max_entries: crate::file_index::DEFAULT_MAX_ENTRIES as usize,
+            ufs_policy: UfsPolicy::default(),
         }
     }
 }
@@ -82,11 +88,17 @@ impl Coordinator {
     ///
     /// Panics only if no HTTP client can be built (no TLS provider), which is a broken installation.
     pub fn new(store: Arc<dyn ClusterStore>, ufs: UfsRegistry, cfg: CoordinatorConfig) -> Arc<Self> {
-        let mounts = MountService::new(store.clone(), cfg.cluster_name.clone(), ufs.clone(), cfg.static_mounts.clone());
+        let mounts = MountService::new(
+            store.clone(),
+            cfg.cluster_name.clone(),
+            ufs.clone(),
+            cfg.static_mounts.clone(),
+            cfg.ufs_policy.clone(),
+        );
         let ttl = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.ttl_enabled);
         let priority = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.priority_enabled);
         let quota = RuleService::new(store.clone(), cfg.cluster_name.clone(), cfg.quota_enabled);
-        let file_index = Arc::new(FileIndex::new(cfg.file_index));
+        let file_index = Arc::new(FileIndex::new(cfg.file_index, cfg.file_index_max_entries));
         let peers = loam_client::PeerClient::build(cfg.auth.cluster_token.clone())
             .expect("building the coordinator's HTTP client");
         let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), api::access, false);

@@ -191,7 +191,7 @@ impl JobService {
         file_index: Option<Arc<FileIndex>>,
         peers: loam_client::PeerClient,
     ) -> Result<Self, JobError> {
-        let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts);
+        let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts, Default::default());
         let workers = WorkerClient::new(peers);
         let quota = RuleService::new(store.clone(), cluster.clone(), cfg.quota_enabled);
         let ctx = Arc::new(JobsCtx {

@@ -16,6 +16,11 @@
 //! root must exist and be a directory. Every failure of that check is the caller's problem (a typo in a
 //! bucket name, a wrong endpoint, missing credentials), so it is an `InvalidInput` and never a 500.
 //!
+//! Before anything else, the mount must pass the coordinator's [`UfsPolicy`] (`file://` roots under
+//! `--allow-local-ufs`, S3 endpoints matching `--allow-ufs-endpoint`): a refused mount is `NotAllowed`
+//! (`400`, naming the setting) and its UFS is never contacted — so a mount cannot make the Coordinator
+//! send signed requests to a host the operator did not allow.
+//!
 //! With a static mount table (loaded from a file at start-up) the table is fixed: writes answer
 //! `NotImplemented`.
 
@@ -26,7 +31,7 @@ use loam_core::path::normalize_cluster_path;
 use loam_core::store_keys::{mount_key, mounts_prefix};
 use loam_store::{CasOutcome, ClusterStore, Expect, KeyValue, StoreError, list_all};
 use loam_ufs::mount_table::{MOUNT_RECORD_VERSION, MountError};
-use loam_ufs::{ListOptions, Mount, MountOptions, MountTable, UfsError, UfsRegistry};
+use loam_ufs::{ListOptions, Mount, MountOptions, MountTable, UfsError, UfsPolicy, UfsRegistry};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -70,6 +75,9 @@ pub enum MountServiceError {
         /// What the UFS layer said.
         reason: String,
     },
+    /// The mount policy refuses this UFS root or endpoint.
+    #[error("{0}")]
+    NotAllowed(String),
     /// The cluster store failed.
     #[error(transparent)]
     Store(#[from] StoreError),
@@ -95,7 +103,8 @@ impl MountServiceError {
             MountServiceError::UfsMissing(_)
             | MountServiceError::UfsNotDirectory(_)
             | MountServiceError::UfsUnreachable { .. }
-            | MountServiceError::UfsRejected { .. } => ErrorKind::InvalidInput,
+            | MountServiceError::UfsRejected { .. }
+            | MountServiceError::NotAllowed(_) => ErrorKind::InvalidInput,
             MountServiceError::Store(e) => e.kind(),
             MountServiceError::CorruptRecord { .. } => ErrorKind::Corrupt,
         }
@@ -121,6 +130,7 @@ pub struct MountService {
     cluster: String,
     ufs: UfsRegistry,
     static_table: Option<MountTable>,
+    policy: UfsPolicy,
     write_lock: tokio::sync::Mutex<()>,
 }
 
@@ -131,12 +141,14 @@ impl MountService {
         cluster: String,
         ufs: UfsRegistry,
         static_mounts: Option<Vec<Mount>>,
+        policy: UfsPolicy,
     ) -> Self {
         Self {
             store,
             cluster,
             ufs,
             static_table: static_mounts.map(MountTable::from_mounts),
+            policy,
             write_lock: tokio::sync::Mutex::new(()),
         }
     }
@@ -168,6 +180,7 @@ impl MountService {
             return Err(MountServiceError::Static);
         }
         let mount = Mount::new(path, ufs, options)?;
+        self.policy.check(&mount).map_err(MountServiceError::NotAllowed)?;
         // Fail fast on a conflict before touching the UFS, which may be slow; checked again under the lock.
         self.table().await?.check_add(&mount)?;
         if let Err(e) = self.check_ufs(&mount).await {

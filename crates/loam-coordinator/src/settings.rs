@@ -5,12 +5,18 @@
 //! mount table, as Alluxio's static mount table does: the Coordinator publishes them to the cluster
 //! store at start (so workers, which follow the table there, see exactly them) and answers `POST` and
 //! `DELETE /api/v1/mount` with `501`. Without entries the table is managed through the API.
+//!
+//! **Which UFSs may be mounted** (`loam_ufs::policy`): `file://` roots only under `--allow-local-ufs`
+//! directories (none by default: every `file://` mount is refused), S3 endpoints only matching
+//! `--allow-ufs-endpoint` patterns when any are given. Static mounts are checked at start-up, so a bad
+//! entry is a configuration error.
 
 use crate::coordinator::CoordinatorConfig;
 use crate::jobs::DEFAULT_JOB_RETENTION;
-use loam_config::{ConfigError, Group, HumaneDuration, Layered, NodeSettings};
-use loam_ufs::{Mount, MountOptions};
-use std::path::Path;
+use loam_config::{ConfigError, Group, HumaneDuration, Layered, NodeSettings, values};
+use loam_ufs::policy::{EndpointPattern, LocalRoots};
+use loam_ufs::{Mount, MountOptions, UfsPolicy};
+use std::path::{Path, PathBuf};
 
 /// Default Coordinator REST API port.
 pub const DEFAULT_PORT: u16 = 19999;
@@ -37,6 +43,19 @@ pub struct CoordinatorSettings {
     /// Turn the quota API off (`/api/v1/quota` then answers 501).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub disable_quota: Option<bool>,
+    /// A directory under which `file://` mounts are allowed (repeatable; in a file, a path or a list)
+    /// [default: none, every file:// mount is refused; `loam local` on loopback: any path].
+    #[arg(long, value_name = "DIR")]
+    #[serde(default, deserialize_with = "values::path_list", skip_serializing_if = "Option::is_none")]
+    pub allow_local_ufs: Option<Vec<PathBuf>>,
+    /// An allowed S3 endpoint pattern, `scheme://host[:port]` with `*` or `*.suffix` hosts and `*` ports, e.g.
+    /// https://*.amazonaws.com (repeatable) [default: none given, any endpoint].
+    #[arg(long, value_name = "PATTERN")]
+    #[serde(default, deserialize_with = "values::string_list", skip_serializing_if = "Option::is_none")]
+    pub allow_ufs_endpoint: Option<Vec<String>>,
+    /// Most entries the global file index holds; reports and adds past it answer 507.
+    #[arg(long, value_name = "N")]
+    pub file_index_max_entries: Option<u64>,
     /// A static mount table (file only: `[[mount]]` entries).
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -67,6 +86,9 @@ impl Group for CoordinatorSettings {
             disable_ttl: Some(false),
             disable_priority: Some(false),
             disable_quota: Some(false),
+            allow_local_ufs: None,
+            allow_ufs_endpoint: None,
+            file_index_max_entries: Some(crate::file_index::DEFAULT_MAX_ENTRIES),
             mount: None,
         }
     }
@@ -90,10 +112,12 @@ impl CoordinatorConfig {
     pub fn from_settings(node: &Layered<NodeSettings>, s: &Layered<CoordinatorSettings>) -> Result<Self, ConfigError> {
         let (n, c) = (&node.value, &s.value);
         let d = CoordinatorConfig::default();
+        let ufs_policy = ufs_policy(s, LocalRoots::Under(Vec::new()))?;
         let static_mounts = match &c.mount {
             None => None,
             Some(entries) => Some(
-                static_mounts(entries).map_err(|why| ConfigError::Invalid(format!("{}: {why}", s.named("mount"))))?,
+                static_mounts(entries, &ufs_policy)
+                    .map_err(|why| ConfigError::Invalid(format!("{}: {why}", s.named("mount"))))?,
             ),
         };
         let quota_check_interval = n.quota_check_interval.map_or(d.quota_check_interval, |q| q.0);
@@ -109,16 +133,43 @@ impl CoordinatorConfig {
             quota_check_interval: quota_check_interval.max(std::time::Duration::from_millis(1)),
             file_index: !c.disable_file_index.unwrap_or(false),
             auth: loam_auth::NodeAuth::from_settings(node)?,
+            file_index_max_entries: c.file_index_max_entries.map_or(d.file_index_max_entries, |m| m as usize),
+            ufs_policy,
         })
     }
 }
 
-/// Checks the entries as `POST /api/v1/mount` would (paths, nesting, overlapping UFSs), without the UFS.
-fn static_mounts(entries: &[StaticMount]) -> Result<Vec<Mount>, String> {
+/// The mount policy of these settings; `unset` is what `file://` roots are without `--allow-local-ufs`.
+pub fn ufs_policy(s: &Layered<CoordinatorSettings>, unset: LocalRoots) -> Result<UfsPolicy, ConfigError> {
+    let c = &s.value;
+    let local = match c.allow_local_ufs.as_deref() {
+        None | Some([]) => unset,
+        Some(dirs) => {
+            LocalRoots::under(dirs).map_err(|e| ConfigError::Invalid(format!("{}: {e}", s.named("allow-local-ufs"))))?
+        }
+    };
+    let endpoints = match c.allow_ufs_endpoint.as_deref() {
+        None | Some([]) => None,
+        Some(patterns) => Some(
+            patterns
+                .iter()
+                .map(|p| EndpointPattern::parse(p))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(|e| ConfigError::Invalid(format!("{}: {e}", s.named("allow-ufs-endpoint"))))?,
+        ),
+    };
+    Ok(UfsPolicy::new(local, endpoints))
+}
+
+/// Checks the entries as `POST /api/v1/mount` would (paths, nesting, overlapping UFSs, the mount policy),
+/// without the UFS.
+fn static_mounts(entries: &[StaticMount], policy: &UfsPolicy) -> Result<Vec<Mount>, String> {
     let mut table = loam_ufs::MountTable::new();
     for (i, e) in entries.iter().enumerate() {
-        let named = |err: loam_ufs::mount_table::MountError| format!("entry {} ({}): {err}", i + 1, e.path);
-        table.add(Mount::new(&e.path, &e.ufs, e.options.clone()).map_err(named)?).map_err(named)?;
+        let named = |err: String| format!("entry {} ({}): {err}", i + 1, e.path);
+        let mount = Mount::new(&e.path, &e.ufs, e.options.clone()).map_err(|e| named(e.to_string()))?;
+        policy.check(&mount).map_err(named)?;
+        table.add(mount).map_err(|e| named(e.to_string()))?;
     }
     Ok(table.iter().cloned().collect())
 }

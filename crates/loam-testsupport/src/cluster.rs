@@ -405,6 +405,9 @@ impl Cluster {
             auth: crate::auth::node_auth(),
             ..d
         };
+        let mut cfg = cfg;
+        // The cluster's own directory holds its file:// UFS; a test may mount others under it.
+        cfg.ufs_policy.allow_local(&self.dir).expect("the cluster's directory exists");
         let served = Served::start(self.store.clone(), self.registry.clone(), cfg, listener);
         self.base = served.base.clone();
         self.coordinator = Some(served);

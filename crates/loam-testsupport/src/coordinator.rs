@@ -129,7 +129,8 @@ pub async fn start_on(backend: Backend) -> TestCoordinator {
     }
 }
 
-/// A Coordinator over `store` (which lives in `dir`) with `cfg`.
+/// A Coordinator over `store` (which lives in `dir`) with `cfg`; `file://` mounts are allowed under `dir`
+/// (where [`TestCoordinator::ufs_dir`] makes them), as an operator allows a data directory.
 pub async fn start_with(
     dir: tempfile::TempDir,
     store: Arc<dyn ClusterStore>,
@@ -138,6 +139,7 @@ pub async fn start_with(
     if !cfg.auth.authenticator.is_configured() {
         cfg.auth = crate::auth::node_auth();
     }
+    cfg.ufs_policy.allow_local(dir.path()).expect("the test's temp dir is a directory");
     let cluster = cfg.cluster_name.clone();
     let ufs = UfsRegistry::new();
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");

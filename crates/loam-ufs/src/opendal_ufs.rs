@@ -130,53 +130,6 @@ impl OpendalUfs {
     }
 }
 
-/// Entries of an fs listing stat'ed beneath the root, [`FS_STAT_BATCH`] per blocking call. OpenDAL's fs
-/// lister reports a symlink as what it points to, wherever that is, so every entry is stat'ed again
-/// through `openat2`; one that leads outside the root is left out, as a dangling one is.
-fn fs_entries(
-    entries: BoxStream<'static, UfsResult<opendal::Entry>>,
-    beneath: Beneath,
-    root: UfsUri,
-    rel: String,
-    recursive: bool,
-) -> BoxStream<'static, UfsResult<UfsStatus>> {
-    entries
-        .try_chunks(FS_STAT_BATCH)
-        .map_err(|e| e.1)
-        .and_then(move |chunk| {
-            let paths: Vec<String> = chunk
-                .iter()
-                .map(|e| e.path().trim_end_matches('/').trim_start_matches('/').to_string())
-                .filter(|p| *p != rel) // the listed directory itself
-                .collect();
-            let (beneath, root) = (beneath.clone(), root.clone());
-            async move {
-                let found = beneath.stat_many(paths).await?;
-                let mut out = Vec::with_capacity(found.len());
-                for (path, f) in found {
-                    match f {
-                        Ok(f) if recursive && f.is_dir => {}
-                        Ok(f) => out.push(Ok(UfsStatus {
-                            uri: root.join(&path).as_string(),
-                            is_dir: f.is_dir,
-                            length: f.length,
-                            etag: None,
-                            modified: f.modified,
-                        })),
-                        Err(UfsError::NotFound(_) | UfsError::PermissionDenied(_)) => {}
-                        Err(e) => out.push(Err(e)),
-                    }
-                }
-                Ok(stream::iter(out))
-            }
-        })
-        .try_flatten()
-        .boxed()
-}
-
-/// Entries of an fs listing stat'ed in one blocking call.
-const FS_STAT_BATCH: usize = 256;
-
 /// An upper bound of every file length (`off_t` is signed).
 const MAX_FILE_LEN: u64 = i64::MAX as u64;
 
@@ -319,10 +272,19 @@ impl Ufs for OpendalUfs {
         let (op, root, uri) = (self.op.clone(), self.root.clone(), uri.to_string());
         let beneath = self.beneath.clone();
         let recursive = opts.recursive;
+        if let Some(b) = beneath {
+            return b
+                .list(&rel, &uri, recursive)
+                .map_ok(move |(path, f)| UfsStatus {
+                    uri: root.join(&path).as_string(),
+                    is_dir: f.is_dir,
+                    length: f.length,
+                    etag: None,
+                    modified: f.modified,
+                })
+                .boxed();
+        }
         let open = async move {
-            if let Some(b) = &beneath {
-                b.check(&rel, &uri).await?;
-            }
             let dir = dir_key(&rel);
             let lister = observed(&uri, async {
                 let mut fut = op.lister_with(&dir).recursive(recursive);
@@ -337,9 +299,6 @@ impl Ufs for OpendalUfs {
                 let item = observed(&uri, async { lister.next().await.transpose() }).await.transpose()?;
                 Some((item, (lister, uri)))
             });
-            if let Some(b) = beneath {
-                return Ok(fs_entries(entries.boxed(), b, root, rel, recursive));
-            }
             Ok::<_, UfsError>(
                 entries
                     .try_filter_map(move |entry| {

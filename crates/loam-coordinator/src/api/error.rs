@@ -71,6 +71,9 @@ pub enum ApiError {
     /// `GET /api/v1/file_index?file=` of a file the index does not hold.
     #[error("File not found in the global file index: {0}")]
     NotIndexed(String),
+    /// A file index report for a worker that is not a current member of the ring.
+    #[error("worker {0} is not a current member of the cluster; its report was refused")]
+    NotAMember(String),
     /// `/api/v1/cache` with an `op` other than `clear-stale`.
     #[error("OP not implemented")]
     OpNotImplemented,
@@ -87,7 +90,8 @@ impl ApiError {
             | ApiError::InvalidInput(_)
             | ApiError::BodyTooLarge(_)
             | ApiError::UnsupportedMediaType(_)
-            | ApiError::MethodNotAllowed { .. } => ErrorKind::InvalidInput,
+            | ApiError::MethodNotAllowed { .. }
+            | ApiError::NotAMember(_) => ErrorKind::InvalidInput,
             ApiError::UnknownEndpoint { .. } | ApiError::WorkerNotFound(_) | ApiError::NotIndexed(_) => {
                 ErrorKind::NotFound
             }
@@ -107,6 +111,8 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::NotAMember(_) => StatusCode::FORBIDDEN,
+            ApiError::FileIndex(FileIndexError::Full { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             _ => match self.kind() {
                 ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,
                 ErrorKind::NotFound => StatusCode::NOT_FOUND,

@@ -5,6 +5,8 @@
 //!   answers which workers hold one file (`{"file", "workers": [{"identity", "address"}]}`, `404` when it
 //!   is not indexed) — `loam fs locate` uses it.
 //! - `POST`/`DELETE {"files": [...]}` answer `{"entries": n}`, the number added or removed.
+//! - Reports are taken only for workers that are current members of the ring (`403` otherwise, nothing
+//!   changed); past the index's size cap they answer `507` (see `crate::file_index`).
 //! - **Decision:** wherever a file is taken, an Alluxio path (`/data/f`) is accepted and resolved through
 //!   the mount table; one under no mount is a `400 No mounted UFS found`. UFS URIs are taken as they are.
 
@@ -73,6 +75,12 @@ async fn report(State(c): State<AppState>, ApiJson(r): ApiJson<IndexReport>) -> 
             "report version {} is not supported (this coordinator speaks {CLUSTER_OPS_API_VERSION})",
             r.version
         )));
+    }
+    c.file_index().ensure_enabled()?;
+    // Only a current member reports for itself: a report naming any other worker changes nothing.
+    let live = crate::jobs::workers::live_workers(c.store().as_ref(), c.cluster_name()).await?;
+    if !live.iter().any(|w| w.id.to_string() == r.worker) {
+        return Err(ApiError::NotAMember(r.worker));
     }
     if r.reset {
         c.file_index().replace_worker(&r.worker, &r.added)?;

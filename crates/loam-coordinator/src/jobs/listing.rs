@@ -11,6 +11,9 @@ use loam_client::WorkerEndpoint;
 use loam_ufs::{ListOptions, MountTable, Ufs, UfsError, UfsRegistry};
 use std::sync::Arc;
 
+/// Longest line of an index file: a path (`PATH_MAX` is 4 KiB, an S3 key 1 KiB) with room to spare. A longer
+/// line stops the listing with an error: without the cap a file without newlines would be held whole.
+pub const MAX_INDEX_LINE: usize = 16 << 10;
 /// Bytes of an index file read per UFS request.
 const INDEX_CHUNK: u64 = 1 << 20;
 
@@ -169,9 +172,11 @@ fn index_lines(ufs: Arc<dyn Ufs>, uri: String) -> BoxStream<'static, Result<Stri
         uri: String,
         offset: u64,
         carry: Vec<u8>,
+        /// Lines read so far (for the error that names a long one).
+        line: u64,
         done: bool,
     }
-    let init = State { ufs, uri, offset: 0, carry: Vec::new(), done: false };
+    let init = State { ufs, uri, offset: 0, carry: Vec::new(), line: 0, done: false };
     stream::unfold(init, |mut s| async move {
         if s.done {
             return None;
@@ -195,14 +200,34 @@ fn index_lines(ufs: Arc<dyn Ufs>, uri: String) -> BoxStream<'static, Result<Stri
         };
         let rest = s.carry.split_off(cut);
         for line in String::from_utf8_lossy(&s.carry).lines() {
+            s.line += 1;
+            if line.len() > MAX_INDEX_LINE {
+                s.done = true;
+                lines.push(Err(too_long(&s.uri, s.line)));
+                return Some((lines, s));
+            }
             let l = line.trim();
             if !l.is_empty() && !l.starts_with('#') {
                 lines.push(Ok(l.to_string()));
             }
+        }
+        if rest.len() > MAX_INDEX_LINE {
+            s.done = true;
+            lines.push(Err(too_long(&s.uri, s.line + 1)));
+            return Some((lines, s));
         }
         s.carry = rest;
         Some((lines, s))
     })
     .flat_map(stream::iter)
     .boxed()
+}
+
+fn too_long(uri: &str, line: u64) -> Listed {
+    Listed::Error {
+        path: uri.to_string(),
+        error: format!(
+            "index file {uri}: line {line} is longer than {MAX_INDEX_LINE} bytes; the rest of the file was not read"
+        ),
+    }
 }

@@ -3,11 +3,74 @@
 
 use crate::{PAGE, cluster, jobs};
 use loam_coordinator::CoordinatorConfig;
+use loam_core::WorkerId;
+use loam_core::membership::WorkerRecord;
+use loam_store::ClusterStore;
+use loam_store::membership::MembershipHandle;
 use loam_testsupport::cluster::{Cluster, Options};
 use loam_testsupport::coordinator::status_text;
 use loam_testsupport::data::pattern;
 use serde_json::{Value, json};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+/// Registers a worker (on a port nothing serves) as a live member; it stays one while the handle lives.
+async fn member(store: &Arc<dyn ClusterStore>, cluster: &str) -> (WorkerId, MembershipHandle) {
+    let id = WorkerId::random();
+    let record = WorkerRecord::new(id, "127.0.0.1", loam_testsupport::free_port(), 0);
+    let lease =
+        loam_store::membership::register(store.clone(), cluster, record, Duration::from_secs(60)).await.unwrap();
+    (id, lease)
+}
+
+async fn report(c: &loam_testsupport::coordinator::TestCoordinator, worker: &str, added: &[&str]) -> (u16, Value) {
+    let body = json!({"version": 1, "worker": worker, "added": added}).to_string();
+    c.call("POST", "/api/v1/internal/file_index", Some(&body)).await
+}
+
+/// The attacks on the index: reports for workers that are not members (forged ids), a 65th worker, and
+/// filling the index. Non-members are refused with 403 and change nothing; any number of real members is
+/// tracked; past `--file-index-max-entries` an update answers 507 and changes nothing.
+#[tokio::test]
+async fn reports_only_from_members_any_number_of_workers_and_a_size_cap() {
+    let dir = tempfile::tempdir().unwrap();
+    let store = loam_testsupport::coordinator::open_store(dir.path());
+    let cfg = CoordinatorConfig { file_index_max_entries: 80, ..CoordinatorConfig::default() };
+    let c = loam_testsupport::coordinator::start_with(dir, store, cfg).await;
+    let (s, v) = report(&c, &WorkerId::random().to_string(), &["s3://b/forged"]).await;
+    assert_eq!(s, 403, "{v}");
+    assert!(status_text(&v).contains("not a current member"), "{v}");
+    let (s, v) = report(&c, "worker-x", &["s3://b/forged"]).await;
+    assert_eq!(s, 403, "{v}");
+    let (_, v) = c.call("GET", "/api/v1/file_index", None).await;
+    assert!(strings(&v).is_empty(), "nothing indexed: {v}");
+
+    let mut members = Vec::new();
+    for i in 0..70 {
+        let (id, lease) = member(&c.store, &c.cluster).await;
+        let (s, v) = report(&c, &id.to_string(), &[&format!("s3://b/own-{i:02}"), "s3://b/shared"]).await;
+        assert_eq!(s, 200, "worker {i}: {v}");
+        members.push((id, lease));
+    }
+    let (_, v) = c.call("GET", "/api/v1/file_index?file=s3://b/shared", None).await;
+    assert_eq!(v["workers"].as_array().unwrap().len(), 70, "every member is tracked past 64");
+    let (_, v) = c.call("GET", "/api/v1/file_index?file=s3://b/own-69", None).await;
+    assert_eq!(v["workers"][0]["identity"], members[69].0.to_string());
+
+    // 71 entries; the cap is 80.
+    let many: Vec<String> = (0..10).map(|i| format!("s3://b/more-{i}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let (s, v) = report(&c, &members[0].0.to_string(), &refs).await;
+    assert_eq!(s, 507, "{v}");
+    assert!(status_text(&v).contains("--file-index-max-entries"), "{v}");
+    let (s, v) = c.call("POST", "/api/v1/file_index", Some(&json!({"files": many}).to_string())).await;
+    assert_eq!(s, 507, "{v}");
+    let (_, v) = c.call("GET", "/api/v1/file_index?limit=1000", None).await;
+    assert_eq!(strings(&v).len(), 71, "nothing changed");
+    let (s, _) = report(&c, &members[0].0.to_string(), &refs[..9]).await;
+    assert_eq!(s, 200, "up to the cap");
+    c.shutdown().await;
+}
 
 /// Polls `cond` until it holds; fails (instead of hanging) after a generous deadline.
 async fn eventually(what: &str, mut cond: impl AsyncFnMut() -> bool) {
@@ -71,18 +134,19 @@ async fn status_codes_paging_prefix_and_counts() {
     assert_eq!((s, v["entries"].as_u64()), (200, Some(2)));
     let (s, _) = c.call("PUT", "/api/v1/file_index", Some("{}")).await;
     assert_eq!(s, 405);
+    let (worker_x, _lease) = member(&c.store, &c.cluster).await;
     let report = r#"{"version": 99, "worker": "worker-x", "added": ["s3://b/z"]}"#;
     let (s, v) = c.call("POST", "/api/v1/internal/file_index", Some(report)).await;
     assert_eq!(s, 400, "{v}");
-    let report = r#"{"version": 1, "worker": "worker-x", "added": ["s3://b/z"]}"#;
-    let (s, _) = c.call("POST", "/api/v1/internal/file_index", Some(report)).await;
+    let report = json!({"version": 1, "worker": worker_x.to_string(), "added": ["s3://b/z"]}).to_string();
+    let (s, _) = c.call("POST", "/api/v1/internal/file_index", Some(&report)).await;
     assert_eq!(s, 200);
     let (_, v) = c.call("GET", "/api/v1/file_index?file=s3://b/z", None).await;
-    assert_eq!(v["workers"][0]["identity"], "worker-x");
-    assert!(v["workers"][0].get("address").is_none(), "an unregistered worker has no address: {v}");
+    assert_eq!(v["workers"][0]["identity"], worker_x.to_string());
     // A reset report (a restarted worker's first) replaces what the worker held.
-    let report = r#"{"version": 1, "worker": "worker-x", "reset": true, "added": ["s3://b/z2"]}"#;
-    let (s, _) = c.call("POST", "/api/v1/internal/file_index", Some(report)).await;
+    let report =
+        json!({"version": 1, "worker": worker_x.to_string(), "reset": true, "added": ["s3://b/z2"]}).to_string();
+    let (s, _) = c.call("POST", "/api/v1/internal/file_index", Some(&report)).await;
     assert_eq!(s, 200);
     let (_, v) = c.call("GET", "/api/v1/file_index?prefix=s3://b/z", None).await;
     assert_eq!(strings(&v), vec!["s3://b/z2"]);

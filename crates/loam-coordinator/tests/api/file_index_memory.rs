@@ -14,7 +14,7 @@ fn rss_bytes() -> u64 {
 #[test]
 fn a_million_entries_fit_in_the_memory_budget() {
     const N: usize = 1_000_000;
-    let index = FileIndex::new(true);
+    let index = FileIndex::new(true, usize::MAX);
     let before = rss_bytes();
     let mut batch = Vec::with_capacity(10_000);
     for i in 0..N {

@@ -16,6 +16,7 @@ mod jobs_quota;
 mod jobs_s3;
 mod jobs_shutdown;
 mod mount_api;
+mod mount_confinement;
 mod mount_s3;
 mod nodes_api;
 mod quota_api;

@@ -8,19 +8,22 @@
 //!
 //! - **Reads and stats** go through the descriptor that `openat2` returned (`pread`, `fstat`): what is read is
 //!   what was resolved, with no window between the check and the use.
-//! - **Listings, writes, deletes, renames, copies and directory creation** then go through OpenDAL's fs
+//! - **Writes, deletes, renames, copies and directory creation** then go through OpenDAL's fs
 //!   service by path, after the path (or, for one that does not exist yet, its deepest existing ancestor)
 //!   resolved beneath the root ([`Beneath::check`]). That is check-then-act: someone who can create
 //!   symlinks *inside* the mount directory on the host, between the check and the operation, could redirect
 //!   it. Loam's APIs cannot create symlinks, so this needs local write access to the mount directory
 //!   already; doing every operation through descriptors would close it, at the cost of a second fs backend.
-//! - A listed symlink is stat'ed through `openat2` too; one that leads outside is left out of the listing,
-//!   as a dangling one is.
+//! - **Listings** read directories through descriptors too ([`Beneath::list`]); a listed symlink is stat'ed
+//!   as what it points to, beneath the root, and one that leads outside is left out, as a dangling one is.
+//!   (OpenDAL's fs lister follows symlinks wherever they lead, and its debug builds panic on a symlinked
+//!   directory.)
 //! - `openat2` needs Linux 5.6 or later; on an older kernel every operation fails with `Unavailable`.
 
 use crate::{UfsError, UfsResult};
 use bytes::Bytes;
-use rustix::fs::{Mode, OFlags, ResolveFlags};
+use futures::stream::{self, BoxStream, StreamExt};
+use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use std::fs::File;
 use std::os::fd::OwnedFd;
@@ -73,12 +76,6 @@ impl Beneath {
         blocking(move || me.stat_now(&rel, &uri)).await
     }
 
-    /// Stats each of `rels` beneath the root in one blocking call; each path with its own result.
-    pub async fn stat_many(&self, rels: Vec<String>) -> UfsResult<Vec<(String, UfsResult<Found>)>> {
-        let me = self.clone();
-        blocking(move || Ok(rels.into_iter().map(|rel| (rel.clone(), me.stat_now(&rel, &rel))).collect())).await
-    }
-
     fn stat_now(&self, rel: &str, uri: &str) -> UfsResult<Found> {
         let fd = self.resolve(rel, OFlags::PATH).map_err(|e| map_errno(e, uri))?;
         let meta = File::from(fd).metadata().map_err(|e| map_io(e, uri))?;
@@ -87,6 +84,29 @@ impl Beneath {
             length: if meta.is_dir() { 0 } else { meta.len() },
             modified: meta.modified().ok(),
         })
+    }
+
+    /// The entries under directory `rel` (`""`: the root), read through descriptors resolved beneath the
+    /// root, [`LIST_BATCH`] per blocking call; each `(relative path, what it is)`. Symlinks are stat'ed as
+    /// what they point to; one that leads outside (or dangles) is left out. Recursive listings walk real
+    /// subdirectories (not symlinked ones) and answer files only. A missing directory, or a file, lists
+    /// as empty.
+    pub fn list(&self, rel: &str, uri: &str, recursive: bool) -> BoxStream<'static, UfsResult<(String, Found)>> {
+        let walk = Walk { beneath: self.clone(), pending: vec![rel.to_string()], open: None, recursive };
+        let uri = uri.to_string();
+        stream::unfold(Some(walk), move |walk| {
+            let uri = uri.clone();
+            async move {
+                let walk = walk?;
+                match blocking(move || walk.next_batch(&uri)).await {
+                    Ok((_, batch)) if batch.is_empty() => None,
+                    Ok((walk, batch)) => Some((stream::iter(batch.into_iter().map(Ok)).boxed(), walk)),
+                    Err(e) => Some((stream::iter([Err(e)]).boxed(), None)),
+                }
+            }
+        })
+        .flatten()
+        .boxed()
     }
 
     /// Bytes `[offset, offset + len)` of the regular file `rel`, shorter at its end, read through a
@@ -139,6 +159,59 @@ impl Beneath {
             }
         })
         .await
+    }
+}
+
+/// Entries of a listing read per blocking call.
+pub const LIST_BATCH: usize = 256;
+
+/// A listing in progress: the directory being read and those still to read.
+struct Walk {
+    beneath: Beneath,
+    pending: Vec<String>,
+    open: Option<(String, Dir)>,
+    recursive: bool,
+}
+
+impl Walk {
+    /// Up to [`LIST_BATCH`] entries; an empty batch only at the end. `None` once done.
+    fn next_batch(mut self, uri: &str) -> UfsResult<(Option<Walk>, Vec<(String, Found)>)> {
+        let mut out = Vec::new();
+        while out.len() < LIST_BATCH {
+            let Some((dir, entries)) = &mut self.open else {
+                let Some(next) = self.pending.pop() else { return Ok((None, out)) };
+                match self.beneath.resolve(&next, OFlags::RDONLY | OFlags::DIRECTORY) {
+                    Ok(fd) => self.open = Some((next, Dir::new(fd).map_err(|e| map_errno(e, uri))?)),
+                    // Gone, or a file: nothing under it.
+                    Err(Errno::NOENT | Errno::NOTDIR) => {}
+                    Err(e) => return Err(map_errno(e, uri)),
+                }
+                continue;
+            };
+            let Some(entry) = entries.next() else {
+                self.open = None;
+                continue;
+            };
+            let entry = entry.map_err(|e| map_errno(e, uri))?;
+            let name = entry.file_name().to_string_lossy();
+            if name == "." || name == ".." {
+                continue;
+            }
+            let path = if dir.is_empty() { name.into_owned() } else { format!("{dir}/{name}") };
+            let found = match self.beneath.stat_now(&path, &path) {
+                Ok(f) => f,
+                Err(UfsError::NotFound(_) | UfsError::PermissionDenied(_)) => continue,
+                Err(e) => return Err(e),
+            };
+            if found.is_dir && self.recursive {
+                if entry.file_type() == FileType::Directory {
+                    self.pending.push(path);
+                }
+                continue;
+            }
+            out.push((path, found));
+        }
+        Ok((Some(self), out))
     }
 }
 
