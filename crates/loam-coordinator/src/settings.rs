@@ -108,11 +108,22 @@ pub fn coordinator_files(data_dir: &Path) -> std::path::PathBuf {
 }
 
 impl CoordinatorConfig {
-    /// The configuration of a coordinator with these merged settings.
+    /// The configuration of a coordinator with these merged settings (`loam coordinator`: without
+    /// `--allow-local-ufs`, no `file://` mount is allowed).
     pub fn from_settings(node: &Layered<NodeSettings>, s: &Layered<CoordinatorSettings>) -> Result<Self, ConfigError> {
+        Self::from_settings_with(node, s, LocalRoots::Under(Vec::new()))
+    }
+
+    /// Like [`from_settings`](Self::from_settings), with `unset` the local roots without `--allow-local-ufs`
+    /// (`loam local` on loopback: any).
+    pub fn from_settings_with(
+        node: &Layered<NodeSettings>,
+        s: &Layered<CoordinatorSettings>,
+        unset: LocalRoots,
+    ) -> Result<Self, ConfigError> {
         let (n, c) = (&node.value, &s.value);
         let d = CoordinatorConfig::default();
-        let ufs_policy = ufs_policy(s, LocalRoots::Under(Vec::new()))?;
+        let ufs_policy = ufs_policy(s, unset)?;
         let static_mounts = match &c.mount {
             None => None,
             Some(entries) => Some(
@@ -192,5 +203,33 @@ mod tests {
         assert_eq!(cfg.data_dir, PathBuf::from("/d/coordinator"));
         assert_eq!((cfg.cluster_name.as_str(), cfg.job_retention), ("c1", Duration::from_secs(5)));
         assert!(cfg.static_mounts.is_none());
+    }
+
+    #[test]
+    fn no_file_mount_without_allow_local_ufs_and_static_mounts_are_checked() {
+        let flag = |k: &str| Source::Flag(format!("--{k}"));
+        let node = Resolver::<NodeSettings>::new().resolve().unwrap();
+        let resolve =
+            |c: CoordinatorSettings| Resolver::<CoordinatorSettings>::new().layer(&c, flag).resolve().unwrap();
+        let file = |ufs: &str| StaticMount { path: "/data".into(), ufs: ufs.into(), options: MountOptions::new() };
+        let c = resolve(CoordinatorSettings::default());
+        let cfg = CoordinatorConfig::from_settings(&node, &c).unwrap();
+        let tmp = tempfile::tempdir().unwrap();
+        let m = Mount::new("/data", &format!("file://{}", tmp.path().display()), MountOptions::new()).unwrap();
+        assert!(cfg.ufs_policy.check(&m).unwrap_err().contains("--allow-local-ufs"), "none by default");
+        let c = resolve(CoordinatorSettings { mount: Some(vec![file("file:///etc")]), ..Default::default() });
+        let e = CoordinatorConfig::from_settings(&node, &c).unwrap_err().to_string();
+        assert!(e.contains("--allow-local-ufs") && e.contains("entry 1"), "{e}");
+        let ok = CoordinatorConfig::from_settings_with(&node, &c, LocalRoots::Any).unwrap();
+        assert_eq!(ok.static_mounts.unwrap().len(), 1, "loam local on loopback takes any path");
+        let c = resolve(CoordinatorSettings {
+            allow_local_ufs: Some(vec![tmp.path().to_path_buf()]),
+            mount: Some(vec![file(&format!("file://{}", tmp.path().display()))]),
+            ..Default::default()
+        });
+        assert!(CoordinatorConfig::from_settings(&node, &c).is_ok());
+        let c = resolve(CoordinatorSettings { allow_ufs_endpoint: Some(vec!["ftp://x".into()]), ..Default::default() });
+        let e = CoordinatorConfig::from_settings(&node, &c).unwrap_err().to_string();
+        assert!(e.contains("--allow-ufs-endpoint"), "{e}");
     }
 }

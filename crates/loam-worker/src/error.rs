@@ -23,6 +23,9 @@ pub enum WorkerError {
     /// The page store failed (disk I/O).
     #[error("page store: {0}")]
     PageStore(String),
+    /// The request contradicts the UFS (a posted page that is not what the UFS holds).
+    #[error("{0}")]
+    Conflict(String),
     /// The worker is shutting down or was deregistered.
     #[error("{0}")]
     Unavailable(String),
@@ -44,6 +47,7 @@ impl WorkerError {
         match self {
             WorkerError::InvalidInput(_) => ErrorKind::InvalidInput,
             WorkerError::NotFound(_) => ErrorKind::NotFound,
+            WorkerError::Conflict(_) => ErrorKind::Conflict,
             WorkerError::Mount(MountError::NotMounted(_)) => ErrorKind::NotFound,
             WorkerError::Mount(MountError::Conflict(_)) => ErrorKind::Conflict,
             WorkerError::Mount(_) => ErrorKind::InvalidInput,

@@ -8,6 +8,11 @@
 //!   set, after its pages were put in the store, so a later request finds them there.
 //! - **Large UFS reads.** A run is read with one ranged request (default 4 MiB) and split into pages with
 //!   `Bytes::slice`, without copying.
+//! - **Lengths are the UFS's.** A record's length may come from a caller (a load job's listing) instead of a
+//!   stat; the read of a file's last run asks one byte more than the record says, so a file longer than its
+//!   record is found as surely as a shorter one (a short read): either way the record is marked for
+//!   re-validation and the read fails. No file over [`MAX_FILE_SIZE`] (5 TiB, S3's largest object) is
+//!   cached: that caps the pages of one file (5 Mi pages of 1 MiB), whatever length a caller claims.
 //! - **Freshness.** A file's record remembers the UFS length, ETag and modification time. It is trusted
 //!   for `max_age` after its last validation; then the UFS is asked again, and a changed object drops
 //!   every cached page of the old version before anything is served. If the UFS is unreachable during
@@ -35,6 +40,9 @@ type RunCell = Arc<OnceCell<Result<Run, WorkerError>>>;
 
 /// How many pages a range stream reads ahead of the one it is sending.
 const READ_AHEAD_PAGES: usize = 8;
+
+/// The largest file the cache takes (S3's largest object): the cap on one file's pages.
+pub const MAX_FILE_SIZE: u64 = 5 << 40;
 
 /// A file opened for reading: where it lives and the version of it that is being served.
 #[derive(Clone)]
@@ -137,6 +145,12 @@ impl ReadThrough {
         };
         if status.is_dir {
             return Err(WorkerError::InvalidInput(format!("{} is a directory", resolved.ufs_uri)));
+        }
+        if status.length > MAX_FILE_SIZE {
+            return Err(WorkerError::InvalidInput(format!(
+                "{} is {} bytes, more than the {MAX_FILE_SIZE} bytes of the largest file the cache takes",
+                resolved.ufs_uri, status.length
+            )));
         }
         let record = self.record_for(&id, &resolved.ufs_uri, &status, cached, now).await?;
         Ok(OpenFile { resolved, record, ufs })
@@ -262,8 +276,18 @@ impl ReadThrough {
         };
         let offset = lo * ps;
         let want = ((hi + 1) * ps).min(f.record.length) - offset;
+        // The run that ends the file asks one byte more: a file longer than its record answers it.
+        let ends_file = hi == last_page;
         self.metrics.ufs_reads.inc();
-        let data = f.ufs.read_range(&f.record.ufs_uri, offset, want).await?;
+        let mut data = f.ufs.read_range(&f.record.ufs_uri, offset, want + u64::from(ends_file)).await?;
+        if ends_file && data.len() as u64 > want {
+            self.pages.set_validated(id, 0);
+            return Err(WorkerError::Unavailable(format!(
+                "{} is longer than its record says ({} bytes): it changed, or the length given was wrong; retry",
+                f.record.ufs_uri, f.record.length
+            )));
+        }
+        data.truncate(want as usize);
         self.metrics.ufs_read_bytes.inc_by(data.len() as u64);
         if data.len() as u64 != want {
             // The object is shorter than its record says: it changed. Make the next open re-validate.

@@ -9,7 +9,14 @@
 //!   batch's `bandwidth` (one bucket per distinct rate: batches of one job share theirs, see `bandwidth`).
 //! - **skipIfExists**: the file is opened first, which re-validates a record older than `max_age` and
 //!   drops the pages of a changed object; a file whose pages are then all cached is skipped.
-//! - **Metadata only**: opening the file caches its record (length, ETag, mtime); no page is read.
+//! - **Lengths from the batch are checked against the UFS.** A batch's `length` (the Coordinator's listing)
+//!   saves a stat, but it is checked by the reads themselves: the read of the file's last run asks one byte
+//!   more (see `read_through`), so a forged length, shorter or longer, fails the file and its record and
+//!   pages are dropped; reads stop at the first failing run, and no file over
+//!   `read_through::MAX_FILE_SIZE` is taken. No buffer is sized by a claimed length: a run is at most
+//!   `ufs_read_size`, and a read past the real end returns nothing.
+//! - **Metadata only**: opening the file caches its record (length, ETag, mtime); no page is read, so the
+//!   record comes from a stat of the UFS, never from the batch.
 //! - **Peer copies** (rebalance): a file with a `source` peer has its missing pages copied from that
 //!   worker's page API instead of read from the UFS (see `peer`); when the copy fails for any reason the
 //!   file is loaded from the UFS as usual. The copy takes its bytes from the same token bucket.
@@ -24,7 +31,7 @@ mod peer;
 
 use crate::read_through::{OpenFile, ReadThrough};
 use bandwidth::TokenBucket;
-use futures::StreamExt;
+use futures::{StreamExt, TryStreamExt};
 use loam_client::PeerClient;
 use loam_core::job_api::{FileResult, LoadTaskFile};
 use loam_ufs::UfsStatus;
@@ -121,7 +128,8 @@ impl TaskRunner {
         }
         // The coordinator's listing already said what the file is; asking the UFS again would double the
         // requests of a small-file load.
-        let known = f.length.map(|length| UfsStatus {
+        // A metadata-only load reads no page that would check a given length: it stats.
+        let known = f.length.filter(|_| !f.metadata_only).map(|length| UfsStatus {
             uri: f.ufs_uri.clone(),
             is_dir: false,
             length,
@@ -141,7 +149,15 @@ impl TaskRunner {
         if f.skip_if_exists && self.fully_cached(&file) {
             return Ok((length, true));
         }
-        self.read_missing(&file, bucket).await?;
+        if let Err(e) = self.read_missing(&file, bucket).await {
+            // A read found the record's length wrong (it marked the record for re-validation): when the
+            // length came from the batch, drop what this load cached under it.
+            let stale = self.rt.pages().file(file.file_id()).is_some_and(|r| r.validated_ms == 0);
+            if stale && f.length.is_some() {
+                self.rt.pages().remove_file(file.file_id()).await.map_err(|e| e.to_string())?;
+            }
+            return Err(e);
+        }
         Ok((length, false))
     }
 
@@ -159,12 +175,11 @@ impl TaskRunner {
         let ps = pages.page_size();
         let per_run = self.rt.pages_per_run();
         let count = self.rt.page_count(file.record.length);
-        let mut firsts: Vec<u64> = Vec::new();
-        for i in (0..count).filter(|i| !pages.has_page(file.file_id(), *i)) {
-            if firsts.last().is_none_or(|f| f / per_run != i / per_run) {
-                firsts.push(i);
-            }
-        }
+        // The first missing page of each run, found lazily as the runs are read: nothing is sized by the
+        // page count, and a load that fails early looks no further.
+        let firsts = (0..count.div_ceil(per_run)).filter_map(move |run| {
+            (run * per_run..((run + 1) * per_run).min(count)).find(|i| !pages.has_page(file.file_id(), *i))
+        });
         futures::stream::iter(firsts)
             .map(|i| async move {
                 let run_end = ((i / per_run + 1) * per_run * ps).min(file.record.length);
@@ -178,10 +193,9 @@ impl TaskRunner {
                 self.rt.read_page(file, i).await.map(|_| ()).map_err(|e| e.to_string())
             })
             .buffer_unordered(RUNS_IN_PARALLEL_PER_FILE)
-            .collect::<Vec<_>>()
+            // The first failing run ends the file's load: the runs after it are not read.
+            .try_for_each(|()| async { Ok(()) })
             .await
-            .into_iter()
-            .collect()
     }
 
     /// Drops every cached page of `uris`, at most `bandwidth` cached bytes per second (0: unlimited).

@@ -13,6 +13,9 @@
 //! routes all of 127.0.0.0/8 to loopback, so `127.0.0.2`, `127.0.0.3`, … need no setup). The Coordinator
 //! stays on `--host`.
 //!
+//! `file://` mounts may name any path while the Coordinator and every worker bind to loopback; bound to
+//! another address, `loam local` takes them only under `--allow-local-ufs`, as `loam coordinator` does.
+//!
 //! Every worker serves the S3 API. Local is for trying things out,
 //! so anonymous reads are on (its one default of its own), and without `--s3-access-key`/`--s3-secret-key` a key pair is generated
 //! once and kept in `<data-dir>/s3-keys.json`, so that S3 clients keep working across restarts; the
@@ -27,6 +30,7 @@ use loam_config::{ConfigError, Group, Layered, NodeSettings, field_names, values
 use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
 use loam_listener::{ListenerConfig, ListenerSettings};
 use loam_ufs::UfsRegistry;
+use loam_ufs::policy::LocalRoots;
 use loam_worker::{WorkerConfig, WorkerHandle, WorkerSettings};
 use prometheus_client::registry::Registry;
 use std::path::PathBuf;
@@ -238,7 +242,12 @@ struct Plan {
 fn plan(r: &Resolved) -> Result<Plan, ConfigError> {
     let endpoints = worker_endpoints(r)?;
     let data_dir = r.data_dir();
-    let coordinator = CoordinatorConfig::from_settings(&r.node, &r.coordinator)?;
+    // `file://` mounts of any path while every listener is on loopback (only this machine's users reach
+    // it); otherwise, as `loam coordinator`, only under `--allow-local-ufs`.
+    let host = r.node.value.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into());
+    let loopback = std::iter::once(host.as_str()).chain(endpoints.iter().map(|e| e.host.as_str())).all(is_loopback);
+    let unset = if loopback { LocalRoots::Any } else { LocalRoots::Under(Vec::new()) };
+    let coordinator = CoordinatorConfig::from_settings_with(&r.node, &r.coordinator, unset)?;
     let listener = ListenerConfig::from_settings(&r.listener)?;
     let mut workers = Vec::new();
     for (i, at) in endpoints.iter().enumerate() {
@@ -393,6 +402,19 @@ mod tests {
 
     fn at(host: &str, http_port: u16, s3_port: u16) -> WorkerEndpoint {
         WorkerEndpoint { host: host.into(), http_port, s3_port }
+    }
+
+    #[test]
+    fn file_mounts_of_any_path_only_on_loopback() {
+        let roots = |extra: &[&str]| {
+            let args = Cli::parse_from(["loam"].iter().chain(extra)).local;
+            plan(&Resolved::new(&args, &ClusterFlags::default(), None).unwrap()).unwrap().coordinator.ufs_policy
+        };
+        assert_eq!(roots(&[]).local_roots(), &LocalRoots::Any);
+        assert_eq!(roots(&["--worker-addresses", "127.0.0.2,127.0.0.3"]).local_roots(), &LocalRoots::Any);
+        let none = LocalRoots::Under(Vec::new());
+        assert_eq!(roots(&["--host", "0.0.0.0"]).local_roots(), &none);
+        assert_eq!(roots(&["--worker-addresses", "127.0.0.2,10.1.2.3"]).local_roots(), &none);
     }
 
     #[test]

@@ -76,7 +76,14 @@ pub async fn get_page(
     Ok(octets(Body::from(part.clone()), Some(part.len() as u64)))
 }
 
-/// `POST /v1/file/<id>/page/<n>`: the body is the page's bytes; stores it.
+/// `POST /v1/file/<id>/page/<n>`: the body is the page's bytes; stores it — only when it is what the UFS holds.
+///
+/// **Decision: verify, not write through.** The page is read from the UFS (one ranged read of exactly that
+/// page) and cached only when the bytes are equal; otherwise `409` and nothing is cached. Writing the body
+/// through would let a page POST change the UFS (that is the write API's job, under its own role), and
+/// trusting it — as before — let anyone make even signed S3 GETs serve bytes the UFS never held. A caller
+/// that posts what it just read from the UFS (Alluxio's page clients) keeps working, at the cost of one
+/// UFS read per POST.
 pub async fn post_page(
     State(s): State<Arc<WorkerState>>,
     Path((id, n)): Path<(String, String)>,
@@ -93,6 +100,13 @@ pub async fn post_page(
             "page {index} of {} must be {expected} bytes, got {}",
             f.record.ufs_uri,
             body.len()
+        )));
+    }
+    let held = f.ufs.read_range(&f.record.ufs_uri, index * ps, expected).await?;
+    if held != body {
+        return Err(WorkerError::Conflict(format!(
+            "page {index} of {} is not what the UFS holds; nothing was cached",
+            f.record.ufs_uri
         )));
     }
     s.pages.put_page(f.file_id(), index, body).await?;

@@ -2,7 +2,8 @@
 //! the public API, under `/v1/internal/`): `POST /v1/internal/load` ([`LoadTask`]), `POST /v1/internal/free`
 //! and `POST /v1/internal/verify` ([`FileListTask`]; verify takes `?metadataOnly=true`). Each answers
 //! [`TaskResults`], one result per file in request order. A body of another `version` is a `400`, so
-//! mismatched releases fail loudly instead of misreading each other. `GET /v1/internal/file/<id>` answers
+//! mismatched releases fail loudly instead of misreading each other. A load batch's `source` peers must be
+//! current ring members (`400` otherwise). `GET /v1/internal/file/<id>` answers
 //! the record of a cached file ([`PeerFile`], `404` when not cached), which a peer copying the file reads.
 
 use super::WorkerState;
@@ -15,6 +16,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
 use axum::{Json, Router};
 use bytes::Bytes;
+use loam_client::MembershipView;
 use loam_core::job_api::{
     FREE_TASK_PATH, FileListTask, LOAD_TASK_PATH, LoadTask, PEER_FILE_PATH, PeerFile, TASK_API_VERSION, TaskResults,
     VERIFY_TASK_PATH,
@@ -26,7 +28,10 @@ use std::sync::Arc;
 pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
     let runner = TaskRunner::new(state.rt.clone(), state.cluster_token.clone());
     Router::new()
-        .route(LOAD_TASK_PATH, post(load))
+        .route(LOAD_TASK_PATH, {
+            let members = state.members.clone();
+            post(move |r: State<Arc<TaskRunner>>, body: Bytes| load(r, members, body))
+        })
         .route(FREE_TASK_PATH, post(free))
         .route(VERIFY_TASK_PATH, post(verify))
         .route(&format!("{PEER_FILE_PATH}/{{id}}"), get(file))
@@ -48,8 +53,27 @@ fn answer(results: Vec<loam_core::job_api::FileResult>) -> Response {
     Json(TaskResults { version: TASK_API_VERSION, results }).into_response()
 }
 
-async fn load(State(r): State<Arc<TaskRunner>>, body: Bytes) -> Response {
-    match parse::<LoadTask>(&body, |t| t.version) {
+/// A batch whose files name a `source` that is not the HTTP address of a current ring member is refused
+/// whole (`400`, nothing loaded): pages are copied only from workers of this cluster, never from any URL.
+fn check_sources(t: &LoadTask, members: &MembershipView) -> Result<(), WorkerError> {
+    let ring = members.ring();
+    for f in t.files.iter() {
+        if let Some(source) = &f.source {
+            let source = source.trim_end_matches('/');
+            if !ring.members().any(|(_, w)| w.http_base() == source) {
+                return Err(WorkerError::InvalidInput(format!(
+                    "source {source} of {} is not a current member of the cluster",
+                    f.ufs_uri
+                )));
+            }
+        }
+    }
+    Ok(())
+}
+
+async fn load(State(r): State<Arc<TaskRunner>>, members: MembershipView, body: Bytes) -> Response {
+    let task = parse::<LoadTask>(&body, |t| t.version).and_then(|t| check_sources(&t, &members).map(|()| t));
+    match task {
         // The batch runs on its own task: if the coordinator goes away mid-batch (a restart), the reads
         // already started still finish and cache their pages, instead of being dropped half-way and
         // read again when the job resumes.

@@ -152,6 +152,7 @@ async fn post_page_stores_it() {
     let calls = t.faulty().read_calls();
     assert_eq!(t.range(0, &uri, PAGE, 10).await, &data[PAGE as usize..]);
     assert_eq!(t.faulty().read_calls(), calls, "the posted page is served without a UFS read");
+    // (Bytes the UFS does not hold: see `cache_integrity`.)
     // Wrong length: 400, nothing stored.
     let r = t.http.post(url.replace("/page/1", "/page/0")).body(vec![1u8; 3]).send().await.unwrap();
     assert_eq!(r.status(), 400);

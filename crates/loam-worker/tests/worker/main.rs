@@ -4,6 +4,7 @@
 //! nextest runs every test in a process of its own.
 
 mod auth;
+mod cache_integrity;
 mod http_api;
 mod path_ids;
 mod peer_copy;

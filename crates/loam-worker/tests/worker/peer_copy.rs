@@ -1,7 +1,8 @@
 //! Loads with a `source` peer (what a rebalance sends): the pages come from the peer's page API, not the
 //! UFS; the peer's file record (`/v1/internal/file/<id>`); and every case where the copy cannot be made —
-//! a peer of another page size, a peer that is down, a peer that does not hold the file — falls back to
-//! the UFS and still caches the right bytes. Also the prune bandwidth of a free batch.
+//! a peer of another page size, a member that is down, a peer that does not hold the file — falls back to
+//! the UFS and still caches the right bytes. (A `source` that is no member at all is refused: see
+//! `cache_integrity`.) Also the prune bandwidth of a free batch.
 
 use crate::{PAGE, one_worker};
 use loam_testsupport::cluster::Cluster;
@@ -72,12 +73,23 @@ async fn a_copy_that_cannot_be_made_reads_the_ufs_instead() {
     let x = t.write("x", &data);
     t.range(0, &x, 0, data.len() as u64).await;
     let y = t.write("y", &pattern(1000, 8));
-    let dead = {
-        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        format!("http://{}", l.local_addr().unwrap())
-    };
+    // A member of the ring that is down: registered, nothing listening.
+    let port = loam_testsupport::free_port();
+    let record = loam_core::membership::WorkerRecord::new(loam_core::WorkerId::random(), "127.0.0.1", port, 0);
+    let _lease = loam_store::membership::register(
+        t.store.clone(),
+        loam_core::membership::DEFAULT_CLUSTER_NAME,
+        record,
+        Duration::from_secs(60),
+    )
+    .await
+    .unwrap();
+    let dead = format!("http://127.0.0.1:{port}");
     // Half the page size: the peer's page n is not this worker's page n.
     let small = peer_of(&t, PAGE / 2).await;
+    while !small.state.members.ring().members().any(|(_, w)| w.http_base() == dead) {
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
     for (uri, source, len) in
         [(&x, t.worker(0).http_base(), data.len()), (&x, dead.clone(), data.len()), (&y, t.worker(0).http_base(), 1000)]
     {

@@ -167,6 +167,9 @@ impl Cluster {
                 &self.coordinator_port.to_string(),
                 "--data-dir",
                 &data_dir.display().to_string(),
+                // The tests' file:// UFSs are temp dirs.
+                "--allow-local-ufs",
+                &std::env::temp_dir().display().to_string(),
             ]);
             args.extend(self.etcd_flags.iter().cloned());
             match server(&args, &log) {

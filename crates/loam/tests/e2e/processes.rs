@@ -23,9 +23,20 @@ impl Drop for Coordinator {
     }
 }
 
+/// `loam coordinator` with `args`; `file://` mounts are allowed under the temp dir, where the tests' UFSs are.
 fn start_coordinator(args: &[&str]) -> Coordinator {
-    let mut child =
-        loam().arg("coordinator").args(args).stdout(Stdio::piped()).stderr(Stdio::inherit()).spawn().unwrap();
+    start_coordinator_with(args, &["--allow-local-ufs", &std::env::temp_dir().display().to_string()])
+}
+
+fn start_coordinator_with(args: &[&str], more: &[&str]) -> Coordinator {
+    let mut child = loam()
+        .arg("coordinator")
+        .args(args)
+        .args(more)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut banner, mut url) = (Vec::new(), String::new());
     for line in lines.by_ref() {
@@ -137,6 +148,44 @@ fn bad_config_files_are_one_line_errors() {
     let o = loam().args(["coordinator", "--config", &missing]).output().unwrap();
     assert!(!o.status.success());
     assert!(String::from_utf8_lossy(&o.stderr).contains("cannot read the config file"));
+}
+
+/// The attack: mount `file:///etc` (or a symlink to it) through a bare `loam coordinator` and read it over
+/// S3. Without `--allow-local-ufs` every file:// mount is refused with a 400 naming the setting; with it, only
+/// paths under the allowed directory (canonicalized) are taken; a static `[[mount]]` outside it is a
+/// configuration error.
+#[test]
+fn loam_coordinator_mounts_no_local_path_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let ufs = tempfile::tempdir().unwrap();
+    let data_dir = dir.path().display().to_string();
+    let c =
+        start_coordinator_with(&["--port", &loam_testsupport::free_port().to_string(), "--data-dir", &data_dir], &[]);
+    for path in ["/etc".to_string(), ufs.path().display().to_string()] {
+        let o = cli(&c, &["mount", "add", "/data", &format!("file://{path}")]);
+        assert!(!o.status.success());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(err.contains("--allow-local-ufs"), "{path}: {err}");
+    }
+    drop(c);
+    let allowed = ufs.path().join("allowed");
+    std::fs::create_dir(&allowed).unwrap();
+    std::os::unix::fs::symlink("/etc", allowed.join("etc")).unwrap();
+    let port = loam_testsupport::free_port().to_string();
+    let c = start_coordinator_with(
+        &["--port", &port, "--data-dir", &data_dir],
+        &["--allow-local-ufs", &allowed.display().to_string()],
+    );
+    let o = cli(&c, &["mount", "add", "/etc", &format!("file://{}/etc", allowed.display())]);
+    assert!(!o.status.success(), "a symlink out of the allowed directory");
+    assert!(String::from_utf8_lossy(&o.stderr).contains("resolves to /etc"), "{}", String::from_utf8_lossy(&o.stderr));
+    ok(&c, &["mount", "add", "/data", &format!("file://{}", allowed.display())]);
+    drop(c);
+    let config = write_config(dir.path(), "[[mount]]\npath = \"/etc\"\nufs = \"file:///etc\"\n");
+    let o = loam().args(["coordinator", "--config", &config, "--data-dir", &data_dir]).output().unwrap();
+    assert!(!o.status.success());
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--allow-local-ufs") && err.contains("mount"), "{err}");
 }
 
 #[test]
