@@ -87,6 +87,23 @@ async fn an_index_file_lists_the_paths() {
     assert_eq!(c.holders(&a).len() + c.holders(&b).len(), 2);
 }
 
+/// An index file whose line never ends (no newline in 64 KiB): the listing stops at the line cap with a
+/// message naming the line, instead of holding the whole file.
+#[tokio::test]
+async fn an_index_line_over_the_cap_fails_the_listing_with_a_clear_message() {
+    let c = cluster(1).await;
+    let a = c.write("x/a", &pattern(500, 1));
+    let long = "x".repeat(64 << 10);
+    c.write("index.txt", format!("{a}\n{long}\n/data/x/a\n").as_bytes());
+    let (s, v) =
+        c.call("POST", "/api/v1/load", Some(r#"{"index": "/data/index.txt", "options": {"sync": true}}"#)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_ne!(v["state"], "SUCCEEDED", "{v}");
+    assert_eq!(v["scannedFiles"], 1, "the line before is loaded, nothing after the long one: {v}");
+    let text = v.to_string();
+    assert!(text.contains("line 2 is longer than 16384 bytes"), "{v}");
+}
+
 #[tokio::test]
 async fn the_worker_load_endpoint_forwards_to_the_coordinator() {
     let c = cluster(1).await;
