@@ -398,7 +398,7 @@ mod tests {
         let full = ix.apply_report("w2", &s(&["c", "d"]), &[]).unwrap_err();
         assert!(matches!(full, FileIndexError::Full { max: 3 }), "{full}");
         assert_eq!(ix.len(), 2, "nothing changed");
-        assert!(ix.inner.read().by_name.get("w2").is_none(), "the refused worker holds no slot");
+        assert!(!ix.inner.read().by_name.contains_key("w2"), "the refused worker holds no slot");
         ix.apply_report("w1", &s(&["c"]), &s(&["a"])).unwrap();
         ix.apply_report("w2", &s(&["b", "c"]), &[]).unwrap(); // already indexed: no new entry
         assert!(matches!(ix.add(&["x", "y"]), Err(FileIndexError::Full { .. })));

@@ -165,6 +165,9 @@ impl Beneath {
 /// Entries of a listing read per blocking call.
 pub const LIST_BATCH: usize = 256;
 
+/// Entries of one step of a listing: `(relative path, what it is)`.
+type Batch = Vec<(String, Found)>;
+
 /// A listing in progress: the directory being read and those still to read.
 struct Walk {
     beneath: Beneath,
@@ -175,7 +178,7 @@ struct Walk {
 
 impl Walk {
     /// Up to [`LIST_BATCH`] entries; an empty batch only at the end. `None` once done.
-    fn next_batch(mut self, uri: &str) -> UfsResult<(Option<Walk>, Vec<(String, Found)>)> {
+    fn next_batch(mut self, uri: &str) -> UfsResult<(Option<Walk>, Batch)> {
         let mut out = Vec::new();
         while out.len() < LIST_BATCH {
             let Some((dir, entries)) = &mut self.open else {
