@@ -262,7 +262,8 @@ mod tests {
 
     #[test]
     fn a_static_mount_table_comes_from_the_file() {
-        let text = "[[mount]]\npath = \"/data\"\nufs = \"file:///srv/data\"\n\n[[mount]]\npath = \"/s3\"\n\
+        // `/` allows every local path (these roots need not exist: they are judged by their existing ancestor).
+        let text = "allow-local-ufs = \"/\"\n[[mount]]\npath = \"/data\"\nufs = \"file:///srv/data\"\n\n[[mount]]\npath = \"/s3\"\n\
                     ufs = \"s3://b/p\"\noptions = { \"s3.endpoint\" = \"http://e:9000\", \"s3a.secretKey\" = \"S\" }\n";
         let s = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some(text)).unwrap();
         let mounts = s.config.static_mounts.unwrap();
@@ -277,7 +278,8 @@ mod tests {
             ),
             ("[[mount]]\npath = \"/a\"\nufs = \"gopher://x\"\n", "entry 1"),
         ] {
-            let e = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some(bad)).unwrap_err().to_string();
+            let bad = format!("allow-local-ufs = \"/\"\n{bad}");
+            let e = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some(&bad)).unwrap_err().to_string();
             assert!(e.contains("`mount` (file") && e.contains(needle), "{bad}: {e}");
         }
         let e = merge(&CoordinatorArgs::default(), &ClusterFlags::default(), Some("[[mount]]\npath = \"/a\"\n"))

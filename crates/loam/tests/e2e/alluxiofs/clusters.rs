@@ -140,6 +140,9 @@ impl DistributedOnLoopback {
             &port.to_string(),
             "--data-dir",
             &dir.join("coordinator").display().to_string(),
+            // The test's file:// UFS is under its temp dir.
+            "--allow-local-ufs",
+            &dir.display().to_string(),
         ]);
         let coordinator_server = server(&args, &log_path(dir, "coordinator")).unwrap_or_else(|e| panic!("{e}"));
         let mut last = String::new();
