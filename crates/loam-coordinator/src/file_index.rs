@@ -12,7 +12,7 @@
 //!   index, not the caller's rate, is the limit (a `429` would say "slow down", which cannot help), and
 //!   a worker retries its report (a `5xx`) until entries are dropped.
 //! - **Who may report.** A report names its worker; the API takes it only from a current member of the
-//!   ring (`403` otherwise, nothing changed), so forged workers cannot fill the slot table or the index.
+//!   ring (`400` otherwise, nothing changed; `403` is the auth layer's answer to a missing role), so forged workers cannot fill the slot table or the index.
 //! - **Keeping it current.** Workers diff their page store's file list against what they last reported
 //!   and send the difference every second ([`FileIndex::apply_report`]); any cause of change (load, free,
 //!   TTL, eviction, read-through, clear-stale) is covered without hooks in the page store. On coordinator

@@ -71,7 +71,8 @@ pub enum ApiError {
     /// `GET /api/v1/file_index?file=` of a file the index does not hold.
     #[error("File not found in the global file index: {0}")]
     NotIndexed(String),
-    /// A file index report for a worker that is not a current member of the ring.
+    /// A file index report for a worker that is not a current member of the ring: `400`, not `403`, which
+    /// the auth layer answers for a missing role (the caller's credentials are fine; the report is not).
     #[error("worker {0} is not a current member of the cluster; its report was refused")]
     NotAMember(String),
     /// `/api/v1/cache` with an `op` other than `clear-stale`.
@@ -111,7 +112,6 @@ impl ApiError {
             ApiError::MethodNotAllowed { .. } => StatusCode::METHOD_NOT_ALLOWED,
             ApiError::BodyTooLarge(_) => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
-            ApiError::NotAMember(_) => StatusCode::FORBIDDEN,
             ApiError::FileIndex(FileIndexError::Full { .. }) => StatusCode::INSUFFICIENT_STORAGE,
             _ => match self.kind() {
                 ErrorKind::InvalidInput => StatusCode::BAD_REQUEST,

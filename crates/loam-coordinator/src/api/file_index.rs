@@ -5,7 +5,7 @@
 //!   answers which workers hold one file (`{"file", "workers": [{"identity", "address"}]}`, `404` when it
 //!   is not indexed) — `loam fs locate` uses it.
 //! - `POST`/`DELETE {"files": [...]}` answer `{"entries": n}`, the number added or removed.
-//! - Reports are taken only for workers that are current members of the ring (`403` otherwise, nothing
+//! - Reports are taken only for workers that are current members of the ring (`400` otherwise, nothing
 //!   changed); past the index's size cap they answer `507` (see `crate::file_index`).
 //! - **Decision:** wherever a file is taken, an Alluxio path (`/data/f`) is accepted and resolved through
 //!   the mount table; one under no mount is a `400 No mounted UFS found`. UFS URIs are taken as they are.

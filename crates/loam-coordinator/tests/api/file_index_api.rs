@@ -29,7 +29,7 @@ async fn report(c: &loam_testsupport::coordinator::TestCoordinator, worker: &str
 }
 
 /// The attacks on the index: reports for workers that are not members (forged ids), a 65th worker, and
-/// filling the index. Non-members are refused with 403 and change nothing; any number of real members is
+/// filling the index. Non-members are refused with 400 and change nothing; any number of real members is
 /// tracked; past `--file-index-max-entries` an update answers 507 and changes nothing.
 #[tokio::test]
 async fn reports_only_from_members_any_number_of_workers_and_a_size_cap() {
@@ -38,10 +38,10 @@ async fn reports_only_from_members_any_number_of_workers_and_a_size_cap() {
     let cfg = CoordinatorConfig { file_index_max_entries: 80, ..CoordinatorConfig::default() };
     let c = loam_testsupport::coordinator::start_with(dir, store, cfg).await;
     let (s, v) = report(&c, &WorkerId::random().to_string(), &["s3://b/forged"]).await;
-    assert_eq!(s, 403, "{v}");
+    assert_eq!(s, 400, "{v}");
     assert!(status_text(&v).contains("not a current member"), "{v}");
     let (s, v) = report(&c, "worker-x", &["s3://b/forged"]).await;
-    assert_eq!(s, 403, "{v}");
+    assert_eq!(s, 400, "{v}");
     let (_, v) = c.call("GET", "/api/v1/file_index", None).await;
     assert!(strings(&v).is_empty(), "nothing indexed: {v}");
 
