@@ -56,12 +56,14 @@ fn token_in(path: &Path) -> Result<String, String> {
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
             let token = generate();
             if let Some(d) = path.parent() {
-                std::fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
+                loam_core::private_fs::create_dir_all(d).map_err(|e| format!("creating {}: {e}", d.display()))?;
             }
-            let mut opts = std::fs::OpenOptions::new();
-            opts.write(true).create_new(true);
-            std::os::unix::fs::OpenOptionsExt::mode(&mut opts, 0o600);
-            let mut f = opts.open(path).map_err(|e| format!("creating {shown}: {e}"))?;
+            // create_new: two starts racing on a fresh directory never overwrite each other's token.
+            let mut f = loam_core::private_fs::open_options()
+                .write(true)
+                .create_new(true)
+                .open(path)
+                .map_err(|e| format!("creating {shown}: {e}"))?;
             f.write_all(format!("{token}\n").as_bytes()).map_err(|e| format!("writing {shown}: {e}"))?;
             Ok(token)
         }
