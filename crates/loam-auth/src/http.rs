@@ -34,8 +34,8 @@ pub type Policy = fn(&Method, &str) -> Access;
 #[derive(Clone)]
 pub struct Guard {
     auth: Authenticator,
-    policy: Policy,
-    anonymous_read: bool,
+    pub(crate) policy: Policy,
+    pub(crate) anonymous_read: bool,
 }
 
 impl std::fmt::Debug for Guard {

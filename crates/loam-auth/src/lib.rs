@@ -18,6 +18,7 @@ pub mod http;
 pub mod jwt;
 pub mod local;
 pub mod node;
+pub mod openapi;
 mod reload;
 pub mod token_file;
 

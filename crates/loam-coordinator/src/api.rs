@@ -14,6 +14,7 @@ pub mod free;
 pub mod load;
 pub mod mount;
 pub mod nodes;
+pub mod openapi;
 pub mod quota;
 pub mod rebalance;
 pub mod rules;
@@ -21,20 +22,25 @@ pub mod rules;
 use crate::coordinator::Coordinator;
 use axum::Router;
 use axum::extract::Request;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, Uri};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::routing::get;
 use error::ApiError;
 use futures::FutureExt;
 use loam_auth::{Access, Role};
 use std::any::Any;
 use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
 
-/// What a request to the REST API needs: the cluster's internal endpoints (`/api/v1/internal/…`) the
+/// What a request to the REST API needs: nothing for the OpenAPI document; the cluster's internal endpoints (`/api/v1/internal/…`) the
 /// `cluster` role, a read (`GET`, `HEAD`) the `read` role, every other method `admin`.
 pub fn access(method: &Method, path: &str) -> Access {
-    if path.starts_with(INTERNAL_PREFIX) {
+    if path == openapi::OPENAPI_PATH {
+        Access::Public
+    } else if path.starts_with(INTERNAL_PREFIX) {
         Access::Need(Role::Cluster)
     } else if method == Method::GET || method == Method::HEAD {
         Access::Need(Role::Read)
@@ -49,9 +55,25 @@ pub const INTERNAL_PREFIX: &str = "/api/v1/internal/";
 /// The router state every handler receives.
 pub type AppState = Arc<Coordinator>;
 
-/// The whole REST API over `coordinator`.
-pub fn router(coordinator: AppState) -> Router {
-    Router::new()
+/// The whole REST API over `coordinator`, behind `guard`, with its OpenAPI document.
+pub fn router(coordinator: AppState, guard: loam_auth::Guard) -> Router {
+    let (routes, doc) = documented_routes(&guard);
+    let doc = Arc::new(loam_core::openapi::to_json(&doc));
+    let routes = routes
+        .route(
+            openapi::OPENAPI_PATH,
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], doc.to_string()) }),
+        )
+        .fallback(unknown_endpoint)
+        // Registered after the routes: axum applies it to the routes present when it is called.
+        .method_not_allowed_fallback(method_not_allowed)
+        .layer(middleware::from_fn(catch_panic));
+    guard.apply(routes).with_state(coordinator)
+}
+
+/// Every route with its part of the document, and the finished document.
+fn documented_routes(guard: &loam_auth::Guard) -> (Router<AppState>, utoipa::openapi::OpenApi) {
+    let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::base())
         .merge(mount::routes())
         .merge(nodes::routes())
         .merge(load::routes())
@@ -59,14 +81,17 @@ pub fn router(coordinator: AppState) -> Router {
         .merge(rebalance::routes())
         .merge(file_index::routes())
         .merge(cache::routes())
-        .merge(rules::routes::<loam_core::rules::TtlRule>())
-        .merge(rules::routes::<loam_core::rules::PriorityRule>())
+        .merge(rules::ttl_routes())
+        .merge(rules::priority_routes())
         .merge(quota::routes())
-        .fallback(unknown_endpoint)
-        // Registered after the routes: axum applies it to the routes present when it is called.
-        .method_not_allowed_fallback(method_not_allowed)
-        .layer(middleware::from_fn(catch_panic))
-        .with_state(coordinator)
+        .split_for_parts();
+    openapi::finish(&mut doc, guard);
+    (routes, doc)
+}
+
+/// The OpenAPI document of the REST API as `guard` enforces it.
+pub fn document(guard: &loam_auth::Guard) -> utoipa::openapi::OpenApi {
+    documented_routes(guard).1
 }
 
 async fn unknown_endpoint(method: Method, uri: Uri) -> ApiError {

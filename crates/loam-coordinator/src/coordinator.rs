@@ -125,7 +125,7 @@ impl Coordinator {
 
     /// The REST API (`/api/v1/...`) as an axum router.
     pub fn router(self: &Arc<Self>) -> axum::Router {
-        self.guard.clone().apply(api::router(self.clone()))
+        api::router(self.clone(), self.guard.clone())
     }
 
     /// Serves the REST API on `listener` (its TLS and limits: `loam_listener`) until `shutdown` resolves,

@@ -17,21 +17,21 @@ pub const CACHED_FILES_PATH: &str = "/v1/internal/cached_files";
 pub const CLEAR_STALE_PATH: &str = "/v1/internal/clear_stale";
 
 /// `POST /api/v1/file_index` and `DELETE /api/v1/file_index` body.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IndexFiles {
     /// UFS URIs (or Alluxio paths).
     pub files: Vec<String>,
 }
 
 /// `{"entries": n}`: how many entries a POST added or a DELETE removed.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IndexEntries {
     /// Entries added or removed.
     pub entries: u64,
 }
 
 /// `GET /api/v1/file_index?file=`: where one file is cached.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct FileLocation {
     /// The file's UFS URI.
     pub file: String,
@@ -40,7 +40,7 @@ pub struct FileLocation {
 }
 
 /// One worker holding a file.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IndexedWorker {
     /// `worker-<uuid>`.
     pub identity: String,
@@ -50,7 +50,7 @@ pub struct IndexedWorker {
 }
 
 /// A worker's report of the change in its cached files (`POST /api/v1/internal/file_index`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct IndexReport {
     /// [`CLUSTER_OPS_API_VERSION`].
     pub version: u32,
@@ -68,7 +68,7 @@ pub struct IndexReport {
 }
 
 /// A worker's full list of cached files (`GET /v1/internal/cached_files`), for rebuilding the index.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CachedFiles {
     /// [`CLUSTER_OPS_API_VERSION`].
     pub version: u32,
@@ -79,7 +79,7 @@ pub struct CachedFiles {
 }
 
 /// `POST|DELETE /api/v1/cache` body.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CacheOp {
     /// The operation; only `clear-stale` is implemented.
     pub op: String,
@@ -89,7 +89,7 @@ pub struct CacheOp {
 }
 
 /// The broadcast to each worker (`POST /v1/internal/clear_stale`).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ClearStaleTask {
     /// [`CLUSTER_OPS_API_VERSION`].
     pub version: u32,
@@ -98,7 +98,7 @@ pub struct ClearStaleTask {
 }
 
 /// `{"errors": {"<worker host>": "<message>"}}` of `/api/v1/cache`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CacheOpErrors {
     /// Per-worker failures; empty when every worker accepted.
     pub errors: std::collections::BTreeMap<String, String>,

@@ -12,7 +12,7 @@ pub fn is_json_media_type(content_type: &str) -> bool {
 }
 
 /// Every error body: `{"status": "<message>"}`; also the `{"status": "ok"}` of successful writes.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct StatusBody {
     /// The message.
     pub status: String,
@@ -26,7 +26,7 @@ impl StatusBody {
 }
 
 /// A mount point as listed by `GET /api/v1/mount`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct MountPoint {
     /// The cluster path, with a trailing slash (`/data/`).
     pub path: String,
@@ -38,14 +38,45 @@ pub struct MountPoint {
 }
 
 /// `{"results": [...]}` list envelope.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Results<T> {
     /// The items.
     pub results: Vec<T>,
 }
 
-/// A worker in `GET /api/v1/nodes`.
+/// The answer of a list endpoint that also looks one item up (`GET /api/v1/load?id=`, `?path=`): the item
+/// alone, or a page of all of them.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum OneOrAll<T> {
+    /// The item asked for.
+    One(T),
+    /// Every item (a page of them).
+    All(Results<T>),
+}
+
+// By hand: the derive would say `oneOf`, which an item with no required field (a job's progress) breaks,
+// since a page then validates as an item too.
+impl<T: utoipa::ToSchema> utoipa::__dev::ComposeSchema for OneOrAll<T> {
+    fn compose(
+        generics: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+    ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::openapi::schema::{AnyOfBuilder, ArrayBuilder, ObjectBuilder};
+        let item = generics.into_iter().next().unwrap_or_else(T::schema);
+        let page =
+            ObjectBuilder::new().property("results", ArrayBuilder::new().items(item.clone())).required("results");
+        AnyOfBuilder::new().item(item).item(page).into()
+    }
+}
+
+impl<T: utoipa::ToSchema> utoipa::ToSchema for OneOrAll<T> {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        T::schemas(schemas);
+    }
+}
+
+/// A worker in `GET /api/v1/nodes`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeInfo {
     /// `worker-<uuid>`.
     pub identity: String,
@@ -60,7 +91,7 @@ pub struct NodeInfo {
 }
 
 /// `GET /api/v1/nodes`: note the singular `result`.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeList {
     /// The workers.
     pub result: Vec<NodeInfo>,

@@ -21,9 +21,11 @@ pub const FREE_TASK_PATH: &str = "/v1/internal/free";
 pub const VERIFY_TASK_PATH: &str = "/v1/internal/verify";
 /// A worker's record of one file, `<this>/<file id>` (`GET`, answer [`PeerFile`]).
 pub const PEER_FILE_PATH: &str = "/v1/internal/file";
+/// The route of [`PEER_FILE_PATH`]: `<PEER_FILE_PATH>/{id}`.
+pub const PEER_FILE_ROUTE: &str = "/v1/internal/file/{id}";
 
 /// A job's state.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "SCREAMING_SNAKE_CASE")]
 pub enum JobState {
     /// Listing and loading/freeing.
@@ -62,7 +64,7 @@ impl JobState {
 }
 
 /// Options of `POST /api/v1/load` (all optional).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct LoadOptions {
     /// Files per task sent to one worker; 0 means the default.
@@ -85,7 +87,7 @@ pub struct LoadOptions {
 }
 
 /// `POST /api/v1/load` body: exactly one of `paths` and `index`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct LoadRequest {
     /// UFS or cluster paths (files or directories, directories recursively).
@@ -99,7 +101,7 @@ pub struct LoadRequest {
 }
 
 /// Options of `POST /api/v1/free` (all optional).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FreeOptions {
     /// Files per task; 0 means the default.
@@ -117,7 +119,7 @@ impl Default for FreeOptions {
 }
 
 /// `POST /api/v1/free` body: exactly one of `paths` and `index`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct FreeRequest {
     /// UFS or cluster paths.
@@ -131,14 +133,42 @@ pub struct FreeRequest {
 }
 
 /// `{"id": "<job id>"}`: the answer of a submission, the body of a stop.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct JobId {
     /// The job id.
     pub id: String,
 }
 
+/// What a job submission answers with `200`: the new job's [`JobId`], or with `sync` its progress `P` once
+/// it ended. (The handlers build the two answers separately; this type is their documented union.)
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum SubmitAnswer<P> {
+    /// Without `sync`.
+    Id(JobId),
+    /// With `sync`.
+    Progress(P),
+}
+
+// `anyOf`, not the derive's `oneOf`: a `{"id"}` validates as a progress too (its fields are optional).
+impl<P: utoipa::ToSchema> utoipa::__dev::ComposeSchema for SubmitAnswer<P> {
+    fn compose(
+        generics: Vec<utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>>,
+    ) -> utoipa::openapi::RefOr<utoipa::openapi::schema::Schema> {
+        use utoipa::PartialSchema;
+        let progress = generics.into_iter().next().unwrap_or_else(P::schema);
+        utoipa::openapi::schema::AnyOfBuilder::new().item(JobId::schema()).item(progress).into()
+    }
+}
+
+impl<P: utoipa::ToSchema> utoipa::ToSchema for SubmitAnswer<P> {
+    fn schemas(schemas: &mut Vec<(String, utoipa::openapi::RefOr<utoipa::openapi::schema::Schema>)>) {
+        P::schemas(schemas);
+    }
+}
+
 /// The quota a load job falls under (zeros when quotas are off).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct QuotaInfo {
     /// The quota's bytes.
@@ -148,7 +178,7 @@ pub struct QuotaInfo {
 }
 
 /// A load job's progress (`GET /api/v1/load?id=`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct LoadProgress {
     /// The job id.
@@ -203,7 +233,7 @@ pub struct LoadProgress {
 }
 
 /// A free job's progress (`GET /api/v1/free?id=`).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct FreeProgress {
     /// The job id.
@@ -242,7 +272,7 @@ pub struct FreeProgress {
 }
 
 /// Options of `POST /api/v1/rebalance` (all optional).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RebalanceOptions {
     /// Files per task sent to one worker (as load's `batchSize`); 0 means the default.
@@ -259,7 +289,7 @@ pub struct RebalanceOptions {
 }
 
 /// `POST /api/v1/rebalance` body.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RebalanceRequest {
     /// A worker id (`worker-<uuid>`) or `ALL`.
     pub target: String,
@@ -269,7 +299,7 @@ pub struct RebalanceRequest {
 }
 
 /// `DELETE /api/v1/rebalance` body: exactly one of `id` and `target`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(default)]
 pub struct RebalanceStop {
     /// The job to stop.
@@ -282,7 +312,7 @@ pub struct RebalanceStop {
 
 /// A rebalance job's progress (`GET /api/v1/rebalance?id=`): the spec's fields, plus the error fields of
 /// load progress, omitted when empty (so a job without failures shows exactly the spec's fields).
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase", default)]
 pub struct RebalanceProgress {
     /// The job id.
@@ -328,7 +358,7 @@ pub struct RebalanceProgress {
 }
 
 /// One file of an internal load batch.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadTaskFile {
     /// The file's full UFS URI.
@@ -356,7 +386,7 @@ pub struct LoadTaskFile {
 }
 
 /// `POST /v1/internal/load`: files for one worker to load.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct LoadTask {
     /// [`TASK_API_VERSION`].
@@ -369,7 +399,7 @@ pub struct LoadTask {
 }
 
 /// `POST /v1/internal/free` and `/v1/internal/verify`: files named by UFS URI.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileListTask {
     /// [`TASK_API_VERSION`].
@@ -387,7 +417,7 @@ fn is_zero(n: &u64) -> bool {
 
 /// `GET /v1/internal/file/<id>`: what a worker holds of one file, read by a peer that copies it. The
 /// copier adopts this record, so the pages it copies and the version it records are the same.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct PeerFile {
     /// [`TASK_API_VERSION`].
@@ -409,7 +439,7 @@ pub struct PeerFile {
 }
 
 /// What a worker did with one file of a task.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileResult {
     /// The file's UFS URI.
@@ -428,7 +458,7 @@ pub struct FileResult {
 }
 
 /// The answer to any internal task: one result per file, in the request's order.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct TaskResults {
     /// [`TASK_API_VERSION`].
@@ -438,7 +468,7 @@ pub struct TaskResults {
 }
 
 /// The worker's `/v1/load?opType=submit|stop` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerLoadAnswer {
     /// Whether the operation took effect.
@@ -450,7 +480,7 @@ pub struct WorkerLoadAnswer {
 }
 
 /// The worker's `/v1/load?opType=progress` answer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct WorkerLoadProgress {
     /// The job's state.
@@ -464,6 +494,11 @@ pub struct WorkerLoadProgress {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_peer_file_route_is_under_its_path() {
+        assert_eq!(PEER_FILE_ROUTE, format!("{PEER_FILE_PATH}/{{id}}"));
+    }
 
     #[test]
     fn options_accept_the_misspelled_alias_and_default() {

@@ -10,6 +10,7 @@ pub mod job_api;
 pub mod log_limit;
 pub mod membership;
 pub mod murmur3;
+pub mod openapi;
 pub mod path;
 pub mod private_fs;
 pub mod rules;

@@ -26,7 +26,7 @@ pub trait RuleKind: Serialize + DeserializeOwned + Clone + fmt::Debug + Send + S
 }
 
 /// Evict cached data under a path once it has been cached longer than `ttl_seconds`.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct TtlRule {
     /// Seconds since the data was cached.
     #[serde(rename = "ttlSeconds")]
@@ -43,7 +43,9 @@ impl RuleKind for TtlRule {
 }
 
 /// An eviction priority level; data under no rule is `Medium`.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, PartialOrd, Ord, Hash, utoipa::ToSchema)]
+// The wire form is lowercase (the serde impls below); any case is read.
+#[schema(rename_all = "lowercase")]
 pub enum Priority {
     /// Evicted first.
     Low,
@@ -104,7 +106,7 @@ impl<'de> Deserialize<'de> for Priority {
 }
 
 /// The eviction priority of cached data under a path.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PriorityRule {
     /// The level.
     pub priority: Priority,
@@ -120,7 +122,7 @@ impl RuleKind for PriorityRule {
 }
 
 /// A limit on the cached bytes of the data under a path, cluster-wide.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct QuotaRule {
     /// The limit in bytes.
     #[serde(rename = "quotaBytes")]
@@ -137,7 +139,7 @@ impl RuleKind for QuotaRule {
 }
 
 /// Whether a quota still has room (`usedBytes + reservedBytes < quotaBytes`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum QuotaState {
     /// Below the limit.
     Available,
@@ -153,7 +155,7 @@ impl QuotaState {
 }
 
 /// A quota as `GET /api/v1/quota` shows it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct QuotaStatus {
     /// The normalised cluster path.
@@ -206,7 +208,7 @@ pub fn sum_usage<'a>(
 }
 
 /// A rule as shown on the wire: the cluster path and the kind's fields.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct PathRule<T> {
     /// The normalised cluster path (`/data/dir`).
     pub path: String,

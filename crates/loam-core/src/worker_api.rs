@@ -3,7 +3,7 @@
 use serde::{Deserialize, Serialize};
 
 /// The file-info object of `/v1/info` and `/v1/files` (Alluxio's `mXxx` fields, all emitted).
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct FileInfo {
     /// `"file"` or `"directory"`.
@@ -41,7 +41,7 @@ pub struct FileInfo {
 }
 
 /// `GET /v1/node`: the primary worker of a path.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct NodeAddress {
     /// Host the worker serves on.
     #[serde(rename = "Host")]
@@ -52,7 +52,7 @@ pub struct NodeAddress {
 }
 
 /// `{"success": true}` of write endpoints.
-#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Success {
     /// Whether the operation succeeded.
     pub success: bool,

@@ -9,6 +9,7 @@ pub mod internal;
 pub mod json_only;
 pub mod load;
 pub mod meta;
+pub mod openapi;
 pub mod query;
 pub mod write;
 
@@ -20,15 +21,18 @@ use crate::read_through::ReadThrough;
 use crate::write_through::WriteThrough;
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::header::CONTENT_TYPE;
 use axum::http::{Method, Uri};
 use axum::response::IntoResponse;
-use axum::routing::{get, post};
+use axum::routing::get;
 use loam_auth::{Access, Guard, Role};
 use loam_client::MembershipView;
 use loam_core::WorkerId;
 use loam_page_store::PageStore;
 use prometheus_client::registry::Registry;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What every handler shares.
 pub struct WorkerState {
@@ -69,12 +73,12 @@ impl WorkerState {
     }
 }
 
-/// What a request to the worker HTTP API needs: nothing for `/v1/health`, and for `/v1/load`, which is
+/// What a request to the worker HTTP API needs: nothing for `/v1/health`, the OpenAPI document, and `/v1/load`, which is
 /// forwarded to the Coordinator with the caller's credentials (the Coordinator decides); the `cluster`
 /// role for `/v1/internal/…`; `read` for the other reads (`GET`, `HEAD`: open without credentials under
 /// `--anonymous-read`); `write` for every other method (the write API, page POSTs).
 pub fn access(method: &Method, path: &str) -> Access {
-    if path == HEALTH_PATH || path == load::LOAD_PATH {
+    if path == HEALTH_PATH || path == load::LOAD_PATH || path == openapi::OPENAPI_PATH {
         Access::Public
     } else if path.starts_with(INTERNAL_PREFIX) {
         Access::Need(Role::Cluster)
@@ -90,30 +94,50 @@ pub const INTERNAL_PREFIX: &str = "/v1/internal/";
 /// The liveness check, open to everyone.
 pub const HEALTH_PATH: &str = "/v1/health";
 
-/// The worker's router, behind `guard`.
+/// The worker's router, behind `guard`, with its OpenAPI document.
 pub fn router(state: Arc<WorkerState>, guard: Guard) -> Router {
-    let page_limit = state.pages.page_size() as usize + 4096;
-    let router = Router::new()
-        .route(HEALTH_PATH, get(meta::health))
-        .route("/v1/node", get(meta::node))
-        .route("/v1/info", get(meta::info))
-        .route("/v1/files", get(meta::files))
+    let (routes, doc) = documented_routes(&state, &guard);
+    let doc = Arc::new(loam_core::openapi::to_json(&doc));
+    let routes = routes
         .route(
-            "/v1/file/{id}/page/{n}",
-            get(data::get_page).post(data::post_page).layer(DefaultBodyLimit::max(page_limit)),
+            openapi::OPENAPI_PATH,
+            get(move || async move { ([(CONTENT_TYPE, "application/json")], doc.to_string()) }),
         )
-        .route("/v1/range/{id}", get(data::range))
-        // A written file has no size limit: its body streams through to the UFS.
-        .route("/v1/chunk/{id}", get(data::chunk).merge(post(write::chunk).layer(DefaultBodyLimit::disable())))
-        .route("/v1/head/{id}", get(data::head))
-        .route("/v1/tail/{id}", get(data::tail))
-        .route("/metrics", get(meta::metrics))
-        .merge(internal::routes(&state))
-        .merge(cluster_ops::routes(&state))
+        .fallback(unknown);
+    guard.apply(routes).with_state(state)
+}
+
+/// The OpenAPI document of the worker HTTP API as `guard` enforces it.
+pub fn document(state: &Arc<WorkerState>, guard: &Guard) -> utoipa::openapi::OpenApi {
+    documented_routes(state, guard).1
+}
+
+/// Every route with its part of the document, and the finished document.
+fn documented_routes(state: &Arc<WorkerState>, guard: &Guard) -> (Router<Arc<WorkerState>>, utoipa::openapi::OpenApi) {
+    let page_limit = state.pages.page_size() as usize + 4096;
+    let (pages_s, pages_p, pages_r) = routes!(data::get_page, data::post_page);
+    // A written file has no size limit: its body streams through to the UFS.
+    let (put_s, put_p, put_r) = routes!(write::chunk);
+    let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::base())
+        .routes(routes!(meta::health))
+        .routes(routes!(meta::node))
+        .routes(routes!(meta::info))
+        .routes(routes!(meta::files))
+        .routes((pages_s, pages_p, pages_r.layer(DefaultBodyLimit::max(page_limit))))
+        .routes(routes!(data::range))
+        .routes(routes!(data::chunk))
+        .routes((put_s, put_p, put_r.layer(DefaultBodyLimit::disable())))
+        .routes(routes!(data::head))
+        .routes(routes!(data::tail))
+        .routes(routes!(meta::metrics))
+        .merge(internal::routes(state))
+        .merge(cluster_ops::routes(state))
         .merge(load::routes())
         .merge(write::routes())
-        .fallback(unknown);
-    guard.apply(router).with_state(state)
+        .split_for_parts();
+    loam_core::openapi::add_shared_errors(&mut doc);
+    guard.document(&mut doc);
+    (routes, doc)
 }
 
 async fn unknown(method: Method, uri: Uri) -> axum::response::Response {

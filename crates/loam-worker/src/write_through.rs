@@ -50,7 +50,7 @@ const COPY_CHUNK: u64 = 8 * 1024 * 1024;
 pub const INVALIDATE_PATH: &str = "/v1/internal/invalidate";
 
 /// `POST /v1/internal/invalidate`: drop these files from the cache.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Invalidation {
     /// Format version ([`INVALIDATION_VERSION`]).
     pub version: u32,
@@ -63,7 +63,7 @@ pub struct Invalidation {
 }
 
 /// The answer to an [`Invalidation`].
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Invalidated {
     /// Format version ([`INVALIDATION_VERSION`]).
     pub version: u32,

@@ -13,23 +13,41 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Paging, QueryParams};
+use super::openapi::ListQuery;
+use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use loam_core::cluster_ops_api::{
     CLUSTER_OPS_API_VERSION, FILE_INDEX_REPORT_PATH, FileLocation, IndexEntries, IndexFiles, IndexReport, IndexedWorker,
 };
 use loam_core::coordinator_api::{Results, StatusBody};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The file index routes.
-pub fn routes() -> Router<AppState> {
-    Router::new()
-        .route("/api/v1/file_index", get(list).post(add).delete(remove))
-        .route(FILE_INDEX_REPORT_PATH, post(report))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(list, add, remove)).routes(routes!(report))
 }
 
-async fn list(State(c): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {
+/// The path of the global file index.
+pub const PATH: &str = "/api/v1/file_index";
+
+/// Where one file is cached (`?file=`), or a page of indexed files.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum IndexAnswer {
+    One(FileLocation),
+    All(Results<String>),
+}
+
+/// The indexed files (under `prefix`), or the workers holding one file.
+#[utoipa::path(get, path = PATH, tag = "file_index", params(ListQuery,
+    ("file" = Option<String>, Query, description = "A UFS URI or cluster path: answer where it is cached"),
+    ("prefix" = Option<String>, Query, description = "List only files under this UFS URI or cluster path")),
+    responses(
+        (status = 200, description = "The file's holders, or `{\"results\"}` of UFS URIs", body = IndexAnswer),
+        (status = 404, description = "`file` is not indexed", body = StatusBody),
+        (status = 501, description = "The file index is not enabled", body = StatusBody)))]
+async fn list(State(c): State<AppState>, q: QueryParams) -> Result<Json<IndexAnswer>, ApiError> {
     let index = c.file_index();
     if let Some(file) = q.optional("file")? {
         let uri = resolve(&c, file).await?;
@@ -46,7 +64,7 @@ async fn list(State(c): State<AppState>, q: QueryParams) -> Result<Response, Api
                 IndexedWorker { identity, address }
             })
             .collect();
-        return Ok(Json(FileLocation { file: uri, workers }).into_response());
+        return Ok(Json(IndexAnswer::One(FileLocation { file: uri, workers })));
     }
     let paging = Paging::from_query(&q)?;
     let prefix = match q.optional("prefix")? {
@@ -54,21 +72,38 @@ async fn list(State(c): State<AppState>, q: QueryParams) -> Result<Response, Api
         Some(p) => p.to_string(),
         None => String::new(),
     };
-    Ok(Json(Results { results: index.list(&prefix, paging.offset, paging.limit)? }).into_response())
+    Ok(Json(IndexAnswer::All(Results { results: index.list(&prefix, paging.offset, paging.limit)? })))
 }
 
+/// Adds files to the index (without a holder: a hint of what is worth caching).
+#[utoipa::path(post, path = PATH, tag = "file_index", request_body = IndexFiles,
+    responses(
+        (status = 200, description = "How many entries were added", body = IndexEntries),
+        (status = 501, description = "The file index is not enabled", body = StatusBody),
+        (status = 507, description = "The index is full (`--file-index-max-entries`)", body = StatusBody)))]
 async fn add(State(c): State<AppState>, ApiJson(body): ApiJson<IndexFiles>) -> Result<Json<IndexEntries>, ApiError> {
     c.file_index().ensure_enabled()?;
     let files = resolve_all(&c, body.files).await?;
     Ok(Json(IndexEntries { entries: c.file_index().add(&files)? }))
 }
 
+/// Removes files from the index.
+#[utoipa::path(delete, path = PATH, tag = "file_index", request_body = IndexFiles,
+    responses(
+        (status = 200, description = "How many entries were removed", body = IndexEntries),
+        (status = 501, description = "The file index is not enabled", body = StatusBody)))]
 async fn remove(State(c): State<AppState>, ApiJson(body): ApiJson<IndexFiles>) -> Result<Json<IndexEntries>, ApiError> {
     c.file_index().ensure_enabled()?;
     let files = resolve_all(&c, body.files).await?;
     Ok(Json(IndexEntries { entries: c.file_index().remove(&files)? }))
 }
 
+/// A worker's report of the change in its cached files (members only).
+#[utoipa::path(post, path = FILE_INDEX_REPORT_PATH, tag = "internal", request_body = IndexReport,
+    responses(
+        (status = 200, description = "Applied", body = StatusBody),
+        (status = 501, description = "The file index is not enabled", body = StatusBody),
+        (status = 507, description = "The index is full (`--file-index-max-entries`)", body = StatusBody)))]
 async fn report(State(c): State<AppState>, ApiJson(r): ApiJson<IndexReport>) -> Result<Json<StatusBody>, ApiError> {
     if r.version != CLUSTER_OPS_API_VERSION {
         return Err(ApiError::InvalidInput(format!(

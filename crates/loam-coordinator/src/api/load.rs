@@ -12,45 +12,65 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Paging, QueryParams};
+use super::openapi::ListQuery;
 use crate::jobs::record::JobKind;
 use crate::jobs::{JobError, Submitted};
+use axum::Json;
 use axum::extract::State;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use loam_core::coordinator_api::{Results, StatusBody};
-use loam_core::job_api::{JobId, LoadProgress, LoadRequest};
+use loam_core::coordinator_api::{OneOrAll, Results, StatusBody};
+use loam_core::job_api::{JobId, LoadProgress, LoadRequest, SubmitAnswer};
 use serde::Serialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The load routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/load", get(get_load).post(post_load).delete(stop_load))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_load, post_load, stop_load))
 }
 
-async fn get_load(State(c): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {
+/// The path of the load jobs.
+pub const PATH: &str = "/api/v1/load";
+
+/// The load jobs, oldest first, or one of them.
+#[utoipa::path(get, path = PATH, tag = "load", params(ListQuery,
+    ("id" = Option<String>, Query, description = "A job id: answer only its progress")),
+    responses(
+        (status = 200, description = "The job's progress, or `{\"results\"}`", body = OneOrAll<LoadProgress>),
+        (status = 404, description = "No job `id`", body = StatusBody)))]
+async fn get_load(State(c): State<AppState>, q: QueryParams) -> Result<Json<OneOrAll<LoadProgress>>, ApiError> {
     if let Some(id) = q.optional("id")? {
-        return Ok(Json(c.jobs().load_progress(id).await?).into_response());
+        return Ok(Json(OneOrAll::One(c.jobs().load_progress(id).await?)));
     }
     let paging = Paging::from_query(&q)?;
     let all: Vec<LoadProgress> = c.jobs().records(JobKind::Load).await?.iter().map(|r| r.load_progress()).collect();
-    Ok(Json(Results { results: paging.apply(all) }).into_response())
+    Ok(Json(OneOrAll::All(Results { results: paging.apply(all) })))
 }
 
 /// The `400` body of a load refused for quota.
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "camelCase")]
 struct QuotaRefused {
     status: String,
-    quota_check_error: String,
+    /// Only when refused for quota.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    quota_check_error: Option<String>,
 }
 
+/// Submits a load job (with `options.sync`, waits for it to end).
+#[utoipa::path(post, path = PATH, tag = "load", request_body = LoadRequest,
+    responses(
+        (status = 200, description = "`{\"id\"}` of the new job; with `sync`, its final progress",
+            body = SubmitAnswer<LoadProgress>),
+        (status = 400, description = "Bad input, or refused for quota (`quotaCheckError`)", body = QuotaRefused),
+        (status = 409, description = "A job for the same paths exists: its `{\"id\"}`", body = JobId)))]
 async fn post_load(State(c): State<AppState>, ApiJson(req): ApiJson<LoadRequest>) -> Result<Response, ApiError> {
     let sync = req.options.sync;
     let s = match c.jobs().submit_load(req).await {
         Err(JobError::QuotaExceeded(why)) => {
             tracing::debug!("load refused: {why}");
-            let body = QuotaRefused { status: why.clone(), quota_check_error: why };
+            let body = QuotaRefused { status: why.clone(), quota_check_error: Some(why) };
             return Ok((StatusCode::BAD_REQUEST, Json(body)).into_response());
         }
         other => other?,
@@ -74,6 +94,12 @@ where
     }
 }
 
+/// Stops a running load job.
+#[utoipa::path(delete, path = PATH, tag = "load", request_body = JobId,
+    responses(
+        (status = 200, description = "Stopped", body = StatusBody),
+        (status = 404, description = "No job `id`", body = StatusBody),
+        (status = 410, description = "The job doesn't exist or has already finished", body = StatusBody)))]
 async fn stop_load(State(c): State<AppState>, ApiJson(body): ApiJson<JobId>) -> Result<Json<StatusBody>, ApiError> {
     c.jobs().stop(JobKind::Load, &body.id).await?;
     Ok(Json(StatusBody::ok()))

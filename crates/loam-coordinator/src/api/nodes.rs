@@ -10,17 +10,29 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{Paging, QueryParams};
+use super::openapi::ListQuery;
+use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
 use loam_core::WorkerId;
 use loam_core::coordinator_api::{NODE_OFFLINE, NODE_ONLINE, NodeInfo, NodeList, StatusBody};
 use loam_store::membership::{self, MemberInfo};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The nodes routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/nodes", get(get_nodes).delete(delete_node))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_nodes, delete_node))
+}
+
+/// The path of the nodes.
+pub const NODES_PATH: &str = "/api/v1/nodes";
+
+/// One node (`?id=`) or all of them.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+enum NodesAnswer {
+    One(NodeInfo),
+    All(NodeList),
 }
 
 fn parse_worker_id(raw: &str) -> Result<WorkerId, ApiError> {
@@ -35,7 +47,13 @@ fn node_info(m: &MemberInfo) -> NodeInfo {
     NodeInfo { identity, address, status: status.to_string(), tls: m.record.worker_net_address.tls }
 }
 
-async fn get_nodes(State(c): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {
+/// The registered workers, by identity, or one of them.
+#[utoipa::path(get, path = NODES_PATH, tag = "nodes", params(ListQuery,
+    ("id" = Option<String>, Query, description = "A worker identity, `worker-<uuid>`: answer only it")),
+    responses(
+        (status = 200, description = "The node, or `{\"result\"}`", body = NodesAnswer),
+        (status = 404, description = "No worker `id` is registered", body = StatusBody)))]
+async fn get_nodes(State(c): State<AppState>, q: QueryParams) -> Result<Json<NodesAnswer>, ApiError> {
     let wanted = q.optional("id")?.map(parse_worker_id).transpose()?;
     let paging = Paging::from_query(&q)?;
     let members = membership::list_workers(c.store().as_ref(), c.cluster_name()).await?;
@@ -44,13 +62,19 @@ async fn get_nodes(State(c): State<AppState>, q: QueryParams) -> Result<Response
             .iter()
             .find(|m| m.record.worker_id() == Some(id))
             .ok_or_else(|| ApiError::WorkerNotFound(id.to_string()))?;
-        return Ok(Json(node_info(m)).into_response());
+        return Ok(Json(NodesAnswer::One(node_info(m))));
     }
     let mut nodes: Vec<NodeInfo> = members.iter().map(node_info).collect();
     nodes.sort_by(|a, b| a.identity.cmp(&b.identity));
-    Ok(Json(NodeList { result: paging.apply(nodes) }).into_response())
+    Ok(Json(NodesAnswer::All(NodeList { result: paging.apply(nodes) })))
 }
 
+/// Removes a worker's registration.
+#[utoipa::path(delete, path = NODES_PATH, tag = "nodes",
+    params(("id" = String, Query, description = "The worker identity, `worker-<uuid>`")),
+    responses(
+        (status = 200, description = "Deregistered", body = StatusBody),
+        (status = 404, description = "No worker `id` is registered", body = StatusBody)))]
 async fn delete_node(State(c): State<AppState>, q: QueryParams) -> Result<Json<StatusBody>, ApiError> {
     let id = parse_worker_id(q.required("id")?)?;
     if membership::deregister(c.store().as_ref(), c.cluster_name(), &id).await? {

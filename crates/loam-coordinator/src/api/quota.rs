@@ -7,41 +7,51 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Paging, QueryParams};
+use super::openapi::{ListQuery, PathBody};
 use crate::quota::{check_not_nested, cluster_usage, status};
 use crate::rules::RuleError;
+use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use loam_core::coordinator_api::{Results, StatusBody};
-use loam_core::rules::{PathRule, QuotaRule, RuleKind};
-use serde::Deserialize;
+use loam_core::coordinator_api::{OneOrAll, Results, StatusBody};
+use loam_core::rules::{PathRule, QuotaRule, QuotaStatus, RuleKind};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The quota routes.
-pub fn routes() -> Router<AppState> {
-    Router::new().route("/api/v1/quota", get(get_quotas).post(set_quota).delete(remove_quota))
+pub fn routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_quotas, set_quota, remove_quota))
 }
+
+/// The path of the quotas.
+pub const PATH: &str = "/api/v1/quota";
 
 /// `DELETE` body.
-#[derive(Debug, Deserialize)]
-struct PathBody {
-    path: String,
-}
-
-async fn get_quotas(State(c): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {
+/// The quotas with their usage, or the quota of one path.
+#[utoipa::path(get, path = PATH, tag = "quota", params(ListQuery,
+    ("path" = Option<String>, Query, description = "A path with a quota: answer only it")),
+    responses(
+        (status = 200, description = "The quota, or `{\"results\"}`", body = OneOrAll<QuotaStatus>),
+        (status = 404, description = "No quota at `path`", body = StatusBody),
+        (status = 501, description = "Quotas are not enabled", body = StatusBody)))]
+async fn get_quotas(State(c): State<AppState>, q: QueryParams) -> Result<Json<OneOrAll<QuotaStatus>>, ApiError> {
     if let Some(path) = q.optional("path")? {
         let rule = c.quota().get(path).await?;
         let usage = cluster_usage(c.store().as_ref(), c.cluster_name()).await?;
-        return Ok(Json(status(rule, &usage, &c.jobs().reserved())).into_response());
+        return Ok(Json(OneOrAll::One(status(rule, &usage, &c.jobs().reserved()))));
     }
     let paging = Paging::from_query(&q)?;
     let rules = paging.apply(c.quota().list().await?);
     let usage = cluster_usage(c.store().as_ref(), c.cluster_name()).await?;
     let reserved = c.jobs().reserved();
     let results: Vec<_> = rules.into_iter().map(|r| status(r, &usage, &reserved)).collect();
-    Ok(Json(Results { results }).into_response())
+    Ok(Json(OneOrAll::All(Results { results })))
 }
 
+/// Sets the quota of a path (a mount or beneath one; quotas do not nest).
+#[utoipa::path(post, path = PATH, tag = "quota", request_body = PathRule<QuotaRule>,
+    responses(
+        (status = 200, description = "Set", body = StatusBody),
+        (status = 501, description = "Quotas are not enabled", body = StatusBody)))]
 async fn set_quota(
     State(c): State<AppState>,
     ApiJson(body): ApiJson<PathRule<QuotaRule>>,
@@ -54,6 +64,11 @@ async fn set_quota(
     Ok(Json(StatusBody::ok()))
 }
 
+/// Removes the quota of a path.
+#[utoipa::path(delete, path = PATH, tag = "quota", request_body = PathBody,
+    responses(
+        (status = 200, description = "Removed", body = StatusBody),
+        (status = 501, description = "Quotas are not enabled", body = StatusBody)))]
 async fn remove_quota(
     State(c): State<AppState>,
     ApiJson(body): ApiJson<PathBody>,

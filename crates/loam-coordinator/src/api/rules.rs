@@ -11,15 +11,15 @@
 use super::AppState;
 use super::error::ApiError;
 use super::extract::{ApiJson, Paging, QueryParams};
+use super::openapi::{ListQuery, PathBody};
 use crate::coordinator::Coordinator;
 use crate::rules::RuleService;
+use axum::Json;
 use axum::extract::State;
-use axum::response::{IntoResponse, Response};
-use axum::routing::get;
-use axum::{Json, Router};
-use loam_core::coordinator_api::{Results, StatusBody};
+use loam_core::coordinator_api::{OneOrAll, Results, StatusBody};
 use loam_core::rules::{PathRule, PriorityRule, RuleKind, TtlRule};
-use serde::Deserialize;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// A rule kind served over HTTP.
 pub trait RuleEndpoint: RuleKind {
@@ -47,24 +47,87 @@ impl RuleEndpoint for PriorityRule {
     }
 }
 
-/// The routes of rule kind `T`.
-pub fn routes<T: RuleEndpoint>() -> Router<AppState> {
-    Router::new().route(T::ROUTE, get(get_rules::<T>).post(set_rule::<T>).delete(remove_rule::<T>))
+/// The TTL routes (documented handlers over the generic ones below; utoipa documents no generic handler).
+pub fn ttl_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_ttl, set_ttl, remove_ttl))
 }
 
-/// `DELETE` body.
-#[derive(Debug, Deserialize)]
-struct PathBody {
-    path: String,
+/// The priority routes.
+pub fn priority_routes() -> OpenApiRouter<AppState> {
+    OpenApiRouter::new().routes(routes!(get_priority, set_priority, remove_priority))
 }
 
-async fn get_rules<T: RuleEndpoint>(State(c): State<AppState>, q: QueryParams) -> Result<Response, ApiError> {
+const TTL: &str = TtlRule::ROUTE;
+const PRIORITY: &str = PriorityRule::ROUTE;
+
+/// The TTL rules, or the rule of one path.
+#[utoipa::path(get, path = TTL, tag = "ttl", params(ListQuery,
+    ("path" = Option<String>, Query, description = "A path with a rule: answer only it")),
+    responses(
+        (status = 200, description = "The rule, or `{\"results\"}`", body = OneOrAll<PathRule<TtlRule>>),
+        (status = 404, description = "No rule at `path`", body = StatusBody),
+        (status = 501, description = "TTL is not enabled", body = StatusBody)))]
+async fn get_ttl(c: State<AppState>, q: QueryParams) -> Result<Json<OneOrAll<PathRule<TtlRule>>>, ApiError> {
+    get_rules(c, q).await
+}
+
+/// Sets the TTL of a path: its cached data is evicted once cached longer than `ttlSeconds`.
+#[utoipa::path(post, path = TTL, tag = "ttl", request_body = PathRule<TtlRule>,
+    responses(
+        (status = 200, description = "Set", body = StatusBody),
+        (status = 501, description = "TTL is not enabled", body = StatusBody)))]
+async fn set_ttl(c: State<AppState>, body: ApiJson<PathRule<TtlRule>>) -> Result<Json<StatusBody>, ApiError> {
+    set_rule(c, body).await
+}
+
+/// Removes the TTL rule of a path (`400` when it has none).
+#[utoipa::path(delete, path = TTL, tag = "ttl", request_body = PathBody,
+    responses(
+        (status = 200, description = "Removed", body = StatusBody),
+        (status = 501, description = "TTL is not enabled", body = StatusBody)))]
+async fn remove_ttl(c: State<AppState>, body: ApiJson<PathBody>) -> Result<Json<StatusBody>, ApiError> {
+    remove_rule::<TtlRule>(c, body).await
+}
+
+/// The priority rules, or the rule of one path.
+#[utoipa::path(get, path = PRIORITY, tag = "priority", params(ListQuery,
+    ("path" = Option<String>, Query, description = "A path with a rule: answer only it")),
+    responses(
+        (status = 200, description = "The rule, or `{\"results\"}`", body = OneOrAll<PathRule<PriorityRule>>),
+        (status = 404, description = "No rule at `path`", body = StatusBody),
+        (status = 501, description = "Priority eviction is not enabled", body = StatusBody)))]
+async fn get_priority(c: State<AppState>, q: QueryParams) -> Result<Json<OneOrAll<PathRule<PriorityRule>>>, ApiError> {
+    get_rules(c, q).await
+}
+
+/// Sets the eviction priority of a path (`low` is evicted first).
+#[utoipa::path(post, path = PRIORITY, tag = "priority", request_body = PathRule<PriorityRule>,
+    responses(
+        (status = 200, description = "Set", body = StatusBody),
+        (status = 501, description = "Priority eviction is not enabled", body = StatusBody)))]
+async fn set_priority(c: State<AppState>, body: ApiJson<PathRule<PriorityRule>>) -> Result<Json<StatusBody>, ApiError> {
+    set_rule(c, body).await
+}
+
+/// Removes the priority rule of a path (idempotent).
+#[utoipa::path(delete, path = PRIORITY, tag = "priority", request_body = PathBody,
+    responses(
+        (status = 200, description = "Removed", body = StatusBody),
+        (status = 501, description = "Priority eviction is not enabled", body = StatusBody)))]
+async fn remove_priority(c: State<AppState>, body: ApiJson<PathBody>) -> Result<Json<StatusBody>, ApiError> {
+    remove_rule::<PriorityRule>(c, body).await
+}
+
+async fn get_rules<T: RuleEndpoint>(
+    State(c): State<AppState>,
+    q: QueryParams,
+) -> Result<Json<OneOrAll<PathRule<T>>>, ApiError> {
     let service = T::service(&c);
     if let Some(path) = q.optional("path")? {
-        return Ok(Json(service.get(path).await?).into_response());
+        return Ok(Json(OneOrAll::One(service.get(path).await?)));
     }
     let paging = Paging::from_query(&q)?;
-    Ok(Json(Results { results: paging.apply(service.list().await?) }).into_response())
+    Ok(Json(OneOrAll::All(Results { results: paging.apply(service.list().await?) })))
 }
 
 async fn set_rule<T: RuleEndpoint>(

@@ -6,16 +6,17 @@
 use super::WorkerState;
 use crate::cluster::clear_stale::ClearStale;
 use crate::error::WorkerError;
+use axum::Json;
 use axum::extract::State;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use loam_core::cluster_ops_api::{
     CACHED_FILES_PATH, CLEAR_STALE_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, ClearStaleTask,
 };
 use loam_core::coordinator_api::StatusBody;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// What these routes share: the worker state and its clear-stale scans.
 pub struct OpsState {
@@ -24,15 +25,18 @@ pub struct OpsState {
 }
 
 /// The routes, over `state`.
-pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
+pub fn routes(state: &Arc<WorkerState>) -> OpenApiRouter<Arc<WorkerState>> {
     let clear_stale = ClearStale::new(state.id, state.pages.clone(), state.members.clone());
-    Router::new()
-        .route(CLEAR_STALE_PATH, post(start).delete(stop))
-        .route(CACHED_FILES_PATH, get(cached_files))
+    OpenApiRouter::new()
+        .routes(routes!(start, stop))
+        .routes(routes!(cached_files))
         .route_layer(axum::middleware::from_fn(super::json_only::require_json))
         .with_state(Arc::new(OpsState { worker: state.clone(), clear_stale }))
 }
 
+/// Starts a background clear-stale scan: drop the files this worker no longer owns.
+#[utoipa::path(post, path = CLEAR_STALE_PATH, tag = "internal", request_body = ClearStaleTask,
+    responses((status = 200, description = "Started", body = StatusBody)))]
 async fn start(State(s): State<Arc<OpsState>>, body: Bytes) -> Response {
     let task: ClearStaleTask = match serde_json::from_slice(&body) {
         Ok(t) => t,
@@ -47,11 +51,17 @@ async fn start(State(s): State<Arc<OpsState>>, body: Bytes) -> Response {
     Json(StatusBody::ok()).into_response()
 }
 
+/// Stops the clear-stale scan.
+#[utoipa::path(delete, path = CLEAR_STALE_PATH, tag = "internal",
+    responses((status = 200, description = "Stopped", body = StatusBody)))]
 async fn stop(State(s): State<Arc<OpsState>>) -> Json<StatusBody> {
     s.clear_stale.stop();
     Json(StatusBody::ok())
 }
 
+/// Every file this worker holds, for the Coordinator's file index.
+#[utoipa::path(get, path = CACHED_FILES_PATH, tag = "internal",
+    responses((status = 200, description = "The cached files' UFS URIs", body = CachedFiles)))]
 async fn cached_files(State(s): State<Arc<OpsState>>) -> Json<CachedFiles> {
     let files = crate::cluster::file_report::cached_uris(&s.worker.pages);
     Json(CachedFiles { version: CLUSTER_OPS_API_VERSION, worker: s.worker.id.to_string(), files })

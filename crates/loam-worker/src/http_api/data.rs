@@ -4,6 +4,7 @@
 //! `crate::path_ids`). Bodies stream page by page; nothing holds a whole file.
 
 use super::WorkerState;
+use super::openapi::FileQuery;
 use super::query::Query;
 use crate::error::{WorkerError, WorkerResult};
 use crate::read_through::OpenFile;
@@ -13,6 +14,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::header;
 use axum::response::Response;
 use futures::StreamExt;
+use loam_core::coordinator_api::StatusBody;
 use loam_core::path::UfsUri;
 use loam_core::worker_api::Success;
 use std::sync::Arc;
@@ -59,6 +61,14 @@ fn parse_index(n: &str) -> WorkerResult<u64> {
 }
 
 /// `GET /v1/file/<id>/page/<n>[?offset=&length=][&ufsFullPath=]`.
+#[utoipa::path(get, path = "/v1/file/{id}/page/{n}", tag = "data",
+    params(("id" = String, Path, description = "The file id"), ("n" = String, Path, description = "The page index"),
+        FileQuery,
+        ("offset" = Option<u64>, Query, description = "Bytes of the page to skip"),
+        ("length" = Option<u64>, Query, description = "Most bytes to return")),
+    responses(
+        (status = 200, description = "The page's bytes", content_type = "application/octet-stream", body = [u8]),
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
 pub async fn get_page(
     State(s): State<Arc<WorkerState>>,
     Path((id, n)): Path<(String, String)>,
@@ -84,6 +94,14 @@ pub async fn get_page(
 /// trusting it — as before — let anyone make even signed S3 GETs serve bytes the UFS never held. A caller
 /// that posts what it just read from the UFS (Alluxio's page clients) keeps working, at the cost of one
 /// UFS read per POST.
+#[utoipa::path(post, path = "/v1/file/{id}/page/{n}", tag = "data",
+    params(("id" = String, Path, description = "The file id"), ("n" = String, Path, description = "The page index"),
+        FileQuery),
+    request_body(content = [u8], description = "The page's bytes", content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Cached", body = Success),
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
+        (status = 409, description = "Not what the UFS holds: nothing cached", body = StatusBody)))]
 pub async fn post_page(
     State(s): State<Arc<WorkerState>>,
     Path((id, n)): Path<(String, String)>,
@@ -128,6 +146,13 @@ async fn stream(s: &WorkerState, f: OpenFile, offset: u64, len: u64, with_length
 }
 
 /// `GET /v1/range/<id>?ufsFullPath=&offset=&length=`.
+#[utoipa::path(get, path = "/v1/range/{id}", tag = "data",
+    params(("id" = String, Path, description = "The file id"), FileQuery,
+        ("offset" = Option<u64>, Query, description = "The first byte (default 0)"),
+        ("length" = Option<u64>, Query, description = "Most bytes (default to the end)")),
+    responses(
+        (status = 200, description = "The bytes, with their `Content-Length`", content_type = "application/octet-stream", body = [u8]),
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
 pub async fn range(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -141,6 +166,12 @@ pub async fn range(
 }
 
 /// `GET /v1/chunk/<id>?ufsFullPath=&chunkSize=`: the whole file with chunked transfer encoding.
+#[utoipa::path(get, path = "/v1/chunk/{id}", tag = "data",
+    params(("id" = String, Path, description = "The file id"), FileQuery,
+        ("chunkSize" = Option<u64>, Query, description = "Accepted for Alluxio's clients (positive); the worker cuts its own")),
+    responses(
+        (status = 200, description = "The whole file, chunked", content_type = "application/octet-stream", body = [u8]),
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
 pub async fn chunk(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -160,6 +191,12 @@ fn num_of_bytes(q: &Query) -> WorkerResult<u64> {
 }
 
 /// `GET /v1/head/<id>?ufsFullPath=&numOfBytes=`: the first bytes.
+#[utoipa::path(get, path = "/v1/head/{id}", tag = "data",
+    params(("id" = String, Path, description = "The file id"), FileQuery,
+        ("numOfBytes" = u64, Query, description = "How many bytes")),
+    responses(
+        (status = 200, description = "The first bytes", content_type = "application/octet-stream", body = [u8]),
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
 pub async fn head(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -172,6 +209,12 @@ pub async fn head(
 }
 
 /// `GET /v1/tail/<id>?ufsFullPath=&numOfBytes=`: the last bytes.
+#[utoipa::path(get, path = "/v1/tail/{id}", tag = "data",
+    params(("id" = String, Path, description = "The file id"), FileQuery,
+        ("numOfBytes" = u64, Query, description = "How many bytes")),
+    responses(
+        (status = 200, description = "The last bytes", content_type = "application/octet-stream", body = [u8]),
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
 pub async fn tail(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,

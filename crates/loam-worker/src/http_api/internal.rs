@@ -10,33 +10,38 @@ use super::WorkerState;
 use super::query::Query;
 use crate::error::WorkerError;
 use crate::tasks::TaskRunner;
+use axum::Json;
 use axum::extract::Path;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
-use axum::{Json, Router};
 use bytes::Bytes;
 use loam_client::MembershipView;
+use loam_core::coordinator_api::StatusBody;
 use loam_core::job_api::{
-    FREE_TASK_PATH, FileListTask, LOAD_TASK_PATH, LoadTask, PEER_FILE_PATH, PeerFile, TASK_API_VERSION, TaskResults,
+    FREE_TASK_PATH, FileListTask, LOAD_TASK_PATH, LoadTask, PEER_FILE_ROUTE, PeerFile, TASK_API_VERSION, TaskResults,
     VERIFY_TASK_PATH,
 };
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
+
+/// What the internal handlers share: the task runner and the ring (whose members a load may copy from).
+pub struct Tasks {
+    runner: Arc<TaskRunner>,
+    members: MembershipView,
+}
 
 /// The internal routes, over a task runner of `state`'s read-through layer.
-pub fn routes(state: &Arc<WorkerState>) -> Router<Arc<WorkerState>> {
+pub fn routes(state: &Arc<WorkerState>) -> OpenApiRouter<Arc<WorkerState>> {
     let runner = TaskRunner::new(state.rt.clone(), state.cluster_token.clone());
-    Router::new()
-        .route(LOAD_TASK_PATH, {
-            let members = state.members.clone();
-            post(move |r: State<Arc<TaskRunner>>, body: Bytes| load(r, members, body))
-        })
-        .route(FREE_TASK_PATH, post(free))
-        .route(VERIFY_TASK_PATH, post(verify))
-        .route(&format!("{PEER_FILE_PATH}/{{id}}"), get(file))
+    OpenApiRouter::new()
+        .routes(routes!(load))
+        .routes(routes!(free))
+        .routes(routes!(verify))
+        .routes(routes!(file))
         .route_layer(axum::middleware::from_fn(super::json_only::require_json))
-        .with_state(runner)
+        .with_state(Arc::new(Tasks { runner, members: state.members.clone() }))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8], version: impl Fn(&T) -> u32) -> Result<T, WorkerError> {
@@ -71,8 +76,12 @@ fn check_sources(t: &LoadTask, members: &MembershipView) -> Result<(), WorkerErr
     Ok(())
 }
 
-async fn load(State(r): State<Arc<TaskRunner>>, members: MembershipView, body: Bytes) -> Response {
-    let task = parse::<LoadTask>(&body, |t| t.version).and_then(|t| check_sources(&t, &members).map(|()| t));
+/// Caches a batch of files (from the UFS, or copied from a peer `source`); one result per file.
+#[utoipa::path(post, path = LOAD_TASK_PATH, tag = "internal", request_body = LoadTask,
+    responses((status = 200, description = "One result per file, in request order", body = TaskResults)))]
+async fn load(State(t): State<Arc<Tasks>>, body: Bytes) -> Response {
+    let r = t.runner.clone();
+    let task = parse::<LoadTask>(&body, |t| t.version).and_then(|task| check_sources(&task, &t.members).map(|()| task));
     match task {
         // The batch runs on its own task: if the coordinator goes away mid-batch (a restart), the reads
         // already started still finish and cache their pages, instead of being dropped half-way and
@@ -85,23 +94,36 @@ async fn load(State(r): State<Arc<TaskRunner>>, members: MembershipView, body: B
     }
 }
 
-async fn free(State(r): State<Arc<TaskRunner>>, body: Bytes) -> Response {
+/// Drops a batch of files from this worker's cache; one result per file.
+#[utoipa::path(post, path = FREE_TASK_PATH, tag = "internal", request_body = FileListTask,
+    responses((status = 200, description = "One result per file, in request order", body = TaskResults)))]
+async fn free(State(s): State<Arc<Tasks>>, body: Bytes) -> Response {
     match parse::<FileListTask>(&body, |t| t.version) {
-        Ok(t) => answer(r.free(t.uris, t.bandwidth).await),
+        Ok(t) => answer(s.runner.free(t.uris, t.bandwidth).await),
         Err(e) => e.into_response(),
     }
 }
 
-async fn verify(State(r): State<Arc<TaskRunner>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
+/// Whether each file of a batch is wholly cached here (with `metadataOnly`, whether its record is).
+#[utoipa::path(post, path = VERIFY_TASK_PATH, tag = "internal", request_body = FileListTask,
+    params(("metadataOnly" = Option<bool>, Query, description = "Check the records only")),
+    responses((status = 200, description = "One result per file, in request order", body = TaskResults)))]
+async fn verify(State(s): State<Arc<Tasks>>, RawQuery(q): RawQuery, body: Bytes) -> Response {
     let metadata_only = Query::form(q.as_deref()).get("metadataOnly") == Some("true");
     match parse::<FileListTask>(&body, |t| t.version) {
-        Ok(t) => answer(r.verify(t.uris, metadata_only)),
+        Ok(t) => answer(s.runner.verify(t.uris, metadata_only)),
         Err(e) => e.into_response(),
     }
 }
 
-async fn file(State(r): State<Arc<TaskRunner>>, Path(id): Path<String>) -> Response {
-    let pages = r.pages();
+/// The record of a cached file, which a peer copying it reads first.
+#[utoipa::path(get, path = PEER_FILE_ROUTE, tag = "internal",
+    params(("id" = String, Path, description = "The file id")),
+    responses(
+        (status = 200, description = "The file's record", body = PeerFile),
+        (status = 404, description = "Not cached here", body = StatusBody)))]
+async fn file(State(s): State<Arc<Tasks>>, Path(id): Path<String>) -> Response {
+    let pages = s.runner.pages();
     match pages.file(&id) {
         Some(rec) => Json(PeerFile {
             version: TASK_API_VERSION,

@@ -14,22 +14,34 @@
 use super::WorkerState;
 use super::query::Query;
 use crate::error::WorkerError;
+use axum::Json;
 use axum::extract::{RawQuery, State};
 use axum::http::header::{AUTHORIZATION, WWW_AUTHENTICATE};
 use axum::http::{HeaderMap, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::{Json, Router};
 use loam_core::coordinator_api::Results;
+use loam_core::coordinator_api::StatusBody;
 use loam_core::job_api::{JobId, LoadProgress, WorkerLoadAnswer, WorkerLoadProgress};
 use serde_json::json;
 use std::sync::{Arc, OnceLock};
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The path of the load API, forwarded to the Coordinator.
 pub const LOAD_PATH: &str = "/v1/load";
 
 /// The `/v1/load` route.
-pub fn routes() -> Router<Arc<WorkerState>> {
-    Router::new().route(LOAD_PATH, axum::routing::get(load).post(load))
+pub fn routes() -> OpenApiRouter<Arc<WorkerState>> {
+    OpenApiRouter::new().routes(routes!(load))
+}
+
+/// `submit` and `stop` answer this; `progress` answers [`WorkerLoadProgress`].
+#[derive(serde::Serialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // The handler builds each answer itself; this type documents their union.
+enum LoadAnswer {
+    Done(WorkerLoadAnswer),
+    Progress(WorkerLoadProgress),
 }
 
 fn http() -> Result<&'static reqwest::Client, WorkerError> {
@@ -40,6 +52,17 @@ fn http() -> Result<&'static reqwest::Client, WorkerError> {
         .ok_or_else(|| WorkerError::Unavailable("cannot build an HTTP client to reach the coordinator".into()))
 }
 
+/// Drives a distributed load of `path` through the Coordinator, with the caller's credentials.
+#[utoipa::path(method(get, post), path = LOAD_PATH, tag = "load",
+    params(("path" = String, Query, description = "The UFS URI or cluster path to load"),
+        ("opType" = String, Query, description = "`submit`, `progress` or `stop`")),
+    responses(
+        (status = 200, description = "`{success, jobId, message}` (submit, stop) or `{jobState, path, message}` (progress)",
+            body = LoadAnswer),
+        (status = 401, description = "The Coordinator refused the caller's credentials", body = StatusBody),
+        (status = 403, description = "The caller lacks the `admin` role the Coordinator asks for", body = StatusBody),
+        (status = 404, description = "`progress`: no load job for `path`", body = StatusBody),
+        (status = 503, description = "No Coordinator configured or reachable", body = StatusBody)))]
 async fn load(State(s): State<Arc<WorkerState>>, headers: HeaderMap, RawQuery(q): RawQuery) -> Response {
     // The caller's credentials go with the request: the Coordinator decides whether it may load.
     let authorization = headers.get(AUTHORIZATION).cloned();
@@ -48,7 +71,7 @@ async fn load(State(s): State<Arc<WorkerState>>, headers: HeaderMap, RawQuery(q)
         Err(Failure::Worker(e)) => e.into_response(),
         // The Coordinator's refusal reaches the caller as it is: the caller's credentials were refused.
         Err(Failure::Refused(status, message)) => {
-            let mut r = (status, Json(loam_core::coordinator_api::StatusBody { status: message })).into_response();
+            let mut r = (status, Json(StatusBody { status: message })).into_response();
             r.headers_mut().insert(WWW_AUTHENTICATE, HeaderValue::from_static(r#"Bearer realm="loam""#));
             r
         }

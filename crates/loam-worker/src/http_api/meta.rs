@@ -8,6 +8,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
+use loam_core::coordinator_api::StatusBody;
 use loam_core::path::UfsUri;
 use loam_core::time::epoch_millis;
 use loam_core::worker_api::{FileInfo, NodeAddress, human_readable_size};
@@ -15,11 +16,19 @@ use loam_ufs::{ListOptions, UfsError, UfsStatus};
 use std::sync::Arc;
 
 /// `GET /v1/health`: 200 while the worker serves.
+#[utoipa::path(get, path = super::HEALTH_PATH, tag = "meta",
+    responses((status = 200, description = "`OK` while the worker serves", body = String, content_type = "text/plain")))]
 pub async fn health() -> &'static str {
     "OK"
 }
 
 /// `GET /v1/node?path=`: the primary worker of a path by the current ring.
+#[utoipa::path(get, path = "/v1/node", tag = "meta",
+    params(("path" = String, Query, description = "A cluster path (`/mount/key`) or a UFS URI")),
+    responses(
+        (status = 200, description = "The worker that owns the path", body = NodeAddress),
+        (status = 404, description = "A cluster path under no mount", body = StatusBody),
+        (status = 503, description = "No live worker on the ring", body = StatusBody)))]
 pub async fn node(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> WorkerResult<Json<NodeAddress>> {
     let q = Query::raw(q.as_deref(), &["path"]);
     let path = q.required("path")?;
@@ -37,7 +46,7 @@ pub async fn node(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> W
 fn not_found_is_500(e: WorkerError) -> Response {
     match e {
         WorkerError::Ufs(UfsError::NotFound(m)) => {
-            let body = loam_core::coordinator_api::StatusBody { status: format!("File does not exist: {m}") };
+            let body = StatusBody { status: format!("File does not exist: {m}") };
             (StatusCode::INTERNAL_SERVER_ERROR, Json(body)).into_response()
         }
         e => e.into_response(),
@@ -45,6 +54,12 @@ fn not_found_is_500(e: WorkerError) -> Response {
 }
 
 /// `GET /v1/info?path=`: a list with the file-info of one path.
+#[utoipa::path(get, path = "/v1/info", tag = "meta",
+    params(("path" = String, Query, description = "A cluster path or UFS URI (form-encoded: `+` is a space)")),
+    responses(
+        (status = 200, description = "A list with one file-info", body = Vec<FileInfo>),
+        (status = 404, description = "Under no mount", body = StatusBody),
+        (status = 500, description = "`File does not exist: <uri>`, which Alluxio's clients read as not found", body = StatusBody)))]
 pub async fn info(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> Response {
     let q = Query::form(q.as_deref());
     let run = async {
@@ -63,6 +78,12 @@ pub async fn info(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> R
 }
 
 /// `GET /v1/files?path=`: the entries of a directory (a file lists as itself).
+#[utoipa::path(get, path = "/v1/files", tag = "meta",
+    params(("path" = String, Query, description = "A cluster path or UFS URI (form-encoded: `+` is a space)")),
+    responses(
+        (status = 200, description = "The entries' file-infos", body = Vec<FileInfo>),
+        (status = 404, description = "Under no mount", body = StatusBody),
+        (status = 500, description = "`File does not exist: <uri>`, which Alluxio's clients read as not found", body = StatusBody)))]
 pub async fn files(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> Response {
     let q = Query::form(q.as_deref());
     let run = async {
@@ -129,6 +150,8 @@ fn file_info(s: &WorkerState, cluster_path: &str, st: &UfsStatus) -> FileInfo {
 }
 
 /// `GET /metrics`: Prometheus (OpenMetrics) text of this worker's registry.
+#[utoipa::path(get, path = "/metrics", tag = "meta",
+    responses((status = 200, description = "OpenMetrics text", body = String, content_type = "application/openmetrics-text")))]
 pub async fn metrics(State(s): State<Arc<WorkerState>>) -> Response {
     s.refresh_gauges();
     let mut text = String::new();

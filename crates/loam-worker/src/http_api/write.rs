@@ -12,30 +12,31 @@
 //! its own parts.
 
 use super::WorkerState;
+use super::openapi::{SrcDstQuery, TargetQuery};
 use super::query::Query;
 use crate::error::{WorkerError, WorkerResult};
 use crate::write_through::{INVALIDATION_VERSION, Invalidated, Invalidation};
+use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::routing::post;
-use axum::{Json, Router};
 use futures::TryStreamExt;
+use loam_core::coordinator_api::StatusBody;
 use loam_core::path::UfsUri;
 use loam_core::worker_api::Success;
 use std::sync::Arc;
+use utoipa_axum::router::OpenApiRouter;
+use utoipa_axum::routes;
 
 /// The write routes other than `POST /v1/chunk` (which shares its path with the read, see `http_api`).
-pub fn routes() -> Router<Arc<WorkerState>> {
-    Router::new()
-        .route("/v1/mkdir/{id}", post(mkdir))
-        .route("/v1/touch/{id}", post(touch))
-        .route("/v1/rm/{id}", post(rm))
-        .route("/v1/mv/{id}", post(mv))
-        .route("/v1/copy/{id}", post(copy))
-        .route(
-            crate::write_through::INVALIDATE_PATH,
-            post(invalidate).layer(axum::middleware::from_fn(super::json_only::require_json)),
-        )
+pub fn routes() -> OpenApiRouter<Arc<WorkerState>> {
+    let (s, p, invalidate) = routes!(invalidate);
+    OpenApiRouter::new()
+        .routes(routes!(mkdir))
+        .routes(routes!(touch))
+        .routes(routes!(rm))
+        .routes(routes!(mv))
+        .routes(routes!(copy))
+        .routes((s, p, invalidate.layer(axum::middleware::from_fn(super::json_only::require_json))))
 }
 
 /// The `ufsFullPath` of a one-path endpoint, checked against the `<id>` of the URL.
@@ -61,6 +62,15 @@ fn ok() -> Json<Success> {
 }
 
 /// `POST /v1/chunk/<id>?ufsFullPath=&chunkSize=`: the body becomes the file.
+#[utoipa::path(post, path = "/v1/chunk/{id}", tag = "write",
+    params(("id" = String, Path, description = "The file id of `ufsFullPath`"), TargetQuery,
+        ("chunkSize" = Option<u64>, Query, description = "Accepted (positive) and ignored")),
+    request_body(content = [u8], description = "The file's new content (streamed)",
+        content_type = "application/octet-stream"),
+    responses(
+        (status = 200, description = "Done", body = Success),
+        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
+        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
 pub async fn chunk(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -77,6 +87,13 @@ pub async fn chunk(
     Ok(ok())
 }
 
+/// Makes a directory (and its parents).
+#[utoipa::path(post, path = "/v1/mkdir/{id}", tag = "write",
+    params(("id" = String, Path, description = "The file id of `ufsFullPath`"), TargetQuery),
+    responses(
+        (status = 200, description = "Done", body = Success),
+        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
+        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
 async fn mkdir(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -87,6 +104,13 @@ async fn mkdir(
     Ok(ok())
 }
 
+/// Makes an empty file (one that exists is left as it is).
+#[utoipa::path(post, path = "/v1/touch/{id}", tag = "write",
+    params(("id" = String, Path, description = "The file id of `ufsFullPath`"), TargetQuery),
+    responses(
+        (status = 200, description = "Done", body = Success),
+        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
+        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
 async fn touch(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -97,6 +121,14 @@ async fn touch(
     Ok(ok())
 }
 
+/// Deletes a file, or a directory (`recursive=True` when it is not empty).
+#[utoipa::path(post, path = "/v1/rm/{id}", tag = "write",
+    params(("id" = String, Path, description = "The file id of `ufsFullPath`"), TargetQuery,
+        ("recursive" = Option<String>, Query, description = "`True` or `False` (any case)")),
+    responses(
+        (status = 200, description = "Done", body = Success),
+        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
+        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
 async fn rm(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -118,6 +150,13 @@ async fn rm(
     Ok(ok())
 }
 
+/// Renames a file or directory.
+#[utoipa::path(post, path = "/v1/mv/{id}", tag = "write",
+    params(("id" = String, Path, description = "A file id (of the source or the destination)"), SrcDstQuery),
+    responses(
+        (status = 200, description = "Done", body = Success),
+        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
+        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
 async fn mv(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -128,6 +167,13 @@ async fn mv(
     Ok(ok())
 }
 
+/// Copies a file.
+#[utoipa::path(post, path = "/v1/copy/{id}", tag = "write",
+    params(("id" = String, Path, description = "A file id (of the source or the destination)"), SrcDstQuery),
+    responses(
+        (status = 200, description = "Done", body = Success),
+        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
+        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
 async fn copy(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -139,6 +185,8 @@ async fn copy(
 }
 
 /// `POST /v1/internal/invalidate`: a peer wrote through; drop what it changed.
+#[utoipa::path(post, path = crate::write_through::INVALIDATE_PATH, tag = "internal", request_body = Invalidation,
+    responses((status = 200, description = "The files dropped here", body = Invalidated)))]
 async fn invalidate(State(s): State<Arc<WorkerState>>, body: Bytes) -> WorkerResult<Json<Invalidated>> {
     let inv: Invalidation =
         serde_json::from_slice(&body).map_err(|e| WorkerError::InvalidInput(format!("malformed invalidation: {e}")))?;

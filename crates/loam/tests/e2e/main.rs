@@ -18,6 +18,7 @@ mod distributed;
 mod fuse;
 mod job_cli;
 mod local_cli;
+mod openapi;
 mod private_files;
 mod processes;
 mod rebalance_cli;
