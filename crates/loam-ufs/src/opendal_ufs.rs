@@ -40,6 +40,7 @@ mod beneath;
 mod error_mapping;
 mod operators;
 pub mod s3_options;
+mod static_keys;
 pub mod streamed_write;
 mod transient;
 

@@ -14,6 +14,7 @@
 //! `transient` about each retry.
 
 use super::s3_options::S3Settings;
+use super::static_keys::StaticKeys;
 use super::transient::MarkTemporary;
 use crate::{MountOptions, UfsError, UfsResult};
 use loam_core::path::UfsUri;
@@ -84,9 +85,10 @@ pub fn s3_operator(root: &UfsUri, options: &MountOptions) -> UfsResult<Operator>
         b = b.enable_virtual_host_style();
     }
     if let Some((access, secret)) = &s.credentials {
-        // Explicit keys: never consult the environment, profiles or the EC2 metadata service (which
-        // would stall for its connect timeout outside EC2).
-        b = b.access_key_id(access).secret_access_key(secret).disable_config_load().disable_ec2_metadata();
+        // Explicit keys, as the only credential provider: the environment, profiles and the EC2 metadata
+        // service (which would stall for its connect timeout outside EC2) are never consulted, and the
+        // secret is never in a provider's `Debug` (see `static_keys`).
+        b = b.credential_provider_chain(StaticKeys::chain(access, secret));
     }
     let op = Operator::new(b).map_err(|e| config_error(root, e))?;
     Ok(with_layers(op))

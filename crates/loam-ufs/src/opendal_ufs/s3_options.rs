@@ -7,6 +7,7 @@
 //! same map carries options for other layers (TTL, bandwidth).
 
 use crate::{MountOptions, UfsError, UfsResult};
+use loam_core::secrets::is_secret_key;
 
 /// Access key id aliases (`s3a.*` is Hadoop's spelling, `aws.*` Alluxio 1.x, `s3.*` Alluxio 3.x).
 pub const ACCESS_KEY: &[&str] = &["s3a.accessKeyId", "aws.accessKeyId", "s3.accessKeyId"];
@@ -22,8 +23,8 @@ pub const PATH_STYLE: &[&str] = &["s3.pathStyle", "s3a.path.style.access", "allu
 /// The region used when the options name none (the AWS default; S3-compatible servers ignore it).
 pub const DEFAULT_REGION: &str = "us-east-1";
 
-/// What a mount's options say about the S3 service.
-#[derive(Clone, Debug, PartialEq, Eq)]
+/// What a mount's options say about the S3 service. Its `Debug` masks the credentials.
+#[derive(Clone, PartialEq, Eq)]
 pub struct S3Settings {
     /// Static credentials `(access key, secret key)`; `None` falls back to the environment.
     pub credentials: Option<(String, String)>,
@@ -33,6 +34,18 @@ pub struct S3Settings {
     pub region: String,
     /// Path-style addressing (`endpoint/bucket/key`) instead of virtual-host style (`bucket.endpoint/key`).
     pub path_style: bool,
+}
+
+impl std::fmt::Debug for S3Settings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let credentials = self.credentials.as_ref().map(|_| loam_core::secrets::MASK);
+        f.debug_struct("S3Settings")
+            .field("credentials", &credentials)
+            .field("endpoint", &self.endpoint)
+            .field("region", &self.region)
+            .field("path_style", &self.path_style)
+            .finish()
+    }
 }
 
 impl S3Settings {
@@ -85,7 +98,9 @@ fn pick<'a>(options: &'a MountOptions, aliases: &[&'static str]) -> UfsResult<Op
         match found {
             None => found = Some((name, v)),
             Some((first, fv)) if fv != v => {
-                return Err(UfsError::InvalidInput(format!("options {first} and {name} disagree ({fv:?} vs {v:?})")));
+                // The values of secret options (keys, key ids) reach API answers and logs: named, not shown.
+                let shown = if is_secret_key(name) { String::new() } else { format!(" ({fv:?} vs {v:?})") };
+                return Err(UfsError::InvalidInput(format!("options {first} and {name} disagree{shown}")));
             }
             Some(_) => {}
         }
@@ -147,6 +162,7 @@ mod tests {
             ]);
             let s = S3Settings::parse(&o).unwrap();
             assert_eq!(s.credentials, Some(("ak".into(), "sk".into())), "alias set {i}");
+            assert!(!format!("{s:?}").contains("sk"), "Debug masks the keys: {s:?}");
             assert_eq!(s.endpoint.as_deref(), Some("http://127.0.0.1:9000"));
             assert_eq!(s.region, "eu-west-3");
             assert!(!s.path_style);
@@ -173,6 +189,19 @@ mod tests {
         assert!(
             matches!(&err, UfsError::InvalidInput(m) if m.contains("aws.accessKeyId") && m.contains("s3.accessKeyId"))
         );
+        let region = opts(&[("s3.region", "eu-west-1"), ("s3a.region", "eu-west-3")]);
+        let err = S3Settings::parse(&region).unwrap_err().to_string();
+        assert!(err.contains("\"eu-west-1\" vs \"eu-west-3\""), "other values are shown: {err}");
+    }
+
+    #[test]
+    fn disagreeing_secrets_are_named_not_shown() {
+        for (first, second) in [("s3a.secretKey", "s3.secretKey"), ("s3a.accessKeyId", "aws.accessKeyId")] {
+            let o = opts(&[(first, "first-sekret-1"), (second, "second-sekret-2"), ("s3a.endpoint", "http://h:1")]);
+            let err = S3Settings::parse(&o).unwrap_err().to_string();
+            assert!(err.contains(first) && err.contains(second) && err.contains("disagree"), "{err}");
+            assert!(!err.contains("sekret"), "a secret in the message: {err}");
+        }
     }
 
     #[test]
