@@ -85,4 +85,38 @@ mod tests {
         assert_eq!(l.admit("a", at(30)), Some(1));
         assert_eq!(l.admit("a", at(41)), Some(0));
     }
+
+    /// A `Write` into a shared buffer, for capturing what a subscriber prints.
+    #[derive(Clone, Default)]
+    struct Captured(std::sync::Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().unwrap().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn the_macro_logs_once_per_call_site_through_tracing() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        tracing::subscriber::with_default(subscriber, || {
+            // Five in a row from one site (microseconds apart, far inside INTERVAL), then another site.
+            for i in 0..5 {
+                crate::warn_limited!(attempt = i, "upstream down");
+            }
+            crate::warn_limited!("another site");
+        });
+        let text = String::from_utf8(out.0.lock().unwrap().clone()).unwrap();
+        let lines: Vec<&str> = text.lines().collect();
+        assert_eq!(lines.len(), 2, "{text}");
+        assert!(lines[0].contains("WARN") && lines[0].contains("upstream down"), "{text}");
+        assert!(lines[0].contains("suppressed=0") && lines[0].contains("attempt=0"), "the first one: {text}");
+        assert!(lines[1].contains("another site"), "{text}");
+    }
 }
