@@ -9,8 +9,14 @@
 //! moto runs under a tiny Python wrapper whose watchdog thread exits when its parent (the test process)
 //! is gone. The server stays in the test's process group, so Ctrl-C reaches it as well.
 //!
-//! moto notes: it accepts any non-empty credentials and does not check signatures; bucket names must be
-//! valid S3 names (3 to 63 characters, lower case); an unsigned `PUT /<bucket>` creates a bucket.
+//! moto notes: by default it accepts any non-empty credentials and does not check signatures; bucket
+//! names must be valid S3 names (3 to 63 characters, lower case); an unsigned `PUT /<bucket>` creates a
+//! bucket. [`S3TestServer::start_signed`] turns moto's authentication on (`INITIAL_NO_AUTH_ACTION_COUNT`:
+//! every request after the first N is checked against its IAM users, SigV4 signature included): the
+//! first [`SIGNED_SETUP_REQUESTS`] requests make an IAM user with an access key and an allow-all policy,
+//! and from then on only requests signed with that key's secret are served (a wrong secret is
+//! `SignatureDoesNotMatch`, unsigned requests `403`). Tests that must show a secret is really used run on
+//! such a server.
 
 use std::collections::BTreeMap;
 use std::fs::File;
@@ -23,6 +29,33 @@ use crate::http::request;
 
 const ACCESS_KEY: &str = "loam-test-access-key";
 const SECRET_KEY: &str = "loam-test-secret-key";
+/// The unauthenticated requests a signed server lets through: create the IAM user, its access key, its
+/// policy (in [`SIGNED_SETUP`]). The readiness probe (`/moto-api/`) is not an action and does not count.
+const SIGNED_SETUP_REQUESTS: u32 = 3;
+/// Makes the IAM user `loam` with an access key and an allow-all policy (the first
+/// [`SIGNED_SETUP_REQUESTS`] requests, unchecked), then creates the buckets named in argv[2..] signed
+/// with that key; prints `<access key id> <secret key>`.
+const SIGNED_SETUP: &str = r#"
+import sys, boto3
+endpoint, buckets = sys.argv[1], sys.argv[2:]
+common = dict(endpoint_url=endpoint, region_name="us-east-1")
+iam = boto3.client("iam", aws_access_key_id="setup", aws_secret_access_key="setup", **common)
+iam.create_user(UserName="loam")
+key = iam.create_access_key(UserName="loam")["AccessKey"]
+policy = '{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}'
+iam.put_user_policy(UserName="loam", PolicyName="all", PolicyDocument=policy)
+s3 = boto3.client("s3", aws_access_key_id=key["AccessKeyId"], aws_secret_access_key=key["SecretAccessKey"], **common)
+for bucket in buckets:
+    s3.create_bucket(Bucket=bucket)
+print(key["AccessKeyId"], key["SecretAccessKey"])
+"#;
+/// Puts an object (argv: endpoint, access key, secret key, bucket, key; the body on stdin), signed.
+const PUT_OBJECT: &str = r#"
+import sys, boto3
+endpoint, access, secret, bucket, key = sys.argv[1:]
+s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access, aws_secret_access_key=secret)
+s3.put_object(Bucket=bucket, Key=key, Body=sys.stdin.buffer.read())
+"#;
 const REGION: &str = "us-east-1";
 /// How long a start may take before the test fails (a loaded CI machine is far slower than 0.6 s).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
@@ -47,6 +80,8 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 pub struct S3TestServer {
     child: Child,
     port: u16,
+    access_key: String,
+    secret_key: String,
     _log: tempfile::NamedTempFile,
 }
 
@@ -70,6 +105,33 @@ impl S3TestServer {
     /// [`S3TestServer::start`], with the server confined to `cpus` (a `taskset` list such as `0` or `0-1`)
     /// when given: the load benchmark gives the S3 server CPUs of its own, as a remote store would have.
     pub fn start_on_cpus(cpus: Option<&str>) -> Self {
+        Self::spawn(cpus, &[])
+    }
+
+    /// A server that checks SigV4 signatures: only requests signed with [`S3TestServer::access_key`] and
+    /// [`S3TestServer::secret_key`] (an access key moto made) are served. `buckets` are created at start;
+    /// [`S3TestServer::create_bucket`] (unsigned) does not work on it.
+    pub fn start_signed(buckets: &[&str]) -> Self {
+        let mut server = Self::spawn(None, &[("INITIAL_NO_AUTH_ACTION_COUNT", &SIGNED_SETUP_REQUESTS.to_string())]);
+        let out = Command::new(venv_dir().join("bin/python3"))
+            .arg("-c")
+            .arg(SIGNED_SETUP)
+            .arg(server.endpoint())
+            .args(buckets)
+            .output()
+            .expect("run the signed S3 server's setup");
+        let text = String::from_utf8_lossy(&out.stdout);
+        match text.split_whitespace().collect::<Vec<_>>().as_slice() {
+            [access, secret] if out.status.success() => {
+                server.access_key = access.to_string();
+                server.secret_key = secret.to_string();
+                server
+            }
+            _ => panic!("setting up the signed S3 server failed: {text}{}", String::from_utf8_lossy(&out.stderr)),
+        }
+    }
+
+    fn spawn(cpus: Option<&str>, env: &[(&str, &str)]) -> Self {
         let venv = venv_dir();
         let (python, moto) = (venv.join("bin/python3"), venv.join("bin/moto_server"));
         if !moto.is_file() || !python.is_file() {
@@ -99,12 +161,14 @@ impl S3TestServer {
                 .arg(WATCHDOG)
                 .arg(&moto)
                 .args(["-H", "127.0.0.1", "-p", &port.to_string()])
+                .envs(env.iter().copied())
                 .stdin(Stdio::null())
                 .stdout(Stdio::from(out))
                 .stderr(Stdio::from(err))
                 .spawn()
                 .unwrap_or_else(|e| panic!("cannot start {}: {e}", moto.display()));
-            let mut server = Self { child, port, _log: log };
+            let (access_key, secret_key) = (ACCESS_KEY.to_string(), SECRET_KEY.to_string());
+            let mut server = Self { child, port, access_key, secret_key, _log: log };
             match server.wait_ready() {
                 Ok(()) => return server,
                 Err(()) => last_log = read_log(&server._log),
@@ -144,14 +208,14 @@ impl S3TestServer {
         self.port
     }
 
-    /// Access key id to use (moto accepts any).
-    pub fn access_key(&self) -> &'static str {
-        ACCESS_KEY
+    /// Access key id to use (any works unless the server is signed).
+    pub fn access_key(&self) -> &str {
+        &self.access_key
     }
 
-    /// Secret key to use (moto accepts any).
-    pub fn secret_key(&self) -> &'static str {
-        SECRET_KEY
+    /// Secret key to use (any works unless the server is signed).
+    pub fn secret_key(&self) -> &str {
+        &self.secret_key
     }
 
     /// The region to sign for.
@@ -168,11 +232,28 @@ impl S3TestServer {
         }
     }
 
+    /// Puts `body` at `bucket/key`, signed with the server's keys (boto3), so it works on a signed server
+    /// too; for tests without an async runtime of their own.
+    pub fn put_object(&self, bucket: &str, key: &str, body: &[u8]) {
+        let mut child = Command::new(venv_dir().join("bin/python3"))
+            .arg("-c")
+            .arg(PUT_OBJECT)
+            .args([&self.endpoint(), &self.access_key, &self.secret_key, bucket, key])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("run boto3");
+        std::io::Write::write_all(&mut child.stdin.take().expect("piped stdin"), body).expect("write the body");
+        let out = child.wait_with_output().expect("wait for boto3");
+        assert!(out.status.success(), "putting {bucket}/{key} failed: {}", String::from_utf8_lossy(&out.stderr));
+    }
+
     /// Mount options (Alluxio names) that reach this server: credentials, endpoint, region, path style.
     pub fn mount_options(&self) -> BTreeMap<String, String> {
         [
-            ("s3a.accessKeyId", ACCESS_KEY.to_string()),
-            ("s3a.secretKey", SECRET_KEY.to_string()),
+            ("s3a.accessKeyId", self.access_key.clone()),
+            ("s3a.secretKey", self.secret_key.clone()),
             ("alluxio.underfs.s3.endpoint", self.endpoint()),
             ("alluxio.underfs.s3.endpoint.region", REGION.to_string()),
             ("alluxio.underfs.s3.disable.dns.buckets", "true".to_string()),
@@ -214,5 +295,14 @@ mod tests {
         assert_eq!(server.mount_options()["alluxio.underfs.s3.endpoint"], format!("http://127.0.0.1:{port}"));
         drop(server);
         assert!(request(port, "GET", "/").is_err(), "the server is gone after drop");
+    }
+
+    #[test]
+    fn a_signed_server_serves_only_its_key() {
+        let server = S3TestServer::start_signed(&["loam-signed"]);
+        assert!(server.access_key().starts_with("AKIA") && server.secret_key() != SECRET_KEY);
+        server.put_object("loam-signed", "k", b"v");
+        let (status, body) = request(server.port(), "GET", "/loam-signed/k").expect("an unsigned GET");
+        assert_eq!(status, 403, "unsigned requests are refused: {body}");
     }
 }
