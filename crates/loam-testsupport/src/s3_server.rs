@@ -56,14 +56,33 @@ endpoint, access, secret, bucket, key = sys.argv[1:]
 s3 = boto3.client("s3", endpoint_url=endpoint, region_name="us-east-1", aws_access_key_id=access, aws_secret_access_key=secret)
 s3.put_object(Bucket=bucket, Key=key, Body=sys.stdin.buffer.read())
 "#;
+/// Run before moto on a signed server: moto rebuilds the canonical request from the query string as it
+/// arrived, while SigV4 (and AWS) canonicalize it (`%XX`-encode every value). A client that sends a
+/// value unencoded (OpenDAL's `delimiter=/`) is then refused by moto alone; this re-encodes the query
+/// before moto signs it again, as AWS does.
+const CANONICAL_QUERY: &str = r#"
+from urllib.parse import quote, unquote, urlsplit, urlunsplit
+import moto.iam.access_control as access_control
+as_received = access_control.IAMRequestBase._create_aws_request
+def canonical(self):
+    request = as_received(self)
+    parts = urlsplit(request.url)
+    if parts.query:
+        enc = lambda s: quote(unquote(s), safe="-_.~")
+        pairs = [p.partition("=") for p in parts.query.split("&")]
+        request.url = urlunsplit(parts._replace(query="&".join(enc(k) + "=" + enc(v) for k, _, v in pairs)))
+    return request
+access_control.IAMRequestBase._create_aws_request = canonical
+"#;
 const REGION: &str = "us-east-1";
 /// How long a start may take before the test fails (a loaded CI machine is far slower than 0.6 s).
 const START_TIMEOUT: Duration = Duration::from_secs(60);
 /// Fresh ports to try when the server exits at start (another process took the port meanwhile).
 const START_ATTEMPTS: usize = 5;
 
-/// Runs the moto_server script given as argv[1] with the remaining arguments, and exits when the parent
-/// process dies (`getppid` changes when a process is re-parented).
+/// Runs the moto_server script given as argv[1] with the remaining arguments (after the Python code in
+/// `$LOAM_MOTO_PRELUDE`, if any), and exits when the parent process dies (`getppid` changes when a
+/// process is re-parented).
 const WATCHDOG: &str = r#"
 import os, runpy, sys, threading, time
 parent = os.getppid()
@@ -72,6 +91,7 @@ def watch():
         time.sleep(0.5)
     os._exit(0)
 threading.Thread(target=watch, daemon=True).start()
+exec(os.environ.get("LOAM_MOTO_PRELUDE", ""))
 sys.argv = sys.argv[1:]
 runpy.run_path(sys.argv[0], run_name="__main__")
 "#;
@@ -112,7 +132,9 @@ impl S3TestServer {
     /// [`S3TestServer::secret_key`] (an access key moto made) are served. `buckets` are created at start;
     /// [`S3TestServer::create_bucket`] (unsigned) does not work on it.
     pub fn start_signed(buckets: &[&str]) -> Self {
-        let mut server = Self::spawn(None, &[("INITIAL_NO_AUTH_ACTION_COUNT", &SIGNED_SETUP_REQUESTS.to_string())]);
+        let count = SIGNED_SETUP_REQUESTS.to_string();
+        let env = [("INITIAL_NO_AUTH_ACTION_COUNT", count.as_str()), ("LOAM_MOTO_PRELUDE", CANONICAL_QUERY)];
+        let mut server = Self::spawn(None, &env);
         let out = Command::new(venv_dir().join("bin/python3"))
             .arg("-c")
             .arg(SIGNED_SETUP)
@@ -196,6 +218,11 @@ impl S3TestServer {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
+    }
+
+    /// What the server has printed so far (a line per request), for failure messages.
+    pub fn log_text(&self) -> String {
+        read_log(&self._log)
     }
 
     /// `http://127.0.0.1:PORT`.
