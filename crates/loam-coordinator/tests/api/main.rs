@@ -18,6 +18,7 @@ mod jobs_shutdown;
 mod mount_api;
 mod mount_confinement;
 mod mount_s3;
+mod mount_secret_refs;
 mod nodes_api;
 mod quota_api;
 mod rebalance_api;
