@@ -1,19 +1,60 @@
 //! Logging to stderr; `RUST_LOG` overrides the level chosen by `-v`.
+//!
+//! Whatever the level, the `s3s` library (the workers' S3 API) stays silent unless `RUST_LOG` names it:
+//! it logs every error it answers at ERROR — a client's unsigned write or unknown bucket included — the
+//! bytes of a malformed request body at ERROR, and at debug the signature a refused request should have
+//! carried, which would let a reader of the log replay that request. The worker's S3 edge logs its own
+//! errors instead (client errors at debug, server errors as rate-limited warnings).
 
 use std::io::IsTerminal;
 use tracing_subscriber::EnvFilter;
 
+/// Libraries that log only when `RUST_LOG` names them: (the name to look for, the directive otherwise).
+const QUIET: &[(&str, &str)] = &[("s3s", "s3s=off")];
+
 /// Installs the subscriber: warnings by default, `info` with `-v`, `debug` with `-vv`.
 pub fn init(verbose: u8) {
-    let default = match verbose {
-        0 => "warn",
-        1 => "info",
-        _ => "debug",
-    };
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
+    let default = default_level(verbose);
+    let rust_log = std::env::var("RUST_LOG").ok();
+    let filter = EnvFilter::try_new(filter_spec(rust_log.as_deref(), default))
+        .unwrap_or_else(|_| EnvFilter::new(filter_spec(None, default)));
     let _ = tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)
         .with_ansi(std::io::stderr().is_terminal())
         .try_init();
+}
+
+fn default_level(verbose: u8) -> &'static str {
+    match verbose {
+        0 => "warn",
+        1 => "info",
+        _ => "debug",
+    }
+}
+
+/// `RUST_LOG` (or `default` when it is unset or empty) with the [`QUIET`] directives it does not override.
+fn filter_spec(rust_log: Option<&str>, default: &str) -> String {
+    let mut spec = rust_log.map(str::trim).filter(|s| !s.is_empty()).unwrap_or(default).to_string();
+    for (name, directive) in QUIET {
+        if !spec.contains(name) {
+            spec.push(',');
+            spec.push_str(directive);
+        }
+    }
+    spec
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn s3s_is_off_unless_named() {
+        assert_eq!(filter_spec(None, default_level(0)), "warn,s3s=off");
+        assert_eq!(filter_spec(Some(" "), default_level(2)), "debug,s3s=off");
+        assert_eq!(filter_spec(Some("trace"), "warn"), "trace,s3s=off");
+        assert_eq!(filter_spec(Some("info,s3s=debug"), "warn"), "info,s3s=debug", "asked for by name");
+        assert!(EnvFilter::try_new(filter_spec(Some("loam=debug"), "warn")).is_ok());
+    }
 }

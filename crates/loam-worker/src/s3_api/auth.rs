@@ -31,6 +31,8 @@ impl S3Auth for KeyAuth {
         match &self.key {
             Some((id, secret)) if id == access_key => Ok(secret.clone()),
             _ => {
+                // The client's error, logged here at debug because `s3s`'s own log is off (`loam::logging`).
+                tracing::debug!("S3 request refused: unknown access key");
                 Err(s3_error!(InvalidAccessKeyId, "The AWS access key Id you provided does not exist in our records."))
             }
         }
@@ -55,6 +57,7 @@ impl Policy {
         if self.allows(signed, operation) {
             return Ok(());
         }
+        tracing::debug!(signed, operation, "S3 request refused: not allowed");
         Err(if self.anonymous_read {
             s3_error!(AccessDenied, "Anonymous requests may only read; sign {operation} requests")
         } else {

@@ -1,5 +1,5 @@
-//! A minimal blocking HTTP/1.0 GET over `std::net`, for talking to the coordinator and the workers from
-//! test threads without an async runtime. HTTP/1.0 makes the server close the connection after the
+//! A minimal blocking HTTP/1.0 client over `std::net` (GET, and any method with a body), for talking to
+//! the coordinator and the workers from test threads without an async runtime. HTTP/1.0 makes the server close the connection after the
 //! answer, so the body is simply everything after the headers, streamed or not. Every socket has a
 //! generous timeout so a hung server fails the test instead of hanging it.
 
@@ -34,6 +34,11 @@ pub fn get(url: &str) -> Result<Answer, String> {
 
 /// `GET url` sending `token` (none: anonymous).
 pub fn get_as(url: &str, token: Option<&str>) -> Result<Answer, String> {
+    send_as("GET", url, token, None)
+}
+
+/// `method url` sending `token` (none: anonymous) and `body` (its `Content-Type` and bytes), if any.
+pub fn send_as(method: &str, url: &str, token: Option<&str>, body: Option<(&str, &[u8])>) -> Result<Answer, String> {
     let rest = url.strip_prefix("http://").ok_or_else(|| format!("not an http URL: {url}"))?;
     let (host, path) = match rest.split_once('/') {
         Some((h, p)) => (h, format!("/{p}")),
@@ -44,19 +49,22 @@ pub fn get_as(url: &str, token: Option<&str>) -> Result<Answer, String> {
         s.set_read_timeout(Some(IO_TIMEOUT))?;
         s.set_write_timeout(Some(IO_TIMEOUT))?;
         let auth = token.map(|t| format!("Authorization: Bearer {t}\r\n")).unwrap_or_default();
-        write!(s, "GET {path} HTTP/1.0\r\nHost: {host}\r\n{auth}\r\n")?;
+        let content = body.map(|(ct, b)| format!("Content-Type: {ct}\r\nContent-Length: {}\r\n", b.len()));
+        write!(s, "{method} {path} HTTP/1.0\r\nHost: {host}\r\n{auth}{}\r\n", content.unwrap_or_default())?;
+        s.write_all(body.map(|(_, b)| b).unwrap_or_default())?;
         let mut raw = Vec::new();
         s.read_to_end(&mut raw)?;
         Ok(raw)
     };
-    let raw = run().map_err(|e| format!("GET {url}: {e}"))?;
-    let split = raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("GET {url}: no HTTP header"))?;
+    let raw = run().map_err(|e| format!("{method} {url}: {e}"))?;
+    let split =
+        raw.windows(4).position(|w| w == b"\r\n\r\n").ok_or_else(|| format!("{method} {url}: no HTTP header"))?;
     let head = String::from_utf8_lossy(&raw[..split]);
     let status = head
         .split_whitespace()
         .nth(1)
         .and_then(|s| s.parse().ok())
-        .ok_or_else(|| format!("GET {url}: bad status line {head:?}"))?;
+        .ok_or_else(|| format!("{method} {url}: bad status line {head:?}"))?;
     Ok(Answer { status, body: raw[split + 4..].to_vec() })
 }
 

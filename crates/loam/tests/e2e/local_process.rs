@@ -14,6 +14,8 @@ pub struct Local {
     pub token: String,
     /// The S3 endpoint of each worker, in the order printed.
     pub s3: Vec<String>,
+    /// What it printed on stdout up to "Press Ctrl-C to stop." (it prints nothing after).
+    pub banner: Vec<String>,
 }
 
 impl Drop for Local {
@@ -32,7 +34,12 @@ pub fn start_local(data_dir: &Path, extra: &[&str]) -> Local {
 
 /// Starts `cmd` (`loam` with its environment and working directory) as `loam local <extra>` on a free
 /// coordinator port and free worker ports; returns when it is ready.
-pub fn spawn_local(mut cmd: std::process::Command, extra: &[&str]) -> Local {
+pub fn spawn_local(cmd: std::process::Command, extra: &[&str]) -> Local {
+    spawn_local_to(cmd, extra, Stdio::inherit())
+}
+
+/// [`spawn_local`] with its stderr (the log) going to `stderr`, e.g. a file a test reads.
+pub fn spawn_local_to(mut cmd: std::process::Command, extra: &[&str], stderr: Stdio) -> Local {
     let port = loam_testsupport::free_port();
     let mut child = cmd
         .args(["local", "--worker-http-port", "0", "--worker-s3-port", "0"])
@@ -40,13 +47,15 @@ pub fn spawn_local(mut cmd: std::process::Command, extra: &[&str]) -> Local {
         .arg("--coordinator-port")
         .arg(port.to_string())
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
+        .stderr(stderr)
         .spawn()
         .expect("start loam local");
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
     let (mut coordinator, mut workers, mut token, mut s3) = (String::new(), Vec::new(), String::new(), Vec::new());
+    let mut banner = Vec::new();
     for line in lines.by_ref() {
         let line = line.unwrap();
+        banner.push(line.clone());
         let words: Vec<&str> = line.split_whitespace().collect();
         match words.as_slice() {
             ["coordinator", url, ..] => coordinator = url.to_string(),
@@ -60,7 +69,7 @@ pub fn spawn_local(mut cmd: std::process::Command, extra: &[&str]) -> Local {
     std::thread::spawn(move || for _ in lines {});
     let scheme = if extra.contains(&"--tls-cert") { "https" } else { "http" };
     assert_eq!(coordinator, format!("{scheme}://127.0.0.1:{port}"));
-    Local { child, coordinator, workers, token, s3 }
+    Local { child, coordinator, workers, token, s3, banner }
 }
 
 /// Runs the CLI against `l` (stderr is a pipe, so no progress bar is drawn).

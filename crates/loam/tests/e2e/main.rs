@@ -24,4 +24,5 @@ mod processes;
 mod rebalance_cli;
 mod rules_cli;
 mod security;
+mod security_output;
 mod tls;
