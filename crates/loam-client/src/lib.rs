@@ -10,4 +10,4 @@ pub mod tls;
 
 pub use membership::{MembershipView, Ring, WorkerEndpoint};
 pub use peer::{PeerClient, PeerError};
-pub use reader::{Client, ClientError};
+pub use reader::{Client, ClientError, VersionPin};

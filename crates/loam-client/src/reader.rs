@@ -109,9 +109,24 @@ impl Client {
         self.get_json(ufs_uri, &q).await
     }
 
-    /// Streams `[offset, offset + len)` of a file, failing over between workers and then to the UFS.
+    /// Streams `[offset, offset + len)` of a file, failing over between workers and then to the UFS, all
+    /// from one version of it (the first worker's answer names it).
     pub fn read(&self, ufs_uri: &str, offset: u64, len: u64) -> BoxStream<'static, Result<Bytes, ClientError>> {
+        self.read_pinned(ufs_uri, offset, len, VersionPin::default())
+    }
+
+    /// Like [`read`](Self::read), from the version `pin` holds (or, when it holds none yet, the version of
+    /// the first answer, which `pin` then keeps for the reads that share it). When that version is gone:
+    /// `ClientError::Status { status: 412 }`.
+    pub fn read_pinned(
+        &self,
+        ufs_uri: &str,
+        offset: u64,
+        len: u64,
+        pin: VersionPin,
+    ) -> BoxStream<'static, Result<Bytes, ClientError>> {
         let state = ReadState {
+            pin,
             client: self.clone(),
             uri: ufs_uri.to_string(),
             pos: offset,
@@ -134,7 +149,40 @@ async fn error_text(r: reqwest::Response) -> String {
     crate::peer::error_message(&r.text().await.unwrap_or_default())
 }
 
+/// The version of a file that reads are pinned to (its version tag, `loam_core::version`). Reads that share a
+/// pin (the reads of one open file, the pieces of one response) send it as `If-Match`, and the UFS fallback
+/// reads only that version, so they never join bytes of two versions. An empty pin takes the version of
+/// the first worker answer (its `ETag`).
+#[derive(Clone, Debug, Default)]
+pub struct VersionPin(Arc<parking_lot::Mutex<Option<String>>>);
+
+impl VersionPin {
+    /// A pin to version `tag`.
+    pub fn to(tag: &str) -> Self {
+        Self(Arc::new(parking_lot::Mutex::new(Some(loam_core::version::unquote(tag).to_string()))))
+    }
+
+    /// The version pinned, if any yet.
+    pub fn get(&self) -> Option<String> {
+        self.0.lock().clone()
+    }
+
+    /// Takes the version of an answer (its `ETag`): kept if none was pinned; `false` if another one was.
+    fn learn(&self, etag: Option<&str>) -> bool {
+        let Some(tag) = etag.map(loam_core::version::unquote) else { return true };
+        let mut pinned = self.0.lock();
+        match pinned.as_deref() {
+            None => {
+                *pinned = Some(tag.to_string());
+                true
+            }
+            Some(p) => p == tag,
+        }
+    }
+}
+
 struct ReadState {
+    pin: VersionPin,
     client: Client,
     uri: String,
     pos: u64,
@@ -181,8 +229,21 @@ impl ReadState {
                 self.pos,
                 self.end - self.pos
             );
-            match self.client.http.request(reqwest::Method::GET, &url).send().await {
-                Ok(r) if r.status().is_success() => self.body = Some(r.bytes_stream().boxed()),
+            let mut request = self.client.http.request(reqwest::Method::GET, &url);
+            if let Some(tag) = self.pin.get() {
+                request = request.header(reqwest::header::IF_MATCH, loam_core::version::quoted(&tag));
+            }
+            match request.send().await {
+                Ok(r) if r.status().is_success() => {
+                    let etag = r.headers().get(reqwest::header::ETAG).and_then(|v| v.to_str().ok());
+                    if !self.pin.learn(etag) {
+                        // A worker that ignored If-Match (an older release) answered another version.
+                        self.done = true;
+                        let message = format!("{} changed: {} answered another version", self.uri, w.id);
+                        return Some(Err(ClientError::Status { status: 412, message }));
+                    }
+                    self.body = Some(r.bytes_stream().boxed());
+                }
                 Ok(r) if r.status().is_client_error() => {
                     self.done = true;
                     let status = r.status().as_u16();
@@ -208,7 +269,11 @@ impl ReadState {
         let resolved = fb.mounts.resolve(&self.uri).inspect_err(|_| self.done = true)?;
         let ufs = fb.registry.for_mount(&resolved.mount).inspect_err(|_| self.done = true)?;
         let want = (self.end - self.pos).min(UFS_CHUNK);
-        let b = ufs.read_range(&resolved.ufs_uri, self.pos, want).await.inspect_err(|_| self.done = true)?;
+        let read = match self.pin.get() {
+            Some(tag) => ufs.read_range_of(&resolved.ufs_uri, self.pos, want, &tag).await,
+            None => ufs.read_range(&resolved.ufs_uri, self.pos, want).await,
+        };
+        let b = read.inspect_err(|_| self.done = true)?;
         if (b.len() as u64) < want {
             self.done = true;
         }

@@ -283,7 +283,7 @@ impl MountService {
             }
             // Network errors arrive as `Other` once the UFS layer's retries are exhausted, not only as
             // `Unavailable`; either way the user must look at the endpoint, so both read as unreachable.
-            Err(e @ (UfsError::Unavailable(_) | UfsError::Other(_))) => {
+            Err(e @ (UfsError::Unavailable(_) | UfsError::Other(_) | UfsError::Changed(_))) => {
                 Err(MountServiceError::UfsUnreachable { uri, reason: e.to_string() })
             }
         }

@@ -14,6 +14,9 @@ pub enum ErrorKind {
     Gone,
     /// The operation is not available in this configuration.
     NotImplemented,
+    /// The data changed under the request: the version it is pinned to (`If-Match`) is no longer the one
+    /// stored. Retrying the same pinned request cannot help; a new request reads the new version.
+    Changed,
     /// A dependency (UFS, etcd, a worker) is unreachable or overloaded; a retry may succeed.
     Unavailable,
     /// Stored data failed its checksum or could not be decoded.
@@ -30,6 +33,7 @@ impl ErrorKind {
             404 => ErrorKind::NotFound,
             409 => ErrorKind::Conflict,
             410 => ErrorKind::Gone,
+            412 => ErrorKind::Changed,
             501 => ErrorKind::NotImplemented,
             // A server error may pass (the Coordinator answers every server-side failure with 500).
             408 | 429 | 500..=599 => ErrorKind::Unavailable,
@@ -55,6 +59,7 @@ mod tests {
             (401, ErrorKind::InvalidInput, false),
             (404, ErrorKind::NotFound, false),
             (409, ErrorKind::Conflict, false),
+            (412, ErrorKind::Changed, false),
             (413, ErrorKind::InvalidInput, false),
             (429, ErrorKind::Unavailable, true),
             (500, ErrorKind::Unavailable, true),

@@ -18,6 +18,7 @@ pub mod secrets;
 pub mod size;
 pub mod store_keys;
 pub mod time;
+pub mod version;
 pub mod worker_api;
 
 pub use error::ErrorKind;

@@ -1,5 +1,5 @@
 //! Errors of mounting and unmounting, and the errno a failed cluster request becomes: a path that does
-//! not exist is `ENOENT`, anything else a worker or the UFS fails with is `EIO` (and logged where it
+//! not exist is `ENOENT`, a handle whose version was replaced `ESTALE`, anything else a worker or the UFS fails with is `EIO` (and logged where it
 //! happens, since the kernel passes on only the number).
 
 use fuser::Errno;
@@ -49,6 +49,9 @@ impl FuseError {
 pub fn errno_of(e: &ClientError) -> Errno {
     match e {
         ClientError::Status { status: 404, .. } => Errno::ENOENT,
+        // The version the handle reads was replaced in the UFS: the handle is stale (a new open reads on).
+        ClientError::Status { status: 412, .. } => Errno::ESTALE,
+        ClientError::Ufs(u) if u.kind() == ErrorKind::Changed => Errno::ESTALE,
         // Workers answer a missing path with a 500 that says so, as Alluxio's clients expect.
         ClientError::Status { status: 500, message } if message.contains("does not exist") => Errno::ENOENT,
         ClientError::Mount(MountError::NotMounted(_)) => Errno::ENOENT,

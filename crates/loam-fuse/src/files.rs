@@ -1,6 +1,9 @@
-//! Open files and their reads. A read goes through [`Client::read`]: the file's worker by the ring,
-//! then its replicas, then the UFS, resuming mid-stream on the next one when a worker fails, so a
-//! worker dying under a `dd` costs a reconnect. Sequential reads are served from read-ahead windows
+//! Open files and their reads. A read goes through [`Client::read_pinned`]: the file's worker by the
+//! ring, then its replicas, then the UFS, resuming mid-stream on the next one when a worker fails, so a
+//! worker dying under a `dd` costs a reconnect. Every read of one open file is pinned to one version of
+//! it ([`VersionPin`], the version of the first answer): once that version is replaced in the UFS, reads
+//! of the handle fail with `ESTALE` instead of returning another version's bytes; a new `open` reads the
+//! new version. Sequential reads are served from read-ahead windows
 //! (`readahead.rs`): each window is one background read task whose result is shared by the reads that
 //! need it, and is aborted once neither the read-ahead state nor a waiting read holds it.
 
@@ -9,7 +12,7 @@ use crate::readahead::{ReadAhead, ReadAheadConfig};
 use bytes::{Bytes, BytesMut};
 use fuser::Errno;
 use futures::StreamExt;
-use loam_client::{Client, ClientError};
+use loam_client::{Client, ClientError, VersionPin};
 use parking_lot::Mutex;
 use std::ops::Range;
 use std::sync::Arc;
@@ -38,12 +41,13 @@ pub struct Window {
 pub struct OpenFile {
     uri: Arc<str>,
     path: String,
+    pin: VersionPin,
     readahead: Mutex<ReadAhead<Window>>,
 }
 
-/// Reads `[off, off + len)` of `uri` into one buffer (shorter at the end of the file).
-pub async fn fetch(client: &Client, uri: &str, off: u64, len: u64) -> Result<Bytes, ClientError> {
-    let mut body = client.read(uri, off, len);
+/// Reads `[off, off + len)` of version `pin` of `uri` into one buffer (shorter at the end of the file).
+pub async fn fetch(client: &Client, uri: &str, off: u64, len: u64, pin: &VersionPin) -> Result<Bytes, ClientError> {
+    let mut body = client.read_pinned(uri, off, len, pin.clone());
     let Some(first) = body.next().await.transpose()? else { return Ok(Bytes::new()) };
     if first.len() as u64 >= len {
         return Ok(first);
@@ -56,11 +60,11 @@ pub async fn fetch(client: &Client, uri: &str, off: u64, len: u64) -> Result<Byt
     Ok(buf.freeze())
 }
 
-fn start_window(client: &Client, uri: &Arc<str>, range: Range<u64>) -> Window {
+fn start_window(client: &Client, uri: &Arc<str>, pin: &VersionPin, range: Range<u64>) -> Window {
     let (tx, data) = watch::channel(None);
-    let (client, uri) = (client.clone(), uri.clone());
+    let (client, uri, pin) = (client.clone(), uri.clone(), pin.clone());
     let task = tokio::spawn(async move {
-        let r = fetch(&client, &uri, range.start, range.end - range.start).await.map_err(|e| e.to_string());
+        let r = fetch(&client, &uri, range.start, range.end - range.start, &pin).await.map_err(|e| e.to_string());
         let _ = tx.send(Some(r));
     });
     Window { data, _task: Arc::new(AbortOnDrop(task.abort_handle())) }
@@ -102,19 +106,19 @@ async fn from_windows(windows: Vec<(Range<u64>, Window)>, off: u64, end: u64) ->
 impl OpenFile {
     /// An open file at `uri` (cluster path `path`, for logs) of `size` bytes.
     pub fn new(uri: Arc<str>, path: String, size: u64, cfg: ReadAheadConfig) -> Self {
-        Self { uri, path, readahead: Mutex::new(ReadAhead::new(cfg, size)) }
+        Self { uri, path, pin: VersionPin::default(), readahead: Mutex::new(ReadAhead::new(cfg, size)) }
     }
 
     /// Reads `len` bytes at `off` (fewer at the end of the file).
     pub async fn read(&self, client: &Client, off: u64, len: u32) -> Result<Bytes, Errno> {
         let len = u64::from(len);
-        let windows = self.readahead.lock().on_read(off, len, |r| start_window(client, &self.uri, r));
+        let windows = self.readahead.lock().on_read(off, len, |r| start_window(client, &self.uri, &self.pin, r));
         if let Some(ws) = windows
             && let Some(b) = from_windows(ws, off, off.saturating_add(len)).await
         {
             return Ok(b);
         }
-        fetch(client, &self.uri, off, len).await.map_err(|e| {
+        fetch(client, &self.uri, off, len, &self.pin).await.map_err(|e| {
             let errno = errno_of(&e);
             tracing::warn!("read {} at {off} (+{len}): {e}", self.path);
             errno

@@ -190,7 +190,7 @@ impl PageStore {
     /// cached page of the old version is dropped first (the UFS object changed: old bytes must never be
     /// served). For the same version the first-cached time of the existing record is kept.
     pub async fn put_file(&self, rec: FileRecord) -> Result<(), PageStoreError> {
-        let file_id = self.install_file(rec).await?;
+        let (file_id, _) = self.install_file(rec).await?;
         self.sync_record(&file_id).await
     }
 
@@ -198,8 +198,18 @@ impl PageStore {
     /// ([`PageStore::put_pages`]), or by [`PageStore::persist_record`] / [`PageStore::flush_records`]: a
     /// file read for the first time then costs one disk hand-off instead of two. Until then a crash forgets
     /// the record, which is harmless: it has no page on disk that needs it.
-    pub async fn put_file_pending(&self, rec: FileRecord) -> Result<(), PageStoreError> {
-        self.install_file(rec).await.map(|_| ())
+    ///
+    /// Returns the generation the record's pages are stored under (see [`PageStore::get_page_of`]).
+    pub async fn put_file_pending(&self, rec: FileRecord) -> Result<u64, PageStoreError> {
+        self.install_file(rec).await.map(|(_, generation)| generation)
+    }
+
+    /// The record of `file_id` with the generation its pages are stored under: a reader that serves one
+    /// version of a file reads its pages with [`PageStore::get_page_of`], so that a replacement of the file
+    /// meanwhile turns the reads into misses instead of pages of another version.
+    pub fn file_version(&self, file_id: &str) -> Option<(FileRecord, u64)> {
+        let index = self.index.lock();
+        Some((index.record(file_id)?.clone(), index.generation(file_id)?))
     }
 
     /// Writes the record of `file_id` to disk now if it changed since it was last written.
@@ -210,8 +220,8 @@ impl PageStore {
         self.sync_record(file_id).await
     }
 
-    /// Puts a record in the index (dropping pages of an older version); returns its file id.
-    async fn install_file(&self, rec: FileRecord) -> Result<String, PageStoreError> {
+    /// Puts a record in the index (dropping pages of an older version); returns its file id and generation.
+    async fn install_file(&self, rec: FileRecord) -> Result<(String, u64), PageStoreError> {
         if rec.version != FILE_RECORD_VERSION {
             return Err(PageStoreError::InvalidInput(format!("unknown record version {}", rec.version)));
         }
@@ -220,14 +230,14 @@ impl PageStore {
         }
         let file_id = rec.file_id.clone();
         let priority = self.priority_of(&rec.ufs_uri);
-        let effects = {
+        let (effects, generation) = {
             let mut index = self.index.lock();
             let effects = index.put_file(rec, priority);
             self.publish(&index, &effects);
-            effects
+            (effects, index.generation(&file_id).expect("the record was just put"))
         };
         self.delete_pages(effects.delete).await?;
-        Ok(file_id)
+        Ok((file_id, generation))
     }
 
     /// Sets where file priorities come from; files cached from now on get theirs from `source`.
@@ -294,7 +304,39 @@ impl PageStore {
     /// Page `index` of `file_id`, or `None` on a miss (no record, not cached, or a cached copy found
     /// corrupt, which is deleted).
     pub async fn get_page(&self, file_id: &str, index: u64) -> Result<Option<Bytes>, PageStoreError> {
-        let lookup = self.index.lock().lookup(file_id, index);
+        self.get_page_at(file_id, None, index).await
+    }
+
+    /// Like [`PageStore::get_page`], but only a page of `generation` (from [`PageStore::file_version`]): a
+    /// miss once the file was replaced, even by pages of its new version.
+    pub async fn get_page_of(
+        &self,
+        file_id: &str,
+        generation: u64,
+        index: u64,
+    ) -> Result<Option<Bytes>, PageStoreError> {
+        self.get_page_at(file_id, Some(generation), index).await
+    }
+
+    /// Whether page `index` of `generation` of `file_id` is cached.
+    pub fn has_page_of(&self, file_id: &str, generation: u64, index: u64) -> bool {
+        let idx = self.index.lock();
+        idx.generation(file_id) == Some(generation) && idx.has_page(file_id, index)
+    }
+
+    async fn get_page_at(
+        &self,
+        file_id: &str,
+        generation: Option<u64>,
+        index: u64,
+    ) -> Result<Option<Bytes>, PageStoreError> {
+        let lookup = {
+            let mut idx = self.index.lock();
+            match generation {
+                Some(g) if idx.generation(file_id) != Some(g) => Lookup::Miss,
+                _ => idx.lookup(file_id, index),
+            }
+        };
         let read = match lookup {
             Lookup::Memory(data) => {
                 self.metrics.page_hits.get_or_create(&MEMORY).inc();
@@ -354,6 +396,27 @@ impl PageStore {
     /// admitted. Their page files are written by one blocking task: a run read from the UFS costs one
     /// hand-off to the blocking pool rather than one per page (the wake-ups showed in load profiles).
     pub async fn put_pages(&self, file_id: &str, pages: Vec<(u64, Bytes)>) -> Result<Vec<bool>, PageStoreError> {
+        self.put_pages_at(file_id, None, pages).await
+    }
+
+    /// Like [`PageStore::put_pages`], but only into `generation` of the file (from
+    /// [`PageStore::file_version`] or [`PageStore::put_file_pending`]): pages read for a version that was
+    /// replaced meanwhile are not admitted (`false`), never stored under the new one.
+    pub async fn put_pages_of(
+        &self,
+        file_id: &str,
+        generation: u64,
+        pages: Vec<(u64, Bytes)>,
+    ) -> Result<Vec<bool>, PageStoreError> {
+        self.put_pages_at(file_id, Some(generation), pages).await
+    }
+
+    async fn put_pages_at(
+        &self,
+        file_id: &str,
+        generation: Option<u64>,
+        pages: Vec<(u64, Bytes)>,
+    ) -> Result<Vec<bool>, PageStoreError> {
         let admission = self.admission.read().clone();
         if let Some(admit) = admission {
             let uri = self.index.lock().record(file_id).map(|r| r.ufs_uri.clone());
@@ -364,6 +427,9 @@ impl PageStore {
         let mut plans = Vec::with_capacity(pages.len());
         {
             let idx = self.index.lock();
+            if generation.is_some_and(|g| idx.generation(file_id) != Some(g)) {
+                return Ok(vec![false; pages.len()]);
+            }
             for (index, data) in &pages {
                 plans.push(idx.plan_write(file_id, *index, data.len() as u64)?);
             }

@@ -171,6 +171,33 @@ async fn a_new_version_drops_old_pages_and_the_same_version_keeps_them() {
 }
 
 #[tokio::test]
+async fn a_reader_pinned_to_a_version_never_gets_pages_of_the_next_one() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, _) = open(cfg(10 * PS, Some(dir.path()), 10 * PS));
+    let v1 = record("s3://b/a", 2 * PS, "e1");
+    let g1 = store.put_file_pending(v1.clone()).await.unwrap();
+    assert_eq!(store.file_version(&v1.file_id).map(|(r, g)| (r.etag, g)), Some((Some("e1".into()), g1)));
+    assert_eq!(store.put_pages_of(&v1.file_id, g1, vec![(0, page(&v1, 0, 1))]).await.unwrap(), vec![true]);
+    assert_eq!(store.get_page_of(&v1.file_id, g1, 0).await.unwrap(), Some(page(&v1, 0, 1)));
+    assert!(store.has_page_of(&v1.file_id, g1, 0));
+
+    // The file is replaced by a version of the same length, and a reader of it caches page 0.
+    let v2 = record("s3://b/a", 2 * PS, "e2");
+    let g2 = store.put_file_pending(v2.clone()).await.unwrap();
+    assert_ne!(g1, g2);
+    assert_eq!(store.put_pages_of(&v2.file_id, g2, vec![(0, page(&v2, 0, 2))]).await.unwrap(), vec![true]);
+    // The reader of version 1 misses (from memory and from disk) rather than getting version 2's page...
+    assert_eq!(store.get_page_of(&v1.file_id, g1, 0).await.unwrap(), None);
+    assert!(!store.has_page_of(&v1.file_id, g1, 0));
+    // ...and what it read of version 1 from the UFS is not stored under version 2.
+    assert_eq!(store.put_pages_of(&v1.file_id, g1, vec![(1, page(&v1, 1, 1))]).await.unwrap(), vec![false]);
+    assert!(!store.has_page(&v2.file_id, 1));
+    assert_eq!(store.get_page_of(&v2.file_id, g2, 0).await.unwrap(), Some(page(&v2, 0, 2)));
+    // The same version again keeps its generation.
+    assert_eq!(store.put_file_pending(v2.clone()).await.unwrap(), g2);
+}
+
+#[tokio::test]
 async fn remove_file_frees_bytes_pages_and_record() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = open(cfg(10 * PS, Some(dir.path()), 10 * PS));

@@ -17,6 +17,9 @@ pub enum UfsError {
     /// The UFS is unreachable, timed out, or asked us to slow down; a retry may succeed.
     #[error("UFS unavailable: {0}")]
     Unavailable(String),
+    /// The file is no longer the version a read was pinned to (its version tag, `loam_core::version`).
+    #[error("changed in UFS: {0}")]
+    Changed(String),
     /// Anything else the UFS library reported.
     #[error("UFS error: {0}")]
     Other(String),
@@ -32,6 +35,7 @@ impl UfsError {
             UfsError::NotFound(_) => ErrorKind::NotFound,
             UfsError::InvalidInput(_) | UfsError::PermissionDenied(_) => ErrorKind::InvalidInput,
             UfsError::Unavailable(_) => ErrorKind::Unavailable,
+            UfsError::Changed(_) => ErrorKind::Changed,
             UfsError::Other(_) => ErrorKind::Internal,
         }
     }

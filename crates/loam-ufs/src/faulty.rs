@@ -132,6 +132,32 @@ impl FaultyUfs {
     }
 }
 
+impl FaultyUfs {
+    /// A read with the injected faults, pinned to `tag` when given.
+    async fn read_faulty(&self, uri: &str, offset: u64, len: u64, tag: Option<&str>) -> UfsResult<Bytes> {
+        self.count(uri, 1, 0);
+        self.check_pattern(&[uri])?;
+        if let Some(err) = self.take_read_failure() {
+            return Err(err);
+        }
+        let delay = self.faults.lock().read_delay;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+        let mut data = match tag {
+            Some(tag) => self.inner.read_range_of(uri, offset, len, tag).await?,
+            None => self.inner.read_range(uri, offset, len).await?,
+        };
+        if self.faults.lock().corrupt && !data.is_empty() {
+            let mut m = BytesMut::from(&data[..]);
+            m[0] = !m[0];
+            data = m.freeze();
+        }
+        self.count(uri, 0, data.len() as u64);
+        Ok(data)
+    }
+}
+
 #[async_trait]
 impl Ufs for FaultyUfs {
     async fn stat(&self, uri: &str) -> UfsResult<UfsStatus> {
@@ -146,24 +172,12 @@ impl Ufs for FaultyUfs {
         }
     }
 
+    async fn read_range_of(&self, uri: &str, offset: u64, len: u64, tag: &str) -> UfsResult<Bytes> {
+        self.read_faulty(uri, offset, len, Some(tag)).await
+    }
+
     async fn read_range(&self, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes> {
-        self.count(uri, 1, 0);
-        self.check_pattern(&[uri])?;
-        if let Some(err) = self.take_read_failure() {
-            return Err(err);
-        }
-        let delay = self.faults.lock().read_delay;
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
-        let mut data = self.inner.read_range(uri, offset, len).await?;
-        if self.faults.lock().corrupt && !data.is_empty() {
-            let mut m = BytesMut::from(&data[..]);
-            m[0] = !m[0];
-            data = m.freeze();
-        }
-        self.count(uri, 0, data.len() as u64);
-        Ok(data)
+        self.read_faulty(uri, offset, len, None).await
     }
 
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {

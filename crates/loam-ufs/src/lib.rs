@@ -68,6 +68,12 @@ pub trait Ufs: Send + Sync + 'static {
     /// Bytes `[offset, offset + len)` of a file; shorter at end of file, empty past it.
     async fn read_range(&self, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes>;
 
+    /// Like [`read_range`](Ufs::read_range), but only from the version whose tag
+    /// (`loam_core::version::version_tag`) is `tag`: [`UfsError::Changed`] when the file is another version
+    /// now, or became one during the read, so that bytes of two versions are never joined. S3 sends
+    /// `If-Match`; `file://` compares the tag of the descriptor it reads before and after the read.
+    async fn read_range_of(&self, uri: &str, offset: u64, len: u64, tag: &str) -> UfsResult<Bytes>;
+
     /// Writes (creates or replaces) a whole file.
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()>;
 

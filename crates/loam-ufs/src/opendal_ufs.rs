@@ -111,6 +111,23 @@ impl OpendalUfs {
         Ok(rel)
     }
 
+    /// Bytes `[offset, offset + len)`, only from version `tag` when given (see `Ufs::read_range_of`):
+    /// `file://` checks its descriptor (`beneath`), S3 sends `If-Match` (every file of an S3 mount has an
+    /// ETag, which is its tag).
+    async fn read_pinned(&self, uri: &str, offset: u64, len: u64, tag: Option<&str>) -> UfsResult<Bytes> {
+        let rel = self.file_key(uri)?;
+        // No file is longer than i64::MAX (off_t, S3's 5 TiB); the OS refuses such offsets with EINVAL.
+        if len == 0 || offset >= MAX_FILE_LEN {
+            return Ok(Bytes::new());
+        }
+        if let Some(b) = &self.beneath {
+            return b.read(&rel, uri, offset, len.min(MAX_FILE_LEN - offset), tag).await;
+        }
+        let if_match = tag.map(loam_core::version::quoted);
+        let end = offset.saturating_add(len).min(MAX_FILE_LEN);
+        observed(uri, read_until_eof(&self.op, &rel, offset, end, if_match.as_deref())).await
+    }
+
     /// `file://`: refuses a path that leads outside the root before OpenDAL acts on it (see `beneath`).
     async fn check(&self, rel: &str, uri: &str) -> UfsResult<()> {
         match &self.beneath {
@@ -170,8 +187,19 @@ async fn observed<T>(uri: &str, fut: impl Future<Output = opendal::Result<T>>) -
 }
 
 /// Reads `offset..end`, keeping what arrived when the file ends inside the range.
-async fn read_until_eof(op: &Operator, rel: &str, offset: u64, end: u64) -> opendal::Result<Bytes> {
-    let reader = op.reader(rel).await?;
+/// Reads `[offset, end)` of `rel` until the range or the file ends; with `if_match`, only from the object
+/// whose ETag that is (S3 answers `412`, OpenDAL's `ConditionNotMatch`, when it changed).
+async fn read_until_eof(
+    op: &Operator,
+    rel: &str,
+    offset: u64,
+    end: u64,
+    if_match: Option<&str>,
+) -> opendal::Result<Bytes> {
+    let reader = match if_match {
+        Some(etag) => op.reader_with(rel).if_match(etag).await?,
+        None => op.reader(rel).await?,
+    };
     let mut stream = match reader.into_stream(offset..end).await {
         Ok(stream) => stream,
         Err(e) if ends_before_range(&e) => return Ok(Bytes::new()),
@@ -332,15 +360,11 @@ impl Ufs for OpendalUfs {
     }
 
     async fn read_range(&self, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes> {
-        let rel = self.file_key(uri)?;
-        // No file is longer than i64::MAX (off_t, S3's 5 TiB); the OS refuses such offsets with EINVAL.
-        if len == 0 || offset >= MAX_FILE_LEN {
-            return Ok(Bytes::new());
-        }
-        if let Some(b) = &self.beneath {
-            return b.read(&rel, uri, offset, len.min(MAX_FILE_LEN - offset)).await;
-        }
-        observed(uri, read_until_eof(&self.op, &rel, offset, offset.saturating_add(len).min(MAX_FILE_LEN))).await
+        self.read_pinned(uri, offset, len, None).await
+    }
+
+    async fn read_range_of(&self, uri: &str, offset: u64, len: u64, tag: &str) -> UfsResult<Bytes> {
+        self.read_pinned(uri, offset, len, Some(tag)).await
     }
 
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {

@@ -29,6 +29,10 @@ pub enum WorkerError {
     /// The worker is shutting down or was deregistered.
     #[error("{0}")]
     Unavailable(String),
+    /// The file is no longer the version the request is pinned to (`If-Match`, or a stream that outlived
+    /// its version): `412`, and a stream is cut off rather than continued with another version.
+    #[error("{0}")]
+    Changed(String),
 }
 
 impl From<PageStoreError> for WorkerError {
@@ -54,6 +58,7 @@ impl WorkerError {
             WorkerError::Ufs(e) => e.kind(),
             WorkerError::PageStore(_) => ErrorKind::Internal,
             WorkerError::Unavailable(_) => ErrorKind::Unavailable,
+            WorkerError::Changed(_) => ErrorKind::Changed,
         }
     }
 }

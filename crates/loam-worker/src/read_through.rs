@@ -17,6 +17,13 @@
 //!   for `max_age` after its last validation; then the UFS is asked again, and a changed object drops
 //!   every cached page of the old version before anything is served. If the UFS is unreachable during
 //!   a re-validation, cached data is served (stale-if-error) and the check is retried on the next read.
+//! - **One version per response.** An [`OpenFile`] is pinned to the version it opened: its record, the
+//!   page store *generation* of that record, and its version tag (`loam_core::version`). Its pages are read
+//!   with `get_page_of` (a miss once the file was replaced, never a page of the new version), its misses
+//!   are read from the UFS with `read_range_of` (only from that version: `UfsError::Changed` otherwise)
+//!   and cached with `put_pages_of` (not at all if the version was replaced meanwhile), and runs are
+//!   coalesced per version. So a stream that outlives its version ends with a `Changed` error; it never
+//!   goes on with another version's bytes.
 
 use crate::cluster::mount_view::MountView;
 use crate::error::{WorkerError, WorkerResult};
@@ -37,6 +44,8 @@ use tokio::sync::OnceCell;
 /// Pages fetched together by one UFS read, by index.
 type Run = Arc<Vec<(u64, Bytes)>>;
 type RunCell = Arc<OnceCell<Result<Run, WorkerError>>>;
+/// A run in flight: the file id, the generation (version) it is read for, the run number.
+type RunKey = (String, u64, u64);
 
 /// How many pages a range stream reads ahead of the one it is sending.
 const READ_AHEAD_PAGES: usize = 8;
@@ -53,12 +62,20 @@ pub struct OpenFile {
     pub record: FileRecord,
     /// The UFS it is read from.
     pub ufs: Arc<dyn Ufs>,
+    /// The page store generation of `record`: the only pages this version is served from.
+    pub generation: u64,
 }
 
 impl OpenFile {
     /// The file id.
     pub fn file_id(&self) -> &str {
         &self.record.file_id
+    }
+
+    /// The version tag of the version being served (`loam_core::version`): the `ETag` of a response.
+    pub fn tag(&self) -> String {
+        let r = &self.record;
+        loam_core::version::version_tag(r.length, r.etag.as_deref(), r.modified_ms)
     }
 }
 
@@ -69,7 +86,7 @@ pub struct ReadThrough {
     mounts: MountView,
     max_age: Duration,
     ufs_read_size: u64,
-    inflight: Mutex<HashMap<(String, u64), RunCell>>,
+    inflight: Mutex<HashMap<RunKey, RunCell>>,
     metrics: WorkerMetrics,
 }
 
@@ -109,17 +126,33 @@ impl ReadThrough {
         self.open_with(path, None).await
     }
 
+    /// Opens version `tag` of a file (a caller pinned to it: `If-Match`). When the record is another
+    /// version, the UFS is asked again at once (the caller may have seen a newer version than the record);
+    /// still another version: `Changed`.
+    pub async fn open_version(&self, path: &str, tag: &str) -> WorkerResult<OpenFile> {
+        let f = self.open(path).await?;
+        if f.tag() == tag {
+            return Ok(f);
+        }
+        self.pages.set_validated(f.file_id(), 0);
+        let f = self.open(path).await?;
+        if f.tag() == tag {
+            return Ok(f);
+        }
+        Err(WorkerError::Changed(format!("{} is version {} now, not {tag}", f.record.ufs_uri, f.tag())))
+    }
+
     /// Like [`open`](Self::open), but when a re-validation is due, takes `known` — a status the caller has
     /// just listed (a load job's listing) — instead of asking the UFS again.
     pub async fn open_with(&self, path: &str, known: Option<UfsStatus>) -> WorkerResult<OpenFile> {
         let (resolved, ufs) = self.resolve(path)?;
         let id = loam_core::file_id(&resolved.ufs_uri);
         let now = now_millis();
-        let cached = self.pages.file(&id);
-        if let Some(rec) = &cached
+        let cached = self.pages.file_version(&id);
+        if let Some((rec, generation)) = &cached
             && now.saturating_sub(rec.validated_ms) < self.max_age.as_millis() as i64
         {
-            return Ok(OpenFile { resolved, record: rec.clone(), ufs });
+            return Ok(OpenFile { resolved, record: rec.clone(), ufs, generation: *generation });
         }
         let stat = match known {
             Some(s) => Ok(s),
@@ -138,8 +171,8 @@ impl ReadThrough {
                     "serving {} from cache: UFS unreachable for re-validation: {e}",
                     resolved.ufs_uri
                 );
-                let record = cached.expect("checked above");
-                return Ok(OpenFile { resolved, record, ufs });
+                let (record, generation) = cached.expect("checked above");
+                return Ok(OpenFile { resolved, record, ufs, generation });
             }
             Err(e) => return Err(e.into()),
         };
@@ -152,21 +185,22 @@ impl ReadThrough {
                 resolved.ufs_uri, status.length
             )));
         }
-        let record = self.record_for(&id, &resolved.ufs_uri, &status, cached, now).await?;
-        Ok(OpenFile { resolved, record, ufs })
+        let (record, generation) = self.record_for(&id, &resolved.ufs_uri, &status, cached, now).await?;
+        Ok(OpenFile { resolved, record, ufs, generation })
     }
 
-    /// Stores the record of the UFS's current version, dropping old pages if it changed.
+    /// Stores the record of the UFS's current version, dropping old pages if it changed; returns it with
+    /// its generation.
     async fn record_for(
         &self,
         id: &str,
         uri: &str,
         status: &UfsStatus,
-        cached: Option<FileRecord>,
+        cached: Option<(FileRecord, u64)>,
         now: i64,
-    ) -> WorkerResult<FileRecord> {
+    ) -> WorkerResult<(FileRecord, u64)> {
         let modified_ms = status.modified.map(epoch_millis);
-        if let Some(rec) = cached {
+        if let Some((rec, generation)) = cached {
             // The ETag is the strong validator; modification times are compared only without one, since a
             // listing and a HEAD may report them at different precisions.
             let same = rec.length == status.length
@@ -176,7 +210,7 @@ impl ReadThrough {
                 };
             if same {
                 self.pages.set_validated(id, now);
-                return Ok(FileRecord { validated_ms: now, ..rec });
+                return Ok((FileRecord { validated_ms: now, ..rec }, generation));
             }
             self.metrics.stale_files.inc();
             tracing::info!("{uri} changed in the UFS; dropping its cached pages");
@@ -192,8 +226,8 @@ impl ReadThrough {
             cached_ms: now,
         };
         // Written to disk with the first pages read: one disk hand-off for a file's first run, not two.
-        self.pages.put_file_pending(rec.clone()).await?;
-        Ok(rec)
+        let generation = self.pages.put_file_pending(rec.clone()).await?;
+        Ok((rec, generation))
     }
 
     /// Pages fetched together by one UFS read on a miss.
@@ -212,7 +246,7 @@ impl ReadThrough {
         if index.saturating_mul(ps) >= f.record.length {
             return Ok(Bytes::new());
         }
-        if let Some(b) = self.pages.get_page(f.file_id(), index).await? {
+        if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
             return Ok(b);
         }
         let run = self.fetch_run(f, index).await?;
@@ -220,7 +254,7 @@ impl ReadThrough {
             return Ok(b.clone());
         }
         // The run's leader saw this page cached, and it was evicted since: read it alone.
-        if let Some(b) = self.pages.get_page(f.file_id(), index).await? {
+        if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
             return Ok(b);
         }
         let run = self.read_run(f, index, 1).await?;
@@ -234,7 +268,7 @@ impl ReadThrough {
     async fn fetch_run(&self, f: &OpenFile, index: u64) -> WorkerResult<Run> {
         let per_run = self.pages_per_run();
         let run_no = index / per_run;
-        let key = (f.file_id().to_string(), run_no);
+        let key = (f.file_id().to_string(), f.generation, run_no);
         let (cell, joined) = {
             let mut inflight = self.inflight.lock();
             match inflight.get(&key) {
@@ -263,12 +297,12 @@ impl ReadThrough {
         let id = f.file_id();
         let last_page = self.page_count(f.record.length).saturating_sub(1);
         let end = (first + count - 1).min(last_page);
-        let missing: Vec<u64> = (first..=end).filter(|i| !self.pages.has_page(id, *i)).collect();
+        let missing: Vec<u64> = (first..=end).filter(|i| !self.pages.has_page_of(id, f.generation, *i)).collect();
         let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) else {
             // Everything arrived meanwhile (another run's read); serve it from the store.
             let mut out = Vec::new();
             for i in first..=end {
-                if let Some(b) = self.pages.get_page(id, i).await? {
+                if let Some(b) = self.pages.get_page_of(id, f.generation, i).await? {
                     out.push((i, b));
                 }
             }
@@ -279,7 +313,15 @@ impl ReadThrough {
         // The run that ends the file asks one byte more: a file longer than its record answers it.
         let ends_file = hi == last_page;
         self.metrics.ufs_reads.inc();
-        let mut data = f.ufs.read_range(&f.record.ufs_uri, offset, want + u64::from(ends_file)).await?;
+        let tag = f.tag();
+        let mut data = match f.ufs.read_range_of(&f.record.ufs_uri, offset, want + u64::from(ends_file), &tag).await {
+            Err(UfsError::Changed(m)) => {
+                // Another version is there now: the next open re-validates; this reader cannot go on.
+                self.pages.set_validated(id, 0);
+                return Err(WorkerError::Changed(m));
+            }
+            r => r?,
+        };
         if ends_file && data.len() as u64 > want {
             self.pages.set_validated(id, 0);
             return Err(WorkerError::Unavailable(format!(
@@ -305,7 +347,7 @@ impl ReadThrough {
                 (i, data.slice(start..stop))
             })
             .collect();
-        if let Err(e) = self.pages.put_pages(id, out.clone()).await {
+        if let Err(e) = self.pages.put_pages_of(id, f.generation, out.clone()).await {
             loam_core::warn_limited!("could not cache pages {lo}..={hi} of {}: {e}", f.record.ufs_uri);
         }
         Ok(Arc::new(out))

@@ -119,6 +119,7 @@ impl ApiError {
                 ErrorKind::Conflict => StatusCode::CONFLICT,
                 ErrorKind::Gone => StatusCode::GONE,
                 ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
+                ErrorKind::Changed => StatusCode::PRECONDITION_FAILED,
                 ErrorKind::Unavailable | ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }

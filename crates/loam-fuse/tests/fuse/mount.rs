@@ -31,7 +31,12 @@ fn require_fuse() {
 }
 
 async fn cluster(workers: usize) -> Fuse {
-    let c = Cluster::start(Options { workers, ..Options::worker_defaults(16 << 20, 256 << 20) }).await;
+    cluster_with(Options { workers, ..Options::worker_defaults(16 << 20, 256 << 20) }).await
+}
+
+async fn cluster_with(opts: Options) -> Fuse {
+    let workers = opts.workers;
+    let c = Cluster::start(opts).await;
     std::fs::create_dir_all(c.ufs_root().join("sub")).unwrap();
     let (stop, stopped) = watch::channel(false);
     let store = c.store.clone();
@@ -177,4 +182,52 @@ async fn dropping_the_handle_unmounts_and_an_outside_unmount_ends_the_session() 
     assert!(m.is_ended());
     blocking(move || m.unmount().unwrap()).await;
     assert!(!is_mounted(&mp));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_handle_reads_the_version_it_opened_or_fails_and_a_new_open_reads_the_new_one() {
+    require_fuse();
+    // Workers that check the UFS on every open: nothing keeps the old version alive but the handle's pin.
+    let opts =
+        Options { workers: 2, max_age: std::time::Duration::ZERO, ..Options::worker_defaults(16 << 20, 256 << 20) };
+    let c = cluster_with(opts).await;
+    const LEN: usize = 24 << 20;
+    let v1 = c.write("v", LEN, 1);
+    let m = c.mount();
+    let (path, ufs) = (m.mount_point().join("data/v"), c.cluster.ufs_root());
+    let v2 = content(LEN, 2);
+    let v2_ = v2.clone();
+    blocking(move || {
+        let mut h = std::fs::File::open(&path).unwrap();
+        let mut head = vec![0; 1 << 20];
+        h.read_exact(&mut head).unwrap();
+        assert!(head == v1[..1 << 20], "the first MiB of version 1");
+        // Replaced as an S3 PUT replaces an object: a new file renamed over the old one.
+        std::thread::sleep(std::time::Duration::from_millis(20));
+        std::fs::write(ufs.join(".v.tmp"), &v2_).unwrap();
+        std::fs::rename(ufs.join(".v.tmp"), ufs.join("v")).unwrap();
+        let mut rest = Vec::new();
+        match h.read_to_end(&mut rest) {
+            // Whatever the handle still reads is version 1 (read ahead, or pinned at the worker)...
+            Ok(_) => {
+                eprintln!("the old handle read on: version 1 from its pin");
+                assert!(rest == v1[1 << 20..], "the rest through the old handle is version 1")
+            }
+            // ...or it fails as a stale handle; never version 2's bytes.
+            Err(e) => {
+                eprintln!("the old handle failed: {e}");
+                assert_eq!(e.raw_os_error(), Some(libc_estale()), "{e}");
+                assert!(v1[1 << 20..].starts_with(&rest), "what came before the error is version 1");
+            }
+        }
+        drop(h);
+        assert!(std::fs::read(&path).unwrap() == v2_, "a new open reads version 2");
+    })
+    .await;
+    drop(v2);
+}
+
+/// `ESTALE` on Linux.
+fn libc_estale() -> i32 {
+    116
 }

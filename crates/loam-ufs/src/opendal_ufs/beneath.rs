@@ -111,8 +111,12 @@ impl Beneath {
 
     /// Bytes `[offset, offset + len)` of the regular file `rel`, shorter at its end, read through a
     /// descriptor resolved beneath the root. Allocates at most what the file holds past `offset`.
-    pub async fn read(&self, rel: &str, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes> {
-        let (me, rel, uri) = (self.clone(), rel.to_string(), uri.to_string());
+    ///
+    /// With `tag`, only from that version (`loam_core::version`): the descriptor's length and modification
+    /// time must make that tag before the read and still after it (a rename replaced the file: another
+    /// inode, another time; a write in place: another time), else [`UfsError::Changed`].
+    pub async fn read(&self, rel: &str, uri: &str, offset: u64, len: u64, tag: Option<&str>) -> UfsResult<Bytes> {
+        let (me, rel, uri, tag) = (self.clone(), rel.to_string(), uri.to_string(), tag.map(str::to_string));
         blocking(move || {
             // O_NONBLOCK: opening a FIFO placed in the mount must not hang the worker.
             let fd = me.resolve(&rel, OFlags::RDONLY | OFlags::NONBLOCK).map_err(|e| map_errno(e, &uri))?;
@@ -124,6 +128,13 @@ impl Beneath {
             if !meta.is_file() {
                 return Err(UfsError::InvalidInput(format!("{uri} is not a regular file")));
             }
+            let check = |meta: &std::fs::Metadata| match &tag {
+                Some(tag) if *tag != tag_of(meta) => {
+                    Err(UfsError::Changed(format!("{uri} is version {} now, not {tag}", tag_of(meta))))
+                }
+                _ => Ok(()),
+            };
+            check(&meta)?;
             let n = len.min(meta.len().saturating_sub(offset));
             let mut buf =
                 vec![0u8; usize::try_from(n).map_err(|_| UfsError::InvalidInput(format!("{uri}: range too large")))?];
@@ -137,6 +148,7 @@ impl Beneath {
                 }
             }
             buf.truncate(filled);
+            check(&file.metadata().map_err(|e| map_io(e, &uri))?)?;
             Ok(Bytes::from(buf))
         })
         .await
@@ -248,4 +260,10 @@ fn map_io(e: std::io::Error, uri: &str) -> UfsError {
         K::IsADirectory => UfsError::InvalidInput(format!("{uri} is a directory")),
         _ => UfsError::Other(format!("{uri}: {e}")),
     }
+}
+
+/// The version tag of an open file: its length and modification time (ms), as `stat` reports them.
+fn tag_of(meta: &std::fs::Metadata) -> String {
+    let modified = meta.modified().ok().map(loam_core::time::epoch_millis);
+    loam_core::version::version_tag(meta.len(), None, modified)
 }

@@ -25,6 +25,8 @@ pub fn map_error(err: opendal::Error, uri: &str, transient: bool) -> UfsError {
     }
     match err.kind() {
         K::NotFound => UfsError::NotFound(uri.to_string()),
+        // A read pinned to a version (`If-Match`) found another one.
+        K::ConditionNotMatch => UfsError::Changed(msg),
         K::PermissionDenied => UfsError::PermissionDenied(msg),
         K::RateLimited => UfsError::Unavailable(msg),
         _ if transient || err.is_temporary() => UfsError::Unavailable(msg),

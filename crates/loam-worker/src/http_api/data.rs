@@ -2,6 +2,12 @@
 //! `/v1/tail`. A file is named by its id and, optionally, `ufsFullPath`; without it the worker resolves the
 //! id from its own records (a file it has cached or been asked about, else a scan of the mounts: see
 //! `crate::path_ids`). Bodies stream page by page; nothing holds a whole file.
+//!
+//! **One version per response** (Loam addition to Alluxio's API): every data answer names the version it
+//! serves in `ETag` (`"<version tag>"`, see `loam_core::version`) and is served from that version only (a
+//! stream that outlives it is cut off, see `crate::read_through`). A request with `If-Match: "<tag>"` is
+//! served from that version or answered `412`: a client that reads a file in several requests (or resumes
+//! on another worker) pins them all to the version of the first.
 
 use super::WorkerState;
 use super::openapi::FileQuery;
@@ -11,7 +17,7 @@ use crate::read_through::OpenFile;
 use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
-use axum::http::header;
+use axum::http::{HeaderMap, header};
 use axum::response::Response;
 use futures::StreamExt;
 use loam_core::coordinator_api::StatusBody;
@@ -21,8 +27,22 @@ use std::sync::Arc;
 
 const KNOWN: &[&str] = &["ufsFullPath", "offset", "length", "chunkSize", "numOfBytes"];
 
-/// Opens the file named by `id` (and `ufsFullPath` when given).
-async fn open(s: &WorkerState, id: &str, q: &Query) -> WorkerResult<OpenFile> {
+/// The version a request is pinned to: its `If-Match` (one strong tag; `*` pins nothing).
+fn pinned(headers: &HeaderMap) -> WorkerResult<Option<String>> {
+    let Some(v) = headers.get(header::IF_MATCH) else { return Ok(None) };
+    let v = v.to_str().map_err(|_| WorkerError::InvalidInput("If-Match is not ASCII".into()))?.trim();
+    if v == "*" {
+        return Ok(None);
+    }
+    if v.contains(',') {
+        return Err(WorkerError::InvalidInput("If-Match must name one version".into()));
+    }
+    Ok(Some(loam_core::version::unquote(v).to_string()))
+}
+
+/// Opens the file named by `id` (and `ufsFullPath` when given), at the version `headers` pin, if any.
+async fn open(s: &WorkerState, id: &str, q: &Query, headers: &HeaderMap) -> WorkerResult<OpenFile> {
+    let pin = pinned(headers)?;
     if !loam_core::id::is_file_id(id) {
         return Err(WorkerError::InvalidInput(format!("{id:?} is not a file id (64 lowercase hex digits)")));
     }
@@ -40,16 +60,23 @@ async fn open(s: &WorkerState, id: &str, q: &Query) -> WorkerResult<OpenFile> {
             None => (s.path_ids.resolve(id).await?, None),
         },
     };
-    let f = s.rt.open(&uri).await?;
+    let f = match pin {
+        Some(tag) => s.rt.open_version(&uri, &tag).await?,
+        None => s.rt.open(&uri).await?,
+    };
     if let Some(raw) = asked {
         s.path_ids.remember_as(raw, &uri);
     }
     Ok(f)
 }
 
-fn octets(body: Body, len: Option<u64>) -> Response {
+/// An `application/octet-stream` answer of version `tag`.
+fn octets(body: Body, len: Option<u64>, tag: &str) -> Response {
     let mut r = Response::new(body);
     r.headers_mut().insert(header::CONTENT_TYPE, header::HeaderValue::from_static("application/octet-stream"));
+    if let Ok(v) = header::HeaderValue::from_str(&loam_core::version::quoted(tag)) {
+        r.headers_mut().insert(header::ETAG, v);
+    }
     if let Some(len) = len {
         r.headers_mut().insert(header::CONTENT_LENGTH, header::HeaderValue::from(len));
     }
@@ -64,26 +91,29 @@ fn parse_index(n: &str) -> WorkerResult<u64> {
 #[utoipa::path(get, path = "/v1/file/{id}/page/{n}", tag = "data",
     params(("id" = String, Path, description = "The file id"), ("n" = String, Path, description = "The page index"),
         FileQuery,
+        ("If-Match" = Option<String>, Header, description = "Serve only this version (an `ETag` of an earlier answer)"),
         ("offset" = Option<u64>, Query, description = "Bytes of the page to skip"),
         ("length" = Option<u64>, Query, description = "Most bytes to return")),
     responses(
         (status = 200, description = "The page's bytes", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
+        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
 pub async fn get_page(
     State(s): State<Arc<WorkerState>>,
     Path((id, n)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> WorkerResult<Response> {
     let q = Query::raw(q.as_deref(), KNOWN);
     let index = parse_index(&n)?;
     let (offset, length) = (q.u64("offset")?, q.u64("length")?);
-    let f = open(&s, &id, &q).await?;
+    let f = open(&s, &id, &q, &headers).await?;
     let page = s.rt.read_page(&f, index).await?;
     let lo = (offset.unwrap_or(0) as usize).min(page.len());
     let hi = length.map_or(page.len(), |l| lo.saturating_add(l as usize).min(page.len()));
     let part = page.slice(lo..hi);
     s.metrics.served_bytes.inc_by(part.len() as u64);
-    Ok(octets(Body::from(part.clone()), Some(part.len() as u64)))
+    Ok(octets(Body::from(part.clone()), Some(part.len() as u64), &f.tag()))
 }
 
 /// `POST /v1/file/<id>/page/<n>`: the body is the page's bytes; stores it — only when it is what the UFS holds.
@@ -96,21 +126,24 @@ pub async fn get_page(
 /// UFS read per POST.
 #[utoipa::path(post, path = "/v1/file/{id}/page/{n}", tag = "data",
     params(("id" = String, Path, description = "The file id"), ("n" = String, Path, description = "The page index"),
-        FileQuery),
+        FileQuery,
+        ("If-Match" = Option<String>, Header, description = "Cache the page only into this version")),
     request_body(content = [u8], description = "The page's bytes", content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "Cached", body = Success),
         (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
+        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody),
         (status = 409, description = "Not what the UFS holds: nothing cached", body = StatusBody)))]
 pub async fn post_page(
     State(s): State<Arc<WorkerState>>,
     Path((id, n)): Path<(String, String)>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
     body: Bytes,
 ) -> WorkerResult<Json<Success>> {
     let q = Query::raw(q.as_deref(), KNOWN);
     let index = parse_index(&n)?;
-    let f = open(&s, &id, &q).await?;
+    let f = open(&s, &id, &q, &headers).await?;
     let ps = s.pages.page_size();
     let expected = f.record.length.saturating_sub(index.saturating_mul(ps)).min(ps);
     if expected == 0 || body.len() as u64 != expected {
@@ -120,14 +153,14 @@ pub async fn post_page(
             body.len()
         )));
     }
-    let held = f.ufs.read_range(&f.record.ufs_uri, index * ps, expected).await?;
+    let held = f.ufs.read_range_of(&f.record.ufs_uri, index * ps, expected, &f.tag()).await?;
     if held != body {
         return Err(WorkerError::Conflict(format!(
             "page {index} of {} is not what the UFS holds; nothing was cached",
             f.record.ufs_uri
         )));
     }
-    s.pages.put_page(f.file_id(), index, body).await?;
+    s.pages.put_pages_of(f.file_id(), f.generation, vec![(index, body)]).await?;
     Ok(Json(Success { success: true }))
 }
 
@@ -135,6 +168,7 @@ pub async fn post_page(
 /// becomes a proper error status rather than a 200 with a broken body.
 async fn stream(s: &WorkerState, f: OpenFile, offset: u64, len: u64, with_length: bool) -> WorkerResult<Response> {
     let total = f.record.length;
+    let tag = f.tag();
     let clipped = offset.saturating_add(len).min(total).saturating_sub(offset);
     let mut parts = s.rt.read_range(f, offset, len);
     let first = match parts.next().await {
@@ -142,25 +176,28 @@ async fn stream(s: &WorkerState, f: OpenFile, offset: u64, len: u64, with_length
         None => None,
     };
     let body = futures::stream::iter(first.map(Ok)).chain(parts).map(|r| r.map_err(std::io::Error::other));
-    Ok(octets(Body::from_stream(body), with_length.then_some(clipped)))
+    Ok(octets(Body::from_stream(body), with_length.then_some(clipped), &tag))
 }
 
 /// `GET /v1/range/<id>?ufsFullPath=&offset=&length=`.
 #[utoipa::path(get, path = "/v1/range/{id}", tag = "data",
     params(("id" = String, Path, description = "The file id"), FileQuery,
+        ("If-Match" = Option<String>, Header, description = "Serve only this version (an `ETag` of an earlier answer)"),
         ("offset" = Option<u64>, Query, description = "The first byte (default 0)"),
         ("length" = Option<u64>, Query, description = "Most bytes (default to the end)")),
     responses(
         (status = 200, description = "The bytes, with their `Content-Length`", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
+        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
 pub async fn range(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> WorkerResult<Response> {
     let q = Query::raw(q.as_deref(), KNOWN);
     let (offset, length) = (q.u64("offset")?.unwrap_or(0), q.u64("length")?);
-    let f = open(&s, &id, &q).await?;
+    let f = open(&s, &id, &q, &headers).await?;
     let len = length.unwrap_or(u64::MAX);
     stream(&s, f, offset, len, true).await
 }
@@ -168,20 +205,23 @@ pub async fn range(
 /// `GET /v1/chunk/<id>?ufsFullPath=&chunkSize=`: the whole file with chunked transfer encoding.
 #[utoipa::path(get, path = "/v1/chunk/{id}", tag = "data",
     params(("id" = String, Path, description = "The file id"), FileQuery,
+        ("If-Match" = Option<String>, Header, description = "Serve only this version (an `ETag` of an earlier answer)"),
         ("chunkSize" = Option<u64>, Query, description = "Accepted for Alluxio's clients (positive); the worker cuts its own")),
     responses(
         (status = 200, description = "The whole file, chunked", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
+        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
 pub async fn chunk(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> WorkerResult<Response> {
     let q = Query::raw(q.as_deref(), KNOWN);
     if q.u64("chunkSize")? == Some(0) {
         return Err(WorkerError::InvalidInput("query parameter `chunkSize` must be positive".into()));
     }
-    let f = open(&s, &id, &q).await?;
+    let f = open(&s, &id, &q, &headers).await?;
     stream(&s, f, 0, u64::MAX, false).await
 }
 
@@ -193,36 +233,42 @@ fn num_of_bytes(q: &Query) -> WorkerResult<u64> {
 /// `GET /v1/head/<id>?ufsFullPath=&numOfBytes=`: the first bytes.
 #[utoipa::path(get, path = "/v1/head/{id}", tag = "data",
     params(("id" = String, Path, description = "The file id"), FileQuery,
+        ("If-Match" = Option<String>, Header, description = "Serve only this version (an `ETag` of an earlier answer)"),
         ("numOfBytes" = u64, Query, description = "How many bytes")),
     responses(
         (status = 200, description = "The first bytes", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
+        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
 pub async fn head(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> WorkerResult<Response> {
     let q = Query::raw(q.as_deref(), KNOWN);
     let n = num_of_bytes(&q)?;
-    let f = open(&s, &id, &q).await?;
+    let f = open(&s, &id, &q, &headers).await?;
     stream(&s, f, 0, n, true).await
 }
 
 /// `GET /v1/tail/<id>?ufsFullPath=&numOfBytes=`: the last bytes.
 #[utoipa::path(get, path = "/v1/tail/{id}", tag = "data",
     params(("id" = String, Path, description = "The file id"), FileQuery,
+        ("If-Match" = Option<String>, Header, description = "Serve only this version (an `ETag` of an earlier answer)"),
         ("numOfBytes" = u64, Query, description = "How many bytes")),
     responses(
         (status = 200, description = "The last bytes", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody)))]
+        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
+        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
 pub async fn tail(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
+    headers: HeaderMap,
 ) -> WorkerResult<Response> {
     let q = Query::raw(q.as_deref(), KNOWN);
     let n = num_of_bytes(&q)?;
-    let f = open(&s, &id, &q).await?;
+    let f = open(&s, &id, &q, &headers).await?;
     let start = f.record.length.saturating_sub(n);
     stream(&s, f, start, n, true).await
 }

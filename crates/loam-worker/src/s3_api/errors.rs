@@ -22,6 +22,7 @@ pub fn from_worker(e: WorkerError) -> S3Error {
         (_, ErrorKind::Conflict) => S3ErrorCode::OperationAborted,
         (_, ErrorKind::NotImplemented) => S3ErrorCode::NotImplemented,
         (_, ErrorKind::Unavailable) => S3ErrorCode::ServiceUnavailable,
+        (_, ErrorKind::Changed) => S3ErrorCode::PreconditionFailed,
         (_, ErrorKind::Corrupt | ErrorKind::Internal) => S3ErrorCode::InternalError,
     };
     // Ours: a rate-limited warning; the client's (4xx): debug only.

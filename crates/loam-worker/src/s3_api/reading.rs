@@ -10,6 +10,11 @@
 //!   worker reads the rest through its own `ReadThrough`, from the byte the stream reached. If the bytes
 //!   run out before the announced length (the object changed under the read), the body fails rather
 //!   than ending short and looking complete.
+//! - **One version per response.** The ETag of the headers is the version tag (`loam_core::version`) the
+//!   body is pinned to: the owner's own `OpenFile`, or, forwarded, a `VersionPin` that the owner, the
+//!   replicas and this worker's fallback all honour (`If-Match`). If that version is replaced before the
+//!   first byte, the answer is `503` (S3 clients retry it); after, the body is cut off. It never goes on
+//!   with another version.
 //!
 //! In both cases the first piece is read before the response headers go out, so that a failure at the
 //! start is a proper S3 error rather than a `200` with a broken body; the rest streams, never whole in
@@ -21,7 +26,7 @@ use crate::http_api::WorkerState;
 use crate::read_through::OpenFile;
 use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
-use loam_client::{Client, ClientError};
+use loam_client::{Client, ClientError, VersionPin};
 use loam_core::time::epoch_millis;
 use s3s::StdError;
 use s3s::dto::StreamingBlob;
@@ -45,10 +50,7 @@ pub struct ObjectMeta {
 impl ObjectMeta {
     /// The metadata of an object of `length` bytes with the UFS's `etag` and modification time.
     pub fn new(length: u64, etag: Option<&str>, modified_ms: Option<i64>) -> Self {
-        let etag = match etag.filter(|e| !e.is_empty()) {
-            Some(e) => e.to_string(),
-            None => format!("{length:x}-{:x}", modified_ms.unwrap_or(0)),
-        };
+        let etag = loam_core::version::version_tag(length, etag, modified_ms);
         let modified =
             modified_ms.and_then(|ms| u64::try_from(ms).ok()).map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
         Self { length, etag, modified }
@@ -108,11 +110,15 @@ pub async fn body(
     let len = end.saturating_sub(start);
     let mut parts = match opened.source {
         Source::Local(f) => state.rt.read_range(*f, start, len),
-        Source::Remote => Forward::start(state.clone(), client, opened.uri, start, end),
+        Source::Remote => Forward::start(state.clone(), client, opened.uri, &opened.meta.etag, start, end),
     };
     let first = match len {
         0 => None,
-        _ => parts.next().await.transpose()?,
+        // The S3 client asked for no version: the one of the headers was replaced before the first byte.
+        _ => parts.next().await.transpose().map_err(|e| match e {
+            WorkerError::Changed(m) => WorkerError::Unavailable(format!("{m}; retry")),
+            e => e,
+        })?,
     };
     let rest = futures::stream::iter(first.map(Ok)).chain(parts).map(|r| r.map_err(std::io::Error::other));
     Ok(StreamingBlob::new(SyncBody::new(rest.boxed(), len)))
@@ -122,6 +128,8 @@ pub async fn body(
 struct Forward {
     state: Arc<WorkerState>,
     uri: String,
+    /// The version of the headers, which every byte must come from.
+    tag: String,
     pos: u64,
     end: u64,
     remote: Option<BoxStream<'static, Result<Bytes, ClientError>>>,
@@ -134,11 +142,13 @@ impl Forward {
         state: Arc<WorkerState>,
         client: &Client,
         uri: String,
+        tag: &str,
         start: u64,
         end: u64,
     ) -> BoxStream<'static, WorkerResult<Bytes>> {
-        let remote = Some(client.read(&uri, start, end - start));
-        let this = Self { state, uri, pos: start, end, remote, local: None, done: false };
+        let remote = Some(client.read_pinned(&uri, start, end - start, VersionPin::to(tag)));
+        let tag = tag.to_string();
+        let this = Self { state, uri, tag, pos: start, end, remote, local: None, done: false };
         futures::stream::unfold(this, |mut f| async move {
             let item = f.next().await?;
             Some((item, f))
@@ -164,6 +174,7 @@ impl Forward {
                     Some(Err(ClientError::Status { status, message })) => {
                         let e = match status {
                             404 => WorkerError::NotFound(message),
+                            412 => WorkerError::Changed(message),
                             _ => WorkerError::InvalidInput(format!("{message} (HTTP {status} from the owning worker)")),
                         };
                         return self.take(Err(e));
@@ -179,7 +190,7 @@ impl Forward {
                     None => return self.take(Err(self.short())),
                 }
             }
-            let f = match self.state.rt.open(&self.uri).await {
+            let f = match self.state.rt.open_version(&self.uri, &self.tag).await {
                 Ok(f) if f.record.length >= self.end => f,
                 Ok(_) => return self.take(Err(self.short())),
                 Err(e) => return self.take(Err(e)),

@@ -92,7 +92,12 @@ impl TaskRunner {
             return Ok((length, true));
         }
         let ps = pages.page_size();
-        let missing: Vec<u64> = (0..self.rt.page_count(length)).filter(|i| !pages.has_page(id, *i)).collect();
+        let generation = file.generation;
+        // Every page from the peer's copy of this very version (`If-Match`), stored only under it.
+        let tag = loam_core::version::quoted(&file.tag());
+        let tag = tag.as_str();
+        let missing: Vec<u64> =
+            (0..self.rt.page_count(length)).filter(|i| !pages.has_page_of(id, generation, *i)).collect();
         futures::stream::iter(missing)
             .map(|i| async move {
                 let want = (length - i * ps).min(ps);
@@ -100,13 +105,16 @@ impl TaskRunner {
                     b.take(want).await;
                 }
                 let url = format!("{peer}/v1/file/{id}/page/{i}");
-                let req = http.request(reqwest::Method::GET, &url).query(&[("ufsFullPath", uri)]);
+                let req = http
+                    .request(reqwest::Method::GET, &url)
+                    .query(&[("ufsFullPath", uri)])
+                    .header(reqwest::header::IF_MATCH, tag);
                 let resp = http.send(peer, req).await.map_err(|e| format!("page {i}: {e}"))?;
                 let body = resp.bytes().await.map_err(|e| format!("page {i}: {e}"))?;
                 if body.len() as u64 != want {
                     return Err(format!("page {i}: the peer answered {} bytes ({want} expected)", body.len()));
                 }
-                pages.put_page(id, i, body).await.map(|_| ()).map_err(|e| e.to_string())
+                pages.put_pages_of(id, generation, vec![(i, body)]).await.map(|_| ()).map_err(|e| e.to_string())
             })
             .buffer_unordered(PEER_PAGES_IN_PARALLEL)
             .collect::<Vec<Result<(), String>>>()

@@ -339,3 +339,27 @@ pub async fn outside_root_is_invalid(env: Env) {
     }
     assert!(env.ufs.stat(&inside).await.is_ok(), "nothing was renamed or deleted");
 }
+
+/// The version tag the worker keeps for what `stat` says.
+fn tag(s: &UfsStatus) -> String {
+    loam_core::version::version_tag(s.length, s.etag.as_deref(), s.modified.map(loam_core::time::epoch_millis))
+}
+
+pub async fn pinned_reads(env: Env) {
+    let u = env.uri("p.bin");
+    env.put("p.bin", data(4000)).await;
+    let v1 = tag(&env.ufs.stat(&u).await.unwrap());
+    assert_eq!(env.ufs.read_range_of(&u, 10, 100, &v1).await.unwrap(), data(4000).slice(10..110));
+    // Rewritten with the same length: only the time (fs) or the ETag (S3) tells the versions apart.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let v2_data: Bytes = data(4000).iter().map(|b| b ^ 0xff).collect::<Vec<_>>().into();
+    env.put("p.bin", v2_data.clone()).await;
+    let v2 = tag(&env.ufs.stat(&u).await.unwrap());
+    assert_ne!(v1, v2, "a rewrite makes a new version");
+    let old = env.ufs.read_range_of(&u, 10, 100, &v1).await;
+    assert!(matches!(old, Err(UfsError::Changed(_))), "a read pinned to the old version: {old:?}");
+    assert_eq!(old.unwrap_err().kind(), loam_core::ErrorKind::Changed);
+    assert_eq!(env.ufs.read_range_of(&u, 10, 100, &v2).await.unwrap(), v2_data.slice(10..110));
+    assert!(matches!(env.ufs.read_range_of(&u, 0, 10, "nope").await, Err(UfsError::Changed(_))));
+    assert!(is_not_found(env.ufs.read_range_of(&env.uri("missing"), 0, 10, &v2).await));
+}
