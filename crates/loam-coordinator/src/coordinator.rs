@@ -40,6 +40,8 @@ pub struct CoordinatorConfig {
     pub quota_enabled: bool,
     /// How often a running load job checks the quotas it loads under.
     pub quota_check_interval: Duration,
+    /// How long jobs retry the files of a worker they cannot reach (`--job-retry-window`).
+    pub job_retry_window: Duration,
     /// Whether the global file index is kept (`--disable-file-index` turns it off).
     pub file_index: bool,
     /// Who may call the API, and the token it sends to workers.
@@ -61,6 +63,7 @@ impl Default for CoordinatorConfig {
             priority_enabled: true,
             quota_enabled: true,
             quota_check_interval: DEFAULT_QUOTA_CHECK_INTERVAL,
+            job_retry_window: crate::jobs::DEFAULT_JOB_RETRY_WINDOW,
             file_index: true,
             auth: loam_auth::NodeAuth::default(),
             file_index_max_entries: crate::file_index::DEFAULT_MAX_ENTRIES as usize,
@@ -107,6 +110,7 @@ impl Coordinator {
             retention: cfg.job_retention,
             quota_enabled: cfg.quota_enabled,
             quota_check_interval: cfg.quota_check_interval,
+            retry_window: cfg.job_retry_window,
         };
         let index = Some(file_index.clone());
         let jobs = JobService::new(

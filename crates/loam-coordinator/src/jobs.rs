@@ -57,6 +57,7 @@ mod load;
 pub mod quota;
 pub mod rebalance;
 pub mod record;
+mod repair;
 mod reservations;
 mod runner;
 mod tracker;
@@ -88,6 +89,11 @@ pub use execution::{DEFAULT_BATCH_SIZE, MAX_ATTEMPTS};
 
 /// Default time finished jobs are kept.
 pub const DEFAULT_JOB_RETENTION: Duration = Duration::from_secs(7 * 24 * 3600);
+/// How long a job keeps retrying the files of a worker it cannot reach, by default: the workers' default
+/// lease TTL plus a margin, so that a dead worker has left the ring (and its files are re-planned onto
+/// their new owners) or a restarted one is back before its files are given up.
+pub const DEFAULT_JOB_RETRY_WINDOW: Duration =
+    Duration::from_secs(loam_core::membership::DEFAULT_LEASE_TTL.as_secs() + 15);
 /// Default interval between a running load's quota checks (the workers report usage as often).
 pub use loam_config::DEFAULT_QUOTA_CHECK_INTERVAL;
 
@@ -168,6 +174,8 @@ pub struct JobsConfig {
     pub quota_enabled: bool,
     /// How often a running load checks its quotas.
     pub quota_check_interval: Duration,
+    /// How long the files of an unreachable worker are retried (see `execution`).
+    pub retry_window: Duration,
 }
 
 /// The load, free and rebalance jobs of one coordinator.
@@ -204,6 +212,7 @@ impl JobService {
             file_index,
             quota,
             quota_check_interval: cfg.quota_check_interval,
+            retry_window: cfg.retry_window,
             reservations: reservations::Reservations::default(),
         });
         Ok(Self {

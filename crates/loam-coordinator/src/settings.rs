@@ -12,7 +12,7 @@
 //! entry is a configuration error.
 
 use crate::coordinator::CoordinatorConfig;
-use crate::jobs::DEFAULT_JOB_RETENTION;
+use crate::jobs::{DEFAULT_JOB_RETENTION, DEFAULT_JOB_RETRY_WINDOW};
 use loam_config::{ConfigError, Group, HumaneDuration, Layered, NodeSettings, values};
 use loam_ufs::policy::{EndpointPattern, LocalRoots};
 use loam_ufs::{Mount, MountOptions, UfsPolicy};
@@ -31,6 +31,10 @@ pub struct CoordinatorSettings {
     /// How long finished load, free and rebalance jobs are kept, e.g. 7d, 12h.
     #[arg(long, value_name = "DURATION")]
     pub job_retention: Option<HumaneDuration>,
+    /// How long a job keeps retrying the files of a worker it cannot reach (re-planning them onto their
+    /// owners when the ring changes) before they fail; keep it above the workers' --lease-ttl.
+    #[arg(long, value_name = "DURATION")]
+    pub job_retry_window: Option<HumaneDuration>,
     /// Do not keep the global file index (`/api/v1/file_index` then answers 404).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub disable_file_index: Option<bool>,
@@ -82,6 +86,7 @@ impl Group for CoordinatorSettings {
         Self {
             port: Some(DEFAULT_PORT),
             job_retention: Some(DEFAULT_JOB_RETENTION.into()),
+            job_retry_window: Some(DEFAULT_JOB_RETRY_WINDOW.into()),
             disable_file_index: Some(false),
             disable_ttl: Some(false),
             disable_priority: Some(false),
@@ -137,6 +142,7 @@ impl CoordinatorConfig {
             static_mounts,
             data_dir: coordinator_files(n.data_dir.as_deref().unwrap_or(Path::new(loam_config::DEFAULT_DATA_DIR))),
             job_retention: c.job_retention.map_or(d.job_retention, |r| r.0),
+            job_retry_window: c.job_retry_window.map_or(d.job_retry_window, |r| r.0),
             ttl_enabled: !c.disable_ttl.unwrap_or(false),
             priority_enabled: !c.disable_priority.unwrap_or(false),
             quota_enabled: !c.disable_quota.unwrap_or(false),

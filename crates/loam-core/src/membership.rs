@@ -7,6 +7,11 @@ use serde::{Deserialize, Serialize};
 /// The default cluster name (Alluxio's).
 pub const DEFAULT_CLUSTER_NAME: &str = "DefaultAlluxioCluster";
 
+/// How long a worker's liveness record outlives its last lease renewal, by default (`--lease-ttl`): a
+/// worker that stops renewing leaves the ring this long after. The Coordinator's jobs retry a worker's
+/// files for longer than this before they give up on it (`--job-retry-window`).
+pub const DEFAULT_LEASE_TTL: std::time::Duration = std::time::Duration::from_secs(15);
+
 /// The prefix of permanent registrations.
 pub fn authorized_prefix(cluster: &str) -> String {
     format!("/DHT/{cluster}/AUTHORIZED/")

@@ -53,6 +53,10 @@ pub struct Options {
     pub policy_interval: Option<Duration>,
     /// The S3 API of every worker.
     pub s3: S3Config,
+    /// The workers' lease TTL; `None` leaves the default.
+    pub lease_ttl: Option<Duration>,
+    /// How long the Coordinator's jobs retry an unreachable worker; `None` leaves the default.
+    pub job_retry_window: Option<Duration>,
     /// The cluster path of the mount.
     pub mount_path: String,
     /// The mounted UFS: `None` is the `file://` directory `<dir>/ufs`; else a root URI and its options.
@@ -89,6 +93,8 @@ impl Default for Options {
             max_age: Duration::from_secs(3600),
             policy_interval: None,
             s3: S3Config::default(),
+            lease_ttl: None,
+            job_retry_window: None,
             mount_path: "/data".into(),
             ufs: None,
             faulty: true,
@@ -244,6 +250,9 @@ impl Cluster {
         cfg.s3 = o.s3.clone();
         cfg.auth = crate::auth::node_auth();
         cfg.listener = o.listener.clone();
+        if let Some(ttl) = o.lease_ttl {
+            cfg.lease_ttl = ttl;
+        }
         if let Some(every) = o.policy_interval {
             cfg.quota_check_interval = every;
             cfg.ttl_check_interval = every;
@@ -402,6 +411,7 @@ impl Cluster {
             data_dir: self.dir.join("coordinator"),
             job_retention: self.opts.job_retention,
             quota_check_interval: self.opts.policy_interval.unwrap_or(d.quota_check_interval),
+            job_retry_window: self.opts.job_retry_window.unwrap_or(d.job_retry_window),
             auth: crate::auth::node_auth(),
             ..d
         };

@@ -196,7 +196,7 @@ mod tests {
     fn a_server_is_ready_on_its_banner_and_gone_on_drop() {
         let dir = tempfile::tempdir().unwrap();
         let log = log_path(dir.path(), "banner");
-        let script = format!("echo one; echo '{READY_LINE}'; echo on stderr >&2; exec sleep 600");
+        let script = format!("echo one; echo on stderr >&2; echo '{READY_LINE}'; exec sleep 600");
         let mut s = Server::start(Path::new("/bin/sh"), &sh(&script), &log).unwrap();
         assert_eq!(s.banner, ["one"]);
         assert!(s.is_running());

@@ -11,8 +11,7 @@ pub const DEFAULT_PAGE_SIZE: u64 = 1 << 20;
 pub const DEFAULT_UFS_READ_SIZE: u64 = 4 << 20;
 /// Default time after which a cached file is re-validated against the UFS.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
-/// Default lease TTL of the worker's liveness record.
-pub const DEFAULT_LEASE_TTL: Duration = Duration::from_secs(15);
+pub use loam_core::membership::DEFAULT_LEASE_TTL;
 
 /// Everything a worker needs to start.
 #[derive(Clone, Debug)]

@@ -154,7 +154,9 @@ impl ReadThrough {
         {
             return Ok(OpenFile { resolved, record: rec.clone(), ufs, generation: *generation });
         }
-        let stat = match known {
+        // A caller's status without a validator (no ETag, no modification time) names no version that reads
+        // could be pinned to: the UFS is asked instead.
+        let stat = match known.filter(|s| s.etag.is_some() || s.modified.is_some()) {
             Some(s) => Ok(s),
             None => ufs.stat(&resolved.ufs_uri).await,
         };

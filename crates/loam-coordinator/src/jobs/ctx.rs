@@ -26,5 +26,7 @@ pub struct JobsCtx {
     pub(super) file_index: Option<Arc<FileIndex>>,
     pub(super) quota: RuleService<QuotaRule>,
     pub(super) quota_check_interval: Duration,
+    /// How long the files of a worker that cannot be reached are retried before they fail.
+    pub(super) retry_window: Duration,
     pub(super) reservations: Reservations,
 }

@@ -6,10 +6,14 @@
 //!   worker has at most [`BATCHES_PER_WORKER`] batches in flight. The listing pauses while a full bucket
 //!   waits for its worker, and while more than [`MAX_LEAD`] events are listed beyond the cursor (then the
 //!   partial buckets are flushed): memory stays bounded however many files the job has.
-//! - **Retries.** Files a worker failed (or a whole batch whose call failed) are retried on the same worker
-//!   up to [`MAX_ATTEMPTS`] times with exponential backoff from [`RETRY_BACKOFF`]; then they count as failed.
-//!   A batch refused as a whole with an error no retry can help (a `4xx`, a malformed answer) fails its
-//!   files at once.
+//! - **Retries.** Files a worker answered as failed are retried on it up to [`MAX_ATTEMPTS`] times. A batch
+//!   whose call failed (the worker unreachable, timing out, answering `5xx`) is retried for the job's
+//!   retry window (`--job-retry-window`, longer than a lease TTL), so that a worker that restarts, or
+//!   dies and leaves the ring, does not fail its files: before each such retry the pass asks its plan
+//!   where the files go now (`BatchPlan::refresh`, `reassign`: a load moves them to their owners on the
+//!   ring of now, keeping replicas on distinct workers). Backoff is exponential from [`RETRY_BACKOFF`] up
+//!   to [`RETRY_BACKOFF_MAX`]. A batch refused as a whole with an error no retry can help (a `4xx`, a
+//!   malformed answer) fails its files at once.
 //! - **Progress** lives in the job's record; the record and the tracker's checkpoint are persisted every
 //!   [`PERSIST_EVERY`] and at each state change. Failed paths go to the failed-file list (`failed_list`).
 //! - **Quotas** (`super::quota`): a load's pass carries a [`QuotaGuard`]: it reserves each file's bytes
@@ -48,20 +52,36 @@ pub const MAX_LEAD: u64 = 20_000;
 pub const MAX_ATTEMPTS: u32 = 3;
 /// Backoff before the first retry (doubled for each later one).
 pub const RETRY_BACKOFF: Duration = Duration::from_millis(200);
+/// The longest backoff between retries.
+pub const RETRY_BACKOFF_MAX: Duration = Duration::from_secs(4);
 /// How often a running job's record is written.
 pub const PERSIST_EVERY: Duration = Duration::from_secs(1);
 
 /// Files waiting for each worker, by worker.
 type Buckets = HashMap<WorkerId, (WorkerEndpoint, Vec<Planned>)>;
+/// The workers each undecided file (by tracker index) is planned on, for re-planning.
+type Owners = HashMap<u64, Vec<WorkerId>>;
 
 /// One file's answer: `(skipped, bytes)` or why it failed.
 type FileAnswer = Result<(bool, u64), String>;
 type BatchFuture = Pin<Box<dyn Future<Output = (Batch, Result<Vec<FileResult>, PeerError>)> + Send>>;
 
+/// How a batch's call ended.
+enum BatchOutcome {
+    /// The worker answered, file by file.
+    Answered,
+    /// The worker could not be reached, timed out or answered `5xx`: the files are retried for the window.
+    Unreachable,
+    /// The worker refused the batch as a whole (`4xx`, another version): no retry helps.
+    Refused,
+}
+
 struct Batch {
     worker: WorkerEndpoint,
     files: Vec<Planned>,
     attempt: u32,
+    /// Since when the worker has failed to answer this batch's files (`None`: it answered).
+    unreachable_since: Option<Instant>,
 }
 
 /// Files per batch: the job's `batchSize`, or [`DEFAULT_BATCH_SIZE`] when it is 0.
@@ -96,6 +116,7 @@ impl Execution<'_> {
         let mut busy: HashMap<WorkerId, usize> = HashMap::new();
         let mut inflight: FuturesUnordered<BatchFuture> = FuturesUnordered::new();
         let mut retries: Vec<(Instant, Batch)> = Vec::new();
+        let mut owners: Owners = HashMap::new();
         let mut listing_done = false;
         let mut tick = tokio::time::interval(PERSIST_EVERY);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -116,7 +137,8 @@ impl Execution<'_> {
                 while (files.len() >= self.batch_size || (flush && !files.is_empty())) && *n < BATCHES_PER_WORKER {
                     let take: Vec<_> = files.drain(..files.len().min(self.batch_size)).collect();
                     *n += 1;
-                    inflight.push(self.send(Batch { worker: w.clone(), files: take, attempt: 1 }));
+                    let b = Batch { worker: w.clone(), files: take, attempt: 1, unreachable_since: None };
+                    inflight.push(self.send(b));
                 }
             }
             let now = Instant::now();
@@ -124,9 +146,11 @@ impl Execution<'_> {
             while i < retries.len() {
                 let n = busy.entry(retries[i].1.worker.id).or_default();
                 if retries[i].0 <= now && *n < BATCHES_PER_WORKER {
-                    *n += 1;
                     let (_, b) = retries.swap_remove(i);
-                    inflight.push(self.send(b));
+                    for b in self.replanned(b, &mut owners).await {
+                        *busy.entry(b.worker.id).or_default() += 1;
+                        inflight.push(self.send(b));
+                    }
                 } else {
                     i += 1;
                 }
@@ -157,14 +181,14 @@ impl Execution<'_> {
                     if let Some(n) = busy.get_mut(&batch.worker.id) {
                         *n = n.saturating_sub(1);
                     }
-                    if let Some(retry) = self.answered(batch, res) {
-                        let backoff = RETRY_BACKOFF * 2u32.saturating_pow(retry.attempt.saturating_sub(2));
-                        retries.push((Instant::now() + backoff, retry));
+                    if let Some(retry) = self.answered(batch, res, &mut owners) {
+                        let backoff = RETRY_BACKOFF.saturating_mul(2u32.saturating_pow(retry.attempt.saturating_sub(2)));
+                        retries.push((Instant::now() + backoff.min(RETRY_BACKOFF_MAX), retry));
                     }
                 }
                 item = listing.next(), if can_pull => match item {
                     None => listing_done = true,
-                    Some(ev) => self.planned(ev, &mut buckets),
+                    Some(ev) => self.planned(ev, &mut buckets, &mut owners),
                 },
                 _ = tokio::time::sleep_until(next_retry.unwrap_or(now)), if next_retry.is_some() => {}
                 _ = tokio::time::sleep_until(next_quota_check.unwrap_or(now)), if next_quota_check.is_some() => {
@@ -195,7 +219,43 @@ impl Execution<'_> {
         })
     }
 
-    fn planned(&mut self, ev: Listed, buckets: &mut Buckets) {
+    /// A retry of `b`: where the worker did not answer, the files the plan moves (`BatchPlan::reassign`) go
+    /// to their new owners, the rest stay on the worker.
+    async fn replanned(&self, b: Batch, owners: &mut Owners) -> Vec<Batch> {
+        if b.unreachable_since.is_none() {
+            return vec![b];
+        }
+        self.plan.refresh(self.ctx).await;
+        let mut out: HashMap<WorkerId, Batch> = HashMap::new();
+        for f in b.files {
+            let others: Vec<WorkerId> = owners
+                .get(&f.0)
+                .map(|o| o.iter().filter(|w| **w != b.worker.id).copied().collect())
+                .unwrap_or_default();
+            let target = match self.plan.reassign(&f.1, &b.worker.id, &others) {
+                Some(w) if w.id == b.worker.id => w,
+                Some(w) => {
+                    tracing::info!(file = %f.1, from = %b.worker.id, to = %w.id, "re-planned onto its owner now");
+                    if let Some(o) = owners.get_mut(&f.0) {
+                        o.retain(|x| *x != b.worker.id);
+                        o.push(w.id);
+                    }
+                    w
+                }
+                None => b.worker.clone(),
+            };
+            // A file moved to a new owner starts afresh there.
+            let moved = target.id != b.worker.id;
+            let (attempt, since) = if moved { (1, None) } else { (b.attempt, b.unreachable_since) };
+            out.entry(target.id)
+                .or_insert_with(|| Batch { worker: target, files: Vec::new(), attempt, unreachable_since: since })
+                .files
+                .push(f);
+        }
+        out.into_values().collect()
+    }
+
+    fn planned(&mut self, ev: Listed, buckets: &mut Buckets, owners_of: &mut Owners) {
         match ev {
             Listed::Error { path, error } => {
                 let delta = Counters { failed_files: 1, ..Default::default() };
@@ -239,6 +299,7 @@ impl Execution<'_> {
                     q.reserve(i, &uri, length, owners.len());
                 }
                 let meta = Arc::new((length, meta));
+                owners_of.insert(i, owners.iter().map(|w| w.id).collect());
                 for w in owners {
                     buckets.entry(w.id).or_insert_with(|| (w.clone(), Vec::new())).1.push((
                         i,
@@ -252,7 +313,17 @@ impl Execution<'_> {
 
     /// Applies a batch's answers; returns the files to retry, if any. A batch refused as a whole with an
     /// error no retry can help (a `4xx`, an answer of another version) fails its files at once.
-    fn answered(&mut self, batch: Batch, res: Result<Vec<FileResult>, PeerError>) -> Option<Batch> {
+    fn answered(
+        &mut self,
+        batch: Batch,
+        res: Result<Vec<FileResult>, PeerError>,
+        owners: &mut Owners,
+    ) -> Option<Batch> {
+        let res_kind = match &res {
+            Ok(_) => BatchOutcome::Answered,
+            Err(e) if e.is_retryable() => BatchOutcome::Unreachable,
+            Err(_) => BatchOutcome::Refused,
+        };
         let (answers, retryable): (Vec<FileAnswer>, bool) =
             match res {
                 Ok(results) => (
@@ -270,10 +341,19 @@ impl Execution<'_> {
                 ),
                 Err(e) => (batch.files.iter().map(|_| Err(e.to_string())).collect(), e.is_retryable()),
             };
+        // The worker did not answer (unreachable, timed out, 5xx): retried for the retry window, not a count.
+        let unreachable_since = match &res_kind {
+            BatchOutcome::Unreachable => Some(batch.unreachable_since.unwrap_or_else(Instant::now)),
+            BatchOutcome::Answered | BatchOutcome::Refused => None,
+        };
+        let may_retry = match unreachable_since {
+            Some(since) => since.elapsed() < self.ctx.retry_window,
+            None => retryable && batch.attempt < MAX_ATTEMPTS,
+        };
         let mut retry = Vec::new();
         for ((i, uri, meta), answer) in batch.files.into_iter().zip(answers) {
             let answer = match answer {
-                Err(e) if retryable && batch.attempt < MAX_ATTEMPTS => {
+                Err(e) if may_retry => {
                     tracing::debug!(file = %uri, attempt = batch.attempt, "retrying: {e}");
                     retry.push((i, uri, meta));
                     continue;
@@ -286,13 +366,19 @@ impl Execution<'_> {
             let (plan, worker) = (self.plan, batch.worker.id);
             let done = self.tracker.answer(i, answer, |_, len, o| plan.progress(&worker, len, o));
             if let Some((uri, outcome, delta)) = done {
+                owners.remove(&i);
                 self.job.update(|r| r.counters.add(&delta));
                 if let Outcome::Failed(e) = &outcome {
                     fail_path(self.ctx, self.job, &uri, e, &Counters::default());
                 }
             }
         }
-        (!retry.is_empty()).then(|| Batch { worker: batch.worker, files: retry, attempt: batch.attempt + 1 })
+        (!retry.is_empty()).then(|| Batch {
+            worker: batch.worker,
+            files: retry,
+            attempt: batch.attempt + 1,
+            unreachable_since,
+        })
     }
 }
 

@@ -66,6 +66,20 @@ pub trait BatchPlan: Send + Sync {
     /// scanned only). Events that come assigned to a worker (a rebalance's) are not asked about.
     fn assign(&self, uri: &str) -> Option<Vec<WorkerEndpoint>>;
 
+    /// Re-reads the live workers, so that [`reassign`](Self::reassign) sees the ring as it is now. A kind
+    /// whose files stay where they were planned does nothing.
+    fn refresh<'a>(&'a self, _ctx: &'a JobsCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async {})
+    }
+
+    /// Where a file planned on `from`, a worker that cannot be reached, goes now: `None` keeps it as it
+    /// was (the kind does not re-plan); `Some(w)` where to send it: `from` itself at its address of now
+    /// when it still owns the file on the current ring (a restarted worker may serve on another port), or
+    /// a live owner that is not among `others`, the file's other owners (replicas stay on distinct workers).
+    fn reassign(&self, _uri: &str, _from: &WorkerId, _others: &[WorkerId]) -> Option<WorkerEndpoint> {
+        None
+    }
+
     /// What a matched file that no worker takes counts: `Some` the counters it is decided with (a free:
     /// nothing holds it, so it is freed), `None` it fails (no live worker to load it onto).
     fn unowned(&self, _length: u64) -> Option<Counters> {

@@ -2,8 +2,10 @@
 //! the filter to its `replicas` owners on the ring of the workers live when this run started, and, with
 //! `verify`, ask the owners afterwards whether every page is there (`verify`).
 //!
-//! - **The ring is a snapshot**: a worker that dies mid-job fails its files instead of silently moving
-//!   them; a resubmission plans on the new ring.
+//! - **The ring follows the cluster when a worker fails**: files go to their owners on the ring of the
+//!   workers live when the run started; the files of a worker that cannot be reached are retried (see
+//!   `execution`) and, once the ring no longer has it (its lease expired), re-planned onto their owners on
+//!   the ring of now, replicas on distinct workers. A worker that comes back in time gets its own files.
 //! - **Batches** go to `/v1/internal/load` with the listed length, ETag and modification time, so a worker
 //!   need not stat the file again, and the job's `bandwidth` (bytes per second per worker).
 //! - **Quotas**: a load that caches pages carries a quota guard (`quota`) through its pass; a
@@ -18,18 +20,23 @@ use super::kind::{BatchPlan, JobKindRunner, Planned};
 use super::quota::QuotaGuard;
 use super::record::Counters;
 use super::tracker::{Outcome, Tracker};
-use super::verify;
 use super::workers::{WorkerClient, live_workers, ring};
+use super::{repair, verify};
 use futures::future::BoxFuture;
 use futures::stream::StreamExt;
 use loam_client::{PeerError, Ring, WorkerEndpoint};
 use loam_core::WorkerId;
 use loam_core::job_api::{FileResult, JobState, LoadTaskFile};
+use parking_lot::{Mutex, RwLock};
 use regex::Regex;
+use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Runs load jobs.
 pub struct LoadRunner;
+
+/// How often, at most, a load re-reads the live workers while it retries an unreachable one.
+const RING_REFRESH: Duration = Duration::from_secs(1);
 
 impl JobKindRunner for LoadRunner {
     fn run<'a>(
@@ -48,7 +55,8 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
     let workers = live_workers(ctx.store.as_ref(), &ctx.cluster).await.unwrap_or_default();
     let o = &rec.load;
     let batches = LoadBatches {
-        ring: ring(&workers),
+        ring: RwLock::new(ring(&workers)),
+        refreshed: Mutex::new(Instant::now()),
         replicas: o.replicas.max(1) as usize,
         filter: (!o.file_filter_regex.is_empty()).then(|| Regex::new(&o.file_filter_regex).ok()).flatten(),
         skip: o.skip_if_exists,
@@ -62,9 +70,27 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
             .run(lister.list(&source).skip(rec.checkpoint.cursor as usize).boxed(), stop)
             .await?;
     }
+    // The ring of now: workers that left during the pass may have taken loaded files with them.
+    let then = ring(&workers);
+    let now = match live_workers(ctx.store.as_ref(), &ctx.cluster).await {
+        Ok(live) => ring(&live),
+        Err(_) => batches.ring.read().clone(),
+    };
+    let fix = repair::Repair {
+        then: &then,
+        now: &now,
+        replicas: batches.replicas,
+        filter: batches.filter.as_ref(),
+        metadata_only: batches.metadata_only,
+        bandwidth: batches.bandwidth,
+    };
+    if rec.state == JobState::Running && fix.needed() {
+        repair::repair(ctx, job, &fix, &lister, &source, batch_size, stop).await?;
+    }
     if o.verify {
+        let ring = now.clone();
         let check = verify::Check {
-            ring: &batches.ring,
+            ring: &ring,
             replicas: batches.replicas,
             filter: batches.filter.as_ref(),
             metadata_only: batches.metadata_only,
@@ -76,8 +102,10 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
 
 /// How a load's files are assigned, sent and counted.
 struct LoadBatches {
-    /// The live workers' ring when the run started.
-    ring: Ring,
+    /// The live workers' ring: when the run started, re-read when a worker cannot be reached.
+    ring: RwLock<Ring>,
+    /// When `ring` was last read.
+    refreshed: Mutex<Instant>,
     /// Owners per file.
     replicas: usize,
     /// `fileFilterRegex`.
@@ -95,7 +123,32 @@ impl BatchPlan for LoadBatches {
         if self.filter.as_ref().is_some_and(|re| !re.is_match(uri)) {
             return None;
         }
-        Some(self.ring.lookup(uri, self.replicas).into_iter().map(|(_, w)| w.clone()).collect())
+        Some(self.ring.read().lookup(uri, self.replicas).into_iter().map(|(_, w)| w.clone()).collect())
+    }
+
+    fn refresh<'a>(&'a self, ctx: &'a JobsCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            {
+                let mut last = self.refreshed.lock();
+                if last.elapsed() < RING_REFRESH {
+                    return;
+                }
+                *last = Instant::now();
+            }
+            // The store unreachable: keep the ring as it was (a later retry reads it again).
+            if let Ok(workers) = live_workers(ctx.store.as_ref(), &ctx.cluster).await {
+                *self.ring.write() = ring(&workers);
+            }
+        })
+    }
+
+    fn reassign(&self, uri: &str, from: &WorkerId, others: &[WorkerId]) -> Option<WorkerEndpoint> {
+        let ring = self.ring.read();
+        if let Some((_, w)) = ring.lookup(uri, self.replicas).into_iter().find(|(_, w)| w.id == *from) {
+            return Some(w.clone());
+        }
+        let all = ring.lookup(uri, ring.len());
+        all.into_iter().map(|(_, w)| w).find(|w| w.id != *from && !others.contains(&w.id)).cloned()
     }
 
     fn run_batch(

@@ -95,17 +95,22 @@ async fn forged_lengths_cache_nothing_and_read_no_further_than_the_file() {
     let pages = t.worker(0).state.rt.pages().clone();
     // Longer than the cache takes at all: refused at once, no read.
     t.faulty().reset_counters();
-    let (s, v) = load(&t, json!([{"ufsUri": uri, "length": 1u64 << 50}])).await;
+    let modified_ms =
+        loam_core::time::epoch_millis(std::fs::metadata(t.ufs_root().join("f.bin")).unwrap().modified().unwrap());
+    let (s, v) = load(&t, json!([{"ufsUri": uri, "length": 1u64 << 50, "modifiedMs": modified_ms}])).await;
     assert_eq!(s, 200);
     assert_eq!(v["results"][0]["ok"], false, "{v}");
     assert!(v["results"][0]["error"].as_str().unwrap().contains("largest file"), "{v}");
     assert_eq!(t.faulty().read_calls(), 0);
     assert!(pages.file(&id).is_none());
-    // Huge (4 TiB) but under the cap: the reads find the real end; nothing stays cached, and the load
-    // stops at the first failing run instead of asking for a million runs.
+    // Huge (4 TiB) but under the cap, with the file's real modification time: the pinned reads find another
+    // version (or the real end); nothing stays cached, and the load stops at the first failing run instead
+    // of asking for a million runs.
+    let modified_ms =
+        loam_core::time::epoch_millis(std::fs::metadata(t.ufs_root().join("f.bin")).unwrap().modified().unwrap());
     for forged in [4u64 << 40, data.len() as u64 + 1, data.len() as u64 - 1, 10] {
         t.faulty().reset_counters();
-        let (s, v) = load(&t, json!([{"ufsUri": uri, "length": forged}])).await;
+        let (s, v) = load(&t, json!([{"ufsUri": uri, "length": forged, "modifiedMs": modified_ms}])).await;
         assert_eq!(s, 200);
         assert_eq!(v["results"][0]["ok"], false, "length {forged}: {v}");
         assert!(pages.file(&id).is_none(), "length {forged}: nothing cached");
@@ -115,8 +120,13 @@ async fn forged_lengths_cache_nothing_and_read_no_further_than_the_file() {
     assert_eq!(t.range(0, &uri, 0, data.len() as u64).await, data, "reads serve the real file");
     // The true length loads.
     let _ = pages.remove_file(&id).await;
-    let (_, v) = load(&t, json!([{"ufsUri": uri, "length": data.len()}])).await;
+    let (_, v) = load(&t, json!([{"ufsUri": uri, "length": data.len(), "modifiedMs": modified_ms}])).await;
     assert_eq!(v["results"][0]["ok"], true, "{v}");
+    // A length with no validator (no ETag, no time) names no version: the UFS is asked, and its length kept.
+    let _ = pages.remove_file(&id).await;
+    let (_, v) = load(&t, json!([{"ufsUri": uri, "length": 10}])).await;
+    assert_eq!(v["results"][0]["ok"], true, "{v}");
+    assert_eq!(pages.file(&id).unwrap().length, data.len() as u64);
     // A metadata-only load stats the UFS: a forged length is not recorded.
     let other = t.write("g.bin", b"12345");
     let (_, v) = load(&t, json!([{"ufsUri": other, "length": 999, "metadataOnly": true}])).await;
