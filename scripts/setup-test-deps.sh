@@ -14,6 +14,9 @@ command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 # The FUSE mount tests: fusermount3 (mounts by non-root users) and fio (reads with verification).
 command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
 command -v fio >/dev/null 2>&1 || need_apt+=(fio)
+# The network-namespace harness (loam_testsupport::netns): namespaces and veths (ip), faults (nft).
+command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
+command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
 # The JWT tests sign with an RSA key openssl generates.
 command -v openssl >/dev/null 2>&1 || need_apt+=(openssl)
 if [ ${#need_apt[@]} -gt 0 ]; then

@@ -22,6 +22,7 @@ pub mod coordinator;
 pub mod data;
 pub mod etcd_server;
 pub mod http;
+pub mod netns;
 pub mod ports;
 pub mod process;
 pub mod s3_server;
