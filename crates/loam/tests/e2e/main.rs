@@ -19,6 +19,7 @@ mod fuse;
 mod job_cli;
 mod local_cli;
 mod openapi;
+mod partitions;
 mod private_files;
 mod processes;
 mod rebalance_cli;
