@@ -33,7 +33,7 @@ use std::io::{self, Read, Write};
 use std::path::{Path, PathBuf};
 
 /// The directory under each cache dir that holds Loam's pages.
-const LAYOUT_DIR: &str = "loam-pages";
+pub(super) const LAYOUT_DIR: &str = "loam-pages";
 /// Version of the directory layout.
 const LAYOUT_VERSION_DIR: &str = "v2";
 /// Layouts this build replaces: their trees are deleted at start-up (a cache, so nothing is lost but
@@ -74,7 +74,7 @@ impl Layout {
 
     /// Which cache directory holds `file_id`.
     pub(super) fn dir_index(&self, file_id: &str) -> usize {
-        crc32fast::hash(file_id.as_bytes()) as usize % self.roots.len()
+        dir_of(file_id, self.roots.len())
     }
 
     /// The page file of page `index` of version `generation` of `file_id` (which the store has checked to
@@ -89,6 +89,11 @@ impl Layout {
     pub(super) fn record_log_path(&self, dir_index: usize) -> PathBuf {
         self.roots[dir_index].join(RECORD_LOG)
     }
+}
+
+/// Which of `dirs` (at least 1) cache directories holds `file_id`'s pages and record.
+pub(super) fn dir_of(file_id: &str, dirs: usize) -> usize {
+    crc32fast::hash(file_id.as_bytes()) as usize % dirs
 }
 
 /// The file id, generation and page index of a page file name (`<id>.<generation>.<index>.page`, numbers

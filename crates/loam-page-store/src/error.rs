@@ -25,6 +25,9 @@ pub enum PageStoreError {
     /// There is no record for the file.
     #[error("no record for file {0}")]
     NotFound(String),
+    /// No cache directory could be opened (each named, with why: not writable, in use by another worker).
+    #[error("{0}")]
+    CacheDirs(String),
     /// A blocking disk task panicked or was cancelled.
     #[error("disk task failed: {0}")]
     Task(#[from] tokio::task::JoinError),
@@ -44,7 +47,7 @@ impl PageStoreError {
                 | io::ErrorKind::ResourceBusy => ErrorKind::Unavailable,
                 _ => ErrorKind::Internal,
             },
-            PageStoreError::InvalidInput(_) => ErrorKind::InvalidInput,
+            PageStoreError::InvalidInput(_) | PageStoreError::CacheDirs(_) => ErrorKind::InvalidInput,
             PageStoreError::NotFound(_) => ErrorKind::NotFound,
             PageStoreError::Task(_) => ErrorKind::Internal,
         }

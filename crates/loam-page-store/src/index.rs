@@ -4,6 +4,11 @@
 //! It does no I/O, so the store holds its lock only for these short calls and does disk work outside it.
 //! Methods that drop pages from the disk tier return them in [`Effects`] for the caller to delete.
 //!
+//! The disk tier is one LRU order per cache directory, each with its own capacity (clamped to the room
+//! its file system has, see `dirs.rs`); a file's pages live in the directory its id hashes to
+//! ([`super::disk::dir_of`]). Room for a page write is made *before* the write ([`Index::reserve`]),
+//! so a directory's page files never outgrow its capacity by more than the writes in flight.
+//!
 //! A page's identity in the tiers is `(generation, index)`: the generation changes whenever a file is
 //! cached anew, so a page key never refers to two versions of a file, and a disk read that started before
 //! a replacement is recognised afterwards by its stale generation.
@@ -110,23 +115,78 @@ pub(super) struct Index {
     /// File id of each live generation, to find a file from an evicted page key.
     owners: HashMap<u64, String>,
     memory: Option<Lru<PageKey>>,
-    disk: Option<Lru<PageKey>>,
+    /// The disk tier of each cache directory (empty: no disk tier).
+    disks: Vec<Lru<PageKey>>,
+    /// Bytes of page writes in flight per cache directory, for which room was made ahead.
+    reserved: Vec<u64>,
     next_generation: u64,
     counter: u64,
 }
 
 impl Index {
-    /// An empty index. `disk_capacity` is `None` without a disk tier; a zero memory capacity means no
-    /// memory tier. Generations start at `first_generation` (past every generation found on disk).
-    pub(super) fn new(page_size: u64, memory_capacity: u64, disk_capacity: Option<u64>, first_generation: u64) -> Self {
+    /// An empty index with a disk tier of `disk_capacities[d]` bytes in cache directory `d` (none without
+    /// a directory); a zero memory capacity means no memory tier. Generations start at `first_generation`
+    /// (past every generation found on disk).
+    pub(super) fn new(page_size: u64, memory_capacity: u64, disk_capacities: &[u64], first_generation: u64) -> Self {
         Self {
             page_size,
             files: HashMap::new(),
             owners: HashMap::new(),
             memory: (memory_capacity > 0).then(|| Lru::new(memory_capacity)),
-            disk: disk_capacity.map(Lru::new),
+            disks: disk_capacities.iter().map(|c| Lru::new(*c)).collect(),
+            reserved: vec![0; disk_capacities.len()],
             next_generation: first_generation,
             counter: 0,
+        }
+    }
+
+    /// The cache directory of `file_id`'s pages (0 without a disk tier).
+    pub(super) fn dir(&self, file_id: &str) -> usize {
+        super::disk::dir_of(file_id, self.disks.len().max(1))
+    }
+
+    /// The disk tier of `file_id`'s cache directory.
+    fn disk_of(&mut self, file_id: &str) -> Option<&mut Lru<PageKey>> {
+        let dir = self.dir(file_id);
+        self.disks.get_mut(dir)
+    }
+
+    /// Bytes and pages of cache directory `dir`'s disk tier, and its capacity.
+    pub(super) fn dir_usage(&self, dir: usize) -> (u64, u64, u64) {
+        self.disks.get(dir).map_or((0, 0, 0), |l| (l.bytes(), l.len(), l.capacity()))
+    }
+
+    /// Sets the capacity of cache directory `dir`, evicting its pages down to it.
+    pub(super) fn set_dir_capacity(&mut self, dir: usize, capacity: u64) -> Effects {
+        let mut effects = Effects::default();
+        let Some(lru) = self.disks.get_mut(dir) else { return effects };
+        let mut victims = lru.set_capacity(capacity);
+        // The writes in flight need their room too.
+        victims.extend(lru.make_room(self.reserved[dir], &[]));
+        self.evicted_from_disk(victims, &mut effects);
+        effects
+    }
+
+    /// Makes room in `file_id`'s cache directory for writing its `pages` (index, length) of `generation`:
+    /// evicts other pages until they fit beside the writes in flight, and counts their bytes (less those of
+    /// the copies they replace) in flight until [`Index::release`]. Returns the effects and those bytes.
+    pub(super) fn reserve(&mut self, file_id: &str, generation: u64, pages: &[(u64, u64)]) -> (Effects, u64) {
+        let mut effects = Effects::default();
+        let dir = self.dir(file_id);
+        let keys: Vec<PageKey> = pages.iter().map(|&(index, _)| PageKey { generation, index }).collect();
+        let Some(lru) = self.disks.get_mut(dir) else { return (effects, 0) };
+        let held = |key: &PageKey| lru.size(key).unwrap_or(0);
+        let bytes: u64 = pages.iter().zip(&keys).map(|(&(_, len), key)| len.saturating_sub(held(key))).sum();
+        let victims = lru.make_room(self.reserved[dir] + bytes, &keys);
+        self.reserved[dir] += bytes;
+        self.evicted_from_disk(victims, &mut effects);
+        (effects, bytes)
+    }
+
+    /// Ends the reservation of `bytes` in cache directory `dir` (the writes were committed or failed).
+    pub(super) fn release(&mut self, dir: usize, bytes: u64) {
+        if let Some(r) = self.reserved.get_mut(dir) {
+            *r = r.saturating_sub(bytes);
         }
     }
 
@@ -173,7 +233,7 @@ impl Index {
     pub(super) fn usage(&self) -> Usage {
         let tier = |t: &Option<Lru<PageKey>>| t.as_ref().map_or((0, 0), |l| (l.bytes(), l.len()));
         let (memory_bytes, memory_pages) = tier(&self.memory);
-        let (disk_bytes, disk_pages) = tier(&self.disk);
+        let (disk_bytes, disk_pages) = self.disks.iter().fold((0, 0), |(b, p), l| (b + l.bytes(), p + l.len()));
         Usage { memory_bytes, memory_pages, disk_bytes, disk_pages, files: self.files.len() as u64 }
     }
 
@@ -216,9 +276,10 @@ impl Index {
             return;
         }
         entry.priority = priority;
+        let dir = super::disk::dir_of(file_id, self.disks.len().max(1));
         for &index in entry.pages.keys() {
             let key = PageKey { generation: entry.generation, index };
-            for tier in [&mut self.memory, &mut self.disk].into_iter().flatten() {
+            for tier in [self.memory.as_mut(), self.disks.get_mut(dir)].into_iter().flatten() {
                 tier.set_priority(&key, priority);
             }
         }
@@ -254,7 +315,7 @@ impl Index {
                 memory.remove(&key);
             }
             if page.disk_stamp.is_some() {
-                if let Some(disk) = &mut self.disk {
+                if let Some(disk) = self.disk_of(file_id) {
                     disk.remove(&key);
                 }
                 effects.delete.push(DiskPage { file_id: file_id.to_owned(), index, generation: entry.generation });
@@ -309,8 +370,9 @@ impl Index {
         if len != expected {
             return Err(PageStoreError::InvalidInput(format!("page {index} has {len} bytes, expected {expected}")));
         }
-        let admits = |t: &Option<Lru<PageKey>>| t.as_ref().is_some_and(|l| l.admits(len));
-        Ok(WritePlan { generation: entry.generation, memory: admits(&self.memory), disk: admits(&self.disk) })
+        let memory = self.memory.as_ref().is_some_and(|l| l.admits(len));
+        let disk = self.disks.get(self.dir(file_id)).is_some_and(|l| l.admits(len));
+        Ok(WritePlan { generation: entry.generation, memory, disk })
     }
 
     /// Records a written page (`on_disk`: its page file was written), evicting to make room. Returns
@@ -332,12 +394,13 @@ impl Index {
         if let Some(memory) = &mut self.memory {
             memory.remove(&key);
         }
-        if let Some(disk) = &mut self.disk {
+        if let Some(disk) = self.disk_of(file_id) {
             disk.remove(&key);
         }
         let mut effects = Effects::default();
         let priority = self.files.get(file_id)?.priority;
-        let disk_victims = if on_disk { self.disk.as_mut().and_then(|d| d.insert(key, len, priority)) } else { None };
+        let disk_victims =
+            if on_disk { self.disk_of(file_id).and_then(|d| d.insert(key, len, priority)) } else { None };
         let memory_victims =
             if plan.memory { self.memory.as_mut().and_then(|m| m.insert(key, len, priority)) } else { None };
         let page = PageEntry {
@@ -372,7 +435,7 @@ impl Index {
             if let Some(memory) = &mut self.memory {
                 memory.touch(&key);
             }
-            if let Some(disk) = &mut self.disk {
+            if let Some(disk) = self.disk_of(file_id) {
                 disk.touch(&key);
             }
             return Lookup::Memory(data);
@@ -394,6 +457,7 @@ impl Index {
         result: ReadResult,
     ) -> (Option<Bytes>, Effects) {
         let mut effects = Effects::default();
+        let dir = self.dir(file_id);
         let Some(entry) = self.files.get_mut(file_id).filter(|e| e.generation == read.generation) else {
             return (None, effects);
         };
@@ -403,7 +467,7 @@ impl Index {
                 // The page may have been evicted while it was read; its bytes are still this version's.
                 let Some(page) = entry.pages.get_mut(&index) else { return (Some(data), effects) };
                 if page.disk_stamp.is_some()
-                    && let Some(disk) = &mut self.disk
+                    && let Some(disk) = self.disks.get_mut(dir)
                 {
                     disk.touch(&key);
                 }
@@ -424,7 +488,7 @@ impl Index {
                 if page.memory.is_none() {
                     entry.pages.remove(&index);
                 }
-                if let Some(disk) = &mut self.disk {
+                if let Some(disk) = self.disks.get_mut(dir) {
                     disk.remove(&key);
                 }
                 if let Some(generation) = delete {
@@ -458,9 +522,9 @@ impl Index {
         pages.sort_unstable();
         let mut effects = Effects::default();
         for (cached_ms, generation, index, len) in pages {
-            let Some(victims) =
-                self.disk.as_mut().and_then(|d| d.insert(PageKey { generation, index }, len, DEFAULT_PRIORITY))
-            else {
+            let Some(dir) = self.owners.get(&generation).map(|id| self.dir(id)) else { continue };
+            let key = PageKey { generation, index };
+            let Some(victims) = self.disks.get_mut(dir).and_then(|d| d.insert(key, len, DEFAULT_PRIORITY)) else {
                 continue;
             };
             let disk_stamp = Some(self.next());

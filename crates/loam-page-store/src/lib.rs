@@ -22,11 +22,18 @@
 //!   set by the worker (the priority rules); its pages sit at that level in both tiers' orders, and
 //!   [`PageStore::reprioritize`] moves cached files when the rules change. Files restored at start-up are
 //!   `medium` until the first `reprioritize`.
+//! - **Disks that fill or fail.** Each cache directory is locked while the store is open, has its share of
+//!   the disk capacity clamped to the room its file system has, and makes room before a page is written;
+//!   a write that still finds the disk full lowers the capacity, evicts and retries once. A directory that
+//!   fails otherwise is marked unhealthy and the store goes on with the others; a health check
+//!   re-initialises it, and one removed or replaced under the store (`dirs.rs`, `health.rs`).
 //! - **Warm restart.** [`PageStore::open`] rebuilds the disk tier from the cache directories
 //!   (`recovery.rs`) and serves the same pages with no UFS read.
 
+mod dirs;
 mod disk;
 mod error;
+mod health;
 mod index;
 mod lru;
 pub mod metrics;
@@ -35,13 +42,16 @@ mod record_log;
 mod recovery;
 
 pub use error::PageStoreError;
+pub use health::DIR_CHECK_INTERVAL;
 pub use record::{FILE_RECORD_VERSION, FileRecord};
 
 use bytes::Bytes;
 use parking_lot::Mutex;
+use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
 
+use dirs::CacheDir;
 use disk::{Layout, PageFileError, PageHeader};
 use index::{DiskPage, Effects, Index, Lookup, ReadResult};
 use loam_core::rules::Priority;
@@ -64,7 +74,7 @@ pub struct PageStoreConfig {
     pub memory_capacity: u64,
     /// Cache directories; empty = no disk tier (memory only).
     pub disk_dirs: Vec<PathBuf>,
-    /// Bytes across all disk dirs.
+    /// Bytes across all disk dirs (split evenly among them, each share clamped to its file system's room).
     pub disk_capacity: u64,
 }
 
@@ -100,6 +110,8 @@ pub type AdmissionSource = Arc<dyn Fn(&str) -> bool + Send + Sync>;
 pub struct PageStore {
     page_size: u64,
     layout: Option<Arc<Layout>>,
+    /// Each cache directory's lock, health and share (empty without a disk tier).
+    dirs: Arc<Vec<CacheDir>>,
     /// The record log of each cache directory (empty without a disk tier).
     logs: Arc<Vec<RecordLog>>,
     /// Shared with record log appends, which snapshot it when they compact the log.
@@ -110,23 +122,44 @@ pub struct PageStore {
 }
 
 impl PageStore {
-    /// Opens a store, recovering what the cache directories hold (warm restart) and evicting down to the
-    /// disk capacity. Blocking: it scans the directories.
+    /// Opens a store, locking the cache directories, recovering what they hold (warm restart) and evicting
+    /// down to each one's capacity. A directory that cannot be locked or written is left out with a
+    /// warning (unhealthy, retried by the health check); none usable is an error naming them. Blocking: it
+    /// scans the directories.
     pub fn open(cfg: PageStoreConfig, metrics: PageStoreMetrics) -> Result<Arc<Self>, PageStoreError> {
         if cfg.page_size == 0 {
             return Err(PageStoreError::InvalidInput("page size must be positive".into()));
         }
         let layout = (!cfg.disk_dirs.is_empty()).then(|| Arc::new(Layout::new(&cfg.disk_dirs)));
-        let disk_capacity = layout.as_ref().map(|_| cfg.disk_capacity);
-        let mut index = Index::new(cfg.page_size, cfg.memory_capacity, disk_capacity, 1);
+        let share = cfg.disk_capacity / (cfg.disk_dirs.len().max(1) as u64);
+        let dirs: Vec<CacheDir> = match &layout {
+            Some(l) => {
+                cfg.disk_dirs.iter().zip(l.roots()).map(|(p, r)| CacheDir::new(p.clone(), r.clone(), share)).collect()
+            }
+            None => Vec::new(),
+        };
+        let mut index = Index::new(cfg.page_size, cfg.memory_capacity, &vec![share; dirs.len()], 1);
         let mut effects = Effects::default();
         let mut logs = Vec::new();
         if let Some(layout) = &layout {
             remove_old_layouts(layout);
-            let mut recovered = recovery::scan(layout, cfg.page_size)?;
-            logs = std::mem::take(&mut recovered.logs);
+            let (recovered, opened) = open_dirs(layout, &dirs, cfg.page_size)?;
+            logs = opened;
             let files = recovered.files.len();
             effects = index.restore(recovered.files);
+            for (at, dir) in dirs.iter().enumerate() {
+                let capacity = match dir.healthy() {
+                    true => dirs::room(&dir.root, index.dir_usage(at).0, cfg.page_size).map(|room| room.min(share)),
+                    false => Ok(0),
+                };
+                let capacity = capacity.unwrap_or_else(|e| {
+                    dir.mark_unhealthy(format!("cannot measure the room in {}: {e}", dir.root.display()));
+                    0
+                });
+                let more = index.set_dir_capacity(at, capacity);
+                effects.delete.extend(more.delete);
+                effects.evicted_disk += more.evicted_disk;
+            }
             delete_pages(layout, std::mem::take(&mut effects.delete));
             let usage = index.usage();
             tracing::info!(
@@ -138,9 +171,16 @@ impl PageStore {
                 "page store recovered"
             );
         }
+        for (at, dir) in dirs.iter().enumerate() {
+            let label = health::label(dir);
+            metrics.dir_healthy.get_or_create(&label).set(i64::from(dir.healthy()));
+            metrics.dir_capacity.get_or_create(&label).set(index.dir_usage(at).2 as i64);
+            drop(metrics.dir_errors.get_or_create(&label));
+        }
         let store = Self {
             page_size: cfg.page_size,
             layout,
+            dirs: Arc::new(dirs),
             logs: Arc::new(logs),
             index: Arc::new(Mutex::new(index)),
             metrics,
@@ -367,7 +407,11 @@ impl PageStore {
                 ReadResult::Invalid { delete: Some(read.generation) }
             }
             Err(PageFileError::Missing) => ReadResult::Invalid { delete: None },
-            Err(PageFileError::Io(e)) => return Err(PageStoreError::io("read", path)(e)),
+            Err(PageFileError::Io(e)) => {
+                // The directory is failing: it goes (its pages with it) and this page is a miss.
+                self.dir_failed(layout.dir_index(file_id), format!("cannot read {}: {e}", path.display()));
+                ReadResult::Invalid { delete: None }
+            }
         };
         let (data, effects) = {
             let mut idx = self.index.lock();
@@ -452,28 +496,48 @@ impl PageStore {
         // A record not yet on disk goes with the pages, ahead of them, in the same blocking task.
         let record = if writes.is_empty() { None } else { self.index.lock().pending_record(file_id) };
         let mut on_disk = vec![false; pages.len()];
-        // A failed write fails the call, but only after the pages written meanwhile are committed, so that no
-        // page file is left on disk that the index does not know.
-        let mut failure = None;
+        // A page that cannot be written is not cached on disk, and does not fail the call: a full disk
+        // lowers the directory's capacity and the write is retried once, a failing directory is dropped.
         if let Some(sink) = self.record_sink().filter(|_| !writes.is_empty()) {
+            let dir = self.index.lock().dir(file_id);
+            let sizes: Vec<(u64, u64)> = writes.iter().map(|w| (w.2.index, w.3.len() as u64)).collect();
+            let (room, reserved) = {
+                let mut idx = self.index.lock();
+                let (effects, reserved) = idx.reserve(file_id, writes[0].2.generation, &sizes);
+                self.publish(&idx, &effects);
+                (effects, reserved)
+            };
             let record_write = record.as_ref().map(|(stored, _)| stored.clone());
             let id = file_id.to_owned();
-            let (record_result, results) = tokio::task::spawn_blocking(move || {
+            let layout = self.layout.clone();
+            let written = tokio::task::spawn_blocking(move || {
+                // Room is made before the writes: evicted pages go first.
+                if let Some(layout) = layout {
+                    delete_pages(&layout, room.delete);
+                }
                 let record_result = record_write.map(|stored| sink.append(&id, Some(stored)));
                 let pages = writes
                     .into_iter()
                     .map(|(at, path, header, data)| {
                         let r = disk::write_page(&path, &header, &data);
-                        (at, path, r)
+                        (at, path, header, data, r)
                     })
                     .collect::<Vec<_>>();
                 (record_result, pages)
             })
-            .await?;
+            .await;
+            let written = match written {
+                Ok(written) => written,
+                Err(e) => {
+                    self.index.lock().release(dir, reserved);
+                    return Err(e.into());
+                }
+            };
+            let (record_result, results) = written;
             let appended = match (record_result, &record) {
                 (Some(Ok(())), Some((_, seq))) => Some(*seq),
                 (Some(Err(e)), _) => {
-                    failure = Some(e);
+                    self.append_failed(file_id, e);
                     None
                 }
                 _ => None,
@@ -481,16 +545,26 @@ impl PageStore {
             // The record changed while it was appended: append the current state after it, so the log does
             // not end with an older one (a removal appended first, say).
             let stale = appended.is_some_and(|seq| !self.index.lock().mark_persisted(file_id, Some(seq)));
-            if stale {
-                self.sync_record(file_id).await?;
-            }
-            for (at, path, r) in results {
+            let mut retry = Vec::new();
+            for (at, path, header, data, r) in results {
                 match r {
                     Ok(()) => on_disk[at] = true,
                     // A concurrent removal may have taken the directory: then there is nothing to cache into.
                     Err(_) if self.index.lock().generation(file_id) != Some(plans[at].generation) => {}
-                    Err(e) => failure = failure.or(Some(PageStoreError::io("write", path)(e))),
+                    Err(e) if dirs::is_full(&e) => {
+                        self.dir_full(dir, &e);
+                        retry.push((at, path, header, data));
+                    }
+                    Err(e) => self.dir_failed(dir, format!("cannot write {}: {e}", path.display())),
                 }
+            }
+            let retried = self.retry_full(dir, retry).await;
+            self.index.lock().release(dir, reserved);
+            for at in retried? {
+                on_disk[at] = true;
+            }
+            if stale {
+                self.sync_record(file_id).await?;
             }
         }
         let mut admitted = Vec::with_capacity(pages.len());
@@ -522,10 +596,7 @@ impl PageStore {
                 }
             }
         }
-        match failure {
-            Some(e) => Err(e),
-            None => Ok(admitted),
-        }
+        Ok(admitted)
     }
 
     /// Drops a file's record and pages. Returns the bytes of page data dropped (each page counted once,
@@ -555,7 +626,15 @@ impl PageStore {
             let state = self.index.lock().record_state(file_id);
             let seq = state.as_ref().map(|(_, seq)| *seq);
             let (sink, id) = (sink.clone(), file_id.to_owned());
-            tokio::task::spawn_blocking(move || sink.append(&id, state.map(|(s, _)| s))).await??;
+            match tokio::task::spawn_blocking(move || sink.append(&id, state.map(|(s, _)| s))).await? {
+                Ok(()) => {}
+                // A full disk leaves the record pending (written with the file's next page or by
+                // `flush_records`); a failing directory goes, with its records' log.
+                Err(e) => {
+                    self.append_failed(file_id, e);
+                    return Ok(());
+                }
+            }
             if self.index.lock().mark_persisted(file_id, seq) {
                 return Ok(());
             }
@@ -567,7 +646,7 @@ impl PageStore {
     /// Where records are appended; `None` without a disk tier.
     fn record_sink(&self) -> Option<RecordSink> {
         let layout = self.layout.clone()?;
-        Some(RecordSink { layout, logs: self.logs.clone(), index: self.index.clone() })
+        Some(RecordSink { layout, dirs: self.dirs.clone(), logs: self.logs.clone(), index: self.index.clone() })
     }
 
     /// Deletes page files (on a blocking thread). Failures are logged, not returned: the index no longer
@@ -606,15 +685,20 @@ fn expected_header(read: &PageHeader, generation: u64, index: u64, page_size: u6
 #[derive(Clone)]
 struct RecordSink {
     layout: Arc<Layout>,
+    dirs: Arc<Vec<CacheDir>>,
     logs: Arc<Vec<RecordLog>>,
     index: Arc<Mutex<Index>>,
 }
 
 impl RecordSink {
     /// Appends `state` of `file_id` (`None`: removed) to its cache directory's record log, which compacts
-    /// itself from the index's records of that directory when it has grown.
+    /// itself from the index's records of that directory when it has grown. Nothing is appended to the log
+    /// of an unhealthy directory: its re-initialisation writes the current records.
     fn append(&self, file_id: &str, state: Option<StoredRecord>) -> Result<(), PageStoreError> {
         let at = self.layout.dir_index(file_id);
+        if !self.dirs[at].healthy() {
+            return Ok(());
+        }
         let log = &self.logs[at];
         let entry = match state {
             Some(stored) => LogEntry::Put(stored),
@@ -623,6 +707,48 @@ impl RecordSink {
         let live = || self.index.lock().stored_records(|id| self.layout.dir_index(id) == at);
         log.append(&[entry], live).map_err(PageStoreError::io("append to", log.path()))
     }
+}
+
+/// Locks and scans each cache directory. One that fails is marked unhealthy (with a warning when there are
+/// others) and gets a closed record log; none opened is an error naming each and why.
+fn open_dirs(
+    layout: &Layout,
+    dirs: &[CacheDir],
+    page_size: u64,
+) -> Result<(recovery::Recovered, Vec<RecordLog>), PageStoreError> {
+    let mut recovered = recovery::Recovered::default();
+    let mut generations = HashSet::new();
+    let (mut logs, mut problems) = (Vec::new(), Vec::new());
+    for (at, dir) in dirs.iter().enumerate() {
+        let (mut found, mut claimed) = (recovery::Recovered::default(), generations.clone());
+        let opened = dir.lock().and_then(|()| {
+            let scanned = recovery::scan_dir(layout, at, page_size, &mut claimed, &mut found);
+            let log = scanned.map_err(|e| format!("cache directory {} is not usable: {e}", dir.path.display()))?;
+            dir.mark_healthy().map_err(|e| format!("cannot stat {}: {e}", dir.root.display()))?;
+            Ok(log)
+        });
+        match opened {
+            Ok(log) => {
+                generations = claimed;
+                recovered.files.extend(found.files);
+                recovered.discarded += found.discarded;
+                logs.push(log);
+            }
+            Err(why) => {
+                if dirs.len() > 1 {
+                    tracing::warn!("{why}; going on with the other cache directories");
+                }
+                dir.unlock();
+                dir.mark_unhealthy(why.clone());
+                problems.push(why);
+                logs.push(RecordLog::closed(&layout.record_log_path(at)));
+            }
+        }
+    }
+    if problems.len() == dirs.len() {
+        return Err(PageStoreError::CacheDirs(problems.join("; ")));
+    }
+    Ok((recovered, logs))
 }
 
 /// Deletes, in the background, the trees of layouts this build replaced.

@@ -50,6 +50,38 @@ impl<K: Copy + Eq + Hash> Lru<K> {
         self.slots.len() as u64
     }
 
+    /// The capacity in bytes.
+    pub(super) fn capacity(&self) -> u64 {
+        self.capacity
+    }
+
+    /// Sets the capacity, evicting least recently used entries (lowest priority first) until the entries
+    /// fit; returns the evicted entries and their sizes.
+    pub(super) fn set_capacity(&mut self, capacity: u64) -> Vec<(K, u64)> {
+        self.capacity = capacity;
+        self.make_room(0, &[])
+    }
+
+    /// Evicts least recently used entries (lowest priority first), except those in `keep`, until `extra`
+    /// more bytes fit under the capacity (or nothing is left); returns the evicted entries and their sizes.
+    pub(super) fn make_room(&mut self, extra: u64, keep: &[K]) -> Vec<(K, u64)> {
+        let mut evicted = Vec::new();
+        while self.bytes + extra > self.capacity {
+            let Some((&order, &victim)) = self.order.iter().find(|(_, k)| !keep.contains(k)) else { break };
+            self.order.remove(&order);
+            if let Some(slot) = self.slots.remove(&victim) {
+                self.bytes -= slot.size;
+                evicted.push((victim, slot.size));
+            }
+        }
+        evicted
+    }
+
+    /// The size of `key`, if present.
+    pub(super) fn size(&self, key: &K) -> Option<u64> {
+        self.slots.get(key).map(|s| s.size)
+    }
+
     /// Whether an entry of `size` bytes can ever fit.
     pub(super) fn admits(&self, size: u64) -> bool {
         size <= self.capacity
@@ -71,14 +103,7 @@ impl<K: Copy + Eq + Hash> Lru<K> {
             return None;
         }
         self.remove(&key);
-        let mut evicted = Vec::new();
-        while self.bytes + size > self.capacity {
-            let Some((_, victim)) = self.order.pop_first() else { break };
-            if let Some(slot) = self.slots.remove(&victim) {
-                self.bytes -= slot.size;
-                evicted.push((victim, slot.size));
-            }
-        }
+        let evicted = self.make_room(size, &[]);
         let order = (priority, self.next_tick());
         self.order.insert(order, key);
         self.slots.insert(key, Slot { order, size });
@@ -195,6 +220,21 @@ mod tests {
         assert!(lru.insert(2, 11, DEFAULT_PRIORITY).is_none());
         assert_eq!((lru.bytes(), lru.len()), (10, 1));
         assert!(!lru.admits(11));
+    }
+
+    #[test]
+    fn a_smaller_capacity_or_room_made_ahead_evicts_in_order() {
+        let mut lru = Lru::new(40);
+        for k in 1..=4 {
+            lru.insert(k, 10, DEFAULT_PRIORITY);
+        }
+        lru.set_priority(&1, 2);
+        assert_eq!(lru.set_capacity(25).into_iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!((lru.bytes(), lru.capacity()), (20, 25));
+        assert!(lru.make_room(5, &[]).is_empty(), "5 more bytes fit already");
+        assert_eq!(lru.make_room(10, &[4]).into_iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![1], "4 is kept");
+        assert_eq!(lru.set_capacity(0).len(), 1);
+        assert_eq!((lru.bytes(), lru.len()), (0, 0));
     }
 
     #[test]

@@ -25,6 +25,13 @@ pub const MEMORY: TierLabel = TierLabel { tier: "memory" };
 /// Label of the disk tier.
 pub const DISK: TierLabel = TierLabel { tier: "disk" };
 
+/// The `dir` label: a cache directory as configured.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct DirLabel {
+    /// The directory's path.
+    pub dir: String,
+}
+
 /// Handles to what the page store counts. Cloning shares the underlying values.
 #[derive(Clone, Default)]
 pub struct PageStoreMetrics {
@@ -42,4 +49,11 @@ pub struct PageStoreMetrics {
     pub cached_pages: Family<TierLabel, Gauge>,
     /// Files with a record.
     pub cached_files: Gauge,
+    /// 1 while a cache directory is in use, 0 while it is failed (its pages are misses).
+    pub dir_healthy: Family<DirLabel, Gauge>,
+    /// Bytes of page data a cache directory may hold now: its share of the disk capacity, clamped to the
+    /// room its file system has.
+    pub dir_capacity: Family<DirLabel, Gauge>,
+    /// Page and record writes or reads that failed in a cache directory (a full disk included).
+    pub dir_errors: Family<DirLabel, Counter>,
 }

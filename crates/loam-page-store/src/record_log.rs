@@ -60,7 +60,8 @@ pub(super) struct RecordLog {
 
 #[derive(Debug)]
 struct LogState {
-    file: File,
+    /// `None` while the log is closed (its directory failed).
+    file: Option<File>,
     /// Entry lines in the file now.
     lines: u64,
     /// Entry lines the last rewrite left.
@@ -103,8 +104,23 @@ impl RecordLog {
     /// Writes a fresh log at `path` holding exactly `records`, and opens it for appending.
     pub(super) fn create<'a>(path: &Path, records: impl IntoIterator<Item = &'a StoredRecord>) -> io::Result<Self> {
         let (file, lines) = rewrite(path, records)?;
-        let state = LogState { file, lines, compacted: lines };
+        let state = LogState { file: Some(file), lines, compacted: lines };
         Ok(Self { path: path.to_owned(), state: parking_lot::Mutex::new(state) })
+    }
+
+    /// A closed log at `path` (its directory could not be opened): appends fail until [`RecordLog::reset`].
+    pub(super) fn closed(path: &Path) -> Self {
+        let state = LogState { file: None, lines: 0, compacted: 0 };
+        Self { path: path.to_owned(), state: parking_lot::Mutex::new(state) }
+    }
+
+    /// Writes a fresh log holding exactly `records` in place of this one (whose file may have been removed
+    /// with its directory), and appends there from now on.
+    pub(super) fn reset<'a>(&self, records: impl IntoIterator<Item = &'a StoredRecord>) -> io::Result<()> {
+        let mut state = self.state.lock();
+        let (file, lines) = rewrite(&self.path, records)?;
+        *state = LogState { file: Some(file), lines, compacted: lines };
+        Ok(())
     }
 
     /// The log's path.
@@ -120,12 +136,13 @@ impl RecordLog {
             encode_line(entry, &mut buf)?;
         }
         let mut state = self.state.lock();
-        state.file.write_all(&buf)?;
+        let file = state.file.as_mut().ok_or_else(|| io::Error::new(io::ErrorKind::NotFound, "record log closed"))?;
+        file.write_all(&buf)?;
         state.lines += entries.len() as u64;
         if state.lines >= COMPACT_MIN_LINES && state.lines >= COMPACT_FACTOR * state.compacted.max(1) {
             let records = live();
             match rewrite(&self.path, &records) {
-                Ok((file, lines)) => *state = LogState { file, lines, compacted: lines },
+                Ok((file, lines)) => *state = LogState { file: Some(file), lines, compacted: lines },
                 // The appends went to the old log, which is still in place: nothing is lost.
                 Err(e) => tracing::warn!(path = %self.path.display(), error = %e, "record log not compacted"),
             }

@@ -38,17 +38,21 @@ pub(super) struct RecoveredFile {
 #[derive(Debug, Default)]
 pub(super) struct Recovered {
     pub(super) files: Vec<RecoveredFile>,
-    /// The record log of each cache directory, rewritten and open for appending.
-    pub(super) logs: Vec<RecordLog>,
     /// Entries deleted or skipped as unusable (files, pages, temp files, directories, log lines).
     pub(super) discarded: u64,
 }
 
-/// Scans every cache directory (creating missing ones).
-pub(super) fn scan(layout: &Layout, page_size: u64) -> Result<Recovered, PageStoreError> {
-    let mut out = Recovered::default();
-    let mut generations = HashSet::new();
-    for (dir_index, root) in layout.roots().iter().enumerate() {
+/// Scans cache directory `dir_index` (creating it if missing) into `out`, returning its record log,
+/// rewritten and open for appending. `generations` are those claimed by the directories scanned before.
+pub(super) fn scan_dir(
+    layout: &Layout,
+    dir_index: usize,
+    page_size: u64,
+    generations: &mut HashSet<u64>,
+    out: &mut Recovered,
+) -> Result<RecordLog, PageStoreError> {
+    {
+        let root = &layout.roots()[dir_index];
         loam_core::private_fs::create_dir_all(root).map_err(PageStoreError::io("create", root))?;
         let log_path = layout.record_log_path(dir_index);
         let replayed = RecordLog::replay(&log_path).map_err(PageStoreError::io("read", &log_path))?;
@@ -72,7 +76,7 @@ pub(super) fn scan(layout: &Layout, page_size: u64) -> Result<Recovered, PageSto
             let Some(prefix_name) =
                 name.to_str().filter(|n| n.len() == 2 && n.bytes().all(is_lower_hex) && is_dir(&prefix))
             else {
-                discard(&path, &mut out)?;
+                discard(&path, out)?;
                 continue;
             };
             for entry in entries(&path)? {
@@ -85,7 +89,7 @@ pub(super) fn scan(layout: &Layout, page_size: u64) -> Result<Recovered, PageSto
                         records.get(id).filter(|s| s.generation == generation).map(|stored| (stored, index))
                     });
                 let Some((stored, index)) = page else {
-                    discard(&path, &mut out)?;
+                    discard(&path, out)?;
                     continue;
                 };
                 match disk::read_header(&path) {
@@ -98,19 +102,18 @@ pub(super) fn scan(layout: &Layout, page_size: u64) -> Result<Recovered, PageSto
                         let page = RecoveredPage { index, len: h.len, cached_ms: h.cached_ms };
                         pages.entry(stored.record.file_id.clone()).or_default().push(page);
                     }
-                    Ok(_) | Err(PageFileError::Corrupt(_)) | Err(PageFileError::Missing) => discard(&path, &mut out)?,
+                    Ok(_) | Err(PageFileError::Corrupt(_)) | Err(PageFileError::Missing) => discard(&path, out)?,
                     Err(PageFileError::Io(e)) => return Err(PageStoreError::io("read", path)(e)),
                 }
             }
         }
         let log = RecordLog::create(&log_path, records.values()).map_err(PageStoreError::io("write", &log_path))?;
-        out.logs.push(log);
         for (id, stored) in records {
             let pages = pages.remove(&id).unwrap_or_default();
             out.files.push(RecoveredFile { stored, pages });
         }
+        Ok(log)
     }
-    Ok(out)
 }
 
 fn entries(dir: &Path) -> Result<Vec<DirEntry>, PageStoreError> {

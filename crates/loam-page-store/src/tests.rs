@@ -217,7 +217,7 @@ fn a_disk_read_that_finishes_after_a_replacement_is_a_miss() {
     let rec = record("s3://b/a", PS, "e1");
     let id = rec.file_id.clone();
     for replace in [true, false] {
-        let mut index = Index::new(PS, 0, Some(10 * PS), 1);
+        let mut index = Index::new(PS, 0, &[10 * PS], 1);
         index.put_file(rec.clone(), super::lru::DEFAULT_PRIORITY);
         let plan = index.plan_write(&id, 0, PS).unwrap();
         index.commit_write(&id, 0, plan, page(&rec, 0, 1), true, 0).unwrap();
@@ -235,7 +235,7 @@ fn a_disk_read_that_finishes_after_a_replacement_is_a_miss() {
 #[test]
 fn a_page_written_across_a_replacement_is_not_committed() {
     let rec = record("s3://b/a", PS, "e1");
-    let mut index = Index::new(PS, 10 * PS, Some(10 * PS), 1);
+    let mut index = Index::new(PS, 10 * PS, &[10 * PS], 1);
     index.put_file(rec.clone(), super::lru::DEFAULT_PRIORITY);
     let plan = index.plan_write(&rec.file_id, 0, PS).unwrap();
     index.put_file(record("s3://b/a", PS, "e2"), super::lru::DEFAULT_PRIORITY);
