@@ -19,11 +19,14 @@
 //! | `loam_worker_cached_pages` | gauge, `tier` | pages cached now |
 //! | `loam_worker_cached_files` | gauge | files with a record |
 //! | `loam_worker_peer_invalidations_failed` | counter | invalidations after a write that a peer did not confirm |
+//! | `loam_worker_cache_dir_healthy` | gauge, `dir` | 1 while a cache directory is in use, 0 while it is failed |
+//! | `loam_worker_cache_dir_capacity_bytes` | gauge, `dir` | page bytes a cache directory may hold (clamped to its room) |
+//! | `loam_worker_cache_dir_errors` | counter, `dir` | writes and reads that failed in a cache directory (full disk included) |
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::registry::Registry;
 
-pub use loam_page_store::metrics::{DISK, MEMORY, PageStoreMetrics, TierLabel};
+pub use loam_page_store::metrics::{DISK, DirLabel, MEMORY, PageStoreMetrics, TierLabel};
 
 /// Pages served from the cache, by tier.
 pub const PAGE_HITS: &str = "loam_worker_page_hits";
@@ -50,6 +53,13 @@ pub const CACHED_PAGES: &str = "loam_worker_cached_pages";
 /// Files with a record.
 pub const CACHED_FILES: &str = "loam_worker_cached_files";
 
+/// 1 while a cache directory is in use, 0 while it is failed, by directory.
+pub const CACHE_DIR_HEALTHY: &str = "loam_worker_cache_dir_healthy";
+/// Bytes of page data a cache directory may hold now, by directory.
+pub const CACHE_DIR_CAPACITY: &str = "loam_worker_cache_dir_capacity_bytes";
+/// Writes and reads that failed in a cache directory, by directory.
+pub const CACHE_DIR_ERRORS: &str = "loam_worker_cache_dir_errors";
+
 /// Invalidations after a write that a peer did not confirm.
 pub const PEER_INVALIDATIONS_FAILED: &str = "loam_worker_peer_invalidations_failed";
 
@@ -57,7 +67,8 @@ pub const PEER_INVALIDATIONS_FAILED: &str = "loam_worker_peer_invalidations_fail
 #[derive(Clone, Default)]
 pub struct WorkerMetrics {
     /// What the page store counts: [`PAGE_HITS`], [`PAGE_MISSES`], [`PAGES_EVICTED`], [`CORRUPT_PAGES`],
-    /// [`CACHED_BYTES`], [`CACHED_PAGES`], [`CACHED_FILES`].
+    /// [`CACHED_BYTES`], [`CACHED_PAGES`], [`CACHED_FILES`], [`CACHE_DIR_HEALTHY`], [`CACHE_DIR_CAPACITY`],
+    /// [`CACHE_DIR_ERRORS`].
     pub page_store: PageStoreMetrics,
     /// See [`UFS_READS`].
     pub ufs_reads: Counter,
@@ -95,6 +106,17 @@ impl WorkerMetrics {
         registry.register(CACHED_BYTES, "Bytes cached now, by tier", p.cached_bytes.clone());
         registry.register(CACHED_PAGES, "Pages cached now, by tier", p.cached_pages.clone());
         registry.register(CACHED_FILES, "Files with a cache record", p.cached_files.clone());
+        registry.register(
+            CACHE_DIR_HEALTHY,
+            "1 while a cache directory is in use, 0 while failed",
+            p.dir_healthy.clone(),
+        );
+        registry.register(
+            CACHE_DIR_CAPACITY,
+            "Page bytes a cache directory may hold, clamped to its file system's room",
+            p.dir_capacity.clone(),
+        );
+        registry.register(CACHE_DIR_ERRORS, "Failed writes and reads in a cache directory", p.dir_errors.clone());
         registry.register(
             PEER_INVALIDATIONS_FAILED,
             "Invalidations after a write that a peer did not confirm",

@@ -24,6 +24,10 @@
 //!   A free batch may carry a `bandwidth` (a rebalance's `pruneBandwidth`): cached bytes dropped per second.
 //! - **Verify** answers whether the file's record and every page are present.
 //!
+//! - **A loaded file is a cached file.** After its pages are read, a file whose pages are not all cached
+//!   (a disk that could not make room, a quota, a file larger than the cache) or whose cache directory is
+//!   unhealthy fails, with the reason: the job counts it failed rather than loaded.
+//!
 //! A batch answers one result per file, in order; a failing file never fails the batch.
 
 mod bandwidth;
@@ -158,7 +162,26 @@ impl TaskRunner {
             }
             return Err(e);
         }
+        self.check_cached(&file)?;
         Ok((length, false))
+    }
+
+    /// A load succeeds only if the file ends up cached: every page in some tier, and its cache directory
+    /// healthy (a page kept only in memory because its directory failed would not survive). Otherwise the
+    /// file fails with why, so that a job never ends `SUCCEEDED` with files left uncached.
+    fn check_cached(&self, file: &OpenFile) -> Result<(), String> {
+        let pages = self.rt.pages();
+        let count = self.rt.page_count(file.record.length);
+        let missing = (0..count).filter(|i| !pages.has_page(file.file_id(), *i)).count();
+        let problem = pages.disk_problem(file.file_id());
+        match (missing, problem) {
+            (0, None) => Ok(()),
+            (_, Some(problem)) => Err(format!("{missing} of {count} pages not cached on disk: {problem}")),
+            (_, None) => Err(format!(
+                "{missing} of {count} pages could not be cached (the cache is smaller than the file, or they \
+                 were evicted by higher-priority data or refused by a quota)"
+            )),
+        }
     }
 
     fn fully_cached(&self, file: &OpenFile) -> bool {

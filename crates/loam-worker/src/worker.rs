@@ -71,6 +71,8 @@ pub async fn start(
     let (ttl_rules, ttl_rule_task) = RuleView::<TtlRule>::follow(store.clone(), &cfg.cluster_name, rx.clone())
         .await
         .context("loading the TTL rules")?;
+    // Notices cache directories removed, replaced or back, and re-measures their room.
+    let dir_check_task = pages.spawn_dir_checks(loam_page_store::DIR_CHECK_INTERVAL, rx.clone());
     let ttl_task = TtlScanner::new(pages.clone(), mounts.clone(), ttl_rules).spawn(cfg.ttl_check_interval, rx.clone());
     let (priority_rules, priority_rule_task) =
         RuleView::<PriorityRule>::follow(store.clone(), &cfg.cluster_name, rx.clone())
@@ -156,6 +158,7 @@ pub async fn start(
         ]
         .into_iter()
         .chain(reporter)
+        .chain(dir_check_task)
         .collect(),
         membership: Some(membership),
     })

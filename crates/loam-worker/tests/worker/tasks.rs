@@ -50,3 +50,58 @@ async fn load_free_and_verify() {
     let (s, _) = task(&t, "free", json!({"uris": []})).await;
     assert_eq!(s, 400);
 }
+
+/// A load on a cache directory whose file system is smaller than `--cache-size` (a 2 MiB tmpfs under a
+/// 4 MiB cache): a file larger than the room there is fails with why, so the job is not `SUCCEEDED`; the
+/// worker evicts instead of failing writes, and its metrics agree with the disk. Needs root to mount.
+#[tokio::test]
+async fn a_load_larger_than_the_cache_disk_counts_uncached_files_as_failed() {
+    let root = tempfile::tempdir().unwrap();
+    // Worker 0's cache directory (`<data dir>/cache`) is the tmpfs; the UFS stays on the larger disk.
+    let cache = root.path().join("worker-0/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let mounted =
+        std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&cache).status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("cannot mount a tmpfs (not root?): skipped");
+        return;
+    }
+    struct Unmount<'a>(&'a std::path::Path);
+    impl Drop for Unmount<'_> {
+        fn drop(&mut self) {
+            let _ = std::process::Command::new("umount").arg("-l").arg(self.0).status();
+        }
+    }
+    let _unmount = Unmount(&cache);
+    let opts = loam_testsupport::cluster::Options {
+        coordinator: true,
+        dir: Some(root.path().to_path_buf()),
+        ..Default::default()
+    };
+    let c = Cluster::start(opts).await;
+    for i in 0..12 {
+        c.write(&format!("big-load/small-{i}"), &pattern(2 * PAGE as usize, i));
+    }
+    let huge = c.write("big-load/huge", &pattern(40 * PAGE as usize, 99));
+    let body = r#"{"paths": ["/data/big-load"], "options": {"sync": true}}"#;
+    let (s, v) = c.call("POST", "/api/v1/load", Some(body)).await;
+    assert_eq!(s, 200, "{v}");
+    assert_ne!(v["state"], "SUCCEEDED", "a file could not be cached: {v}");
+    assert!(v["failedFiles"].as_u64().unwrap() >= 1, "{v}");
+    let why = v["errorMessage"].as_object().unwrap().iter().find(|(path, _)| path.ends_with("/huge"));
+    let (_, why) = why.unwrap_or_else(|| panic!("the huge file failed: {v} ({huge})"));
+    assert!(why.as_str().unwrap().contains("could not be cached"), "{why}");
+    let w = c.worker(0);
+    let usage = w.state.pages.usage();
+    assert!(usage.disk_bytes < 2 << 20, "within the tmpfs: {usage:?}");
+    assert_eq!(c.cache_dir(0), cache);
+    let on_disk: u64 = crate::files_under(&cache)
+        .iter()
+        .filter(|p| p.extension().is_some_and(|e| e == "page"))
+        .map(|p| p.metadata().unwrap().len() - 56)
+        .sum();
+    assert_eq!(on_disk, usage.disk_bytes, "the cached-bytes metric agrees with the disk");
+    let metrics = w.state.metrics.page_store.clone();
+    let dir = loam_page_store::metrics::DirLabel { dir: c.cache_dir(0).display().to_string() };
+    assert_eq!(metrics.dir_healthy.get_or_create(&dir).get(), 1, "a full disk is not a failed one");
+}
