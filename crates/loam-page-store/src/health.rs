@@ -70,6 +70,16 @@ impl PageStore {
         }
     }
 
+    /// Lets go of every cache directory's lock, at the worker's shutdown, so that the next worker on them
+    /// (in this process too, where something may still hold the store) can take them. Nothing more is
+    /// appended to the record logs.
+    pub fn close(&self) {
+        for dir in self.dirs.iter() {
+            dir.mark_unhealthy("closed".into());
+            dir.unlock();
+        }
+    }
+
     /// Whether pages of `file_id` cannot be cached on disk now, and why: its cache directory is unhealthy.
     pub fn disk_problem(&self, file_id: &str) -> Option<String> {
         let dir = self.dirs.get(self.index.lock().dir(file_id))?;

@@ -190,6 +190,7 @@ impl WorkerHandle {
         if let Err(e) = self.state.pages.flush_records().await {
             tracing::warn!("could not write file records on shutdown: {e}");
         }
+        self.state.pages.close();
     }
 }
 

@@ -133,3 +133,20 @@ async fn forged_lengths_cache_nothing_and_read_no_further_than_the_file() {
     assert_eq!(v["results"][0]["ok"], true, "{v}");
     assert_eq!(pages.file(&loam_core::file_id(&other)).unwrap().length, 5);
 }
+
+/// Bad input: a second worker started on the cache directory of a live one fails to start, with one error
+/// naming the directory; once the first is gone, it starts.
+#[tokio::test]
+async fn a_second_worker_on_a_live_workers_cache_directory_is_refused() {
+    let mut t = one_worker(Duration::from_secs(3600)).await;
+    let (cfg, dir) = (t.config(0), t.cache_dir(0));
+    let err = loam_worker::start(cfg.clone(), t.store.clone(), t.registry.clone(), Default::default())
+        .await
+        .err()
+        .expect("the directory is in use");
+    let text = format!("{err:#}");
+    assert!(text.contains("in use by another live worker") && text.contains(&dir.display().to_string()), "{text}");
+    t.kill_worker(0).await;
+    let second = loam_worker::start(cfg, t.store.clone(), t.registry.clone(), Default::default()).await.unwrap();
+    second.shutdown().await;
+}
