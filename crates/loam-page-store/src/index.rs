@@ -169,18 +169,25 @@ impl Index {
 
     /// Makes room in `file_id`'s cache directory for writing its `pages` (index, length) of `generation`:
     /// evicts other pages until they fit beside the writes in flight, and counts their bytes (less those of
-    /// the copies they replace) in flight until [`Index::release`]. Returns the effects and those bytes.
-    pub(super) fn reserve(&mut self, file_id: &str, generation: u64, pages: &[(u64, u64)]) -> (Effects, u64) {
+    /// the copies they replace) in flight until [`Index::release`]. Returns the effects and those bytes, or
+    /// `None` (nothing evicted) when room is needed and the file's priority is below everything the
+    /// directory holds (the admission rule of `lru.rs`): then the pages are not to be written to disk.
+    pub(super) fn reserve(&mut self, file_id: &str, generation: u64, pages: &[(u64, u64)]) -> (Effects, Option<u64>) {
         let mut effects = Effects::default();
         let dir = self.dir(file_id);
+        let priority = self.files.get(file_id).map_or(DEFAULT_PRIORITY, |f| f.priority);
         let keys: Vec<PageKey> = pages.iter().map(|&(index, _)| PageKey { generation, index }).collect();
-        let Some(lru) = self.disks.get_mut(dir) else { return (effects, 0) };
+        let Some(lru) = self.disks.get_mut(dir) else { return (effects, Some(0)) };
         let held = |key: &PageKey| lru.size(key).unwrap_or(0);
         let bytes: u64 = pages.iter().zip(&keys).map(|(&(_, len), key)| len.saturating_sub(held(key))).sum();
-        let victims = lru.make_room(self.reserved[dir] + bytes, &keys);
+        let needed = self.reserved[dir] + bytes;
+        if lru.refuses(needed, priority, &keys) {
+            return (effects, None);
+        }
+        let victims = lru.make_room(needed, &keys);
         self.reserved[dir] += bytes;
         self.evicted_from_disk(victims, &mut effects);
-        (effects, bytes)
+        (effects, Some(bytes))
     }
 
     /// Ends the reservation of `bytes` in cache directory `dir` (the writes were committed or failed).

@@ -493,20 +493,29 @@ impl PageStore {
                 .collect(),
             None => Vec::new(),
         };
+        // Room for the disk writes is made before they start; a tier full of better data refuses them.
+        let mut writes = writes;
+        let dir = self.index.lock().dir(file_id);
+        let (room, reserved) = match writes.first() {
+            Some(first) => {
+                let sizes: Vec<(u64, u64)> = writes.iter().map(|w| (w.2.index, w.3.len() as u64)).collect();
+                let mut idx = self.index.lock();
+                let reservation = idx.reserve(file_id, first.2.generation, &sizes);
+                self.publish(&idx, &reservation.0);
+                reservation
+            }
+            None => (Effects::default(), Some(0)),
+        };
+        let reserved = reserved.unwrap_or_else(|| {
+            writes.clear();
+            0
+        });
         // A record not yet on disk goes with the pages, ahead of them, in the same blocking task.
         let record = if writes.is_empty() { None } else { self.index.lock().pending_record(file_id) };
         let mut on_disk = vec![false; pages.len()];
         // A page that cannot be written is not cached on disk, and does not fail the call: a full disk
         // lowers the directory's capacity and the write is retried once, a failing directory is dropped.
         if let Some(sink) = self.record_sink().filter(|_| !writes.is_empty()) {
-            let dir = self.index.lock().dir(file_id);
-            let sizes: Vec<(u64, u64)> = writes.iter().map(|w| (w.2.index, w.3.len() as u64)).collect();
-            let (room, reserved) = {
-                let mut idx = self.index.lock();
-                let (effects, reserved) = idx.reserve(file_id, writes[0].2.generation, &sizes);
-                self.publish(&idx, &effects);
-                (effects, reserved)
-            };
             let record_write = record.as_ref().map(|(stored, _)| stored.clone());
             let id = file_id.to_owned();
             let layout = self.layout.clone();

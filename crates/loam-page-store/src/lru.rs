@@ -77,6 +77,13 @@ impl<K: Copy + Eq + Hash> Lru<K> {
         evicted
     }
 
+    /// Whether making room for `extra` more bytes would evict better data: room is needed and `priority`
+    /// is lower than that of every entry not in `keep` (the admission rule of [`Lru::insert`]).
+    pub(super) fn refuses(&self, extra: u64, priority: Priority, keep: &[K]) -> bool {
+        self.bytes + extra > self.capacity
+            && self.order.iter().find(|(_, k)| !keep.contains(k)).is_some_and(|(&(lowest, _), _)| priority < lowest)
+    }
+
     /// The size of `key`, if present.
     pub(super) fn size(&self, key: &K) -> Option<u64> {
         self.slots.get(key).map(|s| s.size)
