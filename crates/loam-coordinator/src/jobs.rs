@@ -115,7 +115,7 @@ pub enum JobError {
     /// No rebalance job for this target.
     #[error("No job found for target: {0}")]
     NoJobForTarget(String),
-    /// `DELETE` of a job that does not exist or has finished.
+    /// `DELETE` of a job that does not exist or is not running (finished or stopped).
     #[error("The job doesn't exist or has already finished")]
     Gone,
     /// The cluster store failed.
@@ -364,16 +364,15 @@ impl JobService {
         Ok(Submitted::New(id))
     }
 
-    /// Stops a running job; `Gone` when it does not exist or has finished.
+    /// Stops a running job; `Gone` when it does not exist or is not running (finished, or stopped
+    /// already: Alluxio answers `410` for both, and a second stop changes nothing).
     pub async fn stop(&self, kind: JobKind, id: &str) -> Result<(), JobError> {
         let _guard = self.submit_lock.lock().await;
         let job = self.running.lock().get(id).cloned();
         match job {
             Some(j) if j.snapshot().kind == kind => {
-                match j.snapshot().state {
-                    s if s.is_finished() => return Err(JobError::Gone),
-                    JobState::Stopped => return Ok(()),
-                    _ => {}
+                if !j.snapshot().state.is_active() {
+                    return Err(JobError::Gone);
                 }
                 j.request_stop(Stop::User);
                 j.join().await;
@@ -381,7 +380,6 @@ impl JobService {
                 Ok(())
             }
             _ => match self.record(kind, id).await {
-                Ok(r) if r.state == JobState::Stopped => Ok(()),
                 Ok(r) if r.state.is_active() => {
                     // Stored as running but not run here (a shutdown is under way): record the stop.
                     let mut r = r;
@@ -510,7 +508,7 @@ impl JobService {
                     .records(JobKind::Rebalance)
                     .await?
                     .into_iter()
-                    .find(|r| r.rebalance.target == target && !r.state.is_finished());
+                    .find(|r| r.rebalance.target == target && r.state.is_active());
                 match open {
                     Some(r) => self.stop(JobKind::Rebalance, &r.id).await,
                     None => Err(JobError::Gone),

@@ -104,6 +104,11 @@ async fn stop_then_resubmit_resumes_without_reloading() {
     assert_eq!(s, 200);
     let v = c.wait_end("load", &id).await;
     assert_eq!(v["state"], "STOPPED");
+    // Stopping a job that is not running answers 410, as Alluxio does, and changes nothing.
+    let (s, v) = c.call("DELETE", "/api/v1/load", Some(&format!(r#"{{"id": "{id}"}}"#))).await;
+    assert_eq!((s, v["status"].as_str()), (410, Some("The job doesn't exist or has already finished")));
+    let (_, v) = c.call("GET", &format!("/api/v1/load?id={id}"), None).await;
+    assert_eq!(v["state"], "STOPPED", "{v}");
     c.faulty().set_read_delay(None);
     c.faulty().reset_counters();
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;

@@ -82,8 +82,14 @@ async fn submit_look_up_conflict_stop_resume_and_gone() {
     assert_eq!((s, v), (200, serde_json::json!({"status": "ok"})));
     let v = c.wait_end("rebalance", &id).await;
     assert_eq!((v["state"].as_str(), v["runningWorkers"].as_u64()), (Some("STOPPED"), Some(0)), "{v}");
-    let (s, _) = c.call("DELETE", "/api/v1/rebalance", Some(&format!(r#"{{"id": "{id}"}}"#))).await;
-    assert_eq!(s, 200, "stopping a stopped job is not an error");
+    // A stopped job is not running: stopping it again answers 410, as Alluxio does, by id and by target.
+    let gone = serde_json::json!({"status": "The job doesn't exist or has already finished"});
+    let (s, v) = c.call("DELETE", "/api/v1/rebalance", Some(&format!(r#"{{"id": "{id}"}}"#))).await;
+    assert_eq!((s, v), (410, gone.clone()), "stopping a stopped job by id");
+    let (s, v) = c.call("DELETE", "/api/v1/rebalance", Some(&format!(r#"{{"target": "{}"}}"#, w[0]))).await;
+    assert_eq!((s, v), (410, gone), "stopping a stopped job by target");
+    let (_, v) = c.call("GET", &format!("/api/v1/rebalance?id={id}"), None).await;
+    assert_eq!(v["state"], "STOPPED", "the refused stops changed nothing: {v}");
     // A resubmission resumes the stopped job.
     let (s, v) = c.call("POST", "/api/v1/rebalance", Some(&slow)).await;
     assert_eq!((s, v["id"].as_str()), (409, Some(id.as_str())));

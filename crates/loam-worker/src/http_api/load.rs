@@ -137,7 +137,7 @@ async fn run(s: &WorkerState, q: Query, authorization: Option<HeaderValue>) -> R
             let (status, body) = c.call(reqwest::Method::DELETE, Some(json!(JobId { id: job.id.clone() }))).await?;
             let (success, message) = match status {
                 200 => (true, format!("load job {} stopped", job.id)),
-                410 => (false, format!("load job {} had already finished", job.id)),
+                410 => (false, format!("load job {} is not running any more", job.id)),
                 _ => return Err(coordinator_error(status, &body)),
             };
             Ok(Json(WorkerLoadAnswer { success, job_id: job.id, message }).into_response())

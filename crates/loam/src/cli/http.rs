@@ -88,13 +88,29 @@ impl Ctx {
     }
 }
 
+/// An error status the Coordinator answered, with its message: a command that expects one status (e.g.
+/// `410` of a stop) tells it apart by downcasting.
+#[derive(Debug, thiserror::Error)]
+#[error("{message} (HTTP {status})")]
+pub struct StatusError {
+    /// The HTTP status.
+    pub status: u16,
+    /// The `{"status"}` message (or the body).
+    pub message: String,
+}
+
+/// Whether `e` is the Coordinator's answer `status`.
+pub fn is_status(e: &anyhow::Error, status: u16) -> bool {
+    e.downcast_ref::<StatusError>().is_some_and(|s| s.status == status)
+}
+
 /// Decodes a successful body, or turns an error status into its message.
 pub async fn decode<T: DeserializeOwned>(r: reqwest::Response) -> anyhow::Result<T> {
     let status = r.status();
     let text = r.text().await.context("reading the response")?;
     if !status.is_success() {
-        let msg = loam_client::peer::error_message(&text);
-        return Err(anyhow!("{msg} (HTTP {})", status.as_u16()));
+        let message = loam_client::peer::error_message(&text);
+        return Err(StatusError { status: status.as_u16(), message }.into());
     }
     serde_json::from_str(&text).with_context(|| format!("unexpected response: {text}"))
 }

@@ -224,6 +224,15 @@ pub async fn run(ctx: &Ctx, c: JobCommand) -> anyhow::Result<()> {
     }
 }
 
+/// A stop's `410` (the job is stopped or finished already) as one line naming the job and its state.
+pub(super) fn not_running(e: anyhow::Error, endpoint: &str, id: &str, state: &str) -> anyhow::Error {
+    if super::http::is_status(&e, 410) {
+        anyhow::anyhow!("{endpoint} job {id} is not running ({state}): nothing to stop")
+    } else {
+        e
+    }
+}
+
 /// Which job a command is about: its paths, its index, or its id.
 struct Target<'a> {
     paths: &'a [String],
@@ -244,7 +253,10 @@ async fn act<P: PathJob, B: Serialize>(
     }
     if mode.stop {
         let j: P = find(ctx, endpoint, &target).await?;
-        let r: StatusBody = ctx.send(Method::DELETE, endpoint, &JobId { id: j.id().to_string() }).await?;
+        let r: StatusBody = ctx
+            .send(Method::DELETE, endpoint, &JobId { id: j.id().to_string() })
+            .await
+            .map_err(|e| not_running(e, endpoint, j.id(), j.state()))?;
         return ctx.print(&r, || format!("stopped {endpoint} job {}", j.id()));
     }
     if target.id.is_some() {

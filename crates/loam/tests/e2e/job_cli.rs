@@ -1,6 +1,7 @@
 //! End to end: `loam job` against a real `loam local` process — `--sync` loads and frees that end
 //! SUCCEEDED with the final progress on stdout, `--json` output that parses, `job list`, `--progress` and
-//! `--stop` by id on a job slowed down by `--bandwidth`, and a bad regex as a one-line error.
+//! `--stop` by id on a job slowed down by `--bandwidth` (and a second `--stop`, refused: the job is not
+//! running), and a bad regex as a one-line error.
 
 use crate::local_process::{cli, ok_quiet as ok, start_local};
 
@@ -40,6 +41,11 @@ fn job_commands_against_loam_local() {
     let v: serde_json::Value =
         serde_json::from_str(&ok(&l, &["--json", "job", "load", "--progress", "--path", "/data/big"])).unwrap();
     assert_eq!((v["id"].as_str(), v["state"].as_str()), (Some(id.as_str()), Some("STOPPED")), "{v}");
+    // Stopping it again: the Coordinator's 410, as one line naming the job and its state.
+    let o = cli(&l, &["job", "load", "--stop", "--id", &id]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!o.status.success() && o.stdout.is_empty(), "{err}");
+    assert_eq!(err.trim_end(), format!("error: load job {id} is not running (STOPPED): nothing to stop"));
 
     let list = ok(&l, &["job", "list"]);
     for j in [first.as_str(), v["id"].as_str().unwrap()] {

@@ -76,7 +76,10 @@ pub async fn run(ctx: &Ctx, a: RebalanceArgs) -> anyhow::Result<()> {
         // Only one job per target can be unfinished, and it is that target's newest.
         let j: RebalanceProgress = ctx.get("rebalance", &by_target).await?;
         let stop = RebalanceStop { id: None, target: Some(a.target.clone()) };
-        let r: StatusBody = ctx.send(Method::DELETE, "rebalance", &stop).await?;
+        let r: StatusBody = ctx
+            .send(Method::DELETE, "rebalance", &stop)
+            .await
+            .map_err(|e| super::not_running(e, "rebalance", &j.id, &j.state))?;
         return ctx.print(&r, || format!("stopped rebalance job {}", j.id));
     }
     let body = RebalanceRequest {
