@@ -6,7 +6,7 @@ use loam_core::ErrorKind;
 #[derive(Debug, Clone, thiserror::Error)]
 pub enum StoreError {
     /// The store (etcd) cannot be reached or timed out; a retry may succeed.
-    #[error("cluster store unavailable: {0}")]
+    #[error("cluster store unreachable: {0}")]
     Unavailable(String),
     /// The lease has expired or was revoked.
     #[error("lease {0} not found (expired or revoked)")]

@@ -5,8 +5,11 @@
 //! `{"status": "<message>"}` with the error's `Display` text, so no handler can answer an error in
 //! another shape.
 //!
-//! **Decision:** every server-side failure (`Unavailable`, `Corrupt`, `Internal`) answers `500`, the only
-//! server error the spec's tables list; the message says which it was.
+//! **Decision:** a dependency that cannot be reached (`Unavailable`: the cluster store, etcd, above all)
+//! answers `503`, so a client can tell "try again" from a fault; the message says what is unreachable
+//! (`cluster store unreachable: …`). Every other server-side failure (`Corrupt`, `Internal`) answers
+//! `500`, the server error the spec's tables list. Every operation documents the `503` once
+//! (`openapi::finish`).
 
 use crate::file_index::FileIndexError;
 use crate::jobs::JobError;
@@ -120,7 +123,8 @@ impl ApiError {
                 ErrorKind::Gone => StatusCode::GONE,
                 ErrorKind::NotImplemented => StatusCode::NOT_IMPLEMENTED,
                 ErrorKind::Changed => StatusCode::PRECONDITION_FAILED,
-                ErrorKind::Unavailable | ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+                ErrorKind::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
+                ErrorKind::Corrupt | ErrorKind::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             },
         }
     }
@@ -159,7 +163,9 @@ mod tests {
             (MountServiceError::NotMounted("/d/".into()).into(), 410),
             (MountServiceError::Static.into(), 501),
             (MountServiceError::UfsMissing("file:///x/".into()).into(), 400),
-            (StoreError::Unavailable("down".into()).into(), 500),
+            (StoreError::Unavailable("down".into()).into(), 503),
+            (JobError::Store(StoreError::Unavailable("down".into())).into(), 503),
+            (StoreError::Corrupt("bad".into()).into(), 500),
             (ApiError::Internal("bug".into()), 500),
             (RuleError::Disabled("TTL not enabled").into(), 501),
             (RuleError::NotFound("No TTL policy found for path: /d".into()).into(), 404),

@@ -3,8 +3,8 @@
 //! `loam_core` (`ToSchema`), and served at [`OPENAPI_PATH`] to everyone.
 //!
 //! What every operation shares is added here once: what the guard asks for (`loam_auth::openapi`, from
-//! the same policy it enforces), the `400` of bad input, the `415` of a JSON body sent as another type and
-//! the `413` of a body over the limit.
+//! the same policy it enforces), the `400` of bad input, the `415` of a JSON body sent as another type,
+//! the `413` of a body over the limit and the `503` of an unreachable cluster store.
 
 use serde::Deserialize;
 use utoipa::openapi::OpenApi;
@@ -43,7 +43,23 @@ pub fn base() -> OpenApi {
 /// Adds what every operation shares (see the module header).
 pub fn finish(doc: &mut OpenApi, guard: &loam_auth::Guard) {
     loam_core::openapi::add_shared_errors(doc);
+    add_unavailable(doc);
     guard.document(doc);
+}
+
+/// The `503` of every operation: each one reads or writes the cluster store (`api::error`), except a
+/// lookup this Coordinator answers from memory, which then simply never answers it.
+fn add_unavailable(doc: &mut OpenApi) {
+    for item in doc.paths.paths.values_mut() {
+        for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
+            op.responses.responses.entry("503".into()).or_insert_with(|| {
+                loam_core::openapi::status_response(
+                    "The cluster store (etcd) is unreachable (`cluster store unreachable: …`); nothing was \
+                     changed, try again",
+                )
+            });
+        }
+    }
 }
 
 #[cfg(test)]
@@ -81,8 +97,15 @@ mod tests {
         let load = &d["paths"]["/api/v1/load"];
         assert_eq!(load["get"]["security"], serde_json::json!([{"bearer": []}]));
         assert!(load["post"]["description"].as_str().unwrap().contains("`admin` role"));
-        for code in ["200", "400", "401", "403", "409", "415"] {
+        for code in ["200", "400", "401", "403", "409", "415", "503"] {
             assert!(load["post"]["responses"][code].is_object(), "POST /api/v1/load lacks {code}");
+        }
+        for (path, item) in paths {
+            for (method, op) in
+                item.as_object().unwrap().iter().filter(|(k, _)| ["get", "post", "put", "delete"].contains(&k.as_str()))
+            {
+                assert!(op["responses"]["503"].is_object(), "{method} {path} lacks the 503 of an unreachable store");
+            }
         }
         let report = &d["paths"]["/api/v1/internal/file_index"]["post"];
         assert!(report["description"].as_str().unwrap().contains("`cluster` role"));
