@@ -60,9 +60,10 @@ impl Job {
         out
     }
 
-    /// Writes the record to the store.
+    /// Writes the record to the store, with the time of the current run so far counted in `elapsed_ms`
+    /// (`JobRecord::stored`): a coordinator killed mid-run resumes the count from its last persist.
     pub async fn persist(&self, store: &dyn ClusterStore, cluster: &str) -> Result<(), StoreError> {
-        let rec = self.snapshot();
+        let rec = self.snapshot().stored();
         let value =
             serde_json::to_vec(&rec).map_err(|e| StoreError::Other(format!("cannot encode job {}: {e}", rec.id)))?;
         store.put(&job_key(cluster, rec.kind, &rec.id), value.into(), None).await?;

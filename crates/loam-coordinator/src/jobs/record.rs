@@ -206,7 +206,8 @@ pub struct JobRecord {
     /// When it finished, ms since the epoch.
     #[serde(default)]
     pub end_ms: Option<i64>,
-    /// Running time of the earlier runs (before the last stop or restart).
+    /// Running time of the earlier runs. In the store it includes the current run up to the write
+    /// ([`JobRecord::stored`]), so a restart, even a `kill -9`, loses at most one persist interval.
     #[serde(default)]
     pub elapsed_ms: u64,
     /// Start of the current run (not stored: a restarted job starts a new run).
@@ -270,6 +271,13 @@ impl JobRecord {
     pub fn end_run(&mut self) {
         self.elapsed_ms = self.elapsed();
         self.run_started_ms = None;
+    }
+
+    /// The record as it is written to the store: the current run's time so far joins `elapsed_ms`
+    /// (the live record keeps counting from `run_started_ms`; a resumed run starts a new one).
+    pub fn stored(mut self) -> Self {
+        self.end_run();
+        self
     }
 
     /// Records a failed path's error (the first [`MAX_ERROR_MESSAGES`] distinct paths).
@@ -412,6 +420,21 @@ mod tests {
         r.quota_check_error = "full".into();
         let p = r.load_progress();
         assert_eq!((p.quota, p.quota_check_error.as_str()), (QuotaInfo { total_bytes: 10, remaining: 4 }, "full"));
+    }
+
+    #[test]
+    fn the_stored_record_counts_the_current_run_and_a_resumed_run_adds_to_it() {
+        let mut r = JobRecord::new("id".into(), JobKind::Load, vec!["/d".into()], String::new(), vec![]);
+        r.elapsed_ms = 1_000;
+        r.run_started_ms = Some(now_millis() - 5_000);
+        let stored: JobRecord = serde_json::from_slice(&serde_json::to_vec(&r.clone().stored()).unwrap()).unwrap();
+        assert!(stored.elapsed_ms >= 6_000, "the earlier runs and this one so far: {}", stored.elapsed_ms);
+        assert_eq!(r.elapsed_ms, 1_000, "the live record is unchanged");
+        // A coordinator that reads it back (after a kill) resumes the count from there.
+        let mut resumed = stored.clone();
+        resumed.run_started_ms = Some(now_millis() - 2_000);
+        assert!(resumed.elapsed() >= stored.elapsed_ms + 2_000);
+        assert!(resumed.load_progress().time_elapsed_milliseconds >= 8_000);
     }
 
     #[test]
