@@ -13,6 +13,10 @@ pub const CLUSTER_OPS_API_VERSION: u32 = 1;
 pub const FILE_INDEX_REPORT_PATH: &str = "/api/v1/internal/file_index";
 /// Every file a worker holds (`GET`, answer [`CachedFiles`]).
 pub const CACHED_FILES_PATH: &str = "/v1/internal/cached_files";
+/// How much of each of a batch of files a worker holds (`POST`, body [`CachedPercentQuery`], answer
+/// [`CachedPercents`]): a worker listing a directory asks each entry's owner, so every worker's listing
+/// shows what the owners hold.
+pub const CACHED_PERCENT_PATH: &str = "/v1/internal/cached_percent";
 /// Starts (`POST`, body [`ClearStaleTask`]) or stops (`DELETE`) a worker's clear-stale scan.
 pub const CLEAR_STALE_PATH: &str = "/v1/internal/clear_stale";
 
@@ -102,4 +106,34 @@ pub struct ClearStaleTask {
 pub struct CacheOpErrors {
     /// Per-worker failures; empty when every worker accepted.
     pub errors: std::collections::BTreeMap<String, String>,
+}
+
+/// One version of one file: what a cached copy must match to count.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct FileVersion {
+    /// The file's UFS URI.
+    pub uri: String,
+    /// Its length in bytes, as the UFS lists it.
+    pub length: u64,
+    /// Its ETag, when the UFS has one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub etag: Option<String>,
+}
+
+/// `POST /v1/internal/cached_percent` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CachedPercentQuery {
+    /// [`CLUSTER_OPS_API_VERSION`].
+    pub version: u32,
+    /// The files, each as the asking worker listed it.
+    pub files: Vec<FileVersion>,
+}
+
+/// The answer: the percentage of each file (of that version) the worker holds, in the query's order.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct CachedPercents {
+    /// [`CLUSTER_OPS_API_VERSION`].
+    pub version: u32,
+    /// One percentage (0 to 100) per file.
+    pub percents: Vec<u32>,
 }

@@ -10,6 +10,7 @@ pub mod json_only;
 pub mod load;
 pub mod meta;
 pub mod openapi;
+pub mod owners;
 pub mod query;
 pub mod write;
 

@@ -99,6 +99,11 @@ impl WriteThrough {
         Ok(Arc::new(Self { rt, members, id, path_ids, metrics, peers }))
     }
 
+    /// The client this worker calls the other members with (the cluster token, the peer timeout).
+    pub fn peers(&self) -> &PeerClient {
+        &self.peers
+    }
+
     /// Writes `body` to `uri` in the UFS (streamed), then invalidates the cache for `uri` on this worker
     /// and on its ring owners; returns the new UFS status.
     pub async fn put(

@@ -1,7 +1,9 @@
 //! The worker's side of the cluster-wide cache operations, under `/v1/internal/`:
 //! `POST /v1/internal/clear_stale` ([`ClearStaleTask`]) starts a background clear-stale scan and
 //! `DELETE` stops it (see `crate::cluster::clear_stale`); `GET /v1/internal/cached_files` answers every cached
-//! file's UFS URI ([`CachedFiles`]), which the Coordinator reads to rebuild its global file index.
+//! file's UFS URI ([`CachedFiles`]), which the Coordinator reads to rebuild its global file index;
+//! `POST /v1/internal/cached_percent` says how much of each of a batch of files this worker holds (a
+//! listing worker asks the entries' owners, see `owners`).
 
 use super::WorkerState;
 use crate::cluster::clear_stale::ClearStale;
@@ -32,6 +34,11 @@ pub fn routes(state: &Arc<WorkerState>) -> OpenApiRouter<Arc<WorkerState>> {
         .routes(routes!(cached_files))
         .route_layer(axum::middleware::from_fn(super::json_only::require_json))
         .with_state(Arc::new(OpsState { worker: state.clone(), clear_stale }))
+        .merge(
+            OpenApiRouter::new()
+                .routes(routes!(super::owners::cached_percent))
+                .route_layer(axum::middleware::from_fn(super::json_only::require_json)),
+        )
 }
 
 /// Starts a background clear-stale scan: drop the files this worker no longer owns.

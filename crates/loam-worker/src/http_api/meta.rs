@@ -1,4 +1,8 @@
 //! Metadata endpoints: `/v1/health`, `/v1/node`, `/v1/info`, `/v1/files` and `/metrics`.
+//!
+//! The cached percentage of a file (`mInAlluxioPercentage`) is what its owner on the ring holds of the
+//! version the UFS lists: `/v1/info` is asked of the owner by every client, and `/v1/files`, which any
+//! worker may answer, asks each entry's owner (`owners`), so `loam fs ls` and `loam fs stat` agree.
 
 use super::WorkerState;
 use super::query::Query;
@@ -8,6 +12,7 @@ use axum::extract::{RawQuery, State};
 use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use futures::TryStreamExt;
+use loam_core::cluster_ops_api::FileVersion;
 use loam_core::coordinator_api::StatusBody;
 use loam_core::path::UfsUri;
 use loam_core::time::epoch_millis;
@@ -98,15 +103,19 @@ pub async fn files(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> 
         let entries: Vec<UfsStatus> =
             ufs.list(&resolved.ufs_uri, ListOptions { recursive: false, page_size: None }).try_collect().await?;
         let mut out = Vec::with_capacity(entries.len());
+        let mut files = Vec::new();
         for e in entries {
             let rel = UfsUri::parse(&e.uri).ok().and_then(|u| u.strip_prefix(&root)).unwrap_or_default();
             let cluster =
                 if rel.is_empty() { resolved.mount.path.clone() } else { format!("{}/{rel}", resolved.mount.path) };
             if !e.is_dir {
                 s.path_ids.remember(&e.uri);
+                files.push((out.len(), FileVersion { uri: e.uri.clone(), length: e.length, etag: e.etag.clone() }));
             }
             out.push(file_info(&s, &cluster, &e));
         }
+        // This worker holds only the entries it owns; each owner says what it holds of the others.
+        super::owners::fill_from_owners(&s, &mut out, files).await;
         Ok::<_, WorkerError>(out)
     };
     match run.await {
@@ -115,20 +124,24 @@ pub async fn files(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> 
     }
 }
 
-fn file_info(s: &WorkerState, cluster_path: &str, st: &UfsStatus) -> FileInfo {
-    let modified = st.modified.map(epoch_millis).unwrap_or(0);
-    let name = cluster_path.rsplit('/').next().unwrap_or("").to_string();
+/// How much of version (`length`, `etag`) of `uri` this worker holds, in percent (0 for another version).
+pub(super) fn cached_percent(s: &WorkerState, uri: &str, length: u64, etag: &Option<String>) -> u32 {
     let pages = &s.pages;
-    let id = loam_core::file_id(&st.uri);
-    let percent = match pages.file(&id) {
-        _ if st.is_dir => 0,
-        Some(rec) if rec.length == st.length && rec.etag == st.etag => {
-            let total = s.rt.page_count(st.length);
+    let id = loam_core::file_id(uri);
+    match pages.file(&id) {
+        Some(rec) if rec.length == length && &rec.etag == etag => {
+            let total = s.rt.page_count(length);
             // An empty file is wholly cached.
             (pages.cached_page_count(&id) * 100).checked_div(total).map_or(100, |p| p as u32)
         }
         _ => 0,
-    };
+    }
+}
+
+fn file_info(s: &WorkerState, cluster_path: &str, st: &UfsStatus) -> FileInfo {
+    let modified = st.modified.map(epoch_millis).unwrap_or(0);
+    let name = cluster_path.rsplit('/').next().unwrap_or("").to_string();
+    let percent = if st.is_dir { 0 } else { cached_percent(s, &st.uri, st.length, &st.etag) };
     FileInfo {
         m_type: if st.is_dir { "directory" } else { "file" }.into(),
         m_name: name,
