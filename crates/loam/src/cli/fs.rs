@@ -1,8 +1,10 @@
 //! `loam fs ls|stat|cat|head|locate`: paths are cluster paths (`/data/x`) or UFS URIs; reads go straight to
 //! the worker that owns the file on the ring (then its replicas, then the UFS itself), never through the
 //! Coordinator. Where the mount table and the ring come from (the Coordinator, etcd, or a static worker
-//! list) is decided in `fs/session.rs`.
+//! list, and while etcd is down the view kept from the last command: `fs/kept_view.rs`) is decided in
+//! `fs/session.rs`.
 
+mod kept_view;
 mod session;
 
 use super::http::Ctx;

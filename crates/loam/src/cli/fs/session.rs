@@ -10,17 +10,23 @@
 //! `--workers-file` replaces the ring's source in either case. Without etcd the fallback is limited to
 //! `file://` mounts because the Coordinator masks credentials, and an S3 read with masked keys would
 //! fail with a misleading authorization error; local files need no credentials.
+//!
+//! With `--etcd`, what was read (mount points without options, the live workers) is kept on the user's
+//! disk (`kept_view`); while etcd cannot be reached the command reads through that kept view instead,
+//! with a warning that it may be stale (and the fallback limited to `file://` mounts, as without etcd).
 
 use super::super::http::Ctx;
+use super::kept_view;
 use crate::cluster_store::{self, ClusterFlags};
 use anyhow::{Context, bail};
 use loam_client::membership::fetch_nodes;
 use loam_client::reader::UfsFallback;
 use loam_client::{Client, MembershipView, static_members};
+use loam_core::ErrorKind;
 use loam_core::coordinator_api::{MountPoint, Results};
 use loam_core::hash_ring::DEFAULT_VIRTUAL_NODES;
 use loam_core::store_keys::mounts_prefix;
-use loam_store::{ClusterStore, list_all};
+use loam_store::{ClusterStore, StoreError, list_all};
 use loam_ufs::mount_table::MOUNT_RECORD_VERSION;
 use loam_ufs::{Mount, MountTable, UfsRegistry};
 use std::path::PathBuf;
@@ -50,33 +56,13 @@ pub struct Session {
 impl Session {
     /// Resolves `path` and builds the client.
     pub async fn open(ctx: &Ctx, sources: &Sources, path: &str) -> anyhow::Result<Self> {
-        let endpoints = sources.cluster.endpoints();
-        let store = if endpoints.is_empty() {
-            None
-        } else {
-            Some(cluster_store::connect_etcd(&endpoints, &sources.cluster.security()).await?)
-        };
-        let cluster = sources.cluster.cluster_name();
-        let table = match &store {
-            Some(s) => mounts_from_store(s.as_ref(), cluster).await?,
-            None => mounts_from_coordinator(ctx).await?,
-        };
+        let View { table, members, follower, real_options } = View::open(ctx, sources).await?;
         let resolved = table.resolve(path)?;
-        let mut follower = None;
-        let members = if let Some(file) = &sources.workers_file {
-            static_members::view(file, DEFAULT_VIRTUAL_NODES)?
-        } else if let Some(s) = &store {
-            let (stop, stopped) = watch::channel(false);
-            let (view, task) = MembershipView::follow_store(s.clone(), cluster, DEFAULT_VIRTUAL_NODES, stopped)
-                .await
-                .context("reading the workers from etcd")?;
-            follower = Some((stop, task));
-            view
-        } else {
-            let workers = fetch_nodes(&ctx.http, &ctx.coordinator).await.context("listing the workers")?;
-            MembershipView::fixed(workers, DEFAULT_VIRTUAL_NODES)
+        let members = match &sources.workers_file {
+            Some(file) => static_members::view(file, DEFAULT_VIRTUAL_NODES)?,
+            None => members,
         };
-        let real_options = store.is_some() || resolved.mount.ufs_uri().scheme == "file";
+        let real_options = real_options || resolved.mount.ufs_uri().scheme == "file";
         let fallback =
             (sources.ufs_fallback && real_options).then(|| UfsFallback { mounts: table, registry: UfsRegistry::new() });
         // With the fallback on, reads still work with no worker at all; without it, say so up front.
@@ -97,6 +83,83 @@ impl Session {
             let _ = task.await;
         }
     }
+}
+
+/// The mount table and the ring a command reads through, and where they came from.
+struct View {
+    table: MountTable,
+    members: MembershipView,
+    follower: Option<(watch::Sender<bool>, JoinHandle<()>)>,
+    /// Whether the mount options are the real ones (from etcd), so the UFS fallback can use any mount.
+    real_options: bool,
+}
+
+impl View {
+    /// From etcd (keeping what it read, `kept_view`) or, while etcd cannot be reached, from the view
+    /// kept last time; from the Coordinator without etcd.
+    async fn open(ctx: &Ctx, sources: &Sources) -> anyhow::Result<Self> {
+        let endpoints = sources.cluster.endpoints();
+        let cluster = sources.cluster.cluster_name();
+        if endpoints.is_empty() {
+            let table = mounts_from_coordinator(ctx).await?;
+            let members = match &sources.workers_file {
+                Some(_) => MembershipView::fixed(Vec::new(), DEFAULT_VIRTUAL_NODES),
+                None => {
+                    let workers = fetch_nodes(&ctx.http, &ctx.coordinator).await.context("listing the workers")?;
+                    MembershipView::fixed(workers, DEFAULT_VIRTUAL_NODES)
+                }
+            };
+            return Ok(Self { table, members, follower: None, real_options: false });
+        }
+        match Self::from_etcd(sources, &endpoints, cluster).await {
+            Ok(view) => {
+                if let Some(dir) = kept_view::dir() {
+                    let ring = view.members.ring();
+                    let kept =
+                        kept_view::KeptView::new(cluster, &endpoints, &view.table, ring.members().map(|(_, w)| w));
+                    if let Err(e) = kept_view::save_in(&dir, &kept) {
+                        tracing::debug!("cannot keep the cluster view in {}: {e}", dir.display());
+                    }
+                }
+                Ok(view)
+            }
+            Err(e) if etcd_unreachable(&e) => {
+                let kept = kept_view::dir().and_then(|d| kept_view::load_in(&d, cluster, &endpoints));
+                let Some((kept, file)) = kept else {
+                    return Err(e.context("etcd is unreachable and no cluster view was kept from an earlier command"));
+                };
+                eprintln!(
+                    "warning: etcd is unreachable ({e:#}); using the cluster view kept at {} ({} workers, read {}), \
+                     which may be stale",
+                    file.display(),
+                    kept.workers.len(),
+                    kept.saved_at()
+                );
+                let members = MembershipView::fixed(kept.workers(), DEFAULT_VIRTUAL_NODES);
+                Ok(Self { table: kept.table(), members, follower: None, real_options: false })
+            }
+            Err(e) => Err(e),
+        }
+    }
+
+    async fn from_etcd(sources: &Sources, endpoints: &[String], cluster: &str) -> anyhow::Result<Self> {
+        let store = cluster_store::connect_etcd(endpoints, &sources.cluster.security()).await?;
+        let table = mounts_from_store(store.as_ref(), cluster).await?;
+        if sources.workers_file.is_some() {
+            let members = MembershipView::fixed(Vec::new(), DEFAULT_VIRTUAL_NODES);
+            return Ok(Self { table, members, follower: None, real_options: true });
+        }
+        let (stop, stopped) = watch::channel(false);
+        let (members, task) = MembershipView::follow_store(store, cluster, DEFAULT_VIRTUAL_NODES, stopped)
+            .await
+            .context("reading the workers from etcd")?;
+        Ok(Self { table, members, follower: Some((stop, task)), real_options: true })
+    }
+}
+
+/// Whether `e` says etcd could not be reached (not that it refused us: that is a settings error).
+fn etcd_unreachable(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.downcast_ref::<StoreError>().is_some_and(|s| s.kind() == ErrorKind::Unavailable))
 }
 
 /// The mount table as etcd holds it, with the real options (credentials included).
