@@ -13,7 +13,7 @@
 //! flags ([`Cluster::etcd_flags`]).
 
 use crate::http;
-use crate::process::{CliOutput, Server, log_path, run_cli, server, strings, tail};
+use crate::process::{CliOutput, Server, log_path, run_cli_env, server, strings, tail};
 use loam_testsupport::certs::TestCa;
 use loam_testsupport::{EtcdServer, EtcdTls};
 use std::path::PathBuf;
@@ -268,12 +268,23 @@ impl Cluster {
         self.workers.iter_mut().all(|w| w.server.as_mut().is_some_and(Server::is_running))
     }
 
-    /// Runs the CLI as a user of this cluster would (`--coordinator` and `--etcd` given).
+    /// Runs the CLI as a user of this cluster would (`--coordinator` and `--etcd` given), with its cache
+    /// directory (`XDG_CACHE_HOME`, where `loam fs` keeps the cluster view) in [`Cluster::cli_cache`].
     pub fn cli(&self, args: &[&str]) -> CliOutput {
+        self.cli_cached_in(&self.cli_cache(), args)
+    }
+
+    /// [`Cluster::cli`] with its cache directory in `cache`.
+    pub fn cli_cached_in(&self, cache: &std::path::Path, args: &[&str]) -> CliOutput {
         let mut all = strings(&["--coordinator", &self.coordinator_url(), "--etcd", &self.etcd_url()]);
         all.extend(self.etcd_flags.iter().cloned());
         all.extend(strings(args));
-        run_cli(&all)
+        run_cli_env(&all, &[("XDG_CACHE_HOME", cache)])
+    }
+
+    /// The CLI's cache directory (`XDG_CACHE_HOME`) in [`Cluster::cli`].
+    pub fn cli_cache(&self) -> PathBuf {
+        self.dir.path().join("cli-cache")
     }
 
     /// [`Cluster::cli`], which must succeed; its stdout as text.

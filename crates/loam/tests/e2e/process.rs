@@ -1,6 +1,6 @@
 //! Real `loam` processes for the tests: a long-running server ([`server`]: `loam coordinator`, `loam
 //! worker` or `loam local`, a `loam_testsupport::process::Server` that is ready once it prints "Press
-//! Ctrl-C to stop." and dies with the test), and one-shot runs ([`run_cli`], [`run_capped`]).
+//! Ctrl-C to stop." and dies with the test), and one-shot runs ([`run_cli`], [`run_cli_env`], [`run_capped`]).
 //!
 //! Nothing here can hang a test: servers start with a cap (`loam_testsupport::process`), and CLI runs
 //! are killed after a cap. Servers write stderr to a log file that the clusters print when a test fails;
@@ -48,8 +48,14 @@ pub struct CliOutput {
 
 /// Runs `loam <args>` to completion; killed (and the test failed) after a cap.
 pub fn run_cli(args: &[String]) -> CliOutput {
+    run_cli_env(args, &[])
+}
+
+/// Runs `loam <args>` with `env` set (e.g. `XDG_CACHE_HOME`, where `loam fs` keeps its cluster view) to
+/// completion; killed (and the test failed) after a cap.
+pub fn run_cli_env(args: &[String], env: &[(&str, &Path)]) -> CliOutput {
     let mut cmd = loam();
-    cmd.args(args);
+    cmd.args(args).envs(env.iter().copied());
     run_capped(cmd, None, CLI_CAP)
 }
 
