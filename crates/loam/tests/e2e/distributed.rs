@@ -3,10 +3,9 @@
 //! and the unmodified Python client `alluxio==1.0.0`. Data lives in a `file://` UFS in a temp dir and
 //! every read is compared with the original bytes.
 //!
-//! During the etcd outage the reads are HTTP range reads against the workers, not `loam fs cat`: every
-//! mode of the CLI resolves the path's mount from etcd, directly (`--etcd`) or through the coordinator
-//! (which reads its mount table from etcd on each request), so the CLI itself cannot start a read while
-//! etcd is down; the workers, holding the mount table they watch, can.
+//! During the etcd outage the reads here are HTTP range reads against the workers, which hold the mount
+//! table they watch; `loam fs` reading through the cluster view it kept is tested in
+//! `distributed/faults.rs`.
 //!
 //! Each test starts its own etcd and processes on free ports and kills them all on drop
 //! (`distributed/cluster.rs`). Waits are on conditions with generous caps; the only elapsed-time

@@ -172,7 +172,7 @@ mod tests {
             host: "10.0.0.1".into(),
             http_port: 28080 + u16::from(n),
             s3_port: 29998,
-            tls: n % 2 == 0,
+            tls: n.is_multiple_of(2),
         }
     }
 
