@@ -98,6 +98,10 @@ impl EtcdStore {
                 StoreError::Unavailable(format!("etcd at {joined} did not answer within {:?}", options.request_timeout))
             })?
             .map_err(|e| match &user {
+                // Authenticating needs etcd up: one that is down is unreachable, not a refusal.
+                Some(_) if security::is_unreachable(&e) => {
+                    StoreError::Unavailable(format!("etcd at {joined} is unreachable: {}", security::describe(&e)))
+                }
                 Some(user) => StoreError::Other(format!(
                     "cannot authenticate to etcd at {joined} as user {user}: {}{}",
                     security::describe(&e),

@@ -131,7 +131,12 @@ pub(super) fn hint(security: &EtcdSecurity, endpoints: &[String]) -> &'static st
 /// process may start through; any other failure at start (TLS, authentication) is a configuration error.
 pub(super) fn is_unreachable(e: &etcd_client::Error) -> bool {
     use std::io::ErrorKind::*;
-    let mut source = e.source();
+    // A gRPC status (how a failed connect shows when authenticating) carries the transport error as
+    // its own source; etcd-client's error does not chain to it.
+    let mut source = match e {
+        etcd_client::Error::GRpcStatus(status) => status.source(),
+        other => other.source(),
+    };
     while let Some(s) = source {
         if let Some(io) = s.downcast_ref::<std::io::Error>() {
             return matches!(io.kind(), ConnectionRefused | TimedOut | HostUnreachable | NetworkUnreachable);

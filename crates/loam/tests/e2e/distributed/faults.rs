@@ -74,6 +74,27 @@ fn fs_reads_through_the_kept_cluster_view_while_etcd_is_down() {
 }
 
 #[test]
+fn fs_reads_through_the_kept_view_while_a_secure_etcd_is_down() {
+    // TLS, client certificates and an etcd user: the CLI authenticates at connect, so a down etcd must
+    // read as unreachable there too, not as refused credentials.
+    let mut c = Cluster::start_secure(2);
+    c.mount_data();
+    let bytes = c.write_file("sec/f", 100_000, 3);
+    let o = c.cli(&["fs", "cat", "/data/sec/f"]);
+    assert!(o.status.success() && o.stdout == bytes, "cat with etcd up: {}", o.stderr);
+    c.etcd.stop();
+    let o = c.cli(&["fs", "cat", "/data/sec/f", "--no-ufs-fallback"]);
+    assert!(o.status.success(), "cat while the secure etcd is down: {}", o.stderr);
+    assert!(o.stdout == bytes, "cat while the secure etcd is down returned other bytes");
+    assert!(o.stderr.contains("may be stale"), "{}", o.stderr);
+    let text = std::fs::read_dir(c.cli_cache().join("loam/views"))
+        .expect("the kept views' directory")
+        .map(|e| std::fs::read_to_string(e.expect("an entry").path()).expect("a kept view"))
+        .collect::<String>();
+    assert!(!text.contains(crate::cluster::ETCD_PASSWORD), "no etcd password in the kept view: {text}");
+}
+
+#[test]
 fn the_coordinator_answers_503_while_etcd_is_down_and_changes_nothing() {
     let mut c = Cluster::start(1);
     c.mount_data();
