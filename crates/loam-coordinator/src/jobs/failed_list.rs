@@ -37,6 +37,15 @@ pub fn fail_path(ctx: &JobsCtx, job: &Job, path: &str, error: &str, delta: &Coun
 }
 
 /// The paths in the list at `path` (none when it does not exist).
+/// Fails file `uri` of `length` bytes with `error` unless `failed` (the job's failed files so far) has it:
+/// what a check after the pass (verify, repair) does with each file it finds wrong.
+pub fn fail_once(ctx: &JobsCtx, job: &Job, failed: &mut HashSet<String>, uri: &str, length: u64, error: &str) {
+    if failed.insert(uri.to_string()) {
+        let delta = Counters { failed_files: 1, failed_bytes: length, ..Default::default() };
+        fail_path(ctx, job, uri, error, &delta);
+    }
+}
+
 pub fn read(path: &Path) -> HashSet<String> {
     std::fs::read_to_string(path).map(|t| t.lines().map(str::to_string).collect()).unwrap_or_default()
 }

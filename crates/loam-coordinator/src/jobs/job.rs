@@ -24,6 +24,27 @@ pub enum Stop {
     Quota,
 }
 
+/// The next item of `items`, or why the run must stop first (`Err`); `Ok(None)` once `items` ends. The
+/// one wait of the passes that walk a listing outside an `Execution` (verify, repair).
+pub(super) async fn next_unless_stopped<T>(
+    items: &mut (impl futures::Stream<Item = T> + Unpin),
+    stop: &mut watch::Receiver<Stop>,
+) -> Result<Option<T>, Stop> {
+    use futures::StreamExt;
+    loop {
+        tokio::select! {
+            biased;
+            r = stop.changed() => {
+                let why = if r.is_err() { Stop::Shutdown } else { *stop.borrow() };
+                if why != Stop::No {
+                    return Err(why);
+                }
+            }
+            item = items.next() => return Ok(item),
+        }
+    }
+}
+
 /// A job being run by this coordinator.
 pub struct Job {
     record: Mutex<JobRecord>,

@@ -9,10 +9,9 @@
 //! does not repair again (a `skipIfExists` resubmission fills the holes).
 
 use super::ctx::JobsCtx;
-use super::failed_list::{self, fail_path};
-use super::job::{Job, Stop};
+use super::failed_list::{self, fail_once};
+use super::job::{Job, Stop, next_unless_stopped};
 use super::listing::{Listed, Lister, Source};
-use super::record::Counters;
 use futures::stream::StreamExt;
 use loam_client::{Ring, WorkerEndpoint};
 use loam_core::WorkerId;
@@ -78,21 +77,7 @@ pub(super) async fn repair(
     });
     let mut failed = failed_list::read(&failed_list::path(ctx, &id));
     let mut files = lister.list(source).chunks(batch_size).boxed();
-    loop {
-        let chunk = tokio::select! {
-            biased;
-            changed = stop.changed() => {
-                let why = if changed.is_err() { Stop::Shutdown } else { *stop.borrow() };
-                if why != Stop::No {
-                    return Err(why);
-                }
-                continue;
-            }
-            c = files.next() => match c {
-                Some(c) => c,
-                None => return Ok(()),
-            },
-        };
+    while let Some(chunk) = next_unless_stopped(&mut files, stop).await? {
         let mut per_worker: HashMap<WorkerId, (WorkerEndpoint, Vec<LoadTaskFile>)> = HashMap::new();
         let mut lengths = HashMap::new();
         for ev in chunk {
@@ -135,12 +120,10 @@ pub(super) async fn repair(
         });
         for errors in futures::future::join_all(calls).await {
             for (uri, e) in errors {
-                if failed.insert(uri.clone()) {
-                    let length = lengths.get(&uri).copied().unwrap_or(0);
-                    let delta = Counters { failed_files: 1, failed_bytes: length, ..Default::default() };
-                    fail_path(ctx, job, &uri, &format!("repair: {e}"), &delta);
-                }
+                let length = lengths.get(&uri).copied().unwrap_or(0);
+                fail_once(ctx, job, &mut failed, &uri, length, &format!("repair: {e}"));
             }
         }
     }
+    Ok(())
 }

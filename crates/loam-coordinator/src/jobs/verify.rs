@@ -3,10 +3,9 @@
 //! error prefixed `verify:`. Files that already failed (the failed-file list) are not asked about again.
 
 use super::ctx::JobsCtx;
-use super::failed_list::{self, fail_path};
-use super::job::{Job, Stop};
+use super::failed_list::{self, fail_once};
+use super::job::{Job, Stop, next_unless_stopped};
 use super::listing::{Listed, Lister, Source};
-use super::record::Counters;
 use futures::stream::StreamExt;
 use loam_client::{Ring, WorkerEndpoint};
 use loam_core::WorkerId;
@@ -57,21 +56,7 @@ pub(super) async fn verify(
         })
         .chunks(batch_size)
         .boxed();
-    loop {
-        let chunk = tokio::select! {
-            biased;
-            r = stop.changed() => {
-                let why = if r.is_err() { Stop::Shutdown } else { *stop.borrow() };
-                if why != Stop::No {
-                    return Err(why);
-                }
-                continue;
-            }
-            c = files.next() => match c {
-                Some(c) => c,
-                None => return Ok(()),
-            },
-        };
+    while let Some(chunk) = next_unless_stopped(&mut files, stop).await? {
         let mut per_worker: HashMap<WorkerId, (WorkerEndpoint, Vec<String>)> = HashMap::new();
         let mut lengths = HashMap::new();
         for (uri, length) in chunk {
@@ -98,12 +83,10 @@ pub(super) async fn verify(
                 Err(e) => uris.into_iter().map(|u| (u, e.to_string())).collect(),
             };
             for (uri, e) in errors {
-                if failed.insert(uri.clone()) {
-                    let length = lengths.get(&uri).copied().unwrap_or(0);
-                    let delta = Counters { failed_files: 1, failed_bytes: length, ..Default::default() };
-                    fail_path(ctx, job, &uri, &format!("verify: {e}"), &delta);
-                }
+                let length = lengths.get(&uri).copied().unwrap_or(0);
+                fail_once(ctx, job, &mut failed, &uri, length, &format!("verify: {e}"));
             }
         }
     }
+    Ok(())
 }
