@@ -47,75 +47,77 @@ impl RuleEndpoint for PriorityRule {
     }
 }
 
-/// The TTL routes (documented handlers over the generic ones below; utoipa documents no generic handler).
+/// A module of documented handlers for one rule kind, over the generic ones below (utoipa documents no
+/// generic handler), with its `routes()`: `$kind` the rule type (its path is its `RuleEndpoint::ROUTE`), `$tag` its OpenAPI tag,
+/// `$disabled` the `501` text, `$set` and `$remove` what setting and removing a rule do.
+macro_rules! rule_endpoints {
+    ($module:ident, $kind:ident, $tag:literal, $disabled:literal, $set:literal, $remove:literal) => {
+        mod $module {
+            use super::*;
+            use loam_core::rules::$kind;
+
+            const ROUTE: &str = <$kind as RuleEndpoint>::ROUTE;
+
+            /// The routes.
+            pub fn routes() -> OpenApiRouter<AppState> {
+                OpenApiRouter::new().routes(routes!(get, set, remove))
+            }
+
+            /// The rules, or the rule of one path.
+            #[utoipa::path(get, path = ROUTE, tag = $tag, params(ListQuery,
+                ("path" = Option<String>, Query, description = "A path with a rule: answer only it")),
+                responses(
+                    (status = 200, description = "The rule, or `{\"results\"}`", body = OneOrAll<PathRule<$kind>>),
+                    (status = 404, description = "No rule at `path`", body = StatusBody),
+                    (status = 501, description = $disabled, body = StatusBody)))]
+            async fn get(c: State<AppState>, q: QueryParams) -> Result<Json<OneOrAll<PathRule<$kind>>>, ApiError> {
+                get_rules(c, q).await
+            }
+
+            #[utoipa::path(post, path = ROUTE, tag = $tag, description = $set, request_body = PathRule<$kind>,
+                responses(
+                    (status = 200, description = "Set", body = StatusBody),
+                    (status = 501, description = $disabled, body = StatusBody)))]
+            async fn set(c: State<AppState>, body: ApiJson<PathRule<$kind>>) -> Result<Json<StatusBody>, ApiError> {
+                set_rule(c, body).await
+            }
+
+            #[utoipa::path(delete, path = ROUTE, tag = $tag, description = $remove, request_body = PathBody,
+                responses(
+                    (status = 200, description = "Removed", body = StatusBody),
+                    (status = 501, description = $disabled, body = StatusBody)))]
+            async fn remove(c: State<AppState>, body: ApiJson<PathBody>) -> Result<Json<StatusBody>, ApiError> {
+                remove_rule::<$kind>(c, body).await
+            }
+        }
+    };
+}
+
+rule_endpoints!(
+    ttl,
+    TtlRule,
+    "ttl",
+    "TTL is not enabled",
+    "Sets the TTL of a path: its cached data is evicted once cached longer than `ttlSeconds`.",
+    "Removes the TTL rule of a path (`400` when it has none)."
+);
+rule_endpoints!(
+    priority,
+    PriorityRule,
+    "priority",
+    "Priority eviction is not enabled",
+    "Sets the eviction priority of a path (`low` is evicted first).",
+    "Removes the priority rule of a path (idempotent)."
+);
+
+/// The TTL routes.
 pub fn ttl_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_ttl, set_ttl, remove_ttl))
+    ttl::routes()
 }
 
 /// The priority routes.
 pub fn priority_routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_priority, set_priority, remove_priority))
-}
-
-const TTL: &str = TtlRule::ROUTE;
-const PRIORITY: &str = PriorityRule::ROUTE;
-
-/// The TTL rules, or the rule of one path.
-#[utoipa::path(get, path = TTL, tag = "ttl", params(ListQuery,
-    ("path" = Option<String>, Query, description = "A path with a rule: answer only it")),
-    responses(
-        (status = 200, description = "The rule, or `{\"results\"}`", body = OneOrAll<PathRule<TtlRule>>),
-        (status = 404, description = "No rule at `path`", body = StatusBody),
-        (status = 501, description = "TTL is not enabled", body = StatusBody)))]
-async fn get_ttl(c: State<AppState>, q: QueryParams) -> Result<Json<OneOrAll<PathRule<TtlRule>>>, ApiError> {
-    get_rules(c, q).await
-}
-
-/// Sets the TTL of a path: its cached data is evicted once cached longer than `ttlSeconds`.
-#[utoipa::path(post, path = TTL, tag = "ttl", request_body = PathRule<TtlRule>,
-    responses(
-        (status = 200, description = "Set", body = StatusBody),
-        (status = 501, description = "TTL is not enabled", body = StatusBody)))]
-async fn set_ttl(c: State<AppState>, body: ApiJson<PathRule<TtlRule>>) -> Result<Json<StatusBody>, ApiError> {
-    set_rule(c, body).await
-}
-
-/// Removes the TTL rule of a path (`400` when it has none).
-#[utoipa::path(delete, path = TTL, tag = "ttl", request_body = PathBody,
-    responses(
-        (status = 200, description = "Removed", body = StatusBody),
-        (status = 501, description = "TTL is not enabled", body = StatusBody)))]
-async fn remove_ttl(c: State<AppState>, body: ApiJson<PathBody>) -> Result<Json<StatusBody>, ApiError> {
-    remove_rule::<TtlRule>(c, body).await
-}
-
-/// The priority rules, or the rule of one path.
-#[utoipa::path(get, path = PRIORITY, tag = "priority", params(ListQuery,
-    ("path" = Option<String>, Query, description = "A path with a rule: answer only it")),
-    responses(
-        (status = 200, description = "The rule, or `{\"results\"}`", body = OneOrAll<PathRule<PriorityRule>>),
-        (status = 404, description = "No rule at `path`", body = StatusBody),
-        (status = 501, description = "Priority eviction is not enabled", body = StatusBody)))]
-async fn get_priority(c: State<AppState>, q: QueryParams) -> Result<Json<OneOrAll<PathRule<PriorityRule>>>, ApiError> {
-    get_rules(c, q).await
-}
-
-/// Sets the eviction priority of a path (`low` is evicted first).
-#[utoipa::path(post, path = PRIORITY, tag = "priority", request_body = PathRule<PriorityRule>,
-    responses(
-        (status = 200, description = "Set", body = StatusBody),
-        (status = 501, description = "Priority eviction is not enabled", body = StatusBody)))]
-async fn set_priority(c: State<AppState>, body: ApiJson<PathRule<PriorityRule>>) -> Result<Json<StatusBody>, ApiError> {
-    set_rule(c, body).await
-}
-
-/// Removes the priority rule of a path (idempotent).
-#[utoipa::path(delete, path = PRIORITY, tag = "priority", request_body = PathBody,
-    responses(
-        (status = 200, description = "Removed", body = StatusBody),
-        (status = 501, description = "Priority eviction is not enabled", body = StatusBody)))]
-async fn remove_priority(c: State<AppState>, body: ApiJson<PathBody>) -> Result<Json<StatusBody>, ApiError> {
-    remove_rule::<PriorityRule>(c, body).await
+    priority::routes()
 }
 
 async fn get_rules<T: RuleEndpoint>(
