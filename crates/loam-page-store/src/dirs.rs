@@ -119,7 +119,11 @@ fn take_lock(dir: &Path) -> Result<File, String> {
     let path = parent.join(LOCK_FILE);
     let cannot = |e: io::Error| format!("cache directory {} is not writable: {e}", dir.display());
     loam_core::private_fs::create_dir_all(&parent).map_err(cannot)?;
-    let file = OpenOptions::new().create(true).truncate(false).write(true).open(&path).map_err(cannot)?;
+    // 0600, as every file of a data directory (`loam_core::private_fs`).
+    let file =
+        std::os::unix::fs::OpenOptionsExt::mode(OpenOptions::new().create(true).truncate(false).write(true), 0o600)
+            .open(&path)
+            .map_err(cannot)?;
     match file.try_lock() {
         Ok(()) => Ok(file),
         Err(TryLockError::WouldBlock) => Err(format!(

@@ -83,8 +83,7 @@ pub async fn start(
         .await
         .context("loading the quota rules")?;
     let quota = QuotaTracker::new(pages.clone(), mounts.clone(), quota_rules, store.clone(), &cfg.cluster_name, id);
-    let admission = quota.clone();
-    pages.set_admission(Arc::new(move |uri: &str| admission.admits(uri)));
+    pages.set_admission(quota.admission_source());
     let quota_task = quota.spawn(cfg.quota_check_interval, rx.clone());
     let listener = Listener::bind(&cfg.host, cfg.http_port, &cfg.listener)
         .await

@@ -71,6 +71,14 @@ impl QuotaTracker {
         Self { inner: Arc::new(inner) }
     }
 
+    /// The page store's admission check: this tracker's [`admits`](Self::admits), through a weak reference,
+    /// since the tracker holds the store (a strong one would keep both alive, and the store's directory locks
+    /// held, after the worker stops).
+    pub fn admission_source(&self) -> loam_page_store::AdmissionSource {
+        let inner = Arc::downgrade(&self.inner);
+        Arc::new(move |uri: &str| inner.upgrade().is_none_or(|inner| QuotaTracker { inner }.admits(uri)))
+    }
+
     /// The quota path above the data at `uri`, if any.
     fn quota_path(&self, uri: &str) -> Option<String> {
         let resolved = self.inner.mounts.resolve(uri).ok()?;
