@@ -10,7 +10,7 @@
 //! on another worker) pins them all to the version of the first.
 
 use super::WorkerState;
-use super::openapi::FileQuery;
+use super::openapi::{FileQuery, ReadErrors};
 use super::query::Query;
 use crate::error::{WorkerError, WorkerResult};
 use crate::read_through::OpenFile;
@@ -96,8 +96,7 @@ fn parse_index(n: &str) -> WorkerResult<u64> {
         ("length" = Option<u64>, Query, description = "Most bytes to return")),
     responses(
         (status = 200, description = "The page's bytes", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
-        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
+        ReadErrors))]
 pub async fn get_page(
     State(s): State<Arc<WorkerState>>,
     Path((id, n)): Path<(String, String)>,
@@ -131,8 +130,7 @@ pub async fn get_page(
     request_body(content = [u8], description = "The page's bytes", content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "Cached", body = Success),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
-        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody),
+        ReadErrors,
         (status = 409, description = "Not what the UFS holds: nothing cached", body = StatusBody)))]
 pub async fn post_page(
     State(s): State<Arc<WorkerState>>,
@@ -187,8 +185,7 @@ async fn stream(s: &WorkerState, f: OpenFile, offset: u64, len: u64, with_length
         ("length" = Option<u64>, Query, description = "Most bytes (default to the end)")),
     responses(
         (status = 200, description = "The bytes, with their `Content-Length`", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
-        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
+        ReadErrors))]
 pub async fn range(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -209,8 +206,7 @@ pub async fn range(
         ("chunkSize" = Option<u64>, Query, description = "Accepted for Alluxio's clients (positive); the worker cuts its own")),
     responses(
         (status = 200, description = "The whole file, chunked", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
-        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
+        ReadErrors))]
 pub async fn chunk(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -237,8 +233,7 @@ fn num_of_bytes(q: &Query) -> WorkerResult<u64> {
         ("numOfBytes" = u64, Query, description = "How many bytes")),
     responses(
         (status = 200, description = "The first bytes", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
-        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
+        ReadErrors))]
 pub async fn head(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -258,8 +253,7 @@ pub async fn head(
         ("numOfBytes" = u64, Query, description = "How many bytes")),
     responses(
         (status = 200, description = "The last bytes", content_type = "application/octet-stream", body = [u8]),
-        (status = 404, description = "Not found: no such file, under no mount, or an id this worker cannot resolve", body = StatusBody),
-        (status = 412, description = "The file is no longer the version `If-Match` names", body = StatusBody)))]
+        ReadErrors))]
 pub async fn tail(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,

@@ -5,6 +5,7 @@
 //! worker may answer, asks each entry's owner (`owners`), so `loam fs ls` and `loam fs stat` agree.
 
 use super::WorkerState;
+use super::openapi::InfoErrors;
 use super::query::Query;
 use crate::error::{WorkerError, WorkerResult};
 use axum::Json;
@@ -63,8 +64,7 @@ fn not_found_is_500(e: WorkerError) -> Response {
     params(("path" = String, Query, description = "A cluster path or UFS URI (form-encoded: `+` is a space)")),
     responses(
         (status = 200, description = "A list with one file-info", body = Vec<FileInfo>),
-        (status = 404, description = "Under no mount", body = StatusBody),
-        (status = 500, description = "`File does not exist: <uri>`, which Alluxio's clients read as not found", body = StatusBody)))]
+        InfoErrors))]
 pub async fn info(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> Response {
     let q = Query::form(q.as_deref());
     let run = async {
@@ -87,8 +87,7 @@ pub async fn info(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> R
     params(("path" = String, Query, description = "A cluster path or UFS URI (form-encoded: `+` is a space)")),
     responses(
         (status = 200, description = "The entries' file-infos", body = Vec<FileInfo>),
-        (status = 404, description = "Under no mount", body = StatusBody),
-        (status = 500, description = "`File does not exist: <uri>`, which Alluxio's clients read as not found", body = StatusBody)))]
+        InfoErrors))]
 pub async fn files(State(s): State<Arc<WorkerState>>, RawQuery(q): RawQuery) -> Response {
     let q = Query::form(q.as_deref());
     let run = async {

@@ -2,6 +2,7 @@
 //! with their routes by `utoipa_axum::routes!`) and served at [`OPENAPI_PATH`] to everyone. What all
 //! operations share comes from `loam_core::openapi` and the guard (`loam_auth::openapi`).
 
+use loam_core::coordinator_api::StatusBody;
 use utoipa::openapi::OpenApi;
 
 /// Where the document is served.
@@ -46,4 +47,40 @@ pub struct SrcDstQuery {
     src_path: String,
     /// The destination UFS URI.
     dst_path: String,
+}
+
+/// The errors of a read by file id (`/v1/file/…/page/…`, `range`, `chunk`, `head`, `tail`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only documents the answers `http_api::error` gives these endpoints.
+pub enum ReadErrors {
+    /// Not found: no such file, under no mount, or an id this worker cannot resolve.
+    #[response(status = 404)]
+    NotFound(StatusBody),
+    /// The file is no longer the version `If-Match` names.
+    #[response(status = 412)]
+    Changed(StatusBody),
+}
+
+/// The errors of a write through to the UFS (`chunk`, `mkdir`, `touch`, `rm`, `mv`, `copy`).
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only documents the answers `http_api::error` gives these endpoints.
+pub enum WriteErrors {
+    /// Under no mount, or (rm, mv, copy) no such file.
+    #[response(status = 404)]
+    NotFound(StatusBody),
+    /// A file where a directory is needed, or the other way round.
+    #[response(status = 409)]
+    Conflict(StatusBody),
+}
+
+/// The errors of `/v1/info` and `/v1/files`.
+#[derive(utoipa::IntoResponses)]
+#[allow(dead_code)] // Only documents the answers these endpoints give.
+pub enum InfoErrors {
+    /// Under no mount.
+    #[response(status = 404)]
+    NotFound(StatusBody),
+    /// `File does not exist: <uri>`, which Alluxio's clients read as not found (the spec keeps it).
+    #[response(status = 500)]
+    DoesNotExist(StatusBody),
 }

@@ -12,7 +12,7 @@
 //! its own parts.
 
 use super::WorkerState;
-use super::openapi::{SrcDstQuery, TargetQuery};
+use super::openapi::{SrcDstQuery, TargetQuery, WriteErrors};
 use super::query::Query;
 use crate::error::{WorkerError, WorkerResult};
 use crate::write_through::{INVALIDATION_VERSION, Invalidated, Invalidation};
@@ -20,7 +20,6 @@ use axum::Json;
 use axum::body::{Body, Bytes};
 use axum::extract::{Path, RawQuery, State};
 use futures::TryStreamExt;
-use loam_core::coordinator_api::StatusBody;
 use loam_core::path::UfsUri;
 use loam_core::worker_api::Success;
 use std::sync::Arc;
@@ -69,8 +68,7 @@ fn ok() -> Json<Success> {
         content_type = "application/octet-stream"),
     responses(
         (status = 200, description = "Done", body = Success),
-        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
-        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
+        WriteErrors))]
 pub async fn chunk(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -92,8 +90,7 @@ pub async fn chunk(
     params(("id" = String, Path, description = "The file id of `ufsFullPath`"), TargetQuery),
     responses(
         (status = 200, description = "Done", body = Success),
-        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
-        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
+        WriteErrors))]
 async fn mkdir(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -109,8 +106,7 @@ async fn mkdir(
     params(("id" = String, Path, description = "The file id of `ufsFullPath`"), TargetQuery),
     responses(
         (status = 200, description = "Done", body = Success),
-        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
-        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
+        WriteErrors))]
 async fn touch(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -127,8 +123,7 @@ async fn touch(
         ("recursive" = Option<String>, Query, description = "`True` or `False` (any case)")),
     responses(
         (status = 200, description = "Done", body = Success),
-        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
-        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
+        WriteErrors))]
 async fn rm(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -155,8 +150,7 @@ async fn rm(
     params(("id" = String, Path, description = "A file id (of the source or the destination)"), SrcDstQuery),
     responses(
         (status = 200, description = "Done", body = Success),
-        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
-        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
+        WriteErrors))]
 async fn mv(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
@@ -172,8 +166,7 @@ async fn mv(
     params(("id" = String, Path, description = "A file id (of the source or the destination)"), SrcDstQuery),
     responses(
         (status = 200, description = "Done", body = Success),
-        (status = 404, description = "Under no mount, or (rm, mv, copy) no such file", body = StatusBody),
-        (status = 409, description = "A file where a directory is needed, or the other way round", body = StatusBody)))]
+        WriteErrors))]
 async fn copy(
     State(s): State<Arc<WorkerState>>,
     Path(id): Path<String>,
