@@ -30,6 +30,21 @@ pub enum Access {
 /// What each request of a surface needs, by method and path.
 pub type Policy = fn(&Method, &str) -> Access;
 
+/// The rule every Loam HTTP surface follows: the `public` paths need nothing; paths under
+/// `internal_prefix` (what cluster members call on each other) need [`Role::Cluster`]; reads (`GET`,
+/// `HEAD`) need [`Role::Read`]; every other method needs `writes` (the surface's write role).
+pub fn surface_access(method: &Method, path: &str, public: &[&str], internal_prefix: &str, writes: Role) -> Access {
+    if public.contains(&path) {
+        Access::Public
+    } else if path.starts_with(internal_prefix) {
+        Access::Need(Role::Cluster)
+    } else if method == Method::GET || method == Method::HEAD {
+        Access::Need(Role::Read)
+    } else {
+        Access::Need(writes)
+    }
+}
+
 /// The check of one listener.
 #[derive(Clone)]
 pub struct Guard {

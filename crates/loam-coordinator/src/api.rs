@@ -38,15 +38,7 @@ use utoipa_axum::router::OpenApiRouter;
 /// What a request to the REST API needs: nothing for the OpenAPI document; the cluster's internal endpoints (`/api/v1/internal/…`) the
 /// `cluster` role, a read (`GET`, `HEAD`) the `read` role, every other method `admin`.
 pub fn access(method: &Method, path: &str) -> Access {
-    if path == openapi::OPENAPI_PATH {
-        Access::Public
-    } else if path.starts_with(INTERNAL_PREFIX) {
-        Access::Need(Role::Cluster)
-    } else if method == Method::GET || method == Method::HEAD {
-        Access::Need(Role::Read)
-    } else {
-        Access::Need(Role::Admin)
-    }
+    loam_auth::http::surface_access(method, path, &[openapi::OPENAPI_PATH], INTERNAL_PREFIX, Role::Admin)
 }
 
 /// The prefix of the endpoints only cluster members call.

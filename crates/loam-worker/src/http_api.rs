@@ -79,15 +79,8 @@ impl WorkerState {
 /// role for `/v1/internal/…`; `read` for the other reads (`GET`, `HEAD`: open without credentials under
 /// `--anonymous-read`); `write` for every other method (the write API, page POSTs).
 pub fn access(method: &Method, path: &str) -> Access {
-    if path == HEALTH_PATH || path == load::LOAD_PATH || path == openapi::OPENAPI_PATH {
-        Access::Public
-    } else if path.starts_with(INTERNAL_PREFIX) {
-        Access::Need(Role::Cluster)
-    } else if method == Method::GET || method == Method::HEAD {
-        Access::Need(Role::Read)
-    } else {
-        Access::Need(Role::Write)
-    }
+    let public = [HEALTH_PATH, load::LOAD_PATH, openapi::OPENAPI_PATH];
+    loam_auth::http::surface_access(method, path, &public, INTERNAL_PREFIX, Role::Write)
 }
 
 /// The prefix of the endpoints only cluster members call.
