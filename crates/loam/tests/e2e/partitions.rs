@@ -105,6 +105,11 @@ fn loam_on(net: &Net, i: usize, args: &[String], log: &Path) -> Server {
 
 /// etcd, a Coordinator and three workers on their hosts, `/data` mounted on a local directory with `files`.
 fn start(files: &[(&str, &[u8])]) -> Sim {
+    start_with(files, &[])
+}
+
+/// [`start`], with `coordinator_flags` added to the Coordinator's.
+fn start_with(files: &[(&str, &[u8])], coordinator_flags: &[&str]) -> Sim {
     let net = Net::new(6);
     let dir = tempfile::tempdir().unwrap();
     let ufs = dir.path().join("ufs");
@@ -148,20 +153,25 @@ fn start(files: &[(&str, &[u8])]) -> Sim {
     .expect("etcd starts");
     sim.servers.push(etcd);
     let host = |i: usize| sim.net.host(i).addr.to_string();
+    let mut flags = strings(coordinator_flags);
     let coordinator = loam_on(
         &sim.net,
         COORDINATOR,
-        &strings(&[
-            "coordinator",
-            "--etcd",
-            &etcd_url,
-            "--host",
-            &host(COORDINATOR),
-            "--data-dir",
-            &sim.dir.path().join("coordinator").display().to_string(),
-            "--allow-local-ufs",
-            &sim.dir.path().display().to_string(),
-        ]),
+        &[
+            strings(&[
+                "coordinator",
+                "--etcd",
+                &etcd_url,
+                "--host",
+                &host(COORDINATOR),
+                "--data-dir",
+                &sim.dir.path().join("coordinator").display().to_string(),
+                "--allow-local-ufs",
+                &sim.dir.path().display().to_string(),
+            ]),
+            std::mem::take(&mut flags),
+        ]
+        .concat(),
         &log_path(sim.dir.path(), "coordinator"),
     );
     sim.servers.push(coordinator);
@@ -246,4 +256,47 @@ fn reads_through_a_lossy_link_are_slow_but_right() {
         assert_eq!(sim.read(WORKERS[1], "h.bin"), (200, data.clone()), "20 % of the packets lost, no byte wrong");
     }
     sim.net.heal(WORKERS[1], CLIENT);
+}
+
+/// The state and `runningState` of load job `id`, as the Coordinator answers them.
+fn job(sim: &Sim, id: &str) -> Option<serde_json::Value> {
+    let (status, body) = sim.curl(&[&format!("{}/api/v1/load?id={id}", sim.url(COORDINATOR, 19999))]);
+    (status == 200).then(|| serde_json::from_slice(&body).ok()).flatten()
+}
+
+#[test]
+fn a_worker_cut_from_the_coordinator_stays_online_and_gets_its_files_once_healed() {
+    let files: Vec<(String, Vec<u8>)> = (0..12).map(|i| (format!("f{i}.bin"), content(40_000 + i, i as u32))).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    // Long enough a window that the job still retries the cut worker when the link heals.
+    let sim = start_with(&refs, &["--job-retry-window", "60s"]);
+    let worker = WORKERS[0];
+    sim.net.cut(worker, COORDINATOR);
+    let url = format!("{}/api/v1/load", sim.url(COORDINATOR, 19999));
+    let (status, body) =
+        sim.curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"paths": ["/data"]}"#, &url]);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+    // The other workers' files load; the cut worker's batches hang or fail as unreachable, and the job keeps
+    // them (retried for its window) instead of failing them.
+    let j = wait_until("the other workers' files loaded", SETTLE, || {
+        job(&sim, &id).filter(|j| j["loadedNonEmptyFiles"].as_u64() >= Some(1))
+    });
+    assert_eq!((j["state"].as_str(), j["failedFiles"].as_u64()), (Some("RUNNING"), Some(0)), "{j}");
+    // Give the cut worker's batches time to fail (or hang) while cut; none of its files may be loaded yet.
+    std::thread::sleep(Duration::from_secs(2));
+    let j = job(&sim, &id).unwrap();
+    assert_eq!(j["state"], "RUNNING", "the job waits for the cut worker: {j}");
+    assert!(j["loadedNonEmptyFiles"].as_u64() < Some(files.len() as u64), "the cut worker's files wait: {j}");
+    // The worker still renews its lease with etcd: the cluster sees it ONLINE, and it owns its files still.
+    assert_eq!(sim.status_of(worker).as_deref(), Some("ONLINE"), "{}", sim.logs());
+    sim.net.heal(worker, COORDINATOR);
+    let done = wait_until("the job ends", Duration::from_secs(60), || {
+        job(&sim, &id).filter(|j| j["state"] != "RUNNING" && j["state"] != "VERIFYING")
+    });
+    assert_eq!((done["state"].as_str(), done["failedFiles"].as_u64()), (Some("SUCCEEDED"), Some(0)), "{done}");
+    // Every file reads back right through the cut worker.
+    for (name, data) in &files {
+        assert_eq!(sim.read(worker, name), (200, data.clone()), "{name}");
+    }
 }
