@@ -300,3 +300,26 @@ fn a_worker_cut_from_the_coordinator_stays_online_and_gets_its_files_once_healed
         assert_eq!(sim.read(worker, name), (200, data.clone()), "{name}");
     }
 }
+
+#[test]
+fn a_cut_that_outlasts_the_retry_window_fails_only_the_cut_workers_files() {
+    let files: Vec<(String, Vec<u8>)> =
+        (0..12).map(|i| (format!("f{i}.bin"), content(30_000 + i, 50 + i as u32))).collect();
+    let refs: Vec<(&str, &[u8])> = files.iter().map(|(n, d)| (n.as_str(), d.as_slice())).collect();
+    let sim = start_with(&refs, &["--job-retry-window", "3s"]);
+    sim.net.cut(WORKERS[0], COORDINATOR);
+    let url = format!("{}/api/v1/load", sim.url(COORDINATOR, 19999));
+    let (status, body) =
+        sim.curl(&["-X", "POST", "-H", "Content-Type: application/json", "-d", r#"{"paths": ["/data"]}"#, &url]);
+    assert_eq!(status, 200, "{}", String::from_utf8_lossy(&body));
+    let id = serde_json::from_slice::<serde_json::Value>(&body).unwrap()["id"].as_str().unwrap().to_string();
+    // No job is lost or left hanging: it ends, with the cut worker's files failed and every other file loaded.
+    let done = wait_until("the job ends", Duration::from_secs(90), || {
+        job(&sim, &id).filter(|j| j["state"] != "RUNNING" && j["state"] != "VERIFYING")
+    });
+    let failed = done["failedFiles"].as_u64().unwrap_or(0);
+    assert_eq!(done["state"], "FAILED", "{done}");
+    assert!(failed > 0 && failed < files.len() as u64, "only the cut worker's files fail: {done}");
+    assert_eq!(done["loadedNonEmptyFiles"].as_u64(), Some(files.len() as u64 - failed), "{done}");
+    sim.net.heal(WORKERS[0], COORDINATOR);
+}
