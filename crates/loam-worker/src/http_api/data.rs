@@ -221,9 +221,29 @@ pub async fn chunk(
     stream(&s, f, 0, u64::MAX, false).await
 }
 
-/// The required `numOfBytes` of `/v1/head` and `/v1/tail`.
-fn num_of_bytes(q: &Query) -> WorkerResult<u64> {
-    q.u64("numOfBytes")?.ok_or_else(|| WorkerError::InvalidInput("missing query parameter `numOfBytes`".into()))
+/// Which end of a file `/v1/head` and `/v1/tail` answer.
+enum End {
+    Head,
+    Tail,
+}
+
+/// The first or last `numOfBytes` bytes of the file `id` names (what `/v1/head` and `/v1/tail` share).
+async fn end_bytes(
+    s: &WorkerState,
+    id: &str,
+    q: Option<String>,
+    headers: &HeaderMap,
+    end: End,
+) -> WorkerResult<Response> {
+    let q = Query::raw(q.as_deref(), KNOWN);
+    let n =
+        q.u64("numOfBytes")?.ok_or_else(|| WorkerError::InvalidInput("missing query parameter `numOfBytes`".into()))?;
+    let f = open(s, id, &q, headers).await?;
+    let start = match end {
+        End::Head => 0,
+        End::Tail => f.record.length.saturating_sub(n),
+    };
+    stream(s, f, start, n, true).await
 }
 
 /// `GET /v1/head/<id>?ufsFullPath=&numOfBytes=`: the first bytes.
@@ -240,10 +260,7 @@ pub async fn head(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> WorkerResult<Response> {
-    let q = Query::raw(q.as_deref(), KNOWN);
-    let n = num_of_bytes(&q)?;
-    let f = open(&s, &id, &q, &headers).await?;
-    stream(&s, f, 0, n, true).await
+    end_bytes(&s, &id, q, &headers, End::Head).await
 }
 
 /// `GET /v1/tail/<id>?ufsFullPath=&numOfBytes=`: the last bytes.
@@ -260,9 +277,5 @@ pub async fn tail(
     RawQuery(q): RawQuery,
     headers: HeaderMap,
 ) -> WorkerResult<Response> {
-    let q = Query::raw(q.as_deref(), KNOWN);
-    let n = num_of_bytes(&q)?;
-    let f = open(&s, &id, &q, &headers).await?;
-    let start = f.record.length.saturating_sub(n);
-    stream(&s, f, start, n, true).await
+    end_bytes(&s, &id, q, &headers, End::Tail).await
 }
