@@ -9,6 +9,9 @@ use std::time::Duration;
 pub const DEFAULT_PAGE_SIZE: u64 = 1 << 20;
 /// Default bytes read from the UFS in one request on a miss (a run of pages, split into pages).
 pub const DEFAULT_UFS_READ_SIZE: u64 = 4 << 20;
+/// Default bytes that all range streams of a worker together may read ahead of what they sent
+/// (`read_through::read_ahead`): 64 pages of the default size.
+pub const DEFAULT_READ_AHEAD_SIZE: u64 = 64 << 20;
 /// Default time after which a cached file is re-validated against the UFS.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
 pub use loam_core::membership::DEFAULT_LEASE_TTL;
@@ -36,6 +39,8 @@ pub struct WorkerConfig {
     pub max_age: Duration,
     /// Bytes per UFS read on a miss; pages of the run are cached together.
     pub ufs_read_size: u64,
+    /// Bytes that all range streams together may read ahead of what they sent.
+    pub read_ahead_size: u64,
     /// Virtual nodes per worker on the hash ring.
     pub virtual_nodes: u32,
     /// The Coordinator's URL, for forwarding load requests (`/v1/load`); never needed on the data path.
@@ -70,6 +75,7 @@ impl WorkerConfig {
             },
             max_age: DEFAULT_MAX_AGE,
             ufs_read_size: DEFAULT_UFS_READ_SIZE,
+            read_ahead_size: DEFAULT_READ_AHEAD_SIZE,
             virtual_nodes: loam_core::hash_ring::DEFAULT_VIRTUAL_NODES,
             coordinator_url: None,
             ttl_check_interval: crate::rules::ttl::DEFAULT_TTL_CHECK_INTERVAL,

@@ -15,6 +15,7 @@
 //! | `loam_worker_corrupt_pages` | counter | pages whose checksum failed on read (dropped, re-read) |
 //! | `loam_worker_stale_files` | counter | cached files found changed in the UFS (dropped) |
 //! | `loam_worker_served_bytes` | counter | bytes sent to clients |
+//! | `loam_worker_read_ahead_bytes` | gauge | bytes range streams hold read ahead of what they sent (within `--read-ahead-size`) |
 //! | `loam_worker_cached_bytes` | gauge, `tier` | bytes cached now |
 //! | `loam_worker_cached_pages` | gauge, `tier` | pages cached now |
 //! | `loam_worker_cached_files` | gauge | files with a record |
@@ -24,6 +25,7 @@
 //! | `loam_worker_cache_dir_errors` | counter, `dir` | writes and reads that failed in a cache directory (full disk included) |
 
 use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::registry::Registry;
 
 pub use loam_page_store::metrics::{DISK, DirLabel, MEMORY, PageStoreMetrics, TierLabel};
@@ -46,6 +48,8 @@ pub const CORRUPT_PAGES: &str = "loam_worker_corrupt_pages";
 pub const STALE_FILES: &str = "loam_worker_stale_files";
 /// Bytes sent to clients.
 pub const SERVED_BYTES: &str = "loam_worker_served_bytes";
+/// Bytes range streams hold read ahead of what they sent.
+pub const READ_AHEAD_BYTES: &str = "loam_worker_read_ahead_bytes";
 /// Bytes cached now, by tier.
 pub const CACHED_BYTES: &str = "loam_worker_cached_bytes";
 /// Pages cached now, by tier.
@@ -82,6 +86,8 @@ pub struct WorkerMetrics {
     pub served_bytes: Counter,
     /// See [`PEER_INVALIDATIONS_FAILED`].
     pub peer_invalidations_failed: Counter,
+    /// See [`READ_AHEAD_BYTES`].
+    pub read_ahead_bytes: Gauge,
 }
 
 impl WorkerMetrics {
@@ -103,6 +109,11 @@ impl WorkerMetrics {
         registry.register(CORRUPT_PAGES, "Pages whose checksum failed on read", p.corrupt_pages.clone());
         registry.register(STALE_FILES, "Cached files found changed in the UFS", m.stale_files.clone());
         registry.register(SERVED_BYTES, "Bytes sent to clients", m.served_bytes.clone());
+        registry.register(
+            READ_AHEAD_BYTES,
+            "Bytes range streams hold read ahead of what they sent",
+            m.read_ahead_bytes.clone(),
+        );
         registry.register(CACHED_BYTES, "Bytes cached now, by tier", p.cached_bytes.clone());
         registry.register(CACHED_PAGES, "Pages cached now, by tier", p.cached_pages.clone());
         registry.register(CACHED_FILES, "Files with a cache record", p.cached_files.clone());

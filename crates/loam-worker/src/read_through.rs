@@ -41,14 +41,14 @@ use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::OnceCell;
 
+pub mod read_ahead;
+pub use read_ahead::ReadAheadBudget;
+
 /// Pages fetched together by one UFS read, by index.
 type Run = Arc<Vec<(u64, Bytes)>>;
 type RunCell = Arc<OnceCell<Result<Run, WorkerError>>>;
 /// A run in flight: the file id, the generation (version) it is read for, the run number.
 type RunKey = (String, u64, u64);
-
-/// How many pages a range stream reads ahead of the one it is sending.
-const READ_AHEAD_PAGES: usize = 8;
 
 /// The largest file the cache takes (S3's largest object): the cap on one file's pages.
 pub const MAX_FILE_SIZE: u64 = 5 << 40;
@@ -79,6 +79,17 @@ impl OpenFile {
     }
 }
 
+/// How a worker reads: freshness, UFS read size and read-ahead (from `WorkerConfig`).
+#[derive(Clone, Copy, Debug)]
+pub struct ReadTuning {
+    /// How long a record is trusted before it is re-validated against the UFS.
+    pub max_age: Duration,
+    /// Bytes per UFS read on a miss (a run of pages).
+    pub ufs_read_size: u64,
+    /// Bytes that all range streams together may read ahead of what they send ([`ReadAheadBudget`]).
+    pub read_ahead: u64,
+}
+
 /// The read-through layer shared by every request of a worker.
 pub struct ReadThrough {
     pages: Arc<PageStore>,
@@ -87,21 +98,32 @@ pub struct ReadThrough {
     max_age: Duration,
     ufs_read_size: u64,
     inflight: Mutex<HashMap<RunKey, RunCell>>,
+    read_ahead: ReadAheadBudget,
     metrics: WorkerMetrics,
 }
 
 impl ReadThrough {
-    /// A read-through layer over `pages`, reading misses from the UFS of each file's mount.
+    /// A read-through layer over `pages`, reading misses from the UFS of each file's mount; range streams
+    /// read ahead within `read_ahead` bytes for all of them together.
     pub fn new(
         pages: Arc<PageStore>,
         ufs: UfsRegistry,
         mounts: MountView,
-        max_age: Duration,
-        ufs_read_size: u64,
+        tuning: ReadTuning,
         metrics: WorkerMetrics,
     ) -> Arc<Self> {
-        let ufs_read_size = ufs_read_size.max(pages.page_size());
-        Arc::new(Self { pages, ufs, mounts, max_age, ufs_read_size, inflight: Mutex::new(HashMap::new()), metrics })
+        let ufs_read_size = tuning.ufs_read_size.max(pages.page_size());
+        let read_ahead = ReadAheadBudget::new(tuning.read_ahead, pages.page_size(), metrics.read_ahead_bytes.clone());
+        Arc::new(Self {
+            pages,
+            ufs,
+            mounts,
+            max_age: tuning.max_age,
+            ufs_read_size,
+            inflight: Mutex::new(HashMap::new()),
+            read_ahead,
+            metrics,
+        })
     }
 
     /// The page store.
@@ -365,24 +387,22 @@ impl ReadThrough {
         let (first, last) = (offset / ps, (end - 1) / ps);
         let this = self.clone();
         let f = Arc::new(f);
-        futures::stream::iter(first..=last)
-            .map(move |i| {
-                let (this, f) = (this.clone(), f.clone());
-                async move {
-                    let page = this.read_page(&f, i).await?;
-                    let page_start = i * ps;
-                    let lo = offset.saturating_sub(page_start) as usize;
-                    let hi = ((end - page_start) as usize).min(page.len());
-                    if lo > hi {
-                        return Err(WorkerError::Unavailable(format!("page {i} of {} is short", f.record.ufs_uri)));
-                    }
-                    let part = page.slice(lo..hi);
-                    this.metrics.served_bytes.inc_by(part.len() as u64);
-                    Ok(part)
+        read_ahead::pages(first, last, self.read_ahead.clone(), move |i| {
+            let (this, f) = (this.clone(), f.clone());
+            async move {
+                let page = this.read_page(&f, i).await?;
+                let page_start = i * ps;
+                let lo = offset.saturating_sub(page_start) as usize;
+                let hi = ((end - page_start) as usize).min(page.len());
+                if lo > hi {
+                    return Err(WorkerError::Unavailable(format!("page {i} of {} is short", f.record.ufs_uri)));
                 }
-            })
-            .buffered(READ_AHEAD_PAGES)
-            .boxed()
+                let part = page.slice(lo..hi);
+                this.metrics.served_bytes.inc_by(part.len() as u64);
+                Ok(part)
+            }
+        })
+        .boxed()
     }
 
     /// Reads a whole range into one buffer (for small reads: head, tail, page parts).

@@ -67,6 +67,10 @@ pub struct WorkerSettings {
     /// Bytes read from the UFS in one request on a miss (a run of pages, cached together).
     #[arg(long, value_name = "SIZE")]
     pub ufs_read_size: Option<ByteSize>,
+    /// Bytes that all responses together may read ahead of what they sent (a response always gets its next
+    /// page); bounds the worker's memory beyond its memory tier.
+    #[arg(long, value_name = "SIZE")]
+    pub read_ahead_size: Option<ByteSize>,
 }
 
 impl Group for WorkerSettings {
@@ -88,6 +92,7 @@ impl Group for WorkerSettings {
             ttl_scan_interval: Some(crate::rules::ttl::DEFAULT_TTL_CHECK_INTERVAL.into()),
             lease_ttl: Some(DEFAULT_LEASE_TTL.into()),
             ufs_read_size: Some(ByteSize(crate::config::DEFAULT_UFS_READ_SIZE)),
+            read_ahead_size: Some(ByteSize(crate::config::DEFAULT_READ_AHEAD_SIZE)),
         }
     }
 
@@ -157,6 +162,7 @@ impl WorkerConfig {
         cfg.quota_check_interval = quota_check_interval.max(Duration::from_millis(1));
         cfg.coordinator_url = w.coordinator.clone();
         cfg.ufs_read_size = w.ufs_read_size.map_or(cfg.ufs_read_size, |r| r.0);
+        cfg.read_ahead_size = w.read_ahead_size.map_or(cfg.read_ahead_size, |r| r.0);
         Ok(cfg)
     }
 }

@@ -10,7 +10,7 @@ use crate::config::WorkerConfig;
 use crate::http_api::{self, WorkerState};
 use crate::metrics::WorkerMetrics;
 use crate::path_ids::PathIds;
-use crate::read_through::ReadThrough;
+use crate::read_through::{ReadThrough, ReadTuning};
 use crate::rules::quota::QuotaTracker;
 use crate::rules::rule_view::RuleView;
 use crate::rules::ttl::TtlScanner;
@@ -93,7 +93,8 @@ pub async fn start(
         .await
         .with_context(|| format!("starting the S3 API on {}:{}", cfg.host, cfg.s3.port))?;
     let s3_addr = s3_listener.local_addr()?;
-    let rt = ReadThrough::new(pages.clone(), ufs, mounts.clone(), cfg.max_age, cfg.ufs_read_size, metrics.clone());
+    let tuning = ReadTuning { max_age: cfg.max_age, ufs_read_size: cfg.ufs_read_size, read_ahead: cfg.read_ahead_size };
+    let rt = ReadThrough::new(pages.clone(), ufs, mounts.clone(), tuning, metrics.clone());
     let path_ids = PathIds::new(rt.clone(), crate::path_ids::DEFAULT_CAPACITY);
     let token = cfg.auth.cluster_token.clone();
     let writes = WriteThrough::new(rt.clone(), members.clone(), id, path_ids.clone(), metrics.clone(), token.clone())?;

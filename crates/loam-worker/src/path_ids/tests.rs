@@ -1,6 +1,7 @@
 use super::*;
 use crate::cluster::mount_view::MountView;
 use crate::metrics::WorkerMetrics;
+use crate::read_through::ReadTuning;
 use loam_page_store::metrics::PageStoreMetrics;
 use loam_page_store::{PageStore, PageStoreConfig};
 use loam_ufs::{MountTable, UfsRegistry};
@@ -13,7 +14,8 @@ fn ids(capacity: usize) -> Arc<PathIds> {
     )
     .unwrap();
     let mounts = MountView::fixed(MountTable::new());
-    let rt = ReadThrough::new(pages, UfsRegistry::new(), mounts, Duration::from_secs(60), 16, WorkerMetrics::default());
+    let tuning = ReadTuning { max_age: Duration::from_secs(60), ufs_read_size: 16, read_ahead: 64 };
+    let rt = ReadThrough::new(pages, UfsRegistry::new(), mounts, tuning, WorkerMetrics::default());
     PathIds::new(rt, capacity)
 }
 
