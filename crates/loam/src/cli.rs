@@ -106,6 +106,7 @@ pub enum Command {
 /// processes of a benchmark with it (`loam-bench loam …`), so that they are the code the bench was built
 /// from.
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::process::ExitCode {
+    crate::allocator::tune();
     let (cli, matches) = loam_config::parse_with_matches_from::<Cli>(args);
     crate::logging::init(cli.verbose);
     // TLS (for S3 over https) needs its crypto provider installed before any HTTP client is built.

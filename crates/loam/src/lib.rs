@@ -2,6 +2,7 @@
 //! `loam coordinator` and `loam worker` (the processes of a distributed cluster on etcd), and the CLI
 //! that talks to a running cluster (`loam mount …`, `loam nodes`, `loam fs …`).
 
+pub mod allocator;
 pub mod assembly;
 pub mod cli;
 pub mod cluster_store;
