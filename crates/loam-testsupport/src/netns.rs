@@ -6,7 +6,9 @@
 //!
 //! Faults are nftables rules inside the hosts' namespaces (this kernel has no `netem` qdisc, so `tc netem`
 //! is not available): [`Net::cut`] drops everything between two hosts in both directions (a partition),
-//! [`Net::heal`] removes it, [`Net::loss`] drops a share of a host's incoming packets at random.
+//! [`Net::heal`] removes it, [`Net::loss`] drops a share of a host's incoming packets at random, and
+//! [`Net::loss_between`] a share of the packets between two hosts only (one link, e.g. a worker's to etcd).
+//! [`Net::sysctl`] sets a host's own network settings (each namespace has its own `net.ipv4.*`).
 //!
 //! Needs root (namespaces, veths) and the `ip` and `nft` commands (`iproute2`, `nftables`; installed by
 //! `scripts/setup-test-deps.sh`). Names carry the process id and a counter, so tests running at once do
@@ -134,6 +136,28 @@ impl Net {
         };
         nft(&self.hosts[i].ns, &format!("add rule inet {TABLE} input {rule} comment \"loss\""));
     }
+
+    /// Host `a` drops `percent` % (1 to 99) of the packets it receives from host `b` and of those it sends
+    /// to `b`, at random: a lossy link between the two, every other link of theirs clean. Removed by
+    /// [`Net::heal`].
+    pub fn loss_between(&self, a: usize, b: usize, percent: u32) {
+        assert!((1..100).contains(&percent), "a loss of {percent} % (a cut is `cut`)");
+        let peer = self.hosts[b].addr;
+        let drop = format!("numgen random mod 100 < {percent} drop comment \"loss\"");
+        nft(
+            &self.hosts[a].ns,
+            &format!(
+                "add rule inet {TABLE} input ip saddr {peer} {drop}\nadd rule inet {TABLE} output ip daddr {peer} {drop}"
+            ),
+        );
+    }
+
+    /// Sets the network setting `key` (e.g. `net.ipv4.tcp_syn_retries`) of host `i` to `value`: the
+    /// host's own, as a machine's would be; the test machine's is untouched.
+    pub fn sysctl(&self, i: usize, key: &str, value: &str) {
+        let (ns, setting) = (&self.hosts[i].ns, format!("{key}={value}"));
+        run("ip", &["netns", "exec", ns, "sysctl", "-q", "-w", &setting]);
+    }
 }
 
 impl Drop for Net {
@@ -182,6 +206,24 @@ mod tests {
         net.loss(1, 100);
         assert!(!reaches(&net, 0, 1, 28080), "all packets lost");
         net.heal(0, 1);
+        // 99 % each way on the link 1–0 only: a handshake gets through once in about 10^4 tries.
+        net.loss_between(1, 0, 99);
+        assert!(!reaches(&net, 0, 1, 28080), "the lossy link");
+        assert!(reaches(&net, 2, 1, 28080), "another link of the same host is clean");
+        net.heal(0, 1);
+        assert!(reaches(&net, 0, 1, 28080), "healed");
+    }
+
+    #[test]
+    fn a_sysctl_is_the_hosts_own() {
+        let net = Net::new(2);
+        let get = |i: usize| {
+            let out = net.command(i, "sysctl").args(["-n", "net.ipv4.tcp_syn_retries"]).output().unwrap();
+            String::from_utf8_lossy(&out.stdout).trim().to_string()
+        };
+        let before = get(1);
+        net.sysctl(0, "net.ipv4.tcp_syn_retries", "1");
+        assert_eq!((get(0).as_str(), get(1)), ("1", before));
     }
 
     /// A child killed on drop.
