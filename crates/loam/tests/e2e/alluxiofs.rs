@@ -14,7 +14,7 @@
 //!   `failover` docstring; the S3 GET must complete with the right bytes.
 
 mod clusters;
-mod python;
+pub mod python;
 
 use self::clusters::{DistributedOnLoopback, HTTP_PORT, LocalOnLoopback, S3_PORT, cli_ok, wait_for_mount};
 use self::python::Script;

@@ -12,6 +12,7 @@
 //!   worker cut from etcd and one cut from the client;
 //! - `etcd_loss.rs`: packet loss on every worker's link to etcd while a load runs and readers read.
 
+mod alluxiofs;
 mod etcd_loss;
 mod jobs;
 mod sim;

@@ -43,11 +43,14 @@ from byte_checks import PAGE, Mismatch, check, fails, original, send_token_on
 LOG = logging.getLogger("alluxiofs_client")
 
 
-def client(plan, target):
-    """An alluxiofs filesystem over the plan's workers; `target` is the fallback protocol (or None)."""
+def client(plan, target, **options):
+    """An alluxiofs filesystem over the plan's workers; `target` is the fallback protocol (or None),
+    `options` more of the client's settings (e.g. `http_max_retries`)."""
     hosts = ",".join(f"{h}:{plan['http_port']}" for h in plan["workers"])
     # A fresh instance each time (fsspec caches instances by their arguments), so error counts start at 0.
-    return AlluxioFileSystem(worker_hosts=hosts, target_protocol=target, logger=LOG, skip_instance_cache=True)
+    return AlluxioFileSystem(
+        worker_hosts=hosts, target_protocol=target, logger=LOG, skip_instance_cache=True, **options
+    )
 
 
 def fallbacks(fs):

@@ -1,4 +1,5 @@
-//! `tests/py/alluxiofs_client.py` as a child the test talks with: the plan goes in as the first line of
+//! `tests/py/alluxiofs_client.py` (or another script of `tests/py`, e.g. `alluxiofs_partitions.py`, which
+//! may run on a host of its own: `ip netns exec <ns>`) as a child the test talks with: the plan goes in as the first line of
 //! its stdin, its stdout comes back line by line (the failover mode asks for a kill and waits for the
 //! answer on stdin), and its stderr is kept for the failure message.
 //!
@@ -11,11 +12,6 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
-/// The Python side of this test.
-fn script() -> std::path::PathBuf {
-    loam_testsupport::package_file("tests/py/alluxiofs_client.py")
-}
-
 /// The running script.
 pub struct Script {
     child: Child,
@@ -25,12 +21,33 @@ pub struct Script {
 }
 
 impl Script {
-    /// Starts the script in `mode` with `plan`, in the working directory `cwd`.
+    /// Starts `tests/py/alluxiofs_client.py` in `mode` with `plan`, in the working directory `cwd`.
     pub fn start(mode: &str, plan: &serde_json::Value, cwd: &std::path::Path) -> Self {
+        Self::start_as(&[], "alluxiofs_client.py", mode, plan, cwd)
+    }
+
+    /// Starts `tests/py/<file>` in `mode` with `plan`, in the working directory `cwd`, through
+    /// `launcher` (a command that runs the one after it, as `ip netns exec <ns>` does; none: directly).
+    pub fn start_as(
+        launcher: &[&str],
+        file: &str,
+        mode: &str,
+        plan: &serde_json::Value,
+        cwd: &std::path::Path,
+    ) -> Self {
         let python = loam_testsupport::s3_server::venv_dir().join("bin/python");
         assert!(python.is_file(), "{} not found: run scripts/setup-test-deps.sh", python.display());
-        let mut child = loam_testsupport::watchdog::watched("alluxiofs_client", &python)
-            .arg(script())
+        let script = loam_testsupport::package_file(&format!("tests/py/{file}"));
+        let mut command = match launcher.split_first() {
+            Some((program, args)) => {
+                let mut c = loam_testsupport::watchdog::watched(file, program);
+                c.args(args).arg(&python);
+                c
+            }
+            None => loam_testsupport::watchdog::watched(file, &python),
+        };
+        let mut child = command
+            .arg(script)
             .arg(mode)
             .current_dir(cwd)
             // etcd3 0.12 (under alluxio 1.0.0) has generated code that predates protobuf 4.
@@ -71,11 +88,11 @@ impl Script {
             Ok(line) => line,
             Err(RecvTimeoutError::Timeout) => {
                 let _ = self.child.kill();
-                panic!("alluxiofs_client.py printed nothing within {cap:?}:\n{}", self.stderr())
+                panic!("the script printed nothing within {cap:?}:\n{}", self.stderr())
             }
             Err(RecvTimeoutError::Disconnected) => {
                 let status = self.child.wait().map(|s| s.to_string()).unwrap_or_default();
-                panic!("alluxiofs_client.py ended ({status}):\n{}", self.stderr())
+                panic!("the script ended ({status}):\n{}", self.stderr())
             }
         }
     }
@@ -99,11 +116,11 @@ impl Script {
             if let Some(s) = self.child.try_wait().expect("wait for the script") {
                 break s;
             }
-            assert!(Instant::now() < deadline, "alluxiofs_client.py did not exit within {cap:?}");
+            assert!(Instant::now() < deadline, "the script did not exit within {cap:?}");
             std::thread::sleep(Duration::from_millis(20));
         };
         let stderr = self.stderr();
-        assert!(status.success(), "alluxiofs_client.py failed ({status}):\n{stderr}");
+        assert!(status.success(), "the script failed ({status}):\n{stderr}");
         serde_json::from_str(&line).unwrap_or_else(|e| panic!("no JSON summary ({e}): {line}\n{stderr}"))
     }
 
