@@ -19,7 +19,7 @@
 
 mod data;
 mod pinning;
-mod procs;
+pub(crate) mod procs;
 
 use anyhow::{Context, bail};
 use clap::Args;

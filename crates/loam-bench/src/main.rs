@@ -7,6 +7,8 @@
 //! - `load`: distributed load jobs on a real cluster (etcd, a coordinator and three worker processes)
 //!   from the moto S3 test server, against a plain parallel copy with the same client library.
 //! - `fuse`: fio through the FUSE mount against fio on the same bytes on local disk.
+//! - `memory`: a worker's RSS under sustained reads and loads against its memory tier, with Loam's memory
+//!   bounds and without them.
 //! - `s3`: GetObject through the workers' S3 API (an in-process `loam local`) against reading the same
 //!   bytes from the local disk, whole and in concurrent ranges.
 //!
@@ -16,6 +18,7 @@
 
 mod fuse;
 mod load;
+mod memory;
 mod read;
 mod s3;
 
@@ -46,6 +49,8 @@ enum Command {
     Read(read::BenchArgs),
     /// Distributed load jobs from S3 (moto) into a 3-worker cluster against a plain parallel copy.
     Load(load::LoadBenchArgs),
+    /// A worker's RSS under sustained reads and loads against its memory tier, bounded and unbounded.
+    Memory(memory::MemoryBenchArgs),
     /// GetObject through a worker's S3 API (whole and 8 MiB ranges) against the local disk.
     S3(s3::S3BenchArgs),
     /// fio through the FUSE mount (sequential 1 MiB, random 4 KiB and 256 KiB reads) against local disk.
@@ -72,6 +77,7 @@ fn main() -> std::process::ExitCode {
         match cli.command {
             Command::Read(args) => read::run(args).await,
             Command::Load(args) => load::run(args).await,
+            Command::Memory(args) => memory::run(args).await,
             Command::S3(args) => s3::run(args).await,
             Command::Fuse(args) => fuse::run(args).await,
         }
@@ -143,6 +149,13 @@ mod tests {
         let cli = Cli::try_parse_from(["loam-bench", "fuse", "--size", "64MiB"]).unwrap();
         let Command::Fuse(b) = cli.command else { panic!("not bench fuse") };
         assert_eq!((b.size, b.rounds, b.runtime, b.memory_size), (64 << 20, 3, 10, 256 << 20));
+    }
+
+    #[test]
+    fn memory_flags_parse_with_defaults() {
+        let cli = Cli::try_parse_from(["loam-bench", "memory", "--seconds", "5"]).unwrap();
+        let Command::Memory(b) = cli.command else { panic!("not bench memory") };
+        assert_eq!((b.memory_size, b.seconds, b.readers, b.large_size), (64 << 20, 5, 32, 64 << 20));
     }
 
     #[test]
