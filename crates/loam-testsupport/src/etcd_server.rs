@@ -139,6 +139,11 @@ impl EtcdServer {
         self.client_port
     }
 
+    /// The etcd process's pid while it runs (the watchdog `exec`s etcd), e.g. to `SIGSTOP` it.
+    pub fn pid(&self) -> Option<u32> {
+        self.child.as_ref().map(|c| c.id())
+    }
+
     /// Whether the process is running (started and not stopped).
     pub fn is_running(&mut self) -> bool {
         self.child.as_mut().is_some_and(|c| matches!(c.try_wait(), Ok(None)))
