@@ -6,7 +6,8 @@ Usage: python chaos_reader.py MODE SEED < plan.json
                 "bucket", "keys": [...]}
   MODE alluxio: the unmodified alluxio==1.0.0 client, workers found through etcd (refreshed every second);
                 plan {"etcd_host", "etcd_port", "uris": [...]}
-  stdout, per read: {"i": <index in the list>, "len": n, "sha256": hex, "head": hex of the first 8 bytes}
+  stdout, per read: {"i": <index in the list>, "len": n, "sha256": hex, "head": hex of the first 8 bytes,
+                     "pages": [sha256 hex of each 1 MiB page]}
                     or {"i": <index>, "err": "<what failed>"}
 
 No retries in the clients (boto3 max_attempts 1): every failed request is reported, so the soak can measure
@@ -19,11 +20,15 @@ import random
 import sys
 
 
+PAGE = 1 << 20
+
+
 def report(i, body=None, err=None):
     if err is not None:
         line = {"i": i, "err": err[:300]}
     else:
-        line = {"i": i, "len": len(body), "sha256": hashlib.sha256(body).hexdigest(), "head": body[:8].hex()}
+        line = {"i": i, "len": len(body), "sha256": hashlib.sha256(body).hexdigest(), "head": body[:8].hex(),
+                "pages": [hashlib.sha256(body[o:o + PAGE]).hexdigest() for o in range(0, len(body), PAGE)]}
     sys.stdout.write(json.dumps(line) + "\n")
     sys.stdout.flush()
 

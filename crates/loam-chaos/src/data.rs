@@ -49,11 +49,27 @@ pub fn name(f: usize) -> String {
     format!("f{f:02}")
 }
 
+/// The page size of the workers and of the alluxio client's page reads.
+pub const PAGE: usize = 1 << 20;
+
 /// What a reader got, as it reports it: the length, the SHA-256 and the first 8 bytes of the body.
+#[derive(Clone, Copy)]
 pub struct Seen<'a> {
     pub len: usize,
     pub sha256: &'a str,
     pub head: &'a [u8],
+}
+
+/// A check's verdict on a body.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Verdict {
+    /// Exactly one written version.
+    Right,
+    /// Not one version, but every page is that page of some written version: a client that reads a file
+    /// with one request per page (the alluxio client) got pages of a file replaced between its requests.
+    AcrossRequests(String),
+    /// Bytes of no version: what is wrong with them.
+    Wrong(String),
 }
 
 /// The files of one soak: their UFS directory, the newest version of each, and the digests of the
@@ -118,6 +134,26 @@ impl Files {
         self.check(f, Seen { len: body.len(), sha256: &sha, head: &body[..body.len().min(8)] })
     }
 
+    /// The verdict on a body read page by page: [`Files::check`], and when that fails, whether each page
+    /// (`pages`, the SHA-256 of each [`PAGE`] of the body) is the same page of some written version.
+    pub fn check_pages(&self, f: usize, seen: Seen<'_>, pages: &[String]) -> Verdict {
+        let Some(wrong) = self.check(f, seen) else { return Verdict::Right };
+        let newest = self.newest[f].load(Ordering::SeqCst);
+        let len = seen.len;
+        let page_ok = |p: usize, sha: &String| {
+            let (start, end) = (p * PAGE, ((p + 1) * PAGE).min(len));
+            (0..=newest).any(|v| {
+                let b = body(f, v);
+                b.len() >= end && hex::encode(Sha256::digest(&b[start..end])) == *sha
+            })
+        };
+        if pages.len() == len.div_ceil(PAGE) && pages.iter().enumerate().all(|(p, sha)| page_ok(p, sha)) {
+            Verdict::AcrossRequests(format!("{wrong}; each page is that page of a written version"))
+        } else {
+            Verdict::Wrong(wrong)
+        }
+    }
+
     fn digest(&self, f: usize, v: u64) -> String {
         if let Some(d) = self.digests.lock().expect("digests").get(&(f, v)) {
             return d.clone();
@@ -152,6 +188,14 @@ mod tests {
         flipped[5000] ^= 1;
         assert!(files.check_body(8, &flipped).unwrap().contains("not its bytes"));
         assert!(files.check_body(0, &[1, 2]).unwrap().contains("shorter"));
+        let pages = |b: &[u8]| b.chunks(PAGE).map(|c| hex::encode(Sha256::digest(c))).collect::<Vec<_>>();
+        let seen = |b: &[u8]| (b.len(), hex::encode(Sha256::digest(b)));
+        let (n, sha) = seen(&mixed);
+        let verdict = files.check_pages(8, Seen { len: n, sha256: &sha, head: &mixed[..8] }, &pages(&mixed));
+        assert!(matches!(verdict, Verdict::AcrossRequests(_)), "{verdict:?}");
+        let (n, sha) = seen(&flipped);
+        let verdict = files.check_pages(8, Seen { len: n, sha256: &sha, head: &flipped[..8] }, &pages(&flipped));
+        assert!(matches!(verdict, Verdict::Wrong(_)), "{verdict:?}");
     }
 
     #[test]

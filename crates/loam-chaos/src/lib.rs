@@ -73,7 +73,7 @@ pub fn run(opts: &Options) -> anyhow::Result<Report> {
     let mut runs = [0usize; Fault::ALL.len()];
     'soak: loop {
         for (k, fault) in Fault::ALL.iter().enumerate() {
-            let first_round = runs.iter().any(|r| *r == 0);
+            let first_round = runs.contains(&0);
             if !first_round && start.elapsed() >= opts.duration {
                 break 'soak;
             }

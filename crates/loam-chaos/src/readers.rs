@@ -13,7 +13,7 @@
 //! time, and whether it was right, wrong (bytes of no version) or failed (the error text).
 
 use crate::cluster::{Endpoints, loam_command, loam_server};
-use crate::data::{self, Files, Seen};
+use crate::data::{self, Files, Seen, Verdict};
 use loam_testsupport::process::Server;
 use std::io::{BufRead, BufReader, Read};
 use std::path::{Path, PathBuf};
@@ -51,6 +51,9 @@ pub enum Outcome {
     Right,
     /// Bytes of no version of the file: what is wrong with them.
     Wrong(String),
+    /// Pages of different versions, each right, from a client that reads page by page (see
+    /// [`data::Verdict::AcrossRequests`]).
+    AcrossRequests(String),
     /// The read failed: the error.
     Failed(String),
 }
@@ -192,7 +195,14 @@ fn follow_python(kind: Kind, stdout: impl Read, files: &Files, log: &Log) {
             sha256: v["sha256"].as_str().unwrap_or(""),
             head: &head,
         };
-        log.push(kind, f, outcome(files.check(f, seen)));
+        let pages: Vec<String> = serde_json::from_value(v["pages"].clone()).unwrap_or_default();
+        let o = match files.check_pages(f, seen, &pages) {
+            Verdict::Right => Outcome::Right,
+            // Only the alluxio client reads page by page; one S3 response must hold one version.
+            Verdict::AcrossRequests(why) if kind == Kind::Alluxio => Outcome::AcrossRequests(why),
+            Verdict::AcrossRequests(why) | Verdict::Wrong(why) => Outcome::Wrong(why),
+        };
+        log.push(kind, f, o);
     }
 }
 
