@@ -31,6 +31,8 @@ use crate::coordinator::Served;
 pub const MOTO_BUCKET: &str = "loam-s3-api";
 /// How long [`Cluster::start`] waits for every worker's ring to hold them all.
 const RING_CAP: Duration = Duration::from_secs(30);
+/// How long a test waits for a job to get somewhere before it fails (no test job takes near this).
+const JOB_WAIT_CAP: Duration = Duration::from_secs(120);
 
 /// How to start a [`Cluster`]. [`Options::default`] is one worker with small test pages; change what a
 /// test needs with struct update syntax.
@@ -124,6 +126,13 @@ impl Options {
             ..Self::default()
         }
     }
+}
+
+/// Whether worker `w` holds every page of `uri`.
+pub fn holds(w: &WorkerHandle, uri: &str) -> bool {
+    let id = loam_core::file_id(uri);
+    let pages = w.state.rt.pages();
+    pages.file(&id).is_some_and(|rec| (0..rec.page_count(pages.page_size())).all(|p| pages.has_page(&id, p)))
 }
 
 /// A worker running on a runtime of its own.
@@ -387,16 +396,7 @@ impl Cluster {
 
     /// The workers that hold every page of `uri`.
     pub fn holders(&self, uri: &str) -> Vec<usize> {
-        let id = loam_core::file_id(uri);
-        self.workers
-            .iter()
-            .enumerate()
-            .filter_map(|(i, w)| {
-                let pages = w.as_ref()?.state.rt.pages();
-                let rec = pages.file(&id)?;
-                (0..rec.page_count(pages.page_size())).all(|p| pages.has_page(&id, p)).then_some(i)
-            })
-            .collect()
+        self.workers.iter().enumerate().filter_map(|(i, w)| holds(w.as_ref()?, uri).then_some(i)).collect()
     }
 
     /// (Re)starts the Coordinator on the same store and data directory, on a new port.
@@ -437,12 +437,14 @@ impl Cluster {
 
     /// Polls `GET /api/v1/<kind>?id=` until `done(progress)`.
     pub async fn wait_for(&self, kind: &str, id: &str, done: impl Fn(&Value) -> bool) -> Value {
+        let deadline = tokio::time::Instant::now() + JOB_WAIT_CAP;
         loop {
             let (s, v) = self.call("GET", &format!("/api/v1/{kind}?id={id}"), None).await;
             assert_eq!(s, 200, "{v}");
             if done(&v) {
                 return v;
             }
+            assert!(tokio::time::Instant::now() < deadline, "{kind} {id} never got there: {v}");
             tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }

@@ -11,7 +11,8 @@
 //!   retry window (`--job-retry-window`, longer than a lease TTL), so that a worker that restarts, or
 //!   dies and leaves the ring, does not fail its files: before each such retry the pass asks its plan
 //!   where the files go now (`BatchPlan::refresh`, `reassign`: a load moves them to their owners on the
-//!   ring of now, keeping replicas on distinct workers). Backoff is exponential from [`RETRY_BACKOFF`] up
+//!   ring of now, keeping replicas on distinct workers; a free or a rebalance sends them to the same
+//!   worker at its address of now, `workers::LiveView`). Backoff is exponential from [`RETRY_BACKOFF`] up
 //!   to [`RETRY_BACKOFF_MAX`]. A batch refused as a whole with an error no retry can help (a `4xx`, a
 //!   malformed answer) fails its files at once.
 //! - **Progress** lives in the job's record; the record and the tracker's checkpoint are persisted every

@@ -1,7 +1,9 @@
 //! Free jobs (`/api/v1/free`): list the paths (recursively unless `recursive` is off) and send each file
 //! to *every* live worker (`/v1/internal/free`): each drops what it holds, so no copy is missed whatever
 //! ring or replica setting cached it. A file is freed once every worker answered; one that no worker
-//! could be asked (none live) is trivially freed.
+//! could be asked (none live) is trivially freed. A worker that cannot be reached is retried for the retry
+//! window at its address of now (a restarted worker may serve on another port); one that stays away fails
+//! its files: it would bring its pages back when it returns.
 
 use super::ctx::JobsCtx;
 use super::execution::{Execution, batch_size, open_listing};
@@ -9,7 +11,7 @@ use super::job::{Job, Stop};
 use super::kind::{BatchPlan, JobKindRunner, Planned};
 use super::record::Counters;
 use super::tracker::{Outcome, Tracker};
-use super::workers::{WorkerClient, live_workers};
+use super::workers::{LiveView, WorkerClient, live_workers};
 use futures::future::BoxFuture;
 use futures::stream::StreamExt;
 use loam_client::{PeerError, WorkerEndpoint};
@@ -35,7 +37,7 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
     let rec = job.snapshot();
     let Some((lister, source)) = open_listing(ctx, job, rec.free.recursive).await else { return Ok(()) };
     let workers = live_workers(ctx.store.as_ref(), &ctx.cluster).await.unwrap_or_default();
-    let batches = FreeBatches { workers };
+    let batches = FreeBatches { live: LiveView::new(workers.clone()), workers };
     if rec.state == JobState::Running {
         let tracker = Tracker::new(rec.checkpoint.clone());
         Execution { ctx, job, plan: &batches, batch_size: batch_size(rec.free.batch_size), tracker, quota: None }
@@ -49,11 +51,24 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
 struct FreeBatches {
     /// The workers live when the run started.
     workers: Vec<WorkerEndpoint>,
+    /// The live workers, re-read when one cannot be reached.
+    live: LiveView,
 }
 
 impl BatchPlan for FreeBatches {
     fn assign(&self, _uri: &str) -> Option<Vec<WorkerEndpoint>> {
         Some(self.workers.clone())
+    }
+
+    fn refresh<'a>(&'a self, ctx: &'a JobsCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.live.refresh(ctx.store.as_ref(), &ctx.cluster).await;
+        })
+    }
+
+    /// Every worker must drop its copy itself: the same worker, wherever it serves now.
+    fn reassign(&self, _uri: &str, from: &WorkerId, _others: &[WorkerId]) -> Option<WorkerEndpoint> {
+        self.live.find(from)
     }
 
     fn unowned(&self, length: u64) -> Option<Counters> {

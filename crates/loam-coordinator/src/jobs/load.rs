@@ -20,23 +20,19 @@ use super::kind::{BatchPlan, JobKindRunner, Planned};
 use super::quota::QuotaGuard;
 use super::record::Counters;
 use super::tracker::{Outcome, Tracker};
-use super::workers::{WorkerClient, live_workers, ring};
+use super::workers::{LiveView, WorkerClient, live_workers, ring};
 use super::{repair, verify};
 use futures::future::BoxFuture;
 use futures::stream::StreamExt;
 use loam_client::{PeerError, Ring, WorkerEndpoint};
 use loam_core::WorkerId;
 use loam_core::job_api::{FileResult, JobState, LoadTaskFile};
-use parking_lot::{Mutex, RwLock};
+use parking_lot::RwLock;
 use regex::Regex;
-use std::time::{Duration, Instant};
 use tokio::sync::watch;
 
 /// Runs load jobs.
 pub struct LoadRunner;
-
-/// How often, at most, a load re-reads the live workers while it retries an unreachable one.
-const RING_REFRESH: Duration = Duration::from_secs(1);
 
 impl JobKindRunner for LoadRunner {
     fn run<'a>(
@@ -56,7 +52,7 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
     let o = &rec.load;
     let batches = LoadBatches {
         ring: RwLock::new(ring(&workers)),
-        refreshed: Mutex::new(Instant::now()),
+        live: LiveView::new(workers.clone()),
         replicas: o.replicas.max(1) as usize,
         filter: (!o.file_filter_regex.is_empty()).then(|| Regex::new(&o.file_filter_regex).ok()).flatten(),
         skip: o.skip_if_exists,
@@ -102,10 +98,10 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
 
 /// How a load's files are assigned, sent and counted.
 struct LoadBatches {
-    /// The live workers' ring: when the run started, re-read when a worker cannot be reached.
+    /// The ring of `live`.
     ring: RwLock<Ring>,
-    /// When `ring` was last read.
-    refreshed: Mutex<Instant>,
+    /// The live workers: when the run started, re-read when a worker cannot be reached.
+    live: LiveView,
     /// Owners per file.
     replicas: usize,
     /// `fileFilterRegex`.
@@ -128,16 +124,8 @@ impl BatchPlan for LoadBatches {
 
     fn refresh<'a>(&'a self, ctx: &'a JobsCtx) -> BoxFuture<'a, ()> {
         Box::pin(async move {
-            {
-                let mut last = self.refreshed.lock();
-                if last.elapsed() < RING_REFRESH {
-                    return;
-                }
-                *last = Instant::now();
-            }
-            // The store unreachable: keep the ring as it was (a later retry reads it again).
-            if let Ok(workers) = live_workers(ctx.store.as_ref(), &ctx.cluster).await {
-                *self.ring.write() = ring(&workers);
+            if self.live.refresh(ctx.store.as_ref(), &ctx.cluster).await {
+                *self.ring.write() = ring(&self.live.workers());
             }
         })
     }

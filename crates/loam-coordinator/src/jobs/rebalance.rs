@@ -15,6 +15,9 @@
 //!   items, so a stopped or restarted job continues with the same items and counts nothing twice. If the
 //!   file is gone (the Coordinator moved to another disk), the job plans again from the current caches
 //!   and counts from zero.
+//! - **Churn.** A target (or a pruned worker) that cannot be reached is retried for the retry window at its
+//!   address of now, so a target restarted on another port gets its items; a source that is down makes
+//!   the target read the UFS instead.
 //! - **Workers.** `totalWorkers` are the targets; a target is running while it has undecided items,
 //!   succeeded when all are done, failed when one failed or it could not be planned for (not live, or
 //!   could not list its files, noted in `errorMessage` under its id).
@@ -30,7 +33,7 @@ use super::job::{Job, Stop};
 use super::kind::{BatchPlan, JobKindRunner, Planned};
 use super::record::{Checkpoint, Counters};
 use super::tracker::{Outcome, Tracker};
-use super::workers::{WorkerClient, live_workers};
+use super::workers::{LiveView, WorkerClient, live_workers};
 use futures::future::BoxFuture;
 use loam_client::{PeerError, WorkerEndpoint};
 use loam_core::WorkerId;
@@ -113,13 +116,19 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
             summary
         }
     };
-    let live: Arc<HashMap<String, _>> = Arc::new(live.into_iter().map(|w| (w.id.to_string(), w)).collect());
     let o = &rec.rebalance.options;
     let batch_size = batch_size(o.load_batch_size);
     let phases = [
-        (RebalanceBatches { prune: false, bandwidth: o.load_bandwidth }, summary.loads),
-        (RebalanceBatches { prune: true, bandwidth: o.prune_bandwidth }, summary.items),
+        (
+            RebalanceBatches { prune: false, bandwidth: o.load_bandwidth, live: LiveView::new(live.clone()) },
+            summary.loads,
+        ),
+        (
+            RebalanceBatches { prune: true, bandwidth: o.prune_bandwidth, live: LiveView::new(live.clone()) },
+            summary.items,
+        ),
     ];
+    let live: Arc<HashMap<String, _>> = Arc::new(live.into_iter().map(|w| (w.id.to_string(), w)).collect());
     for (phase, end) in &phases {
         let checkpoint = job.snapshot().checkpoint;
         if checkpoint.cursor >= *end {
@@ -154,6 +163,8 @@ async fn stopped(stop: &mut watch::Receiver<Stop>) -> Stop {
 struct RebalanceBatches {
     prune: bool,
     bandwidth: u64,
+    /// The live workers, re-read when a target cannot be reached.
+    live: LiveView,
 }
 
 impl BatchPlan for RebalanceBatches {
@@ -168,6 +179,18 @@ impl BatchPlan for RebalanceBatches {
     /// Rebalance events come assigned; a plain file has no worker here.
     fn assign(&self, _uri: &str) -> Option<Vec<WorkerEndpoint>> {
         Some(Vec::new())
+    }
+
+    fn refresh<'a>(&'a self, ctx: &'a JobsCtx) -> BoxFuture<'a, ()> {
+        Box::pin(async move {
+            self.live.refresh(ctx.store.as_ref(), &ctx.cluster).await;
+        })
+    }
+
+    /// An item belongs to its target: the same worker, wherever it serves now (a restarted target may
+    /// serve on another port). A target that stays away fails its items after the retry window.
+    fn reassign(&self, _uri: &str, from: &WorkerId, _others: &[WorkerId]) -> Option<WorkerEndpoint> {
+        self.live.find(from)
     }
 
     fn run_batch(

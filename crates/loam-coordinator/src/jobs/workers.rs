@@ -9,14 +9,16 @@
 
 use loam_client::peer::worker_name;
 use loam_client::{PeerClient, PeerError, Ring, WorkerEndpoint};
+use loam_core::WorkerId;
 use loam_core::job_api::{
     FREE_TASK_PATH, FileListTask, FileResult, LOAD_TASK_PATH, LoadTask, LoadTaskFile, TASK_API_VERSION, TaskResults,
     VERIFY_TASK_PATH,
 };
 use loam_core::{ErrorKind, HashRing};
 use loam_store::{ClusterStore, StoreResult, membership};
+use parking_lot::{Mutex, RwLock};
 use serde::Serialize;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// How long one batch may take before the worker counts as failing it.
 pub const BATCH_TIMEOUT: Duration = Duration::from_secs(600);
@@ -29,6 +31,55 @@ pub async fn live_workers(store: &dyn ClusterStore, cluster: &str) -> StoreResul
         .filter(|m| m.online)
         .filter_map(|m| WorkerEndpoint::from_record(&m.record))
         .collect())
+}
+
+/// How often, at most, a pass re-reads the live workers while it retries an unreachable one.
+pub const LIVE_REFRESH: Duration = Duration::from_secs(1);
+
+/// The live workers as a job's pass last read them: at its start, and again (at most every
+/// [`LIVE_REFRESH`]) while it retries a worker it cannot reach, so that a retry finds a restarted worker
+/// at its new address, or a ring without a worker that left.
+pub struct LiveView {
+    workers: RwLock<Vec<WorkerEndpoint>>,
+    refreshed: Mutex<Instant>,
+}
+
+impl LiveView {
+    /// The view of `workers`, read now.
+    pub fn new(workers: Vec<WorkerEndpoint>) -> Self {
+        Self { workers: RwLock::new(workers), refreshed: Mutex::new(Instant::now()) }
+    }
+
+    /// Reads the live workers again unless that was done less than [`LIVE_REFRESH`] ago; `true` when the
+    /// view changed. The store unreachable: the view stays as it was (a later retry reads it again).
+    pub async fn refresh(&self, store: &dyn ClusterStore, cluster: &str) -> bool {
+        {
+            let mut last = self.refreshed.lock();
+            if last.elapsed() < LIVE_REFRESH {
+                return false;
+            }
+            *last = Instant::now();
+        }
+        match live_workers(store, cluster).await {
+            Ok(now) => {
+                let mut workers = self.workers.write();
+                let changed = *workers != now;
+                *workers = now;
+                changed
+            }
+            Err(_) => false,
+        }
+    }
+
+    /// The live workers as last read.
+    pub fn workers(&self) -> Vec<WorkerEndpoint> {
+        self.workers.read().clone()
+    }
+
+    /// Worker `id` at its address as last read, when it is live.
+    pub fn find(&self, id: &WorkerId) -> Option<WorkerEndpoint> {
+        self.workers.read().iter().find(|w| w.id == *id).cloned()
+    }
 }
 
 /// The ring over `workers`, as clients build it.

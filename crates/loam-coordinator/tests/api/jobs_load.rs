@@ -1,7 +1,6 @@
 //! Load jobs end to end: a tree on the local file system loaded onto real workers, read back with no UFS
-//! read; replicas; filter; skipIfExists; verify; failures; stop and resume; coordinator restart; workers
-//! that leave, die or restart mid-job (their files are retried for the retry window and re-planned onto
-//! their owners on the ring of now).
+//! read; replicas; filter; skipIfExists; verify; failures; stop and resume; coordinator restart; a worker
+//! shut down mid-job; batches refused with a 4xx or a 5xx. Workers that die or restart mid-job: `jobs_churn`.
 
 use crate::{PAGE, cluster};
 use loam_testsupport::cluster::Cluster;
@@ -9,7 +8,8 @@ use loam_testsupport::data::pattern;
 use loam_ufs::UfsError;
 use std::time::Duration;
 
-fn tree(c: &Cluster, n: usize) -> Vec<(String, Vec<u8>)> {
+/// `n` files of 0–4 pages and a bit under `d0`–`d2`: their URIs and contents.
+pub(crate) fn tree(c: &Cluster, n: usize) -> Vec<(String, Vec<u8>)> {
     (0..n)
         .map(|i| {
             let data = pattern((i % 5) * PAGE as usize + 100 * i, i as u8);
@@ -161,66 +161,6 @@ async fn a_worker_shut_down_mid_job_has_its_files_re_planned_onto_their_owners()
         assert_eq!(&c.range(0, uri, 0, data.len() as u64).await, data);
     }
     assert_eq!(c.faulty().read_calls(), 0, "every file was cached on its owner");
-}
-
-/// Three workers whose leases expire 2 s after their last renewal, and jobs that retry an unreachable
-/// worker for 8 s; the third worker runs on a runtime of its own, so that it can be killed at once.
-async fn churn_cluster() -> (Cluster, loam_testsupport::cluster::Isolated) {
-    let opts = loam_testsupport::cluster::Options {
-        lease_ttl: Some(Duration::from_secs(2)),
-        job_retry_window: Some(Duration::from_secs(8)),
-        ..crate::jobs(2)
-    };
-    let c = Cluster::start(opts).await;
-    let third = c.start_isolated(2).await;
-    c.wait_for_ring(3).await;
-    (c, third)
-}
-
-/// Loads `/data` (one file per batch, verified) while `during` kills the third worker; the job's end.
-async fn load_through(c: &Cluster, during: impl std::future::Future<Output = ()>) -> serde_json::Value {
-    c.faulty().set_read_delay(Some(Duration::from_millis(20)));
-    let body = r#"{"paths": ["/data"], "options": {"batchSize": 1, "verify": true}}"#;
-    let (_, v) = c.call("POST", "/api/v1/load", Some(body)).await;
-    let id = v["id"].as_str().unwrap().to_string();
-    c.wait_for("load", &id, |v| v["loadedNonEmptyFiles"].as_u64() >= Some(3)).await;
-    during.await;
-    let v = c.wait_end("load", &id).await;
-    c.faulty().set_read_delay(None);
-    v
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_worker_killed_mid_load_leaves_the_ring_and_its_files_load_onto_their_new_owners() {
-    let (c, mut third) = churn_cluster().await;
-    let files = tree(&c, 45);
-    // Killed without a word: it stays on the ring until its lease expires, and its batches fail meanwhile.
-    let v = load_through(&c, async { third.kill() }).await;
-    assert_eq!((v["state"].as_str(), v["failedFiles"].as_u64()), (Some("SUCCEEDED"), Some(0)), "{v}");
-    // Every file is cached on its owner on the ring of the two live workers.
-    let ring = loam_coordinator::jobs::workers::ring(&c.worker_endpoints());
-    for (uri, _) in &files {
-        let owner = ring.lookup(uri, 1)[0].1.id;
-        let holders: Vec<_> = c.holders(uri).into_iter().map(|i| c.worker(i).id).collect();
-        assert_eq!(holders, vec![owner], "{uri}");
-    }
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_worker_killed_mid_load_and_back_in_time_gets_its_own_files() {
-    let (c, mut third) = churn_cluster().await;
-    tree(&c, 45);
-    let c = &c;
-    let v = load_through(c, async {
-        third.kill();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        // The same data directory: the same identity, back before its lease ran out.
-        third = c.start_isolated(2).await;
-    })
-    .await;
-    // `verify` asked each file's owner on the ring, the restarted worker included, for every page.
-    assert_eq!((v["state"].as_str(), v["failedFiles"].as_u64()), (Some("SUCCEEDED"), Some(0)), "{v}");
-    drop(third);
 }
 
 /// A "worker" that answers every load batch with `status` and counts the batches; registered in the

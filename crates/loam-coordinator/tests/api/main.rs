@@ -10,6 +10,7 @@ mod edge;
 mod file_index_api;
 mod file_index_memory;
 mod jobs_api;
+mod jobs_churn;
 mod jobs_load;
 mod jobs_options;
 mod jobs_quota;

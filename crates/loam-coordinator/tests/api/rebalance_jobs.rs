@@ -11,7 +11,7 @@ use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, IndexReport};
 use loam_core::membership::{DEFAULT_CLUSTER_NAME, WorkerRecord};
 use loam_store::membership::MembershipHandle;
 use loam_store::{EtcdOptions, EtcdStore};
-use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::cluster::{Cluster, Options, holds};
 use loam_testsupport::data::pattern;
 use serde_json::Value;
 use std::collections::BTreeSet;
@@ -251,4 +251,35 @@ async fn a_restarted_coordinator_continues_the_rebalance() {
     assert_eq!(numbers(&v, &["filesLoaded", "bytesLoaded", "filesFailed"]), vec![12, 12 * PAGE, 0], "{v}");
     assert_eq!(numbers(&v, &["totalWorkers", "succeededWorkers"]), vec![1, 1], "{v}");
     assert_each_read_once(&c, &owned);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_target_restarted_on_another_port_mid_rebalance_gets_its_files() {
+    let (c, mut third) = crate::jobs_churn::churn_cluster().await;
+    let target = crate::jobs_churn::the_third(&third).id;
+    // The target lacks files it owns that a worker which answers nothing holds (by the index): the
+    // rebalance reads them from the UFS, slowly, one per batch.
+    let (dead, _lease) = dead_worker(&c).await;
+    let mut ring = endpoints(&c);
+    ring.push(WorkerEndpoint { id: target, ..dead.clone() });
+    ring.push(dead.clone());
+    let owned: Vec<String> = files_owned_by(&c, &ring, target, 8, PAGE as usize).into_iter().map(|(u, _)| u).collect();
+    report(&c, dead.id, &owned).await;
+    c.faulty().set_read_delay(Some(Duration::from_millis(200)));
+    let body = format!(r#"{{"target": "{target}", "options": {{"loadBatchSize": 1}}}}"#);
+    let (s, v) = c.call("POST", "/api/v1/rebalance", Some(&body)).await;
+    assert_eq!(s, 200, "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    c.wait_for("rebalance", &id, |v| v["filesLoaded"].as_u64() >= Some(1)).await;
+    // Killed (its port closed) and back on another port, with its cache, before its lease runs out.
+    let addr = crate::jobs_churn::the_third(&third).http_addr;
+    third.kill();
+    crate::jobs_churn::wait_refused(addr).await;
+    third = c.start_isolated(2).await;
+    let v = c.wait_end("rebalance", &id).await;
+    c.faulty().set_read_delay(None);
+    assert_eq!((v["state"].as_str(), v["filesFailed"].as_u64()), (Some("SUCCEEDED"), Some(0)), "{v}");
+    for uri in &owned {
+        assert!(holds(crate::jobs_churn::the_third(&third), uri), "{uri} is not on its owner, the restarted target");
+    }
 }
