@@ -226,6 +226,11 @@ impl Index {
         self.page(file_id, index).is_some()
     }
 
+    /// Whether page `index` of `file_id` is cached in the disk tier.
+    pub(super) fn has_page_on_disk(&self, file_id: &str, index: u64) -> bool {
+        self.page(file_id, index).is_some_and(|p| p.disk_stamp.is_some())
+    }
+
     /// How many pages of `file_id` are cached.
     pub(super) fn cached_page_count(&self, file_id: &str) -> u64 {
         self.files.get(file_id).map_or(0, |f| f.pages.len() as u64)

@@ -218,6 +218,14 @@ impl PageStore {
         self.index.lock().has_page(file_id, index)
     }
 
+    /// Whether page `index` of `file_id` is cached where it stays: on disk when the store has a disk tier
+    /// (the memory tier evicts silently, counting on the disk copy), else in memory. A load counts a page
+    /// as loaded only then.
+    pub fn has_page_kept(&self, file_id: &str, index: u64) -> bool {
+        let idx = self.index.lock();
+        if self.layout.is_some() { idx.has_page_on_disk(file_id, index) } else { idx.has_page(file_id, index) }
+    }
+
     /// How many pages of `file_id` are cached.
     pub fn cached_page_count(&self, file_id: &str) -> u64 {
         self.index.lock().cached_page_count(file_id)

@@ -166,28 +166,30 @@ impl TaskRunner {
         Ok((length, false))
     }
 
-    /// A load succeeds only if the file ends up cached: every page in some tier, and its cache directory
-    /// healthy (a page kept only in memory because its directory failed would not survive). Otherwise the
-    /// file fails with why, so that a job never ends `SUCCEEDED` with files left uncached.
+    /// A load succeeds only if the file ends up cached where it stays: every page on disk (in memory when
+    /// the worker has no disk tier), and its cache directory healthy. A page kept only in memory because
+    /// the disk was full or failed would be evicted silently, so it does not count. Otherwise the file fails
+    /// with why, so that a job never ends `SUCCEEDED` with files left uncached.
     fn check_cached(&self, file: &OpenFile) -> Result<(), String> {
         let pages = self.rt.pages();
         let count = self.rt.page_count(file.record.length);
-        let missing = (0..count).filter(|i| !pages.has_page(file.file_id(), *i)).count();
+        let missing = (0..count).filter(|i| !pages.has_page_kept(file.file_id(), *i)).count();
         let problem = pages.disk_problem(file.file_id());
         match (missing, problem) {
             (0, None) => Ok(()),
             (_, Some(problem)) => Err(format!("{missing} of {count} pages not cached on disk: {problem}")),
             (_, None) => Err(format!(
-                "{missing} of {count} pages could not be cached (the cache is smaller than the file, or they \
-                 were evicted by higher-priority data or refused by a quota)"
+                "{missing} of {count} pages could not be cached (the cache or its disk is smaller than the \
+                 file, or they were evicted by higher-priority data or refused by a quota)"
             )),
         }
     }
 
+    /// Every page cached where it stays (see `check_cached`): `skipIfExists` skips only such a file.
     fn fully_cached(&self, file: &OpenFile) -> bool {
         let pages = self.rt.pages();
         let count = self.rt.page_count(file.record.length);
-        (0..count).all(|i| pages.has_page(file.file_id(), i))
+        (0..count).all(|i| pages.has_page_kept(file.file_id(), i))
     }
 
     /// Reads every page not yet cached. `read_page` fetches the whole run around a missing page with one UFS

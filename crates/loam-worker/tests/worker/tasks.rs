@@ -56,6 +56,18 @@ async fn load_free_and_verify() {
 /// worker evicts instead of failing writes, and its metrics agree with the disk. Needs root to mount.
 #[tokio::test]
 async fn a_load_larger_than_the_cache_disk_counts_uncached_files_as_failed() {
+    load_onto_a_small_disk(4 * PAGE).await;
+}
+
+/// The same with a memory tier that holds the large file: pages kept only in memory (which evicts them
+/// silently, counting on a disk copy) are not cached, so the file still fails. The chaos soak found loads
+/// `SUCCEEDED` on a full disk this way, their files gone from the worker a second later.
+#[tokio::test]
+async fn pages_kept_only_in_memory_because_the_disk_is_full_are_not_loaded() {
+    load_onto_a_small_disk(64 * PAGE).await;
+}
+
+async fn load_onto_a_small_disk(memory_size: u64) {
     let root = tempfile::tempdir().unwrap();
     // Worker 0's cache directory (`<data dir>/cache`) is the tmpfs; the UFS stays on the larger disk.
     let cache = root.path().join("worker-0/cache");
@@ -76,6 +88,7 @@ async fn a_load_larger_than_the_cache_disk_counts_uncached_files_as_failed() {
     let opts = loam_testsupport::cluster::Options {
         coordinator: true,
         dir: Some(root.path().to_path_buf()),
+        memory_size,
         ..Default::default()
     };
     let c = Cluster::start(opts).await;
