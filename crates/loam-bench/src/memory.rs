@@ -190,7 +190,7 @@ async fn one_variant(dir: &Path, ufs: &Path, v: &Variant, args: &MemoryBenchArgs
                 x ^= x << 13;
                 x ^= x >> 7;
                 x ^= x << 17;
-                let file = if x % 4 == 0 || large == 0 {
+                let file = if x.is_multiple_of(4) || large == 0 {
                     format!("small/f{}", (x >> 8) % small.max(1))
                 } else {
                     format!("large/f{}", (x >> 8) % large)

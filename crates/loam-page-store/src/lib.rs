@@ -6,10 +6,9 @@
 //! - **Tiers.** Writes go to both tiers (write-through); memory evicts silently since the disk copy stays,
 //!   and a disk hit is promoted into memory. Either tier may be absent. Each tier has a byte capacity and
 //!   an LRU order (`lru.rs`); a page larger than every tier is not admitted.
-//! - **Pages move as `Bytes`.** A disk read reads the page file once and returns a slice of that buffer past
-//!   the header (`disk.rs`); a disk hit is promoted into memory as that slice. A page written into memory is
-//!   copied once into a buffer of its own, so the tier holds exactly the bytes it counts (a slice of a
-//!   UFS run would keep the whole run alive).
+//! - **Pages move as `Bytes`.** Memory holds the `Bytes` it was given (the read-through gives each page a
+//!   buffer of its own, so the tier holds what it counts); a disk read reads the page file once and
+//!   returns a slice of that buffer past the header (`disk.rs`).
 //! - **Never the wrong bytes.** Every disk read checks the header and CRC32; a corrupt page is deleted,
 //!   counted and reported as a miss. Each cached version of a file has a *generation*, stamped into its
 //!   record and page headers; a read finishing after its file was replaced or removed sees the generation
@@ -593,10 +592,6 @@ impl PageStore {
                 continue;
             }
             let generation = plan.generation;
-            // The memory tier keeps a buffer of its own: a page given to `put` is often a slice of a larger
-            // read (a 4 MiB UFS run), and keeping the slice would keep the whole run alive, up to 4× what
-            // the tier counts. One copy, outside the lock, on admission only.
-            let data = if plan.memory { Bytes::copy_from_slice(&data) } else { data };
             let committed = {
                 let mut idx = self.index.lock();
                 let committed = idx.commit_write(file_id, index, plan, data, written, cached_ms);

@@ -74,6 +74,17 @@ pub trait Ufs: Send + Sync + 'static {
     /// `If-Match`; `file://` compares the tag of the descriptor it reads before and after the read.
     async fn read_range_of(&self, uri: &str, offset: u64, len: u64, tag: &str) -> UfsResult<Bytes>;
 
+    /// Like [`read_range_of`](Ufs::read_range_of), in pieces of `piece` bytes (the last one shorter), each
+    /// in a buffer of its own: the read-through caches and serves them as pages, and a page kept in memory
+    /// or held by a slow response must not keep the whole run it was read in alive. Implementations fill
+    /// piece-sized buffers as the bytes arrive (the copy out of the network buffers that a joined read
+    /// makes anyway); this default splits one read, so its pieces share one buffer.
+    async fn read_pieces_of(&self, uri: &str, offset: u64, len: u64, tag: &str, piece: u64) -> UfsResult<Vec<Bytes>> {
+        let data = self.read_range_of(uri, offset, len, tag).await?;
+        let piece = piece.max(1) as usize;
+        Ok((0..data.len()).step_by(piece).map(|at| data.slice(at..(at + piece).min(data.len()))).collect())
+    }
+
     /// Writes (creates or replaces) a whole file.
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()>;
 

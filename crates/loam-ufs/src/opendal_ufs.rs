@@ -125,7 +125,8 @@ impl OpendalUfs {
         }
         let if_match = tag.map(loam_core::version::quoted);
         let end = offset.saturating_add(len).min(MAX_FILE_LEN);
-        observed(uri, read_until_eof(&self.op, &rel, offset, end, if_match.as_deref())).await
+        let joined = Joined::new(end - offset);
+        Ok(observed(uri, read_until_eof(&self.op, &rel, offset, end, if_match.as_deref(), joined)).await?.finish())
     }
 
     /// `file://`: refuses a path that leads outside the root before OpenDAL acts on it (see `beneath`).
@@ -186,32 +187,32 @@ async fn observed<T>(uri: &str, fut: impl Future<Output = opendal::Result<T>>) -
     result.map_err(|e| map_error(e, uri, transient))
 }
 
-/// Reads `offset..end`, keeping what arrived when the file ends inside the range.
-/// Reads `[offset, end)` of `rel` until the range or the file ends; with `if_match`, only from the object
-/// whose ETag that is (S3 answers `412`, OpenDAL's `ConditionNotMatch`, when it changed).
-async fn read_until_eof(
+/// Reads `[offset, end)` of `rel` into `out` until the range or the file ends (keeping what arrived when
+/// the file ends inside the range); with `if_match`, only from the object whose ETag that is (S3 answers
+/// `412`, OpenDAL's `ConditionNotMatch`, when it changed).
+async fn read_until_eof<S: Sink>(
     op: &Operator,
     rel: &str,
     offset: u64,
     end: u64,
     if_match: Option<&str>,
-) -> opendal::Result<Bytes> {
+    mut out: S,
+) -> opendal::Result<S> {
     let reader = match if_match {
         Some(etag) => op.reader_with(rel).if_match(etag).await?,
         None => op.reader(rel).await?,
     };
     let mut stream = match reader.into_stream(offset..end).await {
         Ok(stream) => stream,
-        Err(e) if ends_before_range(&e) => return Ok(Bytes::new()),
+        Err(e) if ends_before_range(&e) => return Ok(out),
         Err(e) => return Err(e),
     };
     // The stream yields what the UFS sent, then (if the file ended first) the error that says so.
-    let mut out = Joined::default();
     loop {
         match stream.try_next().await {
             Ok(Some(buf)) => {
                 for chunk in buf {
-                    out.push(chunk, end - offset);
+                    out.push(chunk);
                 }
             }
             Ok(None) => break,
@@ -219,14 +220,24 @@ async fn read_until_eof(
             Err(e) => return Err(e),
         }
     }
-    Ok(out.finish())
+    Ok(out)
+}
+
+/// Where [`read_until_eof`] puts the chunks of a response as they arrive.
+trait Sink {
+    fn push(&mut self, chunk: Bytes);
 }
 
 /// A response's chunks joined into one buffer. Each chunk is copied as it arrives, while it is still in the
 /// CPU's cache (joining them all at the end read them back from memory: 11 % of a worker's CPU in a large
 /// load); a response of one chunk is passed on without a copy.
+struct Joined {
+    expected: u64,
+    state: JoinState,
+}
+
 #[derive(Default)]
-enum Joined {
+enum JoinState {
     #[default]
     Empty,
     One(Bytes),
@@ -237,27 +248,72 @@ enum Joined {
 const JOIN_RESERVE_CAP: u64 = 64 << 20;
 
 impl Joined {
-    fn push(&mut self, chunk: Bytes, expected: u64) {
-        *self = match std::mem::take(self) {
-            Joined::Empty => Joined::One(chunk),
-            Joined::One(first) => {
-                let mut buf = bytes::BytesMut::with_capacity(expected.min(JOIN_RESERVE_CAP) as usize);
-                buf.extend_from_slice(&first);
-                buf.extend_from_slice(&chunk);
-                Joined::Many(buf)
-            }
-            Joined::Many(mut buf) => {
-                buf.extend_from_slice(&chunk);
-                Joined::Many(buf)
-            }
-        };
+    /// A join of a response of about `expected` bytes (what is reserved when a second chunk comes).
+    fn new(expected: u64) -> Self {
+        Self { expected, state: JoinState::Empty }
     }
 
     fn finish(self) -> Bytes {
-        match self {
-            Joined::Empty => Bytes::new(),
-            Joined::One(b) => b,
-            Joined::Many(buf) => buf.freeze(),
+        match self.state {
+            JoinState::Empty => Bytes::new(),
+            JoinState::One(b) => b,
+            JoinState::Many(buf) => buf.freeze(),
+        }
+    }
+}
+
+impl Sink for Joined {
+    fn push(&mut self, chunk: Bytes) {
+        self.state = match std::mem::take(&mut self.state) {
+            JoinState::Empty => JoinState::One(chunk),
+            JoinState::One(first) => {
+                let mut buf = bytes::BytesMut::with_capacity(self.expected.min(JOIN_RESERVE_CAP) as usize);
+                buf.extend_from_slice(&first);
+                buf.extend_from_slice(&chunk);
+                JoinState::Many(buf)
+            }
+            JoinState::Many(mut buf) => {
+                buf.extend_from_slice(&chunk);
+                JoinState::Many(buf)
+            }
+        };
+    }
+}
+
+/// A response's chunks copied, as they arrive, into buffers of `piece` bytes each (the last one shorter):
+/// the same one copy as a join, into buffers that each page owns alone.
+struct Pieces {
+    piece: usize,
+    done: Vec<Bytes>,
+    current: bytes::BytesMut,
+}
+
+impl Pieces {
+    fn new(piece: u64) -> Self {
+        Self { piece: piece.clamp(1, JOIN_RESERVE_CAP) as usize, done: Vec::new(), current: bytes::BytesMut::new() }
+    }
+
+    fn finish(mut self) -> Vec<Bytes> {
+        if !self.current.is_empty() {
+            self.done.push(self.current.freeze());
+        }
+        self.done
+    }
+}
+
+impl Sink for Pieces {
+    fn push(&mut self, chunk: Bytes) {
+        let mut rest = &chunk[..];
+        while !rest.is_empty() {
+            if self.current.capacity() == 0 {
+                self.current = bytes::BytesMut::with_capacity(self.piece);
+            }
+            let n = (self.piece - self.current.len()).min(rest.len());
+            self.current.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            if self.current.len() == self.piece {
+                self.done.push(std::mem::take(&mut self.current).freeze());
+            }
         }
     }
 }
@@ -367,6 +423,20 @@ impl Ufs for OpendalUfs {
         self.read_pinned(uri, offset, len, Some(tag)).await
     }
 
+    async fn read_pieces_of(&self, uri: &str, offset: u64, len: u64, tag: &str, piece: u64) -> UfsResult<Vec<Bytes>> {
+        let rel = self.file_key(uri)?;
+        if len == 0 || offset >= MAX_FILE_LEN {
+            return Ok(Vec::new());
+        }
+        let len = len.min(MAX_FILE_LEN - offset);
+        if let Some(b) = &self.beneath {
+            return b.read_pieces(&rel, uri, offset, len, Some(tag), piece).await;
+        }
+        let if_match = loam_core::version::quoted(tag);
+        let pieces = Pieces::new(piece);
+        Ok(observed(uri, read_until_eof(&self.op, &rel, offset, offset + len, Some(&if_match), pieces)).await?.finish())
+    }
+
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {
         let rel = self.file_key(uri)?;
         self.check(&rel, uri).await?;
@@ -431,22 +501,37 @@ mod tests {
 
     #[test]
     fn joined_passes_one_chunk_on_and_copies_many_in_order() {
-        assert_eq!(Joined::default().finish(), Bytes::new());
+        assert_eq!(Joined::new(0).finish(), Bytes::new());
         let one = Bytes::from_static(b"only");
-        let mut j = Joined::default();
-        j.push(one.clone(), 4);
+        let mut j = Joined::new(4);
+        j.push(one.clone());
         let out = j.finish();
         assert_eq!(out.as_ptr(), one.as_ptr(), "a single chunk is not copied");
-        let mut j = Joined::default();
+        let mut j = Joined::new(6);
         for part in ["ab", "cde", "", "f"] {
-            j.push(Bytes::from(part), 6);
+            j.push(Bytes::from(part));
         }
         assert_eq!(j.finish(), Bytes::from_static(b"abcdef"));
         // More than was expected (a longer body) still arrives whole.
-        let mut j = Joined::default();
+        let mut j = Joined::new(2);
         for part in ["abc", "def", "ghi"] {
-            j.push(Bytes::from(part), 2);
+            j.push(Bytes::from(part));
         }
         assert_eq!(j.finish(), Bytes::from_static(b"abcdefghi"));
+    }
+
+    #[test]
+    fn pieces_are_cut_at_their_size_across_chunks_each_in_a_buffer_of_its_own() {
+        assert!(Pieces::new(4).finish().is_empty());
+        let mut p = Pieces::new(4);
+        for part in ["ab", "cdefghij", "", "k"] {
+            p.push(Bytes::from(part));
+        }
+        let out = p.finish();
+        assert_eq!(out, [&b"abcd"[..], b"efgh", b"ijk"]);
+        for pair in out.windows(2) {
+            let end_of_first = pair[0].as_ptr().wrapping_add(pair[0].len());
+            assert_ne!(end_of_first, pair[1].as_ptr(), "pieces must not be slices of one buffer");
+        }
     }
 }

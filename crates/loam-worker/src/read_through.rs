@@ -6,8 +6,9 @@
 //!   of that run awaits the same cell, so one UFS read serves them all. If the leading request is dropped,
 //!   a waiter takes over the read (tokio's `OnceCell` semantics). The entry is removed once the cell is
 //!   set, after its pages were put in the store, so a later request finds them there.
-//! - **Large UFS reads.** A run is read with one ranged request (default 4 MiB) and split into pages with
-//!   `Bytes::slice`, without copying.
+//! - **Large UFS reads.** A run is read with one ranged request (default 4 MiB) whose bytes arrive in
+//!   page-sized buffers (`Ufs::read_pieces_of`: the one copy out of the network buffers goes into a buffer
+//!   per page), so a page kept in memory or held by a slow response keeps only itself alive, not its run.
 //! - **Lengths are the UFS's.** A record's length may come from a caller (a load job's listing) instead of a
 //!   stat; the read of a file's last run asks one byte more than the record says, so a file longer than its
 //!   record is found as surely as a shorter one (a short read): either way the record is marked for
@@ -338,7 +339,9 @@ impl ReadThrough {
         let ends_file = hi == last_page;
         self.metrics.ufs_reads.inc();
         let tag = f.tag();
-        let mut data = match f.ufs.read_range_of(&f.record.ufs_uri, offset, want + u64::from(ends_file), &tag).await {
+        // One page per buffer: a page kept in memory or held by a slow response keeps only itself alive.
+        let read = f.ufs.read_pieces_of(&f.record.ufs_uri, offset, want + u64::from(ends_file), &tag, ps);
+        let pieces = match read.await {
             Err(UfsError::Changed(m)) => {
                 // Another version is there now: the next open re-validates; this reader cannot go on.
                 self.pages.set_validated(id, 0);
@@ -346,31 +349,25 @@ impl ReadThrough {
             }
             r => r?,
         };
-        if ends_file && data.len() as u64 > want {
+        let got: u64 = pieces.iter().map(|p| p.len() as u64).sum();
+        if ends_file && got > want {
             self.pages.set_validated(id, 0);
             return Err(WorkerError::Unavailable(format!(
                 "{} is longer than its record says ({} bytes): it changed, or the length given was wrong; retry",
                 f.record.ufs_uri, f.record.length
             )));
         }
-        data.truncate(want as usize);
-        self.metrics.ufs_read_bytes.inc_by(data.len() as u64);
-        if data.len() as u64 != want {
+        self.metrics.ufs_read_bytes.inc_by(got);
+        if got != want {
             // The object is shorter than its record says: it changed. Make the next open re-validate.
             self.pages.set_validated(id, 0);
             return Err(WorkerError::Unavailable(format!(
-                "{} changed while it was read (expected {want} bytes at {offset}, got {}); retry",
+                "{} changed while it was read (expected {want} bytes at {offset}, got {got}); retry",
                 f.record.ufs_uri,
-                data.len()
             )));
         }
-        let out: Vec<(u64, Bytes)> = (lo..=hi)
-            .map(|i| {
-                let start = ((i - lo) * ps) as usize;
-                let stop = (start + ps as usize).min(data.len());
-                (i, data.slice(start..stop))
-            })
-            .collect();
+        // `got == want`: the pieces are the pages `lo..=hi`, in order.
+        let out: Vec<(u64, Bytes)> = (lo..).zip(pieces).collect();
         if let Err(e) = self.pages.put_pages_of(id, f.generation, out.clone()).await {
             loam_core::warn_limited!("could not cache pages {lo}..={hi} of {}: {e}", f.record.ufs_uri);
         }

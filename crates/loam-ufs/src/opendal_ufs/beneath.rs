@@ -116,6 +116,20 @@ impl Beneath {
     /// time must make that tag before the read and still after it (a rename replaced the file: another
     /// inode, another time; a write in place: another time), else [`UfsError::Changed`].
     pub async fn read(&self, rel: &str, uri: &str, offset: u64, len: u64, tag: Option<&str>) -> UfsResult<Bytes> {
+        let pieces = self.read_pieces(rel, uri, offset, len, tag, len).await?;
+        Ok(pieces.into_iter().next().unwrap_or_default())
+    }
+
+    /// Like [`read`](Self::read), into buffers of `piece` bytes each (the last one shorter).
+    pub async fn read_pieces(
+        &self,
+        rel: &str,
+        uri: &str,
+        offset: u64,
+        len: u64,
+        tag: Option<&str>,
+        piece: u64,
+    ) -> UfsResult<Vec<Bytes>> {
         let (me, rel, uri, tag) = (self.clone(), rel.to_string(), uri.to_string(), tag.map(str::to_string));
         blocking(move || {
             // O_NONBLOCK: opening a FIFO placed in the mount must not hang the worker.
@@ -136,20 +150,33 @@ impl Beneath {
             };
             check(&meta)?;
             let n = len.min(meta.len().saturating_sub(offset));
-            let mut buf =
-                vec![0u8; usize::try_from(n).map_err(|_| UfsError::InvalidInput(format!("{uri}: range too large")))?];
-            let mut filled = 0;
-            while filled < buf.len() {
-                match file.read_at(&mut buf[filled..], offset + filled as u64) {
-                    Ok(0) => break, // the file shrank since the fstat
-                    Ok(k) => filled += k,
-                    Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                    Err(e) => return Err(map_io(e, &uri)),
+            let too_large = || UfsError::InvalidInput(format!("{uri}: range too large"));
+            let piece = piece.clamp(1, n.max(1));
+            let mut out = Vec::new();
+            let mut at = offset;
+            while at < offset + n {
+                let mut buf = vec![0u8; usize::try_from(piece.min(offset + n - at)).map_err(|_| too_large())?];
+                let mut filled = 0;
+                while filled < buf.len() {
+                    match file.read_at(&mut buf[filled..], at + filled as u64) {
+                        Ok(0) => break, // the file shrank since the fstat
+                        Ok(k) => filled += k,
+                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                        Err(e) => return Err(map_io(e, &uri)),
+                    }
+                }
+                let short = filled < buf.len();
+                buf.truncate(filled);
+                at += filled as u64;
+                if !buf.is_empty() {
+                    out.push(Bytes::from(buf));
+                }
+                if short {
+                    break;
                 }
             }
-            buf.truncate(filled);
             check(&file.metadata().map_err(|e| map_io(e, &uri))?)?;
-            Ok(Bytes::from(buf))
+            Ok(out)
         })
         .await
     }

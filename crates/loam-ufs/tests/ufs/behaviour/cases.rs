@@ -363,3 +363,24 @@ pub async fn pinned_reads(env: Env) {
     assert!(matches!(env.ufs.read_range_of(&u, 0, 10, "nope").await, Err(UfsError::Changed(_))));
     assert!(is_not_found(env.ufs.read_range_of(&env.uri("missing"), 0, 10, &v2).await));
 }
+
+/// `read_pieces_of`: the bytes of one version in pieces of the size asked (the last one shorter; past the
+/// end nothing), each in a buffer of its own, so a cached page keeps only itself alive.
+pub async fn pieced_reads(env: Env) {
+    let u = env.uri("pieces.bin");
+    env.put("pieces.bin", data(10_000)).await;
+    let v1 = tag(&env.ufs.stat(&u).await.unwrap());
+    let pieces = env.ufs.read_pieces_of(&u, 100, 5000, &v1, 1024).await.unwrap();
+    let lens: Vec<usize> = pieces.iter().map(Bytes::len).collect();
+    assert_eq!(lens, [1024, 1024, 1024, 1024, 904]);
+    assert_eq!(pieces.concat(), data(10_000).slice(100..5100));
+    for pair in pieces.windows(2) {
+        let end_of_first = pair[0].as_ptr().wrapping_add(pair[0].len());
+        assert_ne!(end_of_first, pair[1].as_ptr(), "pieces must not be slices of one buffer");
+    }
+    // Shorter at the end of the file, nothing past it.
+    let tail = env.ufs.read_pieces_of(&u, 9000, 4096, &v1, 1024).await.unwrap();
+    assert_eq!(tail.iter().map(Bytes::len).collect::<Vec<_>>(), [1000]);
+    assert!(env.ufs.read_pieces_of(&u, 10_000, 10, &v1, 1024).await.unwrap().is_empty());
+    assert!(matches!(env.ufs.read_pieces_of(&u, 0, 10, "nope", 4).await, Err(UfsError::Changed(_))));
+}
