@@ -3,3 +3,4 @@
 //! `crates/loam/tests/e2e/fuse.rs`.
 
 mod mount;
+mod versions;

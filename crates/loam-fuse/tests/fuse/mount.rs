@@ -15,14 +15,14 @@ use tokio::sync::watch;
 
 /// Workers with a worker's default pages (16 MiB of memory, 256 MiB of disk), a client of their ring and
 /// the mount table the FUSE mount shows.
-struct Fuse {
-    cluster: Cluster,
+pub(crate) struct Fuse {
+    pub(crate) cluster: Cluster,
     client: Client,
     table: MountTable,
     _stop: watch::Sender<bool>,
 }
 
-fn require_fuse() {
+pub(crate) fn require_fuse() {
     assert!(
         Path::new(loam_fuse::mount::FUSE_DEVICE).exists(),
         "/dev/fuse is missing: these tests need the FUSE device (modprobe fuse, or run the container with \
@@ -34,7 +34,7 @@ async fn cluster(workers: usize) -> Fuse {
     cluster_with(Options { workers, ..Options::worker_defaults(16 << 20, 256 << 20) }).await
 }
 
-async fn cluster_with(opts: Options) -> Fuse {
+pub(crate) async fn cluster_with(opts: Options) -> Fuse {
     let workers = opts.workers;
     let c = Cluster::start(opts).await;
     std::fs::create_dir_all(c.ufs_root().join("sub")).unwrap();
@@ -56,9 +56,15 @@ impl Fuse {
     }
 
     fn mount(&self) -> MountedFs {
+        self.mount_with(|_| {})
+    }
+
+    /// A mount with the defaults as `tune` changes them.
+    pub(crate) fn mount_with(&self, tune: impl FnOnce(&mut FuseConfig)) -> MountedFs {
         let mp = self.cluster.dir.join("mnt");
         std::fs::create_dir_all(&mp).unwrap();
-        let cfg = FuseConfig::new(&mp);
+        let mut cfg = FuseConfig::new(&mp);
+        tune(&mut cfg);
         mount(self.client.clone(), Arc::new(self.table.clone()), &cfg, tokio::runtime::Handle::current())
             .unwrap_or_else(|e| panic!("mount: {e}"))
     }
@@ -71,7 +77,7 @@ impl Fuse {
 }
 
 /// Runs blocking file system calls off the runtime that answers the mount.
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
+pub(crate) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> T + Send + 'static) -> T {
     tokio::task::spawn_blocking(f).await.unwrap()
 }
 
@@ -228,6 +234,6 @@ async fn a_handle_reads_the_version_it_opened_or_fails_and_a_new_open_reads_the_
 }
 
 /// `ESTALE` on Linux.
-fn libc_estale() -> i32 {
+pub(crate) fn libc_estale() -> i32 {
     116
 }
