@@ -1,9 +1,11 @@
 //! Open files and their reads. A read goes through [`Client::read_pinned`]: the file's worker by the
 //! ring, then its replicas, then the UFS, resuming mid-stream on the next one when a worker fails, so a
 //! worker dying under a `dd` costs a reconnect. Every read of one open file is pinned to one version of
-//! it ([`VersionPin`], the version of the first answer): once that version is replaced in the UFS, reads
-//! of the handle fail with `ESTALE` instead of returning another version's bytes; a new `open` reads the
-//! new version. Sequential reads are served from read-ahead windows
+//! it ([`VersionPin`]): the version its inode stands for (`inodes.rs`), whose size the kernel holds and
+//! clamps reads to, so the bytes a handle serves and the length the kernel lets through are one
+//! version's. Once that version is replaced in the UFS, reads of the handle fail with `ESTALE` unless a
+//! worker still holds it, instead of returning another version's bytes; an `open` after the path's next
+//! lookup reads the new version. Sequential reads are served from read-ahead windows
 //! (`readahead.rs`): each window is one background read task whose result is shared by the reads that
 //! need it, and is aborted once neither the read-ahead state nor a waiting read holds it.
 
@@ -104,9 +106,11 @@ async fn from_windows(windows: Vec<(Range<u64>, Window)>, off: u64, end: u64) ->
 }
 
 impl OpenFile {
-    /// An open file at `uri` (cluster path `path`, for logs) of `size` bytes.
-    pub fn new(uri: Arc<str>, path: String, size: u64, cfg: ReadAheadConfig) -> Self {
-        Self { uri, path, pin: VersionPin::default(), readahead: Mutex::new(ReadAhead::new(cfg, size)) }
+    /// An open file at `uri` (cluster path `path`, for logs) of `size` bytes, pinned to `version` (or,
+    /// without one, to the version of the first answer).
+    pub fn new(uri: Arc<str>, path: String, size: u64, version: Option<&str>, cfg: ReadAheadConfig) -> Self {
+        let pin = version.map(VersionPin::to).unwrap_or_default();
+        Self { uri, path, pin, readahead: Mutex::new(ReadAhead::new(cfg, size)) }
     }
 
     /// Reads `len` bytes at `off` (fewer at the end of the file).

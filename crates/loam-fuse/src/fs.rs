@@ -3,13 +3,19 @@
 //! fuser calls these methods on its session threads and expects them not to block, so anything that
 //! may touch the network is spawned on the tokio runtime with the reply (fuser's `Reply*` values are
 //! `Send`): a slow read never holds up a `stat` behind it. Whatever only reads local state (cached
-//! attributes, open, readdir from the snapshot taken at opendir, forget) answers in place.
+//! attributes, an open right after its lookup, readdir from the snapshot taken at opendir, forget)
+//! answers in place.
+//!
+//! An open pins the version its inode stands for (`inodes.rs`: one inode per version of a file). A file
+//! opened again since its last lookup may have been replaced within the TTL, so that open first checks
+//! the path's version (one stat, close-to-open as NFS does); when it changed, the open answers `ESTALE`,
+//! on which the kernel looks the path up again and retries the open once, on the new version's inode.
 //!
 //! Every request that would change something answers `EROFS`, though with the `ro` mount option the
 //! kernel refuses most of them before they get here.
 
 use crate::files::OpenFile;
-use crate::namespace::{DirEntry, Namespace};
+use crate::namespace::{DirEntry, Namespace, ToOpen};
 use crate::readahead::ReadAheadConfig;
 use fuser::{
     Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags,
@@ -37,6 +43,15 @@ struct Inner {
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     next_fh: AtomicU64,
+}
+
+impl Inner {
+    /// Opens `file` as handle `fh`, pinned to the version of its inode.
+    fn opened(&self, fh: u64, file: ToOpen, reply: ReplyOpen) {
+        let file = OpenFile::new(file.uri, file.path, file.size, file.version.as_deref(), self.readahead);
+        self.files.lock().insert(fh, Arc::new(file));
+        reply.opened(FileHandle(fh), FopenFlags::empty());
+    }
 }
 
 /// The filesystem fuser runs. Dropping it (the session ended) flips `ended`.
@@ -125,15 +140,24 @@ impl fuser::Filesystem for LoamFs {
         if flags.acc_mode() != OpenAccMode::O_RDONLY {
             return reply.error(Errno::EROFS);
         }
-        match self.inner.ns.file(ino.0) {
-            Ok((uri, size)) => {
-                let fh = self.fh();
-                let file = OpenFile::new(uri, self.inner.ns.path(ino.0), size, self.inner.readahead);
-                self.inner.files.lock().insert(fh, Arc::new(file));
-                reply.opened(FileHandle(fh), FopenFlags::empty());
-            }
-            Err(e) => reply.error(e),
+        let (file, check) = match self.inner.ns.open(ino.0) {
+            Ok(f) => f,
+            Err(e) => return reply.error(e),
+        };
+        let fh = self.fh();
+        if !check {
+            return self.inner.opened(fh, file, reply);
         }
+        let inner = self.inner.clone();
+        self.rt.spawn(async move {
+            if inner.ns.still_current(&file).await {
+                inner.opened(fh, file, reply);
+            } else {
+                // The kernel looks the path up again and retries the open once, on the new version's inode.
+                tracing::debug!("open {}: replaced since its lookup, ESTALE", file.path);
+                reply.error(Errno::ESTALE);
+            }
+        });
     }
 
     fn read(

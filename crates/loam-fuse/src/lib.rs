@@ -8,7 +8,9 @@
 //! - `fs`: fuser's callbacks, which answer from tasks on a tokio runtime so no slow read blocks the
 //!   session threads;
 //! - `namespace`: lookups, attributes and listings, cached for a short TTL;
-//! - `inodes`: stable inode numbers (a hash of the path) in a table as large as the kernel's cache;
+//! - `inodes`: stable inode numbers (a hash of the path, and of a file's version: one inode per
+//!   version, so the size the kernel clamps reads to is the version's that a handle reads) in a table
+//!   as large as the kernel's cache;
 //! - `files` and `readahead`: reads, with client read-ahead for sequential streams;
 //! - `meta`, `config`, `settings`, `error`: attributes, settings (and their flags and keys), errors (ENOENT for missing paths, EIO for failures,
 //!   EROFS for writes).

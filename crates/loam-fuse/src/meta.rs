@@ -42,6 +42,14 @@ impl Meta {
         }
     }
 
+    /// The version tag of a file's file-info (`loam_core::version`, as the workers tag what they serve);
+    /// `None` for a directory.
+    pub fn version_of(info: &FileInfo) -> Option<String> {
+        let etag = Some(info.m_content_hash.as_str());
+        (info.m_type != "directory")
+            .then(|| loam_core::version::version_tag(info.m_length, etag, Some(info.m_last_modification_time_ms)))
+    }
+
     /// The kernel's file type.
     pub fn kind(&self) -> FileType {
         if self.dir { FileType::Directory } else { FileType::RegularFile }
@@ -104,6 +112,15 @@ mod tests {
         );
         assert_eq!(a.mtime, UNIX_EPOCH + Duration::from_millis(1_700_000_000_123));
         assert_eq!((a.uid, a.gid, a.nlink), (1000, 100, 1));
+    }
+
+    #[test]
+    fn a_files_version_is_its_etag_or_its_length_and_time() {
+        assert_eq!(Meta::version_of(&info("file", 255, 0o644, 16)).as_deref(), Some("ff-10"));
+        let mut s3 = info("file", 255, 0o644, 16);
+        s3.m_content_hash = "abc".into();
+        assert_eq!(Meta::version_of(&s3).as_deref(), Some("abc"));
+        assert_eq!(Meta::version_of(&info("directory", 0, 0, 16)), None);
     }
 
     #[test]

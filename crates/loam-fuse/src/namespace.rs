@@ -43,6 +43,8 @@ pub struct Entry {
     pub uri: String,
     /// Its metadata.
     pub meta: Meta,
+    /// A file's version tag (`None` for directories).
+    pub version: Option<String>,
 }
 
 /// A directory's entries and when they were listed.
@@ -57,6 +59,19 @@ pub struct DirEntry {
     pub kind: FileType,
     /// Name.
     pub name: String,
+}
+
+/// A file as an open reads it.
+#[derive(Clone, Debug)]
+pub struct ToOpen {
+    /// Its full UFS URI.
+    pub uri: Arc<str>,
+    /// Its cluster path (for logs).
+    pub path: String,
+    /// Its length.
+    pub size: u64,
+    /// The version its inode stands for.
+    pub version: Option<Arc<str>>,
 }
 
 /// The namespace of one mount.
@@ -143,11 +158,12 @@ impl Namespace {
         }
     }
 
-    /// Attributes of `ino` when the cached ones are still fresh.
+    /// Attributes of `ino` when the cached ones are still fresh, which a file's always are: its inode
+    /// stands for one version, whose attributes never change (`inodes.rs`).
     pub fn cached_attr(&self, ino: u64) -> Option<FileAttr> {
         let t = self.table.lock();
         let n = t.get(ino)?;
-        self.fresh(n.fetched).then(|| n.meta.attr(ino, self.owner))
+        (n.version.is_some() || self.fresh(n.fetched)).then(|| n.meta.attr(ino, self.owner))
     }
 
     /// Attributes of `ino`, fetched again once the TTL has passed.
@@ -163,15 +179,16 @@ impl Namespace {
             Meta::synthetic_dir(self.started)
         } else {
             let uri = node.uri.as_deref().ok_or(Errno::ENOENT)?;
-            self.info(uri, &node.path).await?
+            self.info(uri, &node.path).await?.0
         };
         self.table.lock().refresh(ino, meta);
         Ok(meta.attr(ino, self.owner))
     }
 
-    async fn info(&self, uri: &str, path: &str) -> Result<Meta, Errno> {
+    /// The metadata and version tag of `uri`.
+    async fn info(&self, uri: &str, path: &str) -> Result<(Meta, Option<String>), Errno> {
         match self.client.info(uri).await {
-            Ok(i) => Ok(Meta::of(&i)),
+            Ok(i) => Ok((Meta::of(&i), Meta::version_of(&i))),
             Err(e) => Err(self.failed(&e, "stat", path)),
         }
     }
@@ -185,7 +202,8 @@ impl Namespace {
         errno
     }
 
-    /// Looks up `name` in directory `parent`; the attributes of what it names, which the kernel now holds.
+    /// Looks up `name` in directory `parent`; the attributes of what it names, which the kernel now holds
+    /// (for a file, of the inode of its current version).
     pub async fn lookup(&self, parent: u64, name: &str) -> Result<FileAttr, Errno> {
         let dir = self.table.lock().get(parent).cloned().ok_or(Errno::ENOENT)?;
         if !dir.meta.dir {
@@ -193,20 +211,20 @@ impl Namespace {
         }
         let path = child_path(&dir.path, name);
         let fresh_listing = self.listings.lock().get(&parent).filter(|(_, at)| self.fresh(*at)).map(|(l, _)| l.clone());
-        let (uri, meta) = if parent == ROOT {
+        let (uri, meta, version) = if parent == ROOT {
             let table = self.mount_table().await?;
             let m = table.get(&path).map_err(|_| Errno::ENOENT)?;
-            (m.ufs.clone(), Meta::synthetic_dir(self.started))
+            (m.ufs.clone(), Meta::synthetic_dir(self.started), None)
         } else if let Some(listing) = fresh_listing {
             let e = listing.iter().find(|e| e.name == name).ok_or(Errno::ENOENT)?;
-            (e.uri.clone(), e.meta)
+            (e.uri.clone(), e.meta, e.version.clone())
         } else {
             let base = dir.uri.as_deref().ok_or(Errno::ENOENT)?;
             let uri = UfsUri::parse(base).map_err(|_| Errno::EIO)?.join(name).as_string();
-            let meta = self.info(&uri, &path).await?;
-            (uri, meta)
+            let (meta, version) = self.info(&uri, &path).await?;
+            (uri, meta, version)
         };
-        let ino = self.table.lock().lookup(&path, Some(&uri), meta);
+        let ino = self.table.lock().lookup(&path, Some(&uri), version.as_deref(), meta);
         Ok(meta.attr(ino, self.owner))
     }
 
@@ -237,6 +255,7 @@ impl Namespace {
                     name: m.name().to_string(),
                     uri: m.ufs.clone(),
                     meta: Meta::synthetic_dir(self.started),
+                    version: None,
                 })
                 .collect(),
             Some(uri) => {
@@ -248,6 +267,7 @@ impl Namespace {
                         name: i.m_name.trim_matches('/').to_string(),
                         uri: i.m_ufs_path.clone(),
                         meta: Meta::of(i),
+                        version: Meta::version_of(i),
                     })
                     .filter(|e| !e.name.is_empty())
                     .collect()
@@ -268,26 +288,52 @@ impl Namespace {
         let path = t.get(ino).map(|n| n.path.clone()).ok_or(Errno::ENOENT)?;
         let parent = match parent_path(&path) {
             "/" => ROOT,
-            p => t.ino_for(p),
+            p => t.ino_for(p, None),
         };
         let mut out = Vec::with_capacity(children.len() + 2);
         out.push(DirEntry { ino, kind: FileType::Directory, name: ".".into() });
         out.push(DirEntry { ino: parent, kind: FileType::Directory, name: "..".into() });
         for e in children.iter() {
-            let ino = t.ino_for(&child_path(&path, &e.name));
+            let ino = t.ino_for(&child_path(&path, &e.name), e.version.as_deref());
             out.push(DirEntry { ino, kind: e.meta.kind(), name: e.name.clone() });
         }
         Ok(out)
     }
 
-    /// The UFS URI and size of file `ino`, for opening it.
-    pub fn file(&self, ino: u64) -> Result<(Arc<str>, u64), Errno> {
-        let t = self.table.lock();
+    /// File `ino` as an open reads it, and whether the open must check that its version is still the
+    /// path's (`check_version`): not when the inode was looked up since its last open, so an open right
+    /// after its lookup costs nothing.
+    pub fn open(&self, ino: u64) -> Result<(ToOpen, bool), Errno> {
+        let mut t = self.table.lock();
         let n = t.get(ino).ok_or(Errno::ENOENT)?;
         if n.meta.dir {
             return Err(Errno::EISDIR);
         }
-        Ok((n.uri.clone().ok_or(Errno::ENOENT)?, n.meta.size))
+        let uri = n.uri.clone().ok_or(Errno::ENOENT)?;
+        let file = ToOpen { uri, path: n.path.to_string(), size: n.meta.size, version: n.version.clone() };
+        Ok((file, !t.open(ino)))
+    }
+
+    /// Whether `file`'s version is still its path's (close-to-open: an inode opened again may have been
+    /// replaced within the TTL). When it is not, the directory's cached listing is dropped, so that the
+    /// lookup the kernel retries after `ESTALE` sees the new version. A failed check (no worker answers)
+    /// counts as current: the reads, pinned to the version, decide.
+    pub async fn still_current(&self, file: &ToOpen) -> bool {
+        // A file gone, or now a directory, has no version: not current either.
+        let version = match self.client.info(&file.uri).await {
+            Ok(i) => Meta::version_of(&i),
+            Err(e) if errno_of(&e) == Errno::ENOENT => None,
+            Err(e) => {
+                tracing::debug!("open {}: cannot check its version: {e}", file.path);
+                return true;
+            }
+        };
+        if version.is_some() && version.as_deref() == file.version.as_deref() {
+            return true;
+        }
+        let parent = self.table.lock().ino_for(parent_path(&file.path), None);
+        self.listings.lock().remove(&parent);
+        false
     }
 
     /// The cluster path of `ino` (for logs).

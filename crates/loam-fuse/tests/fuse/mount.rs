@@ -55,7 +55,7 @@ impl Fuse {
         bytes
     }
 
-    fn mount(&self) -> MountedFs {
+    pub(crate) fn mount(&self) -> MountedFs {
         self.mount_with(|_| {})
     }
 
@@ -201,7 +201,8 @@ async fn a_handle_reads_the_version_it_opened_or_fails_and_a_new_open_reads_the_
     let v1 = c.write("v", LEN, 1);
     let m = c.mount();
     let (path, ufs) = (m.mount_point().join("data/v"), c.cluster.ufs_root());
-    let v2 = content(LEN, 2);
+    // Of another length: the kernel's size for the file must follow the version read.
+    let v2 = content(LEN - 12345, 2);
     let v2_ = v2.clone();
     blocking(move || {
         let mut h = std::fs::File::open(&path).unwrap();
@@ -227,7 +228,8 @@ async fn a_handle_reads_the_version_it_opened_or_fails_and_a_new_open_reads_the_
             }
         }
         drop(h);
-        assert!(std::fs::read(&path).unwrap() == v2_, "a new open reads version 2");
+        assert!(std::fs::read(&path).unwrap() == v2_, "a new open reads version 2, whole");
+        assert_eq!(std::fs::metadata(&path).unwrap().len(), v2_.len() as u64, "and stat shows it");
     })
     .await;
     drop(v2);

@@ -116,3 +116,29 @@ async fn reads_under_in_place_rewrites_of_other_lengths_return_one_whole_version
     assert!(*whole > 0, "some reads returned a version");
     blocking(move || m.unmount().unwrap()).await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_file_opened_again_after_a_rewrite_reads_the_new_version_whole_within_the_ttl() {
+    require_fuse();
+    let opts = Options { workers: 1, max_age: Duration::ZERO, ..Options::worker_defaults(16 << 20, 256 << 20) };
+    let c = cluster_with(opts).await;
+    let ufs = c.cluster.ufs_root();
+    replace(&ufs, 2).unwrap();
+    // The default TTL: the kernel keeps the entry and its attributes for a second.
+    let m = c.mount();
+    let path = m.mount_point().join("data/f");
+    blocking(move || {
+        for n in 3..40 {
+            // Read and closed, so the kernel holds the inode of version n - 1 with its size...
+            assert!(std::fs::read(&path).unwrap() == version(n - 1), "version {}", n - 1);
+            // ...then replaced by one of another length: the next open checks the version (close to open)
+            // and lands on the new one, whole, however fresh the kernel's entry still is.
+            replace(&ufs, n).unwrap();
+            let got = std::fs::read(&path).unwrap();
+            assert!(got == version(n), "version {n}: got {} bytes naming {:?}", got.len(), named(&got));
+            assert_eq!(std::fs::metadata(&path).unwrap().len(), version(n).len() as u64, "stat shows version {n}");
+        }
+    })
+    .await;
+    blocking(move || m.unmount().unwrap()).await;
+}
