@@ -147,11 +147,12 @@ impl Namespace {
             }
             Err(e) => match &*self.mount_table.lock() {
                 Some((t, _)) => {
-                    tracing::warn!("cannot refresh the mount table, keeping the last one: {e}");
+                    // With a short attribute TTL this runs on every lookup while the source is down.
+                    loam_core::warn_limited!("cannot refresh the mount table, keeping the last one: {e}");
                     Ok(t.clone())
                 }
                 None => {
-                    tracing::warn!("cannot read the mount table: {e}");
+                    loam_core::warn_limited!("cannot read the mount table: {e}");
                     Err(Errno::EIO)
                 }
             },
@@ -355,5 +356,54 @@ mod tests {
         assert_eq!(child_path("/data/d", "f"), "/data/d/f");
         assert_eq!(parent_path("/data/d/f"), "/data/d");
         assert_eq!(parent_path("/data"), "/");
+    }
+
+    /// A mount table source that answers once, then fails as an unreachable etcd does.
+    struct FailsAfterOnce(std::sync::atomic::AtomicBool);
+
+    impl MountSource for FailsAfterOnce {
+        fn mount_table(&self) -> BoxFuture<'_, Result<MountTable, String>> {
+            let answered = self.0.swap(true, std::sync::atomic::Ordering::SeqCst);
+            Box::pin(std::future::ready(if answered {
+                Err("etcd is unreachable".into())
+            } else {
+                Ok(MountTable::new())
+            }))
+        }
+    }
+
+    #[derive(Clone, Default)]
+    struct Captured(Arc<Mutex<Vec<u8>>>);
+
+    impl std::io::Write for Captured {
+        fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+            self.0.lock().extend_from_slice(buf);
+            Ok(buf.len())
+        }
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[test]
+    fn a_mount_table_that_cannot_be_refreshed_is_kept_with_one_warning_not_one_per_lookup() {
+        let out = Captured::default();
+        let writer = out.clone();
+        let subscriber = tracing_subscriber::fmt().with_writer(move || writer.clone()).with_ansi(false).finish();
+        let client = Client::new(
+            loam_client::PeerClient::build(Default::default()).unwrap(),
+            loam_client::MembershipView::fixed(Vec::new(), 5),
+            None,
+        );
+        // TTL 0 (`--attr-timeout 0`): every lookup asks for the mount table again.
+        let ns = Namespace::new(client, Arc::new(FailsAfterOnce(Default::default())), Duration::ZERO, (0, 0));
+        let rt = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        tracing::subscriber::with_default(subscriber, || {
+            for _ in 0..200 {
+                assert!(rt.block_on(ns.mount_table()).is_ok(), "the last table is kept");
+            }
+        });
+        let text = String::from_utf8(out.0.lock().clone()).unwrap();
+        assert_eq!(text.matches("cannot refresh the mount table").count(), 1, "{text}");
     }
 }
