@@ -263,6 +263,11 @@ impl Cluster {
         self.workers[i].server.take().expect("a running worker").stop_with(signal);
     }
 
+    /// Worker `i`'s process id (to `SIGSTOP` it).
+    pub fn worker_pid(&self, i: usize) -> u32 {
+        self.workers[i].server.as_ref().expect("a running worker").pid()
+    }
+
     /// Whether every worker process started by the cluster is still running (none crashed).
     pub fn workers_running(&mut self) -> bool {
         self.workers.iter_mut().all(|w| w.server.as_mut().is_some_and(Server::is_running))

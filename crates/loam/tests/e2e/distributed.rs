@@ -12,6 +12,7 @@
 //! assertion is the one the issue demands: a killed worker turns OFFLINE within its lease TTL (3 s
 //! here), checked against TTL + 5 s of grace for the poll itself on a loaded machine.
 
+mod empty_membership;
 mod faults;
 mod rings;
 mod secure_etcd;

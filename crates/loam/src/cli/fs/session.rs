@@ -14,6 +14,9 @@
 //! With `--etcd`, what was read (mount points without options, the live workers) is kept on the user's
 //! disk (`kept_view`); while etcd cannot be reached the command reads through that kept view instead,
 //! with a warning that it may be stale (and the fallback limited to `file://` mounts, as without etcd).
+//! A view with no worker is never kept: when etcd answers but lists no live worker (every lease expired
+//! at once, the workers re-registering), the command reads through the kept view's workers, held in
+//! the followed ring until etcd lists a worker again, and the kept view stays as it was.
 
 use super::super::http::Ctx;
 use super::kept_view;
@@ -112,14 +115,32 @@ impl View {
             return Ok(Self { table, members, follower: None, real_options: false });
         }
         match Self::from_etcd(sources, &endpoints, cluster).await {
+            Ok(view) if sources.workers_file.is_some() => Ok(view),
             Ok(view) => {
-                if let Some(dir) = kept_view::dir() {
-                    let ring = view.members.ring();
+                let ring = view.members.ring();
+                let dir = kept_view::dir();
+                if !ring.is_empty() {
                     let kept =
                         kept_view::KeptView::new(cluster, &endpoints, &view.table, ring.members().map(|(_, w)| w));
-                    if let Err(e) = kept_view::save_in(&dir, &kept) {
+                    if let Some(dir) = dir
+                        && let Err(e) = kept_view::save_in(&dir, &kept)
+                    {
                         tracing::debug!("cannot keep the cluster view in {}: {e}", dir.display());
                     }
+                } else if let Some((kept, file)) = dir.and_then(|d| kept_view::load_in(&d, cluster, &endpoints))
+                    && !kept.workers.is_empty()
+                {
+                    // etcd lists no worker: their leases may be renewing (etcd paused past the TTL revokes
+                    // them all at once). The kept workers are the best knowledge there is, held as the
+                    // membership follower holds its own (`loam_client::membership`); the kept view stays.
+                    eprintln!(
+                        "warning: etcd lists no live worker; reading through the {} workers kept at {} (read {}), \
+                         which may be stale",
+                        kept.workers.len(),
+                        file.display(),
+                        kept.saved_at()
+                    );
+                    view.members.hold_last_known(kept.workers());
                 }
                 Ok(view)
             }
