@@ -75,7 +75,7 @@ fn spawn_cat(c: &Cluster, path: &str) -> Child {
 
 #[test]
 fn fs_cat_reads_through_the_kept_workers_while_etcd_lists_none_and_keeps_the_view() {
-    let mut c = Cluster::start(1);
+    let c = Cluster::start(1);
     c.mount_data();
     let bytes = c.write_file("empty/f", 300_000, 7);
     let o = c.cli(&["fs", "cat", "/data/empty/f"]);
