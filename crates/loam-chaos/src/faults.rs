@@ -63,9 +63,14 @@ impl Fault {
     }
 
     /// Whether a fault may rightly leave a loaded file uncached on its owner: the cache lost pages (a kill,
-    /// a corrupt page dropped, a removed directory) or the file changed (a rewrite).
+    /// a corrupt page dropped, a removed directory), the file changed (a rewrite), or the cache shrank (a
+    /// full disk lowers the directory's capacity to the room left and evicts, as issue 13 item 2 asks, so
+    /// a load's later files evict its earlier ones; each was on disk when the load counted it).
     pub fn drops_cache(self) -> bool {
-        matches!(self, Fault::WorkerKill | Fault::PageFlip | Fault::CacheDirRemoved | Fault::UfsRewrite)
+        matches!(
+            self,
+            Fault::WorkerKill | Fault::PageFlip | Fault::CacheDirRemoved | Fault::UfsRewrite | Fault::DiskFull
+        )
     }
 }
 
