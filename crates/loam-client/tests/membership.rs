@@ -27,14 +27,8 @@ async fn join(store: &Arc<dyn ClusterStore>, port: u16, ttl: Duration) -> Member
     register(store.clone(), CLUSTER, record, ttl).await.expect("register a worker")
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    tokio::time::timeout(WAIT, async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+async fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    loam_testsupport::wait::until(what, WAIT, condition).await
 }
 
 fn ports(ring: &Ring) -> Vec<u16> {

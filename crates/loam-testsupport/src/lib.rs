@@ -27,6 +27,7 @@ pub mod ports;
 pub mod process;
 pub mod s3_server;
 pub mod tls;
+pub mod wait;
 pub mod watchdog;
 
 pub use etcd_server::{EtcdServer, EtcdTls};

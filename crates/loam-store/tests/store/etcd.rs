@@ -35,14 +35,8 @@ async fn next(stream: &mut BoxStream<'static, StoreResult<WatchEvent>>) -> Optio
     tokio::time::timeout(WAIT, stream.next()).await.expect("the watch neither yielded nor ended")
 }
 
-async fn wait_until(what: &str, mut condition: impl FnMut() -> bool) {
-    tokio::time::timeout(WAIT, async {
-        while !condition() {
-            tokio::time::sleep(Duration::from_millis(20)).await;
-        }
-    })
-    .await
-    .unwrap_or_else(|_| panic!("timed out waiting until {what}"));
+async fn wait_until(what: &str, condition: impl FnMut() -> bool) {
+    loam_testsupport::wait::until(what, WAIT, condition).await
 }
 
 macro_rules! behaviour {
