@@ -48,6 +48,8 @@ pub struct Options {
     pub cache_size: u64,
     /// Bytes per UFS read on a miss.
     pub ufs_read_size: u64,
+    /// Bytes that the worker's responses may read ahead (and read as UFS runs) together.
+    pub read_ahead_size: u64,
     /// How long workers trust cached data without asking the UFS.
     pub max_age: Duration,
     /// How often workers report quota usage and scan for TTLs, and the Coordinator checks a running load's
@@ -92,6 +94,7 @@ impl Default for Options {
             memory_size: 4 * PAGE,
             cache_size: 64 * PAGE,
             ufs_read_size: 4 * PAGE,
+            read_ahead_size: loam_worker::config::DEFAULT_READ_AHEAD_SIZE,
             max_age: Duration::from_secs(3600),
             policy_interval: None,
             s3: S3Config::default(),
@@ -255,6 +258,7 @@ impl Cluster {
         let mut cfg = WorkerConfig::new(self.dir.join(format!("worker-{i}")), o.memory_size, o.cache_size);
         cfg.page_store.page_size = o.page_size;
         cfg.ufs_read_size = o.ufs_read_size;
+        cfg.read_ahead_size = o.read_ahead_size;
         cfg.max_age = o.max_age;
         cfg.s3 = o.s3.clone();
         cfg.auth = crate::auth::node_auth();

@@ -24,6 +24,9 @@ pub struct FaultyUfs {
     read_calls: AtomicU64,
     read_bytes: AtomicU64,
     per_uri: Mutex<HashMap<String, UriCounts>>,
+    /// Reads in flight now, and the most at once.
+    reading: AtomicU64,
+    most_reading: AtomicU64,
 }
 
 #[derive(Default)]
@@ -52,7 +55,14 @@ impl FaultyUfs {
             read_calls: AtomicU64::new(0),
             read_bytes: AtomicU64::new(0),
             per_uri: Mutex::new(HashMap::new()),
+            reading: AtomicU64::new(0),
+            most_reading: AtomicU64::new(0),
         }
+    }
+
+    /// The most reads that were in flight at once since the start or [`FaultyUfs::reset_counters`].
+    pub fn most_reads_at_once(&self) -> u64 {
+        self.most_reading.load(Ordering::SeqCst)
     }
 
     /// `read_range` calls so far, failed ones included.
@@ -75,6 +85,7 @@ impl FaultyUfs {
         self.read_calls.store(0, Ordering::SeqCst);
         self.read_bytes.store(0, Ordering::SeqCst);
         self.per_uri.lock().clear();
+        self.most_reading.store(0, Ordering::SeqCst);
     }
 
     /// Fails every operation on a URI containing `pattern` with `err` (adds to earlier patterns).
@@ -140,6 +151,15 @@ impl FaultyUfs {
         if let Some(err) = self.take_read_failure() {
             return Err(err);
         }
+        let now = self.reading.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_reading.fetch_max(now, Ordering::SeqCst);
+        struct Done<'a>(&'a AtomicU64);
+        impl Drop for Done<'_> {
+            fn drop(&mut self) {
+                self.0.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        let _done = Done(&self.reading);
         let delay = self.faults.lock().read_delay;
         if let Some(d) = delay {
             tokio::time::sleep(d).await;

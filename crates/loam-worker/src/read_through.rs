@@ -40,7 +40,7 @@ use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
-use tokio::sync::OnceCell;
+use tokio::sync::{OnceCell, Semaphore};
 
 pub mod read_ahead;
 pub use read_ahead::ReadAheadBudget;
@@ -100,6 +100,9 @@ pub struct ReadThrough {
     ufs_read_size: u64,
     inflight: Mutex<HashMap<RunKey, RunCell>>,
     read_ahead: ReadAheadBudget,
+    /// Pages of UFS runs that reads for clients may have in flight together (the read-ahead budget's
+    /// size, at least one run); loads bound their own (`tasks`).
+    client_runs: Arc<Semaphore>,
     metrics: WorkerMetrics,
 }
 
@@ -115,6 +118,8 @@ impl ReadThrough {
     ) -> Arc<Self> {
         let ufs_read_size = tuning.ufs_read_size.max(pages.page_size());
         let read_ahead = ReadAheadBudget::new(tuning.read_ahead, pages.page_size(), metrics.read_ahead_bytes.clone());
+        let run_pages = (ufs_read_size / pages.page_size()).max(1);
+        let client_runs = (tuning.read_ahead / pages.page_size()).max(run_pages).min(Semaphore::MAX_PERMITS as u64);
         Arc::new(Self {
             pages,
             ufs,
@@ -123,6 +128,7 @@ impl ReadThrough {
             ufs_read_size,
             inflight: Mutex::new(HashMap::new()),
             read_ahead,
+            client_runs: Arc::new(Semaphore::new(client_runs as usize)),
             metrics,
         })
     }
@@ -265,8 +271,19 @@ impl ReadThrough {
         length.div_ceil(self.pages.page_size())
     }
 
-    /// The bytes of page `index` (shorter for the last page, empty past the end).
+    /// The bytes of page `index` (shorter for the last page, empty past the end), for a client: a UFS run
+    /// it has to read waits its turn within the worker's budget of client runs.
     pub async fn read_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
+        self.read_page_within(f, index, Some(&self.client_runs)).await
+    }
+
+    /// [`read_page`](Self::read_page) for a load, whose caller bounds its UFS reads itself (`tasks`), so
+    /// that loads never take the budget that clients' reads wait on.
+    pub async fn load_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
+        self.read_page_within(f, index, None).await
+    }
+
+    async fn read_page_within(&self, f: &OpenFile, index: u64, budget: Option<&Semaphore>) -> WorkerResult<Bytes> {
         let ps = self.pages.page_size();
         if index.saturating_mul(ps) >= f.record.length {
             return Ok(Bytes::new());
@@ -274,7 +291,7 @@ impl ReadThrough {
         if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
             return Ok(b);
         }
-        let run = self.fetch_run(f, index).await?;
+        let run = self.fetch_run(f, index, budget).await?;
         if let Some((_, b)) = run.iter().find(|(i, _)| *i == index) {
             return Ok(b.clone());
         }
@@ -282,7 +299,7 @@ impl ReadThrough {
         if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
             return Ok(b);
         }
-        let run = self.read_run(f, index, 1).await?;
+        let run = self.read_run(f, index, 1, budget).await?;
         run.iter()
             .find(|(i, _)| *i == index)
             .map(|(_, b)| b.clone())
@@ -290,7 +307,7 @@ impl ReadThrough {
     }
 
     /// Reads (once, however many wait) the run of pages that holds `index`.
-    async fn fetch_run(&self, f: &OpenFile, index: u64) -> WorkerResult<Run> {
+    async fn fetch_run(&self, f: &OpenFile, index: u64, budget: Option<&Semaphore>) -> WorkerResult<Run> {
         let per_run = self.pages_per_run();
         let run_no = index / per_run;
         let key = (f.file_id().to_string(), f.generation, run_no);
@@ -308,7 +325,7 @@ impl ReadThrough {
         if joined {
             self.metrics.coalesced_reads.inc();
         }
-        let result = cell.get_or_init(|| self.read_run(f, run_no * per_run, per_run)).await.clone();
+        let result = cell.get_or_init(|| self.read_run(f, run_no * per_run, per_run, budget)).await.clone();
         let mut inflight = self.inflight.lock();
         if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
             inflight.remove(&key);
@@ -316,8 +333,16 @@ impl ReadThrough {
         result
     }
 
-    /// Reads the missing pages among `[first, first + count)` with one UFS request and caches them.
-    async fn read_run(&self, f: &OpenFile, first: u64, count: u64) -> Result<Run, WorkerError> {
+    /// Reads the missing pages among `[first, first + count)` with one UFS request and caches them; with
+    /// `budget`, once it has room for them (held until they are cached: after that the pages are the
+    /// memory tier's, counted there, or the responses', counted by the read-ahead budget).
+    async fn read_run(
+        &self,
+        f: &OpenFile,
+        first: u64,
+        count: u64,
+        budget: Option<&Semaphore>,
+    ) -> Result<Run, WorkerError> {
         let ps = self.pages.page_size();
         let id = f.file_id();
         let last_page = self.page_count(f.record.length).saturating_sub(1);
@@ -332,6 +357,14 @@ impl ReadThrough {
                 }
             }
             return Ok(Arc::new(out));
+        };
+        let _room = match budget {
+            Some(b) => Some(
+                b.acquire_many((hi - lo + 1).min(u64::from(u32::MAX)) as u32)
+                    .await
+                    .map_err(|_| WorkerError::Unavailable("the worker is shutting down".into()))?,
+            ),
+            None => None,
         };
         let offset = lo * ps;
         let want = ((hi + 1) * ps).min(f.record.length) - offset;

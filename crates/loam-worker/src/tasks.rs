@@ -215,7 +215,7 @@ impl TaskRunner {
                 let _permit = self.ufs_reads.acquire().await.map_err(|e| e.to_string())?;
                 let units = bytes.div_ceil(READ_BYTES_UNIT).clamp(1, MAX_UFS_READ_BYTES / READ_BYTES_UNIT) as u32;
                 let _bytes = self.ufs_read_bytes.acquire_many(units).await.map_err(|e| e.to_string())?;
-                self.rt.read_page(file, i).await.map(|_| ()).map_err(|e| e.to_string())
+                self.rt.load_page(file, i).await.map(|_| ()).map_err(|e| e.to_string())
             })
             .buffer_unordered(RUNS_IN_PARALLEL_PER_FILE)
             // The first failing run ends the file's load: the runs after it are not read.

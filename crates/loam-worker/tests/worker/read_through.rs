@@ -37,6 +37,30 @@ async fn concurrent_misses_read_the_ufs_once() {
     assert_eq!(t.faulty().read_calls(), 1);
 }
 
+/// Cold reads of many files at once: the UFS runs that clients' reads lead stay within the worker's budget
+/// (here one run's worth: `read_ahead_size` = `ufs_read_size`), so their buffers do not grow with the
+/// number of readers; every reader still gets its bytes, and loads (their own budget) are not held up.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn cold_reads_of_many_files_read_the_ufs_within_the_run_budget() {
+    let opts = loam_testsupport::cluster::Options { max_age: HOUR, read_ahead_size: 4 * PAGE, ..Default::default() };
+    let t = loam_testsupport::cluster::Cluster::start(opts).await;
+    let files: Vec<(String, Vec<u8>)> = (0..8)
+        .map(|i| {
+            let data = pattern((6 * PAGE + 17) as usize, i);
+            (t.write(&format!("many/f{i}"), &data), data)
+        })
+        .collect();
+    t.faulty().set_read_delay(Some(Duration::from_millis(50)));
+    let t = &t;
+    let reads = files.iter().map(|(uri, data)| async move {
+        assert_eq!(&t.range(0, uri, 0, data.len() as u64).await, data, "{uri}");
+    });
+    futures::future::join_all(reads).await;
+    assert_eq!(t.faulty().most_reads_at_once(), 1, "one run's worth of budget: one UFS read at a time");
+    assert_eq!(t.faulty().read_calls(), 8 * 2, "each file in two runs, each read once");
+    t.faulty().set_read_delay(None);
+}
+
 #[tokio::test]
 async fn large_ranges_read_the_ufs_in_runs() {
     let t = one_worker(HOUR).await;
