@@ -215,8 +215,10 @@ pub async fn run(args: LocalArgs, cluster: ClusterFlags, matches: Option<&ArgMat
         return Ok(());
     }
     let cluster = start_resolved(&resolved).await?;
+    let trimmer = crate::allocator::Trimmer::spawn(crate::allocator::TRIM_INTERVAL);
     let signal = assembly::shutdown_signal().await;
     eprintln!("{}: shutting down…", signal.as_ref().copied().unwrap_or("error"));
+    trimmer.stop().await;
     cluster.shutdown().await;
     signal.map(|_| ())
 }

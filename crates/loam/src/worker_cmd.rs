@@ -150,8 +150,10 @@ pub async fn run(
     println!("  worker  {}  {}", worker.http_base(), worker.id);
     println!("  s3      {}", worker.s3_base());
     println!("Press Ctrl-C to stop.");
+    let trimmer = crate::allocator::Trimmer::spawn(crate::allocator::TRIM_INTERVAL);
     let signal = assembly::shutdown_signal().await;
     eprintln!("{}: leaving the cluster and shutting down…", signal.as_ref().copied().unwrap_or("error"));
+    trimmer.stop().await;
     // Leave the ring even when listening for signals failed, so the worker is not left ONLINE.
     worker.shutdown().await;
     signal.map(|_| ())
