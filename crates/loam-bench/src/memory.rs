@@ -13,7 +13,8 @@
 //!
 //! Variants: **bounded** is the worker as shipped; **unbounded** is the same binary with what bounds its
 //! memory turned off: glibc's default arenas (`MALLOC_ARENA_MAX` = 8 per core) and a read-ahead budget
-//! large enough never to limit (`--read-ahead-size 1TiB`). The table gives each variant's peak and mean
+//! large enough never to limit (`--read-ahead-size 1TiB`: the pages read ahead and the UFS runs read for
+//! responses). Page-per-buffer reads and the allocator trimmer cannot be turned off; both variants have them. The table gives each variant's peak and mean
 //! RSS, the peak over the tier, and the bytes served per second (so a bound that costs throughput shows).
 
 use crate::load::procs;

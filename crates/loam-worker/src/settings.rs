@@ -68,7 +68,7 @@ pub struct WorkerSettings {
     #[arg(long, value_name = "SIZE")]
     pub ufs_read_size: Option<ByteSize>,
     /// Bytes that all responses together may read ahead of what they sent (a response always gets its next
-    /// page); bounds the worker's memory beyond its memory tier.
+    /// page), and read from the UFS at once for them; bounds the worker's memory beyond its memory tier.
     #[arg(long, value_name = "SIZE")]
     pub read_ahead_size: Option<ByteSize>,
 }
