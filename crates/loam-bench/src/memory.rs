@@ -223,7 +223,7 @@ async fn one_variant(dir: &Path, ufs: &Path, v: &Variant, args: &MemoryBenchArgs
     let t0 = Instant::now();
     let (mut peak, mut sum, mut samples) = (0u64, 0u64, 0u64);
     while t0.elapsed() < Duration::from_secs(args.seconds) {
-        let rss = rss(worker.pid())?;
+        let rss = procs::rss(worker.pid())?;
         (peak, sum, samples) = (peak.max(rss), sum + rss, samples + 1);
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
@@ -275,17 +275,6 @@ async fn read_whole(http: &reqwest::Client, url: &str, rate: Option<u64>) -> any
         }
     }
     Ok(got)
-}
-
-/// Resident memory of `pid` now (`VmRSS`).
-fn rss(pid: u32) -> anyhow::Result<u64> {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
-    let kib = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .with_context(|| format!("no VmRSS for pid {pid}"))?;
-    Ok(kib * 1024)
 }
 
 async fn wait_online(http: &reqwest::Client, coordinator: &str) -> anyhow::Result<()> {

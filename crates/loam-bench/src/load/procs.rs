@@ -23,12 +23,22 @@ pub fn loam(name: &str, dir: &Path, args: &[String]) -> anyhow::Result<Server> {
 
 /// Peak resident set size in bytes of process `pid` since start or the last [`reset_peak_rss`] (`VmHWM`).
 pub fn peak_rss(pid: u32) -> anyhow::Result<u64> {
+    status_bytes(pid, "VmHWM")
+}
+
+/// Resident set size in bytes of process `pid` now (`VmRSS`).
+pub fn rss(pid: u32) -> anyhow::Result<u64> {
+    status_bytes(pid, "VmRSS")
+}
+
+/// A `kB` field of `/proc/<pid>/status`, in bytes.
+fn status_bytes(pid: u32, field: &str) -> anyhow::Result<u64> {
     let status = std::fs::read_to_string(format!("/proc/{pid}/status"))?;
     let kib = status
         .lines()
-        .find_map(|l| l.strip_prefix("VmHWM:"))
+        .find_map(|l| l.strip_prefix(field)?.strip_prefix(':'))
         .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-        .with_context(|| format!("no VmHWM for pid {pid}"))?;
+        .with_context(|| format!("no {field} for pid {pid}"))?;
     Ok(kib * 1024)
 }
 
