@@ -14,10 +14,15 @@
 //!   stream the concatenation through the same path on Complete.
 //! - **Auth** (`auth`): SigV4 (and V2) against the configured key pair; unsigned reads only with
 //!   `anonymous_read`. No key and no anonymous read: every request is refused, and `start` says so.
-//! - **Errors** map to S3 codes in one place (`errors`).
+//! - **Errors** map to S3 codes in one place (`errors`); every answer carries a request id, and error
+//!   documents name the resource and the request (`edge`).
+//! - **What Loam does not do is refused, not ignored** (`unsupported`): encryption, object lock, ACLs
+//!   other than private, tagging and versions are refused before the operation runs, so nothing is
+//!   written.
 
 pub mod auth;
 pub mod buckets;
+pub mod edge;
 pub mod errors;
 pub mod keys;
 pub mod listing;
@@ -25,6 +30,7 @@ pub mod multipart;
 pub mod objects;
 pub mod range;
 pub mod reading;
+pub mod unsupported;
 
 use crate::http_api::WorkerState;
 use axum::Router;
@@ -118,18 +124,27 @@ pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> S3Se
     let policy = auth::Policy { anonymous_read: cfg.anonymous_read };
     let mut builder = S3ServiceBuilder::new(s3.clone());
     builder.set_auth(auth::KeyAuth::new(cfg.credentials.as_ref()));
-    builder.set_access(policy);
+    builder.set_access(unsupported::Gate { policy });
     builder.set_route(range::IgnoredRangeRoute { s3, policy });
     builder.set_validation(buckets::MountNames);
     builder.build()
 }
 
-/// Serves `service` on `listener` until `shutdown` turns true (then drains the requests in flight).
-pub fn spawn(listener: Listener, service: S3Service, mut shutdown: watch::Receiver<bool>) -> JoinHandle<()> {
-    let app = Router::new().fallback_service(HandleError::new(service, |e: s3s::HttpError| async move {
-        loam_core::warn_limited!("S3 request failed below the S3 layer: {e:?}");
-        StatusCode::INTERNAL_SERVER_ERROR
-    }));
+/// Serves `service` on `listener` until `shutdown` turns true (then drains the requests in flight);
+/// `host_id` (the worker's id) is S3's host id in every answer (`edge`).
+pub fn spawn(
+    listener: Listener,
+    service: S3Service,
+    host_id: &str,
+    mut shutdown: watch::Receiver<bool>,
+) -> JoinHandle<()> {
+    let edge = edge::Edge { host_id: host_id.into() };
+    let app = Router::new()
+        .fallback_service(HandleError::new(service, |e: s3s::HttpError| async move {
+            loam_core::warn_limited!("S3 request failed below the S3 layer: {e:?}");
+            StatusCode::INTERNAL_SERVER_ERROR
+        }))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::stamp));
     tokio::spawn(async move {
         let done = async move {
             let _ = shutdown.wait_for(|s| *s).await;
@@ -142,8 +157,8 @@ pub fn spawn(listener: Listener, service: S3Service, mut shutdown: watch::Receiv
 
 #[async_trait::async_trait]
 impl S3 for LoamS3 {
-    async fn list_buckets(&self, _req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
-        Ok(S3Response::new(buckets::list(&self.state, self.started)))
+    async fn list_buckets(&self, req: S3Request<ListBucketsInput>) -> S3Result<S3Response<ListBucketsOutput>> {
+        Ok(S3Response::new(buckets::list(&self.state, self.started, req.input)?))
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {

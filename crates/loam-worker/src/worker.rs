@@ -130,7 +130,8 @@ pub async fn start(
     if let Some(why) = cfg.s3.refuses_everything() {
         tracing::warn!("worker {id}: {why}");
     }
-    let s3_server = s3_api::spawn(s3_listener, s3_api::service(state.clone(), &cfg.s3, &cfg.data_dir), rx.clone());
+    let s3_service = s3_api::service(state.clone(), &cfg.s3, &cfg.data_dir);
+    let s3_server = s3_api::spawn(s3_listener, s3_service, &id.to_string(), rx.clone());
     let s3_port = if cfg.s3_port != 0 { cfg.s3_port } else { s3_addr.port() };
     let tls = cfg.listener.tls.is_some();
     let record = WorkerRecord::new(id, &cfg.host, http_addr.port(), s3_port).with_tls(tls);

@@ -1,11 +1,11 @@
 //! Who may call the S3 API. `s3s` checks signatures (SigV4, presigned URLs, V2) with the secret that
-//! [`KeyAuth`] returns for the request's access key; [`Policy`] then decides per operation. A request
+//! [`KeyAuth`] returns for the request's access key; [`Policy`] then decides per operation (called by
+//! the access check, `unsupported::Gate`, and by the route for ignored ranges). A request
 //! signed with an unknown key is `InvalidAccessKeyId`, a wrong signature `SignatureDoesNotMatch` (both
 //! 403, from `s3s`); an unsigned one is served only when it reads and anonymous read is on, because
 //! `alluxiofs` and plain HTTP tools send unsigned GETs.
 
 use crate::s3_api::S3Credentials;
-use s3s::access::{S3Access, S3AccessContext};
 use s3s::auth::{S3Auth, SecretKey};
 use s3s::{S3Result, s3_error};
 
@@ -63,13 +63,6 @@ impl Policy {
         } else {
             s3_error!(AccessDenied, "Signature is required (anonymous read is off)")
         })
-    }
-}
-
-#[async_trait::async_trait]
-impl S3Access for Policy {
-    async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
-        Policy::check(self, cx.credentials().is_some(), cx.s3_op().name())
     }
 }
 

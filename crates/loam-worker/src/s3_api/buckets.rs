@@ -6,7 +6,7 @@
 use crate::http_api::WorkerState;
 use loam_ufs::Mount;
 use loam_ufs::mount_table::MountError;
-use s3s::dto::{Bucket, ListBucketsOutput, Timestamp};
+use s3s::dto::{Bucket, ListBucketsInput, ListBucketsOutput, Owner, Timestamp};
 use s3s::validation::NameValidation;
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use std::time::SystemTime;
@@ -19,6 +19,14 @@ impl NameValidation for MountNames {
     fn validate_bucket_name(&self, name: &str) -> bool {
         !name.is_empty()
     }
+}
+
+/// The id (and display name) of the owner of every bucket and object: the one key pair the S3 API has.
+pub const OWNER_ID: &str = "loam";
+
+/// The owner of every bucket and object, as listings show it.
+pub fn owner() -> Owner {
+    Owner { id: Some(OWNER_ID.into()), display_name: Some(OWNER_ID.into()) }
 }
 
 /// An object named by bucket and key, resolved to its UFS URI.
@@ -66,17 +74,52 @@ pub fn object(state: &WorkerState, bucket: &str, key: &str) -> S3Result<Target> 
     }
 }
 
-/// Every mount, as a bucket. Mounts record no creation time; `created` (when the API started) stands in.
-pub fn list(state: &WorkerState, created: SystemTime) -> ListBucketsOutput {
-    let buckets = state
+/// The most buckets a ListBuckets page holds (S3's limit for `max-buckets`).
+pub const MAX_BUCKETS: i32 = 10_000;
+
+/// ListBuckets: the mounts whose names start with `prefix`, in name order, `max-buckets` at a time after
+/// the continuation token (the hex of the last name of the previous page, as listings' tokens). Mounts
+/// record no creation time; `created` (when the API started) stands in.
+pub fn list(state: &WorkerState, created: SystemTime, input: ListBucketsInput) -> S3Result<ListBucketsOutput> {
+    let max = match input.max_buckets {
+        None => MAX_BUCKETS as usize,
+        Some(n) if (1..=MAX_BUCKETS).contains(&n) => n as usize,
+        Some(n) => {
+            return Err(S3Error::with_message(
+                S3ErrorCode::InvalidArgument,
+                format!("max-buckets must be 1 to {MAX_BUCKETS}, not {n}"),
+            ));
+        }
+    };
+    let after = match input.continuation_token.as_deref() {
+        None => None,
+        Some(t) => Some(
+            hex::decode(t)
+                .ok()
+                .and_then(|b| String::from_utf8(b).ok())
+                .ok_or_else(|| s3_error!(InvalidArgument, "The continuation token provided is incorrect"))?,
+        ),
+    };
+    let prefix = input.prefix.clone().unwrap_or_default();
+    let mut names: Vec<String> = state
         .mounts
         .snapshot()
         .iter()
-        .map(|m| Bucket {
-            name: Some(m.name().to_string()),
-            creation_date: Some(Timestamp::from(created)),
-            bucket_region: None,
-        })
+        .map(|m| m.name().to_string())
+        .filter(|n| n.starts_with(&prefix) && after.as_ref().is_none_or(|a| n > a))
         .collect();
-    ListBucketsOutput { buckets: Some(buckets), ..Default::default() }
+    names.sort();
+    let truncated = names.len() > max;
+    names.truncate(max);
+    let next = truncated.then(|| names.last().map(hex::encode)).flatten();
+    let buckets = names
+        .into_iter()
+        .map(|name| Bucket { name: Some(name), creation_date: Some(Timestamp::from(created)), bucket_region: None })
+        .collect();
+    Ok(ListBucketsOutput {
+        buckets: Some(buckets),
+        owner: Some(owner()),
+        continuation_token: next,
+        prefix: input.prefix,
+    })
 }

@@ -31,8 +31,13 @@ pub fn from_worker(e: WorkerError) -> S3Error {
     } else {
         tracing::debug!("S3 request refused: {e}");
     }
-    S3Error::with_message(code, e.to_string())
+    // What does not exist is worded as S3 words it: the worker's cause may name UFS paths.
+    let message = if code == S3ErrorCode::NoSuchKey { NO_SUCH_KEY.to_string() } else { e.to_string() };
+    S3Error::with_message(code, message)
 }
+
+/// The message of every `NoSuchKey` (S3's).
+pub const NO_SUCH_KEY: &str = "The specified key does not exist.";
 
 /// The S3 error of a multipart store error.
 pub fn from_upload(e: UploadError) -> S3Error {
@@ -71,6 +76,8 @@ mod tests {
         let code = |e: WorkerError| from_worker(e).code().clone();
         assert_eq!(code(WorkerError::NotFound("x".into())), S3ErrorCode::NoSuchKey);
         assert_eq!(code(WorkerError::Ufs(UfsError::NotFound("x".into()))), S3ErrorCode::NoSuchKey);
+        let e = from_worker(WorkerError::Ufs(UfsError::NotFound("file:///srv/ufs/secret/k".into())));
+        assert_eq!(e.message(), Some(NO_SUCH_KEY), "no server path reaches the client");
         assert_eq!(code(WorkerError::Mount(MountError::NotMounted("/x".into()))), S3ErrorCode::NoSuchBucket);
         assert_eq!(code(WorkerError::InvalidInput("x".into())), S3ErrorCode::InvalidArgument);
         assert_eq!(code(WorkerError::Ufs(UfsError::PermissionDenied("x".into()))), S3ErrorCode::AccessDenied);

@@ -11,8 +11,12 @@
 //!   Each page lists the UFS from the start of the directory: the `Ufs` trait has no start-after.
 //! - **Tokens.** A continuation token is the hex of the last name returned (a key or common prefix):
 //!   opaque to clients, and enough to continue without server-side state.
-//! - **`encoding-type=url`** (boto3 asks for it on every listing) percent-encodes keys and prefixes in
-//!   the answer, everything but unreserved characters and `/`.
+//! - **`encoding-type=url`** (boto3 asks for it on every listing) percent-encodes names in the answer,
+//!   everything but unreserved characters and `/`, in the elements S3 encodes (and the SDKs decode):
+//!   keys and common prefixes, and `Delimiter`, `Prefix` and `StartAfter` in V2 but `Delimiter`,
+//!   `Marker` and `NextMarker` in V1, whose `Prefix` S3 returns as sent. Without it nothing is encoded.
+//! - **An empty delimiter is none**: no grouping, and no `Delimiter` in the answer, as on S3.
+//! - **Owners**: V1 lists each object's owner, V2 only with `fetch-owner=true` (`buckets::owner`).
 
 use crate::error::WorkerResult;
 use crate::http_api::WorkerState;
@@ -121,22 +125,24 @@ pub async fn list_v2(state: &WorkerState, input: ListObjectsV2Input) -> S3Result
     let after = token.as_deref().or(input.start_after.as_deref());
     let max_keys = input.max_keys.unwrap_or(MAX_KEYS).clamp(0, MAX_KEYS);
     let prefix = input.prefix.clone().unwrap_or_default();
-    let q = Query { prefix: &prefix, delimiter: input.delimiter.as_deref(), after, max: max_keys as usize };
+    let delimiter = input.delimiter.filter(|d| !d.is_empty());
+    let q = Query { prefix: &prefix, delimiter: delimiter.as_deref(), after, max: max_keys as usize };
     let page = page(state, &mount, q).await?;
     let enc = Encoder::new(input.encoding_type.as_ref());
     let key_count = (page.objects.len() + page.prefixes.len()) as i32;
     let next = page.truncated.then(|| page.last.as_deref().map(hex::encode)).flatten();
+    let owner = input.fetch_owner.unwrap_or(false).then(buckets::owner);
     Ok(ListObjectsV2Output {
         name: Some(input.bucket),
         prefix: Some(enc.apply(&prefix)),
-        delimiter: input.delimiter.as_deref().map(|d| enc.apply(d)),
+        delimiter: delimiter.as_deref().map(|d| enc.apply(d)),
         start_after: input.start_after.as_deref().map(|s| enc.apply(s)),
         max_keys: Some(max_keys),
         key_count: Some(key_count),
         continuation_token: input.continuation_token,
         next_continuation_token: next,
         is_truncated: Some(page.truncated),
-        contents: Some(objects(&page, &enc)),
+        contents: Some(objects(&page, &enc, owner)),
         common_prefixes: Some(prefixes(&page, &enc)),
         encoding_type: input.encoding_type,
         ..Default::default()
@@ -148,9 +154,10 @@ pub async fn list_v1(state: &WorkerState, input: ListObjectsInput) -> S3Result<L
     let mount = buckets::mount_of(state, &input.bucket)?;
     let max_keys = input.max_keys.unwrap_or(MAX_KEYS).clamp(0, MAX_KEYS);
     let prefix = input.prefix.clone().unwrap_or_default();
+    let delimiter = input.delimiter.filter(|d| !d.is_empty());
     let q = Query {
         prefix: &prefix,
-        delimiter: input.delimiter.as_deref(),
+        delimiter: delimiter.as_deref(),
         after: input.marker.as_deref(),
         max: max_keys as usize,
     };
@@ -159,20 +166,21 @@ pub async fn list_v1(state: &WorkerState, input: ListObjectsInput) -> S3Result<L
     let next_marker = if page.truncated { page.last.as_deref().map(|m| enc.apply(m)) } else { None };
     Ok(ListObjectsOutput {
         name: Some(input.bucket),
-        prefix: Some(enc.apply(&prefix)),
-        delimiter: input.delimiter.as_deref().map(|d| enc.apply(d)),
+        // Not encoded, even with encoding-type=url: S3 returns V1's prefix as sent (botocore relies on it).
+        prefix: Some(prefix),
+        delimiter: delimiter.as_deref().map(|d| enc.apply(d)),
         marker: Some(input.marker.as_deref().map(|m| enc.apply(m)).unwrap_or_default()),
         max_keys: Some(max_keys),
         is_truncated: Some(page.truncated),
         next_marker,
-        contents: Some(objects(&page, &enc)),
+        contents: Some(objects(&page, &enc, Some(buckets::owner()))),
         common_prefixes: Some(prefixes(&page, &enc)),
         encoding_type: input.encoding_type,
         ..Default::default()
     })
 }
 
-fn objects(page: &Page, enc: &Encoder) -> Vec<Object> {
+fn objects(page: &Page, enc: &Encoder, owner: Option<Owner>) -> Vec<Object> {
     page.objects
         .iter()
         .map(|(key, st)| {
@@ -183,6 +191,7 @@ fn objects(page: &Page, enc: &Encoder) -> Vec<Object> {
                 e_tag: Some(ETag::Strong(meta.etag)),
                 last_modified: meta.modified.map(Timestamp::from),
                 storage_class: Some(ObjectStorageClass::from_static(ObjectStorageClass::STANDARD)),
+                owner: owner.clone(),
                 ..Default::default()
             }
         })

@@ -12,9 +12,10 @@
 use crate::error::{WorkerError, WorkerResult};
 use crate::http_api::WorkerState;
 use crate::s3_api::buckets::{self, Target};
-use crate::s3_api::errors::from_worker;
+use crate::s3_api::errors::{self, from_worker};
 use crate::s3_api::range;
 use crate::s3_api::reading::{self, ObjectMeta, Opened};
+use crate::s3_api::unsupported::check_version_id;
 use futures::stream::{StreamExt, TryStreamExt};
 use loam_client::Client;
 use loam_core::ErrorKind;
@@ -28,6 +29,8 @@ use std::sync::Arc;
 pub const CONTENT_TYPE: &str = "application/octet-stream";
 /// The ETag of an empty body (MD5 of nothing), answered for a created directory.
 const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
+/// The most keys one DeleteObjects request may name (S3's limit).
+pub const MAX_DELETE_KEYS: usize = 1000;
 /// Deletes of one DeleteObjects request run this many at a time.
 const DELETES_IN_PARALLEL: usize = 8;
 
@@ -46,8 +49,11 @@ pub struct GetRequest {
     pub if_none_match: Option<ETagCondition>,
 }
 
+/// `NoSuchKey`, as S3 words it: the cause (which may name UFS paths) goes to the log, not to the client;
+/// the error document names the key (`edge`).
 fn no_such_key(key: &str, why: impl std::fmt::Display) -> S3Error {
-    S3Error::with_message(S3ErrorCode::NoSuchKey, format!("The specified key does not exist: {key} ({why})"))
+    tracing::debug!("S3 key {key:?} not found: {why}");
+    S3Error::with_message(S3ErrorCode::NoSuchKey, errors::NO_SUCH_KEY)
 }
 
 /// Opens `bucket`/`key` for reading.
@@ -196,13 +202,24 @@ pub async fn delete(state: &WorkerState, bucket: &str, key: &str) -> S3Result<()
     }
 }
 
-/// DeleteObjects: each key as DeleteObject, reported one by one.
+/// DeleteObjects: 1 to [`MAX_DELETE_KEYS`] keys, each as DeleteObject, reported one by one.
 pub async fn delete_many(state: &WorkerState, input: DeleteObjectsInput) -> S3Result<DeleteObjectsOutput> {
     buckets::mount_of(state, &input.bucket)?;
+    let n = input.delete.objects.len();
+    if n == 0 || n > MAX_DELETE_KEYS {
+        return Err(s3_error!(
+            MalformedXML,
+            "The XML you provided was not well-formed or did not validate against our published schema: \
+             a DeleteObjects request names 1 to {MAX_DELETE_KEYS} keys, this one {n}"
+        ));
+    }
     let bucket = &input.bucket;
     let results: Vec<(String, S3Result<()>)> = futures::stream::iter(input.delete.objects)
         .map(|o| async move {
-            let r = delete(state, bucket, &o.key).await;
+            let r = match check_version_id(o.version_id.as_deref()) {
+                Ok(()) => delete(state, bucket, &o.key).await,
+                Err(e) => Err(e),
+            };
             (o.key, r)
         })
         .buffered(DELETES_IN_PARALLEL)

@@ -80,7 +80,8 @@ impl S3Route for IgnoredRangeRoute {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        self.policy.check(req.credentials.is_some(), "GetObject")
+        self.policy.check(req.credentials.is_some(), "GetObject")?;
+        crate::s3_api::unsupported::check("GetObject", &req.headers, &req.uri)
     }
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {

@@ -19,7 +19,7 @@ const SECRET_KEY: &str = "loam-s3-test-secret";
 
 /// `n` workers with pages of `page_size` (eight of them in memory, 256 MiB of disk), the test key pair and
 /// anonymous read on; the workers read the UFS directly.
-fn options(n: usize, page_size: u64) -> Options {
+pub(crate) fn options(n: usize, page_size: u64) -> Options {
     let credentials = Some(S3Credentials { access_key: ACCESS_KEY.into(), secret_key: SECRET_KEY.into() });
     Options {
         workers: n,
@@ -38,7 +38,7 @@ fn script() -> std::path::PathBuf {
     loam_testsupport::package_file("tests/py/s3_boto3.py")
 }
 
-fn venv_bin(name: &str) -> PathBuf {
+pub(crate) fn venv_bin(name: &str) -> PathBuf {
     let bin = loam_testsupport::s3_server::venv_dir().join("bin").join(name);
     assert!(bin.is_file(), "{} is missing: run scripts/setup-test-deps.sh", bin.display());
     bin
@@ -46,7 +46,7 @@ fn venv_bin(name: &str) -> PathBuf {
 
 /// Runs a command to its end off the async runtime (the workers it talks to run on that runtime), under
 /// a watchdog so that it dies with the test.
-async fn run(name: &str, program: PathBuf, args: Vec<String>, env: Vec<(String, String)>) -> Output {
+pub(crate) async fn run(name: &str, program: PathBuf, args: Vec<String>, env: Vec<(String, String)>) -> Output {
     let name = name.to_string();
     tokio::task::spawn_blocking(move || {
         let mut cmd = loam_testsupport::watchdog::watched(&name, &program);
@@ -57,7 +57,7 @@ async fn run(name: &str, program: PathBuf, args: Vec<String>, env: Vec<(String, 
     .unwrap()
 }
 
-fn check(what: &str, out: &Output) -> String {
+pub(crate) fn check(what: &str, out: &Output) -> String {
     let stdout = String::from_utf8_lossy(&out.stdout).to_string();
     assert!(
         out.status.success(),
@@ -69,7 +69,7 @@ fn check(what: &str, out: &Output) -> String {
 }
 
 /// The environment `s3_boto3.py` reads.
-fn script_env(c: &Cluster) -> Vec<(String, String)> {
+pub(crate) fn script_env(c: &Cluster) -> Vec<(String, String)> {
     let mut env = vec![
         ("LOAM_S3_ENDPOINTS".to_string(), c.endpoints().join(",")),
         ("LOAM_S3_ACCESS_KEY".into(), ACCESS_KEY.into()),

@@ -1,0 +1,209 @@
+//! What every S3 request and response passes through outside `s3s` (an axum middleware in front of the
+//! `s3s` service), for what `s3s` does not do itself:
+//!
+//! - **Request ids.** Every response carries `x-amz-request-id` (16 hex digits, new per request) and
+//!   `x-amz-id-2` (the worker's id, S3's "host id"); the worker's log lines for the request carry the same
+//!   id (a `s3` span), so a client's report can be found in the log.
+//! - **Complete error documents.** `s3s` writes `<Error><Code/><Message/></Error>`; S3 adds what the
+//!   client needs to report and act on it. Error bodies (small, whole) get `<Resource>` (the path as the
+//!   client sent it, percent-decoded), `<Key>` for `NoSuchKey`, `<RequestId>` and `<HostId>`. The body of
+//!   a HEAD is never sent, and a `200` whose body turns into an error later (CompleteMultipartUpload)
+//!   is left as it is.
+//! - **Presigned URLs live at most 7 days**, as on S3: `X-Amz-Expires` above 604800 seconds, negative
+//!   or not a number is `400 AuthorizationQueryParametersError` (`s3s` accepts any expiry). A SigV2
+//!   URL's `Expires` (a time) more than 7 days ahead is refused the same way.
+
+use axum::body::Body;
+use axum::body::HttpBody as _;
+use axum::extract::{Request, State};
+use axum::http::header::CONTENT_LENGTH;
+use axum::http::{HeaderValue, Method, Uri};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use s3s::{S3Error, S3ErrorCode, S3Result};
+use std::sync::Arc;
+use std::time::{SystemTime, UNIX_EPOCH};
+use tracing::Instrument;
+
+/// The longest a presigned URL may be valid (S3's limit): 7 days.
+pub const MAX_PRESIGNED_EXPIRY_SECS: i64 = 7 * 24 * 60 * 60;
+/// Error bodies up to this size are completed (`s3s`'s are a few hundred bytes).
+const MAX_ERROR_BODY: u64 = 64 << 10;
+
+/// What the middleware knows of the worker.
+#[derive(Clone, Debug)]
+pub struct Edge {
+    /// S3's host id (`x-amz-id-2`, `<HostId>`): the worker's id.
+    pub host_id: Arc<str>,
+}
+
+/// A new request id: 16 upper-case hex digits, as S3's.
+pub fn request_id() -> String {
+    uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase()
+}
+
+/// The middleware: refuses presigned URLs that live too long, runs the request, then stamps the response.
+pub async fn stamp(State(edge): State<Edge>, req: Request, next: Next) -> Response {
+    let id = request_id();
+    let span = tracing::info_span!("s3", request_id = %id);
+    async move {
+        let head = req.method() == Method::HEAD;
+        let resource = decoded_path(req.uri());
+        let resp = match check_presigned_expiry(req.uri(), SystemTime::now()) {
+            Ok(()) => next.run(req).await,
+            Err(e) => error_response(e),
+        };
+        finish(resp, &id, &edge.host_id, head, &resource).await
+    }
+    .instrument(span)
+    .await
+}
+
+/// `Ok` unless the request is a presigned URL that lives too long: a SigV4 `X-Amz-Expires` S3 would
+/// refuse, or a SigV2 `Expires` (a time, which S3 does not limit) more than 7 days after `now` (held to
+/// the same limit, so that no URL outlives it).
+pub fn check_presigned_expiry(uri: &Uri, now: SystemTime) -> S3Result<()> {
+    let query = uri.query().unwrap_or("");
+    let param = |name: &str| {
+        query.split('&').find_map(|p| {
+            let (n, v) = p.split_once('=').unwrap_or((p, ""));
+            (n == name).then_some(v)
+        })
+    };
+    let refuse = |why: String| Err(S3Error::with_message(S3ErrorCode::AuthorizationQueryParametersError, why));
+    if let (Some(_), Some(expires)) = (param("Signature"), param("Expires")) {
+        let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+        return match expires.parse::<i64>() {
+            Ok(t) if t - now <= MAX_PRESIGNED_EXPIRY_SECS => Ok(()),
+            Ok(_) => refuse(format!("Expires must be at most {MAX_PRESIGNED_EXPIRY_SECS} seconds (a week) from now")),
+            Err(_) => refuse("Expires should be a number".into()),
+        };
+    }
+    let (Some(_), Some(expires)) = (param("X-Amz-Signature"), param("X-Amz-Expires")) else { return Ok(()) };
+    match expires.parse::<i64>() {
+        Err(_) => refuse("X-Amz-Expires should be a number".into()),
+        Ok(n) if n < 0 => refuse("X-Amz-Expires must be non-negative".into()),
+        Ok(n) if n > MAX_PRESIGNED_EXPIRY_SECS => {
+            refuse(format!("X-Amz-Expires must be less than a week (in seconds) that is; {MAX_PRESIGNED_EXPIRY_SECS}"))
+        }
+        Ok(_) => Ok(()),
+    }
+}
+
+fn error_response(e: S3Error) -> Response {
+    match e.to_http_response() {
+        Ok(r) => r.map(Body::new),
+        Err(_) => axum::http::StatusCode::BAD_REQUEST.into_response(),
+    }
+}
+
+fn decoded_path(uri: &Uri) -> String {
+    percent_encoding::percent_decode_str(uri.path()).decode_utf8_lossy().into_owned()
+}
+
+async fn finish(resp: Response, id: &str, host_id: &str, head: bool, resource: &str) -> Response {
+    let (mut parts, body) = resp.into_parts();
+    if let Ok(v) = HeaderValue::from_str(id) {
+        parts.headers.insert("x-amz-request-id", v);
+    }
+    if let Ok(v) = HeaderValue::from_str(host_id) {
+        parts.headers.insert("x-amz-id-2", v);
+    }
+    let small = body.size_hint().exact().is_some_and(|n| n > 0 && n <= MAX_ERROR_BODY);
+    if head || !small || parts.status.as_u16() < 400 {
+        return Response::from_parts(parts, body);
+    }
+    let bytes = match axum::body::to_bytes(body, MAX_ERROR_BODY as usize).await {
+        Ok(b) => b,
+        Err(_) => return Response::from_parts(parts, Body::empty()),
+    };
+    match complete_error(&bytes, id, host_id, resource) {
+        Some(xml) => {
+            parts.headers.remove(CONTENT_LENGTH);
+            Response::from_parts(parts, Body::from(xml))
+        }
+        None => Response::from_parts(parts, Body::from(bytes)),
+    }
+}
+
+/// The error document `xml` with `<Key>` (for `NoSuchKey`), `<Resource>`, `<RequestId>` and `<HostId>`
+/// added where missing; `None` when it is no S3 error document.
+fn complete_error(xml: &[u8], id: &str, host_id: &str, resource: &str) -> Option<String> {
+    let text = std::str::from_utf8(xml).ok()?;
+    let end = text.rfind("</Error>")?;
+    let mut extra = String::new();
+    let mut add = |tag: &str, value: &str| {
+        if !text.contains(&format!("<{tag}>")) {
+            extra.push_str(&format!("<{tag}>{}</{tag}>", escape(value)));
+        }
+    };
+    if text.contains("<Code>NoSuchKey</Code>")
+        && let Some((_, key)) = resource.trim_start_matches('/').split_once('/')
+    {
+        add("Key", key);
+    }
+    add("Resource", resource);
+    add("RequestId", id);
+    add("HostId", host_id);
+    Some(format!("{}{extra}{}", &text[..end], &text[end..]))
+}
+
+/// `s` as XML character data.
+fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&apos;"),
+            '\t' | '\n' | '\r' => out.push_str(&format!("&#{};", c as u32)),
+            c if (c as u32) < 0x20 => out.push('\u{FFFD}'), // not representable in XML 1.0
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presigned_urls_live_at_most_a_week() {
+        let now = UNIX_EPOCH + std::time::Duration::from_secs(1_000_000);
+        let code = |q: &str| {
+            check_presigned_expiry(&format!("/d/k?{q}").parse().unwrap(), now).err().map(|e| e.code().clone())
+        };
+        let bad = Some(S3ErrorCode::AuthorizationQueryParametersError);
+        assert_eq!(code("X-Amz-Expires=604800&X-Amz-Signature=s"), None);
+        assert_eq!(code("X-Amz-Expires=604801&X-Amz-Signature=s"), bad);
+        assert_eq!(code("X-Amz-Expires=-1&X-Amz-Signature=s"), bad);
+        assert_eq!(code("X-Amz-Expires=soon&X-Amz-Signature=s"), bad);
+        assert_eq!(code("X-Amz-Expires=999999999"), None, "not a presigned URL");
+        assert_eq!(code("list-type=2"), None);
+        assert_eq!(code("Expires=1604800&Signature=s"), None, "SigV2: a week from now");
+        assert_eq!(code("Expires=1604801&Signature=s"), bad);
+        assert_eq!(code("Expires=never&Signature=s"), bad);
+    }
+
+    #[test]
+    fn error_documents_name_the_resource_and_the_request() {
+        let xml = r#"<?xml version="1.0" encoding="UTF-8"?><Error><Code>NoSuchKey</Code><Message>m</Message></Error>"#;
+        let out = complete_error(xml.as_bytes(), "ABC", "w1", "/data/a <b>/c").unwrap();
+        assert!(out.ends_with(
+            "<Message>m</Message><Key>a &lt;b&gt;/c</Key><Resource>/data/a &lt;b&gt;/c</Resource>\
+             <RequestId>ABC</RequestId><HostId>w1</HostId></Error>"
+        ));
+        let xml = "<Error><Code>AccessDenied</Code><RequestId>X</RequestId></Error>";
+        let out = complete_error(xml.as_bytes(), "ABC", "w1", "/data").unwrap();
+        assert_eq!(
+            out,
+            "<Error><Code>AccessDenied</Code><RequestId>X</RequestId><Resource>/data</Resource><HostId>w1</HostId></Error>"
+        );
+        assert_eq!(complete_error(b"not xml", "A", "h", "/"), None);
+        assert_eq!(request_id().len(), 16);
+        assert_ne!(request_id(), request_id());
+    }
+}
