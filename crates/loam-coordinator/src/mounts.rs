@@ -278,7 +278,7 @@ impl MountService {
             Err(UfsError::NotFound(_)) => Err(MountServiceError::UfsMissing(uri)),
             // OpenDAL classifies S3's NoSuchBucket as a configuration error; to the user it is a missing path.
             Err(UfsError::InvalidInput(m)) if m.contains("NoSuchBucket") => Err(MountServiceError::UfsMissing(uri)),
-            Err(e @ (UfsError::InvalidInput(_) | UfsError::PermissionDenied(_))) => {
+            Err(e @ (UfsError::InvalidInput(_) | UfsError::PermissionDenied(_) | UfsError::Conflict(_))) => {
                 Err(MountServiceError::UfsRejected { uri, reason: e.to_string() })
             }
             // Network errors arrive as `Other` once the UFS layer's retries are exhausted, not only as

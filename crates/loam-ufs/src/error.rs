@@ -17,6 +17,11 @@ pub enum UfsError {
     /// The UFS is unreachable, timed out, or asked us to slow down; a retry may succeed.
     #[error("UFS unavailable: {0}")]
     Unavailable(String),
+    /// A file and a directory would share a name: a write under a file (`a/b/c` where `a/b` is a file),
+    /// or a file where a directory is (`a/b` where `a/b/` holds entries). A file system cannot hold both
+    /// (S3 can); no retry helps until one of them is removed.
+    #[error("conflict in UFS: {0}")]
+    Conflict(String),
     /// The file is no longer the version a read was pinned to (its version tag, `loam_core::version`).
     #[error("changed in UFS: {0}")]
     Changed(String),
@@ -36,6 +41,7 @@ impl UfsError {
             UfsError::InvalidInput(_) | UfsError::PermissionDenied(_) => ErrorKind::InvalidInput,
             UfsError::Unavailable(_) => ErrorKind::Unavailable,
             UfsError::Changed(_) => ErrorKind::Changed,
+            UfsError::Conflict(_) => ErrorKind::Conflict,
             UfsError::Other(_) => ErrorKind::Internal,
         }
     }

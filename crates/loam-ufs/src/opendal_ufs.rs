@@ -38,6 +38,7 @@
 
 mod beneath;
 mod error_mapping;
+mod exact_paths;
 mod operators;
 pub mod s3_options;
 mod static_keys;
@@ -49,6 +50,7 @@ use async_trait::async_trait;
 use beneath::Beneath;
 use bytes::Bytes;
 use error_mapping::map_error;
+use exact_paths::arm;
 use futures::TryFutureExt;
 use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use loam_core::path::UfsUri;
@@ -198,9 +200,10 @@ async fn read_until_eof<S: Sink>(
     if_match: Option<&str>,
     mut out: S,
 ) -> opendal::Result<S> {
+    let rel = arm(rel);
     let reader = match if_match {
-        Some(etag) => op.reader_with(rel).if_match(etag).await?,
-        None => op.reader(rel).await?,
+        Some(etag) => op.reader_with(&rel).if_match(etag).await?,
+        None => op.reader(&rel).await?,
     };
     let mut stream = match reader.into_stream(offset..end).await {
         Ok(stream) => stream,
@@ -336,10 +339,10 @@ impl Ufs for OpendalUfs {
         let op = &self.op;
         let meta = observed(uri, async {
             if rel.is_empty() {
-                return op.stat("/").await;
+                return op.stat(&arm("/")).await;
             }
-            match op.stat(&rel).await {
-                Err(e) if e.kind() == opendal::ErrorKind::NotFound => op.stat(&dir_key(&rel)).await,
+            match op.stat(&arm(&rel)).await {
+                Err(e) if e.kind() == opendal::ErrorKind::NotFound => op.stat(&arm(&dir_key(&rel))).await,
                 // fs: a path through a file (`file/x`) fails with ENOTDIR; it does not exist either.
                 Err(e) if is_not_a_directory(&e) => Err(opendal::Error::new(opendal::ErrorKind::NotFound, "not found")),
                 r => r,
@@ -370,7 +373,7 @@ impl Ufs for OpendalUfs {
                 .boxed();
         }
         let open = async move {
-            let dir = dir_key(&rel);
+            let dir = arm(&dir_key(&rel));
             let lister = observed(&uri, async {
                 let mut fut = op.lister_with(&dir).recursive(recursive);
                 if let Some(n) = opts.page_size {
@@ -395,7 +398,7 @@ impl Ufs for OpendalUfs {
                             }
                             let meta = match entry.metadata().mode() {
                                 EntryMode::Unknown => {
-                                    match observed(&root.join(path).as_string(), op.stat(path)).await {
+                                    match observed(&root.join(path).as_string(), op.stat(&arm(path))).await {
                                         Ok(m) => m,
                                         Err(UfsError::NotFound(_)) => return Ok(None), // gone (or a dangling link)
                                         Err(e) => return Err(e),
@@ -440,7 +443,7 @@ impl Ufs for OpendalUfs {
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {
         let rel = self.file_key(uri)?;
         self.check(&rel, uri).await?;
-        observed(uri, self.op.write(&rel, data)).await?;
+        observed(uri, self.op.write(&arm(&rel), data)).await?;
         Ok(())
     }
 
@@ -457,9 +460,9 @@ impl Ufs for OpendalUfs {
         }
         self.check(&rel, uri).await?;
         if recursive {
-            observed(uri, self.op.delete_with(&dir_key(&rel)).recursive(true).into_future()).await?;
+            observed(uri, self.op.delete_with(&arm(&dir_key(&rel))).recursive(true).into_future()).await?;
         }
-        observed(uri, self.op.delete(&rel)).await
+        observed(uri, self.op.delete(&arm(&rel))).await
     }
 
     async fn create_dir(&self, uri: &str) -> UfsResult<()> {
@@ -468,14 +471,14 @@ impl Ufs for OpendalUfs {
             return Ok(()); // the root exists by construction (fs) or needs no marker (S3)
         }
         self.check(&rel, uri).await?;
-        observed(uri, self.op.create_dir(&dir_key(&rel))).await
+        observed(uri, self.op.create_dir(&arm(&dir_key(&rel)))).await
     }
 
     async fn copy(&self, from: &str, to: &str) -> UfsResult<()> {
         let (src, dst) = (self.file_key(from)?, self.file_key(to)?);
         self.check(&src, from).await?;
         self.check(&dst, to).await?;
-        observed(from, self.op.copy(&src, &dst)).await?;
+        observed(from, self.op.copy(&arm(&src), &arm(&dst))).await?;
         Ok(())
     }
 
@@ -484,14 +487,14 @@ impl Ufs for OpendalUfs {
         self.check(&src, from).await?;
         self.check(&dst, to).await?;
         if self.op.info().capability().rename {
-            return observed(from, self.op.rename(&src, &dst)).await;
+            return observed(from, self.op.rename(&arm(&src), &arm(&dst))).await;
         }
         if src == dst {
             // Copy-then-delete onto itself would lose the file.
             return Err(UfsError::InvalidInput(format!("cannot rename {from} onto itself")));
         }
-        observed(from, self.op.copy(&src, &dst)).await?;
-        observed(from, self.op.delete(&src)).await
+        observed(from, self.op.copy(&arm(&src), &arm(&dst))).await?;
+        observed(from, self.op.delete(&arm(&src))).await
     }
 }
 

@@ -20,8 +20,24 @@ pub fn map_error(err: opendal::Error, uri: &str, transient: bool) -> UfsError {
         None => format!("{uri}: {err}"),
     };
     // The caller's path cannot exist on this file system: its request is wrong, and no retry helps.
-    if names_too_long(&err) {
-        return UfsError::InvalidInput(format!("{uri}: a path component is longer than the file system allows"));
+    match io_kind(&err) {
+        Some(std::io::ErrorKind::InvalidFilename) => {
+            return UfsError::InvalidInput(format!("{uri}: a path component is longer than the file system allows"));
+        }
+        // fs: a file where a directory must be, or the other way round (OpenDAL reports these as temporary
+        // `Unexpected` errors, or `AlreadyExists` from `create_dir_all`): retrying cannot help.
+        Some(
+            std::io::ErrorKind::NotADirectory
+            | std::io::ErrorKind::IsADirectory
+            | std::io::ErrorKind::AlreadyExists
+            | std::io::ErrorKind::DirectoryNotEmpty,
+        ) => {
+            return UfsError::Conflict(format!(
+                "{uri}: a file and a directory would have the same name (a file cannot hold entries, and a \
+                 directory cannot be replaced by a file)"
+            ));
+        }
+        _ => {}
     }
     match err.kind() {
         K::NotFound => UfsError::NotFound(uri.to_string()),
@@ -57,16 +73,16 @@ fn answer_summary(err: &opendal::Error) -> Option<String> {
     })
 }
 
-/// Whether an I/O error behind `err` is ENAMETOOLONG (OpenDAL reports it as `Unexpected`).
-fn names_too_long(err: &opendal::Error) -> bool {
+/// The kind of the I/O error behind `err`, if one is (OpenDAL reports most of them as `Unexpected`).
+fn io_kind(err: &opendal::Error) -> Option<std::io::ErrorKind> {
     let mut source = std::error::Error::source(err);
     while let Some(e) = source {
         if let Some(io) = e.downcast_ref::<std::io::Error>() {
-            return io.kind() == std::io::ErrorKind::InvalidFilename;
+            return Some(io.kind());
         }
         source = e.source();
     }
-    false
+    None
 }
 
 #[cfg(test)]
@@ -86,6 +102,15 @@ mod tests {
         assert!(matches!(map_error(e(K::Unexpected), "u", false), UfsError::Other(m) if m.starts_with("u: ")));
         let too_long = e(K::Unexpected).set_source(std::io::Error::from(std::io::ErrorKind::InvalidFilename));
         assert!(matches!(map_error(too_long, "u", true), UfsError::InvalidInput(_)), "not retried, not a 5xx");
+        for kind in
+            [std::io::ErrorKind::NotADirectory, std::io::ErrorKind::IsADirectory, std::io::ErrorKind::AlreadyExists]
+        {
+            let conflict = e(K::Unexpected).set_temporary().set_source(std::io::Error::from(kind));
+            assert!(
+                matches!(map_error(conflict, "u", true), UfsError::Conflict(_)),
+                "{kind:?}: not retried, not a 5xx"
+            );
+        }
     }
 
     #[test]

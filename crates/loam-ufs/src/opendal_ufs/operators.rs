@@ -11,8 +11,10 @@
 //!
 //! Layers: the timeout layer sits under the retry layer so that a timed-out attempt (OpenDAL marks it
 //! temporary) is retried; the retry layer retries only errors OpenDAL marks temporary, and tells
-//! `transient` about each retry.
+//! `transient` about each retry. `ExactPaths` is the outermost, so that every layer under it sees the
+//! exact path (see `exact_paths`).
 
+use super::exact_paths::ExactPaths;
 use super::s3_options::S3Settings;
 use super::static_keys::StaticKeys;
 use super::transient::MarkTemporary;
@@ -45,14 +47,16 @@ pub fn install_process_defaults() {
 }
 
 fn with_layers(op: Operator) -> Operator {
-    op.layer(TimeoutLayer::new().with_timeout(OP_TIMEOUT).with_io_timeout(IO_TIMEOUT)).layer(
-        RetryLayer::new()
-            .with_notify(MarkTemporary)
-            .with_max_times(RETRY_TIMES)
-            .with_min_delay(RETRY_MIN_DELAY)
-            .with_max_delay(RETRY_MAX_DELAY)
-            .with_jitter(),
-    )
+    op.layer(TimeoutLayer::new().with_timeout(OP_TIMEOUT).with_io_timeout(IO_TIMEOUT))
+        .layer(
+            RetryLayer::new()
+                .with_notify(MarkTemporary)
+                .with_max_times(RETRY_TIMES)
+                .with_min_delay(RETRY_MIN_DELAY)
+                .with_max_delay(RETRY_MAX_DELAY)
+                .with_jitter(),
+        )
+        .layer(ExactPaths)
 }
 
 fn config_error(root: &UfsUri, err: opendal::Error) -> UfsError {

@@ -14,6 +14,7 @@
 //! Which path is taken follows the operator's capabilities (`rename`: fs), not the scheme, so a service
 //! added later takes the right one.
 
+use super::exact_paths::arm;
 use super::transient;
 use crate::UfsError;
 use crate::opendal_ufs::error_mapping::map_error;
@@ -53,15 +54,15 @@ pub async fn write_stream(
             Ok(n) => n,
             Err(e) => {
                 // The sibling may not exist (the first write failed); nothing else to clean up then.
-                if let Err(del) = op.delete(&tmp).await {
+                if let Err(del) = op.delete(&arm(&tmp)).await {
                     tracing::warn!("could not delete the partial upload {tmp} of {uri}: {del}");
                 }
                 return Err(e);
             }
         };
-        let (renamed, transient) = transient::observe(op.rename(&tmp, rel)).await;
+        let (renamed, transient) = transient::observe(op.rename(&arm(&tmp), &arm(rel))).await;
         if let Err(e) = renamed {
-            let _ = op.delete(&tmp).await;
+            let _ = op.delete(&arm(&tmp)).await;
             return Err(map_error(e, uri, transient));
         }
         return Ok(written);
@@ -77,7 +78,7 @@ async fn copy_into(
     mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
 ) -> Result<u64, UfsError> {
     let (result, transient) = transient::observe(async {
-        let mut w = op.writer_with(key).chunk(PART_SIZE).concurrent(PARTS_IN_FLIGHT).await?;
+        let mut w = op.writer_with(&arm(key)).chunk(PART_SIZE).concurrent(PARTS_IN_FLIGHT).await?;
         let mut written = 0u64;
         let outcome = async {
             while let Some(chunk) = body.next().await {

@@ -384,3 +384,43 @@ pub async fn pieced_reads(env: Env) {
     assert!(env.ufs.read_pieces_of(&u, 10_000, 10, &v1, 1024).await.unwrap().is_empty());
     assert!(matches!(env.ufs.read_pieces_of(&u, 0, 10, "nope", 4).await, Err(UfsError::Changed(_))));
 }
+
+/// Paths are used exactly as given: names that differ only in leading or trailing whitespace are
+/// different files for every operation (OpenDAL's `Operator` trims them; see `exact_paths`), and `%`,
+/// `+` and unicode names round-trip.
+pub async fn exact_paths(env: Env) {
+    let names = ["x/report", "x/report ", "x/ report", "x/ report\t", "x/100% a+b ü.bin"];
+    for (i, rel) in names.iter().enumerate() {
+        env.put(rel, data(10 + i)).await;
+    }
+    for (i, rel) in names.iter().enumerate() {
+        let st = env.ufs.stat(&env.uri(rel)).await.unwrap_or_else(|e| panic!("stat {rel:?}: {e}"));
+        assert_eq!((st.uri.as_str(), st.length), (env.uri(rel).as_str(), 10 + i as u64), "{rel:?}");
+        assert_eq!(env.ufs.read_range(&env.uri(rel), 0, 100).await.unwrap(), data(10 + i), "{rel:?}");
+    }
+    let mut listed: Vec<String> = env.list("x", false, 2).await.into_iter().map(|s| s.uri).collect();
+    listed.sort();
+    let mut expected: Vec<String> = names.iter().map(|n| env.uri(n)).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    // Streamed writes, copies, renames and deletes keep the exact name too.
+    let body = stream::iter(vec![Ok(Bytes::from_static(b"streamed"))]).boxed();
+    env.ufs.write_stream(&env.uri("x/report "), body).await.unwrap();
+    env.ufs.copy(&env.uri("x/report "), &env.uri("x/copy ")).await.unwrap();
+    env.ufs.rename(&env.uri("x/copy "), &env.uri("x/ moved")).await.unwrap();
+    env.ufs.delete(&env.uri("x/ report"), false).await.unwrap();
+    assert_eq!(env.ufs.read_range(&env.uri("x/report "), 0, 100).await.unwrap(), Bytes::from_static(b"streamed"));
+    assert_eq!(env.ufs.read_range(&env.uri("x/ moved"), 0, 100).await.unwrap(), Bytes::from_static(b"streamed"));
+    assert_eq!(env.ufs.read_range(&env.uri("x/report"), 0, 100).await.unwrap(), data(10), "untouched");
+    assert_eq!(env.ufs.read_range(&env.uri("x/ report\t"), 0, 100).await.unwrap(), data(13), "untouched");
+    assert!(is_not_found(env.ufs.stat(&env.uri("x/ report")).await));
+    assert!(is_not_found(env.ufs.stat(&env.uri("x/copy ")).await));
+    // Directories with whitespace names, and a recursive delete of one.
+    env.ufs.create_dir(&env.uri("d ")).await.unwrap();
+    env.put("d /f ", data(3)).await;
+    env.put("d/f", data(4)).await;
+    assert!(env.ufs.stat(&env.uri("d ")).await.unwrap().is_dir);
+    env.ufs.delete(&env.uri("d "), true).await.unwrap();
+    assert!(is_not_found(env.ufs.stat(&env.uri("d /f ")).await));
+    assert_eq!(env.ufs.read_range(&env.uri("d/f"), 0, 100).await.unwrap(), data(4), "the other directory stays");
+}

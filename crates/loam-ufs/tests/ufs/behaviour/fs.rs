@@ -23,7 +23,7 @@ crate::behaviour_tests!(setup;
     stat_file, stat_dir, stat_missing, ranged_reads, pinned_reads, pieced_reads, concurrent_reads, write_then_read,
     list_non_recursive_paginated, list_recursive_paginated, list_missing_is_empty,
     delete_file, delete_recursive, copy, rename, create_dir, outside_root_is_invalid,
-    write_stream_large, write_stream_empty, write_stream_failing_body_keeps_the_old_file,
+    write_stream_large, write_stream_empty, write_stream_failing_body_keeps_the_old_file, exact_paths,
 );
 
 #[test]
@@ -109,4 +109,36 @@ async fn a_name_over_the_limit_is_invalid_input() {
     for r in [env.ufs.stat(&long).await.map(|_| ()), env.ufs.write(&long, bytes::Bytes::from_static(b"x")).await] {
         assert!(matches!(&r, Err(UfsError::InvalidInput(m)) if m.contains("longer than")), "{r:?}");
     }
+}
+
+/// A file and a directory of one name cannot both exist on a file system: a write under a file, a file
+/// where a directory is, and a directory where a file is are `Conflict` at once (they were `Other` or a
+/// retried `Unavailable`, which the worker answered 500 or 503), and nothing changes.
+#[tokio::test]
+async fn a_file_and_a_directory_of_one_name_conflict() {
+    use futures::{StreamExt, TryStreamExt};
+    let (env, _tmp) = setup();
+    let u = |rel: &str| format!("{}/{rel}", env.root);
+    let b = |s: &'static str| bytes::Bytes::from_static(s.as_bytes());
+    env.ufs.write(&u("f"), b("file")).await.unwrap();
+    env.ufs.write(&u("d/child"), b("child")).await.unwrap();
+    let body = || futures::stream::iter(vec![Ok(b("x"))]).boxed();
+    let results = [
+        ("write under a file", env.ufs.write(&u("f/x"), b("x")).await),
+        ("streamed write under a file", env.ufs.write_stream(&u("f/x/y"), body()).await.map(|_| ())),
+        ("directory where a file is", env.ufs.create_dir(&u("f")).await),
+        ("directory under a file", env.ufs.create_dir(&u("f/sub")).await),
+        ("file where a directory is", env.ufs.write_stream(&u("d"), body()).await.map(|_| ())),
+        ("copy under a file", env.ufs.copy(&u("d/child"), &u("f/copy")).await),
+    ];
+    for (what, r) in results {
+        assert!(matches!(&r, Err(UfsError::Conflict(_))), "{what}: {r:?}");
+    }
+    assert_eq!(env.ufs.read_range(&u("f"), 0, 10).await.unwrap(), b("file"));
+    assert_eq!(env.ufs.read_range(&u("d/child"), 0, 10).await.unwrap(), b("child"));
+    assert!(env.ufs.stat(&u("d")).await.unwrap().is_dir);
+    let listed: Vec<_> = env.ufs.list(&env.root, loam_ufs::ListOptions::default()).try_collect().await.unwrap();
+    let mut left: Vec<_> = listed.into_iter().map(|s| s.uri).collect();
+    left.sort();
+    assert_eq!(left, vec![u("d"), u("f")], "no temporary file is left, no directory made");
 }

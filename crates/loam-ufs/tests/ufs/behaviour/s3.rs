@@ -27,7 +27,7 @@ crate::behaviour_tests!(setup;
     stat_file, stat_dir, stat_missing, ranged_reads, pinned_reads, pieced_reads, concurrent_reads, write_then_read,
     list_non_recursive_paginated, list_recursive_paginated, list_missing_is_empty,
     delete_file, delete_recursive, copy, rename, create_dir, outside_root_is_invalid,
-    write_stream_large, write_stream_empty, write_stream_failing_body_keeps_the_old_file,
+    write_stream_large, write_stream_empty, write_stream_failing_body_keeps_the_old_file, exact_paths,
 );
 
 #[test]
