@@ -198,7 +198,8 @@ impl WriteThrough {
         let (target, ufs) = self.resolve(uri)?;
         match ufs.stat(&target.ufs_uri).await {
             Ok(st) if st.is_dir => return Ok(()),
-            Ok(st) => return Err(WorkerError::InvalidInput(format!("{} exists and is a file", st.uri))),
+            // A file and a directory of one name: the conflict the UFS reports when the file is a parent.
+            Ok(st) => return Err(UfsError::Conflict(format!("{} exists and is a file", st.uri)).into()),
             Err(UfsError::NotFound(_)) => {}
             Err(e) => return Err(e.into()),
         }

@@ -55,19 +55,51 @@ pub fn no_such_bucket(bucket: &str) -> S3Error {
     s3_error!(NoSuchBucket, "The specified bucket does not exist: no mount point /{bucket}")
 }
 
-/// Resolves `bucket`/`key` to its UFS URI. Keys whose segments are empty, `.` or `..` name no UFS path.
+/// The longest key S3 accepts, in bytes of UTF-8.
+pub const MAX_KEY_BYTES: usize = 1024;
+/// The longest name of one path component a `file://` mount can hold (Linux's `NAME_MAX`).
+pub const MAX_FILE_NAME_BYTES: usize = 255;
+
+/// Why a key names no UFS path, if it names none: a `400` the client can act on, before anything is
+/// written. S3 would store any such key as an object of its own; Loam refuses it rather than make it
+/// another object (see docs/SEMANTICS.md, "S3 keys").
+fn refuse_key(key: &str, path: &str, file_system: bool) -> Option<S3Error> {
+    let invalid = |why: &str| Some(S3Error::with_message(S3ErrorCode::InvalidArgument, format!("key {key:?} {why}")));
+    if key.len() > MAX_KEY_BYTES {
+        let msg = format!("Your key is too long: {} bytes, at most {MAX_KEY_BYTES}", key.len());
+        return Some(S3Error::with_message(S3ErrorCode::KeyTooLongError, msg));
+    }
+    if key.contains('\0') {
+        return invalid("contains a NUL character, which no UFS path can hold");
+    }
+    if path.is_empty() || path.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
+        return invalid("cannot name a file: its path segments must not be empty, '.' or '..'");
+    }
+    if file_system && let Some(long) = path.split('/').find(|s| s.len() > MAX_FILE_NAME_BYTES) {
+        let msg = format!(
+            "key {key:?}: a path segment of {} bytes is longer than a file:// mount can hold (at most \
+             {MAX_FILE_NAME_BYTES})",
+            long.len()
+        );
+        return Some(S3Error::with_message(S3ErrorCode::KeyTooLongError, msg));
+    }
+    None
+}
+
+/// Resolves `bucket`/`key` to its UFS URI, exactly: the key's bytes are the path's (whitespace, `%`, `+`
+/// and unicode included; the UFS layer keeps them, see loam-ufs `exact_paths`). A key that names no UFS
+/// path is refused (`refuse_key`).
 pub fn object(state: &WorkerState, bucket: &str, key: &str) -> S3Result<Target> {
     let (path, is_dir) = match key.strip_suffix('/') {
         Some(dir) => (dir, true),
         None => (key, false),
     };
-    if path.is_empty() || path.split('/').any(|s| s.is_empty() || s == "." || s == "..") {
-        return Err(S3Error::with_message(
-            S3ErrorCode::InvalidArgument,
-            format!("key {key:?} cannot name a file: its path segments must not be empty, '.' or '..'"),
-        ));
+    let resolved = state.mounts.resolve(&format!("/{bucket}/{path}"));
+    let file_system = resolved.as_ref().is_ok_and(|r| r.ufs_uri.starts_with("file://"));
+    if let Some(e) = refuse_key(key, path, file_system) {
+        return Err(e);
     }
-    match state.mounts.resolve(&format!("/{bucket}/{path}")) {
+    match resolved {
         Ok(r) => Ok(Target { bucket: bucket.to_string(), key: key.to_string(), uri: r.ufs_uri, is_dir }),
         Err(MountError::NotMounted(_)) => Err(no_such_bucket(bucket)),
         Err(e) => Err(S3Error::with_message(S3ErrorCode::InvalidArgument, format!("key {key:?}: {e}"))),

@@ -3,7 +3,8 @@
 //! `InvalidArgument` (`AccessDenied` when the UFS refused our credentials), a UFS or peer that cannot
 //! answer now is `503 ServiceUnavailable` (S3 clients retry it), a conflict `OperationAborted`, what is
 //! not implemented `NotImplemented`, and anything else is `InternalError` — never a panic. The message is the worker's, so the cause
-//! reaches the client.
+//! reaches the client. A file and a directory of the same name on a file system (which S3 would hold
+//! both of) is `409 PathConflict`, Loam's own code: no S3 code says it, and a 5xx would be retried.
 
 use crate::error::WorkerError;
 use crate::s3_api::multipart::store::UploadError;
@@ -12,8 +13,22 @@ use loam_ufs::UfsError;
 use loam_ufs::mount_table::MountError;
 use s3s::{S3Error, S3ErrorCode};
 
+/// The code of a file/directory conflict (see the module header).
+pub const PATH_CONFLICT: &str = "PathConflict";
+
+/// `409 PathConflict` with `message`.
+pub fn path_conflict(message: impl Into<String>) -> S3Error {
+    let mut e = S3Error::with_message(S3ErrorCode::Custom(PATH_CONFLICT.into()), message.into());
+    e.set_status_code(axum::http::StatusCode::CONFLICT);
+    e
+}
+
 /// The S3 error of a worker error.
 pub fn from_worker(e: WorkerError) -> S3Error {
+    if let WorkerError::Ufs(UfsError::Conflict(m)) = &e {
+        tracing::debug!("S3 request refused: {e}");
+        return path_conflict(m.clone());
+    }
     let code = match (&e, e.kind()) {
         (WorkerError::Mount(MountError::NotMounted(_)), _) => S3ErrorCode::NoSuchBucket,
         (WorkerError::Ufs(UfsError::PermissionDenied(_)), _) => S3ErrorCode::AccessDenied,
@@ -87,5 +102,7 @@ mod tests {
         assert_eq!(e.status_code().map(|s| s.as_u16()), Some(503));
         assert_eq!(e.message(), Some("the UFS is down"));
         assert_eq!(from_upload(UploadError::NoSuchUpload("u".into())).code(), &S3ErrorCode::NoSuchUpload);
+        let e = from_worker(WorkerError::Ufs(UfsError::Conflict("a/b is a file".into())));
+        assert_eq!((e.code().as_str(), e.status_code().map(|s| s.as_u16())), (PATH_CONFLICT, Some(409)));
     }
 }

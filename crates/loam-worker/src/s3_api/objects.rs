@@ -3,8 +3,10 @@
 //! copy of what changed before it returns, so a read through any worker after the write sees the new
 //! bytes.
 //!
-//! S3 semantics over a file system: a key ending in `/` is a directory ("folder" marker): PUT creates it
-//! (it cannot hold bytes), DELETE removes it when empty. A directory is no object: GET/HEAD of its name
+//! Keys are exact (`buckets::object`): `"report "` and `"report"` are two objects. S3 semantics over a
+//! file system: a key ending in `/` is a directory ("folder" marker): PUT creates it (it cannot hold
+//! bytes: a body is `400`), DELETE removes it when empty. A file where a directory is, or the other way
+//! round, is `409 PathConflict` (`errors`), nothing written. A directory is no object: GET/HEAD of its name
 //! is `NoSuchKey`, and DeleteObject of it is a no-op, as S3 answers for a missing key. Objects carry no
 //! stored metadata (Content-Type, user metadata): the UFS keeps bytes only, so every object is
 //! `application/octet-stream`.
@@ -159,7 +161,8 @@ pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObje
         if input.content_length.unwrap_or(0) > 0 {
             return Err(s3_error!(
                 InvalidArgument,
-                "key {} ends in '/': it names a directory, which holds no bytes",
+                "key {:?} ends in '/': Loam stores it as a directory (a folder marker), which cannot hold bytes; \
+                 send it with an empty body to create the folder, or name the object without the '/'",
                 t.key
             ));
         }

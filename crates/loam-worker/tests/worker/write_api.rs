@@ -172,7 +172,13 @@ async fn mkdir_and_touch() {
     assert!(c.ufs_root().join("made/inner").is_dir());
     assert_eq!(op(&c, 0, "mkdir", &dir, "").await, success(), "mkdir is idempotent");
     let file = c.write("plain", b"content");
-    assert_eq!(op(&c, 0, "mkdir", &file, "").await.0, 400, "a file is in the way");
+    assert_eq!(op(&c, 0, "mkdir", &file, "").await.0, 409, "a file is in the way");
+    assert_eq!(op(&c, 0, "mkdir", &c.uri("plain/below"), "").await.0, 409, "a file is a parent");
+    let under = c.uri("plain/below/f");
+    let path = format!("/v1/chunk/{}?ufsFullPath={under}", loam_core::file_id(&under));
+    let (status, body) = post(&c, 0, &path, b"x".to_vec()).await;
+    assert_eq!(status, 409, "a write under a file: {body}");
+    assert_eq!(on_disk(&c, "plain").as_deref(), Some(&b"content"[..]), "the file in the way is untouched");
     let fresh = c.uri("made/touched");
     assert_eq!(op(&c, 0, "touch", &fresh, "").await, success());
     assert_eq!(on_disk(&c, "made/touched"), Some(Vec::new()));
