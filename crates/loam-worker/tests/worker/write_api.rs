@@ -260,3 +260,26 @@ async fn invalidation_endpoint_drops_files_and_prefixes() {
     let bad = serde_json::json!({"version": 99, "uris": [keep]});
     assert_eq!(post_json(&c, 0, "/v1/internal/invalidate", &bad).await.0, 400);
 }
+
+/// The write endpoints use the exact path: names that differ only in whitespace are different files
+/// (the UFS layer trimmed them, so a write of `report ` replaced `report`), and `%`/`+` survive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn paths_are_exact_whitespace_and_all() {
+    let c = cluster(2).await;
+    let names = ["ws/report", "ws/report ", "ws/ report", "ws/a+b 100%"];
+    for (i, rel) in names.iter().enumerate() {
+        let uri = c.uri(rel);
+        let q = loam_client::reader::encode_query(&uri);
+        let path = format!("/v1/chunk/{}?ufsFullPath={q}", loam_core::file_id(&uri));
+        assert_eq!(post(&c, i % 2, &path, pattern(100 + i, i as u8)).await, success(), "{rel:?}");
+    }
+    for (i, rel) in names.iter().enumerate() {
+        assert_eq!(on_disk(&c, rel), Some(pattern(100 + i, i as u8)), "the UFS holds {rel:?} exactly");
+    }
+    let gone = c.uri("ws/ report");
+    let q = loam_client::reader::encode_query(&gone);
+    let (status, _) = post(&c, 0, &format!("/v1/rm/{}?ufsFullPath={q}", loam_core::file_id(&gone)), Vec::new()).await;
+    assert_eq!(status, 200);
+    assert!(on_disk(&c, "ws/ report").is_none());
+    assert_eq!(on_disk(&c, "ws/report"), Some(pattern(100, 0)), "its neighbour stays");
+}
