@@ -146,12 +146,25 @@ pub struct Isolated {
 }
 
 impl Isolated {
-    /// Kills the worker at once: its runtime stops, every socket of it closes, nothing is drained.
+    /// Kills the worker at once: its runtime stops, every socket of it closes, nothing is drained. Returns
+    /// once its page store is gone (as a killed process's is: its cache directories unlocked), so that the
+    /// same worker can start again on them; the runtime drops its tasks in the background.
     pub fn kill(&mut self) {
-        // The handle's drop only signals the (already dead) tasks.
-        drop(self.handle.take());
+        let store = self.handle.as_ref().map(|h| Arc::downgrade(h.state.rt.pages()));
+        // The runtime first: the handle's drop signals shutdown, and live tasks would leave the ring
+        // gracefully (a killed process does not). Then the signal reaches no one.
         if let Some(rt) = self.runtime.take() {
             rt.shutdown_background();
+        }
+        drop(self.handle.take());
+        let deadline = std::time::Instant::now() + Duration::from_secs(30);
+        while store.as_ref().is_some_and(|s| s.strong_count() > 0) {
+            if std::time::Instant::now() > deadline {
+                // Not a panic: this also runs in `Drop`. A restart on the same directories will say why.
+                eprintln!("a killed worker's page store is still alive after 30 s");
+                break;
+            }
+            std::thread::sleep(Duration::from_millis(10));
         }
     }
 }

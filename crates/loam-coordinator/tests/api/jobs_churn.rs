@@ -10,9 +10,17 @@ use std::time::Duration;
 /// Three workers whose leases expire 2 s after their last renewal, and jobs that retry an unreachable
 /// worker for 8 s; the third worker runs on a runtime of its own, so that it can be killed at once.
 pub(crate) async fn churn_cluster() -> (Cluster, loam_testsupport::cluster::Isolated) {
+    churn_cluster_with(Duration::from_secs(2), Duration::from_secs(8)).await
+}
+
+/// [`churn_cluster`] with leases of `lease_ttl` and jobs that retry for `retry_window`.
+async fn churn_cluster_with(
+    lease_ttl: Duration,
+    retry_window: Duration,
+) -> (Cluster, loam_testsupport::cluster::Isolated) {
     let opts = loam_testsupport::cluster::Options {
-        lease_ttl: Some(Duration::from_secs(2)),
-        job_retry_window: Some(Duration::from_secs(8)),
+        lease_ttl: Some(lease_ttl),
+        job_retry_window: Some(retry_window),
         ..crate::jobs(2)
     };
     let c = Cluster::start(opts).await;
@@ -73,7 +81,9 @@ pub(crate) fn the_third(third: &Isolated) -> &loam_worker::WorkerHandle {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_free_reaches_a_worker_restarted_on_another_port() {
-    let (c, mut third) = churn_cluster().await;
+    // A lease long enough that the killed worker is still ONLINE when the free starts, so the free must
+    // reach it (a worker already OFFLINE then is not asked: it is not among the live workers).
+    let (c, mut third) = churn_cluster_with(Duration::from_secs(6), Duration::from_secs(15)).await;
     let files = tree(&c, 30);
     let (_, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
     assert_eq!(v["state"], "SUCCEEDED", "{v}");
