@@ -28,7 +28,7 @@ import sys
 
 import requests
 from alluxio import AlluxioFileSystem
-from byte_checks import PAGE, Mismatch, check, original, send_token_on, token_headers
+from byte_checks import PAGE, check, original, run, send_token_on, token_headers
 
 
 def path_id(uri):
@@ -143,8 +143,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Mismatch as e:
-        print(f"MISMATCH: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main)

@@ -38,7 +38,7 @@ import time
 
 import requests
 from alluxiofs import AlluxioFileSystem
-from byte_checks import PAGE, Mismatch, check, fails, original, send_token_on
+from byte_checks import PAGE, check, fails, original, run, send_token_on
 
 LOG = logging.getLogger("alluxiofs_client")
 
@@ -325,8 +325,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Mismatch as e:
-        print(f"MISMATCH: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main)

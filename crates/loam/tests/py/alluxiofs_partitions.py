@@ -37,7 +37,7 @@ import sys
 import time
 
 from alluxiofs_client import client, fell_back, outcome, owner_of, served
-from byte_checks import PAGE, Mismatch, check
+from byte_checks import PAGE, check, run
 
 LOG = logging.getLogger("alluxiofs_partitions")
 
@@ -138,8 +138,4 @@ def main():
 
 
 if __name__ == "__main__":
-    try:
-        sys.exit(main())
-    except Mismatch as e:
-        print(f"MISMATCH: {e}", file=sys.stderr)
-        sys.exit(1)
+    run(main)

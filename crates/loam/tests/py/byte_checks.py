@@ -4,6 +4,7 @@ credentials; what needs a token (writes, loads) gets `Authorization: Bearer $LOA
 requests library once a script calls `send_token_on` (as a deployment's session hook or proxy would)."""
 
 import os
+import sys
 
 import requests
 
@@ -12,6 +13,15 @@ PAGE = 1024 * 1024
 
 class Mismatch(Exception):
     """A byte, length or listing that differs from the UFS original."""
+
+
+def run(main):
+    """Runs a script's `main`: its return value is the exit status; a Mismatch is reported and exits 1."""
+    try:
+        sys.exit(main())
+    except Mismatch as e:
+        print(f"MISMATCH: {e}", file=sys.stderr)
+        sys.exit(1)
 
 
 def check(cond, what):
