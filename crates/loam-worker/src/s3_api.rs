@@ -161,6 +161,16 @@ impl S3 for LoamS3 {
         Ok(S3Response::new(buckets::list(&self.state, self.started, req.input)?))
     }
 
+    async fn create_bucket(&self, req: S3Request<CreateBucketInput>) -> S3Result<S3Response<CreateBucketOutput>> {
+        Ok(S3Response::new(buckets::create(&self.state, &req.input)?))
+    }
+
+    async fn delete_bucket(&self, req: S3Request<DeleteBucketInput>) -> S3Result<S3Response<DeleteBucketOutput>> {
+        buckets::mount_of(&self.state, &req.input.bucket)?;
+        let empty = listing::is_empty(&self.state, &req.input.bucket).await?;
+        Err(buckets::delete_refused(&req.input.bucket, empty))
+    }
+
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {
         buckets::mount_of(&self.state, &req.input.bucket)?;
         Ok(S3Response::new(HeadBucketOutput::default()))

@@ -1,12 +1,16 @@
 //! Buckets are mount points: `/data` is bucket `data` and key `k` in it is the UFS URI `<mount root>/k`,
 //! the same file the worker HTTP API calls `/data/k`. Mounts are read from the worker's live mount view,
-//! so a mount added on the Coordinator is a bucket here within moments; buckets cannot be created or
-//! deleted through S3 (that is `loam mount add`/`remove`).
+//! so a mount added on the Coordinator is a bucket here within moments. Buckets are made and removed on the
+//! Coordinator (`loam mount add`/`remove`), not through S3: CreateBucket of a mounted name answers `200` as
+//! S3 does in us-east-1 when the owner re-creates a bucket it has (nothing changes); of any other name
+//! `501 NotImplemented`, saying how to mount it. DeleteBucket of a bucket with objects is `409
+//! BucketNotEmpty`, as S3; of an empty one `501` (unmount it on the Coordinator): a worker never changes
+//! the mount table, which is the Coordinator's.
 
 use crate::http_api::WorkerState;
 use loam_ufs::Mount;
 use loam_ufs::mount_table::MountError;
-use s3s::dto::{Bucket, ListBucketsInput, ListBucketsOutput, Owner, Timestamp};
+use s3s::dto::{Bucket, CreateBucketInput, CreateBucketOutput, ListBucketsInput, ListBucketsOutput, Owner, Timestamp};
 use s3s::validation::NameValidation;
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use std::time::SystemTime;
@@ -154,4 +158,40 @@ pub fn list(state: &WorkerState, created: SystemTime, input: ListBucketsInput) -
         continuation_token: next,
         prefix: input.prefix,
     })
+}
+
+/// How a bucket is made or removed, for the answers of CreateBucket and DeleteBucket.
+fn use_the_coordinator(what: &str, bucket: &str) -> S3Error {
+    S3Error::with_message(
+        S3ErrorCode::NotImplemented,
+        format!(
+            "{what}: a bucket is a mount point of the Loam Coordinator; {} /{bucket} there \
+             (`loam mount`, the Coordinator's /api/v1/mount); nothing was changed",
+            if what.starts_with("CreateBucket") { "mount a UFS at" } else { "unmount" }
+        ),
+    )
+}
+
+/// CreateBucket: `200` for a mounted name (the owner re-creating its bucket, as S3 in us-east-1 answers;
+/// the request's ACL and object-lock headers went through the same refusals as writes), else `501`.
+pub fn create(state: &WorkerState, input: &CreateBucketInput) -> S3Result<CreateBucketOutput> {
+    if input.create_bucket_configuration.as_ref().is_some_and(|c| c.location_constraint.is_some()) {
+        return Err(S3Error::with_message(
+            S3ErrorCode::InvalidLocationConstraint,
+            "The specified location-constraint is not valid: Loam buckets have no region",
+        ));
+    }
+    match mount_of(state, &input.bucket) {
+        Ok(_) => Ok(CreateBucketOutput { location: Some(format!("/{}", input.bucket)) }),
+        Err(_) => Err(use_the_coordinator("CreateBucket of a bucket that is not mounted", &input.bucket)),
+    }
+}
+
+/// DeleteBucket of a mounted bucket: `409 BucketNotEmpty` when it holds anything, else `501`.
+pub fn delete_refused(bucket: &str, empty: bool) -> S3Error {
+    if empty {
+        use_the_coordinator("DeleteBucket", bucket)
+    } else {
+        S3Error::with_message(S3ErrorCode::BucketNotEmpty, "The bucket you tried to delete is not empty")
+    }
 }

@@ -104,6 +104,14 @@ pub async fn page(state: &WorkerState, mount: &Mount, q: Query<'_>) -> WorkerRes
     Ok(page)
 }
 
+/// Whether bucket `bucket` holds no object and no folder (DeleteBucket's question).
+pub async fn is_empty(state: &WorkerState, bucket: &str) -> S3Result<bool> {
+    let mount = buckets::mount_of(state, bucket)?;
+    let q = Query { prefix: "", delimiter: Some("/"), after: None, max: 1 };
+    let page = page(state, &mount, q).await?;
+    Ok(page.objects.is_empty() && page.prefixes.is_empty())
+}
+
 /// The name a listed entry shows as: its key (`Some(status)`), or the common prefix it falls under
 /// (`None`); nothing when it is outside the prefix.
 fn entry_of(root: &UfsUri, q: Query<'_>, st: UfsStatus) -> Option<(String, Option<UfsStatus>)> {

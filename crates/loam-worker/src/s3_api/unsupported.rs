@@ -16,6 +16,7 @@
 //! | a write with `x-amz-object-lock-*`, a delete with `x-amz-bypass-governance-retention` | `400 InvalidRequest` "Bucket is missing Object Lock Configuration", as S3 |
 //! | a write with `x-amz-acl` other than `private`/`bucket-owner-full-control`, or `x-amz-grant-*` | `400 AccessControlListNotSupported`, as S3 for a bucket with ACLs disabled |
 //! | a write with a non-empty `x-amz-tagging` | `501 NotImplemented` |
+//! | CreateBucket with `x-amz-bucket-object-lock-enabled: true` (its ACL headers as a write's) | `501 NotImplemented` |
 //! | `versionId` other than `null` (query, copy source, DeleteObjects entry) | `400 InvalidArgument` "Invalid version id specified", as S3 |
 //!
 //! The ACL, tagging, versioning, lock and encryption operations themselves (`?acl`, `?tagging`,
@@ -64,6 +65,8 @@ pub fn check(op: &str, headers: &HeaderMap, uri: &Uri) -> S3Result<()> {
             read_headers(headers)
         } else if WRITES.contains(&op) {
             write_headers(headers)
+        } else if op == "CreateBucket" {
+            create_bucket_headers(headers)
         } else if DELETES.contains(&op) {
             delete_headers(headers)
         } else {
@@ -144,6 +147,18 @@ fn write_headers(headers: &HeaderMap) -> S3Result<()> {
     let source = headers.get("x-amz-copy-source").and_then(|v| v.to_str().ok());
     let version = source.and_then(|s| s.split_once('?')).and_then(|(_, q)| value_in(q, "versionId"));
     check_version_id(version.as_deref())
+}
+
+/// CreateBucket of a mounted name changes nothing, so what it would set must be what the bucket is.
+fn create_bucket_headers(headers: &HeaderMap) -> S3Result<()> {
+    let lock = headers.get("x-amz-bucket-object-lock-enabled").and_then(|v| v.to_str().ok());
+    if lock.is_some_and(|v| v.eq_ignore_ascii_case("true")) {
+        return Err(S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            "object lock is not supported: a bucket is a mount point of files; nothing was changed",
+        ));
+    }
+    write_headers(headers)
 }
 
 fn delete_headers(headers: &HeaderMap) -> S3Result<()> {

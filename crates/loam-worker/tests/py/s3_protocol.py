@@ -290,6 +290,26 @@ def protocol():
     assert raw_request(req)[0] == 403, "a wrong SigV2 signature is refused"
     print("ok: SigV2 with x-amz-date")
 
+    # Buckets are mounts: CreateBucket of a mounted name is S3's owner re-create (200, nothing changes);
+    # of another name 501 saying how to mount it; DeleteBucket of a non-empty bucket BucketNotEmpty, of an
+    # empty one 501; what CreateBucket cannot be (ACLs, object lock, a region) is refused.
+    assert s3.create_bucket(Bucket=B)["ResponseMetadata"]["HTTPStatusCode"] == 200
+    assert ufs.read("presigned/obj") == b"signed bytes", "re-creating a bucket keeps its objects"
+    code, status, rid = refusal(s3.create_bucket, Bucket="newbucket")
+    assert (code, status) == ("NotImplemented", 501) and len(rid) == 16, (code, status)
+    assert "newbucket" not in [b["Name"] for b in s3.list_buckets()["Buckets"]]
+    assert refusal(s3.create_bucket, Bucket=B, ACL="public-read")[:2] == ("AccessControlListNotSupported", 400)
+    assert refusal(s3.create_bucket, Bucket=B, ObjectLockEnabledForBucket=True)[:2] == ("NotImplemented", 501)
+    where = {"LocationConstraint": "eu-west-1"}
+    assert refusal(s3.create_bucket, Bucket=B, CreateBucketConfiguration=where)[:2] == ("InvalidLocationConstraint", 400)
+    assert refusal(s3.delete_bucket, Bucket=B)[:2] == ("BucketNotEmpty", 409)
+    assert refusal(s3.delete_bucket, Bucket="nobucket")[:2] == ("NoSuchBucket", 404)
+    for k in keys_of(s3.list_objects(Bucket="s3data")):
+        s3.delete_object(Bucket="s3data", Key=k)
+    assert refusal(s3.delete_bucket, Bucket="s3data")[:2] == ("NotImplemented", 501)
+    assert "s3data" in [b["Name"] for b in s3.list_buckets()["Buckets"]], "the mount stays"
+    print("ok: buckets are mounts")
+
 
 if __name__ == "__main__":
     {"refusals": refusals, "protocol": protocol}[sys.argv[1]]()

@@ -42,6 +42,7 @@ async fn protocol_details_are_as_on_s3() {
         "ok: empty delimiters and owners",
         "ok: ListBuckets pages",
         "ok: SigV2 with x-amz-date",
+        "ok: buckets are mounts",
     ] {
         assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
     }

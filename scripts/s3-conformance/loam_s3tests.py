@@ -1,0 +1,88 @@
+"""A pytest plugin that runs ceph/s3-tests against Loam, where a bucket is a mount point.
+
+s3-tests makes a fresh bucket for nearly every test (CreateBucket) and deletes it afterwards (its teardown
+empties and deletes every bucket of its prefix). Loam's S3 API does not create or delete buckets: they are
+mounts of the Coordinator. This plugin maps the two and changes nothing else:
+
+- before any CreateBucket that a test sends, it mounts an empty directory at `/<bucket>` through the
+  Coordinator's REST API and waits until the worker's S3 API sees it; the CreateBucket then goes to Loam,
+  which answers it as S3 answers the owner re-creating its bucket (`200`);
+- s3-tests' teardown (`nuke_bucket`, which would list object versions and delete the bucket) unmounts the
+  bucket through the Coordinator and removes its directory.
+
+Tests that are about creating or deleting buckets are out of scope (`scope.py`).
+"""
+
+import json
+import os
+import shutil
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+
+COORDINATOR = os.environ["LOAM_COORDINATOR"]
+TOKEN = Path(os.environ["LOAM_TOKEN_FILE"]).read_text().strip()
+BUCKETS = Path(os.environ["LOAM_BUCKET_ROOT"])
+S3_ENDPOINT = os.environ["LOAM_S3_ENDPOINT"]
+
+
+def _mount_api(method, body):
+    req = urllib.request.Request(
+        f"{COORDINATOR}/api/v1/mount",
+        data=json.dumps(body).encode(),
+        method=method,
+        headers={"Authorization": f"Bearer {TOKEN}", "Content-Type": "application/json"},
+    )
+    try:
+        with urllib.request.urlopen(req, timeout=30) as r:
+            return r.status
+    except urllib.error.HTTPError as e:
+        return e.code
+
+
+def _bucket_seen(name):
+    req = urllib.request.Request(f"{S3_ENDPOINT}/{name}", method="HEAD")
+    try:
+        with urllib.request.urlopen(req, timeout=10) as r:
+            return r.status == 200
+    except urllib.error.HTTPError:
+        return False
+
+
+def mount(name):
+    """Mounts a fresh directory as bucket `name` (nothing when it is mounted or cannot be a mount)."""
+    d = BUCKETS / name
+    try:
+        d.mkdir(parents=True, exist_ok=True)
+    except OSError:
+        return
+    if _mount_api("POST", {"path": f"/{name}", "ufs": f"file://{d}"}) not in (200, 409):
+        return  # a name Loam cannot mount: the CreateBucket goes on and gets Loam's answer
+    deadline = time.monotonic() + 15
+    while not _bucket_seen(name) and time.monotonic() < deadline:
+        time.sleep(0.02)
+
+
+def unmount(name):
+    _mount_api("DELETE", {"path": f"/{name}"})
+    shutil.rmtree(BUCKETS / name, ignore_errors=True)
+
+
+def pytest_configure(config):
+    import botocore.client
+    import s3tests.functional as f
+
+    make_call = botocore.client.BaseClient._make_api_call
+
+    def _make_api_call(self, operation_name, api_params):
+        if operation_name == "CreateBucket" and isinstance(api_params.get("Bucket"), str):
+            mount(api_params["Bucket"])
+        return make_call(self, operation_name, api_params)
+
+    botocore.client.BaseClient._make_api_call = _make_api_call
+
+    def nuke_bucket(client, bucket):
+        unmount(bucket)
+
+    f.nuke_bucket = nuke_bucket
