@@ -21,6 +21,7 @@
 //!   written.
 
 pub mod auth;
+pub mod bucket_config;
 pub mod buckets;
 pub mod edge;
 pub mod errors;
@@ -40,13 +41,14 @@ use loam_listener::Listener;
 use multipart::store::UploadStore;
 use s3s::dto::*;
 use s3s::service::{S3Service, S3ServiceBuilder};
-use s3s::{S3, S3Request, S3Response, S3Result};
+use s3s::{S3, S3ErrorCode, S3Request, S3Response, S3Result};
 use std::fmt;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
+use unsupported::check_version_id;
 
 /// Default port of the S3 API.
 pub const DEFAULT_S3_PORT: u16 = 29998;
@@ -169,6 +171,80 @@ impl S3 for LoamS3 {
         buckets::mount_of(&self.state, &req.input.bucket)?;
         let empty = listing::is_empty(&self.state, &req.input.bucket).await?;
         Err(buckets::delete_refused(&req.input.bucket, empty))
+    }
+
+    async fn get_bucket_acl(&self, req: S3Request<GetBucketAclInput>) -> S3Result<S3Response<GetBucketAclOutput>> {
+        Ok(S3Response::new(bucket_config::bucket_acl(&self.state, &req.input.bucket)?))
+    }
+
+    async fn get_object_acl(&self, req: S3Request<GetObjectAclInput>) -> S3Result<S3Response<GetObjectAclOutput>> {
+        check_version_id(req.input.version_id.as_deref())?;
+        Ok(S3Response::new(bucket_config::object_acl(&self.state, &req.input.bucket, &req.input.key).await?))
+    }
+
+    async fn get_object_tagging(
+        &self,
+        req: S3Request<GetObjectTaggingInput>,
+    ) -> S3Result<S3Response<GetObjectTaggingOutput>> {
+        check_version_id(req.input.version_id.as_deref())?;
+        Ok(S3Response::new(bucket_config::object_tagging(&self.state, &req.input.bucket, &req.input.key).await?))
+    }
+
+    async fn get_bucket_versioning(
+        &self,
+        req: S3Request<GetBucketVersioningInput>,
+    ) -> S3Result<S3Response<GetBucketVersioningOutput>> {
+        Ok(S3Response::new(bucket_config::versioning(&self.state, &req.input.bucket)?))
+    }
+
+    async fn list_object_versions(
+        &self,
+        req: S3Request<ListObjectVersionsInput>,
+    ) -> S3Result<S3Response<ListObjectVersionsOutput>> {
+        Ok(S3Response::new(bucket_config::list_versions(&self.state, req.input).await?))
+    }
+
+    async fn get_bucket_tagging(
+        &self,
+        req: S3Request<GetBucketTaggingInput>,
+    ) -> S3Result<S3Response<GetBucketTaggingOutput>> {
+        Err(bucket_config::not_configured(&self.state, &req.input.bucket, S3ErrorCode::NoSuchTagSet, "tag set"))
+    }
+
+    async fn get_bucket_policy(
+        &self,
+        req: S3Request<GetBucketPolicyInput>,
+    ) -> S3Result<S3Response<GetBucketPolicyOutput>> {
+        Err(bucket_config::not_configured(&self.state, &req.input.bucket, S3ErrorCode::NoSuchBucketPolicy, "policy"))
+    }
+
+    async fn get_bucket_lifecycle_configuration(
+        &self,
+        req: S3Request<GetBucketLifecycleConfigurationInput>,
+    ) -> S3Result<S3Response<GetBucketLifecycleConfigurationOutput>> {
+        let code = S3ErrorCode::NoSuchLifecycleConfiguration;
+        Err(bucket_config::not_configured(&self.state, &req.input.bucket, code, "lifecycle configuration"))
+    }
+
+    async fn get_bucket_cors(&self, req: S3Request<GetBucketCorsInput>) -> S3Result<S3Response<GetBucketCorsOutput>> {
+        let code = S3ErrorCode::NoSuchCORSConfiguration;
+        Err(bucket_config::not_configured(&self.state, &req.input.bucket, code, "CORS configuration"))
+    }
+
+    async fn get_object_lock_configuration(
+        &self,
+        req: S3Request<GetObjectLockConfigurationInput>,
+    ) -> S3Result<S3Response<GetObjectLockConfigurationOutput>> {
+        let code = S3ErrorCode::ObjectLockConfigurationNotFoundError;
+        Err(bucket_config::not_configured(&self.state, &req.input.bucket, code, "object lock configuration"))
+    }
+
+    async fn get_bucket_encryption(
+        &self,
+        req: S3Request<GetBucketEncryptionInput>,
+    ) -> S3Result<S3Response<GetBucketEncryptionOutput>> {
+        let code = S3ErrorCode::ServerSideEncryptionConfigurationNotFoundError;
+        Err(bucket_config::not_configured(&self.state, &req.input.bucket, code, "encryption configuration"))
     }
 
     async fn head_bucket(&self, req: S3Request<HeadBucketInput>) -> S3Result<S3Response<HeadBucketOutput>> {

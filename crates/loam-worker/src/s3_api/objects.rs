@@ -70,6 +70,11 @@ async fn open(state: &WorkerState, bucket: &str, key: &str) -> S3Result<Opened> 
     })
 }
 
+/// `Ok` when `bucket`/`key` is an object (`NoSuchKey` else), for the reads of its configuration.
+pub async fn exists(state: &WorkerState, bucket: &str, key: &str) -> S3Result<()> {
+    open(state, bucket, key).await.map(drop)
+}
+
 /// `If-Match` (412 when the ETag differs) and `If-None-Match` (304 when it matches).
 fn check_conditions(
     meta: &ObjectMeta,

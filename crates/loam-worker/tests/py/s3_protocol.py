@@ -310,6 +310,38 @@ def protocol():
     assert "s3data" in [b["Name"] for b in s3.list_buckets()["Buckets"]], "the mount stays"
     print("ok: buckets are mounts")
 
+    # Reads of configuration Loam does not do answer what S3 answers a bucket without it.
+    assert "Status" not in s3.get_bucket_versioning(Bucket=B)
+    for acl in (s3.get_bucket_acl(Bucket=B), s3.get_object_acl(Bucket=B, Key="presigned/obj")):
+        assert [g["Permission"] for g in acl["Grants"]] == ["FULL_CONTROL"] and acl["Owner"]["ID"], acl
+        assert acl["Grants"][0]["Grantee"]["ID"] == acl["Owner"]["ID"], acl
+    assert s3.get_object_tagging(Bucket=B, Key="presigned/obj")["TagSet"] == []
+    assert refusal(s3.get_object_tagging, Bucket=B, Key="no/such")[:2] == ("NoSuchKey", 404)
+    assert refusal(s3.get_object_acl, Bucket=B, Key="presigned/obj", VersionId="v1")[:2] == ("InvalidArgument", 400)
+    for fn, want in ((s3.get_bucket_tagging, ("NoSuchTagSet", 404)), (s3.get_bucket_policy, ("NoSuchBucketPolicy", 404)),
+                     (s3.get_bucket_lifecycle_configuration, ("NoSuchLifecycleConfiguration", 404)),
+                     (s3.get_bucket_cors, ("NoSuchCORSConfiguration", 404)),
+                     (s3.get_object_lock_configuration, ("ObjectLockConfigurationNotFoundError", 404)),
+                     (s3.get_bucket_encryption, ("ServerSideEncryptionConfigurationNotFoundError", 400))):
+        got = refusal(fn, Bucket=B)[:2]
+        assert got == want, (fn, got)
+        assert refusal(fn, Bucket="nobucket")[:2] == ("NoSuchBucket", 404), fn
+    for i in range(3):
+        s3.put_object(Bucket=B, Key=f"ver/k{i}", Body=b"v" * i)
+    pages, kwargs = [], {"Bucket": B, "Prefix": "ver/", "MaxKeys": 2}
+    while True:
+        page = s3.list_object_versions(**kwargs)
+        pages.append(page)
+        if not page["IsTruncated"]:
+            break
+        kwargs.update(KeyMarker=page["NextKeyMarker"], VersionIdMarker=page["NextVersionIdMarker"])
+    versions = [v for p in pages for v in p.get("Versions", [])]
+    assert [(v["Key"], v["VersionId"], v["IsLatest"], v["Size"]) for v in versions] == [
+        (f"ver/k{i}", "null", True, i) for i in range(3)
+    ], versions
+    assert len(pages) == 2 and not any(p.get("DeleteMarkers") for p in pages), pages
+    print("ok: configuration reads as for a bucket without it")
+
 
 if __name__ == "__main__":
     {"refusals": refusals, "protocol": protocol}[sys.argv[1]]()

@@ -43,6 +43,7 @@ async fn protocol_details_are_as_on_s3() {
         "ok: ListBuckets pages",
         "ok: SigV2 with x-amz-date",
         "ok: buckets are mounts",
+        "ok: configuration reads as for a bucket without it",
     ] {
         assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
     }
