@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine: Debian packages (etcd, protoc, nginx for the
-# benchmark, fuse3 and fio for the FUSE mount), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
+# benchmark, fuse3 and fio for the FUSE mount, rclone and s3fs for the S3 client tests), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -14,6 +14,9 @@ command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 # The FUSE mount tests: fusermount3 (mounts by non-root users) and fio (reads with verification).
 command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
 command -v fio >/dev/null 2>&1 || need_apt+=(fio)
+# The S3 client tests (crates/loam-worker/tests/worker/s3_clients.rs): Debian's rclone and s3fs.
+command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
+command -v s3fs >/dev/null 2>&1 || need_apt+=(s3fs)
 # The network-namespace harness (loam_testsupport::netns): namespaces and veths (ip), faults (nft).
 command -v ip >/dev/null 2>&1 || need_apt+=(iproute2)
 command -v nft >/dev/null 2>&1 || need_apt+=(nftables)
