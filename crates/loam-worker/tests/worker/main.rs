@@ -13,6 +13,7 @@ mod priority;
 mod quota;
 mod read_through;
 mod s3_api;
+mod s3_big_copy;
 mod s3_clients;
 mod s3_keys;
 mod s3_protocol;

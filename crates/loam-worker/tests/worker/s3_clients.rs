@@ -8,7 +8,7 @@
 //! (rclone) and `retries=1` (s3fs), so that an error of ours is not hidden by a retry that succeeds.
 //! The AWS CLI has its own tests (`s3_api.rs`, `s3_big_copy.rs`).
 
-mod tools;
+pub(crate) mod tools;
 
 use crate::PAGE;
 use crate::s3_api::options;
@@ -19,7 +19,7 @@ use std::path::Path;
 use tools::{FuseMount, assert_same_files, both, ok, run, tool, tree, write_tree};
 
 /// The test key pair (what `options` configures the workers with).
-fn keys() -> (String, String) {
+pub(crate) fn keys() -> (String, String) {
     let c = options(1, PAGE).s3.credentials.expect("the S3 tests' key pair");
     (c.access_key, c.secret_key)
 }
