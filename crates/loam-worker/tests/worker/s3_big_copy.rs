@@ -91,8 +91,11 @@ async fn aws(home: &Path, endpoint: &str, args: &[&str]) -> String {
     .into_iter()
     .map(|(k, v)| (k.to_string(), v.to_string()))
     .collect();
-    let mut all = vec!["--endpoint-url", endpoint, "--only-show-errors"];
+    let mut all = vec!["--endpoint-url", endpoint];
     all.extend_from_slice(args);
+    if matches!(args, ["s3", "cp" | "sync", ..]) {
+        all.push("--only-show-errors"); // no progress lines
+    }
     let out = run(&crate::s3_api::venv_bin("aws"), &all, home, &env).await;
     ok(&format!("aws {}", args.join(" ")), &out)
 }
