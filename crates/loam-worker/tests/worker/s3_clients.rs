@@ -177,3 +177,20 @@ async fn s3fs_mounts_a_file_and_an_s3_bucket_read_only() {
     s3fs_on(&c, home.path(), "data", &src).await;
     s3fs_on(&c, home.path(), "s3data", &src).await;
 }
+
+/// rclone creates the bucket before `touch` (and `mkdir`, `copyto`) writes: CreateBucket of a mounted
+/// name succeeds, as S3 answers a bucket's owner (it was a `501`, and `rclone touch` failed); of any other
+/// name it stays a refusal and makes nothing.
+#[tokio::test(flavor = "multi_thread")]
+async fn rclone_touch_writes_into_an_existing_bucket_and_mkdir_makes_no_bucket() {
+    let c = Cluster::start(options(1, PAGE)).await;
+    let home = tempfile::tempdir().unwrap();
+    let env = rclone_env(&c);
+    ok("rclone touch", &rclone(home.path(), &env, &["touch", "w0:data/touched/new file"]).await);
+    assert_eq!(std::fs::read(c.ufs_root().join("touched/new file")).unwrap(), b"", "an empty object");
+    let out = rclone(home.path(), &env, &["mkdir", "w0:nosuch"]).await;
+    assert!(!out.status.success(), "a bucket that is no mount was made: {}", both(&out));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("NotImplemented"), "{}", both(&out));
+    let buckets = ok("rclone lsd", &rclone(home.path(), &env, &["lsd", "w0:"]).await);
+    assert!(buckets.contains(" data") && !buckets.contains("nosuch"), "{buckets}");
+}
