@@ -278,9 +278,13 @@ impl MountService {
             Err(UfsError::NotFound(_)) => Err(MountServiceError::UfsMissing(uri)),
             // OpenDAL classifies S3's NoSuchBucket as a configuration error; to the user it is a missing path.
             Err(UfsError::InvalidInput(m)) if m.contains("NoSuchBucket") => Err(MountServiceError::UfsMissing(uri)),
-            Err(e @ (UfsError::InvalidInput(_) | UfsError::PermissionDenied(_) | UfsError::Conflict(_))) => {
-                Err(MountServiceError::UfsRejected { uri, reason: e.to_string() })
-            }
+            Err(
+                e @ (UfsError::InvalidInput(_)
+                | UfsError::PermissionDenied(_)
+                | UfsError::Conflict(_)
+                | UfsError::Unsupported(_)
+                | UfsError::ConditionFailed(_)),
+            ) => Err(MountServiceError::UfsRejected { uri, reason: e.to_string() }),
             // Network errors arrive as `Other` once the UFS layer's retries are exhausted, not only as
             // `Unavailable`; either way the user must look at the endpoint, so both read as unreachable.
             Err(e @ (UfsError::Unavailable(_) | UfsError::Other(_) | UfsError::Changed(_))) => {

@@ -25,6 +25,12 @@ pub enum UfsError {
     /// The file is no longer the version a read was pinned to (its version tag, `loam_core::version`).
     #[error("changed in UFS: {0}")]
     Changed(String),
+    /// The UFS cannot do what was asked (store metadata on a file system without extended attributes).
+    #[error("not supported by the UFS: {0}")]
+    Unsupported(String),
+    /// A conditional write's condition did not hold (`WriteCondition`); nothing was written.
+    #[error("precondition failed: {0}")]
+    ConditionFailed(String),
     /// Anything else the UFS library reported.
     #[error("UFS error: {0}")]
     Other(String),
@@ -40,7 +46,8 @@ impl UfsError {
             UfsError::NotFound(_) => ErrorKind::NotFound,
             UfsError::InvalidInput(_) | UfsError::PermissionDenied(_) => ErrorKind::InvalidInput,
             UfsError::Unavailable(_) => ErrorKind::Unavailable,
-            UfsError::Changed(_) => ErrorKind::Changed,
+            UfsError::Changed(_) | UfsError::ConditionFailed(_) => ErrorKind::Changed,
+            UfsError::Unsupported(_) => ErrorKind::NotImplemented,
             UfsError::Conflict(_) => ErrorKind::Conflict,
             UfsError::Other(_) => ErrorKind::Internal,
         }

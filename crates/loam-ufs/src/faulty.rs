@@ -7,7 +7,7 @@
 //! the delay, the inner read, corruption, count the bytes. Pattern faults apply to every operation whose
 //! URI (either URI of a copy/rename) contains the substring; the other faults apply to reads only.
 
-use crate::{ListOptions, Ufs, UfsError, UfsResult, UfsStatus};
+use crate::{ListOptions, Ufs, UfsError, UfsResult, UfsStatus, WriteOptions};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use futures::stream::{self, BoxStream, StreamExt};
@@ -205,9 +205,14 @@ impl Ufs for FaultyUfs {
         self.inner.write(uri, data).await
     }
 
-    async fn write_stream(&self, uri: &str, body: BoxStream<'static, Result<Bytes, std::io::Error>>) -> UfsResult<u64> {
+    async fn write_stream(
+        &self,
+        uri: &str,
+        body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        opts: WriteOptions,
+    ) -> UfsResult<u64> {
         self.check_pattern(&[uri])?;
-        self.inner.write_stream(uri, body).await
+        self.inner.write_stream(uri, body, opts).await
     }
 
     async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()> {

@@ -8,6 +8,7 @@ pub mod error;
 #[cfg(feature = "testing")]
 pub mod faulty;
 pub mod mount_table;
+pub mod object_meta;
 pub mod opendal_ufs;
 pub mod policy;
 pub mod registry;
@@ -15,6 +16,7 @@ pub mod secret_refs;
 
 pub use error::{UfsError, UfsResult};
 pub use mount_table::{Mount, MountTable};
+pub use object_meta::{ObjectMetadata, WriteCondition, WriteOptions};
 pub use opendal_ufs::{OpendalUfs, install_process_defaults};
 pub use policy::UfsPolicy;
 pub use registry::UfsRegistry;
@@ -38,6 +40,9 @@ pub struct UfsStatus {
     pub etag: Option<String>,
     /// Last modification time, when known.
     pub modified: Option<SystemTime>,
+    /// What is stored with the object besides its bytes (`object_meta`), for this version: read by a
+    /// `stat` of a file (`Some`, empty when nothing is stored), not by a listing (`None`).
+    pub meta: Option<ObjectMetadata>,
 }
 
 /// Options of a listing.
@@ -90,8 +95,15 @@ pub trait Ufs: Send + Sync + 'static {
 
     /// Writes (creates or replaces) a file from a stream of chunks, never holding it whole; returns the
     /// bytes written. Readers see the old file or the new one, never a part: a failing body (an error
-    /// from the stream, reported as `InvalidInput`) or UFS leaves the old file in place.
-    async fn write_stream(&self, uri: &str, body: BoxStream<'static, Result<Bytes, std::io::Error>>) -> UfsResult<u64>;
+    /// from the stream, reported as `InvalidInput`) or UFS leaves the old file in place. The bytes and
+    /// `opts.metadata` become visible together (see `object_meta` for what each UFS stores); a UFS that
+    /// cannot store client metadata refuses with `Unsupported`, writing nothing.
+    async fn write_stream(
+        &self,
+        uri: &str,
+        body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        opts: WriteOptions,
+    ) -> UfsResult<u64>;
 
     /// Deletes a file (missing is not an error), or a directory tree when `recursive`.
     async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()>;

@@ -40,12 +40,13 @@ mod beneath;
 mod error_mapping;
 mod exact_paths;
 mod operators;
+mod s3_meta;
 pub mod s3_options;
 mod static_keys;
 pub mod streamed_write;
 mod transient;
 
-use crate::{ListOptions, MountOptions, Ufs, UfsError, UfsResult, UfsStatus};
+use crate::{ListOptions, MountOptions, Ufs, UfsError, UfsResult, UfsStatus, WriteOptions};
 use async_trait::async_trait;
 use beneath::Beneath;
 use bytes::Bytes;
@@ -139,7 +140,8 @@ impl OpendalUfs {
         }
     }
 
-    fn status(root: &UfsUri, rel: &str, meta: &Metadata) -> UfsStatus {
+    /// The status of an entry; with `with_meta` (a stat, not a listing), a file's stored metadata too.
+    fn status(root: &UfsUri, rel: &str, meta: &Metadata, with_meta: bool) -> UfsStatus {
         let is_dir = meta.is_dir();
         UfsStatus {
             uri: root.join(rel).as_string(),
@@ -147,6 +149,7 @@ impl OpendalUfs {
             length: if is_dir { 0 } else { meta.content_length() },
             etag: if is_dir { None } else { meta.etag().map(|e| e.trim_matches('"').to_string()) },
             modified: meta.last_modified().map(SystemTime::from),
+            meta: (with_meta && !is_dir).then(|| s3_meta::from_stat(meta)),
         }
     }
 }
@@ -326,7 +329,7 @@ impl Ufs for OpendalUfs {
     async fn stat(&self, uri: &str) -> UfsResult<UfsStatus> {
         let rel = self.rel_key(uri)?;
         if let Some(b) = &self.beneath {
-            let found = b.stat(&rel, uri).await?;
+            let (found, meta) = b.stat_meta(&rel, uri).await?;
             let (length, modified) = (found.length, found.modified);
             return Ok(UfsStatus {
                 uri: self.root.join(&rel).as_string(),
@@ -334,6 +337,7 @@ impl Ufs for OpendalUfs {
                 length,
                 etag: None,
                 modified,
+                meta,
             });
         }
         let op = &self.op;
@@ -349,7 +353,7 @@ impl Ufs for OpendalUfs {
             }
         })
         .await?;
-        Ok(Self::status(&self.root, &rel, &meta))
+        Ok(Self::status(&self.root, &rel, &meta, true))
     }
 
     fn list(&self, uri: &str, opts: ListOptions) -> BoxStream<'static, UfsResult<UfsStatus>> {
@@ -369,6 +373,7 @@ impl Ufs for OpendalUfs {
                     length: f.length,
                     etag: None,
                     modified: f.modified,
+                    meta: None,
                 })
                 .boxed();
         }
@@ -409,7 +414,7 @@ impl Ufs for OpendalUfs {
                             if (recursive && meta.is_dir()) || meta.mode() == EntryMode::Unknown {
                                 return Ok(None);
                             }
-                            Ok(Some(Self::status(&root, path, &meta)))
+                            Ok(Some(Self::status(&root, path, &meta, false)))
                         }
                     })
                     .boxed(),
@@ -447,10 +452,15 @@ impl Ufs for OpendalUfs {
         Ok(())
     }
 
-    async fn write_stream(&self, uri: &str, body: BoxStream<'static, Result<Bytes, std::io::Error>>) -> UfsResult<u64> {
+    async fn write_stream(
+        &self,
+        uri: &str,
+        body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        opts: WriteOptions,
+    ) -> UfsResult<u64> {
         let rel = self.file_key(uri)?;
         self.check(&rel, uri).await?;
-        streamed_write::write_stream(&self.op, &rel, uri, body).await
+        streamed_write::write_stream(&self.op, &rel, uri, body, opts, self.beneath.as_ref()).await
     }
 
     async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()> {

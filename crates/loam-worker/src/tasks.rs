@@ -142,6 +142,7 @@ impl TaskRunner {
                 .modified_ms
                 .and_then(|ms| u64::try_from(ms).ok())
                 .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+            meta: None,
         });
         let file = self.rt.open_with(&f.ufs_uri, known).await.map_err(|e| e.to_string())?;
         let length = file.record.length;

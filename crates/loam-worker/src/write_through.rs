@@ -32,7 +32,7 @@ use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use loam_client::{MembershipView, PeerClient, PeerError};
 use loam_core::WorkerId;
 use loam_ufs::mount_table::Resolved;
-use loam_ufs::{ListOptions, Ufs, UfsError, UfsStatus};
+use loam_ufs::{ListOptions, Ufs, UfsError, UfsStatus, WriteOptions};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 use std::time::Duration;
@@ -104,16 +104,17 @@ impl WriteThrough {
         &self.peers
     }
 
-    /// Writes `body` to `uri` in the UFS (streamed), then invalidates the cache for `uri` on this worker
-    /// and on its ring owners; returns the new UFS status.
+    /// Writes `body` to `uri` in the UFS (streamed) with `opts` (its metadata, a condition), then
+    /// invalidates the cache for `uri` on this worker and on its ring owners; returns the new UFS status.
     pub async fn put(
         &self,
         uri: &str,
         body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+        opts: WriteOptions,
     ) -> WorkerResult<UfsStatus> {
         let (target, ufs) = self.resolve(uri)?;
         let uri = target.ufs_uri;
-        let written = ufs.write_stream(&uri, body).await;
+        let written = ufs.write_stream(&uri, body, opts).await;
         let dropped = self.invalidate(Invalidation::files(vec![uri.clone()])).await;
         written?;
         dropped?;
@@ -363,7 +364,9 @@ async fn copy_file(
     if same_ufs(src, dst) {
         return Ok(src_ufs.copy(&src.ufs_uri, &dst.ufs_uri).await?);
     }
-    dst_ufs.write_stream(&dst.ufs_uri, read_stream(src_ufs.clone(), src.ufs_uri.clone(), length)).await?;
+    dst_ufs
+        .write_stream(&dst.ufs_uri, read_stream(src_ufs.clone(), src.ufs_uri.clone(), length), Default::default())
+        .await?;
     Ok(())
 }
 

@@ -19,7 +19,11 @@
 //!   (OpenDAL's fs lister follows symlinks wherever they lead, and its debug builds panic on a symlinked
 //!   directory.)
 //! - `openat2` needs Linux 5.6 or later; on an older kernel every operation fails with `Unavailable`.
+//! - **Metadata records** (`object_meta`): read from, and written to, a descriptor resolved beneath the
+//!   root ([`Beneath::stat_meta`], [`Beneath::set_record`]); the stat and the record come from one
+//!   descriptor, so the record's tag is compared with the version that was stat'ed.
 
+use crate::object_meta::{FileRecord, ObjectMetadata, RECORD_VERSION, XATTR_NAME};
 use crate::{UfsError, UfsResult};
 use bytes::Bytes;
 use futures::stream::{self, BoxStream, StreamExt};
@@ -84,6 +88,54 @@ impl Beneath {
             length: if meta.is_dir() { 0 } else { meta.len() },
             modified: meta.modified().ok(),
         })
+    }
+
+    /// Like [`stat`](Self::stat), and for a regular file also its metadata record when it describes this
+    /// version (empty otherwise: none, a stale one of a file rewritten outside Loam, or an unreadable one).
+    pub async fn stat_meta(&self, rel: &str, uri: &str) -> UfsResult<(Found, Option<ObjectMetadata>)> {
+        let (me, rel, uri) = (self.clone(), rel.to_string(), uri.to_string());
+        blocking(move || {
+            let found = me.stat_now(&rel, &uri)?;
+            if found.is_dir {
+                return Ok((found, None));
+            }
+            // O_PATH descriptors have no xattrs: the file is opened (O_NONBLOCK: a FIFO must not hang).
+            let Ok(fd) = me.resolve(&rel, OFlags::RDONLY | OFlags::NONBLOCK) else { return Ok((found, None)) };
+            let file = File::from(fd);
+            let meta = file.metadata().map_err(|e| map_io(e, &uri))?;
+            if !meta.is_file() {
+                return Ok((found, None));
+            }
+            let found = Found { is_dir: false, length: meta.len(), modified: meta.modified().ok() };
+            Ok((found, Some(read_record(&file, &tag_of(&meta), &uri))))
+        })
+        .await
+    }
+
+    /// Stores `meta` as the record of the regular file `rel` (a write's hidden sibling, before its rename),
+    /// naming the version it is now. A file system without user xattrs is `Unsupported`.
+    pub async fn set_record(&self, rel: &str, uri: &str, meta: ObjectMetadata) -> UfsResult<()> {
+        let (me, rel, uri) = (self.clone(), rel.to_string(), uri.to_string());
+        blocking(move || {
+            let fd = me.resolve(&rel, OFlags::RDONLY | OFlags::NONBLOCK).map_err(|e| map_errno(e, &uri))?;
+            let file = File::from(fd);
+            let stat = file.metadata().map_err(|e| map_io(e, &uri))?;
+            let record = FileRecord { v: RECORD_VERSION, tag: tag_of(&stat), meta };
+            let value = serde_json::to_vec(&record).map_err(|e| UfsError::Other(format!("{uri}: {e}")))?;
+            rustix::fs::fsetxattr(&file, XATTR_NAME, &value, rustix::fs::XattrFlags::empty()).map_err(|e| match e {
+                Errno::NOTSUP => UfsError::Unsupported(format!(
+                    "{uri}: the file system of this file:// mount has no user extended attributes, where Loam \
+                     keeps object metadata (Content-Type, x-amz-meta-*, ...); write it without metadata, or \
+                     mount a file system that has them"
+                )),
+                Errno::TOOBIG | Errno::NOSPC | Errno::RANGE => UfsError::InvalidInput(format!(
+                    "{uri}: the object's metadata ({} bytes) is larger than the file system keeps with a file",
+                    value.len()
+                )),
+                e => map_errno(e, &uri),
+            })
+        })
+        .await
     }
 
     /// The entries under directory `rel` (`""`: the root), read through descriptors resolved beneath the
@@ -287,6 +339,46 @@ fn map_io(e: std::io::Error, uri: &str) -> UfsError {
         K::IsADirectory => UfsError::InvalidInput(format!("{uri} is a directory")),
         _ => UfsError::Other(format!("{uri}: {e}")),
     }
+}
+
+/// The metadata in `file`'s record when the record describes version `tag`; empty otherwise.
+fn read_record(file: &File, tag: &str, uri: &str) -> ObjectMetadata {
+    let mut buf = Vec::with_capacity(1024);
+    let value = match rustix::fs::fgetxattr(file, XATTR_NAME, spare(&mut buf)) {
+        Ok(_) => buf,
+        Err(Errno::RANGE) => match rustix::fs::fgetxattr_query(file, XATTR_NAME) {
+            Ok(n) => {
+                let mut big = Vec::with_capacity(n);
+                match rustix::fs::fgetxattr(file, XATTR_NAME, spare(&mut big)) {
+                    Ok(_) => big,
+                    Err(_) => return ObjectMetadata::default(),
+                }
+            }
+            Err(_) => return ObjectMetadata::default(),
+        },
+        // ENODATA: none; ENOTSUP: a file system without xattrs. Either way nothing is stored.
+        Err(_) => return ObjectMetadata::default(),
+    };
+    match serde_json::from_slice::<FileRecord>(&value) {
+        Ok(rec) if rec.v == RECORD_VERSION && rec.tag == tag => rec.meta,
+        Ok(rec) if rec.v == RECORD_VERSION => ObjectMetadata::default(), // rewritten outside Loam: stale
+        Ok(rec) => {
+            loam_core::warn_limited!(
+                "{uri}: metadata record of version {} ignored (this build reads {RECORD_VERSION})",
+                rec.v
+            );
+            ObjectMetadata::default()
+        }
+        Err(e) => {
+            loam_core::warn_limited!("{uri}: unreadable metadata record ignored: {e}");
+            ObjectMetadata::default()
+        }
+    }
+}
+
+/// The spare capacity of `buf`, which `fgetxattr` fills (and sets the length of).
+fn spare(buf: &mut Vec<u8>) -> rustix::buffer::SpareCapacity<'_, u8> {
+    rustix::buffer::spare_capacity(buf)
 }
 
 /// The version tag of an open file: its length and modification time (ms), as `stat` reports them.

@@ -11,13 +11,19 @@
 //!   visible to a listing of the directory while the write runs; that is the price of an atomic rename
 //!   (it must be on the same file system, so it cannot live elsewhere).
 //!
+//! Metadata (`object_meta`): S3 gets it as the upload's headers when the writer is created (what
+//! `WriteOptions::amend` adds after the body cannot reach it); fs gets it as the sibling's record, set after
+//! the body (amendments included) and before the rename, so it appears with the bytes. On a file system
+//! without xattrs a write that carries client metadata fails (`Unsupported`) and leaves the old file.
+//!
 //! Which path is taken follows the operator's capabilities (`rename`: fs), not the scheme, so a service
 //! added later takes the right one.
 
+use super::beneath::Beneath;
 use super::exact_paths::arm;
-use super::transient;
-use crate::UfsError;
+use super::{s3_meta, transient};
 use crate::opendal_ufs::error_mapping::map_error;
+use crate::{UfsError, WriteOptions};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
@@ -41,44 +47,78 @@ impl From<opendal::Error> for Failure {
     }
 }
 
-/// Writes `body` to the relative key `rel` (full URI `uri`, for messages); returns the bytes written.
+/// Writes `body` to the relative key `rel` (full URI `uri`, for messages) with `opts`; returns the bytes
+/// written. `beneath`: the root of a `file://` mount (where the metadata record is set).
 pub async fn write_stream(
     op: &Operator,
     rel: &str,
     uri: &str,
     body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    opts: WriteOptions,
+    beneath: Option<&Beneath>,
 ) -> Result<u64, UfsError> {
     if op.info().capability().rename {
         let tmp = temp_sibling(rel);
-        let written = match copy_into(op, &tmp, uri, body).await {
-            Ok(n) => n,
-            Err(e) => {
-                // The sibling may not exist (the first write failed); nothing else to clean up then.
-                if let Err(del) = op.delete(&arm(&tmp)).await {
-                    tracing::warn!("could not delete the partial upload {tmp} of {uri}: {del}");
+        let done = async {
+            let written = copy_into(op, &tmp, uri, body, None).await?;
+            let meta = opts.finished_metadata();
+            if let Some(b) = beneath
+                && !meta.is_empty()
+            {
+                match b.set_record(&tmp, uri, meta.clone()).await {
+                    // Only what the S3 API derived (the MD5) is lost: its answers fall back to the tag.
+                    Err(UfsError::Unsupported(_)) if !meta.has_client_fields() => {}
+                    r => r?,
                 }
-                return Err(e);
             }
+            let (renamed, transient) = transient::observe(op.rename(&arm(&tmp), &arm(rel))).await;
+            renamed.map_err(|e| map_error(e, uri, transient))?;
+            Ok(written)
         };
-        let (renamed, transient) = transient::observe(op.rename(&arm(&tmp), &arm(rel))).await;
-        if let Err(e) = renamed {
-            let _ = op.delete(&arm(&tmp)).await;
-            return Err(map_error(e, uri, transient));
+        let result = done.await;
+        if result.is_err() {
+            // The sibling may not exist (the first write failed); nothing else to clean up then.
+            if let Err(del) = op.delete(&arm(&tmp)).await {
+                tracing::warn!("could not delete the partial upload {tmp} of {uri}: {del}");
+            }
         }
-        return Ok(written);
+        return result;
     }
-    copy_into(op, rel, uri, body).await
+    copy_into(op, rel, uri, body, Some(&opts)).await
 }
 
-/// Streams `body` into a new writer of `key`, aborting the writer when anything fails.
+/// Streams `body` into a new writer of `key`, aborting the writer when anything fails; `native`: the
+/// options an object store takes with the upload (its metadata).
 async fn copy_into(
     op: &Operator,
     key: &str,
     uri: &str,
     mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
+    native: Option<&WriteOptions>,
 ) -> Result<u64, UfsError> {
     let (result, transient) = transient::observe(async {
-        let mut w = op.writer_with(&arm(key)).chunk(PART_SIZE).concurrent(PARTS_IN_FLIGHT).await?;
+        let armed = arm(key);
+        let mut fut = op.writer_with(&armed).chunk(PART_SIZE).concurrent(PARTS_IN_FLIGHT);
+        if let Some(opts) = native {
+            let m = &opts.metadata;
+            if let Some(v) = &m.content_type {
+                fut = fut.content_type(v);
+            }
+            if let Some(v) = &m.cache_control {
+                fut = fut.cache_control(v);
+            }
+            if let Some(v) = &m.content_disposition {
+                fut = fut.content_disposition(v);
+            }
+            if let Some(v) = &m.content_encoding {
+                fut = fut.content_encoding(v);
+            }
+            let user = s3_meta::user_metadata(m);
+            if !user.is_empty() {
+                fut = fut.user_metadata(user);
+            }
+        }
+        let mut w = fut.await?;
         let mut written = 0u64;
         let outcome = async {
             while let Some(chunk) = body.next().await {

@@ -47,7 +47,7 @@ async fn fails_every_operation_on_matching_uris() {
     assert!(unavailable(ufs.stat(&a).await.map(|_| ())));
     assert!(unavailable(ufs.write(&a, Bytes::new()).await));
     let body = futures::stream::iter(vec![Ok(Bytes::from_static(b"x"))]).boxed();
-    assert!(unavailable(ufs.write_stream(&a, body).await.map(|_| ())));
+    assert!(unavailable(ufs.write_stream(&a, body, Default::default()).await.map(|_| ())));
     assert!(unavailable(ufs.delete(&a, false).await));
     assert!(unavailable(ufs.copy(&b, &a).await), "either URI of a copy matches");
     assert!(unavailable(ufs.rename(&a, &b).await));
@@ -57,7 +57,11 @@ async fn fails_every_operation_on_matching_uris() {
     ufs.clear_faults();
     assert_eq!(ufs.read_range(&a, 0, 1).await.unwrap(), Bytes::from_static(b"0"));
     let body = futures::stream::iter(vec![Ok(Bytes::from_static(b"new"))]).boxed();
-    assert_eq!(ufs.write_stream(&a, body).await.unwrap(), 3, "a cleared fault lets streamed writes through");
+    assert_eq!(
+        ufs.write_stream(&a, body, Default::default()).await.unwrap(),
+        3,
+        "a cleared fault lets streamed writes through"
+    );
     assert_eq!(ufs.read_range(&a, 0, 10).await.unwrap(), Bytes::from_static(b"new"));
 }
 

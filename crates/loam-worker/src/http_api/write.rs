@@ -81,7 +81,7 @@ pub async fn chunk(
     }
     let uri = target(&id, &q)?;
     let stream = body.into_data_stream().map_err(std::io::Error::other);
-    s.writes.put(&uri, Box::pin(stream)).await?;
+    s.writes.put(&uri, Box::pin(stream), Default::default()).await?;
     Ok(ok())
 }
 

@@ -238,7 +238,7 @@ mod tests {
     use super::*;
 
     fn status(uri: &str, is_dir: bool) -> UfsStatus {
-        UfsStatus { uri: uri.into(), is_dir, length: 1, etag: None, modified: None }
+        UfsStatus { uri: uri.into(), is_dir, length: 1, etag: None, modified: None, meta: None }
     }
 
     #[test]

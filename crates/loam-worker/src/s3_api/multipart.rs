@@ -155,7 +155,7 @@ pub async fn complete(
     let body = uploads.concat(&id, &numbers)?;
     let (state, uploads) = (state.clone(), uploads.clone());
     let write = async move {
-        let st = state.writes.put(&target.uri, body).await?;
+        let st = state.writes.put(&target.uri, body, Default::default()).await?;
         if let Err(e) = uploads.remove(&id).await {
             tracing::warn!("upload {id} completed, but its parts could not be removed: {e}");
         }

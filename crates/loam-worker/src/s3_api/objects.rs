@@ -182,7 +182,7 @@ pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObje
         Some(blob) => blob.map_err(std::io::Error::other).boxed(),
         None => futures::stream::empty().boxed(),
     };
-    let st = state.writes.put(&t.uri, body).await?;
+    let st = state.writes.put(&t.uri, body, Default::default()).await?;
     let meta = meta_of(&st);
     Ok(PutObjectOutput {
         e_tag: Some(ETag::Strong(meta.etag)),

@@ -57,6 +57,7 @@ impl TaskRunner {
                 .modified_ms
                 .and_then(|ms| u64::try_from(ms).ok())
                 .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
+            meta: None,
         };
         let had = pages.file(&id).is_some();
         let file = self.rt.open_with(&uri, Some(status)).await.map_err(|e| e.to_string())?;

@@ -165,14 +165,18 @@ fn chunked(d: Bytes, sizes: &[usize]) -> BoxStream<'static, Result<Bytes, std::i
 pub async fn write_stream_large(env: Env) {
     let u = env.uri("ws/big.bin");
     let d = data(17 * 1024 * 1024 + 3);
-    let n = env.ufs.write_stream(&u, chunked(d.clone(), &[100_003, 1, 2_000_000, 65_536])).await.unwrap();
+    let n = env
+        .ufs
+        .write_stream(&u, chunked(d.clone(), &[100_003, 1, 2_000_000, 65_536]), Default::default())
+        .await
+        .unwrap();
     assert_eq!(n, d.len() as u64);
     assert_eq!(env.ufs.stat(&u).await.unwrap().length, d.len() as u64);
     let back = env.ufs.read_range(&u, 0, d.len() as u64 + 10).await.unwrap();
     assert!(back == d, "read back {} bytes, differing", back.len());
     // A replacement, shorter, wins whole.
     let small = data(10);
-    env.ufs.write_stream(&u, chunked(small.clone(), &[3])).await.unwrap();
+    env.ufs.write_stream(&u, chunked(small.clone(), &[3]), Default::default()).await.unwrap();
     assert_eq!(env.ufs.read_range(&u, 0, 1 << 20).await.unwrap(), small);
     let listed: Vec<_> = env.list("ws", false, PAGE).await.into_iter().map(|s| s.uri).collect();
     assert_eq!(listed, vec![u.clone()], "no leftover of the writes");
@@ -180,11 +184,11 @@ pub async fn write_stream_large(env: Env) {
 
 pub async fn write_stream_empty(env: Env) {
     let u = env.uri("ws/empty");
-    assert_eq!(env.ufs.write_stream(&u, stream::empty().boxed()).await.unwrap(), 0);
+    assert_eq!(env.ufs.write_stream(&u, stream::empty().boxed(), Default::default()).await.unwrap(), 0);
     let s = env.ufs.stat(&u).await.unwrap();
     assert!(!s.is_dir);
     assert_eq!(s.length, 0);
-    let root = env.ufs.write_stream(&env.root, stream::empty().boxed()).await;
+    let root = env.ufs.write_stream(&env.root, stream::empty().boxed(), Default::default()).await;
     assert!(matches!(root, Err(UfsError::InvalidInput(_))), "root is no file: {root:?}");
 }
 
@@ -197,7 +201,7 @@ pub async fn write_stream_failing_body_keeps_the_old_file(env: Env) {
         Err(std::io::Error::new(std::io::ErrorKind::ConnectionReset, "client went away")),
     ])
     .boxed();
-    match env.ufs.write_stream(&u, body).await {
+    match env.ufs.write_stream(&u, body, Default::default()).await {
         Err(UfsError::InvalidInput(m)) => assert!(m.contains("client went away"), "{m}"),
         other => panic!("expected InvalidInput, got {other:?}"),
     }
@@ -206,7 +210,7 @@ pub async fn write_stream_failing_body_keeps_the_old_file(env: Env) {
     assert_eq!(listed, vec![u.clone()], "no partial file left");
     let fresh = env.uri("wf/never");
     let body = stream::iter(vec![Err(std::io::Error::other("at once"))]).boxed();
-    assert!(env.ufs.write_stream(&fresh, body).await.is_err());
+    assert!(env.ufs.write_stream(&fresh, body, Default::default()).await.is_err());
     assert!(is_not_found(env.ufs.stat(&fresh).await), "a failed new file does not appear");
 }
 
@@ -328,7 +332,7 @@ pub async fn outside_root_is_invalid(env: Env) {
         assert!(invalid(env.ufs.stat(u).await.map(|_| ())), "stat {u}");
         assert!(invalid(env.ufs.read_range(u, 0, 1).await.map(|_| ())), "read {u}");
         assert!(invalid(env.ufs.write(u, data(1)).await), "write {u}");
-        let streamed = env.ufs.write_stream(u, stream::iter(vec![Ok(data(1))]).boxed()).await;
+        let streamed = env.ufs.write_stream(u, stream::iter(vec![Ok(data(1))]).boxed(), Default::default()).await;
         assert!(invalid(streamed.map(|_| ())), "write_stream {u}");
         assert!(invalid(env.ufs.delete(u, true).await), "delete {u}");
         assert!(invalid(env.ufs.create_dir(u).await), "create_dir {u}");
@@ -405,7 +409,7 @@ pub async fn exact_paths(env: Env) {
     assert_eq!(listed, expected);
     // Streamed writes, copies, renames and deletes keep the exact name too.
     let body = stream::iter(vec![Ok(Bytes::from_static(b"streamed"))]).boxed();
-    env.ufs.write_stream(&env.uri("x/report "), body).await.unwrap();
+    env.ufs.write_stream(&env.uri("x/report "), body, Default::default()).await.unwrap();
     env.ufs.copy(&env.uri("x/report "), &env.uri("x/copy ")).await.unwrap();
     env.ufs.rename(&env.uri("x/copy "), &env.uri("x/ moved")).await.unwrap();
     env.ufs.delete(&env.uri("x/ report"), false).await.unwrap();
@@ -423,4 +427,40 @@ pub async fn exact_paths(env: Env) {
     env.ufs.delete(&env.uri("d "), true).await.unwrap();
     assert!(is_not_found(env.ufs.stat(&env.uri("d /f ")).await));
     assert_eq!(env.ufs.read_range(&env.uri("d/f"), 0, 100).await.unwrap(), data(4), "the other directory stays");
+}
+
+/// Metadata written with the bytes comes back from a stat (not from a listing); an amendment made after
+/// the body is stored where the UFS can (fs), not on S3 (sent with the upload); an overwrite without
+/// metadata clears it.
+pub async fn metadata_round_trip(env: Env) {
+    use loam_ufs::{ObjectMetadata, WriteOptions};
+    let u = env.uri("meta/obj");
+    let mut meta = ObjectMetadata {
+        content_type: Some("text/plain; charset=utf-8".into()),
+        cache_control: Some("max-age=60".into()),
+        expires: Some("Thu, 01 Jan 2037 00:00:00 GMT".into()),
+        content_disposition: Some("attachment; filename=\"a b.txt\"".into()),
+        content_encoding: Some("gzip".into()),
+        content_language: Some("de-CH".into()),
+        ..Default::default()
+    };
+    meta.user.insert("plain".into(), "v1".into());
+    meta.user.insert("unicode".into(), "grüße ✓".into());
+    let opts = WriteOptions {
+        metadata: meta.clone(),
+        amend: Some(Arc::new(|m: &mut ObjectMetadata| m.etag = Some("0123abcd".into()))),
+        condition: None,
+    };
+    env.ufs.write_stream(&u, stream::iter(vec![Ok(data(5))]).boxed(), opts).await.unwrap();
+    let got = env.ufs.stat(&u).await.unwrap().meta.expect("a stat reads the metadata");
+    let expected_etag = if env.has_etag { None } else { Some("0123abcd".to_string()) };
+    assert_eq!(got, ObjectMetadata { etag: expected_etag, ..meta }, "every field round-trips");
+    let listed = env.list("meta", false, PAGE).await;
+    assert_eq!(listed.len(), 1);
+    assert_eq!(listed[0].meta, None, "a listing does not read metadata");
+    env.ufs.write_stream(&u, stream::iter(vec![Ok(data(6))]).boxed(), Default::default()).await.unwrap();
+    let got = env.ufs.stat(&u).await.unwrap().meta.unwrap();
+    assert!(got.user.is_empty() && got.cache_control.is_none() && got.expires.is_none(), "cleared: {got:?}");
+    assert!(got.etag.is_none() && got.content_language.is_none(), "cleared: {got:?}");
+    assert_eq!(env.ufs.stat(&env.uri("meta")).await.unwrap().meta, None, "a directory has none");
 }

@@ -24,6 +24,7 @@ crate::behaviour_tests!(setup;
     list_non_recursive_paginated, list_recursive_paginated, list_missing_is_empty,
     delete_file, delete_recursive, copy, rename, create_dir, outside_root_is_invalid,
     write_stream_large, write_stream_empty, write_stream_failing_body_keeps_the_old_file, exact_paths,
+    metadata_round_trip,
 );
 
 #[test]
@@ -125,10 +126,13 @@ async fn a_file_and_a_directory_of_one_name_conflict() {
     let body = || futures::stream::iter(vec![Ok(b("x"))]).boxed();
     let results = [
         ("write under a file", env.ufs.write(&u("f/x"), b("x")).await),
-        ("streamed write under a file", env.ufs.write_stream(&u("f/x/y"), body()).await.map(|_| ())),
+        (
+            "streamed write under a file",
+            env.ufs.write_stream(&u("f/x/y"), body(), Default::default()).await.map(|_| ()),
+        ),
         ("directory where a file is", env.ufs.create_dir(&u("f")).await),
         ("directory under a file", env.ufs.create_dir(&u("f/sub")).await),
-        ("file where a directory is", env.ufs.write_stream(&u("d"), body()).await.map(|_| ())),
+        ("file where a directory is", env.ufs.write_stream(&u("d"), body(), Default::default()).await.map(|_| ())),
         ("copy under a file", env.ufs.copy(&u("d/child"), &u("f/copy")).await),
     ];
     for (what, r) in results {
@@ -141,4 +145,23 @@ async fn a_file_and_a_directory_of_one_name_conflict() {
     let mut left: Vec<_> = listed.into_iter().map(|s| s.uri).collect();
     left.sort();
     assert_eq!(left, vec![u("d"), u("f")], "no temporary file is left, no directory made");
+}
+
+/// The metadata record names the version it describes: a file rewritten outside Loam (another length and
+/// time) has none, and the record is an extended attribute of the file itself.
+#[tokio::test]
+async fn metadata_of_a_file_rewritten_outside_loam_is_dropped() {
+    use futures::StreamExt;
+    use loam_ufs::{ObjectMetadata, WriteOptions};
+    let (env, tmp) = setup();
+    let u = format!("{}/m.txt", env.root);
+    let meta = ObjectMetadata { content_type: Some("text/csv".into()), ..Default::default() };
+    let body = futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"a,b"))]).boxed();
+    env.ufs.write_stream(&u, body, WriteOptions::with_metadata(meta.clone())).await.unwrap();
+    assert_eq!(env.ufs.stat(&u).await.unwrap().meta, Some(meta));
+    let path = tmp.path().join("root/m.txt");
+    let xattr = rustix::fs::getxattr(&path, loam_ufs::object_meta::XATTR_NAME, &mut [0u8; 4096][..]);
+    assert!(xattr.is_ok_and(|n| n > 0), "the record is an extended attribute of the file");
+    std::fs::write(&path, b"a,b,c,d").unwrap();
+    assert_eq!(env.ufs.stat(&u).await.unwrap().meta, Some(ObjectMetadata::default()), "stale record ignored");
 }

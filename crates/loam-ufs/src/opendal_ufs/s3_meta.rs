@@ -1,0 +1,81 @@
+//! [`ObjectMetadata`] in an S3 object's own metadata (see `object_meta`): the four headers OpenDAL writes
+//! natively, user metadata as `x-amz-meta-*`, and the rest in the reserved key's record ([`Reserved`],
+//! base64 of its JSON so that any value fits a header).
+
+use crate::object_meta::{ObjectMetadata, RECORD_VERSION, RESERVED_KEY, Reserved};
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use opendal::Metadata;
+use std::collections::BTreeMap;
+
+/// The user metadata to send for `meta`: printable-ASCII values as they are, the rest (and the fields
+/// OpenDAL has no option for) in [`RESERVED_KEY`].
+pub fn user_metadata(meta: &ObjectMetadata) -> BTreeMap<String, String> {
+    let mut out = BTreeMap::new();
+    let mut reserved = Reserved {
+        v: RECORD_VERSION,
+        expires: meta.expires.clone(),
+        content_language: meta.content_language.clone(),
+        ..Default::default()
+    };
+    for (k, v) in &meta.user {
+        if v.bytes().all(|b| (0x20..0x7f).contains(&b)) && v.trim() == v {
+            out.insert(k.clone(), v.clone());
+        } else {
+            reserved.user.insert(k.clone(), v.clone());
+        }
+    }
+    if reserved != (Reserved { v: RECORD_VERSION, ..Default::default() }) {
+        let json = serde_json::to_vec(&reserved).expect("a record of strings serialises");
+        out.insert(RESERVED_KEY.to_string(), URL_SAFE_NO_PAD.encode(json));
+    }
+    out
+}
+
+/// The metadata an S3 stat returned (the reserved record decoded and left out of the user metadata).
+pub fn from_stat(m: &Metadata) -> ObjectMetadata {
+    let mut meta = ObjectMetadata {
+        content_type: m.content_type().map(str::to_string),
+        cache_control: m.cache_control().map(str::to_string),
+        content_disposition: m.content_disposition().map(str::to_string),
+        content_encoding: m.content_encoding().map(str::to_string),
+        ..Default::default()
+    };
+    let Some(user) = m.user_metadata() else { return meta };
+    for (k, v) in user {
+        let k = k.to_ascii_lowercase();
+        if k != RESERVED_KEY {
+            meta.user.insert(k, v.to_string());
+            continue;
+        }
+        let rec = URL_SAFE_NO_PAD.decode(v).ok().and_then(|b| serde_json::from_slice::<Reserved>(&b).ok());
+        match rec {
+            Some(rec) if rec.v == RECORD_VERSION => {
+                meta.expires = rec.expires;
+                meta.content_language = rec.content_language;
+                meta.user.extend(rec.user);
+            }
+            _ => loam_core::warn_limited!("an S3 object's {RESERVED_KEY} metadata record is unreadable; ignored"),
+        }
+    }
+    meta
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn what_headers_cannot_carry_goes_in_the_reserved_record() {
+        let mut meta = ObjectMetadata { expires: Some("Thu, 01 Jan 2037 00:00:00 GMT".into()), ..Default::default() };
+        meta.user.insert("plain".into(), "ascii value".into());
+        meta.user.insert("fancy".into(), "grüße ✓".into());
+        let sent = user_metadata(&meta);
+        assert_eq!(sent["plain"], "ascii value");
+        assert!(!sent.contains_key("fancy"));
+        let rec: Reserved = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&sent[RESERVED_KEY]).unwrap()).unwrap();
+        assert_eq!(rec.user["fancy"], "grüße ✓");
+        assert_eq!(rec.expires, meta.expires);
+        assert!(!user_metadata(&ObjectMetadata::default()).contains_key(RESERVED_KEY), "nothing reserved: no key");
+    }
+}
