@@ -23,6 +23,7 @@ pub mod cluster;
 pub mod config;
 pub mod error;
 pub mod http_api;
+pub mod meta_cache;
 pub mod metrics;
 pub mod path_ids;
 pub mod read_through;

@@ -23,10 +23,12 @@
 pub mod auth;
 pub mod bucket_config;
 pub mod buckets;
+pub mod copying;
 pub mod edge;
 pub mod errors;
 pub mod keys;
 pub mod listing;
+pub mod metadata;
 pub mod multipart;
 pub mod objects;
 pub mod range;
@@ -290,7 +292,7 @@ impl S3 for LoamS3 {
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
-        Ok(S3Response::new(objects::copy(&self.state, req.input).await?))
+        Ok(S3Response::new(copying::copy(&self.state, req.input).await?))
     }
 
     async fn create_multipart_upload(

@@ -24,6 +24,7 @@
 //! mounts stream the bytes through this worker.
 
 use crate::error::{WorkerError, WorkerResult};
+use crate::meta_cache::MetaCache;
 use crate::metrics::WorkerMetrics;
 use crate::path_ids::PathIds;
 use crate::read_through::ReadThrough;
@@ -79,6 +80,8 @@ pub struct WriteThrough {
     path_ids: Arc<PathIds>,
     metrics: WorkerMetrics,
     peers: PeerClient,
+    /// Object metadata by URI and version (`meta_cache`), dropped with whatever is invalidated.
+    meta: MetaCache,
 }
 
 impl WriteThrough {
@@ -96,7 +99,12 @@ impl WriteThrough {
         )
         .map_err(|e| WorkerError::Unavailable(format!("cannot build the HTTP client for peers: {e}")))?;
         let peers = PeerClient::new(http, token);
-        Ok(Arc::new(Self { rt, members, id, path_ids, metrics, peers }))
+        Ok(Arc::new(Self { rt, members, id, path_ids, metrics, peers, meta: MetaCache::default() }))
+    }
+
+    /// This worker's object metadata by URI and version.
+    pub fn meta_cache(&self) -> &MetaCache {
+        &self.meta
     }
 
     /// The client this worker calls the other members with (the cluster token, the peer timeout).
@@ -229,6 +237,7 @@ impl WriteThrough {
 
     /// Drops the files of `inv` from this worker's cache; returns how many were cached.
     pub async fn invalidate_local(&self, inv: &Invalidation) -> WorkerResult<u64> {
+        self.meta.forget(&inv.uris, &inv.prefixes);
         let pages = self.rt.pages();
         let mut ids: Vec<String> = inv.uris.iter().map(|u| loam_core::file_id(u)).collect();
         if !inv.prefixes.is_empty() {

@@ -16,9 +16,11 @@ pub mod store;
 use crate::http_api::WorkerState;
 use crate::s3_api::buckets;
 use crate::s3_api::errors::path_conflict;
-use crate::s3_api::objects::meta_of;
+use crate::s3_api::metadata::{self, Requested};
+use crate::s3_api::objects::remember;
 use futures::{StreamExt, TryStreamExt};
 use loam_core::ErrorKind;
+use loam_ufs::WriteOptions;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use std::sync::Arc;
@@ -55,7 +57,16 @@ pub async fn create(
             t.key
         ));
     }
-    let id = uploads.create(&input.bucket, &input.key).await?;
+    let metadata = metadata::requested(Requested {
+        content_type: input.content_type,
+        cache_control: input.cache_control,
+        content_disposition: input.content_disposition,
+        content_encoding: input.content_encoding,
+        content_language: input.content_language,
+        expires: input.expires,
+        user: input.metadata,
+    })?;
+    let id = uploads.create(&input.bucket, &input.key, metadata).await?;
     Ok(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
@@ -147,22 +158,27 @@ pub async fn complete(
     input: CompleteMultipartUploadInput,
 ) -> S3Result<CompleteMultipartUploadOutput> {
     let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
-    upload_of(uploads, &id, &bucket, &key).await?;
+    let manifest = upload_of(uploads, &id, &bucket, &key).await?;
     let target = buckets::object(state, &bucket, &key)?;
     let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
     let numbers = checked_parts(uploads, &id, &listed).await?;
+    let stored = uploads.parts(&id).await?;
+    let chosen: Vec<_> = numbers.iter().filter_map(|n| stored.iter().find(|r| r.number == *n)).collect();
+    let mut object_meta = manifest.metadata;
+    object_meta.etag = Some(metadata::multipart_etag(chosen.iter().map(|r| r.etag.as_str())));
+    object_meta.parts = chosen.iter().map(|r| r.size).collect();
     conflict_before_writing(state, &target.uri).await?;
     let body = uploads.concat(&id, &numbers)?;
     let (state, uploads) = (state.clone(), uploads.clone());
     let write = async move {
-        let st = state.writes.put(&target.uri, body, Default::default()).await?;
+        let st = state.writes.put(&target.uri, body, WriteOptions::with_metadata(object_meta)).await?;
         if let Err(e) = uploads.remove(&id).await {
             tracing::warn!("upload {id} completed, but its parts could not be removed: {e}");
         }
         Ok(CompleteMultipartUploadOutput {
             bucket: Some(bucket.clone()),
             key: Some(key.clone()),
-            e_tag: Some(ETag::Strong(meta_of(&st).etag)),
+            e_tag: Some(ETag::Strong(remember(&state, &target.uri, &st).etag)),
             location: Some(format!("/{bucket}/{key}")),
             ..Default::default()
         })

@@ -7,28 +7,26 @@
 //! file system: a key ending in `/` is a directory ("folder" marker): PUT creates it (it cannot hold
 //! bytes: a body is `400`), DELETE removes it when empty. A file where a directory is, or the other way
 //! round, is `409 PathConflict` (`errors`), nothing written. A directory is no object: GET/HEAD of its name
-//! is `NoSuchKey`, and DeleteObject of it is a no-op, as S3 answers for a missing key. Objects carry no
-//! stored metadata (Content-Type, user metadata): the UFS keeps bytes only, so every object is
-//! `application/octet-stream`.
+//! is `NoSuchKey`, and DeleteObject of it is a no-op, as S3 answers for a missing key. Metadata
+//! (Content-Type, Cache-Control, Expires, ..., `x-amz-meta-*`) is stored with the bytes (`metadata`,
+//! `loam_ufs::object_meta`); a PUT stores the MD5 of its body as the object's ETag where the UFS can.
 
 use crate::error::{WorkerError, WorkerResult};
 use crate::http_api::WorkerState;
 use crate::s3_api::buckets::{self, Target};
 use crate::s3_api::errors::{self, from_worker};
+use crate::s3_api::metadata::{self, Headers, Overrides, Requested};
 use crate::s3_api::range;
 use crate::s3_api::reading::{self, ObjectMeta, Opened};
 use crate::s3_api::unsupported::check_version_id;
 use futures::stream::{StreamExt, TryStreamExt};
 use loam_client::Client;
 use loam_core::ErrorKind;
-use loam_core::time::epoch_millis;
-use loam_ufs::UfsStatus;
+use loam_ufs::{UfsStatus, WriteOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
 use std::sync::Arc;
 
-/// The Content-Type of every object (see the module header).
-pub const CONTENT_TYPE: &str = "application/octet-stream";
 /// The ETag of an empty body (MD5 of nothing), answered for a created directory.
 const EMPTY_ETAG: &str = "d41d8cd98f00b204e9800998ecf8427e";
 /// The most keys one DeleteObjects request may name (S3's limit).
@@ -37,7 +35,7 @@ pub const MAX_DELETE_KEYS: usize = 1000;
 const DELETES_IN_PARALLEL: usize = 8;
 
 /// What a GET needs of GetObjectInput (the route for ignored ranges builds one too).
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, Default)]
 pub struct GetRequest {
     /// Bucket.
     pub bucket: String,
@@ -49,6 +47,8 @@ pub struct GetRequest {
     pub if_match: Option<ETagCondition>,
     /// `If-None-Match`.
     pub if_none_match: Option<ETagCondition>,
+    /// The `response-*` overrides.
+    pub overrides: Overrides,
 }
 
 /// `NoSuchKey`, as S3 words it: the cause (which may name UFS paths) goes to the log, not to the client;
@@ -96,10 +96,25 @@ pub async fn head(state: &WorkerState, input: HeadObjectInput) -> S3Result<S3Res
     let opened = open(state, &input.bucket, &input.key).await?;
     let meta = opened.meta;
     check_conditions(&meta, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    let overrides = Overrides {
+        content_type: input.response_content_type,
+        cache_control: input.response_cache_control,
+        content_disposition: input.response_content_disposition,
+        content_encoding: input.response_content_encoding,
+        content_language: input.response_content_language,
+        expires: input.response_expires,
+    };
+    let h = Headers::of(&meta.stored, overrides);
     Ok(S3Response::new(HeadObjectOutput {
         content_length: Some(length_i64(meta.length)?),
         accept_ranges: Some("bytes".into()),
-        content_type: Some(CONTENT_TYPE.into()),
+        content_type: h.content_type,
+        cache_control: h.cache_control,
+        content_disposition: h.content_disposition,
+        content_encoding: h.content_encoding,
+        content_language: h.content_language,
+        expires: h.expires,
+        metadata: h.user,
         e_tag: Some(ETag::Strong(meta.etag)),
         last_modified: meta.modified.map(Timestamp::from),
         ..Default::default()
@@ -118,6 +133,14 @@ pub async fn get(
         range: input.range,
         if_match: input.if_match,
         if_none_match: input.if_none_match,
+        overrides: Overrides {
+            content_type: input.response_content_type,
+            cache_control: input.response_cache_control,
+            content_disposition: input.response_content_disposition,
+            content_encoding: input.response_content_encoding,
+            content_language: input.response_content_language,
+            expires: input.response_expires,
+        },
     };
     Ok(S3Response::new(get_output(state, client, get).await?))
 }
@@ -132,12 +155,19 @@ pub async fn get_output(state: &Arc<WorkerState>, client: &Client, get: GetReque
         ErrorKind::NotFound => no_such_key(&get.key, e),
         _ => from_worker(e),
     })?;
+    let h = Headers::of(&meta.stored, get.overrides);
     Ok(GetObjectOutput {
         body: Some(body),
         content_length: Some(length_i64(span.end - span.start)?),
         content_range,
         accept_ranges: Some("bytes".into()),
-        content_type: Some(CONTENT_TYPE.into()),
+        content_type: h.content_type,
+        cache_control: h.cache_control,
+        content_disposition: h.content_disposition,
+        content_encoding: h.content_encoding,
+        content_language: h.content_language,
+        expires: h.expires,
+        metadata: h.user,
         e_tag: Some(ETag::Strong(meta.etag)),
         last_modified: meta.modified.map(Timestamp::from),
         ..Default::default()
@@ -148,9 +178,10 @@ fn length_i64(n: u64) -> S3Result<i64> {
     i64::try_from(n).map_err(|_| s3_error!(InternalError, "object length {n} does not fit a Content-Length"))
 }
 
-/// The ETag and time an S3 client sees for a UFS status.
+/// The ETag and time an S3 client sees for a UFS status (a listing's: no stored metadata; a stat's:
+/// the stored ETag when there is one).
 pub fn meta_of(st: &UfsStatus) -> ObjectMeta {
-    ObjectMeta::new(st.length, st.etag.as_deref(), st.modified.map(epoch_millis))
+    ObjectMeta::of_status(st)
 }
 
 /// The UFS status of `uri`.
@@ -178,17 +209,35 @@ pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObje
             ..Default::default()
         });
     }
+    let metadata = metadata::requested(Requested {
+        content_type: input.content_type,
+        cache_control: input.cache_control,
+        content_disposition: input.content_disposition,
+        content_encoding: input.content_encoding,
+        content_language: input.content_language,
+        expires: input.expires,
+        user: input.metadata,
+    })?;
     let body = match input.body {
         Some(blob) => blob.map_err(std::io::Error::other).boxed(),
         None => futures::stream::empty().boxed(),
     };
-    let st = state.writes.put(&t.uri, body, Default::default()).await?;
-    let meta = meta_of(&st);
+    let (body, amend) = metadata::md5_of(body);
+    let opts = WriteOptions { metadata, amend: Some(amend), condition: None };
+    let st = state.writes.put(&t.uri, body, opts).await?;
+    let meta = remember(state, &t.uri, &st);
     Ok(PutObjectOutput {
         e_tag: Some(ETag::Strong(meta.etag)),
         size: Some(length_i64(st.length)?),
         ..Default::default()
     })
+}
+
+/// The S3 view of a status just written, remembered in this worker's metadata cache.
+pub fn remember(state: &WorkerState, uri: &str, st: &UfsStatus) -> ObjectMeta {
+    let meta = meta_of(st);
+    state.writes.meta_cache().put(uri, &meta.tag, meta.stored.clone());
+    meta
 }
 
 /// DeleteObject: deleting what does not exist (or is a non-empty directory) succeeds, as on S3.
@@ -248,34 +297,4 @@ pub async fn delete_many(state: &WorkerState, input: DeleteObjectsInput) -> S3Re
         }
     }
     Ok(DeleteObjectsOutput { deleted: Some(deleted), errors: Some(errors), ..Default::default() })
-}
-
-/// CopyObject: a UFS copy (streamed through this worker across mounts), then the new ETag.
-pub async fn copy(state: &WorkerState, input: CopyObjectInput) -> S3Result<CopyObjectOutput> {
-    let CopySource::Bucket { bucket, key, .. } = &input.copy_source else {
-        return Err(s3_error!(NotImplemented, "only bucket/key copy sources are supported"));
-    };
-    let src = buckets::object(state, bucket, key)?;
-    let dst = buckets::object(state, &input.bucket, &input.key)?;
-    if src.is_dir || dst.is_dir {
-        return Err(s3_error!(InvalidArgument, "directories (keys ending in '/') cannot be copied"));
-    }
-    if src.uri == dst.uri {
-        return Err(s3_error!(
-            InvalidRequest,
-            "This copy request is illegal because it is trying to copy an object to itself without changing the \
-             object's metadata, storage class, website redirect location or encryption attributes."
-        ));
-    }
-    state.writes.copy(&src.uri, &dst.uri).await.map_err(|e| match e.kind() {
-        ErrorKind::NotFound => no_such_key(key, e),
-        _ => from_worker(e),
-    })?;
-    let meta = meta_of(&stat(state, &dst.uri).await?);
-    let result = CopyObjectResult {
-        e_tag: Some(ETag::Strong(meta.etag)),
-        last_modified: meta.modified.map(Timestamp::from),
-        ..Default::default()
-    };
-    Ok(CopyObjectOutput { copy_object_result: Some(result), ..Default::default() })
 }

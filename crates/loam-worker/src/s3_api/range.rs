@@ -86,7 +86,7 @@ impl S3Route for IgnoredRangeRoute {
 
     async fn call(&self, req: S3Request<Body>) -> S3Result<S3Response<Body>> {
         let (bucket, key) = bucket_and_key(&req.uri).ok_or_else(|| s3_error!(InvalidURI))?;
-        let get = GetRequest { bucket, key, range: None, if_match: None, if_none_match: None };
+        let get = GetRequest { bucket, key, ..Default::default() };
         let out = objects::get_output(&self.s3.state, &self.s3.client, get).await?;
         serialize(out)
     }

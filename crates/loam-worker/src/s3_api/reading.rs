@@ -16,6 +16,11 @@
 //!   first byte, the answer is `503` (S3 clients retry it); after, the body is cut off. It never goes on
 //!   with another version.
 //!
+//! - **Metadata** (`metadata`): the owner takes a version's stored metadata from the worker's
+//!   `MetaCache` (one UFS stat per version, not per GET), a forwarding worker from the stat it makes
+//!   anyway. Stored metadata names the S3 ETag of its version (`file://`); that is what the headers say
+//!   then, while the body stays pinned to the version tag.
+//!
 //! In both cases the first piece is read before the response headers go out, so that a failure at the
 //! start is a proper S3 error rather than a `200` with a broken body; the rest streams, never whole in
 //! memory. `s3s` wants a `Sync` body, which a boxed stream is not: [`SyncBody`] provides it without a
@@ -28,6 +33,7 @@ use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt};
 use loam_client::{Client, ClientError, VersionPin};
 use loam_core::time::epoch_millis;
+use loam_ufs::{ObjectMetadata, UfsStatus};
 use s3s::StdError;
 use s3s::dto::StreamingBlob;
 use s3s::stream::{ByteStream, RemainingLength};
@@ -41,19 +47,38 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 pub struct ObjectMeta {
     /// Length in bytes.
     pub length: u64,
-    /// The UFS ETag, or one made of length and modification time when the UFS has none (`file://`).
+    /// The version tag (`loam_core::version`) that the body is pinned to.
+    pub tag: String,
+    /// The ETag answered: the S3 ETag stored for this version when there is one, else the tag.
     pub etag: String,
     /// Last modification time, when the UFS knows it.
     pub modified: Option<SystemTime>,
+    /// What is stored with this version besides its bytes.
+    pub stored: Arc<ObjectMetadata>,
 }
 
 impl ObjectMeta {
     /// The metadata of an object of `length` bytes with the UFS's `etag` and modification time.
     pub fn new(length: u64, etag: Option<&str>, modified_ms: Option<i64>) -> Self {
-        let etag = loam_core::version::version_tag(length, etag, modified_ms);
+        let tag = loam_core::version::version_tag(length, etag, modified_ms);
         let modified =
             modified_ms.and_then(|ms| u64::try_from(ms).ok()).map(|ms| UNIX_EPOCH + Duration::from_millis(ms));
-        Self { length, etag, modified }
+        Self { length, etag: tag.clone(), tag, modified, stored: Arc::default() }
+    }
+
+    /// The metadata a UFS stat reported (with what is stored, when it read that).
+    pub fn of_status(st: &UfsStatus) -> Self {
+        let meta = Self::new(st.length, st.etag.as_deref(), st.modified.map(epoch_millis));
+        meta.with_stored(Arc::new(st.meta.clone().unwrap_or_default()))
+    }
+
+    /// With `stored`, the metadata of this version (its ETag answered when it has one).
+    pub fn with_stored(mut self, stored: Arc<ObjectMetadata>) -> Self {
+        if let Some(e) = stored.etag.as_deref().filter(|e| !e.is_empty()) {
+            self.etag = e.to_string();
+        }
+        self.stored = stored;
+        self
     }
 }
 
@@ -87,15 +112,45 @@ pub async fn open(state: &WorkerState, uri: &str) -> WorkerResult<Opened> {
         })?;
         let r = &f.record;
         let meta = ObjectMeta::new(r.length, r.etag.as_deref(), r.modified_ms);
-        return Ok(Opened { meta, uri: uri.to_string(), source: Source::Local(Box::new(f)) });
+        let cache = state.writes.meta_cache();
+        if let Some(stored) = cache.get(uri, &meta.tag) {
+            return Ok(Opened {
+                meta: meta.with_stored(stored),
+                uri: uri.to_string(),
+                source: Source::Local(Box::new(f)),
+            });
+        }
+        let st = stat_file(state, uri).await?;
+        let now = ObjectMeta::of_status(&st);
+        cache.put(uri, &now.tag, now.stored.clone());
+        if now.tag == meta.tag {
+            return Ok(Opened {
+                meta: meta.with_stored(now.stored),
+                uri: uri.to_string(),
+                source: Source::Local(Box::new(f)),
+            });
+        }
+        // The record is older than the UFS (within max_age): serve the version that was just stat'ed.
+        let f = state.rt.open_version(uri, &now.tag).await.map_err(|e| match e {
+            WorkerError::Changed(m) => WorkerError::Unavailable(format!("{m}; retry")),
+            e => e,
+        })?;
+        return Ok(Opened { meta: now, uri: uri.to_string(), source: Source::Local(Box::new(f)) });
     }
+    let st = stat_file(state, uri).await?;
+    let meta = ObjectMeta::of_status(&st);
+    let (resolved, _) = state.rt.resolve(uri)?;
+    Ok(Opened { meta, uri: resolved.ufs_uri, source: Source::Remote })
+}
+
+/// The UFS status of the file `uri` (with its stored metadata); a directory is `NotFound`.
+async fn stat_file(state: &WorkerState, uri: &str) -> WorkerResult<UfsStatus> {
     let (resolved, ufs) = state.rt.resolve(uri)?;
     let st = ufs.stat(&resolved.ufs_uri).await?;
     if st.is_dir {
         return Err(WorkerError::NotFound(format!("{uri} is a directory, not an object")));
     }
-    let meta = ObjectMeta::new(st.length, st.etag.as_deref(), st.modified.map(epoch_millis));
-    Ok(Opened { meta, uri: resolved.ufs_uri, source: Source::Remote })
+    Ok(st)
 }
 
 /// The body of bytes `[start, end)` of an opened object; fails before any byte is sent if its start
@@ -110,7 +165,7 @@ pub async fn body(
     let len = end.saturating_sub(start);
     let mut parts = match opened.source {
         Source::Local(f) => state.rt.read_range(*f, start, len),
-        Source::Remote => Forward::start(state.clone(), client, opened.uri, &opened.meta.etag, start, end),
+        Source::Remote => Forward::start(state.clone(), client, opened.uri, &opened.meta.tag, start, end),
     };
     let first = match len {
         0 => None,

@@ -81,6 +81,9 @@ pub struct Manifest {
     pub key: String,
     /// When the upload was created.
     pub created_ms: i64,
+    /// What CreateMultipartUpload asked to store with the object (applied at Complete).
+    #[serde(default)]
+    pub metadata: loam_ufs::ObjectMetadata,
 }
 
 /// A stored part.
@@ -132,7 +135,7 @@ impl UploadStore {
     }
 
     /// Starts an upload of `bucket`/`key`; returns its id.
-    pub async fn create(&self, bucket: &str, key: &str) -> UploadResult<String> {
+    pub async fn create(&self, bucket: &str, key: &str, metadata: loam_ufs::ObjectMetadata) -> UploadResult<String> {
         let id = uuid::Uuid::new_v4().simple().to_string();
         let dir = self.dir(&id)?;
         let private = dir.clone();
@@ -146,6 +149,7 @@ impl UploadStore {
             bucket: bucket.to_string(),
             key: key.to_string(),
             created_ms: now_millis(),
+            metadata,
         };
         write_json(&dir.join("manifest.json"), &m).await.map_err(Self::io(&id))?;
         Ok(id)
@@ -310,7 +314,7 @@ mod tests {
     async fn parts_are_stored_listed_concatenated_and_removed() {
         let dir = tempfile::tempdir().unwrap();
         let store = UploadStore::new(dir.path().join("s3-multipart"));
-        let id = store.create("data", "a/b").await.unwrap();
+        let id = store.create("data", "a/b", Default::default()).await.unwrap();
         assert!(is_upload_id(&id));
         let m = store.manifest(&id).await.unwrap();
         assert_eq!((m.version, m.bucket.as_str(), m.key.as_str()), (1, "data", "a/b"));
@@ -336,7 +340,7 @@ mod tests {
         for id in ["../x", "", "ABCDEF0123456789ABCDEF0123456789", "0123"] {
             assert!(matches!(store.manifest(id).await, Err(UploadError::NoSuchUpload(_))), "{id}");
         }
-        let id = store.create("b", "k").await.unwrap();
+        let id = store.create("b", "k", Default::default()).await.unwrap();
         for n in [0, MAX_PART_NUMBER + 1] {
             assert_eq!(store.put_part(&id, n, body(&[b"x"])).await.unwrap_err().kind(), ErrorKind::InvalidInput);
         }
