@@ -23,6 +23,7 @@
 pub mod auth;
 pub mod bucket_config;
 pub mod buckets;
+pub mod conditions;
 pub mod copying;
 pub mod edge;
 pub mod errors;

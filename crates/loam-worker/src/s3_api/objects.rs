@@ -14,6 +14,7 @@
 use crate::error::{WorkerError, WorkerResult};
 use crate::http_api::WorkerState;
 use crate::s3_api::buckets::{self, Target};
+use crate::s3_api::conditions::{self, ReadConditions};
 use crate::s3_api::errors::{self, from_worker};
 use crate::s3_api::metadata::{self, Headers, Overrides, Requested};
 use crate::s3_api::range;
@@ -43,10 +44,8 @@ pub struct GetRequest {
     pub key: String,
     /// The parsed `Range`, if any.
     pub range: Option<Range>,
-    /// `If-Match`.
-    pub if_match: Option<ETagCondition>,
-    /// `If-None-Match`.
-    pub if_none_match: Option<ETagCondition>,
+    /// `If-Match`, `If-None-Match`, `If-Modified-Since`, `If-Unmodified-Since`.
+    pub conditions: ReadConditions,
     /// The `response-*` overrides.
     pub overrides: Overrides,
 }
@@ -75,27 +74,17 @@ pub async fn exists(state: &WorkerState, bucket: &str, key: &str) -> S3Result<()
     open(state, bucket, key).await.map(drop)
 }
 
-/// `If-Match` (412 when the ETag differs) and `If-None-Match` (304 when it matches).
-fn check_conditions(
-    meta: &ObjectMeta,
-    if_match: Option<&ETagCondition>,
-    if_none_match: Option<&ETagCondition>,
-) -> S3Result<()> {
-    let matches = |c: &ETagCondition| c.is_any() || c.as_etag().is_some_and(|e| e.value() == meta.etag);
-    if if_match.is_some_and(|c| !matches(c)) {
-        return Err(s3_error!(PreconditionFailed, "At least one of the pre-conditions you specified did not hold"));
-    }
-    if if_none_match.is_some_and(matches) {
-        return Err(s3_error!(NotModified));
-    }
-    Ok(())
-}
-
 /// HeadObject: length, ETag, Last-Modified and Content-Type of an object.
 pub async fn head(state: &WorkerState, input: HeadObjectInput) -> S3Result<S3Response<HeadObjectOutput>> {
     let opened = open(state, &input.bucket, &input.key).await?;
     let meta = opened.meta;
-    check_conditions(&meta, input.if_match.as_ref(), input.if_none_match.as_ref())?;
+    let conditions = ReadConditions {
+        if_match: input.if_match,
+        if_none_match: input.if_none_match,
+        if_modified_since: input.if_modified_since,
+        if_unmodified_since: input.if_unmodified_since,
+    };
+    conditions::check(&meta, &conditions)?;
     let overrides = Overrides {
         content_type: input.response_content_type,
         cache_control: input.response_cache_control,
@@ -131,8 +120,12 @@ pub async fn get(
         bucket: input.bucket,
         key: input.key,
         range: input.range,
-        if_match: input.if_match,
-        if_none_match: input.if_none_match,
+        conditions: ReadConditions {
+            if_match: input.if_match,
+            if_none_match: input.if_none_match,
+            if_modified_since: input.if_modified_since,
+            if_unmodified_since: input.if_unmodified_since,
+        },
         overrides: Overrides {
             content_type: input.response_content_type,
             cache_control: input.response_cache_control,
@@ -148,7 +141,7 @@ pub async fn get(
 /// The output of a GET: the (ranged) body, streamed from the cache, and the headers that describe it.
 pub async fn get_output(state: &Arc<WorkerState>, client: &Client, get: GetRequest) -> S3Result<GetObjectOutput> {
     let opened = open(state, &get.bucket, &get.key).await?;
-    check_conditions(&opened.meta, get.if_match.as_ref(), get.if_none_match.as_ref())?;
+    conditions::check(&opened.meta, &get.conditions)?;
     let (span, content_range) = range::span(get.range, opened.meta.length)?;
     let meta = opened.meta.clone();
     let body = reading::body(state, client, opened, span.start, span.end).await.map_err(|e| match e.kind() {

@@ -148,8 +148,45 @@ def outside_rewrite():
     print("ok: data: an outside rewrite drops the stale metadata")
 
 
+def conditions(ufs):
+    """GET/HEAD conditions (RFC 9110 precedence): 412, and 304 with ETag and Last-Modified."""
+    w0, w1 = client(ENDPOINTS[0]), client(ENDPOINTS[-1])
+    b, k = ufs.bucket, "cond/obj"
+    body = b"conditional"
+    etag = f'"{hashlib.md5(body).hexdigest()}"'
+    w0.put_object(Bucket=b, Key=k, Body=body)
+    modified = w1.head_object(Bucket=b, Key=k)["LastModified"]
+    past, future = modified - datetime.timedelta(days=1), modified + datetime.timedelta(days=1)
+    cases = [
+        ({"IfMatch": '"nope"'}, 412),
+        ({"IfMatch": etag}, 200),
+        ({"IfUnmodifiedSince": past}, 412),
+        ({"IfMatch": etag, "IfUnmodifiedSince": past}, 200),  # If-Match decides
+        ({"IfNoneMatch": etag}, 304),
+        ({"IfNoneMatch": "*"}, 304),
+        ({"IfModifiedSince": future}, 304),
+        ({"IfModifiedSince": modified}, 304),
+        ({"IfModifiedSince": past}, 200),
+        ({"IfNoneMatch": '"other"', "IfModifiedSince": future}, 200),  # If-None-Match decides
+    ]
+    for w in (w0, w1):
+        for op in (w.get_object, w.head_object):
+            for cond, want in cases:
+                try:
+                    got = op(Bucket=b, Key=k, **cond)
+                    status, headers = 200, got["ResponseMetadata"]["HTTPHeaders"]
+                except ClientError as e:
+                    status, headers = e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["ResponseMetadata"]["HTTPHeaders"]
+                assert status == want, f"{b} {op.__name__} {cond}: {status}, want {want}"
+                if status == 304:
+                    assert headers.get("etag") == etag and headers.get("last-modified"), (cond, headers)
+    print(f"ok: {b}: GET and HEAD conditions")
+
+
 if __name__ == "__main__":
     metadata(FileUfs())
     outside_rewrite()
+    conditions(FileUfs())
     if os.environ.get("LOAM_MOTO_ENDPOINT"):
         metadata(MotoUfs())
+        conditions(MotoUfs())

@@ -1,7 +1,8 @@
 //! Object metadata through the S3 API, driven by boto3 (`tests/py/s3_metadata.py`) against two real
 //! workers over a `file://` bucket and a moto S3 bucket: every header and `x-amz-meta-*` round-trips
 //! through the worker that did not take the write, `response-*` overrides, CopyObject `COPY`/`REPLACE`
-//! (onto itself too), an overwrite without metadata clears it, a file rewritten outside Loam loses it.
+//! (onto itself too), an overwrite without metadata clears it, a file rewritten outside Loam loses it;
+//! GET/HEAD conditions (RFC 9110 precedence, `304` with its validators, `412`).
 
 use crate::PAGE;
 use crate::s3_api::{check, options, run, script_env, venv_bin};
@@ -20,6 +21,7 @@ async fn metadata_is_stored_with_the_object_and_answered_by_every_worker() {
             "CopyObject COPY, REPLACE and onto itself",
             "an overwrite without metadata clears it",
             "reserved and oversized metadata are refused",
+            "GET and HEAD conditions",
         ] {
             let line = format!("ok: {bucket}: {line}");
             assert!(stdout.contains(&line), "{line:?} missing from:\n{stdout}");
