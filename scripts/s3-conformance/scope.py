@@ -4,12 +4,16 @@ In scope: what a cache with write-through does with objects in a bucket that exi
 with its reason (docs/S3-COMPATIBILITY.md): features Loam refuses by design (versioning, ACLs, policies,
 lifecycle, object lock, encryption, tagging, bucket configuration), bucket creation and deletion (a
 bucket is a Coordinator mount), and tests marked `fails_on_aws` (they assert Ceph RGW behaviour that AWS
-S3 itself does not have).
+S3 itself does not have). A test is out of scope by its marker, by its name, or by its premise: what its
+body (and the module's helpers it calls) does before it asserts anything, e.g. setting a public-read ACL
+to test anonymous reads. The decision reads only the tests' source, never their results.
 
-    python3 scope.py markexpr            # the pytest -m expression of the markers left out
-    python3 scope.py summary junit.xml   # a Markdown table: pass rate per category, in scope and out
+    python3 scope.py markexpr                        # the pytest -m expression of the markers left out
+    python3 scope.py summary junit.xml SRC_DIR...    # pass rate per category (SRC_DIR: s3tests/functional)
 """
 
+import ast
+import pathlib
 import re
 import sys
 import xml.etree.ElementTree as ET
@@ -56,6 +60,34 @@ OUT_NAMES = [
     (r"account_usage|_usage|stats", "RGW extension (usage)"),
 ]
 
+# What a test's premise uses that is out of scope, first match wins.
+OUT_PREMISES = [
+    (r"ACL=|_acl\(|acl\(|Grant[A-Z]|AccessControlPolicy", "ACLs"),
+    (r"public_access_block|PublicAccessBlock", "bucket configuration"),
+    (r"put_bucket_policy|[\"']policy[\"']|\bpolicy_document\b", "policies"),
+    (r"put_bucket_versioning|VersionId=", "versioning"),
+    (r"ObjectLock|put_object_retention|put_object_legal_hold", "object lock"),
+    (r"SSECustomer|ServerSideEncryption|SSEKMS", "encryption"),
+    (r"Tagging=|put_object_tagging|put_bucket_tagging", "tagging"),
+    (r"put_bucket_lifecycle", "lifecycle"),
+    (r"put_bucket_cors|put_bucket_logging|put_bucket_website", "bucket configuration"),
+    (r"LocationConstraint|delete_bucket\(", "bucket creation and deletion"),
+]
+
+
+def premises(src_dirs):
+    """{test name: the text of its body}. Only the body: the module's helpers take optional arguments for
+    features (tags, versions) that most of their callers do not use."""
+    texts = {}
+    for d in src_dirs:
+        for path in pathlib.Path(d).glob("test_*.py"):
+            source = path.read_text()
+            tree = ast.parse(source)
+            funcs = {n.name: ast.get_source_segment(source, n) or "" for n in tree.body if isinstance(n, ast.FunctionDef)}
+            texts.update((name, body) for name, body in funcs.items() if name.startswith("test_"))
+    return texts
+
+
 # In-scope categories by name, first match wins.
 CATEGORIES = [
     (r"multipart|upload_part|list_parts|abort", "multipart"),
@@ -75,14 +107,14 @@ def markexpr():
     return " and ".join(f"not {m}" for m in sorted(OUT_MARKERS))
 
 
-def classify(name, markers=()):
-    """(in_scope, category or reason) of test `name`."""
-    for m in markers:
-        if m in OUT_MARKERS:
-            return False, OUT_MARKERS[m]
+def classify(name, premise=""):
+    """(in_scope, category or reason) of test `name`, whose premise (source) is `premise`."""
     short = name.removeprefix("test_")
     for pattern, reason in OUT_NAMES:
         if re.search(pattern, short):
+            return False, reason
+    for pattern, reason in OUT_PREMISES:
+        if re.search(pattern, premise):
             return False, reason
     for pattern, category in CATEGORIES:
         if re.search(pattern, short):
@@ -90,7 +122,8 @@ def classify(name, markers=()):
     raise AssertionError("unreachable")
 
 
-def summary(path):
+def summary(path, src_dirs):
+    texts = premises(src_dirs)
     rows = {}
     failed = []
     for case in ET.parse(path).getroot().iter("testcase"):
@@ -103,7 +136,7 @@ def summary(path):
                 outcome = "skipped"
         if outcome == "skipped":
             continue
-        inside, cat = classify(name)
+        inside, cat = classify(name, texts.get(name, ""))
         row = rows.setdefault((inside, cat), [0, 0])
         row[0] += outcome == "passed"
         row[1] += 1
@@ -127,4 +160,4 @@ if __name__ == "__main__":
     if sys.argv[1] == "markexpr":
         print(markexpr())
     else:
-        summary(sys.argv[2])
+        summary(sys.argv[2], sys.argv[3:])

@@ -76,9 +76,13 @@ pub async fn write_stream(
             Ok(written)
         };
         let result = done.await;
-        if result.is_err() {
-            // The sibling may not exist (the first write failed); nothing else to clean up then.
-            if let Err(del) = op.delete(&arm(&tmp)).await {
+        if let Err(e) = &result {
+            // The sibling may not exist (the first write failed); nothing else to clean up then. Where a
+            // file stands for a directory of the path (a conflict), it never could exist: nothing to say.
+            let conflict = matches!(e, UfsError::Conflict(_));
+            if let Err(del) = op.delete(&arm(&tmp)).await
+                && !conflict
+            {
                 tracing::warn!("could not delete the partial upload {tmp} of {uri}: {del}");
             }
         }

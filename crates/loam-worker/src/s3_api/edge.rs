@@ -11,7 +11,12 @@
 //!   is left as it is.
 //! - **Presigned URLs live at most 7 days**, as on S3: `X-Amz-Expires` above 604800 seconds, negative
 //!   or not a number is `400 AuthorizationQueryParametersError` (`s3s` accepts any expiry). A SigV2
-//!   URL's `Expires` (a time) more than 7 days ahead is refused the same way.
+//!   URL's `Expires` (a time) more than 7 days ahead is refused the same way. A negative `X-Amz-Expires`
+//!   has expired: `403 AccessDenied`, as S3.
+//! - **SigV2 request times.** `s3s` checks a SigV4 request's time (15 minutes of skew) but not a SigV2
+//!   one's, so a captured SigV2 request could be replayed for ever. A header-signed SigV2 request needs a
+//!   `x-amz-date` (or, without one, a `Date`) within 15 minutes of the worker's clock: none, empty or not
+//!   an HTTP date (or before 1970) is `403 AccessDenied`, too far off `403 RequestTimeTooSkewed`, as S3.
 
 use axum::body::Body;
 use axum::body::HttpBody as _;
@@ -27,6 +32,8 @@ use tracing::Instrument;
 
 /// The longest a presigned URL may be valid (S3's limit): 7 days.
 pub const MAX_PRESIGNED_EXPIRY_SECS: i64 = 7 * 24 * 60 * 60;
+/// How far a signed request's time may be from the worker's clock (S3's and `s3s`'s SigV4 limit).
+pub const MAX_SKEW_SECS: i64 = 15 * 60;
 /// Error bodies up to this size are completed (`s3s`'s are a few hundred bytes).
 const MAX_ERROR_BODY: u64 = 64 << 10;
 
@@ -49,7 +56,9 @@ pub async fn stamp(State(edge): State<Edge>, req: Request, next: Next) -> Respon
     async move {
         let head = req.method() == Method::HEAD;
         let resource = decoded_path(req.uri());
-        let resp = match check_presigned_expiry(req.uri(), SystemTime::now()) {
+        let now = SystemTime::now();
+        let checked = check_presigned_expiry(req.uri(), now).and_then(|()| check_v2_time(req.headers(), now));
+        let resp = match checked {
             Ok(()) => next.run(req).await,
             Err(e) => error_response(e),
         };
@@ -82,12 +91,50 @@ pub fn check_presigned_expiry(uri: &Uri, now: SystemTime) -> S3Result<()> {
     let (Some(_), Some(expires)) = (param("X-Amz-Signature"), param("X-Amz-Expires")) else { return Ok(()) };
     match expires.parse::<i64>() {
         Err(_) => refuse("X-Amz-Expires should be a number".into()),
-        Ok(n) if n < 0 => refuse("X-Amz-Expires must be non-negative".into()),
+        Ok(n) if n < 0 => Err(S3Error::with_message(S3ErrorCode::AccessDenied, "Request has expired")),
         Ok(n) if n > MAX_PRESIGNED_EXPIRY_SECS => {
             refuse(format!("X-Amz-Expires must be less than a week (in seconds) that is; {MAX_PRESIGNED_EXPIRY_SECS}"))
         }
         Ok(_) => Ok(()),
     }
+}
+
+/// `Ok` unless the request is signed with SigV2 in its headers (`Authorization: AWS <key>:<signature>`)
+/// and its time (`x-amz-date`, else `Date`) is missing, not a date, or more than [`MAX_SKEW_SECS`] from
+/// `now`. (A SigV2 presigned URL has `Expires` instead; SigV4 is checked by `s3s`.)
+pub fn check_v2_time(headers: &axum::http::HeaderMap, now: SystemTime) -> S3Result<()> {
+    let auth = headers.get(axum::http::header::AUTHORIZATION).and_then(|v| v.to_str().ok());
+    if !auth.is_some_and(|a| a.starts_with("AWS ")) {
+        return Ok(());
+    }
+    let denied = || {
+        S3Error::with_message(
+            S3ErrorCode::AccessDenied,
+            "AWS authentication requires a valid Date or x-amz-date header",
+        )
+    };
+    let value = match headers.get("x-amz-date") {
+        Some(v) => v,
+        None => headers.get(axum::http::header::DATE).ok_or_else(denied)?,
+    };
+    let when = value
+        .to_str()
+        .ok()
+        // The weekday is left out: clients' (and s3-tests') dates do not always agree with it, and S3
+        // judges the time, not the name of the day.
+        .map(|v| v.trim().split_once(", ").map_or(v.trim(), |(_, rest)| rest))
+        .and_then(|v| chrono::DateTime::parse_from_rfc2822(v).ok())
+        .map(|t| t.timestamp())
+        .filter(|t| *t >= 0)
+        .ok_or_else(denied)?;
+    let now = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs() as i64);
+    if (when - now).abs() > MAX_SKEW_SECS {
+        return Err(S3Error::with_message(
+            S3ErrorCode::RequestTimeTooSkewed,
+            "The difference between the request time and the current time is too large.",
+        ));
+    }
+    Ok(())
 }
 
 fn error_response(e: S3Error) -> Response {
@@ -179,13 +226,38 @@ mod tests {
         let bad = Some(S3ErrorCode::AuthorizationQueryParametersError);
         assert_eq!(code("X-Amz-Expires=604800&X-Amz-Signature=s"), None);
         assert_eq!(code("X-Amz-Expires=604801&X-Amz-Signature=s"), bad);
-        assert_eq!(code("X-Amz-Expires=-1&X-Amz-Signature=s"), bad);
+        assert_eq!(code("X-Amz-Expires=-1&X-Amz-Signature=s"), Some(S3ErrorCode::AccessDenied), "expired");
         assert_eq!(code("X-Amz-Expires=soon&X-Amz-Signature=s"), bad);
         assert_eq!(code("X-Amz-Expires=999999999"), None, "not a presigned URL");
         assert_eq!(code("list-type=2"), None);
         assert_eq!(code("Expires=1604800&Signature=s"), None, "SigV2: a week from now");
         assert_eq!(code("Expires=1604801&Signature=s"), bad);
         assert_eq!(code("Expires=never&Signature=s"), bad);
+    }
+
+    #[test]
+    fn sigv2_requests_carry_a_time_within_fifteen_minutes() {
+        let now = UNIX_EPOCH + std::time::Duration::from_secs(1_765_000_000); // 2025-12-06T05:46:40Z
+        let code = |pairs: &[(&str, &str)]| {
+            let mut h = axum::http::HeaderMap::new();
+            for (n, v) in pairs {
+                h.insert(axum::http::HeaderName::from_bytes(n.as_bytes()).unwrap(), HeaderValue::from_str(v).unwrap());
+            }
+            check_v2_time(&h, now).err().map(|e| e.code().clone())
+        };
+        let v2 = ("authorization", "AWS AK:c2ln");
+        let (denied, skewed) = (Some(S3ErrorCode::AccessDenied), Some(S3ErrorCode::RequestTimeTooSkewed));
+        assert_eq!(code(&[v2, ("date", "Sat, 06 Dec 2025 05:50:00 GMT")]), None);
+        assert_eq!(code(&[v2, ("x-amz-date", "Sat, 06 Dec 2025 05:40:00 GMT"), ("date", "")]), None);
+        assert_eq!(code(&[v2, ("x-amz-date", "Sat, 06 Dec 2025 06:10:00 GMT")]), skewed);
+        assert_eq!(code(&[v2, ("x-amz-date", "Tue, 07 Jul 2010 21:53:04 GMT")]), skewed);
+        assert_eq!(code(&[v2, ("x-amz-date", "Tue, 07 Jul 9999 21:53:04 GMT")]), skewed);
+        assert_eq!(code(&[v2, ("x-amz-date", "Tue, 07 Jul 1950 21:53:04 GMT")]), denied);
+        assert_eq!(code(&[v2, ("x-amz-date", "Bad Date"), ("date", "Sat, 06 Dec 2025 05:50:00 GMT")]), denied);
+        assert_eq!(code(&[v2, ("x-amz-date", "")]), denied);
+        assert_eq!(code(&[v2]), denied);
+        assert_eq!(code(&[("authorization", "AWS4-HMAC-SHA256 Credential=x")]), None, "SigV4: s3s checks it");
+        assert_eq!(code(&[]), None, "unsigned");
     }
 
     #[test]

@@ -25,9 +25,9 @@ pub fn path_conflict(message: impl Into<String>) -> S3Error {
 
 /// The S3 error of a worker error.
 pub fn from_worker(e: WorkerError) -> S3Error {
-    if let WorkerError::Ufs(UfsError::Conflict(m)) = &e {
+    if let WorkerError::Ufs(UfsError::Conflict(_)) = &e {
         tracing::debug!("S3 request refused: {e}");
-        return path_conflict(m.clone());
+        return path_conflict(PATH_CONFLICT_MESSAGE);
     }
     let code = match (&e, e.kind()) {
         (WorkerError::Mount(MountError::NotMounted(_)), _) => S3ErrorCode::NoSuchBucket,
@@ -46,10 +46,24 @@ pub fn from_worker(e: WorkerError) -> S3Error {
     } else {
         tracing::debug!("S3 request refused: {e}");
     }
-    // What does not exist is worded as S3 words it: the worker's cause may name UFS paths.
-    let message = if code == S3ErrorCode::NoSuchKey { NO_SUCH_KEY.to_string() } else { e.to_string() };
+    let message = client_message(&code, e.to_string());
     S3Error::with_message(code, message)
 }
+
+/// What the client reads of a worker error: the cause, unless it may name what the client must not see
+/// (UFS paths, which are the operator's): then S3's wording. The cause is in the worker's log.
+fn client_message(code: &S3ErrorCode, cause: String) -> String {
+    match code {
+        S3ErrorCode::NoSuchKey => NO_SUCH_KEY.into(),
+        S3ErrorCode::InternalError => "We encountered an internal error. Please try again.".into(),
+        _ if cause.contains("://") => format!("{} (the cause is in the worker's log)", code.as_str()),
+        _ => cause,
+    }
+}
+
+/// The message of a file/directory conflict: the key is in the error document (`edge`), the UFS path not.
+pub const PATH_CONFLICT_MESSAGE: &str = "An object and a folder would have one name: on this bucket's file system a \
+     key cannot be both an object and a prefix of other keys (a file cannot hold entries); nothing was written";
 
 /// The message of every `NoSuchKey` (S3's).
 pub const NO_SUCH_KEY: &str = "The specified key does not exist.";
@@ -102,7 +116,10 @@ mod tests {
         assert_eq!(e.status_code().map(|s| s.as_u16()), Some(503));
         assert_eq!(e.message(), Some("the UFS is down"));
         assert_eq!(from_upload(UploadError::NoSuchUpload("u".into())).code(), &S3ErrorCode::NoSuchUpload);
-        let e = from_worker(WorkerError::Ufs(UfsError::Conflict("a/b is a file".into())));
+        let e = from_worker(WorkerError::Ufs(UfsError::Conflict("file:///srv/d/a/b is a file".into())));
         assert_eq!((e.code().as_str(), e.status_code().map(|s| s.as_u16())), (PATH_CONFLICT, Some(409)));
+        assert!(!e.message().unwrap().contains("/srv/d"), "{e:?}");
+        let e = from_worker(WorkerError::Ufs(UfsError::Unavailable("s3://b/k: timed out".into())));
+        assert!(!e.message().unwrap().contains("s3://"), "{e:?}");
     }
 }
