@@ -220,6 +220,11 @@ impl Ufs for FaultyUfs {
         self.inner.delete(uri, recursive).await
     }
 
+    async fn delete_if_match(&self, uri: &str, etag: &str) -> UfsResult<()> {
+        self.check_pattern(&[uri])?;
+        self.inner.delete_if_match(uri, etag).await
+    }
+
     async fn create_dir(&self, uri: &str) -> UfsResult<()> {
         self.check_pattern(&[uri])?;
         self.inner.create_dir(uri).await

@@ -108,6 +108,11 @@ pub trait Ufs: Send + Sync + 'static {
     /// Deletes a file (missing is not an error), or a directory tree when `recursive`.
     async fn delete(&self, uri: &str, recursive: bool) -> UfsResult<()>;
 
+    /// Deletes the file `uri` only while its ETag, as the S3 API answers it (`WriteCondition::Matches`),
+    /// is `etag`: `ConditionFailed` when it is another, `NotFound` when there is no file. Atomic against
+    /// the other writes of the same path as [`write_stream`](Ufs::write_stream)'s conditions are.
+    async fn delete_if_match(&self, uri: &str, etag: &str) -> UfsResult<()>;
+
     /// Creates a directory (and its parents).
     async fn create_dir(&self, uri: &str) -> UfsResult<()>;
 

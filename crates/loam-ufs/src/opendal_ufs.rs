@@ -29,6 +29,9 @@
 //!   pass it `a/`. Deleting the root itself is refused.
 //! - `write_stream` is atomic on both: an S3 multipart upload, an fs write to a hidden sibling renamed into
 //!   place (see `streamed_write`).
+//! - Conditions (`WriteCondition`, `Ufs::delete_if_match`): S3 checks them itself (`If-None-Match: *`,
+//!   `If-Match` on the write or delete); fs checks them with the rename under a lock (`commit`), so of
+//!   Loam writers racing on one path at most one conditional write wins on both.
 //! - `rename` on S3 is copy + delete (S3 has none; OpenDAL reports `Unsupported`), so it is not atomic.
 //! - `file://` paths stay beneath the mount root, symlinks included: see `beneath` (reads and stats go
 //!   through `openat2(RESOLVE_BENEATH)` descriptors; the other operations check the path that way first).
@@ -37,6 +40,7 @@
 //!   that needs a task-local flag); a path through a file (`file/x`) is `NotFound` on both backends.
 
 mod beneath;
+mod commit;
 mod error_mapping;
 mod exact_paths;
 mod operators;
@@ -472,7 +476,35 @@ impl Ufs for OpendalUfs {
         if recursive {
             observed(uri, self.op.delete_with(&arm(&dir_key(&rel))).recursive(true).into_future()).await?;
         }
+        // fs: a file is unlinked under its lock, so that no conditional write is between its check and its
+        // rename meanwhile (`commit`); what is no regular file goes to OpenDAL.
+        if let Some(b) = &self.beneath
+            && b.delete_file(&rel, uri, None).await?
+        {
+            return Ok(());
+        }
         observed(uri, self.op.delete(&arm(&rel))).await
+    }
+
+    async fn delete_if_match(&self, uri: &str, etag: &str) -> UfsResult<()> {
+        let rel = self.file_key(uri)?;
+        self.check(&rel, uri).await?;
+        if let Some(b) = &self.beneath {
+            return b.delete_file(&rel, uri, Some(etag.to_string())).await.map(drop);
+        }
+        let if_match = loam_core::version::quoted(etag);
+        let (result, transient) =
+            transient::observe(self.op.delete_with(&arm(&rel)).if_match(&if_match).into_future()).await;
+        result.map_err(|e| match e.kind() {
+            // OpenDAL answers S3's 404 to a conditional delete so; S3 clients expect `NoSuchKey`.
+            opendal::ErrorKind::ConditionNotMatch if e.message() == "delete precondition requires a live target" => {
+                UfsError::NotFound(uri.to_string())
+            }
+            opendal::ErrorKind::ConditionNotMatch | opendal::ErrorKind::Conflict => {
+                UfsError::ConditionFailed(format!("{uri}: {e}"))
+            }
+            _ => map_error(e, uri, transient),
+        })
     }
 
     async fn create_dir(&self, uri: &str) -> UfsResult<()> {

@@ -62,7 +62,8 @@ impl Beneath {
         Ok(Self { root: Arc::new(fd) })
     }
 
-    fn resolve(&self, rel: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
+    /// Opens `rel` (`""`: the root) with `flags`, resolved beneath the root.
+    pub(super) fn resolve(&self, rel: &str, flags: OFlags) -> Result<OwnedFd, Errno> {
         let path = if rel.is_empty() { "." } else { rel };
         let how = ResolveFlags::BENEATH | ResolveFlags::NO_MAGICLINKS;
         let mut tries = 0;
@@ -314,11 +315,11 @@ fn is_escape(e: Errno) -> bool {
     e == Errno::XDEV || e == Errno::LOOP
 }
 
-async fn blocking<T: Send + 'static>(f: impl FnOnce() -> UfsResult<T> + Send + 'static) -> UfsResult<T> {
+pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> UfsResult<T> + Send + 'static) -> UfsResult<T> {
     tokio::task::spawn_blocking(f).await.map_err(|e| UfsError::Other(format!("fs task failed: {e}")))?
 }
 
-fn map_errno(e: Errno, uri: &str) -> UfsError {
+pub(super) fn map_errno(e: Errno, uri: &str) -> UfsError {
     match e {
         _ if is_escape(e) => UfsError::PermissionDenied(format!(
             "{uri} leads outside the mount root (through a symlink or `..`), or is a symlink loop"
@@ -328,7 +329,7 @@ fn map_errno(e: Errno, uri: &str) -> UfsError {
     }
 }
 
-fn map_io(e: std::io::Error, uri: &str) -> UfsError {
+pub(super) fn map_io(e: std::io::Error, uri: &str) -> UfsError {
     use std::io::ErrorKind as K;
     match e.kind() {
         K::NotFound | K::NotADirectory => UfsError::NotFound(uri.to_string()),
@@ -342,7 +343,7 @@ fn map_io(e: std::io::Error, uri: &str) -> UfsError {
 }
 
 /// The metadata in `file`'s record when the record describes version `tag`; empty otherwise.
-fn read_record(file: &File, tag: &str, uri: &str) -> ObjectMetadata {
+pub(super) fn read_record(file: &File, tag: &str, uri: &str) -> ObjectMetadata {
     let mut buf = Vec::with_capacity(1024);
     let value = match rustix::fs::fgetxattr(file, XATTR_NAME, spare(&mut buf)) {
         Ok(_) => buf,
@@ -382,7 +383,7 @@ fn spare(buf: &mut Vec<u8>) -> rustix::buffer::SpareCapacity<'_, u8> {
 }
 
 /// The version tag of an open file: its length and modification time (ms), as `stat` reports them.
-fn tag_of(meta: &std::fs::Metadata) -> String {
+pub(super) fn tag_of(meta: &std::fs::Metadata) -> String {
     let modified = meta.modified().ok().map(loam_core::time::epoch_millis);
     loam_core::version::version_tag(meta.len(), None, modified)
 }

@@ -16,6 +16,9 @@
 //! the body (amendments included) and before the rename, so it appears with the bytes. On a file system
 //! without xattrs a write that carries client metadata fails (`Unsupported`) and leaves the old file.
 //!
+//! Conditions (`WriteOptions::condition`): S3 sends them with the upload (`If-None-Match: *`, `If-Match`)
+//! and the store decides; fs checks them when the sibling is renamed into place (`commit`).
+//!
 //! Which path is taken follows the operator's capabilities (`rename`: fs), not the scheme, so a service
 //! added later takes the right one.
 
@@ -23,10 +26,11 @@ use super::beneath::Beneath;
 use super::exact_paths::arm;
 use super::{s3_meta, transient};
 use crate::opendal_ufs::error_mapping::map_error;
-use crate::{UfsError, WriteOptions};
+use crate::{UfsError, WriteCondition, WriteOptions};
 use bytes::Bytes;
 use futures::StreamExt;
 use futures::stream::BoxStream;
+use loam_core::version::quoted;
 use opendal::Operator;
 use std::sync::atomic::{AtomicU64, Ordering};
 
@@ -71,8 +75,16 @@ pub async fn write_stream(
                     r => r?,
                 }
             }
-            let (renamed, transient) = transient::observe(op.rename(&arm(&tmp), &arm(rel))).await;
-            renamed.map_err(|e| map_error(e, uri, transient))?;
+            match beneath {
+                Some(b) => b.commit(&tmp, rel, uri, opts.condition.clone()).await?,
+                None if opts.condition.is_some() => {
+                    return Err(UfsError::Unsupported(format!("{uri}: conditional writes need a file:// root")));
+                }
+                None => {
+                    let (renamed, transient) = transient::observe(op.rename(&arm(&tmp), &arm(rel))).await;
+                    renamed.map_err(|e| map_error(e, uri, transient))?;
+                }
+            }
             Ok(written)
         };
         let result = done.await;
@@ -100,6 +112,7 @@ async fn copy_into(
     mut body: BoxStream<'static, Result<Bytes, std::io::Error>>,
     native: Option<&WriteOptions>,
 ) -> Result<u64, UfsError> {
+    let conditional = native.is_some_and(|o| o.condition.is_some());
     let (result, transient) = transient::observe(async {
         let armed = arm(key);
         let mut fut = op.writer_with(&armed).chunk(PART_SIZE).concurrent(PARTS_IN_FLIGHT);
@@ -120,6 +133,13 @@ async fn copy_into(
             let user = s3_meta::user_metadata(m);
             if !user.is_empty() {
                 fut = fut.user_metadata(user);
+            }
+            // The object store checks the condition itself when the object is created (PutObject, or
+            // CompleteMultipartUpload for a body of more than one part).
+            match &opts.condition {
+                Some(WriteCondition::NotExists) => fut = fut.if_not_exists(true),
+                Some(WriteCondition::Matches(etag)) => fut = fut.if_match(&quoted(etag)),
+                None => {}
             }
         }
         let mut w = fut.await?;
@@ -156,9 +176,21 @@ async fn copy_into(
             Some(source) => source.clone(),
             None => UfsError::InvalidInput(format!("the body of the write to {uri} failed: {e}")),
         },
+        // OpenDAL's answer to S3's 404 for `If-Match` of a missing key; S3 clients expect `NoSuchKey`.
+        Failure::Ufs(e) if conditional && e.message() == MISSING_TARGET_WRITE => UfsError::NotFound(uri.to_string()),
+        Failure::Ufs(e) if conditional && e.kind() == opendal::ErrorKind::ConditionNotMatch => {
+            UfsError::ConditionFailed(format!("{uri}: {e}"))
+        }
+        // S3's `409 ConditionalRequestConflict`: a conditional write raced another write of the key.
+        Failure::Ufs(e) if conditional && e.kind() == opendal::ErrorKind::Conflict => {
+            UfsError::ConditionFailed(format!("{uri}: {e}"))
+        }
         Failure::Ufs(e) => map_error(e, uri, transient),
     })
 }
+
+/// What OpenDAL's S3 writer says when `If-Match` found no object.
+const MISSING_TARGET_WRITE: &str = "write precondition requires a live target";
 
 /// A hidden name beside `rel` in the same directory, unique within this process and across processes.
 fn temp_sibling(rel: &str) -> String {

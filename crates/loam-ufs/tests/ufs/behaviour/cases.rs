@@ -464,3 +464,85 @@ pub async fn metadata_round_trip(env: Env) {
     assert!(got.etag.is_none() && got.content_language.is_none(), "cleared: {got:?}");
     assert_eq!(env.ufs.stat(&env.uri("meta")).await.unwrap().meta, None, "a directory has none");
 }
+
+/// The ETag the S3 API answers for a stat: the stored one, else the version tag.
+fn answered_etag(st: &UfsStatus) -> String {
+    let stored = st.meta.as_ref().and_then(|m| m.etag.clone());
+    let modified = st.modified.map(loam_core::time::epoch_millis);
+    stored.unwrap_or_else(|| loam_core::version::version_tag(st.length, st.etag.as_deref(), modified))
+}
+
+/// A streamed write of `body` with `condition`; the stored ETag (where the UFS keeps one) names the body.
+async fn write_if(
+    env: &Env,
+    rel: &str,
+    body: &'static str,
+    condition: Option<loam_ufs::WriteCondition>,
+) -> Result<u64, UfsError> {
+    use loam_ufs::{ObjectMetadata, WriteOptions};
+    let opts = WriteOptions {
+        amend: Some(Arc::new(move |m: &mut ObjectMetadata| m.etag = Some(format!("etag-of-{body}")))),
+        condition,
+        ..Default::default()
+    };
+    env.ufs.write_stream(&env.uri(rel), stream::iter(vec![Ok(Bytes::from(body))]).boxed(), opts).await
+}
+
+/// Conditional writes and deletes (`If-None-Match: *`, `If-Match`): nothing changes when the condition
+/// fails; of writers racing with one condition exactly one wins, and the object is its bytes.
+pub async fn conditional_writes(env: Env) {
+    use loam_ufs::WriteCondition::{Matches, NotExists};
+    let u = env.uri("cond/obj");
+    let read = |u: String| {
+        let ufs = env.ufs.clone();
+        async move { ufs.read_range(&u, 0, 100).await.unwrap() }
+    };
+    write_if(&env, "cond/obj", "first", Some(NotExists)).await.expect("created where nothing was");
+    let refused = write_if(&env, "cond/obj", "second", Some(NotExists)).await;
+    assert!(matches!(refused, Err(UfsError::ConditionFailed(_))), "{refused:?}");
+    assert_eq!(read(u.clone()).await, "first", "nothing written");
+    let refused = write_if(&env, "cond/obj", "second", Some(Matches("not-the-etag".into()))).await;
+    assert!(matches!(refused, Err(UfsError::ConditionFailed(_))), "{refused:?}");
+    assert_eq!(read(u.clone()).await, "first", "nothing written");
+    let missing = write_if(&env, "cond/none", "x", Some(Matches("any".into()))).await;
+    assert!(
+        matches!(missing, Err(UfsError::NotFound(_))),
+        "If-Match of a missing object is NotFound, as S3 answers: {missing:?}"
+    );
+    assert!(is_not_found(env.ufs.stat(&env.uri("cond/none")).await));
+    let etag = answered_etag(&env.ufs.stat(&u).await.unwrap());
+    write_if(&env, "cond/obj", "third", Some(Matches(format!("\"{etag}\"")))).await.expect("the current ETag matches");
+    assert_eq!(read(u.clone()).await, "third");
+    // Deletes.
+    let refused = env.ufs.delete_if_match(&u, &etag).await;
+    assert!(matches!(refused, Err(UfsError::ConditionFailed(_))), "the old ETag: {refused:?}");
+    assert_eq!(read(u.clone()).await, "third", "nothing deleted");
+    assert!(is_not_found(env.ufs.delete_if_match(&env.uri("cond/none"), "x").await));
+    let etag = answered_etag(&env.ufs.stat(&u).await.unwrap());
+    env.ufs.delete_if_match(&u, &etag).await.expect("the current ETag matches");
+    assert!(is_not_found(env.ufs.stat(&u).await));
+    // Races: every round, writers with distinct bodies start together; exactly one wins.
+    // The bodies of the second writers differ from the first ones': an unchanged body keeps its ETag.
+    const BODIES: [&str; 6] = ["body-0", "body-1", "body-2", "body-3", "body-4", "body-5"];
+    const NEXT: [&str; 6] = ["next-0", "next-1", "next-2", "next-3", "next-4", "next-5"];
+    for round in 0..4 {
+        let rel = format!("cond/race-{round}");
+        let results = join_all(BODIES.iter().map(|&b| write_if(&env, &rel, b, Some(NotExists)))).await;
+        let won = one_winner(&results, round, "NotExists");
+        assert_eq!(read(env.uri(&rel)).await, BODIES[won]);
+        let etag = answered_etag(&env.ufs.stat(&env.uri(&rel)).await.unwrap());
+        let results = join_all(NEXT.iter().map(|&b| write_if(&env, &rel, b, Some(Matches(etag.clone()))))).await;
+        let won = one_winner(&results, round, "Matches");
+        assert_eq!(read(env.uri(&rel)).await, NEXT[won]);
+    }
+}
+
+/// The index of the only `Ok`; every other result must be `ConditionFailed`.
+fn one_winner(results: &[Result<u64, UfsError>], round: usize, what: &str) -> usize {
+    let won: Vec<usize> = (0..results.len()).filter(|&i| results[i].is_ok()).collect();
+    assert_eq!(won.len(), 1, "round {round}, {what}: {results:?}");
+    for r in results.iter().filter(|r| r.is_err()) {
+        assert!(matches!(r, Err(UfsError::ConditionFailed(_))), "round {round}, {what}: {r:?}");
+    }
+    won[0]
+}

@@ -24,7 +24,7 @@ crate::behaviour_tests!(setup;
     list_non_recursive_paginated, list_recursive_paginated, list_missing_is_empty,
     delete_file, delete_recursive, copy, rename, create_dir, outside_root_is_invalid,
     write_stream_large, write_stream_empty, write_stream_failing_body_keeps_the_old_file, exact_paths,
-    metadata_round_trip,
+    metadata_round_trip, conditional_writes,
 );
 
 #[test]
