@@ -284,7 +284,10 @@ impl S3 for LoamS3 {
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
-        objects::delete(&self.state, &req.input.bucket, &req.input.key).await?;
+        match req.input.if_match {
+            Some(c) => objects::delete_if_match(&self.state, &req.input.bucket, &req.input.key, c).await?,
+            None => objects::delete(&self.state, &req.input.bucket, &req.input.key).await?,
+        }
         Ok(S3Response::new(DeleteObjectOutput::default()))
     }
 
@@ -293,6 +296,15 @@ impl S3 for LoamS3 {
     }
 
     async fn copy_object(&self, req: S3Request<CopyObjectInput>) -> S3Result<S3Response<CopyObjectOutput>> {
+        // s3s 0.14 does not carry a destination condition on CopyObject: refused rather than ignored.
+        if req.headers.contains_key(axum::http::header::IF_MATCH)
+            || req.headers.contains_key(axum::http::header::IF_NONE_MATCH)
+        {
+            return Err(s3s::s3_error!(
+                NotImplemented,
+                "A header you provided implies functionality that is not implemented: If-Match/If-None-Match on CopyObject"
+            ));
+        }
         Ok(S3Response::new(copying::copy(&self.state, req.input).await?))
     }
 

@@ -147,6 +147,18 @@ impl WriteThrough {
         dropped
     }
 
+    /// Deletes the file `uri` only while its ETag (as the S3 API answers it) is `etag` (`Ufs::delete_if_match`).
+    pub async fn delete_if_match(&self, uri: &str, etag: &str) -> WorkerResult<()> {
+        let (target, ufs) = self.resolve(uri)?;
+        refuse_root(&target, "delete")?;
+        let uri = target.ufs_uri;
+        let deleted = ufs.delete_if_match(&uri, etag).await;
+        // Dropped whether or not the condition held: a copy of a version that failed it is no less valid.
+        let dropped = self.invalidate(Invalidation::files(vec![uri])).await;
+        deleted?;
+        dropped
+    }
+
     /// Copies a file (replacing `to`); across mounts the bytes stream through this worker.
     pub async fn copy(&self, from: &str, to: &str) -> WorkerResult<()> {
         let (src, src_ufs) = self.resolve(from)?;

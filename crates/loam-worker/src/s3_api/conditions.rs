@@ -5,12 +5,20 @@
 //!
 //! ETags are compared with what the S3 API answers (`ObjectMeta::etag`: the stored MD5 where there is
 //! one), strongly, quotes and `W/` ignored. Times are compared in whole seconds, as HTTP dates carry them.
+//!
+//! Writes (PutObject, DeleteObject) take `If-None-Match: *` (only if nothing is there) or `If-Match: <etag>`
+//! ([`write_condition`]), which the UFS checks in the same step as the write (`loam_ufs::WriteCondition`):
+//! `412` when it does not hold, nothing written. CopyObject's `x-amz-copy-source-if-*` are the GET
+//! conditions applied to the source version that is copied, except that "unchanged" is `412` too
+//! ([`check_copy_source`]), as S3 answers.
+//!
 //! One deviation of S3 is not copied: S3 answers `304` when `If-None-Match` does not match but
 //! `If-Modified-Since` says unchanged; RFC 9110 (and this) ignores `If-Modified-Since` then.
 
 use crate::s3_api::reading::ObjectMeta;
 use axum::http::header::{ETAG, LAST_MODIFIED};
 use axum::http::{HeaderMap, HeaderValue};
+use loam_ufs::WriteCondition;
 use s3s::dto::{ETagCondition, Timestamp, TimestampFormat};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use std::time::UNIX_EPOCH;
@@ -66,6 +74,37 @@ pub fn check(meta: &ObjectMeta, c: &ReadConditions) -> S3Result<()> {
         return Err(not_modified(meta));
     }
     Ok(())
+}
+
+/// The condition of a write: `If-None-Match: *` or `If-Match: <etag>`. S3 takes no other
+/// `If-None-Match` on a write, nor both at once: `501 NotImplemented`, as S3 answers such headers.
+pub fn write_condition(
+    if_match: Option<ETagCondition>,
+    if_none_match: Option<ETagCondition>,
+) -> S3Result<Option<WriteCondition>> {
+    let not_implemented = |what: &str| {
+        S3Error::with_message(
+            S3ErrorCode::NotImplemented,
+            format!("A header you provided implies functionality that is not implemented: {what}"),
+        )
+    };
+    match (if_match, if_none_match) {
+        (None, None) => Ok(None),
+        (Some(_), Some(_)) => Err(not_implemented("If-Match and If-None-Match together")),
+        (None, Some(c)) if c.is_any() => Ok(Some(WriteCondition::NotExists)),
+        (None, Some(_)) => Err(not_implemented("If-None-Match other than '*' on a write")),
+        (Some(c), None) => match c.as_etag() {
+            Some(e) => Ok(Some(WriteCondition::Matches(loam_core::version::unquote(e.value()).to_string()))),
+            None => Err(not_implemented("If-Match: * on a write")),
+        },
+    }
+}
+
+/// CopyObject's `x-amz-copy-source-if-*` against the source version `meta`: the GET rules (a true
+/// `if-match` makes `if-unmodified-since` irrelevant; a false `if-none-match` makes `if-modified-since`
+/// irrelevant), with every failure `412 PreconditionFailed`.
+pub fn check_copy_source(meta: &ObjectMeta, c: &ReadConditions) -> S3Result<()> {
+    check(meta, c).map_err(|e| if *e.code() == S3ErrorCode::NotModified { precondition_failed() } else { e })
 }
 
 /// `304 Not Modified` with the validators of `meta`.
@@ -138,5 +177,30 @@ mod tests {
         let h = e.headers().unwrap();
         assert_eq!(h[ETAG], "\"abc\"");
         assert_eq!(h[LAST_MODIFIED], "Thu, 01 Jan 1970 00:16:40 GMT");
+    }
+
+    #[test]
+    fn write_conditions_are_star_or_one_etag() {
+        assert_eq!(write_condition(None, None).unwrap(), None);
+        assert_eq!(write_condition(None, etag("*")).unwrap(), Some(WriteCondition::NotExists));
+        assert_eq!(write_condition(etag("\"abc\""), None).unwrap(), Some(WriteCondition::Matches("abc".into())));
+        for (m, n) in [(None, etag("\"abc\"")), (etag("*"), None), (etag("\"a\""), etag("*"))] {
+            assert_eq!(*write_condition(m, n).unwrap_err().code(), S3ErrorCode::NotImplemented);
+        }
+    }
+
+    #[test]
+    fn copy_source_conditions_fail_with_412_only() {
+        let meta = ObjectMeta::new(3, Some("abc"), Some(1_000_500));
+        let code = |c: ReadConditions| check_copy_source(&meta, &c).err().map(|e| e.code().clone());
+        // S3: if-match true and if-unmodified-since false: copied.
+        let c = ReadConditions { if_match: etag("\"abc\""), if_unmodified_since: Some(at(10)), ..Default::default() };
+        assert_eq!(code(c), None);
+        // S3: if-none-match false and if-modified-since true: 412.
+        let c =
+            ReadConditions { if_none_match: etag("\"abc\""), if_modified_since: Some(at(10)), ..Default::default() };
+        assert_eq!(code(c), Some(S3ErrorCode::PreconditionFailed));
+        let c = ReadConditions { if_modified_since: Some(at(2000)), ..Default::default() };
+        assert_eq!(code(c), Some(S3ErrorCode::PreconditionFailed), "unmodified since: 412, not 304");
     }
 }

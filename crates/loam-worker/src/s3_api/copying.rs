@@ -7,10 +7,15 @@
 //! write-through PUT with the metadata, so that every UFS stores metadata the same way (a UFS's own copy
 //! would not carry `file://` records) and the MD5 of the bytes becomes the copy's ETag. The cost is that
 //! a copy within one S3 bucket is not server-side.
+//!
+//! `x-amz-copy-source-if-*` are checked against the source version that is copied
+//! (`conditions::check_copy_source`). s3s 0.14 does not carry a destination `If-Match`/`If-None-Match`
+//! on CopyObject, so those are not honoured.
 
 use crate::error::WorkerError;
 use crate::http_api::WorkerState;
 use crate::s3_api::buckets;
+use crate::s3_api::conditions::{self, ReadConditions};
 use crate::s3_api::errors::{self, from_worker};
 use crate::s3_api::metadata::{self, Requested};
 use crate::s3_api::objects::remember;
@@ -75,6 +80,14 @@ pub async fn copy(state: &WorkerState, input: CopyObjectInput) -> S3Result<CopyO
         Err(e) => return Err(from_worker(e.into())),
     };
     let source = ObjectMeta::of_status(&st);
+    // Checked against the version stat'ed, which is the one copied (the reads are pinned to it).
+    let source_conditions = ReadConditions {
+        if_match: input.copy_source_if_match,
+        if_none_match: input.copy_source_if_none_match,
+        if_modified_since: input.copy_source_if_modified_since,
+        if_unmodified_since: input.copy_source_if_unmodified_since,
+    };
+    conditions::check_copy_source(&source, &source_conditions)?;
     let metadata = requested.unwrap_or_else(|| ObjectMetadata {
         // What describes the source's bytes as uploaded is recomputed for the copy.
         etag: None,

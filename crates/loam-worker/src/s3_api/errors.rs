@@ -29,6 +29,10 @@ pub fn from_worker(e: WorkerError) -> S3Error {
         tracing::debug!("S3 request refused: {e}");
         return path_conflict(PATH_CONFLICT_MESSAGE);
     }
+    if let WorkerError::Ufs(UfsError::ConditionFailed(_)) = &e {
+        tracing::debug!("S3 request refused: {e}");
+        return crate::s3_api::conditions::precondition_failed();
+    }
     let code = match (&e, e.kind()) {
         (WorkerError::Mount(MountError::NotMounted(_)), _) => S3ErrorCode::NoSuchBucket,
         (WorkerError::Ufs(UfsError::PermissionDenied(_)), _) => S3ErrorCode::AccessDenied,

@@ -10,6 +10,7 @@
 //! is `NoSuchKey`, and DeleteObject of it is a no-op, as S3 answers for a missing key. Metadata
 //! (Content-Type, Cache-Control, Expires, ..., `x-amz-meta-*`) is stored with the bytes (`metadata`,
 //! `loam_ufs::object_meta`); a PUT stores the MD5 of its body as the object's ETag where the UFS can.
+//! PutObject and DeleteObject take `If-None-Match: *` / `If-Match` (`conditions::write_condition`).
 
 use crate::error::{WorkerError, WorkerResult};
 use crate::http_api::WorkerState;
@@ -23,7 +24,7 @@ use crate::s3_api::unsupported::check_version_id;
 use futures::stream::{StreamExt, TryStreamExt};
 use loam_client::Client;
 use loam_core::ErrorKind;
-use loam_ufs::{UfsStatus, WriteOptions};
+use loam_ufs::{UfsStatus, WriteCondition, WriteOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Response, S3Result, s3_error};
 use std::sync::Arc;
@@ -186,7 +187,11 @@ async fn stat(state: &WorkerState, uri: &str) -> WorkerResult<UfsStatus> {
 /// PutObject: streams the body to the UFS through `WriteThrough`; a key ending in `/` makes a directory.
 pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObjectOutput> {
     let t = buckets::object(state, &input.bucket, &input.key)?;
+    let condition = conditions::write_condition(input.if_match, input.if_none_match)?;
     if t.is_dir {
+        if condition.is_some() {
+            return Err(s3_error!(NotImplemented, "conditional writes of folder markers (keys ending in '/')"));
+        }
         if input.content_length.unwrap_or(0) > 0 {
             return Err(s3_error!(
                 InvalidArgument,
@@ -216,8 +221,11 @@ pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObje
         None => futures::stream::empty().boxed(),
     };
     let (body, amend) = metadata::md5_of(body);
-    let opts = WriteOptions { metadata, amend: Some(amend), condition: None };
-    let st = state.writes.put(&t.uri, body, opts).await?;
+    let opts = WriteOptions { metadata, amend: Some(amend), condition };
+    let st = state.writes.put(&t.uri, body, opts).await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => no_such_key(&t.key, e), // If-Match of a missing key
+        _ => from_worker(e),
+    })?;
     let meta = remember(state, &t.uri, &st);
     Ok(PutObjectOutput {
         e_tag: Some(ETag::Strong(meta.etag)),
@@ -250,6 +258,22 @@ pub async fn delete(state: &WorkerState, bucket: &str, key: &str) -> S3Result<()
         Err(WorkerError::InvalidInput(_)) if t.is_dir => Ok(()),
         Err(e) => Err(from_worker(e)),
     }
+}
+
+/// DeleteObject with `If-Match`: `412` when the object's ETag is another, `404 NoSuchKey` when there is
+/// no object, as S3 answers; checked by the UFS in the same step as the delete.
+pub async fn delete_if_match(state: &WorkerState, bucket: &str, key: &str, if_match: ETagCondition) -> S3Result<()> {
+    let t: Target = buckets::object(state, bucket, key)?;
+    let Some(Some(WriteCondition::Matches(etag))) = conditions::write_condition(Some(if_match), None).ok() else {
+        return Err(s3_error!(NotImplemented, "DeleteObject takes If-Match with an ETag, not '*'"));
+    };
+    if t.is_dir {
+        return Err(no_such_key(key, "a directory"));
+    }
+    state.writes.delete_if_match(&t.uri, &etag).await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound => no_such_key(key, e),
+        _ => from_worker(e),
+    })
 }
 
 /// DeleteObjects: 1 to [`MAX_DELETE_KEYS`] keys, each as DeleteObject, reported one by one.
