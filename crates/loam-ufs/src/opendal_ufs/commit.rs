@@ -57,9 +57,9 @@ impl Beneath {
     pub async fn delete_file(&self, rel: &str, uri: &str, if_match: Option<String>) -> UfsResult<bool> {
         let (me, rel, uri) = (self.clone(), rel.to_string(), uri.to_string());
         blocking(move || {
-            let (dir, name) = me.parent(&rel, &uri)?;
             let condition = if_match.map(WriteCondition::Matches);
             let Some(_lock) = me.lock_checked(&rel, &uri, condition.as_ref())? else { return Ok(false) };
+            let (dir, name) = me.parent(&rel, &uri)?;
             match rustix::fs::unlinkat(&dir, name, AtFlags::empty()) {
                 Ok(()) | Err(Errno::NOENT) => Ok(true),
                 Err(e) => Err(map_errno(e, &uri)),
