@@ -14,7 +14,9 @@
 //!   between another's check and its rename. The lock goes with the descriptor, after the rename.
 //! - Writers outside Loam (a process writing the directory directly) take no lock: against them a
 //!   `Matches` is check-then-act. `NotExists` holds against them too (the kernel checks).
-//! - A target that is not a regular file (a directory) is not locked: the rename reports the conflict.
+//! - A target that is not a regular file (a directory) is not locked: the rename reports the conflict. Nor
+//!   is one the worker may not open (made unreadable outside Loam): a plain write replaces it unlocked, a
+//!   `Matches` fails (`PermissionDenied`), as its ETag cannot be read.
 
 use super::beneath::{Beneath, blocking, map_errno, read_record, tag_of};
 use crate::{UfsError, UfsResult, WriteCondition};
@@ -92,6 +94,9 @@ impl Beneath {
             let file = match self.resolve(rel, OFlags::RDONLY | OFlags::NONBLOCK) {
                 Ok(fd) => File::from(fd),
                 Err(Errno::NOENT | Errno::NOTDIR) => return missing(),
+                // A file the worker may not read (made so outside Loam) can still be replaced, as a rename
+                // needs only the directory; a plain write goes on unlocked rather than failing.
+                Err(Errno::ACCESS) if expected.is_none() => return Ok(None),
                 Err(e) => return Err(map_errno(e, uri)),
             };
             let meta = file.metadata().map_err(|e| UfsError::Other(format!("{uri}: {e}")))?;
