@@ -35,6 +35,7 @@ pub mod objects;
 pub mod range;
 pub mod reading;
 pub mod unsupported;
+pub mod verify;
 
 use crate::http_api::WorkerState;
 use axum::Router;
@@ -280,7 +281,8 @@ impl S3 for LoamS3 {
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
-        Ok(S3Response::new(objects::put(&self.state, req.input).await?))
+        let expected = verify::Expected::from_request(&req.headers, req.trailing_headers.clone())?;
+        Ok(S3Response::new(objects::put(&self.state, req.input, expected).await?))
     }
 
     async fn delete_object(&self, req: S3Request<DeleteObjectInput>) -> S3Result<S3Response<DeleteObjectOutput>> {
@@ -316,7 +318,8 @@ impl S3 for LoamS3 {
     }
 
     async fn upload_part(&self, req: S3Request<UploadPartInput>) -> S3Result<S3Response<UploadPartOutput>> {
-        Ok(S3Response::new(multipart::upload_part(&self.uploads, req.input).await?))
+        let expected = verify::Expected::from_request(&req.headers, req.trailing_headers.clone())?;
+        Ok(S3Response::new(multipart::upload_part(&self.uploads, req.input, expected).await?))
     }
 
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {

@@ -18,7 +18,7 @@ use crate::s3_api::buckets;
 use crate::s3_api::errors::path_conflict;
 use crate::s3_api::metadata::{self, Requested};
 use crate::s3_api::objects::remember;
-use futures::{StreamExt, TryStreamExt};
+use crate::s3_api::verify::{self, Expected};
 use loam_core::ErrorKind;
 use loam_ufs::WriteOptions;
 use s3s::dto::*;
@@ -75,15 +75,26 @@ pub async fn create(
     })
 }
 
-/// UploadPart: stores the part; its ETag is its MD5.
-pub async fn upload_part(uploads: &UploadStore, input: UploadPartInput) -> S3Result<UploadPartOutput> {
+/// UploadPart: stores the part, checked as `expected` asks (`verify`); its ETag is its MD5.
+pub async fn upload_part(
+    uploads: &UploadStore,
+    input: UploadPartInput,
+    expected: Expected,
+) -> S3Result<UploadPartOutput> {
     upload_of(uploads, &input.upload_id, &input.bucket, &input.key).await?;
-    let body = match input.body {
-        Some(blob) => blob.map_err(std::io::Error::other).boxed(),
-        None => futures::stream::empty().boxed(),
-    };
-    let rec = uploads.put_part(&input.upload_id, input.part_number, body).await?;
-    Ok(UploadPartOutput { e_tag: Some(ETag::Strong(rec.etag)), ..Default::default() })
+    let checked = verify::check_blob(input.body, expected);
+    let outcome = checked.outcome.clone();
+    let rec = uploads.put_part(&input.upload_id, input.part_number, checked).await.map_err(|e| outcome.error_or(e))?;
+    let sums = verify::fields(rec.checksum.as_ref());
+    Ok(UploadPartOutput {
+        e_tag: Some(ETag::Strong(rec.etag)),
+        checksum_crc32: sums.crc32,
+        checksum_crc32c: sums.crc32c,
+        checksum_crc64nvme: sums.crc64nvme,
+        checksum_sha1: sums.sha1,
+        checksum_sha256: sums.sha256,
+        ..Default::default()
+    })
 }
 
 /// ListParts, after `part-number-marker`, `max-parts` at a time.

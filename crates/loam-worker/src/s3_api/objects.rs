@@ -21,7 +21,8 @@ use crate::s3_api::metadata::{self, Headers, Overrides, Requested};
 use crate::s3_api::range;
 use crate::s3_api::reading::{self, ObjectMeta, Opened};
 use crate::s3_api::unsupported::check_version_id;
-use futures::stream::{StreamExt, TryStreamExt};
+use crate::s3_api::verify::{self, Expected};
+use futures::stream::StreamExt;
 use loam_client::Client;
 use loam_core::ErrorKind;
 use loam_ufs::{UfsStatus, WriteCondition, WriteOptions};
@@ -184,10 +185,12 @@ async fn stat(state: &WorkerState, uri: &str) -> WorkerResult<UfsStatus> {
     Ok(ufs.stat(&resolved.ufs_uri).await?)
 }
 
-/// PutObject: streams the body to the UFS through `WriteThrough`; a key ending in `/` makes a directory.
-pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObjectOutput> {
+/// PutObject: streams the body to the UFS through `WriteThrough`, checked as `expected` asks (`verify`: a
+/// mismatch fails the write, so the old object stays); a key ending in `/` makes a directory.
+pub async fn put(state: &WorkerState, input: PutObjectInput, expected: Expected) -> S3Result<PutObjectOutput> {
     let t = buckets::object(state, &input.bucket, &input.key)?;
     let condition = conditions::write_condition(input.if_match, input.if_none_match)?;
+    let condition_given = condition.is_some();
     if t.is_dir {
         if condition.is_some() {
             return Err(s3_error!(NotImplemented, "conditional writes of folder markers (keys ending in '/')"));
@@ -207,7 +210,7 @@ pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObje
             ..Default::default()
         });
     }
-    let metadata = metadata::requested(Requested {
+    let mut metadata = metadata::requested(Requested {
         content_type: input.content_type,
         cache_control: input.cache_control,
         content_disposition: input.content_disposition,
@@ -216,20 +219,27 @@ pub async fn put(state: &WorkerState, input: PutObjectInput) -> S3Result<PutObje
         expires: input.expires,
         user: input.metadata,
     })?;
-    let body = match input.body {
-        Some(blob) => blob.map_err(std::io::Error::other).boxed(),
-        None => futures::stream::empty().boxed(),
-    };
-    let (body, amend) = metadata::md5_of(body);
-    let opts = WriteOptions { metadata, amend: Some(amend), condition };
-    let st = state.writes.put(&t.uri, body, opts).await.map_err(|e| match e.kind() {
-        ErrorKind::NotFound => no_such_key(&t.key, e), // If-Match of a missing key
-        _ => from_worker(e),
+    // A checksum sent as a header is known before the body: stored up front (S3 UFSes store nothing
+    // later); the body's check fails the write if it is wrong.
+    metadata.checksum = expected.declared().map(|c| c.to_ufs());
+    // One pass: the check computes the MD5 (the ETag) and the checksum, stored after the body.
+    let checked = verify::check_blob(input.body, expected);
+    let opts = WriteOptions { metadata, amend: Some(verify::amendment(&checked.outcome)), condition };
+    let st = state.writes.put(&t.uri, checked.body, opts).await.map_err(|e| match e.kind() {
+        ErrorKind::NotFound if condition_given => no_such_key(&t.key, e), // If-Match of a missing key
+        _ => checked.outcome.error_or(e),
     })?;
     let meta = remember(state, &t.uri, &st);
+    let sums = verify::fields(checked.outcome.digests().and_then(|d| d.checksum).as_ref());
     Ok(PutObjectOutput {
         e_tag: Some(ETag::Strong(meta.etag)),
         size: Some(length_i64(st.length)?),
+        checksum_crc32: sums.crc32,
+        checksum_crc32c: sums.crc32c,
+        checksum_crc64nvme: sums.crc64nvme,
+        checksum_sha1: sums.sha1,
+        checksum_sha256: sums.sha256,
+        checksum_type: sums.kind,
         ..Default::default()
     })
 }

@@ -19,6 +19,7 @@ mod s3_conditional_writes;
 mod s3_keys;
 mod s3_metadata;
 mod s3_protocol;
+mod s3_uploads;
 mod tasks;
 mod ttl;
 mod write_api;

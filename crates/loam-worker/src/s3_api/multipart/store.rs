@@ -14,11 +14,11 @@
 //! no upload, so a client cannot name a path outside the directory. Uploads are local to the worker
 //! that created them: a client sends all requests of one upload to the same endpoint.
 
+use crate::s3_api::verify::{Checked, ObjectChecksum};
 use bytes::Bytes;
 use futures::stream::{BoxStream, Stream, StreamExt, TryStreamExt};
 use loam_core::ErrorKind;
 use loam_core::time::now_millis;
-use md5::{Digest, Md5};
 use serde::{Deserialize, Serialize};
 use std::path::{Path, PathBuf};
 use tokio::io::AsyncWriteExt;
@@ -100,6 +100,9 @@ pub struct PartRecord {
     pub size: u64,
     /// When it was stored.
     pub modified_ms: i64,
+    /// Its checksum, when the request sent one or the upload asked for one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<ObjectChecksum>,
 }
 
 /// The multipart uploads of one worker.
@@ -172,31 +175,35 @@ impl UploadStore {
         Ok(m)
     }
 
-    /// Stores part `n` of upload `id` from `body`; returns its record.
-    pub async fn put_part(
-        &self,
-        id: &str,
-        n: i32,
-        body: impl Stream<Item = std::io::Result<Bytes>> + Send,
-    ) -> UploadResult<PartRecord> {
+    /// Stores part `n` of upload `id` from `body` (checked by `verify`, which computes its MD5 and
+    /// checksum in the same pass); returns its record.
+    pub async fn put_part(&self, id: &str, n: i32, body: Checked) -> UploadResult<PartRecord> {
         if !(1..=MAX_PART_NUMBER).contains(&n) {
             return Err(UploadError::InvalidInput(format!("part number {n} is not in 1..={MAX_PART_NUMBER}")));
         }
         self.manifest(id).await?;
         let dir = self.dir(id)?;
         let tmp = dir.join(format!(".{n}.{}.tmp", uuid::Uuid::new_v4().simple()));
-        let written = write_part(&tmp, body).await;
-        let (md5, size) = match written {
-            Ok(w) => w,
+        let written = write_part(&tmp, body.body).await;
+        let digests = match written.and_then(|()| body.outcome.digests().ok_or(PartWriteError::Unchecked)) {
+            Ok(d) => d,
             Err(e) => {
                 let _ = tokio::fs::remove_file(&tmp).await;
                 return Err(match e {
                     PartWriteError::Body(e) => UploadError::Body(e),
                     PartWriteError::Disk(e) => Self::io(id)(e),
+                    PartWriteError::Unchecked => UploadError::Body(std::io::Error::other("the body ended unchecked")),
                 });
             }
         };
-        let rec = PartRecord { version: UPLOAD_FORMAT_VERSION, number: n, etag: md5, size, modified_ms: now_millis() };
+        let rec = PartRecord {
+            version: UPLOAD_FORMAT_VERSION,
+            number: n,
+            etag: digests.md5_hex(),
+            size: digests.size,
+            modified_ms: now_millis(),
+            checksum: digests.checksum,
+        };
         let _commit = self.commit.lock().await;
         // An abort may have removed the upload meanwhile: then this part has nowhere to go.
         if let Err(e) = self.manifest(id).await {
@@ -258,25 +265,22 @@ impl UploadStore {
 enum PartWriteError {
     Body(std::io::Error),
     Disk(std::io::Error),
+    /// The body ended without its outcome (cannot happen with `verify::check`'s stream).
+    Unchecked,
 }
 
-/// Writes `body` to `path`; returns the MD5 (hex) and length.
+/// Writes `body` to `path`.
 async fn write_part(
     path: &Path,
     body: impl Stream<Item = std::io::Result<Bytes>> + Send,
-) -> Result<(String, u64), PartWriteError> {
+) -> Result<(), PartWriteError> {
     let mut file = private_create(path).await.map_err(PartWriteError::Disk)?;
-    let mut md5 = Md5::new();
-    let mut size = 0u64;
     let mut body = std::pin::pin!(body);
     while let Some(chunk) = body.next().await {
         let chunk = chunk.map_err(PartWriteError::Body)?;
-        md5.update(&chunk);
-        size += chunk.len() as u64;
         file.write_all(&chunk).await.map_err(PartWriteError::Disk)?;
     }
-    file.flush().await.map_err(PartWriteError::Disk)?;
-    Ok((hex::encode(md5.finalize()), size))
+    file.flush().await.map_err(PartWriteError::Disk)
 }
 
 /// Writes `value` as JSON to `path` through a temporary file and a rename, so a reader never sees half.
@@ -306,8 +310,14 @@ async fn read_json<T: for<'de> Deserialize<'de>>(path: &Path) -> std::io::Result
 mod tests {
     use super::*;
 
-    fn body(parts: &[&'static [u8]]) -> impl Stream<Item = std::io::Result<Bytes>> + Send {
-        futures::stream::iter(parts.iter().map(|p| Ok(Bytes::from_static(p))).collect::<Vec<_>>())
+    use crate::s3_api::verify::{Expected, check};
+    use md5::{Digest, Md5};
+
+    fn body(parts: &[&'static [u8]]) -> Checked {
+        let s = futures::stream::iter(
+            parts.iter().map(|p| Ok::<_, std::io::Error>(Bytes::from_static(p))).collect::<Vec<_>>(),
+        );
+        check(s, Expected::default())
     }
 
     #[tokio::test]
@@ -345,7 +355,7 @@ mod tests {
             assert_eq!(store.put_part(&id, n, body(&[b"x"])).await.unwrap_err().kind(), ErrorKind::InvalidInput);
         }
         let failing = futures::stream::iter(vec![Ok(Bytes::from_static(b"x")), Err(std::io::Error::other("cut"))]);
-        assert!(matches!(store.put_part(&id, 1, failing).await, Err(UploadError::Body(_))));
+        assert!(matches!(store.put_part(&id, 1, check(failing, Expected::default())).await, Err(UploadError::Body(_))));
         assert!(store.parts(&id).await.unwrap().is_empty(), "a failed body stores nothing");
         let manifest = dir.path().join(&id).join("manifest.json");
         std::fs::write(&manifest, br#"{"version": 2, "bucket": "b", "key": "k", "created_ms": 0}"#).unwrap();
