@@ -42,6 +42,7 @@ use axum::Router;
 use axum::error_handling::HandleError;
 use axum::http::StatusCode;
 use loam_listener::Listener;
+use multipart::object_parts;
 use multipart::store::UploadStore;
 use s3s::dto::*;
 use s3s::service::{S3Service, S3ServiceBuilder};
@@ -88,6 +89,9 @@ pub struct S3Config {
     pub credentials: Option<S3Credentials>,
     /// Whether unsigned reads (GET/HEAD of objects and buckets, listings) are served.
     pub anonymous_read: bool,
+    /// How long a multipart upload may stay unfinished (and a completed one keep its result); `None`:
+    /// forever (the settings always give one, default 24 h).
+    pub multipart_expiry: Option<Duration>,
 }
 
 impl S3Config {
@@ -124,16 +128,18 @@ impl LoamS3 {
     }
 }
 
-/// The `s3s` service of a worker: its operations, its keys and its access policy.
-pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> S3Service {
+/// The `s3s` service of a worker (its operations, its keys and its access policy), and its multipart
+/// uploads (for the expiry loop, `multipart::expiry`).
+pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> (S3Service, Arc<UploadStore>) {
     let s3 = LoamS3::new(state, data_dir);
+    let uploads = s3.uploads.clone();
     let policy = auth::Policy { anonymous_read: cfg.anonymous_read };
     let mut builder = S3ServiceBuilder::new(s3.clone());
     builder.set_auth(auth::KeyAuth::new(cfg.credentials.as_ref()));
     builder.set_access(unsupported::Gate { policy });
     builder.set_route(range::IgnoredRangeRoute { s3, policy });
     builder.set_validation(buckets::MountNames);
-    builder.build()
+    (builder.build(), uploads)
 }
 
 /// Serves `service` on `listener` until `shutdown` turns true (then drains the requests in flight);
@@ -273,14 +279,33 @@ impl S3 for LoamS3 {
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
-        objects::head(&self.state, req.input).await
+        let Some(n) = req.input.part_number else { return objects::head(&self.state, req.input).await };
+        let (bucket, key) = (&req.input.bucket, &req.input.key);
+        let part = object_parts::select(&self.state, &self.uploads, bucket, key, n, req.input.range.is_some()).await?;
+        let mut resp = objects::head(&self.state, req.input).await?;
+        if part.count.is_some() {
+            resp.output.content_length = Some(i64::try_from(part.size).unwrap_or(i64::MAX));
+            resp.output.parts_count = part.count;
+        }
+        Ok(resp)
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
-        objects::get(&self.state, &self.client, req.input).await
+        let mut input = req.input;
+        let Some(n) = input.part_number else { return objects::get(&self.state, &self.client, input).await };
+        let part =
+            object_parts::select(&self.state, &self.uploads, &input.bucket, &input.key, n, input.range.is_some())
+                .await?;
+        input.range = part.range;
+        let mut resp = objects::get(&self.state, &self.client, input).await?;
+        resp.output.parts_count = part.count;
+        Ok(resp)
     }
 
     async fn put_object(&self, req: S3Request<PutObjectInput>) -> S3Result<S3Response<PutObjectOutput>> {
+        if req.input.content_length.is_some_and(|n| n > multipart::MAX_PART_SIZE as i64) {
+            return Err(s3s::s3_error!(EntityTooLarge, "Your proposed upload exceeds the maximum allowed size"));
+        }
         let expected = verify::Expected::from_request(&req.headers, req.trailing_headers.clone())?;
         Ok(S3Response::new(objects::put(&self.state, req.input, expected).await?))
     }
@@ -322,8 +347,23 @@ impl S3 for LoamS3 {
         Ok(S3Response::new(multipart::upload_part(&self.uploads, req.input, expected).await?))
     }
 
+    async fn upload_part_copy(
+        &self,
+        req: S3Request<UploadPartCopyInput>,
+    ) -> S3Result<S3Response<UploadPartCopyOutput>> {
+        let out = multipart::copy::upload_part_copy(&self.state, &self.client, &self.uploads, req.input).await?;
+        Ok(S3Response::new(out))
+    }
+
     async fn list_parts(&self, req: S3Request<ListPartsInput>) -> S3Result<S3Response<ListPartsOutput>> {
-        Ok(S3Response::new(multipart::list_parts(&self.uploads, req.input).await?))
+        Ok(S3Response::new(multipart::listing::list_parts(&self.uploads, req.input).await?))
+    }
+
+    async fn list_multipart_uploads(
+        &self,
+        req: S3Request<ListMultipartUploadsInput>,
+    ) -> S3Result<S3Response<ListMultipartUploadsOutput>> {
+        Ok(S3Response::new(multipart::listing::list_uploads(&self.state, &self.uploads, req.input).await?))
     }
 
     async fn complete_multipart_upload(

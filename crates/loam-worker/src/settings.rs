@@ -42,6 +42,10 @@ pub struct WorkerSettings {
     #[arg(long, visible_alias = "s3-anonymous-read", num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     #[serde(alias = "s3-anonymous-read")]
     pub anonymous_read: Option<bool>,
+    /// How long an S3 multipart upload may stay unfinished before its parts are removed (a completed
+    /// upload's result, which answers a repeated Complete, is kept as long).
+    #[arg(long, value_name = "DURATION")]
+    pub s3_multipart_expiry: Option<HumaneDuration>,
     /// Disk cache capacity over all cache directories, e.g. 100GiB.
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<ByteSize>,
@@ -84,6 +88,7 @@ impl Group for WorkerSettings {
             s3_access_key: None,
             s3_secret_key: None,
             anonymous_read: Some(false),
+            s3_multipart_expiry: Some(crate::s3_api::multipart::DEFAULT_MULTIPART_EXPIRY.into()),
             cache_size: Some(ByteSize(DEFAULT_CACHE_SIZE)),
             memory_size: Some(ByteSize(DEFAULT_MEMORY_SIZE)),
             cache_dir: None,
@@ -123,6 +128,11 @@ impl WorkerConfig {
         if quota_check_interval.is_zero() {
             return invalid(format!("{} must be longer than 0", node.named("quota-check-interval")));
         }
+        let s3_multipart_expiry =
+            w.s3_multipart_expiry.map_or(crate::s3_api::multipart::DEFAULT_MULTIPART_EXPIRY, |d| d.0);
+        if s3_multipart_expiry.is_zero() {
+            return invalid(format!("{} must be longer than 0", s.named("s3-multipart-expiry")));
+        }
         let credentials = match (&w.s3_access_key, &w.s3_secret_key) {
             (None, None) => None,
             (Some(a), Some(k)) if !a.is_empty() && !k.is_empty() => {
@@ -150,6 +160,7 @@ impl WorkerConfig {
             port: w.s3_port.unwrap_or(DEFAULT_S3_PORT),
             credentials,
             anonymous_read: w.anonymous_read.unwrap_or(false),
+            multipart_expiry: Some(s3_multipart_expiry),
         };
         cfg.cluster_name = n.cluster_name.clone().unwrap_or(cfg.cluster_name);
         cfg.auth = loam_auth::NodeAuth::from_settings(node)?;

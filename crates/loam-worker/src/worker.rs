@@ -130,8 +130,10 @@ pub async fn start(
     if let Some(why) = cfg.s3.refuses_everything() {
         tracing::warn!("worker {id}: {why}");
     }
-    let s3_service = s3_api::service(state.clone(), &cfg.s3, &cfg.data_dir);
+    let (s3_service, uploads) = s3_api::service(state.clone(), &cfg.s3, &cfg.data_dir);
     let s3_server = s3_api::spawn(s3_listener, s3_service, &id.to_string(), rx.clone());
+    let upload_expiry =
+        cfg.s3.multipart_expiry.map(|expiry| s3_api::multipart::expiry::spawn(uploads, expiry, rx.clone()));
     let s3_port = if cfg.s3_port != 0 { cfg.s3_port } else { s3_addr.port() };
     let tls = cfg.listener.tls.is_some();
     let record = WorkerRecord::new(id, &cfg.host, http_addr.port(), s3_port).with_tls(tls);
@@ -160,6 +162,7 @@ pub async fn start(
         .into_iter()
         .chain(reporter)
         .chain(dir_check_task)
+        .chain(upload_expiry)
         .collect(),
         membership: Some(membership),
     })

@@ -75,6 +75,7 @@ pub const NO_SUCH_KEY: &str = "The specified key does not exist.";
 /// The S3 error of a multipart store error.
 pub fn from_upload(e: UploadError) -> S3Error {
     let code = match e.kind() {
+        _ if matches!(e, UploadError::TooLarge(_)) => S3ErrorCode::EntityTooLarge,
         ErrorKind::NotFound => S3ErrorCode::NoSuchUpload,
         ErrorKind::InvalidInput => S3ErrorCode::InvalidArgument,
         ErrorKind::Unavailable => S3ErrorCode::ServiceUnavailable,

@@ -1,16 +1,31 @@
-//! Multipart upload: Create, UploadPart, ListParts, Complete, Abort.
+//! Multipart upload: Create, UploadPart, UploadPartCopy (`copy`), ListParts and ListMultipartUploads
+//! (`listing`), Complete, Abort; GetObject/HeadObject `partNumber` (`object_parts`); abandoned uploads
+//! expire (`expiry`).
 //!
-//! Parts wait on the worker's disk (`store`); Complete checks the list the client sends against them as
-//! S3 does (ascending part numbers, matching ETags, every part but the last at least 5 MiB), then
-//! streams their concatenation through `WriteThrough::put`, so the object appears in the UFS whole or
-//! not at all and no cache keeps an older version. That can take a while for a large object, so the
-//! answer is a `200` whose body `s3s` keeps alive with whitespace until the XML result (or error) is
-//! ready, as S3 itself does. The parts are removed once the object is written; if writing fails they
-//! stay, and the client may retry Complete or Abort.
+//! Parts wait on the worker's disk (`store`), each checked as it arrives (`verify`: Content-MD5,
+//! checksums; the MD5 is its ETag). Limits as S3's: part numbers 1..=10000, at most 5 GiB a part
+//! (`EntityTooLarge`), every part but the last at least 5 MiB (`EntityTooSmall`, at Complete), at most
+//! 5 TiB an object. An upload created with a `ChecksumAlgorithm` computes it for every part (a part
+//! that sends another is `InvalidRequest`); the object's checksum is then COMPOSITE (the checksum of the
+//! parts' checksums, `-<n>`) or, with `ChecksumType=FULL_OBJECT` and always for CRC64NVME, computed over
+//! the whole object while it is written (and checked against the one Complete sends).
 //!
-//! The object's ETag is the one a HEAD will show (the UFS's, or one made of length and time), not
-//! S3's MD5-of-MD5s: the UFS, not this worker, holds the object from then on.
+//! Complete checks the list the client sends against the parts as S3 does (ascending part numbers,
+//! matching ETags and checksums), then streams their concatenation through `WriteThrough::put`, so the
+//! object appears in the UFS whole or not at all and no cache keeps an older version. That can take a
+//! while for a large object, so the answer is a `200` whose body `s3s` keeps alive with whitespace until
+//! the XML result (or error) is ready, as S3 itself does. Once written, the parts are deleted and the
+//! result is kept with the upload until it expires, so that a retried Complete gets the same answer;
+//! if writing fails the parts stay, and the client may retry Complete or Abort.
+//!
+//! The object's metadata (`loam_ufs::ObjectMetadata`) gets CreateMultipartUpload's headers, S3's
+//! MD5-of-MD5s ETag, the part sizes and the checksum; the answer's ETag is the one a HEAD will show
+//! (`objects::remember`). The completed record ([`store::CompletedObject`]) keeps the answer.
 
+pub mod copy;
+pub mod expiry;
+pub mod listing;
+pub mod object_parts;
 pub mod store;
 
 use crate::http_api::WorkerState;
@@ -18,22 +33,29 @@ use crate::s3_api::buckets;
 use crate::s3_api::errors::path_conflict;
 use crate::s3_api::metadata::{self, Requested};
 use crate::s3_api::objects::remember;
-use crate::s3_api::verify::{self, Expected};
+use crate::s3_api::verify::{self, Algorithm, Expected, Kind, ObjectChecksum};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
 use loam_core::ErrorKind;
 use loam_ufs::WriteOptions;
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use std::sync::Arc;
-use store::{Manifest, UploadStore};
+use std::time::Duration;
+use store::{CompletedObject, Completion, Manifest, PartRecord, UPLOAD_FORMAT_VERSION, UploadStore};
 
 /// The least size of every part but the last (S3's rule).
 pub const MIN_PART_SIZE: u64 = 5 << 20;
-/// Parts listed per ListParts page by default.
-const MAX_PARTS: i32 = 1000;
+/// The largest part (S3's rule).
+pub const MAX_PART_SIZE: u64 = 5 << 30;
+/// The largest object (S3's rule).
+pub const MAX_OBJECT_SIZE: u64 = 5 << 40;
+/// How long an upload may stay unfinished (and a completed one keep its result) by default.
+pub const DEFAULT_MULTIPART_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60);
 
-/// The manifest of `upload_id`, which must be an upload of `bucket`/`key`.
-async fn upload_of(uploads: &UploadStore, upload_id: &str, bucket: &str, key: &str) -> S3Result<Manifest> {
-    let m = uploads.manifest(upload_id).await?;
+/// The manifest of `upload_id`, which must be an upload of `bucket`/`key` (and not completed, if `live`).
+async fn upload_of(uploads: &UploadStore, upload_id: &str, bucket: &str, key: &str, live: bool) -> S3Result<Manifest> {
+    let m = if live { uploads.live_manifest(upload_id).await? } else { uploads.manifest(upload_id).await? };
     if m.bucket != bucket || m.key != key {
         return Err(S3Error::with_message(
             S3ErrorCode::NoSuchUpload,
@@ -43,7 +65,16 @@ async fn upload_of(uploads: &UploadStore, upload_id: &str, bucket: &str, key: &s
     Ok(m)
 }
 
-/// CreateMultipartUpload.
+/// The algorithm S3 names `name`; an unknown one is `InvalidRequest`.
+fn algorithm(name: Option<&ChecksumAlgorithm>) -> S3Result<Option<Algorithm>> {
+    name.map(|n| {
+        Algorithm::parse(n.as_str())
+            .ok_or_else(|| s3_error!(InvalidRequest, "Value for x-amz-checksum-algorithm header is invalid."))
+    })
+    .transpose()
+}
+
+/// CreateMultipartUpload (with the checksum its parts must carry, if any).
 pub async fn create(
     state: &WorkerState,
     uploads: &UploadStore,
@@ -66,13 +97,49 @@ pub async fn create(
         expires: input.expires,
         user: input.metadata,
     })?;
-    let id = uploads.create(&input.bucket, &input.key, metadata).await?;
+    let checksum = algorithm(input.checksum_algorithm.as_ref())?;
+    let kind = match input.checksum_type.as_ref().map(|t| t.as_str()) {
+        None => None,
+        Some(ChecksumType::FULL_OBJECT) => Some(Kind::FullObject),
+        Some(ChecksumType::COMPOSITE) if checksum != Some(Algorithm::Crc64nvme) => Some(Kind::Composite),
+        Some(t) => return Err(s3_error!(InvalidRequest, "Value for x-amz-checksum-type header is invalid: {t}")),
+    };
+    if kind.is_some() && checksum.is_none() {
+        return Err(s3_error!(InvalidRequest, "x-amz-checksum-type needs x-amz-checksum-algorithm"));
+    }
+    let kind = checksum.map(|a| match kind {
+        Some(k) => k,
+        None if a == Algorithm::Crc64nvme => Kind::FullObject,
+        None => Kind::Composite,
+    });
+    let id = uploads.create(&input.bucket, &input.key, metadata, checksum, kind).await?;
     Ok(CreateMultipartUploadOutput {
         bucket: Some(input.bucket),
         key: Some(input.key),
         upload_id: Some(id),
+        checksum_algorithm: input.checksum_algorithm,
+        checksum_type: kind.map(|k| ChecksumType::from_static(kind_name(k))),
         ..Default::default()
     })
+}
+
+fn kind_name(k: Kind) -> &'static str {
+    match k {
+        Kind::FullObject => ChecksumType::FULL_OBJECT,
+        Kind::Composite => ChecksumType::COMPOSITE,
+    }
+}
+
+/// `EntityTooLarge` when a part declares more than [`MAX_PART_SIZE`] bytes (the store also stops a body
+/// that runs past it).
+fn check_part_size(declared: Option<i64>) -> S3Result<()> {
+    match declared {
+        Some(n) if n > MAX_PART_SIZE as i64 => Err(s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed size: a part holds at most {MAX_PART_SIZE} bytes"
+        )),
+        _ => Ok(()),
+    }
 }
 
 /// UploadPart: stores the part, checked as `expected` asks (`verify`); its ETag is its MD5.
@@ -81,7 +148,12 @@ pub async fn upload_part(
     input: UploadPartInput,
     expected: Expected,
 ) -> S3Result<UploadPartOutput> {
-    upload_of(uploads, &input.upload_id, &input.bucket, &input.key).await?;
+    let m = upload_of(uploads, &input.upload_id, &input.bucket, &input.key, true).await?;
+    check_part_size(input.content_length)?;
+    let expected = match m.checksum {
+        Some(a) => expected.require(a)?,
+        None => expected,
+    };
     let checked = verify::check_blob(input.body, expected);
     let outcome = checked.outcome.clone();
     let rec = uploads.put_part(&input.upload_id, input.part_number, checked).await.map_err(|e| outcome.error_or(e))?;
@@ -97,50 +169,16 @@ pub async fn upload_part(
     })
 }
 
-/// ListParts, after `part-number-marker`, `max-parts` at a time.
-pub async fn list_parts(uploads: &UploadStore, input: ListPartsInput) -> S3Result<ListPartsOutput> {
-    upload_of(uploads, &input.upload_id, &input.bucket, &input.key).await?;
-    let marker = input.part_number_marker.unwrap_or(0);
-    let max = input.max_parts.unwrap_or(MAX_PARTS).clamp(0, MAX_PARTS);
-    let mut parts: Vec<_> = uploads.parts(&input.upload_id).await?.into_iter().filter(|p| p.number > marker).collect();
-    let truncated = parts.len() > max as usize;
-    parts.truncate(max as usize);
-    let next = truncated.then(|| parts.last().map(|p| p.number)).flatten();
-    let parts = parts
-        .into_iter()
-        .map(|p| Part {
-            part_number: Some(p.number),
-            e_tag: Some(ETag::Strong(p.etag)),
-            size: Some(i64::try_from(p.size).unwrap_or(i64::MAX)),
-            last_modified: Some(Timestamp::from(
-                std::time::UNIX_EPOCH + std::time::Duration::from_millis(u64::try_from(p.modified_ms).unwrap_or(0)),
-            )),
-            ..Default::default()
-        })
-        .collect();
-    Ok(ListPartsOutput {
-        bucket: Some(input.bucket),
-        key: Some(input.key),
-        upload_id: Some(input.upload_id),
-        part_number_marker: input.part_number_marker,
-        next_part_number_marker: next,
-        max_parts: Some(max),
-        is_truncated: Some(truncated),
-        parts: Some(parts),
-        ..Default::default()
-    })
-}
-
-/// The part numbers to join, after checking the client's list against the stored parts.
-async fn checked_parts(uploads: &UploadStore, upload_id: &str, listed: &[CompletedPart]) -> S3Result<Vec<i32>> {
+/// The stored records of the parts to join, after checking the client's list against them as S3 does.
+async fn checked_parts(uploads: &UploadStore, upload_id: &str, listed: &[CompletedPart]) -> S3Result<Vec<PartRecord>> {
     if listed.is_empty() {
         return Err(s3_error!(MalformedXML, "You must specify at least one part"));
     }
     let stored = uploads.parts(upload_id).await?;
-    let mut numbers = Vec::with_capacity(listed.len());
+    let mut out: Vec<PartRecord> = Vec::with_capacity(listed.len());
     for (i, part) in listed.iter().enumerate() {
         let n = part.part_number.ok_or_else(|| s3_error!(MalformedXML, "a part has no PartNumber"))?;
-        if numbers.last().is_some_and(|prev| *prev >= n) {
+        if out.last().is_some_and(|prev| prev.number >= n) {
             return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order"));
         }
         let rec = stored.iter().find(|r| r.number == n).ok_or_else(|| {
@@ -149,6 +187,22 @@ async fn checked_parts(uploads: &UploadStore, upload_id: &str, listed: &[Complet
         if part.e_tag.as_ref().is_some_and(|e| e.value() != rec.etag) {
             return Err(s3_error!(InvalidPart, "part {n}: the ETag does not match the uploaded part's"));
         }
+        let sent = [
+            &part.checksum_crc32,
+            &part.checksum_crc32c,
+            &part.checksum_crc64nvme,
+            &part.checksum_sha1,
+            &part.checksum_sha256,
+        ];
+        if let Some(c) = &rec.checksum
+            && sent_value(c.algorithm, sent).is_some_and(|v| v != c.value)
+        {
+            return Err(s3_error!(
+                InvalidPart,
+                "part {n}: the {} does not match the uploaded part's",
+                c.algorithm.name()
+            ));
+        }
         if i + 1 < listed.len() && rec.size < MIN_PART_SIZE {
             return Err(s3_error!(
                 EntityTooSmall,
@@ -156,43 +210,141 @@ async fn checked_parts(uploads: &UploadStore, upload_id: &str, listed: &[Complet
                 rec.size
             ));
         }
-        numbers.push(n);
+        out.push(rec.clone());
     }
-    Ok(numbers)
+    let total: u64 = out.iter().map(|p| p.size).sum();
+    if total > MAX_OBJECT_SIZE {
+        return Err(s3_error!(
+            EntityTooLarge,
+            "Your proposed upload exceeds the maximum allowed object size ({total} bytes)"
+        ));
+    }
+    Ok(out)
+}
+
+/// The value among `sent` (CRC32, CRC32C, CRC64NVME, SHA1, SHA256, as the DTOs list them) of `a`.
+fn sent_value(a: Algorithm, sent: [&Option<String>; 5]) -> Option<&str> {
+    let i = Algorithm::ALL.iter().position(|x| *x == a)?;
+    sent[i].as_deref()
+}
+
+/// `(number, ETag)` of each listed part: what a repeated Complete must list again.
+fn listed_pairs(listed: &[CompletedPart]) -> Vec<(i32, String)> {
+    listed
+        .iter()
+        .map(|p| (p.part_number.unwrap_or(0), p.e_tag.as_ref().map(|e| e.value().to_string()).unwrap_or_default()))
+        .collect()
+}
+
+/// What the write of the object checks and computes: a full-object checksum (the client's, when it sent
+/// one, is checked), or none; and the composite checksum made of the parts' checksums.
+fn object_checksum(
+    m: &Manifest,
+    parts: &[PartRecord],
+    sent: [&Option<String>; 5],
+) -> S3Result<(Expected, Option<ObjectChecksum>)> {
+    let Some(a) = m.checksum else { return Ok((Expected::default(), None)) };
+    if m.checksum_type == Some(Kind::FullObject) || a == Algorithm::Crc64nvme {
+        let expected = match sent_value(a, sent) {
+            Some(v) => Expected::full_object(a, v)?,
+            None => Expected::default().require(a)?,
+        };
+        return Ok((expected, None));
+    }
+    let mut raw = Vec::new();
+    for p in parts {
+        let c = p.checksum.as_ref().filter(|c| c.algorithm == a).ok_or_else(|| {
+            s3_error!(InvalidRequest, "part {} carries no {} checksum, which this upload requires", p.number, a.name())
+        })?;
+        raw.extend(BASE64.decode(&c.value).unwrap_or_default());
+    }
+    let value = format!("{}-{}", BASE64.encode(a.digest(&raw)), parts.len());
+    Ok((Expected::default(), Some(ObjectChecksum { algorithm: a, value, kind: Kind::Composite })))
+}
+
+fn complete_output(bucket: &str, key: &str, done: &CompletedObject) -> CompleteMultipartUploadOutput {
+    let sums = verify::fields(done.checksum.as_ref());
+    CompleteMultipartUploadOutput {
+        bucket: Some(bucket.to_string()),
+        key: Some(key.to_string()),
+        e_tag: Some(ETag::Strong(done.answered_etag.clone())),
+        location: Some(format!("/{bucket}/{key}")),
+        checksum_crc32: sums.crc32,
+        checksum_crc32c: sums.crc32c,
+        checksum_crc64nvme: sums.crc64nvme,
+        checksum_sha1: sums.sha1,
+        checksum_sha256: sums.sha256,
+        checksum_type: sums.kind,
+        ..Default::default()
+    }
 }
 
 /// CompleteMultipartUpload: checks the parts, then writes the object in the background of a kept-alive
-/// answer.
+/// answer, holding the upload's lock (a second Complete or an Abort waits for it). A repeated Complete
+/// of a completed upload with the same part list answers the same result; another list: `NoSuchUpload`.
 pub async fn complete(
     state: &Arc<WorkerState>,
     uploads: &Arc<UploadStore>,
     input: CompleteMultipartUploadInput,
 ) -> S3Result<CompleteMultipartUploadOutput> {
     let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
-    let manifest = upload_of(uploads, &id, &bucket, &key).await?;
+    upload_of(uploads, &id, &bucket, &key, false).await?;
     let target = buckets::object(state, &bucket, &key)?;
     let listed = input.multipart_upload.and_then(|m| m.parts).unwrap_or_default();
-    let numbers = checked_parts(uploads, &id, &listed).await?;
-    let stored = uploads.parts(&id).await?;
-    let chosen: Vec<_> = numbers.iter().filter_map(|n| stored.iter().find(|r| r.number == *n)).collect();
-    let mut object_meta = manifest.metadata;
-    object_meta.etag = Some(metadata::multipart_etag(chosen.iter().map(|r| r.etag.as_str())));
-    object_meta.parts = chosen.iter().map(|r| r.size).collect();
+    let lock = uploads.lock(&id).await;
+    if let Some(done) = uploads.completion(&id).await? {
+        if done.parts == listed_pairs(&listed) {
+            return Ok(complete_output(&bucket, &key, &done.object));
+        }
+        return Err(S3Error::with_message(
+            S3ErrorCode::NoSuchUpload,
+            format!("upload {id} was completed with another list of parts"),
+        ));
+    }
+    // An Abort may have removed it while this waited for the lock.
+    let m = upload_of(uploads, &id, &bucket, &key, true).await?;
+    let parts = checked_parts(uploads, &id, &listed).await?;
+    let sent = [
+        &input.checksum_crc32,
+        &input.checksum_crc32c,
+        &input.checksum_crc64nvme,
+        &input.checksum_sha1,
+        &input.checksum_sha256,
+    ];
+    let (expected, composite) = object_checksum(&m, &parts, sent)?;
     conflict_before_writing(state, &target.uri).await?;
-    let body = uploads.concat(&id, &numbers)?;
+    let etag = metadata::multipart_etag(parts.iter().map(|p| p.etag.as_str()));
+    // What is known before the body is stored with it (S3 UFSes store nothing later); a full-object
+    // checksum computed while writing is added after the body (`file://`).
+    let mut object_meta = m.metadata.clone();
+    object_meta.etag = Some(etag.clone());
+    object_meta.parts = parts.iter().map(|p| p.size).collect();
+    object_meta.checksum = composite.as_ref().or(expected.declared().as_ref()).map(ObjectChecksum::to_ufs);
+    let numbers: Vec<i32> = parts.iter().map(|p| p.number).collect();
+    let checked = verify::check(uploads.concat(&id, &numbers)?, expected);
+    let opts = WriteOptions {
+        metadata: object_meta,
+        amend: Some(verify::checksum_amendment(&checked.outcome)),
+        condition: None,
+    };
     let (state, uploads) = (state.clone(), uploads.clone());
     let write = async move {
-        let st = state.writes.put(&target.uri, body, WriteOptions::with_metadata(object_meta)).await?;
-        if let Err(e) = uploads.remove(&id).await {
-            tracing::warn!("upload {id} completed, but its parts could not be removed: {e}");
+        let outcome = checked.outcome;
+        let st = state.writes.put(&target.uri, checked.body, opts).await.map_err(|e| outcome.error_or(e))?;
+        let full = outcome.digests().and_then(|d| d.checksum);
+        let done = CompletedObject {
+            etag,
+            answered_etag: remember(&state, &target.uri, &st).etag,
+            size: st.length,
+            part_sizes: parts.iter().map(|p| p.size).collect(),
+            checksum: composite.or(full),
+        };
+        let record = Completion { version: UPLOAD_FORMAT_VERSION, parts: listed_pairs(&listed), object: done.clone() };
+        if let Err(e) = uploads.complete(&lock, &id, &record).await {
+            tracing::warn!("upload {id} completed, but its record could not be kept: {e}");
         }
-        Ok(CompleteMultipartUploadOutput {
-            bucket: Some(bucket.clone()),
-            key: Some(key.clone()),
-            e_tag: Some(ETag::Strong(remember(&state, &target.uri, &st).etag)),
-            location: Some(format!("/{bucket}/{key}")),
-            ..Default::default()
-        })
+        object_parts::remember(&uploads, &target.uri, &done).await;
+        Ok(complete_output(&bucket, &key, &done))
     };
     Ok(CompleteMultipartUploadOutput { future: Some(Box::pin(write)), ..Default::default() })
 }
@@ -226,8 +378,9 @@ async fn conflict_before_writing(state: &WorkerState, uri: &str) -> S3Result<()>
     Ok(())
 }
 
-/// AbortMultipartUpload: removes the parts.
+/// AbortMultipartUpload: removes the parts (waiting for a Complete in progress; a completed upload is no
+/// upload).
 pub async fn abort(uploads: &UploadStore, input: AbortMultipartUploadInput) -> S3Result<()> {
-    upload_of(uploads, &input.upload_id, &input.bucket, &input.key).await?;
+    upload_of(uploads, &input.upload_id, &input.bucket, &input.key, false).await?;
     Ok(uploads.remove(&input.upload_id).await?)
 }

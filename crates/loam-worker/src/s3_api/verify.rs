@@ -445,6 +445,17 @@ pub fn amendment(outcome: &Outcome) -> loam_ufs::object_meta::Amend {
     })
 }
 
+/// The amendment that stores only the checksum the pass computed (a multipart object's ETag is not its
+/// MD5).
+pub fn checksum_amendment(outcome: &Outcome) -> loam_ufs::object_meta::Amend {
+    let outcome = outcome.clone();
+    Arc::new(move |m: &mut loam_ufs::ObjectMetadata| {
+        if let Some(c) = outcome.digests().and_then(|d| d.checksum) {
+            m.checksum = Some(c.to_ufs());
+        }
+    })
+}
+
 /// A body under check, and where its outcome appears.
 pub struct Checked {
     /// The bytes, passed on as they come; the last item is an error when a check failed.

@@ -10,7 +10,6 @@ Modes (argv[1]):
              checksum header, signed payload hash, chunk signature or trailer checksum is refused with S3's
              error, and nothing changes: the UFS holds the old bytes (no temporary file beside them), and
              every worker serves them; the same for UploadPart
-  multipart  see s3_multipart.py
 
 Prints "ok: ..." lines and exits 0, or fails with an assertion that names what differed.
 """

@@ -26,3 +26,38 @@ async fn uploads_are_checked_before_they_become_visible() {
         assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
     }
 }
+
+/// Runs `s3_multipart.py <modes>` against `c`.
+async fn multipart(c: &Cluster, modes: &[&str]) -> String {
+    let script = loam_testsupport::package_file("tests/py/s3_multipart.py").display().to_string();
+    let args = std::iter::once(script).chain(modes.iter().map(|m| m.to_string())).collect();
+    let out = run("s3_multipart", venv_bin("python"), args, script_env(c)).await;
+    check(&format!("s3_multipart.py {modes:?}"), &out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn multipart_uploads_complete_copy_list_and_race_as_on_s3() {
+    let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
+    let stdout = multipart(&c, &["complete", "copy", "listing", "race"]).await;
+    for line in [
+        "ok: idempotent Complete",
+        "ok: partNumber and PartsCount",
+        "ok: part numbers",
+        "ok: multipart checksums",
+        "ok: boto3 upload_file",
+        "ok: UploadPartCopy",
+        "ok: ListParts and ListMultipartUploads",
+        "ok: Complete racing Complete and Abort",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn abandoned_uploads_expire() {
+    let mut o = options(2, PAGE);
+    o.s3.multipart_expiry = Some(std::time::Duration::from_secs(2));
+    let c = Cluster::start(o).await;
+    let stdout = multipart(&c, &["expiry"]).await;
+    assert!(stdout.contains("ok: uploads expire"), "{stdout}");
+}
