@@ -12,6 +12,8 @@
 //! - **Writes go through** `WriteThrough` (UFS first, then every cache that may hold the object is
 //!   dropped). Multipart uploads keep their parts under `<data-dir>/s3-multipart` (`multipart`) and
 //!   stream the concatenation through the same path on Complete.
+//! - **Uploads are checked while they stream** (`verify`): signed payload hash and chunk signatures
+//!   (`s3s`), `Content-MD5` and `x-amz-checksum-*`; a mismatch fails the body, so nothing is written.
 //! - **Auth** (`auth`): SigV4 (and V2) against the configured key pair; unsigned reads only with
 //!   `anonymous_read`. No key and no anonymous read: every request is refused, and `start` says so.
 //! - **Errors** map to S3 codes in one place (`errors`); every answer carries a request id, and error
