@@ -97,7 +97,7 @@ async fn boto3_against_a_file_bucket_and_an_s3_bucket() {
 }
 
 /// Runs `aws --endpoint-url <endpoint> <args>` with the test key pair and path-style addressing.
-async fn aws(config: &Path, endpoint: &str, args: &[&str]) -> String {
+pub(crate) async fn aws(config: &Path, endpoint: &str, args: &[&str]) -> String {
     let mut all = vec!["--endpoint-url".to_string(), endpoint.to_string()];
     all.extend(args.iter().map(|a| a.to_string()));
     let env = [

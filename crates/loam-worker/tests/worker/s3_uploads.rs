@@ -4,8 +4,9 @@
 //! in the UFS or on any worker.
 
 use crate::PAGE;
-use crate::s3_api::{check, options, run, script_env, venv_bin};
+use crate::s3_api::{aws, check, options, run, script_env, venv_bin};
 use loam_testsupport::cluster::{Cluster, Options};
+use loam_testsupport::data::pattern;
 
 /// Runs `s3_uploads.py <mode>` against a fresh three-worker cluster with a moto bucket.
 async fn script(mode: &str) -> String {
@@ -60,4 +61,30 @@ async fn abandoned_uploads_expire() {
     let c = Cluster::start(o).await;
     let stdout = multipart(&c, &["expiry"]).await;
     assert!(stdout.contains("ok: uploads expire"), "{stdout}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_aws_cli_copies_in_parts_between_buckets_and_lists_uploads() {
+    let c = Cluster::start(Options { moto: true, ..options(2, PAGE) }).await;
+    let eps = c.endpoints();
+    let tmp = tempfile::tempdir().unwrap();
+    let config = tmp.path().join("aws-config");
+    std::fs::write(&config, "[default]\ns3 =\n    addressing_style = path\n").unwrap();
+    // Over the CLI's 8 MiB multipart threshold: uploaded in parts, then copied in parts (UploadPartCopy).
+    let data = pattern(17 << 20, 5);
+    let up = tmp.path().join("up.bin");
+    std::fs::write(&up, &data).unwrap();
+    aws(&config, &eps[0], &["s3", "cp", up.to_str().unwrap(), "s3://data/cli/src.bin"]).await;
+    aws(&config, &eps[0], &["s3", "cp", "s3://data/cli/src.bin", "s3://s3data/cli/copy.bin"]).await;
+    aws(&config, &eps[0], &["s3", "cp", "s3://s3data/cli/copy.bin", "s3://data/cli/back.bin"]).await;
+    assert!(std::fs::read(c.ufs_root().join("cli/back.bin")).unwrap() == data, "copied there and back in parts");
+    let head = aws(
+        &config,
+        &eps[0],
+        &["s3api", "head-object", "--bucket", "data", "--key", "cli/back.bin", "--part-number", "1"],
+    )
+    .await;
+    assert!(head.contains("\"PartsCount\": 3"), "{head}");
+    let uploads = aws(&config, &eps[0], &["s3api", "list-multipart-uploads", "--bucket", "data"]).await;
+    assert!(!uploads.contains("UploadId"), "nothing left unfinished: {uploads}");
 }
