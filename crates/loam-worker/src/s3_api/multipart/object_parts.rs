@@ -1,12 +1,12 @@
 //! GetObject/HeadObject `partNumber` and `PartsCount`: the part sizes of objects made by
 //! CompleteMultipartUpload.
 //!
-//! Until objects carry their own metadata record, the part sizes live in a record of this worker's,
-//! `<data-dir>/s3-multipart/objects/<sha256 of the UFS URI>.json`, written by the Complete that made the
-//! object and trusted only while the object is still that one (same length and ETag): an object
-//! overwritten since, or completed on another worker, is a single-part object here. That is the one
-//! place that knows; when the object metadata record lands, the sizes move there (the record's
-//! `parts`) and this module reads them from it.
+//! The part sizes are the object's stored metadata (`ObjectMetadata::parts`, set by Complete) where the
+//! UFS keeps it after the body (`file://`: every worker reads them, as long as the object is that
+//! version). S3 UFSes do not keep them (their record is sent before the body), so Complete also writes a
+//! record of this worker's, `<data-dir>/s3-multipart/objects/<sha256 of the URI>.json`, trusted only
+//! while the object is still that one (same length and ETag): there, an object completed on another
+//! worker is a single-part object.
 //!
 //! As S3 answers: `partNumber=n` of an object of `k` parts is `206` with the part's bytes and
 //! `x-amz-mp-parts-count: k`; of a single-part object, part 1 is the whole object; a part past the
@@ -113,7 +113,12 @@ pub async fn select(
         Err(e) => return Err(from_worker(e.into())),
     };
     let meta = meta_of(&st);
-    let Some(sizes) = part_sizes(uploads, &t.uri, st.length, &meta.etag).await else {
+    let stored = Some(meta.stored.parts.clone()).filter(|p| !p.is_empty());
+    let sizes = match stored {
+        Some(p) => Some(p),
+        None => part_sizes(uploads, &t.uri, st.length, &meta.etag).await,
+    };
+    let Some(sizes) = sizes.filter(|p| p.iter().sum::<u64>() == st.length) else {
         return match n {
             1 => Ok(PartRead { range: None, count: None, size: st.length }),
             _ => Err(invalid_part_number()),
