@@ -68,7 +68,7 @@ pub async fn list_parts(uploads: &UploadStore, input: ListPartsInput) -> S3Resul
 
 /// One row of a listing: an upload, or a common prefix standing for the uploads under it.
 enum Row {
-    Upload(String, Manifest),
+    Upload(String, Box<Manifest>),
     Prefix(String),
 }
 
@@ -117,7 +117,7 @@ pub async fn list_uploads(
         }
         rows.push(match rolled {
             Some(p) => Row::Prefix(p),
-            None => Row::Upload(id, m),
+            None => Row::Upload(id, Box::new(m)),
         });
     }
     let (next_key, next_id) = match rows.last() {
