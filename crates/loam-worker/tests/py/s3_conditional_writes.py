@@ -18,8 +18,10 @@ import threading
 sys.dont_write_bytecode = True  # no __pycache__ in the source tree
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
 from botocore.exceptions import ClientError  # noqa: E402
-from s3_boto3 import ENDPOINTS, FileUfs, MotoUfs, client, get  # noqa: E402
+from s3_boto3 import ACCESS_KEY, CONFIG, ENDPOINTS, SECRET_KEY, FileUfs, MotoUfs, client, get  # noqa: E402
 
 RACERS = 6
 ROUNDS = 5
@@ -112,7 +114,15 @@ def race(ufs, key, bodies, condition):
     """Each racer PUTs its body through its own worker once all are ready; returns the statuses."""
     barrier = threading.Barrier(len(bodies))
     statuses = [None] * len(bodies)
-    clients = [client(ENDPOINTS[i % len(ENDPOINTS)]) for i in range(len(bodies))]
+    # No retries: a retried conditional PUT would meet its own first attempt's effect (one 200 lost to 412).
+    clients = [
+        boto3.client(
+            "s3", endpoint_url=ENDPOINTS[i % len(ENDPOINTS)], aws_access_key_id=ACCESS_KEY,
+            aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
+            config=CONFIG.merge(Config(retries={"max_attempts": 1, "mode": "standard"})),
+        )
+        for i in range(len(bodies))
+    ]
 
     def run(i):
         barrier.wait()
@@ -121,6 +131,8 @@ def race(ufs, key, bodies, condition):
             statuses[i] = 200
         except ClientError as e:
             statuses[i] = (e.response["ResponseMetadata"]["HTTPStatusCode"], e.response["Error"]["Code"])
+        except Exception as e:  # noqa: BLE001 - reported in the assertion below
+            statuses[i] = repr(e)
 
     threads = [threading.Thread(target=run, args=(i,)) for i in range(len(bodies))]
     for t in threads:
