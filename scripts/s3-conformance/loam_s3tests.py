@@ -24,7 +24,6 @@ from pathlib import Path
 COORDINATOR = os.environ["LOAM_COORDINATOR"]
 TOKEN = Path(os.environ["LOAM_TOKEN_FILE"]).read_text().strip()
 BUCKETS = Path(os.environ["LOAM_BUCKET_ROOT"])
-S3_ENDPOINT = os.environ["LOAM_S3_ENDPOINT"]
 
 
 def _mount_api(method, body):
@@ -41,17 +40,17 @@ def _mount_api(method, body):
         return e.code
 
 
-def _bucket_seen(name):
-    req = urllib.request.Request(f"{S3_ENDPOINT}/{name}", method="HEAD")
+def _bucket_seen(s3, name):
     try:
-        with urllib.request.urlopen(req, timeout=10) as r:
-            return r.status == 200
-    except urllib.error.HTTPError:
+        s3.head_bucket(Bucket=name)
+        return True
+    except Exception:  # noqa: BLE001 - not yet
         return False
 
 
-def mount(name):
-    """Mounts a fresh directory as bucket `name` (nothing when it is mounted or cannot be a mount)."""
+def mount(s3, name):
+    """Mounts a fresh directory as bucket `name` (nothing when it is mounted or cannot be a mount); `s3`
+    signs the HeadBucket that waits for the worker to see it."""
     d = BUCKETS / name
     try:
         d.mkdir(parents=True, exist_ok=True)
@@ -60,7 +59,7 @@ def mount(name):
     if _mount_api("POST", {"path": f"/{name}", "ufs": f"file://{d}"}) not in (200, 409):
         return  # a name Loam cannot mount: the CreateBucket goes on and gets Loam's answer
     deadline = time.monotonic() + 15
-    while not _bucket_seen(name) and time.monotonic() < deadline:
+    while not _bucket_seen(s3, name) and time.monotonic() < deadline:
         time.sleep(0.02)
 
 
@@ -76,8 +75,10 @@ def pytest_configure(config):
     make_call = botocore.client.BaseClient._make_api_call
 
     def _make_api_call(self, operation_name, api_params):
-        if operation_name == "CreateBucket" and isinstance(api_params.get("Bucket"), str):
-            mount(api_params["Bucket"])
+        # Only the run's buckets: names a test makes up (bucket-naming tests, out of scope) stay unmounted.
+        name = api_params.get("Bucket")
+        if operation_name == "CreateBucket" and isinstance(name, str) and name.startswith(f.get_prefix()):
+            mount(self, name)
         return make_call(self, operation_name, api_params)
 
     botocore.client.BaseClient._make_api_call = _make_api_call

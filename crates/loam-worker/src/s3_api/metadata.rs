@@ -50,7 +50,7 @@ pub fn requested(r: Requested) -> S3Result<ObjectMetadata> {
         content_type: r.content_type,
         cache_control: r.cache_control,
         content_disposition: r.content_disposition,
-        content_encoding: r.content_encoding,
+        content_encoding: r.content_encoding.and_then(without_aws_chunked),
         content_language: r.content_language,
         expires: r.expires.as_ref().map(http_date).transpose()?,
         user,
@@ -113,6 +113,14 @@ pub fn multipart_etag<'a>(part_md5s: impl Iterator<Item = &'a str>) -> String {
     format!("{}-{n}", hex::encode(d.finalize()))
 }
 
+/// A Content-Encoding without `aws-chunked`, which says how this request's body was sent (SigV4 chunks),
+/// not what the object is: S3 stores the rest (`gzip, aws-chunked` is stored `gzip`; alone, nothing).
+fn without_aws_chunked(encoding: String) -> Option<String> {
+    let kept: Vec<&str> =
+        encoding.split(',').map(str::trim).filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked")).collect();
+    (!kept.is_empty()).then(|| kept.join(", "))
+}
+
 /// GetObject's `response-*` query parameters: they replace the stored headers in the answer.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -168,6 +176,14 @@ impl Headers {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn aws_chunked_is_how_a_body_was_sent_not_its_encoding() {
+        assert_eq!(without_aws_chunked("gzip, aws-chunked".into()).as_deref(), Some("gzip"));
+        assert_eq!(without_aws_chunked("aws-chunked".into()), None);
+        assert_eq!(without_aws_chunked("aws-chunked,br , gzip".into()).as_deref(), Some("br, gzip"));
+        assert_eq!(without_aws_chunked("identity".into()).as_deref(), Some("identity"));
+    }
     use futures::TryStreamExt;
 
     fn plain() -> Requested {
