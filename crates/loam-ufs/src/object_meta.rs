@@ -62,6 +62,10 @@ pub struct ObjectMetadata {
     /// Part sizes of a multipart object (for `partNumber` and `PartsCount`); empty otherwise.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub parts: Vec<u64>,
+    /// The checksum of each part of a multipart object (base64, of `checksum`'s algorithm), where the
+    /// upload computed them (for `partNumber` reads and GetObjectAttributes); empty otherwise.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
 }
 
 /// A checksum as S3 reports it.
@@ -87,7 +91,7 @@ pub enum ChecksumType {
 
 impl ObjectMetadata {
     /// Whether a client asked for anything to be stored (headers or user metadata); what the S3 API
-    /// derives itself (`etag`, `checksum`, `parts`) does not count.
+    /// derives itself (`etag`, `checksum`, `parts`, `part_checksums`) does not count.
     pub fn has_client_fields(&self) -> bool {
         self.content_type.is_some()
             || self.cache_control.is_some()

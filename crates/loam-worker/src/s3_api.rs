@@ -14,6 +14,8 @@
 //!   stream the concatenation through the same path on Complete.
 //! - **Uploads are checked while they stream** (`verify`): signed payload hash and chunk signatures
 //!   (`s3s`), `Content-MD5` and `x-amz-checksum-*`; a mismatch fails the body, so nothing is written.
+//! - **Checksums** stored with an object are answered by GET/HEAD with `x-amz-checksum-mode`
+//!   (`checksums`) and by GetObjectAttributes (`attributes`, a route of its own: `routes`).
 //! - **Auth** (`auth`): SigV4 (and V2) against the configured key pair; unsigned reads only with
 //!   `anonymous_read`. No key and no anonymous read: every request is refused, and `start` says so.
 //! - **Errors** map to S3 codes in one place (`errors`); every answer carries a request id, and error
@@ -22,9 +24,11 @@
 //!   other than private, tagging and versions are refused before the operation runs, so nothing is
 //!   written.
 
+pub mod attributes;
 pub mod auth;
 pub mod bucket_config;
 pub mod buckets;
+pub mod checksums;
 pub mod conditions;
 pub mod copying;
 pub mod edge;
@@ -36,6 +40,7 @@ pub mod multipart;
 pub mod objects;
 pub mod range;
 pub mod reading;
+pub mod routes;
 pub mod unsupported;
 pub mod verify;
 
@@ -139,7 +144,8 @@ pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> (S3S
     let mut builder = S3ServiceBuilder::new(s3.clone());
     builder.set_auth(auth::KeyAuth::new(cfg.credentials.as_ref()));
     builder.set_access(unsupported::Gate { policy });
-    builder.set_route(range::IgnoredRangeRoute { s3, policy });
+    let ranges = range::IgnoredRangeRoute { s3: s3.clone(), policy };
+    builder.set_route(routes::Routes { ranges, attributes: attributes::AttributesRoute { s3, policy } });
     builder.set_validation(buckets::MountNames);
     (builder.build(), uploads)
 }
@@ -284,10 +290,14 @@ impl S3 for LoamS3 {
         let Some(n) = req.input.part_number else { return objects::head(&self.state, req.input).await };
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let part = object_parts::select(&self.state, &self.uploads, bucket, key, n, req.input.range.is_some()).await?;
+        let checksums = checksums::enabled(req.input.checksum_mode.as_ref());
         let mut resp = objects::head(&self.state, req.input).await?;
         if part.count.is_some() {
             resp.output.content_length = Some(i64::try_from(part.size).unwrap_or(i64::MAX));
             resp.output.parts_count = part.count;
+            if checksums {
+                checksums::set_head(&mut resp.output, part.checksum.as_ref());
+            }
         }
         Ok(resp)
     }
@@ -299,8 +309,12 @@ impl S3 for LoamS3 {
             object_parts::select(&self.state, &self.uploads, &input.bucket, &input.key, n, input.range.is_some())
                 .await?;
         input.range = part.range;
+        let checksums = checksums::enabled(input.checksum_mode.as_ref());
         let mut resp = objects::get(&self.state, &self.client, input).await?;
         resp.output.parts_count = part.count;
+        if checksums && part.count.is_some() {
+            checksums::set_get(&mut resp.output, part.checksum.as_ref());
+        }
         Ok(resp)
     }
 

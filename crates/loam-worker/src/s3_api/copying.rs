@@ -93,6 +93,7 @@ pub async fn copy(state: &WorkerState, input: CopyObjectInput) -> S3Result<CopyO
         etag: None,
         checksum: None,
         parts: Vec::new(),
+        part_checksums: Vec::new(),
         ..(*source.stored).clone()
     });
     let body = pinned(ufs, resolved.ufs_uri, source.length, source.tag.clone());

@@ -18,8 +18,13 @@
 //! result is kept with the upload until it expires, so that a retried Complete gets the same answer;
 //! if writing fails the parts stay, and the client may retry Complete or Abort.
 //!
+//! Complete takes `If-None-Match: *` and `If-Match: <etag>` as PutObject does: checked before the
+//! kept-alive answer starts where the object already tells (`412 PreconditionFailed`, nothing written),
+//! and again by the UFS in the same step as the write, so that of two uploads completed to one key at
+//! once at most one wins. A repeated Complete of a completed upload answers its result, conditions or not.
+//!
 //! The object's metadata (`loam_ufs::ObjectMetadata`) gets CreateMultipartUpload's headers, S3's
-//! MD5-of-MD5s ETag, the part sizes and the checksum; the answer's ETag is the one a HEAD will show
+//! MD5-of-MD5s ETag, the part sizes, the checksum and the parts' checksums; the answer's ETag is the one a HEAD will show
 //! (`objects::remember`). The completed record ([`store::CompletedObject`]) keeps the answer.
 
 pub mod copy;
@@ -30,14 +35,15 @@ pub mod store;
 
 use crate::http_api::WorkerState;
 use crate::s3_api::buckets;
-use crate::s3_api::errors::path_conflict;
+use crate::s3_api::conditions;
+use crate::s3_api::errors::{NO_SUCH_KEY, path_conflict};
 use crate::s3_api::metadata::{self, Requested};
-use crate::s3_api::objects::remember;
+use crate::s3_api::objects::{meta_of, remember};
 use crate::s3_api::verify::{self, Algorithm, Expected, Kind, ObjectChecksum};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
 use loam_core::ErrorKind;
-use loam_ufs::WriteOptions;
+use loam_ufs::{WriteCondition, WriteOptions};
 use s3s::dto::*;
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
 use std::sync::Arc;
@@ -262,6 +268,15 @@ fn object_checksum(
     Ok((Expected::default(), Some(ObjectChecksum { algorithm: a, value, kind: Kind::Composite })))
 }
 
+/// The checksums of `parts` (for `partNumber` reads and GetObjectAttributes), when the upload has an
+/// algorithm and every part carries it.
+fn part_checksums(m: &Manifest, parts: &[PartRecord]) -> Vec<String> {
+    let Some(a) = m.checksum else { return Vec::new() };
+    let values: Option<Vec<String>> =
+        parts.iter().map(|p| p.checksum.as_ref().filter(|c| c.algorithm == a).map(|c| c.value.clone())).collect();
+    values.unwrap_or_default()
+}
+
 fn complete_output(bucket: &str, key: &str, done: &CompletedObject) -> CompleteMultipartUploadOutput {
     let sums = verify::fields(done.checksum.as_ref());
     CompleteMultipartUploadOutput {
@@ -287,6 +302,7 @@ pub async fn complete(
     uploads: &Arc<UploadStore>,
     input: CompleteMultipartUploadInput,
 ) -> S3Result<CompleteMultipartUploadOutput> {
+    let condition = conditions::write_condition(input.if_match, input.if_none_match)?;
     let (id, bucket, key) = (input.upload_id, input.bucket, input.key);
     upload_of(uploads, &id, &bucket, &key, false).await?;
     let target = buckets::object(state, &bucket, &key)?;
@@ -312,6 +328,9 @@ pub async fn complete(
         &input.checksum_sha256,
     ];
     let (expected, composite) = object_checksum(&m, &parts, sent)?;
+    if let Some(c) = &condition {
+        condition_before_writing(state, &target.uri, c).await?;
+    }
     conflict_before_writing(state, &target.uri).await?;
     let etag = metadata::multipart_etag(parts.iter().map(|p| p.etag.as_str()));
     // What is known before the body is stored with it (S3 UFSes store nothing later); a full-object
@@ -319,18 +338,20 @@ pub async fn complete(
     let mut object_meta = m.metadata.clone();
     object_meta.etag = Some(etag.clone());
     object_meta.parts = parts.iter().map(|p| p.size).collect();
+    object_meta.part_checksums = part_checksums(&m, &parts);
     object_meta.checksum = composite.as_ref().or(expected.declared().as_ref()).map(ObjectChecksum::to_ufs);
     let numbers: Vec<i32> = parts.iter().map(|p| p.number).collect();
     let checked = verify::check(uploads.concat(&id, &numbers)?, expected);
-    let opts = WriteOptions {
-        metadata: object_meta,
-        amend: Some(verify::checksum_amendment(&checked.outcome)),
-        condition: None,
-    };
+    let opts =
+        WriteOptions { metadata: object_meta, amend: Some(verify::checksum_amendment(&checked.outcome)), condition };
+    let condition_given = opts.condition.is_some();
     let (state, uploads) = (state.clone(), uploads.clone());
     let write = async move {
         let outcome = checked.outcome;
-        let st = state.writes.put(&target.uri, checked.body, opts).await.map_err(|e| outcome.error_or(e))?;
+        let st = state.writes.put(&target.uri, checked.body, opts).await.map_err(|e| match e.kind() {
+            ErrorKind::NotFound if condition_given => no_such_key(), // If-Match of a key deleted meanwhile
+            _ => outcome.error_or(e),
+        })?;
         let full = outcome.digests().and_then(|d| d.checksum);
         let done = CompletedObject {
             etag,
@@ -347,6 +368,32 @@ pub async fn complete(
         Ok(complete_output(&bucket, &key, &done))
     };
     Ok(CompleteMultipartUploadOutput { future: Some(Box::pin(write)), ..Default::default() })
+}
+
+fn no_such_key() -> S3Error {
+    S3Error::with_message(S3ErrorCode::NoSuchKey, NO_SUCH_KEY)
+}
+
+/// `If-None-Match: *` / `If-Match` checked against the object as it is before the kept-alive answer
+/// starts, so that a condition that already fails is a plain `412` (or `404 NoSuchKey` for `If-Match` of
+/// a missing key), nothing written. The write checks it again in the same step as it replaces the object
+/// (`WriteOptions::condition`): of two Completes racing for one key, at most one wins; the loser's error
+/// comes inside its `200` (as S3's can), and a retry of it then gets the plain `412` here.
+async fn condition_before_writing(state: &WorkerState, uri: &str, c: &WriteCondition) -> S3Result<()> {
+    let (resolved, ufs) = state.rt.resolve(uri)?;
+    let found = match ufs.stat(&resolved.ufs_uri).await {
+        Ok(st) if st.is_dir => return Ok(()), // the conflict check answers it
+        Ok(st) => Some(st),
+        Err(e) if e.kind() == ErrorKind::NotFound => None,
+        Err(_) => return Ok(()), // the write itself checks, and reports
+    };
+    match (c, found) {
+        (WriteCondition::NotExists, None) => Ok(()),
+        (WriteCondition::NotExists, Some(_)) => Err(conditions::precondition_failed()),
+        (WriteCondition::Matches(_), None) => Err(no_such_key()),
+        (WriteCondition::Matches(etag), Some(st)) if meta_of(&st).etag == *etag => Ok(()),
+        (WriteCondition::Matches(_), Some(_)) => Err(conditions::precondition_failed()),
+    }
 }
 
 /// `file://` only: the file/directory conflict that writing `uri` would meet (a directory at `uri`, or a

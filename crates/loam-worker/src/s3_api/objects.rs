@@ -10,11 +10,13 @@
 //! is `NoSuchKey`, and DeleteObject of it is a no-op, as S3 answers for a missing key. Metadata
 //! (Content-Type, Cache-Control, Expires, ..., `x-amz-meta-*`) is stored with the bytes (`metadata`,
 //! `loam_ufs::object_meta`); a PUT stores the MD5 of its body as the object's ETag where the UFS can.
-//! PutObject and DeleteObject take `If-None-Match: *` / `If-Match` (`conditions::write_condition`).
+//! PutObject and DeleteObject take `If-None-Match: *` / `If-Match` (`conditions::write_condition`). GET
+//! and HEAD answer the stored checksum when asked (`checksums`).
 
 use crate::error::{WorkerError, WorkerResult};
 use crate::http_api::WorkerState;
 use crate::s3_api::buckets::{self, Target};
+use crate::s3_api::checksums;
 use crate::s3_api::conditions::{self, ReadConditions};
 use crate::s3_api::errors::{self, from_worker};
 use crate::s3_api::metadata::{self, Headers, Overrides, Requested};
@@ -50,6 +52,8 @@ pub struct GetRequest {
     pub conditions: ReadConditions,
     /// The `response-*` overrides.
     pub overrides: Overrides,
+    /// `x-amz-checksum-mode: ENABLED`: answer the stored checksum (`checksums`).
+    pub checksums: bool,
 }
 
 /// `NoSuchKey`, as S3 words it: the cause (which may name UFS paths) goes to the log, not to the client;
@@ -96,7 +100,7 @@ pub async fn head(state: &WorkerState, input: HeadObjectInput) -> S3Result<S3Res
         expires: input.response_expires,
     };
     let h = Headers::of(&meta.stored, overrides);
-    Ok(S3Response::new(HeadObjectOutput {
+    let mut out = HeadObjectOutput {
         content_length: Some(length_i64(meta.length)?),
         accept_ranges: Some("bytes".into()),
         content_type: h.content_type,
@@ -109,7 +113,11 @@ pub async fn head(state: &WorkerState, input: HeadObjectInput) -> S3Result<S3Res
         e_tag: Some(ETag::Strong(meta.etag)),
         last_modified: meta.modified.map(Timestamp::from),
         ..Default::default()
-    }))
+    };
+    if checksums::enabled(input.checksum_mode.as_ref()) {
+        checksums::set_head(&mut out, checksums::of_object(&meta.stored).as_ref());
+    }
+    Ok(S3Response::new(out))
 }
 
 /// GetObject.
@@ -136,6 +144,7 @@ pub async fn get(
             content_language: input.response_content_language,
             expires: input.response_expires,
         },
+        checksums: checksums::enabled(input.checksum_mode.as_ref()),
     };
     Ok(S3Response::new(get_output(state, client, get).await?))
 }
@@ -151,7 +160,9 @@ pub async fn get_output(state: &Arc<WorkerState>, client: &Client, get: GetReque
         _ => from_worker(e),
     })?;
     let h = Headers::of(&meta.stored, get.overrides);
-    Ok(GetObjectOutput {
+    // A range's bytes are not what the whole object's checksum describes.
+    let whole = (get.checksums && content_range.is_none()).then(|| checksums::of_object(&meta.stored)).flatten();
+    let mut out = GetObjectOutput {
         body: Some(body),
         content_length: Some(length_i64(span.end - span.start)?),
         content_range,
@@ -166,7 +177,9 @@ pub async fn get_output(state: &Arc<WorkerState>, client: &Client, get: GetReque
         e_tag: Some(ETag::Strong(meta.etag)),
         last_modified: meta.modified.map(Timestamp::from),
         ..Default::default()
-    })
+    };
+    checksums::set_get(&mut out, whole.as_ref());
+    Ok(out)
 }
 
 fn length_i64(n: u64) -> S3Result<i64> {

@@ -59,7 +59,7 @@ fn has_ignored_range(headers: &HeaderMap) -> bool {
 }
 
 /// The bucket and (non-empty) key of a path-style object URI, percent-decoded.
-fn bucket_and_key(uri: &Uri) -> Option<(String, String)> {
+pub fn bucket_and_key(uri: &Uri) -> Option<(String, String)> {
     let path = percent_encoding::percent_decode_str(uri.path()).decode_utf8().ok()?;
     let (bucket, key) = path.strip_prefix('/')?.split_once('/')?;
     (!bucket.is_empty() && !key.is_empty()).then(|| (bucket.to_string(), key.to_string()))

@@ -29,7 +29,7 @@ use s3s::access::{S3Access, S3AccessContext};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 
 /// Operations that read an object.
-const READS: &[&str] = &["GetObject", "HeadObject"];
+const READS: &[&str] = &["GetObject", "HeadObject", "GetObjectAttributes"];
 /// Operations that write an object (or a part of one).
 const WRITES: &[&str] =
     &["PutObject", "CopyObject", "CreateMultipartUpload", "UploadPart", "UploadPartCopy", "CompleteMultipartUpload"];

@@ -54,6 +54,37 @@ async fn multipart_uploads_complete_copy_list_and_race_as_on_s3() {
     }
 }
 
+/// Runs `s3_attributes.py <modes>` against `c`.
+async fn attributes(c: &Cluster, modes: &[&str]) -> String {
+    let script = loam_testsupport::package_file("tests/py/s3_attributes.py").display().to_string();
+    let args = std::iter::once(script).chain(modes.iter().map(|m| m.to_string())).collect();
+    let out = run("s3_attributes", venv_bin("python"), args, script_env(c)).await;
+    check(&format!("s3_attributes.py {modes:?}"), &out)
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn stored_checksums_and_object_attributes_are_answered_as_on_s3() {
+    let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
+    let stdout = attributes(&c, &["checksums", "attributes"]).await;
+    for line in [
+        "ok: checksums of single-part objects",
+        "ok: checksums of multipart objects",
+        "ok: an S3 UFS answers no checksum",
+        "ok: GetObjectAttributes",
+    ] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn conditional_completes_write_at_most_one_object() {
+    let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
+    let stdout = attributes(&c, &["conditional"]).await;
+    for line in ["ok: conditional Complete", "ok: conditional Completes racing through two workers"] {
+        assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
+    }
+}
+
 #[tokio::test(flavor = "multi_thread")]
 async fn abandoned_uploads_expire() {
     let mut o = options(2, PAGE);

@@ -16,9 +16,12 @@
 use super::store::{CompletedObject, UploadStore};
 use crate::http_api::WorkerState;
 use crate::s3_api::buckets;
+use crate::s3_api::checksums;
 use crate::s3_api::errors::{NO_SUCH_KEY, from_worker};
 use crate::s3_api::objects::meta_of;
+use crate::s3_api::verify::ObjectChecksum;
 use loam_core::ErrorKind;
+use loam_ufs::UfsStatus;
 use s3s::crypto::{Checksum as _, Sha256};
 use s3s::dto::Range;
 use s3s::{S3Error, S3ErrorCode, S3Result, s3_error};
@@ -74,6 +77,17 @@ async fn part_sizes(uploads: &UploadStore, uri: &str, size: u64, etag: &str) -> 
     (r.version == RECORD_VERSION && r.uri == uri && r.size == size && r.etag == etag).then_some(r.part_sizes)
 }
 
+/// The part sizes of the object `st` at `uri`: the stored ones, else this worker's record of its Complete;
+/// none for a single-part object (or sizes that do not add up to its length).
+pub async fn sizes_of(uploads: &UploadStore, uri: &str, st: &UfsStatus) -> Option<Vec<u64>> {
+    let meta = meta_of(st);
+    let sizes = match Some(meta.stored.parts.clone()).filter(|p| !p.is_empty()) {
+        Some(p) => Some(p),
+        None => part_sizes(uploads, uri, st.length, &meta.etag).await,
+    };
+    sizes.filter(|p| p.iter().sum::<u64>() == st.length)
+}
+
 /// What a `partNumber` request reads.
 #[derive(Debug, PartialEq, Eq)]
 pub struct PartRead {
@@ -83,6 +97,8 @@ pub struct PartRead {
     pub count: Option<i32>,
     /// The part's length.
     pub size: u64,
+    /// The part's stored checksum (multipart objects whose upload computed them).
+    pub checksum: Option<ObjectChecksum>,
 }
 
 /// The part `n` of `bucket`/`key`; `ranged` when the request has a `Range` too.
@@ -113,14 +129,9 @@ pub async fn select(
         Err(e) => return Err(from_worker(e.into())),
     };
     let meta = meta_of(&st);
-    let stored = Some(meta.stored.parts.clone()).filter(|p| !p.is_empty());
-    let sizes = match stored {
-        Some(p) => Some(p),
-        None => part_sizes(uploads, &t.uri, st.length, &meta.etag).await,
-    };
-    let Some(sizes) = sizes.filter(|p| p.iter().sum::<u64>() == st.length) else {
+    let Some(sizes) = sizes_of(uploads, &t.uri, &st).await else {
         return match n {
-            1 => Ok(PartRead { range: None, count: None, size: st.length }),
+            1 => Ok(PartRead { range: None, count: None, size: st.length, checksum: None }),
             _ => Err(invalid_part_number()),
         };
     };
@@ -128,7 +139,8 @@ pub async fn select(
     let size = *sizes.get(i).ok_or_else(invalid_part_number)?;
     let first: u64 = sizes[..i].iter().sum();
     let range = (size > 0).then_some(Range::Int { first, last: Some(first + size - 1) });
-    Ok(PartRead { range, count: i32::try_from(sizes.len()).ok(), size })
+    let checksum = checksums::of_part(&meta.stored, i + 1);
+    Ok(PartRead { range, count: i32::try_from(sizes.len()).ok(), size, checksum })
 }
 
 fn invalid_part_number() -> S3Error {

@@ -1,0 +1,226 @@
+"""Stored checksums on GET/HEAD (ChecksumMode), GetObjectAttributes and conditional
+CompleteMultipartUpload through the workers' S3 API, seen through boto3.
+
+Run by crates/loam-worker/tests/worker/s3_uploads.rs with the environment of s3_boto3.py; bucket "data"
+is the file:// UFS under LOAM_UFS_DIR, bucket "s3data" a moto bucket (which keeps no checksums: there the
+answers carry none, as docs/S3-COMPATIBILITY.md says).
+
+Modes (argv[1:], run in order):
+
+  checksums   GET/HEAD with and without ChecksumMode for each algorithm, ranges, partNumber, multipart
+  attributes  GetObjectAttributes: every attribute, ObjectParts paging, errors, who may call it
+  conditional CompleteMultipartUpload with If-None-Match / If-Match: 412 and nothing written, the
+              idempotent repeat, and two uploads racing through two workers
+
+Prints "ok: ..." lines and exits 0, or fails with an assertion that names what differed.
+"""
+
+import base64
+import os
+import sys
+import threading
+import zlib
+
+sys.dont_write_bytecode = True  # no __pycache__ in the source tree
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+
+import boto3  # noqa: E402
+from botocore.config import Config  # noqa: E402
+from botocore.exceptions import ClientError  # noqa: E402
+from s3_boto3 import ACCESS_KEY, CONFIG, ENDPOINTS, MIB, SECRET_KEY, FileUfs, client, get, pattern  # noqa: E402
+from s3_multipart import upload  # noqa: E402
+from s3_uploads import ALGORITHMS, checksum, refusal  # noqa: E402
+
+B = "data"
+FIELDS = ["ChecksumCRC32", "ChecksumCRC32C", "ChecksumCRC64NVME", "ChecksumSHA1", "ChecksumSHA256"]
+
+
+def field(a):
+    return "ChecksumCRC64NVME" if a == "CRC64NVME" else f"Checksum{a}"
+
+
+def sums(r):
+    """The checksum fields of an answer, and the raw x-amz-checksum-* headers (none must hide)."""
+    headers = {k: v for k, v in r["ResponseMetadata"]["HTTPHeaders"].items() if k.startswith("x-amz-checksum")}
+    return {f: r[f] for f in FIELDS + ["ChecksumType"] if f in r}, headers
+
+
+def plain_client(endpoint):
+    """A client that does not ask for checksums (botocore asks on every GetObject by default)."""
+    config = CONFIG.merge(Config(response_checksum_validation="when_required"))
+    return boto3.client(
+        "s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY, aws_secret_access_key=SECRET_KEY, region_name="us-east-1", config=config
+    )
+
+
+def checksums():
+    clients = [client(e) for e in ENDPOINTS]
+    plain_clients = [plain_client(e) for e in ENDPOINTS]
+    s3 = clients[0]
+    data = pattern(300_000, "sums")
+    for a in ALGORITHMS:
+        k = f"sums/{a.lower()}"
+        s3.put_object(Bucket=B, Key=k, Body=data, ChecksumAlgorithm=a)
+        want = {field(a): checksum(a, data), "ChecksumType": "FULL_OBJECT"}
+        for i, (c, p) in enumerate(zip(clients, plain_clients)):
+            r = c.get_object(Bucket=B, Key=k, ChecksumMode="ENABLED")
+            assert r["Body"].read() == data and sums(r)[0] == want, (a, i, sums(r))
+            h = c.head_object(Bucket=B, Key=k, ChecksumMode="ENABLED")
+            assert sums(h)[0] == want, (a, i, sums(h))
+            for plain in (p.get_object(Bucket=B, Key=k), p.head_object(Bucket=B, Key=k)):
+                assert sums(plain) == ({}, {}), ("no checksum without ChecksumMode", a, sums(plain))
+        r = s3.get_object(Bucket=B, Key=k, ChecksumMode="ENABLED", Range="bytes=0-99")
+        assert r["Body"].read() == data[:100] and sums(r) == ({}, {}), ("a range has no whole checksum", sums(r))
+        r = s3.get_object(Bucket=B, Key=k, ChecksumMode="ENABLED", PartNumber=1)
+        assert sums(r)[0] == want, ("part 1 of a single-part object is the object", sums(r))
+    print("ok: checksums of single-part objects")
+
+    parts = [pattern(5 * MIB, "s1"), pattern(5 * MIB, "s2"), pattern(77_777, "s3")]
+    data = b"".join(parts)
+    up, listed = upload(s3, "sums/mp-crc32", parts, ChecksumAlgorithm="CRC32")
+    s3.complete_multipart_upload(Bucket=B, Key="sums/mp-crc32", UploadId=up, MultipartUpload={"Parts": listed})
+    raw = b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in listed)
+    composite = base64.b64encode(zlib.crc32(raw).to_bytes(4, "big")).decode() + "-3"
+    for c in clients:
+        h = c.head_object(Bucket=B, Key="sums/mp-crc32", ChecksumMode="ENABLED")
+        assert sums(h)[0] == {"ChecksumCRC32": composite, "ChecksumType": "COMPOSITE"}, sums(h)
+        r = c.get_object(Bucket=B, Key="sums/mp-crc32", ChecksumMode="ENABLED")
+        assert r["Body"].read() == data and r["ChecksumCRC32"] == composite, sums(r)
+        for n in (1, 2, 3):
+            # botocore checks the part's bytes against the part's checksum.
+            r = c.get_object(Bucket=B, Key="sums/mp-crc32", ChecksumMode="ENABLED", PartNumber=n)
+            assert r["Body"].read() == parts[n - 1] and r["ChecksumCRC32"] == listed[n - 1]["ChecksumCRC32"], (n, sums(r))
+            h = c.head_object(Bucket=B, Key="sums/mp-crc32", ChecksumMode="ENABLED", PartNumber=n)
+            assert h["ChecksumCRC32"] == listed[n - 1]["ChecksumCRC32"] and h["PartsCount"] == 3, (n, sums(h))
+    r = plain_clients[1].get_object(Bucket=B, Key="sums/mp-crc32", PartNumber=2)
+    assert r["Body"].read() == parts[1] and sums(r) == ({}, {}), sums(r)
+    up, listed = upload(s3, "sums/mp-crc64", parts[:2], ChecksumAlgorithm="CRC64NVME")
+    s3.complete_multipart_upload(Bucket=B, Key="sums/mp-crc64", UploadId=up, MultipartUpload={"Parts": listed})
+    h = clients[1].head_object(Bucket=B, Key="sums/mp-crc64", ChecksumMode="ENABLED")
+    want = {"ChecksumCRC64NVME": checksum("CRC64NVME", b"".join(parts[:2])), "ChecksumType": "FULL_OBJECT"}
+    assert sums(h)[0] == want, sums(h)
+    print("ok: checksums of multipart objects")
+
+    # An S3 UFS keeps no checksum (see the module header): the answer has none rather than a wrong one.
+    s3.put_object(Bucket="s3data", Key="sums/on-s3", Body=data[:1000], ChecksumAlgorithm="SHA256")
+    r = s3.get_object(Bucket="s3data", Key="sums/on-s3", ChecksumMode="ENABLED")
+    assert r["Body"].read() == data[:1000] and sums(r) == ({}, {}), sums(r)
+    print("ok: an S3 UFS answers no checksum")
+
+
+ALL = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
+
+
+def attributes():
+    clients = [client(e) for e in ENDPOINTS]
+    s3 = clients[0]
+    data = pattern(1234, "attrs")
+    s3.put_object(Bucket=B, Key="attrs/single", Body=data, ChecksumAlgorithm="SHA1")
+    etag = s3.head_object(Bucket=B, Key="attrs/single")["ETag"]
+    for c in clients:
+        r = c.get_object_attributes(Bucket=B, Key="attrs/single", ObjectAttributes=ALL)
+        assert r["ETag"] == etag.strip('"') and not r["ETag"].startswith('"'), ("ETag without quotes", r)
+        assert r["Checksum"] == {"ChecksumSHA1": checksum("SHA1", data), "ChecksumType": "FULL_OBJECT"}, r
+        assert r["StorageClass"] == "STANDARD" and r["ObjectSize"] == len(data), r
+        assert "ObjectParts" not in r and "LastModified" in r, r
+    r = s3.get_object_attributes(Bucket=B, Key="attrs/single", ObjectAttributes=["ObjectSize"])
+    assert r["ObjectSize"] == len(data) and not {"ETag", "Checksum", "StorageClass"} & r.keys(), r
+
+    parts = [pattern(5 * MIB, f"ap{n}") for n in range(1, 5)] + [pattern(999, "ap5")]
+    up, listed = upload(s3, "attrs/mp", parts, ChecksumAlgorithm="CRC32C")
+    s3.complete_multipart_upload(Bucket=B, Key="attrs/mp", UploadId=up, MultipartUpload={"Parts": listed})
+    want = [(n, len(p), listed[n - 1]["ChecksumCRC32C"]) for n, p in enumerate(parts, 1)]
+    seen, marker, pages = [], 0, 0
+    while True:
+        r = clients[2].get_object_attributes(Bucket=B, Key="attrs/mp", ObjectAttributes=ALL, MaxParts=2, PartNumberMarker=marker)
+        op = r["ObjectParts"]
+        pages += 1
+        assert op["TotalPartsCount"] == 5 and op["MaxParts"] == 2 and op["PartNumberMarker"] == marker, op
+        seen += [(p["PartNumber"], p["Size"], p["ChecksumCRC32C"]) for p in op.get("Parts", [])]
+        if not op["IsTruncated"]:
+            break
+        assert op["NextPartNumberMarker"] == seen[-1][0], op
+        marker = op["NextPartNumberMarker"]
+    assert seen == want and pages == 3, (seen, pages)
+    assert r["ETag"].endswith("-5") and r["ObjectSize"] == sum(map(len, parts)), r
+    assert r["Checksum"]["ChecksumType"] == "COMPOSITE" and r["Checksum"]["ChecksumCRC32C"].endswith("-5"), r
+
+    # Without checksums, a multipart object lists no parts (as S3), only their count.
+    up, listed = upload(s3, "attrs/mp-plain", parts[3:])
+    s3.complete_multipart_upload(Bucket=B, Key="attrs/mp-plain", UploadId=up, MultipartUpload={"Parts": listed})
+    r = s3.get_object_attributes(Bucket=B, Key="attrs/mp-plain", ObjectAttributes=ALL)
+    assert r["ObjectParts"] == {"TotalPartsCount": 2} and "Checksum" not in r, r
+    # On an S3 UFS the part count is the completing worker's record.
+    up, listed = upload(s3, "attrs/mp", parts[3:], bucket="s3data")
+    s3.complete_multipart_upload(Bucket="s3data", Key="attrs/mp", UploadId=up, MultipartUpload={"Parts": listed})
+    r = s3.get_object_attributes(Bucket="s3data", Key="attrs/mp", ObjectAttributes=ALL)
+    assert r["ObjectParts"] == {"TotalPartsCount": 2} and r["ObjectSize"] == len(parts[3]) + len(parts[4]), r
+
+    assert refusal(s3.get_object_attributes, Bucket=B, Key="attrs/missing", ObjectAttributes=ALL) == ("NoSuchKey", 404)
+    assert refusal(s3.get_object_attributes, Bucket=B, Key="attrs/single", ObjectAttributes=["Size"]) == ("InvalidArgument", 400)
+    assert refusal(s3.get_object_attributes, Bucket="nobucket", Key="k", ObjectAttributes=ALL)[1] == 404
+    anonymous = client(ENDPOINTS[0], unsigned=True)
+    assert refusal(anonymous.get_object_attributes, Bucket=B, Key="attrs/single", ObjectAttributes=ALL) == ("AccessDenied", 403)
+    assert get(anonymous, B, "attrs/single") == data, "anonymous reads stay"
+    print("ok: GetObjectAttributes")
+
+
+def complete(s3, key, up, listed, **cond):
+    return s3.complete_multipart_upload(Bucket=B, Key=key, UploadId=up, MultipartUpload={"Parts": listed}, **cond)
+
+
+def conditional():
+    clients = [client(e) for e in ENDPOINTS]
+    s3, ufs = clients[0], FileUfs()
+    a = [pattern(5 * MIB, "ca1"), pattern(100, "ca2")]
+    b = [pattern(5 * MIB, "cb1"), pattern(200, "cb2")]
+    up_a, listed_a = upload(s3, "cond/k", a)
+    first = complete(s3, "cond/k", up_a, listed_a, IfNoneMatch="*")
+    assert ufs.read("cond/k") == b"".join(a)
+    again = complete(s3, "cond/k", up_a, listed_a, IfNoneMatch="*")
+    assert again["ETag"] == first["ETag"], ("a repeated Complete answers the same", first, again)
+    up_b, listed_b = upload(s3, "cond/k", b)
+    assert refusal(complete, s3=s3, key="cond/k", up=up_b, listed=listed_b, IfNoneMatch="*") == ("PreconditionFailed", 412)
+    assert refusal(complete, s3=s3, key="cond/k", up=up_b, listed=listed_b, IfMatch='"0123456789abcdef0123456789abcdef-2"') == ("PreconditionFailed", 412)
+    for c in clients:
+        assert get(c, B, "cond/k") == b"".join(a), "nothing written"
+    assert [p["PartNumber"] for p in s3.list_parts(Bucket=B, Key="cond/k", UploadId=up_b)["Parts"]] == [1, 2], "the upload stays"
+    r = complete(s3, "cond/k", up_b, listed_b, IfMatch=first["ETag"])
+    assert ufs.read("cond/k") == b"".join(b) and r["ETag"] != first["ETag"], r
+    up_c, listed_c = upload(s3, "cond/missing", a)
+    assert refusal(complete, s3=s3, key="cond/missing", up=up_c, listed=listed_c, IfMatch=first["ETag"]) == ("NoSuchKey", 404)
+    assert ufs.read("cond/missing") is None
+    s3.abort_multipart_upload(Bucket=B, Key="cond/missing", UploadId=up_c)
+    print("ok: conditional Complete")
+
+    # Two uploads to one key, each completed through its own worker at once: one object, one winner.
+    winners = set()
+    for round_ in range(4):
+        key = f"cond/race/{round_}"
+        bodies = [[pattern(5 * MIB, f"r{round_}w{w}"), pattern(300 + w, f"r{round_}t{w}")] for w in (0, 1)]
+        ups = [upload(clients[w], key, bodies[w]) for w in (0, 1)]
+        results = {}
+
+        def run(w):
+            try:
+                complete(client(ENDPOINTS[w]), key, ups[w][0], ups[w][1], IfNoneMatch="*")
+                results[w] = "ok"
+            except ClientError as e:
+                results[w] = e.response["Error"]["Code"]
+
+        threads = [threading.Thread(target=run, args=(w,)) for w in (0, 1)]
+        for t in threads:
+            t.start()
+        for t in threads:
+            t.join()
+        won = [w for w, r in results.items() if r == "ok"]
+        assert len(won) == 1 and results[1 - won[0]] == "PreconditionFailed", results
+        for c in clients:
+            assert get(c, B, key) == b"".join(bodies[won[0]]), (key, results)
+        winners.add(won[0])
+    print(f"ok: conditional Completes racing through two workers (winners: {sorted(winners)})")
+
+
+if __name__ == "__main__":
+    for mode in sys.argv[1:]:
+        {"checksums": checksums, "attributes": attributes, "conditional": conditional}[mode]()
