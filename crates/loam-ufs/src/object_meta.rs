@@ -8,7 +8,9 @@
 //!   not printable ASCII) goes in one reserved user-metadata key, [`RESERVED_KEY`], a versioned record
 //!   ([`Reserved`]) that is filtered out of what clients see. Everything is sent when the upload starts,
 //!   so what is only known once the body has ended (the MD5 `etag`, a trailer's checksum) is not stored
-//!   there: the backing object's own ETag stands in.
+//!   there: the backing object's own ETag stands in. A checksum known before the body (sent as a header,
+//!   or a multipart upload's composite one) is kept in the record; part sizes and part checksums are not
+//!   (S3 limits user metadata to 2 KB).
 //! - **file://**: an extended attribute on the file, [`XATTR_NAME`], holding a versioned record
 //!   ([`FileRecord`]) that names the version tag (`loam_core::version`) of the bytes it describes. It is set
 //!   on the hidden sibling before the atomic rename (`streamed_write`), so bytes and metadata appear
@@ -139,6 +141,9 @@ pub struct Reserved {
     /// User metadata whose value is not printable ASCII (a header cannot carry it as is).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user: BTreeMap<String, String>,
+    /// The checksum, where it was known before the body (a header's, a multipart upload's composite).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub checksum: Option<Checksum>,
 }
 
 /// A condition on the object a write replaces (RFC 9110 `If-None-Match: *`, `If-Match`).

@@ -16,6 +16,7 @@ pub fn user_metadata(meta: &ObjectMetadata) -> BTreeMap<String, String> {
         v: RECORD_VERSION,
         expires: meta.expires.clone(),
         content_language: meta.content_language.clone(),
+        checksum: meta.checksum.clone(),
         ..Default::default()
     };
     for (k, v) in &meta.user {
@@ -53,6 +54,7 @@ pub fn from_stat(m: &Metadata) -> ObjectMetadata {
             Some(rec) if rec.v == RECORD_VERSION => {
                 meta.expires = rec.expires;
                 meta.content_language = rec.content_language;
+                meta.checksum = rec.checksum;
                 meta.user.extend(rec.user);
             }
             _ => loam_core::warn_limited!("an S3 object's {RESERVED_KEY} metadata record is unreadable; ignored"),
@@ -76,6 +78,15 @@ mod tests {
         let rec: Reserved = serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&sent[RESERVED_KEY]).unwrap()).unwrap();
         assert_eq!(rec.user["fancy"], "grüße ✓");
         assert_eq!(rec.expires, meta.expires);
+        let checksum = crate::object_meta::Checksum {
+            algorithm: "SHA256".into(),
+            value: "x".into(),
+            kind: crate::object_meta::ChecksumType::FullObject,
+        };
+        let with_sum = ObjectMetadata { checksum: Some(checksum), ..Default::default() };
+        let rec: Reserved =
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&user_metadata(&with_sum)[RESERVED_KEY]).unwrap()).unwrap();
+        assert_eq!(rec.checksum, with_sum.checksum, "a checksum known before the body is kept");
         assert!(!user_metadata(&ObjectMetadata::default()).contains_key(RESERVED_KEY), "nothing reserved: no key");
     }
 }

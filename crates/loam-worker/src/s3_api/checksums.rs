@@ -9,7 +9,9 @@
 //! - a `Range`: none (a checksum of the whole would not describe the bytes sent).
 //!
 //! What is stored depends on the UFS (`loam_ufs::object_meta`): `file://` keeps every checksum, also
-//! the ones computed while the body streamed; an S3 UFS keeps none of them, so there the answer has none.
+//! the ones computed while the body streamed (a trailer's, a FULL_OBJECT multipart one) and the parts';
+//! an S3 UFS keeps only the object's checksum known before the body (sent as a header, or a multipart
+//! upload's COMPOSITE one), so there the others are absent from the answer.
 
 use crate::s3_api::verify::{Algorithm, ChecksumFields, Kind, ObjectChecksum};
 use loam_ufs::ObjectMetadata;

@@ -2,8 +2,8 @@
 CompleteMultipartUpload through the workers' S3 API, seen through boto3.
 
 Run by crates/loam-worker/tests/worker/s3_uploads.rs with the environment of s3_boto3.py; bucket "data"
-is the file:// UFS under LOAM_UFS_DIR, bucket "s3data" a moto bucket (which keeps no checksums: there the
-answers carry none, as docs/S3-COMPATIBILITY.md says).
+is the file:// UFS under LOAM_UFS_DIR, bucket "s3data" a moto bucket (which keeps only the checksums known
+before the body: there the others are absent, as docs/S3-COMPATIBILITY.md says).
 
 Modes (argv[1:], run in order):
 
@@ -101,11 +101,26 @@ def checksums():
     assert sums(h)[0] == want, sums(h)
     print("ok: checksums of multipart objects")
 
-    # An S3 UFS keeps no checksum (see the module header): the answer has none rather than a wrong one.
+    # An S3 UFS keeps the checksums known before the body (a header's, a composite one), not the ones
+    # computed while it streams, nor the parts' (see the module header): none rather than a wrong one.
     s3.put_object(Bucket="s3data", Key="sums/on-s3", Body=data[:1000], ChecksumAlgorithm="SHA256")
-    r = s3.get_object(Bucket="s3data", Key="sums/on-s3", ChecksumMode="ENABLED")
-    assert r["Body"].read() == data[:1000] and sums(r) == ({}, {}), sums(r)
-    print("ok: an S3 UFS answers no checksum")
+    for c in clients:
+        r = c.get_object(Bucket="s3data", Key="sums/on-s3", ChecksumMode="ENABLED")
+        assert r["Body"].read() == data[:1000], "read back"
+        assert sums(r)[0] == {"ChecksumSHA256": checksum("SHA256", data[:1000]), "ChecksumType": "FULL_OBJECT"}, sums(r)
+    up, listed = upload(s3, "sums/mp-on-s3", parts[:2], bucket="s3data", ChecksumAlgorithm="CRC32")
+    s3.complete_multipart_upload(Bucket="s3data", Key="sums/mp-on-s3", UploadId=up, MultipartUpload={"Parts": listed})
+    raw = b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in listed)
+    composite = base64.b64encode(zlib.crc32(raw).to_bytes(4, "big")).decode() + "-2"
+    h = clients[1].head_object(Bucket="s3data", Key="sums/mp-on-s3", ChecksumMode="ENABLED")
+    assert sums(h)[0] == {"ChecksumCRC32": composite, "ChecksumType": "COMPOSITE"}, sums(h)
+    h = s3.head_object(Bucket="s3data", Key="sums/mp-on-s3", ChecksumMode="ENABLED", PartNumber=2)
+    assert h["PartsCount"] == 2 and sums(h) == ({}, {}), ("no part checksum kept", sums(h))
+    up, listed = upload(s3, "sums/mp64-on-s3", parts[:2], bucket="s3data", ChecksumAlgorithm="CRC64NVME")
+    s3.complete_multipart_upload(Bucket="s3data", Key="sums/mp64-on-s3", UploadId=up, MultipartUpload={"Parts": listed})
+    h = s3.head_object(Bucket="s3data", Key="sums/mp64-on-s3", ChecksumMode="ENABLED")
+    assert sums(h) == ({}, {}), ("a checksum computed while writing is not kept on S3", sums(h))
+    print("ok: an S3 UFS answers the checksums known before the body")
 
 
 ALL = ["ETag", "Checksum", "ObjectParts", "StorageClass", "ObjectSize"]
