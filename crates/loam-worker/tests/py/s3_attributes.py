@@ -208,11 +208,16 @@ def conditional():
     s3.abort_multipart_upload(Bucket=B, Key="cond/missing", UploadId=up_c)
     print("ok: conditional Complete")
 
-    # Two uploads to one key, each completed through its own worker at once: one object, one winner.
+    # Two uploads to one key, each completed through its own worker at once: one object, one winner. In
+    # odd rounds worker 0's object is much larger, so that the other usually lands while it is being
+    # written: then the loser passed the early check and the UFS refuses its write (the 412 comes inside
+    # the kept-alive answer).
     winners = set()
     for round_ in range(4):
         key = f"cond/race/{round_}"
         bodies = [[pattern(5 * MIB, f"r{round_}w{w}"), pattern(300 + w, f"r{round_}t{w}")] for w in (0, 1)]
+        if round_ % 2:
+            bodies = [[pattern(5 * MIB, f"r{round_}big{n}") for n in range(6)], [b"tiny"]]
         ups = [upload(clients[w], key, bodies[w]) for w in (0, 1)]
         results = {}
 
@@ -232,6 +237,9 @@ def conditional():
         assert len(won) == 1 and results[1 - won[0]] == "PreconditionFailed", results
         for c in clients:
             assert get(c, B, key) == b"".join(bodies[won[0]]), (key, results)
+        lost = 1 - won[0]
+        kept = clients[lost].list_parts(Bucket=B, Key=key, UploadId=ups[lost][0])["Parts"]
+        assert len(kept) == len(bodies[lost]), ("the losing upload stays", results)
         winners.add(won[0])
     print(f"ok: conditional Completes racing through two workers (winners: {sorted(winners)})")
 
