@@ -8,15 +8,29 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use opendal::Metadata;
 use std::collections::BTreeMap;
 
+/// S3's limit on user metadata (keys and values, UTF-8 bytes).
+const S3_USER_METADATA_LIMIT: usize = 2048;
+
 /// The user metadata to send for `meta`: printable-ASCII values as they are, the rest (and the fields
-/// OpenDAL has no option for) in [`RESERVED_KEY`].
+/// OpenDAL has no option for) in [`RESERVED_KEY`]. The checksum is left out where it would take the
+/// object over S3's 2 KB (the client's own metadata may use all of it): reads then answer none.
 pub fn user_metadata(meta: &ObjectMetadata) -> BTreeMap<String, String> {
+    let out = user_metadata_with(meta, true);
+    let size: usize = out.iter().map(|(k, v)| k.len() + v.len()).sum();
+    if size > S3_USER_METADATA_LIMIT && meta.checksum.is_some() {
+        tracing::debug!("the checksum is not stored with an S3 object whose user metadata leaves no room for it");
+        return user_metadata_with(meta, false);
+    }
+    out
+}
+
+fn user_metadata_with(meta: &ObjectMetadata, checksum: bool) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut reserved = Reserved {
         v: RECORD_VERSION,
         expires: meta.expires.clone(),
         content_language: meta.content_language.clone(),
-        checksum: meta.checksum.clone(),
+        checksum: meta.checksum.clone().filter(|_| checksum),
         ..Default::default()
     };
     for (k, v) in &meta.user {
@@ -87,6 +101,13 @@ mod tests {
         let rec: Reserved =
             serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&user_metadata(&with_sum)[RESERVED_KEY]).unwrap()).unwrap();
         assert_eq!(rec.checksum, with_sum.checksum, "a checksum known before the body is kept");
+        let mut full = with_sum.clone();
+        full.user.insert("big".into(), "x".repeat(S3_USER_METADATA_LIMIT - 3));
+        let sent = user_metadata(&full);
+        assert!(
+            !sent.contains_key(RESERVED_KEY) && sent["big"].len() == S3_USER_METADATA_LIMIT - 3,
+            "no room: no checksum"
+        );
         assert!(!user_metadata(&ObjectMetadata::default()).contains_key(RESERVED_KEY), "nothing reserved: no key");
     }
 }
