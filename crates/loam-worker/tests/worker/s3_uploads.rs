@@ -80,7 +80,12 @@ async fn stored_checksums_and_object_attributes_are_answered_as_on_s3() {
 async fn conditional_completes_write_at_most_one_object() {
     let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
     let stdout = attributes(&c, &["conditional"]).await;
-    for line in ["ok: conditional Complete", "ok: conditional Completes racing through two workers"] {
+    for line in [
+        "ok: conditional Complete in data",
+        "ok: conditional Completes racing through two workers in data",
+        "ok: conditional Complete in s3data",
+        "ok: conditional Completes racing through two workers in s3data",
+    ] {
         assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
     }
 }
