@@ -24,8 +24,8 @@
 //! once at most one wins. A repeated Complete of a completed upload answers its result, conditions or not.
 //!
 //! The object's metadata (`loam_ufs::ObjectMetadata`) gets CreateMultipartUpload's headers, S3's
-//! MD5-of-MD5s ETag, the part sizes, the checksum and the parts' checksums; the answer's ETag is the one a HEAD will show
-//! (`objects::remember`). The completed record ([`store::CompletedObject`]) keeps the answer.
+//! MD5-of-MD5s ETag, the part sizes, the checksum and the parts' checksums; the answer's ETag is the one
+//! a HEAD will show (`objects::remember`). The completed record ([`store::CompletedObject`]) keeps the answer.
 
 pub mod copy;
 pub mod expiry;
@@ -377,8 +377,9 @@ fn no_such_key() -> S3Error {
 /// `If-None-Match: *` / `If-Match` checked against the object as it is before the kept-alive answer
 /// starts, so that a condition that already fails is a plain `412` (or `404 NoSuchKey` for `If-Match` of
 /// a missing key), nothing written. The write checks it again in the same step as it replaces the object
-/// (`WriteOptions::condition`): of two Completes racing for one key, at most one wins; the loser's error
-/// comes inside its `200` (as S3's can), and a retry of it then gets the plain `412` here.
+/// (`WriteOptions::condition`): of two Completes racing for one key, at most one wins; the loser's `412`
+/// then comes inside its kept-alive `200` (as S3's Complete errors can; boto3 reads it as the `412`), and
+/// a retry gets the plain `412` here.
 async fn condition_before_writing(state: &WorkerState, uri: &str, c: &WriteCondition) -> S3Result<()> {
     let (resolved, ufs) = state.rt.resolve(uri)?;
     let found = match ufs.stat(&resolved.ufs_uri).await {
