@@ -11,6 +11,8 @@
 #   S3TESTS_REPO  where to clone s3-tests from (default https://github.com/ceph/s3-tests.git; a local clone works)
 #   S3TESTS_REV   the commit (default below)
 #   S3TESTS_OUT   where to keep junit.xml, summary.md and loam.log (default: a temporary directory)
+#   S3TESTS_UFS   file (default: each bucket a directory) or s3 (each bucket a bucket of a moto server from
+#                 the test venv, scripts/setup-test-deps.sh)
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -21,8 +23,10 @@ work=$(mktemp -d)
 out=${S3TESTS_OUT:-$work/out}
 mkdir -p "$out"
 loam_pid=
+moto_pid=
 cleanup() {
     [ -n "$loam_pid" ] && kill "$loam_pid" 2>/dev/null && wait "$loam_pid" 2>/dev/null
+    [ -n "$moto_pid" ] && kill "$moto_pid" 2>/dev/null && wait "$moto_pid" 2>/dev/null
     rm -rf "$work/loam" "$work/buckets" "$work/s3-tests"
 }
 trap cleanup EXIT
@@ -40,6 +44,14 @@ if [ ! -x "$venv/bin/pytest" ]; then
     python3 -m venv "$venv"
     # s3-tests' requirements, less tox (its own runner) and gevent (only its interactive tools use it).
     grep -v -E '^(tox|gevent)' "$work/s3-tests/requirements.txt" | "$venv/bin/pip" install -q -r /dev/stdin
+fi
+
+ufs_s3=
+if [ "${S3TESTS_UFS:-file}" = s3 ]; then
+    "${LOAM_VENV:-$HOME/.cache/loam/venv}/bin/moto_server" -H 127.0.0.1 -p 39980 >"$out/moto.log" 2>&1 &
+    moto_pid=$!
+    ufs_s3=http://127.0.0.1:39980
+    for _ in $(seq 300); do curl -s -o /dev/null "$ufs_s3" && break; sleep 0.1; done
 fi
 
 # Ports away from `loam local`'s defaults, so a running one does not clash.
@@ -76,7 +88,7 @@ cd "$work/s3-tests"
 status=0
 S3TEST_CONF=$conf PYTHONPATH="$here/s3-conformance:$work/s3-tests" \
     LOAM_COORDINATOR="http://127.0.0.1:$port" LOAM_TOKEN_FILE="$work/loam/admin-token" \
-    LOAM_BUCKET_ROOT="$work/buckets" \
+    LOAM_BUCKET_ROOT="$work/buckets" LOAM_UFS_S3_ENDPOINT="$ufs_s3" \
     "$venv/bin/pytest" -p loam_s3tests -q -o addopts= -p no:cacheprovider \
     -m "$(python3 "$here/s3-conformance/scope.py" markexpr)" --junitxml="$out/junit.xml" \
     s3tests/functional/test_s3.py s3tests/functional/test_headers.py "$@" >"$out/pytest.log" 2>&1 || status=$?

@@ -116,8 +116,11 @@ pub fn multipart_etag<'a>(part_md5s: impl Iterator<Item = &'a str>) -> String {
 /// A Content-Encoding without `aws-chunked`, which says how this request's body was sent (SigV4 chunks),
 /// not what the object is: S3 stores the rest (`gzip, aws-chunked` is stored `gzip`; alone, nothing).
 fn without_aws_chunked(encoding: String) -> Option<String> {
-    let kept: Vec<&str> =
-        encoding.split(',').map(str::trim).filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked")).collect();
+    let kept: Vec<&str> = encoding
+        .split(',')
+        .map(str::trim)
+        .filter(|e| !e.is_empty() && !e.eq_ignore_ascii_case("aws-chunked"))
+        .collect();
     (!kept.is_empty()).then(|| kept.join(", "))
 }
 
