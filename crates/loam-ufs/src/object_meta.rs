@@ -153,6 +153,28 @@ pub enum WriteCondition {
     NotExists,
     /// Only if the object's ETag (as the S3 API answers it, no quotes) is this one (`If-Match`).
     Matches(String),
+    /// Only if there is an object (`If-Match: *`); `NotFound` when there is none.
+    Exists,
+    /// Unless the object's ETag is this one (`If-None-Match: <etag>`); a missing object is written.
+    NoneMatch(String),
+}
+
+impl WriteCondition {
+    /// Whether the condition holds for an object whose ETag (as answered, no quotes) is `etag`, or for no
+    /// object (`None`); `Err(NotFound)` is the caller's to raise where the condition needs an object.
+    pub fn holds(&self, etag: Option<&str>) -> Result<bool, crate::UfsError> {
+        let unquote = loam_core::version::unquote;
+        match (self, etag) {
+            (WriteCondition::NotExists, found) => Ok(found.is_none()),
+            (WriteCondition::Matches(_) | WriteCondition::Exists, None) => {
+                Err(crate::UfsError::NotFound("the object the condition names".into()))
+            }
+            (WriteCondition::Matches(want), Some(e)) => Ok(unquote(want) == e),
+            (WriteCondition::Exists, Some(_)) => Ok(true),
+            (WriteCondition::NoneMatch(_), None) => Ok(true),
+            (WriteCondition::NoneMatch(not), Some(e)) => Ok(unquote(not) != e),
+        }
+    }
 }
 
 /// Called once the body has ended, before the object becomes visible, to amend the metadata with what

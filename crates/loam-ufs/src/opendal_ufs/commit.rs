@@ -12,6 +12,9 @@
 //!   the record describes this version, else its version tag), and the sibling is renamed over it (or it
 //!   is unlinked). Every Loam writer of a path takes that lock, conditional or not, so no write lands
 //!   between another's check and its rename. The lock goes with the descriptor, after the rename.
+//! - **`Exists`** (`If-Match: *`) and **`NoneMatch`** (`If-None-Match: <etag>`) take the same lock and
+//!   check; a missing target fails `Exists` (`NotFound`) and passes `NoneMatch` (then the write is a plain
+//!   rename: another writer creating the name meanwhile is not excluded, as there is no inode to lock).
 //! - Writers outside Loam (a process writing the directory directly) take no lock: against them a
 //!   `Matches` is check-then-act. `NotExists` holds against them too (the kernel checks).
 //! - A target that is not a regular file (a directory) is not locked: the rename reports the conflict. Nor
@@ -81,13 +84,10 @@ impl Beneath {
     /// when there is no regular file (`NotFound` when `Matches` needs one). The lock lasts as long as the
     /// returned file.
     fn lock_checked(&self, rel: &str, uri: &str, condition: Option<&WriteCondition>) -> UfsResult<Option<File>> {
-        let expected = match condition {
-            Some(WriteCondition::Matches(etag)) => Some(loam_core::version::unquote(etag)),
-            _ => None,
-        };
-        let missing = || match expected {
-            Some(_) => Err(UfsError::NotFound(uri.to_string())),
-            None => Ok(None),
+        let needs_object = matches!(condition, Some(WriteCondition::Matches(_) | WriteCondition::Exists));
+        let missing = || match needs_object {
+            true => Err(UfsError::NotFound(uri.to_string())),
+            false => Ok(None),
         };
         for _ in 0..LOCK_TRIES {
             // O_NONBLOCK: a FIFO placed in the mount must not hang the open.
@@ -96,7 +96,7 @@ impl Beneath {
                 Err(Errno::NOENT | Errno::NOTDIR) => return missing(),
                 // A file the worker may not read (made so outside Loam) can still be replaced, as a rename
                 // needs only the directory; a plain write goes on unlocked rather than failing.
-                Err(Errno::ACCESS) if expected.is_none() => return Ok(None),
+                Err(Errno::ACCESS) if condition.is_none() => return Ok(None),
                 Err(e) => return Err(map_errno(e, uri)),
             };
             let meta = file.metadata().map_err(|e| UfsError::Other(format!("{uri}: {e}")))?;
@@ -113,14 +113,14 @@ impl Beneath {
             if !now.is_some_and(|n| n.dev() == meta.dev() && n.ino() == meta.ino()) {
                 continue;
             }
-            if let Some(expected) = expected {
+            if let Some(condition) = condition {
                 // The lock is held: nobody changes this inode's record or replaces it until we drop it.
                 let meta = file.metadata().map_err(|e| UfsError::Other(format!("{uri}: {e}")))?;
                 let tag = tag_of(&meta);
                 let stored = read_record(&file, &tag, uri);
                 let etag = stored.etag.filter(|e| !e.is_empty()).unwrap_or(tag);
-                if etag != expected {
-                    return Err(UfsError::ConditionFailed(format!("{uri} has the ETag {etag}, not {expected}")));
+                if !condition.holds(Some(&etag))? {
+                    return Err(UfsError::ConditionFailed(format!("{uri} has the ETag {etag}: {condition:?} fails")));
                 }
             }
             return Ok(Some(file));

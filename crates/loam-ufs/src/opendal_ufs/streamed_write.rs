@@ -43,6 +43,10 @@ pub const PARTS_IN_FLIGHT: usize = 4;
 enum Failure {
     Body(std::io::Error),
     Ufs(opendal::Error),
+    /// A condition checked before the upload does not hold.
+    Condition(String),
+    /// A condition that needs an object found none.
+    Missing,
 }
 
 impl From<opendal::Error> for Failure {
@@ -139,6 +143,20 @@ async fn copy_into(
             match &opts.condition {
                 Some(WriteCondition::NotExists) => fut = fut.if_not_exists(true),
                 Some(WriteCondition::Matches(etag)) => fut = fut.if_match(&quoted(etag)),
+                // S3 has no conditional write for these: checked before the upload (check-then-act,
+                // SEMANTICS.md "Conditional writes").
+                Some(c @ (WriteCondition::Exists | WriteCondition::NoneMatch(_))) => {
+                    let etag = match op.stat(&armed).await {
+                        Ok(m) => Some(m.etag().map(|e| loam_core::version::unquote(e).to_string()).unwrap_or_default()),
+                        Err(e) if e.kind() == opendal::ErrorKind::NotFound => None,
+                        Err(e) => return Err(Failure::Ufs(e)),
+                    };
+                    match c.holds(etag.as_deref()) {
+                        Ok(true) => {}
+                        Ok(false) => return Err(Failure::Condition(format!("{uri}: {c:?} fails"))),
+                        Err(_) => return Err(Failure::Missing),
+                    }
+                }
                 None => {}
             }
         }
@@ -186,6 +204,8 @@ async fn copy_into(
             UfsError::ConditionFailed(format!("{uri}: {e}"))
         }
         Failure::Ufs(e) => map_error(e, uri, transient),
+        Failure::Condition(why) => UfsError::ConditionFailed(why),
+        Failure::Missing => UfsError::NotFound(uri.to_string()),
     })
 }
 

@@ -91,11 +91,13 @@ pub fn write_condition(
     match (if_match, if_none_match) {
         (None, None) => Ok(None),
         (Some(_), Some(_)) => Err(not_implemented("If-Match and If-None-Match together")),
-        (None, Some(c)) if c.is_any() => Ok(Some(WriteCondition::NotExists)),
-        (None, Some(_)) => Err(not_implemented("If-None-Match other than '*' on a write")),
+        (None, Some(c)) => match c.as_etag() {
+            None => Ok(Some(WriteCondition::NotExists)),
+            Some(e) => Ok(Some(WriteCondition::NoneMatch(loam_core::version::unquote(e.value()).to_string()))),
+        },
         (Some(c), None) => match c.as_etag() {
             Some(e) => Ok(Some(WriteCondition::Matches(loam_core::version::unquote(e.value()).to_string()))),
-            None => Err(not_implemented("If-Match: * on a write")),
+            None => Ok(Some(WriteCondition::Exists)),
         },
     }
 }
@@ -184,9 +186,10 @@ mod tests {
         assert_eq!(write_condition(None, None).unwrap(), None);
         assert_eq!(write_condition(None, etag("*")).unwrap(), Some(WriteCondition::NotExists));
         assert_eq!(write_condition(etag("\"abc\""), None).unwrap(), Some(WriteCondition::Matches("abc".into())));
-        for (m, n) in [(None, etag("\"abc\"")), (etag("*"), None), (etag("\"a\""), etag("*"))] {
-            assert_eq!(*write_condition(m, n).unwrap_err().code(), S3ErrorCode::NotImplemented);
-        }
+        assert_eq!(write_condition(etag("*"), None).unwrap(), Some(WriteCondition::Exists));
+        assert_eq!(write_condition(None, etag("\"abc\"")).unwrap(), Some(WriteCondition::NoneMatch("abc".into())));
+        let both = write_condition(etag("\"a\""), etag("*")).unwrap_err();
+        assert_eq!(*both.code(), S3ErrorCode::NotImplemented);
     }
 
     #[test]

@@ -388,12 +388,10 @@ async fn condition_before_writing(state: &WorkerState, uri: &str, c: &WriteCondi
         Err(e) if e.kind() == ErrorKind::NotFound => None,
         Err(_) => return Ok(()), // the write itself checks, and reports
     };
-    match (c, found) {
-        (WriteCondition::NotExists, None) => Ok(()),
-        (WriteCondition::NotExists, Some(_)) => Err(conditions::precondition_failed()),
-        (WriteCondition::Matches(_), None) => Err(no_such_key()),
-        (WriteCondition::Matches(etag), Some(st)) if meta_of(&st).etag == *etag => Ok(()),
-        (WriteCondition::Matches(_), Some(_)) => Err(conditions::precondition_failed()),
+    match c.holds(found.map(|st| meta_of(&st).etag).as_deref()) {
+        Ok(true) => Ok(()),
+        Ok(false) => Err(conditions::precondition_failed()),
+        Err(_) => Err(no_such_key()),
     }
 }
 

@@ -491,7 +491,7 @@ async fn write_if(
 /// Conditional writes and deletes (`If-None-Match: *`, `If-Match`): nothing changes when the condition
 /// fails; of writers racing with one condition exactly one wins, and the object is its bytes.
 pub async fn conditional_writes(env: Env) {
-    use loam_ufs::WriteCondition::{Matches, NotExists};
+    use loam_ufs::WriteCondition::{Exists, Matches, NoneMatch, NotExists};
     let u = env.uri("cond/obj");
     let read = |u: String| {
         let ufs = env.ufs.clone();
@@ -513,10 +513,24 @@ pub async fn conditional_writes(env: Env) {
     let etag = answered_etag(&env.ufs.stat(&u).await.unwrap());
     write_if(&env, "cond/obj", "third", Some(Matches(format!("\"{etag}\"")))).await.expect("the current ETag matches");
     assert_eq!(read(u.clone()).await, "third");
+    // If-None-Match: <etag> and If-Match: *.
+    let now = answered_etag(&env.ufs.stat(&u).await.unwrap());
+    let refused = write_if(&env, "cond/obj", "fourth", Some(NoneMatch(now))).await;
+    assert!(matches!(refused, Err(UfsError::ConditionFailed(_))), "the current ETag: {refused:?}");
+    assert_eq!(read(u.clone()).await, "third", "nothing written");
+    write_if(&env, "cond/obj", "fourth", Some(NoneMatch("other".into()))).await.expect("another ETag");
+    assert_eq!(read(u.clone()).await, "fourth");
+    write_if(&env, "cond/obj", "fifth", Some(Exists)).await.expect("there is an object");
+    assert_eq!(read(u.clone()).await, "fifth");
+    let missing = write_if(&env, "cond/none", "x", Some(Exists)).await;
+    assert!(matches!(missing, Err(UfsError::NotFound(_))), "If-Match: * of a missing object: {missing:?}");
+    assert!(is_not_found(env.ufs.stat(&env.uri("cond/none")).await));
+    write_if(&env, "cond/new", "x", Some(NoneMatch("any".into()))).await.expect("no object: written");
+    assert_eq!(read(env.uri("cond/new")).await, "x");
     // Deletes.
     let refused = env.ufs.delete_if_match(&u, &etag).await;
     assert!(matches!(refused, Err(UfsError::ConditionFailed(_))), "the old ETag: {refused:?}");
-    assert_eq!(read(u.clone()).await, "third", "nothing deleted");
+    assert_eq!(read(u.clone()).await, "fifth", "nothing deleted");
     assert!(is_not_found(env.ufs.delete_if_match(&env.uri("cond/none"), "x").await));
     let etag = answered_etag(&env.ufs.stat(&u).await.unwrap());
     env.ufs.delete_if_match(&u, &etag).await.expect("the current ETag matches");
