@@ -17,7 +17,7 @@ use crate::http_api::WorkerState;
 use crate::s3_api::buckets;
 use crate::s3_api::conditions::{self, ReadConditions};
 use crate::s3_api::errors::{self, from_worker};
-use crate::s3_api::metadata::{self, Requested};
+use crate::s3_api::metadata;
 use crate::s3_api::objects::remember;
 use crate::s3_api::reading::ObjectMeta;
 use bytes::Bytes;
@@ -61,15 +61,7 @@ pub async fn copy(state: &WorkerState, input: CopyObjectInput) -> S3Result<CopyO
         ));
     }
     let requested = match replace {
-        true => Some(metadata::requested(Requested {
-            content_type: input.content_type,
-            cache_control: input.cache_control,
-            content_disposition: input.content_disposition,
-            content_encoding: input.content_encoding,
-            content_language: input.content_language,
-            expires: input.expires,
-            user: input.metadata,
-        })?),
+        true => Some(metadata::requested(metadata::requested_of!(input))?),
         false => None,
     };
     let (resolved, ufs) = state.rt.resolve(&src.uri)?;

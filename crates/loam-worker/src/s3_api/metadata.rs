@@ -42,6 +42,23 @@ pub struct Requested {
     pub user: Option<Metadata>,
 }
 
+/// The [`Requested`] headers of a write request's input: PutObject, CopyObject and CreateMultipartUpload
+/// (three `s3s` types) name these fields alike.
+macro_rules! requested_of {
+    ($input:expr) => {
+        $crate::s3_api::metadata::Requested {
+            content_type: $input.content_type,
+            cache_control: $input.cache_control,
+            content_disposition: $input.content_disposition,
+            content_encoding: $input.content_encoding,
+            content_language: $input.content_language,
+            expires: $input.expires,
+            user: $input.metadata,
+        }
+    };
+}
+pub(crate) use requested_of;
+
 /// The metadata to store for a write request's headers.
 pub fn requested(r: Requested) -> S3Result<ObjectMetadata> {
     let user: std::collections::BTreeMap<String, String> =

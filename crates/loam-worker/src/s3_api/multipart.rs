@@ -37,7 +37,7 @@ use crate::http_api::WorkerState;
 use crate::s3_api::buckets;
 use crate::s3_api::conditions;
 use crate::s3_api::errors::{NO_SUCH_KEY, path_conflict};
-use crate::s3_api::metadata::{self, Requested};
+use crate::s3_api::metadata;
 use crate::s3_api::objects::{meta_of, remember};
 use crate::s3_api::verify::{self, Algorithm, Expected, Kind, ObjectChecksum};
 use base64::Engine as _;
@@ -94,15 +94,7 @@ pub async fn create(
             t.key
         ));
     }
-    let metadata = metadata::requested(Requested {
-        content_type: input.content_type,
-        cache_control: input.cache_control,
-        content_disposition: input.content_disposition,
-        content_encoding: input.content_encoding,
-        content_language: input.content_language,
-        expires: input.expires,
-        user: input.metadata,
-    })?;
+    let metadata = metadata::requested(metadata::requested_of!(input))?;
     let checksum = algorithm(input.checksum_algorithm.as_ref())?;
     let kind = match input.checksum_type.as_ref().map(|t| t.as_str()) {
         None => None,

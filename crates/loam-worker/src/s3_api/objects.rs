@@ -19,7 +19,7 @@ use crate::s3_api::buckets::{self, Target};
 use crate::s3_api::checksums;
 use crate::s3_api::conditions::{self, ReadConditions};
 use crate::s3_api::errors::{self, from_worker};
-use crate::s3_api::metadata::{self, Headers, Overrides, Requested};
+use crate::s3_api::metadata::{self, Headers, Overrides};
 use crate::s3_api::range;
 use crate::s3_api::reading::{self, ObjectMeta, Opened};
 use crate::s3_api::unsupported::check_version_id;
@@ -223,15 +223,7 @@ pub async fn put(state: &WorkerState, input: PutObjectInput, expected: Expected)
             ..Default::default()
         });
     }
-    let mut metadata = metadata::requested(Requested {
-        content_type: input.content_type,
-        cache_control: input.cache_control,
-        content_disposition: input.content_disposition,
-        content_encoding: input.content_encoding,
-        content_language: input.content_language,
-        expires: input.expires,
-        user: input.metadata,
-    })?;
+    let mut metadata = metadata::requested(metadata::requested_of!(input))?;
     // A checksum sent as a header is known before the body: stored up front (S3 UFSes store nothing
     // later); the body's check fails the write if it is wrong.
     metadata.checksum = expected.declared().map(|c| c.to_ufs());
