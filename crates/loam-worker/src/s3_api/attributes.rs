@@ -18,15 +18,13 @@
 use crate::http_api::WorkerState;
 use crate::s3_api::LoamS3;
 use crate::s3_api::auth::Policy;
-use crate::s3_api::errors::{NO_SUCH_KEY, from_worker};
 use crate::s3_api::multipart::object_parts;
 use crate::s3_api::multipart::store::UploadStore;
 use crate::s3_api::objects::meta_of;
 use crate::s3_api::verify::{ChecksumFields, ObjectChecksum};
-use crate::s3_api::{buckets, checksums, range};
+use crate::s3_api::{checksums, range};
 use axum::http::header::{CONTENT_TYPE, LAST_MODIFIED};
 use axum::http::{Extensions, HeaderMap, HeaderValue, Method, Uri};
-use loam_core::ErrorKind;
 use s3s::dto::{Timestamp, TimestampFormat};
 use s3s::route::S3Route;
 use s3s::{Body, S3Error, S3ErrorCode, S3Request, S3Response, S3Result, s3_error};
@@ -105,18 +103,7 @@ pub async fn answer(
     key: &str,
     req: &Request,
 ) -> S3Result<(String, Option<Timestamp>)> {
-    let t = buckets::object(state, bucket, key)?;
-    let not_found = || S3Error::with_message(S3ErrorCode::NoSuchKey, NO_SUCH_KEY);
-    if t.is_dir {
-        return Err(not_found());
-    }
-    let (resolved, ufs) = state.rt.resolve(&t.uri)?;
-    let st = match ufs.stat(&resolved.ufs_uri).await {
-        Ok(st) if !st.is_dir => st,
-        Ok(_) => return Err(not_found()),
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(not_found()),
-        Err(e) => return Err(from_worker(e.into())),
-    };
+    let (t, st) = crate::s3_api::objects::stat_object(state, bucket, key).await?;
     let meta = meta_of(&st);
     let asked = |a| req.attributes.contains(&a);
     let mut xml = String::from(

@@ -75,6 +75,22 @@ async fn open(state: &WorkerState, bucket: &str, key: &str) -> S3Result<Opened> 
     })
 }
 
+/// The object `bucket`/`key` and its UFS status, asked of the UFS (not the cache): `NoSuchKey` for a
+/// folder or nothing.
+pub async fn stat_object(state: &WorkerState, bucket: &str, key: &str) -> S3Result<(Target, UfsStatus)> {
+    let t = buckets::object(state, bucket, key)?;
+    let not_found = || S3Error::with_message(S3ErrorCode::NoSuchKey, errors::NO_SUCH_KEY);
+    if t.is_dir {
+        return Err(not_found());
+    }
+    match stat(state, &t.uri).await {
+        Ok(st) if !st.is_dir => Ok((t, st)),
+        Ok(_) => Err(not_found()),
+        Err(e) if e.kind() == ErrorKind::NotFound => Err(not_found()),
+        Err(e) => Err(from_worker(e)),
+    }
+}
+
 /// `Ok` when `bucket`/`key` is an object (`NoSuchKey` else), for the reads of its configuration.
 pub async fn exists(state: &WorkerState, bucket: &str, key: &str) -> S3Result<()> {
     open(state, bucket, key).await.map(drop)

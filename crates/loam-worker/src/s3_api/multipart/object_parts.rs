@@ -15,12 +15,9 @@
 
 use super::store::{CompletedObject, UploadStore};
 use crate::http_api::WorkerState;
-use crate::s3_api::buckets;
 use crate::s3_api::checksums;
-use crate::s3_api::errors::{NO_SUCH_KEY, from_worker};
 use crate::s3_api::objects::meta_of;
 use crate::s3_api::verify::ObjectChecksum;
-use loam_core::ErrorKind;
 use loam_ufs::UfsStatus;
 use s3s::crypto::{Checksum as _, Sha256};
 use s3s::dto::Range;
@@ -116,18 +113,7 @@ pub async fn select(
     if ranged {
         return Err(s3_error!(InvalidRequest, "Cannot specify both Range header and partNumber query parameter"));
     }
-    let t = buckets::object(state, bucket, key)?;
-    let not_found = || S3Error::with_message(S3ErrorCode::NoSuchKey, NO_SUCH_KEY);
-    if t.is_dir {
-        return Err(not_found());
-    }
-    let (resolved, ufs) = state.rt.resolve(&t.uri)?;
-    let st = match ufs.stat(&resolved.ufs_uri).await {
-        Ok(st) if !st.is_dir => st,
-        Ok(_) => return Err(not_found()),
-        Err(e) if e.kind() == ErrorKind::NotFound => return Err(not_found()),
-        Err(e) => return Err(from_worker(e.into())),
-    };
+    let (t, st) = crate::s3_api::objects::stat_object(state, bucket, key).await?;
     let meta = meta_of(&st);
     let Some(sizes) = sizes_of(uploads, &t.uri, &st).await else {
         return match n {
