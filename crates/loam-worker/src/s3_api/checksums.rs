@@ -36,15 +36,12 @@ pub fn of_object(meta: &ObjectMetadata) -> Option<ObjectChecksum> {
     })
 }
 
-/// The stored checksum of part `n` (1-based) of a multipart object, a full-object checksum of its bytes.
+/// The stored checksum of part `n` (1-based) of a multipart object: the checksum of the part's bytes,
+/// under the object's checksum type (`x-amz-checksum-type` names the object's, as S3 answers a part GET).
 pub fn of_part(meta: &ObjectMetadata, n: usize) -> Option<ObjectChecksum> {
-    let algorithm = of_object(meta)?.algorithm;
+    let whole = of_object(meta)?;
     let value = meta.part_checksums.get(n.checked_sub(1)?)?.clone();
-    (meta.part_checksums.len() == meta.parts.len()).then_some(ObjectChecksum {
-        algorithm,
-        value,
-        kind: Kind::FullObject,
-    })
+    (meta.part_checksums.len() == meta.parts.len()).then_some(ObjectChecksum { value, ..whole })
 }
 
 /// Sets (or clears, with `None`) the checksum headers of a GET answer.
@@ -92,7 +89,7 @@ mod tests {
             (Algorithm::Crc32, Kind::Composite, "AAAAAA==-2")
         );
         let p2 = of_part(&m, 2).unwrap();
-        assert_eq!((p2.algorithm, p2.kind, p2.value.as_str()), (Algorithm::Crc32, Kind::FullObject, "p2"));
+        assert_eq!((p2.algorithm, p2.kind, p2.value.as_str()), (Algorithm::Crc32, Kind::Composite, "p2"));
         assert!(of_part(&m, 0).is_none() && of_part(&m, 3).is_none());
         let partial = ObjectMetadata { part_checksums: vec!["p1".into()], ..multipart() };
         assert!(of_part(&partial, 1).is_none(), "part checksums must cover every part");

@@ -90,6 +90,7 @@ def checksums():
             # botocore checks the part's bytes against the part's checksum.
             r = c.get_object(Bucket=B, Key="sums/mp-crc32", ChecksumMode="ENABLED", PartNumber=n)
             assert r["Body"].read() == parts[n - 1] and r["ChecksumCRC32"] == listed[n - 1]["ChecksumCRC32"], (n, sums(r))
+            assert r["ChecksumType"] == "COMPOSITE", ("a part answers the object's checksum type", n, sums(r))
             h = c.head_object(Bucket=B, Key="sums/mp-crc32", ChecksumMode="ENABLED", PartNumber=n)
             assert h["ChecksumCRC32"] == listed[n - 1]["ChecksumCRC32"] and h["PartsCount"] == 3, (n, sums(h))
     r = plain_clients[1].get_object(Bucket=B, Key="sums/mp-crc32", PartNumber=2)
