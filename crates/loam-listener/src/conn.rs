@@ -13,6 +13,7 @@
 //! the service starts and finishes a request ([`RequestGuard`], carried by the response body).
 
 use crate::Limits;
+use crate::expect::{Expectation, ReadWatch};
 use axum::Router;
 use axum::body::Body;
 use bytes::Bytes;
@@ -180,7 +181,8 @@ impl http_body::Body for GuardedBody {
     }
 }
 
-/// The router as a hyper service of one connection.
+/// The router as a hyper service of one connection; a request that expected `100 Continue` and was
+/// answered without one closes the connection (`expect`).
 #[derive(Clone)]
 struct Service {
     app: Router,
@@ -197,9 +199,10 @@ impl hyper::service::Service<Request<Incoming>> for Service {
         let mut app = self.app.clone();
         Box::pin(async move {
             use tower_service::Service as _;
-            std::future::poll_fn(|cx| <Router as tower_service::Service<Request<Incoming>>>::poll_ready(&mut app, cx))
-                .await?;
-            let resp = app.call(req).await?;
+            type Watched = Request<ReadWatch<Incoming>>;
+            std::future::poll_fn(|cx| <Router as tower_service::Service<Watched>>::poll_ready(&mut app, cx)).await?;
+            let (req, expectation) = Expectation::watch(req);
+            let resp = expectation.finish(app.call(req).await?);
             Ok(resp.map(|body| GuardedBody { body, _guard: guard }))
         })
     }

@@ -10,12 +10,16 @@
 //!   wait in the kernel's backlog until a slot frees, and those being served are not slowed. The timeouts
 //!   free the slots that idle or slow clients hold, so they cannot keep a legitimate client out for longer
 //!   than one header-read timeout.
+//! - **`Expect: 100-continue`** (`expect`): hyper sends the `100 Continue` when the router reads the
+//!   body; a request answered without one (refused unread, or with no body at all) closes its
+//!   connection, so that no client takes the next request's `100` for its answer.
 //! - **Graceful shutdown**: when the shutdown future resolves, the listener stops accepting, idle
 //!   connections close, and requests in flight are answered before [`Listener::serve`] returns.
 //!
 //! HTTP/1.1 only, as the routers are built (axum's `http1` feature).
 
 mod conn;
+mod expect;
 pub mod settings;
 mod tls;
 

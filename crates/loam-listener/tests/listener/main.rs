@@ -4,11 +4,13 @@
 //! The limits test holds 2,000 idle connections plus the server's side of them in one process: about
 //! 4,100 file descriptors. Raise `ulimit -n` if it is lower (the project's machines have 20,000).
 
+mod expect;
 mod limits;
 mod tls;
 
 use axum::Router;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, put};
 use loam_listener::{Listener, ListenerConfig};
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -20,7 +22,8 @@ use tokio::task::JoinHandle;
 /// machine, short enough that the old server (no header-read or idle timeout) fails instead of hanging.
 pub const BOUND: Duration = Duration::from_secs(30);
 
-/// A listener serving `/hello` and `/slow` (answers after `SLOW`), stopped on drop.
+/// A listener serving `/hello`, `/slow` (answers after `SLOW`), `PUT /echo` (reads the body, answers its
+/// length) and `PUT /refuse` (403 without reading the body), stopped on drop.
 pub struct TestServer {
     pub addr: SocketAddr,
     pub url: String,
@@ -47,6 +50,9 @@ impl TestServer {
                 "slow"
             }),
         );
+        let app = app
+            .route("/echo", put(|body: axum::body::Bytes| async move { format!("got {}", body.len()) }))
+            .route("/refuse", put(|| async { (StatusCode::FORBIDDEN, "refused") }));
         let (stop, stopped) = oneshot::channel::<()>();
         let task = tokio::spawn(listener.serve(app, async move {
             let _ = stopped.await;
