@@ -16,6 +16,7 @@ mod s3_api;
 mod s3_big_copy;
 mod s3_clients;
 mod s3_conditional_writes;
+mod s3_expect;
 mod s3_keys;
 mod s3_metadata;
 mod s3_protocol;

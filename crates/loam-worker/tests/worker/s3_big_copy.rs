@@ -101,7 +101,6 @@ async fn aws(home: &Path, endpoint: &str, args: &[&str]) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread")]
-#[ignore = "needs UploadPartCopy (issue 14 item 6, slice B): remove this line when it merges"]
 async fn the_aws_cli_copies_and_syncs_a_2_gib_object_between_two_buckets() {
     let c = Cluster::start(options(2, 1 << 20)).await;
     let eps = c.endpoints();
