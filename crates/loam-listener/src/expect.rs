@@ -3,11 +3,12 @@
 //! hyper sends `HTTP/1.1 100 Continue` itself, when the service first reads the body of a request that
 //! expects it. It sends none when the service answers without reading the body (a refusal), nor when the
 //! framing says there is no body (`Content-Length: 0`), as RFC 9110 §10.1.1 allows. Both are correct
-//! HTTP, but botocore (the AWS CLI, boto3) cannot take the second on a kept-alive connection: when a
-//! final status arrives in place of the `100`, it pins that status line to the connection, and the
-//! next `100-continue` request on it (an UploadPart after an empty PutObject, as `aws s3 cp --recursive`
-//! sends them) reads the old status, then the new status line where its headers should be, and fails
-//! (`KeyError: 'ETag'`, or a retry that hides it).
+//! HTTP, but the botocore the AWS CLI carries (1.43; boto3's newer botocore resets this per request)
+//! cannot take them on a kept-alive connection: when a final status arrives in place of the `100`, it
+//! pins that status line to the connection, and the next `100-continue` request on it (botocore sends
+//! the expectation with every PutObject and UploadPart of a file, empty ones included) takes the old
+//! status, reads its own status line where its headers should be, and then its body until the
+//! connection closes (`KeyError: 'ETag'` in `aws s3 cp`, or a retry that hides it).
 //!
 //! **Decision**: such a response carries `Connection: close` and hyper closes the connection after it.
 //! RFC 9110 §10.1.1 asks a server that answers before reading the body to say whether it closes the
