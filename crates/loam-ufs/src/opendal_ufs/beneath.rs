@@ -115,26 +115,44 @@ impl Beneath {
 
     /// Stores `meta` as the record of the regular file `rel` (a write's hidden sibling, before its rename),
     /// naming the version it is now. A file system without user xattrs is `Unsupported`.
-    pub async fn set_record(&self, rel: &str, uri: &str, meta: ObjectMetadata) -> UfsResult<()> {
+    ///
+    /// A file system keeps little with a file (ext4: one 4 KiB block), and a multipart object's part
+    /// sizes and checksums grow with its parts (S3 allows 10,000). What the S3 API derives for parts
+    /// is left out when the record does not fit, part checksums first, then part sizes (`partNumber`
+    /// reads then use the completing worker's own record); what the client sent is never dropped:
+    /// when it alone does not fit, the write is refused (`InvalidInput`).
+    pub async fn set_record(&self, rel: &str, uri: &str, mut meta: ObjectMetadata) -> UfsResult<()> {
         let (me, rel, uri) = (self.clone(), rel.to_string(), uri.to_string());
         blocking(move || {
             let fd = me.resolve(&rel, OFlags::RDONLY | OFlags::NONBLOCK).map_err(|e| map_errno(e, &uri))?;
             let file = File::from(fd);
             let stat = file.metadata().map_err(|e| map_io(e, &uri))?;
-            let record = FileRecord { v: RECORD_VERSION, tag: tag_of(&stat), meta };
-            let value = serde_json::to_vec(&record).map_err(|e| UfsError::Other(format!("{uri}: {e}")))?;
-            rustix::fs::fsetxattr(&file, XATTR_NAME, &value, rustix::fs::XattrFlags::empty()).map_err(|e| match e {
-                Errno::NOTSUP => UfsError::Unsupported(format!(
-                    "{uri}: the file system of this file:// mount has no user extended attributes, where Loam \
-                     keeps object metadata (Content-Type, x-amz-meta-*, ...); write it without metadata, or \
-                     mount a file system that has them"
-                )),
-                Errno::TOOBIG | Errno::NOSPC | Errno::RANGE => UfsError::InvalidInput(format!(
-                    "{uri}: the object's metadata ({} bytes) is larger than the file system keeps with a file",
-                    value.len()
-                )),
-                e => map_errno(e, &uri),
-            })
+            loop {
+                let record = FileRecord { v: RECORD_VERSION, tag: tag_of(&stat), meta: meta.clone() };
+                let value = serde_json::to_vec(&record).map_err(|e| UfsError::Other(format!("{uri}: {e}")))?;
+                let too_big = match rustix::fs::fsetxattr(&file, XATTR_NAME, &value, rustix::fs::XattrFlags::empty()) {
+                    Ok(()) => return Ok(()),
+                    Err(Errno::NOTSUP) => {
+                        return Err(UfsError::Unsupported(format!(
+                            "{uri}: the file system of this file:// mount has no user extended attributes, where \
+                             Loam keeps object metadata (Content-Type, x-amz-meta-*, ...); write it without \
+                             metadata, or mount a file system that has them"
+                        )));
+                    }
+                    Err(Errno::TOOBIG | Errno::NOSPC | Errno::RANGE) => value.len(),
+                    Err(e) => return Err(map_errno(e, &uri)),
+                };
+                if !meta.part_checksums.is_empty() {
+                    meta.part_checksums.clear();
+                } else if !meta.parts.is_empty() {
+                    meta.parts.clear();
+                } else {
+                    return Err(UfsError::InvalidInput(format!(
+                        "{uri}: the object's metadata ({too_big} bytes) is larger than the file system keeps with a file"
+                    )));
+                }
+                tracing::debug!("{uri}: a {too_big}-byte record does not fit; storing it without its part details");
+            }
         })
         .await
     }

@@ -165,3 +165,29 @@ async fn metadata_of_a_file_rewritten_outside_loam_is_dropped() {
     std::fs::write(&path, b"a,b,c,d").unwrap();
     assert_eq!(env.ufs.stat(&u).await.unwrap().meta, Some(ObjectMetadata::default()), "stale record ignored");
 }
+
+#[tokio::test]
+async fn a_record_too_large_for_the_file_system_drops_the_part_details_never_what_the_client_sent() {
+    use futures::StreamExt;
+    use loam_ufs::{ObjectMetadata, UfsError, WriteOptions};
+    let (env, _tmp) = setup();
+    let body = || futures::stream::iter(vec![Ok(bytes::Bytes::from_static(b"abc"))]).boxed();
+    // 10,000 parts (S3's most), sizes and checksums: over ext4's 4 KiB, and over any file system's 64 KiB.
+    let parts = ObjectMetadata {
+        content_type: Some("text/csv".into()),
+        parts: vec![5 << 20; 10_000],
+        part_checksums: vec!["AAAAAA==".into(); 10_000],
+        ..Default::default()
+    };
+    let u = format!("{}/parts", env.root);
+    env.ufs.write_stream(&u, body(), WriteOptions::with_metadata(parts)).await.expect("the object is written");
+    let meta = env.ufs.stat(&u).await.unwrap().meta.expect("with a record");
+    assert_eq!(meta.content_type.as_deref(), Some("text/csv"), "what the client sent is kept");
+    assert!(meta.part_checksums.is_empty() && meta.parts.is_empty(), "the part details are left out");
+
+    let huge = ObjectMetadata { content_type: Some("x".repeat(100_000)), ..Default::default() };
+    let u = format!("{}/huge", env.root);
+    let r = env.ufs.write_stream(&u, body(), WriteOptions::with_metadata(huge)).await;
+    assert!(matches!(r, Err(UfsError::InvalidInput(_))), "{r:?}");
+    assert!(env.ufs.stat(&u).await.is_err(), "nothing written");
+}
