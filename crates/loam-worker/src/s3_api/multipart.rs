@@ -256,7 +256,15 @@ fn object_checksum(
         })?;
         raw.extend(BASE64.decode(&c.value).unwrap_or_default());
     }
-    let value = format!("{}-{}", BASE64.encode(a.digest(&raw)), parts.len());
+    let whole = BASE64.encode(a.digest(&raw));
+    let value = format!("{whole}-{}", parts.len());
+    // A composite checksum the client sent (with or without its `-<n>`) must be the one the parts make.
+    if let Some(sent) = sent_value(a, sent)
+        && sent != value
+        && sent != whole
+    {
+        return Err(s3_error!(BadDigest, "The {} you specified did not match the calculated checksum.", a.header()));
+    }
     Ok((Expected::default(), Some(ObjectChecksum { algorithm: a, value, kind: Kind::Composite })))
 }
 

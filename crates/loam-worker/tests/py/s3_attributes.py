@@ -78,9 +78,17 @@ def checksums():
     parts = [pattern(5 * MIB, "s1"), pattern(5 * MIB, "s2"), pattern(77_777, "s3")]
     data = b"".join(parts)
     up, listed = upload(s3, "sums/mp-crc32", parts, ChecksumAlgorithm="CRC32")
-    s3.complete_multipart_upload(Bucket=B, Key="sums/mp-crc32", UploadId=up, MultipartUpload={"Parts": listed})
     raw = b"".join(base64.b64decode(p["ChecksumCRC32"]) for p in listed)
     composite = base64.b64encode(zlib.crc32(raw).to_bytes(4, "big")).decode() + "-3"
+    try:  # a composite checksum that is not the parts': BadDigest, nothing written, the upload stays
+        s3.complete_multipart_upload(Bucket=B, Key="sums/mp-crc32", UploadId=up, MultipartUpload={"Parts": listed},
+                                     ChecksumCRC32="AAAAAA==-3")
+        raise AssertionError("a wrong composite checksum was accepted")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] == "BadDigest", e.response
+    assert "Contents" not in s3.list_objects_v2(Bucket=B, Prefix="sums/mp-crc32"), "nothing written"
+    s3.complete_multipart_upload(Bucket=B, Key="sums/mp-crc32", UploadId=up, MultipartUpload={"Parts": listed},
+                                 ChecksumCRC32=composite)
     for c in clients:
         h = c.head_object(Bucket=B, Key="sums/mp-crc32", ChecksumMode="ENABLED")
         assert sums(h)[0] == {"ChecksumCRC32": composite, "ChecksumType": "COMPOSITE"}, sums(h)
