@@ -11,6 +11,7 @@
 #   S3TESTS_REPO  where to clone s3-tests from (default https://github.com/ceph/s3-tests.git; a local clone works)
 #   S3TESTS_REV   the commit (default below)
 #   S3TESTS_OUT   where to keep junit.xml, summary.md and loam.log (default: a temporary directory)
+#   S3TESTS_PORT  the Coordinator's port (default 39999); the workers' HTTP and S3 ports and moto's follow it
 #   S3TESTS_UFS   file (default: each bucket a directory) or s3 (each bucket a bucket of a moto server from
 #                 the test venv, scripts/setup-test-deps.sh)
 set -euo pipefail
@@ -46,20 +47,20 @@ if [ ! -x "$venv/bin/pytest" ]; then
     grep -v -E '^(tox|gevent)' "$work/s3-tests/requirements.txt" | "$venv/bin/pip" install -q -r /dev/stdin
 fi
 
+# Ports away from `loam local`'s defaults, so a running one does not clash.
+port=${S3TESTS_PORT:-39999}
 ufs_s3=
 if [ "${S3TESTS_UFS:-file}" = s3 ]; then
-    "${LOAM_VENV:-$HOME/.cache/loam/venv}/bin/moto_server" -H 127.0.0.1 -p 39980 >"$out/moto.log" 2>&1 &
+    "${LOAM_VENV:-$HOME/.cache/loam/venv}/bin/moto_server" -H 127.0.0.1 -p $((port - 19)) >"$out/moto.log" 2>&1 &
     moto_pid=$!
-    ufs_s3=http://127.0.0.1:39980
+    ufs_s3=http://127.0.0.1:$((port - 19))
     for _ in $(seq 300); do curl -s -o /dev/null "$ufs_s3" && break; sleep 0.1; done
 fi
 
-# Ports away from `loam local`'s defaults, so a running one does not clash.
-port=${S3TESTS_PORT:-39999}
 mkdir -p "$work/buckets"
 # Anonymous reads off: s3-tests' buckets are private (`loam local` allows unsigned reads on loopback).
 "$LOAM" local --data-dir "$work/loam" --allow-local-ufs "$work/buckets" --port "$port" \
-    --http-port 38080 --s3-port 39990 --anonymous-read false >"$out/loam.log" 2>&1 &
+    --http-port $((port - 1919)) --s3-port $((port - 9)) --anonymous-read false >"$out/loam.log" 2>&1 &
 loam_pid=$!
 for _ in $(seq 300); do
     grep -q "s3 keys" "$out/loam.log" && break
