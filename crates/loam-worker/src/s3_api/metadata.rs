@@ -177,6 +177,30 @@ pub struct Headers {
     pub user: Option<Metadata>,
 }
 
+/// A HeadObject or GetObject answer (two `s3s` types, alike in these fields): the answer headers `h`
+/// ([`Headers`]), the ETag and Last-Modified of `meta` (`reading::ObjectMeta`), byte ranges accepted, and
+/// the fields in braces.
+macro_rules! object_answer {
+    ($ty:ident, $h:expr, $meta:expr, { $($field:ident : $value:expr),* $(,)? }) => {{
+        let h: $crate::s3_api::metadata::Headers = $h;
+        s3s::dto::$ty {
+            accept_ranges: Some("bytes".into()),
+            content_type: h.content_type,
+            cache_control: h.cache_control,
+            content_disposition: h.content_disposition,
+            content_encoding: h.content_encoding,
+            content_language: h.content_language,
+            expires: h.expires,
+            metadata: h.user,
+            e_tag: Some(s3s::dto::ETag::Strong($meta.etag)),
+            last_modified: $meta.modified.map(s3s::dto::Timestamp::from),
+            $($field: $value,)*
+            ..Default::default()
+        }
+    }};
+}
+pub(crate) use object_answer;
+
 impl Headers {
     /// The headers of `meta`, with `overrides` applied.
     pub fn of(meta: &ObjectMetadata, overrides: Overrides) -> Self {

@@ -116,20 +116,8 @@ pub async fn head(state: &WorkerState, input: HeadObjectInput) -> S3Result<S3Res
         expires: input.response_expires,
     };
     let h = Headers::of(&meta.stored, overrides);
-    let mut out = HeadObjectOutput {
-        content_length: Some(length_i64(meta.length)?),
-        accept_ranges: Some("bytes".into()),
-        content_type: h.content_type,
-        cache_control: h.cache_control,
-        content_disposition: h.content_disposition,
-        content_encoding: h.content_encoding,
-        content_language: h.content_language,
-        expires: h.expires,
-        metadata: h.user,
-        e_tag: Some(ETag::Strong(meta.etag)),
-        last_modified: meta.modified.map(Timestamp::from),
-        ..Default::default()
-    };
+    let length = length_i64(meta.length)?;
+    let mut out = metadata::object_answer!(HeadObjectOutput, h, meta, { content_length: Some(length) });
     if checksums::enabled(input.checksum_mode.as_ref()) {
         checksums::set_head(&mut out, checksums::of_object(&meta.stored).as_ref());
     }
@@ -178,22 +166,12 @@ pub async fn get_output(state: &Arc<WorkerState>, client: &Client, get: GetReque
     let h = Headers::of(&meta.stored, get.overrides);
     // A range's bytes are not what the whole object's checksum describes.
     let whole = (get.checksums && content_range.is_none()).then(|| checksums::of_object(&meta.stored)).flatten();
-    let mut out = GetObjectOutput {
+    let length = length_i64(span.end - span.start)?;
+    let mut out = metadata::object_answer!(GetObjectOutput, h, meta, {
         body: Some(body),
-        content_length: Some(length_i64(span.end - span.start)?),
-        content_range,
-        accept_ranges: Some("bytes".into()),
-        content_type: h.content_type,
-        cache_control: h.cache_control,
-        content_disposition: h.content_disposition,
-        content_encoding: h.content_encoding,
-        content_language: h.content_language,
-        expires: h.expires,
-        metadata: h.user,
-        e_tag: Some(ETag::Strong(meta.etag)),
-        last_modified: meta.modified.map(Timestamp::from),
-        ..Default::default()
-    };
+        content_length: Some(length),
+        content_range: content_range,
+    });
     checksums::set_get(&mut out, whole.as_ref());
     Ok(out)
 }

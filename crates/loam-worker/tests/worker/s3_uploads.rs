@@ -8,17 +8,18 @@ use crate::s3_api::{aws, check, options, run, script_env, venv_bin};
 use loam_testsupport::cluster::{Cluster, Options};
 use loam_testsupport::data::pattern;
 
-/// Runs `s3_uploads.py <mode>` against a fresh three-worker cluster with a moto bucket.
-async fn script(mode: &str) -> String {
-    let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
-    let script = loam_testsupport::package_file("tests/py/s3_uploads.py").display().to_string();
-    let out = run("s3_uploads", venv_bin("python"), vec![script, mode.into()], script_env(&c)).await;
-    check(&format!("s3_uploads.py {mode}"), &out)
+/// Runs `tests/py/<name>.py <modes>` against `c`; its stdout.
+async fn py(c: &Cluster, name: &str, modes: &[&str]) -> String {
+    let script = loam_testsupport::package_file(&format!("tests/py/{name}.py")).display().to_string();
+    let args = std::iter::once(script).chain(modes.iter().map(|m| m.to_string())).collect();
+    let out = run(name, venv_bin("python"), args, script_env(c)).await;
+    check(&format!("{name}.py {modes:?}"), &out)
 }
 
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_are_checked_before_they_become_visible() {
-    let stdout = script("checks").await;
+    let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
+    let stdout = py(&c, "s3_uploads", &["checks"]).await;
     for line in [
         "ok: boto3 checksums and digests in data",
         "ok: boto3 checksums and digests in s3data",
@@ -28,18 +29,10 @@ async fn uploads_are_checked_before_they_become_visible() {
     }
 }
 
-/// Runs `s3_multipart.py <modes>` against `c`.
-async fn multipart(c: &Cluster, modes: &[&str]) -> String {
-    let script = loam_testsupport::package_file("tests/py/s3_multipart.py").display().to_string();
-    let args = std::iter::once(script).chain(modes.iter().map(|m| m.to_string())).collect();
-    let out = run("s3_multipart", venv_bin("python"), args, script_env(c)).await;
-    check(&format!("s3_multipart.py {modes:?}"), &out)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn multipart_uploads_complete_copy_list_and_race_as_on_s3() {
     let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
-    let stdout = multipart(&c, &["complete", "copy", "listing", "race"]).await;
+    let stdout = py(&c, "s3_multipart", &["complete", "copy", "listing", "race"]).await;
     for line in [
         "ok: idempotent Complete",
         "ok: partNumber and PartsCount",
@@ -54,18 +47,10 @@ async fn multipart_uploads_complete_copy_list_and_race_as_on_s3() {
     }
 }
 
-/// Runs `s3_attributes.py <modes>` against `c`.
-async fn attributes(c: &Cluster, modes: &[&str]) -> String {
-    let script = loam_testsupport::package_file("tests/py/s3_attributes.py").display().to_string();
-    let args = std::iter::once(script).chain(modes.iter().map(|m| m.to_string())).collect();
-    let out = run("s3_attributes", venv_bin("python"), args, script_env(c)).await;
-    check(&format!("s3_attributes.py {modes:?}"), &out)
-}
-
 #[tokio::test(flavor = "multi_thread")]
 async fn stored_checksums_and_object_attributes_are_answered_as_on_s3() {
     let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
-    let stdout = attributes(&c, &["checksums", "attributes"]).await;
+    let stdout = py(&c, "s3_attributes", &["checksums", "attributes"]).await;
     for line in [
         "ok: checksums of single-part objects",
         "ok: checksums of multipart objects",
@@ -79,7 +64,7 @@ async fn stored_checksums_and_object_attributes_are_answered_as_on_s3() {
 #[tokio::test(flavor = "multi_thread")]
 async fn conditional_completes_write_at_most_one_object() {
     let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
-    let stdout = attributes(&c, &["conditional"]).await;
+    let stdout = py(&c, "s3_attributes", &["conditional"]).await;
     for line in [
         "ok: conditional Complete in data",
         "ok: conditional Completes racing through two workers in data",
@@ -95,7 +80,7 @@ async fn abandoned_uploads_expire() {
     let mut o = options(2, PAGE);
     o.s3.multipart_expiry = Some(std::time::Duration::from_secs(2));
     let c = Cluster::start(o).await;
-    let stdout = multipart(&c, &["expiry"]).await;
+    let stdout = py(&c, "s3_multipart", &["expiry"]).await;
     assert!(stdout.contains("ok: uploads expire"), "{stdout}");
 }
 
