@@ -23,6 +23,19 @@ use s3s::dto::{ETagCondition, Timestamp, TimestampFormat};
 use s3s::{S3Error, S3ErrorCode, S3Result};
 use std::time::UNIX_EPOCH;
 
+/// The [`ReadConditions`] of a HeadObject's or GetObject's input (two `s3s` types, alike in these fields).
+macro_rules! read_conditions_of {
+    ($input:expr) => {
+        $crate::s3_api::conditions::ReadConditions {
+            if_match: $input.if_match,
+            if_none_match: $input.if_none_match,
+            if_modified_since: $input.if_modified_since,
+            if_unmodified_since: $input.if_unmodified_since,
+        }
+    };
+}
+pub(crate) use read_conditions_of;
+
 /// The conditions of a GET or HEAD.
 #[derive(Clone, Debug, Default)]
 pub struct ReadConditions {

@@ -24,29 +24,11 @@ pub const CONTENT_TYPE: &str = "binary/octet-stream";
 /// S3's limit on user metadata: keys and values, in UTF-8 bytes.
 pub const MAX_USER_METADATA: usize = 2048;
 
-/// The metadata headers of a write request, checked (see the module header).
-pub struct Requested {
-    /// `Content-Type`.
-    pub content_type: Option<String>,
-    /// `Cache-Control`.
-    pub cache_control: Option<String>,
-    /// `Content-Disposition`.
-    pub content_disposition: Option<String>,
-    /// `Content-Encoding`.
-    pub content_encoding: Option<String>,
-    /// `Content-Language`.
-    pub content_language: Option<String>,
-    /// `Expires`.
-    pub expires: Option<Timestamp>,
-    /// `x-amz-meta-*`.
-    pub user: Option<Metadata>,
-}
-
-/// The [`Requested`] headers of a write request's input: PutObject, CopyObject and CreateMultipartUpload
+/// The [`Headers`] of a write request's input: PutObject, CopyObject and CreateMultipartUpload
 /// (three `s3s` types) name these fields alike.
 macro_rules! requested_of {
     ($input:expr) => {
-        $crate::s3_api::metadata::Requested {
+        $crate::s3_api::metadata::Headers {
             content_type: $input.content_type,
             cache_control: $input.cache_control,
             content_disposition: $input.content_disposition,
@@ -60,7 +42,7 @@ macro_rules! requested_of {
 pub(crate) use requested_of;
 
 /// The metadata to store for a write request's headers.
-pub fn requested(r: Requested) -> S3Result<ObjectMetadata> {
+pub fn requested(r: Headers) -> S3Result<ObjectMetadata> {
     let user: std::collections::BTreeMap<String, String> =
         r.user.unwrap_or_default().into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect();
     let meta = ObjectMetadata {
@@ -141,6 +123,21 @@ fn without_aws_chunked(encoding: String) -> Option<String> {
     (!kept.is_empty()).then(|| kept.join(", "))
 }
 
+/// The [`Overrides`] of a HeadObject's or GetObject's input (two `s3s` types, alike in these fields).
+macro_rules! overrides_of {
+    ($input:expr) => {
+        $crate::s3_api::metadata::Overrides {
+            content_type: $input.response_content_type,
+            cache_control: $input.response_cache_control,
+            content_disposition: $input.response_content_disposition,
+            content_encoding: $input.response_content_encoding,
+            content_language: $input.response_content_language,
+            expires: $input.response_expires,
+        }
+    };
+}
+pub(crate) use overrides_of;
+
 /// GetObject's `response-*` query parameters: they replace the stored headers in the answer.
 #[derive(Clone, Debug, Default)]
 pub struct Overrides {
@@ -158,7 +155,8 @@ pub struct Overrides {
     pub expires: Option<Timestamp>,
 }
 
-/// The metadata headers of a GET or HEAD answer.
+/// The metadata headers of an object: as a write request names them (checked by [`requested`]), and as a
+/// GET or HEAD answers them.
 #[derive(Debug, Default)]
 pub struct Headers {
     /// `Content-Type` (always set).
@@ -230,8 +228,8 @@ mod tests {
     }
     use futures::TryStreamExt;
 
-    fn plain() -> Requested {
-        Requested {
+    fn plain() -> Headers {
+        Headers {
             content_type: None,
             cache_control: None,
             content_disposition: None,
@@ -265,7 +263,7 @@ mod tests {
 
     #[test]
     fn reserved_and_oversized_user_metadata_are_refused() {
-        let with = |k: &str, v: String| Requested { user: Some([(k.to_string(), v)].into_iter().collect()), ..plain() };
+        let with = |k: &str, v: String| Headers { user: Some([(k.to_string(), v)].into_iter().collect()), ..plain() };
         assert!(requested(with("ok", "v".into())).is_ok());
         let e = requested(with("loam-meta", "x".into())).err().unwrap();
         assert_eq!(e.code().as_str(), "InvalidArgument");

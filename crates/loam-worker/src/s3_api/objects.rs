@@ -100,22 +100,8 @@ pub async fn exists(state: &WorkerState, bucket: &str, key: &str) -> S3Result<()
 pub async fn head(state: &WorkerState, input: HeadObjectInput) -> S3Result<S3Response<HeadObjectOutput>> {
     let opened = open(state, &input.bucket, &input.key).await?;
     let meta = opened.meta;
-    let conditions = ReadConditions {
-        if_match: input.if_match,
-        if_none_match: input.if_none_match,
-        if_modified_since: input.if_modified_since,
-        if_unmodified_since: input.if_unmodified_since,
-    };
-    conditions::check(&meta, &conditions)?;
-    let overrides = Overrides {
-        content_type: input.response_content_type,
-        cache_control: input.response_cache_control,
-        content_disposition: input.response_content_disposition,
-        content_encoding: input.response_content_encoding,
-        content_language: input.response_content_language,
-        expires: input.response_expires,
-    };
-    let h = Headers::of(&meta.stored, overrides);
+    conditions::check(&meta, &conditions::read_conditions_of!(input))?;
+    let h = Headers::of(&meta.stored, metadata::overrides_of!(input));
     let length = length_i64(meta.length)?;
     let mut out = metadata::object_answer!(HeadObjectOutput, h, meta, { content_length: Some(length) });
     if checksums::enabled(input.checksum_mode.as_ref()) {
@@ -134,20 +120,8 @@ pub async fn get(
         bucket: input.bucket,
         key: input.key,
         range: input.range,
-        conditions: ReadConditions {
-            if_match: input.if_match,
-            if_none_match: input.if_none_match,
-            if_modified_since: input.if_modified_since,
-            if_unmodified_since: input.if_unmodified_since,
-        },
-        overrides: Overrides {
-            content_type: input.response_content_type,
-            cache_control: input.response_cache_control,
-            content_disposition: input.response_content_disposition,
-            content_encoding: input.response_content_encoding,
-            content_language: input.response_content_language,
-            expires: input.response_expires,
-        },
+        conditions: conditions::read_conditions_of!(input),
+        overrides: metadata::overrides_of!(input),
         checksums: checksums::enabled(input.checksum_mode.as_ref()),
     };
     Ok(S3Response::new(get_output(state, client, get).await?))
