@@ -15,6 +15,7 @@ pub mod load;
 pub mod mount;
 pub mod nodes;
 pub mod openapi;
+pub mod probes;
 pub mod quota;
 pub mod rebalance;
 pub mod rules;
@@ -35,10 +36,12 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
-/// What a request to the REST API needs: nothing for the OpenAPI document; the cluster's internal endpoints (`/api/v1/internal/…`) the
+/// What a request to the REST API needs: nothing for the OpenAPI document and the probes; the cluster's internal endpoints (`/api/v1/internal/…`) the
 /// `cluster` role, a read (`GET`, `HEAD`) the `read` role, every other method `admin`.
 pub fn access(method: &Method, path: &str) -> Access {
-    loam_auth::http::surface_access(method, path, &[openapi::OPENAPI_PATH], INTERNAL_PREFIX, Role::Admin)
+    use loam_core::probe_api::{COORDINATOR_HEALTH_PATH, COORDINATOR_READY_PATH};
+    let public = [openapi::OPENAPI_PATH, COORDINATOR_HEALTH_PATH, COORDINATOR_READY_PATH];
+    loam_auth::http::surface_access(method, path, &public, INTERNAL_PREFIX, Role::Admin)
 }
 
 /// The prefix of the endpoints only cluster members call.
@@ -76,6 +79,7 @@ fn documented_routes(guard: &loam_auth::Guard) -> (Router<AppState>, utoipa::ope
         .merge(rules::ttl_routes())
         .merge(rules::priority_routes())
         .merge(quota::routes())
+        .merge(probes::routes())
         .split_for_parts();
     openapi::finish(&mut doc, guard);
     (routes, doc)

@@ -12,6 +12,7 @@ use crate::jobs::{DEFAULT_JOB_RETENTION, DEFAULT_QUOTA_CHECK_INTERVAL, JobServic
 use crate::mounts::MountService;
 use crate::rules::RuleService;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
+use loam_core::probe_api::Readiness;
 use loam_core::rules::{PriorityRule, QuotaRule, TtlRule};
 use loam_store::{ClusterStore, StoreResult};
 use loam_ufs::{Mount, UfsPolicy, UfsRegistry};
@@ -20,6 +21,10 @@ use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
+
+/// How long the readiness check waits for the cluster store: under the kubelet's probe timeout, which
+/// should then be at least 3 s (`deploy/k8s`).
+pub const READY_CHECK_TIMEOUT: Duration = Duration::from_secs(2);
 
 /// How a coordinator is set up.
 #[derive(Clone, Debug)]
@@ -166,6 +171,20 @@ impl Coordinator {
         served?;
         tracing::info!(%addr, "coordinator stopped");
         Ok(())
+    }
+
+    /// Whether this Coordinator can serve the API: the cluster store answers within
+    /// [`READY_CHECK_TIMEOUT`]. The one readiness function of the process (`/api/v1/ready`); HA adds its
+    /// leader condition here.
+    pub async fn readiness(&self) -> Readiness {
+        match tokio::time::timeout(READY_CHECK_TIMEOUT, self.store.revision()).await {
+            Ok(Ok(_)) => Readiness::ready(),
+            Ok(Err(e)) => Readiness::not_ready(format!("cluster store unreachable: {e}")),
+            Err(_) => Readiness::not_ready(format!(
+                "cluster store unreachable: no answer within {}s",
+                READY_CHECK_TIMEOUT.as_secs_f32()
+            )),
+        }
     }
 
     /// The cluster name.

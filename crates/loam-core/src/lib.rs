@@ -13,6 +13,7 @@ pub mod murmur3;
 pub mod openapi;
 pub mod path;
 pub mod private_fs;
+pub mod probe_api;
 pub mod rules;
 pub mod secrets;
 pub mod size;

@@ -50,7 +50,12 @@ pub fn finish(doc: &mut OpenApi, guard: &loam_auth::Guard) {
 /// The `503` of every operation: each one reads or writes the cluster store (`api::error`), except a
 /// lookup this Coordinator answers from memory, which then simply never answers it.
 fn add_unavailable(doc: &mut OpenApi) {
-    for item in doc.paths.paths.values_mut() {
+    // Liveness never asks the store, and readiness documents its own 503.
+    let probes = [loam_core::probe_api::COORDINATOR_HEALTH_PATH, loam_core::probe_api::COORDINATOR_READY_PATH];
+    for (path, item) in doc.paths.paths.iter_mut() {
+        if probes.contains(&path.as_str()) {
+            continue;
+        }
         for op in [&mut item.get, &mut item.post, &mut item.put, &mut item.delete].into_iter().flatten() {
             op.responses.responses.entry("503".into()).or_insert_with(|| {
                 loam_core::openapi::status_response(
@@ -91,6 +96,8 @@ mod tests {
             "/api/v1/ttl",
             "/api/v1/priority",
             "/api/v1/quota",
+            "/api/v1/health",
+            "/api/v1/ready",
         ] {
             assert!(paths.contains_key(p), "{p} is not documented");
         }
@@ -100,7 +107,13 @@ mod tests {
         for code in ["200", "400", "401", "403", "409", "415", "503"] {
             assert!(load["post"]["responses"][code].is_object(), "POST /api/v1/load lacks {code}");
         }
-        for (path, item) in paths {
+        let ready = &d["paths"]["/api/v1/ready"]["get"];
+        assert!(ready["responses"]["503"]["description"].as_str().unwrap().starts_with("Not ready"), "{ready}");
+        for probe in ["/api/v1/health", "/api/v1/ready"] {
+            let security = &d["paths"][probe]["get"]["security"];
+            assert!(!security.to_string().contains("bearer"), "{probe} needs no credentials: {security}");
+        }
+        for (path, item) in paths.iter().filter(|(p, _)| *p != "/api/v1/health") {
             for (method, op) in
                 item.as_object().unwrap().iter().filter(|(k, _)| ["get", "post", "put", "delete"].contains(&k.as_str()))
             {

@@ -21,6 +21,7 @@ mod mount_confinement;
 mod mount_s3;
 mod mount_secret_refs;
 mod nodes_api;
+mod probes_api;
 mod quota_api;
 mod rebalance_api;
 mod rebalance_jobs;
