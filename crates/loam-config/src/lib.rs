@@ -80,9 +80,13 @@ pub struct NodeSettings {
     /// File holding the etcd user's password.
     #[arg(skip)]
     pub etcd_password_file: Option<PathBuf>,
-    /// Address to bind and advertise; clients connect to it.
+    /// Address to bind (`0.0.0.0`: every interface); also the address advertised, unless advertise-host is set.
     #[arg(long)]
     pub host: Option<String>,
+    /// Address the others connect to: written to the membership (a worker) and printed (a coordinator),
+    /// e.g. a pod's stable DNS name; `loam local` ignores it [default: host].
+    #[arg(long, env = "LOAM_ADVERTISE_HOST", value_name = "HOST")]
+    pub advertise_host: Option<String>,
     /// Where the process keeps its state (the embedded store, identities, caches, job files).
     #[arg(long, value_name = "DIR")]
     pub data_dir: Option<PathBuf>,
@@ -117,7 +121,7 @@ pub struct NodeSettings {
     pub jwt_subject_role: Option<Vec<String>>,
 }
 
-/// Default address to bind and advertise.
+/// Default address to bind (and advertise, without `advertise-host`).
 pub const DEFAULT_HOST: &str = "127.0.0.1";
 /// Default data directory (`loam worker` needs one given).
 pub const DEFAULT_DATA_DIR: &str = "./loam-data";
@@ -125,6 +129,26 @@ pub const DEFAULT_DATA_DIR: &str = "./loam-data";
 pub const DEFAULT_JWT_ROLE_CLAIM: &str = "loam.roles";
 /// Default time between quota passes.
 pub const DEFAULT_QUOTA_CHECK_INTERVAL: std::time::Duration = std::time::Duration::from_secs(2);
+
+impl NodeSettings {
+    /// The address this process advertises: `advertise-host`, else `host`, else the default.
+    pub fn advertised_host(&self) -> String {
+        self.advertise_host.clone().or_else(|| self.host.clone()).unwrap_or_else(|| DEFAULT_HOST.into())
+    }
+}
+
+/// Whether `host` is a wildcard address (`0.0.0.0`, `::`): one to bind, never one to advertise.
+pub fn is_unspecified_host(host: &str) -> bool {
+    host.trim_matches(['[', ']']).parse::<std::net::IpAddr>().is_ok_and(|ip| ip.is_unspecified())
+}
+
+/// `scheme://host:port` with `host` bracketed when it is an IPv6 literal.
+pub fn url_of(scheme: &str, host: &str, port: u16) -> String {
+    match host.parse::<std::net::Ipv6Addr>() {
+        Ok(_) => format!("{scheme}://[{host}]:{port}"),
+        Err(_) => format!("{scheme}://{host}:{port}"),
+    }
+}
 
 impl Group for NodeSettings {
     const TITLE: &'static str = "Every process";

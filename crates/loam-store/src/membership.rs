@@ -39,6 +39,17 @@ pub fn liveness_key(cluster: &str, id: &WorkerId) -> String {
     format!("{}{id}", liveness_prefix(cluster))
 }
 
+/// Whether a registered worker's liveness key was in place at the last keepalive (shared with its handle).
+#[derive(Clone, Debug)]
+pub struct Liveness(Arc<AtomicBool>);
+
+impl Liveness {
+    /// As [`MembershipHandle::is_live`].
+    pub fn is_live(&self) -> bool {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
 /// A registered worker's keepalive. Dropping it stops the task too, which then revokes the lease.
 pub struct MembershipHandle {
     id: WorkerId,
@@ -57,6 +68,11 @@ impl MembershipHandle {
     /// admin removed the worker).
     pub fn is_live(&self) -> bool {
         self.live.load(Ordering::SeqCst)
+    }
+
+    /// A view of [`MembershipHandle::is_live`] that outlives no one: readiness probes read it.
+    pub fn liveness(&self) -> Liveness {
+        Liveness(self.live.clone())
     }
 
     /// Stops the keepalive task, waits for it, and revokes the lease so the worker is OFFLINE at once.

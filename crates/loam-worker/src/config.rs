@@ -19,8 +19,10 @@ pub use loam_core::membership::DEFAULT_LEASE_TTL;
 /// Everything a worker needs to start.
 #[derive(Clone, Debug)]
 pub struct WorkerConfig {
-    /// Host name or IP the worker advertises (and binds its HTTP listener on).
+    /// Host name or IP the worker binds its listeners on (and advertises, without `advertise_host`).
     pub host: String,
+    /// Host name or IP written to its membership record, when not `host` (`0.0.0.0` binds every interface).
+    pub advertise_host: Option<String>,
     /// HTTP API port (0 = pick a free one).
     pub http_port: u16,
     /// S3 API port advertised in the membership record (0 = the port the S3 API bound, `s3.port`).
@@ -61,6 +63,7 @@ impl WorkerConfig {
         let cache_dir = data_dir.join("cache");
         Self {
             host: "127.0.0.1".into(),
+            advertise_host: None,
             http_port: 0,
             s3_port: 0,
             s3: S3Config::default(),

@@ -59,9 +59,26 @@ pub struct WorkerState {
     pub path_ids: Arc<PathIds>,
     /// The token this worker sends to the other members (peer copies, S3 forwarding).
     pub cluster_token: loam_auth::Credential,
+    /// Its registration in the membership, set once it has joined (`/v1/ready`).
+    pub registration: std::sync::OnceLock<loam_store::membership::Liveness>,
 }
 
 impl WorkerState {
+    /// Whether this worker can serve its share of the ring: registered in the membership with its
+    /// liveness key in place. The one readiness function of the worker (`/v1/ready`). Its page store is
+    /// open by construction: `start` fails without it, and shutdown leaves the ring before it closes it.
+    pub fn readiness(&self) -> loam_core::probe_api::Readiness {
+        use loam_core::probe_api::Readiness;
+        match self.registration.get() {
+            None => Readiness::not_ready("not registered in the membership yet"),
+            Some(l) if !l.is_live() => Readiness::not_ready(
+                "not registered in the membership: its liveness key is not in place (etcd unreachable, or an \
+                 admin removed this worker)",
+            ),
+            Some(_) => Readiness::ready(),
+        }
+    }
+
     /// Updates the gauges that are read off the page store rather than counted.
     pub fn refresh_gauges(&self) {
         let u = self.pages.usage();
@@ -74,19 +91,21 @@ impl WorkerState {
     }
 }
 
-/// What a request to the worker HTTP API needs: nothing for `/v1/health`, the OpenAPI document, and `/v1/load`, which is
+/// What a request to the worker HTTP API needs: nothing for `/v1/health`, `/v1/ready`, the OpenAPI document, and `/v1/load`, which is
 /// forwarded to the Coordinator with the caller's credentials (the Coordinator decides); the `cluster`
 /// role for `/v1/internal/…`; `read` for the other reads (`GET`, `HEAD`: open without credentials under
 /// `--anonymous-read`); `write` for every other method (the write API, page POSTs).
 pub fn access(method: &Method, path: &str) -> Access {
-    let public = [HEALTH_PATH, load::LOAD_PATH, openapi::OPENAPI_PATH];
+    let public = [HEALTH_PATH, READY_PATH, load::LOAD_PATH, openapi::OPENAPI_PATH];
     loam_auth::http::surface_access(method, path, &public, INTERNAL_PREFIX, Role::Write)
 }
 
 /// The prefix of the endpoints only cluster members call.
 pub const INTERNAL_PREFIX: &str = "/v1/internal/";
 /// The liveness check, open to everyone.
-pub const HEALTH_PATH: &str = "/v1/health";
+pub const HEALTH_PATH: &str = loam_core::probe_api::WORKER_HEALTH_PATH;
+/// The readiness check, open to everyone.
+pub const READY_PATH: &str = loam_core::probe_api::WORKER_READY_PATH;
 
 /// The worker's router, behind `guard`, with its OpenAPI document.
 pub fn router(state: Arc<WorkerState>, guard: Guard) -> Router {
@@ -114,6 +133,7 @@ fn documented_routes(state: &Arc<WorkerState>, guard: &Guard) -> (Router<Arc<Wor
     let (put_s, put_p, put_r) = routes!(write::chunk);
     let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::base())
         .routes(routes!(meta::health))
+        .routes(routes!(meta::ready))
         .routes(routes!(meta::node))
         .routes(routes!(meta::info))
         .routes(routes!(meta::files))

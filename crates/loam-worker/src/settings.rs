@@ -155,6 +155,7 @@ impl WorkerConfig {
             cfg.page_store.disk_dirs = dirs;
         }
         cfg.host = n.host.clone().unwrap_or(cfg.host);
+        cfg.advertise_host = n.advertise_host.clone();
         cfg.http_port = w.http_port.unwrap_or(DEFAULT_HTTP_PORT);
         cfg.s3 = S3Config {
             port: w.s3_port.unwrap_or(DEFAULT_S3_PORT),

@@ -110,6 +110,7 @@ pub async fn start(
         writes,
         path_ids,
         cluster_token: token.clone(),
+        registration: std::sync::OnceLock::new(),
     });
     let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), http_api::access, cfg.s3.anonymous_read);
     let app = http_api::router(state.clone(), guard);
@@ -136,8 +137,10 @@ pub async fn start(
         cfg.s3.multipart_expiry.map(|expiry| s3_api::multipart::expiry::spawn(uploads, expiry, rx.clone()));
     let s3_port = if cfg.s3_port != 0 { cfg.s3_port } else { s3_addr.port() };
     let tls = cfg.listener.tls.is_some();
-    let record = WorkerRecord::new(id, &cfg.host, http_addr.port(), s3_port).with_tls(tls);
+    let advertised = cfg.advertise_host.as_deref().unwrap_or(&cfg.host);
+    let record = WorkerRecord::new(id, advertised, http_addr.port(), s3_port).with_tls(tls);
     let membership = register(store, &cfg.cluster_name, record, cfg.lease_ttl).await.context("joining the cluster")?;
+    let _ = state.registration.set(membership.liveness());
     let scheme = cfg.listener.scheme();
     tracing::info!("worker {id} serving on {scheme}://{http_addr}, S3 on {scheme}://{s3_addr}");
     Ok(WorkerHandle {

@@ -17,12 +17,15 @@
 use crate::assembly::{self, CoordinatorServer};
 use crate::cluster_store::{ClusterFlags, StoreBackend};
 use crate::settings::{self, ConfigFlags, Inputs};
+use crate::startup::{self, Probes, Startup};
 use clap::{ArgMatches, Args};
 use loam_config::{ConfigError, Layered, NodeSettings, field_names};
 use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
 use loam_listener::{ListenerConfig, ListenerSettings};
+use loam_store::ClusterStore;
 use loam_ufs::UfsRegistry;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Flags of `loam coordinator` (besides the global `--etcd` and `--cluster-name`).
 #[derive(Args, Debug, Clone, Default)]
@@ -59,6 +62,8 @@ pub struct CoordinatorPlan {
     pub store: StoreBackend,
     /// Address to bind.
     pub host: String,
+    /// Address printed (and, with HA, written to the leader record): `advertise-host`, else `host`.
+    pub advertise_host: String,
     /// REST API port.
     pub port: u16,
     /// Data directory.
@@ -95,6 +100,12 @@ impl Resolved {
             .group(&self.listener)
     }
 
+    /// Where the REST API (and the probes) bind.
+    pub fn address(&self) -> (String, u16) {
+        let host = self.node.value.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into());
+        (host, self.coordinator.value.port.unwrap_or(loam_coordinator::settings::DEFAULT_PORT))
+    }
+
     /// Checks the settings.
     pub fn plan(&self) -> Result<CoordinatorPlan, ConfigError> {
         let n = &self.node.value;
@@ -102,11 +113,19 @@ impl Resolved {
         Ok(CoordinatorPlan {
             store: StoreBackend::choose(n, &data_dir),
             host: n.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into()),
+            advertise_host: n.advertised_host(),
             port: self.coordinator.value.port.unwrap_or(loam_coordinator::settings::DEFAULT_PORT),
             config: CoordinatorConfig::from_settings(&self.node, &self.coordinator)?,
             listener: ListenerConfig::from_settings(&self.listener)?,
             data_dir,
         })
+    }
+}
+
+impl CoordinatorPlan {
+    /// The URL the others reach this Coordinator at, serving on `port`.
+    pub fn advertised_url(&self, port: u16) -> String {
+        loam_config::url_of(self.listener.scheme(), &self.advertise_host, port)
     }
 }
 
@@ -122,21 +141,52 @@ pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags, matches: Option<&
         checked()?;
         return Ok(());
     }
+    let listener = ListenerConfig::from_settings(&resolved.listener)?;
+    let (host, port) = resolved.address();
+    let mut signal = startup::signal();
+    let mut startup = Startup::new(Probes::COORDINATOR, &host, port, &listener);
+    let files = startup::secret_files(&resolved.node, &resolved.listener);
+    if let Some(s) = startup.wait_for_files(&files, &mut signal).await? {
+        eprintln!("{s}: stopped while waiting for a file");
+        return Ok(());
+    }
     let plan = checked()?;
-    let server = start(&plan).await?;
+    let store = match &plan.store {
+        StoreBackend::Etcd(endpoints, security) => {
+            match startup.wait_for_etcd(endpoints, security, &mut signal).await? {
+                Ok(store) => Some(store),
+                Err(s) => {
+                    eprintln!("{s}: stopped while waiting for etcd");
+                    return Ok(());
+                }
+            }
+        }
+        StoreBackend::Embedded(_) => None,
+    };
+    startup.finish().await;
+    let server = start_on(&plan, store).await?;
+    let url = plan.advertised_url(server.addr.port());
     println!("Loam coordinator is running (cluster {}, store {})", plan.config.cluster_name, plan.store);
-    println!("  coordinator  {url}   (REST API /api/v1, LOAM_COORDINATOR={url})", url = server.url);
+    println!("  coordinator  {url}   (REST API /api/v1, LOAM_COORDINATOR={url})");
     println!("Press Ctrl-C to stop.");
-    let signal = assembly::shutdown_signal().await?;
+    let signal = signal.await?;
     eprintln!("{signal}: shutting down…");
     server.shutdown().await
 }
 
 /// Opens the store and starts serving.
 pub async fn start(plan: &CoordinatorPlan) -> anyhow::Result<CoordinatorServer> {
+    start_on(plan, None).await
+}
+
+/// Starts serving over `store`, or the store `plan` names when none is given (opened here).
+async fn start_on(plan: &CoordinatorPlan, store: Option<Arc<dyn ClusterStore>>) -> anyhow::Result<CoordinatorServer> {
     assembly::create_data_dir(&plan.data_dir)?;
     assembly::install_client_tls(&plan.listener)?;
-    let store = plan.store.open().await?;
+    let store = match store {
+        Some(s) => s,
+        None => plan.store.open().await?,
+    };
     assembly::start_coordinator(store, UfsRegistry::new(), plan.config.clone(), &plan.host, plan.port, &plan.listener)
         .await
 }

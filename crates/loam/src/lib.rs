@@ -11,4 +11,5 @@ pub mod fuse_cmd;
 pub mod local;
 pub mod logging;
 pub mod settings;
+pub mod startup;
 pub mod worker_cmd;

@@ -259,6 +259,8 @@ fn plan(r: &Resolved) -> Result<Plan, ConfigError> {
             cfg.page_store.disk_dirs = dirs.iter().map(|d| d.join(&name)).collect();
         }
         (cfg.host, cfg.http_port, cfg.s3.port) = (at.host.clone(), at.http_port, at.s3_port);
+        // One machine: every worker advertises where it binds, whatever advertise-host says.
+        cfg.advertise_host = None;
         cfg.listener = listener.clone();
         workers.push(cfg);
     }

@@ -23,6 +23,7 @@
 use crate::assembly;
 use crate::cluster_store::{self, ClusterFlags};
 use crate::settings::{self, ConfigFlags, Inputs};
+use crate::startup::{self, Probes, Startup};
 use anyhow::Context;
 use clap::{ArgMatches, Args};
 use loam_config::{ConfigError, Layered, NodeSettings, field_names};
@@ -93,6 +94,27 @@ impl Resolved {
         settings::printout("loam worker", self.file.clone()).group(&self.node).group(&self.worker).group(&self.listener)
     }
 
+    /// Fails when the worker would advertise a wildcard address (`host = "0.0.0.0"` without
+    /// `advertise-host`): no one could reach it there.
+    pub fn check_advertised(&self) -> Result<(), ConfigError> {
+        let advertised = self.node.value.advertised_host();
+        if loam_config::is_unspecified_host(&advertised) {
+            let key = if self.node.is_given("advertise-host") { "advertise-host" } else { "host" };
+            return Err(ConfigError::Invalid(format!(
+                "loam worker would advertise {advertised} ({}), an address no one can reach: set advertise-host \
+                 (--advertise-host, LOAM_ADVERTISE_HOST) to the address the others connect to, e.g. the pod's DNS name",
+                self.node.named(key)
+            )));
+        }
+        Ok(())
+    }
+
+    /// Where the HTTP API (and the probes) bind.
+    pub fn http_address(&self) -> (String, u16) {
+        let host = self.node.value.host.clone().unwrap_or_else(|| loam_config::DEFAULT_HOST.into());
+        (host, self.worker.value.http_port.unwrap_or(loam_worker::settings::DEFAULT_HTTP_PORT))
+    }
+
     /// Checks the settings; fails when etcd or the data directory is missing.
     pub fn plan(&self) -> Result<WorkerPlan, ConfigError> {
         let etcd = self.node.value.etcd.clone().unwrap_or_default();
@@ -112,6 +134,7 @@ impl Resolved {
                 ));
             }
         };
+        self.check_advertised()?;
         let mut worker = WorkerConfig::from_settings(&self.node, &self.worker, data_dir)?;
         worker.listener = ListenerConfig::from_settings(&self.listener)?;
         Ok(WorkerPlan { etcd, etcd_security: cluster_store::node_security(&self.node.value), worker })
@@ -135,9 +158,30 @@ pub async fn run(
         checked()?;
         return Ok(());
     }
+    // What can be checked without the secret files, before waiting for them.
+    resolved.check_advertised()?;
+    let listener = ListenerConfig::from_settings(&resolved.listener)?;
+    let (host, port) = resolved.http_address();
+    let mut signal = startup::signal();
+    let mut startup = Startup::new(Probes::WORKER, &host, port, &listener);
+    let files = startup::secret_files(&resolved.node, &resolved.listener);
+    if let Some(s) = startup.wait_for_files(&files, &mut signal).await? {
+        eprintln!(
+            "{s}: stopped while waiting for {}",
+            files.iter().map(|(k, _)| k.as_str()).collect::<Vec<_>>().join(", ")
+        );
+        return Ok(());
+    }
     let plan = checked()?;
     assembly::install_client_tls(&plan.worker.listener)?;
-    let store = cluster_store::connect_etcd(&plan.etcd, &plan.etcd_security).await?;
+    let store = match startup.wait_for_etcd(&plan.etcd, &plan.etcd_security, &mut signal).await? {
+        Ok(store) => store,
+        Err(s) => {
+            eprintln!("{s}: stopped while waiting for etcd");
+            return Ok(());
+        }
+    };
+    startup.finish().await;
     let cfg = plan.worker.clone();
     let worker =
         loam_worker::start(cfg, store, UfsRegistry::new(), Registry::default()).await.context("starting the worker")?;
@@ -147,11 +191,13 @@ pub async fn run(
         plan.etcd.join(","),
         plan.worker.data_dir.display()
     );
-    println!("  worker  {}  {}", worker.http_base(), worker.id);
-    println!("  s3      {}", worker.s3_base());
+    let advertised = resolved.node.value.advertised_host();
+    let url = |port| loam_config::url_of(worker.scheme, &advertised, port);
+    println!("  worker  {}  {}", url(worker.http_addr.port()), worker.id);
+    println!("  s3      {}", url(worker.s3_addr.port()));
     println!("Press Ctrl-C to stop.");
     let trimmer = crate::allocator::Trimmer::spawn(crate::allocator::TRIM_INTERVAL);
-    let signal = assembly::shutdown_signal().await;
+    let signal = signal.await;
     eprintln!("{}: leaving the cluster and shutting down…", signal.as_ref().copied().unwrap_or("error"));
     trimmer.stop().await;
     // Leave the ring even when listening for signals failed, so the worker is not left ONLINE.

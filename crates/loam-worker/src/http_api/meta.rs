@@ -1,4 +1,4 @@
-//! Metadata endpoints: `/v1/health`, `/v1/node`, `/v1/info`, `/v1/files` and `/metrics`.
+//! Metadata endpoints: `/v1/health`, `/v1/ready`, `/v1/node`, `/v1/info`, `/v1/files` and `/metrics`.
 //!
 //! The cached percentage of a file (`mInAlluxioPercentage`) is what its owner on the ring holds of the
 //! version the UFS lists: `/v1/info` is asked of the owner by every client, and `/v1/files`, which any
@@ -16,6 +16,7 @@ use futures::TryStreamExt;
 use loam_core::cluster_ops_api::FileVersion;
 use loam_core::coordinator_api::StatusBody;
 use loam_core::path::UfsUri;
+use loam_core::probe_api::Readiness;
 use loam_core::time::epoch_millis;
 use loam_core::worker_api::{FileInfo, NodeAddress, human_readable_size};
 use loam_ufs::{ListOptions, UfsError, UfsStatus};
@@ -26,6 +27,18 @@ use std::sync::Arc;
     responses((status = 200, description = "`OK` while the worker serves", body = String, content_type = "text/plain")))]
 pub async fn health() -> &'static str {
     "OK"
+}
+
+/// `GET /v1/ready`: 200 `{"ready":true}` when the worker is registered in the membership, else 503 with the
+/// reason ([`WorkerState::readiness`]).
+#[utoipa::path(get, path = super::READY_PATH, tag = "meta",
+    responses(
+        (status = 200, description = "Ready: registered in the membership, its page store open", body = Readiness),
+        (status = 503, description = "Not ready, and why", body = Readiness)))]
+pub async fn ready(State(s): State<Arc<WorkerState>>) -> Response {
+    let r = s.readiness();
+    let status = StatusCode::from_u16(r.status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    (status, Json(r)).into_response()
 }
 
 /// `GET /v1/node?path=`: the primary worker of a path by the current ring.

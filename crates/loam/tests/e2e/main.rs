@@ -26,4 +26,5 @@ mod rebalance_cli;
 mod rules_cli;
 mod security;
 mod security_output;
+mod startup;
 mod tls;
