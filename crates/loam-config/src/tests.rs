@@ -118,7 +118,7 @@ fn field_names_are_the_keys() {
     assert_eq!(field_names::<Sample>(), ["page-size", "max-age", "cache-dir", "anonymous", "secret-key"]);
     let node = field_names::<NodeSettings>();
     assert_eq!(
-        node[..10],
+        node[..11],
         [
             "etcd",
             "cluster-name",
@@ -128,6 +128,7 @@ fn field_names_are_the_keys() {
             "etcd-user",
             "etcd-password-file",
             "host",
+            "advertise-host",
             "data-dir",
             "quota-check-interval"
         ]
