@@ -25,6 +25,9 @@ pub enum Access {
     Public,
     /// A principal holding a role that grants this one.
     Need(Role),
+    /// A principal holding a role that grants either of these (the worker's `/v1/drain`: the `cluster`
+    /// role of a member, or an admin's).
+    Either(Role, Role),
 }
 
 /// What each request of a surface needs, by method and path.
@@ -77,6 +80,10 @@ impl Guard {
             Access::Public => Ok(()),
             Access::Need(Role::Read) if self.anonymous_read && authorization.is_none() => Ok(()),
             Access::Need(role) => self.auth.authorize(authorization, role).map(|_| ()),
+            Access::Either(first, second) => match self.auth.authorize(authorization, first) {
+                Err(AuthError::Forbidden { .. }) => self.auth.authorize(authorization, second).map(|_| ()),
+                other => other.map(|_| ()),
+            },
         }
     }
 }

@@ -58,17 +58,19 @@ fn describe(op: &mut Operation, access: Access, anonymous_read: bool) {
             append(op, "Open to every caller: no credentials needed.");
             return;
         }
-        Access::Need(role) => role,
+        Access::Need(role) => (role, format!("the `{}` role", role.name())),
+        Access::Either(a, b) => (a, format!("the `{}` or the `{}` role", a.name(), b.name())),
     };
+    let (role, needs) = role;
     let mut security = vec![SecurityRequirement::new(BEARER_SCHEME, Vec::<String>::new())];
     if role == Role::Read && anonymous_read {
         security.push(SecurityRequirement::default());
     }
     op.security = Some(security);
-    append(op, &format!("Needs the `{}` role.", role.name()));
+    append(op, &format!("Needs {needs}."));
     let responses = &mut op.responses.responses;
     responses.insert("401".into(), status_response("Missing or bad credentials (with `WWW-Authenticate: Bearer`)."));
-    responses.insert("403".into(), status_response(&format!("The credentials lack the `{}` role.", role.name())));
+    responses.insert("403".into(), status_response(&format!("The credentials lack {needs}.")));
 }
 
 fn append(op: &mut Operation, sentence: &str) {

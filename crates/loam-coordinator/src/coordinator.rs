@@ -1,11 +1,13 @@
 //! The [`Coordinator`]: the services of one coordinator process, shared by every request handler.
 //!
-//! Its background loops are the job runners (`jobs`): `serve` resumes the stored running jobs first, and
+//! Its background loops are the job runners (`jobs`) and, with `--auto-rebalance`, the loop that starts
+//! rebalances (`auto_rebalance`, started and stopped beside the runners): `serve` resumes the stored running jobs first, and
 //! when shutdown begins it stops them (they persist their progress and resume on the next start). `serve` runs the HTTP server until the caller's shutdown future
 //! resolves, then stops accepting connections and waits for the requests in flight (graceful shutdown).
 //! The TTL and priority rule services are fields here too; each service has its own API module.
 
 use crate::api;
+use crate::auto_rebalance;
 use crate::clear_stale;
 use crate::file_index::{self, FileIndex};
 use crate::jobs::{DEFAULT_JOB_RETENTION, DEFAULT_QUOTA_CHECK_INTERVAL, JobService, JobsConfig};
@@ -55,6 +57,9 @@ pub struct CoordinatorConfig {
     pub file_index_max_entries: usize,
     /// Which UFSs may be mounted (default: no `file://` root, any S3 endpoint).
     pub ufs_policy: UfsPolicy,
+    /// `--auto-rebalance`: a rebalance of `ALL` once the membership changed and then stayed the same this
+    /// long (`--auto-rebalance-delay`); `None`: off.
+    pub auto_rebalance: Option<Duration>,
 }
 
 impl Default for CoordinatorConfig {
@@ -73,6 +78,7 @@ impl Default for CoordinatorConfig {
             auth: loam_auth::NodeAuth::default(),
             file_index_max_entries: crate::file_index::DEFAULT_MAX_ENTRIES as usize,
             ufs_policy: UfsPolicy::default(),
+            auto_rebalance: None,
         }
     }
 }
@@ -89,6 +95,7 @@ pub struct Coordinator {
     file_index: Arc<FileIndex>,
     peers: loam_client::PeerClient,
     guard: loam_auth::Guard,
+    auto_rebalance: Option<Duration>,
 }
 
 impl Coordinator {
@@ -128,8 +135,20 @@ impl Coordinator {
             peers.clone(),
         )
         .expect("building the job service");
-        let cluster_name = cfg.cluster_name;
-        Arc::new(Self { store, cluster_name, mounts, jobs, ttl, priority, quota, file_index, peers, guard })
+        let (cluster_name, auto_rebalance) = (cfg.cluster_name, cfg.auto_rebalance);
+        Arc::new(Self {
+            store,
+            cluster_name,
+            mounts,
+            jobs,
+            ttl,
+            priority,
+            quota,
+            file_index,
+            peers,
+            guard,
+            auto_rebalance,
+        })
     }
 
     /// The REST API (`/api/v1/...`) as an axum router.
@@ -152,6 +171,9 @@ impl Coordinator {
         if let Err(e) = self.jobs.start().await {
             tracing::error!("cannot resume the stored jobs: {e}");
         }
+        // Runs where the job runners run, and stops with them.
+        let (stop_auto, stopped) = tokio::sync::watch::channel(false);
+        let auto = self.auto_rebalance.map(|delay| auto_rebalance::spawn(self.clone(), delay, stopped));
         // Rebuilt in the background so an unreachable worker does not hold the API back.
         let me = self.clone();
         let rebuild = tokio::spawn(async move {
@@ -162,9 +184,13 @@ impl Coordinator {
         // Runners stop as soon as shutdown begins, so `sync` requests in flight return and the drain ends.
         let shutdown = async move {
             shutdown.await;
+            stop_auto.send_replace(true);
             me.jobs.begin_shutdown();
         };
         let served = listener.serve(self.router(), shutdown).await;
+        if let Some(auto) = auto {
+            let _ = auto.await;
+        }
         self.jobs.shutdown().await;
         rebuild.abort();
         let _ = rebuild.await;
@@ -220,6 +246,11 @@ impl Coordinator {
     /// Starts (`Some(replicas)`) or stops (`None`) clear-stale on every worker; errors keyed by worker.
     pub async fn clear_stale(&self, replicas: Option<u32>) -> StoreResult<BTreeMap<String, String>> {
         clear_stale::broadcast(self.store.as_ref(), &self.cluster_name, &self.peers, replicas).await
+    }
+
+    /// The client that calls workers with the cluster token.
+    pub fn peers(&self) -> &loam_client::PeerClient {
+        &self.peers
     }
 
     /// The quota rules (usage is in `crate::quota`).

@@ -8,6 +8,7 @@
 //! together and serves the router with graceful shutdown.
 
 pub mod api;
+pub mod auto_rebalance;
 pub mod clear_stale;
 pub mod coordinator;
 pub mod file_index;

@@ -60,6 +60,14 @@ pub struct CoordinatorSettings {
     /// Most entries the global file index holds; reports and adds past it answer 507.
     #[arg(long, value_name = "N")]
     pub file_index_max_entries: Option<u64>,
+    /// Start a rebalance of ALL when the set of online workers changed and then stayed the same for
+    /// --auto-rebalance-delay (runs where jobs run).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub auto_rebalance: Option<bool>,
+    /// How long the online workers must stay the same after a change before --auto-rebalance starts a
+    /// rebalance; a change meanwhile starts the wait again.
+    #[arg(long, value_name = "DURATION")]
+    pub auto_rebalance_delay: Option<HumaneDuration>,
     /// A static mount table (file only: `[[mount]]` entries).
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -94,6 +102,8 @@ impl Group for CoordinatorSettings {
             allow_local_ufs: None,
             allow_ufs_endpoint: None,
             file_index_max_entries: Some(crate::file_index::DEFAULT_MAX_ENTRIES),
+            auto_rebalance: Some(false),
+            auto_rebalance_delay: Some(crate::auto_rebalance::DEFAULT_AUTO_REBALANCE_DELAY.into()),
             mount: None,
         }
     }
@@ -152,7 +162,20 @@ impl CoordinatorConfig {
             auth: loam_auth::NodeAuth::from_settings(node)?,
             file_index_max_entries: c.file_index_max_entries.map_or(d.file_index_max_entries, |m| m as usize),
             ufs_policy,
+            auto_rebalance: auto_rebalance(s)?,
         })
+    }
+}
+
+/// `Some(delay)` when `auto-rebalance` is on; a zero delay is refused (it would rebalance on every blip).
+fn auto_rebalance(s: &Layered<CoordinatorSettings>) -> Result<Option<std::time::Duration>, ConfigError> {
+    let c = &s.value;
+    if !c.auto_rebalance.unwrap_or(false) {
+        return Ok(None);
+    }
+    match c.auto_rebalance_delay.map(|d| d.0) {
+        Some(d) if !d.is_zero() => Ok(Some(d)),
+        _ => Err(ConfigError::Invalid(format!("{}: must be more than 0", s.named("auto-rebalance-delay")))),
     }
 }
 

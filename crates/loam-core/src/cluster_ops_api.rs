@@ -1,5 +1,6 @@
 //! Wire types of the cluster-wide cache operations: the global file index (`/api/v1/file_index` and the
-//! workers' reports to it) and clear-stale (`/api/v1/cache` and its broadcast to workers).
+//! workers' reports to it), clear-stale (`/api/v1/cache` and its broadcast to workers) and drain
+//! (`/api/v1/nodes/drain` and the worker's `/v1/drain`).
 //!
 //! Coordinator and workers share these so both sides of the internal calls read the same shapes; every
 //! internal body carries [`CLUSTER_OPS_API_VERSION`], so mismatched releases fail loudly.
@@ -19,6 +20,55 @@ pub const CACHED_FILES_PATH: &str = "/v1/internal/cached_files";
 pub const CACHED_PERCENT_PATH: &str = "/v1/internal/cached_percent";
 /// Starts (`POST`, body [`ClearStaleTask`]) or stops (`DELETE`) a worker's clear-stale scan.
 pub const CLEAR_STALE_PATH: &str = "/v1/internal/clear_stale";
+
+/// A worker leaves the ring and moves its cached files to their next owners (`POST`, no body, answer
+/// [`DrainReport`]). Not under `/v1/internal/`: an admin may call it as well as a member.
+pub const DRAIN_PATH: &str = "/v1/drain";
+/// The Coordinator asks worker `id` to drain (`POST`, body [`DrainRequest`], answer [`DrainReport`]).
+pub const NODES_DRAIN_PATH: &str = "/api/v1/nodes/drain";
+/// The most failed files a [`DrainReport`] names (the count is always whole).
+pub const DRAIN_FAILURES_SHOWN: usize = 100;
+
+/// `POST /api/v1/nodes/drain` body.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct DrainRequest {
+    /// The worker identity, `worker-<uuid>`.
+    pub id: String,
+}
+
+/// What a drain did: every cached file of the worker, moved to its next owner, already there, or failed.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct DrainReport {
+    /// [`CLUSTER_OPS_API_VERSION`].
+    pub version: u32,
+    /// The drained worker, `worker-<uuid>`.
+    pub worker: String,
+    /// Cached files the drain looked at.
+    pub files: u64,
+    /// Files whose missing pages were copied to their next owner.
+    pub moved_files: u64,
+    /// Bytes of those files.
+    pub moved_bytes: u64,
+    /// Files the next owner already held whole (nothing copied).
+    pub present_files: u64,
+    /// Files that did not reach their next owner.
+    pub failed_files: u64,
+    /// The first [`DRAIN_FAILURES_SHOWN`] failed files, with why.
+    pub failures: Vec<DrainFailure>,
+}
+
+/// One file a drain could not move.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
+pub struct DrainFailure {
+    /// The file's UFS URI.
+    pub uri: String,
+    /// Its next owner, `worker-<uuid>` (empty when there is none).
+    pub owner: String,
+    /// Why it failed.
+    pub error: String,
+}
 
 /// `POST /api/v1/file_index` and `DELETE /api/v1/file_index` body.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]

@@ -6,10 +6,12 @@
 //!   (data path, rules, S3 buckets) resolves through.
 //! - `file_report`: the reports of its cached files to the Coordinator's global file index.
 //! - `clear_stale`: the scan that drops the files the current ring no longer gives it.
+//! - `drain`: leaving the ring and handing its cached files to their next owners before it exits.
 //!
 //! Its view of the membership itself is `loam_client::MembershipView`, shared with clients.
 
 pub mod clear_stale;
+pub mod drain;
 pub mod file_report;
 pub mod identity;
 pub mod mount_view;

@@ -61,6 +61,12 @@ pub struct WorkerState {
     pub cluster_token: loam_auth::Credential,
     /// Its registration in the membership, set once it has joined (`/v1/ready`).
     pub registration: std::sync::OnceLock<loam_store::membership::Liveness>,
+    /// The cluster store (a load's `source` may be a registered worker that is leaving the ring).
+    pub store: Arc<dyn loam_store::ClusterStore>,
+    /// The cluster name in the store's keys.
+    pub cluster_name: String,
+    /// This worker's membership and its drain (`/v1/drain`).
+    pub drain: Arc<crate::cluster::drain::Drain>,
 }
 
 impl WorkerState {
@@ -93,9 +99,12 @@ impl WorkerState {
 
 /// What a request to the worker HTTP API needs: nothing for `/v1/health`, `/v1/ready`, the OpenAPI document, and `/v1/load`, which is
 /// forwarded to the Coordinator with the caller's credentials (the Coordinator decides); the `cluster`
-/// role for `/v1/internal/…`; `read` for the other reads (`GET`, `HEAD`: open without credentials under
+/// role for `/v1/internal/…`; `cluster` or `admin` for `/v1/drain`; `read` for the other reads (`GET`, `HEAD`: open without credentials under
 /// `--anonymous-read`); `write` for every other method (the write API, page POSTs).
 pub fn access(method: &Method, path: &str) -> Access {
+    if path == loam_core::cluster_ops_api::DRAIN_PATH {
+        return Access::Either(Role::Cluster, Role::Admin);
+    }
     let public = [HEALTH_PATH, READY_PATH, load::LOAD_PATH, openapi::OPENAPI_PATH];
     loam_auth::http::surface_access(method, path, &public, INTERNAL_PREFIX, Role::Write)
 }
@@ -146,6 +155,7 @@ fn documented_routes(state: &Arc<WorkerState>, guard: &Guard) -> (Router<Arc<Wor
         .routes(routes!(meta::metrics))
         .merge(internal::routes(state))
         .merge(cluster_ops::routes(state))
+        .merge(cluster_ops::drain_routes())
         .merge(load::routes())
         .merge(write::routes())
         .split_for_parts();

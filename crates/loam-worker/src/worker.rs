@@ -1,8 +1,10 @@
 //! A running worker: page store, mount and membership views, the HTTP and S3 APIs, and its registration
 //! in the cluster store. `start` brings them up in that order (the API serves before the worker joins the
 //! ring, so the first request routed to it finds it listening); `WorkerHandle::shutdown` takes them
-//! down in reverse (leave the ring first, then stop serving).
+//! down in reverse (leave the ring first, then stop serving). The registration is held by the worker's
+//! `cluster::drain::Drain`, so a drain and a shutdown leave the ring the same way.
 
+use crate::cluster::drain::Drain;
 use crate::cluster::file_report;
 use crate::cluster::identity;
 use crate::cluster::mount_view::MountView;
@@ -24,7 +26,7 @@ use loam_core::rules::{PriorityRule, QuotaRule, TtlRule};
 use loam_listener::Listener;
 use loam_page_store::PageStore;
 use loam_store::ClusterStore;
-use loam_store::membership::{MembershipHandle, register};
+use loam_store::membership::register;
 use loam_ufs::UfsRegistry;
 use prometheus_client::registry::Registry;
 use std::net::SocketAddr;
@@ -46,7 +48,6 @@ pub struct WorkerHandle {
     pub state: Arc<WorkerState>,
     shutdown: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
-    membership: Option<MembershipHandle>,
 }
 
 /// Starts a worker over `store` (embedded or etcd) reading the UFS through `ufs`.
@@ -98,6 +99,8 @@ pub async fn start(
     let path_ids = PathIds::new(rt.clone(), crate::path_ids::DEFAULT_CAPACITY);
     let token = cfg.auth.cluster_token.clone();
     let writes = WriteThrough::new(rt.clone(), members.clone(), id, path_ids.clone(), metrics.clone(), token.clone())?;
+    let peers = loam_client::PeerClient::build(token.clone()).context("building the client for drains")?;
+    let drain = Drain::new(id, pages.clone(), members.clone(), cfg.virtual_nodes, peers);
     let state = Arc::new(WorkerState {
         id,
         pages,
@@ -111,6 +114,9 @@ pub async fn start(
         path_ids,
         cluster_token: token.clone(),
         registration: std::sync::OnceLock::new(),
+        store: store.clone(),
+        cluster_name: cfg.cluster_name.clone(),
+        drain: drain.clone(),
     });
     let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), http_api::access, cfg.s3.anonymous_read);
     let app = http_api::router(state.clone(), guard);
@@ -139,8 +145,10 @@ pub async fn start(
     let tls = cfg.listener.tls.is_some();
     let advertised = cfg.advertise_host.as_deref().unwrap_or(&cfg.host);
     let record = WorkerRecord::new(id, advertised, http_addr.port(), s3_port).with_tls(tls);
+    let me = loam_client::WorkerEndpoint::from_record(&record).context("the worker's own record")?;
     let membership = register(store, &cfg.cluster_name, record, cfg.lease_ttl).await.context("joining the cluster")?;
     let _ = state.registration.set(membership.liveness());
+    drain.registered(membership, me);
     let scheme = cfg.listener.scheme();
     tracing::info!("worker {id} serving on {scheme}://{http_addr}, S3 on {scheme}://{s3_addr}");
     Ok(WorkerHandle {
@@ -167,7 +175,6 @@ pub async fn start(
         .chain(dir_check_task)
         .chain(upload_expiry)
         .collect(),
-        membership: Some(membership),
     })
 }
 
@@ -184,11 +191,7 @@ impl WorkerHandle {
 
     /// Leaves the ring (the liveness record is revoked at once), then stops serving and every task.
     pub async fn shutdown(mut self) {
-        if let Some(m) = self.membership.take()
-            && let Err(e) = m.shutdown().await
-        {
-            tracing::warn!("could not revoke the liveness lease (it will expire by itself): {e}");
-        }
+        self.state.drain.leave().await;
         let _ = self.shutdown.send(true);
         for t in self.tasks.drain(..) {
             let _ = t.await;

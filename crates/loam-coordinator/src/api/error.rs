@@ -78,6 +78,9 @@ pub enum ApiError {
     /// the auth layer answers for a missing role (the caller's credentials are fine; the report is not).
     #[error("worker {0} is not a current member of the cluster; its report was refused")]
     NotAMember(String),
+    /// A worker asked on the caller's behalf (a drain) could not be reached or failed.
+    #[error("{0}")]
+    Worker(loam_client::PeerError),
     /// `/api/v1/cache` with an `op` other than `clear-stale`.
     #[error("OP not implemented")]
     OpNotImplemented,
@@ -106,6 +109,9 @@ impl ApiError {
             ApiError::Jobs(e) => e.kind(),
             ApiError::Rules(e) => e.kind(),
             ApiError::Internal(_) => ErrorKind::Internal,
+            // Unreachable or failing: try again (`503`); any other answer is a fault of the cluster's setup.
+            ApiError::Worker(e) if e.is_retryable() => ErrorKind::Unavailable,
+            ApiError::Worker(_) => ErrorKind::Internal,
         }
     }
 

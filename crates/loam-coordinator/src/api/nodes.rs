@@ -4,25 +4,36 @@
 //! `ONLINE` while its liveness record (on a lease) exists too. Workers are listed by identity, a stable
 //! order for paging. The address is `Host:HttpServerPort`, the port clients use.
 //!
+//! `POST /api/v1/nodes/drain` `{"id"}` asks that worker to drain (`/v1/drain` at the address of its
+//! registration, online or not: a worker that already left the ring still serves until it exits) and
+//! answers the worker's report when the drain ends. An unknown id is a `404`, an unreachable worker a
+//! `503`.
+//!
 //! **Decision:** a malformed `?id=` (not `worker-<uuid>`) is a `400` naming the expected form, not the
 //! `404` of a well-formed id that is not registered: the caller made a typo, not a stale lookup.
 
 use super::AppState;
 use super::error::ApiError;
-use super::extract::{Paging, QueryParams};
+use super::extract::{ApiJson, Paging, QueryParams};
 use super::openapi::ListQuery;
 use axum::Json;
 use axum::extract::State;
 use loam_core::WorkerId;
+use loam_core::cluster_ops_api::{DRAIN_PATH, DrainReport, DrainRequest, NODES_DRAIN_PATH};
 use loam_core::coordinator_api::{NODE_OFFLINE, NODE_ONLINE, NodeInfo, NodeList, StatusBody};
 use loam_store::membership::{self, MemberInfo};
+use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
 /// The nodes routes.
 pub fn routes() -> OpenApiRouter<AppState> {
-    OpenApiRouter::new().routes(routes!(get_nodes, delete_node))
+    OpenApiRouter::new().routes(routes!(get_nodes, delete_node)).routes(routes!(drain_node))
 }
+
+/// How long a drain may take: it copies a whole worker's cache (Kubernetes bounds the preStop hook with
+/// the pod's grace period anyway).
+pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// The path of the nodes.
 pub const NODES_PATH: &str = "/api/v1/nodes";
@@ -83,4 +94,28 @@ async fn delete_node(State(c): State<AppState>, q: QueryParams) -> Result<Json<S
     } else {
         Err(ApiError::WorkerNotFound(id.to_string()))
     }
+}
+
+/// Asks a worker to leave the ring and move its cached files to their next owners; answers when done.
+#[utoipa::path(post, path = NODES_DRAIN_PATH, tag = "nodes", request_body = DrainRequest,
+    responses(
+        (status = 200, description = "The drain ended: what moved and what failed", body = DrainReport),
+        (status = 404, description = "No worker `id` is registered", body = StatusBody),
+        (status = 503, description = "The worker cannot be reached", body = StatusBody)))]
+async fn drain_node(
+    State(c): State<AppState>,
+    ApiJson(req): ApiJson<DrainRequest>,
+) -> Result<Json<DrainReport>, ApiError> {
+    let id = parse_worker_id(&req.id)?;
+    let members = membership::list_workers(c.store().as_ref(), c.cluster_name()).await?;
+    let worker = members
+        .iter()
+        .find(|m| m.record.worker_id() == Some(id))
+        .and_then(|m| loam_client::WorkerEndpoint::from_record(&m.record))
+        .ok_or_else(|| ApiError::WorkerNotFound(id.to_string()))?;
+    tracing::info!(worker = %id, "draining a worker through the API");
+    let peer = loam_client::peer::worker_name(&worker);
+    let url = format!("{}{DRAIN_PATH}", worker.http_base());
+    let report: DrainReport = c.peers().post(&peer, &url, &(), DRAIN_TIMEOUT).await.map_err(ApiError::Worker)?;
+    Ok(Json(report))
 }

@@ -4,6 +4,9 @@
 //! file's UFS URI ([`CachedFiles`]), which the Coordinator reads to rebuild its global file index;
 //! `POST /v1/internal/cached_percent` says how much of each of a batch of files this worker holds (a
 //! listing worker asks the entries' owners, see `owners`).
+//!
+//! `POST /v1/drain` (not internal: role `cluster` or `admin`) leaves the ring and moves every cached file
+//! to its next owner, answering the counts ([`DrainReport`]) when it ends (see `crate::cluster::drain`).
 
 use super::WorkerState;
 use crate::cluster::clear_stale::ClearStale;
@@ -13,7 +16,7 @@ use axum::extract::State;
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use loam_core::cluster_ops_api::{
-    CACHED_FILES_PATH, CLEAR_STALE_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, ClearStaleTask,
+    CACHED_FILES_PATH, CLEAR_STALE_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, ClearStaleTask, DRAIN_PATH, DrainReport,
 };
 use loam_core::coordinator_api::StatusBody;
 use std::sync::Arc;
@@ -72,4 +75,22 @@ async fn stop(State(s): State<Arc<OpsState>>) -> Json<StatusBody> {
 async fn cached_files(State(s): State<Arc<OpsState>>) -> Json<CachedFiles> {
     let files = crate::cluster::file_report::cached_uris(&s.worker.pages);
     Json(CachedFiles { version: CLUSTER_OPS_API_VERSION, worker: s.worker.id.to_string(), files })
+}
+
+/// The drain route (no body, so no JSON check).
+pub fn drain_routes() -> OpenApiRouter<Arc<WorkerState>> {
+    OpenApiRouter::new().routes(routes!(drain))
+}
+
+/// Leaves the ring and moves every cached file to its next owner; answers when done. Reads are served
+/// until the process exits.
+#[utoipa::path(post, path = DRAIN_PATH, tag = "cluster",
+    responses(
+        (status = 200, description = "The drain ended: what moved and what failed", body = DrainReport),
+        (status = 503, description = "The worker has not joined the cluster yet", body = StatusBody)))]
+async fn drain(State(s): State<Arc<WorkerState>>) -> Response {
+    match s.drain.run().await {
+        Ok(report) => Json(report).into_response(),
+        Err(e) => e.into_response(),
+    }
 }

@@ -3,7 +3,8 @@
 //! and `POST /v1/internal/verify` ([`FileListTask`]; verify takes `?metadataOnly=true`). Each answers
 //! [`TaskResults`], one result per file in request order. A body of another `version` is a `400`, so
 //! mismatched releases fail loudly instead of misreading each other. A load batch's `source` peers must be
-//! current ring members (`400` otherwise). `GET /v1/internal/file/<id>` answers
+//! current ring members or registered workers (a draining worker has left the ring but pushes its files
+//! from itself; `400` otherwise). `GET /v1/internal/file/<id>` answers
 //! the record of a cached file ([`PeerFile`], `404` when not cached), which a peer copying the file reads.
 
 use super::WorkerState;
@@ -15,7 +16,7 @@ use axum::extract::Path;
 use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
-use loam_client::MembershipView;
+use loam_client::{MembershipView, WorkerEndpoint};
 use loam_core::coordinator_api::StatusBody;
 use loam_core::job_api::{
     FREE_TASK_PATH, FileListTask, LOAD_TASK_PATH, LoadTask, PEER_FILE_ROUTE, PeerFile, TASK_API_VERSION, TaskResults,
@@ -30,6 +31,8 @@ use utoipa_axum::routes;
 pub struct Tasks {
     runner: Arc<TaskRunner>,
     members: MembershipView,
+    store: Arc<dyn loam_store::ClusterStore>,
+    cluster: String,
 }
 
 /// The internal routes, over a task runner of `state`'s read-through layer.
@@ -41,7 +44,12 @@ pub fn routes(state: &Arc<WorkerState>) -> OpenApiRouter<Arc<WorkerState>> {
         .routes(routes!(verify))
         .routes(routes!(file))
         .route_layer(axum::middleware::from_fn(super::json_only::require_json))
-        .with_state(Arc::new(Tasks { runner, members: state.members.clone() }))
+        .with_state(Arc::new(Tasks {
+            runner,
+            members: state.members.clone(),
+            store: state.store.clone(),
+            cluster: state.cluster_name.clone(),
+        }))
 }
 
 fn parse<T: DeserializeOwned>(body: &[u8], version: impl Fn(&T) -> u32) -> Result<T, WorkerError> {
@@ -58,14 +66,26 @@ fn answer(results: Vec<loam_core::job_api::FileResult>) -> Response {
     Json(TaskResults { version: TASK_API_VERSION, results }).into_response()
 }
 
-/// A batch whose files name a `source` that is not the HTTP address of a current ring member is refused
-/// whole (`400`, nothing loaded): pages are copied only from workers of this cluster, never from any URL.
-fn check_sources(t: &LoadTask, members: &MembershipView) -> Result<(), WorkerError> {
-    let ring = members.ring();
+/// A batch whose files name a `source` that is not the HTTP address of a current ring member nor of a
+/// registered worker is refused whole (`400`, nothing loaded): pages are copied only from workers of this
+/// cluster, never from any URL. Registrations are read only when a source is not in the ring (a drain).
+async fn check_sources(t: &LoadTask, tasks: &Tasks) -> Result<(), WorkerError> {
+    let ring = tasks.members.ring();
+    let mut registered: Option<Vec<String>> = None;
     for f in t.files.iter() {
         if let Some(source) = &f.source {
             let source = source.trim_end_matches('/');
-            if !ring.members().any(|(_, w)| w.http_base() == source) {
+            if ring.members().any(|(_, w)| w.http_base() == source) {
+                continue;
+            }
+            if registered.is_none() {
+                let all = loam_store::membership::list_workers(tasks.store.as_ref(), &tasks.cluster)
+                    .await
+                    .map_err(|e| WorkerError::Unavailable(format!("cannot read the membership: {e}")))?;
+                let bases = all.iter().filter_map(|m| WorkerEndpoint::from_record(&m.record)).map(|w| w.http_base());
+                registered = Some(bases.collect());
+            }
+            if !registered.as_ref().is_some_and(|r| r.iter().any(|b| b == source)) {
                 return Err(WorkerError::InvalidInput(format!(
                     "source {source} of {} is not a current member of the cluster",
                     f.ufs_uri
@@ -81,7 +101,10 @@ fn check_sources(t: &LoadTask, members: &MembershipView) -> Result<(), WorkerErr
     responses((status = 200, description = "One result per file, in request order", body = TaskResults)))]
 async fn load(State(t): State<Arc<Tasks>>, body: Bytes) -> Response {
     let r = t.runner.clone();
-    let task = parse::<LoadTask>(&body, |t| t.version).and_then(|task| check_sources(&task, &t.members).map(|()| task));
+    let task = match parse::<LoadTask>(&body, |t| t.version) {
+        Ok(task) => check_sources(&task, &t).await.map(|()| task),
+        Err(e) => Err(e),
+    };
     match task {
         // The batch runs on its own task: if the coordinator goes away mid-batch (a restart), the reads
         // already started still finish and cache their pages, instead of being dropped half-way and
