@@ -61,6 +61,8 @@ pub struct Options {
     pub lease_ttl: Option<Duration>,
     /// How long the Coordinator's jobs retry an unreachable worker; `None` leaves the default.
     pub job_retry_window: Option<Duration>,
+    /// The Coordinator's `--auto-rebalance` delay (`None`: off).
+    pub auto_rebalance: Option<Duration>,
     /// The cluster path of the mount.
     pub mount_path: String,
     /// The mounted UFS: `None` is the `file://` directory `<dir>/ufs`; else a root URI and its options.
@@ -100,6 +102,7 @@ impl Default for Options {
             s3: S3Config::default(),
             lease_ttl: None,
             job_retry_window: None,
+            auto_rebalance: None,
             mount_path: "/data".into(),
             ufs: None,
             faulty: true,
@@ -430,6 +433,7 @@ impl Cluster {
             quota_check_interval: self.opts.policy_interval.unwrap_or(d.quota_check_interval),
             job_retry_window: self.opts.job_retry_window.unwrap_or(d.job_retry_window),
             auth: crate::auth::node_auth(),
+            auto_rebalance: self.opts.auto_rebalance,
             ..d
         };
         let mut cfg = cfg;

@@ -6,6 +6,7 @@
 
 mod auth_api;
 mod clear_stale_api;
+mod drain;
 mod edge;
 mod file_index_api;
 mod file_index_memory;

@@ -39,7 +39,7 @@ fn numbers(v: &Value, keys: &[&str]) -> Vec<u64> {
 }
 
 /// A registered, live worker that answers nothing (its port is closed); keep the handle to stay live.
-async fn dead_worker(c: &Cluster) -> (WorkerEndpoint, MembershipHandle) {
+pub(crate) async fn dead_worker(c: &Cluster) -> (WorkerEndpoint, MembershipHandle) {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let port = listener.local_addr().unwrap().port();
     drop(listener);
