@@ -26,6 +26,9 @@ pub const CLEAR_STALE_PATH: &str = "/v1/internal/clear_stale";
 pub const DRAIN_PATH: &str = "/v1/drain";
 /// The Coordinator asks worker `id` to drain (`POST`, body [`DrainRequest`], answer [`DrainReport`]).
 pub const NODES_DRAIN_PATH: &str = "/api/v1/nodes/drain";
+/// How long a caller waits for a drain: it copies a whole worker's cache (Kubernetes bounds the preStop
+/// hook with the pod's grace period anyway).
+pub const DRAIN_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(6 * 3600);
 /// The most failed files a [`DrainReport`] names (the count is always whole).
 pub const DRAIN_FAILURES_SHOWN: usize = 100;
 

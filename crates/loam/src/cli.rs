@@ -72,8 +72,12 @@ pub enum Command {
     /// Manage the mount table.
     #[command(subcommand)]
     Mount(mount::MountCommand),
-    /// List the workers and whether they are online.
-    Nodes,
+    /// List the workers and whether they are online; `loam nodes drain <id>` drains one.
+    Nodes {
+        /// `drain <id>`.
+        #[command(subcommand)]
+        command: Option<nodes::NodesCommand>,
+    },
     /// Browse and read files through the cache.
     Fs(fs::FsArgs),
     /// Mount the cluster namespace read-only with FUSE.
@@ -146,7 +150,7 @@ pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result
         Command::Coordinator(args) => crate::coordinator_cmd::run(args, cli.cluster, sub).await,
         Command::Worker(args) => crate::worker_cmd::run(args, cli.cluster, cli.coordinator, sub).await,
         Command::Mount(c) => mount::run(&ctx, c).await,
-        Command::Nodes => nodes::run(&ctx).await,
+        Command::Nodes { command } => nodes::run(&ctx, command).await,
         Command::Fs(args) => fs::run(&ctx, &cli.cluster, args).await,
         Command::Fuse(args) => crate::fuse_cmd::run(&ctx, &cli.cluster, args, sub).await,
         Command::Job(c) => job::run(&ctx, c).await,

@@ -13,3 +13,4 @@ pub mod logging;
 pub mod settings;
 pub mod startup;
 pub mod worker_cmd;
+pub mod worker_drain;

@@ -47,6 +47,35 @@ pub struct WorkerArgs {
     /// TLS and limits of its HTTP and S3 listeners.
     #[command(flatten)]
     pub listener: ListenerSettings,
+    /// `loam worker drain`: instead of running a worker, drain the one running here.
+    #[command(subcommand)]
+    pub action: Option<WorkerAction>,
+}
+
+/// What `loam worker` does besides running a worker.
+#[derive(clap::Subcommand, Debug, Clone)]
+pub enum WorkerAction {
+    /// Drain the worker running on this machine (the Kubernetes preStop hook): it leaves the ring and moves
+    /// its cached files to their next owners; waits until that ends. Takes the worker's own settings
+    /// (`--config FILE`). Exit 0 when every file moved, 1 otherwise.
+    Drain(DrainArgs),
+}
+
+/// The settings of `loam worker drain`: the worker's own.
+#[derive(Args, Debug, Clone, Default)]
+pub struct DrainArgs {
+    /// `--config`, `--print-config`.
+    #[command(flatten)]
+    pub config: ConfigFlags,
+    /// Where it binds and keeps its state.
+    #[command(flatten)]
+    pub node: NodeSettings,
+    /// The worker's own settings.
+    #[command(flatten)]
+    pub worker: WorkerSettings,
+    /// TLS and limits of its HTTP and S3 listeners.
+    #[command(flatten)]
+    pub listener: ListenerSettings,
 }
 
 /// The worker's settings after merging flags, environment, file and defaults.
@@ -148,6 +177,11 @@ pub async fn run(
     coordinator: Option<String>,
     matches: Option<&ArgMatches>,
 ) -> anyhow::Result<()> {
+    if let Some(WorkerAction::Drain(d)) = args.action {
+        let args = WorkerArgs { config: d.config, node: d.node, worker: d.worker, listener: d.listener, action: None };
+        let sub = matches.and_then(|m| m.subcommand().map(|(_, m)| m));
+        return crate::worker_drain::run(args, cluster, coordinator, sub).await;
+    }
     let resolved = Resolved::new(&args, &cluster, coordinator.as_deref(), matches)?;
     let checked = || -> Result<WorkerPlan, ConfigError> {
         let mut plan = resolved.plan()?;
@@ -342,6 +376,7 @@ mod tests {
                 lease_ttl: Some(HumaneDuration::secs(17)),
                 ..Default::default()
             },
+            action: None,
         };
         let cluster = ClusterFlags {
             etcd: vec!["http://a:1,http://b:1".into()],

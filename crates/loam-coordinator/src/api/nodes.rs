@@ -19,10 +19,9 @@ use super::openapi::ListQuery;
 use axum::Json;
 use axum::extract::State;
 use loam_core::WorkerId;
-use loam_core::cluster_ops_api::{DRAIN_PATH, DrainReport, DrainRequest, NODES_DRAIN_PATH};
+use loam_core::cluster_ops_api::{DRAIN_PATH, DRAIN_TIMEOUT, DrainReport, DrainRequest, NODES_DRAIN_PATH};
 use loam_core::coordinator_api::{NODE_OFFLINE, NODE_ONLINE, NodeInfo, NodeList, StatusBody};
 use loam_store::membership::{self, MemberInfo};
-use std::time::Duration;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -30,10 +29,6 @@ use utoipa_axum::routes;
 pub fn routes() -> OpenApiRouter<AppState> {
     OpenApiRouter::new().routes(routes!(get_nodes, delete_node)).routes(routes!(drain_node))
 }
-
-/// How long a drain may take: it copies a whole worker's cache (Kubernetes bounds the preStop hook with
-/// the pod's grace period anyway).
-pub const DRAIN_TIMEOUT: Duration = Duration::from_secs(6 * 3600);
 
 /// The path of the nodes.
 pub const NODES_PATH: &str = "/api/v1/nodes";
