@@ -18,7 +18,9 @@
 //! ```
 //!
 //! On SIGINT or SIGTERM it revokes its lease first (OFFLINE at once, so clients stop routing to it), then
-//! stops serving and exits 0.
+//! stops serving and exits 0. It does not drain on a signal: `loam worker drain` (the preStop hook,
+//! `crate::worker_drain`) does, and a crash must not differ from a stop in correctness, only in what stays
+//! cached.
 
 use crate::assembly;
 use crate::cluster_store::{self, ClusterFlags};
