@@ -60,7 +60,7 @@ pub enum WorkerAction {
     /// Drain the worker running on this machine (the Kubernetes preStop hook): it leaves the ring and moves
     /// its cached files to their next owners; waits until that ends. Takes the worker's own settings
     /// (`--config FILE`). Exit 0 when every file moved, 1 otherwise.
-    Drain(DrainArgs),
+    Drain(Box<DrainArgs>),
 }
 
 /// The settings of `loam worker drain`: the worker's own.
@@ -180,6 +180,7 @@ pub async fn run(
     matches: Option<&ArgMatches>,
 ) -> anyhow::Result<()> {
     if let Some(WorkerAction::Drain(d)) = args.action {
+        let d = *d;
         let args = WorkerArgs { config: d.config, node: d.node, worker: d.worker, listener: d.listener, action: None };
         let sub = matches.and_then(|m| m.subcommand().map(|(_, m)| m));
         return crate::worker_drain::run(args, cluster, coordinator, sub).await;
