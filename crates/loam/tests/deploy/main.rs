@@ -4,6 +4,7 @@
 
 mod image;
 mod k8s;
+mod kubernetes;
 
 use std::path::PathBuf;
 use std::process::{Command, Output};
