@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Static checks of rendered Kubernetes manifests (deploy/k8s), run by crates/loam/tests/deploy/k8s.rs.
 
-    k8s_manifests.py check RENDER.yaml --loam BIN --probe PROCESS=PATH... [--secrets DIR] [--pending-key KEY...]
+    k8s_manifests.py check RENDER.yaml --loam BIN --probe PROCESS=PATH... [--secrets DIR]
     k8s_manifests.py break MUTATION RENDER.yaml OUT.yaml      (a broken copy, to show a check fails)
 
 `check` prints one line per problem and exits 1 when there is any:
@@ -18,8 +18,7 @@
   ..., from the code's constants), etcd's are /health;
 - config: each ConfigMap TOML a loam container reads is accepted by `BIN <process> --config F
   --print-config`, run against a copy of the pod's files (ConfigMap items and Secret keys where the pod
-  mounts them); an error naming a --pending-key (a key of the shared contracts not yet merged) is reported
-  as a warning and the key left out;
+  mounts them);
 - security: every container but the FUSE one runs with the restricted securityContext; the worker's preStop
   hook is exactly the contract's drain command.
 """
@@ -245,7 +244,7 @@ def pod_files(objs, tpl, c, root):
                     f.write(value)
 
 
-def check_configs(objs, loam, secrets_dir, pending, errors, warnings):
+def check_configs(objs, loam, secrets_dir, errors, warnings):
     objs = objs + secret_objects(secrets_dir)
     for w, tpl in pods(objs):
         for c in containers(tpl):
@@ -264,20 +263,19 @@ def check_configs(objs, loam, secrets_dir, pending, errors, warnings):
                 # The pod's absolute paths, under this copy of its files.
                 text = re.sub(r'"(/etc/loam|/var/lib/loam)', lambda m: '"' + root + m.group(1), text)
                 rest = args[1:args.index("--config")] + args[args.index("--config") + 2:]
-                while True:
-                    with open(path, "w") as f:
-                        f.write(text)
-                    out = subprocess.run([loam, process, "--config", path, *rest, "--print-config"],
-                                         capture_output=True, text=True, env={"PATH": os.environ.get("PATH", "")})
-                    if out.returncode == 0:
-                        break
+                with open(path, "w") as f:
+                    f.write(text)
+                # The container's environment too (values from the pod or a Secret as stand-ins): settings
+                # such as LOAM_ADVERTISE_HOST come from there.
+                env = {"PATH": os.environ.get("PATH", "")}
+                for e in c.get("env", []):
+                    value = e.get("value")
+                    env[e["name"]] = re.sub(r"\$\((\w+)\)", "x", value) if value is not None else "x"
+                out = subprocess.run([loam, process, "--config", path, *rest, "--print-config"],
+                                     capture_output=True, text=True, env=env)
+                if out.returncode != 0:
                     err = out.stderr.strip().replace(root, "")
-                    key = next((k for k in pending if f"`{k}`" in err), None)
-                    if key is None:
-                        errors.append(f"config: {name(w)} {c['name']}: `loam {process} --print-config` refuses {config}: {err}")
-                        break
-                    warnings.append(f"config: {config}: {key} is not yet known to this binary (pending contract key)")
-                    text = "\n".join(l for l in text.splitlines() if not re.match(rf"\s*{re.escape(key)}\s*=", l))
+                    errors.append(f"config: {name(w)} {c['name']}: `loam {process} --print-config` refuses {config}: {err}")
 
 
 def secret_objects(secrets_dir):
@@ -331,7 +329,6 @@ def check(argv):
     ap.add_argument("--loam", required=True)
     ap.add_argument("--probe", action="append", default=[])
     ap.add_argument("--secrets")
-    ap.add_argument("--pending-key", action="append", default=[])
     a = ap.parse_args(argv)
     probes = {}
     for p in a.probe:
@@ -344,7 +341,7 @@ def check(argv):
     check_references(objs, a.secrets, errors)
     check_ports(objs, errors)
     check_probes(objs, probes, errors)
-    check_configs(objs, a.loam, a.secrets, a.pending_key, errors, warnings)
+    check_configs(objs, a.loam, a.secrets, errors, warnings)
     check_security(objs, errors)
     for w in warnings:
         print(f"warning: {w}")

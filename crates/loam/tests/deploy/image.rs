@@ -105,19 +105,11 @@ fn the_image_runs_the_coordinator_as_loam_from_its_own_root() {
         .expect("chroot");
     let child = Killed(child);
     let deadline = Instant::now() + Duration::from_secs(60);
-    let health = loop {
-        // TODO(lead): once PROBES merges, /api/v1/health answers 200 and the /api/v1/nodes fallback goes.
-        match status(port, "/api/v1/health", None) {
-            Some(200) => break "/api/v1/health",
-            Some(_) if status(port, "/api/v1/nodes", Some("image-test-admin-token-0123456789")) == Some(200) => {
-                break "/api/v1/nodes";
-            }
-            _ => {}
-        }
-        assert!(Instant::now() < deadline, "the coordinator from the image never answered on port {port}");
+    let health = loam_core::probe_api::COORDINATOR_HEALTH_PATH;
+    while status(port, health, None) != Some(200) {
+        assert!(Instant::now() < deadline, "the coordinator from the image never answered {health} on port {port}");
         std::thread::sleep(Duration::from_millis(200));
-    };
-    eprintln!("the coordinator from the image answered 200 on {health}");
+    }
     assert_eq!(uid_of(child.0.id()), UID, "the coordinator does not run as {UID}");
     assert!(rootfs.join("var/lib/loam/coordinator").is_dir(), "no data under /var/lib/loam");
 }

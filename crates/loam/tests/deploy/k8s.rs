@@ -7,12 +7,11 @@ use super::{LOAM, repo, run_ok};
 use std::path::Path;
 use std::process::Command;
 
-/// The probe endpoints of each process, from the code where it has them.
-// TODO(lead): once PROBES merges, take the coordinator's paths and the worker's ready path from their
-// constants too (the shared contracts name them: /api/v1/health, /api/v1/ready, /v1/ready).
+/// The probe endpoints of each process, from the code.
 fn probes() -> Vec<String> {
-    let worker = [loam_worker::http_api::HEALTH_PATH, "/v1/ready"];
-    let coordinator = ["/api/v1/health", "/api/v1/ready"];
+    use loam_core::probe_api::*;
+    let worker = [WORKER_HEALTH_PATH, WORKER_READY_PATH];
+    let coordinator = [COORDINATOR_HEALTH_PATH, COORDINATOR_READY_PATH];
     let mut out = Vec::new();
     for p in worker {
         out.extend(["--probe".to_string(), format!("worker={p}")]);
@@ -22,10 +21,6 @@ fn probes() -> Vec<String> {
     }
     out
 }
-
-/// Keys of the shared contracts the config files use before their slices merge: an error naming one is a
-/// warning. TODO(lead): empty this once DRAIN (auto-rebalance) has merged.
-const PENDING_KEYS: [&str; 2] = ["auto-rebalance", "auto-rebalance-delay"];
 
 fn python() -> std::path::PathBuf {
     loam_testsupport::s3_server::venv_dir().join("bin/python")
@@ -41,9 +36,6 @@ fn check(render: &Path, secrets: Option<&Path>) -> (bool, String) {
     let mut cmd = Command::new(python());
     cmd.arg(repo().join("scripts/k8s_manifests.py")).arg("check").arg(render).args(["--loam", LOAM]);
     cmd.args(probes());
-    for k in PENDING_KEYS {
-        cmd.args(["--pending-key", k]);
-    }
     if let Some(s) = secrets {
         cmd.arg("--secrets").arg(s);
     }
