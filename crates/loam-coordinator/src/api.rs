@@ -4,6 +4,7 @@
 //! router over the shared `Arc<Coordinator>` state; this module merges them and adds what applies to
 //! all of them: the `404 unknown endpoint` fallback, the `405` fallback for a known path with another
 //! method, and a guard that turns a panicking handler into a `500` body instead of a dropped connection.
+//! Outermost, `leader` sends what only the leader may answer (writes) to the leading Coordinator.
 //! Errors are answered only through [`error::ApiError`], bad input only through [`extract`]'s extractors.
 
 pub mod cache;
@@ -11,6 +12,7 @@ pub mod error;
 pub mod extract;
 pub mod file_index;
 pub mod free;
+pub mod leader;
 pub mod load;
 pub mod mount;
 pub mod nodes;
@@ -63,7 +65,9 @@ pub fn router(coordinator: AppState, guard: loam_auth::Guard) -> Router {
         // Registered after the routes: axum applies it to the routes present when it is called.
         .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn(catch_panic));
-    guard.apply(routes).with_state(coordinator)
+    // Outside the guard: a follower forwards writes with their credentials, and the leader checks them.
+    let forward = middleware::from_fn_with_state(coordinator.clone(), leader::forward_to_leader);
+    guard.apply(routes).layer(forward).with_state(coordinator)
 }
 
 /// Every route with its part of the document, and the finished document.
@@ -71,6 +75,7 @@ fn documented_routes(guard: &loam_auth::Guard) -> (Router<AppState>, utoipa::ope
     let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::base())
         .merge(mount::routes())
         .merge(nodes::routes())
+        .merge(leader::routes())
         .merge(load::routes())
         .merge(free::routes())
         .merge(rebalance::routes())

@@ -1,8 +1,10 @@
 //! The [`Coordinator`]: the services of one coordinator process, shared by every request handler.
 //!
-//! Its background loops are the job runners (`jobs`) and, with `--auto-rebalance`, the loop that starts
-//! rebalances (`auto_rebalance`, started and stopped beside the runners): `serve` resumes the stored running jobs first, and
-//! when shutdown begins it stops them (they persist their progress and resume on the next start). `serve` runs the HTTP server until the caller's shutdown future
+//! Its background loops are the job runners (`jobs`), run only while this Coordinator leads (`leader`), and,
+//! with `--auto-rebalance`, the loop that starts rebalances (`auto_rebalance`, which submits only while this
+//! Coordinator leads): `serve` starts the election, whose winner resumes the stored running jobs; when
+//! shutdown begins it stops them (they persist their progress and resume on the next leader) and gives
+//! leadership up. `serve` runs the HTTP server until the caller's shutdown future
 //! resolves, then stops accepting connections and waits for the requests in flight (graceful shutdown).
 //! The TTL and priority rule services are fields here too; each service has its own API module.
 
@@ -11,12 +13,14 @@ use crate::auto_rebalance;
 use crate::clear_stale;
 use crate::file_index::{self, FileIndex};
 use crate::jobs::{DEFAULT_JOB_RETENTION, DEFAULT_QUOTA_CHECK_INTERVAL, JobService, JobsConfig};
+use crate::leader::{Elector, Fence, LeaderState};
 use crate::mounts::MountService;
 use crate::rules::RuleService;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
 use loam_core::probe_api::Readiness;
 use loam_core::rules::{PriorityRule, QuotaRule, TtlRule};
-use loam_store::{ClusterStore, StoreResult};
+use loam_core::store_keys::coordinator_leader_election;
+use loam_store::{ClusterStore, Election, SoleLeader, StoreResult};
 use loam_ufs::{Mount, UfsPolicy, UfsRegistry};
 use std::collections::BTreeMap;
 use std::future::Future;
@@ -60,6 +64,12 @@ pub struct CoordinatorConfig {
     /// `--auto-rebalance`: a rebalance of `ALL` once the membership changed and then stayed the same this
     /// long (`--auto-rebalance-delay`); `None`: off.
     pub auto_rebalance: Option<Duration>,
+    /// The leader election (`leader`); `None`: this Coordinator always leads (the embedded store).
+    pub election: Option<Arc<dyn Election>>,
+    /// TTL of the leader's lease (`--leader-lease-ttl`).
+    pub leader_lease_ttl: Duration,
+    /// The URL other Coordinators forward writes to and clients are told; `None`: the listener's URL.
+    pub advertise_url: Option<String>,
 }
 
 impl Default for CoordinatorConfig {
@@ -79,6 +89,9 @@ impl Default for CoordinatorConfig {
             file_index_max_entries: crate::file_index::DEFAULT_MAX_ENTRIES as usize,
             ufs_policy: UfsPolicy::default(),
             auto_rebalance: None,
+            election: None,
+            leader_lease_ttl: crate::leader::DEFAULT_LEADER_LEASE_TTL,
+            advertise_url: None,
         }
     }
 }
@@ -96,6 +109,11 @@ pub struct Coordinator {
     peers: loam_client::PeerClient,
     guard: loam_auth::Guard,
     auto_rebalance: Option<Duration>,
+    election: Arc<dyn Election>,
+    fence: Arc<Fence>,
+    leader: LeaderState,
+    leader_lease_ttl: Duration,
+    advertise_url: std::sync::OnceLock<String>,
 }
 
 impl Coordinator {
@@ -125,6 +143,9 @@ impl Coordinator {
             retry_window: cfg.job_retry_window,
         };
         let index = Some(file_index.clone());
+        let election = cfg.election.clone().unwrap_or_else(|| SoleLeader::new(store.clone()));
+        let fence = Arc::new(Fence::new(election.clone()));
+        let leader = LeaderState::new(&coordinator_leader_election(&cfg.cluster_name));
         let jobs = JobService::new(
             store.clone(),
             cfg.cluster_name.clone(),
@@ -133,9 +154,15 @@ impl Coordinator {
             jobs_cfg,
             index,
             peers.clone(),
+            fence.clone(),
         )
         .expect("building the job service");
         let (cluster_name, auto_rebalance) = (cfg.cluster_name, cfg.auto_rebalance);
+        let leader_lease_ttl = cfg.leader_lease_ttl;
+        let advertise_url = std::sync::OnceLock::new();
+        if let Some(url) = cfg.advertise_url {
+            let _ = advertise_url.set(url);
+        }
         Arc::new(Self {
             store,
             cluster_name,
@@ -148,6 +175,11 @@ impl Coordinator {
             peers,
             guard,
             auto_rebalance,
+            election,
+            fence,
+            leader,
+            leader_lease_ttl,
+            advertise_url,
         })
     }
 
@@ -168,10 +200,22 @@ impl Coordinator {
         if let Err(e) = self.mounts.publish_static().await {
             tracing::error!("cannot publish the static mount table: {e}");
         }
-        if let Err(e) = self.jobs.start().await {
-            tracing::error!("cannot resume the stored jobs: {e}");
-        }
-        // Runs where the job runners run, and stops with them.
+        // The jobs run only on the leader: the elector resumes them when this Coordinator leads.
+        let (stop_elector, stop_rx) = tokio::sync::watch::channel(false);
+        let me = self.clone();
+        let url = self.advertise_url.get_or_init(|| addr.to_string()).clone();
+        let elector = tokio::spawn(async move {
+            let elector = Elector {
+                store: me.store.clone(),
+                election: me.election.clone(),
+                fence: me.fence.clone(),
+                state: me.leader.clone(),
+                name: coordinator_leader_election(&me.cluster_name),
+                ttl: me.leader_lease_ttl,
+            };
+            elector.run(url, &me.jobs, stop_rx).await;
+        });
+        // Runs on every Coordinator; it submits only while this one leads.
         let (stop_auto, stopped) = tokio::sync::watch::channel(false);
         let auto = self.auto_rebalance.map(|delay| auto_rebalance::spawn(self.clone(), delay, stopped));
         // Rebuilt in the background so an unreachable worker does not hold the API back.
@@ -186,11 +230,13 @@ impl Coordinator {
             shutdown.await;
             stop_auto.send_replace(true);
             me.jobs.begin_shutdown();
+            let _ = stop_elector.send(true);
         };
         let served = listener.serve(self.router(), shutdown).await;
         if let Some(auto) = auto {
             let _ = auto.await;
         }
+        let _ = elector.await;
         self.jobs.shutdown().await;
         rebuild.abort();
         let _ = rebuild.await;
@@ -200,17 +246,30 @@ impl Coordinator {
     }
 
     /// Whether this Coordinator can serve the API: the cluster store answers within
-    /// [`READY_CHECK_TIMEOUT`]. The one readiness function of the process (`/api/v1/ready`); HA adds its
-    /// leader condition here.
+    /// [`READY_CHECK_TIMEOUT`] and a leader is known (this one or another, which writes are forwarded to).
+    /// The one readiness function of the process (`/api/v1/ready`).
     pub async fn readiness(&self) -> Readiness {
         match tokio::time::timeout(READY_CHECK_TIMEOUT, self.store.revision()).await {
-            Ok(Ok(_)) => Readiness::ready(),
+            Ok(Ok(_)) => match self.leader.readiness() {
+                Ok(()) => Readiness::ready(),
+                Err(why) => Readiness::not_ready(why),
+            },
             Ok(Err(e)) => Readiness::not_ready(format!("cluster store unreachable: {e}")),
             Err(_) => Readiness::not_ready(format!(
                 "cluster store unreachable: no answer within {}s",
                 READY_CHECK_TIMEOUT.as_secs_f32()
             )),
         }
+    }
+
+    /// Which Coordinator leads, as this one knows it (forwarding, readiness, `/api/v1/coordinators`).
+    pub fn leader(&self) -> &LeaderState {
+        &self.leader
+    }
+
+    /// The URL this Coordinator announces in the election (`None` until it serves: its listener's URL).
+    pub fn advertise_url(&self) -> Option<&str> {
+        self.advertise_url.get().map(String::as_str)
     }
 
     /// The cluster name.

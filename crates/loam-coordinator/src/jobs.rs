@@ -7,6 +7,9 @@
 //!   a restarted coordinator finds every job; a job that was `RUNNING` or `VERIFYING` is resumed by
 //!   [`JobService::start`] from its persisted listing cursor (see `record` and `tracker`). While a job runs
 //!   its record lives in memory ([`job::Job`]) and the store copy trails it by at most a second.
+//! - **Only the leader runs jobs** (`crate::leader`): it calls [`JobService::start`] when it becomes leader
+//!   and [`JobService::step_down`] when it loses the lease; job records are written through the leader
+//!   fence, so a former leader cannot overwrite what the new one resumed.
 //! - **Runners** (`runner`) are background tasks, one per running job. [`JobService::begin_shutdown`]
 //!   signals them all and [`JobService::shutdown`] waits for them; they persist their checkpoint and leave
 //!   the state as it was, so the next coordinator continues.
@@ -65,6 +68,7 @@ mod verify;
 pub mod workers;
 
 use crate::file_index::FileIndex;
+use crate::leader::Fence;
 use crate::mounts::{MountService, MountServiceError};
 use crate::quota::QuotaSnapshot;
 use crate::rules::{RuleError, RuleService};
@@ -198,12 +202,14 @@ impl JobService {
         cfg: JobsConfig,
         file_index: Option<Arc<FileIndex>>,
         peers: loam_client::PeerClient,
+        fence: Arc<Fence>,
     ) -> Result<Self, JobError> {
         let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts, Default::default());
         let workers = WorkerClient::new(peers);
         let quota = RuleService::new(store.clone(), cluster.clone(), cfg.quota_enabled);
         let ctx = Arc::new(JobsCtx {
             store,
+            fence,
             cluster,
             mounts,
             ufs,
@@ -242,6 +248,18 @@ impl JobService {
         self.shutting_down.store(true, std::sync::atomic::Ordering::SeqCst);
         for job in self.running.lock().values() {
             job.request_stop(Stop::Shutdown);
+        }
+    }
+
+    /// Stops every runner (their jobs stay `RUNNING`) and forgets them, without ending the service: this
+    /// Coordinator lost its leadership; [`start`](Self::start) resumes the jobs if it leads again.
+    pub async fn step_down(&self) {
+        let jobs: Vec<Arc<Job>> = self.running.lock().drain().map(|(_, j)| j).collect();
+        for job in &jobs {
+            job.request_stop(Stop::Shutdown);
+        }
+        for job in jobs {
+            job.join().await;
         }
     }
 
@@ -350,7 +368,7 @@ impl JobService {
                     let mut old = self.record(old.kind, &old.id).await?;
                     old.state = JobState::Running;
                     let job = self.spawn(old.clone());
-                    job.persist(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
+                    job.persist(&self.ctx.fence, &self.ctx.cluster).await?;
                     tracing::info!(job = %old.id, "resuming stopped job");
                 }
                 return Ok(Submitted::Existing(old.id));
@@ -358,7 +376,7 @@ impl JobService {
         }
         self.check_quota(&rec).await?;
         let id = rec.id.clone();
-        Job::new(rec.clone()).persist(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
+        Job::new(rec.clone()).persist(&self.ctx.fence, &self.ctx.cluster).await?;
         self.spawn(rec);
         tracing::info!(job = %id, "job submitted");
         Ok(Submitted::New(id))
@@ -384,7 +402,7 @@ impl JobService {
                     // Stored as running but not run here (a shutdown is under way): record the stop.
                     let mut r = r;
                     r.state = JobState::Stopped;
-                    Job::new(r).persist(self.ctx.store.as_ref(), &self.ctx.cluster).await?;
+                    Job::new(r).persist(&self.ctx.fence, &self.ctx.cluster).await?;
                     Ok(())
                 }
                 Ok(_) | Err(JobError::NotFound(_)) => Err(JobError::Gone),
@@ -452,7 +470,8 @@ impl JobService {
     async fn drop_expired(&self, rec: &JobRecord) {
         self.running.lock().remove(&rec.id);
         let key = job_key(&self.ctx.cluster, rec.kind, &rec.id);
-        if let Err(e) = self.ctx.store.delete(&key).await {
+        // Fenced: a follower leaves expired jobs to the leader.
+        if let Err(e) = self.ctx.fence.delete(&key).await {
             tracing::warn!(job = %rec.id, "cannot delete an expired job: {e}");
         }
         let _ = std::fs::remove_file(failed_list::path(&self.ctx, &rec.id));

@@ -13,6 +13,7 @@ pub mod clear_stale;
 pub mod coordinator;
 pub mod file_index;
 pub mod jobs;
+pub mod leader;
 pub mod mounts;
 pub mod quota;
 pub mod rules;

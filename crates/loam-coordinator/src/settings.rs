@@ -17,6 +17,7 @@ use loam_config::{ConfigError, Group, HumaneDuration, Layered, NodeSettings, val
 use loam_ufs::policy::{EndpointPattern, LocalRoots};
 use loam_ufs::{Mount, MountOptions, UfsPolicy};
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 /// Default Coordinator REST API port.
 pub const DEFAULT_PORT: u16 = 19999;
@@ -68,6 +69,10 @@ pub struct CoordinatorSettings {
     /// rebalance; a change meanwhile starts the wait again.
     #[arg(long, value_name = "DURATION")]
     pub auto_rebalance_delay: Option<HumaneDuration>,
+    /// TTL of the leader's etcd lease when several Coordinators share one etcd: a leader that dies is
+    /// replaced within it (the leader renews it every third of it).
+    #[arg(long, value_name = "DURATION")]
+    pub leader_lease_ttl: Option<HumaneDuration>,
     /// A static mount table (file only: `[[mount]]` entries).
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -104,6 +109,7 @@ impl Group for CoordinatorSettings {
             file_index_max_entries: Some(crate::file_index::DEFAULT_MAX_ENTRIES),
             auto_rebalance: Some(false),
             auto_rebalance_delay: Some(crate::auto_rebalance::DEFAULT_AUTO_REBALANCE_DELAY.into()),
+            leader_lease_ttl: Some(crate::leader::DEFAULT_LEADER_LEASE_TTL.into()),
             mount: None,
         }
     }
@@ -163,6 +169,10 @@ impl CoordinatorConfig {
             file_index_max_entries: c.file_index_max_entries.map_or(d.file_index_max_entries, |m| m as usize),
             ufs_policy,
             auto_rebalance: auto_rebalance(s)?,
+            election: None,
+            // etcd counts leases in whole seconds: less than one would be rounded up anyway.
+            leader_lease_ttl: c.leader_lease_ttl.map_or(d.leader_lease_ttl, |t| t.0).max(Duration::from_secs(1)),
+            advertise_url: None,
         })
     }
 }

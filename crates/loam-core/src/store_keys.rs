@@ -35,3 +35,9 @@ pub fn quota_usage_prefix(cluster: &str) -> String {
 pub fn quota_usage_key(cluster: &str, worker: &str) -> String {
     format!("{}{worker}", quota_usage_prefix(cluster))
 }
+
+/// The election name of the Coordinators' leader (etcd's election API): `/loam/<cluster>/coordinator-leader`;
+/// each candidate's key is under it, and the leader's value is its advertised URL.
+pub fn coordinator_leader_election(cluster: &str) -> String {
+    format!("/loam/{cluster}/coordinator-leader")
+}

@@ -19,6 +19,7 @@
 //!   so a wrong password, an untrusted server or a refused client certificate fail the start.
 
 mod convert;
+mod election;
 mod keys;
 mod security;
 mod watch;

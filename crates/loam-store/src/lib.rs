@@ -1,8 +1,10 @@
 //! The cluster store: membership, mounts, rules and jobs live here. One trait, [`ClusterStore`], with
 //! etcd's semantics (revisions, prefix listing, watches, compare-and-set, leases) and two backends:
 //! embedded (redb, one process: `loam local`) and etcd (distributed). Both pass the same behaviour
-//! tests (`testkit`). This crate knows nothing about jobs or HTTP.
+//! tests (`testkit`). Leader election (`election`) sits beside it: etcd's election API, or the sole
+//! leader of an embedded store. This crate knows nothing about jobs or HTTP.
 
+pub mod election;
 pub mod embedded;
 pub mod error;
 pub mod etcd;
@@ -11,6 +13,7 @@ pub mod membership;
 pub mod quota_usage;
 pub mod testkit;
 
+pub use election::{Election, Fenced, SoleLeader, Term};
 pub use embedded::{EmbeddedOptions, EmbeddedStore};
 pub use error::{StoreError, StoreResult};
 pub use etcd::{EtcdOptions, EtcdSecurity, EtcdStore};

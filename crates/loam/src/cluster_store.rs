@@ -9,7 +9,7 @@ use anyhow::Context;
 use clap::Args;
 use loam_config::{ConfigError, NodeSettings};
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
-use loam_store::{ClusterStore, EmbeddedStore, EtcdOptions, EtcdSecurity, EtcdStore, StoreError};
+use loam_store::{ClusterStore, Election, EmbeddedStore, EtcdOptions, EtcdSecurity, EtcdStore, StoreError};
 use std::fmt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
@@ -121,9 +121,17 @@ impl StoreBackend {
 
     /// Opens (embedded) or connects to (etcd) the store.
     pub async fn open(&self) -> anyhow::Result<Arc<dyn ClusterStore>> {
+        Ok(self.open_with_election().await?.0)
+    }
+
+    /// The store and, on etcd, its leader election (`None`: the embedded store's single process leads).
+    pub async fn open_with_election(&self) -> anyhow::Result<(Arc<dyn ClusterStore>, Option<Arc<dyn Election>>)> {
         match self {
-            Self::Etcd(endpoints, security) => connect_etcd(endpoints, security).await,
-            Self::Embedded(path) => open_embedded(path),
+            Self::Etcd(endpoints, security) => {
+                let store = connect_etcd_store(endpoints, security).await?;
+                Ok((store.clone(), Some(store)))
+            }
+            Self::Embedded(path) => Ok((open_embedded(path)?, None)),
         }
     }
 }
@@ -139,6 +147,10 @@ impl fmt::Display for StoreBackend {
 
 /// Connects to etcd at `endpoints` with its TLS and user; a TLS or authentication failure is an error here.
 pub async fn connect_etcd(endpoints: &[String], security: &EtcdSecurity) -> anyhow::Result<Arc<dyn ClusterStore>> {
+    Ok(connect_etcd_store(endpoints, security).await?)
+}
+
+async fn connect_etcd_store(endpoints: &[String], security: &EtcdSecurity) -> anyhow::Result<Arc<EtcdStore>> {
     let options = EtcdOptions { security: security.clone(), ..EtcdOptions::default() };
     match EtcdStore::connect(endpoints.to_vec(), options).await {
         Ok(store) => Ok(store),

@@ -183,12 +183,17 @@ pub async fn start(plan: &CoordinatorPlan) -> anyhow::Result<CoordinatorServer> 
 async fn start_on(plan: &CoordinatorPlan, store: Option<Arc<dyn ClusterStore>>) -> anyhow::Result<CoordinatorServer> {
     assembly::create_data_dir(&plan.data_dir)?;
     assembly::install_client_tls(&plan.listener)?;
-    let store = match store {
-        Some(s) => s,
-        None => plan.store.open().await?,
-    };
-    assembly::start_coordinator(store, UfsRegistry::new(), plan.config.clone(), &plan.host, plan.port, &plan.listener)
-        .await
+    // The startup wait's connection proved that etcd answers; the election needs etcd's store as its own
+    // type, so the store is opened again here.
+    drop(store);
+    let (store, election) = plan.store.open_with_election().await?;
+    let mut config = plan.config.clone();
+    config.election = election;
+    // What the other Coordinators forward writes to: the advertised address (port 0: known once bound).
+    if plan.port != 0 {
+        config.advertise_url = Some(plan.advertised_url(plan.port));
+    }
+    assembly::start_coordinator(store, UfsRegistry::new(), config, &plan.host, plan.port, &plan.listener).await
 }
 
 #[cfg(test)]

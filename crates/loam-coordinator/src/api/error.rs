@@ -8,7 +8,7 @@
 //! **Decision:** a dependency that cannot be reached (`Unavailable`: the cluster store, etcd, above all)
 //! answers `503`, so a client can tell "try again" from a fault; the message says what is unreachable
 //! (`cluster store unreachable: …`). Every other server-side failure (`Corrupt`, `Internal`) answers
-//! `500`, the server error the spec's tables list. Every operation documents the `503` once
+//! `500`, the server error the spec's tables list. A `503` carries `Retry-After`. Every operation documents the `503` once
 //! (`openapi::finish`).
 
 use crate::file_index::FileIndexError;
@@ -16,11 +16,15 @@ use crate::jobs::JobError;
 use crate::mounts::MountServiceError;
 use crate::rules::RuleError;
 use axum::Json;
-use axum::http::StatusCode;
+use axum::http::header::RETRY_AFTER;
+use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use loam_core::ErrorKind;
 use loam_core::coordinator_api::StatusBody;
 use loam_store::StoreError;
+
+/// The `Retry-After` of every `503`, in seconds: a store or leader outage is short, or is not fixed by waiting.
+pub const RETRY_AFTER_SECS: u16 = 1;
 
 /// Why a request failed, as the user sees it.
 #[derive(Debug, thiserror::Error)]
@@ -84,6 +88,9 @@ pub enum ApiError {
     /// `/api/v1/cache` with an `op` other than `clear-stale`.
     #[error("OP not implemented")]
     OpNotImplemented,
+    /// A write reached a Coordinator that does not lead, and no leader is known or reachable (`api::leader`).
+    #[error("no Coordinator leader: {0}")]
+    NoLeader(String),
     /// A bug: a handler panicked or an invariant broke.
     #[error("internal error: {0}")]
     Internal(String),
@@ -108,6 +115,7 @@ impl ApiError {
             ApiError::Store(e) => e.kind(),
             ApiError::Jobs(e) => e.kind(),
             ApiError::Rules(e) => e.kind(),
+            ApiError::NoLeader(_) => ErrorKind::Unavailable,
             ApiError::Internal(_) => ErrorKind::Internal,
             // Unreachable or failing: try again (`503`); any other answer is a fault of the cluster's setup.
             ApiError::Worker(e) if e.is_retryable() => ErrorKind::Unavailable,
@@ -147,7 +155,12 @@ impl IntoResponse for ApiError {
         } else {
             tracing::debug!(%status, error = %message, "request refused");
         }
-        (status, Json(StatusBody { status: message })).into_response()
+        let mut response = (status, Json(StatusBody { status: message })).into_response();
+        // A 503 passes (the store or a leader is back): say when to try again.
+        if status == StatusCode::SERVICE_UNAVAILABLE {
+            response.headers_mut().insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECS));
+        }
+        response
     }
 }
 
@@ -180,6 +193,7 @@ mod tests {
             (FileIndexError::Disabled.into(), 404),
             (ApiError::NotIndexed("s3://b/f".into()), 404),
             (ApiError::OpNotImplemented, 501),
+            (ApiError::NoLeader("none".into()), 503),
         ];
         for (err, status) in cases {
             assert_eq!(err.status().as_u16(), status, "{err}");

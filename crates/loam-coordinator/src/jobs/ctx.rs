@@ -1,4 +1,4 @@
-//! What the runners of one Coordinator's jobs share: the cluster store and cluster name, the mount service
+//! What the runners of one Coordinator's jobs share: the cluster store, the leader fence and cluster name, the mount service
 //! and UFS registry (listings), the client of the workers' task API, the Coordinator's data directory (the
 //! failed-file lists and rebalance plans), the global file index (rebalance hints), the quota rules and
 //! the reservations of running loads. [`super::JobService`] builds it once; every runner borrows it.
@@ -6,6 +6,7 @@
 use super::reservations::Reservations;
 use super::workers::WorkerClient;
 use crate::file_index::FileIndex;
+use crate::leader::Fence;
 use crate::mounts::MountService;
 use crate::rules::RuleService;
 use loam_core::rules::QuotaRule;
@@ -18,6 +19,8 @@ use std::time::Duration;
 /// What runners share.
 pub struct JobsCtx {
     pub(super) store: Arc<dyn ClusterStore>,
+    /// Job records are written through it: only while this Coordinator leads.
+    pub(super) fence: Arc<Fence>,
     pub(super) cluster: String,
     pub(super) mounts: MountService,
     pub(super) ufs: UfsRegistry,

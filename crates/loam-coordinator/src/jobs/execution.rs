@@ -199,7 +199,7 @@ impl Execution<'_> {
                 }
                 _ = tick.tick() => {
                     self.checkpoint();
-                    if let Err(e) = self.job.persist(self.ctx.store.as_ref(), &self.ctx.cluster).await {
+                    if let Err(e) = self.job.persist(&self.ctx.fence, &self.ctx.cluster).await {
                         tracing::warn!("cannot persist job progress (will retry): {e}");
                     }
                 }

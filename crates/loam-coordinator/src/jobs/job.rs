@@ -1,10 +1,12 @@
 //! One job in memory while it runs: its record behind a lock, a watch that wakes `sync` waiters on each
 //! change, the stop signal its runner listens to, and the runner's task. The record is written to the
-//! store by [`Job::persist`] (each second while running, and at every state change).
+//! store by [`Job::persist`] (each second while running, and at every state change), fenced by the
+//! Coordinator's leadership.
 
 use super::record::{JobKind, JobRecord};
+use crate::leader::Fence;
 use loam_core::store_keys::jobs_prefix;
-use loam_store::{ClusterStore, StoreError};
+use loam_store::StoreError;
 use parking_lot::Mutex;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -83,11 +85,13 @@ impl Job {
 
     /// Writes the record to the store, with the time of the current run so far counted in `elapsed_ms`
     /// (`JobRecord::stored`): a coordinator killed mid-run resumes the count from its last persist.
-    pub async fn persist(&self, store: &dyn ClusterStore, cluster: &str) -> Result<(), StoreError> {
+    /// Written through `fence`: only while this Coordinator leads (`crate::leader`), so a former leader
+    /// never overwrites the progress of the job the new leader resumed.
+    pub async fn persist(&self, fence: &Fence, cluster: &str) -> Result<(), StoreError> {
         let rec = self.snapshot().stored();
         let value =
             serde_json::to_vec(&rec).map_err(|e| StoreError::Other(format!("cannot encode job {}: {e}", rec.id)))?;
-        store.put(&job_key(cluster, rec.kind, &rec.id), value.into(), None).await?;
+        fence.put(&job_key(cluster, rec.kind, &rec.id), value.into()).await?;
         Ok(())
     }
 

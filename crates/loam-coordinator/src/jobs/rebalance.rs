@@ -110,7 +110,7 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
                 }
                 r.rebalance.plan = Some(summary.clone());
             });
-            if let Err(e) = job.persist(ctx.store.as_ref(), &ctx.cluster).await {
+            if let Err(e) = job.persist(&ctx.fence, &ctx.cluster).await {
                 tracing::warn!(job = %rec.id, "cannot persist the plan summary (will retry): {e}");
             }
             summary

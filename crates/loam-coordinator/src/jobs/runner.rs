@@ -57,7 +57,7 @@ pub async fn run(ctx: Arc<JobsCtx>, job: Arc<Job>) {
             Err(e) => tracing::warn!(job = %rec.id, "cannot write the failed-file list: {e}"),
         }
     }
-    if let Err(e) = job.persist(ctx.store.as_ref(), &ctx.cluster).await {
+    if let Err(e) = job.persist(&ctx.fence, &ctx.cluster).await {
         tracing::error!(job = %rec.id, "cannot persist the job's final state: {e}");
     }
     tracing::info!(job = %rec.id, state = rec.state.as_str(), "job run ended");

@@ -42,7 +42,7 @@ pub(super) async fn verify(
         r.running_state = "VERIFYING".into();
         r.id.clone()
     });
-    if let Err(e) = job.persist(ctx.store.as_ref(), &ctx.cluster).await {
+    if let Err(e) = job.persist(&ctx.fence, &ctx.cluster).await {
         tracing::warn!(job = %id, "cannot persist the job: {e}");
     }
     let mut failed = failed_list::read(&failed_list::path(ctx, &id));
