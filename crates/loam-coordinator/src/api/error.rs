@@ -201,6 +201,15 @@ mod tests {
     }
 
     #[test]
+    fn a_503_says_when_to_retry() {
+        let r = ApiError::NoLeader("none is elected yet".into()).into_response();
+        assert_eq!(r.status(), 503);
+        assert_eq!(r.headers()[RETRY_AFTER], RETRY_AFTER_SECS.to_string().as_str());
+        let r = ApiError::InvalidInput("x".into()).into_response();
+        assert!(!r.headers().contains_key(RETRY_AFTER), "only a 503 asks for a retry");
+    }
+
+    #[test]
     fn bad_input_reads_as_required_parameters() {
         let e = ApiError::MissingParameters("missing field `ufs`".into());
         assert_eq!(e.to_string(), "Required parameters not provided: missing field `ufs`");

@@ -9,8 +9,10 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use etcd_client::{Compare, CompareOp, LeaderKey, ResignOptions, Txn, TxnOp};
 
-/// gRPC `NotFound`: etcd's "election: no leader".
+/// gRPC `NotFound`, which some etcd releases answer when nobody leads.
 const NOT_FOUND: i32 = 5;
+/// etcd's message when nobody leads.
+const NO_LEADER: &str = "election: no leader";
 
 impl EtcdStore {
     async fn fenced(&self, term: &Term, op: TxnOp) -> StoreResult<Fenced> {
@@ -37,7 +39,12 @@ impl Election for EtcdStore {
         let timeout = self.options.request_timeout;
         match tokio::time::timeout(timeout, client.leader(name)).await {
             Err(_) => Err(StoreError::Unavailable(format!("etcd did not answer within {timeout:?}"))),
-            Ok(Err(etcd_client::Error::GRpcStatus(s))) if i32::from(s.code()) == NOT_FOUND => Ok(None),
+            // etcd answers "election: no leader" with code Unknown (older releases: NotFound).
+            Ok(Err(etcd_client::Error::GRpcStatus(s)))
+                if i32::from(s.code()) == NOT_FOUND || s.message().contains(NO_LEADER) =>
+            {
+                Ok(None)
+            }
             Ok(Err(e)) => Err(store_error(e, None, None)),
             Ok(Ok(resp)) => resp.kv().map(|kv| value_text(kv.value())).transpose(),
         }

@@ -157,21 +157,7 @@ impl Cluster {
         let log = log_path(self.dir.path(), "coordinator");
         let mut last = String::new();
         for _ in 0..START_ATTEMPTS {
-            let mut args = strings(&[
-                "coordinator",
-                "--etcd",
-                &self.etcd_url(),
-                "--host",
-                "127.0.0.1",
-                "--port",
-                &self.coordinator_port.to_string(),
-                "--data-dir",
-                &data_dir.display().to_string(),
-                // The tests' file:// UFSs are temp dirs.
-                "--allow-local-ufs",
-                &std::env::temp_dir().display().to_string(),
-            ]);
-            args.extend(self.etcd_flags.iter().cloned());
+            let args = self.coordinator_args(self.coordinator_port, &data_dir);
             match server(&args, &log) {
                 Ok(s) => {
                     assert!(
@@ -191,6 +177,43 @@ impl Cluster {
             }
         }
         panic!("the coordinator did not start: {last}");
+    }
+
+    fn coordinator_args(&self, port: u16, data_dir: &std::path::Path) -> Vec<String> {
+        let mut args = strings(&[
+            "coordinator",
+            "--etcd",
+            &self.etcd_url(),
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--data-dir",
+            &data_dir.display().to_string(),
+            // The tests' file:// UFSs are temp dirs.
+            "--allow-local-ufs",
+            &std::env::temp_dir().display().to_string(),
+            // Short, so a killed leader is replaced quickly.
+            "--leader-lease-ttl",
+            "3s",
+        ]);
+        args.extend(self.etcd_flags.iter().cloned());
+        args
+    }
+
+    /// Starts another Coordinator (`name` names its log and data directory) on the cluster's etcd, on a
+    /// port of its own; its process and URL. It follows the cluster's first Coordinator while that leads.
+    pub fn start_another_coordinator(&self, name: &str) -> (Server, String) {
+        let mut last = String::new();
+        for _ in 0..START_ATTEMPTS {
+            let port = loam_testsupport::free_port();
+            let args = self.coordinator_args(port, &self.dir.path().join(name));
+            match server(&args, &log_path(self.dir.path(), name)) {
+                Ok(s) => return (s, format!("http://127.0.0.1:{port}")),
+                Err(e) => last = e,
+            }
+        }
+        panic!("coordinator {name} did not start: {last}");
     }
 
     /// Stops the coordinator with `signal` ("-INT" waits for a clean exit; "-9" kills it outright).

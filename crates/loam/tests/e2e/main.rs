@@ -16,6 +16,7 @@ mod alluxiofs;
 mod cluster_ops_cli;
 mod distributed;
 mod fuse;
+mod ha;
 mod job_cli;
 mod local_cli;
 mod openapi;
