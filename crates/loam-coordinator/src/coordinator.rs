@@ -135,16 +135,17 @@ impl Coordinator {
         let peers = loam_client::PeerClient::build(cfg.auth.cluster_token.clone())
             .expect("building the coordinator's HTTP client");
         let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), api::access, false);
+        let election = cfg.election.clone().unwrap_or_else(|| SoleLeader::new(store.clone()));
+        let fence = Arc::new(Fence::new(election.clone()));
         let jobs_cfg = JobsConfig {
             data_dir: cfg.data_dir,
             retention: cfg.job_retention,
             quota_enabled: cfg.quota_enabled,
             quota_check_interval: cfg.quota_check_interval,
             retry_window: cfg.job_retry_window,
+            fence: fence.clone(),
         };
         let index = Some(file_index.clone());
-        let election = cfg.election.clone().unwrap_or_else(|| SoleLeader::new(store.clone()));
-        let fence = Arc::new(Fence::new(election.clone()));
         let leader = LeaderState::new(&coordinator_leader_election(&cfg.cluster_name));
         let jobs = JobService::new(
             store.clone(),
@@ -154,7 +155,6 @@ impl Coordinator {
             jobs_cfg,
             index,
             peers.clone(),
-            fence.clone(),
         )
         .expect("building the job service");
         let (cluster_name, auto_rebalance) = (cfg.cluster_name, cfg.auto_rebalance);

@@ -180,6 +180,8 @@ pub struct JobsConfig {
     pub quota_check_interval: Duration,
     /// How long the files of an unreachable worker are retried (see `execution`).
     pub retry_window: Duration,
+    /// Job records are written through it: only while this Coordinator leads (`crate::leader`).
+    pub fence: Arc<Fence>,
 }
 
 /// The load, free and rebalance jobs of one coordinator.
@@ -202,14 +204,13 @@ impl JobService {
         cfg: JobsConfig,
         file_index: Option<Arc<FileIndex>>,
         peers: loam_client::PeerClient,
-        fence: Arc<Fence>,
     ) -> Result<Self, JobError> {
         let mounts = MountService::new(store.clone(), cluster.clone(), ufs.clone(), static_mounts, Default::default());
         let workers = WorkerClient::new(peers);
         let quota = RuleService::new(store.clone(), cluster.clone(), cfg.quota_enabled);
         let ctx = Arc::new(JobsCtx {
             store,
-            fence,
+            fence: cfg.fence,
             cluster,
             mounts,
             ufs,
