@@ -218,6 +218,11 @@ impl Coordinator {
         // Runs on every Coordinator; it submits only while this one leads.
         let (stop_auto, stopped) = tokio::sync::watch::channel(false);
         let auto = self.auto_rebalance.map(|delay| auto_rebalance::spawn(self.clone(), delay, stopped));
+        // Serve once the election has an outcome (this one leads, or another is known), so a Coordinator
+        // that is elected at once (always the embedded store's) answers its first write itself; at most
+        // one lease TTL, so an unreachable etcd does not keep the API (and its readiness probe) down.
+        let mut view = self.leader.subscribe();
+        let _ = tokio::time::timeout(self.leader_lease_ttl, view.wait_for(|l| l.leader.is_some())).await;
         // Rebuilt in the background so an unreachable worker does not hold the API back.
         let me = self.clone();
         let rebuild = tokio::spawn(async move {

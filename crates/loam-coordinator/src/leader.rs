@@ -107,7 +107,12 @@ impl Fence {
     }
 
     fn term(&self) -> StoreResult<Term> {
-        self.term.lock().clone().ok_or_else(not_leader)
+        match self.term.lock().clone() {
+            Some(t) => Ok(t),
+            // The sole user of its store leads from the start (the job service used without `serve`, too).
+            None if self.election.sole() => Ok(Term { name: String::new(), key: String::new(), revision: 0, lease: 0 }),
+            None => Err(not_leader()),
+        }
     }
 
     /// Puts `value` at `key` while this process leads.

@@ -58,6 +58,11 @@ pub trait Election: Send + Sync + std::fmt::Debug + 'static {
 
     /// Deletes `key` only while `term` leads.
     async fn delete_fenced(&self, term: &Term, key: &str) -> StoreResult<Fenced>;
+
+    /// Whether this process leads without campaigning (the sole user of its store): fenced writes need no term.
+    fn sole(&self) -> bool {
+        false
+    }
 }
 
 /// The election of a store only one process uses (the embedded store): that process always leads.
@@ -101,6 +106,10 @@ impl Election for SoleLeader {
 
     async fn delete_fenced(&self, _term: &Term, key: &str) -> StoreResult<Fenced> {
         self.store.delete(key).await.map(|_| Fenced::Done)
+    }
+
+    fn sole(&self) -> bool {
+        true
     }
 }
 
