@@ -166,6 +166,11 @@ impl Cluster {
                         s.banner
                     );
                     self.coordinator = Some(s);
+                    // After a `kill -9` the dead one's leader lease lasts its TTL: writes wait for this one to lead.
+                    let url = format!("{}/api/v1/coordinators", self.coordinator_url());
+                    wait_until("the coordinator leads", CAP, || {
+                        http::get(&url).ok().filter(|a| a.text().contains(r#""leading":true"#)).map(drop)
+                    });
                     return;
                 }
                 // Only a first start may move: a restarted coordinator must keep its URL.
