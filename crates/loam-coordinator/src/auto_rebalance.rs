@@ -76,7 +76,9 @@ pub fn spawn(c: Arc<Coordinator>, delay: Duration, mut shutdown: watch::Receiver
             match live_workers(c.store().as_ref(), c.cluster_name()).await {
                 Ok(live) => {
                     let set = live.iter().map(|w| w.id.to_string()).collect();
-                    if settle.observe(set, Instant::now()) {
+                    // Every Coordinator watches; only the leader, which runs the jobs, submits (a follower
+                    // that becomes leader submits what is still owed).
+                    if settle.observe(set, Instant::now()) && c.leader().get().leading {
                         submit(c.jobs(), &mut settle).await;
                     }
                 }

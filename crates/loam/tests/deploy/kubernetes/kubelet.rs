@@ -105,11 +105,6 @@ impl Node {
         node
     }
 
-    /// The host index of pod `name`.
-    pub fn pod(&self, name: &str) -> usize {
-        self.pods.iter().position(|p| p.name == name).unwrap_or_else(|| panic!("no pod {name}"))
-    }
-
     /// The host index of extra host `name`.
     pub fn extra(&self, name: &str) -> usize {
         self.pods.len() + self.extra.iter().position(|e| e == name).unwrap_or_else(|| panic!("no host {name}"))
@@ -292,15 +287,6 @@ impl Node {
             self.running.push((i, name, server));
         }
         restarted
-    }
-
-    /// `kill -9` of every container of pod `i`.
-    pub fn kill_pod(&mut self, i: usize) {
-        let (gone, kept) = std::mem::take(&mut self.running).into_iter().partition(|(p, _, _)| *p == i);
-        self.running = kept;
-        for (_, _, s) in gone {
-            s.kill9();
-        }
     }
 
     /// The process id of pod `i`'s container `name`.
