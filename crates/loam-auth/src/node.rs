@@ -30,21 +30,7 @@ impl NodeAuth {
             providers.push(Arc::new(TokenFile::open(path).map_err(|e| invalid("auth-token-file", e))?));
         }
         if let Some(jwks) = &n.jwks_file {
-            let Some(audience) = n.jwt_audience.clone().filter(|a| !a.is_empty()) else {
-                return Err(ConfigError::Invalid(format!(
-                    "{} needs {}: a JWT is only accepted for this audience",
-                    node.named("jwks-file"),
-                    node.named("jwt-audience")
-                )));
-            };
-            let mut subject_roles = Vec::new();
-            for entry in n.jwt_subject_role.iter().flatten() {
-                let (subject, role) = entry
-                    .rsplit_once('=')
-                    .ok_or_else(|| invalid("jwt-subject-role", format!("expected SUBJECT=ROLE, got {entry:?}")))?;
-                let role: Role = role.parse().map_err(|e| invalid("jwt-subject-role", e))?;
-                subject_roles.push((subject.to_string(), role));
-            }
+            let (audience, subject_roles) = jwt_settings(node)?;
             let cfg = JwtConfig {
                 jwks: jwks.clone(),
                 audience,
@@ -62,17 +48,24 @@ impl NodeAuth {
         Ok(Self { authenticator: Authenticator::new(providers), cluster_token })
     }
 
+    /// What can be checked of the authentication settings before the files they name exist: a process
+    /// that waits for a late Secret file (Kubernetes) must not wait for settings that can never work.
+    pub fn check_settings(node: &Layered<NodeSettings>, process: &str) -> Result<(), ConfigError> {
+        let n = &node.value;
+        if n.auth_token_file.is_none() && n.jwks_file.is_none() {
+            return Err(not_configured(node, process));
+        }
+        if n.jwks_file.is_some() {
+            jwt_settings(node)?;
+        }
+        Ok(())
+    }
+
     /// Fails unless some provider is configured and a cluster token is known: a cluster member without
     /// them could neither check requests nor call the others.
     pub fn require(self, node: &Layered<NodeSettings>, process: &str) -> Result<Self, ConfigError> {
         if !self.authenticator.is_configured() {
-            return Err(ConfigError::Invalid(format!(
-                "{process} needs {} (lines `<role> <token>`) or {} with {}: every request that reads or \
-                 changes state is authenticated",
-                node.named("auth-token-file"),
-                node.named("jwks-file"),
-                node.named("jwt-audience")
-            )));
+            return Err(not_configured(node, process));
         }
         if !self.cluster_token.is_some() {
             return Err(ConfigError::Invalid(format!(
@@ -83,4 +76,37 @@ impl NodeAuth {
         }
         Ok(self)
     }
+}
+
+/// The error of a process with no way to authenticate requests.
+fn not_configured(node: &Layered<NodeSettings>, process: &str) -> ConfigError {
+    ConfigError::Invalid(format!(
+        "{process} needs {} (lines `<role> <token>`) or {} with {}: every request that reads or changes state \
+         is authenticated",
+        node.named("auth-token-file"),
+        node.named("jwks-file"),
+        node.named("jwt-audience")
+    ))
+}
+
+/// A JWKS's audience and subject roles, as the settings give them (no file is read).
+fn jwt_settings(node: &Layered<NodeSettings>) -> Result<(String, Vec<(String, Role)>), ConfigError> {
+    let n = &node.value;
+    let invalid = |key: &str, why: String| ConfigError::Invalid(format!("{}: {why}", node.named(key)));
+    let Some(audience) = n.jwt_audience.clone().filter(|a| !a.is_empty()) else {
+        return Err(ConfigError::Invalid(format!(
+            "{} needs {}: a JWT is only accepted for this audience",
+            node.named("jwks-file"),
+            node.named("jwt-audience")
+        )));
+    };
+    let mut subject_roles = Vec::new();
+    for entry in n.jwt_subject_role.iter().flatten() {
+        let (subject, role) = entry
+            .rsplit_once('=')
+            .ok_or_else(|| invalid("jwt-subject-role", format!("expected SUBJECT=ROLE, got {entry:?}")))?;
+        let role: Role = role.parse().map_err(|e| invalid("jwt-subject-role", e))?;
+        subject_roles.push((subject.to_string(), role));
+    }
+    Ok((audience, subject_roles))
 }

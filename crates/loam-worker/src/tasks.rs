@@ -144,6 +144,10 @@ impl TaskRunner {
                 .map(|ms| UNIX_EPOCH + Duration::from_millis(ms)),
             meta: None,
         });
+        let held = self
+            .rt
+            .resolve(&f.ufs_uri)
+            .is_ok_and(|(r, _)| self.rt.pages().file(&loam_core::file_id(&r.ufs_uri)).is_some());
         let file = self.rt.open_with(&f.ufs_uri, known).await.map_err(|e| e.to_string())?;
         let length = file.record.length;
         if f.metadata_only {
@@ -151,7 +155,8 @@ impl TaskRunner {
             self.rt.pages().persist_record(file.file_id()).await.map_err(|e| e.to_string())?;
             return Ok((0, false));
         }
-        if f.skip_if_exists && self.fully_cached(&file) {
+        // Only a file held before counts as already there (an empty one is "fully cached" once opened).
+        if f.skip_if_exists && held && self.fully_cached(&file) {
             return Ok((length, true));
         }
         if let Err(e) = self.read_missing(&file, bucket).await {

@@ -141,6 +141,8 @@ pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags, matches: Option<&
         checked()?;
         return Ok(());
     }
+    // What can be checked without the secret files, before waiting for them.
+    loam_auth::NodeAuth::check_settings(&resolved.node, "loam coordinator")?;
     let listener = ListenerConfig::from_settings(&resolved.listener)?;
     let (host, port) = resolved.address();
     let mut signal = startup::signal();

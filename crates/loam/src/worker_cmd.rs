@@ -197,6 +197,7 @@ pub async fn run(
     }
     // What can be checked without the secret files, before waiting for them.
     resolved.check_advertised()?;
+    loam_auth::NodeAuth::check_settings(&resolved.node, "loam worker")?;
     let listener = ListenerConfig::from_settings(&resolved.listener)?;
     let (host, port) = resolved.http_address();
     let mut signal = startup::signal();

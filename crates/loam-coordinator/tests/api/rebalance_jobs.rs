@@ -88,9 +88,9 @@ fn files_owned_by(
     out
 }
 
-async fn a_fourth_worker_gets_exactly_the_moved_files(mut c: Cluster) {
-    // A tree (an empty file and multi-page ones included) loaded onto three workers.
-    let files: Vec<(String, Vec<u8>)> = (0..36)
+/// Writes `n` files (an empty one and multi-page ones among them) and loads them; the files and bytes.
+pub(crate) async fn loaded(c: &Cluster, n: usize) -> Vec<(String, Vec<u8>)> {
+    let files: Vec<(String, Vec<u8>)> = (0..n)
         .map(|i| {
             let data = pattern((i % 4) * PAGE as usize + 37 * i, i as u8);
             (c.write(&format!("d{}/f{i:02}", i % 3), &data), data)
@@ -98,6 +98,12 @@ async fn a_fourth_worker_gets_exactly_the_moved_files(mut c: Cluster) {
         .collect();
     let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data"], "options": {"sync": true}}"#)).await;
     assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
+    files
+}
+
+async fn a_fourth_worker_gets_exactly_the_moved_files(mut c: Cluster) {
+    // A tree (an empty file and multi-page ones included) loaded onto three workers.
+    let files = loaded(&c, 36).await;
     let old: Vec<usize> = files.iter().map(|(u, _)| c.holders(u)[0]).collect();
 
     // A new worker's share of the ring is random (5 points each, as Alluxio): one that would take none of

@@ -61,7 +61,7 @@ impl TaskRunner {
         };
         let had = pages.file(&id).is_some();
         let file = self.rt.open_with(&uri, Some(status)).await.map_err(|e| e.to_string())?;
-        let copied = self.copy_pages(http, f, peer, &file, &before, bucket).await;
+        let copied = self.copy_pages(http, f, peer, &file, &before, bucket, had).await;
         if copied.is_err() && !had {
             // The record came from the peer; the UFS load that follows must not trust it.
             if let Err(e) = pages.remove_file(&id).await {
@@ -79,6 +79,7 @@ impl TaskRunner {
         file: &OpenFile,
         before: &PeerFile,
         bucket: Option<&TokenBucket>,
+        had: bool,
     ) -> Result<(u64, bool), String> {
         let pages = self.rt.pages();
         let (r, id, uri) = (&file.record, file.file_id(), file.record.ufs_uri.as_str());
@@ -89,7 +90,8 @@ impl TaskRunner {
             pages.set_validated(id, before.validated_ms);
         }
         let length = r.length;
-        if f.skip_if_exists && self.fully_cached(file) {
+        // Only a file held before counts as already there (an empty one is "fully cached" once opened).
+        if f.skip_if_exists && had && self.fully_cached(file) {
             return Ok((length, true));
         }
         let ps = pages.page_size();

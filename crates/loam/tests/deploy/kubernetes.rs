@@ -86,6 +86,11 @@ fn dataset() -> Vec<(String, Vec<u8>)> {
         .collect()
 }
 
+/// More files, so that every worker holds some: what the drain must move.
+fn more_files() -> Vec<(String, Vec<u8>)> {
+    (0..30).map(|i| (format!("more/f{i:02}"), loam_testsupport::data::pattern(1000 + 3217 * i, i as u8))).collect()
+}
+
 /// `program args` on host `i`, to its end; panics with its output when it fails.
 fn on(node: &Node, i: usize, program: &str, args: &[&str], env: &[(&str, &str)]) -> Vec<u8> {
     let out = node
@@ -108,6 +113,24 @@ fn on(node: &Node, i: usize, program: &str, args: &[&str], env: &[(&str, &str)])
         node.logs()
     );
     out.stdout
+}
+
+/// `curl` on host `i` with the admin token: the status (0: no answer) and the body as JSON (`Null` if none).
+fn api(node: &Node, i: usize, token: &str, method: &str, url: &str, body: Option<&str>) -> (u16, serde_json::Value) {
+    let mut cmd = node.net.command(i, "curl");
+    cmd.args(["-s", "--max-time", "5", "-X", method, "-w", "\n%{http_code}"]).args([
+        "-H",
+        &format!("Authorization: Bearer {token}"),
+        "-H",
+        "content-type: application/json",
+    ]);
+    if let Some(b) = body {
+        cmd.args(["-d", b]);
+    }
+    let out = cmd.arg(url).output().expect("run curl");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    let (json, code) = text.rsplit_once('\n').unwrap_or(("", &text));
+    (code.trim().parse().unwrap_or(0), serde_json::from_str(json).unwrap_or_default())
 }
 
 /// Waits until every container's readiness probe passes (a container without one: its liveness probe,
@@ -163,7 +186,7 @@ fn the_dev_overlay_runs_and_serves_the_walk_through() {
         loam_testsupport::process::Server::start_until(Path::new("/usr/sbin/ip"), &args, &log, || true).unwrap();
     let ufs_url = format!("http://{UFS_HOST}:{UFS_PORT}");
     let originals = node.dir.path().join("originals");
-    for (name, bytes) in dataset() {
+    for (name, bytes) in dataset().into_iter().chain(more_files()) {
         let p = originals.join(&name);
         std::fs::create_dir_all(p.parent().unwrap()).unwrap();
         std::fs::write(p, bytes).unwrap();
@@ -267,5 +290,74 @@ fn the_dev_overlay_runs_and_serves_the_walk_through() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "{} through FUSE: {err}\n{}", path.display(), node.logs());
         assert!(out.stdout == bytes, "{name} through FUSE: {} bytes, want {}", out.stdout.len(), bytes.len());
+    }
+
+    // The leader Coordinator dies (`kill -9`) during a load: the other one leads within the lease TTL, the
+    // API answers again through the Service within 15 s, and the load ends SUCCEEDED counting each byte once.
+    let (status, who) = api(&node, client, &admin, "GET", &format!("{coordinator}/api/v1/coordinators"), None);
+    assert_eq!(status, 200, "{who}");
+    let leader_url = who["leader"].as_str().expect("a leader").to_string();
+    let leader = (0..node.pods.len())
+        .find(|i| leader_url.contains(&format!("//{}:", node.addr(*i))))
+        .unwrap_or_else(|| panic!("no pod is the leader {leader_url}"));
+    on(&node, client, loam, &["job", "free", "--path", "/data", "--sync"], &env);
+    let total: u64 = dataset().iter().chain(&more_files()).map(|(_, b)| b.len() as u64).sum();
+    // 256 KiB/s per worker: the load lasts a few seconds, long enough to outlive its leader.
+    let body = r#"{"paths": ["/data"], "options": {"bandwidth": 262144}}"#;
+    let (status, v) = api(&node, client, &admin, "POST", &format!("{coordinator}/api/v1/load"), Some(body));
+    assert_eq!(status, 200, "{v}");
+    let id = v["id"].as_str().expect("a job id").to_string();
+    node.kill_pod(leader);
+    let killed = Instant::now();
+    let progress = format!("{coordinator}/api/v1/load?id={id}");
+    let (mut read_again, mut new_leader) = (None, None);
+    let end = loop {
+        let (status, v) = api(&node, client, &admin, "GET", &progress, None);
+        if status == 200 {
+            read_again.get_or_insert(killed.elapsed());
+        }
+        // Writes are answered again once another Coordinator leads.
+        let (_, who) = api(&node, client, &admin, "GET", &format!("{coordinator}/api/v1/coordinators"), None);
+        if who["leader"].as_str().is_some_and(|l| l != leader_url) {
+            new_leader.get_or_insert(killed.elapsed());
+        }
+        if status == 200 && v["state"] != "RUNNING" && new_leader.is_some() {
+            break v;
+        }
+        assert!(killed.elapsed() < Duration::from_secs(120), "the load did not end: {v}\n{}", node.logs());
+        std::thread::sleep(Duration::from_millis(200));
+    };
+    let (read_again, new_leader) = (read_again.expect("answered"), new_leader.expect("a new leader"));
+    eprintln!(
+        "leader {} killed: reads answered again after {read_again:?}, another Coordinator led after {new_leader:?}, the load ended {}",
+        node.pods[leader].name, end["state"]
+    );
+    assert!(new_leader <= Duration::from_secs(15), "no Coordinator led for {new_leader:?}");
+    assert_eq!(end["state"], "SUCCEEDED", "{end}");
+    assert_eq!(end["loadedBytes"].as_u64(), Some(total), "every byte loaded once: {end}");
+    node.start_pod(leader);
+    wait_ready(&mut node);
+
+    // A worker leaves as a scale-down takes it: the kubelet runs its preStop hook (`loam worker drain`),
+    // then stops it. Every cached file stays cached, on its owner among the workers that are left.
+    let last = node.pods.iter().rposition(|p| p.owner == "StatefulSet/loam-worker").expect("a worker");
+    let drained = node.pre_stop(last, "worker");
+    let report = String::from_utf8_lossy(&drained.stdout);
+    assert!(
+        drained.status.success(),
+        "preStop of {}: {report}{}",
+        node.pods[last].name,
+        String::from_utf8_lossy(&drained.stderr)
+    );
+    eprintln!("preStop of {}: {report}", node.pods[last].name);
+    let moved = report.split(": ").nth(2).and_then(|r| r.split(' ').next()).and_then(|n| n.parse::<u64>().ok());
+    assert!(moved.is_some_and(|n| n > 0), "the drained worker moved files: {report}");
+    node.kill_pod(last);
+    for (name, bytes) in dataset().into_iter().chain(more_files()).filter(|(_, b)| !b.is_empty()) {
+        let stat = on(&node, client, loam, &["fs", "stat", &format!("/data/{name}")], &env);
+        let stat = String::from_utf8_lossy(&stat);
+        assert!(stat.contains("cached:   100%"), "{name} after the drain:\n{stat}");
+        let via_fs = on(&node, client, loam, &["fs", "--no-ufs-fallback", "cat", &format!("/data/{name}")], &env);
+        assert!(via_fs == bytes, "{name} after the drain: {} bytes, want {}", via_fs.len(), bytes.len());
     }
 }

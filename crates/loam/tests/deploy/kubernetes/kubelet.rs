@@ -80,6 +80,8 @@ pub struct Node {
     extra: Vec<String>,
     /// The running containers: `(pod index, container name, server)`.
     running: Vec<(usize, String, Server)>,
+    /// Pods killed and not started again: out of every Service's endpoints.
+    down: std::collections::BTreeSet<usize>,
 }
 
 impl Node {
@@ -97,6 +99,7 @@ impl Node {
             services: Vec::new(),
             extra: extra.iter().map(|s| s.to_string()).collect(),
             running: Vec::new(),
+            down: Default::default(),
             render,
         };
         node.services = node.read_services();
@@ -199,15 +202,17 @@ impl Node {
     /// kube-proxy's rules in every host: each Service port of a virtual address goes to a random one of its
     /// pods, at the target port.
     fn program_proxy(&self) {
-        let mut rules = String::from("table ip kube-proxy {\n  chain output { type nat hook output priority -100;\n");
+        // Replaced whole, in one transaction (the empty table first, so that the delete always has one).
+        let mut rules = String::from("table ip kube-proxy {}\ndelete table ip kube-proxy\n");
+        rules.push_str("table ip kube-proxy {\n  chain output { type nat hook output priority -100;\n");
         for s in &self.services {
             let Some(vip) = s.vip else { continue };
-            if s.pods.is_empty() {
+            let up: Vec<usize> = s.pods.iter().copied().filter(|i| !self.down.contains(i)).collect();
+            if up.is_empty() {
                 continue;
             }
             for (port, target) in &s.ports {
-                let to: Vec<String> = s
-                    .pods
+                let to: Vec<String> = up
                     .iter()
                     .enumerate()
                     .map(|(k, i)| format!("{k} : {} . {}", self.addr(*i), self.container_port(*i, target)))
@@ -251,6 +256,9 @@ impl Node {
 
     /// Starts pod `i`'s containers (its volumes prepared; claims kept from an earlier run of the pod).
     pub fn start_pod(&mut self, i: usize) {
+        if self.down.remove(&i) {
+            self.program_proxy();
+        }
         let pod = self.pods[i].clone();
         let volumes = self.prepare_volumes(i);
         for c in pod.spec["initContainers"].as_array().cloned().unwrap_or_default() {
@@ -287,6 +295,50 @@ impl Node {
             self.running.push((i, name, server));
         }
         restarted
+    }
+
+    /// `kill -9` of every container of pod `i`, which leaves every Service's endpoints (as a deleted pod
+    /// does; [`Node::start_pod`] brings it back).
+    pub fn kill_pod(&mut self, i: usize) {
+        let (gone, kept) = std::mem::take(&mut self.running).into_iter().partition(|(p, _, _)| *p == i);
+        self.running = kept;
+        for (_, _, s) in gone {
+            s.kill9();
+        }
+        self.down.insert(i);
+        self.program_proxy();
+    }
+
+    /// Runs `argv` inside pod `i`'s container `name` (its namespaces, root, user and environment), as the
+    /// kubelet runs an `exec` probe or hook; its output.
+    pub fn exec(&self, i: usize, name: &str, argv: &[String]) -> std::process::Output {
+        let c = containers(&self.pods[i].spec).find(|c| c["name"] == name).expect("the container");
+        let img = self.image_of(c);
+        let mut env = img.env.clone();
+        env.extend(self.environment(i, c));
+        let (uid, gid) = pod_user(&self.pods[i].spec, c);
+        // By its path: the environment is the container's, whose PATH is the image's.
+        Command::new("/usr/bin/nsenter")
+            .args(["-t", &self.pid(i, name).to_string(), "-m", "-n", "-r", "-w"])
+            .args(["-S", &uid.to_string(), "-G", &gid.to_string(), "--"])
+            .args(argv)
+            .env_clear()
+            .envs(env)
+            .output()
+            .expect("run nsenter")
+    }
+
+    /// Runs the `preStop` hook of pod `i`'s container `name`, as the kubelet does before it stops the
+    /// container; its output.
+    pub fn pre_stop(&self, i: usize, name: &str) -> std::process::Output {
+        let c = containers(&self.pods[i].spec).find(|c| c["name"] == name).expect("the container");
+        let argv: Vec<String> = c["lifecycle"]["preStop"]["exec"]["command"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{}/{name} has no preStop exec hook", self.pods[i].name))
+            .iter()
+            .map(|a| a.as_str().unwrap_or_default().to_string())
+            .collect();
+        self.exec(i, name, &argv)
     }
 
     /// The process id of pod `i`'s container `name`.
@@ -427,12 +479,7 @@ impl Node {
     /// The command that runs container `c` of pod `i`: `ip netns exec … unshare -m sh -c <script>`.
     fn container_command(&self, i: usize, c: &Value, volumes: &BTreeMap<String, PathBuf>) -> (String, Vec<String>) {
         let pod = &self.pods[i];
-        let image = c["image"].as_str().expect("a container's image");
-        let img = self
-            .images
-            .iter()
-            .find(|m| image.contains(&m.matches))
-            .unwrap_or_else(|| panic!("no image for {image} (pod {})", pod.name));
+        let img = self.image_of(c);
         let mut env = img.env.clone();
         env.extend(self.environment(i, c));
         let expand = |s: &str| expand_vars(s, &env);
@@ -511,6 +558,12 @@ impl Node {
                 .map(String::from)
                 .to_vec(),
         )
+    }
+
+    /// The image container `c` runs.
+    fn image_of(&self, c: &Value) -> &Image {
+        let image = c["image"].as_str().expect("a container's image");
+        self.images.iter().find(|m| image.contains(&m.matches)).unwrap_or_else(|| panic!("no image for {image}"))
     }
 
     /// Container `c`'s environment, in order (later entries may use earlier ones as `$(NAME)`).
@@ -595,15 +648,9 @@ impl Node {
             return Some(if ok.is_ok_and(|s| s.success()) { Ok(what) } else { Err(what) });
         }
         if let Some(e) = p.get("exec") {
-            let pid = self.pid(i, container).to_string();
-            let (uid, gid) = pod_user(&self.pods[i].spec, c);
             let argv: Vec<String> =
                 e["command"].as_array().into_iter().flatten().map(|a| a.as_str().unwrap_or("").into()).collect();
-            let out = Command::new("nsenter")
-                .args(["-t", &pid, "-m", "-n", "-r", "-S", &uid.to_string(), "-G", &gid.to_string(), "--"])
-                .args(&argv)
-                .output()
-                .expect("run nsenter");
+            let out = self.exec(i, container, &argv);
             let what = format!("exec {argv:?}: {}", String::from_utf8_lossy(&out.stderr).trim());
             return Some(if out.status.success() { Ok(what) } else { Err(what) });
         }
