@@ -62,13 +62,9 @@ pub enum UrlListError {
     },
 }
 
-/// Splits `items` on commas (each trimmed, empty entries kept so that they are refused by number).
-pub fn split(items: &[String]) -> Vec<String> {
-    items.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).collect()
-}
-
-/// Checks a list of Coordinator base URLs (already split, e.g. by [`split`]): each an `http://` or
-/// `https://` URL with a host. Answers them without a trailing `/`.
+/// Checks a list of Coordinator base URLs (already split on commas, empty entries kept so that they are
+/// refused by number: `loam_config::values::split_list_with_empties`): each an `http://` or `https://`
+/// URL with a host. Answers them without a trailing `/`.
 pub fn parse_list(items: &[String]) -> Result<Vec<String>, UrlListError> {
     if items.is_empty() {
         return Err(UrlListError::Empty);
@@ -180,6 +176,21 @@ impl Coordinators {
                 format!("no Coordinator could be reached ({})", failures.join("; ")),
             )),
         }
+    }
+}
+
+impl Coordinators {
+    /// [`Coordinators::send`], then the JSON body of a success; an error status is a [`PeerError`] of its
+    /// kind, naming the Coordinator that answered.
+    pub async fn json<T: serde::de::DeserializeOwned>(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        build: impl Fn(reqwest::RequestBuilder) -> reqwest::RequestBuilder,
+    ) -> Result<T, PeerError> {
+        let resp = self.send(method, path, build).await?;
+        let peer = format!("the Coordinator at {}", self.current());
+        crate::peer::decode(&peer, crate::peer::success(&peer, resp).await?).await
     }
 }
 

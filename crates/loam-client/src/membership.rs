@@ -200,16 +200,15 @@ impl MembershipView {
         Ok((view, task))
     }
 
-    /// Polls the Coordinator's `GET /api/v1/nodes` every `interval` (for `loam local`, which has no etcd).
+    /// Polls the Coordinators' `GET /api/v1/nodes` every `interval` (for `loam local`, which has no etcd).
     pub async fn follow_coordinator(
-        http: crate::PeerClient,
-        coordinator: String,
+        coordinators: crate::Coordinators,
         virtual_nodes: u32,
         interval: Duration,
         mut shutdown: watch::Receiver<bool>,
-    ) -> Result<(Self, JoinHandle<()>), reqwest::Error> {
+    ) -> Result<(Self, JoinHandle<()>), crate::PeerError> {
         let view = Self::fixed(Vec::new(), virtual_nodes);
-        view.update(fetch_nodes(&http, &coordinator).await?);
+        view.update(fetch_nodes(&coordinators).await?);
         let v = view.clone();
         let task = tokio::spawn(async move {
             loop {
@@ -217,7 +216,7 @@ impl MembershipView {
                     _ = shutdown.changed() => return,
                     _ = tokio::time::sleep(interval) => {}
                 }
-                match fetch_nodes(&http, &coordinator).await {
+                match fetch_nodes(&coordinators).await {
                     Ok(w) => v.update(w),
                     Err(e) => tracing::warn!("nodes refresh failed, keeping the last ring: {e}"),
                 }
@@ -264,10 +263,9 @@ impl PrefixView for LivenessFollower {
     }
 }
 
-/// The ONLINE workers the Coordinator lists.
-pub async fn fetch_nodes(http: &crate::PeerClient, coordinator: &str) -> Result<Vec<WorkerEndpoint>, reqwest::Error> {
-    let url = format!("{}/api/v1/nodes", coordinator.trim_end_matches('/'));
-    let list: NodeList = http.request(reqwest::Method::GET, url).send().await?.error_for_status()?.json().await?;
+/// The ONLINE workers the Coordinators list.
+pub async fn fetch_nodes(coordinators: &crate::Coordinators) -> Result<Vec<WorkerEndpoint>, crate::PeerError> {
+    let list: NodeList = coordinators.json(reqwest::Method::GET, "/api/v1/nodes", |r| r).await?;
     Ok(list
         .result
         .into_iter()

@@ -158,19 +158,12 @@ impl PeerClient {
     /// Sends `req` to `peer` (a name for messages); the answer when its status is a success.
     pub async fn send(&self, peer: &str, req: reqwest::RequestBuilder) -> Result<reqwest::Response, PeerError> {
         let resp = req.send().await.map_err(|e| PeerError::transport(peer, &e))?;
-        let status = resp.status();
-        if status.is_success() {
-            return Ok(resp);
-        }
-        let body = resp.text().await.unwrap_or_default();
-        Err(PeerError::status(peer, status, &body))
+        success(peer, resp).await
     }
 
     /// Sends `req` and decodes the JSON answer.
     pub async fn json<T: DeserializeOwned>(&self, peer: &str, req: reqwest::RequestBuilder) -> Result<T, PeerError> {
-        let resp = self.send(peer, req).await?;
-        let body = resp.bytes().await.map_err(|e| PeerError::transport(peer, &e))?;
-        serde_json::from_slice(&body).map_err(|e| PeerError::malformed(peer, format!("a malformed body: {e}")))
+        decode(peer, self.send(peer, req).await?).await
     }
 
     /// `GET url` of `peer`, decoded.
@@ -203,6 +196,22 @@ impl PeerClient {
         }
         Ok(list.files)
     }
+}
+
+/// `resp` of `peer` when its status is a success, else the error it answered.
+pub async fn success(peer: &str, resp: reqwest::Response) -> Result<reqwest::Response, PeerError> {
+    let status = resp.status();
+    if status.is_success() {
+        return Ok(resp);
+    }
+    let body = resp.text().await.unwrap_or_default();
+    Err(PeerError::status(peer, status, &body))
+}
+
+/// The JSON body of a successful answer of `peer`.
+pub async fn decode<T: DeserializeOwned>(peer: &str, resp: reqwest::Response) -> Result<T, PeerError> {
+    let body = resp.bytes().await.map_err(|e| PeerError::transport(peer, &e))?;
+    serde_json::from_slice(&body).map_err(|e| PeerError::malformed(peer, format!("a malformed body: {e}")))
 }
 
 /// How a worker is named in messages: `worker <id> (http://host:port)`.

@@ -139,10 +139,16 @@ pub fn string_list<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>
     Ok(Some(split_list(&items)))
 }
 
+/// Splits comma-separated lists like [`split_list`], but keeps empty entries (`"a,,b"`), so that a check can
+/// name them.
+pub fn split_list_with_empties(items: &[String]) -> Vec<String> {
+    items.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).collect()
+}
+
 /// `deserialize_with` like [`string_list`], but keeping empty entries (`"a,,b"`), so that a check can name them.
 pub fn string_list_with_empties<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Vec<String>>, D::Error> {
     let items = d.deserialize_any(OneOrMany("a string, a comma-separated list, or a list of strings"))?;
-    Ok(Some(items.iter().flat_map(|s| s.split(',')).map(|s| s.trim().to_string()).collect()))
+    Ok(Some(split_list_with_empties(&items)))
 }
 
 /// `deserialize_with` for paths a file may give as one string or an array.

@@ -256,7 +256,7 @@ impl Cluster {
         let url = listener.as_ref().map(|l| format!("http://{}", l.local_addr().expect("local addr")));
         for i in 0..c.opts.workers {
             let mut cfg = c.config(i);
-            cfg.coordinator_url = url.clone().filter(|_| c.opts.forward_loads);
+            cfg.coordinators = url.clone().filter(|_| c.opts.forward_loads).into_iter().collect();
             let w = c.start_worker(cfg).await;
             c.workers.push(Some(w));
         }

@@ -45,8 +45,9 @@ pub struct WorkerConfig {
     pub read_ahead_size: u64,
     /// Virtual nodes per worker on the hash ring.
     pub virtual_nodes: u32,
-    /// The Coordinator's URL, for forwarding load requests (`/v1/load`); never needed on the data path.
-    pub coordinator_url: Option<String>,
+    /// The Coordinators' URLs (checked, in order; none: no Coordinator to tell), for forwarding load
+    /// requests (`/v1/load`) and file index reports; never needed on the data path.
+    pub coordinators: Vec<String>,
     /// Interval between TTL scans (`crate::rules::ttl`).
     pub ttl_check_interval: Duration,
     /// Interval between quota passes (`crate::rules::quota`).
@@ -80,7 +81,7 @@ impl WorkerConfig {
             ufs_read_size: DEFAULT_UFS_READ_SIZE,
             read_ahead_size: DEFAULT_READ_AHEAD_SIZE,
             virtual_nodes: loam_core::hash_ring::DEFAULT_VIRTUAL_NODES,
-            coordinator_url: None,
+            coordinators: Vec::new(),
             ttl_check_interval: crate::rules::ttl::DEFAULT_TTL_CHECK_INTERVAL,
             quota_check_interval: crate::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL,
             auth: loam_auth::NodeAuth::default(),

@@ -51,8 +51,9 @@ pub struct WorkerState {
     pub registry: Arc<Registry>,
     /// This worker's metric handles.
     pub metrics: WorkerMetrics,
-    /// The Coordinator's URL, for `/v1/load` forwarding.
-    pub coordinator_url: Option<String>,
+    /// The Coordinators, for `/v1/load` forwarding (with the caller's credentials, so no token of its
+    /// own); none when no `coordinator` is configured.
+    pub coordinators: Option<loam_client::Coordinators>,
     /// UFS writes, deletes, copies and renames that keep the caches coherent.
     pub writes: Arc<WriteThrough>,
     /// The path ids this worker can resolve without `ufsFullPath`.

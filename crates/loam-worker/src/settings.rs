@@ -20,10 +20,13 @@ pub const DEFAULT_MEMORY_SIZE: u64 = 256 << 20;
 #[derive(clap::Args, serde::Serialize, serde::Deserialize, Debug, Clone, Default, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub struct WorkerSettings {
-    /// The Coordinator's URL, kept for load forwarding (`/v1/load`); reads never need it. The CLI's
-    /// global `--coordinator` flag sets it.
+    /// The Coordinators' URLs, for load forwarding (`/v1/load`) and file index reports; reads never need
+    /// them. One URL, or several of a highly available Coordinator: `"URL,URL"` or a TOML array, tried in
+    /// order, sticking to the one that answered (`loam_client::coordinator`). The CLI's global
+    /// `--coordinator` flag (`LOAM_COORDINATOR`, comma-separated) sets it.
     #[arg(skip)]
-    pub coordinator: Option<String>,
+    #[serde(default, deserialize_with = "values::string_list_with_empties", skip_serializing_if = "Option::is_none")]
+    pub coordinator: Option<Vec<String>>,
     /// Worker HTTP API port (0: a free one); in `loam local`, worker i serves on this + i.
     #[arg(long, visible_alias = "worker-http-port", value_name = "PORT")]
     pub http_port: Option<u16>,
@@ -102,7 +105,12 @@ impl Group for WorkerSettings {
     }
 
     fn other_keys() -> Vec<(&'static str, &'static str, &'static str)> {
-        vec![("coordinator", "`--coordinator`, `LOAM_COORDINATOR`", "the Coordinator's URL, kept for load forwarding")]
+        vec![(
+            "coordinator",
+            "`--coordinator URL[,URL...]`, `LOAM_COORDINATOR`",
+            "the Coordinators' URLs, for load forwarding and file index reports: a string `\"URL,URL\"` or a \
+             list, tried in order (a highly available Coordinator)",
+        )]
     }
 }
 
@@ -172,7 +180,11 @@ impl WorkerConfig {
         cfg.ttl_check_interval =
             w.ttl_scan_interval.map_or(cfg.ttl_check_interval, |d| d.0).max(Duration::from_secs(1));
         cfg.quota_check_interval = quota_check_interval.max(Duration::from_millis(1));
-        cfg.coordinator_url = w.coordinator.clone();
+        cfg.coordinators = match &w.coordinator {
+            Some(list) => loam_client::coordinator::parse_list(list)
+                .map_err(|e| ConfigError::Invalid(format!("{}: {e}", s.named("coordinator"))))?,
+            None => Vec::new(),
+        };
         cfg.ufs_read_size = w.ufs_read_size.map_or(cfg.ufs_read_size, |r| r.0);
         cfg.read_ahead_size = w.read_ahead_size.map_or(cfg.read_ahead_size, |r| r.0);
         Ok(cfg)

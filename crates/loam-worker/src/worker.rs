@@ -109,7 +109,7 @@ pub async fn start(
         members,
         registry: Arc::new(registry),
         metrics,
-        coordinator_url: cfg.coordinator_url.clone(),
+        coordinators: coordinators(&cfg.coordinators, loam_auth::Credential::none())?,
         writes,
         path_ids,
         cluster_token: token.clone(),
@@ -121,10 +121,8 @@ pub async fn start(
     let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), http_api::access, cfg.s3.anonymous_read);
     let app = http_api::router(state.clone(), guard);
     // Keeps the Coordinator's global file index current; without a Coordinator URL there is no one to tell.
-    let reporter = cfg
-        .coordinator_url
-        .clone()
-        .map(|url| file_report::spawn(id, state.pages.clone(), url, token, file_report::REPORT_INTERVAL, rx.clone()));
+    let reporter = coordinators(&cfg.coordinators, token)?
+        .map(|c| file_report::spawn(id, state.pages.clone(), c, file_report::REPORT_INTERVAL, rx.clone()));
     let mut stop = rx.clone();
     let server = tokio::spawn(async move {
         let done = async move {
@@ -176,6 +174,15 @@ pub async fn start(
         .chain(upload_expiry)
         .collect(),
     })
+}
+
+/// The client of the Coordinators at `urls` sending `token` (none configured: `None`).
+fn coordinators(urls: &[String], token: loam_auth::Credential) -> anyhow::Result<Option<loam_client::Coordinators>> {
+    if urls.is_empty() {
+        return Ok(None);
+    }
+    let http = loam_client::PeerClient::build(token).context("building the client of the Coordinators")?;
+    Ok(Some(loam_client::Coordinators::new(urls, http).context("the coordinator setting")?))
 }
 
 impl WorkerHandle {

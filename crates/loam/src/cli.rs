@@ -20,6 +20,7 @@ use crate::coordinator_cmd::CoordinatorArgs;
 use crate::local::LocalArgs;
 use crate::worker_cmd::WorkerArgs;
 use anyhow::Context;
+use clap::parser::ValueSource;
 use clap::{Parser, Subcommand};
 
 /// The Coordinator URL the CLI uses when none is given.
@@ -29,8 +30,10 @@ pub const DEFAULT_COORDINATOR_URL: &str = "http://127.0.0.1:19999";
 #[derive(Parser, Debug)]
 #[command(name = "loam", version, about)]
 pub struct Cli {
-    /// The Coordinator's URL [default: http://127.0.0.1:19999]; `loam worker` keeps it for load forwarding.
-    #[arg(long, global = true, env = "LOAM_COORDINATOR")]
+    /// The Coordinators' URLs, comma-separated (several of a highly available Coordinator: tried in order,
+    /// sticking to the one that answered) [default: http://127.0.0.1:19999]; `loam worker` keeps them for
+    /// load forwarding and file index reports.
+    #[arg(long, global = true, env = "LOAM_COORDINATOR", value_name = "URL[,URL...]")]
     pub coordinator: Option<String>,
     /// A file holding the bearer token the CLI sends [default: $LOAM_TOKEN, else ./loam-data/admin-token
     /// when it exists].
@@ -142,23 +145,29 @@ pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result
     if tls != loam_client::tls::ClientTls::default() {
         loam_client::tls::install(&tls).context("loading --ca-cert or --client-cert")?;
     }
-    let token = http::token(cli.token_file.as_deref())?;
-    let ctx = http::Ctx::new(cli.coordinator.as_deref().unwrap_or(DEFAULT_COORDINATOR_URL), cli.json, token)?;
     let sub = matches.and_then(|m| m.subcommand().map(|(_, m)| m));
+    // Built for the client commands only: the server processes take their settings their own way (`loam
+    // worker` checks its `coordinator` list there, naming where it came from).
+    let ctx = || -> anyhow::Result<http::Ctx> {
+        let from_env = matches.is_some_and(|m| m.value_source("coordinator") == Some(ValueSource::EnvVariable));
+        let flag = if from_env { "LOAM_COORDINATOR" } else { "--coordinator" };
+        let urls = http::coordinator_urls(cli.coordinator.as_deref(), flag)?;
+        http::Ctx::new(&urls, cli.json, http::token(cli.token_file.as_deref())?)
+    };
     match cli.command {
         Command::Local(args) => crate::local::run(args, cli.cluster, sub).await,
         Command::Coordinator(args) => crate::coordinator_cmd::run(args, cli.cluster, sub).await,
-        Command::Worker(args) => crate::worker_cmd::run(args, cli.cluster, cli.coordinator, sub).await,
-        Command::Mount(c) => mount::run(&ctx, c).await,
-        Command::Nodes { command } => nodes::run(&ctx, command).await,
-        Command::Fs(args) => fs::run(&ctx, &cli.cluster, args).await,
-        Command::Fuse(args) => crate::fuse_cmd::run(&ctx, &cli.cluster, args, sub).await,
-        Command::Job(c) => job::run(&ctx, c).await,
-        Command::Index(c) => index::run(&ctx, c).await,
-        Command::Cache(c) => cache::run(&ctx, c).await,
-        Command::Ttl(c) => rules::run(&ctx, rules::RuleKind::Ttl, c).await,
-        Command::Priority(c) => rules::run(&ctx, rules::RuleKind::Priority, c).await,
-        Command::Quota(c) => rules::run(&ctx, rules::RuleKind::Quota, c).await,
+        Command::Worker(args) => crate::worker_cmd::run(args, cli.cluster, cli.coordinator.clone(), sub).await,
+        Command::Mount(c) => mount::run(&ctx()?, c).await,
+        Command::Nodes { command } => nodes::run(&ctx()?, command).await,
+        Command::Fs(args) => fs::run(&ctx()?, &cli.cluster, args).await,
+        Command::Fuse(args) => crate::fuse_cmd::run(&ctx()?, &cli.cluster, args, sub).await,
+        Command::Job(c) => job::run(&ctx()?, c).await,
+        Command::Index(c) => index::run(&ctx()?, c).await,
+        Command::Cache(c) => cache::run(&ctx()?, c).await,
+        Command::Ttl(c) => rules::run(&ctx()?, rules::RuleKind::Ttl, c).await,
+        Command::Priority(c) => rules::run(&ctx()?, rules::RuleKind::Priority, c).await,
+        Command::Quota(c) => rules::run(&ctx()?, rules::RuleKind::Quota, c).await,
         Command::ConfigReference => {
             print!("{}", crate::settings::reference());
             Ok(())

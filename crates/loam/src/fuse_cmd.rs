@@ -105,15 +105,14 @@ pub async fn run(
     let endpoints = cluster.endpoints();
     let (mounts, members, follower) = if endpoints.is_empty() {
         let (view, task) = MembershipView::follow_coordinator(
-            ctx.http.clone(),
-            ctx.coordinator.clone(),
+            ctx.coordinators.clone(),
             DEFAULT_VIRTUAL_NODES,
             NODES_POLL,
             stopped,
         )
         .await
-        .with_context(|| format!("listing the workers at {}", ctx.coordinator))?;
-        (Mounts::Coordinator(Ctx::new(&ctx.coordinator, false, ctx.http.token().clone())?), view, task)
+        .with_context(|| format!("listing the workers at {}", ctx.coordinators.describe()))?;
+        (Mounts::Coordinator(Ctx { json: false, ..ctx.clone() }), view, task)
     } else {
         let store = cluster_store::connect_etcd(&endpoints, &cluster.security()).await?;
         let name = cluster.cluster_name().to_string();

@@ -304,7 +304,7 @@ pub async fn start_resolved(r: &Resolved) -> anyhow::Result<LocalCluster> {
         cfg.s3.credentials = Some(keys.clone());
         cfg.auth = with_local_tokens(cfg.auth);
         // Each worker's `/v1/load` forwards to the coordinator of this process.
-        cfg.coordinator_url = Some(coordinator_url.clone());
+        cfg.coordinators = vec![coordinator_url.clone()];
         let w = loam_worker::start(cfg, store.clone(), ufs.clone(), Registry::default())
             .await
             .with_context(|| format!("starting worker {i}"))?;

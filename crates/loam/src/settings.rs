@@ -69,13 +69,14 @@ impl<'a> Inputs<'a> {
         self.resolve(None, args, Some(&globals))
     }
 
-    /// The worker settings, with the global `--coordinator` over the file's `coordinator`.
+    /// The worker settings, with the global `--coordinator` (comma-separated) over the file's `coordinator`.
     pub fn worker(
         &self,
         defaults: Option<&WorkerSettings>,
         args: &WorkerSettings,
     ) -> Result<Layered<WorkerSettings>, ConfigError> {
-        let globals = WorkerSettings { coordinator: self.coordinator.map(str::to_string), ..Default::default() };
+        let coordinator = self.coordinator.map(|c| loam_config::values::split_list_with_empties(&[c.to_string()]));
+        let globals = WorkerSettings { coordinator, ..Default::default() };
         self.resolve(defaults, args, Some(&globals))
     }
 

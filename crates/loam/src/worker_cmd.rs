@@ -292,7 +292,7 @@ mod tests {
         assert_eq!(w.page_store.page_size, 1 << 20);
         assert_eq!(w.max_age, Duration::from_secs(60));
         assert_eq!(w.quota_check_interval, loam_worker::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL);
-        assert_eq!(w.coordinator_url, None);
+        assert!(w.coordinators.is_empty());
     }
 
     #[test]
@@ -343,7 +343,7 @@ mod tests {
         assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3.port), ("fc", "fh", 1, 2));
         let keys = w.s3.credentials.as_ref().map(|c| (c.access_key.as_str(), c.secret_key.as_str()));
         assert_eq!((keys, w.s3.anonymous_read), (Some(("fak", "fsk")), true));
-        assert_eq!(w.coordinator_url.as_deref(), Some("http://file:19999"));
+        assert_eq!(w.coordinators, ["http://file:19999"]);
         assert_eq!(w.data_dir, PathBuf::from("/fd"));
         assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/c1"), PathBuf::from("/c2")]);
         let ps = &w.page_store;
@@ -387,13 +387,13 @@ mod tests {
             cluster_name: Some("ac".into()),
             ..Default::default()
         };
-        let s = merge(&args, &cluster, Some("http://a:19999"), Some(FILE)).unwrap();
+        let s = merge(&args, &cluster, Some("http://a:19999,https://b:19999/"), Some(FILE)).unwrap();
         assert_eq!(s.etcd, ["http://a:1", "http://b:1"]);
         let w = s.worker;
         assert_eq!((w.cluster_name.as_str(), w.host.as_str(), w.http_port, w.s3.port), ("ac", "ah", 11, 12));
         let keys = w.s3.credentials.as_ref().map(|c| (c.access_key.as_str(), c.secret_key.as_str()));
         assert_eq!((keys, w.s3.anonymous_read), (Some(("aak", "ask")), false));
-        assert_eq!(w.coordinator_url.as_deref(), Some("http://a:19999"));
+        assert_eq!(w.coordinators, ["http://a:19999", "https://b:19999"], "the flag's list, in order");
         assert_eq!(w.data_dir, PathBuf::from("/ad"));
         assert_eq!(w.page_store.disk_dirs, [PathBuf::from("/ac")]);
         let ps = &w.page_store;
@@ -401,6 +401,25 @@ mod tests {
         assert_eq!((w.max_age, w.lease_ttl), (Duration::from_secs(16), Duration::from_secs(17)));
         assert_eq!(w.ttl_check_interval, Duration::from_secs(18));
         assert_eq!(w.quota_check_interval, Duration::from_millis(190));
+    }
+
+    #[test]
+    fn the_coordinator_key_takes_a_list_and_refuses_bad_entries_by_number() {
+        let list = FILE.replace(r#"coordinator = "http://file:19999""#, r#"coordinator = ["http://c1:1", "http://c2:2"]"#);
+        let s = merge(&WorkerArgs::default(), &ClusterFlags::default(), None, Some(&list)).unwrap();
+        assert_eq!(s.worker.coordinators, ["http://c1:1", "http://c2:2"]);
+        let bad = |file: Option<&str>, flag: Option<&str>| {
+            let text = file.map(|f| FILE.replace(r#"coordinator = "http://file:19999""#, f));
+            merge(&with_data_dir(), &etcd(), flag, text.as_deref()).unwrap_err().to_string()
+        };
+        let e = bad(Some(r#"coordinator = "http://c1:1,,http://c2:2""#), None);
+        assert!(e.starts_with("`coordinator` (file ") && e.ends_with(": entry 2 is empty"), "{e}");
+        let e = bad(Some(r#"coordinator = ["http://c1:1", "ftp://c2"]"#), None);
+        assert!(e.contains(r#"entry 2 ("ftp://c2") must be an http:// or https:// URL"#), "{e}");
+        let e = bad(Some(r#"coordinator = []"#), None);
+        assert!(e.ends_with("no Coordinator URL given"), "{e}");
+        let e = bad(None, Some("http://ok:1, c2:19999"));
+        assert!(e.starts_with("`coordinator` (flag --coordinator): entry 2"), "{e}");
     }
 
     #[test]

@@ -145,7 +145,7 @@ async fn a_timeout_moves_on_and_nobody_answering_names_every_url() {
 
 #[test]
 fn lists_are_checked_entry_by_entry() {
-    let list = |s: &str| parse_list(&split(&[s.to_string()]));
+    let list = |s: &str| parse_list(&s.split(',').map(str::to_string).collect::<Vec<_>>());
     assert_eq!(list("http://a:1/, https://b").unwrap(), ["http://a:1", "https://b"]);
     assert_eq!(list("http://a,,http://b"), Err(UrlListError::EmptyEntry(2)));
     assert_eq!(list("http://a,"), Err(UrlListError::EmptyEntry(2)));

@@ -15,8 +15,11 @@
 //! - The first delivered report carries `reset`: the Coordinator forgets what it held for this worker, so a
 //!   worker restarted with fewer files (its reporter starts from nothing) leaves no stale entries behind.
 //! - The loop stops when the worker's shutdown signal fires; the worker awaits its task.
+//! - Reports go through [`Coordinators`]: with several configured, to the one that answered last, moving
+//!   on past a dead one or a follower's `503`. A report reaches the leader (followers forward writes),
+//!   which holds the index.
 
-use loam_client::PeerClient;
+use loam_client::Coordinators;
 use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, FILE_INDEX_REPORT_PATH, IndexReport};
 use loam_core::{ErrorKind, WorkerId};
 use loam_page_store::PageStore;
@@ -33,25 +36,16 @@ pub const MAX_FILES_PER_REPORT: usize = 10_000;
 /// Most URI bytes in one report, well under the Coordinator's 2 MiB request body limit.
 pub const MAX_REPORT_BYTES: usize = 1 << 20;
 
-/// Starts the reporter of worker `id` to the Coordinator at `coordinator_url`; it ends when `stop` turns true.
+/// Starts the reporter of worker `id` to `coordinators` (sending the cluster token); it ends when `stop`
+/// turns true.
 pub fn spawn(
     id: WorkerId,
     pages: Arc<PageStore>,
-    coordinator_url: String,
-    token: loam_auth::Credential,
+    coordinators: Coordinators,
     interval: Duration,
     mut stop: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     tokio::spawn(async move {
-        let peers = match PeerClient::build(token) {
-            Ok(p) => p,
-            Err(e) => {
-                tracing::error!("no file index reports: {e}");
-                return;
-            }
-        };
-        let base = coordinator_url.trim_end_matches('/');
-        let url = format!("{base}{FILE_INDEX_REPORT_PATH}");
         let mut reported: HashMap<String, String> = HashMap::new();
         // The first delivered report resets what the Coordinator holds for this worker: a restarted worker
         // may have lost files while it was down, and it has no memory of what it reported before.
@@ -72,9 +66,13 @@ pub fn spawn(
                 added: added.iter().map(|(_, uri)| uri.clone()).collect(),
                 removed: removed.iter().map(|(_, uri)| uri.clone()).collect(),
             };
-            let req = peers.request(reqwest::Method::POST, &url).json(&report).timeout(Duration::from_secs(30));
+            let build = |req: reqwest::RequestBuilder| req.json(&report).timeout(Duration::from_secs(30));
+            let sent = async {
+                let resp = coordinators.send(reqwest::Method::POST, FILE_INDEX_REPORT_PATH, build).await?;
+                loam_client::peer::success(coordinators.current(), resp).await
+            };
             // A Coordinator that keeps no index answers 404: nothing to deliver, nothing to retry.
-            let delivered = match peers.send(base, req).await {
+            let delivered = match sent.await {
                 Ok(_) => true,
                 Err(e) if e.kind() == ErrorKind::NotFound => true,
                 Err(e) => {
@@ -189,6 +187,11 @@ mod tests {
         (url, got)
     }
 
+    fn coordinators(urls: &[&str]) -> Coordinators {
+        let urls: Vec<String> = urls.iter().map(|u| u.to_string()).collect();
+        Coordinators::new(&urls, loam_client::PeerClient::build(Default::default()).unwrap()).unwrap()
+    }
+
     async fn until(got: &Mutex<Vec<IndexReport>>, pred: impl Fn(&[IndexReport]) -> bool) {
         while !pred(&got.lock()) {
             tokio::time::sleep(Duration::from_millis(5)).await;
@@ -196,14 +199,15 @@ mod tests {
     }
 
     #[tokio::test]
-    async fn reports_added_and_removed_files_once() {
+    async fn reports_added_and_removed_files_once_to_the_first_coordinator_that_answers() {
         loam_ufs::install_process_defaults();
         let pages = store();
         let (url, got) = coordinator().await;
         let (tx, rx) = watch::channel(false);
         let id = WorkerId::random();
         let a = cache(&pages, "s3://b/a").await;
-        let task = spawn(id, pages.clone(), url, Default::default(), Duration::from_millis(10), rx);
+        let to = coordinators(&["http://127.0.0.1:1", &url]);
+        let task = spawn(id, pages.clone(), to, Duration::from_millis(10), rx);
         until(&got, |r| !r.is_empty()).await;
         pages.remove_file(&a).await.unwrap();
         until(&got, |r| r.len() >= 2).await;
@@ -222,14 +226,8 @@ mod tests {
     #[tokio::test]
     async fn shutdown_stops_the_loop() {
         let (tx, rx) = watch::channel(false);
-        let task = spawn(
-            WorkerId::random(),
-            store(),
-            "http://127.0.0.1:1".into(),
-            Default::default(),
-            Duration::from_secs(3600),
-            rx,
-        );
+        let task =
+            spawn(WorkerId::random(), store(), coordinators(&["http://127.0.0.1:1"]), Duration::from_secs(3600), rx);
         tx.send(true).unwrap();
         task.await.unwrap();
     }

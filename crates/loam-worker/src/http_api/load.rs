@@ -8,8 +8,11 @@
 //! - `stop` stops that job if it is running: `success` says whether it did.
 //!
 //! **Decision:** both `GET` and `POST` are accepted (the query carries everything). No coordinator URL
-//! configured, or the Coordinator unreachable, is a `503` saying so; a Coordinator `400` is passed on as
+//! configured, or no Coordinator reachable, is a `503` saying so; a Coordinator `400` is passed on as
 //! a `400` with its message; any other Coordinator failure is a `503` with its status and message.
+//!
+//! The worker's `coordinator` setting may list several Coordinators (a highly available one): each call
+//! goes through [`loam_client::Coordinators`], which tries them in order past dead ones and `503`s.
 
 use super::WorkerState;
 use super::query::Query;
@@ -23,7 +26,7 @@ use loam_core::coordinator_api::Results;
 use loam_core::coordinator_api::StatusBody;
 use loam_core::job_api::{JobId, LoadProgress, WorkerLoadAnswer, WorkerLoadProgress};
 use serde_json::json;
-use std::sync::{Arc, OnceLock};
+use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -42,14 +45,6 @@ pub fn routes() -> OpenApiRouter<Arc<WorkerState>> {
 enum LoadAnswer {
     Done(WorkerLoadAnswer),
     Progress(WorkerLoadProgress),
-}
-
-fn http() -> Result<&'static reqwest::Client, WorkerError> {
-    static CLIENT: OnceLock<Option<reqwest::Client>> = OnceLock::new();
-    CLIENT
-        .get_or_init(|| loam_client::peer::http_client(None).ok())
-        .as_ref()
-        .ok_or_else(|| WorkerError::Unavailable("cannot build an HTTP client to reach the coordinator".into()))
 }
 
 /// Drives a distributed load of `path` through the Coordinator, with the caller's credentials.
@@ -97,13 +92,13 @@ async fn run(s: &WorkerState, q: Query, authorization: Option<HeaderValue>) -> R
     if !matches!(op.as_str(), "submit" | "progress" | "stop") {
         return Err(WorkerError::InvalidInput(format!("opType must be submit, progress or stop, got {op:?}")).into());
     }
-    let base = s.coordinator_url.as_deref().map(|u| u.trim_end_matches('/').to_string()).ok_or_else(|| {
+    let coordinators = s.coordinators.as_ref().ok_or_else(|| {
         WorkerError::Unavailable(
             "this worker has no coordinator URL configured (set --coordinator or LOAM_COORDINATOR); /v1/load needs it"
                 .into(),
         )
     })?;
-    let c = Coordinator { base, http: http()?, authorization };
+    let c = Coordinator { coordinators, authorization };
     match op.as_str() {
         "submit" => {
             let (status, body) = c.call(reqwest::Method::POST, Some(json!({ "paths": [path] }))).await?;
@@ -145,30 +140,31 @@ async fn run(s: &WorkerState, q: Query, authorization: Option<HeaderValue>) -> R
     }
 }
 
-struct Coordinator {
-    base: String,
-    http: &'static reqwest::Client,
+struct Coordinator<'a> {
+    coordinators: &'a loam_client::Coordinators,
     authorization: Option<HeaderValue>,
 }
 
-impl Coordinator {
+impl Coordinator<'_> {
     async fn call(
         &self,
         method: reqwest::Method,
         body: Option<serde_json::Value>,
     ) -> Result<(u16, serde_json::Value), WorkerError> {
-        let url = format!("{}/api/v1/load", self.base);
-        let mut req = self.http.request(method, &url);
-        if let Some(a) = &self.authorization {
-            req = req.header(AUTHORIZATION, a.clone());
-        }
-        if let Some(b) = body {
-            req = req.json(&b);
-        }
-        let resp = req
-            .send()
+        let build = |mut req: reqwest::RequestBuilder| {
+            if let Some(a) = &self.authorization {
+                req = req.header(AUTHORIZATION, a.clone());
+            }
+            if let Some(b) = &body {
+                req = req.json(b);
+            }
+            req
+        };
+        let resp = self
+            .coordinators
+            .send(method, "/api/v1/load", build)
             .await
-            .map_err(|e| WorkerError::Unavailable(format!("cannot reach the coordinator at {}: {e}", self.base)))?;
+            .map_err(|e| WorkerError::Unavailable(format!("cannot reach the coordinator: {e}")))?;
         let status = resp.status().as_u16();
         let text = resp.text().await.map_err(|e| WorkerError::Unavailable(format!("coordinator answer lost: {e}")))?;
         Ok((status, serde_json::from_str(&text).unwrap_or(serde_json::Value::Null)))

@@ -1,13 +1,13 @@
 //! What every CLI command shares: the HTTP client (`loam_client::peer`'s, carrying the user's token), the
-//! Coordinator URL, the output mode, and the translation of the Coordinator's `{"status": …}` errors into
-//! one-line messages.
+//! Coordinators (`--coordinator URL[,URL...]`, tried in order by `loam_client::Coordinators`), the output
+//! mode, and the translation of the Coordinator's `{"status": …}` errors into one-line messages.
 //!
 //! The token comes from `--token-file` (`LOAM_TOKEN_FILE`), else `LOAM_TOKEN`, else the admin token `loam
 //! local` keeps in `./loam-data/admin-token`, so the README's walk-through needs no extra step.
 
 use anyhow::{Context, anyhow};
 use loam_auth::Credential;
-use loam_client::PeerClient;
+use loam_client::{Coordinators, PeerClient};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
@@ -28,31 +28,40 @@ pub fn token(token_file: Option<&std::path::Path>) -> anyhow::Result<Credential>
     Ok(Credential::from_file(&local).unwrap_or_default())
 }
 
+/// The Coordinator URLs of `--coordinator` (`flag` names where the value came from: the flag or
+/// `LOAM_COORDINATOR`), checked; `loam local`'s when none is given. A bad list is a settings error (exit 2).
+pub fn coordinator_urls(given: Option<&str>, flag: &str) -> Result<Vec<String>, loam_config::ConfigError> {
+    let items = given.map_or_else(
+        || vec![super::DEFAULT_COORDINATOR_URL.to_string()],
+        |g| loam_config::values::split_list_with_empties(&[g.to_string()]),
+    );
+    loam_client::coordinator::parse_list(&items).map_err(|e| loam_config::ConfigError::Invalid(format!("{flag}: {e}")))
+}
+
 /// The CLI's context.
+#[derive(Clone)]
 pub struct Ctx {
-    /// HTTP client.
+    /// HTTP client, for the workers (file commands).
     pub http: PeerClient,
-    /// Coordinator base URL, without trailing slash.
-    pub coordinator: String,
+    /// The Coordinators, over the same client.
+    pub coordinators: Coordinators,
     /// JSON output.
     pub json: bool,
 }
 
 impl Ctx {
-    /// A context for `coordinator`.
-    pub fn new(coordinator: &str, json: bool, token: Credential) -> anyhow::Result<Self> {
+    /// A context for the Coordinators at `urls` (checked by [`coordinator_urls`]).
+    pub fn new(urls: &[String], json: bool, token: Credential) -> anyhow::Result<Self> {
         let http = PeerClient::build(token)?;
-        Ok(Self { http, coordinator: coordinator.trim_end_matches('/').to_string(), json })
+        let coordinators = Coordinators::new(urls, http.clone())?;
+        Ok(Self { http, coordinators, json })
     }
 
     /// `GET /api/v1/<path>` decoded as `T`.
     pub async fn get<T: DeserializeOwned>(&self, path: &str, query: &[(&str, &str)]) -> anyhow::Result<T> {
-        let url = format!("{}/api/v1/{path}", self.coordinator);
         let r = self
-            .http
-            .request(reqwest::Method::GET, &url)
-            .query(query)
-            .send()
+            .coordinators
+            .send(reqwest::Method::GET, &format!("/api/v1/{path}"), |r| r.query(query))
             .await
             .with_context(|| self.unreachable())?;
         decode(r).await
@@ -65,13 +74,18 @@ impl Ctx {
         path: &str,
         body: &B,
     ) -> anyhow::Result<T> {
-        let url = format!("{}/api/v1/{path}", self.coordinator);
-        let r = self.http.request(method, &url).json(body).send().await.with_context(|| self.unreachable())?;
+        let r = self
+            .coordinators
+            .send(method, &format!("/api/v1/{path}"), |r| r.json(body))
+            .await
+            .with_context(|| self.unreachable())?;
         decode(r).await
     }
 
-    fn unreachable(&self) -> String {
-        format!("cannot reach the coordinator at {} (is `loam local` running? set --coordinator)", self.coordinator)
+    /// The context of an error no Coordinator answered.
+    pub fn unreachable(&self) -> String {
+        let urls = self.coordinators.describe();
+        format!("cannot reach the coordinator at {urls} (is `loam local` running? set --coordinator)")
     }
 
     /// Prints `value` as JSON, or `text` for humans.

@@ -11,7 +11,7 @@
 mod rebalance;
 
 use super::http::Ctx;
-use anyhow::{anyhow, bail};
+use anyhow::{Context, anyhow, bail};
 use clap::{Args, Subcommand};
 use loam_core::coordinator_api::{Results, StatusBody};
 use loam_core::job_api::{
@@ -272,14 +272,11 @@ async fn act<P: PathJob, B: Serialize>(
 
 /// Posts a job: its id, and whether it is an existing twin (`409`) rather than a new job.
 async fn submit<B: Serialize>(ctx: &Ctx, endpoint: &str, body: &B) -> anyhow::Result<(String, bool)> {
-    let url = format!("{}/api/v1/{endpoint}", ctx.coordinator);
     let resp = ctx
-        .http
-        .request(reqwest::Method::POST, &url)
-        .json(body)
-        .send()
+        .coordinators
+        .send(reqwest::Method::POST, &format!("/api/v1/{endpoint}"), |r| r.json(body))
         .await
-        .map_err(|e| anyhow!("cannot reach the coordinator: {e}"))?;
+        .with_context(|| ctx.unreachable())?;
     let status = resp.status().as_u16();
     let id = match status {
         200 | 409 => resp.json::<JobId>().await?.id,

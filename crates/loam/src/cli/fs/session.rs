@@ -108,7 +108,7 @@ impl View {
             let members = match &sources.workers_file {
                 Some(_) => MembershipView::fixed(Vec::new(), DEFAULT_VIRTUAL_NODES),
                 None => {
-                    let workers = fetch_nodes(&ctx.http, &ctx.coordinator).await.context("listing the workers")?;
+                    let workers = fetch_nodes(&ctx.coordinators).await.context("listing the workers")?;
                     MembershipView::fixed(workers, DEFAULT_VIRTUAL_NODES)
                 }
             };
