@@ -104,14 +104,10 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let endpoints = cluster.endpoints();
     let (mounts, members, follower) = if endpoints.is_empty() {
-        let (view, task) = MembershipView::follow_coordinator(
-            ctx.coordinators.clone(),
-            DEFAULT_VIRTUAL_NODES,
-            NODES_POLL,
-            stopped,
-        )
-        .await
-        .with_context(|| format!("listing the workers at {}", ctx.coordinators.describe()))?;
+        let (view, task) =
+            MembershipView::follow_coordinator(ctx.coordinators.clone(), DEFAULT_VIRTUAL_NODES, NODES_POLL, stopped)
+                .await
+                .with_context(|| format!("listing the workers at {}", ctx.coordinators.describe()))?;
         (Mounts::Coordinator(Ctx { json: false, ..ctx.clone() }), view, task)
     } else {
         let store = cluster_store::connect_etcd(&endpoints, &cluster.security()).await?;

@@ -405,7 +405,8 @@ mod tests {
 
     #[test]
     fn the_coordinator_key_takes_a_list_and_refuses_bad_entries_by_number() {
-        let list = FILE.replace(r#"coordinator = "http://file:19999""#, r#"coordinator = ["http://c1:1", "http://c2:2"]"#);
+        let list =
+            FILE.replace(r#"coordinator = "http://file:19999""#, r#"coordinator = ["http://c1:1", "http://c2:2"]"#);
         let s = merge(&WorkerArgs::default(), &ClusterFlags::default(), None, Some(&list)).unwrap();
         assert_eq!(s.worker.coordinators, ["http://c1:1", "http://c2:2"]);
         let bad = |file: Option<&str>, flag: Option<&str>| {

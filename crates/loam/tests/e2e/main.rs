@@ -17,6 +17,7 @@ mod cluster_ops_cli;
 mod distributed;
 mod fuse;
 mod ha;
+mod ha_clients;
 mod job_cli;
 mod local_cli;
 mod openapi;
