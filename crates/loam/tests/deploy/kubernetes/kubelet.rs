@@ -501,10 +501,10 @@ impl Node {
         }
         for (target, src) in [("dev", Path::new("/dev")), ("proc", Path::new("/proc"))] {
             ensure_dir(&img.root.join(target));
-            let _ = writeln!(s, "mount --rbind {} {}", q(src), q(&root.join(target)));
+            let _ = writeln!(s, "mount --rbind {} {}", q(src), q(root.join(target)));
         }
         ensure_file(&img.root.join("etc/hosts"));
-        let _ = writeln!(s, "mount --bind {} {}", q(&self.dir.path().join("hosts")), q(&root.join("etc/hosts")));
+        let _ = writeln!(s, "mount --bind {} {}", q(self.dir.path().join("hosts")), q(root.join("etc/hosts")));
         let mut mounted: Vec<(String, PathBuf)> = Vec::new();
         for m in c["volumeMounts"].as_array().cloned().unwrap_or_default() {
             let vol = m["name"].as_str().expect("a mount's volume");
