@@ -223,10 +223,19 @@ impl Coordinator {
         // one lease TTL, so an unreachable etcd does not keep the API (and its readiness probe) down.
         let mut view = self.leader.subscribe();
         let _ = tokio::time::timeout(self.leader_lease_ttl, view.wait_for(|l| l.leader.is_some())).await;
-        // Rebuilt in the background so an unreachable worker does not hold the API back.
+        // The file index lives in the leader's memory (followers forward its reads and the workers'
+        // reports): it is rebuilt from the workers each time this Coordinator comes to lead, so one that
+        // followed for a while does not answer with the index of its start. In the background, so an
+        // unreachable worker does not hold the API back.
         let me = self.clone();
+        let mut leadership = self.leader.subscribe();
         let rebuild = tokio::spawn(async move {
-            file_index::rebuild(&me.file_index, me.store.as_ref(), &me.cluster_name, &me.peers).await;
+            while leadership.wait_for(|l| l.leading).await.is_ok() {
+                file_index::rebuild(&me.file_index, me.store.as_ref(), &me.cluster_name, &me.peers).await;
+                if leadership.wait_for(|l| !l.leading).await.is_err() {
+                    return;
+                }
+            }
         });
         tracing::info!(%addr, cluster = %self.cluster_name, "coordinator serving");
         let me = self.clone();

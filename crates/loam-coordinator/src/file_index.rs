@@ -15,8 +15,9 @@
 //!   ring (`400` otherwise, nothing changed; `403` is the auth layer's answer to a missing role), so forged workers cannot fill the slot table or the index.
 //! - **Keeping it current.** Workers diff their page store's file list against what they last reported
 //!   and send the difference every second ([`FileIndex::apply_report`]); any cause of change (load, free,
-//!   TTL, eviction, read-through, clear-stale) is covered without hooks in the page store. On coordinator
-//!   start the index is rebuilt by asking every live worker for its full list (`rebuild`).
+//!   TTL, eviction, read-through, clear-stale) is covered without hooks in the page store. When a
+//!   Coordinator comes to lead (at start, or taking over in a highly available deployment) the index is
+//!   rebuilt by asking every live worker for its full list (`rebuild`).
 //! - **Decision (user entries):** `POST` adds entries held by no worker (an empty mask); they stay until a
 //!   `DELETE` removes them or a worker that held the file reports dropping it. An entry whose last worker
 //!   drops the file disappears.

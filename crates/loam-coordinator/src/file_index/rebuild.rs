@@ -1,4 +1,5 @@
-//! Rebuilding the index when the coordinator starts: every live worker is asked for its full list
+//! Rebuilding the index when a Coordinator comes to lead (at start, or when it takes over from a leader that
+//! died: a follower's index is not kept current, since the reports go to the leader): every live worker is asked for its full list
 //! (`PeerClient::cached_files`, which refuses an answer from another worker than the one asked), which
 //! replaces what the index holds for it. Workers are asked concurrently; one that cannot answer is logged
 //! and skipped (its next reports still add what changes).
