@@ -1,12 +1,14 @@
 //! Clients of a highly available Coordinator (issue 15): the CLI (`--coordinator URL,URL`) and a worker
 //! (`coordinator = [URL, URL]`) try the Coordinators in order and stick to the one that answered
 //! (`loam_client::coordinator`). Real processes: two `loam coordinator`s on one etcd, a dead URL (a port
-//! nothing listens on), a worker started from a config file; the leader is killed with `kill -9`. A bad
-//! list is one line naming the setting, exit 2.
+//! nothing listens on), a worker started from a config file; the leader is killed with `kill -9`. The
+//! Coordinator that takes over answers the global file index of files cached before (it reads the
+//! workers' lists when it comes to lead: their reports carry only changes). A bad list is one line naming
+//! the setting, exit 2.
 
 use crate::cluster::{CAP, Cluster, wait_until};
 use crate::http;
-use crate::process::{loam, log_path, run_capped, run_cli, server, strings};
+use crate::process::{Server, loam, log_path, run_capped, run_cli, server, strings};
 use loam_testsupport::auth::ADMIN;
 use serde_json::Value;
 use std::time::Duration;
@@ -53,6 +55,21 @@ fn wait_succeeded(url: &str, id: &str) {
     assert_eq!(end["state"], "SUCCEEDED", "{end}");
 }
 
+/// A `loam worker` of `c` whose config file says `coordinator = [<urls>]`: its process, its URL, and the
+/// directory of its file, data and log.
+fn start_listed_worker(c: &Cluster, urls: &[&str]) -> (Server, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("worker.toml");
+    let list: Vec<String> = urls.iter().map(|u| format!("{u:?}")).collect();
+    std::fs::write(&config, format!("coordinator = [{}]\n", list.join(", "))).unwrap();
+    let port = loam_testsupport::free_port();
+    let args = strings(&["worker", "--config", &config.display().to_string(), "--etcd", &c.etcd_url()]);
+    let mut more = strings(&["--host", "127.0.0.1", "--http-port", &port.to_string(), "--s3-port", "0"]);
+    more.extend(strings(&["--data-dir", &dir.path().join("data").display().to_string(), "--cache-size", "64MiB"]));
+    let worker = server(&[args, more].concat(), &log_path(dir.path(), "worker-listed")).expect("the worker starts");
+    (worker, format!("http://127.0.0.1:{port}"), dir)
+}
+
 #[test]
 fn the_cli_given_several_coordinators_uses_the_first_that_answers() {
     let c = Cluster::start(1);
@@ -85,15 +102,7 @@ fn a_worker_and_the_cli_move_on_when_the_first_coordinator_is_killed() {
     wait_leader(&second, &first);
     c.mount_data();
     // A worker whose config file lists a dead Coordinator, then the leader, then the follower.
-    let dir = tempfile::tempdir().unwrap();
-    let config = dir.path().join("worker.toml");
-    let (dead, port) = (dead_url(), loam_testsupport::free_port());
-    std::fs::write(&config, format!("coordinator = [\"{dead}\", \"{first}\", \"{second}\"]\n")).unwrap();
-    let args = strings(&["worker", "--config", &config.display().to_string(), "--etcd", &c.etcd_url()]);
-    let mut more = strings(&["--host", "127.0.0.1", "--http-port", &port.to_string(), "--s3-port", "0"]);
-    more.extend(strings(&["--data-dir", &dir.path().join("data").display().to_string(), "--cache-size", "64MiB"]));
-    let _worker = server(&[args, more].concat(), &log_path(dir.path(), "worker-listed")).expect("the worker starts");
-    let worker = format!("http://127.0.0.1:{port}");
+    let (_worker, worker, _dir) = start_listed_worker(&c, &[&dead_url(), &first, &second]);
 
     c.write_file("w1/f", 40_000, 1);
     let id = submit_through_worker(&worker, "/data/w1");
@@ -110,6 +119,35 @@ fn a_worker_and_the_cli_move_on_when_the_first_coordinator_is_killed() {
     c.write_file("w3/f", 40_000, 3);
     let out = ok_with(&list, &["job", "load", "--path", "/data/w3", "--sync"]);
     assert!(out.contains("SUCCEEDED"), "{out}");
+}
+
+/// The files the global file index of the Coordinator at `url` lists under `/data/<dir>`.
+fn indexed(url: &str, dir: &str) -> Option<usize> {
+    let a = http::get(&format!("{url}/api/v1/file_index?prefix=/data/{dir}")).ok().filter(|a| a.status == 200)?;
+    let v: Value = serde_json::from_slice(&a.body).ok()?;
+    v["results"].as_array().map(Vec::len)
+}
+
+#[test]
+fn a_coordinator_that_takes_over_answers_the_file_index_of_files_cached_before() {
+    let mut c = Cluster::start(1);
+    let first = c.coordinator_url();
+    let (_second, second) = c.start_another_coordinator("coordinator-b");
+    wait_leader(&second, &first);
+    c.mount_data();
+    // Two workers: the cluster's, which reports to `first` only, and one that lists both.
+    let (_worker, _, _dir) = start_listed_worker(&c, &[&first, &second]);
+    wait_until("both workers are ONLINE", CAP, || (c.nodes().ok()?.len() == 2).then_some(()));
+    const FILES: usize = 8;
+    for i in 0..FILES {
+        c.write_file(&format!("idx/f{i}"), 20_000, i as u32);
+    }
+    assert!(c.ok(&["job", "load", "--path", "/data/idx", "--sync"]).contains("SUCCEEDED"));
+    wait_until("the leader indexes every file", CAP, || (indexed(&first, "idx")? == FILES).then_some(()));
+    c.stop_coordinator("-9");
+    wait_leader(&second, &second);
+    // Nothing changed on the workers, so no report says anything new: the new leader read their lists.
+    wait_until("the new leader indexes every file", CAP, || (indexed(&second, "idx")? == FILES).then_some(()));
 }
 
 #[test]
