@@ -61,7 +61,9 @@ impl TaskRunner {
         };
         let had = pages.file(&id).is_some();
         let file = self.rt.open_with(&uri, Some(status)).await.map_err(|e| e.to_string())?;
-        let copied = self.copy_pages(http, f, peer, &file, &before, bucket, had).await;
+        // Only a file held before counts as already there (an empty one is "fully cached" once opened).
+        let skip = f.skip_if_exists && had;
+        let copied = self.copy_pages(http, skip, peer, &file, &before, bucket).await;
         if copied.is_err() && !had {
             // The record came from the peer; the UFS load that follows must not trust it.
             if let Err(e) = pages.remove_file(&id).await {
@@ -74,12 +76,11 @@ impl TaskRunner {
     async fn copy_pages(
         &self,
         http: &PeerClient,
-        f: &LoadTaskFile,
+        skip_if_whole: bool,
         peer: &str,
         file: &OpenFile,
         before: &PeerFile,
         bucket: Option<&TokenBucket>,
-        had: bool,
     ) -> Result<(u64, bool), String> {
         let pages = self.rt.pages();
         let (r, id, uri) = (&file.record, file.file_id(), file.record.ufs_uri.as_str());
@@ -90,8 +91,7 @@ impl TaskRunner {
             pages.set_validated(id, before.validated_ms);
         }
         let length = r.length;
-        // Only a file held before counts as already there (an empty one is "fully cached" once opened).
-        if f.skip_if_exists && had && self.fully_cached(file) {
+        if skip_if_whole && self.fully_cached(file) {
             return Ok((length, true));
         }
         let ps = pages.page_size();
