@@ -104,10 +104,9 @@ pub async fn run(
     let (stop, stopped) = watch::channel(false);
     let endpoints = cluster.endpoints();
     let (mounts, members, follower) = if endpoints.is_empty() {
-        let (view, task) =
-            MembershipView::follow_coordinator(ctx.coordinators.clone(), DEFAULT_VIRTUAL_NODES, NODES_POLL, stopped)
-                .await
-                .with_context(|| format!("listing the workers at {}", ctx.coordinators.describe()))?;
+        let Some((view, task)) = follow_when_up(&ctx.coordinators, stopped).await? else {
+            return Ok(());
+        };
         (Mounts::Coordinator(Ctx { json: false, ..ctx.clone() }), view, task)
     } else {
         let store = cluster_store::connect_etcd(&endpoints, &cluster.security()).await?;
@@ -121,6 +120,51 @@ pub async fn run(
     let _ = stop.send(true);
     let _ = follower.await;
     result
+}
+
+/// Set by `loam fuse` (in the background) for the process it starts with `--foreground`: no waiting.
+const FAIL_FAST_ENV: &str = "LOAM_FUSE_FAIL_FAST";
+
+/// Follows the Coordinator's nodes API, waiting while no Coordinator answers (a FUSE DaemonSet starts beside
+/// the Coordinators, and a crash loop would only add the kubelet's back-off): the reason is logged at once
+/// and every minute, retries back off to 5 s. A refusal (a bad token: 401, 403) fails at once; a signal
+/// during the wait ends it (`None`).
+async fn follow_when_up(
+    coordinators: &loam_client::Coordinators,
+    stopped: watch::Receiver<bool>,
+) -> anyhow::Result<Option<(MembershipView, tokio::task::JoinHandle<()>)>> {
+    let (mut backoff, mut logged) = (Duration::from_millis(250), None::<std::time::Instant>);
+    let signal = crate::assembly::shutdown_signal();
+    tokio::pin!(signal);
+    loop {
+        let followed = MembershipView::follow_coordinator(
+            coordinators.clone(),
+            DEFAULT_VIRTUAL_NODES,
+            NODES_POLL,
+            stopped.clone(),
+        );
+        match followed.await {
+            Ok(f) => return Ok(Some(f)),
+            Err(e) if e.is_retryable() && std::env::var_os(FAIL_FAST_ENV).is_none() => {
+                if logged.is_none_or(|t| t.elapsed() >= Duration::from_secs(60)) {
+                    tracing::warn!(
+                        "waiting for a Coordinator: listing the workers at {}: {e}",
+                        coordinators.describe()
+                    );
+                    logged = Some(std::time::Instant::now());
+                }
+            }
+            Err(e) => return Err(e).with_context(|| format!("listing the workers at {}", coordinators.describe())),
+        }
+        tokio::select! {
+            s = &mut signal => {
+                eprintln!("{}: stopped while waiting for a Coordinator", s?);
+                return Ok(None);
+            }
+            _ = tokio::time::sleep(backoff) => {}
+        }
+        backoff = (backoff * 2).min(Duration::from_secs(5));
+    }
 }
 
 async fn mount_until_stopped(
@@ -180,6 +224,8 @@ fn start_in_background(log: Option<PathBuf>) -> anyhow::Result<()> {
     let mut child = std::process::Command::new(exe)
         .args(std::env::args_os().skip(1))
         .arg("--foreground")
+        // The caller waits for the mount: an absent Coordinator is its error now, not a wait.
+        .env(FAIL_FAST_ENV, "1")
         .stdin(Stdio::null())
         .stdout(Stdio::piped())
         .stderr(stderr)
