@@ -17,8 +17,8 @@
 //!   is not finished answers `409` with that job's id, and resumes it if it was `STOPPED`. Submissions are
 //!   serialised so two identical `POST`s cannot both create a job.
 //! - **Retention.** Finished jobs older than `retention` are deleted (store key, failed-file list, and the
-//!   files the kind keeps, such as a rebalance's plan) when the jobs are listed or looked up; no extra
-//!   background loop is needed for that.
+//!   files and store keys the kind keeps, such as a rebalance's plan) when the jobs are listed or looked
+//!   up; no extra background loop is needed for that.
 //! - **Workers** are reached over their internal task API (`workers`); the live set comes from the same
 //!   membership keys the workers register in.
 //! - **Quotas** (`quota`): a load under an exceeded quota is refused at submission (after the twin check,
@@ -476,8 +476,14 @@ impl JobService {
             tracing::warn!(job = %rec.id, "cannot delete an expired job: {e}");
         }
         let _ = std::fs::remove_file(failed_list::path(&self.ctx, &rec.id));
-        for file in runner::runner_for(rec.kind).job_files(&self.ctx, &rec.id) {
+        let kind = runner::runner_for(rec.kind);
+        for file in kind.job_files(&self.ctx, &rec.id) {
             let _ = std::fs::remove_file(file);
+        }
+        for prefix in kind.job_prefixes(&self.ctx, &rec.id) {
+            if let Err(e) = self.ctx.fence.delete_prefix(&prefix).await {
+                tracing::warn!(job = %rec.id, "cannot delete {prefix}: {e}");
+            }
         }
     }
 

@@ -10,9 +10,9 @@
 //!   stops them at once (`JobService::step_down`) and the Coordinator campaigns again.
 //! - **Fencing.** The lease is lost for this process when etcd says so, or when no renewal has succeeded
 //!   for two thirds of the TTL (it may still live in etcd, but this process cannot know: it steps down
-//!   first). Job records are written through [`Fence`]: a transaction that compares the leader key's create
-//!   revision, so a paused or cut-off former leader cannot overwrite the new leader's progress even before
-//!   it notices (`loam_store::election`).
+//!   first). Job records and rebalance plans are written through [`Fence`]: a transaction that compares
+//!   the leader key's create revision, so a paused or cut-off former leader cannot overwrite the new
+//!   leader's progress even before it notices (`loam_store::election`).
 //! - **Who leads** is followed by watching the election's keys ([`LeaderState`]): the forwarding of writes
 //!   (`api::leader`), the readiness probe ([`LeaderState::readiness`]) and `GET /api/v1/coordinators` read it.
 //! - **Shutdown** stops the jobs (persisting their progress), resigns and revokes the lease, so another
@@ -106,6 +106,12 @@ impl Fence {
         Self { election, term: Mutex::new(None) }
     }
 
+    /// A fence for `term` of `election`, as this process holds it while it leads (tests of fenced writes).
+    #[cfg(test)]
+    pub(crate) fn leading(election: Arc<dyn Election>, term: Term) -> Self {
+        Self { election, term: Mutex::new(Some(term)) }
+    }
+
     fn term(&self) -> StoreResult<Term> {
         match self.term.lock().clone() {
             Some(t) => Ok(t),
@@ -126,6 +132,14 @@ impl Fence {
     /// Deletes `key` while this process leads.
     pub async fn delete(&self, key: &str) -> StoreResult<()> {
         match self.election.delete_fenced(&self.term()?, key).await? {
+            Fenced::Done => Ok(()),
+            Fenced::Deposed => Err(not_leader()),
+        }
+    }
+
+    /// Deletes every key under `prefix` while this process leads.
+    pub async fn delete_prefix(&self, prefix: &str) -> StoreResult<()> {
+        match self.election.delete_prefix_fenced(&self.term()?, prefix).await? {
             Fenced::Done => Ok(()),
             Fenced::Deposed => Err(not_leader()),
         }

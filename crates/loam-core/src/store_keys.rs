@@ -16,6 +16,14 @@ pub fn jobs_prefix(cluster: &str, kind: &str) -> String {
     format!("/loam/{cluster}/jobs/{kind}/")
 }
 
+/// Prefix of rebalance job `id`'s stored plan: `/loam/<cluster>/jobs/rebalance-plan/<id>/`, under which each
+/// format version has its own `v<version>/` with a `header` and `chunk/<n>` keys. Beside the rebalance records
+/// (`jobs/rebalance/`), not under them: listing the jobs reads every key under their prefix, values included,
+/// and a plan may be many megabytes.
+pub fn rebalance_plan_prefix(cluster: &str, id: &str) -> String {
+    format!("/loam/{cluster}/jobs/rebalance-plan/{id}/")
+}
+
 /// Prefix of the rules of one kind (`ttl`, `priority`, `quota`): `/loam/<cluster>/rules/<kind>/`.
 pub fn rules_prefix(cluster: &str, kind: &str) -> String {
     format!("/loam/{cluster}/rules/{kind}/")

@@ -5,8 +5,9 @@
 //!   has the lowest create revision under `<name>/`: it leads. The lease expiring (a dead or cut-off
 //!   leader) deletes the key and the next candidate leads. [`Election::leader`] reads the current value.
 //! - **Fencing.** Leading is a [`Term`]: the leader key and its create revision. A write that only the
-//!   leader may make ([`Election::put_fenced`], [`Election::delete_fenced`]) is one etcd transaction that
-//!   compares the leader key's create revision with the term's: once the lease is gone (and a new leader
+//!   leader may make ([`Election::put_fenced`], [`Election::delete_fenced`],
+//!   [`Election::delete_prefix_fenced`]) is one etcd transaction that compares the leader key's create
+//!   revision with the term's: once the lease is gone (and a new leader
 //!   exists) the write is refused with [`Fenced::Deposed`] instead of overwriting the new leader's state,
 //!   whatever the old leader still believes.
 //! - **Embedded store** ([`SoleLeader`]): one process owns the store, so it always leads; campaigning
@@ -59,6 +60,9 @@ pub trait Election: Send + Sync + std::fmt::Debug + 'static {
     /// Deletes `key` only while `term` leads.
     async fn delete_fenced(&self, term: &Term, key: &str) -> StoreResult<Fenced>;
 
+    /// Deletes every key under `prefix` only while `term` leads (one transaction: all or nothing).
+    async fn delete_prefix_fenced(&self, term: &Term, prefix: &str) -> StoreResult<Fenced>;
+
     /// Whether this process leads without campaigning (the sole user of its store): fenced writes need no term.
     fn sole(&self) -> bool {
         false
@@ -106,6 +110,10 @@ impl Election for SoleLeader {
 
     async fn delete_fenced(&self, _term: &Term, key: &str) -> StoreResult<Fenced> {
         self.store.delete(key).await.map(|_| Fenced::Done)
+    }
+
+    async fn delete_prefix_fenced(&self, _term: &Term, prefix: &str) -> StoreResult<Fenced> {
+        self.store.delete_prefix(prefix).await.map(|_| Fenced::Done)
     }
 
     fn sole(&self) -> bool {

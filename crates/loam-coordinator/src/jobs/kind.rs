@@ -48,6 +48,12 @@ pub trait JobKindRunner: Send + Sync {
     fn job_files(&self, _ctx: &JobsCtx, _id: &str) -> Vec<PathBuf> {
         Vec::new()
     }
+
+    /// Cluster-store prefixes the kind keeps for job `id` besides its record; they are deleted (fenced)
+    /// with the job when it expires.
+    fn job_prefixes(&self, _ctx: &JobsCtx, _id: &str) -> Vec<String> {
+        Vec::new()
+    }
 }
 
 /// What one pass of the execution asks of its job kind (see the module header).

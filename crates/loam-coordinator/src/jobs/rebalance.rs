@@ -25,6 +25,7 @@
 //!   worker that is offline when the job runs fails as a target.
 
 mod plan;
+mod stored;
 
 use super::ctx::JobsCtx;
 use super::execution::{Execution, batch_size, tally};
@@ -56,9 +57,14 @@ impl JobKindRunner for RebalanceRunner {
         Box::pin(run(ctx, job, stop))
     }
 
-    /// The plan file.
+    /// The plan file (a cache of the stored plan).
     fn job_files(&self, ctx: &JobsCtx, id: &str) -> Vec<PathBuf> {
         vec![plan::plan_path(ctx, id)]
+    }
+
+    /// The stored plan.
+    fn job_prefixes(&self, ctx: &JobsCtx, id: &str) -> Vec<String> {
+        vec![stored::prefix(ctx, id)]
     }
 }
 
@@ -75,7 +81,7 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
         }
     };
     let usable = match &rec.rebalance.plan {
-        Some(summary) => match plan::check(&path, &rec.id, summary).await {
+        Some(summary) => match plan::restore(ctx, &path, &rec.id, summary).await {
             Ok(()) => Some(summary.clone()),
             Err(e) => {
                 tracing::warn!(job = %rec.id, "planning again: {e}");

@@ -155,8 +155,8 @@ pub struct RebalanceState {
     pub plan: Option<PlanSummary>,
 }
 
-/// What a rebalance's record keeps of its plan (the items themselves are in the plan file,
-/// `rebalance/plan.rs`).
+/// What a rebalance's record keeps of its plan (the items themselves are in the cluster store and the plan
+/// file, `rebalance/plan.rs` and `rebalance/stored.rs`).
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(default)]
 pub struct PlanSummary {
@@ -168,6 +168,9 @@ pub struct PlanSummary {
     pub workers: BTreeMap<String, u64>,
     /// Targets that could not be planned for (not live, or could not list their files), and why.
     pub unreachable: BTreeMap<String, String>,
+    /// The plan's id, named by the plan file and the stored plan, so a resumed job uses only its own plan
+    /// (empty in records written before plans had one).
+    pub plan: String,
 }
 
 /// A job as stored.
@@ -453,7 +456,7 @@ mod tests {
         assert_eq!((p.total_workers, p.running_workers), (0, 0), "nothing planned yet");
         let workers = [("w1".to_string(), 2), ("w2".to_string(), 1), ("w3".to_string(), 0)].into_iter().collect();
         let unreachable = [("w4".to_string(), "down".to_string())].into_iter().collect();
-        r.rebalance.plan = Some(PlanSummary { items: 3, loads: 3, workers, unreachable });
+        r.rebalance.plan = Some(PlanSummary { items: 3, loads: 3, workers, unreachable, plan: String::new() });
         r.counters.per_worker.insert("w1".into(), WorkerTally { decided: 1, failed: 0 });
         r.counters.per_worker.insert("w2".into(), WorkerTally { decided: 1, failed: 1 });
         let p = r.rebalance_progress();

@@ -7,7 +7,7 @@ use crate::election::{Election, Fenced, Term, value_text};
 use crate::{LeaseId, StoreError, StoreResult};
 use async_trait::async_trait;
 use bytes::Bytes;
-use etcd_client::{Compare, CompareOp, LeaderKey, ResignOptions, Txn, TxnOp};
+use etcd_client::{Compare, CompareOp, DeleteOptions, LeaderKey, ResignOptions, Txn, TxnOp};
 
 /// gRPC `NotFound`, which some etcd releases answer when nobody leads.
 const NOT_FOUND: i32 = 5;
@@ -63,5 +63,9 @@ impl Election for EtcdStore {
 
     async fn delete_fenced(&self, term: &Term, key: &str) -> StoreResult<Fenced> {
         self.fenced(term, TxnOp::delete(key, None)).await
+    }
+
+    async fn delete_prefix_fenced(&self, term: &Term, prefix: &str) -> StoreResult<Fenced> {
+        self.fenced(term, TxnOp::delete(prefix, Some(DeleteOptions::new().with_prefix()))).await
     }
 }

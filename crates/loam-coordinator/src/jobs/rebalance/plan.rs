@@ -17,6 +17,7 @@
 //!   in plan order. It is written to a temporary name and renamed, so a plan file is whole or absent. A
 //!   plan file that is missing or does not match the job's record is made again (see `super::run`).
 
+use super::stored::{self, Saved};
 use crate::jobs::ctx::JobsCtx;
 use crate::jobs::listing::{FileMeta, Listed};
 use crate::jobs::record::{ALL, PlanSummary, RebalanceState};
@@ -41,6 +42,9 @@ struct Header {
     job: String,
     items: u64,
     loads: u64,
+    /// The plan's id (a UUID; empty in files written before plans had one), also in the record's summary.
+    #[serde(default)]
+    plan: String,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -134,7 +138,49 @@ pub async fn make(
         .map_err(|e| format!("planning failed: {e}"))?
         .map_err(|e| format!("cannot write the plan file {}: {e}", path.display()))?;
     summary.unreachable = unreachable;
+    match stored::save(&ctx.fence, &ctx.cluster, id, &summary.plan, path).await {
+        Ok(Saved::Stored) => {}
+        Ok(Saved::TooLarge(n)) => tracing::warn!(
+            job = %id,
+            "the plan ({n} bytes) is over {} bytes: it is kept only on this Coordinator's disk, and a job \
+             resumed by another Coordinator plans again",
+            stored::MAX_STORED_PLAN_BYTES
+        ),
+        // Today's behaviour (a plan on this disk only) rather than a failed job; a deposed leader's
+        // runner is being stopped anyway.
+        Err(e) => tracing::warn!(job = %id, "cannot store the plan (only this Coordinator's disk has it): {e}"),
+    }
     Ok(summary)
+}
+
+/// Makes job `id`'s plan file at `path` usable for `summary`: the stored plan when there is one (written
+/// to `path`, which only caches it), else the file already at `path` (a plan too large for the store, on
+/// the Coordinator that made it). `Err` says why neither can be used: the job plans again.
+pub async fn restore(ctx: &JobsCtx, path: &Path, id: &str, summary: &PlanSummary) -> Result<(), String> {
+    match stored::load(ctx.store.as_ref(), &ctx.cluster, id).await.map_err(|e| e.to_string())? {
+        Some((header, bytes)) => {
+            if header.plan != summary.plan {
+                return Err(format!("the stored plan {} is not the job's plan {}", header.plan, summary.plan));
+            }
+            let path = path.to_path_buf();
+            let written = tokio::task::spawn_blocking(move || write_atomically(&path, &bytes)).await;
+            written.map_err(|e| e.to_string())?.map_err(|e| format!("cannot cache the stored plan: {e}"))?;
+        }
+        None => tracing::debug!(job = %id, "no stored plan: trying the plan file on this disk"),
+    }
+    check(path, id, summary).await
+}
+
+/// Writes `bytes` to a temporary name beside `path` and renames it, so the file is whole or absent.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    if let Some(dir) = path.parent() {
+        loam_core::private_fs::create_dir_all(dir)?;
+    }
+    let tmp = path.with_extension("plan.tmp");
+    let mut f = loam_core::private_fs::create_file(&tmp)?;
+    f.write_all(bytes)?;
+    f.sync_all()?;
+    std::fs::rename(&tmp, path)
 }
 
 /// What the (blocking) computation of the items needs.
@@ -181,6 +227,7 @@ impl Input {
             job: self.job,
             items: (loads.len() + prunes.len()) as u64,
             loads: loads.len() as u64,
+            plan: uuid::Uuid::new_v4().to_string(),
         };
         if let Some(dir) = self.path.parent() {
             loam_core::private_fs::create_dir_all(dir)?;
@@ -195,7 +242,13 @@ impl Input {
         }
         out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
-        Ok(PlanSummary { items: header.items, loads: header.loads, workers, unreachable: BTreeMap::new() })
+        Ok(PlanSummary {
+            items: header.items,
+            loads: header.loads,
+            workers,
+            unreachable: BTreeMap::new(),
+            plan: header.plan,
+        })
     }
 }
 
@@ -217,7 +270,13 @@ pub async fn check(path: &Path, id: &str, summary: &PlanSummary) -> Result<(), S
     let mut first = String::new();
     tokio::io::BufReader::new(file).read_line(&mut first).await.map_err(|e| e.to_string())?;
     let header: Header = serde_json::from_str(&first).map_err(|e| format!("unreadable plan header: {e}"))?;
-    let want = Header { version: PLAN_FILE_VERSION, job: id.to_string(), items: summary.items, loads: summary.loads };
+    let want = Header {
+        version: PLAN_FILE_VERSION,
+        job: id.to_string(),
+        items: summary.items,
+        loads: summary.loads,
+        plan: summary.plan.clone(),
+    };
     if header != want {
         return Err(format!("the plan file does not match the job ({header:?}, expected {want:?})"));
     }
