@@ -130,10 +130,8 @@ impl Cluster {
             ca,
         };
         c.start_coordinator();
-        for i in 0..n {
-            let data_dir = c.dir.path().join(format!("worker-{i}"));
-            c.workers.push(Worker { id: String::new(), port: 0, data_dir, server: None });
-            c.start_worker(i);
+        for _ in 0..n {
+            c.add_worker();
         }
         c.wait_all_online();
         c
@@ -279,6 +277,15 @@ impl Cluster {
             }
         }
         panic!("worker {i} did not start: {last}");
+    }
+
+    /// Starts one more worker (a new identity, port and data directory); its index.
+    pub fn add_worker(&mut self) -> usize {
+        let i = self.workers.len();
+        let data_dir = self.dir.path().join(format!("worker-{i}"));
+        self.workers.push(Worker { id: String::new(), port: 0, data_dir, server: None });
+        self.start_worker(i);
+        i
     }
 
     /// `kill -9` of worker `i`: its lease is neither revoked nor kept alive.

@@ -1,13 +1,18 @@
 //! A highly available Coordinator (issue 15): several `loam coordinator` processes on one etcd, one
 //! leader through etcd's election API. A leader `kill -9`ed during a load is replaced, the API answers
 //! again (the time is printed; the bound is the issue's 15 s) and the load ends `SUCCEEDED` with every file
-//! counted once. A follower forwards writes with the caller's credentials, so the leader's `401` and `403`
+//! counted once. A leader `kill -9`ed during a rebalance is replaced too, and the new leader resumes the
+//! rebalance from the plan in etcd (its own data directory has none): it ends `SUCCEEDED`, counting
+//! exactly the files the ring moved, each once, and every file sits on its owner. A follower forwards writes with the caller's credentials, so the leader's `401` and `403`
 //! come back through it. With no leader elected, a write gets `503` with `Retry-After`.
 
 use crate::cluster::{CAP, Cluster, wait_until};
 use crate::http::{self, Answer};
-use loam_testsupport::auth::{ADMIN, ALL_ROLES, READ};
+use loam_core::WorkerId;
+use loam_core::hash_ring::{DEFAULT_VIRTUAL_NODES, HashRing};
+use loam_testsupport::auth::{ADMIN, ALL_ROLES, CLUSTER, READ};
 use serde_json::Value;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
 
 /// The issue's bound on how long the API may be without a leader after the leader dies.
@@ -87,6 +92,93 @@ fn a_killed_leader_is_replaced_and_its_load_resumes_counting_every_file_once() {
     assert_eq!(end["loadedNonEmptyFiles"], FILES, "every file counted exactly once: {end}");
     assert_eq!(end["failedFiles"], 0, "{end}");
     assert_eq!(end["loadedBytes"], FILES * 32 * 1024, "{end}");
+}
+
+/// The UFS URIs worker `url` holds (its `/v1/internal/cached_files`).
+fn cached(url: &str) -> BTreeSet<String> {
+    let a = http::get_as(&format!("{url}/v1/internal/cached_files"), Some(CLUSTER)).unwrap();
+    assert_eq!(a.status, 200, "{}", a.text());
+    json(&a)["files"].as_array().unwrap().iter().map(|f| f.as_str().unwrap().to_string()).collect()
+}
+
+/// Each worker's cached files, by worker id.
+fn holdings(c: &Cluster) -> BTreeMap<String, BTreeSet<String>> {
+    c.workers.iter().map(|w| (w.id.clone(), cached(&w.url()))).collect()
+}
+
+#[test]
+fn a_killed_leader_is_replaced_and_its_rebalance_resumes_from_the_stored_plan_counting_every_file_once() {
+    let mut c = Cluster::start(3);
+    let first = c.coordinator_url();
+    let (_second, second) = c.start_another_coordinator("coordinator-b");
+    wait_leader(&second, &first);
+    let body = format!(r#"{{"path": "/data", "ufs": "{}"}}"#, c.ufs_uri(""));
+    let a = call("POST", &format!("{first}/api/v1/mount"), Some(ADMIN), Some(&body));
+    assert_eq!(a.status, 200, "{}", a.text());
+    const FILES: u64 = 160;
+    const LEN: u64 = 32 * 1024;
+    for i in 0..FILES {
+        c.write_file(&format!("rb/f{i:03}"), LEN as usize, i as u32);
+    }
+    let a = call("POST", &format!("{first}/api/v1/load"), Some(ADMIN), Some(r#"{"paths": ["/data/rb"]}"#));
+    assert_eq!(a.status, 200, "{}", a.text());
+    let id = json(&a)["id"].as_str().unwrap().to_string();
+    let loaded = wait_until("the load ends", Duration::from_secs(120), || {
+        let a = http::get(&format!("{first}/api/v1/load?id={id}")).ok()?;
+        Some(json(&a)).filter(|p| p["state"] != "RUNNING" && p["state"] != "VERIFYING")
+    });
+    assert_eq!(loaded["state"], "SUCCEEDED", "{loaded}");
+
+    // A fourth worker joins: the ring of four moves some files to it, from the worker that holds each.
+    c.add_worker();
+    c.wait_all_online();
+    let before = holdings(&c);
+    let ids: Vec<WorkerId> = c.workers.iter().map(|w| w.id.parse().unwrap()).collect();
+    let ring = HashRing::new(ids.iter().map(|id| (id.identity(), *id)), DEFAULT_VIRTUAL_NODES);
+    let owner = |uri: &str| ring.primary(uri).unwrap().1.to_string();
+    let all: BTreeSet<String> = before.values().flatten().cloned().collect();
+    assert_eq!(all.len() as u64, FILES, "each file is cached once: {before:?}");
+    let moved: BTreeSet<&String> = all.iter().filter(|u| !before[&owner(u)].contains(*u)).collect();
+    let new = &c.workers[3].id;
+    assert!(!moved.is_empty() && moved.iter().all(|u| owner(u) == *new), "files move only to the new worker");
+    let moved = moved.len() as u64;
+
+    // A rebalance of every worker, held back by its load bandwidth (4 files a second onto the new worker).
+    let body = r#"{"target": "ALL", "options": {"loadBandwidth": 131072, "loadBatchSize": 2}}"#;
+    let a = call("POST", &format!("{second}/api/v1/rebalance"), Some(ADMIN), Some(body));
+    assert_eq!(a.status, 200, "submitted through the follower: {}", a.text());
+    let id = json(&a)["id"].as_str().expect("a job id").to_string();
+    let progress = |url: &str| -> Option<Value> {
+        let a = http::get(&format!("{url}/api/v1/rebalance?id={id}")).ok()?;
+        (a.status == 200).then(|| json(&a))
+    };
+    let before_kill = wait_until("the rebalance has loaded some files", CAP, || {
+        progress(&first).filter(|p| p["filesLoaded"].as_u64().unwrap_or(0) > 0)
+    });
+    assert_eq!(
+        (before_kill["state"].as_str(), before_kill["runningState"].as_str()),
+        (Some("RUNNING"), Some("LOADING"))
+    );
+    assert!(before_kill["filesLoaded"].as_u64().unwrap() < moved, "killed mid-load: {before_kill}");
+    c.stop_coordinator("-9");
+    let killed = Instant::now();
+    wait_leader(&second, &second);
+    println!("coordinator-b leads {:?} after the leader was killed (lease TTL 3s)", killed.elapsed());
+    let end = wait_until("the rebalance ends", Duration::from_secs(120), || {
+        progress(&second).filter(|p| p["state"] != "RUNNING")
+    });
+    println!("the rebalance ended {:?} after the kill: {end}", killed.elapsed());
+    assert_eq!(end["state"], "SUCCEEDED", "{end}");
+    let n = |k: &str| end[k].as_u64().unwrap_or_else(|| panic!("{k} in {end}"));
+    // Planned again from the caches of now, the count would start over and miss what was loaded before the kill.
+    assert_eq!((n("filesLoaded"), n("bytesLoaded")), (moved, moved * LEN), "each moved file counted once: {end}");
+    assert_eq!((n("filesPruned"), n("bytesPruned")), (moved, moved * LEN), "{end}");
+    assert_eq!((n("filesPreserved"), n("filesFailed")), (FILES - moved, 0), "{end}");
+    assert_eq!((n("totalWorkers"), n("succeededWorkers"), n("failedWorkers")), (4, 4, 0), "{end}");
+    for (w, files) in holdings(&c) {
+        let owned: BTreeSet<String> = all.iter().filter(|u| owner(u) == w).cloned().collect();
+        assert_eq!(files, owned, "{w} holds exactly the files the ring gives it");
+    }
 }
 
 #[test]
