@@ -4,6 +4,12 @@
 //! [`MAX_ERROR_MESSAGES`](super::record::MAX_ERROR_MESSAGES) of them, with why, also go to the record's
 //! `errorMessage`. Verify reads the list to skip files that already failed. The list is deleted with the
 //! job at retention (`JobService::drop_expired`).
+//!
+//! **Decision:** the list is on the disk of the Coordinator that ran the pass, not in the cluster store
+//! (unbounded, and only an operator reads it). After a failover, `failedFileListPath` names the file on the
+//! Coordinator that finished the job, which lists the failures of its own runs; failures of the runs
+//! before the failover are in the former leader's file at the same path, and the first 100 of them in
+//! `errorMessage`, which is in the record. `failedFiles` counts them all.
 
 use super::ctx::JobsCtx;
 use super::job::Job;

@@ -11,10 +11,12 @@
 //!   per file, bandwidth `loadBandwidth`), then the prunes (`/v1/internal/free`, bandwidth
 //!   `pruneBandwidth`), each pass with its `RebalanceBatches`. Batches, retries, progress, checkpoints
 //!   and the failed-file list are the load's.
-//! - **Exact resume.** The plan is made once and kept in a file (see `plan`); the job's cursor indexes its
-//!   items, so a stopped or restarted job continues with the same items and counts nothing twice. If the
-//!   file is gone (the Coordinator moved to another disk), the job plans again from the current caches
-//!   and counts from zero.
+//! - **Exact resume.** The plan is made once and kept in the cluster store (`stored`), written through the
+//!   leader fence before the first item runs, with a file on the Coordinator's disk as its cache (`plan`);
+//!   the job's cursor indexes its items, so a stopped, restarted or failed-over job continues with the same
+//!   items on whichever Coordinator leads, and counts nothing twice. A plan missing from the store (never
+//!   stored, or damaged) and from this disk is made again from the current caches and counted from zero;
+//!   so is a plan over `stored::MAX_STORED_PLAN_BYTES` (kept on its maker's disk only) resumed elsewhere.
 //! - **Churn.** A target (or a pruned worker) that cannot be reached is retried for the retry window at its
 //!   address of now, so a target restarted on another port gets its items; a source that is down makes
 //!   the target read the UFS instead.

@@ -1,6 +1,7 @@
-//! A rebalance's plan: what each target worker must load, keep and prune, made once per job and kept in a
-//! file on the Coordinator's disk (`<data_dir>/jobs/<id>.plan`), so that the job's cursor indexes the same
-//! items whenever it resumes.
+//! A rebalance's plan: what each target worker must load, keep and prune, made once per job, stored in the
+//! cluster store (`super::stored`, the truth) and cached in a file on the leading Coordinator's disk
+//! (`<data_dir>/jobs/<id>.plan`, which the runner reads), so that the job's cursor indexes the same items
+//! whenever and wherever it resumes.
 //!
 //! - **Holders.** Every live worker lists its cached files (`/v1/internal/cached_files`). For a live worker
 //!   that cannot answer, the global file index (when enabled) says what it holds: such hints serve only
@@ -13,9 +14,13 @@
 //!   `prune` (unless `skipPrune`). `load`/`keep` items name a `source`, a live worker that holds the file
 //!   (spread over the holders by a hash of the URI). All loads come before all prunes, and the runner
 //!   finishes the loads before it starts pruning, so a file is copied before its old holder drops it.
-//! - **File format.** JSON lines: a header `{"version", "job", "items", "loads"}`, then one item per line,
-//!   in plan order. It is written to a temporary name and renamed, so a plan file is whole or absent. A
-//!   plan file that is missing or does not match the job's record is made again (see `super::run`).
+//! - **File format.** JSON lines: a header `{"version", "job", "items", "loads", "plan"}` (`plan`: a UUID
+//!   per plan, also in the record's `PlanSummary`), then one item per line, in plan order. It is written to
+//!   a temporary name and renamed, so a plan file is whole or absent. The stored plan is these bytes.
+//! - **Resume** ([`restore`]): the stored plan, when there is one, is written over the local file; else the
+//!   local file is used (a plan too large for the store, on the Coordinator that made it). A plan that is
+//!   missing, damaged, or not the record's (another `plan` id, item count or job) is made again (see
+//!   `super::run`).
 
 use super::stored::{self, Saved};
 use crate::jobs::ctx::JobsCtx;
