@@ -9,12 +9,14 @@ use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
 use loam_core::cluster_ops_api::{CLUSTER_OPS_API_VERSION, IndexReport};
 use loam_core::membership::{DEFAULT_CLUSTER_NAME, WorkerRecord};
+use loam_store::ClusterStore;
 use loam_store::membership::MembershipHandle;
 use loam_store::{EtcdOptions, EtcdStore};
 use loam_testsupport::cluster::{Cluster, Options, holds};
 use loam_testsupport::data::pattern;
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// The live workers as the coordinator sees them.
@@ -300,4 +302,31 @@ async fn a_target_restarted_on_another_port_mid_rebalance_gets_its_files() {
     for uri in &owned {
         assert!(holds(crate::jobs_churn::the_third(&third), uri), "{uri} is not on its owner, the restarted target");
     }
+}
+
+#[tokio::test]
+async fn a_rebalances_stored_plan_is_deleted_with_the_job_at_retention() {
+    let retention = Duration::from_secs(2);
+    let c = Cluster::start(Options { job_retention: retention, ..jobs(1) }).await;
+    c.write("r/f", &pattern(100, 1));
+    let (s, v) = c.call("POST", "/api/v1/load", Some(r#"{"paths": ["/data/r"], "options": {"sync": true}}"#)).await;
+    assert_eq!((s, v["state"].as_str()), (200, Some("SUCCEEDED")), "{v}");
+    let v = rebalance(&c, r#"{"target": "ALL"}"#).await;
+    assert_eq!((v["state"].as_str(), v["filesPreserved"].as_u64()), (Some("SUCCEEDED"), Some(1)), "{v}");
+    let id = v["id"].as_str().unwrap().to_string();
+    let prefix = loam_core::store_keys::rebalance_plan_prefix(DEFAULT_CLUSTER_NAME, &id);
+    let keys = |store: Arc<dyn ClusterStore>| {
+        let prefix = prefix.clone();
+        async move { loam_store::list_all(store.as_ref(), &prefix).await.unwrap().len() }
+    };
+    assert_eq!(keys(c.store.clone()).await, 2, "a chunk and the header are stored");
+    // Looked up past its retention, the job is dropped, and its plan with it.
+    loop {
+        let (s, _) = c.call("GET", &format!("/api/v1/rebalance?id={id}"), None).await;
+        if s == 404 {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(keys(c.store.clone()).await, 0, "nothing is left under {prefix}");
 }
