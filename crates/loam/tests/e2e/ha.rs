@@ -142,9 +142,10 @@ fn a_killed_leader_is_replaced_and_its_rebalance_resumes_from_the_stored_plan_co
     let new = &c.workers[3].id;
     assert!(!moved.is_empty() && moved.iter().all(|u| owner(u) == *new), "files move only to the new worker");
     let moved = moved.len() as u64;
+    println!("the ring of four moves {moved} of {FILES} files to the new worker");
 
-    // A rebalance of every worker, held back by its load bandwidth (4 files a second onto the new worker).
-    let body = r#"{"target": "ALL", "options": {"loadBandwidth": 131072, "loadBatchSize": 2}}"#;
+    // A rebalance of every worker, held back by its load bandwidth (2 files a second onto the new worker).
+    let body = r#"{"target": "ALL", "options": {"loadBandwidth": 65536, "loadBatchSize": 2}}"#;
     let a = call("POST", &format!("{second}/api/v1/rebalance"), Some(ADMIN), Some(body));
     assert_eq!(a.status, 200, "submitted through the follower: {}", a.text());
     let id = json(&a)["id"].as_str().expect("a job id").to_string();
