@@ -83,11 +83,22 @@ async fn run(ctx: &JobsCtx, job: &Job, stop: &mut watch::Receiver<Stop>) -> Resu
         }
     };
     let usable = match &rec.rebalance.plan {
-        Some(summary) => match plan::restore(ctx, &path, &rec.id, summary).await {
-            Ok(()) => Some(summary.clone()),
-            Err(e) => {
-                tracing::warn!(job = %rec.id, "planning again: {e}");
-                None
+        Some(summary) => loop {
+            match plan::restore(ctx, &path, &rec.id, summary).await {
+                Ok(()) => break Some(summary.clone()),
+                // Planning again would count from zero: wait for the store instead.
+                Err(e @ plan::Unusable::Store(_)) => {
+                    tracing::warn!(job = %rec.id, "{e} (retrying)");
+                    tokio::select! {
+                        biased;
+                        why = stopped(stop) => return Err(why),
+                        _ = tokio::time::sleep(std::time::Duration::from_secs(1)) => {}
+                    }
+                }
+                Err(e) => {
+                    tracing::warn!(job = %rec.id, "planning again: {e}");
+                    break None;
+                }
             }
         },
         None => None,

@@ -30,6 +30,7 @@ use crate::jobs::workers::ring;
 use futures::stream::{self, BoxStream, StreamExt};
 use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
+use loam_store::StoreError;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
@@ -158,22 +159,39 @@ pub async fn make(
     Ok(summary)
 }
 
+/// Why [`restore`] found no usable plan.
+#[derive(Debug, thiserror::Error)]
+pub enum Unusable {
+    /// The store did not answer: the plan may be fine, so the caller retries rather than plan again.
+    #[error("cannot read the stored plan: {0}")]
+    Store(StoreError),
+    /// No plan, or not the job's: the job plans again.
+    #[error("{0}")]
+    Plan(String),
+}
+
 /// Makes job `id`'s plan file at `path` usable for `summary`: the stored plan when there is one (written
 /// to `path`, which only caches it), else the file already at `path` (a plan too large for the store, on
-/// the Coordinator that made it). `Err` says why neither can be used: the job plans again.
-pub async fn restore(ctx: &JobsCtx, path: &Path, id: &str, summary: &PlanSummary) -> Result<(), String> {
-    match stored::load(ctx.store.as_ref(), &ctx.cluster, id).await.map_err(|e| e.to_string())? {
+/// the Coordinator that made it).
+pub async fn restore(ctx: &JobsCtx, path: &Path, id: &str, summary: &PlanSummary) -> Result<(), Unusable> {
+    let found = stored::load(ctx.store.as_ref(), &ctx.cluster, id).await.map_err(|e| match e {
+        stored::LoadError::Store(e) => Unusable::Store(e),
+        e @ stored::LoadError::Damaged(_) => Unusable::Plan(e.to_string()),
+    })?;
+    match found {
         Some((header, bytes)) => {
             if header.plan != summary.plan {
-                return Err(format!("the stored plan {} is not the job's plan {}", header.plan, summary.plan));
+                let e = format!("the stored plan {} is not the job's plan {}", header.plan, summary.plan);
+                return Err(Unusable::Plan(e));
             }
             let path = path.to_path_buf();
             let written = tokio::task::spawn_blocking(move || write_atomically(&path, &bytes)).await;
-            written.map_err(|e| e.to_string())?.map_err(|e| format!("cannot cache the stored plan: {e}"))?;
+            let cached = written.map_err(|e| e.to_string()).and_then(|r| r.map_err(|e| e.to_string()));
+            cached.map_err(|e| Unusable::Plan(format!("cannot cache the stored plan: {e}")))?;
         }
         None => tracing::debug!(job = %id, "no stored plan: trying the plan file on this disk"),
     }
-    check(path, id, summary).await
+    check(path, id, summary).await.map_err(Unusable::Plan)
 }
 
 /// Writes `bytes` to a temporary name beside `path` and renames it, so the file is whole or absent.
