@@ -57,12 +57,16 @@ fn etcd_image(dir: &Path) -> Image {
     let root = dir.join("etcd-root");
     let bin = root.join("usr/local/bin");
     std::fs::create_dir_all(&bin).unwrap();
-    std::fs::copy("/usr/bin/etcd", bin.join("etcd")).expect("Debian's etcd (scripts/setup-test-deps.sh)");
-    let ldd = Command::new("ldd").arg("/usr/bin/etcd").output().unwrap();
-    for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
-        let to = root.join(lib.trim_start_matches('/'));
-        std::fs::create_dir_all(to.parent().unwrap()).unwrap();
-        std::fs::copy(lib, &to).unwrap();
+    // etcd's image has etcdctl too: docs/KUBERNETES.md backs etcd up with it.
+    for program in ["etcd", "etcdctl"] {
+        let from = format!("/usr/bin/{program}");
+        std::fs::copy(&from, bin.join(program)).expect("Debian's etcd (scripts/setup-test-deps.sh)");
+        let ldd = Command::new("ldd").arg(&from).output().unwrap();
+        for lib in String::from_utf8_lossy(&ldd.stdout).split_whitespace().filter(|w| w.starts_with('/')) {
+            let to = root.join(lib.trim_start_matches('/'));
+            std::fs::create_dir_all(to.parent().unwrap()).unwrap();
+            std::fs::copy(lib, &to).unwrap();
+        }
     }
     for d in ["etc", "tmp", "var/lib/etcd"] {
         std::fs::create_dir_all(root.join(d)).unwrap();
@@ -289,6 +293,22 @@ fn the_dev_overlay_runs_and_serves_the_walk_through() {
         assert!(out.status.success(), "{} through FUSE: {err}\n{}", path.display(), node.logs());
         assert!(out.stdout == bytes, "{name} through FUSE: {} bytes, want {}", out.stdout.len(), bytes.len());
     }
+
+    // The backup of docs/KUBERNETES.md: a snapshot taken inside an etcd member with its own certificate.
+    let etcd0 = node.pods.iter().position(|p| p.name == "loam-etcd-0").expect("etcd member 0");
+    let tls = ["--cacert", "/etc/etcd/tls/ca.crt", "--cert", "/etc/etcd/tls/tls.crt", "--key", "/etc/etcd/tls/tls.key"];
+    let mut save: Vec<String> = ["etcdctl", "--endpoints", "https://127.0.0.1:2379"].map(String::from).to_vec();
+    save.extend(tls.map(String::from));
+    save.extend(["snapshot", "save", "/var/lib/etcd/snapshot.db"].map(String::from));
+    let out = node.exec(etcd0, "etcd", &save);
+    assert!(out.status.success(), "etcdctl snapshot save: {}", String::from_utf8_lossy(&out.stderr));
+    let status = node.exec(
+        etcd0,
+        "etcd",
+        &["etcdctl", "snapshot", "status", "/var/lib/etcd/snapshot.db", "-w", "json"].map(String::from),
+    );
+    let status: serde_json::Value = serde_json::from_slice(&status.stdout).expect("etcdctl snapshot status JSON");
+    assert!(status["totalKey"].as_u64().is_some_and(|n| n > 0), "the snapshot holds the cluster's keys: {status}");
 
     // The leader Coordinator dies (`kill -9`) during a load: the other one leads within the lease TTL, the
     // API answers again through the Service within 15 s, and the load ends SUCCEEDED counting each byte once.

@@ -282,7 +282,8 @@ pub async fn delete_recursive(env: Env) {
     assert!(is_not_found(env.ufs.stat(&env.uri("t/b/c")).await));
     assert!(env.list("t", true, PAGE).await.is_empty());
     for keep in ["tx/keep", "t.keep"] {
-        assert!(env.ufs.stat(&env.uri(keep)).await.is_ok(), "{keep} shares the prefix and survives");
+        let kept = env.ufs.stat(&env.uri(keep)).await;
+        assert!(kept.is_ok(), "{keep} shares the prefix and survives: {kept:?}");
     }
     env.put("single", data(4)).await;
     env.ufs.delete(&env.uri("single"), true).await.unwrap();
