@@ -46,8 +46,8 @@ fn run(program: &str, args: &[&str]) {
     assert!(out.status.success(), "{program} {} failed: {}", args.join(" "), String::from_utf8_lossy(&out.stderr));
 }
 
-/// Runs `nft` in namespace `ns` with the rules `script`.
-fn nft(ns: &str, script: &str) {
+/// Runs `nft` in namespace `ns` with the rules `script`; panics with nft's complaint if it refuses them.
+pub fn nft(ns: &str, script: &str) {
     let mut child = Command::new("ip")
         .args(["netns", "exec", ns, "nft", "-f", "-"])
         .stdin(std::process::Stdio::piped())

@@ -28,7 +28,7 @@
 
 use super::render::{Pod, Render, selects};
 use base64::Engine;
-use loam_testsupport::netns::Net;
+use loam_testsupport::netns::{Net, nft};
 use loam_testsupport::process::{Server, log_path, tail};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -750,18 +750,4 @@ fn ensure_file(p: &Path) {
 
 fn chown(p: &Path, uid: u32, gid: u32) {
     std::os::unix::fs::chown(p, Some(uid), Some(gid)).expect("chown");
-}
-
-/// Runs `nft -f -` with `rules` in namespace `ns`.
-fn nft(ns: &str, rules: &str) {
-    let mut child = Command::new(IP)
-        .args(["netns", "exec", ns, "nft", "-f", "-"])
-        .stdin(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .expect("run nft");
-    use std::io::Write;
-    child.stdin.take().expect("piped").write_all(rules.as_bytes()).expect("write the rules");
-    let out = child.wait_with_output().expect("nft");
-    assert!(out.status.success(), "nft in {ns}:\n{rules}\n{}", String::from_utf8_lossy(&out.stderr));
 }
