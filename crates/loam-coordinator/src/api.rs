@@ -14,6 +14,7 @@ pub mod file_index;
 pub mod free;
 pub mod leader;
 pub mod load;
+pub mod metrics;
 pub mod mount;
 pub mod nodes;
 pub mod openapi;
@@ -67,7 +68,9 @@ pub fn router(coordinator: AppState, guard: loam_auth::Guard) -> Router {
         .layer(middleware::from_fn(catch_panic));
     // Outside the guard: a follower forwards writes with their credentials, and the leader checks them.
     let forward = middleware::from_fn_with_state(coordinator.clone(), leader::forward_to_leader);
-    guard.apply(routes).layer(forward).with_state(coordinator)
+    // Inside routing (a router layer wraps each route), so it sees the route template; outside the guard.
+    let timed = middleware::from_fn_with_state(coordinator.clone(), metrics::time_request);
+    guard.apply(routes).layer(timed).layer(forward).with_state(coordinator)
 }
 
 /// Every route with its part of the document, and the finished document.
@@ -85,6 +88,7 @@ fn documented_routes(guard: &loam_auth::Guard) -> (Router<AppState>, utoipa::ope
         .merge(rules::priority_routes())
         .merge(quota::routes())
         .merge(probes::routes())
+        .merge(metrics::routes())
         .split_for_parts();
     openapi::finish(&mut doc, guard);
     (routes, doc)

@@ -14,6 +14,7 @@ use crate::clear_stale;
 use crate::file_index::{self, FileIndex};
 use crate::jobs::{DEFAULT_JOB_RETENTION, DEFAULT_QUOTA_CHECK_INTERVAL, JobService, JobsConfig};
 use crate::leader::{Elector, Fence, LeaderState};
+use crate::metrics::CoordinatorMetrics;
 use crate::mounts::MountService;
 use crate::rules::RuleService;
 use loam_core::membership::DEFAULT_CLUSTER_NAME;
@@ -114,6 +115,7 @@ pub struct Coordinator {
     leader: LeaderState,
     leader_lease_ttl: Duration,
     advertise_url: std::sync::OnceLock<String>,
+    metrics: Arc<CoordinatorMetrics>,
 }
 
 impl Coordinator {
@@ -137,6 +139,7 @@ impl Coordinator {
         let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), api::access, false);
         let election = cfg.election.clone().unwrap_or_else(|| SoleLeader::new(store.clone()));
         let fence = Arc::new(Fence::new(election.clone()));
+        let metrics = CoordinatorMetrics::new();
         let jobs_cfg = JobsConfig {
             data_dir: cfg.data_dir,
             retention: cfg.job_retention,
@@ -144,6 +147,7 @@ impl Coordinator {
             quota_check_interval: cfg.quota_check_interval,
             retry_window: cfg.job_retry_window,
             fence: fence.clone(),
+            counters: metrics.jobs.clone(),
         };
         let index = Some(file_index.clone());
         let leader = LeaderState::new(&coordinator_leader_election(&cfg.cluster_name));
@@ -180,6 +184,7 @@ impl Coordinator {
             leader,
             leader_lease_ttl,
             advertise_url,
+            metrics,
         })
     }
 
@@ -294,6 +299,23 @@ impl Coordinator {
     /// The cluster store.
     pub fn store(&self) -> &Arc<dyn ClusterStore> {
         &self.store
+    }
+
+    /// This Coordinator's metrics (`crate::metrics`).
+    pub fn metrics(&self) -> &CoordinatorMetrics {
+        &self.metrics
+    }
+
+    /// The OpenMetrics text of this Coordinator's metrics, the gauges refreshed first (see `crate::metrics`
+    /// for why this never waits long).
+    pub async fn scrape(&self) -> Result<String, std::fmt::Error> {
+        self.metrics.set_jobs(self.jobs.held());
+        let members = loam_store::membership::list_workers(self.store.as_ref(), &self.cluster_name);
+        if let Ok(Ok(members)) = tokio::time::timeout(crate::metrics::MEMBERSHIP_READ_TIMEOUT, members).await {
+            let online = members.iter().filter(|m| m.online).count();
+            self.metrics.set_workers(online, members.len() - online);
+        }
+        self.metrics.encode()
     }
 
     /// The load, free and rebalance jobs.

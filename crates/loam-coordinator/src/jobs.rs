@@ -182,6 +182,8 @@ pub struct JobsConfig {
     pub retry_window: Duration,
     /// Job records are written through it: only while this Coordinator leads (`crate::leader`).
     pub fence: Arc<Fence>,
+    /// What running jobs count (`crate::metrics`).
+    pub counters: crate::metrics::JobCounters,
 }
 
 /// The load, free and rebalance jobs of one coordinator.
@@ -221,6 +223,7 @@ impl JobService {
             quota_check_interval: cfg.quota_check_interval,
             retry_window: cfg.retry_window,
             reservations: reservations::Reservations::default(),
+            counters: cfg.counters,
         });
         Ok(Self {
             ctx,
@@ -485,6 +488,12 @@ impl JobService {
                 tracing::warn!(job = %rec.id, "cannot delete {prefix}: {e}");
             }
         }
+    }
+
+    /// The kind and state of every job this Coordinator holds in memory (running, or finished and not
+    /// expired): what the `/metrics` job gauge counts, without a store read.
+    pub fn held(&self) -> Vec<(JobKind, JobState)> {
+        self.running.lock().values().map(|j| j.snapshot()).map(|r| (r.kind, r.state)).collect()
     }
 
     /// A load job's progress.

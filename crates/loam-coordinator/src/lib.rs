@@ -14,6 +14,7 @@ pub mod coordinator;
 pub mod file_index;
 pub mod jobs;
 pub mod leader;
+pub mod metrics;
 pub mod mounts;
 pub mod quota;
 pub mod rules;

@@ -32,4 +32,17 @@ pub struct JobsCtx {
     /// How long the files of a worker that cannot be reached are retried before they fail.
     pub(super) retry_window: Duration,
     pub(super) reservations: Reservations,
+    /// The Coordinator's job counters (`crate::metrics`), moved with every job's own.
+    pub(super) counters: crate::metrics::JobCounters,
+}
+
+impl JobsCtx {
+    /// Adds `delta` to `job`'s counters and to the Coordinator's metrics: the one place job progress is counted.
+    pub(super) fn count(&self, job: &super::job::Job, delta: &super::record::Counters) {
+        let kind = job.update(|r| {
+            r.counters.add(delta);
+            r.kind
+        });
+        self.counters.add(kind, delta);
+    }
 }

@@ -276,11 +276,11 @@ impl Execution<'_> {
                 let scanned = Counters { scanned_files: 1, ..Default::default() };
                 let mut matched = Counters { total_files: 1, total_bytes: length, ..scanned.clone() };
                 let Some(owners) = self.plan.assign(&uri) else {
-                    self.job.update(|r| r.counters.add(&scanned));
+                    self.ctx.count(self.job, &scanned);
                     self.tracker.decided(scanned);
                     return;
                 };
-                self.job.update(|r| r.counters.add(&matched));
+                self.ctx.count(self.job, &matched);
                 if owners.is_empty() {
                     let d = match self.plan.unowned(length) {
                         Some(d) => d,
@@ -290,7 +290,7 @@ impl Execution<'_> {
                             d
                         }
                     };
-                    self.job.update(|r| r.counters.add(&d));
+                    self.ctx.count(self.job, &d);
                     matched.add(&d);
                     self.tracker.decided(matched);
                     return;
@@ -368,7 +368,7 @@ impl Execution<'_> {
             let done = self.tracker.answer(i, answer, |_, len, o| plan.progress(&worker, len, o));
             if let Some((uri, outcome, delta)) = done {
                 owners.remove(&i);
-                self.job.update(|r| r.counters.add(&delta));
+                self.ctx.count(self.job, &delta);
                 if let Outcome::Failed(e) = &outcome {
                     fail_path(self.ctx, self.job, &uri, e, &Counters::default());
                 }
@@ -404,7 +404,7 @@ pub async fn open_listing(ctx: &JobsCtx, job: &Job, recursive: bool) -> Option<(
                 &format!("cannot read the mount table: {e}"),
                 &Counters::default(),
             );
-            job.update(|r| r.counters.failed_files += 1);
+            ctx.count(job, &Counters { failed_files: 1, ..Default::default() });
             return None;
         }
     };

@@ -27,9 +27,9 @@ pub fn path(ctx: &JobsCtx, id: &str) -> PathBuf {
 pub fn fail_path(ctx: &JobsCtx, job: &Job, path: &str, error: &str, delta: &Counters) {
     let id = job.update(|r| {
         r.note_error(path, error);
-        r.counters.add(delta);
         r.id.clone()
     });
+    ctx.count(job, delta);
     let file = self::path(ctx, &id);
     let written = file
         .parent()

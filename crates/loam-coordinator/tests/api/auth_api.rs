@@ -44,6 +44,7 @@ fn requests(ufs: &str) -> Vec<(&'static str, &'static str, Value)> {
             "/api/v1/internal/file_index",
             json!({"version": 1, "worker": "worker-x", "added": ["file:///etc/x"]}),
         ),
+        ("GET", "/metrics", Value::Null),
         ("GET", "/api/v1/no-such-endpoint", Value::Null),
     ]
 }

@@ -17,6 +17,7 @@ mod jobs_options;
 mod jobs_quota;
 mod jobs_s3;
 mod jobs_shutdown;
+mod metrics_api;
 mod mount_api;
 mod mount_confinement;
 mod mount_s3;
