@@ -17,12 +17,14 @@
 pub mod duration;
 mod error;
 mod file;
+pub mod log;
 pub mod reference;
 pub mod render;
 pub mod values;
 
 pub use error::ConfigError;
 pub use file::{ConfigFile, field_names};
+pub use log::{LogFormat, LogSettings};
 pub use values::{ByteSize, HumaneDuration};
 
 use clap::ArgMatches;

@@ -103,6 +103,12 @@ pub enum Command {
     /// Distributed load and free jobs.
     #[command(subcommand)]
     Job(job::JobCommand),
+    /// Print the shell completion script: `source <(loam completions bash)`, or write it where the shell
+    /// looks (e.g. `loam completions fish > ~/.config/fish/completions/loam.fish`).
+    Completions {
+        /// The shell.
+        shell: clap_complete::Shell,
+    },
     /// Print the configuration reference (docs/CONFIGURATION.md) written from the settings.
     #[command(hide = true)]
     ConfigReference,
@@ -168,6 +174,11 @@ pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result
         Command::Ttl(c) => rules::run(&ctx()?, rules::RuleKind::Ttl, c).await,
         Command::Priority(c) => rules::run(&ctx()?, rules::RuleKind::Priority, c).await,
         Command::Quota(c) => rules::run(&ctx()?, rules::RuleKind::Quota, c).await,
+        Command::Completions { shell } => {
+            use clap::CommandFactory;
+            clap_complete::generate(shell, &mut Cli::command(), "loam", &mut std::io::stdout());
+            Ok(())
+        }
         Command::ConfigReference => {
             print!("{}", crate::settings::reference());
             Ok(())

@@ -19,7 +19,7 @@ use crate::cluster_store::{ClusterFlags, StoreBackend};
 use crate::settings::{self, ConfigFlags, Inputs};
 use crate::startup::{self, Probes, Startup};
 use clap::{ArgMatches, Args};
-use loam_config::{ConfigError, Layered, NodeSettings, field_names};
+use loam_config::{ConfigError, Layered, LogSettings, NodeSettings, field_names};
 use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
 use loam_listener::{ListenerConfig, ListenerSettings};
 use loam_store::ClusterStore;
@@ -42,6 +42,9 @@ pub struct CoordinatorArgs {
     /// TLS and limits of its listener.
     #[command(flatten)]
     pub listener: ListenerSettings,
+    /// The log's format.
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 /// The merged settings groups of `loam coordinator`.
@@ -52,6 +55,8 @@ pub struct Resolved {
     pub coordinator: Layered<CoordinatorSettings>,
     /// Listener settings.
     pub listener: Layered<ListenerSettings>,
+    /// Log settings.
+    pub log: Layered<LogSettings>,
     file: Option<PathBuf>,
 }
 
@@ -81,13 +86,18 @@ impl Resolved {
         cluster: &ClusterFlags,
         matches: Option<&ArgMatches>,
     ) -> Result<Self, ConfigError> {
-        let known =
-            [field_names::<NodeSettings>(), field_names::<CoordinatorSettings>(), field_names::<ListenerSettings>()];
+        let known = [
+            field_names::<NodeSettings>(),
+            field_names::<CoordinatorSettings>(),
+            field_names::<ListenerSettings>(),
+            field_names::<LogSettings>(),
+        ];
         let inputs = Inputs::new(&args.config, &known, matches, cluster, None)?;
         Ok(Self {
             node: inputs.node(&args.node)?,
             coordinator: inputs.group(None, &args.coordinator)?,
             listener: inputs.group(None, &args.listener)?,
+            log: inputs.group(None, &args.log)?,
             file: inputs.file_path(),
         })
     }
@@ -98,6 +108,7 @@ impl Resolved {
             .group(&self.node)
             .group(&self.coordinator)
             .group(&self.listener)
+            .group(&self.log)
     }
 
     /// Where the REST API (and the probes) bind.
@@ -132,6 +143,7 @@ impl CoordinatorPlan {
 /// Runs `loam coordinator` until SIGINT/SIGTERM.
 pub async fn run(args: CoordinatorArgs, cluster: ClusterFlags, matches: Option<&ArgMatches>) -> anyhow::Result<()> {
     let resolved = Resolved::new(&args, &cluster, matches)?;
+    crate::logging::set_format(&resolved.log.value);
     let checked = || -> Result<CoordinatorPlan, ConfigError> {
         let mut plan = resolved.plan()?;
         plan.config.auth = plan.config.auth.require(&resolved.node, "loam coordinator")?;

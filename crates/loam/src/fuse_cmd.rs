@@ -22,7 +22,7 @@ use clap::{ArgMatches, Args};
 use futures::future::BoxFuture;
 use loam_client::reader::UfsFallback;
 use loam_client::{Client, MembershipView, static_members};
-use loam_config::{ConfigError, Layered, field_names};
+use loam_config::{ConfigError, Layered, LogSettings, field_names};
 use loam_core::hash_ring::DEFAULT_VIRTUAL_NODES;
 use loam_fuse::{FuseConfig, FuseSettings, MountSource};
 use loam_store::ClusterStore;
@@ -50,18 +50,37 @@ pub struct FuseArgs {
     /// The mount's settings.
     #[command(flatten)]
     pub settings: FuseSettings,
+    /// The log's format.
+    #[command(flatten)]
+    pub log: LogSettings,
+}
+
+/// The merged settings of `loam fuse`.
+#[derive(Debug)]
+pub struct Resolved {
+    /// The mount's settings.
+    pub settings: Layered<FuseSettings>,
+    /// The log's.
+    pub log: Layered<LogSettings>,
+    /// The mount's configuration, checked.
+    pub cfg: FuseConfig,
+    /// The config file, if any.
+    pub file: Option<PathBuf>,
 }
 
 /// The merged settings of `loam fuse`: flags over environment over the `--config` file over the defaults.
-pub fn resolve(
-    args: &FuseArgs,
-    cluster: &ClusterFlags,
-    matches: Option<&ArgMatches>,
-) -> Result<(Layered<FuseSettings>, FuseConfig, Option<PathBuf>), ConfigError> {
-    let inputs = Inputs::new(&args.config, &[field_names::<FuseSettings>()], matches, cluster, None)?;
+pub fn resolve(args: &FuseArgs, cluster: &ClusterFlags, matches: Option<&ArgMatches>) -> Result<Resolved, ConfigError> {
+    let inputs = Inputs::new(
+        &args.config,
+        &[field_names::<FuseSettings>(), field_names::<LogSettings>()],
+        matches,
+        cluster,
+        None,
+    )?;
     let settings = inputs.group(None, &args.settings)?;
+    let log = inputs.group(None, &args.log)?;
     let cfg = FuseConfig::from_settings(&settings)?;
-    Ok((settings, cfg, inputs.file_path()))
+    Ok(Resolved { settings, log, cfg, file: inputs.file_path() })
 }
 
 /// The mount table's source while mounted.
@@ -89,11 +108,10 @@ pub async fn run(
     args: FuseArgs,
     matches: Option<&ArgMatches>,
 ) -> anyhow::Result<()> {
-    let (settings, cfg, file) = match resolve(&args, cluster, matches) {
-        Ok(r) => r,
-        Err(e) => return Err(e.into()),
-    };
-    if crate::settings::print_if_asked(&args.config, || crate::settings::printout("loam fuse", file).group(&settings)) {
+    let Resolved { settings, log, cfg, file } = resolve(&args, cluster, matches)?;
+    crate::logging::set_format(&log.value);
+    let printout = || crate::settings::printout("loam fuse", file).group(&settings).group(&log);
+    if crate::settings::print_if_asked(&args.config, printout) {
         return Ok(());
     }
     let settings = settings.value;
@@ -258,7 +276,7 @@ mod tests {
         let cli = Cli::try_parse_from(["loam", "fuse", "--mount-point", "/mnt/l", "--etcd", "http://e:2379"]).unwrap();
         assert_eq!(cli.cluster.endpoints(), ["http://e:2379"]);
         let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
-        let (s, cfg, _) = super::resolve(&f, &cli.cluster, None).unwrap();
+        let super::Resolved { settings: s, cfg, .. } = super::resolve(&f, &cli.cluster, None).unwrap();
         let s = s.value;
         assert_eq!(cfg.mount_point.to_str(), Some("/mnt/l"));
         assert!(!f.foreground && !cfg.allow_other && s.no_ufs_fallback != Some(true));
@@ -280,7 +298,7 @@ mod tests {
         .unwrap();
         let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
         assert!(f.foreground);
-        let (_, cfg, _) = super::resolve(&f, &cli.cluster, None).unwrap();
+        let cfg = super::resolve(&f, &cli.cluster, None).unwrap().cfg;
         assert_eq!(
             (cfg.attr_ttl, cfg.readahead.window, cfg.readahead.windows),
             (Duration::from_millis(250), 8 << 20, 3)
@@ -289,7 +307,7 @@ mod tests {
         assert!(Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", "--attr-timeout", "soon"]).is_err());
         let cli = Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", "--readahead", "0"]).unwrap();
         let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
-        assert_eq!(super::resolve(&f, &cli.cluster, None).unwrap().1.readahead.windows, 0, "0 turns read-ahead off");
+        assert_eq!(super::resolve(&f, &cli.cluster, None).unwrap().cfg.readahead.windows, 0, "0 turns read-ahead off");
     }
 
     #[test]
@@ -300,7 +318,7 @@ mod tests {
         let path = path.display().to_string();
         let cli = Cli::try_parse_from(["loam", "fuse", "--config", &path, "--threads", "3"]).unwrap();
         let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
-        let (_, cfg, _) = super::resolve(&f, &cli.cluster, None).unwrap();
+        let cfg = super::resolve(&f, &cli.cluster, None).unwrap().cfg;
         assert_eq!((cfg.mount_point.to_str(), cfg.threads, cfg.attr_ttl), (Some("/mnt/f"), 3, Duration::from_secs(2)));
         std::fs::write(&path, "threads = 4\n").unwrap();
         let cli = Cli::try_parse_from(["loam", "fuse", "--config", &path]).unwrap();

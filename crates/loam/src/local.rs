@@ -26,7 +26,7 @@ use crate::cluster_store::{self, ClusterFlags};
 use crate::settings::{self, ConfigFlags, Inputs};
 use anyhow::Context;
 use clap::{ArgMatches, Args};
-use loam_config::{ConfigError, Group, Layered, NodeSettings, field_names, values};
+use loam_config::{ConfigError, Group, Layered, LogSettings, NodeSettings, field_names, values};
 use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
 use loam_listener::{ListenerConfig, ListenerSettings};
 use loam_ufs::UfsRegistry;
@@ -59,6 +59,9 @@ pub struct LocalArgs {
     /// How many workers, and where.
     #[command(flatten)]
     pub local: LocalSettings,
+    /// The log's format.
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 /// Settings of `loam local` alone.
@@ -110,6 +113,8 @@ pub struct Resolved {
     pub listener: Layered<ListenerSettings>,
     /// `loam local`'s own.
     pub local: Layered<LocalSettings>,
+    /// Log settings.
+    pub log: Layered<LogSettings>,
     file: Option<PathBuf>,
 }
 
@@ -122,6 +127,7 @@ impl Resolved {
             field_names::<WorkerSettings>(),
             field_names::<ListenerSettings>(),
             field_names::<LocalSettings>(),
+            field_names::<LogSettings>(),
         ];
         // The embedded store is the point of `loam local`: etcd settings are not taken.
         let cluster = ClusterFlags { etcd: Vec::new(), ..cluster.clone() };
@@ -139,6 +145,7 @@ impl Resolved {
             worker: inputs.worker(Some(&local_defaults), &args.worker)?,
             listener: inputs.group(None, &args.listener)?,
             local,
+            log: inputs.group(None, &args.log)?,
             file: inputs.file_path(),
         })
     }
@@ -146,7 +153,7 @@ impl Resolved {
     /// What `--print-config` shows.
     pub fn printout(&self) -> loam_config::render::Printout {
         let p = settings::printout("loam local", self.file.clone()).group(&self.node).group(&self.coordinator);
-        p.group(&self.worker).group(&self.listener).group(&self.local)
+        p.group(&self.worker).group(&self.listener).group(&self.local).group(&self.log)
     }
 
     fn data_dir(&self) -> PathBuf {
@@ -210,6 +217,7 @@ pub fn worker_endpoints(r: &Resolved) -> Result<Vec<WorkerEndpoint>, ConfigError
 /// Runs `loam local` until SIGINT/SIGTERM.
 pub async fn run(args: LocalArgs, cluster: ClusterFlags, matches: Option<&ArgMatches>) -> anyhow::Result<()> {
     let resolved = Resolved::new(&args, &cluster, matches)?;
+    crate::logging::set_format(&resolved.log.value);
     if settings::print_if_asked(&args.config, || resolved.printout()) {
         plan(&resolved)?;
         return Ok(());

@@ -5,9 +5,26 @@
 //! bytes of a malformed request body at ERROR, and at debug the signature a refused request should have
 //! carried, which would let a reader of the log replay that request. The worker's S3 edge logs its own
 //! errors instead (client errors at debug, server errors as rate-limited warnings).
+//!
+//! The format (`--log-format text|json`, [`LogSettings`]) is a setting of the server processes, known only
+//! once their settings are merged (a config file may name it), after logging started: the line writer is
+//! behind a reload handle, and [`set_format`] swaps it. JSON is tracing-subscriber's formatter, one object
+//! per line with the current span and its parents, so a request's `request_id` (the span the listeners'
+//! edge opens, `loam_listener::request_id`) is on every line it causes.
 
+use loam_config::{LogFormat, LogSettings};
 use std::io::IsTerminal;
-use tracing_subscriber::EnvFilter;
+use std::sync::OnceLock;
+use tracing_subscriber::layer::SubscriberExt;
+use tracing_subscriber::util::SubscriberInitExt;
+use tracing_subscriber::{EnvFilter, Layer, Registry, reload};
+
+/// The line writer, under the filter.
+type Writer = Box<dyn Layer<tracing_subscriber::layer::Layered<EnvFilter, Registry>> + Send + Sync>;
+
+/// Swaps the line writer of the installed subscriber (none in tests, where the first one wins).
+static FORMAT: OnceLock<reload::Handle<Writer, tracing_subscriber::layer::Layered<EnvFilter, Registry>>> =
+    OnceLock::new();
 
 /// Libraries that log only when `RUST_LOG` names them: (the name to look for, the directive otherwise).
 const QUIET: &[(&str, &str)] = &[("s3s", "s3s=off")];
@@ -18,11 +35,25 @@ pub fn init(verbose: u8) {
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = EnvFilter::try_new(filter_spec(rust_log.as_deref(), default))
         .unwrap_or_else(|_| EnvFilter::new(filter_spec(None, default)));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .with_ansi(std::io::stderr().is_terminal())
-        .try_init();
+    let (writer, handle) = reload::Layer::new(writer(LogFormat::default()));
+    if tracing_subscriber::registry().with(filter).with(writer).try_init().is_ok() {
+        let _ = FORMAT.set(handle);
+    }
+}
+
+/// Writes the lines in the format `settings` name from now on.
+pub fn set_format(settings: &LogSettings) {
+    if let Some(handle) = FORMAT.get() {
+        let _ = handle.reload(writer(settings.format()));
+    }
+}
+
+fn writer(format: LogFormat) -> Writer {
+    let fmt = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.with_ansi(std::io::stderr().is_terminal()).boxed(),
+        LogFormat::Json => fmt.json().with_current_span(true).with_span_list(true).boxed(),
+    }
 }
 
 fn default_level(verbose: u8) -> &'static str {

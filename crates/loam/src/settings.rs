@@ -143,6 +143,7 @@ pub fn reference() -> String {
         Section::of::<ListenerSettings>("`loam coordinator`, `loam worker` and `loam local`: every listener"),
         Section::of::<crate::local::LocalSettings>("`loam local` only"),
         Section::of::<FuseSettings>("`loam fuse`"),
+        Section::of::<loam_config::LogSettings>("`loam coordinator`, `loam worker`, `loam local` and `loam fuse`"),
     ];
     markdown(REFERENCE_INTRO, &sections)
 }

@@ -28,7 +28,7 @@ use crate::settings::{self, ConfigFlags, Inputs};
 use crate::startup::{self, Probes, Startup};
 use anyhow::Context;
 use clap::{ArgMatches, Args};
-use loam_config::{ConfigError, Layered, NodeSettings, field_names};
+use loam_config::{ConfigError, Layered, LogSettings, NodeSettings, field_names};
 use loam_listener::{ListenerConfig, ListenerSettings};
 use loam_ufs::UfsRegistry;
 use loam_worker::{WorkerConfig, WorkerSettings};
@@ -49,6 +49,9 @@ pub struct WorkerArgs {
     /// TLS and limits of its HTTP and S3 listeners.
     #[command(flatten)]
     pub listener: ListenerSettings,
+    /// The log's format.
+    #[command(flatten)]
+    pub log: LogSettings,
     /// `loam worker drain`: instead of running a worker, drain the one running here.
     #[command(subcommand)]
     pub action: Option<WorkerAction>,
@@ -78,6 +81,9 @@ pub struct DrainArgs {
     /// TLS and limits of its HTTP and S3 listeners.
     #[command(flatten)]
     pub listener: ListenerSettings,
+    /// The log's format.
+    #[command(flatten)]
+    pub log: LogSettings,
 }
 
 /// The worker's settings after merging flags, environment, file and defaults.
@@ -99,6 +105,8 @@ pub struct Resolved {
     pub worker: Layered<WorkerSettings>,
     /// Listener settings.
     pub listener: Layered<ListenerSettings>,
+    /// Log settings.
+    pub log: Layered<LogSettings>,
     file: Option<std::path::PathBuf>,
 }
 
@@ -110,19 +118,29 @@ impl Resolved {
         coordinator: Option<&str>,
         matches: Option<&ArgMatches>,
     ) -> Result<Self, ConfigError> {
-        let known = [field_names::<NodeSettings>(), field_names::<WorkerSettings>(), field_names::<ListenerSettings>()];
+        let known = [
+            field_names::<NodeSettings>(),
+            field_names::<WorkerSettings>(),
+            field_names::<ListenerSettings>(),
+            field_names::<LogSettings>(),
+        ];
         let inputs = Inputs::new(&args.config, &known, matches, cluster, coordinator)?;
         Ok(Self {
             node: inputs.node(&args.node)?,
             worker: inputs.worker(None, &args.worker)?,
             listener: inputs.group(None, &args.listener)?,
+            log: inputs.group(None, &args.log)?,
             file: inputs.file_path(),
         })
     }
 
     /// What `--print-config` shows.
     pub fn printout(&self) -> loam_config::render::Printout {
-        settings::printout("loam worker", self.file.clone()).group(&self.node).group(&self.worker).group(&self.listener)
+        settings::printout("loam worker", self.file.clone())
+            .group(&self.node)
+            .group(&self.worker)
+            .group(&self.listener)
+            .group(&self.log)
     }
 
     /// Fails when the worker would advertise a wildcard address (`host = "0.0.0.0"` without
@@ -181,11 +199,19 @@ pub async fn run(
 ) -> anyhow::Result<()> {
     if let Some(WorkerAction::Drain(d)) = args.action {
         let d = *d;
-        let args = WorkerArgs { config: d.config, node: d.node, worker: d.worker, listener: d.listener, action: None };
+        let args = WorkerArgs {
+            config: d.config,
+            node: d.node,
+            worker: d.worker,
+            listener: d.listener,
+            log: d.log,
+            action: None,
+        };
         let sub = matches.and_then(|m| m.subcommand().map(|(_, m)| m));
         return crate::worker_drain::run(args, cluster, coordinator, sub).await;
     }
     let resolved = Resolved::new(&args, &cluster, coordinator.as_deref(), matches)?;
+    crate::logging::set_format(&resolved.log.value);
     let checked = || -> Result<WorkerPlan, ConfigError> {
         let mut plan = resolved.plan()?;
         plan.worker.auth = plan.worker.auth.require(&resolved.node, "loam worker")?;
@@ -364,6 +390,7 @@ mod tests {
                 ..Default::default()
             },
             listener: ListenerSettings::default(),
+            log: Default::default(),
             worker: WorkerSettings {
                 coordinator: None,
                 http_port: Some(11),

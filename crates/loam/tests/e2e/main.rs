@@ -20,6 +20,7 @@ mod ha;
 mod ha_clients;
 mod job_cli;
 mod local_cli;
+mod logs;
 mod openapi;
 mod partitions;
 mod private_files;
