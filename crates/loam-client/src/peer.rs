@@ -7,7 +7,9 @@
 //!   ([`crate::tls`]).
 //! - Every request goes out through [`PeerClient::request`], which adds the node's bearer token
 //!   ([`Credential`]: the `cluster` token between members, the user's token for the CLI and FUSE), read
-//!   anew for each request so a rotated token is used at once, and marked sensitive so it is never logged.
+//!   anew for each request so a rotated token is used at once, and marked sensitive so it is never logged,
+//!   and the id of the request being served (`x-request-id`, [`loam_core::request_id`]), so the other
+//!   node's log lines for it carry the same id.
 //! - [`PeerClient`] sends a request and turns every failure into a [`PeerError`] whose kind comes from the
 //!   HTTP status ([`ErrorKind::from_http_status`]) or the transport (unreachable, timed out:
 //!   `Unavailable`), so a caller retries what may pass and never a `4xx`. Error answers are read with
@@ -143,9 +145,13 @@ impl PeerClient {
         &self.token
     }
 
-    /// A request to another node, carrying the token (every request of this client starts here).
+    /// A request to another node, carrying the token and the id of the request being served, if any
+    /// (every request of this client starts here).
     pub fn request(&self, method: reqwest::Method, url: impl reqwest::IntoUrl) -> reqwest::RequestBuilder {
-        let req = self.http.request(method, url);
+        let mut req = self.http.request(method, url);
+        if let Some(id) = loam_core::request_id::current() {
+            req = req.header(loam_core::request_id::HEADER, id);
+        }
         match self.token.header().and_then(|h| reqwest::header::HeaderValue::from_str(&h).ok()) {
             Some(mut value) => {
                 value.set_sensitive(true);

@@ -16,10 +16,14 @@
 //! - **Graceful shutdown**: when the shutdown future resolves, the listener stops accepting, idle
 //!   connections close, and requests in flight are answered before [`Listener::serve`] returns.
 //!
+//! - **Request ids** (`request_id`): every request gets one (the client's `x-request-id` when
+//!   well-formed), answered in `x-request-id` and carried by a `request` span into its log lines.
+//!
 //! HTTP/1.1 only, as the routers are built (axum's `http1` feature).
 
 mod conn;
 mod expect;
+pub mod request_id;
 pub mod settings;
 mod tls;
 
@@ -152,6 +156,7 @@ impl Listener {
     /// Serves `app` until `shutdown` resolves, then stops accepting, closes idle connections and waits
     /// for the requests in flight.
     pub async fn serve(self, app: Router, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        let app = app.layer(axum::middleware::from_fn(request_id::edge));
         let (stop, stopped) = watch::channel(false);
         let slots = Arc::new(Semaphore::new(self.limits.max_connections.max(1)));
         let tracker = TaskTracker::new();

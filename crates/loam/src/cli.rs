@@ -114,6 +114,20 @@ pub enum Command {
     ConfigReference,
 }
 
+impl Command {
+    /// The log settings a server process was given by flag or environment (its config file's are known
+    /// later), so that its first lines are in that format already.
+    fn log_settings(&self) -> Option<&loam_config::LogSettings> {
+        match self {
+            Command::Local(a) => Some(&a.log),
+            Command::Coordinator(a) => Some(&a.log),
+            Command::Worker(a) => Some(&a.log),
+            Command::Fuse(a) => Some(&a.log),
+            _ => None,
+        }
+    }
+}
+
 /// The `loam` command on `args` (the program name first): parses them, runs the command on a runtime of
 /// its own, and answers the exit code. It is the `loam` binary's `main`; `loam-bench` runs the server
 /// processes of a benchmark with it (`loam-bench loam …`), so that they are the code the bench was built
@@ -121,7 +135,7 @@ pub enum Command {
 pub fn main(args: impl IntoIterator<Item = std::ffi::OsString>) -> std::process::ExitCode {
     crate::allocator::tune();
     let (cli, matches) = loam_config::parse_with_matches_from::<Cli>(args);
-    crate::logging::init(cli.verbose);
+    crate::logging::init(cli.verbose, cli.command.log_settings());
     // TLS (for S3 over https) needs its crypto provider installed before any HTTP client is built.
     loam_ufs::install_process_defaults();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {

@@ -6,9 +6,10 @@
 //! carried, which would let a reader of the log replay that request. The worker's S3 edge logs its own
 //! errors instead (client errors at debug, server errors as rate-limited warnings).
 //!
-//! The format (`--log-format text|json`, [`LogSettings`]) is a setting of the server processes, known only
-//! once their settings are merged (a config file may name it), after logging started: the line writer is
-//! behind a reload handle, and [`set_format`] swaps it. JSON is tracing-subscriber's formatter, one object
+//! The format (`--log-format text|json`, [`LogSettings`]) is a setting of the server processes: a flag or
+//! `LOAM_LOG_FORMAT` applies from the first line; a config file's is known once the settings are merged,
+//! after logging started, so the line writer is behind a reload handle and [`set_format`] swaps it (the
+//! few lines before are text). JSON is tracing-subscriber's formatter, one object
 //! per line with the current span and its parents, so a request's `request_id` (the span the listeners'
 //! edge opens, `loam_listener::request_id`) is on every line it causes.
 
@@ -30,12 +31,12 @@ static FORMAT: OnceLock<reload::Handle<Writer, tracing_subscriber::layer::Layere
 const QUIET: &[(&str, &str)] = &[("s3s", "s3s=off")];
 
 /// Installs the subscriber: warnings by default, `info` with `-v`, `debug` with `-vv`.
-pub fn init(verbose: u8) {
+pub fn init(verbose: u8, log: Option<&LogSettings>) {
     let default = default_level(verbose);
     let rust_log = std::env::var("RUST_LOG").ok();
     let filter = EnvFilter::try_new(filter_spec(rust_log.as_deref(), default))
         .unwrap_or_else(|_| EnvFilter::new(filter_spec(None, default)));
-    let (writer, handle) = reload::Layer::new(writer(LogFormat::default()));
+    let (writer, handle) = reload::Layer::new(writer(log.map(LogSettings::format).unwrap_or_default()));
     if tracing_subscriber::registry().with(filter).with(writer).try_init().is_ok() {
         let _ = FORMAT.set(handle);
     }

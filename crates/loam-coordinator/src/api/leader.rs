@@ -118,7 +118,8 @@ async fn forward(leader: &str, me: &str, req: Request) -> Result<Response, ApiEr
     let path = parts.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/");
     let url = format!("{}{path}", leader.trim_end_matches('/'));
     let mut out = http()?.request(parts.method.clone(), &url).header(FORWARDED_HEADER, me).body(body);
-    for name in [AUTHORIZATION, CONTENT_TYPE] {
+    // The request id too (the edge set it), so the leader's lines for the request carry it.
+    for name in [AUTHORIZATION, CONTENT_TYPE, axum::http::HeaderName::from_static(loam_core::request_id::HEADER)] {
         if let Some(v) = parts.headers.get(&name) {
             out = out.header(name, v);
         }

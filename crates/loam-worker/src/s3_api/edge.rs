@@ -1,9 +1,10 @@
 //! What every S3 request and response passes through outside `s3s` (an axum middleware in front of the
 //! `s3s` service), for what `s3s` does not do itself:
 //!
-//! - **Request ids.** Every response carries `x-amz-request-id` (16 hex digits, new per request) and
+//! - **Request ids.** Every response carries `x-amz-request-id`, the request's id that the listener's edge
+//!   took or made (`loam_core::request_id`, also answered in `x-request-id`; 16 hex digits when made), and
 //!   `x-amz-id-2` (the worker's id, S3's "host id"); the worker's log lines for the request carry the same
-//!   id (a `s3` span), so a client's report can be found in the log.
+//!   id (the edge's `request` span, inside it a `s3` one), so a client's report can be found in the log.
 //! - **Complete error documents.** `s3s` writes `<Error><Code/><Message/></Error>`; S3 adds what the
 //!   client needs to report and act on it. Error bodies (small, whole) get `<Resource>` (the path as the
 //!   client sent it, percent-decoded), `<Key>` for `NoSuchKey`, `<RequestId>` and `<HostId>`. The body of
@@ -44,15 +45,16 @@ pub struct Edge {
     pub host_id: Arc<str>,
 }
 
-/// A new request id: 16 upper-case hex digits, as S3's.
-pub fn request_id() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase()
+/// The request's id: the listener's edge set it (a new one when the router is served without it, as in
+/// unit tests).
+fn request_id() -> String {
+    loam_core::request_id::current().unwrap_or_else(loam_core::request_id::fresh)
 }
 
 /// The middleware: refuses presigned URLs that live too long, runs the request, then stamps the response.
 pub async fn stamp(State(edge): State<Edge>, req: Request, next: Next) -> Response {
     let id = request_id();
-    let span = tracing::info_span!("s3", request_id = %id);
+    let span = tracing::info_span!("s3");
     async move {
         let head = req.method() == Method::HEAD;
         let resource = decoded_path(req.uri());

@@ -2,6 +2,8 @@
 //!
 //! - `loam completions bash` is a script bash loads (`bash -n`) that offers the sub-commands.
 //! - `log-format = "json"` (here from the config file) makes every line of the log one JSON object.
+//! - Request ids: a well-formed `x-request-id` is answered back (S3: in `x-amz-request-id` too) and is on
+//!   the JSON lines the request causes; a malformed one is replaced, never echoed.
 
 use crate::local_process::spawn_local_to;
 use crate::process::loam;
@@ -60,4 +62,55 @@ fn the_config_file_turns_json_logs_on() {
     for line in &lines {
         assert!(line["level"].is_string() && line["fields"].is_object() && line["timestamp"].is_string(), "{line}");
     }
+}
+
+/// `curl` of `url` sending `x-request-id: <id>`; the response's headers, names lower-cased.
+fn headers_for(url: &str, id: &str) -> Vec<(String, String)> {
+    let out = std::process::Command::new("curl")
+        .args(["-s", "-o", "/dev/null", "-D", "-", "-H", &format!("x-request-id: {id}"), url])
+        .output()
+        .unwrap();
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    text.lines()
+        .filter_map(|l| l.split_once(':'))
+        .map(|(n, v)| (n.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect()
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(n, _)| n == name).map(|(_, v)| v.as_str())
+}
+
+/// The request ids of a JSON line's spans.
+fn ids_of(line: &serde_json::Value) -> Vec<String> {
+    let spans = line["spans"].as_array().cloned().unwrap_or_default();
+    spans.iter().filter_map(|s| s["request_id"].as_str().map(String::from)).collect()
+}
+
+#[test]
+fn request_ids_are_answered_and_logged() {
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("local.log");
+    let mut cmd = loam();
+    cmd.env("RUST_LOG", "debug");
+    let data = dir.path().join("data").display().to_string();
+    let args = ["--workers", "1", "--data-dir", &data, "--log-format", "json"];
+    let l = spawn_local_to(cmd, &args, Stdio::from(std::fs::File::create(&log).unwrap()));
+    let s3 = headers_for(&format!("{}/no-such-bucket/k", l.s3[0]), "s3-7");
+    assert_eq!(header(&s3, "x-request-id"), Some("s3-7"), "{s3:?}");
+    assert_eq!(header(&s3, "x-amz-request-id"), Some("s3-7"), "one id for both headers");
+    // A request the Coordinator refuses (no token): logged at debug, inside the request's span.
+    let rest = headers_for(&format!("{}/api/v1/mount", l.coordinator), "abc-123");
+    assert_eq!(header(&rest, "x-request-id"), Some("abc-123"), "{rest:?}");
+    for bad in ["a b", &"x".repeat(200)] {
+        let h = headers_for(&format!("{}/api/v1/mount", l.coordinator), bad);
+        let id = header(&h, "x-request-id").expect("an id is always answered");
+        assert!(id.len() == 16 && id != bad, "{bad:?} replaced by a new id, got {id:?}");
+    }
+    let none = headers_for(&format!("{}/no-such-bucket/k", l.s3[0]), "");
+    assert_eq!(header(&none, "x-request-id").map(str::len), Some(16), "made when none is sent");
+    drop(l);
+    let lines = json_lines(&log);
+    assert!(lines.iter().any(|line| ids_of(line).iter().any(|id| id == "abc-123")), "a line carries abc-123");
+    assert!(!lines.iter().any(|line| ids_of(line).iter().any(|id| id == "a b")), "never echoed into the log");
 }
