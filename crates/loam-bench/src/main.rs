@@ -63,7 +63,7 @@ fn main() -> std::process::ExitCode {
         return loam::cli::main(args.into_iter().skip(1));
     }
     let cli = Cli::parse_from(args);
-    loam::logging::init(cli.verbose);
+    loam::logging::init(cli.verbose, None);
     // TLS (for S3 over https) needs its crypto provider installed before any HTTP client is built.
     loam_ufs::install_process_defaults();
     let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
