@@ -251,7 +251,7 @@ mod tests {
         assert_eq!(cli.cluster.cluster_name(), "x");
         assert_eq!(cli.coordinator.as_deref(), Some("http://c:19999"));
         let Command::Worker(w) = cli.command else { panic!("not a worker command") };
-        let w = w.worker;
+        let w = w.settings.worker;
         let size = |s: Option<loam_config::ByteSize>| s.map(|s| s.0);
         assert_eq!((size(w.cache_size), size(w.memory_size), size(w.page_size)), (Some(1 << 30), Some(0), Some(4096)));
         assert_eq!(w.cache_dir.map(|d| d.len()), Some(2));

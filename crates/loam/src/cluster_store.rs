@@ -150,7 +150,10 @@ pub async fn connect_etcd(endpoints: &[String], security: &EtcdSecurity) -> anyh
     Ok(connect_etcd_store(endpoints, security).await?)
 }
 
-async fn connect_etcd_store(endpoints: &[String], security: &EtcdSecurity) -> anyhow::Result<Arc<EtcdStore>> {
+pub(crate) async fn connect_etcd_store(
+    endpoints: &[String],
+    security: &EtcdSecurity,
+) -> anyhow::Result<Arc<EtcdStore>> {
     let options = EtcdOptions { security: security.clone(), ..EtcdOptions::default() };
     match EtcdStore::connect(endpoints.to_vec(), options).await {
         Ok(store) => Ok(store),

@@ -22,7 +22,7 @@ use clap::{ArgMatches, Args};
 use loam_config::{ConfigError, Layered, LogSettings, NodeSettings, field_names};
 use loam_coordinator::{CoordinatorConfig, CoordinatorSettings};
 use loam_listener::{ListenerConfig, ListenerSettings};
-use loam_store::ClusterStore;
+use loam_store::{ClusterStore, EtcdStore};
 use loam_ufs::UfsRegistry;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -194,13 +194,14 @@ pub async fn start(plan: &CoordinatorPlan) -> anyhow::Result<CoordinatorServer> 
 }
 
 /// Starts serving over `store`, or the store `plan` names when none is given (opened here).
-async fn start_on(plan: &CoordinatorPlan, store: Option<Arc<dyn ClusterStore>>) -> anyhow::Result<CoordinatorServer> {
+async fn start_on(plan: &CoordinatorPlan, store: Option<Arc<EtcdStore>>) -> anyhow::Result<CoordinatorServer> {
     assembly::create_data_dir(&plan.data_dir)?;
     assembly::install_client_tls(&plan.listener)?;
-    // The startup wait's connection proved that etcd answers; the election needs etcd's store as its own
-    // type, so the store is opened again here.
-    drop(store);
-    let (store, election) = plan.store.open_with_election().await?;
+    // The connection the startup wait made is the store and the election both; without one, open it here.
+    let (store, election): (Arc<dyn ClusterStore>, Option<Arc<dyn loam_store::Election>>) = match store {
+        Some(etcd) => (etcd.clone(), Some(etcd)),
+        None => plan.store.open_with_election().await?,
+    };
     let mut config = plan.config.clone();
     config.election = election;
     // What the other Coordinators forward writes to: the advertised address (port 0: known once bound).

@@ -24,7 +24,7 @@ use loam_config::{ConfigError, Layered, NodeSettings};
 use loam_core::coordinator_api::StatusBody;
 use loam_core::probe_api::{self, Readiness};
 use loam_listener::{ListenerConfig, ListenerSettings};
-use loam_store::{ClusterStore, EtcdSecurity};
+use loam_store::{ClusterStore, EtcdSecurity, EtcdStore};
 use std::cell::RefCell;
 use std::future::Future;
 use std::path::PathBuf;
@@ -131,9 +131,9 @@ impl Startup {
         endpoints: &[String],
         security: &EtcdSecurity,
         signal: &mut Signal,
-    ) -> anyhow::Result<Result<Arc<dyn ClusterStore>, &'static str>> {
+    ) -> anyhow::Result<Result<Arc<EtcdStore>, &'static str>> {
         // The store once connected, or the refusal that ends the wait.
-        let state: RefCell<Option<anyhow::Result<Arc<dyn ClusterStore>>>> = RefCell::new(None);
+        let state: RefCell<Option<anyhow::Result<Arc<EtcdStore>>>> = RefCell::new(None);
         let state_ref = &state;
         let stopped = self
             .wait(signal, move || async move {
@@ -143,7 +143,7 @@ impl Startup {
                 };
                 let store = match connected {
                     Some(s) => s,
-                    None => match crate::cluster_store::connect_etcd(endpoints, security).await {
+                    None => match crate::cluster_store::connect_etcd_store(endpoints, security).await {
                         Ok(s) => {
                             *state_ref.borrow_mut() = Some(Ok(s.clone()));
                             s

@@ -34,27 +34,30 @@ use loam_ufs::UfsRegistry;
 use loam_worker::{WorkerConfig, WorkerSettings};
 use prometheus_client::registry::Registry;
 
-/// Flags of `loam worker` (besides the global `--etcd`, `--cluster-name` and `--coordinator`).
+/// Flags of `loam worker` (besides the global `--etcd`, `--cluster-name` and `--coordinator`): the worker's
+/// settings, and an action other than running one. It derefs to the settings.
 #[derive(Args, Debug, Clone, Default)]
 pub struct WorkerArgs {
-    /// `--config`, `--print-config`.
+    /// The worker's settings.
     #[command(flatten)]
-    pub config: ConfigFlags,
-    /// Where it binds and keeps its state.
-    #[command(flatten)]
-    pub node: NodeSettings,
-    /// The worker's own settings.
-    #[command(flatten)]
-    pub worker: WorkerSettings,
-    /// TLS and limits of its HTTP and S3 listeners.
-    #[command(flatten)]
-    pub listener: ListenerSettings,
-    /// The log's format.
-    #[command(flatten)]
-    pub log: LogSettings,
+    pub settings: WorkerFlags,
     /// `loam worker drain`: instead of running a worker, drain the one running here.
     #[command(subcommand)]
     pub action: Option<WorkerAction>,
+}
+
+impl std::ops::Deref for WorkerArgs {
+    type Target = WorkerFlags;
+
+    fn deref(&self) -> &WorkerFlags {
+        &self.settings
+    }
+}
+
+impl std::ops::DerefMut for WorkerArgs {
+    fn deref_mut(&mut self) -> &mut WorkerFlags {
+        &mut self.settings
+    }
 }
 
 /// What `loam worker` does besides running a worker.
@@ -63,12 +66,13 @@ pub enum WorkerAction {
     /// Drain the worker running on this machine (the Kubernetes preStop hook): it leaves the ring and moves
     /// its cached files to their next owners; waits until that ends. Takes the worker's own settings
     /// (`--config FILE`). Exit 0 when every file moved, 1 otherwise.
-    Drain(Box<DrainArgs>),
+    Drain(Box<WorkerFlags>),
 }
 
-/// The settings of `loam worker drain`: the worker's own.
+/// The settings a worker runs with, as flags: `loam worker`'s and `loam worker drain`'s (the hook reads the
+/// worker's own).
 #[derive(Args, Debug, Clone, Default)]
-pub struct DrainArgs {
+pub struct WorkerFlags {
     /// `--config`, `--print-config`.
     #[command(flatten)]
     pub config: ConfigFlags,
@@ -198,15 +202,7 @@ pub async fn run(
     matches: Option<&ArgMatches>,
 ) -> anyhow::Result<()> {
     if let Some(WorkerAction::Drain(d)) = args.action {
-        let d = *d;
-        let args = WorkerArgs {
-            config: d.config,
-            node: d.node,
-            worker: d.worker,
-            listener: d.listener,
-            log: d.log,
-            action: None,
-        };
+        let args = WorkerArgs { settings: *d, action: None };
         let sub = matches.and_then(|m| m.subcommand().map(|(_, m)| m));
         return crate::worker_drain::run(args, cluster, coordinator, sub).await;
     }
@@ -283,7 +279,8 @@ mod tests {
     }
 
     fn with_data_dir() -> WorkerArgs {
-        WorkerArgs { node: NodeSettings { data_dir: Some("/w".into()), ..Default::default() }, ..Default::default() }
+        let node = NodeSettings { data_dir: Some("/w".into()), ..Default::default() };
+        WorkerArgs { settings: WorkerFlags { node, ..Default::default() }, ..Default::default() }
     }
 
     /// `args` over the config file `text` (when given), as `loam worker` merges them.
@@ -381,7 +378,7 @@ mod tests {
 
     #[test]
     fn flags_override_every_key_of_the_file() {
-        let args = WorkerArgs {
+        let settings = WorkerFlags {
             config: ConfigFlags::default(),
             node: NodeSettings {
                 host: Some("ah".into()),
@@ -407,8 +404,8 @@ mod tests {
                 lease_ttl: Some(HumaneDuration::secs(17)),
                 ..Default::default()
             },
-            action: None,
         };
+        let args = WorkerArgs { settings, action: None };
         let cluster = ClusterFlags {
             etcd: vec!["http://a:1,http://b:1".into()],
             cluster_name: Some("ac".into()),
