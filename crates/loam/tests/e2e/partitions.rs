@@ -110,7 +110,7 @@ fn a_worker_cut_from_the_coordinator_stays_online_and_gets_its_files_once_healed
     let files = files("f", 12, 40_000, 0);
     // Long enough a window that the job still retries the cut worker when the link heals.
     let sim = start_with(&refs(&files), &["--job-retry-window", "60s"]);
-    let worker = WORKERS[0];
+    let worker = sim.a_worker_owning_some(&files);
     sim.net.cut(worker, COORDINATOR);
     let id = sim.submit_load(r#"{"paths": ["/data"]}"#, Expect::Succeeded);
     // The other workers' files load; the cut worker's batches hang or fail as unreachable, and the job keeps
@@ -138,11 +138,12 @@ fn a_worker_cut_from_the_coordinator_stays_online_and_gets_its_files_once_healed
 fn a_cut_that_outlasts_the_retry_window_fails_only_the_cut_workers_files() {
     let files = files("f", 12, 30_000, 50);
     let sim = start_with(&refs(&files), &["--job-retry-window", "3s"]);
-    sim.net.cut(WORKERS[0], COORDINATOR);
-    let id = sim.submit_load(r#"{"paths": ["/data"]}"#, Expect::FailedOn(WORKERS[0]));
+    let worker = sim.a_worker_owning_some(&files);
+    sim.net.cut(worker, COORDINATOR);
+    let id = sim.submit_load(r#"{"paths": ["/data"]}"#, Expect::FailedOn(worker));
     // The job ends while the cut lasts, with the cut worker's files failed and every other file loaded.
     let done = sim.job_end(&id);
     assert_eq!(done["state"], "FAILED", "{done}");
-    sim.net.heal(WORKERS[0], COORDINATOR);
+    sim.net.heal(worker, COORDINATOR);
     sim.assert_no_lost_job();
 }

@@ -125,9 +125,31 @@ impl Sim {
 
     /// `host:port` of the owner of `rel` on the ring of the worker on the first host.
     pub fn owner(&self, rel: &str) -> String {
-        let url = format!("{}/v1/node?path={}", self.url(WORKERS[0], HTTP_PORT), self.uri(rel));
-        let v = self.json(&url).unwrap_or_else(|| panic!("/v1/node of {rel}"));
+        self.owner_on(WORKERS[0], rel)
+    }
+
+    /// `host:port` of the owner of `rel` on the ring of the worker on host `w`.
+    fn owner_on(&self, w: usize, rel: &str) -> String {
+        let url = format!("{}/v1/node?path={}", self.url(w, HTTP_PORT), self.uri(rel));
+        let v = self.json(&url).unwrap_or_else(|| panic!("/v1/node of {rel} on host {w}"));
         format!("{}:{}", v["Host"].as_str().unwrap_or(""), v["HttpServerPort"])
+    }
+
+    /// A worker that owns some of `files` on the ring, but not all of them: the one a test cuts off. A
+    /// worker's share of the ring is random (5 virtual nodes each, as Alluxio), and now and then one owns
+    /// none of a dozen files; a cut of that worker would test nothing. Waits until every worker's ring
+    /// agrees (a ring that has not seen the last worker join yet names other owners).
+    pub fn a_worker_owning_some(&self, files: &[(String, Vec<u8>)]) -> usize {
+        let owners = wait_until("every worker's ring agrees", END_CAP, || {
+            let rings: Vec<Vec<String>> =
+                WORKERS.into_iter().map(|w| files.iter().map(|(rel, _)| self.owner_on(w, rel)).collect()).collect();
+            rings.windows(2).all(|pair| pair[0] == pair[1]).then(|| rings[0].clone())
+        });
+        let owned = |w: usize| owners.iter().filter(|o| **o == self.worker_addr(w)).count();
+        WORKERS
+            .into_iter()
+            .find(|w| (1..files.len()).contains(&owned(*w)))
+            .unwrap_or_else(|| panic!("no worker owns some but not all files: {owners:?}"))
     }
 
     /// How much of `rel` the worker on host `w` caches itself, in percent (0 when it cannot answer).
