@@ -379,6 +379,7 @@ impl PageStore {
         generation: Option<u64>,
         index: u64,
     ) -> Result<Option<Bytes>, PageStoreError> {
+        let started = std::time::Instant::now();
         let lookup = {
             let mut idx = self.index.lock();
             match generation {
@@ -389,6 +390,7 @@ impl PageStore {
         let read = match lookup {
             Lookup::Memory(data) => {
                 self.metrics.page_hits.get_or_create(&MEMORY).inc();
+                self.metrics.page_read_seconds.get_or_create(&MEMORY).observe(started.elapsed().as_secs_f64());
                 return Ok(Some(data));
             }
             Lookup::Disk(read) => read,
@@ -429,8 +431,11 @@ impl PageStore {
             (data, effects)
         };
         match &data {
-            Some(_) => self.metrics.page_hits.get_or_create(&DISK).inc(),
-            None => self.metrics.page_misses.inc(),
+            Some(_) => {
+                self.metrics.page_hits.get_or_create(&DISK).inc();
+                self.metrics.page_read_seconds.get_or_create(&DISK).observe(started.elapsed().as_secs_f64());
+            }
+            None => drop(self.metrics.page_misses.inc()),
         };
         self.delete_pages(effects.delete).await?;
         Ok(data)

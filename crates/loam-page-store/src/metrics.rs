@@ -12,6 +12,7 @@ use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 
 /// The `tier` label.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -32,13 +33,24 @@ pub struct DirLabel {
     pub dir: String,
 }
 
+/// A histogram family whose series are made by a plain function (so the struct stays `Clone`).
+pub type Histograms<L> = Family<L, Histogram, fn() -> Histogram>;
+
+/// The buckets of a latency histogram, in seconds: 0.5 ms to ~2 min, by factors of 4 (a memory hit is
+/// in the first; a disk read or a UFS read in the middle ones).
+pub fn latency_histogram() -> Histogram {
+    Histogram::new(exponential_buckets(0.0005, 4.0, 10))
+}
+
 /// Handles to what the page store counts. Cloning shares the underlying values.
-#[derive(Clone, Default)]
+#[derive(Clone)]
 pub struct PageStoreMetrics {
     /// Pages served from the cache, by tier.
     pub page_hits: Family<TierLabel, Counter>,
     /// Pages not in the cache when asked for.
     pub page_misses: Counter,
+    /// Seconds a page read that hit took, by tier (the read-through layer adds its fills as `ufs`).
+    pub page_read_seconds: Histograms<TierLabel>,
     /// Pages evicted to make room, by tier.
     pub pages_evicted: Family<TierLabel, Counter>,
     /// Pages whose checksum failed on read (dropped and reported as a miss).
@@ -56,4 +68,22 @@ pub struct PageStoreMetrics {
     pub dir_capacity: Family<DirLabel, Gauge>,
     /// Page and record writes or reads that failed in a cache directory (a full disk included).
     pub dir_errors: Family<DirLabel, Counter>,
+}
+
+impl Default for PageStoreMetrics {
+    fn default() -> Self {
+        Self {
+            page_hits: Family::default(),
+            page_misses: Counter::default(),
+            page_read_seconds: Family::new_with_constructor(latency_histogram),
+            pages_evicted: Family::default(),
+            corrupt_pages: Counter::default(),
+            cached_bytes: Family::default(),
+            cached_pages: Family::default(),
+            cached_files: Gauge::default(),
+            dir_healthy: Family::default(),
+            dir_capacity: Family::default(),
+            dir_errors: Family::default(),
+        }
+    }
 }

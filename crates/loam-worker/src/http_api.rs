@@ -127,7 +127,26 @@ pub fn router(state: Arc<WorkerState>, guard: Guard) -> Router {
             get(move || async move { ([(CONTENT_TYPE, "application/json")], doc.to_string()) }),
         )
         .fallback(unknown);
-    guard.apply(routes).with_state(state)
+    // Outside the guard, so refused requests are timed too.
+    let timed = axum::middleware::from_fn_with_state(state.clone(), time_request);
+    guard.apply(routes).layer(timed).with_state(state)
+}
+
+/// Observes each request's latency by method, route template (never the raw path) and status class.
+async fn time_request(
+    axum::extract::State(s): axum::extract::State<Arc<WorkerState>>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    use crate::metrics::data_path::{HttpLabels, UNMATCHED_ROUTE, method_label, status_class};
+    let method = method_label(req.method());
+    let route = req.extensions().get::<axum::extract::MatchedPath>().map_or(UNMATCHED_ROUTE, |p| p.as_str());
+    let route = route.to_string();
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let labels = HttpLabels { method, route, status: status_class(response.status().as_u16()) };
+    s.metrics.data.http.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    response
 }
 
 /// The OpenAPI document of the worker HTTP API as `guard` enforces it.

@@ -23,6 +23,12 @@
 //! | `loam_worker_cache_dir_healthy` | gauge, `dir` | 1 while a cache directory is in use, 0 while it is failed |
 //! | `loam_worker_cache_dir_capacity_bytes` | gauge, `dir` | page bytes a cache directory may hold (clamped to its room) |
 //! | `loam_worker_cache_dir_errors` | counter, `dir` | writes and reads that failed in a cache directory (full disk included) |
+//!
+//! Request latency, UFS calls by mount, hits and misses by mount, peer fetches and the Alluxio-named
+//! series are in [`data_path`] (its own table); [`timed_ufs`] is the seam that times every UFS call.
+
+pub mod data_path;
+pub mod timed_ufs;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::gauge::Gauge;
@@ -88,6 +94,8 @@ pub struct WorkerMetrics {
     pub peer_invalidations_failed: Counter,
     /// See [`READ_AHEAD_BYTES`].
     pub read_ahead_bytes: Gauge,
+    /// Latency, UFS calls, hits by mount, peer fetches, Alluxio's names: see [`data_path`].
+    pub data: data_path::DataPathMetrics,
 }
 
 impl WorkerMetrics {
@@ -98,6 +106,11 @@ impl WorkerMetrics {
         // prometheus-client appends `_total` to counters itself, so names are given without it.
         registry.register(PAGE_HITS, "Pages served from the cache, by tier", p.page_hits.clone());
         registry.register(PAGE_MISSES, "Pages not in the cache when asked for", p.page_misses.clone());
+        registry.register(
+            data_path::PAGE_READ_DURATION,
+            "Page read latency by tier: memory, disk, or ufs (a read-through fill)",
+            p.page_read_seconds.clone(),
+        );
         registry.register(UFS_READS, "UFS range reads issued by read-through", m.ufs_reads.clone());
         registry.register(UFS_READ_BYTES, "Bytes read from the UFS", m.ufs_read_bytes.clone());
         registry.register(
@@ -133,6 +146,7 @@ impl WorkerMetrics {
             "Invalidations after a write that a peer did not confirm",
             m.peer_invalidations_failed.clone(),
         );
+        m.data.register(registry);
         // Create every tier's series up front so scrapes show zeros rather than nothing.
         for tier in [&MEMORY, &DISK] {
             drop(p.page_hits.get_or_create(tier));

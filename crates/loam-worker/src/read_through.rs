@@ -29,6 +29,8 @@
 use crate::cluster::mount_view::MountView;
 use crate::error::{WorkerError, WorkerResult};
 use crate::metrics::WorkerMetrics;
+use crate::metrics::data_path::UFS_TIER;
+use crate::metrics::timed_ufs::TimedUfs;
 use bytes::Bytes;
 use futures::stream::{BoxStream, StreamExt};
 use loam_core::ErrorKind;
@@ -39,7 +41,7 @@ use loam_ufs::{Ufs, UfsError, UfsRegistry, UfsStatus};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{OnceCell, Semaphore};
 
 pub mod read_ahead;
@@ -138,6 +140,11 @@ impl ReadThrough {
         &self.pages
     }
 
+    /// This worker's metric handles.
+    pub fn metrics(&self) -> &WorkerMetrics {
+        &self.metrics
+    }
+
     /// The mount view.
     pub fn mounts(&self) -> &MountView {
         &self.mounts
@@ -147,6 +154,8 @@ impl ReadThrough {
     pub fn resolve(&self, path: &str) -> WorkerResult<(Resolved, Arc<dyn Ufs>)> {
         let resolved = self.mounts.resolve(path)?;
         let ufs = self.ufs.for_mount(&resolved.mount)?;
+        // The one place the worker gets a UFS: every call on it is timed and counted by mount.
+        let ufs = TimedUfs::wrap(ufs, &resolved.mount.path, &self.metrics.data);
         Ok((resolved, ufs))
     }
 
@@ -203,6 +212,7 @@ impl ReadThrough {
                     resolved.ufs_uri
                 );
                 let (record, generation) = cached.expect("checked above");
+                self.metrics.data.unrevalidated.inc();
                 return Ok(OpenFile { resolved, record, ufs, generation });
             }
             Err(e) => return Err(e.into()),
@@ -274,36 +284,59 @@ impl ReadThrough {
     /// The bytes of page `index` (shorter for the last page, empty past the end), for a client: a UFS run
     /// it has to read waits its turn within the worker's budget of client runs.
     pub async fn read_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
-        self.read_page_within(f, index, Some(&self.client_runs)).await
+        if index.saturating_mul(self.pages.page_size()) >= f.record.length {
+            return Ok(Bytes::new());
+        }
+        let (page, hit) = self.read_page_within(f, index, Some(&self.client_runs)).await?;
+        // Client reads only: a load fills the cache, it serves nobody.
+        self.metrics.data.page_served(&f.resolved.mount.path, hit, page.len());
+        Ok(page)
     }
 
     /// [`read_page`](Self::read_page) for a load, whose caller bounds its UFS reads itself (`tasks`), so
     /// that loads never take the budget that clients' reads wait on.
     pub async fn load_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
-        self.read_page_within(f, index, None).await
+        Ok(self.read_page_within(f, index, None).await?.0)
     }
 
-    async fn read_page_within(&self, f: &OpenFile, index: u64, budget: Option<&Semaphore>) -> WorkerResult<Bytes> {
+    /// Page `index` and whether the cache held it (`false`: read through from the UFS, or joined to
+    /// another request's read, timed as the `ufs` tier of the page read histogram).
+    async fn read_page_within(
+        &self,
+        f: &OpenFile,
+        index: u64,
+        budget: Option<&Semaphore>,
+    ) -> WorkerResult<(Bytes, bool)> {
         let ps = self.pages.page_size();
         if index.saturating_mul(ps) >= f.record.length {
-            return Ok(Bytes::new());
+            return Ok((Bytes::new(), true));
         }
         if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
-            return Ok(b);
+            return Ok((b, true));
         }
+        let started = Instant::now();
         let run = self.fetch_run(f, index, budget).await?;
+        // A guard of the family's lock is never held across an await: the series is looked up to observe.
+        let filled = || {
+            let h = self.metrics.page_store.page_read_seconds.get_or_create(&UFS_TIER);
+            h.observe(started.elapsed().as_secs_f64());
+        };
         if let Some((_, b)) = run.iter().find(|(i, _)| *i == index) {
-            return Ok(b.clone());
+            filled();
+            return Ok((b.clone(), false));
         }
         // The run's leader saw this page cached, and it was evicted since: read it alone.
         if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
-            return Ok(b);
+            return Ok((b, true));
         }
         let run = self.read_run(f, index, 1, budget).await?;
-        run.iter()
+        let page = run
+            .iter()
             .find(|(i, _)| *i == index)
             .map(|(_, b)| b.clone())
-            .ok_or_else(|| WorkerError::Unavailable(format!("page {index} of {} was not read", f.record.ufs_uri)))
+            .ok_or_else(|| WorkerError::Unavailable(format!("page {index} of {} was not read", f.record.ufs_uri)))?;
+        filled();
+        Ok((page, false))
     }
 
     /// Reads (once, however many wait) the run of pages that holds `index`.
@@ -429,6 +462,7 @@ impl ReadThrough {
                 }
                 let part = page.slice(lo..hi);
                 this.metrics.served_bytes.inc_by(part.len() as u64);
+                this.metrics.data.sent(part.len());
                 Ok(part)
             }
         })

@@ -45,6 +45,7 @@ pub mod unsupported;
 pub mod verify;
 
 use crate::http_api::WorkerState;
+use crate::metrics::data_path::{DataPathMetrics, S3Labels, S3OperationSlot, status_class};
 use axum::Router;
 use axum::error_handling::HandleError;
 use axum::http::StatusCode;
@@ -156,6 +157,7 @@ pub fn spawn(
     listener: Listener,
     service: S3Service,
     host_id: &str,
+    metrics: DataPathMetrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
     let edge = edge::Edge { host_id: host_id.into() };
@@ -164,7 +166,9 @@ pub fn spawn(
             loam_core::warn_limited!("S3 request failed below the S3 layer: {e:?}");
             StatusCode::INTERNAL_SERVER_ERROR
         }))
-        .layer(axum::middleware::from_fn_with_state(edge, edge::stamp));
+        .layer(axum::middleware::from_fn_with_state(edge, edge::stamp))
+        // Outermost: refusals at the edge are timed too.
+        .layer(axum::middleware::from_fn_with_state(metrics, time_request));
     tokio::spawn(async move {
         let done = async move {
             let _ = shutdown.wait_for(|s| *s).await;
@@ -173,6 +177,22 @@ pub fn spawn(
             tracing::error!("worker S3 server failed: {e}");
         }
     })
+}
+
+/// Observes each request's latency by S3 operation (named by the access check, through the
+/// [`S3OperationSlot`] this puts in the request) and status class.
+async fn time_request(
+    axum::extract::State(m): axum::extract::State<DataPathMetrics>,
+    mut req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> axum::response::Response {
+    let slot = S3OperationSlot::default();
+    req.extensions_mut().insert(slot.clone());
+    let started = std::time::Instant::now();
+    let response = next.run(req).await;
+    let labels = S3Labels { operation: slot.operation(), status: status_class(response.status().as_u16()) };
+    m.s3.get_or_create(&labels).observe(started.elapsed().as_secs_f64());
+    response
 }
 
 #[async_trait::async_trait]

@@ -112,6 +112,7 @@ pub async fn get_page(
     let hi = length.map_or(page.len(), |l| lo.saturating_add(l as usize).min(page.len()));
     let part = page.slice(lo..hi);
     s.metrics.served_bytes.inc_by(part.len() as u64);
+    s.metrics.data.sent(part.len());
     Ok(octets(Body::from(part.clone()), Some(part.len() as u64), &f.tag()))
 }
 

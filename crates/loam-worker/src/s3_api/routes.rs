@@ -24,7 +24,11 @@ impl S3Route for Routes {
     }
 
     async fn check_access(&self, req: &mut S3Request<Body>) -> S3Result<()> {
-        match attributes::is_request(&req.method, &req.uri) {
+        let attributes = attributes::is_request(&req.method, &req.uri);
+        if let Some(slot) = req.extensions.get::<crate::metrics::data_path::S3OperationSlot>() {
+            slot.set(if attributes { attributes::OPERATION } else { "GetObject" });
+        }
+        match attributes {
             true => self.attributes.check_access(req).await,
             false => self.ranges.check_access(req).await,
         }

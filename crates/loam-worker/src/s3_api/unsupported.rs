@@ -42,6 +42,8 @@ const SSE: &str = "x-amz-server-side-encryption";
 const SSE_C: &str = "x-amz-server-side-encryption-customer-";
 const COPY_SOURCE_SSE_C: &str = "x-amz-copy-source-server-side-encryption-customer-";
 
+use crate::metrics::data_path::S3OperationSlot;
+
 /// The access check of the S3 API: who may call ([`Policy`]), then what is refused ([`check`]).
 #[derive(Clone, Copy, Debug)]
 pub struct Gate {
@@ -52,6 +54,9 @@ pub struct Gate {
 #[async_trait::async_trait]
 impl S3Access for Gate {
     async fn check(&self, cx: &mut S3AccessContext<'_>) -> S3Result<()> {
+        if let Some(slot) = cx.extensions_mut().get::<S3OperationSlot>().cloned() {
+            slot.set(cx.s3_op().name());
+        }
         let op = cx.s3_op().name();
         self.policy.check(cx.credentials().is_some(), op)?;
         check(op, cx.headers(), cx.uri())

@@ -117,6 +117,9 @@ impl TaskRunner {
                 if body.len() as u64 != want {
                     return Err(format!("page {i}: the peer answered {} bytes ({want} expected)", body.len()));
                 }
+                let data = &self.rt.metrics().data;
+                data.peer_pages.inc();
+                data.peer_bytes.inc_by(want);
                 pages.put_pages_of(id, generation, vec![(i, body)]).await.map(|_| ()).map_err(|e| e.to_string())
             })
             .buffer_unordered(PEER_PAGES_IN_PARALLEL)
