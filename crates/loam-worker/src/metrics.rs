@@ -148,6 +148,9 @@ impl WorkerMetrics {
         );
         m.data.register(registry);
         // Create every tier's series up front so scrapes show zeros rather than nothing.
+        for tier in [&MEMORY, &DISK, &data_path::UFS_TIER] {
+            drop(p.page_read_seconds.get_or_create(tier));
+        }
         for tier in [&MEMORY, &DISK] {
             drop(p.page_hits.get_or_create(tier));
             drop(p.pages_evicted.get_or_create(tier));

@@ -6,6 +6,7 @@
 mod auth;
 mod cache_integrity;
 mod http_api;
+mod metrics;
 mod one_version;
 mod path_ids;
 mod peer_copy;
