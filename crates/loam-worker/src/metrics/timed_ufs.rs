@@ -184,3 +184,52 @@ impl TimedUfs {
         self.metrics.ufs_data_access.get_or_create(&READ).inc_by(n);
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use futures::TryStreamExt;
+    use loam_core::path::UfsUri;
+    use loam_ufs::OpendalUfs;
+
+    fn count(m: &DataPathMetrics, op: &'static str) -> u64 {
+        let text = {
+            let mut r = prometheus_client::registry::Registry::default();
+            m.register(&mut r);
+            let mut s = String::new();
+            prometheus_client::encoding::text::encode(&mut s, &r).unwrap();
+            s
+        };
+        let prefix = format!("loam_worker_ufs_operation_duration_seconds_count{{op=\"{op}\",mount=\"/m\"}} ");
+        text.lines().find_map(|l| l.strip_prefix(&prefix)).map_or(0, |v| v.parse().unwrap())
+    }
+
+    #[tokio::test]
+    async fn every_call_is_timed_by_op_and_mount_and_errors_are_counted_by_kind() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(dir.path().join("f"), b"12345").unwrap();
+        let root = format!("file://{}", dir.path().display());
+        let inner: Arc<dyn Ufs> =
+            Arc::new(OpendalUfs::new(&UfsUri::parse(&root).unwrap(), &Default::default()).unwrap());
+        let m = DataPathMetrics::default();
+        let ufs = TimedUfs::wrap(inner, "/m", &m);
+        let file = format!("{root}/f");
+        assert_eq!(ufs.read_range(&file, 1, 3).await.unwrap(), "234");
+        assert_eq!(ufs.stat(&file).await.unwrap().length, 5);
+        let missing = format!("{root}/missing");
+        assert!(matches!(ufs.stat(&missing).await, Err(UfsError::NotFound(_))));
+        let not_found = UfsErrorLabels { op: "stat", mount: "/m".into(), kind: "not_found" };
+        assert_eq!(m.ufs_errors.get_or_create(&not_found).get(), 1);
+        assert_eq!((count(&m, "read"), count(&m, "stat")), (1, 2));
+        assert_eq!(m.ufs_data_access.get_or_create(&READ).get(), 3);
+
+        // A listing is timed once, when its stream ends or when it is dropped unfinished.
+        let listed: Vec<UfsStatus> = ufs.list(&root, ListOptions::default()).try_collect().await.unwrap();
+        assert_eq!(listed.len(), 1);
+        assert_eq!(count(&m, "list"), 1);
+        let unfinished = ufs.list(&root, ListOptions::default());
+        assert_eq!(count(&m, "list"), 1, "not yet: the listing is still open");
+        drop(unfinished);
+        assert_eq!(count(&m, "list"), 2);
+    }
+}
