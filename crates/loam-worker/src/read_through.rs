@@ -330,11 +330,10 @@ impl ReadThrough {
             return Ok((b, true));
         }
         let run = self.read_run(f, index, 1, budget).await?;
-        let page = run
-            .iter()
-            .find(|(i, _)| *i == index)
-            .map(|(_, b)| b.clone())
-            .ok_or_else(|| WorkerError::Unavailable(format!("page {index} of {} was not read", f.record.ufs_uri)))?;
+        let page =
+            run.iter().find(|(i, _)| *i == index).map(|(_, b)| b.clone()).ok_or_else(|| {
+                WorkerError::Unavailable(format!("page {index} of {} was not read", f.record.ufs_uri))
+            })?;
         filled();
         Ok((page, false))
     }

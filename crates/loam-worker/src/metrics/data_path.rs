@@ -3,6 +3,23 @@
 //! Alluxio dashboard read a Loam worker. Names are `pub const`s with their help text beside them
 //! ([`CATALOG`]), so the docs generator can list them.
 //!
+//! | name | type | labels | meaning |
+//! | --- | --- | --- | --- |
+//! | `loam_worker_http_request_duration_seconds` | histogram | `method`, `route`, `status` | worker HTTP API latency |
+//! | `loam_worker_s3_request_duration_seconds` | histogram | `operation`, `status` | S3 API latency |
+//! | `loam_worker_page_read_duration_seconds` | histogram | `tier` | page reads: `memory`, `disk` hits, `ufs` fills |
+//! | `loam_worker_ufs_operation_duration_seconds` | histogram | `op`, `mount` | UFS call latency |
+//! | `loam_worker_ufs_operation_errors` | counter | `op`, `mount`, `kind` | failed UFS calls |
+//! | `loam_worker_mount_cache_hits` | counter | `mount` | pages served to clients from the cache |
+//! | `loam_worker_mount_cache_misses` | counter | `mount` | pages served to clients read through |
+//! | `loam_worker_mount_read_bytes` | counter | `mount`, `source` | bytes of those pages (`cache`, `ufs`) |
+//! | `loam_worker_served_without_revalidation` | counter | — | files served while the UFS was unreachable |
+//! | `loam_worker_peer_fetched_pages` / `_bytes` | counter | — | pages and bytes copied from a peer |
+//! | `alluxio_data_access_bytes` | histogram | `method` | Alluxio: size of each piece sent to clients |
+//! | `alluxio_ufs_data_access_bytes` | counter | `method` | Alluxio: bytes read from / written to the UFS |
+//! | `alluxio_cached_data_read_bytes` | counter | — | Alluxio: bytes served from the cache |
+//! | `alluxio_external_data_read_bytes` | counter | — | Alluxio: bytes served that the cache missed |
+//!
 //! - **Bounded labels.** `route` is the matched route template (`/v1/file/{id}/page/{n}`), never the raw
 //!   path, and `unmatched` for a request that matched none; `method` one of the HTTP methods the API
 //!   serves, `other` for any other; `status` the class (`2xx` … `5xx`); `operation` an S3 operation as

@@ -80,8 +80,12 @@ impl Ufs for TimedUfs {
     }
 
     fn list(&self, uri: &str, opts: ListOptions) -> BoxStream<'static, UfsResult<UfsStatus>> {
-        let mut timer =
-            ListTimer { metrics: self.metrics.clone(), mount: self.mount.clone(), started: Instant::now(), failed: None };
+        let mut timer = ListTimer {
+            metrics: self.metrics.clone(),
+            mount: self.mount.clone(),
+            started: Instant::now(),
+            failed: None,
+        };
         self.inner
             .list(uri, opts)
             .inspect(move |r| {

@@ -12,7 +12,10 @@ const LEN: usize = 1000;
 
 fn options() -> Options {
     let credentials = Some(S3Credentials { access_key: "metrics-key".into(), secret_key: "metrics-secret".into() });
-    Options { s3: S3Config { port: 0, credentials, anonymous_read: true, multipart_expiry: None }, ..Options::default() }
+    Options {
+        s3: S3Config { port: 0, credentials, anonymous_read: true, multipart_expiry: None },
+        ..Options::default()
+    }
 }
 
 async fn scrape(t: &Cluster) -> String {
