@@ -56,6 +56,14 @@ async fn pages_are_copied_from_the_peer_without_reading_the_ufs() {
         "{v}"
     );
     assert_eq!(t.faulty().read_calls(), 0, "copied, not read from the UFS");
+    let metrics = t.http.get(format!("{}/metrics", b.http_base())).send().await.unwrap().text().await.unwrap();
+    for sample in [
+        "loam_worker_peer_fetched_pages_total 4".to_string(),
+        format!("loam_worker_peer_fetched_bytes_total {}", data.len()),
+    ] {
+        assert!(metrics.lines().any(|l| l == sample), "no `{sample}` in:\n{metrics}");
+    }
+    assert!(!metrics.contains(r#"op="read""#), "no UFS read on the copier:\n{metrics}");
     assert_eq!(range(&t, &b, &x, data.len()).await, data);
     let copied = b.state.rt.pages().file(&id).unwrap();
     assert!(copied.validated_ms <= rec["validatedMs"].as_i64().unwrap(), "the copy is no fresher than its source");
