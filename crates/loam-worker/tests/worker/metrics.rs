@@ -105,3 +105,27 @@ async fn reads_show_in_the_data_path_metrics_by_mount_tier_route_and_operation()
     has(&m, "alluxio_cached_data_read_bytes_total 1000");
     has(&m, "alluxio_external_data_read_bytes_total 0");
 }
+
+/// A UFS that stops answering: the stat of a due re-validation fails (the cached version is served and
+/// counted as such), and a read of an uncached file fails; both are counted by op, mount and kind.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_unreachable_ufs_shows_as_errors_by_op_and_mount_and_as_served_without_revalidation() {
+    let t = Cluster::start(Options { max_age: std::time::Duration::ZERO, ..options() }).await;
+    let data = pattern(LEN, 3);
+    let cached = t.write("u/cached.bin", &data);
+    assert_eq!(t.range(0, &cached, 0, LEN as u64).await, data);
+    let down = || loam_ufs::UfsError::Unavailable("the test cut the UFS".into());
+    t.faulty().fail_matching("u/cached.bin", down());
+    assert_eq!(t.range(0, &cached, 0, LEN as u64).await, data, "served from the cache, not re-validated");
+    let cold = t.write("u/cold.bin", &data);
+    t.faulty().fail_next_reads(1, down());
+    let id = loam_core::file_id(&cold);
+    let r = t.get(0, &format!("/v1/range/{id}?ufsFullPath={cold}&offset=0&length={LEN}")).await;
+    assert!(!r.status().is_success(), "{}", r.status());
+    drop(r.bytes().await);
+    let m = scrape(&t).await;
+    has(&m, "loam_worker_served_without_revalidation_total 1");
+    has(&m, r#"loam_worker_ufs_operation_errors_total{op="stat",mount="/data",kind="unavailable"} 1"#);
+    has(&m, r#"loam_worker_ufs_operation_errors_total{op="read",mount="/data",kind="unavailable"} 1"#);
+    has(&m, r#"loam_worker_ufs_operation_duration_seconds_count{op="read",mount="/data"} 2"#);
+}
