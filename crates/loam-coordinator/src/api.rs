@@ -8,6 +8,7 @@
 //! Errors are answered only through [`error::ApiError`], bad input only through [`extract`]'s extractors.
 
 pub mod cache;
+pub mod console;
 pub mod error;
 pub mod extract;
 pub mod file_index;
@@ -39,10 +40,14 @@ use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
 use utoipa_axum::router::OpenApiRouter;
 
-/// What a request to the REST API needs: nothing for the OpenAPI document and the probes; the cluster's internal endpoints (`/api/v1/internal/…`) the
+/// What a request to the REST API needs: nothing for the OpenAPI document, the probes and the web console's
+/// files (`console`: static, no data); the cluster's internal endpoints (`/api/v1/internal/…`) the
 /// `cluster` role, a read (`GET`, `HEAD`) the `read` role, every other method `admin`.
 pub fn access(method: &Method, path: &str) -> Access {
     use loam_core::probe_api::{COORDINATOR_HEALTH_PATH, COORDINATOR_READY_PATH};
+    if console::is_console_path(path) {
+        return Access::Public;
+    }
     let public = [openapi::OPENAPI_PATH, COORDINATOR_HEALTH_PATH, COORDINATOR_READY_PATH];
     loam_auth::http::surface_access(method, path, &public, INTERNAL_PREFIX, Role::Admin)
 }
@@ -62,6 +67,7 @@ pub fn router(coordinator: AppState, guard: loam_auth::Guard) -> Router {
             openapi::OPENAPI_PATH,
             get(move || async move { ([(CONTENT_TYPE, "application/json")], doc.to_string()) }),
         )
+        .merge(console::routes())
         .fallback(unknown_endpoint)
         // Registered after the routes: axum applies it to the routes present when it is called.
         .method_not_allowed_fallback(method_not_allowed)

@@ -14,6 +14,7 @@ mod process;
 mod alluxio_client;
 mod alluxiofs;
 mod cluster_ops_cli;
+mod console;
 mod distributed;
 mod fuse;
 mod ha;
