@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine: Debian packages (etcd, protoc, nginx for the
 # benchmark, fuse3 and fio for the FUSE mount, rclone and s3fs for the S3 client tests, buildah and podman
-# for the container image, kubectl for the Kubernetes manifests), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
+# for the container image, kubectl for the Kubernetes manifests, chromium for the web console), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -31,6 +31,8 @@ command -v objcopy >/dev/null 2>&1 || need_apt+=(binutils)
 # The Kubernetes manifests' checks (crates/loam/tests/deploy/k8s.rs) render them with `kubectl kustomize`;
 # they need kustomize v4 or later (Components), i.e. kubectl 1.21 or later.
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
+# The web console's test (crates/loam/tests/e2e/console.rs) drives headless Chromium over CDP.
+command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive

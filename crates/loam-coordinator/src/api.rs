@@ -5,6 +5,7 @@
 //! all of them: the `404 unknown endpoint` fallback, the `405` fallback for a known path with another
 //! method, and a guard that turns a panicking handler into a `500` body instead of a dropped connection.
 //! Outermost, `leader` sends what only the leader may answer (writes) to the leading Coordinator.
+//! `console` adds the web console's static files (`/`, `/console`), public and outside the OpenAPI document.
 //! Errors are answered only through [`error::ApiError`], bad input only through [`extract`]'s extractors.
 
 pub mod cache;

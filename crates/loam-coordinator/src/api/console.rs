@@ -1,4 +1,4 @@
-//! The web console: `GET /` redirects to `/console`, which serves a small single-page app (plain HTML, CSS
+//! The web console: `GET /` (and `/console/`) redirects to `/console`, which serves a small single-page app (plain HTML, CSS
 //! and JavaScript under `crates/loam-coordinator/console/`, no framework, no build step).
 //!
 //! The assets are compiled into the binary (`include_bytes!`), so a Coordinator serves its own console
@@ -25,8 +25,8 @@ use std::sync::LazyLock;
 
 /// Where the console lives; `/` redirects here.
 pub const CONSOLE_PATH: &str = "/console";
-/// The redirect to the console.
-pub const ROOT_PATH: &str = "/";
+/// The paths that redirect to the console (`/console/` too: a typed URL often has the slash).
+const REDIRECTS: [&str; 2] = ["/", "/console/"];
 
 /// The policy every console answer carries: only this origin, no inline code, no framing, forms post here.
 pub const CSP: &str = "default-src 'self'; base-uri 'none'; form-action 'self'; frame-ancestors 'none'";
@@ -56,9 +56,8 @@ const ASSETS: &[Asset] = &[
 ];
 
 /// The strong ETag of each asset, in the order of [`ASSETS`], computed once.
-static ETAGS: LazyLock<Vec<String>> = LazyLock::new(|| {
-    ASSETS.iter().map(|a| format!("\"{}\"", hex(&Sha256::digest(a.body)[..16]))).collect()
-});
+static ETAGS: LazyLock<Vec<String>> =
+    LazyLock::new(|| ASSETS.iter().map(|a| format!("\"{}\"", hex(&Sha256::digest(a.body)[..16]))).collect());
 
 fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
@@ -66,12 +65,15 @@ fn hex(bytes: &[u8]) -> String {
 
 /// Whether `path` is the console's (public: no credentials needed, whatever the method).
 pub fn is_console_path(path: &str) -> bool {
-    path == ROOT_PATH || ASSETS.iter().any(|a| a.path == path)
+    REDIRECTS.contains(&path) || ASSETS.iter().any(|a| a.path == path)
 }
 
 /// `/` and the console's files; not in the OpenAPI document (they are not API).
 pub fn routes() -> Router<AppState> {
-    let mut router = Router::new().route(ROOT_PATH, get(redirect));
+    let mut router = Router::new();
+    for path in REDIRECTS {
+        router = router.route(path, get(redirect));
+    }
     for (i, asset) in ASSETS.iter().enumerate() {
         router = router.route(asset.path, get(move |headers: HeaderMap| async move { serve(i, &headers) }));
     }
@@ -135,8 +137,10 @@ mod tests {
 
     #[test]
     fn only_the_root_and_the_assets_are_console_paths() {
-        assert!(is_console_path("/") && is_console_path("/console") && is_console_path("/console/app.js"));
-        assert!(!is_console_path("/console/") && !is_console_path("/console/nope.js") && !is_console_path("/api/v1/nodes"));
+        assert!(is_console_path("/") && is_console_path("/console/") && is_console_path("/console/app.js"));
+        assert!(
+            !is_console_path("/console/nope.js") && !is_console_path("/consolex") && !is_console_path("/api/v1/nodes")
+        );
     }
 
     #[test]

@@ -128,3 +128,22 @@ async fn file_index_reports_need_the_cluster_role() {
     let (status, body) = c.call("GET", "/api/v1/file_index?path=file:///x", None).await;
     assert!(status == 404 || body.to_string().find("worker-fake").is_none(), "{status} {body}");
 }
+
+/// The web console's files are open (they hold no data); only its exact files are, not a prefix: the
+/// API beside them still wants credentials.
+#[tokio::test]
+async fn the_console_files_are_open_and_nothing_else_is() {
+    let c = start().await;
+    let anonymous = anonymous_client();
+    let r = send(&anonymous, &c.base, "GET", "/", &Value::Null).await;
+    assert_eq!((r.status().as_u16(), r.url().path()), (200, "/console"), "/ redirects to the console");
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    assert!(r.headers()["content-security-policy"].to_str().unwrap().starts_with("default-src 'self'"));
+    let r = send(&anonymous, &c.base, "GET", "/console/app.js", &Value::Null).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(r.headers()["content-type"], "text/javascript; charset=utf-8");
+    assert_eq!(send(&anonymous, &c.base, "POST", "/console", &json!({})).await.status(), 405);
+    for path in ["/console/nope.js", "/consoles", "/api/v1/mount"] {
+        assert_eq!(send(&anonymous, &c.base, "GET", path, &Value::Null).await.status(), 401, "{path}");
+    }
+}

@@ -17,8 +17,18 @@ use std::time::Duration;
 const SCRIPT_CAP: Duration = Duration::from_secs(420);
 
 /// The pages (and states) the script photographs.
-const SHOTS: &[&str] =
-    &["signin", "signin-refused", "mounts-refused", "mounts", "jobs-succeeded", "files", "jobs", "rules", "workers", "overview"];
+const SHOTS: &[&str] = &[
+    "signin",
+    "signin-refused",
+    "mounts-refused",
+    "mounts",
+    "jobs-succeeded",
+    "files",
+    "jobs",
+    "rules",
+    "workers",
+    "overview",
+];
 
 fn shots_dir() -> PathBuf {
     std::env::var_os("LOAM_CONSOLE_SCREENSHOTS")
