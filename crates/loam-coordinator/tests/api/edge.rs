@@ -6,9 +6,12 @@ use serde_json::json;
 #[tokio::test]
 async fn unknown_endpoints_are_404_with_a_status_body() {
     let c = start().await;
-    for (method, path) in
-        [("GET", "/api/v1/nope"), ("POST", "/api/v1/mount/extra"), ("GET", "/"), ("DELETE", "/api/v2/mount")]
-    {
+    for (method, path) in [
+        ("GET", "/api/v1/nope"),
+        ("POST", "/api/v1/mount/extra"),
+        ("GET", "/console/nope.js"),
+        ("DELETE", "/api/v2/mount"),
+    ] {
         let (status, body) = c.call(method, path, None).await;
         assert_eq!((status, body), (404, json!({"status": format!("unknown endpoint: {method} {path}")})));
     }
