@@ -87,15 +87,26 @@ window.Loam = window.Loam || {};
     return h("label", {}, text, h("input", Object.assign({ type: "text" }, attrs)));
   }
 
-  // A button that runs `action` and announces its result or the API's error.
-  function action(text, label, run) {
-    return h("button", { type: "button", "aria-label": label, "data-key": label, onclick: async function () {
+  // A button that runs `run` and announces its result or the API's error. With `confirmText`, the first
+  // press only arms it (its text becomes `confirmText`); the second runs it: for what cannot be undone.
+  function action(text, label, run, confirmText) {
+    let armed = false;
+    const b = h("button", { type: "button", "aria-label": label, "data-key": label, onclick: async function () {
+      if (confirmText && !armed) {
+        armed = true;
+        b.textContent = confirmText;
+        status(label + ": press again to confirm.", "");
+        return;
+      }
+      armed = false;
+      b.textContent = text;
       try {
         status(await run(), "ok");
       } catch (e) {
         status(label + " refused: " + e.message, "error");
       }
     } }, text);
+    return b;
   }
 
   function fmtBytes(n) {

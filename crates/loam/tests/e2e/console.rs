@@ -1,8 +1,8 @@
 //! The web console in headless Chromium (Debian's `chromium`) against a real `loam local`:
 //! `tests/py/console_browser.py` drives it over the Chrome DevTools Protocol (see its docstring for the
-//! phases: keyboard-only sign-in with a wrong token first, a refused and an accepted mount; a load watched
-//! to SUCCEEDED; the file index; a slow load stopped, resumed and stopped; a quota; every page's
-//! screenshot; no browser console error or unprovoked failed request). This side checks, through the REST
+//! phases: keyboard-only sign-in with a wrong token first, a refused and an accepted mount; a mount removed
+//! after its confirmation; a load watched to SUCCEEDED; the file index; a slow load stopped, resumed and
+//! stopped; a quota; every page's screenshot; no browser console error or unprovoked failed request). This side checks, through the REST
 //! API, that the cluster holds what the page said it did, and that the screenshots were written.
 //!
 //! Screenshots go to `$LOAM_CONSOLE_SCREENSHOTS`, or `<target>/tmp/console-screenshots` by default.
@@ -49,6 +49,7 @@ fn the_console_signs_in_mounts_loads_and_stops_in_headless_chromium() {
     }
     std::fs::create_dir_all(ufs.path().join("big")).unwrap();
     std::fs::write(ufs.path().join("big/f"), vec![7u8; 3 << 20]).unwrap();
+    let scratch = tempfile::tempdir().unwrap();
     let l = start_local(data_dir.path(), &["--workers", "2"]);
     let shots = shots_dir();
     let _ = std::fs::remove_dir_all(&shots);
@@ -58,6 +59,7 @@ fn the_console_signs_in_mounts_loads_and_stops_in_headless_chromium() {
         .env("LOAM_CONSOLE", &l.coordinator)
         .env("LOAM_TOKEN", &l.token)
         .env("LOAM_UFS", ufs.path())
+        .env("LOAM_UFS2", scratch.path())
         .env("LOAM_SHOTS", &shots)
         .env("CHROMIUM", chromium);
     let out = process::run_capped(cmd, None, SCRIPT_CAP);

@@ -2,13 +2,14 @@
 `loam local` (started by `crates/loam/tests/e2e/console.rs`, which checks the cluster's state afterwards).
 
 Input (environment): LOAM_CONSOLE (the Coordinator's base URL), LOAM_TOKEN (its admin token), LOAM_UFS (a
-directory holding a/ with small files and big/f, slow to load at 64 KiB/s), LOAM_SHOTS (where the
+directory holding a/ with small files and big/f, slow to load at 64 KiB/s), LOAM_UFS2 (an empty directory
+apart from it), LOAM_SHOTS (where the
 screenshots go), CHROMIUM (the browser). Output: one JSON line with what it did (the job ids).
 
 The phases: the console's routes and headers (urllib); then in the browser, by keyboard only (CDP key
 events: Tab, Enter, typed characters): the skip link, sign-in with a wrong token (back to sign-in with the
 API's message), sign-in with the right one, and on the mounts page a bad mount (the API's message, nothing
-added) then a good one; then by clicking: a load watched to SUCCEEDED, the file index showing the loaded
+added) then a good one; then by clicking: a second mount removed (two presses: Remove, Confirm remove), a load watched to SUCCEEDED, the file index showing the loaded
 files on a worker, a slow load stopped, resumed and stopped again, a quota with its usage bar, and a
 screenshot of every page. Any browser console error, page exception, or failed request other than the
 ones this script provokes (the 401 of the wrong token and of reads before sign-in, the 400 of the bad
@@ -35,6 +36,7 @@ import aiohttp
 BASE = os.environ["LOAM_CONSOLE"].rstrip("/")
 TOKEN = os.environ["LOAM_TOKEN"]
 UFS = os.environ["LOAM_UFS"]
+UFS2 = os.environ["LOAM_UFS2"]
 SHOTS = os.environ["LOAM_SHOTS"]
 CAP = 120  # seconds any one wait may take on a loaded machine (a cap on hangs, not a performance check)
 
@@ -243,6 +245,16 @@ async def keyboard_phase(b):
     await b.wait("document.querySelector('#page-mounts table') && document.querySelector('#page-mounts table')"
                  ".textContent.includes('/data/')", "the new mount in the table")
     await b.shot("mounts")
+    # A second mount, removed: the first press of Remove only arms it, the second removes it.
+    await b.js(f"""(() => {{ const f = document.querySelector('form[aria-label="Add mount"]');
+        f.elements.path.value = '/scratch'; f.elements.ufs.value = {json.dumps("file://" + UFS2)}; f.requestSubmit(); }})()""")
+    remove = "button[aria-label='Remove mount /scratch/']"
+    await b.click(remove, "the Remove button of /scratch")
+    await b.wait(f"document.querySelector(\"{remove}\").textContent === 'Confirm remove'", "Remove to ask again")
+    assert await b.js("document.querySelector('#page-mounts table').textContent.includes('/scratch/')"), "removed at once"
+    await b.click(remove, "Confirm remove")
+    await b.wait(f"{STATUS} === 'Removed mount /scratch/.'", "the mount to be removed")
+    await b.wait("!document.querySelector('#page-mounts table').textContent.includes('/scratch/')", "/scratch gone")
 
 
 async def start_job(b, paths, bandwidth=""):
