@@ -113,19 +113,26 @@ impl OpenFile {
         Self { uri, path, pin, readahead: Mutex::new(ReadAhead::new(cfg, size)) }
     }
 
-    /// Reads `len` bytes at `off` (fewer at the end of the file).
-    pub async fn read(&self, client: &Client, off: u64, len: u32) -> Result<Bytes, Errno> {
+    /// Whether client read-ahead is on for this file.
+    pub fn readahead_on(&self) -> bool {
+        self.readahead.lock().enabled()
+    }
+
+    /// Reads `len` bytes at `off` (fewer at the end of the file); with them, whether read-ahead windows
+    /// served them.
+    pub async fn read(&self, client: &Client, off: u64, len: u32) -> Result<(Bytes, bool), Errno> {
         let len = u64::from(len);
         let windows = self.readahead.lock().on_read(off, len, |r| start_window(client, &self.uri, &self.pin, r));
         if let Some(ws) = windows
             && let Some(b) = from_windows(ws, off, off.saturating_add(len)).await
         {
-            return Ok(b);
+            return Ok((b, true));
         }
-        fetch(client, &self.uri, off, len, &self.pin).await.map_err(|e| {
+        let bytes = fetch(client, &self.uri, off, len, &self.pin).await.map_err(|e| {
             let errno = errno_of(&e);
             tracing::warn!("read {} at {off} (+{len}): {e}", self.path);
             errno
-        })
+        })?;
+        Ok((bytes, false))
     }
 }

@@ -13,8 +13,11 @@
 //!
 //! Every request that would change something answers `EROFS`, though with the `ro` mount option the
 //! kernel refuses most of them before they get here.
+//!
+//! Every request is measured (`metrics.rs`) from its arrival to its reply, where the reply is made.
 
 use crate::files::OpenFile;
+use crate::metrics::{FuseMetrics, Op};
 use crate::namespace::{DirEntry, Namespace, ToOpen};
 use crate::readahead::ReadAheadConfig;
 use fuser::{
@@ -28,7 +31,7 @@ use std::ffi::OsStr;
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
 
@@ -43,9 +46,16 @@ struct Inner {
     files: Mutex<HashMap<u64, Arc<OpenFile>>>,
     dirs: Mutex<HashMap<u64, Arc<Vec<DirEntry>>>>,
     next_fh: AtomicU64,
+    metrics: Arc<FuseMetrics>,
 }
 
 impl Inner {
+    /// Records the outcome of a request of `op` that arrived at `start`, and passes it on.
+    fn seen<T>(&self, op: Op, start: Instant, r: Result<T, Errno>) -> Result<T, Errno> {
+        self.metrics.observe(op, start, &r);
+        r
+    }
+
     /// Opens `file` as handle `fh`, pinned to the version of its inode.
     fn opened(&self, fh: u64, file: ToOpen, reply: ReplyOpen) {
         let file = OpenFile::new(file.uri, file.path, file.size, file.version.as_deref(), self.readahead);
@@ -69,7 +79,8 @@ impl Drop for LoamFs {
 }
 
 impl LoamFs {
-    /// A filesystem over `ns` answering on `rt`; `ended` turns true when the session is over.
+    /// A filesystem over `ns` answering on `rt`, measured in `metrics`; `ended` turns true when the
+    /// session is over.
     pub fn new(
         ns: Namespace,
         ttl: Duration,
@@ -77,6 +88,7 @@ impl LoamFs {
         kernel_readahead: u32,
         rt: Handle,
         ended: watch::Sender<bool>,
+        metrics: Arc<FuseMetrics>,
     ) -> Self {
         let inner = Inner {
             ns,
@@ -85,12 +97,19 @@ impl LoamFs {
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
+            metrics,
         };
         Self { inner: Arc::new(inner), rt, kernel_readahead, ended }
     }
 
     fn fh(&self) -> u64 {
         self.inner.next_fh.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Counts a refused change (`op` `modify`) and returns its errno.
+    fn refuse(&self) -> Errno {
+        self.inner.metrics.observe::<()>(Op::Modify, Instant::now(), &Err(Errno::EROFS));
+        Errno::EROFS
     }
 }
 
@@ -109,10 +128,13 @@ impl fuser::Filesystem for LoamFs {
     }
 
     fn lookup(&self, _req: &Request, parent: INodeNo, name: &OsStr, reply: ReplyEntry) {
-        let Some(name) = name.to_str().map(str::to_string) else { return reply.error(Errno::ENOENT) };
+        let start = Instant::now();
+        let Some(name) = name.to_str().map(str::to_string) else {
+            return reply.error(self.inner.seen::<()>(Op::Lookup, start, Err(Errno::ENOENT)).unwrap_err());
+        };
         let inner = self.inner.clone();
         self.rt.spawn(async move {
-            match inner.ns.lookup(parent.0, &name).await {
+            match inner.seen(Op::Lookup, start, inner.ns.lookup(parent.0, &name).await) {
                 Ok(attr) => reply.entry(&inner.ttl, &attr, Generation(0)),
                 Err(e) => reply.error(e),
             }
@@ -124,12 +146,14 @@ impl fuser::Filesystem for LoamFs {
     }
 
     fn getattr(&self, _req: &Request, ino: INodeNo, _fh: Option<FileHandle>, reply: ReplyAttr) {
+        let start = Instant::now();
         if let Some(attr) = self.inner.ns.cached_attr(ino.0) {
+            self.inner.metrics.observe(Op::Getattr, start, &Ok::<_, Errno>(()));
             return reply.attr(&self.inner.ttl, &attr);
         }
         let inner = self.inner.clone();
         self.rt.spawn(async move {
-            match inner.ns.getattr(ino.0).await {
+            match inner.seen(Op::Getattr, start, inner.ns.getattr(ino.0).await) {
                 Ok(attr) => reply.attr(&inner.ttl, &attr),
                 Err(e) => reply.error(e),
             }
@@ -137,10 +161,11 @@ impl fuser::Filesystem for LoamFs {
     }
 
     fn open(&self, _req: &Request, ino: INodeNo, flags: OpenFlags, reply: ReplyOpen) {
+        let start = Instant::now();
         if flags.acc_mode() != OpenAccMode::O_RDONLY {
-            return reply.error(Errno::EROFS);
+            return reply.error(self.inner.seen::<()>(Op::Open, start, Err(Errno::EROFS)).unwrap_err());
         }
-        let (file, check) = match self.inner.ns.open(ino.0) {
+        let (file, check) = match self.inner.seen(Op::Open, start, self.inner.ns.open(ino.0)) {
             Ok(f) => f,
             Err(e) => return reply.error(e),
         };
@@ -155,6 +180,7 @@ impl fuser::Filesystem for LoamFs {
             } else {
                 // The kernel looks the path up again and retries the open once, on the new version's inode.
                 tracing::debug!("open {}: replaced since its lookup, ESTALE", file.path);
+                inner.metrics.observe::<()>(Op::Open, start, &Err(Errno::ESTALE));
                 reply.error(Errno::ESTALE);
             }
         });
@@ -171,12 +197,21 @@ impl fuser::Filesystem for LoamFs {
         _lock_owner: Option<LockOwner>,
         reply: ReplyData,
     ) {
-        let Some(file) = self.inner.files.lock().get(&fh.0).cloned() else { return reply.error(Errno::EBADF) };
+        let start = Instant::now();
+        let Some(file) = self.inner.files.lock().get(&fh.0).cloned() else {
+            return reply.error(self.inner.seen::<()>(Op::Read, start, Err(Errno::EBADF)).unwrap_err());
+        };
         tracing::trace!(fh = fh.0, offset, size, "read");
         let inner = self.inner.clone();
         self.rt.spawn(async move {
-            match file.read(inner.ns.client(), offset, size).await {
-                Ok(bytes) => reply.data(&bytes),
+            match inner.seen(Op::Read, start, file.read(inner.ns.client(), offset, size).await) {
+                Ok((bytes, from_windows)) => {
+                    inner.metrics.read_bytes(bytes.len());
+                    if file.readahead_on() {
+                        inner.metrics.readahead(from_windows);
+                    }
+                    reply.data(&bytes)
+                }
                 Err(e) => reply.error(e),
             }
         });
@@ -197,16 +232,19 @@ impl fuser::Filesystem for LoamFs {
         reply: ReplyEmpty,
     ) {
         // Dropping the file drops its read-ahead windows, which aborts their reads.
+        let start = Instant::now();
         self.inner.files.lock().remove(&fh.0);
+        self.inner.metrics.observe(Op::Release, start, &Ok::<_, Errno>(()));
         reply.ok();
     }
 
     fn opendir(&self, _req: &Request, ino: INodeNo, _flags: OpenFlags, reply: ReplyOpen) {
+        let start = Instant::now();
         let inner = self.inner.clone();
         let fh = self.fh();
         self.rt.spawn(async move {
             // The listing is taken once per opendir so that readdir's offsets stay consistent.
-            match inner.ns.dir_entries(ino.0).await {
+            match inner.seen(Op::Opendir, start, inner.ns.dir_entries(ino.0).await) {
                 Ok(entries) => {
                     inner.dirs.lock().insert(fh, Arc::new(entries));
                     reply.opened(FileHandle(fh), FopenFlags::empty());
@@ -217,21 +255,28 @@ impl fuser::Filesystem for LoamFs {
     }
 
     fn readdir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, offset: u64, mut reply: ReplyDirectory) {
-        let Some(entries) = self.inner.dirs.lock().get(&fh.0).cloned() else { return reply.error(Errno::EBADF) };
+        let start = Instant::now();
+        let Some(entries) = self.inner.dirs.lock().get(&fh.0).cloned() else {
+            return reply.error(self.inner.seen::<()>(Op::Readdir, start, Err(Errno::EBADF)).unwrap_err());
+        };
         for (i, e) in entries.iter().enumerate().skip(usize::try_from(offset).unwrap_or(usize::MAX)) {
             if reply.add(INodeNo(e.ino), i as u64 + 1, e.kind, &e.name) {
                 break;
             }
         }
+        self.inner.metrics.observe(Op::Readdir, start, &Ok::<_, Errno>(()));
         reply.ok();
     }
 
     fn releasedir(&self, _req: &Request, _ino: INodeNo, fh: FileHandle, _flags: OpenFlags, reply: ReplyEmpty) {
+        let start = Instant::now();
         self.inner.dirs.lock().remove(&fh.0);
+        self.inner.metrics.observe(Op::Releasedir, start, &Ok::<_, Errno>(()));
         reply.ok();
     }
 
     fn statfs(&self, _req: &Request, _ino: INodeNo, reply: ReplyStatfs) {
+        self.inner.metrics.observe(Op::Statfs, Instant::now(), &Ok::<_, Errno>(()));
         reply.statfs(0, 0, 0, 0, 0, crate::meta::BLOCK_SIZE, 255, crate::meta::BLOCK_SIZE);
     }
 
@@ -253,27 +298,27 @@ impl fuser::Filesystem for LoamFs {
         _flags: Option<fuser::BsdFileFlags>,
         reply: ReplyAttr,
     ) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn mknod(&self, _r: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, _d: u32, reply: ReplyEntry) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn mkdir(&self, _r: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, reply: ReplyEntry) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn unlink(&self, _r: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn rmdir(&self, _r: &Request, _p: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn symlink(&self, _r: &Request, _p: INodeNo, _n: &OsStr, _t: &Path, reply: ReplyEntry) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn rename(
@@ -286,11 +331,11 @@ impl fuser::Filesystem for LoamFs {
         _f: fuser::RenameFlags,
         reply: ReplyEmpty,
     ) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn link(&self, _r: &Request, _i: INodeNo, _np: INodeNo, _nn: &OsStr, reply: ReplyEntry) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn write(
@@ -305,15 +350,15 @@ impl fuser::Filesystem for LoamFs {
         _l: Option<LockOwner>,
         reply: ReplyWrite,
     ) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn create(&self, _r: &Request, _p: INodeNo, _n: &OsStr, _m: u32, _u: u32, _f: i32, reply: ReplyCreate) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn fallocate(&self, _r: &Request, _i: INodeNo, _fh: FileHandle, _o: u64, _l: u64, _m: i32, reply: ReplyEmpty) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     // No extended attributes: ENOSYS makes the kernel stop asking for the rest of the mount (`ls -l`
@@ -327,10 +372,10 @@ impl fuser::Filesystem for LoamFs {
     }
 
     fn setxattr(&self, _r: &Request, _i: INodeNo, _n: &OsStr, _v: &[u8], _f: i32, _p: u32, reply: ReplyEmpty) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 
     fn removexattr(&self, _r: &Request, _i: INodeNo, _n: &OsStr, reply: ReplyEmpty) {
-        reply.error(Errno::EROFS);
+        reply.error(self.refuse());
     }
 }

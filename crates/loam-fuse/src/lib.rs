@@ -12,6 +12,7 @@
 //!   version, so the size the kernel clamps reads to is the version's that a handle reads) in a table
 //!   as large as the kernel's cache;
 //! - `files` and `readahead`: reads, with client read-ahead for sequential streams;
+//! - `metrics`: operation latency, errors, bytes read and read-ahead hits, and their `/metrics` listener;
 //! - `meta`, `config`, `settings`, `error`: attributes, settings (and their flags and keys), errors (ENOENT for missing paths, EIO for failures,
 //!   EROFS for writes).
 
@@ -21,6 +22,7 @@ pub mod files;
 pub mod fs;
 pub mod inodes;
 pub mod meta;
+pub mod metrics;
 pub mod mount;
 pub mod namespace;
 pub mod readahead;
@@ -28,6 +30,7 @@ pub mod settings;
 
 pub use config::FuseConfig;
 pub use error::FuseError;
+pub use metrics::FuseMetrics;
 pub use mount::{MountedFs, is_mounted, mount};
 pub use namespace::MountSource;
 pub use readahead::ReadAheadConfig;

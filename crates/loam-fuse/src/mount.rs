@@ -12,6 +12,7 @@
 use crate::config::FuseConfig;
 use crate::error::FuseError;
 use crate::fs::LoamFs;
+use crate::metrics::FuseMetrics;
 use crate::namespace::{MountSource, Namespace};
 use fuser::{BackgroundSession, Config, MountOption, Session, SessionACL};
 use loam_client::Client;
@@ -29,6 +30,7 @@ pub struct MountedFs {
     session: Option<BackgroundSession>,
     mount_point: PathBuf,
     ended: watch::Receiver<bool>,
+    metrics: Arc<FuseMetrics>,
 }
 
 /// Mounts the namespace of `mounts`, read through `client`, at `cfg.mount_point`. Requests are answered
@@ -50,7 +52,8 @@ pub fn mount(
     let mount_point = cfg.mount_point.canonicalize().map_err(|_| not_dir())?;
     let ns = Namespace::new(client, mounts, cfg.attr_ttl, (md.uid(), md.gid()));
     let (ended_tx, ended) = watch::channel(false);
-    let fs = LoamFs::new(ns, cfg.attr_ttl, cfg.readahead, cfg.kernel_readahead, rt, ended_tx);
+    let metrics = Arc::new(FuseMetrics::new());
+    let fs = LoamFs::new(ns, cfg.attr_ttl, cfg.readahead, cfg.kernel_readahead, rt, ended_tx, metrics.clone());
     let mut options = Config::default();
     options.mount_options = vec![
         MountOption::RO,
@@ -66,13 +69,18 @@ pub fn mount(
     let session = Session::new(fs, &mount_point, &options).map_err(failed)?.spawn().map_err(failed)?;
     raise_kernel_readahead(&mount_point, cfg.kernel_readahead);
     tracing::info!("mounted the cluster namespace at {}", mount_point.display());
-    Ok(MountedFs { session: Some(session), mount_point, ended })
+    Ok(MountedFs { session: Some(session), mount_point, ended, metrics })
 }
 
 impl MountedFs {
     /// Where it is mounted.
     pub fn mount_point(&self) -> &Path {
         &self.mount_point
+    }
+
+    /// The mount's metrics (served by `loam fuse --metrics-port`).
+    pub fn metrics(&self) -> Arc<FuseMetrics> {
+        self.metrics.clone()
     }
 
     /// Whether the session is over (unmounted, by us or by someone else).

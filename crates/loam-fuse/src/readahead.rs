@@ -61,6 +61,11 @@ impl<W: Clone> ReadAhead<W> {
         Self { cfg, size, last_end: None, streak: 0, windows: VecDeque::new() }
     }
 
+    /// Whether read-ahead is on (any windows may be kept).
+    pub fn enabled(&self) -> bool {
+        self.cfg.windows > 0
+    }
+
     /// The ranges of the windows held now (for tests and logs).
     pub fn spans(&self) -> Vec<Range<u64>> {
         self.windows.iter().map(|(r, _)| r.clone()).collect()

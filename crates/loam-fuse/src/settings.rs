@@ -1,7 +1,7 @@
 //! `loam fuse`'s settings group: its flags and config-file keys, with the defaults of `config` and
 //! `readahead` (see `loam_config`). [`FuseConfig::from_settings`] turns the merged settings into a mount's
-//! configuration; the client-side keys (`workers-file`, `no-ufs-fallback`, `log-file`) are read by the
-//! command itself.
+//! configuration; the client-side keys (`workers-file`, `no-ufs-fallback`, `log-file`) and the metrics
+//! listener's (`metrics-port`, `metrics-host`) are read by the command itself.
 
 use crate::config::{DEFAULT_ATTR_TTL, DEFAULT_KERNEL_READAHEAD, DEFAULT_THREADS, FuseConfig};
 use crate::readahead::{DEFAULT_WINDOW, DEFAULT_WINDOWS, ReadAheadConfig};
@@ -42,7 +42,16 @@ pub struct FuseSettings {
     /// Where the background process logs (appended); without it a background mount logs nothing.
     #[arg(long, value_name = "FILE")]
     pub log_file: Option<PathBuf>,
+    /// Serve the mount's metrics (`GET /metrics`, unauthenticated) on this port [default: off].
+    #[arg(long, value_name = "PORT")]
+    pub metrics_port: Option<u16>,
+    /// The address the metrics listener binds (loopback by default: it has no authentication).
+    #[arg(long, value_name = "HOST")]
+    pub metrics_host: Option<String>,
 }
+
+/// Where the metrics listener binds unless told: loopback, since it answers anyone who can connect.
+pub const DEFAULT_METRICS_HOST: &str = "127.0.0.1";
 
 impl Group for FuseSettings {
     const TITLE: &'static str = "FUSE mount";
@@ -59,6 +68,8 @@ impl Group for FuseSettings {
             workers_file: None,
             no_ufs_fallback: Some(false),
             log_file: None,
+            metrics_port: None,
+            metrics_host: Some(DEFAULT_METRICS_HOST.into()),
         }
     }
 }

@@ -12,6 +12,10 @@
 //! until that one has mounted, and returns. The background process keeps none of the caller's output
 //! streams (a caller capturing them, as `$(loam fuse …)` does, would otherwise wait for the unmount):
 //! it logs to `--log-file`, or nowhere.
+//!
+//! With `--metrics-port`, the mount's metrics (`loam_fuse::metrics`) are served at `GET /metrics` on
+//! `--metrics-host` (loopback by default: FUSE has no credentials to check a scraper's against) until the
+//! mount ends. A port that cannot be bound fails the command before it reports the mount as up.
 
 use crate::cli::fs::{mounts_from_coordinator, mounts_from_store};
 use crate::cli::http::Ctx;
@@ -210,7 +214,27 @@ async fn mount_until_stopped(
     let rt = tokio::runtime::Handle::current();
     let mounts: Arc<dyn MountSource> = Arc::new(mounts);
     let mounted = tokio::task::spawn_blocking(move || loam_fuse::mount(client, mounts, &cfg, rt)).await??;
+    let (stop_metrics, metrics_stopped) = watch::channel(false);
+    let metrics = match args.metrics_port {
+        Some(port) => {
+            let host = args.metrics_host.as_deref().unwrap_or(loam_fuse::settings::DEFAULT_METRICS_HOST);
+            let listener = loam_listener::Listener::bind(host, port, &Default::default())
+                .await
+                .with_context(|| format!("binding the metrics listener on {host}:{port}"))?;
+            let url = listener.url()?;
+            let mut stopped = metrics_stopped;
+            let shutdown = async move {
+                let _ = stopped.wait_for(|s| *s).await;
+            };
+            let task = tokio::spawn(loam_fuse::metrics::serve(listener, mounted.metrics(), shutdown));
+            Some((url, task))
+        }
+        None => None,
+    };
     println!("Loam FUSE mount at {} ({} mount points)", mounted.mount_point().display(), table.len());
+    if let Some((url, _)) = &metrics {
+        println!("Metrics at {url}/metrics");
+    }
     println!("{READY_LINE}");
     std::io::stdout().flush()?;
     // Nothing goes to stdout from here on: in the background its reader has gone.
@@ -219,6 +243,10 @@ async fn mount_until_stopped(
         _ = mounted.ended() => "unmounted from outside",
     };
     eprintln!("{why}: unmounting {}", mounted.mount_point().display());
+    let _ = stop_metrics.send(true);
+    if let Some((_, task)) = metrics {
+        task.await??;
+    }
     tokio::task::spawn_blocking(move || mounted.unmount()).await??;
     Ok(())
 }

@@ -30,7 +30,7 @@ pub(crate) fn require_fuse() {
     );
 }
 
-async fn cluster(workers: usize) -> Fuse {
+pub(crate) async fn cluster(workers: usize) -> Fuse {
     cluster_with(Options { workers, ..Options::worker_defaults(16 << 20, 256 << 20) }).await
 }
 
@@ -49,7 +49,7 @@ pub(crate) async fn cluster_with(opts: Options) -> Fuse {
 }
 
 impl Fuse {
-    fn write(&self, rel: &str, len: usize, seed: u32) -> Vec<u8> {
+    pub(crate) fn write(&self, rel: &str, len: usize, seed: u32) -> Vec<u8> {
         let bytes = content(len, seed);
         std::fs::write(self.cluster.ufs_root().join(rel), &bytes).unwrap();
         bytes

@@ -8,6 +8,7 @@
 //! them they fail with a message saying so. Each mount is taken down when its guard drops, also when a
 //! test fails (`fuse/mount_process.rs`).
 
+mod metrics;
 mod mount_process;
 
 use self::mount_process::{FuseProcess, require_fuse_and_tools, run, run_ok};
@@ -75,7 +76,7 @@ fn fio_verify(path: &Path, size: &str, job: &[&str]) {
 }
 
 /// A `loam local` cluster with the UFS at `dir/ufs` mounted as `/data`.
-fn local_cluster(dir: &Path) -> Local {
+pub(crate) fn local_cluster(dir: &Path) -> Local {
     let l = start_local(&dir.join("data"), &[]);
     ok(&l, &["mount", "add", "/data", &format!("file://{}", dir.join("ufs").display())]);
     l

@@ -1,0 +1,241 @@
+//! The FUSE mount's metrics (`loam fuse --metrics-port`, `GET /metrics`, OpenMetrics text): every name in
+//! one place, on a registry of this mount's own (no global registry, so several mounts, as the tests make,
+//! can share a process).
+//!
+//! | name | type | labels | meaning |
+//! | --- | --- | --- | --- |
+//! | `loam_fuse_operation_duration_seconds` | histogram | `op` | time from the kernel's request to the reply, by operation |
+//! | `loam_fuse_operation_errors` | counter | `op`, `errno` | requests answered with an error, by operation and errno class |
+//! | `loam_fuse_read_bytes` | counter | — | bytes returned to the kernel by `read` |
+//! | `loam_fuse_readahead_reads` | counter | `result` | reads of a file with client read-ahead on: `hit` (served from read-ahead windows) or `miss` (read from the cluster itself) |
+//!
+//! - **Bounded labels.** `op` is one of [`Op`]'s names (the mutating requests, which a read-only mount
+//!   refuses, are one op: `modify`); `errno` one of [`errno_class`]'s (a known errno's name, else
+//!   `other`); `result` is `hit` or `miss`.
+//! - **A scrape never blocks the data path.** Counters and histograms are atomics; a scrape only encodes
+//!   them, and nothing on a request's path waits for one.
+//! - **The listener.** FUSE has no credentials of its own to check a scraper's against, so metrics
+//!   (reads, as the worker's anonymous-readable `/metrics` is) are served without authentication on
+//!   loopback by default; `metrics-host` opens them wider where the network is trusted (a pod's IP).
+
+use axum::Router;
+use axum::extract::State;
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use fuser::Errno;
+use loam_listener::Listener;
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::registry::Registry;
+use std::future::Future;
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Operation latency by op.
+pub const OPERATION_DURATION: &str = "loam_fuse_operation_duration_seconds";
+/// Requests answered with an error, by op and errno class.
+pub const OPERATION_ERRORS: &str = "loam_fuse_operation_errors";
+/// Bytes returned by reads.
+pub const READ_BYTES: &str = "loam_fuse_read_bytes";
+/// Reads with client read-ahead on, by `hit` or `miss`.
+pub const READAHEAD_READS: &str = "loam_fuse_readahead_reads";
+
+/// A FUSE operation, the `op` label.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// `lookup`.
+    Lookup,
+    /// `getattr`.
+    Getattr,
+    /// `open`.
+    Open,
+    /// `read`.
+    Read,
+    /// `release`.
+    Release,
+    /// `opendir`.
+    Opendir,
+    /// `readdir`.
+    Readdir,
+    /// `releasedir`.
+    Releasedir,
+    /// `statfs`.
+    Statfs,
+    /// Any request that would change the file system (refused with `EROFS`).
+    Modify,
+}
+
+impl Op {
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Op::Lookup => "lookup",
+            Op::Getattr => "getattr",
+            Op::Open => "open",
+            Op::Read => "read",
+            Op::Release => "release",
+            Op::Opendir => "opendir",
+            Op::Readdir => "readdir",
+            Op::Releasedir => "releasedir",
+            Op::Statfs => "statfs",
+            Op::Modify => "modify",
+        }
+    }
+}
+
+/// The errno class of an error reply: the names of the errnos this mount answers, else `other`.
+pub fn errno_class(e: Errno) -> &'static str {
+    const KNOWN: [(Errno, &str); 8] = [
+        (Errno::ENOENT, "ENOENT"),
+        (Errno::EIO, "EIO"),
+        (Errno::EROFS, "EROFS"),
+        (Errno::ESTALE, "ESTALE"),
+        (Errno::EBADF, "EBADF"),
+        (Errno::EACCES, "EACCES"),
+        (Errno::ENOTDIR, "ENOTDIR"),
+        (Errno::EISDIR, "EISDIR"),
+    ];
+    KNOWN.iter().find(|(k, _)| *k == e).map_or("other", |(_, n)| n)
+}
+
+/// `op` of [`OPERATION_DURATION`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    /// [`Op::as_str`].
+    pub op: &'static str,
+}
+
+/// Labels of [`OPERATION_ERRORS`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ErrorLabels {
+    /// [`Op::as_str`].
+    pub op: &'static str,
+    /// [`errno_class`].
+    pub errno: &'static str,
+}
+
+/// `result` of [`READAHEAD_READS`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ResultLabel {
+    /// `hit` or `miss`.
+    pub result: &'static str,
+}
+
+fn latency_histogram() -> Histogram {
+    // 50 µs … ~26 s: a cached getattr answers in microseconds, a cold read of a window in seconds.
+    Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
+}
+
+/// One mount's metrics and their registry.
+pub struct FuseMetrics {
+    registry: Registry,
+    duration: Family<OpLabel, Histogram, fn() -> Histogram>,
+    errors: Family<ErrorLabels, Counter>,
+    read_bytes: Counter,
+    readahead: Family<ResultLabel, Counter>,
+}
+
+impl Default for FuseMetrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl FuseMetrics {
+    /// Metrics at zero, registered on a registry of their own.
+    pub fn new() -> Self {
+        let mut registry = Registry::default();
+        let duration = Family::<OpLabel, Histogram, fn() -> Histogram>::new_with_constructor(latency_histogram);
+        let errors = Family::<ErrorLabels, Counter>::default();
+        let read_bytes = Counter::default();
+        let readahead = Family::<ResultLabel, Counter>::default();
+        registry.register(OPERATION_DURATION, "Time from a FUSE request to its reply, by operation", duration.clone());
+        registry.register(OPERATION_ERRORS, "FUSE requests answered with an error, by operation and errno", errors.clone());
+        registry.register(READ_BYTES, "Bytes returned to the kernel by FUSE reads", read_bytes.clone());
+        registry.register(
+            READAHEAD_READS,
+            "FUSE reads with client read-ahead on: served from read-ahead windows (hit) or not (miss)",
+            readahead.clone(),
+        );
+        Self { registry, duration, errors, read_bytes, readahead }
+    }
+
+    /// Records a request of `op` received at `start`, answered now with `result`.
+    pub fn observe<T>(&self, op: Op, start: Instant, result: &Result<T, Errno>) {
+        self.duration.get_or_create(&OpLabel { op: op.as_str() }).observe(start.elapsed().as_secs_f64());
+        if let Err(e) = result {
+            self.errors.get_or_create(&ErrorLabels { op: op.as_str(), errno: errno_class(*e) }).inc();
+        }
+    }
+
+    /// Records `n` bytes returned by a read.
+    pub fn read_bytes(&self, n: usize) {
+        self.read_bytes.inc_by(n as u64);
+    }
+
+    /// Records a read of a file with read-ahead on: served from its windows (`hit`) or not.
+    pub fn readahead(&self, hit: bool) {
+        self.readahead.get_or_create(&ResultLabel { result: if hit { "hit" } else { "miss" } }).inc();
+    }
+
+    /// The OpenMetrics text of every metric.
+    pub fn encode(&self) -> Result<String, std::fmt::Error> {
+        let mut text = String::new();
+        prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
+        Ok(text)
+    }
+}
+
+/// The OpenMetrics content type, as the worker and the Coordinator answer it.
+const CONTENT_TYPE: &str = "application/openmetrics-text; version=1.0.0; charset=utf-8";
+
+async fn scrape(State(m): State<Arc<FuseMetrics>>) -> Response {
+    match m.encode() {
+        Ok(text) => ([(header::CONTENT_TYPE, CONTENT_TYPE)], text).into_response(),
+        Err(e) => (StatusCode::SERVICE_UNAVAILABLE, format!("metrics encoding failed: {e}")).into_response(),
+    }
+}
+
+/// Serves `GET /metrics` of `metrics` on `listener` until `shutdown` resolves.
+pub async fn serve(
+    listener: Listener,
+    metrics: Arc<FuseMetrics>,
+    shutdown: impl Future<Output = ()> + Send + 'static,
+) -> std::io::Result<()> {
+    let app = Router::new().route("/metrics", get(scrape)).with_state(metrics);
+    listener.serve(app, shutdown).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn observations_appear_under_their_names_and_bounded_labels() {
+        let m = FuseMetrics::new();
+        m.observe(Op::Read, Instant::now(), &Ok::<(), Errno>(()));
+        m.observe::<()>(Op::Lookup, Instant::now(), &Err(Errno::ENOENT));
+        m.observe::<()>(Op::Lookup, Instant::now(), &Err(Errno::from_i32(libc_e2big())));
+        m.read_bytes(10);
+        m.readahead(true);
+        let text = m.encode().unwrap();
+        for line in [
+            "loam_fuse_operation_duration_seconds_count{op=\"read\"} 1",
+            "loam_fuse_operation_duration_seconds_count{op=\"lookup\"} 2",
+            "loam_fuse_operation_errors_total{op=\"lookup\",errno=\"ENOENT\"} 1",
+            "loam_fuse_operation_errors_total{op=\"lookup\",errno=\"other\"} 1",
+            "loam_fuse_read_bytes_total 10",
+            "loam_fuse_readahead_reads_total{result=\"hit\"} 1",
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
+        }
+    }
+
+    /// E2BIG, an errno the mount never answers.
+    fn libc_e2big() -> i32 {
+        7
+    }
+}
