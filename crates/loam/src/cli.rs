@@ -14,6 +14,7 @@ pub mod job;
 pub mod mount;
 pub mod nodes;
 pub mod rules;
+pub mod status;
 
 use crate::cluster_store::ClusterFlags;
 use crate::coordinator_cmd::CoordinatorArgs;
@@ -75,6 +76,9 @@ pub enum Command {
     /// Manage the mount table.
     #[command(subcommand)]
     Mount(mount::MountCommand),
+    /// One screen for operators: Coordinator health and leader, workers, capacity, hit ratio, running
+    /// jobs; exit 1 when the cluster is unhealthy.
+    Status,
     /// List the workers and whether they are online; `loam nodes drain <id>` drains one.
     Nodes {
         /// `drain <id>`.
@@ -180,6 +184,7 @@ pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result
         Command::Worker(args) => crate::worker_cmd::run(args, cli.cluster, cli.coordinator.clone(), sub).await,
         Command::Mount(c) => mount::run(&ctx()?, c).await,
         Command::Nodes { command } => nodes::run(&ctx()?, command).await,
+        Command::Status => status::run(&ctx()?).await,
         Command::Fs(args) => fs::run(&ctx()?, &cli.cluster, args).await,
         Command::Fuse(args) => crate::fuse_cmd::run(&ctx()?, &cli.cluster, args, sub).await,
         Command::Job(c) => job::run(&ctx()?, c).await,

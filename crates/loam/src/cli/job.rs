@@ -116,7 +116,7 @@ pub struct FreeArgs {
 }
 
 /// What the progress objects share, for the progress bar and the final line.
-trait Progress: DeserializeOwned + Serialize {
+pub(super) trait Progress: DeserializeOwned + Serialize {
     fn id(&self) -> &str;
     fn state(&self) -> &str;
     /// (files done, files total, bytes done, bytes total, failed files).
@@ -347,7 +347,7 @@ fn bar<P: Progress>(j: &P, elapsed: Duration) -> String {
     format!("{:<10} {}  {}/s  ETA {eta}   ", j.state(), j.summary(), human(rate as u64))
 }
 
-fn line<P: Progress>(j: &P) -> String {
+pub(super) fn line<P: Progress>(j: &P) -> String {
     let (files, total_files, bytes, total_bytes, failed) = j.numbers();
     let pct = (bytes * 100).checked_div(total_bytes).unwrap_or(100);
     let width = 20usize;

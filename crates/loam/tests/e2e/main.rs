@@ -31,4 +31,5 @@ mod rules_cli;
 mod security;
 mod security_output;
 mod startup;
+mod status_cli;
 mod tls;
