@@ -7,6 +7,7 @@
 //! config file), the CLI to find the cluster.
 
 pub mod cache;
+pub mod diag;
 pub mod fs;
 pub mod http;
 pub mod index;
@@ -79,6 +80,9 @@ pub enum Command {
     /// One screen for operators: Coordinator health and leader, workers, capacity, hit ratio, running
     /// jobs; exit 1 when the cluster is unhealthy.
     Status,
+    /// Write a diagnostics archive (.tar.gz): versions, status, API answers, metrics of every node,
+    /// effective settings (secrets masked), the end of the logs.
+    Diag(diag::DiagArgs),
     /// List the workers and whether they are online; `loam nodes drain <id>` drains one.
     Nodes {
         /// `drain <id>`.
@@ -185,6 +189,7 @@ pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result
         Command::Mount(c) => mount::run(&ctx()?, c).await,
         Command::Nodes { command } => nodes::run(&ctx()?, command).await,
         Command::Status => status::run(&ctx()?).await,
+        Command::Diag(args) => diag::run(&ctx()?, args).await,
         Command::Fs(args) => fs::run(&ctx()?, &cli.cluster, args).await,
         Command::Fuse(args) => crate::fuse_cmd::run(&ctx()?, &cli.cluster, args, sub).await,
         Command::Job(c) => job::run(&ctx()?, c).await,

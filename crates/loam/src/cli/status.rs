@@ -199,15 +199,19 @@ async fn coordinator(ctx: &Ctx, base: &str) -> CoordinatorStatus {
     CoordinatorStatus { url: base.to_string(), healthy: health.is_ok(), ready: ready.is_ok(), reason }
 }
 
-async fn worker_cache(ctx: &Ctx, n: &NodeInfo) -> Result<CacheTotals, String> {
-    let scheme = if n.tls { "https" } else { "http" };
-    let url = format!("{scheme}://{}/metrics", n.address);
-    let req = ctx.http.request(reqwest::Method::GET, &url).timeout(PROBE_TIMEOUT);
+/// `GET url` of a node as text (a `/metrics` page), or why not.
+pub(super) async fn fetch_text(ctx: &Ctx, url: &str) -> Result<String, String> {
+    let req = ctx.http.request(reqwest::Method::GET, url).timeout(PROBE_TIMEOUT);
     let r = req.send().await.map_err(|e| format!("{url}: {e}"))?;
     if !r.status().is_success() {
         return Err(format!("{url}: HTTP {}", r.status().as_u16()));
     }
-    let text = r.text().await.map_err(|e| format!("{url}: {e}"))?;
+    r.text().await.map_err(|e| format!("{url}: {e}"))
+}
+
+async fn worker_cache(ctx: &Ctx, n: &NodeInfo) -> Result<CacheTotals, String> {
+    let scheme = if n.tls { "https" } else { "http" };
+    let text = fetch_text(ctx, &format!("{scheme}://{}/metrics", n.address)).await?;
     Ok(CacheTotals::from_metrics(&text))
 }
 

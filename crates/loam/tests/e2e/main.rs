@@ -15,6 +15,7 @@ mod alluxio_client;
 mod alluxiofs;
 mod cluster_ops_cli;
 mod console;
+mod diag_cli;
 mod distributed;
 mod fuse;
 mod ha;
