@@ -277,13 +277,15 @@ impl JobService {
     }
 
     fn spawn(&self, rec: JobRecord) -> Arc<Job> {
-        let id = rec.id.clone();
+        // The runner is a task of its own, outside the submitting request's scope: it runs in the
+        // request's id again (`in_request_scope`), so its batches to the workers carry it.
+        let (id, request_id) = (rec.id.clone(), rec.request_id.clone());
         let job = Job::new(rec);
         if self.shutting_down.load(std::sync::atomic::Ordering::SeqCst) {
             job.request_stop(Stop::Shutdown);
         }
-        self.running.lock().insert(id, job.clone());
-        let task = tokio::spawn(runner::run(self.ctx.clone(), job.clone()));
+        self.running.lock().insert(id.clone(), job.clone());
+        let task = tokio::spawn(in_request_scope(id, request_id, runner::run(self.ctx.clone(), job.clone())));
         job.set_task(task);
         job
     }
@@ -591,4 +593,17 @@ fn exactly_one(paths: Option<Vec<String>>, index: Option<String>) -> Result<(Vec
         (Some(_), Some(_)) => Err(JobError::MissingParameters("give either `paths` or `index`, not both".into())),
         (None, None) => Err(JobError::MissingParameters("one of `paths` or `index` is required".into())),
     }
+}
+
+/// Runs a job's `runner` in the scope of the id of the request that submitted it (when it has one) and in
+/// a `job` span naming the job and that id: its calls to workers carry the id (the peer client sends
+/// `loam_core::request_id::current`), and its log lines, and the workers' for its batches, show it.
+async fn in_request_scope<F: std::future::Future>(job_id: String, request_id: String, runner: F) -> F::Output {
+    use tracing::Instrument;
+    let span = tracing::info_span!("job", job_id = %job_id, request_id = tracing::field::Empty);
+    if request_id.is_empty() {
+        return runner.instrument(span).await;
+    }
+    span.record("request_id", request_id.as_str());
+    loam_core::request_id::scope(request_id, runner).instrument(span).await
 }

@@ -153,7 +153,11 @@ impl FuseMetrics {
         let read_bytes = Counter::default();
         let readahead = Family::<ResultLabel, Counter>::default();
         registry.register(OPERATION_DURATION, "Time from a FUSE request to its reply, by operation", duration.clone());
-        registry.register(OPERATION_ERRORS, "FUSE requests answered with an error, by operation and errno", errors.clone());
+        registry.register(
+            OPERATION_ERRORS,
+            "FUSE requests answered with an error, by operation and errno",
+            errors.clone(),
+        );
         registry.register(READ_BYTES, "Bytes returned to the kernel by FUSE reads", read_bytes.clone());
         registry.register(
             READAHEAD_READS,

@@ -234,6 +234,11 @@ pub struct JobRecord {
     /// Load: why the job was stopped for quota (empty otherwise).
     #[serde(default)]
     pub quota_check_error: String,
+    /// The id of the request that submitted the job (`loam_core::request_id`; empty when submitted
+    /// outside a request, or by a Coordinator older than this field). Stored, so a job resumed after a
+    /// restart still carries it on its batches to the workers and in its log lines.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub request_id: String,
 }
 
 impl JobRecord {
@@ -261,6 +266,7 @@ impl JobRecord {
             checkpoint: Checkpoint::default(),
             quota: QuotaInfo::default(),
             quota_check_error: String::new(),
+            request_id: loam_core::request_id::current().unwrap_or_default(),
         }
     }
 

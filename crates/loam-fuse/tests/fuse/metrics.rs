@@ -9,9 +9,7 @@ use tokio::net::TcpListener;
 
 /// The value of the sample `series` (name with labels, as the text spells it), or 0 when absent.
 fn sample(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok())
-        .unwrap_or(0.0)
+    text.lines().find_map(|l| l.strip_prefix(series)?.strip_prefix(' ')?.split(' ').next()?.parse().ok()).unwrap_or(0.0)
 }
 
 async fn scrape(url: &str) -> String {

@@ -24,6 +24,7 @@ use loam_core::job_api::{
 };
 use serde::de::DeserializeOwned;
 use std::sync::Arc;
+use tracing::Instrument;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
@@ -109,10 +110,17 @@ async fn load(State(t): State<Arc<Tasks>>, body: Bytes) -> Response {
         // The batch runs on its own task: if the coordinator goes away mid-batch (a restart), the reads
         // already started still finish and cache their pages, instead of being dropped half-way and
         // read again when the job resumes.
-        Ok(t) => match tokio::spawn(async move { r.load(t.files, t.bandwidth).await }).await {
-            Ok(results) => answer(results),
-            Err(e) => WorkerError::Unavailable(format!("load batch failed: {e}")).into_response(),
-        },
+        Ok(t) => {
+            tracing::info!(files = t.files.len(), "load batch");
+            // The task keeps the request's span and id, so its log lines and peer copies carry the id.
+            // (The listeners' edge always sets an id; a fresh one stands in where there is none.)
+            let id = loam_core::request_id::current().unwrap_or_else(loam_core::request_id::fresh);
+            let batch = loam_core::request_id::scope(id, async move { r.load(t.files, t.bandwidth).await });
+            match tokio::spawn(batch.instrument(tracing::Span::current())).await {
+                Ok(results) => answer(results),
+                Err(e) => WorkerError::Unavailable(format!("load batch failed: {e}")).into_response(),
+            }
+        }
         Err(e) => e.into_response(),
     }
 }
@@ -122,7 +130,10 @@ async fn load(State(t): State<Arc<Tasks>>, body: Bytes) -> Response {
     responses((status = 200, description = "One result per file, in request order", body = TaskResults)))]
 async fn free(State(s): State<Arc<Tasks>>, body: Bytes) -> Response {
     match parse::<FileListTask>(&body, |t| t.version) {
-        Ok(t) => answer(s.runner.free(t.uris, t.bandwidth).await),
+        Ok(t) => {
+            tracing::info!(files = t.uris.len(), "free batch");
+            answer(s.runner.free(t.uris, t.bandwidth).await)
+        }
         Err(e) => e.into_response(),
     }
 }

@@ -33,7 +33,8 @@ const ROOT: &str = "loam-diag";
 /// The process kinds whose settings `--config` may name.
 const KINDS: [&str; 4] = ["local", "coordinator", "worker", "fuse"];
 /// The API answers gathered, by endpoint (under `/api/v1/`).
-const ENDPOINTS: [&str; 9] = ["nodes", "coordinators", "mount", "load", "free", "rebalance", "ttl", "priority", "quota"];
+const ENDPOINTS: [&str; 9] =
+    ["nodes", "coordinators", "mount", "load", "free", "rebalance", "ttl", "priority", "quota"];
 
 /// Flags of `loam diag`.
 #[derive(clap::Args, Debug)]
@@ -79,9 +80,9 @@ impl Archive {
 }
 
 fn versions() -> String {
-    let os = std::fs::read_to_string("/etc/os-release").ok().and_then(|t| {
-        t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string()))
-    });
+    let os = std::fs::read_to_string("/etc/os-release")
+        .ok()
+        .and_then(|t| t.lines().find_map(|l| l.strip_prefix("PRETTY_NAME=").map(|v| v.trim_matches('"').to_string())));
     let kernel = std::fs::read_to_string("/proc/sys/kernel/osrelease").map(|k| k.trim().to_string()).ok();
     let unknown = || "unknown".to_string();
     format!(

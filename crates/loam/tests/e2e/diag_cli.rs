@@ -68,8 +68,13 @@ fn the_archive_holds_every_member_and_no_secret() {
         members.insert(name, body);
     }
     let text = |name: &str| {
-        String::from_utf8(members.get(&format!("loam-diag/{name}")).unwrap_or_else(|| panic!("{name} missing: {:?}", members.keys())).clone())
-            .unwrap()
+        String::from_utf8(
+            members
+                .get(&format!("loam-diag/{name}"))
+                .unwrap_or_else(|| panic!("{name} missing: {:?}", members.keys()))
+                .clone(),
+        )
+        .unwrap()
     };
     assert!(text("versions.txt").starts_with(&format!("loam {}\n", env!("CARGO_PKG_VERSION"))));
     let status: serde_json::Value = serde_json::from_str(&text("status.json")).unwrap();

@@ -28,6 +28,7 @@ mod partitions;
 mod private_files;
 mod processes;
 mod rebalance_cli;
+mod request_ids;
 mod rules_cli;
 mod security;
 mod security_output;

@@ -53,10 +53,14 @@ fn status_reports_health_workers_cache_and_running_jobs_and_fails_when_a_coordin
     assert_eq!(v["healthy"], true, "{v:#}");
     assert_eq!(v["problems"], serde_json::json!([]), "{v:#}");
     assert_eq!(v["coordinators"][0]["url"], l.coordinator.as_str());
-    assert_eq!((&v["coordinators"][0]["healthy"], &v["coordinators"][0]["ready"]), (&Value::Bool(true), &Value::Bool(true)));
+    assert_eq!(
+        (&v["coordinators"][0]["healthy"], &v["coordinators"][0]["ready"]),
+        (&Value::Bool(true), &Value::Bool(true))
+    );
     assert_eq!(v["leader"], l.coordinator.as_str());
     assert_eq!((v["workers_online"].as_u64(), v["workers_offline"].as_u64()), (Some(2), Some(0)));
-    let addresses: Vec<&str> = v["workers"].as_array().unwrap().iter().map(|w| w["address"].as_str().unwrap()).collect();
+    let addresses: Vec<&str> =
+        v["workers"].as_array().unwrap().iter().map(|w| w["address"].as_str().unwrap()).collect();
     for (url, _) in &l.workers {
         assert!(addresses.iter().any(|a| url.ends_with(a)), "{url} listed: {addresses:?}");
     }
@@ -86,7 +90,10 @@ fn status_reports_health_workers_cache_and_running_jobs_and_fails_when_a_coordin
     assert!(!healthy, "exit 1 with a Coordinator down: {v:#}");
     assert!(stderr.contains("the cluster is unhealthy: Coordinator http://127.0.0.1:"), "{stderr}");
     assert_eq!(v["healthy"], false);
-    assert_eq!((&v["coordinators"][0]["healthy"], &v["coordinators"][1]["ready"]), (&Value::Bool(false), &Value::Bool(true)));
+    assert_eq!(
+        (&v["coordinators"][0]["healthy"], &v["coordinators"][1]["ready"]),
+        (&Value::Bool(false), &Value::Bool(true))
+    );
     assert_eq!(v["workers_online"].as_u64(), Some(2), "{v:#}");
 
     ok(&l, &["job", "load", "--stop", "--id", &job]);

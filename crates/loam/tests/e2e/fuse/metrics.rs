@@ -51,7 +51,8 @@ fn a_metrics_port_in_use_fails_the_command_and_leaves_nothing_mounted() {
     let mnt = dir.path().join("mnt");
     std::fs::create_dir_all(&mnt).unwrap();
     let mnt_s = mnt.display().to_string();
-    let args = ["fuse", "--foreground", "--mount-point", &mnt_s, "--coordinator", &l.coordinator, "--metrics-port", &port];
+    let args =
+        ["fuse", "--foreground", "--mount-point", &mnt_s, "--coordinator", &l.coordinator, "--metrics-port", &port];
     let o = run(LOAM, &args);
     assert!(!o.status.success(), "a busy metrics port fails loam fuse");
     assert!(o.stderr.contains("binding the metrics listener on 127.0.0.1:"), "{}", o.stderr);
