@@ -100,7 +100,7 @@ impl PageStore {
             let mut idx = self.index.lock();
             let mut effects = idx.set_dir_capacity(at, 0);
             // Dropped with their directory, not evicted for room; their files are not deleted (see above).
-            effects.evicted_disk = 0;
+            effects.clear_evictions();
             self.publish(&idx, &effects);
             self.metrics.dir_healthy.get_or_create(&label).set(0);
             self.metrics.dir_capacity.get_or_create(&label).set(0);

@@ -18,7 +18,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::Usage;
 use super::error::PageStoreError;
-use super::lru::{DEFAULT_PRIORITY, Lru, Priority};
+use super::lru::{DEFAULT_PRIORITY, Lru, Priority, Victim};
 use super::record::{FileRecord, StoredRecord};
 use super::recovery::RecoveredFile;
 
@@ -71,6 +71,38 @@ pub(super) struct Effects {
     pub(super) evicted_disk: u64,
     /// A page write that no tier admitted (priority admission).
     pub(super) refused: bool,
+    /// Bytes of pages that left the cache (no tier holds them now) to make room among data of the same
+    /// or higher priority, or because a tier shrank.
+    pub(super) evicted_capacity_bytes: u64,
+    /// Bytes of pages that left the cache to make way for data of a higher priority.
+    pub(super) evicted_priority_bytes: u64,
+}
+
+impl Effects {
+    /// Adds `other`'s evictions and deletions to these.
+    pub(super) fn absorb(&mut self, other: Effects) {
+        self.delete.extend(other.delete);
+        self.evicted_memory += other.evicted_memory;
+        self.evicted_disk += other.evicted_disk;
+        self.evicted_capacity_bytes += other.evicted_capacity_bytes;
+        self.evicted_priority_bytes += other.evicted_priority_bytes;
+    }
+
+    /// Forgets the evictions (pages dropped with a failed directory are not evicted).
+    pub(super) fn clear_evictions(&mut self) {
+        self.evicted_disk = 0;
+        self.evicted_capacity_bytes = 0;
+        self.evicted_priority_bytes = 0;
+    }
+
+    /// Counts `bytes` of a page that left the cache: for priority when it made way for data of a higher
+    /// priority than its own (`incoming`), else for capacity.
+    fn left_cache(&mut self, bytes: u64, victim: Priority, incoming: Option<Priority>) {
+        match incoming {
+            Some(p) if victim < p => self.evicted_priority_bytes += bytes,
+            _ => self.evicted_capacity_bytes += bytes,
+        }
+    }
 }
 
 /// Where a page can be read.
@@ -151,6 +183,12 @@ impl Index {
         self.disks.get_mut(dir)
     }
 
+    /// The capacities of the memory tier and of the disk tier (all directories) now.
+    pub(super) fn capacities(&self) -> (u64, u64) {
+        let memory = self.memory.as_ref().map_or(0, Lru::capacity);
+        (memory, self.disks.iter().map(Lru::capacity).sum())
+    }
+
     /// Bytes and pages of cache directory `dir`'s disk tier, and its capacity.
     pub(super) fn dir_usage(&self, dir: usize) -> (u64, u64, u64) {
         self.disks.get(dir).map_or((0, 0, 0), |l| (l.bytes(), l.len(), l.capacity()))
@@ -163,7 +201,7 @@ impl Index {
         let mut victims = lru.set_capacity(capacity);
         // The writes in flight need their room too.
         victims.extend(lru.make_room(self.reserved[dir], &[]));
-        self.evicted_from_disk(victims, &mut effects);
+        self.evicted_from_disk(victims, None, &mut effects);
         effects
     }
 
@@ -186,7 +224,7 @@ impl Index {
         }
         let victims = lru.make_room(needed, &keys);
         self.reserved[dir] += bytes;
-        self.evicted_from_disk(victims, &mut effects);
+        self.evicted_from_disk(victims, Some(priority), &mut effects);
         (effects, Some(bytes))
     }
 
@@ -431,8 +469,8 @@ impl Index {
             return Some(effects);
         }
         self.files.get_mut(file_id)?.pages.insert(index, page);
-        self.evicted_from_disk(disk_victims.unwrap_or_default(), &mut effects);
-        self.evicted_from_memory(memory_victims.unwrap_or_default(), &mut effects);
+        self.evicted_from_disk(disk_victims.unwrap_or_default(), Some(priority), &mut effects);
+        self.evicted_from_memory(memory_victims.unwrap_or_default(), Some(priority), &mut effects);
         Some(effects)
     }
 
@@ -488,7 +526,7 @@ impl Index {
                     && let Some(victims) = self.memory.as_mut().and_then(|m| m.insert(key, read.len, priority))
                 {
                     page.memory = Some(data.clone());
-                    self.evicted_from_memory(victims, &mut effects);
+                    self.evicted_from_memory(victims, Some(priority), &mut effects);
                 }
                 (Some(data), effects)
             }
@@ -543,13 +581,14 @@ impl Index {
             if let Some(entry) = self.owners.get(&generation).and_then(|id| self.files.get_mut(id)) {
                 entry.pages.insert(index, PageEntry { len, cached_ms, memory: None, disk_stamp });
             }
-            self.evicted_from_disk(victims, &mut effects);
+            self.evicted_from_disk(victims, None, &mut effects);
         }
         effects
     }
 
-    fn evicted_from_disk(&mut self, victims: Vec<(PageKey, u64)>, effects: &mut Effects) {
-        for (key, _) in victims {
+    /// Drops disk `victims` evicted to make room for data of priority `incoming` (`None`: a tier shrank).
+    fn evicted_from_disk(&mut self, victims: Vec<Victim<PageKey>>, incoming: Option<Priority>, effects: &mut Effects) {
+        for (key, size, victim) in victims {
             effects.evicted_disk += 1;
             let Some(file_id) = self.owners.get(&key.generation) else { continue };
             effects.delete.push(DiskPage { file_id: file_id.clone(), index: key.index, generation: key.generation });
@@ -559,13 +598,20 @@ impl Index {
                 page.disk_stamp = None;
                 if page.memory.is_none() {
                     entry.pages.remove(&key.index);
+                    effects.left_cache(size, victim, incoming);
                 }
             }
         }
     }
 
-    fn evicted_from_memory(&mut self, victims: Vec<(PageKey, u64)>, effects: &mut Effects) {
-        for (key, _) in victims {
+    /// Drops memory `victims` evicted to make room for data of priority `incoming`.
+    fn evicted_from_memory(
+        &mut self,
+        victims: Vec<Victim<PageKey>>,
+        incoming: Option<Priority>,
+        effects: &mut Effects,
+    ) {
+        for (key, size, victim) in victims {
             effects.evicted_memory += 1;
             let Some(file_id) = self.owners.get(&key.generation) else { continue };
             if let Some(entry) = self.files.get_mut(file_id)
@@ -574,6 +620,7 @@ impl Index {
                 page.memory = None;
                 if page.disk_stamp.is_none() {
                     entry.pages.remove(&key.index);
+                    effects.left_cache(size, victim, incoming);
                 }
             }
         }

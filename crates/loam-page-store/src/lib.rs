@@ -56,7 +56,7 @@ use dirs::CacheDir;
 use disk::{Layout, PageFileError, PageHeader};
 use index::{DiskPage, Effects, Index, Lookup, ReadResult};
 use loam_core::rules::Priority;
-use metrics::{DISK, MEMORY, PageStoreMetrics};
+use metrics::{DISK, EvictionCause, MEMORY, PageStoreMetrics};
 use record::StoredRecord;
 use record_log::{LogEntry, RecordLog};
 
@@ -157,9 +157,7 @@ impl PageStore {
                     dir.mark_unhealthy(format!("cannot measure the room in {}: {e}", dir.root.display()));
                     0
                 });
-                let more = index.set_dir_capacity(at, capacity);
-                effects.delete.extend(more.delete);
-                effects.evicted_disk += more.evicted_disk;
+                effects.absorb(index.set_dir_capacity(at, capacity));
             }
             delete_pages(layout, std::mem::take(&mut effects.delete));
             let usage = index.usage();
@@ -622,6 +620,13 @@ impl PageStore {
         Ok(admitted)
     }
 
+    /// [`PageStore::remove_file`], counting the bytes dropped as evicted for `cause` (TTL expiry, free).
+    pub async fn evict_file(&self, file_id: &str, cause: EvictionCause) -> Result<u64, PageStoreError> {
+        let freed = self.remove_file(file_id).await?;
+        self.metrics.evicted(cause, freed);
+        Ok(freed)
+    }
+
     /// Drops a file's record and pages. Returns the bytes of page data dropped (each page counted once,
     /// whichever tiers held it); 0 if there was no record.
     pub async fn remove_file(&self, file_id: &str) -> Result<u64, PageStoreError> {
@@ -688,7 +693,22 @@ impl PageStore {
         if effects.evicted_disk > 0 {
             m.pages_evicted.get_or_create(&DISK).inc_by(effects.evicted_disk);
         }
+        m.evicted(EvictionCause::Capacity, effects.evicted_capacity_bytes);
+        m.evicted(EvictionCause::Priority, effects.evicted_priority_bytes);
         let usage = index.usage();
+        let (memory_capacity, disk_capacity) = index.capacities();
+        m.capacity.get_or_create(&MEMORY).set(memory_capacity as i64);
+        m.capacity.get_or_create(&DISK).set(disk_capacity as i64);
+        for (at, dir) in self.dirs.iter().enumerate() {
+            m.dir_used.get_or_create(&health::label(dir)).set(index.dir_usage(at).0 as i64);
+        }
+        // Alluxio counts the tier that keeps pages: its disk page store, or memory when there is no disk.
+        let (kept, kept_capacity) = match self.layout.is_some() {
+            true => (usage.disk_bytes, disk_capacity),
+            false => (usage.memory_bytes, memory_capacity),
+        };
+        m.alluxio_storage.set(kept as i64);
+        m.alluxio_capacity.set(kept_capacity as i64);
         m.cached_bytes.get_or_create(&MEMORY).set(usage.memory_bytes as i64);
         m.cached_pages.get_or_create(&MEMORY).set(usage.memory_pages as i64);
         m.cached_bytes.get_or_create(&DISK).set(usage.disk_bytes as i64);

@@ -17,6 +17,10 @@ pub(super) type Priority = u8;
 /// The priority of data under no rule (medium; `loam_core::rules::Priority::index`).
 pub(super) const DEFAULT_PRIORITY: Priority = 1;
 
+/// An evicted entry: its key, size and priority (the priority tells an eviction for room among equals
+/// from one that made way for better data).
+pub(super) type Victim<K> = (K, u64, Priority);
+
 /// Where an entry sits in the order, and how many bytes it holds.
 #[derive(Clone, Copy, Debug)]
 struct Slot {
@@ -57,21 +61,22 @@ impl<K: Copy + Eq + Hash> Lru<K> {
 
     /// Sets the capacity, evicting least recently used entries (lowest priority first) until the entries
     /// fit; returns the evicted entries and their sizes.
-    pub(super) fn set_capacity(&mut self, capacity: u64) -> Vec<(K, u64)> {
+    pub(super) fn set_capacity(&mut self, capacity: u64) -> Vec<Victim<K>> {
         self.capacity = capacity;
         self.make_room(0, &[])
     }
 
     /// Evicts least recently used entries (lowest priority first), except those in `keep`, until `extra`
-    /// more bytes fit under the capacity (or nothing is left); returns the evicted entries and their sizes.
-    pub(super) fn make_room(&mut self, extra: u64, keep: &[K]) -> Vec<(K, u64)> {
+    /// more bytes fit under the capacity (or nothing is left); returns the evicted entries, their sizes and
+    /// priorities.
+    pub(super) fn make_room(&mut self, extra: u64, keep: &[K]) -> Vec<Victim<K>> {
         let mut evicted = Vec::new();
         while self.bytes + extra > self.capacity {
             let Some((&order, &victim)) = self.order.iter().find(|(_, k)| !keep.contains(k)) else { break };
             self.order.remove(&order);
             if let Some(slot) = self.slots.remove(&victim) {
                 self.bytes -= slot.size;
-                evicted.push((victim, slot.size));
+                evicted.push((victim, slot.size, order.0));
             }
         }
         evicted
@@ -98,7 +103,7 @@ impl<K: Copy + Eq + Hash> Lru<K> {
     /// (never `key` itself) until it fits. Returns the evicted entries and their sizes, or `None` (and
     /// changes nothing) when `size` exceeds the capacity, or when room is needed and `priority` is lower
     /// than that of every other entry.
-    pub(super) fn insert(&mut self, key: K, size: u64, priority: Priority) -> Option<Vec<(K, u64)>> {
+    pub(super) fn insert(&mut self, key: K, size: u64, priority: Priority) -> Option<Vec<Victim<K>>> {
         if !self.admits(size) {
             return None;
         }
@@ -157,8 +162,8 @@ impl<K: Copy + Eq + Hash> Lru<K> {
 mod tests {
     use super::*;
 
-    fn keys(evicted: Option<Vec<(u32, u64)>>) -> Vec<u32> {
-        evicted.expect("admitted").into_iter().map(|(k, _)| k).collect()
+    fn keys(evicted: Option<Vec<Victim<u32>>>) -> Vec<u32> {
+        evicted.expect("admitted").into_iter().map(|(k, _, _)| k).collect()
     }
 
     #[test]
@@ -236,10 +241,10 @@ mod tests {
             lru.insert(k, 10, DEFAULT_PRIORITY);
         }
         lru.set_priority(&1, 2);
-        assert_eq!(lru.set_capacity(25).into_iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![2, 3]);
+        assert_eq!(lru.set_capacity(25).into_iter().map(|(k, _, _)| k).collect::<Vec<_>>(), vec![2, 3]);
         assert_eq!((lru.bytes(), lru.capacity()), (20, 25));
         assert!(lru.make_room(5, &[]).is_empty(), "5 more bytes fit already");
-        assert_eq!(lru.make_room(10, &[4]).into_iter().map(|(k, _)| k).collect::<Vec<_>>(), vec![1], "4 is kept");
+        assert_eq!(lru.make_room(10, &[4]).into_iter().map(|(k, _, _)| k).collect::<Vec<_>>(), vec![1], "4 is kept");
         assert_eq!(lru.set_capacity(0).len(), 1);
         assert_eq!((lru.bytes(), lru.len()), (0, 0));
     }

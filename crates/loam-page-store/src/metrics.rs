@@ -42,6 +42,47 @@ pub fn latency_histogram() -> Histogram {
     Histogram::new(exponential_buckets(0.0005, 4.0, 10))
 }
 
+/// Why page data left the cache: the `cause` label of the eviction counters.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum EvictionCause {
+    /// Made room among data of the same or a higher priority (LRU), or a tier shrank (a full disk, the
+    /// start-up clamp).
+    Capacity,
+    /// Made way for data of a higher priority (the priority rules).
+    Priority,
+    /// Expired by the TTL scan (the TTL rules).
+    Ttl,
+    /// Freed by a free job or the free API.
+    Free,
+}
+
+impl EvictionCause {
+    /// Every cause, to create each series at start.
+    pub const ALL: [EvictionCause; 4] = [Self::Capacity, Self::Priority, Self::Ttl, Self::Free];
+
+    /// The label value.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Capacity => "capacity",
+            Self::Priority => "priority",
+            Self::Ttl => "ttl",
+            Self::Free => "free",
+        }
+    }
+
+    /// The `cause` label.
+    pub fn label(self) -> CauseLabel {
+        CauseLabel { cause: self.as_str() }
+    }
+}
+
+/// The `cause` label.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct CauseLabel {
+    /// See [`EvictionCause`].
+    pub cause: &'static str,
+}
+
 /// Handles to what the page store counts. Cloning shares the underlying values.
 #[derive(Clone)]
 pub struct PageStoreMetrics {
@@ -68,6 +109,31 @@ pub struct PageStoreMetrics {
     pub dir_capacity: Family<DirLabel, Gauge>,
     /// Page and record writes or reads that failed in a cache directory (a full disk included).
     pub dir_errors: Family<DirLabel, Counter>,
+    /// Bytes of page data a cache directory holds now (headers not counted).
+    pub dir_used: Family<DirLabel, Gauge>,
+    /// Bytes a tier may hold now (disk: the sum of the directories' clamped capacities).
+    pub capacity: Family<TierLabel, Gauge>,
+    /// Bytes of page data that left the cache (no tier holds them any more), by cause.
+    pub evicted_bytes: Family<CauseLabel, Counter>,
+    /// Alluxio's `alluxio_cached_evicted_data`: bytes evicted by the cache itself (capacity and priority).
+    pub alluxio_evicted: Counter,
+    /// Alluxio's `alluxio_cached_storage`: bytes cached in the tier that keeps pages (disk, else memory).
+    pub alluxio_storage: Gauge,
+    /// Alluxio's `alluxio_cached_capacity`: the capacity of that tier.
+    pub alluxio_capacity: Gauge,
+}
+
+impl PageStoreMetrics {
+    /// Counts `bytes` of page data that left the cache for `cause`.
+    pub fn evicted(&self, cause: EvictionCause, bytes: u64) {
+        if bytes == 0 {
+            return;
+        }
+        self.evicted_bytes.get_or_create(&cause.label()).inc_by(bytes);
+        if matches!(cause, EvictionCause::Capacity | EvictionCause::Priority) {
+            self.alluxio_evicted.inc_by(bytes);
+        }
+    }
 }
 
 impl Default for PageStoreMetrics {
@@ -84,6 +150,12 @@ impl Default for PageStoreMetrics {
             dir_healthy: Family::default(),
             dir_capacity: Family::default(),
             dir_errors: Family::default(),
+            dir_used: Family::default(),
+            capacity: Family::default(),
+            evicted_bytes: Family::default(),
+            alluxio_evicted: Counter::default(),
+            alluxio_storage: Gauge::default(),
+            alluxio_capacity: Gauge::default(),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Store-level unit tests; the reference-model test is `tests/model/page_store_model.rs`.
 
 use super::index::{Index, Lookup, ReadResult};
+use super::metrics::DirLabel;
 use super::*;
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -487,4 +488,51 @@ async fn concurrent_updates_and_removals_leave_the_log_saying_what_the_index_say
     for (u, had) in uris.iter().zip(pages) {
         assert_eq!(reopened.has_page(&loam_core::file_id(u), 0), had, "{u}");
     }
+}
+
+#[tokio::test]
+async fn evictions_are_counted_by_cause_and_capacity_by_tier_and_directory() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics) = open(cfg(0, Some(dir.path()), 2 * PS));
+    store
+        .set_priority_source(Arc::new(|uri: &str| if uri.ends_with("low") { Priority::Low } else { Priority::Medium }));
+    let (low, medium) = (record("s3://b/low", PS, "e"), record("s3://b/medium", 3 * PS, "e"));
+    let evicted = |cause: EvictionCause| metrics.evicted_bytes.get_or_create(&cause.label()).get();
+    let label = DirLabel { dir: dir.path().display().to_string() };
+    assert_eq!(metrics.capacity.get_or_create(&DISK).get(), 2 * PS as i64);
+    assert_eq!(metrics.capacity.get_or_create(&MEMORY).get(), 0);
+    assert_eq!(metrics.alluxio_capacity.get(), 2 * PS as i64);
+    cached(&store, &low, &[(0, 1)]).await;
+    cached(&store, &medium, &[(0, 2)]).await;
+    assert_eq!(metrics.dir_used.get_or_create(&label).get(), 2 * PS as i64);
+    assert_eq!(metrics.alluxio_storage.get(), 2 * PS as i64);
+    // Full: the low page makes way for medium data (priority), then a medium page for another (capacity).
+    cached(&store, &medium, &[(1, 3)]).await;
+    assert_eq!((evicted(EvictionCause::Priority), evicted(EvictionCause::Capacity)), (PS, 0));
+    cached(&store, &medium, &[(2, 4)]).await;
+    assert_eq!((evicted(EvictionCause::Priority), evicted(EvictionCause::Capacity)), (PS, PS));
+    assert_eq!(metrics.alluxio_evicted.get(), 2 * PS, "Alluxio's evicted data is what the cache evicted");
+    // TTL and free drop whole files; they are not Alluxio's evictions.
+    assert_eq!(store.evict_file(&medium.file_id, EvictionCause::Ttl).await.unwrap(), 2 * PS);
+    cached(&store, &low, &[(0, 5)]).await;
+    assert_eq!(store.evict_file(&low.file_id, EvictionCause::Free).await.unwrap(), PS);
+    assert_eq!((evicted(EvictionCause::Ttl), evicted(EvictionCause::Free)), (2 * PS, PS));
+    assert_eq!(metrics.alluxio_evicted.get(), 2 * PS);
+    assert_eq!(metrics.dir_used.get_or_create(&label).get(), 0);
+    assert_eq!(metrics.alluxio_storage.get(), 0);
+}
+
+#[tokio::test]
+async fn a_memory_only_store_counts_a_page_evicted_when_it_leaves_memory() {
+    let (store, metrics) = open(cfg(PS, None, 0));
+    let rec = record("s3://b/a", 2 * PS, "e");
+    cached(&store, &rec, &[(0, 1), (1, 2)]).await;
+    assert_eq!(metrics.evicted_bytes.get_or_create(&EvictionCause::Capacity.label()).get(), PS);
+    assert_eq!((metrics.alluxio_storage.get(), metrics.alluxio_capacity.get()), (PS as i64, PS as i64));
+    // With a disk tier, a page leaving memory keeps its disk copy and is not evicted from the cache.
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics) = open(cfg(PS, Some(dir.path()), 4 * PS));
+    cached(&store, &rec, &[(0, 1), (1, 2)]).await;
+    assert_eq!(metrics.pages_evicted.get_or_create(&MEMORY).get(), 1);
+    assert_eq!(metrics.evicted_bytes.get_or_create(&EvictionCause::Capacity.label()).get(), 0);
 }

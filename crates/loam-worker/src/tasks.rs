@@ -38,6 +38,7 @@ use bandwidth::TokenBucket;
 use futures::{StreamExt, TryStreamExt};
 use loam_client::PeerClient;
 use loam_core::job_api::{FileResult, LoadTaskFile};
+use loam_page_store::metrics::EvictionCause;
 use loam_ufs::UfsStatus;
 use parking_lot::Mutex;
 use std::collections::HashMap;
@@ -241,7 +242,7 @@ impl TaskRunner {
             {
                 b.take(self.rt.pages().cached_bytes(&id)).await;
             }
-            let r = match self.rt.pages().remove_file(&id).await {
+            let r = match self.rt.pages().evict_file(&id, EvictionCause::Free).await {
                 Ok(bytes) => FileResult { uri, ok: true, bytes, skipped: !held, error: None },
                 Err(e) => FileResult { uri, ok: false, bytes: 0, skipped: false, error: Some(e.to_string()) },
             };

@@ -60,6 +60,7 @@ pub async fn start(
     let id = identity::load_or_create(&cfg.data_dir)
         .with_context(|| format!("reading the worker identity in {}", cfg.data_dir.display()))?;
     let metrics = WorkerMetrics::register(&mut registry);
+    loam_metrics::process::register(&mut registry);
     let pages =
         PageStore::open(cfg.page_store.clone(), metrics.page_store.clone()).context("opening the page store")?;
     let (shutdown, rx) = watch::channel(false);

@@ -14,6 +14,7 @@ use crate::cluster::mount_view::MountView;
 use crate::rules::rule_view::RuleView;
 use loam_core::rules::TtlRule;
 use loam_page_store::PageStore;
+use loam_page_store::metrics::EvictionCause;
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::watch;
@@ -49,7 +50,7 @@ impl TtlScanner {
             if now_ms.saturating_sub(rec.cached_ms) < ttl_ms {
                 continue;
             }
-            match self.pages.remove_file(&id).await {
+            match self.pages.evict_file(&id, EvictionCause::Ttl).await {
                 Ok(_) => {
                     tracing::debug!(uri = %rec.ufs_uri, "TTL expired; file removed from the cache");
                     removed.push(rec.ufs_uri);
