@@ -12,6 +12,7 @@ pub mod follow;
 pub mod membership;
 pub mod quota_usage;
 pub mod testkit;
+pub mod timed;
 
 pub use election::{Election, Fenced, SoleLeader, Term};
 pub use embedded::{EmbeddedOptions, EmbeddedStore};

@@ -29,3 +29,4 @@ mod embedded;
 mod etcd;
 mod etcd_tls;
 mod membership;
+mod timed;
