@@ -123,6 +123,10 @@ impl Coordinator {
     ///
     /// Panics only if no HTTP client can be built (no TLS provider), which is a broken installation.
     pub fn new(store: Arc<dyn ClusterStore>, ufs: UfsRegistry, cfg: CoordinatorConfig) -> Arc<Self> {
+        let metrics = CoordinatorMetrics::new();
+        // Every store call of this Coordinator goes through one timing seam (the election's own etcd
+        // session is not a ClusterStore call and is not counted).
+        let store = loam_store::timed::TimedStore::wrap(store, metrics.clone());
         let mounts = MountService::new(
             store.clone(),
             cfg.cluster_name.clone(),
@@ -139,7 +143,6 @@ impl Coordinator {
         let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), api::access, false);
         let election = cfg.election.clone().unwrap_or_else(|| SoleLeader::new(store.clone()));
         let fence = Arc::new(Fence::new(election.clone()));
-        let metrics = CoordinatorMetrics::new();
         let jobs_cfg = JobsConfig {
             data_dir: cfg.data_dir,
             retention: cfg.job_retention,

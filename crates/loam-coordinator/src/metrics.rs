@@ -1,21 +1,10 @@
 //! The Coordinator's metrics (`GET /metrics`, OpenMetrics text): every name in one place, registered on a
 //! registry of this Coordinator's own (no global registry, so several Coordinators can share a process).
 //!
-//! | name | type | labels | meaning |
-//! | --- | --- | --- | --- |
-//! | `loam_coordinator_jobs` | gauge | `kind`, `state` | jobs this Coordinator runs or ran (until they expire or are stopped), by state |
-//! | `loam_coordinator_job_files_scanned` | counter | `kind` | files listed by jobs |
-//! | `loam_coordinator_job_files_loaded` | counter | `kind` | files loaded (load: non-empty files; rebalance: every file) |
-//! | `loam_coordinator_job_bytes_loaded` | counter | `kind` | bytes loaded |
-//! | `loam_coordinator_job_files_failed` | counter | `kind` | files that failed |
-//! | `loam_coordinator_job_bytes_failed` | counter | `kind` | bytes of the files that failed |
-//! | `loam_coordinator_job_files_freed` | counter | `kind` | files freed |
-//! | `loam_coordinator_job_bytes_freed` | counter | `kind` | cached bytes freed |
-//! | `loam_coordinator_workers` | gauge | `status` | registered workers, `online` or `offline` |
-//! | `loam_coordinator_api_request_duration_seconds` | histogram | `method`, `route`, `status` | REST API latency |
-//! | `alluxio_distributed_load_job_scanned` | counter | — | Alluxio's name: files scanned by load jobs |
-//! | `alluxio_distributed_load_job_processed` | counter | — | Alluxio's name: non-empty files loaded |
-//! | `alluxio_distributed_load_job_loaded_bytes` | counter | — | Alluxio's name: bytes loaded |
+//! Every family is listed in [`CATALOG`] (name, type, labels, help; rendered into docs/METRICS.md by
+//! `loam metrics-reference`); a test checks the registry against it. The process metrics
+//! (`loam_metrics::process`) and the cluster store's latency and errors by operation (every call through
+//! `loam_store::timed::TimedStore`, which this type observes) are registered here too.
 //!
 //! - **Bounded labels.** `kind` is a job kind, `state` a job state, `status` of a request its class
 //!   (`2xx` … `5xx`), `route` the matched route template (`/api/v1/load`), never the raw path; a request
@@ -40,6 +29,8 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use crate::jobs::record::{Counters, JobKind};
+use loam_metrics::MetricDoc;
+use loam_store::timed::{StoreObserver, StoreOp};
 
 /// Jobs by kind and state.
 pub const JOBS: &str = "loam_coordinator_jobs";
@@ -67,6 +58,46 @@ pub const ALLUXIO_LOAD_SCANNED: &str = "alluxio_distributed_load_job_scanned";
 pub const ALLUXIO_LOAD_PROCESSED: &str = "alluxio_distributed_load_job_processed";
 /// Alluxio DORA's `DISTRIBUTED_LOAD_JOB_LOADED_BYTES`: bytes loaded by load jobs.
 pub const ALLUXIO_LOAD_LOADED_BYTES: &str = "alluxio_distributed_load_job_loaded_bytes";
+
+/// Cluster store call latency by operation.
+pub const STORE_DURATION: &str = "loam_coordinator_store_request_duration_seconds";
+/// Cluster store calls that failed, by operation.
+pub const STORE_ERRORS: &str = "loam_coordinator_store_errors";
+
+const KIND: &[&str] = &["kind"];
+const OP: &[&str] = &["op"];
+
+/// Every Coordinator metric family (the process metrics are `loam_metrics::process::CATALOG`). The help
+/// texts are the ones registered.
+pub const CATALOG: &[MetricDoc] = &[
+    MetricDoc::gauge(JOBS, &["kind", "state"], "Jobs by kind and state"),
+    MetricDoc::counter(JOB_FILES_SCANNED, KIND, "Files listed by jobs, by kind"),
+    MetricDoc::counter(JOB_FILES_LOADED, KIND, "Files loaded by jobs, by kind"),
+    MetricDoc::counter(JOB_BYTES_LOADED, KIND, "Bytes loaded by jobs, by kind"),
+    MetricDoc::counter(JOB_FILES_FAILED, KIND, "Files that failed in jobs, by kind"),
+    MetricDoc::counter(JOB_BYTES_FAILED, KIND, "Bytes of the files that failed in jobs, by kind"),
+    MetricDoc::counter(JOB_FILES_FREED, KIND, "Files freed by jobs, by kind"),
+    MetricDoc::counter(JOB_BYTES_FREED, KIND, "Cached bytes freed by jobs, by kind"),
+    MetricDoc::gauge(WORKERS, &["status"], "Registered workers by status"),
+    MetricDoc::histogram(API_REQUEST_DURATION, &["method", "route", "status"], "REST API request latency"),
+    MetricDoc::counter(ALLUXIO_LOAD_SCANNED, &[], "counter of the inodes scanned in distributed load"),
+    MetricDoc::counter(ALLUXIO_LOAD_PROCESSED, &[], "counter of the non empty file copies loaded in distributed load"),
+    MetricDoc::counter(ALLUXIO_LOAD_LOADED_BYTES, &[], "counter of the bytes loaded in distributed load"),
+    MetricDoc::histogram(STORE_DURATION, OP, "Cluster store call latency by operation (get, put, list, txn, ...)"),
+    MetricDoc::counter(STORE_ERRORS, OP, "Cluster store calls that failed, by operation"),
+];
+
+/// The help text of `name` in [`CATALOG`].
+fn help(name: &str) -> &'static str {
+    CATALOG.iter().find(|m| m.name == name).map_or("", |m| m.help)
+}
+
+/// The `op` label of the store metrics.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct OpLabel {
+    /// A [`StoreOp`] as a string.
+    pub op: &'static str,
+}
 
 /// The route label of a request that matched no route.
 pub const UNMATCHED_ROUTE: &str = "unmatched";
@@ -160,6 +191,8 @@ pub struct CoordinatorMetrics {
     job_states: Family<JobLabels, Gauge>,
     workers: Family<WorkerStatus, Gauge>,
     api: Family<ApiLabels, Histogram>,
+    store_duration: Family<OpLabel, Histogram>,
+    store_errors: Family<OpLabel, Counter>,
 }
 
 fn kind_label(kind: JobKind) -> KindLabel {
@@ -180,6 +213,11 @@ impl CoordinatorMetrics {
         let api = Family::<ApiLabels, Histogram>::new_with_constructor(
             (|| Histogram::new(exponential_buckets(0.001, 4.0, 9))) as fn() -> Histogram,
         );
+        // Store calls: 250 µs × 4ⁿ up to ~16 s (a local etcd answers in about a millisecond).
+        let store_duration = Family::<OpLabel, Histogram>::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.00025, 4.0, 9))) as fn() -> Histogram,
+        );
+        let store_errors = Family::<OpLabel, Counter>::default();
         // prometheus-client appends `_total` to counters itself, so names are given without it.
         registry.register(JOBS, "Jobs by kind and state", job_states.clone());
         registry.register(JOB_FILES_SCANNED, "Files listed by jobs, by kind", jobs.scanned.clone());
@@ -210,6 +248,13 @@ impl CoordinatorMetrics {
             "counter of the bytes loaded in distributed load",
             jobs.alluxio_loaded_bytes.clone(),
         );
+        registry.register(STORE_DURATION, help(STORE_DURATION), store_duration.clone());
+        registry.register(STORE_ERRORS, help(STORE_ERRORS), store_errors.clone());
+        for op in StoreOp::ALL {
+            drop(store_duration.get_or_create(&OpLabel { op: op.as_str() }));
+            drop(store_errors.get_or_create(&OpLabel { op: op.as_str() }));
+        }
+        loam_metrics::process::register(&mut registry);
         for kind in JobKind::ALL {
             let k = kind_label(kind);
             for f in [&jobs.scanned, &jobs.files_loaded, &jobs.bytes_loaded, &jobs.files_failed, &jobs.bytes_failed] {
@@ -225,7 +270,7 @@ impl CoordinatorMetrics {
         for status in ["online", "offline"] {
             drop(workers.get_or_create(&WorkerStatus { status: status.into() }));
         }
-        Arc::new(Self { registry, jobs, job_states, workers, api })
+        Arc::new(Self { registry, jobs, job_states, workers, api, store_duration, store_errors })
     }
 
     /// Sets the job gauge from `jobs`, the (kind, state) of every job held now.
@@ -260,5 +305,31 @@ impl CoordinatorMetrics {
         let mut text = String::new();
         prometheus_client::encoding::text::encode(&mut text, &self.registry)?;
         Ok(text)
+    }
+}
+
+impl StoreObserver for CoordinatorMetrics {
+    fn observe(&self, op: StoreOp, elapsed: Duration, ok: bool) {
+        let label = OpLabel { op: op.as_str() };
+        self.store_duration.get_or_create(&label).observe(elapsed.as_secs_f64());
+        if !ok {
+            self.store_errors.get_or_create(&label).inc();
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_catalog_lists_exactly_what_is_registered() {
+        let m = CoordinatorMetrics::new();
+        m.observe_request("GET", "/api/v1/nodes", 200, Duration::from_millis(1));
+        let text = m.encode().unwrap();
+        let mut catalog = CATALOG.to_vec();
+        catalog.extend_from_slice(loam_metrics::process::CATALOG);
+        let problems = loam_metrics::check_catalog(&text, &catalog);
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 }

@@ -66,12 +66,13 @@ impl MetricDoc {
         Self { name, kind: MetricKind::Histogram, labels, help }
     }
 
-    /// The name of its samples in a scrape (`_total` for counters; a histogram's `_count`).
+    /// How the reference names it: the sample name (`_total` for counters), a histogram's family name
+    /// with its sample suffixes.
     pub fn scraped(&self) -> String {
         match self.kind {
-            MetricKind::Counter => format!("{}_total", self.name),
-            MetricKind::Gauge => self.name.to_string(),
-            MetricKind::Histogram => format!("{}_count", self.name),
+            MetricKind::Counter => format!("`{}_total`", self.name),
+            MetricKind::Gauge => format!("`{}`", self.name),
+            MetricKind::Histogram => format!("`{}` (`_bucket`, `_sum`, `_count`)", self.name),
         }
     }
 
@@ -80,7 +81,9 @@ impl MetricDoc {
         match self.kind {
             MetricKind::Counter => vec![format!("{}_total", self.name)],
             MetricKind::Gauge => vec![self.name.to_string()],
-            MetricKind::Histogram => ["_bucket", "_sum", "_count"].iter().map(|s| format!("{}{s}", self.name)).collect(),
+            MetricKind::Histogram => {
+                ["_bucket", "_sum", "_count"].iter().map(|s| format!("{}{s}", self.name)).collect()
+            }
         }
     }
 }
@@ -109,7 +112,7 @@ pub fn render_tables(sections: &[CatalogSection]) -> String {
                 [] => "—".to_string(),
                 l => l.iter().map(|l| format!("`{l}`")).collect::<Vec<_>>().join(", "),
             };
-            let _ = writeln!(out, "| `{}` | {} | {} | {}. |", m.scraped(), m.kind.as_str(), labels, m.help);
+            let _ = writeln!(out, "| {} | {} | {} | {}. |", m.scraped(), m.kind.as_str(), labels, m.help);
         }
     }
     out

@@ -104,7 +104,12 @@ impl Collector for ProcessCollector {
         }
         if let Some(v) = s.cpu_seconds {
             let counter = ConstCounter::new(v);
-            counter.encode(encoder.encode_descriptor(CPU_SECONDS.name, CPU_SECONDS.help, None, counter.metric_type())?)?;
+            counter.encode(encoder.encode_descriptor(
+                CPU_SECONDS.name,
+                CPU_SECONDS.help,
+                None,
+                counter.metric_type(),
+            )?)?;
         }
         Ok(())
     }
@@ -131,7 +136,8 @@ mod tests {
         prometheus_client::encoding::text::encode(&mut text, &registry).unwrap();
         assert!(crate::check_catalog(&text, CATALOG).is_empty(), "{:?}\n{text}", crate::check_catalog(&text, CATALOG));
         let value = |name: &str| -> f64 {
-            let line = text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}: {text}"));
+            let line =
+                text.lines().find(|l| l.starts_with(&format!("{name} "))).unwrap_or_else(|| panic!("{name}: {text}"));
             line.rsplit(' ').next().unwrap().parse().unwrap()
         };
         assert!(value("process_resident_memory_bytes") > 0.0);

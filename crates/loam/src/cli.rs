@@ -120,6 +120,14 @@ pub enum Command {
     /// Print the configuration reference (docs/CONFIGURATION.md) written from the settings.
     #[command(hide = true)]
     ConfigReference,
+    /// Print the tables of docs/METRICS.md written from the metrics catalogs, or with `--write FILE`
+    /// replace them in FILE.
+    #[command(hide = true)]
+    MetricsReference {
+        /// The document whose generated block to replace (between its markers).
+        #[arg(long)]
+        write: Option<std::path::PathBuf>,
+    },
 }
 
 impl Command {
@@ -206,6 +214,22 @@ pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result
         Command::ConfigReference => {
             print!("{}", crate::settings::reference());
             Ok(())
+        }
+        Command::MetricsReference { write: None } => {
+            print!("{}", crate::metrics_reference::block());
+            Ok(())
+        }
+        Command::MetricsReference { write: Some(path) } => {
+            use anyhow::Context as _;
+            let doc = std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+            let fresh = crate::metrics_reference::replace_block(&doc).with_context(|| {
+                format!(
+                    "{} lacks the markers of the generated block ({})",
+                    path.display(),
+                    crate::metrics_reference::BEGIN
+                )
+            })?;
+            std::fs::write(&path, fresh).with_context(|| format!("writing {}", path.display()))
         }
     }
 }

@@ -10,6 +10,7 @@ pub mod coordinator_cmd;
 pub mod fuse_cmd;
 pub mod local;
 pub mod logging;
+pub mod metrics_reference;
 pub mod settings;
 pub mod startup;
 pub mod worker_cmd;
