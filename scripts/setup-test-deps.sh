@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Installs what the test suite needs on a fresh machine: Debian packages (etcd, protoc, nginx for the
 # benchmark, fuse3 and fio for the FUSE mount, rclone and s3fs for the S3 client tests, buildah and podman
-# for the container image, kubectl for the Kubernetes manifests, chromium for the web console), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
+# for the container image, kubectl for the Kubernetes manifests, chromium for the web console, prometheus and promtool for the dashboard and alert rules), a Python venv with the S3 test server (moto) and the unmodified Alluxio clients.
 # Idempotent and quick when everything is already there.
 set -euo pipefail
 here="$(cd "$(dirname "$0")/.." && pwd)"
@@ -33,6 +33,8 @@ command -v objcopy >/dev/null 2>&1 || need_apt+=(binutils)
 command -v kubectl >/dev/null 2>&1 || need_apt+=(kubernetes-client)
 # The web console's test (crates/loam/tests/e2e/console.rs) drives headless Chromium over CDP.
 command -v chromium >/dev/null 2>&1 || need_apt+=(chromium)
+# The dashboard and alert rules' check (crates/loam/tests/e2e/monitoring.rs) runs a real Prometheus and promtool.
+command -v prometheus >/dev/null 2>&1 || need_apt+=(prometheus)
 if [ ${#need_apt[@]} -gt 0 ]; then
   echo "setup: installing Debian packages: ${need_apt[*]}"
   export DEBIAN_FRONTEND=noninteractive
@@ -40,7 +42,7 @@ if [ ${#need_apt[@]} -gt 0 ]; then
   apt-get install -y -qq "${need_apt[@]}" >/dev/null
   # Debian starts etcd/nginx as services on install; the tests start their own on free ports. Only right
   # after an install: later, an etcd running here may be another test run's.
-  systemctl stop etcd nginx >/dev/null 2>&1 || true
+  systemctl stop etcd nginx prometheus >/dev/null 2>&1 || true
   pkill -x etcd >/dev/null 2>&1 || true
 fi
 

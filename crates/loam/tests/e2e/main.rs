@@ -23,6 +23,7 @@ mod ha_clients;
 mod job_cli;
 mod local_cli;
 mod logs;
+mod monitoring;
 mod openapi;
 mod partitions;
 mod private_files;
