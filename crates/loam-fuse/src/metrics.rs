@@ -14,6 +14,7 @@
 //!   `other`); `result` is `hit` or `miss`.
 //! - **A scrape never blocks the data path.** Counters and histograms are atomics; a scrape only encodes
 //!   them, and nothing on a request's path waits for one.
+//! - **Process metrics** (`loam_metrics::process`: memory, fds, CPU) are served here too.
 //! - **The listener.** FUSE has no credentials of its own to check a scraper's against, so metrics
 //!   (reads, as the worker's anonymous-readable `/metrics` is) are served without authentication on
 //!   loopback by default; `metrics-host` opens them wider where the network is trusted (a pod's IP).
@@ -25,6 +26,7 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use fuser::Errno;
 use loam_listener::Listener;
+use loam_metrics::MetricDoc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -42,6 +44,28 @@ pub const OPERATION_ERRORS: &str = "loam_fuse_operation_errors";
 pub const READ_BYTES: &str = "loam_fuse_read_bytes";
 /// Reads with client read-ahead on, by `hit` or `miss`.
 pub const READAHEAD_READS: &str = "loam_fuse_readahead_reads";
+
+/// Every FUSE metric family (the process metrics are `loam_metrics::process::CATALOG`), for the metrics
+/// reference; each is registered with its entry's help text.
+pub const CATALOG: &[MetricDoc] = &[
+    MetricDoc::histogram(OPERATION_DURATION, &["op"], "Time from a FUSE request to its reply, by operation"),
+    MetricDoc::counter(
+        OPERATION_ERRORS,
+        &["op", "errno"],
+        "FUSE requests answered with an error, by operation and errno",
+    ),
+    MetricDoc::counter(READ_BYTES, &[], "Bytes returned to the kernel by FUSE reads"),
+    MetricDoc::counter(
+        READAHEAD_READS,
+        &["result"],
+        "FUSE reads with client read-ahead on: served from read-ahead windows (hit) or not (miss)",
+    ),
+];
+
+/// The help text of `name` in [`CATALOG`].
+fn help(name: &str) -> &'static str {
+    CATALOG.iter().find(|m| m.name == name).map_or("", |m| m.help)
+}
 
 /// A FUSE operation, the `op` label.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -152,18 +176,11 @@ impl FuseMetrics {
         let errors = Family::<ErrorLabels, Counter>::default();
         let read_bytes = Counter::default();
         let readahead = Family::<ResultLabel, Counter>::default();
-        registry.register(OPERATION_DURATION, "Time from a FUSE request to its reply, by operation", duration.clone());
-        registry.register(
-            OPERATION_ERRORS,
-            "FUSE requests answered with an error, by operation and errno",
-            errors.clone(),
-        );
-        registry.register(READ_BYTES, "Bytes returned to the kernel by FUSE reads", read_bytes.clone());
-        registry.register(
-            READAHEAD_READS,
-            "FUSE reads with client read-ahead on: served from read-ahead windows (hit) or not (miss)",
-            readahead.clone(),
-        );
+        registry.register(OPERATION_DURATION, help(OPERATION_DURATION), duration.clone());
+        registry.register(OPERATION_ERRORS, help(OPERATION_ERRORS), errors.clone());
+        registry.register(READ_BYTES, help(READ_BYTES), read_bytes.clone());
+        registry.register(READAHEAD_READS, help(READAHEAD_READS), readahead.clone());
+        loam_metrics::process::register(&mut registry);
         Self { registry, duration, errors, read_bytes, readahead }
     }
 
@@ -236,6 +253,17 @@ mod tests {
         ] {
             assert!(text.lines().any(|l| l == line), "{line} missing in:\n{text}");
         }
+    }
+
+    #[test]
+    fn the_catalog_lists_exactly_what_is_registered() {
+        let m = FuseMetrics::new();
+        m.observe::<()>(Op::Read, Instant::now(), &Err(Errno::EIO));
+        m.readahead(true);
+        let text = m.encode().unwrap();
+        let catalog: Vec<MetricDoc> = CATALOG.iter().chain(loam_metrics::process::CATALOG).copied().collect();
+        let problems = loam_metrics::check_catalog(&text, &catalog);
+        assert!(problems.is_empty(), "{problems:#?}");
     }
 
     /// E2BIG, an errno the mount never answers.

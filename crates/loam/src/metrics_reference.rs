@@ -1,8 +1,8 @@
 //! The metrics reference: the tables of docs/METRICS.md, rendered from each component's metrics catalog
-//! (`loam_worker::metrics::CATALOG`, `loam_coordinator::metrics::CATALOG`, `loam_metrics::process::CATALOG`)
+//! (`loam_worker::metrics::CATALOG` and its `data_path::CATALOG`, `loam_coordinator::metrics::CATALOG`, `loam_metrics::process::CATALOG`)
 //! between two markers, so the prose around them stays hand-written. `loam metrics-reference` prints the
 //! block; `loam metrics-reference --write docs/METRICS.md` replaces it in place; a test fails when the
-//! committed document differs. A component with a catalog of its own (FUSE) adds a [`CatalogSection`].
+//! committed document differs. A component with a catalog of its own adds a [`CatalogSection`].
 
 use loam_metrics::{CatalogSection, render_tables};
 
@@ -20,13 +20,24 @@ pub fn sections() -> Vec<CatalogSection> {
             catalog: loam_worker::metrics::CATALOG,
         },
         CatalogSection {
+            title: "Worker data path",
+            served_by: "The same `/metrics` of each worker: request latency, UFS calls by mount, hits by mount, peer \
+                        fetches and Alluxio's data-access names (`crates/loam-worker/src/metrics/data_path.rs`).",
+            catalog: loam_worker::metrics::data_path::CATALOG,
+        },
+        CatalogSection {
             title: "Coordinator",
             served_by: "`GET /metrics` on the Coordinator's REST port (`crates/loam-coordinator/src/metrics.rs`).",
             catalog: loam_coordinator::metrics::CATALOG,
         },
         CatalogSection {
+            title: "FUSE",
+            served_by: "`GET /metrics` on `loam fuse --metrics-port` (`crates/loam-fuse/src/metrics.rs`).",
+            catalog: loam_fuse::metrics::CATALOG,
+        },
+        CatalogSection {
             title: "Process (every server)",
-            served_by: "The worker's and the Coordinator's `/metrics`, read from `/proc/self` at scrape time \
+            served_by: "The worker's, the Coordinator's and FUSE's `/metrics`, read from `/proc/self` at scrape time \
                         (`crates/loam-metrics/src/process.rs`). In `loam local` every worker and the Coordinator \
                         report the same process.",
             catalog: loam_metrics::process::CATALOG,

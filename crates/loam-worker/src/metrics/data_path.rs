@@ -36,13 +36,14 @@
 //! `dora/core/common/src/main/java/alluxio/metrics/MultiDimensionalMetricsSystem.java` (`DATA_ACCESS`,
 //! `UFS_DATA_ACCESS`, `CACHED_DATA_READ`, `EXTERNAL_DATA_READ`). Alluxio declares them with
 //! `Unit.BYTES`, which its Prometheus client appends to the name (`alluxio_cached_data_read_bytes_total`);
-//! they are registered here with the same unit, so the exposed names are the same.
+//! the constants here carry that `_bytes`, so the exposed names are the same.
 
+use loam_metrics::MetricDoc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
-use prometheus_client::registry::{Registry, Unit};
+use prometheus_client::registry::Registry;
 
 use loam_page_store::metrics::{Histograms, TierLabel, latency_histogram as latency};
 
@@ -69,32 +70,52 @@ pub const PEER_PAGES: &str = "loam_worker_peer_fetched_pages";
 /// Bytes copied from a peer worker instead of the UFS.
 pub const PEER_BYTES: &str = "loam_worker_peer_fetched_bytes";
 /// Alluxio's `DATA_ACCESS`: size of each piece of data sent to clients, label `method` (`read`).
-pub const ALLUXIO_DATA_ACCESS: &str = "alluxio_data_access";
+pub const ALLUXIO_DATA_ACCESS: &str = "alluxio_data_access_bytes";
 /// Alluxio's `UFS_DATA_ACCESS`: bytes read from or written to the UFS, label `method` (`read`, `write`).
-pub const ALLUXIO_UFS_DATA_ACCESS: &str = "alluxio_ufs_data_access";
+pub const ALLUXIO_UFS_DATA_ACCESS: &str = "alluxio_ufs_data_access_bytes";
 /// Alluxio's `CACHED_DATA_READ`: bytes of pages served from the cache.
-pub const ALLUXIO_CACHED_DATA_READ: &str = "alluxio_cached_data_read";
+pub const ALLUXIO_CACHED_DATA_READ: &str = "alluxio_cached_data_read_bytes";
 /// Alluxio's `EXTERNAL_DATA_READ`: bytes of pages served that were missing from the cache (Alluxio
 /// counts it in its client; a Loam worker is where the miss is read).
-pub const ALLUXIO_EXTERNAL_DATA_READ: &str = "alluxio_external_data_read";
+pub const ALLUXIO_EXTERNAL_DATA_READ: &str = "alluxio_external_data_read_bytes";
 
 /// Every name of this module with its help text, for the metrics catalog.
-pub const CATALOG: &[(&str, &str)] = &[
-    (HTTP_REQUEST_DURATION, "Worker HTTP API latency by method, route template and status class"),
-    (S3_REQUEST_DURATION, "S3 API latency by S3 operation and status class"),
-    (PAGE_READ_DURATION, "Page read latency by tier: memory, disk, or ufs (a read-through fill)"),
-    (UFS_DURATION, "UFS call latency by operation and mount"),
-    (UFS_ERRORS, "Failed UFS calls by operation, mount and error kind"),
-    (MOUNT_HITS, "Pages served to clients from the cache, by mount"),
-    (MOUNT_MISSES, "Pages served to clients read through from the UFS, by mount"),
-    (MOUNT_READ_BYTES, "Bytes of pages served to clients, by mount and source (cache, ufs)"),
-    (UFS_UNREACHABLE_SERVED, "Files opened from their cached record because the UFS was unreachable"),
-    (PEER_PAGES, "Pages copied from a peer worker instead of the UFS"),
-    (PEER_BYTES, "Bytes copied from a peer worker instead of the UFS"),
-    (ALLUXIO_DATA_ACCESS, "aggregated throughput of all the data access"),
-    (ALLUXIO_UFS_DATA_ACCESS, "amount of the ufs access"),
-    (ALLUXIO_CACHED_DATA_READ, "amount of the read cached data"),
-    (ALLUXIO_EXTERNAL_DATA_READ, "amount of the read data when cache missed on client"),
+pub const CATALOG: &[MetricDoc] = &[
+    MetricDoc::histogram(
+        HTTP_REQUEST_DURATION,
+        &["method", "route", "status"],
+        "Worker HTTP API latency by method, route template and status class",
+    ),
+    MetricDoc::histogram(
+        S3_REQUEST_DURATION,
+        &["operation", "status"],
+        "S3 API latency by S3 operation and status class",
+    ),
+    MetricDoc::histogram(
+        PAGE_READ_DURATION,
+        &["tier"],
+        "Page read latency by tier: memory, disk, or ufs (a read-through fill)",
+    ),
+    MetricDoc::histogram(UFS_DURATION, &["op", "mount"], "UFS call latency by operation and mount"),
+    MetricDoc::counter(UFS_ERRORS, &["op", "mount", "kind"], "Failed UFS calls by operation, mount and error kind"),
+    MetricDoc::counter(MOUNT_HITS, &["mount"], "Pages served to clients from the cache, by mount"),
+    MetricDoc::counter(MOUNT_MISSES, &["mount"], "Pages served to clients read through from the UFS, by mount"),
+    MetricDoc::counter(
+        MOUNT_READ_BYTES,
+        &["mount", "source"],
+        "Bytes of pages served to clients, by mount and source (cache, ufs)",
+    ),
+    MetricDoc::counter(
+        UFS_UNREACHABLE_SERVED,
+        &[],
+        "Files opened from their cached record because the UFS was unreachable",
+    ),
+    MetricDoc::counter(PEER_PAGES, &[], "Pages copied from a peer worker instead of the UFS"),
+    MetricDoc::counter(PEER_BYTES, &[], "Bytes copied from a peer worker instead of the UFS"),
+    MetricDoc::histogram(ALLUXIO_DATA_ACCESS, &["method"], "aggregated throughput of all the data access"),
+    MetricDoc::counter(ALLUXIO_UFS_DATA_ACCESS, &["method"], "amount of the ufs access"),
+    MetricDoc::counter(ALLUXIO_CACHED_DATA_READ, &[], "amount of the read cached data"),
+    MetricDoc::counter(ALLUXIO_EXTERNAL_DATA_READ, &[], "amount of the read data when cache missed on client"),
 ];
 
 /// The route label of a request that matched no route.
@@ -235,7 +256,7 @@ pub const WRITE: MethodLabel = MethodLabel { method: "write" };
 impl DataPathMetrics {
     /// Registers every handle on `registry` under the names of [`CATALOG`].
     pub fn register(&self, registry: &mut Registry) {
-        let help = |name: &str| CATALOG.iter().find(|(n, _)| *n == name).map_or("", |(_, h)| *h);
+        let help = |name: &str| CATALOG.iter().find(|m| m.name == name).map_or("", |m| m.help);
         // prometheus-client appends `_total` to counters itself, so names are given without it.
         registry.register(HTTP_REQUEST_DURATION, help(HTTP_REQUEST_DURATION), self.http.clone());
         registry.register(S3_REQUEST_DURATION, help(S3_REQUEST_DURATION), self.s3.clone());
@@ -247,28 +268,12 @@ impl DataPathMetrics {
         registry.register(UFS_UNREACHABLE_SERVED, help(UFS_UNREACHABLE_SERVED), self.unrevalidated.clone());
         registry.register(PEER_PAGES, help(PEER_PAGES), self.peer_pages.clone());
         registry.register(PEER_BYTES, help(PEER_BYTES), self.peer_bytes.clone());
-        registry.register_with_unit(
-            ALLUXIO_DATA_ACCESS,
-            help(ALLUXIO_DATA_ACCESS),
-            Unit::Bytes,
-            self.data_access.clone(),
-        );
-        registry.register_with_unit(
-            ALLUXIO_UFS_DATA_ACCESS,
-            help(ALLUXIO_UFS_DATA_ACCESS),
-            Unit::Bytes,
-            self.ufs_data_access.clone(),
-        );
-        registry.register_with_unit(
-            ALLUXIO_CACHED_DATA_READ,
-            help(ALLUXIO_CACHED_DATA_READ),
-            Unit::Bytes,
-            self.cached_data_read.clone(),
-        );
-        registry.register_with_unit(
+        registry.register(ALLUXIO_DATA_ACCESS, help(ALLUXIO_DATA_ACCESS), self.data_access.clone());
+        registry.register(ALLUXIO_UFS_DATA_ACCESS, help(ALLUXIO_UFS_DATA_ACCESS), self.ufs_data_access.clone());
+        registry.register(ALLUXIO_CACHED_DATA_READ, help(ALLUXIO_CACHED_DATA_READ), self.cached_data_read.clone());
+        registry.register(
             ALLUXIO_EXTERNAL_DATA_READ,
             help(ALLUXIO_EXTERNAL_DATA_READ),
-            Unit::Bytes,
             self.external_data_read.clone(),
         );
         // Series a dashboard expects before the first read.

@@ -1,6 +1,6 @@
 //! The Grafana dashboard (`deploy/grafana/loam.json`) and the alert rules (`deploy/prometheus/loam-rules.yml`)
-//! against a real Prometheus scraping a real `loam local` after some traffic (a load, CLI reads, an S3
-//! GET): `promtool` accepts the rules and the example config, Prometheus loads and evaluates every rule
+//! against a real Prometheus scraping a real `loam local` after some traffic (a load, CLI reads, S3
+//! GETs of a cached file, a miss and a missing key): `promtool` accepts the rules and the example config, Prometheus loads and evaluates every rule
 //! without error, every panel query runs, and every metric name a query or rule uses is one Loam
 //! exports (in a catalog, and present in what Prometheus scraped), so a panel on a counter that is still 0
 //! is checked too. Generic: the test reads the dashboard's panels and the rules Prometheus loaded, so a new
@@ -166,6 +166,13 @@ fn the_dashboard_and_the_alert_rules_work_on_a_real_prometheus() {
     assert_eq!(cli(&l, &["fs", "cat", "/data/a.bin"]).stdout, content);
     let s3 = crate::http::get_as(&format!("{}/data/b.txt", l.s3[0]), None).unwrap();
     assert_eq!((s3.status, s3.body.as_slice()), (200, b"hello\n".as_slice()), "S3 GET");
+    // A file the load did not see (a miss, read through), and a key that does not exist (a UFS `stat`
+    // answered not_found, an S3 404): the miss and error families get their series.
+    std::fs::write(ufs.path().join("c.txt"), b"after the load\n").unwrap();
+    let s3 = crate::http::get_as(&format!("{}/data/c.txt", l.s3[0]), None).unwrap();
+    assert_eq!((s3.status, s3.body.as_slice()), (200, b"after the load\n".as_slice()), "S3 GET of a miss");
+    let s3 = crate::http::get_as(&format!("{}/data/nothing-here", l.s3[0]), None).unwrap();
+    assert_eq!(s3.status, 404, "S3 GET of a missing key");
 
     let prom = start_prometheus(&l, prom_dir.path());
     let targets = 1 + l.workers.len();
