@@ -23,6 +23,7 @@ use flate2::Compression;
 use flate2::write::GzEncoder;
 use loam_core::coordinator_api::{NODE_ONLINE, NodeList};
 use std::io::{Read, Seek, SeekFrom, Write};
+use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -151,7 +152,14 @@ pub async fn run(ctx: &Ctx, args: DiagArgs) -> anyhow::Result<()> {
     let configs = args.configs.iter().map(|c| parse_config(c)).collect::<anyhow::Result<Vec<_>>>()?;
     let mtime = SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let out = args.output.clone().unwrap_or_else(|| PathBuf::from(format!("loam-diag-{mtime}.tar.gz")));
-    let file = std::fs::File::create(&out).with_context(|| format!("creating {}", out.display()))?;
+    // Owner-only, as the data directory's private files: logs and API answers say how the cluster is built.
+    let file = std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(&out)
+        .with_context(|| format!("creating {}", out.display()))?;
     let mut a = Archive { tar: tar::Builder::new(GzEncoder::new(file, Compression::default())), errors: vec![], mtime };
 
     a.add("versions.txt", versions().as_bytes())?;

@@ -56,6 +56,9 @@ fn the_archive_holds_every_member_and_no_secret() {
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), format!("wrote {out_s}"));
 
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&out).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o600, "the archive is the owner's only: {mode:o}");
     let packed = std::fs::read(&out).unwrap();
     let mut tar_bytes = Vec::new();
     flate2::read::GzDecoder::new(&packed[..]).read_to_end(&mut tar_bytes).unwrap();
