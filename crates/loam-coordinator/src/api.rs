@@ -18,6 +18,7 @@ pub mod leader;
 pub mod load;
 pub mod metrics;
 pub mod mount;
+pub mod node_stats;
 pub mod nodes;
 pub mod openapi;
 pub mod probes;
@@ -85,6 +86,7 @@ fn documented_routes(guard: &loam_auth::Guard) -> (Router<AppState>, utoipa::ope
     let (routes, mut doc) = OpenApiRouter::with_openapi(openapi::base())
         .merge(mount::routes())
         .merge(nodes::routes())
+        .merge(node_stats::routes())
         .merge(leader::routes())
         .merge(load::routes())
         .merge(free::routes())

@@ -71,6 +71,8 @@ pub struct CoordinatorConfig {
     pub leader_lease_ttl: Duration,
     /// The URL other Coordinators forward writes to and clients are told; `None`: the listener's URL.
     pub advertise_url: Option<String>,
+    /// How long `GET /api/v1/nodes/stats` waits for each worker (`--worker-stats-timeout`).
+    pub worker_stats_timeout: Duration,
 }
 
 impl Default for CoordinatorConfig {
@@ -93,6 +95,7 @@ impl Default for CoordinatorConfig {
             election: None,
             leader_lease_ttl: crate::leader::DEFAULT_LEADER_LEASE_TTL,
             advertise_url: None,
+            worker_stats_timeout: crate::api::node_stats::DEFAULT_WORKER_STATS_TIMEOUT,
         }
     }
 }
@@ -116,6 +119,7 @@ pub struct Coordinator {
     leader_lease_ttl: Duration,
     advertise_url: std::sync::OnceLock<String>,
     metrics: Arc<CoordinatorMetrics>,
+    worker_stats_timeout: Duration,
 }
 
 impl Coordinator {
@@ -165,7 +169,7 @@ impl Coordinator {
         )
         .expect("building the job service");
         let (cluster_name, auto_rebalance) = (cfg.cluster_name, cfg.auto_rebalance);
-        let leader_lease_ttl = cfg.leader_lease_ttl;
+        let (leader_lease_ttl, worker_stats_timeout) = (cfg.leader_lease_ttl, cfg.worker_stats_timeout);
         let advertise_url = std::sync::OnceLock::new();
         if let Some(url) = cfg.advertise_url {
             let _ = advertise_url.set(url);
@@ -188,6 +192,7 @@ impl Coordinator {
             leader_lease_ttl,
             advertise_url,
             metrics,
+            worker_stats_timeout,
         })
     }
 
@@ -349,6 +354,11 @@ impl Coordinator {
     /// The client that calls workers with the cluster token.
     pub fn peers(&self) -> &loam_client::PeerClient {
         &self.peers
+    }
+
+    /// How long `GET /api/v1/nodes/stats` waits for each worker.
+    pub fn worker_stats_timeout(&self) -> Duration {
+        self.worker_stats_timeout
     }
 
     /// The quota rules (usage is in `crate::quota`).

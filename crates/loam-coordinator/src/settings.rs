@@ -73,6 +73,10 @@ pub struct CoordinatorSettings {
     /// replaced within it (the leader renews it every third of it).
     #[arg(long, value_name = "DURATION")]
     pub leader_lease_ttl: Option<HumaneDuration>,
+    /// How long `GET /api/v1/nodes/stats` (the console, `loam status`) waits for each worker's stats; a
+    /// worker slower than this is listed with an error.
+    #[arg(long, value_name = "DURATION")]
+    pub worker_stats_timeout: Option<HumaneDuration>,
     /// A static mount table (file only: `[[mount]]` entries).
     #[arg(skip)]
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -110,6 +114,7 @@ impl Group for CoordinatorSettings {
             auto_rebalance: Some(false),
             auto_rebalance_delay: Some(crate::auto_rebalance::DEFAULT_AUTO_REBALANCE_DELAY.into()),
             leader_lease_ttl: Some(crate::leader::DEFAULT_LEADER_LEASE_TTL.into()),
+            worker_stats_timeout: Some(crate::api::node_stats::DEFAULT_WORKER_STATS_TIMEOUT.into()),
             mount: None,
         }
     }
@@ -173,7 +178,17 @@ impl CoordinatorConfig {
             // etcd counts leases in whole seconds: less than one would be rounded up anyway.
             leader_lease_ttl: c.leader_lease_ttl.map_or(d.leader_lease_ttl, |t| t.0).max(Duration::from_secs(1)),
             advertise_url: None,
+            worker_stats_timeout: worker_stats_timeout(s)?,
         })
+    }
+}
+
+/// The per-worker wait of `GET /api/v1/nodes/stats`; zero is refused (every worker would time out).
+fn worker_stats_timeout(s: &Layered<CoordinatorSettings>) -> Result<Duration, ConfigError> {
+    match s.value.worker_stats_timeout.map(|d| d.0) {
+        None => Ok(CoordinatorConfig::default().worker_stats_timeout),
+        Some(d) if !d.is_zero() => Ok(d),
+        Some(_) => Err(ConfigError::Invalid(format!("{}: must be more than 0", s.named("worker-stats-timeout")))),
     }
 }
 

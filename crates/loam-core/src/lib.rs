@@ -18,6 +18,7 @@ pub mod request_id;
 pub mod rules;
 pub mod secrets;
 pub mod size;
+pub mod stats_api;
 pub mod store_keys;
 pub mod time;
 pub mod version;

@@ -32,6 +32,7 @@
 //!   (`recovery.rs`) and serves the same pages with no UFS read.
 
 mod dirs;
+mod dir_stats;
 mod disk;
 mod error;
 mod health;

@@ -12,6 +12,7 @@ pub mod meta;
 pub mod openapi;
 pub mod owners;
 pub mod query;
+pub mod stats;
 pub mod write;
 
 use crate::cluster::mount_view::MountView;
@@ -68,6 +69,8 @@ pub struct WorkerState {
     pub cluster_name: String,
     /// This worker's membership and its drain (`/v1/drain`).
     pub drain: Arc<crate::cluster::drain::Drain>,
+    /// When this worker started, ms since the epoch (`/v1/stats`).
+    pub start_time_ms: i64,
 }
 
 impl WorkerState {
@@ -173,6 +176,7 @@ fn documented_routes(state: &Arc<WorkerState>, guard: &Guard) -> (Router<Arc<Wor
         .routes(routes!(data::head))
         .routes(routes!(data::tail))
         .routes(routes!(meta::metrics))
+        .merge(stats::routes())
         .merge(internal::routes(state))
         .merge(cluster_ops::routes(state))
         .merge(cluster_ops::drain_routes())

@@ -45,7 +45,7 @@ fn parse_worker_id(raw: &str) -> Result<WorkerId, ApiError> {
     raw.parse().map_err(|e: loam_core::id::InvalidWorkerId| ApiError::InvalidInput(e.to_string()))
 }
 
-fn node_info(m: &MemberInfo) -> NodeInfo {
+pub(super) fn node_info(m: &MemberInfo) -> NodeInfo {
     let identity =
         m.record.worker_id().map(|id| id.to_string()).unwrap_or_else(|| m.record.service_entity_name.clone());
     let address = if m.record.worker_net_address.host.is_empty() { String::new() } else { m.record.http_address() };
