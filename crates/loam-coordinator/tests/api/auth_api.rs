@@ -16,6 +16,7 @@ fn requests(ufs: &str) -> Vec<(&'static str, &'static str, Value)> {
         ("GET", "/api/v1/nodes", Value::Null),
         ("DELETE", "/api/v1/nodes", json!({"workerId": "worker-x"})),
         ("POST", "/api/v1/nodes/drain", json!({"id": "worker-x"})),
+        ("GET", "/api/v1/nodes/stats", Value::Null),
         ("GET", "/api/v1/coordinators", Value::Null),
         ("GET", "/api/v1/load", Value::Null),
         ("POST", "/api/v1/load", json!({"paths": ["/etc"]})),

@@ -22,6 +22,7 @@ mod mount_api;
 mod mount_confinement;
 mod mount_s3;
 mod mount_secret_refs;
+mod node_stats_api;
 mod nodes_api;
 mod probes_api;
 mod quota_api;

@@ -3,26 +3,25 @@
 //!
 //! - each Coordinator of `--coordinator`: `GET /api/v1/health` and `/api/v1/ready`, and the leader it
 //!   knows (`GET /api/v1/coordinators`);
-//! - the workers (`GET /api/v1/nodes`), online and offline, with their addresses;
-//! - per online worker, its `GET /metrics`: cached bytes by tier, cache directory capacity, page hits and
-//!   misses, summed over the workers into the usage and the hit ratio;
+//! - the workers with their cache usage and the cluster's totals (`GET /api/v1/nodes/stats`: the
+//!   Coordinator asks every worker's `/v1/stats` and sums them, the one place that does);
 //! - the running jobs (`RUNNING`, `VERIFYING`) of `/api/v1/load`, `/free` and `/rebalance`, with progress.
 //!
 //! The cluster is **unhealthy** (exit 1, after printing everything) when a Coordinator given does not
 //! answer its health probe or is not ready, when no leader is known, when a worker is offline, when no
-//! worker is registered, or when an online worker's metrics cannot be read. Each such condition is one
-//! line of `problems`. `--json` prints the same report as one object.
+//! worker is registered, when an online worker's stats cannot be read, or when a cache directory of a
+//! worker is failed. Each such condition is one line of `problems`. `--json` prints the same report as one object.
 
 use super::http::Ctx;
 use super::job::Progress;
 use anyhow::bail;
-use loam_core::coordinator_api::{NODE_ONLINE, NodeInfo, NodeList, Results};
+use loam_core::coordinator_api::{NODE_ONLINE, Results};
 use loam_core::job_api::{FreeProgress, LoadProgress, RebalanceProgress};
-use loam_worker::metrics as wm;
+use loam_core::stats_api::{ClusterStats, ClusterTotals, NodeStats};
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
-/// How long each probe and scrape may take: a status screen must come back even when a node hangs.
+/// How long each probe and fetch may take: a status screen must come back even when a node hangs.
 const PROBE_TIMEOUT: Duration = Duration::from_secs(5);
 
 /// The whole report (`--json` prints it as is).
@@ -36,14 +35,14 @@ pub struct Status {
     pub coordinators: Vec<CoordinatorStatus>,
     /// The leader's URL, as the first Coordinator that answered knows it.
     pub leader: Option<String>,
-    /// Every registered worker.
-    pub workers: Vec<WorkerStatus>,
+    /// Every registered worker, with its stats or why it has none.
+    pub workers: Vec<NodeStats>,
     /// Workers online.
     pub workers_online: usize,
     /// Workers offline.
     pub workers_offline: usize,
-    /// Sums over the online workers' metrics.
-    pub cache: CacheTotals,
+    /// Sums over the workers that answered.
+    pub cache: ClusterTotals,
     /// Jobs running or verifying.
     pub running_jobs: Vec<RunningJob>,
 }
@@ -60,84 +59,6 @@ pub struct CoordinatorStatus {
     /// Why not healthy or not ready.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-}
-
-/// One worker.
-#[derive(Debug, Serialize)]
-pub struct WorkerStatus {
-    /// `worker-<uuid>`.
-    pub identity: String,
-    /// `host:port` of its HTTP API.
-    pub address: String,
-    /// `ONLINE` or `OFFLINE`.
-    pub status: String,
-    /// From its metrics (online workers that answered).
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub cache: Option<CacheTotals>,
-}
-
-/// Cache numbers of one worker, or summed.
-#[derive(Clone, Copy, Debug, Default, Serialize)]
-pub struct CacheTotals {
-    /// Bytes cached in memory.
-    pub memory_bytes: u64,
-    /// Bytes cached on disk.
-    pub disk_bytes: u64,
-    /// Capacity of the cache directories.
-    pub disk_capacity_bytes: u64,
-    /// Pages served from the cache.
-    pub page_hits: u64,
-    /// Pages not in the cache when asked for.
-    pub page_misses: u64,
-    /// `page_hits / (page_hits + page_misses)`, absent before any page was asked for.
-    pub hit_ratio: Option<f64>,
-}
-
-impl CacheTotals {
-    fn from_metrics(text: &str) -> Self {
-        let memory_bytes = sample_sum(text, wm::CACHED_BYTES, Some("tier=\"memory\"")) as u64;
-        let disk_bytes = sample_sum(text, wm::CACHED_BYTES, Some("tier=\"disk\"")) as u64;
-        let disk_capacity_bytes = sample_sum(text, wm::CACHE_DIR_CAPACITY, None) as u64;
-        let page_hits = sample_sum(text, &format!("{}_total", wm::PAGE_HITS), None) as u64;
-        let page_misses = sample_sum(text, &format!("{}_total", wm::PAGE_MISSES), None) as u64;
-        Self { memory_bytes, disk_bytes, disk_capacity_bytes, page_hits, page_misses, hit_ratio: None }.with_ratio()
-    }
-
-    fn add(self, o: Self) -> Self {
-        Self {
-            memory_bytes: self.memory_bytes + o.memory_bytes,
-            disk_bytes: self.disk_bytes + o.disk_bytes,
-            disk_capacity_bytes: self.disk_capacity_bytes + o.disk_capacity_bytes,
-            page_hits: self.page_hits + o.page_hits,
-            page_misses: self.page_misses + o.page_misses,
-            hit_ratio: None,
-        }
-        .with_ratio()
-    }
-
-    fn with_ratio(mut self) -> Self {
-        let asked = self.page_hits + self.page_misses;
-        self.hit_ratio = (asked > 0).then(|| self.page_hits as f64 / asked as f64);
-        self
-    }
-}
-
-/// The sum of the samples of `name` (exactly that series name), over its label sets, or those whose
-/// labels contain `label` (`tier="disk"`).
-pub fn sample_sum(text: &str, name: &str, label: Option<&str>) -> f64 {
-    text.lines()
-        .filter(|l| !l.starts_with('#'))
-        .filter_map(|l| l.rsplit_once(' '))
-        .filter(|(series, _)| {
-            let labels = match series.strip_prefix(name) {
-                Some("") => "",
-                Some(rest) if rest.starts_with('{') => rest,
-                _ => return false,
-            };
-            label.is_none_or(|want| labels.contains(want))
-        })
-        .filter_map(|(_, v)| v.trim().parse::<f64>().ok())
-        .sum()
 }
 
 /// A job running or verifying.
@@ -209,12 +130,6 @@ pub(super) async fn fetch_text(ctx: &Ctx, url: &str) -> Result<String, String> {
     r.text().await.map_err(|e| format!("{url}: {e}"))
 }
 
-async fn worker_cache(ctx: &Ctx, n: &NodeInfo) -> Result<CacheTotals, String> {
-    let scheme = if n.tls { "https" } else { "http" };
-    let text = fetch_text(ctx, &format!("{scheme}://{}/metrics", n.address)).await?;
-    Ok(CacheTotals::from_metrics(&text))
-}
-
 /// Gathers the report; the only error is one that leaves nothing to show (no Coordinator answered the
 /// nodes API).
 pub async fn gather(ctx: &Ctx) -> anyhow::Result<Status> {
@@ -226,7 +141,7 @@ pub async fn gather(ctx: &Ctx) -> anyhow::Result<Status> {
         }
         s.coordinators.push(c);
     }
-    let nodes: NodeList = ctx.get("nodes", &[]).await?;
+    let nodes: ClusterStats = ctx.get("nodes/stats", &[]).await?;
     match ctx.get::<LeaderView>("coordinators", &[]).await {
         Ok(v) => s.leader = v.leader,
         Err(e) => s.problems.push(format!("leader: {e:#}")),
@@ -234,29 +149,14 @@ pub async fn gather(ctx: &Ctx) -> anyhow::Result<Status> {
     if s.leader.is_none() && !s.problems.iter().any(|p| p.starts_with("leader:")) {
         s.problems.push("no Coordinator leader is known".into());
     }
-    let mut total = CacheTotals::default();
-    for n in nodes.result {
-        let online = n.status == NODE_ONLINE;
-        let cache = if online {
-            match worker_cache(ctx, &n).await {
-                Ok(c) => Some(c),
-                Err(e) => {
-                    s.problems.push(format!("worker {} metrics: {e}", n.identity));
-                    None
-                }
-            }
-        } else {
-            s.problems.push(format!("worker {} ({}) is offline", n.identity, n.address));
-            None
-        };
-        total = cache.map_or(total, |c| total.add(c));
-        *if online { &mut s.workers_online } else { &mut s.workers_offline } += 1;
-        s.workers.push(WorkerStatus { identity: n.identity, address: n.address, status: n.status, cache });
+    for n in &nodes.workers {
+        s.problems.extend(worker_problems(n));
+        *if n.status == NODE_ONLINE { &mut s.workers_online } else { &mut s.workers_offline } += 1;
     }
-    if s.workers.is_empty() {
+    if nodes.workers.is_empty() {
         s.problems.push("no worker is registered".into());
     }
-    s.cache = total;
+    (s.workers, s.cache) = (nodes.workers, nodes.totals);
     let load: Results<LoadProgress> = ctx.get("load", &[]).await?;
     let free: Results<FreeProgress> = ctx.get("free", &[]).await?;
     let rebalance: Results<RebalanceProgress> = ctx.get("rebalance", &[]).await?;
@@ -265,6 +165,24 @@ pub async fn gather(ctx: &Ctx) -> anyhow::Result<Status> {
     running("rebalance", rebalance.results, &mut s.running_jobs);
     s.healthy = s.problems.is_empty();
     Ok(s)
+}
+
+/// What is wrong with one worker: offline, no stats, failed cache directories.
+fn worker_problems(n: &NodeStats) -> Vec<String> {
+    if n.status != NODE_ONLINE {
+        return vec![format!("worker {} ({}) is offline", n.identity, n.address)];
+    }
+    let Some(stats) = &n.stats else {
+        let why = n.error.as_deref().unwrap_or("no answer");
+        return vec![format!("worker {} stats: {why}", n.identity)];
+    };
+    let failed = stats.dirs.iter().filter(|d| !d.healthy);
+    failed
+        .map(|d| {
+            let why = d.problem.as_deref().unwrap_or("failed");
+            format!("worker {} cache directory {} is unhealthy: {why}", n.identity, d.path)
+        })
+        .collect()
 }
 
 fn gib(b: u64) -> String {
@@ -286,13 +204,17 @@ fn text(s: &Status) -> String {
     out.push(format!("Workers: {} online, {} offline", s.workers_online, s.workers_offline));
     for w in &s.workers {
         out.push(format!("  {:<48} {:<22} {}", w.identity, w.address, w.status));
+        for d in w.stats.iter().flat_map(|st| &st.dirs) {
+            let health = if d.healthy { "healthy" } else { "FAILED" };
+            out.push(format!("    {} {health}: {} of {}", d.path, gib(d.used_bytes), gib(d.capacity_bytes)));
+        }
     }
     let c = &s.cache;
     out.push(format!(
         "Cache: {} on disk of {} ({} in memory)",
-        gib(c.disk_bytes),
-        gib(c.disk_capacity_bytes),
-        gib(c.memory_bytes)
+        gib(c.disk.used_bytes),
+        gib(c.disk.capacity_bytes),
+        gib(c.memory.used_bytes)
     ));
     let ratio = c.hit_ratio.map_or("n/a (no reads yet)".to_string(), |r| format!("{:.1}%", r * 100.0));
     out.push(format!("Hit ratio: {ratio} ({} hits, {} misses)", c.page_hits, c.page_misses));
@@ -320,17 +242,34 @@ pub async fn run(ctx: &Ctx) -> anyhow::Result<()> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use loam_core::stats_api::{DirStats, WorkerStats};
 
     #[test]
-    fn samples_are_summed_by_exact_name_and_label() {
-        let text = "# HELP loam_worker_cached_bytes x\nloam_worker_cached_bytes{tier=\"memory\"} 5\n\
-                    loam_worker_cached_bytes{tier=\"disk\"} 7\nloam_worker_cached_bytes_other 100\n\
-                    loam_worker_page_hits_total{tier=\"disk\"} 3\nloam_worker_page_hits_total{tier=\"memory\"} 1\n\
-                    loam_worker_page_misses_total 4\n";
-        assert_eq!(sample_sum(text, "loam_worker_cached_bytes", None), 12.0);
-        assert_eq!(sample_sum(text, "loam_worker_cached_bytes", Some("tier=\"disk\"")), 7.0);
-        let c = CacheTotals::from_metrics(text);
-        assert_eq!((c.page_hits, c.page_misses, c.hit_ratio), (4, 4, Some(0.5)));
-        assert_eq!(CacheTotals::default().with_ratio().hit_ratio, None, "no reads, no ratio");
+    fn offline_workers_missing_stats_and_failed_directories_are_problems() {
+        let dir = |path: &str, healthy| DirStats {
+            path: path.into(),
+            healthy,
+            problem: (!healthy).then(|| "EIO".to_string()),
+            capacity_bytes: 0,
+            used_bytes: 0,
+            pages: 0,
+            errors: 0,
+        };
+        let node = |status: &str, stats: Option<WorkerStats>| NodeStats {
+            identity: "worker-a".into(),
+            address: "h:1".into(),
+            status: status.into(),
+            stats,
+            error: Some("timed out".into()),
+        };
+        let stats = WorkerStats { dirs: vec![dir("/ok", true), dir("/bad", false)], ..Default::default() };
+        assert_eq!(
+            worker_problems(&node(NODE_ONLINE, Some(stats))),
+            ["worker worker-a cache directory /bad is unhealthy: EIO"]
+        );
+        assert_eq!(worker_problems(&node(NODE_ONLINE, None)), ["worker worker-a stats: timed out"]);
+        assert_eq!(worker_problems(&node("OFFLINE", None)), ["worker worker-a (h:1) is offline"]);
+        let healthy = WorkerStats { dirs: vec![dir("/ok", true)], ..Default::default() };
+        assert!(worker_problems(&node(NODE_ONLINE, Some(healthy))).is_empty());
     }
 }

@@ -70,7 +70,7 @@ fn status_reports_health_workers_cache_and_running_jobs_and_fails_when_a_coordin
     assert!(before.1 <= misses && misses <= after.1, "misses {misses} within {before:?}..{after:?}");
     assert!(hits >= 1.0 && misses >= 1.0, "the second cat hit, the first missed: {v:#}");
     assert_eq!(c["hit_ratio"].as_f64(), Some(hits / (hits + misses)));
-    assert_eq!(c["disk_capacity_bytes"].as_f64(), Some(before.2));
+    assert_eq!(c["disk"]["capacity_bytes"].as_f64(), Some(before.2));
     assert!(before.2 > 0.0);
     let jobs = v["running_jobs"].as_array().unwrap();
     assert_eq!(jobs.len(), 1, "{v:#}");
