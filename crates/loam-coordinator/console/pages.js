@@ -47,7 +47,9 @@ window.Loam = window.Loam || {};
   }
 
   // ---- Overview ----
-  const samples = []; // {t, loaded, requests} from the Coordinator's /metrics, the last 5 minutes
+  // {t, loaded, requests, hits, misses}: the Coordinator's /metrics and the cluster's page hits and misses
+  // (/api/v1/nodes/stats), sampled every 2 s, the last 5 minutes.
+  const samples = [];
   const WINDOW_MS = 5 * 60 * 1000;
   const sum = api.sumMetric;
 
@@ -61,8 +63,20 @@ window.Loam = window.Loam || {};
     return out;
   }
 
-  function card(title, value, hint) {
-    return h("div", { class: "card" }, h("h2", {}, title), h("div", { class: "value" }, value), hint ? h("div", { class: "hint" }, hint) : null);
+  // The hit ratio of the pages asked for between the oldest sample kept and the newest, and over how long;
+  // null before two samples or without a page asked for (a worker that restarted counts from zero again,
+  // which can make the difference negative: then null too).
+  function recentHitRatio() {
+    if (samples.length < 2) return null;
+    const a = samples[0], b = samples[samples.length - 1];
+    const hits = b.hits - a.hits, asked = hits + (b.misses - a.misses);
+    if (hits < 0 || asked <= 0) return null;
+    return { ratio: v.pct(hits, asked), ms: b.t - a.t };
+  }
+
+  function card(key, title, value, hint) {
+    return h("div", { class: "card", "data-card": key }, h("h2", {}, title), h("div", { class: "value" }, value),
+      hint ? h("div", { class: "hint" }, hint) : null);
   }
 
   pages.overview = {
@@ -74,57 +88,87 @@ window.Loam = window.Loam || {};
       v.fill(root, h("h1", {}, "Overview"), cards, h("h2", {}, "Throughput over the last 5 minutes"), charts);
       return async function () {
         const all = await Promise.all([
-          api.get("/api/v1/nodes"), api.metrics(), api.get("/api/v1/mount"),
+          api.get("/api/v1/nodes/stats"), api.metrics(), api.get("/api/v1/mount"),
           api.get("/api/v1/load"), api.get("/api/v1/free"), api.get("/api/v1/rebalance"),
         ]);
-        const nodes = all[0].result || [];
+        const nodes = all[0].workers || [];
+        const t = all[0].totals;
         const m = all[1];
         const active = [all[3], all[4], all[5]].map(function (r) {
           return (r.results || []).filter(function (j) { return j.state === "RUNNING" || j.state === "VERIFYING"; }).length;
         });
         const now = Date.now();
         samples.push({ t: now, loaded: sum(m, "loam_coordinator_job_bytes_loaded_total") || 0,
-          requests: sum(m, "loam_coordinator_api_request_duration_seconds_count") || 0 });
+          requests: sum(m, "loam_coordinator_api_request_duration_seconds_count") || 0,
+          hits: t.page_hits, misses: t.page_misses });
         while (samples.length && samples[0].t < now - WINDOW_MS) samples.shift();
         const online = nodes.filter(function (n) { return n.status === "ONLINE"; }).length;
-        // Capacity, usage and hits are the workers' metrics; shown when this /metrics carries them.
-        const capacity = sum(m, "alluxio_cached_capacity");
-        const used = sum(m, "alluxio_cached_storage");
-        const hits = sum(m, "alluxio_cached_data_read_total");
-        const misses = sum(m, "alluxio_external_data_read_total");
-        const none = "not in the Coordinator's /metrics; each worker's /metrics has it";
+        const missing = nodes.length - t.workers_answered;
+        const answered = missing ? "; " + missing + " worker(s) did not answer, not counted" : "";
+        const recent = recentHitRatio();
         const load = rates("loaded");
         const reqs = rates("requests");
         v.fill(cards,
-          card("Workers", online + " online", (nodes.length - online) + " offline of " + nodes.length + " registered"),
-          card("Capacity and usage", capacity === null ? "—" : v.fmtBytes(used) + " of " + v.fmtBytes(capacity), capacity === null ? none : v.pct(used, capacity) + " used"),
-          card("Hit ratio", hits === null || misses === null ? "—" : v.pct(hits, hits + misses), hits === null ? none : "cached bytes read over all bytes read"),
-          card("Jobs running", String(active[0] + active[1] + active[2]), active[0] + " load, " + active[1] + " free, " + active[2] + " rebalance"),
-          card("Mounts", String((all[2].results || []).length), null));
+          card("workers", "Workers", online + " online", (nodes.length - online) + " offline of " + nodes.length + " registered"),
+          card("usage", "Capacity and usage", v.fmtBytes(t.used_bytes) + " of " + v.fmtBytes(t.capacity_bytes),
+            [v.bar("meter", t.used_bytes, t.capacity_bytes, v.pct(t.used_bytes, t.capacity_bytes) + " used"),
+              h("div", {}, "disk " + v.fmtBytes(t.disk.used_bytes) + " of " + v.fmtBytes(t.disk.capacity_bytes) +
+                ", memory " + v.fmtBytes(t.memory.used_bytes) + " of " + v.fmtBytes(t.memory.capacity_bytes) + answered),
+              t.unhealthy_dirs ? h("div", { class: "error-text" }, t.unhealthy_dirs + " cache director" +
+                (t.unhealthy_dirs === 1 ? "y" : "ies") + " failed (see Workers)") : null]),
+          card("hit-ratio", "Hit ratio", t.hit_ratio === undefined ? "—" : v.pct(t.page_hits, t.page_hits + t.page_misses),
+            [h("div", {}, t.page_hits + " page hits, " + t.page_misses + " misses since the workers started"),
+              h("div", { "data-recent": "" }, recent ? recent.ratio + " over the last " + v.fmtDuration(recent.ms)
+                : "no pages asked for since this tab opened")]),
+          card("jobs", "Jobs running", String(active[0] + active[1] + active[2]), active[0] + " load, " + active[1] + " free, " + active[2] + " rebalance"),
+          card("mounts", "Mounts", String((all[2].results || []).length), null));
         v.fill(charts,
           h("p", {}, "Bytes loaded by jobs: " + v.fmtBytes(load.length ? load[load.length - 1] : 0) + "/s now"),
           v.sparkline(load, "bytes loaded per second, last 5 minutes"),
           h("p", {}, "API requests: " + (reqs.length ? reqs[reqs.length - 1].toFixed(1) : "0") + "/s now"),
           v.sparkline(reqs, "API requests per second, last 5 minutes"),
-          h("p", { class: "hint" }, "Rates computed in this tab from the Coordinator's /metrics every 2 s since it was opened."));
+          h("p", { class: "hint" }, "Rates computed in this tab every 2 s since it was opened, from the Coordinator's " +
+            "/metrics and the workers' stats (/api/v1/nodes/stats)."));
       };
     },
   };
 
   // ---- Workers ----
+  // One worker's cache directories: path, health (and why not), use of capacity, errors.
+  function dirList(n) {
+    if (!n.stats) return h("span", { class: "error-text" }, n.error || "no stats");
+    const dirs = n.stats.dirs.map(function (d) {
+      return h("li", { "data-dir": d.path }, h("code", {}, d.path), " ",
+        h("span", { class: d.healthy ? "dir-healthy" : "dir-failed" }, d.healthy ? "healthy" : "FAILED"),
+        d.problem ? h("span", { class: "error-text" }, " (" + d.problem + ")") : null, " ",
+        v.bar("meter", d.used_bytes, d.capacity_bytes, v.fmtBytes(d.used_bytes) + " of " + v.fmtBytes(d.capacity_bytes)),
+        d.errors ? h("span", { class: "error-text" }, " " + d.errors + " errors") : null);
+    });
+    const mem = n.stats.memory;
+    dirs.push(h("li", {}, "memory ", v.bar("meter", mem.used_bytes, mem.capacity_bytes,
+      v.fmtBytes(mem.used_bytes) + " of " + v.fmtBytes(mem.capacity_bytes))));
+    return h("ul", { class: "dirs" }, dirs);
+  }
+
   pages.workers = {
     title: "Workers",
     every: 2000,
     build: function (root) {
       const list = h("div", {});
       v.fill(root, h("h1", {}, "Workers"), list, h("p", { class: "hint" },
-        "Status and address come from the nodes API. Each worker reports the health and capacity of its cache " +
-        "directories on its own /metrics (its HTTP port); the Coordinator's API does not carry them."));
+        "From /api/v1/nodes/stats: the Coordinator asks every worker for its stats; one that does not answer " +
+        "in time shows why instead."));
       const update = async function () {
-        const r = await api.get("/api/v1/nodes");
-        refresh(list, r.result || [], function (nodes) {
-          return v.table("Registered workers", ["Worker", "Address", "Status", "Action"], nodes.map(function (n) {
+        const r = await api.get("/api/v1/nodes/stats");
+        // Only what is shown, so a redraw happens when that changes.
+        const shown = (r.workers || []).map(function (n) {
+          return { identity: n.identity, address: n.address, status: n.status, error: n.error,
+            stats: n.stats && { dirs: n.stats.dirs, memory: n.stats.memory } };
+        });
+        refresh(list, shown, function (nodes) {
+          return v.table("Registered workers", ["Worker", "Address", "Status", "Cache directories", "Action"], nodes.map(function (n) {
             return [h("code", {}, n.identity), n.address || "—", h("span", { class: "state-" + n.status }, n.status),
+              dirList(n),
               n.status === "OFFLINE" ? v.action("Forget", "Forget " + n.identity, async function () {
                 await api.del("/api/v1/nodes", undefined, { id: n.identity });
                 await update();

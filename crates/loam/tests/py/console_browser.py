@@ -304,12 +304,20 @@ async def click_phase(b):
 
     await b.click("nav a[href='#/workers']", "the Workers link")
     await b.wait("document.querySelectorAll('#page-workers .state-ONLINE').length === 2", "two ONLINE workers")
+    # Each worker's cache directory (loam local: one each) with its health and a usage bar.
+    await b.wait("[...document.querySelectorAll('#page-workers li[data-dir]')].filter(d => d.querySelector("
+                 "'.dir-healthy') && d.querySelector('meter')).length === 2", "two healthy cache directories")
     await b.shot("workers")
     await b.click("nav a[href='#/overview']", "the Overview link")
     await b.wait("document.querySelector('.card .value') && document.querySelector('.card .value').textContent"
                  " === '2 online'", "the overview's worker count")
     await b.wait("[...document.querySelectorAll('svg.spark polyline')].filter(l => l.getAttribute('points')"
                  ".split(' ').length >= 3).length === 2", "the throughput charts over three samples")
+    # The cluster's usage from /api/v1/nodes/stats: the loaded files are cached, so the bar is above 0.
+    await b.wait("document.querySelector('[data-card=usage] meter') && "
+                 "document.querySelector('[data-card=usage] meter').value > 0", "the used bytes above 0")
+    await b.wait("document.querySelector('[data-card=hit-ratio]').textContent.includes('page hits') && "
+                 "!!document.querySelector('[data-card=hit-ratio] [data-recent]')", "the hit ratio's numbers")
     await b.shot("overview")
     return loaded, slow
 
