@@ -1,6 +1,6 @@
 //! What the store holds, per tier and per cache directory, read off its own state (the index, each
 //! directory's health, its error counter) for a worker's `GET /v1/stats`. Nothing here is counted twice:
-//! the numbers are the ones the store keeps and publishes as gauges.
+//! the numbers are the ones `publish` sets its gauges from (`capacities`, `dir_usage`), read in one lock.
 
 use super::PageStore;
 use super::health::label;
@@ -11,9 +11,9 @@ impl PageStore {
     pub fn tier_stats(&self) -> (TierStats, TierStats) {
         let idx = self.index.lock();
         let u = idx.usage();
-        let memory = TierStats { capacity_bytes: idx.memory_capacity(), used_bytes: u.memory_bytes, pages: u.memory_pages };
-        let capacity_bytes = (0..self.dirs.len()).map(|d| idx.dir_usage(d).2).sum();
-        (memory, TierStats { capacity_bytes, used_bytes: u.disk_bytes, pages: u.disk_pages })
+        let (memory_capacity, disk_capacity) = idx.capacities();
+        let memory = TierStats { capacity_bytes: memory_capacity, used_bytes: u.memory_bytes, pages: u.memory_pages };
+        (memory, TierStats { capacity_bytes: disk_capacity, used_bytes: u.disk_bytes, pages: u.disk_pages })
     }
 
     /// Each cache directory, in the configured order.

@@ -194,11 +194,6 @@ impl Index {
         self.disks.get(dir).map_or((0, 0, 0), |l| (l.bytes(), l.len(), l.capacity()))
     }
 
-    /// The memory tier's capacity (0 without one).
-    pub(super) fn memory_capacity(&self) -> u64 {
-        self.memory.as_ref().map_or(0, |l| l.capacity())
-    }
-
     /// Sets the capacity of cache directory `dir`, evicting its pages down to it.
     pub(super) fn set_dir_capacity(&mut self, dir: usize, capacity: u64) -> Effects {
         let mut effects = Effects::default();
