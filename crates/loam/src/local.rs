@@ -320,6 +320,8 @@ pub async fn start_resolved(r: &Resolved) -> anyhow::Result<LocalCluster> {
     }
     println!("Loam is running (data in {})", data_dir.display());
     println!("  coordinator  {coordinator_url}   (REST API /api/v1, LOAM_COORDINATOR={coordinator_url})");
+    let console = loam_coordinator::api::console::CONSOLE_PATH;
+    println!("  console      {coordinator_url}{console}   (web console: sign in with the admin token below)");
     for (i, w) in workers.iter().enumerate() {
         println!("  worker {i}     {}   {}", w.http_base(), w.id);
     }

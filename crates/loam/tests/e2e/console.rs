@@ -51,6 +51,8 @@ fn the_console_signs_in_mounts_loads_and_stops_in_headless_chromium() {
     std::fs::write(ufs.path().join("big/f"), vec![7u8; 3 << 20]).unwrap();
     let scratch = tempfile::tempdir().unwrap();
     let l = start_local(data_dir.path(), &["--workers", "2"]);
+    let console_line = format!("  console      {}/console   ", l.coordinator);
+    assert!(l.banner.iter().any(|b| b.starts_with(&console_line)), "the banner names the console: {:?}", l.banner);
     let shots = shots_dir();
     let _ = std::fs::remove_dir_all(&shots);
 
