@@ -107,6 +107,12 @@ async fn a_failing_directory_is_dropped_then_taken_back() {
     let metrics = PageStoreMetrics::default();
     let store = PageStore::open(cfg(&[&dir], 64 << 20), metrics.clone()).unwrap();
     let (cached, _) = cache_file(&store, "before", 2).await;
+    let before = store.dir_stats();
+    assert_eq!(before.len(), 1);
+    let d = &before[0];
+    assert_eq!((d.path.as_str(), d.healthy, d.problem.as_deref()), (dir.to_str().unwrap(), true, None));
+    assert_eq!((d.used_bytes, d.pages, d.errors), (2 * PS, 2, 0));
+    assert!(d.capacity_bytes > 0 && d.capacity_bytes == store.tier_stats().1.capacity_bytes, "{d:?}");
     // The layout root becomes a plain file: every write there fails (not with a full disk).
     let layout_root = dir.join("loam-pages/v2");
     std::fs::remove_dir_all(&layout_root).unwrap();
@@ -120,6 +126,10 @@ async fn a_failing_directory_is_dropped_then_taken_back() {
     assert_eq!(store.usage().disk_bytes, 0);
     let problem = store.disk_problem(&id).expect("the file's directory is unhealthy");
     assert!(problem.contains(&dir.display().to_string()), "{problem}");
+    // `/v1/stats` sees it failed, with why, its errors, and nothing held.
+    let d = store.dir_stats().remove(0);
+    assert!(!d.healthy && d.problem.is_some() && d.errors >= 1, "{d:?}");
+    assert_eq!((d.used_bytes, d.pages, d.capacity_bytes), (0, 0, 0));
     store.check_dirs().await;
     assert_eq!(metrics.dir_healthy.get_or_create(&l).get(), 0, "still in the way: still unhealthy");
     std::fs::remove_file(&layout_root).unwrap();
