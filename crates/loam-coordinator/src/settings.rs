@@ -286,4 +286,19 @@ mod tests {
         let e = CoordinatorConfig::from_settings(&node, &c).unwrap_err().to_string();
         assert!(e.contains("--allow-ufs-endpoint"), "{e}");
     }
+
+    #[test]
+    fn the_worker_stats_timeout_defaults_to_2s_is_taken_and_zero_is_refused() {
+        let flag = |k: &str| Source::Flag(format!("--{k}"));
+        let node = Resolver::<NodeSettings>::new().resolve().unwrap();
+        let timeout = |t: Option<HumaneDuration>| {
+            let c = CoordinatorSettings { worker_stats_timeout: t, ..Default::default() };
+            let c = Resolver::<CoordinatorSettings>::new().layer(&c, flag).resolve().unwrap();
+            CoordinatorConfig::from_settings(&node, &c).map(|cfg| cfg.worker_stats_timeout)
+        };
+        assert_eq!(timeout(None).unwrap(), Duration::from_secs(2));
+        assert_eq!(timeout(Some(HumaneDuration::secs(5))).unwrap(), Duration::from_secs(5));
+        let e = timeout(Some(HumaneDuration::secs(0))).unwrap_err().to_string();
+        assert!(e.contains("--worker-stats-timeout") && e.contains("more than 0"), "{e}");
+    }
 }

@@ -31,8 +31,8 @@
 //! - **Warm restart.** [`PageStore::open`] rebuilds the disk tier from the cache directories
 //!   (`recovery.rs`) and serves the same pages with no UFS read.
 
-mod dirs;
 mod dir_stats;
+mod dirs;
 mod disk;
 mod error;
 mod health;
