@@ -210,6 +210,10 @@ fn a_follower_forwards_writes_with_the_callers_credentials_and_answers_503_witho
     assert!(json(&a)["status"].as_str().unwrap_or_default().contains("no Coordinator leader"), "{}", a.text());
     let a = http::get(&format!("{second}/api/v1/mount")).unwrap();
     assert_eq!(a.status, 200, "reads need no leader: {}", a.text());
+    // The workers' stats too: the follower asks the workers itself.
+    let a = http::get(&format!("{second}/api/v1/nodes/stats")).unwrap();
+    let answered = json(&a)["totals"]["workers_answered"].as_u64();
+    assert_eq!((a.status, answered), (200, Some(1)), "stats need no leader: {}", a.text());
     // It goes away: the follower leads and answers the write itself.
     c.etcd.etcdctl(None, None, &["lease", "revoke", &lease]);
     wait_leader(&second, &second);
