@@ -69,7 +69,7 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Run a coordinator and workers in this process, on the embedded store (no etcd needed).
-    Local(LocalArgs),
+    Local(Box<LocalArgs>),
     /// Run a Coordinator (on etcd with --etcd, else on the embedded store under --data-dir).
     Coordinator(CoordinatorArgs),
     /// Run a cache worker of a distributed cluster (needs --etcd).
@@ -191,7 +191,7 @@ pub async fn run(cli: Cli, matches: Option<&clap::ArgMatches>) -> anyhow::Result
         http::Ctx::new(&urls, cli.json, http::token(cli.token_file.as_deref())?)
     };
     match cli.command {
-        Command::Local(args) => crate::local::run(args, cli.cluster, sub).await,
+        Command::Local(args) => crate::local::run(*args, cli.cluster, sub).await,
         Command::Coordinator(args) => crate::coordinator_cmd::run(args, cli.cluster, sub).await,
         Command::Worker(args) => crate::worker_cmd::run(args, cli.cluster, cli.coordinator.clone(), sub).await,
         Command::Mount(c) => mount::run(&ctx()?, c).await,
