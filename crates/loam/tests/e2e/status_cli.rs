@@ -1,7 +1,7 @@
 //! End to end: `loam status` against a real `loam local` (two workers): health, leader, workers, the
 //! cache numbers summed from the workers' own `/metrics` (the test scrapes them too and compares), a
 //! running load job with its progress, and the exit status: 0 while healthy, 1 with the report still
-//! printed when a Coordinator given does not answer.
+//! printed when a Coordinator given does not answer or a worker is offline (a cluster with etcd).
 
 use crate::http::{get, metric};
 use crate::local_process::{cli, ok, start_local};
@@ -100,4 +100,38 @@ fn status_reports_health_workers_cache_and_running_jobs_and_fails_when_a_coordin
     let o = cli(&l, &["status", "--json"]);
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert!(o.status.success() && v["running_jobs"] == serde_json::json!([]), "{v:#}");
+}
+
+/// With etcd and real worker processes: a killed worker turns `loam status` unhealthy (exit 1), names it
+/// offline with its address, and the cache totals still come from the worker that answers.
+#[test]
+fn a_killed_worker_is_reported_offline_and_the_status_fails() {
+    use crate::cluster::{CAP, Cluster, wait_until};
+    let mut c = Cluster::start(2);
+    c.mount_data();
+    let healthy = c.cli(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&healthy.stdout).expect("status --json");
+    assert!(healthy.status.success(), "exit 0 with both workers: {}\n{v:#}", healthy.stderr);
+    assert_eq!(v["problems"], serde_json::json!([]), "{v:#}");
+
+    let victim = c.workers[1].id.clone();
+    c.kill_worker(1);
+    wait_until("the killed worker is OFFLINE", CAP, || {
+        (c.status_of(1).ok()?.as_deref() == Some("OFFLINE")).then_some(())
+    });
+    let o = c.cli(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&o.stdout).expect("status --json");
+    assert_eq!(o.status.code(), Some(1), "exit 1 with a worker offline: {}\n{v:#}", o.stderr);
+    assert_eq!(v["healthy"], false, "{v:#}");
+    let problems: Vec<&str> = v["problems"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    assert!(
+        problems.iter().any(|p| p.contains(&victim) && p.contains("offline")),
+        "the killed worker is named offline: {problems:?}"
+    );
+    assert_eq!(v["cache"]["workers_answered"], 1, "{v:#}");
+    // The text report says it too.
+    let text = c.cli(&["status"]);
+    assert_eq!(text.status.code(), Some(1));
+    let out = String::from_utf8_lossy(&text.stdout);
+    assert!(out.contains("1 online, 1 offline") && out.contains(&victim), "{out}");
 }
