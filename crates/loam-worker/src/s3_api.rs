@@ -4,7 +4,8 @@
 //!
 //! - **Path-style only; a bucket is a mount point.** `/data` mounted from `s3://b/prefix` is bucket
 //!   `data`, and key `k` is the UFS URI `s3://b/prefix/k` (`buckets`). Keys that cannot name a UFS path
-//!   (`..`, `.`, empty segments) are refused with `InvalidArgument`; a key ending in `/` is a directory.
+//!   (`..`, `.`, empty segments) are refused with `InvalidArgument`, a key with a C1 control character
+//!   with S3's `InvalidURI`; a key ending in `/` is a directory.
 //! - **Reads come from the cache** (`reading`): the worker that owns the object on the hash ring reads it
 //!   through its own `ReadThrough`; any other worker fetches it from the owner with the cluster client
 //!   (replicas next) and, when every worker failed, from its own read-through, resuming at the byte the

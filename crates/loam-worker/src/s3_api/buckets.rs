@@ -66,9 +66,13 @@ pub const MAX_FILE_NAME_BYTES: usize = 255;
 
 /// Why a key names no UFS path, if it names none: a `400` the client can act on, before anything is
 /// written. S3 would store any such key as an object of its own; Loam refuses it rather than make it
-/// another object (see docs/SEMANTICS.md, "S3 keys").
+/// another object (see docs/SEMANTICS.md, "S3 keys"). A key with a C1 control character is refused on
+/// every bucket with S3's own answer, `400 InvalidURI`.
 fn refuse_key(key: &str, path: &str, file_system: bool) -> Option<S3Error> {
     let invalid = |why: &str| Some(S3Error::with_message(S3ErrorCode::InvalidArgument, format!("key {key:?} {why}")));
+    if let Err(e) = parseable(key) {
+        return Some(e);
+    }
     if key.len() > MAX_KEY_BYTES {
         let msg = format!("Your key is too long: {} bytes, at most {MAX_KEY_BYTES}", key.len());
         return Some(S3Error::with_message(S3ErrorCode::KeyTooLongError, msg));
@@ -88,6 +92,16 @@ fn refuse_key(key: &str, path: &str, file_system: bool) -> Option<S3Error> {
         return Some(S3Error::with_message(S3ErrorCode::KeyTooLongError, msg));
     }
     None
+}
+
+/// `Ok` unless `key` holds a C1 control character (U+0080..=U+009F), which S3 does not parse in a URI:
+/// then S3's answer word for word (ceph/s3-tests asserts the message), `400 InvalidURI`. Every operation
+/// that names a key checks it, through `object` or, for an upload's later requests, `multipart`.
+pub fn parseable(key: &str) -> S3Result<()> {
+    if key.chars().any(|c| ('\u{80}'..='\u{9f}').contains(&c)) {
+        return Err(S3Error::with_message(S3ErrorCode::InvalidURI, "Couldn't parse the specified URI."));
+    }
+    Ok(())
 }
 
 /// Resolves `bucket`/`key` to its UFS URI, exactly: the key's bytes are the path's (whitespace, `%`, `+`

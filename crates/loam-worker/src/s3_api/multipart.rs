@@ -61,6 +61,7 @@ pub const DEFAULT_MULTIPART_EXPIRY: Duration = Duration::from_secs(24 * 60 * 60)
 
 /// The manifest of `upload_id`, which must be an upload of `bucket`/`key` (and not completed, if `live`).
 async fn upload_of(uploads: &UploadStore, upload_id: &str, bucket: &str, key: &str, live: bool) -> S3Result<Manifest> {
+    buckets::parseable(key)?;
     let m = if live { uploads.live_manifest(upload_id).await? } else { uploads.manifest(upload_id).await? };
     if m.bucket != bucket || m.key != key {
         return Err(S3Error::with_message(

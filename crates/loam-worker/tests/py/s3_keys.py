@@ -8,6 +8,7 @@ s3_boto3.py (whose helpers it uses). Prints "ok: ..." lines and exits 0, or fail
 
 import os
 
+from botocore.exceptions import ClientError
 from s3_boto3 import ENDPOINTS, FileUfs, MotoUfs, client, error_code, get, keys_of, pattern, prefixes_of
 
 
@@ -87,6 +88,48 @@ def check_unrepresentable(s3, ufs, file_system):
     print(f"ok: unrepresentable keys in {b}")
 
 
+def invalid_uri(fn, **kwargs):
+    """Asserts fn answers S3's 400 InvalidURI, with S3's message where the answer has a body (not HEAD)."""
+    try:
+        fn(**kwargs)
+    except ClientError as e:
+        err, status = e.response["Error"], e.response["ResponseMetadata"]["HTTPStatusCode"]
+        assert status == 400, (fn.__name__, status, err)
+        if fn.__name__ != "head_object":
+            assert err["Code"] == "InvalidURI", (fn.__name__, err)
+            assert err["Message"] == "Couldn't parse the specified URI.", (fn.__name__, err)
+        return
+    raise AssertionError(f"{fn.__name__} succeeded; 400 InvalidURI was expected")
+
+
+def check_unparseable(clients, ufs):
+    """A key with a C1 control character (U+0080..U+009F; ceph/s3-tests' '\xae\x8a-', sent as %C2%AE%C2%8A-) is
+    S3's 400 InvalidURI on every operation that names it, through every worker: nothing read, written or deleted."""
+    b, s3 = ufs.bucket, clients[0]
+    there, absent = "c1/\xae\x8a-", "c1/new\x85"
+    ufs.write(there, b"written straight into the UFS")
+    for c in clients:
+        invalid_uri(c.get_object, Bucket=b, Key=there)
+        invalid_uri(c.head_object, Bucket=b, Key=there)
+        invalid_uri(c.get_object, Bucket=b, Key=absent)
+    invalid_uri(s3.put_object, Bucket=b, Key=absent, Body=b"x")
+    invalid_uri(s3.delete_object, Bucket=b, Key=there)
+    invalid_uri(s3.copy_object, Bucket=b, Key=absent, CopySource={"Bucket": b, "Key": "read/obj.bin"})
+    invalid_uri(s3.copy_object, Bucket=b, Key="c1/copy", CopySource={"Bucket": b, "Key": there})
+    invalid_uri(s3.create_multipart_upload, Bucket=b, Key=absent)
+    up = s3.create_multipart_upload(Bucket=b, Key="c1/mp")["UploadId"]
+    invalid_uri(s3.upload_part, Bucket=b, Key=absent, UploadId=up, PartNumber=1, Body=b"part")
+    invalid_uri(s3.list_parts, Bucket=b, Key=absent, UploadId=up)
+    parts = {"Parts": [{"PartNumber": 1, "ETag": '"0"'}]}
+    invalid_uri(s3.complete_multipart_upload, Bucket=b, Key=absent, UploadId=up, MultipartUpload=parts)
+    invalid_uri(s3.abort_multipart_upload, Bucket=b, Key=absent, UploadId=up)
+    s3.abort_multipart_upload(Bucket=b, Key="c1/mp", UploadId=up)
+    assert ufs.read(there) == b"written straight into the UFS", "not deleted"
+    for key in [absent, "c1/copy", "c1/mp"]:
+        assert ufs.read(key) is None, f"{key!r} not written"
+    print(f"ok: unparseable keys in {b}")
+
+
 def check_conflicts(s3):
     """file://: a file where a directory is, or a directory where a file is: 409 PathConflict, nothing written."""
     ufs = FileUfs()
@@ -125,6 +168,7 @@ def main():
         check_whitespace(clients, ufs)
         check_special_characters(clients, ufs)
         check_unrepresentable(clients[0], ufs, file_system)
+        check_unparseable(clients, ufs)
     check_conflicts(clients[0])
 
 
