@@ -11,7 +11,8 @@
 //! the whole object while it is written (and checked against the one Complete sends).
 //!
 //! Complete checks the list the client sends against the parts as S3 does (ascending part numbers,
-//! matching ETags and checksums), then streams their concatenation through `WriteThrough::put`, so the
+//! matching ETags and checksums; a number listed more than once in a row counts once, its last entry,
+//! as RGW takes a list that names a part uploaded again), then streams their concatenation through `WriteThrough::put`, so the
 //! object appears in the UFS whole or not at all and no cache keeps an older version. That can take a
 //! while for a large object, so the answer is a `200` whose body `s3s` keeps alive with whitespace until
 //! the XML result (or error) is ready, as S3 itself does. Once written, the parts are deleted and the
@@ -173,10 +174,19 @@ async fn checked_parts(uploads: &UploadStore, upload_id: &str, listed: &[Complet
     if listed.is_empty() {
         return Err(s3_error!(MalformedXML, "You must specify at least one part"));
     }
+    let numbers = listed
+        .iter()
+        .map(|p| p.part_number.ok_or_else(|| s3_error!(MalformedXML, "a part has no PartNumber")))
+        .collect::<S3Result<Vec<i32>>>()?;
     let stored = uploads.parts(upload_id).await?;
     let mut out: Vec<PartRecord> = Vec::with_capacity(listed.len());
     for (i, part) in listed.iter().enumerate() {
-        let n = part.part_number.ok_or_else(|| s3_error!(MalformedXML, "a part has no PartNumber"))?;
+        let n = numbers[i];
+        // A part number listed twice in a row: the last entry counts, as RGW takes it (a part uploaded
+        // again names the stored part; the earlier entry is the upload it replaced). Not descending.
+        if numbers.get(i + 1) == Some(&n) {
+            continue;
+        }
         if out.last().is_some_and(|prev| prev.number >= n) {
             return Err(s3_error!(InvalidPartOrder, "The list of parts was not in ascending order"));
         }

@@ -108,6 +108,24 @@ def complete():
     s3.abort_multipart_upload(Bucket=B, Key="mp/numbers", UploadId=up)
     print("ok: part numbers")
 
+    # A part uploaded twice, listed twice (ceph/s3-tests' resend_first_finishes_last: [the replaced
+    # upload's ETag, the stored one's]): the last entry of a repeated number counts, as RGW takes it.
+    a, b_, two = pattern(5 * MIB, "A"), pattern(5 * MIB, "B"), pattern(5 * MIB, "2")
+    for b in (B, "s3data"):
+        up = s3.create_multipart_upload(Bucket=b, Key="mp/resent")["UploadId"]
+        first = s3.upload_part(Bucket=b, Key="mp/resent", UploadId=up, PartNumber=1, Body=b_)["ETag"]
+        stored = s3.upload_part(Bucket=b, Key="mp/resent", UploadId=up, PartNumber=1, Body=a)["ETag"]
+        last = s3.upload_part(Bucket=b, Key="mp/resent", UploadId=up, PartNumber=2, Body=two)["ETag"]
+        p1, p1_old, p2 = {"PartNumber": 1, "ETag": stored}, {"PartNumber": 1, "ETag": first}, {"PartNumber": 2, "ETag": last}
+        for wrong, code in [([p1, p1_old], "InvalidPart"), ([p2, p1], "InvalidPartOrder"), ([p1, p2, p1], "InvalidPartOrder")]:
+            got = refusal(s3.complete_multipart_upload, Bucket=b, Key="mp/resent", UploadId=up, MultipartUpload={"Parts": wrong})
+            assert got == (code, 400), (b, wrong, got)
+        if b == B:
+            assert FileUfs().read("mp/resent") is None, "nothing written by a refused Complete"
+        s3.complete_multipart_upload(Bucket=b, Key="mp/resent", UploadId=up, MultipartUpload={"Parts": [p1_old, p1, p2]})
+        everywhere(clients, "mp/resent", a + two, bucket=b)
+    print("ok: a part listed twice")
+
     # Checksums: COMPOSITE (CRC32's default), and FULL_OBJECT (CRC64NVME's only kind).
     up, listed = upload(s3, "mp/crc32", parts, ChecksumAlgorithm="CRC32")
     r = s3.complete_multipart_upload(Bucket=B, Key="mp/crc32", UploadId=up, MultipartUpload={"Parts": listed})

@@ -37,6 +37,7 @@ async fn multipart_uploads_complete_copy_list_and_race_as_on_s3() {
         "ok: idempotent Complete",
         "ok: partNumber and PartsCount",
         "ok: part numbers",
+        "ok: a part listed twice",
         "ok: multipart checksums",
         "ok: boto3 upload_file",
         "ok: UploadPartCopy",
