@@ -42,6 +42,7 @@ pub mod objects;
 pub mod range;
 pub mod reading;
 pub mod routes;
+pub mod spool;
 pub mod unsupported;
 pub mod verify;
 
@@ -153,15 +154,17 @@ pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> (S3S
 }
 
 /// Serves `service` on `listener` until `shutdown` turns true (then drains the requests in flight);
-/// `host_id` (the worker's id) is S3's host id in every answer (`edge`).
+/// `host_id` (the worker's id) is S3's host id in every answer (`edge`); `spool` takes chunked PutObject
+/// bodies without a length (`spool`).
 pub fn spawn(
     listener: Listener,
     service: S3Service,
     host_id: &str,
+    spool: Option<spool::Spool>,
     metrics: DataPathMetrics,
     mut shutdown: watch::Receiver<bool>,
 ) -> JoinHandle<()> {
-    let edge = edge::Edge { host_id: host_id.into() };
+    let edge = edge::Edge { host_id: host_id.into(), spool: spool.map(Arc::new) };
     let app = Router::new()
         .fallback_service(HandleError::new(service, |e: s3s::HttpError| async move {
             loam_core::warn_limited!("S3 request failed below the S3 layer: {e:?}");

@@ -18,7 +18,9 @@
 //!   one's, so a captured SigV2 request could be replayed for ever. A header-signed SigV2 request needs a
 //!   `x-amz-date` (or, without one, a `Date`) within 15 minutes of the worker's clock: none, empty or not
 //!   an HTTP date (or before 1970) is `403 AccessDenied`, too far off `403 RequestTimeTooSkewed`, as S3.
+//! - **Chunked PutObject without a length** is spooled so that `s3s` gets a length (`spool`).
 
+use crate::s3_api::spool::Spool;
 use axum::body::Body;
 use axum::body::HttpBody as _;
 use axum::extract::{Request, State};
@@ -43,6 +45,8 @@ const MAX_ERROR_BODY: u64 = 64 << 10;
 pub struct Edge {
     /// S3's host id (`x-amz-id-2`, `<HostId>`): the worker's id.
     pub host_id: Arc<str>,
+    /// Spools chunked PutObject bodies without a length (`spool`); `None` without a key pair.
+    pub spool: Option<Arc<Spool>>,
 }
 
 /// The request's id: the listener's edge set it (a new one when the router is served without it, as in
@@ -60,8 +64,12 @@ pub async fn stamp(State(edge): State<Edge>, req: Request, next: Next) -> Respon
         let resource = decoded_path(req.uri());
         let now = SystemTime::now();
         let checked = check_presigned_expiry(req.uri(), now).and_then(|()| check_v2_time(req.headers(), now));
-        let resp = match checked {
-            Ok(()) => next.run(req).await,
+        let req = match (checked, &edge.spool) {
+            (Ok(()), Some(spool)) if spool.applies(&req) => spool.spool(req).await,
+            (checked, _) => checked.map(|()| req),
+        };
+        let resp = match req {
+            Ok(req) => next.run(req).await,
             Err(e) => error_response(e),
         };
         finish(resp, &id, &edge.host_id, head, &resource).await

@@ -9,7 +9,8 @@ Modes (argv[1]):
   checks     boto3's default CRC32 and each ChecksumAlgorithm are verified and echoed; a wrong Content-MD5,
              checksum header, signed payload hash, chunk signature or trailer checksum is refused with S3's
              error, and nothing changes: the UFS holds the old bytes (no temporary file beside them), and
-             every worker serves them; the same for UploadPart
+             every worker serves them; the same for UploadPart. A chunked PutObject without a length is
+             stored and checked as any; a chunked UploadPart is 411
 
 Prints "ok: ..." lines and exits 0, or fails with an assertion that names what differed.
 """
@@ -228,10 +229,55 @@ def check_raw(clients, ufs):
     print("ok: raw signed bodies")
 
 
+def check_chunked(clients, ufs):
+    """A PutObject sent with `Transfer-Encoding: chunked` and no Content-Length (not aws-chunked) is stored,
+    as RGW and MinIO store it, and checked as any PUT; UploadPart keeps AWS's 411 MissingContentLength."""
+    b, base, s3 = ufs.bucket, ENDPOINTS[0], clients[0]
+    k = "chunked/obj"
+    url = f"{base}/{b}/{k}"
+    data = pattern(300_000, "chunked")
+
+    def pieces(body):
+        # A generator: `requests` sends it chunked, without a Content-Length.
+        return (body[i : i + 65536] for i in range(0, len(body), 65536))
+
+    def put(body, headers):
+        req, _ = signed("PUT", url, headers, b"")
+        assert "content-length" not in {h.lower() for h in req.headers}, req.headers
+        return send(req, pieces(body))
+
+    # boto3 with the header added before signing, as ceph/s3-tests does it.
+    te = client(base)
+    te.meta.events.register_first("before-sign.*.*", lambda request, **kw: request.headers.add_header("Transfer-Encoding", "chunked"))
+    assert te.put_object(Bucket=b, Key=k, Body=b"bar")["ResponseMetadata"]["HTTPStatusCode"] == 200
+    unchanged(clients, ufs, k, b"bar")
+    sha = hashlib.sha256(data).hexdigest()
+    assert code_of(put(data, {"x-amz-content-sha256": hashlib.sha256(b"other").hexdigest()})) == ("XAmzContentSHA256Mismatch", 400)
+    unchanged(clients, ufs, k, b"bar")
+    md5 = base64.b64encode(hashlib.md5(b"other").digest()).decode()
+    assert code_of(put(data, {"x-amz-content-sha256": "UNSIGNED-PAYLOAD", "content-md5": md5})) == ("BadDigest", 400)
+    unchanged(clients, ufs, k, b"bar")
+    wrong = {"x-amz-content-sha256": sha, "x-amz-checksum-crc32": checksum("CRC32", b"other")}
+    assert code_of(put(data, wrong)) == ("BadDigest", 400)
+    unchanged(clients, ufs, k, b"bar")
+    r = put(data, {"x-amz-content-sha256": sha, "x-amz-checksum-crc32": checksum("CRC32", data)})
+    assert r.status_code == 200 and r.headers.get("x-amz-checksum-crc32") == checksum("CRC32", data), (r.status_code, r.text)
+    assert r.headers.get("etag") == f'"{hashlib.md5(data).hexdigest()}"' or b == "s3data", r.headers
+    unchanged(clients, ufs, k, data)
+    # UploadPart needs its length, as on AWS.
+    up = s3.create_multipart_upload(Bucket=b, Key="chunked/mp")["UploadId"]
+    req, _ = signed("PUT", f"{url}?partNumber=1&uploadId={up}".replace(k, "chunked/mp"), {"x-amz-content-sha256": sha}, b"")
+    assert code_of(send(req, pieces(data))) == ("MissingContentLength", 411)
+    assert s3.list_parts(Bucket=b, Key="chunked/mp", UploadId=up).get("Parts", []) == []
+    s3.abort_multipart_upload(Bucket=b, Key="chunked/mp", UploadId=up)
+    print(f"ok: chunked PutObject in {b}")
+
+
 def checks():
     clients = [client(e) for e in ENDPOINTS]
     for ufs in [FileUfs(), MotoUfs()]:
         check_boto3(clients, ufs)
+        check_chunked(clients, ufs)
     check_raw(clients, FileUfs())
 
 

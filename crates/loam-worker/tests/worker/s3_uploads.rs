@@ -24,6 +24,8 @@ async fn uploads_are_checked_before_they_become_visible() {
         "ok: boto3 checksums and digests in data",
         "ok: boto3 checksums and digests in s3data",
         "ok: raw signed bodies",
+        "ok: chunked PutObject in data",
+        "ok: chunked PutObject in s3data",
     ] {
         assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
     }
