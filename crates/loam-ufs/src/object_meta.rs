@@ -9,8 +9,9 @@
 //!   ([`Reserved`]) that is filtered out of what clients see. Everything is sent when the upload starts,
 //!   so what is only known once the body has ended (the MD5 `etag`, a trailer's checksum) is not stored
 //!   there: the backing object's own ETag stands in. A checksum known before the body (sent as a header,
-//!   or a multipart upload's composite one) is kept in the record; part sizes and part checksums are not
-//!   (S3 limits user metadata to 2 KB).
+//!   or a multipart upload's, composite or combined from the parts' CRCs) is kept in the record, and so
+//!   are a multipart object's part sizes and part checksums where they fit S3's 2 KB of user metadata
+//!   (about 70 parts with CRC32 parts' checksums); what does not fit is left out, parts first.
 //! - **file://**: an extended attribute on the file, [`XATTR_NAME`], holding a versioned record
 //!   ([`FileRecord`]) that names the version tag (`loam_core::version`) of the bytes it describes. It is set
 //!   on the hidden sibling before the atomic rename (`streamed_write`), so bytes and metadata appear
@@ -141,9 +142,15 @@ pub struct Reserved {
     /// User metadata whose value is not printable ASCII (a header cannot carry it as is).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub user: BTreeMap<String, String>,
-    /// The checksum, where it was known before the body (a header's, a multipart upload's composite).
+    /// The checksum, where it was known before the body (a header's, a multipart upload's).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub checksum: Option<Checksum>,
+    /// Part sizes of a multipart object, where they fit S3's 2 KB with the rest.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub parts: Vec<u64>,
+    /// The parts' checksums, with `parts`.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub part_checksums: Vec<String>,
 }
 
 /// A condition on the object a write replaces (RFC 9110 `If-None-Match: *`, `If-Match`).

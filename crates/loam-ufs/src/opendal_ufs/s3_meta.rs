@@ -12,25 +12,32 @@ use std::collections::BTreeMap;
 const S3_USER_METADATA_LIMIT: usize = 2048;
 
 /// The user metadata to send for `meta`: printable-ASCII values as they are, the rest (and the fields
-/// OpenDAL has no option for) in [`RESERVED_KEY`]. The checksum is left out where it would take the
-/// object over S3's 2 KB (the client's own metadata may use all of it): reads then answer none.
+/// OpenDAL has no option for) in [`RESERVED_KEY`]. What S3 API derives is left out where it would take
+/// the object over S3's 2 KB (the client's own metadata may use all of it): first the parts (reads then
+/// know the parts through the completing worker only), then the checksum (reads then answer none).
 pub fn user_metadata(meta: &ObjectMetadata) -> BTreeMap<String, String> {
-    let out = user_metadata_with(meta, true);
-    let size: usize = out.iter().map(|(k, v)| k.len() + v.len()).sum();
-    if size > S3_USER_METADATA_LIMIT && meta.checksum.is_some() {
+    let size = |m: &BTreeMap<String, String>| m.iter().map(|(k, v)| k.len() + v.len()).sum::<usize>();
+    let mut out = user_metadata_with(meta, true, true);
+    if size(&out) > S3_USER_METADATA_LIMIT && !meta.parts.is_empty() {
+        tracing::debug!("the part sizes and checksums are not stored with an S3 object: no room for them");
+        out = user_metadata_with(meta, true, false);
+    }
+    if size(&out) > S3_USER_METADATA_LIMIT && meta.checksum.is_some() {
         tracing::debug!("the checksum is not stored with an S3 object whose user metadata leaves no room for it");
-        return user_metadata_with(meta, false);
+        out = user_metadata_with(meta, false, false);
     }
     out
 }
 
-fn user_metadata_with(meta: &ObjectMetadata, checksum: bool) -> BTreeMap<String, String> {
+fn user_metadata_with(meta: &ObjectMetadata, checksum: bool, parts: bool) -> BTreeMap<String, String> {
     let mut out = BTreeMap::new();
     let mut reserved = Reserved {
         v: RECORD_VERSION,
         expires: meta.expires.clone(),
         content_language: meta.content_language.clone(),
         checksum: meta.checksum.clone().filter(|_| checksum),
+        parts: if parts { meta.parts.clone() } else { Vec::new() },
+        part_checksums: if parts { meta.part_checksums.clone() } else { Vec::new() },
         ..Default::default()
     };
     for (k, v) in &meta.user {
@@ -69,6 +76,8 @@ pub fn from_stat(m: &Metadata) -> ObjectMetadata {
                 meta.expires = rec.expires;
                 meta.content_language = rec.content_language;
                 meta.checksum = rec.checksum;
+                meta.parts = rec.parts;
+                meta.part_checksums = rec.part_checksums;
                 meta.user.extend(rec.user);
             }
             _ => loam_core::warn_limited!("an S3 object's {RESERVED_KEY} metadata record is unreadable; ignored"),
@@ -109,5 +118,32 @@ mod tests {
             "no room: no checksum"
         );
         assert!(!user_metadata(&ObjectMetadata::default()).contains_key(RESERVED_KEY), "nothing reserved: no key");
+    }
+
+    #[test]
+    fn parts_are_kept_where_they_fit_and_left_out_before_the_checksum() {
+        let record = |m: &ObjectMetadata| -> Reserved {
+            serde_json::from_slice(&URL_SAFE_NO_PAD.decode(&user_metadata(m)[RESERVED_KEY]).unwrap()).unwrap()
+        };
+        let checksum = crate::object_meta::Checksum {
+            algorithm: "CRC32".into(),
+            value: "JRTCyQ==".into(),
+            kind: crate::object_meta::ChecksumType::FullObject,
+        };
+        let few = ObjectMetadata {
+            checksum: Some(checksum),
+            parts: vec![5 << 20, 5 << 20, 7],
+            part_checksums: vec!["JRTCyQ==".into(), "QoZTGg==".into(), "YAgjqw==".into()],
+            ..Default::default()
+        };
+        let rec = record(&few);
+        assert_eq!((rec.parts.clone(), rec.part_checksums.clone()), (few.parts.clone(), few.part_checksums.clone()));
+        let mut back = opendal::MetadataBuilder::file(0);
+        back.user_metadata(user_metadata(&few));
+        assert_eq!(from_stat(&back.build()), few, "read back whole");
+        let many = ObjectMetadata { parts: vec![5 << 20; 500], part_checksums: vec!["JRTCyQ==".into(); 500], ..few };
+        let rec = record(&many);
+        assert!(rec.parts.is_empty() && rec.part_checksums.is_empty(), "500 parts do not fit 2 KB");
+        assert_eq!(rec.checksum, many.checksum, "the checksum still does");
     }
 }

@@ -10,8 +10,8 @@
 //!
 //! What is stored depends on the UFS (`loam_ufs::object_meta`): `file://` keeps every checksum, also
 //! the ones computed while the body streamed (a trailer's, a FULL_OBJECT multipart one) and the parts';
-//! an S3 UFS keeps only the object's checksum known before the body (sent as a header, or a multipart
-//! upload's COMPOSITE one), so there the others are absent from the answer.
+//! an S3 UFS keeps only what is known before the body (a header's checksum; a multipart upload's, and
+//! its parts' where they fit S3's 2 KB), so there the others are absent from the answer.
 
 use crate::s3_api::verify::{Algorithm, ChecksumFields, Kind, ObjectChecksum};
 use loam_ufs::ObjectMetadata;

@@ -7,8 +7,9 @@
 //! (`EntityTooLarge`), every part but the last at least 5 MiB (`EntityTooSmall`, at Complete), at most
 //! 5 TiB an object. An upload created with a `ChecksumAlgorithm` computes it for every part (a part
 //! that sends another is `InvalidRequest`); the object's checksum is then COMPOSITE (the checksum of the
-//! parts' checksums, `-<n>`) or, with `ChecksumType=FULL_OBJECT` and always for CRC64NVME, computed over
-//! the whole object while it is written (and checked against the one Complete sends).
+//! parts' checksums, `-<n>`) or, with `ChecksumType=FULL_OBJECT` and always for CRC64NVME, the CRC of the
+//! whole object: the one Complete sends, else combined from the parts' CRCs, and either way checked
+//! against the bytes as they are written (known before the body, so an S3 UFS stores it too).
 //!
 //! Complete checks the list the client sends against the parts as S3 does (ascending part numbers,
 //! matching ETags and checksums; a number listed more than once in a row counts once, its last entry,
@@ -237,6 +238,29 @@ fn sent_value(a: Algorithm, sent: [&Option<String>; 5]) -> Option<&str> {
     sent[i].as_deref()
 }
 
+/// The full-object CRC (base64) of the parts joined in order, combined from their stored CRCs and sizes;
+/// `None` for a digest that does not combine (SHA) or a part without the checksum.
+fn combined_crc(a: Algorithm, parts: &[PartRecord]) -> Option<String> {
+    use crc_fast::CrcAlgorithm as C;
+    let (alg, width) = match a {
+        Algorithm::Crc32 => (C::Crc32IsoHdlc, 4),
+        Algorithm::Crc32c => (C::Crc32Iscsi, 4),
+        Algorithm::Crc64nvme => (C::Crc64Nvme, 8),
+        Algorithm::Sha1 | Algorithm::Sha256 => return None,
+    };
+    let mut whole: Option<u64> = None;
+    for p in parts {
+        let c = p.checksum.as_ref().filter(|c| c.algorithm == a)?;
+        let raw = BASE64.decode(&c.value).ok().filter(|r| r.len() == width)?;
+        let crc = raw.iter().fold(0u64, |acc, b| (acc << 8) | u64::from(*b));
+        whole = Some(match whole {
+            None => crc,
+            Some(w) => crc_fast::checksum_combine(alg, w, crc, p.size),
+        });
+    }
+    whole.map(|w| BASE64.encode(&w.to_be_bytes()[8 - width..]))
+}
+
 /// `(number, ETag)` of each listed part: what a repeated Complete must list again.
 fn listed_pairs(listed: &[CompletedPart]) -> Vec<(i32, String)> {
     listed
@@ -254,8 +278,10 @@ fn object_checksum(
 ) -> S3Result<(Expected, Option<ObjectChecksum>)> {
     let Some(a) = m.checksum else { return Ok((Expected::default(), None)) };
     if m.checksum_type == Some(Kind::FullObject) || a == Algorithm::Crc64nvme {
-        let expected = match sent_value(a, sent) {
-            Some(v) => Expected::full_object(a, v)?,
+        // The parts' CRCs make the object's before it is written, so that it is stored with the object
+        // also where nothing can be stored after the body (S3 UFSes); the write checks it all the same.
+        let expected = match sent_value(a, sent).map(str::to_string).or_else(|| combined_crc(a, parts)) {
+            Some(v) => Expected::full_object(a, &v)?,
             None => Expected::default().require(a)?,
         };
         return Ok((expected, None));
@@ -345,7 +371,8 @@ pub async fn complete(
     conflict_before_writing(state, &target.uri).await?;
     let etag = metadata::multipart_etag(parts.iter().map(|p| p.etag.as_str()));
     // What is known before the body is stored with it (S3 UFSes store nothing later); a full-object
-    // checksum computed while writing is added after the body (`file://`).
+    // checksum that could not be combined from the parts is computed while writing and added after the
+    // body (`file://`).
     let mut object_meta = m.metadata.clone();
     object_meta.etag = Some(etag.clone());
     object_meta.parts = parts.iter().map(|p| p.size).collect();
