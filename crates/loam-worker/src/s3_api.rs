@@ -102,6 +102,9 @@ pub struct S3Config {
     /// How long a multipart upload may stay unfinished (and a completed one keep its result); `None`:
     /// forever (the settings always give one, default 24 h).
     pub multipart_expiry: Option<Duration>,
+    /// Whether a PutObject sent with `Transfer-Encoding: chunked` and no length is spooled and stored
+    /// (`spool`) rather than answered `411 MissingContentLength` as AWS answers it.
+    pub unsized_puts: bool,
 }
 
 impl S3Config {

@@ -49,6 +49,12 @@ pub struct WorkerSettings {
     /// upload's result, which answers a repeated Complete, is kept as long).
     #[arg(long, value_name = "DURATION")]
     pub s3_multipart_expiry: Option<HumaneDuration>,
+    /// Store a PutObject sent with `Transfer-Encoding: chunked` and no Content-Length, as RGW and MinIO
+    /// do (AWS answers 411 MissingContentLength). Its body is spooled to the data directory before the
+    /// signature can be checked: anyone who knows the access key id (not the secret) can make the worker
+    /// hold up to 4 x 5 GiB of temporary disk until the check refuses them.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub s3_unsized_puts: Option<bool>,
     /// Disk cache capacity over all cache directories, e.g. 100GiB.
     #[arg(long, value_name = "SIZE")]
     pub cache_size: Option<ByteSize>,
@@ -92,6 +98,7 @@ impl Group for WorkerSettings {
             s3_secret_key: None,
             anonymous_read: Some(false),
             s3_multipart_expiry: Some(crate::s3_api::multipart::DEFAULT_MULTIPART_EXPIRY.into()),
+            s3_unsized_puts: Some(false),
             cache_size: Some(ByteSize(DEFAULT_CACHE_SIZE)),
             memory_size: Some(ByteSize(DEFAULT_MEMORY_SIZE)),
             cache_dir: None,
@@ -170,6 +177,7 @@ impl WorkerConfig {
             credentials,
             anonymous_read: w.anonymous_read.unwrap_or(false),
             multipart_expiry: Some(s3_multipart_expiry),
+            unsized_puts: w.s3_unsized_puts.unwrap_or(false),
         };
         cfg.cluster_name = n.cluster_name.clone().unwrap_or(cfg.cluster_name);
         cfg.auth = loam_auth::NodeAuth::from_settings(node)?;

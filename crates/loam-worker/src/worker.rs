@@ -138,7 +138,9 @@ pub async fn start(
         tracing::warn!("worker {id}: {why}");
     }
     let (s3_service, uploads) = s3_api::service(state.clone(), &cfg.s3, &cfg.data_dir);
-    let spool = cfg.s3.credentials.as_ref().map(|c| s3_api::spool::Spool::new(&cfg.data_dir, &c.access_key));
+    let spool = (cfg.s3.credentials.as_ref())
+        .filter(|_| cfg.s3.unsized_puts)
+        .map(|c| s3_api::spool::Spool::new(&cfg.data_dir, &c.access_key));
     let s3_server =
         s3_api::spawn(s3_listener, s3_service, &id.to_string(), spool, state.metrics.data.clone(), rx.clone());
     let upload_expiry =

@@ -18,7 +18,8 @@
 //!   one's, so a captured SigV2 request could be replayed for ever. A header-signed SigV2 request needs a
 //!   `x-amz-date` (or, without one, a `Date`) within 15 minutes of the worker's clock: none, empty or not
 //!   an HTTP date (or before 1970) is `403 AccessDenied`, too far off `403 RequestTimeTooSkewed`, as S3.
-//! - **Chunked PutObject without a length** is spooled so that `s3s` gets a length (`spool`).
+//! - **Chunked PutObject without a length** is spooled so that `s3s` gets a length (`spool`), when
+//!   `s3-unsized-puts` is on.
 
 use crate::s3_api::spool::Spool;
 use axum::body::Body;
@@ -45,7 +46,8 @@ const MAX_ERROR_BODY: u64 = 64 << 10;
 pub struct Edge {
     /// S3's host id (`x-amz-id-2`, `<HostId>`): the worker's id.
     pub host_id: Arc<str>,
-    /// Spools chunked PutObject bodies without a length (`spool`); `None` without a key pair.
+    /// Spools chunked PutObject bodies without a length (`spool`); `None` without a key pair or with
+    /// `s3-unsized-puts` off.
     pub spool: Option<Arc<Spool>>,
 }
 

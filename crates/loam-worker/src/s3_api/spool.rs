@@ -1,6 +1,7 @@
 //! PutObject with `Transfer-Encoding: chunked` and no `Content-Length` (plain HTTP chunking, not
-//! `aws-chunked`): accepted, as RGW and MinIO accept it (ceph/s3-tests'
-//! `test_object_write_with_chunked_transfer_encoding`; AWS answers `411 MissingContentLength`).
+//! `aws-chunked`): accepted when `s3-unsized-puts` is on, as RGW and MinIO accept it (ceph/s3-tests'
+//! `test_object_write_with_chunked_transfer_encoding`); off (the default) it is `s3s`'s
+//! `411 MissingContentLength`, as AWS answers, because the spool below runs before the signature check.
 //!
 //! `s3s` (0.14) checks a signed payload hash against a body of known length only, and refuses such a
 //! request before Loam sees it. So the edge spools the body first: into an unnamed temporary file under

@@ -273,6 +273,26 @@ def check_chunked(clients, ufs):
     print(f"ok: chunked PutObject in {b}")
 
 
+def check_chunked_refused(ufs):
+    """By default (`s3-unsized-puts` off) a chunked PutObject without a length is AWS's 411
+    MissingContentLength, and nothing is written: no body is spooled before its signature is checked."""
+    b, base = ufs.bucket, ENDPOINTS[0]
+    k = "chunked/refused"
+    req, _ = signed("PUT", f"{base}/{b}/{k}", {"x-amz-content-sha256": "UNSIGNED-PAYLOAD"}, b"")
+    assert code_of(send(req, iter([b"abc", b"def"]))) == ("MissingContentLength", 411)
+    assert not os.path.exists(os.path.join(UFS_DIR, k)), "a refused chunked PUT wrote an object"
+    try:
+        client(base).head_object(Bucket=b, Key=k)
+        raise AssertionError("a refused chunked PUT is readable")
+    except ClientError as e:
+        assert e.response["Error"]["Code"] in ("404", "NoSuchKey"), e.response
+    print(f"ok: chunked PutObject refused in {b}")
+
+
+def refused():
+    check_chunked_refused(FileUfs())
+
+
 def checks():
     clients = [client(e) for e in ENDPOINTS]
     for ufs in [FileUfs(), MotoUfs()]:
@@ -282,4 +302,4 @@ def checks():
 
 
 if __name__ == "__main__":
-    {"checks": checks}[sys.argv[1]]()
+    {"checks": checks, "refused": refused}[sys.argv[1]]()

@@ -13,7 +13,7 @@ const LEN: usize = 1000;
 fn options() -> Options {
     let credentials = Some(S3Credentials { access_key: "metrics-key".into(), secret_key: "metrics-secret".into() });
     Options {
-        s3: S3Config { port: 0, credentials, anonymous_read: true, multipart_expiry: None },
+        s3: S3Config { port: 0, credentials, anonymous_read: true, multipart_expiry: None, unsized_puts: false },
         ..Options::default()
     }
 }

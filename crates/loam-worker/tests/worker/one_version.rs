@@ -141,7 +141,7 @@ async fn stress(max_age: Duration, s3: bool) {
         cache_size: 256 * PAGE,
         faulty: false,
         moto: s3,
-        s3: S3Config { port: 0, credentials: None, anonymous_read: true, multipart_expiry: None },
+        s3: S3Config { port: 0, credentials: None, anonymous_read: true, multipart_expiry: None, unsized_puts: false },
         ..Options::default()
     };
     let c = Cluster::start(opts).await;

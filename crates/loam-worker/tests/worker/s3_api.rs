@@ -27,7 +27,7 @@ pub(crate) fn options(n: usize, page_size: u64) -> Options {
         memory_size: 8 * page_size,
         cache_size: 256 << 20,
         ufs_read_size: 4 * page_size,
-        s3: S3Config { port: 0, credentials, anonymous_read: true, multipart_expiry: None },
+        s3: S3Config { port: 0, credentials, anonymous_read: true, multipart_expiry: None, unsized_puts: false },
         faulty: false,
         ..Options::default()
     }

@@ -18,7 +18,9 @@ async fn py(c: &Cluster, name: &str, modes: &[&str]) -> String {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn uploads_are_checked_before_they_become_visible() {
-    let c = Cluster::start(Options { moto: true, ..options(3, PAGE) }).await;
+    let mut o = Options { moto: true, ..options(3, PAGE) };
+    o.s3.unsized_puts = true;
+    let c = Cluster::start(o).await;
     let stdout = py(&c, "s3_uploads", &["checks"]).await;
     for line in [
         "ok: boto3 checksums and digests in data",
@@ -29,6 +31,15 @@ async fn uploads_are_checked_before_they_become_visible() {
     ] {
         assert!(stdout.contains(line), "{line:?} missing from:\n{stdout}");
     }
+}
+
+/// `s3-unsized-puts` is off by default: a chunked PutObject without a length is refused before any
+/// byte of it is kept.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_chunked_put_without_a_length_is_refused_by_default() {
+    let c = Cluster::start(options(1, PAGE)).await;
+    let stdout = py(&c, "s3_uploads", &["refused"]).await;
+    assert!(stdout.contains("ok: chunked PutObject refused in data"), "{stdout}");
 }
 
 #[tokio::test(flavor = "multi_thread")]
