@@ -107,7 +107,17 @@ pub async fn get_page(
     let index = parse_index(&n)?;
     let (offset, length) = (q.u64("offset")?, q.u64("length")?);
     let f = open(&s, &id, &q, &headers).await?;
-    let page = s.rt.read_page(&f, index).await?;
+    let (f, page) = match s.rt.read_page(&f, index).await {
+        // Replaced in the UFS between the open and the read (an object PUT, a rename over the file): an
+        // unpinned page answer is one page, so it is read again whole from the new version instead of
+        // failing (a pinned one asked for the old version, so `412` is its answer).
+        Err(WorkerError::Changed(_)) if pinned(&headers)?.is_none() => {
+            let f = open(&s, &id, &q, &headers).await?;
+            let page = s.rt.read_page(&f, index).await?;
+            (f, page)
+        }
+        r => (f, r?),
+    };
     let lo = (offset.unwrap_or(0) as usize).min(page.len());
     let hi = length.map_or(page.len(), |l| lo.saturating_add(l as usize).min(page.len()));
     let part = page.slice(lo..hi);

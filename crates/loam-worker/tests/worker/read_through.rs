@@ -155,6 +155,21 @@ async fn warm_restart_keeps_identity_and_cache() {
     assert_eq!(&r.bytes().await.unwrap()[..], &data[PAGE as usize..2 * PAGE as usize]);
 }
 
+/// A file replaced in the UFS between a page request's open and its read (what the UFS says by failing the
+/// version-checked read with `Changed`): the page comes whole from the new version, not a `412` (the chaos
+/// soak's `alluxio` reader failed on it during `ufs-rewrite`).
+#[tokio::test]
+async fn a_page_replaced_between_open_and_read_is_read_from_the_new_version() {
+    let t = one_worker(HOUR).await;
+    let uri = t.write("r.bin", b"0123456789");
+    let id = loam_core::file_id(&uri);
+    let changed = || loam_ufs::UfsError::Changed("replaced under the read".into());
+    t.faulty().fail_next_reads(1, changed());
+    let r = t.get(0, &format!("/v1/file/{id}/page/0?ufsFullPath={uri}")).await;
+    assert_eq!(r.status(), 200);
+    assert_eq!(&r.bytes().await.unwrap()[..], b"0123456789");
+}
+
 #[tokio::test]
 async fn ufs_errors_are_reported_and_not_cached() {
     let t = one_worker(HOUR).await;
