@@ -9,7 +9,13 @@
 //! the disk; on the FUSE side that drops only the kernel's copy of the mounted file, not the worker's
 //! cache (its memory tier, and its disk tier through the page cache), which is what the mount serves
 //! from. Everything runs on this machine, so the worker, the mount and fio share its cores.
+//!
+//! CPU (`crate::cpu`), in CPU seconds per GiB fio read: the serving side of the FUSE jobs is this
+//! whole process (the worker and the FUSE session; nothing else runs in it while fio does), sampled
+//! around each job; the local jobs have no server (the kernel's work is charged to fio). fio, the
+//! client, is measured as a waited-for child (`getrusage(RUSAGE_CHILDREN)`); the ratio is of the totals.
 
+use crate::cpu;
 use crate::median;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -57,6 +63,12 @@ const JOBS: [(&str, &[&str]); 3] = [
 struct Measured {
     mb_per_s: f64,
     iops: f64,
+    /// Bytes fio read (`io_bytes`).
+    bytes: u64,
+    /// CPU seconds per GiB of the serving side (this process; 0 for the local side).
+    server_cpu: f64,
+    /// CPU seconds per GiB of fio.
+    client_cpu: f64,
 }
 
 /// Runs one fio job on `file` and reads its JSON report.
@@ -76,8 +88,10 @@ fn fio(bin: &Path, file: &Path, size: u64, runtime: u64, job: &[&str]) -> anyhow
     let report: serde_json::Value = serde_json::from_slice(&out.stdout).context("reading fio's JSON report")?;
     let read = &report["jobs"][0]["read"];
     let (bw, iops) = (read["bw_bytes"].as_f64(), read["iops"].as_f64());
+    // The caller, which samples the CPU around the job, fills in the CPU figures.
+    let bytes = read["io_bytes"].as_u64().unwrap_or_default();
     match (bw, iops, report["jobs"][0]["error"].as_i64()) {
-        (Some(bw), Some(iops), Some(0)) => Ok(Measured { mb_per_s: bw / 1e6, iops }),
+        (Some(bw), Some(iops), Some(0)) => Ok(Measured { mb_per_s: bw / 1e6, iops, bytes, ..Default::default() }),
         _ => bail!("fio {job:?} on {}: unexpected report {}", file.display(), report["jobs"][0]),
     }
 }
@@ -134,7 +148,11 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
             for (i, (name, job)) in JOBS.iter().enumerate() {
                 for (side, file) in [("fuse", &fused), ("local", &local)] {
                     let (bin, file, (size, runtime)) = (bench.0.clone(), file.clone(), (bench.1, bench.2));
-                    let m = tokio::task::spawn_blocking(move || fio(&bin, &file, size, runtime, job)).await??;
+                    let (server0, client0) = (cpu::process(std::process::id())?, cpu::children());
+                    let mut m = tokio::task::spawn_blocking(move || fio(&bin, &file, size, runtime, job)).await??;
+                    let server = cpu::process(std::process::id())? - server0;
+                    m.server_cpu = if side == "fuse" { cpu::per_gib(server, m.bytes) } else { 0.0 };
+                    m.client_cpu = cpu::per_gib(cpu::children() - client0, m.bytes);
                     eprintln!("round {round}: {name:<22} {side:<5} {:>9.1} MB/s {:>10.0} IOPS", m.mb_per_s, m.iops);
                     let r = &mut results[i];
                     if side == "fuse" { r.0.push(m) } else { r.1.push(m) }
@@ -152,13 +170,22 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
         "\nfile {} bytes, {} rounds, random jobs {} s each, medians (MB/s = 10^6 bytes/s):",
         args.size, args.rounds, args.runtime
     );
-    println!("| pattern | FUSE MB/s | FUSE IOPS | local MB/s | local IOPS | FUSE / local |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("(CPU = user + system seconds per GiB read: FUSE server = worker + FUSE session, fio = the client)");
+    println!(
+        "| pattern | FUSE MB/s | FUSE IOPS | local MB/s | local IOPS | FUSE / local | FUSE server CPU s/GiB | FUSE \
+         fio CPU s/GiB | local fio CPU s/GiB | CPU FUSE / local |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for ((name, _), (fuse, local)) in JOBS.iter().zip(results) {
         let med = |v: &[Measured], f: fn(&Measured) -> f64| median(&mut v.iter().map(f).collect::<Vec<_>>());
         let (fm, fi) = (med(&fuse, |m| m.mb_per_s), med(&fuse, |m| m.iops));
         let (lm, li) = (med(&local, |m| m.mb_per_s), med(&local, |m| m.iops));
-        println!("| {name} | {fm:.0} | {fi:.0} | {lm:.0} | {li:.0} | {:.2}x |", fm / lm);
+        let (fs, fc, lc) = (med(&fuse, |m| m.server_cpu), med(&fuse, |m| m.client_cpu), med(&local, |m| m.client_cpu));
+        println!(
+            "| {name} | {fm:.0} | {fi:.0} | {lm:.0} | {li:.0} | {:.2}x | {fs:.2} | {fc:.2} | {lc:.2} | {:.2}x |",
+            fm / lm,
+            cpu::ratio(fs + fc, lc)
+        );
     }
     Ok(())
 }

@@ -16,11 +16,17 @@
 //!
 //! `--pin-s3-cpus` gives the S3 server CPUs of its own (`pinning`), as a remote store would have; `--dir`
 //! puts the processes' data (the S3 server's objects and the workers' caches) on a file system of choice.
+//!
+//! CPU (`crate::cpu`), in CPU seconds per GiB copied or loaded, sampled around the copy and around the
+//! job: Loam's side is the coordinator and worker processes, the client this process (OpenDAL's reads in
+//! the copy; only the request in the job). The S3 server, which serves both the same requests, is not
+//! counted. The ratio is of the totals (Loam + this process) of the job to the copy's.
 
 mod data;
 mod pinning;
 pub(crate) mod procs;
 
+use crate::cpu;
 use anyhow::{Context, bail};
 use clap::Args;
 use data::{Copied, DataSet};
@@ -218,6 +224,15 @@ impl Cluster {
         }
     }
 
+    /// CPU seconds of the coordinator and the workers together.
+    fn cpu(&self) -> anyhow::Result<f64> {
+        let mut total = 0.0;
+        for p in self.workers.iter().chain([&self.coordinator]) {
+            total += cpu::process(p.pid())?;
+        }
+        Ok(total)
+    }
+
     /// The coordinator's peak RSS and the largest of the workers'.
     fn peaks(&self) -> anyhow::Result<(u64, u64)> {
         let mut worker = 0;
@@ -251,6 +266,12 @@ struct Sample {
     job_elapsed_ms: u64,
     coordinator_peak: u64,
     worker_peak: u64,
+    /// CPU seconds of this process during the copy.
+    copy_client_cpu: f64,
+    /// CPU seconds of the coordinator and the workers during the job.
+    job_loam_cpu: f64,
+    /// CPU seconds of this process during the job.
+    job_client_cpu: f64,
 }
 
 /// Runs the load benchmark and prints a table.
@@ -326,19 +347,24 @@ async fn one_round(
     set: &DataSet,
     args: &LoadBenchArgs,
 ) -> anyhow::Result<Sample> {
+    let me = || cpu::process(std::process::id());
+    let client0 = me()?;
     let t0 = Instant::now();
     let copied = data::copy(ufs, root, set, args.concurrency, args.range_size).await?;
     let copy_secs = t0.elapsed().as_secs_f64();
+    let copy_client_cpu = me()? - client0;
     let want = Copied { files: set.count, bytes: set.bytes() };
     if (copied.files, copied.bytes) != (want.files, want.bytes) {
         bail!("the copy of {} read {copied:?}, expected {want:?}", set.name);
     }
     let path = mount_path(set);
     cluster.reset_peaks();
+    let (loam0, client0) = (cluster.cpu()?, me()?);
     let t0 = Instant::now();
     let options = json!({ "sync": true, "batchSize": args.batch_size });
     let p: LoadProgress = cluster.post(http, "load", json!({ "paths": [path], "options": options })).await?;
     let job_secs = t0.elapsed().as_secs_f64();
+    let (job_loam_cpu, job_client_cpu) = (cluster.cpu()? - loam0, me()? - client0);
     let (coordinator_peak, worker_peak) = cluster.peaks()?;
     if p.state != "SUCCEEDED" || p.loaded_non_empty_files != set.count || p.loaded_bytes != set.bytes() {
         bail!("the load of {path} did not load everything: {p:?}");
@@ -347,7 +373,16 @@ async fn one_round(
     if f.state != "SUCCEEDED" || f.freed_files != set.count {
         bail!("the free of {path} did not free everything: {f:?}");
     }
-    Ok(Sample { copy_secs, job_secs, job_elapsed_ms: p.time_elapsed_milliseconds, coordinator_peak, worker_peak })
+    Ok(Sample {
+        copy_secs,
+        job_secs,
+        job_elapsed_ms: p.time_elapsed_milliseconds,
+        coordinator_peak,
+        worker_peak,
+        copy_client_cpu,
+        job_loam_cpu,
+        job_client_cpu,
+    })
 }
 
 /// The cluster path a data set is mounted at.
@@ -361,8 +396,12 @@ fn report(sets: &[DataSet], samples: &[Vec<Sample>], args: &LoadBenchArgs) {
         "\n{} workers, {} round(s), medians; baseline: list + {} concurrent OpenDAL reads ({} byte ranges)",
         WORKERS, args.rounds, args.concurrency, args.range_size
     );
-    println!("| data set | variant | files/s | MB/s | job / baseline | coordinator peak RSS | worker peak RSS |");
-    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: |");
+    println!("CPU = user + system seconds per GiB copied or loaded (the S3 server's not counted)");
+    println!(
+        "| data set | variant | files/s | MB/s | job / baseline | coordinator peak RSS | worker peak RSS | Loam CPU \
+         s/GiB | client CPU s/GiB | CPU job / baseline |"
+    );
+    println!("| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (set, v) in sets.iter().zip(samples) {
         let label = format!("{} × {}", set.count, human(set.size));
         let copy = med(v, |s| s.copy_secs);
@@ -371,17 +410,21 @@ fn report(sets: &[DataSet], samples: &[Vec<Sample>], args: &LoadBenchArgs) {
         let cpeak = v.iter().map(|s| s.coordinator_peak).max().unwrap_or_default();
         let wpeak = v.iter().map(|s| s.worker_peak).max().unwrap_or_default();
         let (n, b) = (set.count as f64, set.bytes() as f64);
-        println!("| {label} | plain copy | {} | {:.1} | | | |", rate(n / copy), b / copy / 1e6);
+        let gib = |f: fn(&Sample) -> f64| cpu::per_gib(med(v, f), set.bytes());
+        let (copy_cpu, loam_cpu, job_client) =
+            (gib(|s| s.copy_client_cpu), gib(|s| s.job_loam_cpu), gib(|s| s.job_client_cpu));
+        println!("| {label} | plain copy | {} | {:.1} | | | | — | {copy_cpu:.2} | |", rate(n / copy), b / copy / 1e6);
         println!(
-            "| {label} | load job | {} | {:.1} | {:.2}x | {} MiB | {} MiB |",
+            "| {label} | load job | {} | {:.1} | {:.2}x | {} MiB | {} MiB | {loam_cpu:.2} | {job_client:.2} | {:.2}x |",
             rate(n / job),
             b / job / 1e6,
             copy / job,
             cpeak >> 20,
-            wpeak >> 20
+            wpeak >> 20,
+            cpu::ratio(loam_cpu + job_client, copy_cpu)
         );
         println!(
-            "| {label} | load job (its own elapsed time) | {} | {:.1} | {:.2}x | | |",
+            "| {label} | load job (its own elapsed time) | {} | {:.1} | {:.2}x | | | | | |",
             rate(n / own),
             b / own / 1e6,
             copy / own

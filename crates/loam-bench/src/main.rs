@@ -16,6 +16,7 @@
 //! the load benchmark starts its coordinator and workers that way, so they run the code this binary was
 //! built from and `cargo build --release -p loam-bench` is all a benchmark needs.
 
+mod cpu;
 mod fuse;
 mod load;
 mod memory;
@@ -66,19 +67,26 @@ fn main() -> std::process::ExitCode {
     loam::logging::init(cli.verbose, None);
     // TLS (for S3 over https) needs its crypto provider installed before any HTTP client is built.
     loam_ufs::install_process_defaults();
-    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
-        Ok(rt) => rt,
-        Err(e) => {
+    // The bench (the client) runs on this runtime; in-process servers on `serve` (see `cpu`).
+    let client = tokio::runtime::Builder::new_multi_thread()
+        .thread_name(cpu::CLIENT_THREAD)
+        .thread_keep_alive(cpu::KEEP_ALIVE)
+        .enable_all()
+        .build();
+    let (rt, serve) = match (client, cpu::serve_runtime()) {
+        (Ok(rt), Ok(serve)) => (rt, serve),
+        (Err(e), _) | (_, Err(e)) => {
             eprintln!("error: cannot start the async runtime: {e}");
             return std::process::ExitCode::FAILURE;
         }
     };
+    let handle = serve.handle().clone();
     let result = rt.block_on(async {
         match cli.command {
-            Command::Read(args) => read::run(args).await,
+            Command::Read(args) => read::run(args, &handle).await,
             Command::Load(args) => load::run(args).await,
             Command::Memory(args) => memory::run(args).await,
-            Command::S3(args) => s3::run(args).await,
+            Command::S3(args) => s3::run(args, &handle).await,
             Command::Fuse(args) => fuse::run(args).await,
         }
     });

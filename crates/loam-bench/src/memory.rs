@@ -16,7 +16,12 @@
 //! large enough never to limit (`--read-ahead-size 1TiB`: the pages read ahead and the UFS runs read for
 //! responses). Page-per-buffer reads and the allocator trimmer cannot be turned off; both variants have them. The table gives each variant's peak and mean
 //! RSS, the peak over the tier, and the bytes served per second (so a bound that costs throughput shows).
+//!
+//! CPU (`crate::cpu`), in CPU seconds per GiB served to the readers: the serving side is the worker and
+//! the coordinator processes, the client this process (the readers, the load loop, the RSS sampler),
+//! sampled when the readers start and once they have all stopped.
 
+use crate::cpu;
 use crate::load::procs;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -85,6 +90,10 @@ struct Outcome {
     reads: u64,
     loads: u64,
     secs: f64,
+    /// CPU seconds of the worker and the coordinator.
+    server_cpu: f64,
+    /// CPU seconds of this process (the client).
+    client_cpu: f64,
 }
 
 /// Runs the memory benchmark and prints a table.
@@ -142,7 +151,7 @@ async fn one_variant(dir: &Path, ufs: &Path, v: &Variant, args: &MemoryBenchArgs
         .map(|s| s.to_string())
         .chain(["--data-dir".into(), cdir, "--allow-local-ufs".into(), ufs_dir.clone()])
         .collect();
-    let _coordinator = procs::loam("coordinator", dir, &c_args)?;
+    let coordinator_proc = procs::loam("coordinator", dir, &c_args)?;
     let coordinator = format!("http://127.0.0.1:{cport}");
     let wdir = dir.join("worker").display().to_string();
     let memory = args.memory_size.to_string();
@@ -175,6 +184,9 @@ async fn one_variant(dir: &Path, ufs: &Path, v: &Variant, args: &MemoryBenchArgs
     let mount = json!({ "path": MOUNT, "ufs": format!("file://{ufs_dir}") });
     post(&http, &coordinator, "mount", mount).await?;
 
+    let server_cpu =
+        || -> std::io::Result<f64> { Ok(cpu::process(worker.pid())? + cpu::process(coordinator_proc.pid())?) };
+    let (server0, client0) = (server_cpu()?, cpu::process(std::process::id())?);
     let stop = Arc::new(AtomicBool::new(false));
     let (served, reads, loads) =
         (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
@@ -232,6 +244,7 @@ async fn one_variant(dir: &Path, ufs: &Path, v: &Variant, args: &MemoryBenchArgs
     for t in tasks {
         t.await??;
     }
+    let (server_cpu, client_cpu) = (server_cpu()? - server0, cpu::process(std::process::id())? - client0);
     let load = |a: &AtomicU64| a.load(Ordering::Relaxed);
     Ok(Outcome {
         peak_rss: peak.max(procs::peak_rss(worker.pid())?),
@@ -240,6 +253,8 @@ async fn one_variant(dir: &Path, ufs: &Path, v: &Variant, args: &MemoryBenchArgs
         reads: load(&reads),
         loads: load(&loads),
         secs,
+        server_cpu,
+        client_cpu,
     })
 }
 
@@ -318,25 +333,34 @@ fn report(variants: &[Variant], outcomes: &[Outcome], args: &MemoryBenchArgs) {
         args.large_files,
         mib(args.large_size)
     );
-    println!("| variant | peak RSS (MiB) | peak over tier (MiB) | mean RSS (MiB) | served MB/s | reads | loads |");
-    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: |");
+    println!(
+        "| variant | peak RSS (MiB) | peak over tier (MiB) | mean RSS (MiB) | served MB/s | reads | loads | \
+         server CPU s/GiB | client CPU s/GiB |"
+    );
+    println!("| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |");
     for (v, o) in variants.iter().zip(outcomes) {
         println!(
-            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} |",
+            "| {} | {:.0} | {:.0} | {:.0} | {:.0} | {} | {} | {:.2} | {:.2} |",
             v.name,
             mib(o.peak_rss),
             mib(o.peak_rss.saturating_sub(args.memory_size)),
             mib(o.mean_rss),
             o.served as f64 / o.secs / 1e6,
             o.reads,
-            o.loads
+            o.loads,
+            cpu::per_gib(o.server_cpu, o.served),
+            cpu::per_gib(o.client_cpu, o.served)
         );
     }
     if let [bounded, unbounded] = outcomes {
         println!(
-            "\nbounded / unbounded: peak RSS {:.2}x, served bytes per second {:.2}x",
+            "\nbounded / unbounded: peak RSS {:.2}x, served bytes per second {:.2}x, server CPU per GiB served {:.2}x",
             bounded.peak_rss as f64 / unbounded.peak_rss.max(1) as f64,
-            (bounded.served as f64 / bounded.secs) / (unbounded.served as f64 / unbounded.secs).max(1.0)
+            (bounded.served as f64 / bounded.secs) / (unbounded.served as f64 / unbounded.secs).max(1.0),
+            cpu::ratio(
+                cpu::per_gib(bounded.server_cpu, bounded.served),
+                cpu::per_gib(unbounded.server_cpu, unbounded.served)
+            )
         );
     }
 }

@@ -7,7 +7,13 @@
 //! `--tls` adds a second worker serving HTTPS (a certificate from a test CA made by `openssl`, ECDSA P-256)
 //! over the same file, and its warm reads to the rounds, with the ratio TLS / plain HTTP: what TLS on the
 //! listeners costs the data path.
+//!
+//! CPU (`crate::cpu`): each variant's serving side — nginx's process, or the workers, which run on the
+//! serving runtime in this process — and the client (reqwest on the bench's runtime, or the reading
+//! thread of the local read), sampled around each read, in CPU seconds per GiB; the ratio is of the
+//! total (server + client) to nginx's one-stream total.
 
+use crate::cpu::{self, InProcess};
 use crate::median;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -123,7 +129,7 @@ async fn parallel4(
 }
 
 /// Runs the read benchmark and prints a table.
-pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
+pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Result<()> {
     let tmp = tempfile::tempdir()?;
     let dir = args.dir.clone().unwrap_or_else(|| tmp.path().to_path_buf());
     let ufs_dir = dir.join("ufs");
@@ -137,7 +143,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         dir: Some(dir.clone()),
         ..Options::worker_defaults(args.memory_size, args.size * 2)
     };
-    let mut cluster = Cluster::start(opts).await;
+    let mut cluster = serve.spawn(Cluster::start(opts)).await?;
     let worker = cluster.worker(0);
     let uri = cluster.uri("big.bin");
     let id = loam_core::file_id(&uri);
@@ -148,7 +154,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let http = loam_testsupport::auth::client_with(loam_testsupport::auth::ALL_ROLES);
     let size = args.size;
     let tls = match args.tls {
-        true => Some(TlsWorker::start(&dir, &ufs_dir, &args).await?),
+        true => Some(TlsWorker::start(&dir, &ufs_dir, &args, serve).await?),
         false => None,
     };
     let tls_url = |lo: u64, hi: u64| {
@@ -167,11 +173,15 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         names.extend(["worker warm TLS (1 stream)", "worker warm TLS (4 ranges)"]);
     }
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
+    // CPU seconds per GiB of each variant's serving side and client.
+    let (mut server_cpu, mut client_cpu) = (results.clone(), results.clone());
+    let nginx_cpu = || cpu::process(nginx.child.id());
     for round in 0..args.rounds {
         for (i, name) in names.iter().enumerate() {
             if i == 3 {
                 worker.state.pages.remove_file(&id).await?;
             }
+            let (cpu0, nginx0) = (InProcess::sample()?, nginx_cpu()?);
             let t0 = Instant::now();
             let n = match i {
                 0 => {
@@ -199,6 +209,14 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
                 _ => parallel4(&tls.as_ref().unwrap().http, size, tls_url).await?,
             };
             let secs = t0.elapsed().as_secs_f64();
+            let (used, nginx_used) = (InProcess::sample()?.since(cpu0), nginx_cpu()? - nginx0);
+            let server = match i {
+                0 => 0.0,
+                1 | 2 => nginx_used,
+                _ => used.server,
+            };
+            server_cpu[i].push(cpu::per_gib(server, n));
+            client_cpu[i].push(cpu::per_gib(used.client, n));
             if n != size {
                 bail!("{name}: read {n} bytes, expected {size}");
             }
@@ -207,12 +225,26 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             results[i].push(mbps);
         }
     }
-    let med: Vec<f64> = results.iter_mut().map(|v| median(v)).collect();
+    let medians = |r: &mut Vec<Vec<f64>>| -> Vec<f64> { r.iter_mut().map(|v| median(v)).collect() };
+    let (med, server, client) = (medians(&mut results), medians(&mut server_cpu), medians(&mut client_cpu));
     let nginx1 = med[1];
-    println!("\nfile {} bytes, {} rounds, medians (MB/s = 10^6 bytes/s):", size, args.rounds);
-    println!("| variant | MB/s | vs nginx (1 stream) |\n| --- | ---: | ---: |");
-    for (name, m) in names.iter().zip(&med) {
-        println!("| {name} | {m:.0} | {:.2}x |", m / nginx1);
+    println!(
+        "\nfile {} bytes, {} rounds, medians (MB/s = 10^6 bytes/s; CPU = user + system seconds per GiB read):",
+        size, args.rounds
+    );
+    println!(
+        "| variant | MB/s | vs nginx (1 stream) | server CPU s/GiB | client CPU s/GiB | CPU vs nginx (1 stream) |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let total = |i: usize| server[i] + client[i];
+    for (i, (name, m)) in names.iter().zip(&med).enumerate() {
+        let s = if i == 0 { "—".to_string() } else { format!("{:.2}", server[i]) };
+        println!(
+            "| {name} | {m:.0} | {:.2}x | {s} | {:.2} | {:.2}x |",
+            m / nginx1,
+            client[i],
+            cpu::ratio(total(i), total(1))
+        );
     }
     println!("\nwarm worker 1 stream / nginx 1 stream: {:.2}x", med[4] / med[1]);
     println!("warm worker 4 ranges / nginx 4 ranges: {:.2}x", med[5] / med[2]);
@@ -237,7 +269,12 @@ struct TlsWorker {
 }
 
 impl TlsWorker {
-    async fn start(dir: &Path, ufs_dir: &Path, args: &BenchArgs) -> anyhow::Result<Self> {
+    async fn start(
+        dir: &Path,
+        ufs_dir: &Path,
+        args: &BenchArgs,
+        serve: &tokio::runtime::Handle,
+    ) -> anyhow::Result<Self> {
         let ca = loam_testsupport::tls::TestCa::new("bench");
         std::fs::create_dir_all(dir.join("tls-worker"))?;
         let cert = ca.issue("worker");
@@ -249,7 +286,7 @@ impl TlsWorker {
             listener: loam_listener::ListenerConfig { tls: Some(tls), ..Default::default() },
             ..Options::worker_defaults(args.memory_size, args.size * 2)
         };
-        let cluster = Cluster::start(opts).await;
+        let cluster = serve.spawn(Cluster::start(opts)).await?;
         let base = cluster.worker(0).http_base();
         let uri = cluster.uri("big.bin");
         let root = reqwest::Certificate::from_pem(&std::fs::read(ca.cert())?)?;

@@ -19,7 +19,13 @@
 //!
 //! The client is reqwest, unsigned (anonymous read): SigV4 would add one HMAC chain per request on the
 //! client and the worker, a few microseconds against an 8 MiB body.
+//!
+//! CPU (`crate::cpu`): the cluster runs on the serving runtime in this process, the client on the
+//! bench's; each read is sampled around, in CPU seconds per GiB, the workers' and the client's (the local
+//! disk reads have no server: their CPU, the kernel's copy included, is the reading threads', so the
+//! client's). The ratio is of the totals (server + client), to the local read of the same shape.
 
+use crate::cpu::{self, InProcess};
 use crate::median;
 use anyhow::{Context, bail};
 use clap::Args;
@@ -73,26 +79,56 @@ pub struct S3BenchReport {
     pub cold_mbps: f64,
     /// Median MB/s of each of [`VARIANTS`].
     pub medians: Vec<f64>,
+    /// CPU seconds per GiB of the cold GET: (workers, client).
+    pub cold_cpu: (f64, f64),
+    /// Median CPU seconds per GiB of the workers for each of [`VARIANTS`] (0 for the local reads).
+    pub server_cpu: Vec<f64>,
+    /// Median CPU seconds per GiB of the client for each of [`VARIANTS`].
+    pub client_cpu: Vec<f64>,
+}
+
+impl S3BenchReport {
+    /// Server + client CPU seconds per GiB of variant `i`.
+    fn total_cpu(&self, i: usize) -> f64 {
+        self.server_cpu[i] + self.client_cpu[i]
+    }
 }
 
 /// Runs the benchmark and prints a table.
-pub async fn run(args: S3BenchArgs) -> anyhow::Result<()> {
-    let r = measure(&args).await?;
+pub async fn run(args: S3BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Result<()> {
+    let r = measure(&args, serve).await?;
     let m = &r.medians;
     println!(
-        "\nobject {} bytes, {} rounds, {} ranges of {} bytes in flight, medians (MB/s = 10^6 bytes/s):",
+        "\nobject {} bytes, {} rounds, {} ranges of {} bytes in flight, medians (MB/s = 10^6 bytes/s; CPU = \
+         user + system seconds per GiB read):",
         args.size, args.rounds, args.concurrency, args.range_size
     );
-    println!("| variant | MB/s | vs local disk (same shape) |\n| --- | ---: | ---: |");
-    println!("| S3 via owner, cold (fills the cache) | {:.0} | {:.2}x |", r.cold_mbps, r.cold_mbps / m[0]);
+    println!(
+        "| variant | MB/s | vs local disk (same shape) | server CPU s/GiB | client CPU s/GiB | CPU vs local disk \
+         (same shape) |\n| --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    let (cs, cc) = r.cold_cpu;
+    println!(
+        "| S3 via owner, cold (fills the cache) | {:.0} | {:.2}x | {cs:.2} | {cc:.2} | {:.2}x |",
+        r.cold_mbps,
+        r.cold_mbps / m[0],
+        cpu::ratio(cs + cc, r.total_cpu(0))
+    );
     for (i, (name, v)) in VARIANTS.iter().zip(m).enumerate() {
-        println!("| {name} | {v:.0} | {:.2}x |", v / m[i % 2]);
+        let server = if i < 2 { "—".to_string() } else { format!("{:.2}", r.server_cpu[i]) };
+        println!(
+            "| {name} | {v:.0} | {:.2}x | {server} | {:.2} | {:.2}x |",
+            v / m[i % 2],
+            r.client_cpu[i],
+            cpu::ratio(r.total_cpu(i), r.total_cpu(i % 2))
+        );
     }
     Ok(())
 }
 
 /// Sets the cluster up, runs the rounds, and shuts it down.
-pub async fn measure(args: &S3BenchArgs) -> anyhow::Result<S3BenchReport> {
+/// The cluster runs on `serve` (the client on the caller's runtime), so that their CPU is told apart.
+pub async fn measure(args: &S3BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Result<S3BenchReport> {
     if args.workers < 2 || args.range_size == 0 || args.concurrency == 0 || args.size == 0 {
         bail!("--workers must be at least 2; --range-size, --concurrency and --size more than 0");
     }
@@ -102,7 +138,7 @@ pub async fn measure(args: &S3BenchArgs) -> anyhow::Result<S3BenchReport> {
     std::fs::create_dir_all(&ufs_dir)?;
     let file = ufs_dir.join("big.bin");
     crate::write_test_file(&file, args.size)?;
-    let cluster = loam::local::start(local_args(args, &dir.join("cluster"))?).await?;
+    let cluster = serve.spawn(loam::local::start(local_args(args, &dir.join("cluster"))?)).await??;
     let result = rounds(args, &cluster, &ufs_dir, &file).await;
     cluster.shutdown().await;
     result
@@ -158,6 +194,7 @@ async fn rounds(
         wait_for(&http, &url(i)).await?;
     }
     let want = std::fs::read(file)?;
+    let cpu0 = InProcess::sample()?;
     let t0 = Instant::now();
     let mut body = http.get(url(owner)).send().await?.error_for_status()?.bytes_stream();
     let mut pos = 0;
@@ -170,6 +207,8 @@ async fn rounds(
         pos += chunk.len();
     }
     let cold_mbps = size as f64 / t0.elapsed().as_secs_f64() / 1e6;
+    let used = InProcess::sample()?.since(cpu0);
+    let cold_cpu = (cpu::per_gib(used.server, size), cpu::per_gib(used.client, size));
     if pos != want.len() {
         bail!("the cold GET returned {pos} bytes, the file has {}", want.len());
     }
@@ -178,8 +217,10 @@ async fn rounds(
     local_stream(file.to_path_buf()).await?;
 
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
+    let (mut server_cpu, mut client_cpu) = (results.clone(), results.clone());
     for round in 0..args.rounds {
         for (i, name) in VARIANTS.iter().enumerate() {
+            let cpu0 = InProcess::sample()?;
             let t0 = Instant::now();
             let n = match i {
                 0 => local_stream(file.to_path_buf()).await?,
@@ -196,11 +237,22 @@ async fn rounds(
                 bail!("{name}: read {n} bytes, expected {size}");
             }
             let mbps = size as f64 / t0.elapsed().as_secs_f64() / 1e6;
+            let used = InProcess::sample()?.since(cpu0);
             eprintln!("round {round}: {name:<32} {mbps:>9.1} MB/s");
             results[i].push(mbps);
+            // The local reads have no server; what else this process ran meanwhile is not theirs.
+            server_cpu[i].push(if i < 2 { 0.0 } else { cpu::per_gib(used.server, size) });
+            client_cpu[i].push(cpu::per_gib(used.client, size));
         }
     }
-    Ok(S3BenchReport { cold_mbps, medians: results.iter_mut().map(|v| median(v)).collect() })
+    let medians = |r: &mut Vec<Vec<f64>>| -> Vec<f64> { r.iter_mut().map(|v| median(v)).collect() };
+    Ok(S3BenchReport {
+        cold_mbps,
+        medians: medians(&mut results),
+        cold_cpu,
+        server_cpu: medians(&mut server_cpu),
+        client_cpu: medians(&mut client_cpu),
+    })
 }
 
 async fn add(a: u64, b: u64) -> anyhow::Result<u64> {
@@ -300,10 +352,16 @@ mod tests {
             memory_size: 4 << 20,
             dir: Some(dir.path().to_path_buf()),
         };
+        let serve = cpu::serve_runtime().unwrap();
         // `measure` fails if a variant reads other than `size` bytes or the cold GET differs from the file.
-        let r = measure(&args).await.unwrap();
+        let r = measure(&args, serve.handle()).await.unwrap();
+        serve.shutdown_background();
         assert_eq!(r.medians.len(), VARIANTS.len());
         assert!(r.cold_mbps > 0.0 && r.medians.iter().all(|m| *m > 0.0), "{r:?}");
+        assert_eq!((r.server_cpu.len(), r.client_cpu.len()), (VARIANTS.len(), VARIANTS.len()));
+        let cpu = r.server_cpu.iter().chain(&r.client_cpu).chain([&r.cold_cpu.0, &r.cold_cpu.1]);
+        assert!(cpu.clone().all(|c| c.is_finite() && *c >= 0.0), "{r:?}");
+        assert!(r.server_cpu[..2].iter().all(|c| *c == 0.0), "the local reads have no server: {r:?}");
         assert!(dir.path().join("cluster/worker-1").is_dir(), "the cluster lived under --dir");
     }
 
@@ -311,7 +369,9 @@ mod tests {
     async fn one_worker_is_refused() {
         let args =
             S3BenchArgs { size: 1, rounds: 1, concurrency: 1, range_size: 1, workers: 1, memory_size: 0, dir: None };
-        let e = measure(&args).await.unwrap_err();
+        let serve = cpu::serve_runtime().unwrap();
+        let e = measure(&args, serve.handle()).await.unwrap_err();
+        serve.shutdown_background();
         assert!(e.to_string().contains("at least 2"), "{e}");
     }
 }
