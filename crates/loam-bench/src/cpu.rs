@@ -5,7 +5,8 @@
 //! CPU of the children this process has waited for (`getrusage(RUSAGE_CHILDREN)`, for fio).
 //!
 //! A bench samples before and after each measured round, so set-up is not counted, and reports CPU
-//! seconds per GiB moved ([`per_gib`]).
+//! seconds per GiB moved ([`per_gib`]), summed over its rounds ([`Tally`]): a tick is 10 ms, so one
+//! round of a small read may show none, and a median of such rounds would be 0 or one tick.
 //!
 //! Servers that run in the bench's own process (`read`, `s3`) run on a runtime of their own
 //! ([`serve_runtime`], threads named [`SERVE_THREAD`]) while the bench's client runs on the main runtime
@@ -73,9 +74,30 @@ pub fn per_gib(secs: f64, bytes: u64) -> f64 {
     if bytes == 0 { 0.0 } else { secs / (bytes as f64 / (1u64 << 30) as f64) }
 }
 
-/// `a / b`, or 0 where `b` is 0 (a baseline that used no measurable CPU).
-pub fn ratio(a: f64, b: f64) -> f64 {
-    if b > 0.0 { a / b } else { 0.0 }
+/// `a / b` as a table shows it (`1.25x`), or `—` where `b` is 0 (a baseline with no measurable CPU).
+pub fn ratio(a: f64, b: f64) -> String {
+    if b > 0.0 { format!("{:.2}x", a / b) } else { "—".to_string() }
+}
+
+/// CPU seconds and the bytes moved meanwhile, summed over a bench's rounds.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct Tally {
+    /// CPU seconds.
+    pub secs: f64,
+    /// Bytes moved.
+    pub bytes: u64,
+}
+
+impl Tally {
+    /// Adds one round.
+    pub fn add(&mut self, secs: f64, bytes: u64) {
+        (self.secs, self.bytes) = (self.secs + secs, self.bytes + bytes);
+    }
+
+    /// CPU seconds per GiB over every round added.
+    pub fn per_gib(&self) -> f64 {
+        per_gib(self.secs, self.bytes)
+    }
 }
 
 /// This process's CPU, split into the client's and the in-process servers'.
@@ -153,7 +175,10 @@ mod tests {
         assert_eq!(parse_stat("42 (x) R 1"), None);
         assert_eq!(per_gib(2.0, 1 << 29), 4.0);
         assert_eq!(per_gib(2.0, 0), 0.0);
-        assert_eq!((ratio(3.0, 2.0), ratio(3.0, 0.0)), (1.5, 0.0));
+        assert_eq!((ratio(3.0, 2.0).as_str(), ratio(3.0, 0.0).as_str()), ("1.50x", "—"));
+        let mut t = Tally::default();
+        (t.add(1.0, 1 << 29), t.add(0.5, 1 << 29));
+        assert_eq!(t.per_gib(), 1.5);
     }
 
     #[test]

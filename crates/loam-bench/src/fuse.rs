@@ -65,9 +65,9 @@ struct Measured {
     iops: f64,
     /// Bytes fio read (`io_bytes`).
     bytes: u64,
-    /// CPU seconds per GiB of the serving side (this process; 0 for the local side).
+    /// CPU seconds of the serving side (this process; 0 for the local side).
     server_cpu: f64,
-    /// CPU seconds per GiB of fio.
+    /// CPU seconds of fio.
     client_cpu: f64,
 }
 
@@ -151,8 +151,8 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
                     let (server0, client0) = (cpu::process(std::process::id())?, cpu::children());
                     let mut m = tokio::task::spawn_blocking(move || fio(&bin, &file, size, runtime, job)).await??;
                     let server = cpu::process(std::process::id())? - server0;
-                    m.server_cpu = if side == "fuse" { cpu::per_gib(server, m.bytes) } else { 0.0 };
-                    m.client_cpu = cpu::per_gib(cpu::children() - client0, m.bytes);
+                    m.server_cpu = if side == "fuse" { server } else { 0.0 };
+                    m.client_cpu = cpu::children() - client0;
                     eprintln!("round {round}: {name:<22} {side:<5} {:>9.1} MB/s {:>10.0} IOPS", m.mb_per_s, m.iops);
                     let r = &mut results[i];
                     if side == "fuse" { r.0.push(m) } else { r.1.push(m) }
@@ -170,7 +170,10 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
         "\nfile {} bytes, {} rounds, random jobs {} s each, medians (MB/s = 10^6 bytes/s):",
         args.size, args.rounds, args.runtime
     );
-    println!("(CPU = user + system seconds per GiB read: FUSE server = worker + FUSE session, fio = the client)");
+    println!(
+        "(CPU = user + system seconds per GiB read, over all rounds: FUSE server = worker + FUSE session, fio = the \
+         client)"
+    );
     println!(
         "| pattern | FUSE MB/s | FUSE IOPS | local MB/s | local IOPS | FUSE / local | FUSE server CPU s/GiB | FUSE \
          fio CPU s/GiB | local fio CPU s/GiB | CPU FUSE / local |"
@@ -180,9 +183,12 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
         let med = |v: &[Measured], f: fn(&Measured) -> f64| median(&mut v.iter().map(f).collect::<Vec<_>>());
         let (fm, fi) = (med(&fuse, |m| m.mb_per_s), med(&fuse, |m| m.iops));
         let (lm, li) = (med(&local, |m| m.mb_per_s), med(&local, |m| m.iops));
-        let (fs, fc, lc) = (med(&fuse, |m| m.server_cpu), med(&fuse, |m| m.client_cpu), med(&local, |m| m.client_cpu));
+        let gib = |v: &[Measured], f: fn(&Measured) -> f64| {
+            cpu::per_gib(v.iter().map(f).sum(), v.iter().map(|m| m.bytes).sum())
+        };
+        let (fs, fc, lc) = (gib(&fuse, |m| m.server_cpu), gib(&fuse, |m| m.client_cpu), gib(&local, |m| m.client_cpu));
         println!(
-            "| {name} | {fm:.0} | {fi:.0} | {lm:.0} | {li:.0} | {:.2}x | {fs:.2} | {fc:.2} | {lc:.2} | {:.2}x |",
+            "| {name} | {fm:.0} | {fi:.0} | {lm:.0} | {li:.0} | {:.2}x | {fs:.2} | {fc:.2} | {lc:.2} | {} |",
             fm / lm,
             cpu::ratio(fs + fc, lc)
         );

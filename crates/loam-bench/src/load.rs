@@ -396,7 +396,7 @@ fn report(sets: &[DataSet], samples: &[Vec<Sample>], args: &LoadBenchArgs) {
         "\n{} workers, {} round(s), medians; baseline: list + {} concurrent OpenDAL reads ({} byte ranges)",
         WORKERS, args.rounds, args.concurrency, args.range_size
     );
-    println!("CPU = user + system seconds per GiB copied or loaded (the S3 server's not counted)");
+    println!("CPU = user + system seconds per GiB copied or loaded, over all rounds (the S3 server's not counted)");
     println!(
         "| data set | variant | files/s | MB/s | job / baseline | coordinator peak RSS | worker peak RSS | Loam CPU \
          s/GiB | client CPU s/GiB | CPU job / baseline |"
@@ -410,12 +410,13 @@ fn report(sets: &[DataSet], samples: &[Vec<Sample>], args: &LoadBenchArgs) {
         let cpeak = v.iter().map(|s| s.coordinator_peak).max().unwrap_or_default();
         let wpeak = v.iter().map(|s| s.worker_peak).max().unwrap_or_default();
         let (n, b) = (set.count as f64, set.bytes() as f64);
-        let gib = |f: fn(&Sample) -> f64| cpu::per_gib(med(v, f), set.bytes());
+        // Over all rounds (a tick is 10 ms; a median of few-tick rounds is coarse).
+        let gib = |f: fn(&Sample) -> f64| cpu::per_gib(v.iter().map(f).sum(), set.bytes() * v.len() as u64);
         let (copy_cpu, loam_cpu, job_client) =
             (gib(|s| s.copy_client_cpu), gib(|s| s.job_loam_cpu), gib(|s| s.job_client_cpu));
         println!("| {label} | plain copy | {} | {:.1} | | | | — | {copy_cpu:.2} | |", rate(n / copy), b / copy / 1e6);
         println!(
-            "| {label} | load job | {} | {:.1} | {:.2}x | {} MiB | {} MiB | {loam_cpu:.2} | {job_client:.2} | {:.2}x |",
+            "| {label} | load job | {} | {:.1} | {:.2}x | {} MiB | {} MiB | {loam_cpu:.2} | {job_client:.2} | {} |",
             rate(n / job),
             b / job / 1e6,
             copy / job,

@@ -354,7 +354,7 @@ fn report(variants: &[Variant], outcomes: &[Outcome], args: &MemoryBenchArgs) {
     }
     if let [bounded, unbounded] = outcomes {
         println!(
-            "\nbounded / unbounded: peak RSS {:.2}x, served bytes per second {:.2}x, server CPU per GiB served {:.2}x",
+            "\nbounded / unbounded: peak RSS {:.2}x, served bytes per second {:.2}x, server CPU per GiB served {}",
             bounded.peak_rss as f64 / unbounded.peak_rss.max(1) as f64,
             (bounded.served as f64 / bounded.secs) / (unbounded.served as f64 / unbounded.secs).max(1.0),
             cpu::ratio(

@@ -173,8 +173,8 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
         names.extend(["worker warm TLS (1 stream)", "worker warm TLS (4 ranges)"]);
     }
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
-    // CPU seconds per GiB of each variant's serving side and client.
-    let (mut server_cpu, mut client_cpu) = (results.clone(), results.clone());
+    // CPU of each variant's serving side and client, over every round.
+    let (mut server, mut client) = (vec![cpu::Tally::default(); names.len()], vec![cpu::Tally::default(); names.len()]);
     let nginx_cpu = || cpu::process(nginx.child.id());
     for round in 0..args.rounds {
         for (i, name) in names.iter().enumerate() {
@@ -210,13 +210,13 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
             };
             let secs = t0.elapsed().as_secs_f64();
             let (used, nginx_used) = (InProcess::sample()?.since(cpu0), nginx_cpu()? - nginx0);
-            let server = match i {
+            let server_used = match i {
                 0 => 0.0,
                 1 | 2 => nginx_used,
                 _ => used.server,
             };
-            server_cpu[i].push(cpu::per_gib(server, n));
-            client_cpu[i].push(cpu::per_gib(used.client, n));
+            server[i].add(server_used, n);
+            client[i].add(used.client, n);
             if n != size {
                 bail!("{name}: read {n} bytes, expected {size}");
             }
@@ -225,11 +225,13 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
             results[i].push(mbps);
         }
     }
-    let medians = |r: &mut Vec<Vec<f64>>| -> Vec<f64> { r.iter_mut().map(|v| median(v)).collect() };
-    let (med, server, client) = (medians(&mut results), medians(&mut server_cpu), medians(&mut client_cpu));
+    let med: Vec<f64> = results.iter_mut().map(|v| median(v)).collect();
+    let (server, client): (Vec<f64>, Vec<f64>) =
+        server.iter().zip(&client).map(|(s, c)| (s.per_gib(), c.per_gib())).unzip();
     let nginx1 = med[1];
     println!(
-        "\nfile {} bytes, {} rounds, medians (MB/s = 10^6 bytes/s; CPU = user + system seconds per GiB read):",
+        "\nfile {} bytes, {} rounds, medians (MB/s = 10^6 bytes/s; CPU = user + system seconds per GiB read, over \
+         all rounds):",
         size, args.rounds
     );
     println!(
@@ -240,7 +242,7 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
     for (i, (name, m)) in names.iter().zip(&med).enumerate() {
         let s = if i == 0 { "—".to_string() } else { format!("{:.2}", server[i]) };
         println!(
-            "| {name} | {m:.0} | {:.2}x | {s} | {:.2} | {:.2}x |",
+            "| {name} | {m:.0} | {:.2}x | {s} | {:.2} | {} |",
             m / nginx1,
             client[i],
             cpu::ratio(total(i), total(1))

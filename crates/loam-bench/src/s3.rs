@@ -81,9 +81,9 @@ pub struct S3BenchReport {
     pub medians: Vec<f64>,
     /// CPU seconds per GiB of the cold GET: (workers, client).
     pub cold_cpu: (f64, f64),
-    /// Median CPU seconds per GiB of the workers for each of [`VARIANTS`] (0 for the local reads).
+    /// CPU seconds per GiB, over all rounds, of the workers for each of [`VARIANTS`] (0 for the local reads).
     pub server_cpu: Vec<f64>,
-    /// Median CPU seconds per GiB of the client for each of [`VARIANTS`].
+    /// CPU seconds per GiB, over all rounds, of the client for each of [`VARIANTS`].
     pub client_cpu: Vec<f64>,
 }
 
@@ -100,7 +100,7 @@ pub async fn run(args: S3BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::R
     let m = &r.medians;
     println!(
         "\nobject {} bytes, {} rounds, {} ranges of {} bytes in flight, medians (MB/s = 10^6 bytes/s; CPU = \
-         user + system seconds per GiB read):",
+         user + system seconds per GiB read, over all rounds):",
         args.size, args.rounds, args.concurrency, args.range_size
     );
     println!(
@@ -109,7 +109,7 @@ pub async fn run(args: S3BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::R
     );
     let (cs, cc) = r.cold_cpu;
     println!(
-        "| S3 via owner, cold (fills the cache) | {:.0} | {:.2}x | {cs:.2} | {cc:.2} | {:.2}x |",
+        "| S3 via owner, cold (fills the cache) | {:.0} | {:.2}x | {cs:.2} | {cc:.2} | {} |",
         r.cold_mbps,
         r.cold_mbps / m[0],
         cpu::ratio(cs + cc, r.total_cpu(0))
@@ -117,7 +117,7 @@ pub async fn run(args: S3BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::R
     for (i, (name, v)) in VARIANTS.iter().zip(m).enumerate() {
         let server = if i < 2 { "—".to_string() } else { format!("{:.2}", r.server_cpu[i]) };
         println!(
-            "| {name} | {v:.0} | {:.2}x | {server} | {:.2} | {:.2}x |",
+            "| {name} | {v:.0} | {:.2}x | {server} | {:.2} | {} |",
             v / m[i % 2],
             r.client_cpu[i],
             cpu::ratio(r.total_cpu(i), r.total_cpu(i % 2))
@@ -217,7 +217,8 @@ async fn rounds(
     local_stream(file.to_path_buf()).await?;
 
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); VARIANTS.len()];
-    let (mut server_cpu, mut client_cpu) = (results.clone(), results.clone());
+    let (mut server, mut client) =
+        (vec![cpu::Tally::default(); VARIANTS.len()], vec![cpu::Tally::default(); VARIANTS.len()]);
     for round in 0..args.rounds {
         for (i, name) in VARIANTS.iter().enumerate() {
             let cpu0 = InProcess::sample()?;
@@ -241,17 +242,16 @@ async fn rounds(
             eprintln!("round {round}: {name:<32} {mbps:>9.1} MB/s");
             results[i].push(mbps);
             // The local reads have no server; what else this process ran meanwhile is not theirs.
-            server_cpu[i].push(if i < 2 { 0.0 } else { cpu::per_gib(used.server, size) });
-            client_cpu[i].push(cpu::per_gib(used.client, size));
+            server[i].add(if i < 2 { 0.0 } else { used.server }, size);
+            client[i].add(used.client, size);
         }
     }
-    let medians = |r: &mut Vec<Vec<f64>>| -> Vec<f64> { r.iter_mut().map(|v| median(v)).collect() };
     Ok(S3BenchReport {
         cold_mbps,
-        medians: medians(&mut results),
+        medians: results.iter_mut().map(|v| median(v)).collect(),
         cold_cpu,
-        server_cpu: medians(&mut server_cpu),
-        client_cpu: medians(&mut client_cpu),
+        server_cpu: server.iter().map(cpu::Tally::per_gib).collect(),
+        client_cpu: client.iter().map(cpu::Tally::per_gib).collect(),
     })
 }
 
