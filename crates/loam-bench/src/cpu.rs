@@ -177,7 +177,8 @@ mod tests {
         assert_eq!(per_gib(2.0, 0), 0.0);
         assert_eq!((ratio(3.0, 2.0).as_str(), ratio(3.0, 0.0).as_str()), ("1.50x", "—"));
         let mut t = Tally::default();
-        (t.add(1.0, 1 << 29), t.add(0.5, 1 << 29));
+        t.add(1.0, 1 << 29);
+        t.add(0.5, 1 << 29);
         assert_eq!(t.per_gib(), 1.5);
     }
 
