@@ -219,33 +219,21 @@ impl CoordinatorMetrics {
         );
         let store_errors = Family::<OpLabel, Counter>::default();
         // prometheus-client appends `_total` to counters itself, so names are given without it.
-        registry.register(JOBS, "Jobs by kind and state", job_states.clone());
-        registry.register(JOB_FILES_SCANNED, "Files listed by jobs, by kind", jobs.scanned.clone());
-        registry.register(JOB_FILES_LOADED, "Files loaded by jobs, by kind", jobs.files_loaded.clone());
-        registry.register(JOB_BYTES_LOADED, "Bytes loaded by jobs, by kind", jobs.bytes_loaded.clone());
-        registry.register(JOB_FILES_FAILED, "Files that failed in jobs, by kind", jobs.files_failed.clone());
-        registry.register(
-            JOB_BYTES_FAILED,
-            "Bytes of the files that failed in jobs, by kind",
-            jobs.bytes_failed.clone(),
-        );
-        registry.register(JOB_FILES_FREED, "Files freed by jobs, by kind", jobs.files_freed.clone());
-        registry.register(JOB_BYTES_FREED, "Cached bytes freed by jobs, by kind", jobs.bytes_freed.clone());
-        registry.register(WORKERS, "Registered workers by status", workers.clone());
-        registry.register(API_REQUEST_DURATION, "REST API request latency", api.clone());
-        registry.register(
-            ALLUXIO_LOAD_SCANNED,
-            "counter of the inodes scanned in distributed load",
-            jobs.alluxio_scanned.clone(),
-        );
-        registry.register(
-            ALLUXIO_LOAD_PROCESSED,
-            "counter of the non empty file copies loaded in distributed load",
-            jobs.alluxio_processed.clone(),
-        );
+        registry.register(JOBS, help(JOBS), job_states.clone());
+        registry.register(JOB_FILES_SCANNED, help(JOB_FILES_SCANNED), jobs.scanned.clone());
+        registry.register(JOB_FILES_LOADED, help(JOB_FILES_LOADED), jobs.files_loaded.clone());
+        registry.register(JOB_BYTES_LOADED, help(JOB_BYTES_LOADED), jobs.bytes_loaded.clone());
+        registry.register(JOB_FILES_FAILED, help(JOB_FILES_FAILED), jobs.files_failed.clone());
+        registry.register(JOB_BYTES_FAILED, help(JOB_BYTES_FAILED), jobs.bytes_failed.clone());
+        registry.register(JOB_FILES_FREED, help(JOB_FILES_FREED), jobs.files_freed.clone());
+        registry.register(JOB_BYTES_FREED, help(JOB_BYTES_FREED), jobs.bytes_freed.clone());
+        registry.register(WORKERS, help(WORKERS), workers.clone());
+        registry.register(API_REQUEST_DURATION, help(API_REQUEST_DURATION), api.clone());
+        registry.register(ALLUXIO_LOAD_SCANNED, help(ALLUXIO_LOAD_SCANNED), jobs.alluxio_scanned.clone());
+        registry.register(ALLUXIO_LOAD_PROCESSED, help(ALLUXIO_LOAD_PROCESSED), jobs.alluxio_processed.clone());
         registry.register(
             ALLUXIO_LOAD_LOADED_BYTES,
-            "counter of the bytes loaded in distributed load",
+            help(ALLUXIO_LOAD_LOADED_BYTES),
             jobs.alluxio_loaded_bytes.clone(),
         );
         registry.register(STORE_DURATION, help(STORE_DURATION), store_duration.clone());

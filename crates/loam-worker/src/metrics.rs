@@ -154,46 +154,30 @@ impl WorkerMetrics {
         let m = Self::default();
         let p = &m.page_store;
         // prometheus-client appends `_total` to counters itself, so names are given without it.
-        registry.register(PAGE_HITS, "Pages served from the cache, by tier", p.page_hits.clone());
-        registry.register(PAGE_MISSES, "Pages not in the cache when asked for", p.page_misses.clone());
+        registry.register(PAGE_HITS, help(PAGE_HITS), p.page_hits.clone());
+        registry.register(PAGE_MISSES, help(PAGE_MISSES), p.page_misses.clone());
         registry.register(
             data_path::PAGE_READ_DURATION,
             help(data_path::PAGE_READ_DURATION),
             p.page_read_seconds.clone(),
         );
-        registry.register(UFS_READS, "UFS range reads issued by read-through", m.ufs_reads.clone());
-        registry.register(UFS_READ_BYTES, "Bytes read from the UFS", m.ufs_read_bytes.clone());
-        registry.register(
-            COALESCED_READS,
-            "Page requests that waited on another's UFS read",
-            m.coalesced_reads.clone(),
-        );
-        registry.register(PAGES_EVICTED, "Pages evicted to make room, by tier", p.pages_evicted.clone());
-        registry.register(CORRUPT_PAGES, "Pages whose checksum failed on read", p.corrupt_pages.clone());
-        registry.register(STALE_FILES, "Cached files found changed in the UFS", m.stale_files.clone());
-        registry.register(SERVED_BYTES, "Bytes sent to clients", m.served_bytes.clone());
-        registry.register(
-            READ_AHEAD_BYTES,
-            "Bytes range streams hold read ahead of what they sent",
-            m.read_ahead_bytes.clone(),
-        );
-        registry.register(CACHED_BYTES, "Bytes cached now, by tier", p.cached_bytes.clone());
-        registry.register(CACHED_PAGES, "Pages cached now, by tier", p.cached_pages.clone());
-        registry.register(CACHED_FILES, "Files with a cache record", p.cached_files.clone());
-        registry.register(
-            CACHE_DIR_HEALTHY,
-            "1 while a cache directory is in use, 0 while failed",
-            p.dir_healthy.clone(),
-        );
-        registry.register(
-            CACHE_DIR_CAPACITY,
-            "Page bytes a cache directory may hold, clamped to its file system's room",
-            p.dir_capacity.clone(),
-        );
-        registry.register(CACHE_DIR_ERRORS, "Failed writes and reads in a cache directory", p.dir_errors.clone());
+        registry.register(UFS_READS, help(UFS_READS), m.ufs_reads.clone());
+        registry.register(UFS_READ_BYTES, help(UFS_READ_BYTES), m.ufs_read_bytes.clone());
+        registry.register(COALESCED_READS, help(COALESCED_READS), m.coalesced_reads.clone());
+        registry.register(PAGES_EVICTED, help(PAGES_EVICTED), p.pages_evicted.clone());
+        registry.register(CORRUPT_PAGES, help(CORRUPT_PAGES), p.corrupt_pages.clone());
+        registry.register(STALE_FILES, help(STALE_FILES), m.stale_files.clone());
+        registry.register(SERVED_BYTES, help(SERVED_BYTES), m.served_bytes.clone());
+        registry.register(READ_AHEAD_BYTES, help(READ_AHEAD_BYTES), m.read_ahead_bytes.clone());
+        registry.register(CACHED_BYTES, help(CACHED_BYTES), p.cached_bytes.clone());
+        registry.register(CACHED_PAGES, help(CACHED_PAGES), p.cached_pages.clone());
+        registry.register(CACHED_FILES, help(CACHED_FILES), p.cached_files.clone());
+        registry.register(CACHE_DIR_HEALTHY, help(CACHE_DIR_HEALTHY), p.dir_healthy.clone());
+        registry.register(CACHE_DIR_CAPACITY, help(CACHE_DIR_CAPACITY), p.dir_capacity.clone());
+        registry.register(CACHE_DIR_ERRORS, help(CACHE_DIR_ERRORS), p.dir_errors.clone());
         registry.register(
             PEER_INVALIDATIONS_FAILED,
-            "Invalidations after a write that a peer did not confirm",
+            help(PEER_INVALIDATIONS_FAILED),
             m.peer_invalidations_failed.clone(),
         );
         m.data.register(registry);
