@@ -37,6 +37,7 @@ async fn reads_need_the_read_role_unless_anonymous_reads_are_on() {
             format!("/v1/file/{id}/page/0?ufsFullPath={uri}"),
             format!("/v1/node?path={uri}"),
             "/metrics".to_string(),
+            "/v1/stats".to_string(),
         ];
         assert_eq!(send(&anonymous_client(), &c, "GET", "/v1/health", Vec::new()).await, 200, "health is open");
         for path in &reads {
