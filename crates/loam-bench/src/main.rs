@@ -9,6 +9,8 @@
 //! - `fuse`: fio through the FUSE mount against fio on the same bytes on local disk.
 //! - `memory`: a worker's RSS under sustained reads and loads against its memory tier, with Loam's memory
 //!   bounds and without them.
+//! - `requests`: small random `Range` reads (what one request costs) through a worker's HTTP and S3 APIs
+//!   against nginx, from many connections.
 //! - `s3`: GetObject through the workers' S3 API (an in-process `loam local`) against reading the same
 //!   bytes from the local disk, whole and in concurrent ranges.
 //!
@@ -21,6 +23,7 @@ mod fuse;
 mod load;
 mod memory;
 mod read;
+mod requests;
 mod s3;
 
 use clap::{Parser, Subcommand};
@@ -54,6 +57,8 @@ enum Command {
     Memory(memory::MemoryBenchArgs),
     /// GetObject through a worker's S3 API (whole and 8 MiB ranges) against the local disk.
     S3(s3::S3BenchArgs),
+    /// Small random Range reads through a worker's HTTP and S3 APIs against nginx (requests/s, CPU/request).
+    Requests(requests::RequestsArgs),
     /// fio through the FUSE mount (sequential 1 MiB, random 4 KiB and 256 KiB reads) against local disk.
     Fuse(fuse::FuseBenchArgs),
 }
@@ -87,6 +92,7 @@ fn main() -> std::process::ExitCode {
             Command::Load(args) => load::run(args).await,
             Command::Memory(args) => memory::run(args).await,
             Command::S3(args) => s3::run(args, &handle).await,
+            Command::Requests(args) => requests::run(args, &handle).await,
             Command::Fuse(args) => fuse::run(args).await,
         }
     });

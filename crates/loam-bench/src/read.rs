@@ -47,9 +47,9 @@ pub struct BenchArgs {
     pub tls: bool,
 }
 
-struct Nginx {
-    child: std::process::Child,
-    port: u16,
+pub(crate) struct Nginx {
+    pub(crate) child: std::process::Child,
+    pub(crate) port: u16,
 }
 
 impl Drop for Nginx {
@@ -59,7 +59,7 @@ impl Drop for Nginx {
     }
 }
 
-fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> anyhow::Result<Nginx> {
+pub(crate) fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> anyhow::Result<Nginx> {
     let port = free_port();
     let conf = dir.join("nginx.conf");
     std::fs::create_dir_all(dir.join("nginx-tmp"))?;

@@ -265,7 +265,7 @@ fn pieces(size: u64, range: u64) -> impl Iterator<Item = (u64, u64)> {
 }
 
 /// Waits until `url` answers a HEAD with 200 (the mount has reached the worker).
-async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
+pub(crate) async fn wait_for(http: &reqwest::Client, url: &str) -> anyhow::Result<()> {
     for _ in 0..500 {
         if http.head(url).send().await.is_ok_and(|r| r.status().is_success()) {
             return Ok(());
