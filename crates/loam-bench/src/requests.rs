@@ -3,7 +3,7 @@
 //! requests for the same file, in one run.
 //!
 //! Set-up: an in-process `loam local` with one worker (anonymous S3 reads on) under a temp dir, and a test
-//! file (default 256 MiB) in a `file://` UFS mounted at `/bench`, which nginx (Debian's, `sendfile on`)
+//! file (default 1 GiB, four times the memory tier, so most hits are the disk tier's) in a `file://` UFS mounted at `/bench`, which nginx (Debian's, `sendfile on`)
 //! serves too. The worker's cache is filled first by one whole GET, and the file is read once so that
 //! nginx's reads hit the page cache: every variant is warm.
 //!
@@ -37,8 +37,8 @@ const CHECK_EVERY: u64 = 64;
 /// Flags of `loam-bench requests`.
 #[derive(Args, Debug, Clone)]
 pub struct RequestsArgs {
-    /// Size of the test file.
-    #[arg(long, default_value = "256MiB", value_parser = parse_size)]
+    /// Size of the test file (by default 4x the memory tier: most requests are disk-tier hits).
+    #[arg(long, default_value = "1GiB", value_parser = parse_size)]
     pub size: u64,
     /// Size of each request's range (ranges are aligned to it).
     #[arg(long, default_value = "4KiB", value_parser = parse_size)]
@@ -181,7 +181,11 @@ async fn rounds(
     crate::s3::wait_for(&loam_testsupport::auth::anonymous_client(), &s3_url).await?;
     // Fill the worker's cache (and the page cache under nginx's file) before anything is measured.
     let whole = admin.get(format!("{http_base}/v1/range/{id}?ufsFullPath={uri}&offset=0&length={}", args.size));
-    let n = whole.send().await?.error_for_status()?.bytes().await?.len() as u64;
+    let mut body = whole.send().await?.error_for_status()?.bytes_stream();
+    let mut n = 0u64;
+    while let Some(chunk) = futures::StreamExt::next(&mut body).await {
+        n += chunk?.len() as u64;
+    }
     if n != args.size {
         bail!("the warming read returned {n} bytes, the file has {}", args.size);
     }
