@@ -3,8 +3,8 @@
 //! requests for the same file, in one run.
 //!
 //! Set-up: an in-process `loam local` with one worker (anonymous S3 reads on) under a temp dir, and a test
-//! file (default 1 GiB, four times the memory tier, so most hits are the disk tier's) in a `file://` UFS mounted at `/bench`, which nginx (Debian's, `sendfile on`)
-//! serves too. The worker's cache is filled first by one whole GET, and the file is read once so that
+//! file (default 1 GiB, four times the memory tier, so most hits are the disk tier's) in a `file://` UFS
+//! mounted at `/bench`, which nginx (Debian's, `sendfile on`) serves too. The worker's cache is filled first by one whole GET, and the file is read once so that
 //! nginx's reads hit the page cache: every variant is warm.
 //!
 //! Each round runs every variant for `--seconds`, interleaved: `--connections` clients, each on its own
