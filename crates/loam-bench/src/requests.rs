@@ -261,7 +261,7 @@ async fn drive(args: &RequestsArgs, target: &Target, file: &Arc<std::fs::File>, 
                 if status.as_u16() != want_status || body.len() as u64 != rs {
                     bail!("bytes {lo}..{hi}: HTTP {status} with {} bytes", body.len());
                 }
-                if n % CHECK_EVERY == 0 {
+                if n.is_multiple_of(CHECK_EVERY) {
                     let mut want = vec![0u8; rs as usize];
                     file.read_exact_at(&mut want, lo)?;
                     if body[..] != want[..] {
