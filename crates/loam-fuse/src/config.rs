@@ -9,8 +9,14 @@ use std::time::Duration;
 pub const DEFAULT_ATTR_TTL: Duration = Duration::from_secs(1);
 /// Default kernel read-ahead of the mount.
 pub const DEFAULT_KERNEL_READAHEAD: u32 = 4 << 20;
-/// Default threads reading requests from the kernel.
+/// Default threads reading requests from the kernel. They only read a request and hand it to a task
+/// (the reply is written by the task), a few microseconds each, so two keep up with the kernel's queue;
+/// more help only when the runtime's tasks are starved of them.
 pub const DEFAULT_THREADS: usize = 2;
+/// Default requests the kernel may have outstanding in the background: its read-ahead and, with
+/// `FUSE_ASYNC_DIO`, direct and asynchronous reads (fio `libaio`). Above it the kernel makes readers
+/// wait, so it caps the queue depth the mount sees over all files: 64 covers 4 jobs at depth 16.
+pub const DEFAULT_MAX_BACKGROUND: u16 = 64;
 
 /// How a mount behaves.
 #[derive(Clone, Debug)]
@@ -25,6 +31,9 @@ pub struct FuseConfig {
     pub kernel_readahead: u32,
     /// Threads reading requests from the kernel (replies come from the async runtime).
     pub threads: usize,
+    /// Background requests the kernel may have outstanding (`max_background` in the FUSE handshake; its
+    /// congestion threshold is the kernel's default, three quarters of it).
+    pub max_background: u16,
     /// Let other users than the mounting one use the mount (`allow_other`; non-root mounts need
     /// `user_allow_other` in /etc/fuse.conf).
     pub allow_other: bool,
@@ -39,6 +48,7 @@ impl FuseConfig {
             readahead: ReadAheadConfig::default(),
             kernel_readahead: DEFAULT_KERNEL_READAHEAD,
             threads: DEFAULT_THREADS,
+            max_background: DEFAULT_MAX_BACKGROUND,
             allow_other: false,
         }
     }

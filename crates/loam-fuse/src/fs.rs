@@ -11,11 +11,25 @@
 //! the path's version (one stat, close-to-open as NFS does); when it changed, the open answers `ESTALE`,
 //! on which the kernel looks the path up again and retries the open once, on the new version's inode.
 //!
+//! The kernel's page cache is kept across opens (`FOPEN_KEEP_CACHE`): without it the kernel drops an
+//! inode's cached pages on every open, and the second epoch of a training run reads the whole file
+//! through the mount again. Keeping them is exact because an inode's bytes never change: every page
+//! the kernel caches for an inode was read pinned to that inode's version, and a new version is a new
+//! inode, so a replaced file is read from the new inode with an empty cache while the old inode's pages
+//! serve only handles still open on it and go when the kernel forgets it.
+//!
+//! Queue depth: the kernel sends reads without waiting for earlier ones (`FUSE_ASYNC_READ`, fuser's
+//! default) up to `max_background` in flight, and with `FUSE_ASYNC_DIO` does the same for direct
+//! reads submitted asynchronously (fio `libaio`, `--direct=1`); without that flag the kernel turns each
+//! such read into a synchronous one, and a queue of 16 reaches the mount one read at a time. Each read
+//! is answered by its own task, so the reads in flight at the mount are as many as the kernel sends.
+//!
 //! Every request that would change something answers `EROFS`, though with the `ro` mount option the
 //! kernel refuses most of them before they get here.
 //!
 //! Every request is measured (`metrics.rs`) from its arrival to its reply, where the reply is made.
 
+use crate::config::FuseConfig;
 use crate::files::OpenFile;
 use crate::metrics::{FuseMetrics, Op};
 use crate::namespace::{DirEntry, Namespace, ToOpen};
@@ -34,9 +48,6 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 use tokio::runtime::Handle;
 use tokio::sync::watch;
-
-/// Concurrent background requests (the kernel's read-ahead) the kernel may have outstanding.
-const MAX_BACKGROUND: u16 = 64;
 
 /// State shared by the session threads and the tasks answering requests.
 struct Inner {
@@ -60,7 +71,8 @@ impl Inner {
     fn opened(&self, fh: u64, file: ToOpen, reply: ReplyOpen) {
         let file = OpenFile::new(file.uri, file.path, file.size, file.version.as_deref(), self.readahead);
         self.files.lock().insert(fh, Arc::new(file));
-        reply.opened(FileHandle(fh), FopenFlags::empty());
+        // The inode stands for one version, whose bytes the kernel's pages hold (see the header).
+        reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);
     }
 }
 
@@ -69,6 +81,7 @@ pub struct LoamFs {
     inner: Arc<Inner>,
     rt: Handle,
     kernel_readahead: u32,
+    max_background: u16,
     ended: watch::Sender<bool>,
 }
 
@@ -79,27 +92,26 @@ impl Drop for LoamFs {
 }
 
 impl LoamFs {
-    /// A filesystem over `ns` answering on `rt`, measured in `metrics`; `ended` turns true when the
-    /// session is over.
+    /// A filesystem over `ns` configured by `cfg`, answering on `rt`, measured in `metrics`; `ended`
+    /// turns true when the session is over.
     pub fn new(
         ns: Namespace,
-        ttl: Duration,
-        readahead: ReadAheadConfig,
-        kernel_readahead: u32,
+        cfg: &FuseConfig,
         rt: Handle,
         ended: watch::Sender<bool>,
         metrics: Arc<FuseMetrics>,
     ) -> Self {
         let inner = Inner {
             ns,
-            ttl,
-            readahead,
+            ttl: cfg.attr_ttl,
+            readahead: cfg.readahead,
             files: Mutex::new(HashMap::new()),
             dirs: Mutex::new(HashMap::new()),
             next_fh: AtomicU64::new(1),
             metrics,
         };
-        Self { inner: Arc::new(inner), rt, kernel_readahead, ended }
+        let (kernel_readahead, max_background) = (cfg.kernel_readahead, cfg.max_background);
+        Self { inner: Arc::new(inner), rt, kernel_readahead, max_background, ended }
     }
 
     fn fh(&self) -> u64 {
@@ -120,9 +132,12 @@ impl fuser::Filesystem for LoamFs {
         if let Err(max) = config.set_max_readahead(self.kernel_readahead) {
             let _ = config.set_max_readahead(max);
         }
-        let _ = config.set_max_background(MAX_BACKGROUND);
-        for flag in [InitFlags::FUSE_AUTO_INVAL_DATA, InitFlags::FUSE_PARALLEL_DIROPS] {
-            let _ = config.add_capabilities(flag);
+        let _ = config.set_max_background(self.max_background);
+        // Each where the kernel offers it: a kernel without one works, only without what it brings.
+        for flag in [InitFlags::FUSE_AUTO_INVAL_DATA, InitFlags::FUSE_PARALLEL_DIROPS, InitFlags::FUSE_ASYNC_DIO] {
+            if let Err(missing) = config.add_capabilities(flag) {
+                tracing::info!("the kernel does not offer {missing:?}");
+            }
         }
         Ok(())
     }
@@ -203,8 +218,12 @@ impl fuser::Filesystem for LoamFs {
         };
         tracing::trace!(fh = fh.0, offset, size, "read");
         let inner = self.inner.clone();
+        let in_flight = inner.metrics.read_started();
         self.rt.spawn(async move {
-            match inner.seen(Op::Read, start, file.read(inner.ns.client(), offset, size).await) {
+            let read = file.read(inner.ns.client(), offset, size).await;
+            // Out of the count before the reply, so the kernel's next read never finds this one counted.
+            drop(in_flight);
+            match inner.seen(Op::Read, start, read) {
                 Ok((bytes, from_windows)) => {
                     inner.metrics.read_bytes(bytes.len());
                     if file.readahead_on() {

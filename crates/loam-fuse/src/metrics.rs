@@ -8,6 +8,8 @@
 //! | `loam_fuse_operation_errors` | counter | `op`, `errno` | requests answered with an error, by operation and errno class |
 //! | `loam_fuse_read_bytes` | counter | — | bytes returned to the kernel by `read` |
 //! | `loam_fuse_readahead_reads` | counter | `result` | reads of a file with client read-ahead on: `hit` (served from read-ahead windows) or `miss` (read from the cluster itself) |
+//! | `loam_fuse_reads_in_flight` | gauge | — | reads received and not yet answered |
+//! | `loam_fuse_reads_in_flight_peak` | gauge | — | the most reads in flight at once since the mount was made: the queue depth the kernel let through |
 //!
 //! - **Bounded labels.** `op` is one of [`Op`]'s names (the mutating requests, which a read-only mount
 //!   refuses, are one op: `modify`); `errno` one of [`errno_class`]'s (a known errno's name, else
@@ -30,10 +32,12 @@ use loam_metrics::MetricDoc;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::time::Instant;
 
 /// Operation latency by op.
@@ -44,6 +48,11 @@ pub const OPERATION_ERRORS: &str = "loam_fuse_operation_errors";
 pub const READ_BYTES: &str = "loam_fuse_read_bytes";
 /// Reads with client read-ahead on, by `hit` or `miss`.
 pub const READAHEAD_READS: &str = "loam_fuse_readahead_reads";
+
+/// Reads received and not answered yet.
+pub const READS_IN_FLIGHT: &str = "loam_fuse_reads_in_flight";
+/// The most reads in flight at once since the mount was made.
+pub const READS_IN_FLIGHT_PEAK: &str = "loam_fuse_reads_in_flight_peak";
 
 /// Every FUSE metric family (the process metrics are `loam_metrics::process::CATALOG`), for the metrics
 /// reference; each is registered with its entry's help text.
@@ -59,6 +68,12 @@ pub const CATALOG: &[MetricDoc] = &[
         READAHEAD_READS,
         &["result"],
         "FUSE reads with client read-ahead on: served from read-ahead windows (hit) or not (miss)",
+    ),
+    MetricDoc::gauge(READS_IN_FLIGHT, &[], "FUSE reads received and not yet answered"),
+    MetricDoc::gauge(
+        READS_IN_FLIGHT_PEAK,
+        &[],
+        "The most FUSE reads in flight at once since the mount was made (the queue depth the kernel let through)",
     ),
 ];
 
@@ -160,6 +175,17 @@ pub struct FuseMetrics {
     errors: Family<ErrorLabels, Counter>,
     read_bytes: Counter,
     readahead: Family<ResultLabel, Counter>,
+    in_flight: Gauge,
+    peak: Gauge,
+}
+
+/// A read in flight, counted in [`READS_IN_FLIGHT`] until dropped (answered, or its task gone).
+pub struct InFlight(Gauge);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for FuseMetrics {
@@ -176,12 +202,15 @@ impl FuseMetrics {
         let errors = Family::<ErrorLabels, Counter>::default();
         let read_bytes = Counter::default();
         let readahead = Family::<ResultLabel, Counter>::default();
+        let (in_flight, peak) = (Gauge::default(), Gauge::default());
         registry.register(OPERATION_DURATION, help(OPERATION_DURATION), duration.clone());
         registry.register(OPERATION_ERRORS, help(OPERATION_ERRORS), errors.clone());
         registry.register(READ_BYTES, help(READ_BYTES), read_bytes.clone());
         registry.register(READAHEAD_READS, help(READAHEAD_READS), readahead.clone());
+        registry.register(READS_IN_FLIGHT, help(READS_IN_FLIGHT), in_flight.clone());
+        registry.register(READS_IN_FLIGHT_PEAK, help(READS_IN_FLIGHT_PEAK), peak.clone());
         loam_metrics::process::register(&mut registry);
-        Self { registry, duration, errors, read_bytes, readahead }
+        Self { registry, duration, errors, read_bytes, readahead, in_flight, peak }
     }
 
     /// Records a request of `op` received at `start`, answered now with `result`.
@@ -195,6 +224,18 @@ impl FuseMetrics {
     /// Records `n` bytes returned by a read.
     pub fn read_bytes(&self, n: usize) {
         self.read_bytes.inc_by(n as u64);
+    }
+
+    /// Counts a read received until the returned guard is dropped, and raises the peak.
+    pub fn read_started(&self) -> InFlight {
+        let now = self.in_flight.inc() + 1;
+        self.peak.inner().fetch_max(now, Ordering::Relaxed);
+        InFlight(self.in_flight.clone())
+    }
+
+    /// The most reads in flight at once since the mount was made.
+    pub fn peak_reads_in_flight(&self) -> i64 {
+        self.peak.get()
     }
 
     /// Records a read of a file with read-ahead on: served from its windows (`hit`) or not.

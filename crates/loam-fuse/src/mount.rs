@@ -53,7 +53,7 @@ pub fn mount(
     let ns = Namespace::new(client, mounts, cfg.attr_ttl, (md.uid(), md.gid()));
     let (ended_tx, ended) = watch::channel(false);
     let metrics = Arc::new(FuseMetrics::new());
-    let fs = LoamFs::new(ns, cfg.attr_ttl, cfg.readahead, cfg.kernel_readahead, rt, ended_tx, metrics.clone());
+    let fs = LoamFs::new(ns, cfg, rt, ended_tx, metrics.clone());
     let mut options = Config::default();
     options.mount_options = vec![
         MountOption::RO,

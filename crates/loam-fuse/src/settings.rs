@@ -3,7 +3,7 @@
 //! configuration; the client-side keys (`workers-file`, `no-ufs-fallback`, `log-file`) and the metrics
 //! listener's (`metrics-port`, `metrics-host`) are read by the command itself.
 
-use crate::config::{DEFAULT_ATTR_TTL, DEFAULT_KERNEL_READAHEAD, DEFAULT_THREADS, FuseConfig};
+use crate::config::{DEFAULT_ATTR_TTL, DEFAULT_KERNEL_READAHEAD, DEFAULT_MAX_BACKGROUND, DEFAULT_THREADS, FuseConfig};
 use crate::readahead::{DEFAULT_WINDOW, DEFAULT_WINDOWS, ReadAheadConfig};
 use loam_config::{ByteSize, ConfigError, Group, HumaneDuration, Layered};
 use std::path::PathBuf;
@@ -30,6 +30,10 @@ pub struct FuseSettings {
     /// Threads reading requests from the kernel.
     #[arg(long, value_name = "N")]
     pub threads: Option<usize>,
+    /// Requests the kernel may have in flight in the background (read-ahead, asynchronous direct reads):
+    /// the mount's queue depth over all files.
+    #[arg(long, value_name = "N")]
+    pub max_background: Option<u16>,
     /// Let users other than the one mounting use the mount.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub allow_other: Option<bool>,
@@ -64,6 +68,7 @@ impl Group for FuseSettings {
             readahead_windows: Some(DEFAULT_WINDOWS),
             kernel_readahead: Some(ByteSize(u64::from(DEFAULT_KERNEL_READAHEAD))),
             threads: Some(DEFAULT_THREADS),
+            max_background: Some(DEFAULT_MAX_BACKGROUND),
             allow_other: Some(false),
             workers_file: None,
             no_ufs_fallback: Some(false),
@@ -93,6 +98,10 @@ impl FuseConfig {
         cfg.threads = f.threads.unwrap_or(cfg.threads);
         if cfg.threads == 0 {
             return Err(ConfigError::Invalid(format!("{} must be at least 1", s.named("threads"))));
+        }
+        cfg.max_background = f.max_background.unwrap_or(cfg.max_background);
+        if cfg.max_background == 0 {
+            return Err(ConfigError::Invalid(format!("{} must be at least 1", s.named("max-background"))));
         }
         cfg.allow_other = f.allow_other.unwrap_or(false);
         Ok(cfg)
