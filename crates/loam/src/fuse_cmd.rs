@@ -310,6 +310,7 @@ mod tests {
         assert!(!f.foreground && !cfg.allow_other && s.no_ufs_fallback != Some(true));
         assert_eq!((cfg.attr_ttl, cfg.readahead.window, cfg.readahead.windows), (Duration::from_secs(1), 4 << 20, 2));
         assert_eq!((cfg.kernel_readahead, cfg.threads, s.log_file), (4 << 20, 2, None));
+        assert_eq!(cfg.max_background, 64);
         let cli = Cli::try_parse_from([
             "loam",
             "fuse",
@@ -322,6 +323,10 @@ mod tests {
             "8MiB",
             "--readahead-windows",
             "3",
+            "--threads",
+            "4",
+            "--max-background",
+            "128",
         ])
         .unwrap();
         let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
@@ -331,6 +336,14 @@ mod tests {
             (cfg.attr_ttl, cfg.readahead.window, cfg.readahead.windows),
             (Duration::from_millis(250), 8 << 20, 3)
         );
+        assert_eq!((cfg.threads, cfg.max_background), (4, 128));
+        for bad in [["--threads", "0"], ["--max-background", "0"]] {
+            let cli = Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", bad[0], bad[1]]).unwrap();
+            let Command::Fuse(f) = cli.command else { panic!("not loam fuse") };
+            let err = super::resolve(&f, &cli.cluster, None).err().map(|e| e.to_string()).unwrap_or_default();
+            assert!(err.contains("must be at least 1"), "{bad:?}: {err}");
+        }
+        assert!(Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", "--max-background", "70000"]).is_err());
         assert!(Cli::try_parse_from(["loam", "fuse"]).is_err(), "the mount point is required");
         assert!(Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", "--attr-timeout", "soon"]).is_err());
         let cli = Cli::try_parse_from(["loam", "fuse", "--mount-point", "m", "--readahead", "0"]).unwrap();
