@@ -98,7 +98,10 @@ fn jobs(args: &FuseBenchArgs) -> Vec<(String, Reader)> {
     if args.iodepth > 1 {
         let depth = [format!("--iodepth={}", args.iodepth), "--ioengine=libaio".into(), "--direct=1".into()];
         let name = format!("random read, 4 KiB, iodepth {} (libaio, direct)", args.iodepth);
-        out.push((name, Reader::Fio(depth.into_iter().chain(["--numjobs=1".into()]).chain(random_4k.clone()).collect())));
+        out.push((
+            name,
+            Reader::Fio(depth.into_iter().chain(["--numjobs=1".into()]).chain(random_4k.clone()).collect()),
+        ));
     }
     if args.jobs > 1 {
         let jobs = ["--ioengine=psync".into(), "--iodepth=1".into(), format!("--numjobs={}", args.jobs)];
@@ -182,7 +185,12 @@ fn epoch2(file: &Path, served: bool) -> anyhow::Result<Measured> {
         let start = std::time::Instant::now();
         let bytes = dd(file)?;
         let secs = start.elapsed().as_secs_f64();
-        Ok(Measured { mb_per_s: bytes as f64 / secs / 1e6, iops: bytes as f64 / f64::from(1 << 20) / secs, bytes, ..Default::default() })
+        Ok(Measured {
+            mb_per_s: bytes as f64 / secs / 1e6,
+            iops: bytes as f64 / f64::from(1 << 20) / secs,
+            bytes,
+            ..Default::default()
+        })
     })
 }
 

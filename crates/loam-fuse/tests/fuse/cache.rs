@@ -16,10 +16,7 @@ fn sample(m: &loam_fuse::MountedFs, series: &str) -> f64 {
 }
 
 fn reads(m: &loam_fuse::MountedFs) -> (f64, f64) {
-    (
-        sample(m, "loam_fuse_operation_duration_seconds_count{op=\"read\"}"),
-        sample(m, "loam_fuse_read_bytes_total"),
-    )
+    (sample(m, "loam_fuse_operation_duration_seconds_count{op=\"read\"}"), sample(m, "loam_fuse_read_bytes_total"))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
