@@ -59,7 +59,8 @@ enum Command {
     S3(s3::S3BenchArgs),
     /// Small random Range reads through a worker's HTTP and S3 APIs against nginx (requests/s, CPU/request).
     Requests(requests::RequestsArgs),
-    /// fio through the FUSE mount (sequential 1 MiB, random 4 KiB and 256 KiB reads) against local disk.
+    /// fio through the FUSE mount (sequential 1 MiB, random 4 KiB and 256 KiB reads, a second-epoch re-read;
+    /// queue depth and several jobs on request) against local disk.
     Fuse(fuse::FuseBenchArgs),
 }
 
