@@ -208,7 +208,12 @@ pub(super) fn write_page(path: &Path, header: &PageHeader, data: &[u8]) -> io::R
 /// Reads a whole page file in one read and checks it. The data is a slice of the read buffer: the
 /// header is skipped without copying.
 pub(super) fn read_page(path: &Path) -> Result<(PageHeader, Bytes), PageFileError> {
-    let buf = Bytes::from(fs::read(path)?);
+    check_page(Bytes::from(fs::read(path)?))
+}
+
+/// Checks a whole page file's bytes (read, or mapped: `mapped.rs`): header, length and data CRC32. The
+/// data is a slice of `buf`.
+pub(super) fn check_page(buf: Bytes) -> Result<(PageHeader, Bytes), PageFileError> {
     let header = PageHeader::decode(&buf).map_err(PageFileError::Corrupt)?;
     let data = buf.slice(HEADER_LEN..);
     if data.len() as u64 != header.len {

@@ -119,6 +119,9 @@ pub(super) struct DiskRead {
     pub(super) generation: u64,
     pub(super) stamp: u64,
     pub(super) len: u64,
+    /// Whether the memory tier takes the page when it is read (decided at the lookup, so that the read
+    /// knows whether to buffer it for the tier or may map it: a mapping never enters the memory tier).
+    pub(super) promote: bool,
 }
 
 /// The outcome of a disk read, once the page file was checked.
@@ -491,14 +494,18 @@ impl Index {
             return Lookup::Memory(data);
         }
         match page.disk_stamp {
-            Some(stamp) => Lookup::Disk(DiskRead { generation: entry.generation, stamp, len: page.len }),
+            Some(stamp) => {
+                let (len, priority) = (page.len, entry.priority);
+                let promote = self.memory.as_ref().is_some_and(|m| m.admits(len) && !m.refuses(len, priority, &[]));
+                Lookup::Disk(DiskRead { generation: entry.generation, stamp, len, promote })
+            }
             None => Lookup::Miss,
         }
     }
 
     /// Accounts for a finished disk read. A valid page is returned only if its file still has the
     /// generation the read started under (bytes of a replaced version are never served), and is promoted
-    /// into memory. An invalid one is dropped from the index if the index still points at that very file.
+    /// into memory when the lookup said so (`DiskRead::promote`: then `data` is a buffer, never a mapping). An invalid one is dropped from the index if the index still points at that very file.
     pub(super) fn finish_read(
         &mut self,
         file_id: &str,
@@ -522,7 +529,8 @@ impl Index {
                     disk.touch(&key);
                 }
                 let priority = entry.priority;
-                if page.memory.is_none()
+                if read.promote
+                    && page.memory.is_none()
                     && let Some(victims) = self.memory.as_mut().and_then(|m| m.insert(key, read.len, priority))
                 {
                     page.memory = Some(data.clone());

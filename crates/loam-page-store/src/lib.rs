@@ -7,10 +7,14 @@
 //!   and a disk hit is promoted into memory. Either tier may be absent. Each tier has a byte capacity and
 //!   an LRU order (`lru.rs`); a page larger than every tier is not admitted.
 //! - **Pages move as `Bytes`.** Memory holds the `Bytes` it was given (the read-through gives each page a
-//!   buffer of its own, so the tier holds what it counts); a disk read reads the page file once and
-//!   returns a slice of that buffer past the header (`disk.rs`).
-//! - **Never the wrong bytes.** Every disk read checks the header and CRC32; a corrupt page is deleted,
-//!   counted and reported as a miss. Each cached version of a file has a *generation*, stamped into its
+//!   buffer of its own, so the tier holds what it counts). A disk hit the memory tier will not take is
+//!   served from a read-only mapping of its page file (`mapped.rs`: no copy into a buffer of ours, the
+//!   response copies page cache → socket); one the memory tier takes (promotion, decided when the index is
+//!   looked up) is read into a buffer once, which is what the memory tier keeps and what is served
+//!   (`disk.rs`). Either way the data is a slice past the header. [`PageStore::set_mapped_reads`] turns
+//!   mapping off (every disk hit buffered, as before mapping existed).
+//! - **Never the wrong bytes.** Every disk read checks the header and CRC32 on the bytes it returns (the
+//!   buffer, or the mapping itself); a corrupt page is deleted, counted and reported as a miss. Each cached version of a file has a *generation*, stamped into its
 //!   record and page headers; a read finishing after its file was replaced or removed sees the generation
 //!   changed and reports a miss, so old bytes are never served once a replacement completed.
 //! - **Locking.** One mutex guards the in-memory index (`index.rs`), held only for short bookkeeping; disk
@@ -38,6 +42,7 @@ mod error;
 mod health;
 mod index;
 mod lru;
+mod mapped;
 pub mod metrics;
 mod record;
 mod record_log;
@@ -52,6 +57,7 @@ use parking_lot::Mutex;
 use std::collections::HashSet;
 use std::path::PathBuf;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 
 use dirs::CacheDir;
 use disk::{Layout, PageFileError, PageHeader};
@@ -121,6 +127,8 @@ pub struct PageStore {
     metrics: PageStoreMetrics,
     priorities: parking_lot::RwLock<Option<PrioritySource>>,
     admission: parking_lot::RwLock<Option<AdmissionSource>>,
+    /// Whether disk hits not promoted into memory are served from a mapping (`mapped.rs`).
+    mapped_reads: AtomicBool,
 }
 
 impl PageStore {
@@ -186,6 +194,7 @@ impl PageStore {
             metrics,
             priorities: parking_lot::RwLock::new(None),
             admission: parking_lot::RwLock::new(None),
+            mapped_reads: AtomicBool::new(true),
         };
         store.publish(&store.index.lock(), &effects);
         Ok(Arc::new(store))
@@ -291,6 +300,12 @@ impl PageStore {
     /// Sets where file priorities come from; files cached from now on get theirs from `source`.
     pub fn set_priority_source(&self, source: PrioritySource) {
         *self.priorities.write() = Some(source);
+    }
+
+    /// Serve disk hits that the memory tier does not take from a read-only mapping of the page file (`true`,
+    /// the default) or from a buffer they are read into (`false`); see the module documentation.
+    pub fn set_mapped_reads(&self, on: bool) {
+        self.mapped_reads.store(on, Ordering::Relaxed);
     }
 
     /// Sets which data may have new pages cached; pages refused by `source` are not admitted.
@@ -402,7 +417,13 @@ impl PageStore {
         let Some(layout) = &self.layout else { return Ok(None) };
         let path = layout.page_path(file_id, read.generation, index);
         let read_path = path.clone();
-        let outcome = tokio::task::spawn_blocking(move || disk::read_page(&read_path)).await?;
+        // A page the memory tier takes is read into the buffer the tier keeps; any other is mapped.
+        let mapped = !read.promote && self.mapped_reads.load(Ordering::Relaxed);
+        let outcome = tokio::task::spawn_blocking(move || match mapped {
+            true => mapped::map_page(&read_path),
+            false => disk::read_page(&read_path),
+        })
+        .await?;
         let result = match outcome {
             Ok((header, data))
                 if header == expected_header(&header, read.generation, index, self.page_size, read.len) =>

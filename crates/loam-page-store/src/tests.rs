@@ -536,3 +536,5 @@ async fn a_memory_only_store_counts_a_page_evicted_when_it_leaves_memory() {
     assert_eq!(metrics.pages_evicted.get_or_create(&MEMORY).get(), 1);
     assert_eq!(metrics.evicted_bytes.get_or_create(&EvictionCause::Capacity.label()).get(), 0);
 }
+
+mod mapped;
