@@ -8,6 +8,11 @@
 //! over the same file, and its warm reads to the rounds, with the ratio TLS / plain HTTP: what TLS on the
 //! listeners costs the data path.
 //!
+//! `--buffered` adds the plain worker's warm reads again with mapped reads off (`PageStore::set_mapped_reads`:
+//! each disk hit read into a buffer, as before issue 17 item 1), in the same rounds, with the ratio mapped /
+//! buffered. Pair it with `--memory-size 0`: with a memory tier, a disk hit the tier takes is buffered
+//! either way (the tier keeps that buffer).
+//!
 //! CPU (`crate::cpu`): each variant's serving side — nginx's process, or the workers, which run on the
 //! serving runtime in this process — and the client (reqwest on the bench's runtime, or the reading
 //! thread of the local read), sampled around each read, in CPU seconds per GiB; the ratio is of the
@@ -45,6 +50,42 @@ pub struct BenchArgs {
     /// Also read warm through a worker serving HTTPS, and report TLS / plain HTTP.
     #[arg(long)]
     pub tls: bool,
+    /// Also read warm with the worker's mapped reads off (disk hits read into a buffer), and report mapped /
+    /// buffered.
+    #[arg(long)]
+    pub buffered: bool,
+}
+
+/// What one row of the table reads.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Variant {
+    Local,
+    Nginx1,
+    Nginx4,
+    Cold,
+    Warm1,
+    Warm4,
+    Tls1,
+    Tls4,
+    Buffered1,
+    Buffered4,
+}
+
+impl Variant {
+    fn name(self) -> &'static str {
+        match self {
+            Variant::Local => "local fs read (1 stream)",
+            Variant::Nginx1 => "nginx sendfile (1 stream)",
+            Variant::Nginx4 => "nginx sendfile (4 ranges)",
+            Variant::Cold => "worker cold (1 stream)",
+            Variant::Warm1 => "worker warm (1 stream)",
+            Variant::Warm4 => "worker warm (4 ranges)",
+            Variant::Tls1 => "worker warm TLS (1 stream)",
+            Variant::Tls4 => "worker warm TLS (4 ranges)",
+            Variant::Buffered1 => "worker warm buffered (1 stream)",
+            Variant::Buffered4 => "worker warm buffered (4 ranges)",
+        }
+    }
 }
 
 pub(crate) struct Nginx {
@@ -161,30 +202,30 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
         let t = tls.as_ref().expect("TLS variants run with --tls");
         (format!("{}/v1/range/{id}?ufsFullPath={}&offset={lo}&length={}", t.base, t.uri, hi - lo), None)
     };
-    let mut names = vec![
-        "local fs read (1 stream)",
-        "nginx sendfile (1 stream)",
-        "nginx sendfile (4 ranges)",
-        "worker cold (1 stream)",
-        "worker warm (1 stream)",
-        "worker warm (4 ranges)",
-    ];
+    use Variant::*;
+    let mut variants = vec![Local, Nginx1, Nginx4, Cold, Warm1, Warm4];
     if tls.is_some() {
-        names.extend(["worker warm TLS (1 stream)", "worker warm TLS (4 ranges)"]);
+        variants.extend([Tls1, Tls4]);
     }
+    if args.buffered {
+        variants.extend([Buffered1, Buffered4]);
+    }
+    let names: Vec<&str> = variants.iter().map(|v| v.name()).collect();
+    let at = |v: Variant| variants.iter().position(|w| *w == v).expect("a variant of this run");
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     // CPU of each variant's serving side and client, over every round.
     let (mut server, mut client) = (vec![cpu::Tally::default(); names.len()], vec![cpu::Tally::default(); names.len()]);
     let nginx_cpu = || cpu::process(nginx.child.id());
     for round in 0..args.rounds {
-        for (i, name) in names.iter().enumerate() {
-            if i == 3 {
+        for (i, (&variant, name)) in variants.iter().zip(&names).enumerate() {
+            if variant == Cold {
                 worker.state.pages.remove_file(&id).await?;
             }
+            worker.state.pages.set_mapped_reads(!matches!(variant, Buffered1 | Buffered4));
             let (cpu0, nginx0) = (InProcess::sample()?, nginx_cpu()?);
             let t0 = Instant::now();
-            let n = match i {
-                0 => {
+            let n = match variant {
+                Local => {
                     let f = file.clone();
                     tokio::task::spawn_blocking(move || -> std::io::Result<u64> {
                         use std::io::Read;
@@ -201,18 +242,18 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
                     })
                     .await??
                 }
-                1 => fetch(&http, &nginx_url, None).await?,
-                2 => parallel4(&http, size, |lo, hi| (nginx_url.clone(), Some((lo, hi)))).await?,
-                3 | 4 => fetch(&http, &worker_url(0, size).0, None).await?,
-                5 => parallel4(&http, size, worker_url).await?,
-                6 => fetch(&tls.as_ref().unwrap().http, &tls_url(0, size).0, None).await?,
-                _ => parallel4(&tls.as_ref().unwrap().http, size, tls_url).await?,
+                Nginx1 => fetch(&http, &nginx_url, None).await?,
+                Nginx4 => parallel4(&http, size, |lo, hi| (nginx_url.clone(), Some((lo, hi)))).await?,
+                Cold | Warm1 | Buffered1 => fetch(&http, &worker_url(0, size).0, None).await?,
+                Warm4 | Buffered4 => parallel4(&http, size, worker_url).await?,
+                Tls1 => fetch(&tls.as_ref().unwrap().http, &tls_url(0, size).0, None).await?,
+                Tls4 => parallel4(&tls.as_ref().unwrap().http, size, tls_url).await?,
             };
             let secs = t0.elapsed().as_secs_f64();
             let (used, nginx_used) = (InProcess::sample()?.since(cpu0), nginx_cpu()? - nginx0);
-            let server_used = match i {
-                0 => 0.0,
-                1 | 2 => nginx_used,
+            let server_used = match variant {
+                Local => 0.0,
+                Nginx1 | Nginx4 => nginx_used,
                 _ => used.server,
             };
             server[i].add(server_used, n);
@@ -221,7 +262,7 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
                 bail!("{name}: read {n} bytes, expected {size}");
             }
             let mbps = size as f64 / secs / 1e6;
-            eprintln!("round {round}: {name:<28} {mbps:>9.1} MB/s");
+            eprintln!("round {round}: {name:<32} {mbps:>9.1} MB/s");
             results[i].push(mbps);
         }
     }
@@ -248,12 +289,17 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
             cpu::ratio(total(i), total(1))
         );
     }
-    println!("\nwarm worker 1 stream / nginx 1 stream: {:.2}x", med[4] / med[1]);
-    println!("warm worker 4 ranges / nginx 4 ranges: {:.2}x", med[5] / med[2]);
-    println!("warm worker 1 stream / local fs: {:.2}x", med[4] / med[0]);
+    let m = |v: Variant| med[at(v)];
+    println!("\nwarm worker 1 stream / nginx 1 stream: {:.2}x", m(Warm1) / m(Nginx1));
+    println!("warm worker 4 ranges / nginx 4 ranges: {:.2}x", m(Warm4) / m(Nginx4));
+    println!("warm worker 1 stream / local fs: {:.2}x", m(Warm1) / m(Local));
+    if args.buffered {
+        println!("warm worker mapped / buffered, 1 stream: {:.2}x", m(Warm1) / m(Buffered1));
+        println!("warm worker mapped / buffered, 4 ranges: {:.2}x", m(Warm4) / m(Buffered4));
+    }
     if let Some(mut t) = tls {
-        println!("warm worker TLS / plain HTTP, 1 stream: {:.2}x", med[6] / med[4]);
-        println!("warm worker TLS / plain HTTP, 4 ranges: {:.2}x", med[7] / med[5]);
+        println!("warm worker TLS / plain HTTP, 1 stream: {:.2}x", m(Tls1) / m(Warm1));
+        println!("warm worker TLS / plain HTTP, 4 ranges: {:.2}x", m(Tls4) / m(Warm4));
         t.cluster.kill_worker(0).await;
     }
     cluster.kill_worker(0).await;

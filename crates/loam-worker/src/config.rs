@@ -12,6 +12,9 @@ pub const DEFAULT_UFS_READ_SIZE: u64 = 4 << 20;
 /// Default bytes that all range streams of a worker together may read ahead of what they sent
 /// (`read_through::read_ahead`): 64 pages of the default size.
 pub const DEFAULT_READ_AHEAD_SIZE: u64 = 64 << 20;
+/// Whether disk hits are served from a mapping of their page file by default (`loam_page_store`'s
+/// `mapped.rs`).
+pub const DEFAULT_MAPPED_READS: bool = true;
 /// Default time after which a cached file is re-validated against the UFS.
 pub const DEFAULT_MAX_AGE: Duration = Duration::from_secs(60);
 pub use loam_core::membership::DEFAULT_LEASE_TTL;
@@ -43,6 +46,9 @@ pub struct WorkerConfig {
     pub ufs_read_size: u64,
     /// Bytes that all range streams together may read ahead of what they sent.
     pub read_ahead_size: u64,
+    /// Serve disk hits the memory tier does not take from a read-only mapping of the page file (checked
+    /// on the mapping) instead of a buffer they are read into.
+    pub mapped_reads: bool,
     /// Virtual nodes per worker on the hash ring.
     pub virtual_nodes: u32,
     /// The Coordinators' URLs (checked, in order; none: no Coordinator to tell), for forwarding load
@@ -80,6 +86,7 @@ impl WorkerConfig {
             max_age: DEFAULT_MAX_AGE,
             ufs_read_size: DEFAULT_UFS_READ_SIZE,
             read_ahead_size: DEFAULT_READ_AHEAD_SIZE,
+            mapped_reads: DEFAULT_MAPPED_READS,
             virtual_nodes: loam_core::hash_ring::DEFAULT_VIRTUAL_NODES,
             coordinators: Vec::new(),
             ttl_check_interval: crate::rules::ttl::DEFAULT_TTL_CHECK_INTERVAL,

@@ -84,6 +84,11 @@ pub struct WorkerSettings {
     /// page), and read from the UFS at once for them; bounds the worker's memory beyond its memory tier.
     #[arg(long, value_name = "SIZE")]
     pub read_ahead_size: Option<ByteSize>,
+    /// Serve a disk-tier hit that the memory tier does not take from a read-only mapping of its page file,
+    /// its header and checksum checked on the mapping (one copy, page cache to socket); false: read it into
+    /// a buffer first (a copy more).
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub mapped_reads: Option<bool>,
 }
 
 impl Group for WorkerSettings {
@@ -108,6 +113,7 @@ impl Group for WorkerSettings {
             lease_ttl: Some(DEFAULT_LEASE_TTL.into()),
             ufs_read_size: Some(ByteSize(crate::config::DEFAULT_UFS_READ_SIZE)),
             read_ahead_size: Some(ByteSize(crate::config::DEFAULT_READ_AHEAD_SIZE)),
+            mapped_reads: Some(crate::config::DEFAULT_MAPPED_READS),
         }
     }
 
@@ -195,6 +201,7 @@ impl WorkerConfig {
         };
         cfg.ufs_read_size = w.ufs_read_size.map_or(cfg.ufs_read_size, |r| r.0);
         cfg.read_ahead_size = w.read_ahead_size.map_or(cfg.read_ahead_size, |r| r.0);
+        cfg.mapped_reads = w.mapped_reads.unwrap_or(cfg.mapped_reads);
         Ok(cfg)
     }
 }
@@ -226,9 +233,11 @@ mod tests {
             max_age: Some(HumaneDuration::secs(9)),
             ttl_scan_interval: Some(HumaneDuration::secs(3)),
             ufs_read_size: Some(ByteSize(8 << 20)),
+            mapped_reads: Some(false),
             ..Default::default()
         };
         let cfg = resolve(node, worker).unwrap();
+        assert!(!cfg.mapped_reads);
         assert_eq!((cfg.host.as_str(), cfg.http_port), ("10.0.0.5", 1234));
         assert_eq!((cfg.page_store.disk_capacity, cfg.page_store.memory_capacity), (5, 7));
         assert_eq!(cfg.page_store.page_size, 4096);

@@ -63,6 +63,7 @@ pub async fn start(
     loam_metrics::process::register(&mut registry);
     let pages =
         PageStore::open(cfg.page_store.clone(), metrics.page_store.clone()).context("opening the page store")?;
+    pages.set_mapped_reads(cfg.mapped_reads);
     let (shutdown, rx) = watch::channel(false);
     let (mounts, mount_task) =
         MountView::follow(store.clone(), &cfg.cluster_name, rx.clone()).await.context("loading the mount table")?;

@@ -6,6 +6,7 @@
 mod auth;
 mod cache_integrity;
 mod http_api;
+mod mapped_reads;
 mod metrics;
 mod one_version;
 mod path_ids;
