@@ -3,6 +3,11 @@
 //! the prefix again. Every local view of store state (mount table, rules, membership) is one
 //! [`PrefixView`] driven by [`follow_prefix`], so the recovery logic lives in one place.
 //!
+//! Events that arrive together (one etcd watch response carries every event of a transaction or of a
+//! burst, e.g. a thousand workers registering at once) are handed to the view as one batch
+//! ([`PrefixView::apply_batch`], at most [`MAX_BATCH`] events): a view that derives something costly from
+//! its keys (the client's hash ring) derives it once per batch, not once per event.
+//!
 //! The first load retries an unavailable store for [`FIRST_LOAD_PATIENCE`]: a process starts once one
 //! etcd member answers, and the next request may still go to a member that is not up yet (the etcd
 //! client balances requests over every endpoint). Failing the start for that made a worker exit while
@@ -22,12 +27,20 @@ const RELOAD_DELAY: Duration = Duration::from_millis(500);
 /// How long the first load retries a store that answers `Unavailable` before the follow fails.
 pub const FIRST_LOAD_PATIENCE: Duration = Duration::from_secs(30);
 
+/// The most watch events handed to a view in one [`PrefixView::apply_batch`].
+pub const MAX_BATCH: usize = 4096;
+
 /// A local view of the keys under one prefix.
 pub trait PrefixView: Send + Sync + 'static {
     /// Replaces the whole view with `kvs` (every key under the prefix, in key order).
     fn reset(&self, kvs: Vec<KeyValue>);
     /// Applies one change.
     fn apply(&self, event: WatchEvent);
+    /// Applies changes that arrived together, in order; by default one [`PrefixView::apply`] each. A view
+    /// that derives state from its keys overrides it to derive once for the batch.
+    fn apply_batch(&self, events: Vec<WatchEvent>) {
+        events.into_iter().for_each(|e| self.apply(e));
+    }
 }
 
 /// Loads `prefix` into `view`, then keeps it current until `shutdown` flips to true (or its sender is
@@ -84,17 +97,35 @@ async fn reload<V: PrefixView>(store: &dyn ClusterStore, prefix: &str, view: &V)
     Ok(rev)
 }
 
-/// Applies events until the watch ends; the revision of the last event applied.
+/// Applies events until the watch ends, those already arrived together as one batch; the revision of
+/// the last event applied. An error ends the watch after the events before it are applied.
 async fn watch_once<V: PrefixView>(store: &dyn ClusterStore, prefix: &str, view: &V, after: i64) -> StoreResult<i64> {
-    let mut events = store.watch(prefix, after).await?;
+    let mut events = store.watch(prefix, after).await?.ready_chunks(MAX_BATCH);
     let mut rev = after;
-    while let Some(ev) = events.next().await {
-        let ev = ev?;
-        rev = match &ev {
-            WatchEvent::Put(kv) => kv.mod_revision,
-            WatchEvent::Delete { revision, .. } => *revision,
-        };
-        view.apply(ev);
+    while let Some(chunk) = events.next().await {
+        let mut batch = Vec::with_capacity(chunk.len());
+        let mut failed = None;
+        for ev in chunk {
+            match ev {
+                Ok(ev) => {
+                    rev = match &ev {
+                        WatchEvent::Put(kv) => kv.mod_revision,
+                        WatchEvent::Delete { revision, .. } => *revision,
+                    };
+                    batch.push(ev);
+                }
+                Err(e) => {
+                    failed = Some(e);
+                    break;
+                }
+            }
+        }
+        if !batch.is_empty() {
+            view.apply_batch(batch);
+        }
+        if let Some(e) = failed {
+            return Err(e);
+        }
     }
     Ok(rev)
 }
