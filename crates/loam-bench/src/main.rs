@@ -13,6 +13,9 @@
 //!   against nginx, from many connections.
 //! - `s3`: GetObject through the workers' S3 API (an in-process `loam local`) against reading the same
 //!   bytes from the local disk, whole and in concurrent ranges.
+//! - `scale`: a thousand stand-in workers on a real etcd: ring build and watch traffic on a client, the
+//!   etcd load per 1,000 workers, the file index's memory, and a Coordinator planning a load over 10 M
+//!   listed files and a rebalance (the hidden `scale-index` and `scale-coordinator` are its children).
 //!
 //! `loam-bench loam <args>` (not listed in the help) is the `loam` command itself (`loam::cli::main`):
 //! the load benchmark starts its coordinator and workers that way, so they run the code this binary was
@@ -25,6 +28,7 @@ mod memory;
 mod read;
 mod requests;
 mod s3;
+mod scale;
 
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
@@ -62,6 +66,15 @@ enum Command {
     /// fio through the FUSE mount (sequential 1 MiB, random 4 KiB and 256 KiB reads, a second-epoch re-read;
     /// queue depth and several jobs on request) against local disk.
     Fuse(fuse::FuseBenchArgs),
+    /// A thousand stand-in workers on etcd: ring build, watch traffic, etcd load, file index memory,
+    /// and a Coordinator planning a load over 10 M listed files and a rebalance.
+    Scale(scale::ScaleBenchArgs),
+    /// `scale`'s child that measures the file index in a process of its own.
+    #[command(hide = true)]
+    ScaleIndex(scale::IndexArgs),
+    /// `scale`'s child that runs the Coordinator in a process of its own.
+    #[command(hide = true)]
+    ScaleCoordinator(scale::CoordinatorArgs),
 }
 
 fn main() -> std::process::ExitCode {
@@ -95,6 +108,9 @@ fn main() -> std::process::ExitCode {
             Command::S3(args) => s3::run(args, &handle).await,
             Command::Requests(args) => requests::run(args, &handle).await,
             Command::Fuse(args) => fuse::run(args).await,
+            Command::Scale(args) => scale::run(args).await,
+            Command::ScaleIndex(args) => scale::run_index_child(args),
+            Command::ScaleCoordinator(args) => scale::run_coordinator_child(args).await,
         }
     });
     match result {
