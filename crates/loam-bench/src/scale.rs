@@ -103,7 +103,8 @@ pub async fn run(args: ScaleBenchArgs) -> anyhow::Result<()> {
 
     let etcd = EtcdServer::start_binary(&args.etcd_bin);
     let requests = Arc::new(membership::Requests::default());
-    let store = TimedStore::wrap(EtcdStore::connect(vec![etcd.endpoint()], EtcdOptions::default()).await?, requests.clone());
+    let store =
+        TimedStore::wrap(EtcdStore::connect(vec![etcd.endpoint()], EtcdOptions::default()).await?, requests.clone());
     let client = EtcdStore::connect(vec![etcd.endpoint()], EtcdOptions::default()).await?;
     let mut standins = standins::StandIns::new(store, CLUSTER);
     let plan = membership::Plan {

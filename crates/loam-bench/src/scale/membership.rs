@@ -19,9 +19,9 @@ use super::standins::StandIns;
 use crate::cpu;
 use futures::StreamExt;
 use loam_client::{MembershipView, WorkerEndpoint};
+use loam_core::HashRing;
 use loam_core::hash_ring::DEFAULT_VIRTUAL_NODES;
 use loam_core::membership::liveness_prefix;
-use loam_core::HashRing;
 use loam_store::timed::{StoreObserver, StoreOp};
 use loam_store::{ClusterStore, WatchEvent};
 use std::collections::BTreeMap;
@@ -116,7 +116,8 @@ pub struct MembershipReport {
     pub ring_cold_secs: f64,
     /// `HashRing::new` over N endpoints (median).
     pub ring_build_secs: f64,
-    pub steady: Steady,
+    /// `None` when the window is 0 (`--skip steady`).
+    pub steady: Option<Steady>,
     pub churn: Change,
 }
 
@@ -221,27 +222,7 @@ pub async fn run(
     report.ring_build_secs = crate::median(&mut builds);
 
     // Steady state: lease renewals only.
-    eprintln!("measuring {}s of lease renewals…", plan.window.as_secs());
-    let http = reqwest::Client::new();
-    let (grpc0, req0, (e0, b0)) = (etcd_grpc(&http, plan.etcd_url).await, requests.snapshot(), traffic.get());
-    let cpu0 = plan.etcd_pid.map(cpu::process).transpose()?.unwrap_or(0.0);
-    let t0 = Instant::now();
-    tokio::time::sleep(plan.window).await;
-    let secs = t0.elapsed().as_secs_f64();
-    let (grpc1, req1, (e1, b1)) = (etcd_grpc(&http, plan.etcd_url).await, requests.snapshot(), traffic.get());
-    let cpu1 = plan.etcd_pid.map(cpu::process).transpose()?.unwrap_or(0.0);
-    report.steady = Steady {
-        secs,
-        watch_events: e1 - e0,
-        watch_bytes: b1 - b0,
-        requests: req1.iter().map(|(op, n)| (*op, n - req0.get(op).copied().unwrap_or(0))).filter(|(_, n)| *n > 0).collect(),
-        etcd_grpc: grpc1
-            .iter()
-            .map(|(m, n)| (m.clone(), n - grpc0.get(m).copied().unwrap_or(0)))
-            .filter(|(_, n)| *n > 0)
-            .collect(),
-        etcd_cpu: cpu1 - cpu0,
-    };
+    report.steady = if plan.window.is_zero() { None } else { Some(steady(plan, requests, &traffic).await?) };
 
     // Churn: some leave, as many join.
     let n = ((plan.workers as f64 * plan.churn_percent / 100.0).round() as usize).clamp(1, plan.workers);
@@ -264,6 +245,35 @@ pub async fn run(
     Ok(report)
 }
 
+/// The steady state over `plan.window`: what lease renewals cost.
+async fn steady(plan: &Plan<'_>, requests: &Requests, traffic: &WatchTraffic) -> anyhow::Result<Steady> {
+    eprintln!("measuring {}s of lease renewals…", plan.window.as_secs());
+    let http = reqwest::Client::new();
+    let (grpc0, req0, (e0, b0)) = (etcd_grpc(&http, plan.etcd_url).await, requests.snapshot(), traffic.get());
+    let cpu0 = plan.etcd_pid.map(cpu::process).transpose()?.unwrap_or(0.0);
+    let t0 = Instant::now();
+    tokio::time::sleep(plan.window).await;
+    let secs = t0.elapsed().as_secs_f64();
+    let (grpc1, req1, (e1, b1)) = (etcd_grpc(&http, plan.etcd_url).await, requests.snapshot(), traffic.get());
+    let cpu1 = plan.etcd_pid.map(cpu::process).transpose()?.unwrap_or(0.0);
+    Ok(Steady {
+        secs,
+        watch_events: e1 - e0,
+        watch_bytes: b1 - b0,
+        requests: req1
+            .iter()
+            .map(|(op, n)| (*op, n - req0.get(op).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        etcd_grpc: grpc1
+            .iter()
+            .map(|(m, n)| (m.clone(), n - grpc0.get(m).copied().unwrap_or(0)))
+            .filter(|(_, n)| *n > 0)
+            .collect(),
+        etcd_cpu: cpu1 - cpu0,
+    })
+}
+
 /// Prints the part's report.
 pub fn print(r: &MembershipReport) {
     let n = r.workers;
@@ -278,7 +288,26 @@ pub fn print(r: &MembershipReport) {
         r.ring_cold_secs * 1e3,
         r.ring_build_secs * 1e3
     );
-    let s = &r.steady;
+    match &r.steady {
+        Some(s) => print_steady(s, n),
+        None => println!("  steady          not measured (--skip steady)"),
+    }
+    let c = &r.churn;
+    println!(
+        "  churn           {} left + {} joined: {} watch events, {} bytes ({:.0} bytes/event), {} ring builds, \
+         follower current after {:.2}s",
+        c.left,
+        c.joined,
+        c.watch_events,
+        c.watch_bytes,
+        c.watch_bytes as f64 / c.watch_events.max(1) as f64,
+        c.ring_builds,
+        c.follow_secs
+    );
+}
+
+/// Prints the steady state, scaled to 1,000 workers of the `n` measured.
+fn print_steady(s: &Steady, n: usize) {
     let total: u64 = s.requests.values().sum();
     let per_1000 = |x: f64| x / s.secs.max(1e-9) * 1000.0 / n.max(1) as f64;
     println!(
@@ -297,17 +326,5 @@ pub fn print(r: &MembershipReport) {
         s.etcd_grpc.iter().map(|(m, k)| format!("{m} {:.1}/s", per_1000(*k as f64))).collect::<Vec<_>>().join(", "),
         s.etcd_cpu,
         s.etcd_cpu / s.secs.max(1e-9) * 100.0
-    );
-    let c = &r.churn;
-    println!(
-        "  churn           {} left + {} joined: {} watch events, {} bytes ({:.0} bytes/event), {} ring builds, \
-         follower current after {:.2}s",
-        c.left,
-        c.joined,
-        c.watch_events,
-        c.watch_bytes,
-        c.watch_bytes as f64 / c.watch_events.max(1) as f64,
-        c.ring_builds,
-        c.follow_secs
     );
 }

@@ -26,9 +26,9 @@ use bytes::Bytes;
 use clap::Args;
 use futures::stream::{self, BoxStream, StreamExt};
 use loam_client::WorkerEndpoint;
+use loam_core::HashRing;
 use loam_core::hash_ring::DEFAULT_VIRTUAL_NODES;
 use loam_core::job_api::{LoadProgress, RebalanceProgress};
-use loam_core::HashRing;
 use loam_testsupport::process::{Server, log_path};
 use loam_ufs::{ListOptions, Ufs, UfsError, UfsResult, UfsStatus, WriteOptions};
 use std::path::{Path, PathBuf};
@@ -83,7 +83,14 @@ impl Ufs for GeneratedUfs {
     async fn stat(&self, uri: &str) -> UfsResult<UfsStatus> {
         let uri = uri.trim_end_matches('/');
         if uri == self.root {
-            return Ok(UfsStatus { uri: uri.to_string(), is_dir: true, length: 0, etag: None, modified: None, meta: None });
+            return Ok(UfsStatus {
+                uri: uri.to_string(),
+                is_dir: true,
+                length: 0,
+                etag: None,
+                modified: None,
+                meta: None,
+            });
         }
         let index = uri
             .strip_prefix(self.root.as_str())
@@ -324,7 +331,8 @@ pub async fn run(plan: &Plan<'_>, standins: &StandIns) -> anyhow::Result<Plannin
 
     eprintln!("loading {} listed files onto {} stand-ins…", plan.files, live.len());
     let _ = procs::reset_peak_rss(pid);
-    let (cpu0, sent0, t0) = (cpu::process(pid)?, standins.shared.loaded.load(std::sync::atomic::Ordering::Relaxed), Instant::now());
+    let (cpu0, sent0, t0) =
+        (cpu::process(pid)?, standins.shared.loaded.load(std::sync::atomic::Ordering::Relaxed), Instant::now());
     let p = load(&http, base, plan.batch_size).await?;
     report.load_secs = t0.elapsed().as_secs_f64();
     report.load_cpu = cpu::process(pid)? - cpu0;

@@ -21,7 +21,9 @@ use futures::StreamExt;
 use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
 use loam_core::cluster_ops_api::{CACHED_FILES_PATH, CLUSTER_OPS_API_VERSION, CachedFiles};
-use loam_core::job_api::{FREE_TASK_PATH, FileListTask, FileResult, LOAD_TASK_PATH, LoadTask, TASK_API_VERSION, TaskResults};
+use loam_core::job_api::{
+    FREE_TASK_PATH, FileListTask, FileResult, LOAD_TASK_PATH, LoadTask, TASK_API_VERSION, TaskResults,
+};
 use loam_core::membership::{DEFAULT_LEASE_TTL, WorkerRecord};
 use loam_store::ClusterStore;
 use loam_store::membership::{MembershipHandle, register};
@@ -115,7 +117,13 @@ impl StandIns {
             self.servers.push(tokio::spawn(async move {
                 let _ = axum::serve(listener, app).await;
             }));
-            self.endpoints.push(WorkerEndpoint { id, host: "127.0.0.1".into(), http_port: port, s3_port: 0, tls: false });
+            self.endpoints.push(WorkerEndpoint {
+                id,
+                host: "127.0.0.1".into(),
+                http_port: port,
+                s3_port: 0,
+                tls: false,
+            });
             self.loads.push(loads);
             records.push(WorkerRecord::new(id, "127.0.0.1", port, 0));
         }

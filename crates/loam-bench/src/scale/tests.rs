@@ -120,3 +120,16 @@ async fn a_coordinator_loads_each_listed_file_onto_its_owner_and_rebalances_onto
     assert_eq!(r.files_pruned, moved, "{r:?}");
     standins.stop().await;
 }
+
+#[test]
+fn etcd_grpc_counts_are_summed_by_method_over_codes() {
+    let page = "# HELP grpc_server_handled_total Total number of RPCs completed on the server.\n\
+        grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"Range\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"} 40\n\
+        grpc_server_handled_total{grpc_code=\"NotFound\",grpc_method=\"Range\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"} 2\n\
+        grpc_server_handled_total{grpc_code=\"OK\",grpc_method=\"LeaseKeepAlive\",grpc_service=\"etcdserverpb.Lease\",grpc_type=\"bidi_stream\"} 1.5e+01\n\
+        grpc_server_started_total{grpc_method=\"Range\",grpc_service=\"etcdserverpb.KV\",grpc_type=\"unary\"} 99\n";
+    let m = super::membership::parse_grpc_handled(page);
+    assert_eq!(m.get("Range"), Some(&42));
+    assert_eq!(m.get("LeaseKeepAlive"), Some(&15));
+    assert_eq!(m.len(), 2, "started counters are not handled ones");
+}

@@ -14,6 +14,13 @@
 //!   `prune` (unless `skipPrune`). `load`/`keep` items name a `source`, a live worker that holds the file
 //!   (spread over the holders by a hash of the URI). All loads come before all prunes, and the runner
 //!   finishes the loads before it starts pruning, so a file is copied before its old holder drops it.
+//! - **Memory.** No map of every cached file and no list of every item is built: each worker's list is
+//!   sorted and the lists are merged in URI order (a heap over their heads, with the file index's hints
+//!   merged in as one more sorted source), and each item is written as it is made — loads straight to the
+//!   plan file, prunes to a side file appended after them; the header, which counts them, is written
+//!   last over a blank line of its greatest length (JSON allows the trailing spaces). What stays is the
+//!   workers' lists as they answered (`loam-bench scale` measures it: the lists themselves, ~120 bytes a
+//!   cached file; the map and the items took about 5 times that).
 //! - **File format.** JSON lines: a header `{"version", "job", "items", "loads", "plan"}` (`plan`: a UUID
 //!   per plan, also in the record's `PlanSummary`), then one item per line, in plan order. It is written to
 //!   a temporary name and renamed, so a plan file is whole or absent. The stored plan is these bytes.
@@ -32,9 +39,10 @@ use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
 use loam_store::StoreError;
 use serde::{Deserialize, Serialize};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::cmp::Reverse;
+use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, btree_map};
 use std::hash::{Hash, Hasher};
-use std::io::{BufWriter, Write};
+use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::io::AsyncBufReadExt;
@@ -91,11 +99,12 @@ pub async fn make(
     path: &Path,
 ) -> Result<PlanSummary, String> {
     let lists = futures::future::join_all(live.iter().map(|w| ctx.workers.cached_files(w))).await;
-    let mut holders: BTreeMap<String, Holders> = BTreeMap::new();
+    let mut listed: Vec<(WorkerId, Vec<String>)> = Vec::new();
+    let mut hinted: BTreeMap<String, Vec<WorkerId>> = BTreeMap::new();
     let mut silent: HashMap<String, (WorkerId, String)> = HashMap::new();
     for (w, list) in live.iter().zip(lists) {
         match list {
-            Ok(files) => files.into_iter().for_each(|f| holders.entry(f).or_default().listed.push(w.id)),
+            Ok(files) => listed.push((w.id, files)),
             Err(e) => {
                 tracing::warn!(job = %id, "rebalance planning: {e}");
                 silent.insert(w.id.to_string(), (w.id, e.to_string()));
@@ -106,7 +115,7 @@ pub async fn make(
         for uri in index.list("", 0, None).unwrap_or_default() {
             for w in index.locate(&uri).ok().flatten().unwrap_or_default() {
                 if let Some((wid, _)) = silent.get(&w) {
-                    holders.entry(uri.clone()).or_default().hinted.push(*wid);
+                    hinted.entry(uri.clone()).or_default().push(*wid);
                 }
             }
         }
@@ -136,7 +145,8 @@ pub async fn make(
         replicas: state.options.replicas.max(1) as usize,
         skip_prune: state.options.skip_prune,
         targets,
-        holders,
+        listed,
+        hinted,
         path: path.to_path_buf(),
     };
     let mut summary = tokio::task::spawn_blocking(move || input.write())
@@ -213,7 +223,10 @@ struct Input {
     replicas: usize,
     skip_prune: bool,
     targets: Vec<WorkerId>,
-    holders: BTreeMap<String, Holders>,
+    /// Each answering worker's cached files, as it listed them.
+    listed: Vec<(WorkerId, Vec<String>)>,
+    /// Files the file index says silent workers hold.
+    hinted: BTreeMap<String, Vec<WorkerId>>,
     path: PathBuf,
 }
 
@@ -222,10 +235,21 @@ impl Input {
         let ring = ring(&self.ring_workers);
         let targets: HashSet<WorkerId> = self.targets.iter().copied().collect();
         let mut workers: BTreeMap<String, u64> = self.targets.iter().map(|t| (t.to_string(), 0)).collect();
-        let mut loads = Vec::new();
-        let mut prunes = Vec::new();
-        for (uri, h) in &self.holders {
-            let owners: Vec<WorkerId> = ring.lookup(uri, self.replicas).into_iter().map(|(_, w)| w.id).collect();
+        let plan = uuid::Uuid::new_v4().to_string();
+        // The header's room: its longest form, with counts of 20 digits.
+        let room = header_json(&self.job, u64::MAX, u64::MAX, &plan)?.len();
+        if let Some(dir) = self.path.parent() {
+            loam_core::private_fs::create_dir_all(dir)?;
+        }
+        let tmp = self.path.with_extension("plan.tmp");
+        let prunes_tmp = self.path.with_extension("prunes.tmp");
+        let mut out = BufWriter::new(loam_core::private_fs::create_file(&tmp)?);
+        out.write_all(&vec![b' '; room])?;
+        out.write_all(b"\n")?;
+        let mut prune_out = BufWriter::new(loam_core::private_fs::create_file(&prunes_tmp)?);
+        let (mut loads, mut prunes) = (0u64, 0u64);
+        for (uri, h) in Merge::new(self.listed, self.hinted) {
+            let owners: Vec<WorkerId> = ring.lookup(&uri, self.replicas).into_iter().map(|(_, w)| w.id).collect();
             let mut mine: Vec<(WorkerId, bool)> =
                 owners.iter().filter(|o| targets.contains(o)).map(|o| (*o, true)).collect();
             if !self.skip_prune {
@@ -235,35 +259,33 @@ impl Input {
             }
             for (t, owns) in mine {
                 *workers.entry(t.to_string()).or_default() += 1;
-                let (worker, uri) = (t.to_string(), uri.clone());
+                let worker = t.to_string();
                 if owns {
                     let action = if h.listed.contains(&t) { Action::Keep } else { Action::Load };
-                    let source = pick_source(&uri, h, t).map(|s| s.to_string());
-                    loads.push(Item { worker, uri, action, source });
+                    let source = pick_source(&uri, &h, t).map(|s| s.to_string());
+                    write_item(&mut out, &Item { worker, uri: uri.clone(), action, source })?;
+                    loads += 1;
                 } else {
-                    prunes.push(Item { worker, uri, action: Action::Prune, source: None });
+                    write_item(
+                        &mut prune_out,
+                        &Item { worker, uri: uri.clone(), action: Action::Prune, source: None },
+                    )?;
+                    prunes += 1;
                 }
             }
         }
-        let header = Header {
-            version: PLAN_FILE_VERSION,
-            job: self.job,
-            items: (loads.len() + prunes.len()) as u64,
-            loads: loads.len() as u64,
-            plan: uuid::Uuid::new_v4().to_string(),
-        };
-        if let Some(dir) = self.path.parent() {
-            loam_core::private_fs::create_dir_all(dir)?;
-        }
-        let tmp = self.path.with_extension("plan.tmp");
-        let mut out = BufWriter::new(loam_core::private_fs::create_file(&tmp)?);
-        serde_json::to_writer(&mut out, &header)?;
-        out.write_all(b"\n")?;
-        for item in loads.iter().chain(&prunes) {
-            serde_json::to_writer(&mut out, item)?;
-            out.write_all(b"\n")?;
-        }
-        out.into_inner().map_err(|e| e.into_error())?.sync_all()?;
+        // All loads come before all prunes.
+        drop(prune_out.into_inner().map_err(|e| e.into_error())?);
+        // Written write-only (a private file); read back through a read-only handle.
+        std::io::copy(&mut std::fs::File::open(&prunes_tmp)?, &mut out)?;
+        std::fs::remove_file(&prunes_tmp)?;
+        let header = Header { version: PLAN_FILE_VERSION, job: self.job, items: loads + prunes, loads, plan };
+        let mut line = header_json(&header.job, header.items, header.loads, &header.plan)?;
+        line.resize(room, b' ');
+        let mut file = out.into_inner().map_err(|e| e.into_error())?;
+        file.seek(SeekFrom::Start(0))?;
+        file.write_all(&line)?;
+        file.sync_all()?;
         std::fs::rename(&tmp, &self.path)?;
         Ok(PlanSummary {
             items: header.items,
@@ -272,6 +294,76 @@ impl Input {
             unreachable: BTreeMap::new(),
             plan: header.plan,
         })
+    }
+}
+
+/// The plan file's header line (without its newline).
+fn header_json(job: &str, items: u64, loads: u64, plan: &str) -> std::io::Result<Vec<u8>> {
+    let header = Header { version: PLAN_FILE_VERSION, job: job.to_string(), items, loads, plan: plan.to_string() };
+    Ok(serde_json::to_vec(&header)?)
+}
+
+fn write_item(out: &mut impl Write, item: &Item) -> std::io::Result<()> {
+    serde_json::to_writer(&mut *out, item)?;
+    out.write_all(b"\n")
+}
+
+/// Every cached file once, in URI order, with its holders: each worker's list sorted (and deduplicated),
+/// then merged through a heap of the lists' heads, with the file index's hints as one more sorted source.
+/// Each name is moved, not copied, from its list to the heap and out.
+struct Merge {
+    lists: Vec<(WorkerId, std::vec::IntoIter<String>)>,
+    heads: BinaryHeap<Reverse<(String, usize)>>,
+    hinted: std::iter::Peekable<btree_map::IntoIter<String, Vec<WorkerId>>>,
+}
+
+impl Merge {
+    fn new(listed: Vec<(WorkerId, Vec<String>)>, hinted: BTreeMap<String, Vec<WorkerId>>) -> Self {
+        let mut lists: Vec<(WorkerId, std::vec::IntoIter<String>)> = listed
+            .into_iter()
+            .map(|(w, mut files)| {
+                files.sort_unstable();
+                files.dedup();
+                (w, files.into_iter())
+            })
+            .collect();
+        let heads = lists.iter_mut().enumerate().filter_map(|(i, (_, l))| Some(Reverse((l.next()?, i)))).collect();
+        Self { lists, heads, hinted: hinted.into_iter().peekable() }
+    }
+}
+
+impl Iterator for Merge {
+    type Item = (String, Holders);
+
+    fn next(&mut self) -> Option<(String, Holders)> {
+        let listed_first = match (self.heads.peek(), self.hinted.peek()) {
+            (None, None) => return None,
+            (Some(Reverse((l, _))), Some((h, _))) => l <= h,
+            (l, _) => l.is_some(),
+        };
+        if !listed_first {
+            let (uri, hinted) = self.hinted.next()?;
+            return Some((uri, Holders { listed: Vec::new(), hinted }));
+        }
+        let Reverse((uri, first)) = self.heads.pop()?;
+        let mut h = Holders::default();
+        let mut from = vec![first];
+        while self.heads.peek().is_some_and(|Reverse((u, _))| *u == uri) {
+            if let Some(Reverse((_, i))) = self.heads.pop() {
+                from.push(i);
+            }
+        }
+        for i in from {
+            let (w, list) = &mut self.lists[i];
+            h.listed.push(*w);
+            if let Some(next) = list.next() {
+                self.heads.push(Reverse((next, i)));
+            }
+        }
+        if self.hinted.peek().is_some_and(|(u, _)| *u == uri) {
+            h.hinted = self.hinted.next().map(|(_, ws)| ws).unwrap_or_default();
+        }
+        Some((uri, h))
     }
 }
 
@@ -363,12 +455,10 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (a, b) = (endpoint(1), endpoint(2));
         let ring = ring(&[a.clone(), b.clone()]);
-        let mut holders = BTreeMap::new();
         let uris: Vec<String> = (0..30).map(|i| format!("s3://b/f{i}")).collect();
-        for u in &uris {
-            // Everything is on `a`: `b` must load its files from `a`, and `a` must prune them.
-            holders.insert(u.clone(), Holders { listed: vec![a.id], hinted: vec![] });
-        }
+        // Everything is on `a`: `b` must load its files from `a`, and `a` must prune them.
+        let mut listed_by_a = uris.clone();
+        listed_by_a.reverse();
         let path = dir.path().join("x.plan");
         let input = Input {
             job: "j".into(),
@@ -376,7 +466,8 @@ mod tests {
             replicas: 1,
             skip_prune: false,
             targets: vec![a.id, b.id],
-            holders,
+            listed: vec![(a.id, listed_by_a)],
+            hinted: BTreeMap::new(),
             path: path.clone(),
         };
         let summary = input.write().unwrap();
@@ -402,5 +493,29 @@ mod tests {
         }
         let tail: Vec<Listed> = events(&path, summary.loads, summary.items, live).collect().await;
         assert_eq!(tail, all[summary.loads as usize..].to_vec());
+        // The header was written last, over its room: one JSON line, padded.
+        let text = std::fs::read_to_string(&path).unwrap();
+        let first = text.lines().next().unwrap();
+        assert!(first.starts_with('{') && serde_json::from_str::<Header>(first).is_ok(), "{first:?}");
+        assert_eq!(text.lines().count() as u64, summary.items + 1);
+        assert!(!dir.path().join("x.prunes.tmp").exists() && !dir.path().join("x.plan.tmp").exists());
+    }
+
+    #[test]
+    fn the_merge_lists_each_file_once_in_order_with_its_holders_in_worker_order() {
+        let (a, b, c) = (WorkerId::random(), WorkerId::random(), WorkerId::random());
+        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
+        let listed = vec![(a, s(&["u3", "u1", "u2", "u1"])), (b, s(&["u2", "u5"])), (c, Vec::new())];
+        let hinted: BTreeMap<String, Vec<WorkerId>> = [("u2".to_string(), vec![c]), ("u4".to_string(), vec![c])].into();
+        let got: Vec<(String, Vec<WorkerId>, Vec<WorkerId>)> =
+            Merge::new(listed, hinted).map(|(u, h)| (u, h.listed, h.hinted)).collect();
+        let want = vec![
+            ("u1".to_string(), vec![a], vec![]),
+            ("u2".to_string(), vec![a, b], vec![c]),
+            ("u3".to_string(), vec![a], vec![]),
+            ("u4".to_string(), vec![], vec![c]),
+            ("u5".to_string(), vec![b], vec![]),
+        ];
+        assert_eq!(got, want);
     }
 }
