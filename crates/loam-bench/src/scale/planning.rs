@@ -232,6 +232,8 @@ pub struct RebalanceReport {
     pub cached: u64,
     pub plan_secs: f64,
     pub total_secs: f64,
+    /// The Coordinator's RSS when the rebalance started (after the load).
+    pub start_rss: u64,
     pub peak_rss: u64,
     pub cpu: f64,
     pub progress: RebalanceProgress,
@@ -348,12 +350,13 @@ pub async fn run(plan: &Plan<'_>, standins: &StandIns) -> anyhow::Result<Plannin
         standins.set_holdings(h);
         eprintln!("rebalancing {} cached files over {} stand-ins…", plan.files, live.len());
         let _ = procs::reset_peak_rss(pid);
-        let cpu0 = cpu::process(pid)?;
+        let (cpu0, start_rss) = (cpu::process(pid)?, procs::rss(pid)?);
         let (plan_secs, total_secs, progress) = rebalance(&http, base).await?;
         report.rebalance = Some(RebalanceReport {
             cached: plan.files,
             plan_secs,
             total_secs,
+            start_rss,
             peak_rss: procs::peak_rss(pid)?,
             cpu: cpu::process(pid)? - cpu0,
             progress,
@@ -381,7 +384,7 @@ pub fn print(r: &PlanningReport) {
         let p = &b.progress;
         println!(
             "rebalance       {} cached files, target ALL: planned in {:.1}s, done in {:.1}s ({}); loaded {}, preserved {}, \
-             pruned {}, failed {}; Coordinator peak RSS {} MB, CPU {:.1}s",
+             pruned {}, failed {}; Coordinator RSS {} MB at the start, peak {} MB; CPU {:.1}s",
             b.cached,
             b.plan_secs,
             b.total_secs,
@@ -390,6 +393,7 @@ pub fn print(r: &PlanningReport) {
             p.files_preserved,
             p.files_pruned,
             p.files_failed,
+            b.start_rss >> 20,
             b.peak_rss >> 20,
             b.cpu
         );
