@@ -62,6 +62,9 @@ pub struct WorkerConfig {
     pub auth: loam_auth::NodeAuth,
     /// TLS and limits of the HTTP and S3 listeners.
     pub listener: loam_listener::ListenerConfig,
+    /// Answer anonymous reads of files another worker owns with `307` to that owner
+    /// (`crate::non_owner::redirect`) rather than proxying (S3) or serving them here (HTTP API).
+    pub redirect_to_owner: bool,
 }
 
 impl WorkerConfig {
@@ -93,6 +96,7 @@ impl WorkerConfig {
             quota_check_interval: crate::rules::quota::DEFAULT_QUOTA_CHECK_INTERVAL,
             auth: loam_auth::NodeAuth::default(),
             listener: loam_listener::ListenerConfig::default(),
+            redirect_to_owner: false,
         }
     }
 }

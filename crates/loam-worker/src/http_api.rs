@@ -71,6 +71,9 @@ pub struct WorkerState {
     pub drain: Arc<crate::cluster::drain::Drain>,
     /// When this worker started, ms since the epoch (`/v1/stats`).
     pub start_time_ms: i64,
+    /// Whether anonymous reads of files another worker owns are redirected there (`redirect-to-owner`,
+    /// `crate::non_owner::redirect`); set from the configuration at start.
+    pub redirect_to_owner: std::sync::atomic::AtomicBool,
 }
 
 impl WorkerState {
@@ -129,7 +132,9 @@ pub fn router(state: Arc<WorkerState>, guard: Guard) -> Router {
             openapi::OPENAPI_PATH,
             get(move || async move { ([(CONTENT_TYPE, "application/json")], doc.to_string()) }),
         )
-        .fallback(unknown);
+        .fallback(unknown)
+        // Inside the guard: a request this worker would refuse is refused, not redirected.
+        .layer(axum::middleware::from_fn_with_state(state.clone(), crate::non_owner::redirect::http));
     // Outside the guard, so refused requests are timed too.
     let timed = axum::middleware::from_fn_with_state(state.clone(), time_request);
     guard.apply(routes).layer(timed).with_state(state)
@@ -178,6 +183,7 @@ fn documented_routes(state: &Arc<WorkerState>, guard: &Guard) -> (Router<Arc<Wor
         .routes(routes!(meta::metrics))
         .merge(stats::routes())
         .merge(internal::routes(state))
+        .merge(crate::non_owner::meta::routes())
         .merge(cluster_ops::routes(state))
         .merge(cluster_ops::drain_routes())
         .merge(load::routes())

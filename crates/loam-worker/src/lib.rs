@@ -25,6 +25,7 @@ pub mod error;
 pub mod http_api;
 pub mod meta_cache;
 pub mod metrics;
+pub mod non_owner;
 pub mod path_ids;
 pub mod read_through;
 pub mod rules;

@@ -135,6 +135,11 @@ impl ReadThrough {
         })
     }
 
+    /// How long a record is trusted before it is re-validated against the UFS.
+    pub fn max_age(&self) -> Duration {
+        self.max_age
+    }
+
     /// The page store.
     pub fn pages(&self) -> &Arc<PageStore> {
         &self.pages

@@ -141,6 +141,18 @@ impl LoamS3 {
     }
 }
 
+impl LoamS3 {
+    /// `307` to the owner for an unsigned read of an object another worker owns, when the worker
+    /// redirects (`crate::non_owner::redirect`); `Ok` to serve it here (a bad bucket or key included: the
+    /// operation refuses it).
+    fn redirect(&self, bucket: &str, key: &str, signed: bool, uri: &axum::http::Uri) -> S3Result<()> {
+        match buckets::object(&self.state, bucket, key) {
+            Ok(t) if !t.is_dir => crate::non_owner::redirect::s3(&self.state, &t.uri, signed, uri),
+            _ => Ok(()),
+        }
+    }
+}
+
 /// The `s3s` service of a worker (its operations, its keys and its access policy), and its multipart
 /// uploads (for the expiry loop, `multipart::expiry`).
 pub fn service(state: Arc<WorkerState>, cfg: &S3Config, data_dir: &Path) -> (S3Service, Arc<UploadStore>) {
@@ -314,6 +326,7 @@ impl S3 for LoamS3 {
     }
 
     async fn head_object(&self, req: S3Request<HeadObjectInput>) -> S3Result<S3Response<HeadObjectOutput>> {
+        self.redirect(&req.input.bucket, &req.input.key, req.credentials.is_some(), &req.uri)?;
         let Some(n) = req.input.part_number else { return objects::head(&self.state, req.input).await };
         let (bucket, key) = (&req.input.bucket, &req.input.key);
         let part = object_parts::select(&self.state, &self.uploads, bucket, key, n, req.input.range.is_some()).await?;
@@ -330,6 +343,7 @@ impl S3 for LoamS3 {
     }
 
     async fn get_object(&self, req: S3Request<GetObjectInput>) -> S3Result<S3Response<GetObjectOutput>> {
+        self.redirect(&req.input.bucket, &req.input.key, req.credentials.is_some(), &req.uri)?;
         let mut input = req.input;
         let Some(n) = input.part_number else { return objects::get(&self.state, &self.client, input).await };
         let part =

@@ -89,6 +89,12 @@ pub struct WorkerSettings {
     /// a buffer first (a copy more).
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub mapped_reads: Option<bool>,
+    /// Answer an anonymous read (S3 GET/HEAD without a signature; a worker HTTP API data GET without a
+    /// token that names `ufsFullPath`) of a file another worker owns with `307 Temporary Redirect` to that
+    /// owner, instead of streaming it through this worker. Reads with credentials are never redirected
+    /// (a signature covers the host; clients drop tokens on redirects): S3 proxies them.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub redirect_to_owner: Option<bool>,
 }
 
 impl Group for WorkerSettings {
@@ -114,6 +120,7 @@ impl Group for WorkerSettings {
             ufs_read_size: Some(ByteSize(crate::config::DEFAULT_UFS_READ_SIZE)),
             read_ahead_size: Some(ByteSize(crate::config::DEFAULT_READ_AHEAD_SIZE)),
             mapped_reads: Some(crate::config::DEFAULT_MAPPED_READS),
+            redirect_to_owner: Some(false),
         }
     }
 
@@ -202,6 +209,7 @@ impl WorkerConfig {
         cfg.ufs_read_size = w.ufs_read_size.map_or(cfg.ufs_read_size, |r| r.0);
         cfg.read_ahead_size = w.read_ahead_size.map_or(cfg.read_ahead_size, |r| r.0);
         cfg.mapped_reads = w.mapped_reads.unwrap_or(cfg.mapped_reads);
+        cfg.redirect_to_owner = w.redirect_to_owner.unwrap_or(cfg.redirect_to_owner);
         Ok(cfg)
     }
 }
@@ -234,10 +242,12 @@ mod tests {
             ttl_scan_interval: Some(HumaneDuration::secs(3)),
             ufs_read_size: Some(ByteSize(8 << 20)),
             mapped_reads: Some(false),
+            redirect_to_owner: Some(true),
             ..Default::default()
         };
         let cfg = resolve(node, worker).unwrap();
         assert!(!cfg.mapped_reads);
+        assert!(cfg.redirect_to_owner);
         assert_eq!((cfg.host.as_str(), cfg.http_port), ("10.0.0.5", 1234));
         assert_eq!((cfg.page_store.disk_capacity, cfg.page_store.memory_capacity), (5, 7));
         assert_eq!(cfg.page_store.page_size, 4096);
@@ -279,5 +289,6 @@ mod tests {
             (lib.ttl_check_interval, lib.quota_check_interval)
         );
         assert_eq!((cfg.host, cfg.cluster_name), (lib.host, lib.cluster_name));
+        assert_eq!(cfg.redirect_to_owner, lib.redirect_to_owner);
     }
 }

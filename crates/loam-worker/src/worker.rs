@@ -120,6 +120,7 @@ pub async fn start(
         cluster_name: cfg.cluster_name.clone(),
         drain: drain.clone(),
         start_time_ms: loam_core::time::now_millis(),
+        redirect_to_owner: cfg.redirect_to_owner.into(),
     });
     let guard = loam_auth::Guard::new(cfg.auth.authenticator.clone(), http_api::access, cfg.s3.anonymous_read);
     let app = http_api::router(state.clone(), guard);

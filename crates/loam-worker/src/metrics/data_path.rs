@@ -69,6 +69,10 @@ pub const UFS_UNREACHABLE_SERVED: &str = "loam_worker_served_without_revalidatio
 pub const PEER_PAGES: &str = "loam_worker_peer_fetched_pages";
 /// Bytes copied from a peer worker instead of the UFS.
 pub const PEER_BYTES: &str = "loam_worker_peer_fetched_bytes";
+/// Reads answered `307` to the file's owner (`redirect-to-owner`).
+pub const OWNER_REDIRECTS: &str = "loam_worker_owner_redirects";
+/// Bytes of S3 reads streamed from the owning worker (or a replica) to a client of this one.
+pub const FORWARDED_BYTES: &str = "loam_worker_forwarded_bytes";
 /// Alluxio's `DATA_ACCESS`: size of each piece of data sent to clients, label `method` (`read`).
 pub const ALLUXIO_DATA_ACCESS: &str = "alluxio_data_access_bytes";
 /// Alluxio's `UFS_DATA_ACCESS`: bytes read from or written to the UFS, label `method` (`read`, `write`).
@@ -112,6 +116,12 @@ pub const CATALOG: &[MetricDoc] = &[
     ),
     MetricDoc::counter(PEER_PAGES, &[], "Pages copied from a peer worker instead of the UFS"),
     MetricDoc::counter(PEER_BYTES, &[], "Bytes copied from a peer worker instead of the UFS"),
+    MetricDoc::counter(OWNER_REDIRECTS, &[], "Reads answered with a 307 redirect to the file's owner"),
+    MetricDoc::counter(
+        FORWARDED_BYTES,
+        &[],
+        "Bytes of S3 reads streamed from the owning worker to a client of this one",
+    ),
     MetricDoc::histogram(ALLUXIO_DATA_ACCESS, &["method"], "aggregated throughput of all the data access"),
     MetricDoc::counter(ALLUXIO_UFS_DATA_ACCESS, &["method"], "amount of the ufs access"),
     MetricDoc::counter(ALLUXIO_CACHED_DATA_READ, &[], "amount of the read cached data"),
@@ -217,6 +227,10 @@ pub struct DataPathMetrics {
     pub peer_pages: Counter,
     /// See [`PEER_BYTES`].
     pub peer_bytes: Counter,
+    /// See [`OWNER_REDIRECTS`].
+    pub redirects: Counter,
+    /// See [`FORWARDED_BYTES`].
+    pub forwarded_bytes: Counter,
     /// See [`ALLUXIO_DATA_ACCESS`].
     pub data_access: Histograms<MethodLabel>,
     /// See [`ALLUXIO_UFS_DATA_ACCESS`].
@@ -240,6 +254,8 @@ impl Default for DataPathMetrics {
             unrevalidated: Counter::default(),
             peer_pages: Counter::default(),
             peer_bytes: Counter::default(),
+            redirects: Counter::default(),
+            forwarded_bytes: Counter::default(),
             data_access: Family::new_with_constructor(sizes),
             ufs_data_access: Family::default(),
             cached_data_read: Counter::default(),
@@ -268,6 +284,8 @@ impl DataPathMetrics {
         registry.register(UFS_UNREACHABLE_SERVED, help(UFS_UNREACHABLE_SERVED), self.unrevalidated.clone());
         registry.register(PEER_PAGES, help(PEER_PAGES), self.peer_pages.clone());
         registry.register(PEER_BYTES, help(PEER_BYTES), self.peer_bytes.clone());
+        registry.register(OWNER_REDIRECTS, help(OWNER_REDIRECTS), self.redirects.clone());
+        registry.register(FORWARDED_BYTES, help(FORWARDED_BYTES), self.forwarded_bytes.clone());
         registry.register(ALLUXIO_DATA_ACCESS, help(ALLUXIO_DATA_ACCESS), self.data_access.clone());
         registry.register(ALLUXIO_UFS_DATA_ACCESS, help(ALLUXIO_UFS_DATA_ACCESS), self.ufs_data_access.clone());
         registry.register(ALLUXIO_CACHED_DATA_READ, help(ALLUXIO_CACHED_DATA_READ), self.cached_data_read.clone());

@@ -4,12 +4,15 @@
 //!   ring is empty) opens the file through its own `ReadThrough`: the record it serves (length, ETag,
 //!   modification time) is trusted for `max_age`, and the bytes come from its page store, reading the UFS
 //!   once per missing run of pages.
-//! - **Any other worker** asks the UFS for the object's current length and ETag (so the headers describe
-//!   the object as it is), then streams the bytes from the owner with the cluster client, which fails
-//!   over to the replicas and resumes a broken stream where it stopped. When every worker failed, this
-//!   worker reads the rest through its own `ReadThrough`, from the byte the stream reached. If the bytes
-//!   run out before the announced length (the object changed under the read), the body fails rather
-//!   than ending short and looking complete.
+//! - **Any other worker** takes the object's length, version and metadata from the owner
+//!   (`crate::non_owner::meta`: one internal request, kept for as long as the owner trusts its record, so
+//!   no UFS stat per GET; the UFS itself only when the owner cannot answer), then streams the bytes from
+//!   the owner with the cluster client, passing each piece on as it arrives (nothing buffered beyond the
+//!   piece in hand, so the client's pace is the owner's), which fails over to the replicas and resumes a
+//!   broken stream where it stopped. When every worker failed, this worker reads the rest through its own
+//!   `ReadThrough`, from the byte the stream reached. If the bytes run out before the announced length
+//!   (the object changed under the read), the body fails rather than ending short and looking complete.
+//!   A forwarded stream that fails drops the owner's answer from this worker, so the retry asks again.
 //! - **One version per response.** The ETag of the headers is the version tag (`loam_core::version`) the
 //!   body is pinned to: the owner's own `OpenFile`, or, forwarded, a `VersionPin` that the owner, the
 //!   replicas and this worker's fallback all honour (`If-Match`). If that version is replaced before the
@@ -17,8 +20,7 @@
 //!   with another version.
 //!
 //! - **Metadata** (`metadata`): the owner takes a version's stored metadata from the worker's
-//!   `MetaCache` (one UFS stat per version, not per GET), a forwarding worker from the stat it makes
-//!   anyway. Stored metadata names the S3 ETag of its version (`file://`); that is what the headers say
+//!   `MetaCache` (one UFS stat per version, not per GET), a forwarding worker from the owner's answer. Stored metadata names the S3 ETag of its version (`file://`); that is what the headers say
 //!   then, while the body stays pinned to the version tag.
 //!
 //! In both cases the first piece is read before the response headers go out, so that a failure at the
@@ -97,6 +99,17 @@ pub struct Opened {
     source: Source,
 }
 
+impl Opened {
+    /// When this worker's record of the object was last validated against the UFS (ms since the epoch);
+    /// `None` when another worker serves it.
+    pub fn validated_ms(&self) -> Option<i64> {
+        match &self.source {
+            Source::Local(f) => Some(f.record.validated_ms),
+            Source::Remote => None,
+        }
+    }
+}
+
 /// Whether this worker is the ring owner of `uri` (an empty ring: nobody else can be).
 pub fn owns(state: &WorkerState, uri: &str) -> bool {
     state.members.ring().primary(uri).is_none_or(|(_, w)| w.id == state.id)
@@ -105,42 +118,46 @@ pub fn owns(state: &WorkerState, uri: &str) -> bool {
 /// Opens the object at UFS URI `uri`. A directory is no object: `NotFound`.
 pub async fn open(state: &WorkerState, uri: &str) -> WorkerResult<Opened> {
     if owns(state, uri) {
-        // `uri` was resolved under a mount already, so the only invalid input left is "a directory".
-        let f = state.rt.open(uri).await.map_err(|e| match e {
-            WorkerError::InvalidInput(m) => WorkerError::NotFound(m),
-            e => e,
-        })?;
-        let r = &f.record;
-        let meta = ObjectMeta::new(r.length, r.etag.as_deref(), r.modified_ms);
-        let cache = state.writes.meta_cache();
-        if let Some(stored) = cache.get(uri, &meta.tag) {
-            return Ok(Opened {
-                meta: meta.with_stored(stored),
-                uri: uri.to_string(),
-                source: Source::Local(Box::new(f)),
-            });
-        }
-        let st = stat_file(state, uri).await?;
-        let now = ObjectMeta::of_status(&st);
-        cache.put(uri, &now.tag, now.stored.clone());
-        if now.tag == meta.tag {
-            return Ok(Opened {
-                meta: meta.with_stored(now.stored),
-                uri: uri.to_string(),
-                source: Source::Local(Box::new(f)),
-            });
-        }
-        // The record is older than the UFS (within max_age): serve the version that was just stat'ed.
-        let f = state.rt.open_version(uri, &now.tag).await.map_err(|e| match e {
-            WorkerError::Changed(m) => WorkerError::Unavailable(format!("{m}; retry")),
-            e => e,
-        })?;
-        return Ok(Opened { meta: now, uri: uri.to_string(), source: Source::Local(Box::new(f)) });
+        return open_here(state, uri).await;
+    }
+    let (resolved, _) = state.rt.resolve(uri)?;
+    let meta = match crate::non_owner::meta::lookup(state, &resolved.ufs_uri).await {
+        Some(meta) => meta,
+        None => ObjectMeta::of_status(&stat_file(state, uri).await?),
+    };
+    Ok(Opened { meta, uri: resolved.ufs_uri, source: Source::Remote })
+}
+
+/// Opens the object at UFS URI `uri` through this worker's own cache, as its owner does (the answer of
+/// `crate::non_owner::meta` to the other workers too).
+pub async fn open_here(state: &WorkerState, uri: &str) -> WorkerResult<Opened> {
+    // `uri` was resolved under a mount already, so the only invalid input left is "a directory".
+    let f = state.rt.open(uri).await.map_err(|e| match e {
+        WorkerError::InvalidInput(m) => WorkerError::NotFound(m),
+        e => e,
+    })?;
+    let r = &f.record;
+    let meta = ObjectMeta::new(r.length, r.etag.as_deref(), r.modified_ms);
+    let cache = state.writes.meta_cache();
+    if let Some(stored) = cache.get(uri, &meta.tag) {
+        return Ok(Opened { meta: meta.with_stored(stored), uri: uri.to_string(), source: Source::Local(Box::new(f)) });
     }
     let st = stat_file(state, uri).await?;
-    let meta = ObjectMeta::of_status(&st);
-    let (resolved, _) = state.rt.resolve(uri)?;
-    Ok(Opened { meta, uri: resolved.ufs_uri, source: Source::Remote })
+    let now = ObjectMeta::of_status(&st);
+    cache.put(uri, &now.tag, now.stored.clone());
+    if now.tag == meta.tag {
+        return Ok(Opened {
+            meta: meta.with_stored(now.stored),
+            uri: uri.to_string(),
+            source: Source::Local(Box::new(f)),
+        });
+    }
+    // The record is older than the UFS (within max_age): serve the version that was just stat'ed.
+    let f = state.rt.open_version(uri, &now.tag).await.map_err(|e| match e {
+        WorkerError::Changed(m) => WorkerError::Unavailable(format!("{m}; retry")),
+        e => e,
+    })?;
+    Ok(Opened { meta: now, uri: uri.to_string(), source: Source::Local(Box::new(f)) })
 }
 
 /// The UFS status of the file `uri` (with its stored metadata); a directory is `NotFound`.
@@ -225,7 +242,10 @@ impl Forward {
             }
             if let Some(remote) = &mut self.remote {
                 match remote.next().await {
-                    Some(Ok(b)) => return self.take(Ok(b)),
+                    Some(Ok(b)) => {
+                        self.state.metrics.data.forwarded_bytes.inc_by(b.len() as u64);
+                        return self.take(Ok(b));
+                    }
                     Some(Err(ClientError::Status { status, message })) => {
                         let e = match status {
                             404 => WorkerError::NotFound(message),
@@ -258,7 +278,11 @@ impl Forward {
     fn take(&mut self, item: WorkerResult<Bytes>) -> Option<WorkerResult<Bytes>> {
         match &item {
             Ok(b) => self.pos += b.len() as u64,
-            Err(_) => self.done = true,
+            Err(_) => {
+                self.done = true;
+                // The owner's answer named a version that could not be served whole: ask again next time.
+                crate::non_owner::meta::forget(&self.state, &self.uri);
+            }
         }
         Some(item)
     }

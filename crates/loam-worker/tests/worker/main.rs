@@ -8,6 +8,7 @@ mod cache_integrity;
 mod http_api;
 mod mapped_reads;
 mod metrics;
+mod non_owner;
 mod one_version;
 mod path_ids;
 mod peer_copy;
