@@ -15,7 +15,12 @@
 //!   (positioned reads on blocking threads);
 //! - S3 through the owner / through another worker (which fetches from the owner), 1 stream: one
 //!   whole-object GET;
-//! - the same two endpoints, N ranges: ranged GETs of `--range-size`, `--concurrency` in flight.
+//! - the same two endpoints, N ranges: ranged GETs of `--range-size`, `--concurrency` in flight;
+//! - through the other worker with `redirect-to-owner` on (switched on that worker for these two variants
+//!   only): each GET answered `307` to the owner, which the client follows (1 stream, N ranges).
+//!
+//! After the table, the issue's ratio: through the other worker / through the owner, proxied and
+//! redirected.
 //!
 //! The client is reqwest, unsigned (anonymous read): SigV4 would add one HMAC chain per request on the
 //! client and the worker, a few microseconds against an 8 MiB body.
@@ -63,13 +68,15 @@ pub struct S3BenchArgs {
 }
 
 /// The variants, in the order each round runs them.
-pub const VARIANTS: [&str; 6] = [
+pub const VARIANTS: [&str; 8] = [
     "local disk (1 stream)",
     "local disk (N ranges)",
     "S3 via owner (1 stream)",
     "S3 via owner (N ranges)",
     "S3 via other worker (1 stream)",
     "S3 via other worker (N ranges)",
+    "S3 via other worker, 307 to owner (1 stream)",
+    "S3 via other worker, 307 to owner (N ranges)",
 ];
 
 /// What a run measured.
@@ -123,6 +130,14 @@ pub async fn run(args: S3BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::R
             cpu::ratio(r.total_cpu(i), r.total_cpu(i % 2))
         );
     }
+    println!(
+        "\nother worker / owner: proxied {:.2}x (1 stream), {:.2}x (N ranges); redirected {:.2}x (1 stream), \
+         {:.2}x (N ranges)",
+        m[4] / m[2],
+        m[5] / m[3],
+        m[6] / m[2],
+        m[7] / m[3]
+    );
     Ok(())
 }
 
@@ -221,12 +236,14 @@ async fn rounds(
         (vec![cpu::Tally::default(); VARIANTS.len()], vec![cpu::Tally::default(); VARIANTS.len()]);
     for round in 0..args.rounds {
         for (i, name) in VARIANTS.iter().enumerate() {
+            // Only the last two variants are redirected (by the other worker, to the owner).
+            cluster.workers[other].state.redirect_to_owner.store(i >= 6, std::sync::atomic::Ordering::Relaxed);
             let cpu0 = InProcess::sample()?;
             let t0 = Instant::now();
             let n = match i {
                 0 => local_stream(file.to_path_buf()).await?,
                 1 => local_ranges(file, size, args.range_size, args.concurrency).await?,
-                2 | 4 => get(&http, &url(if i == 2 { owner } else { other }), None).await?,
+                2 | 4 | 6 => get(&http, &url(if i == 2 { owner } else { other }), None).await?,
                 _ => {
                     let u = url(if i == 3 { owner } else { other });
                     let ranges = pieces(size, args.range_size);
@@ -245,6 +262,10 @@ async fn rounds(
             server[i].add(if i < 2 { 0.0 } else { used.server }, size);
             client[i].add(used.client, size);
         }
+    }
+    cluster.workers[other].state.redirect_to_owner.store(false, std::sync::atomic::Ordering::Relaxed);
+    if args.rounds > 0 && cluster.workers[other].state.metrics.data.redirects.get() == 0 {
+        bail!("the redirected variants were not redirected");
     }
     Ok(S3BenchReport {
         cold_mbps,
