@@ -146,6 +146,10 @@ impl LoamS3 {
     /// redirects (`crate::non_owner::redirect`); `Ok` to serve it here (a bad bucket or key included: the
     /// operation refuses it).
     fn redirect(&self, bucket: &str, key: &str, signed: bool, uri: &axum::http::Uri) -> S3Result<()> {
+        // Checked before the key is resolved: with redirects off (the default) a GET pays one atomic load.
+        if signed || !self.state.redirect_to_owner.load(std::sync::atomic::Ordering::Relaxed) {
+            return Ok(());
+        }
         match buckets::object(&self.state, bucket, key) {
             Ok(t) if !t.is_dir => crate::non_owner::redirect::s3(&self.state, &t.uri, signed, uri),
             _ => Ok(()),

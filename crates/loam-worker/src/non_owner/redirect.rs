@@ -69,7 +69,8 @@ pub async fn http(State(s): State<Arc<WorkerState>>, req: Request, next: Next) -
 }
 
 fn http_target(s: &WorkerState, method: &Method, uri: &Uri, headers: &HeaderMap) -> Option<String> {
-    if method != Method::GET || headers.contains_key(AUTHORIZATION) {
+    // The flag first: with redirects off (the default) every request pays one atomic load, nothing more.
+    if !s.redirect_to_owner.load(Ordering::Relaxed) || method != Method::GET || headers.contains_key(AUTHORIZATION) {
         return None;
     }
     if !DATA_PREFIXES.iter().any(|p| uri.path().starts_with(p)) {
