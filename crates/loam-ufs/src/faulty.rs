@@ -6,11 +6,15 @@
 //! Order of checks in `read_range`: count the call, URI-pattern faults, the "next N reads fail" budget,
 //! the delay, the inner read, corruption, count the bytes. Pattern faults apply to every operation whose
 //! URI (either URI of a copy/rename) contains the substring; the other faults apply to reads only.
+//! A streamed read (`stream_pieces_of`) is one read: checked and counted the same way when it starts,
+//! its bytes counted as its pieces pass, the first piece corrupted; and it can be held back after its
+//! first pieces ([`FaultyUfs::hold_pieces_after`]) so that a test sees what a reader does while the rest
+//! of a read has not arrived, without a clock.
 
 use crate::{ListOptions, Ufs, UfsError, UfsResult, UfsStatus, WriteOptions};
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::sync::Arc;
@@ -27,6 +31,8 @@ pub struct FaultyUfs {
     /// Reads in flight now, and the most at once.
     reading: AtomicU64,
     most_reading: AtomicU64,
+    /// Pieces a streamed read yields before it waits (`None`: all).
+    gate: tokio::sync::watch::Sender<Option<u64>>,
 }
 
 #[derive(Default)]
@@ -57,7 +63,20 @@ impl FaultyUfs {
             per_uri: Mutex::new(HashMap::new()),
             reading: AtomicU64::new(0),
             most_reading: AtomicU64::new(0),
+            gate: tokio::sync::watch::Sender::new(None),
         }
+    }
+
+    /// Holds every streamed read (`stream_pieces_of`) after its first `n` pieces, until
+    /// [`release_pieces`](Self::release_pieces). A plain read (`read_range`, `read_range_of`, and the
+    /// default `read_pieces_of`) hands over all its bytes at once, so it is held whole.
+    pub fn hold_pieces_after(&self, n: u64) {
+        self.gate.send_replace(Some(n));
+    }
+
+    /// Lets held streamed reads go on.
+    pub fn release_pieces(&self) {
+        self.gate.send_replace(None);
     }
 
     /// The most reads that were in flight at once since the start or [`FaultyUfs::reset_counters`].
@@ -133,6 +152,40 @@ impl FaultyUfs {
         Some(err)
     }
 
+    /// Counts a read in flight until the guard is dropped.
+    fn reading(&self) -> Reading<'_> {
+        let now = self.reading.fetch_add(1, Ordering::SeqCst) + 1;
+        self.most_reading.fetch_max(now, Ordering::SeqCst);
+        Reading(&self.reading)
+    }
+
+    /// The checks that come before a read is in flight.
+    fn check_read(&self, uri: &str) -> UfsResult<()> {
+        self.count(uri, 1, 0);
+        self.check_pattern(&[uri])?;
+        match self.take_read_failure() {
+            Some(err) => Err(err),
+            None => Ok(()),
+        }
+    }
+
+    /// The delay before a read in flight reaches the inner UFS.
+    async fn delay(&self) {
+        let delay = self.faults.lock().read_delay;
+        if let Some(d) = delay {
+            tokio::time::sleep(d).await;
+        }
+    }
+
+    fn corrupt(&self, data: Bytes) -> Bytes {
+        if self.faults.lock().corrupt && !data.is_empty() {
+            let mut m = BytesMut::from(&data[..]);
+            m[0] = !m[0];
+            return m.freeze();
+        }
+        data
+    }
+
     fn count(&self, uri: &str, calls: u64, bytes: u64) {
         self.read_calls.fetch_add(calls, Ordering::SeqCst);
         self.read_bytes.fetch_add(bytes, Ordering::SeqCst);
@@ -146,35 +199,26 @@ impl FaultyUfs {
 impl FaultyUfs {
     /// A read with the injected faults, pinned to `tag` when given.
     async fn read_faulty(&self, uri: &str, offset: u64, len: u64, tag: Option<&str>) -> UfsResult<Bytes> {
-        self.count(uri, 1, 0);
-        self.check_pattern(&[uri])?;
-        if let Some(err) = self.take_read_failure() {
-            return Err(err);
-        }
-        let now = self.reading.fetch_add(1, Ordering::SeqCst) + 1;
-        self.most_reading.fetch_max(now, Ordering::SeqCst);
-        struct Done<'a>(&'a AtomicU64);
-        impl Drop for Done<'_> {
-            fn drop(&mut self) {
-                self.0.fetch_sub(1, Ordering::SeqCst);
-            }
-        }
-        let _done = Done(&self.reading);
-        let delay = self.faults.lock().read_delay;
-        if let Some(d) = delay {
-            tokio::time::sleep(d).await;
-        }
-        let mut data = match tag {
+        self.check_read(uri)?;
+        let _reading = self.reading();
+        self.delay().await;
+        let _ = self.gate.subscribe().wait_for(Option::is_none).await;
+        let data = match tag {
             Some(tag) => self.inner.read_range_of(uri, offset, len, tag).await?,
             None => self.inner.read_range(uri, offset, len).await?,
         };
-        if self.faults.lock().corrupt && !data.is_empty() {
-            let mut m = BytesMut::from(&data[..]);
-            m[0] = !m[0];
-            data = m.freeze();
-        }
+        let data = self.corrupt(data);
         self.count(uri, 0, data.len() as u64);
         Ok(data)
+    }
+}
+
+/// A read in flight (see [`FaultyUfs::most_reads_at_once`]).
+struct Reading<'a>(&'a AtomicU64);
+
+impl Drop for Reading<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
@@ -198,6 +242,39 @@ impl Ufs for FaultyUfs {
 
     async fn read_range(&self, uri: &str, offset: u64, len: u64) -> UfsResult<Bytes> {
         self.read_faulty(uri, offset, len, None).await
+    }
+
+    fn stream_pieces_of<'a>(
+        &'a self,
+        uri: &'a str,
+        offset: u64,
+        len: u64,
+        tag: &'a str,
+        piece: u64,
+    ) -> BoxStream<'a, UfsResult<Bytes>> {
+        stream::once(async move {
+            self.check_read(uri)?;
+            let reading = self.reading();
+            self.delay().await;
+            Ok(reading)
+        })
+        .map_ok(move |reading| {
+            let gate = self.gate.subscribe();
+            self.inner.stream_pieces_of(uri, offset, len, tag, piece).enumerate().then(move |(k, r)| {
+                let _in_flight = &reading;
+                let mut gate = gate.clone();
+                async move {
+                    // Held: this piece waits until the test lets pieces past `k` through.
+                    let _ = gate.wait_for(|held| held.is_none_or(|n| (k as u64) < n)).await;
+                    let data = r?;
+                    let data = if k == 0 { self.corrupt(data) } else { data };
+                    self.count(uri, 0, data.len() as u64);
+                    Ok(data)
+                }
+            })
+        })
+        .try_flatten()
+        .boxed()
     }
 
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {

@@ -23,7 +23,7 @@ pub use registry::UfsRegistry;
 
 use async_trait::async_trait;
 use bytes::Bytes;
-use futures::stream::BoxStream;
+use futures::stream::{self, BoxStream, StreamExt};
 use std::collections::BTreeMap;
 use std::time::SystemTime;
 
@@ -88,6 +88,30 @@ pub trait Ufs: Send + Sync + 'static {
         let data = self.read_range_of(uri, offset, len, tag).await?;
         let piece = piece.max(1) as usize;
         Ok((0..data.len()).step_by(piece).map(|at| data.slice(at..(at + piece).min(data.len()))).collect())
+    }
+
+    /// Like [`read_pieces_of`](Ufs::read_pieces_of), each piece yielded as soon as it is complete, while
+    /// the rest of the range is still on its way (a cold read streams to its client as the bytes arrive).
+    /// Only bytes of version `tag` are yielded: a change detected mid-range ends the stream with
+    /// [`UfsError::Changed`] after the pieces that were read before it, each of which was checked
+    /// (`file://` checks its descriptor after each piece, S3 reads one `If-Match` response). The stream
+    /// ends early, without an error, when the file does. This default yields the pieces of one
+    /// [`read_pieces_of`](Ufs::read_pieces_of) once they have all arrived.
+    fn stream_pieces_of<'a>(
+        &'a self,
+        uri: &'a str,
+        offset: u64,
+        len: u64,
+        tag: &'a str,
+        piece: u64,
+    ) -> BoxStream<'a, UfsResult<Bytes>> {
+        stream::once(self.read_pieces_of(uri, offset, len, tag, piece))
+            .map(|r| match r {
+                Ok(pieces) => stream::iter(pieces.into_iter().map(Ok)).left_stream(),
+                Err(e) => stream::once(futures::future::ready(Err(e))).right_stream(),
+            })
+            .flatten()
+            .boxed()
     }
 
     /// Writes (creates or replaces) a whole file.

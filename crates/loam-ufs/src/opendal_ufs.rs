@@ -47,6 +47,7 @@ mod operators;
 mod s3_meta;
 pub mod s3_options;
 mod static_keys;
+mod streamed_read;
 pub mod streamed_write;
 mod transient;
 
@@ -447,6 +448,29 @@ impl Ufs for OpendalUfs {
         let if_match = loam_core::version::quoted(tag);
         let pieces = Pieces::new(piece);
         Ok(observed(uri, read_until_eof(&self.op, &rel, offset, offset + len, Some(&if_match), pieces)).await?.finish())
+    }
+
+    fn stream_pieces_of<'a>(
+        &'a self,
+        uri: &'a str,
+        offset: u64,
+        len: u64,
+        tag: &'a str,
+        piece: u64,
+    ) -> BoxStream<'a, UfsResult<Bytes>> {
+        let rel = match self.file_key(uri) {
+            Ok(rel) => rel,
+            Err(e) => return stream::once(async move { Err(e) }).boxed(),
+        };
+        if len == 0 || offset >= MAX_FILE_LEN {
+            return stream::empty().boxed();
+        }
+        let len = len.min(MAX_FILE_LEN - offset);
+        if let Some(b) = &self.beneath {
+            return b.stream_pieces(rel, uri.to_string(), offset, len, tag.to_string(), piece);
+        }
+        let if_match = loam_core::version::quoted(tag);
+        streamed_read::stream(self.op.clone(), rel, uri, offset, offset + len, if_match, piece)
     }
 
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {

@@ -26,7 +26,7 @@
 use crate::object_meta::{FileRecord, ObjectMetadata, RECORD_VERSION, XATTR_NAME};
 use crate::{UfsError, UfsResult};
 use bytes::Bytes;
-use futures::stream::{self, BoxStream, StreamExt};
+use futures::stream::{self, BoxStream, StreamExt, TryStreamExt};
 use rustix::fs::{Dir, FileType, Mode, OFlags, ResolveFlags};
 use rustix::io::Errno;
 use std::fs::File;
@@ -203,53 +203,89 @@ impl Beneath {
     ) -> UfsResult<Vec<Bytes>> {
         let (me, rel, uri, tag) = (self.clone(), rel.to_string(), uri.to_string(), tag.map(str::to_string));
         blocking(move || {
-            // O_NONBLOCK: opening a FIFO placed in the mount must not hang the worker.
-            let fd = me.resolve(&rel, OFlags::RDONLY | OFlags::NONBLOCK).map_err(|e| map_errno(e, &uri))?;
-            let file = File::from(fd);
-            let meta = file.metadata().map_err(|e| map_io(e, &uri))?;
-            if meta.is_dir() {
-                return Err(UfsError::InvalidInput(format!("{uri} is a directory")));
-            }
-            if !meta.is_file() {
-                return Err(UfsError::InvalidInput(format!("{uri} is not a regular file")));
-            }
-            let check = |meta: &std::fs::Metadata| match &tag {
-                Some(tag) if *tag != tag_of(meta) => {
-                    Err(UfsError::Changed(format!("{uri} is version {} now, not {tag}", tag_of(meta))))
-                }
-                _ => Ok(()),
-            };
-            check(&meta)?;
-            let n = len.min(meta.len().saturating_sub(offset));
-            let too_large = || UfsError::InvalidInput(format!("{uri}: range too large"));
+            let file = me.open_version(&rel, &uri, tag.as_deref())?;
+            let n = len.min(file.metadata().map_err(|e| map_io(e, &uri))?.len().saturating_sub(offset));
             let piece = piece.clamp(1, n.max(1));
             let mut out = Vec::new();
             let mut at = offset;
             while at < offset + n {
-                let mut buf = vec![0u8; usize::try_from(piece.min(offset + n - at)).map_err(|_| too_large())?];
-                let mut filled = 0;
-                while filled < buf.len() {
-                    match file.read_at(&mut buf[filled..], at + filled as u64) {
-                        Ok(0) => break, // the file shrank since the fstat
-                        Ok(k) => filled += k,
-                        Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                        Err(e) => return Err(map_io(e, &uri)),
-                    }
-                }
-                let short = filled < buf.len();
-                buf.truncate(filled);
-                at += filled as u64;
+                let (buf, short) = read_piece(&file, at, piece.min(offset + n - at), &uri)?;
+                at += buf.len() as u64;
                 if !buf.is_empty() {
-                    out.push(Bytes::from(buf));
+                    out.push(buf);
                 }
                 if short {
                     break;
                 }
             }
-            check(&file.metadata().map_err(|e| map_io(e, &uri))?)?;
+            check_version(&file, &uri, tag.as_deref())?;
             Ok(out)
         })
         .await
+    }
+
+    /// Like [`read_pieces`](Self::read_pieces), each piece yielded once it is read and the descriptor still
+    /// makes `tag` (one `fstat` per piece): a change ends the stream with `Changed`, after only pieces that
+    /// were read before it. One blocking task per piece, so a slow consumer holds no thread.
+    pub fn stream_pieces(
+        &self,
+        rel: String,
+        uri: String,
+        offset: u64,
+        len: u64,
+        tag: String,
+        piece: u64,
+    ) -> BoxStream<'static, UfsResult<Bytes>> {
+        let me = self.clone();
+        let open = {
+            let (uri, tag) = (uri.clone(), tag.clone());
+            blocking(move || {
+                let file = me.open_version(&rel, &uri, Some(&tag))?;
+                let n = len.min(file.metadata().map_err(|e| map_io(e, &uri))?.len().saturating_sub(offset));
+                Ok((Arc::new(file), n))
+            })
+        };
+        let piece = piece.max(1);
+        stream::once(open)
+            .map_ok(move |(file, n)| {
+                let (uri, tag) = (uri.clone(), tag.clone());
+                stream::try_unfold(offset, move |at| {
+                    let (file, uri, tag) = (file.clone(), uri.clone(), tag.clone());
+                    async move {
+                        if at >= offset + n {
+                            return Ok(None);
+                        }
+                        let size = piece.min(offset + n - at);
+                        let (buf, short) = blocking(move || {
+                            let got = read_piece(&file, at, size, &uri)?;
+                            check_version(&file, &uri, Some(&tag))?;
+                            Ok(got)
+                        })
+                        .await?;
+                        // A short piece (the file shrank since the open) is the last one.
+                        let next = if short || buf.is_empty() { offset + n } else { at + buf.len() as u64 };
+                        Ok(if buf.is_empty() { None } else { Some((buf, next)) })
+                    }
+                })
+            })
+            .try_flatten()
+            .boxed()
+    }
+
+    /// Opens the regular file `rel` beneath the root; with `tag`, only when it is that version.
+    fn open_version(&self, rel: &str, uri: &str, tag: Option<&str>) -> UfsResult<File> {
+        // O_NONBLOCK: opening a FIFO placed in the mount must not hang the worker.
+        let fd = self.resolve(rel, OFlags::RDONLY | OFlags::NONBLOCK).map_err(|e| map_errno(e, uri))?;
+        let file = File::from(fd);
+        let meta = file.metadata().map_err(|e| map_io(e, uri))?;
+        if meta.is_dir() {
+            return Err(UfsError::InvalidInput(format!("{uri} is a directory")));
+        }
+        if !meta.is_file() {
+            return Err(UfsError::InvalidInput(format!("{uri} is not a regular file")));
+        }
+        check_version(&file, uri, tag)?;
+        Ok(file)
     }
 
     /// Checks that `rel` — or, when it does not exist yet, its deepest existing ancestor — resolves beneath
@@ -331,6 +367,35 @@ impl Walk {
 /// Whether a resolution failed because the path leads outside the root (or loops).
 fn is_escape(e: Errno) -> bool {
     e == Errno::XDEV || e == Errno::LOOP
+}
+
+/// `Changed` unless the descriptor (its length and modification time) makes `tag`.
+fn check_version(file: &File, uri: &str, tag: Option<&str>) -> UfsResult<()> {
+    let Some(tag) = tag else { return Ok(()) };
+    let meta = file.metadata().map_err(|e| map_io(e, uri))?;
+    let now = tag_of(&meta);
+    if now != tag {
+        return Err(UfsError::Changed(format!("{uri} is version {now} now, not {tag}")));
+    }
+    Ok(())
+}
+
+/// Reads up to `size` bytes at `at` into a buffer of their own; `true` when the file ended first.
+fn read_piece(file: &File, at: u64, size: u64, uri: &str) -> UfsResult<(Bytes, bool)> {
+    let size = usize::try_from(size).map_err(|_| UfsError::InvalidInput(format!("{uri}: range too large")))?;
+    let mut buf = vec![0u8; size];
+    let mut filled = 0;
+    while filled < buf.len() {
+        match file.read_at(&mut buf[filled..], at + filled as u64) {
+            Ok(0) => break, // the file shrank since the fstat
+            Ok(k) => filled += k,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(map_io(e, uri)),
+        }
+    }
+    let short = filled < buf.len();
+    buf.truncate(filled);
+    Ok((Bytes::from(buf), short))
 }
 
 pub(super) async fn blocking<T: Send + 'static>(f: impl FnOnce() -> UfsResult<T> + Send + 'static) -> UfsResult<T> {

@@ -56,17 +56,18 @@ pub fn error_kind(e: &UfsError) -> &'static str {
     }
 }
 
-/// Times a listing from the call until its stream ends or is dropped.
-struct ListTimer {
+/// Times a listing or a streamed read from the call until its stream ends or is dropped.
+struct StreamTimer {
     metrics: DataPathMetrics,
     mount: String,
     started: Instant,
     failed: Option<UfsError>,
+    op: &'static str,
 }
 
-impl Drop for ListTimer {
+impl Drop for StreamTimer {
     fn drop(&mut self) {
-        observe(&self.metrics, &self.mount, "list", self.started, self.failed.as_ref());
+        observe(&self.metrics, &self.mount, self.op, self.started, self.failed.as_ref());
     }
 }
 
@@ -80,11 +81,12 @@ impl Ufs for TimedUfs {
     }
 
     fn list(&self, uri: &str, opts: ListOptions) -> BoxStream<'static, UfsResult<UfsStatus>> {
-        let mut timer = ListTimer {
+        let mut timer = StreamTimer {
             metrics: self.metrics.clone(),
             mount: self.mount.clone(),
             started: Instant::now(),
             failed: None,
+            op: "list",
         };
         self.inner
             .list(uri, opts)
@@ -120,6 +122,34 @@ impl Ufs for TimedUfs {
         self.observe("read", started, &r);
         self.read_bytes(r.as_ref().map_or(0, |v| v.iter().map(|b| b.len() as u64).sum()));
         r
+    }
+
+    fn stream_pieces_of<'a>(
+        &'a self,
+        uri: &'a str,
+        offset: u64,
+        len: u64,
+        tag: &'a str,
+        piece: u64,
+    ) -> BoxStream<'a, UfsResult<Bytes>> {
+        // Timed as one read, from the call until the stream ends or is dropped; bytes counted as they pass.
+        let mut timer = StreamTimer {
+            metrics: self.metrics.clone(),
+            mount: self.mount.clone(),
+            started: Instant::now(),
+            failed: None,
+            op: "read",
+        };
+        self.inner
+            .stream_pieces_of(uri, offset, len, tag, piece)
+            .inspect(move |r| match r {
+                Ok(b) => {
+                    timer.metrics.ufs_data_access.get_or_create(&READ).inc_by(b.len() as u64);
+                }
+                Err(e) if timer.failed.is_none() => timer.failed = Some(e.clone()),
+                Err(_) => {}
+            })
+            .boxed()
     }
 
     async fn write(&self, uri: &str, data: Bytes) -> UfsResult<()> {

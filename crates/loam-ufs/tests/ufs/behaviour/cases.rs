@@ -390,6 +390,44 @@ pub async fn pieced_reads(env: Env) {
     assert!(matches!(env.ufs.read_pieces_of(&u, 0, 10, "nope", 4).await, Err(UfsError::Changed(_))));
 }
 
+/// `stream_pieces_of`: the pieces `read_pieces_of` gives, each handed on as it fills; a rewrite while the
+/// stream runs yields no byte of the new version (the rest is the old one's, or the stream ends with
+/// `Changed`).
+pub async fn streamed_reads(env: Env) {
+    let u = env.uri("streamed.bin");
+    env.put("streamed.bin", data(10_000)).await;
+    let v1 = tag(&env.ufs.stat(&u).await.unwrap());
+    let pieces: Vec<Bytes> = env.ufs.stream_pieces_of(&u, 100, 5000, &v1, 1024).try_collect().await.unwrap();
+    assert_eq!(pieces.iter().map(Bytes::len).collect::<Vec<_>>(), [1024, 1024, 1024, 1024, 904]);
+    assert_eq!(pieces.concat(), data(10_000).slice(100..5100));
+    for pair in pieces.windows(2) {
+        let end_of_first = pair[0].as_ptr().wrapping_add(pair[0].len());
+        assert_ne!(end_of_first, pair[1].as_ptr(), "pieces must not be slices of one buffer");
+    }
+    let tail: Vec<Bytes> = env.ufs.stream_pieces_of(&u, 9000, 4096, &v1, 1024).try_collect().await.unwrap();
+    assert_eq!(tail.iter().map(Bytes::len).collect::<Vec<_>>(), [1000]);
+    assert!(env.ufs.stream_pieces_of(&u, 10_000, 10, &v1, 1024).next().await.is_none());
+    let stale = env.ufs.stream_pieces_of(&u, 0, 10, "nope", 4).next().await;
+    assert!(matches!(stale, Some(Err(UfsError::Changed(_)))), "{stale:?}");
+    // Rewritten after the first piece.
+    let mut s = env.ufs.stream_pieces_of(&u, 0, 10_000, &v1, 1000);
+    let mut got = s.next().await.unwrap().unwrap().to_vec();
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    env.put("streamed.bin", data(10_000).iter().map(|b| b ^ 0xff).collect::<Vec<_>>().into()).await;
+    let mut ended = None;
+    while let Some(p) = s.next().await {
+        match p {
+            Ok(p) => got.extend_from_slice(&p),
+            Err(e) => ended = Some(e),
+        }
+    }
+    assert_eq!(&got[..], &data(10_000)[..got.len()], "only bytes of the version the read was pinned to");
+    match ended {
+        None => assert_eq!(got.len(), 10_000, "whole when not cut"),
+        Some(e) => assert!(matches!(e, UfsError::Changed(_)), "{e:?}"),
+    }
+}
+
 /// Paths are used exactly as given: names that differ only in leading or trailing whitespace are
 /// different files for every operation (OpenDAL's `Operator` trims them; see `exact_paths`), and `%`,
 /// `+` and unicode names round-trip.

@@ -24,7 +24,8 @@ fn setup() -> (Env, S3TestServer) {
 }
 
 crate::behaviour_tests!(setup;
-    stat_file, stat_dir, stat_missing, ranged_reads, pinned_reads, pieced_reads, concurrent_reads, write_then_read,
+    stat_file, stat_dir, stat_missing, ranged_reads, pinned_reads, pieced_reads, streamed_reads,
+    concurrent_reads, write_then_read,
     list_non_recursive_paginated, list_recursive_paginated, list_missing_is_empty,
     delete_file, delete_recursive, copy, rename, create_dir, outside_root_is_invalid,
     write_stream_large, write_stream_empty, write_stream_failing_body_keeps_the_old_file, exact_paths,
