@@ -1,14 +1,14 @@
 //! Read-through: serves pages from the page store and, on a miss, reads the UFS once however many
 //! requests wait for the same data, caches what it read, and answers.
 //!
-//! - **Coalescing.** Misses are fetched per *run*: the pages of an aligned block of `ufs_read_size` bytes.
-//!   The first request for a run creates a `OnceCell` in `inflight`; every concurrent request for any page
-//!   of that run awaits the same cell, so one UFS read serves them all. If the leading request is dropped,
-//!   a waiter takes over the read (tokio's `OnceCell` semantics). The entry is removed once the cell is
-//!   set, after its pages were put in the store, so a later request finds them there.
-//! - **Large UFS reads.** A run is read with one ranged request (default 4 MiB) whose bytes arrive in
-//!   page-sized buffers (`Ufs::read_pieces_of`: the one copy out of the network buffers goes into a buffer
-//!   per page), so a page kept in memory or held by a slow response keeps only itself alive, not its run.
+//! - **Streaming runs, coalesced** (`run`). Misses are read per *run*: the pages of an aligned block of
+//!   `ufs_read_size` bytes (default 4 MiB), with one ranged UFS request whose pages are handed to the
+//!   readers as they arrive and stored on the side. Every concurrent request for a page of a run waits on
+//!   the same read; a page kept in memory or held by a slow response keeps only itself alive, not its run
+//!   (`Ufs::stream_pieces_of` fills a buffer per page).
+//! - **Read-ahead sized to the UFS** (`read_ahead`, `pace`): a range stream asks for the pages ahead of the
+//!   one it sends — so the next runs are requested while the current one streams — as far ahead as the
+//!   mount's measured first-byte latency × bandwidth calls for, within the worker's read-ahead budget.
 //! - **Lengths are the UFS's.** A record's length may come from a caller (a load job's listing) instead of a
 //!   stat; the read of a file's last run asks one byte more than the record says, so a file longer than its
 //!   record is found as surely as a shorter one (a short read): either way the record is marked for
@@ -21,7 +21,7 @@
 //! - **One version per response.** An [`OpenFile`] is pinned to the version it opened: its record, the
 //!   page store *generation* of that record, and its version tag (`loam_core::version`). Its pages are read
 //!   with `get_page_of` (a miss once the file was replaced, never a page of the new version), its misses
-//!   are read from the UFS with `read_range_of` (only from that version: `UfsError::Changed` otherwise)
+//!   are read from the UFS with `stream_pieces_of` (only from that version: `UfsError::Changed` otherwise)
 //!   and cached with `put_pages_of` (not at all if the version was replaced meanwhile), and runs are
 //!   coalesced per version. So a stream that outlives its version ends with a `Changed` error; it never
 //!   goes on with another version's bytes.
@@ -38,20 +38,15 @@ use loam_core::time::{epoch_millis, now_millis};
 use loam_page_store::{FileRecord, PageStore};
 use loam_ufs::mount_table::Resolved;
 use loam_ufs::{Ufs, UfsError, UfsRegistry, UfsStatus};
-use parking_lot::Mutex;
-use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::{OnceCell, Semaphore};
+use tokio::sync::Semaphore;
 
+pub mod pace;
 pub mod read_ahead;
+pub mod run;
 pub use read_ahead::ReadAheadBudget;
-
-/// Pages fetched together by one UFS read, by index.
-type Run = Arc<Vec<(u64, Bytes)>>;
-type RunCell = Arc<OnceCell<Result<Run, WorkerError>>>;
-/// A run in flight: the file id, the generation (version) it is read for, the run number.
-type RunKey = (String, u64, u64);
+use run::{Runs, StreamedRun};
 
 /// The largest file the cache takes (S3's largest object): the cap on one file's pages.
 pub const MAX_FILE_SIZE: u64 = 5 << 40;
@@ -100,7 +95,8 @@ pub struct ReadThrough {
     mounts: MountView,
     max_age: Duration,
     ufs_read_size: u64,
-    inflight: Mutex<HashMap<RunKey, RunCell>>,
+    /// The runs being read from the UFS, and each mount's pace.
+    runs: Arc<Runs>,
     read_ahead: ReadAheadBudget,
     /// Pages of UFS runs that reads for clients may have in flight together (the read-ahead budget's
     /// size, at least one run); loads bound their own (`tasks`).
@@ -121,14 +117,16 @@ impl ReadThrough {
         let ufs_read_size = tuning.ufs_read_size.max(pages.page_size());
         let read_ahead = ReadAheadBudget::new(tuning.read_ahead, pages.page_size(), metrics.read_ahead_bytes.clone());
         let run_pages = (ufs_read_size / pages.page_size()).max(1);
-        let client_runs = (tuning.read_ahead / pages.page_size()).max(run_pages).min(Semaphore::MAX_PERMITS as u64);
+        let budget_pages = tuning.read_ahead / pages.page_size();
+        let client_runs = budget_pages.max(run_pages).min(Semaphore::MAX_PERMITS as u64);
+        let runs = Runs::new(pages.clone(), metrics.clone(), run_pages, budget_pages);
         Arc::new(Self {
             pages,
             ufs,
             mounts,
             max_age: tuning.max_age,
             ufs_read_size,
-            inflight: Mutex::new(HashMap::new()),
+            runs,
             read_ahead,
             client_runs: Arc::new(Semaphore::new(client_runs as usize)),
             metrics,
@@ -287,7 +285,8 @@ impl ReadThrough {
     }
 
     /// The bytes of page `index` (shorter for the last page, empty past the end), for a client: a UFS run
-    /// it has to read waits its turn within the worker's budget of client runs.
+    /// it has to read waits its turn within the worker's budget of client runs; the page is returned as
+    /// soon as it has arrived, while the rest of its run is still read and stored.
     pub async fn read_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
         if index.saturating_mul(self.pages.page_size()) >= f.record.length {
             return Ok(Bytes::new());
@@ -299,18 +298,20 @@ impl ReadThrough {
     }
 
     /// [`read_page`](Self::read_page) for a load, whose caller bounds its UFS reads itself (`tasks`), so
-    /// that loads never take the budget that clients' reads wait on.
+    /// that loads never take the budget that clients' reads wait on. Returns once the page's whole run is
+    /// read and stored: a load reports what it cached, and bounds its reads by what it awaits.
     pub async fn load_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
         Ok(self.read_page_within(f, index, None).await?.0)
     }
 
     /// Page `index` and whether the cache held it (`false`: read through from the UFS, or joined to
-    /// another request's read, timed as the `ufs` tier of the page read histogram).
+    /// another request's read, timed as the `ufs` tier of the page read histogram). Without `budget` (a
+    /// load), only once the run that read it is stored.
     async fn read_page_within(
         &self,
         f: &OpenFile,
         index: u64,
-        budget: Option<&Semaphore>,
+        budget: Option<&Arc<Semaphore>>,
     ) -> WorkerResult<(Bytes, bool)> {
         let ps = self.pages.page_size();
         if index.saturating_mul(ps) >= f.record.length {
@@ -320,128 +321,37 @@ impl ReadThrough {
             return Ok((b, true));
         }
         let started = Instant::now();
-        let run = self.fetch_run(f, index, budget).await?;
+        let per_run = self.pages_per_run();
+        let run = self.runs.fetch(f, index / per_run * per_run, per_run, budget);
         // A guard of the family's lock is never held across an await: the series is looked up to observe.
         let filled = || {
             let h = self.metrics.page_store.page_read_seconds.get_or_create(&UFS_TIER);
             h.observe(started.elapsed().as_secs_f64());
         };
-        if let Some((_, b)) = run.iter().find(|(i, _)| *i == index) {
+        if let Some(b) = self.page_of(&run, index, budget.is_none()).await? {
             filled();
-            return Ok((b.clone(), false));
+            return Ok((b, false));
         }
-        // The run's leader saw this page cached, and it was evicted since: read it alone.
+        // The run's reader saw this page cached, and it was evicted since: read it alone.
         if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
             return Ok((b, true));
         }
-        let run = self.read_run(f, index, 1, budget).await?;
-        let page =
-            run.iter().find(|(i, _)| *i == index).map(|(_, b)| b.clone()).ok_or_else(|| {
-                WorkerError::Unavailable(format!("page {index} of {} was not read", f.record.ufs_uri))
-            })?;
+        let run = self.runs.start(f, index, 1, budget, None);
+        let page = self
+            .page_of(&run, index, budget.is_none())
+            .await?
+            .ok_or_else(|| WorkerError::Unavailable(format!("page {index} of {} was not read", f.record.ufs_uri)))?;
         filled();
         Ok((page, false))
     }
 
-    /// Reads (once, however many wait) the run of pages that holds `index`.
-    async fn fetch_run(&self, f: &OpenFile, index: u64, budget: Option<&Semaphore>) -> WorkerResult<Run> {
-        let per_run = self.pages_per_run();
-        let run_no = index / per_run;
-        let key = (f.file_id().to_string(), f.generation, run_no);
-        let (cell, joined) = {
-            let mut inflight = self.inflight.lock();
-            match inflight.get(&key) {
-                Some(c) => (c.clone(), true),
-                None => {
-                    let c: RunCell = Arc::new(OnceCell::new());
-                    inflight.insert(key.clone(), c.clone());
-                    (c, false)
-                }
-            }
-        };
-        if joined {
-            self.metrics.coalesced_reads.inc();
+    /// Page `index` from `run`; with `whole`, once the run is stored.
+    async fn page_of(&self, run: &StreamedRun, index: u64, whole: bool) -> WorkerResult<Option<Bytes>> {
+        let page = run.page(index).await?;
+        if whole {
+            run.stored().await;
         }
-        let result = cell.get_or_init(|| self.read_run(f, run_no * per_run, per_run, budget)).await.clone();
-        let mut inflight = self.inflight.lock();
-        if inflight.get(&key).is_some_and(|c| Arc::ptr_eq(c, &cell)) {
-            inflight.remove(&key);
-        }
-        result
-    }
-
-    /// Reads the missing pages among `[first, first + count)` with one UFS request and caches them; with
-    /// `budget`, once it has room for them (held until they are cached: after that the pages are the
-    /// memory tier's, counted there, or the responses', counted by the read-ahead budget).
-    async fn read_run(
-        &self,
-        f: &OpenFile,
-        first: u64,
-        count: u64,
-        budget: Option<&Semaphore>,
-    ) -> Result<Run, WorkerError> {
-        let ps = self.pages.page_size();
-        let id = f.file_id();
-        let last_page = self.page_count(f.record.length).saturating_sub(1);
-        let end = (first + count - 1).min(last_page);
-        let missing: Vec<u64> = (first..=end).filter(|i| !self.pages.has_page_of(id, f.generation, *i)).collect();
-        let (Some(&lo), Some(&hi)) = (missing.first(), missing.last()) else {
-            // Everything arrived meanwhile (another run's read); serve it from the store.
-            let mut out = Vec::new();
-            for i in first..=end {
-                if let Some(b) = self.pages.get_page_of(id, f.generation, i).await? {
-                    out.push((i, b));
-                }
-            }
-            return Ok(Arc::new(out));
-        };
-        let _room = match budget {
-            Some(b) => Some(
-                b.acquire_many((hi - lo + 1).min(u64::from(u32::MAX)) as u32)
-                    .await
-                    .map_err(|_| WorkerError::Unavailable("the worker is shutting down".into()))?,
-            ),
-            None => None,
-        };
-        let offset = lo * ps;
-        let want = ((hi + 1) * ps).min(f.record.length) - offset;
-        // The run that ends the file asks one byte more: a file longer than its record answers it.
-        let ends_file = hi == last_page;
-        self.metrics.ufs_reads.inc();
-        let tag = f.tag();
-        // One page per buffer: a page kept in memory or held by a slow response keeps only itself alive.
-        let read = f.ufs.read_pieces_of(&f.record.ufs_uri, offset, want + u64::from(ends_file), &tag, ps);
-        let pieces = match read.await {
-            Err(UfsError::Changed(m)) => {
-                // Another version is there now: the next open re-validates; this reader cannot go on.
-                self.pages.set_validated(id, 0);
-                return Err(WorkerError::Changed(m));
-            }
-            r => r?,
-        };
-        let got: u64 = pieces.iter().map(|p| p.len() as u64).sum();
-        if ends_file && got > want {
-            self.pages.set_validated(id, 0);
-            return Err(WorkerError::Unavailable(format!(
-                "{} is longer than its record says ({} bytes): it changed, or the length given was wrong; retry",
-                f.record.ufs_uri, f.record.length
-            )));
-        }
-        self.metrics.ufs_read_bytes.inc_by(got);
-        if got != want {
-            // The object is shorter than its record says: it changed. Make the next open re-validate.
-            self.pages.set_validated(id, 0);
-            return Err(WorkerError::Unavailable(format!(
-                "{} changed while it was read (expected {want} bytes at {offset}, got {got}); retry",
-                f.record.ufs_uri,
-            )));
-        }
-        // `got == want`: the pieces are the pages `lo..=hi`, in order.
-        let out: Vec<(u64, Bytes)> = (lo..).zip(pieces).collect();
-        if let Err(e) = self.pages.put_pages_of(id, f.generation, out.clone()).await {
-            loam_core::warn_limited!("could not cache pages {lo}..={hi} of {}: {e}", f.record.ufs_uri);
-        }
-        Ok(Arc::new(out))
+        Ok(page)
     }
 
     /// Streams bytes `[offset, offset + len)` of a file (clipped to its length), reading ahead.
@@ -453,8 +363,9 @@ impl ReadThrough {
         let ps = self.pages.page_size();
         let (first, last) = (offset / ps, (end - 1) / ps);
         let this = self.clone();
+        let depth = self.runs.pace.depth(&f.resolved.mount.path);
         let f = Arc::new(f);
-        read_ahead::pages(first, last, self.read_ahead.clone(), move |i| {
+        read_ahead::pages(first, last, self.read_ahead.clone(), depth, move |i| {
             let (this, f) = (this.clone(), f.clone());
             async move {
                 let page = this.read_page(&f, i).await?;

@@ -1,8 +1,10 @@
 //! Read-ahead within one worker-wide budget, so that what responses hold in memory does not grow with the
 //! number of connections.
 //!
-//! A range stream reads up to [`READ_AHEAD_PAGES`] pages ahead of the one it is sending, which keeps the
-//! UFS and the disk busy while the client receives. Each page read ahead takes a page of the worker's
+//! A range stream reads up to its *depth* of pages ahead of the one it is sending, which keeps the UFS
+//! and the disk busy while the client receives: [`READ_AHEAD_PAGES`] at least, more for a mount whose UFS
+//! is slow to answer (`pace`: the depth follows that mount's measured latency and bandwidth, also while
+//! a stream runs). Each page read ahead takes a page of the worker's
 //! [`ReadAheadBudget`] (`--read-ahead-size`) and gives it back when the stream yields that page to the
 //! HTTP layer. The page a stream needs next is read without the budget: every response always makes
 //! progress, one page at a time when the budget is spent, and a client that stops reading holds at most
@@ -12,16 +14,19 @@
 //! So a worker's response buffers are at most the budget plus one page per response being produced (plus,
 //! on a miss, the rest of the UFS run that page was read in: see DESIGN.md, "Memory").
 
+use super::pace::Depth;
 use bytes::Bytes;
 use futures::stream::{FuturesOrdered, Stream, StreamExt};
 use prometheus_client::metrics::gauge::Gauge;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 use std::task::{Context, Poll};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How many pages a range stream reads ahead of the one it is sending, at most.
+/// How many pages a range stream reads ahead of the one it is sending, at least (when the budget has
+/// room): the depth of a mount not measured yet, and of one whose UFS answers at once.
 pub const READ_AHEAD_PAGES: usize = 8;
 
 /// Pages that all responses of a worker together may read ahead of what they send.
@@ -68,14 +73,14 @@ impl ReadAheadBudget {
     }
 }
 
-/// The pages `first..=last`, read by `read` in order, each yielded as it is needed; up to
-/// [`READ_AHEAD_PAGES`] in flight while `budget` has room, one otherwise.
-pub fn pages<F, Fut, E>(first: u64, last: u64, budget: ReadAheadBudget, read: F) -> ReadAhead<F, Fut>
+/// The pages `first..=last`, read by `read` in order, each yielded as it is needed; up to `depth` (read
+/// at each step) in flight while `budget` has room, one otherwise.
+pub fn pages<F, Fut, E>(first: u64, last: u64, budget: ReadAheadBudget, depth: Depth, read: F) -> ReadAhead<F, Fut>
 where
     F: FnMut(u64) -> Fut,
     Fut: Future<Output = Result<Bytes, E>>,
 {
-    ReadAhead { next: first, last, budget, read, queue: FuturesOrdered::new() }
+    ReadAhead { next: first, last, budget, depth, read, queue: FuturesOrdered::new() }
 }
 
 /// The stream of [`pages`].
@@ -83,6 +88,7 @@ pub struct ReadAhead<F, Fut: Future> {
     next: u64,
     last: u64,
     budget: ReadAheadBudget,
+    depth: Depth,
     read: F,
     /// Pages in flight, in order, each with the budget it took (none for the page read as the head).
     queue: FuturesOrdered<Held<Fut>>,
@@ -117,7 +123,7 @@ where
         while this.next <= this.last {
             let permit = if this.queue.is_empty() {
                 None
-            } else if this.queue.len() < READ_AHEAD_PAGES
+            } else if this.queue.len() < this.depth.load(Ordering::Relaxed)
                 && let Some(p) = this.budget.try_take()
             {
                 Some(p)
@@ -139,7 +145,11 @@ where
 mod tests {
     use super::*;
     use futures::TryStreamExt;
-    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::atomic::AtomicUsize;
+
+    fn depth(pages: usize) -> Depth {
+        Arc::new(AtomicUsize::new(pages))
+    }
 
     fn read_counting(started: &Arc<AtomicUsize>) -> impl FnMut(u64) -> futures::future::Ready<Result<Bytes, ()>> {
         let started = started.clone();
@@ -154,7 +164,10 @@ mod tests {
         for budget_pages in [0, 1, 3, 100] {
             let budget = ReadAheadBudget::new(budget_pages * 4, 4, Gauge::default());
             let started = Arc::new(AtomicUsize::new(0));
-            let got: Vec<Bytes> = pages(2, 20, budget.clone(), read_counting(&started)).try_collect().await.unwrap();
+            let got: Vec<Bytes> = pages(2, 20, budget.clone(), depth(READ_AHEAD_PAGES), read_counting(&started))
+                .try_collect()
+                .await
+                .unwrap();
             let want: Vec<Bytes> = (2..=20u8).map(|i| Bytes::from(vec![i; 4])).collect();
             assert_eq!(got, want, "budget {budget_pages}");
             assert_eq!(budget.in_use(), 0, "every page given back");
@@ -166,7 +179,8 @@ mod tests {
         // Three streams share a budget of 5 pages; none is consumed, so each reads ahead what it can get.
         let budget = ReadAheadBudget::new(5 * 4, 4, Gauge::default());
         let started = Arc::new(AtomicUsize::new(0));
-        let mut streams: Vec<_> = (0..3).map(|_| pages(0, 99, budget.clone(), read_counting(&started))).collect();
+        let mut streams: Vec<_> =
+            (0..3).map(|_| pages(0, 99, budget.clone(), depth(READ_AHEAD_PAGES), read_counting(&started))).collect();
         for s in &mut streams {
             // The first poll yields the head and fills the queue behind it.
             assert!(s.next().await.is_some());
@@ -183,8 +197,26 @@ mod tests {
         let budget = ReadAheadBudget::new(4, 4, Gauge::default());
         let hog = budget.try_take().unwrap();
         let started = Arc::new(AtomicUsize::new(0));
-        let n = pages(0, 9, budget.clone(), read_counting(&started)).try_collect::<Vec<_>>().await.unwrap().len();
+        let n = pages(0, 9, budget.clone(), depth(READ_AHEAD_PAGES), read_counting(&started))
+            .try_collect::<Vec<_>>()
+            .await
+            .unwrap()
+            .len();
         assert_eq!(n, 10);
         drop(hog);
+    }
+
+    #[tokio::test]
+    async fn a_deeper_depth_reads_further_ahead_and_follows_changes() {
+        let budget = ReadAheadBudget::new(100 * 4, 4, Gauge::default());
+        let started = Arc::new(AtomicUsize::new(0));
+        let d = depth(20);
+        let mut s = pages(0, 99, budget.clone(), d.clone(), read_counting(&started));
+        assert!(s.next().await.is_some());
+        // The head and 19 pages behind it: 20 in flight, the head yielded.
+        assert_eq!(started.load(Ordering::SeqCst), 20);
+        d.store(30, Ordering::Relaxed);
+        assert!(s.next().await.is_some());
+        assert_eq!(started.load(Ordering::SeqCst), 31, "the queue grew to the new depth");
     }
 }

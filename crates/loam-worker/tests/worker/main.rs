@@ -5,6 +5,7 @@
 
 mod auth;
 mod cache_integrity;
+mod cold_stream;
 mod http_api;
 mod mapped_reads;
 mod metrics;
