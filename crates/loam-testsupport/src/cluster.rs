@@ -406,12 +406,23 @@ impl Cluster {
         self.http.get(url).send().await.expect("GET a worker")
     }
 
-    /// `len` bytes at `offset` of `uri` through worker `i`'s `/v1/range`, which must answer 200.
+    /// `len` bytes at `offset` of `uri` through worker `i`'s `/v1/range`, which must answer 200; returns
+    /// once what the read brought from the UFS is cached ([`Cluster::settled`]).
     pub async fn range(&self, i: usize, uri: &str, offset: u64, len: u64) -> Vec<u8> {
         let id = loam_core::file_id(uri);
         let r = self.get(i, &format!("/v1/range/{id}?ufsFullPath={uri}&offset={offset}&length={len}")).await;
         assert_eq!(r.status(), 200, "range of {uri} through worker {i}");
-        r.bytes().await.expect("a body").to_vec()
+        let body = r.bytes().await.expect("a body").to_vec();
+        self.settled(i).await;
+        body
+    }
+
+    /// Waits until worker `i` has stored every run it read from the UFS: a cold read caches on the side,
+    /// so its pages may still be on their way to the store when its response has ended.
+    pub async fn settled(&self, i: usize) {
+        let rt = self.worker(i).state.rt.clone();
+        crate::wait::until("the worker's UFS reads are cached", Duration::from_secs(60), || rt.runs_in_flight() == 0)
+            .await;
     }
 
     /// The workers that hold every page of `uri`.

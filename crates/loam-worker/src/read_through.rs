@@ -274,6 +274,12 @@ impl ReadThrough {
         Ok((rec, generation))
     }
 
+    /// Runs of pages being read from the UFS or stored now: 0 once every read so far is cached (reads
+    /// cache on the side, after their responses may have ended).
+    pub fn runs_in_flight(&self) -> usize {
+        self.runs.in_flight()
+    }
+
     /// Pages fetched together by one UFS read on a miss.
     pub fn pages_per_run(&self) -> u64 {
         (self.ufs_read_size / self.pages.page_size()).max(1)

@@ -112,6 +112,11 @@ impl Runs {
         Arc::new(Self { pages, metrics, inflight: Mutex::new(HashMap::new()), pace })
     }
 
+    /// Runs being read or stored now.
+    pub fn in_flight(&self) -> usize {
+        self.inflight.lock().len()
+    }
+
     /// The run in flight that reads pages `[first, first + count)` of `f` (run number `first / count`),
     /// joined, or a new one started; with `budget`, its read waits for room there.
     pub fn fetch(
