@@ -4,6 +4,13 @@
 //! Rounds are interleaved (every variant once per round) and medians reported, with ratios to nginx.
 //! The worker runs in this process on the embedded store; nginx is Debian's, started on a free port.
 //!
+//! `--ufs s3` puts the file in a bucket of an S3 server instead — moto (`S3TestServer`), or s3s-fs with
+//! `--s3s-fs <binary>` (real ranged reads straight from a directory: the one to measure with at 1 GiB) —
+//! mounts that, and takes reading the object straight from that server, with the same S3 client the
+//! worker uses (`OpendalUfs`: one streamed GET, or four ranges), as the baseline in nginx's place. The
+//! cold variant then reads through the worker at the UFS's latency and bandwidth, against reading the
+//! UFS directly. (`file://`, the default: nginx serves the UFS file itself.)
+//!
 //! `--tls` adds a second worker serving HTTPS (a certificate from a test CA made by `openssl`, ECDSA P-256)
 //! over the same file, and its warm reads to the rounds, with the ratio TLS / plain HTTP: what TLS on the
 //! listeners costs the data path.
@@ -23,10 +30,13 @@ use crate::median;
 use anyhow::{Context, bail};
 use clap::Args;
 use futures::StreamExt;
+use loam_core::path::UfsUri;
 use loam_core::size::parse_size;
 use loam_testsupport::cluster::{Cluster, Options};
 use loam_testsupport::free_port;
+use loam_ufs::{OpendalUfs, Ufs};
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Flags of `loam-bench read`.
@@ -54,6 +64,14 @@ pub struct BenchArgs {
     /// buffered.
     #[arg(long)]
     pub buffered: bool,
+    /// The UFS the worker reads: `file` (a local directory; baseline nginx) or `s3` (a moto bucket;
+    /// baseline the S3 server's own GETs).
+    #[arg(long, value_enum, default_value_t = UfsKind::File)]
+    pub ufs: UfsKind,
+    /// With `--ufs s3`: serve the bucket with this `s3s-fs` binary instead of moto
+    /// (`cargo install s3s-fs@0.14.1 --features binary`).
+    #[arg(long)]
+    pub s3s_fs: Option<PathBuf>,
 }
 
 /// What one row of the table reads.
@@ -87,6 +105,129 @@ impl Variant {
         }
     }
 }
+
+/// Which UFS `loam-bench read` mounts.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum UfsKind {
+    /// A local directory (`file://`), also served by nginx.
+    File,
+    /// A bucket of a moto S3 server (`s3://`), read directly as the baseline.
+    S3,
+}
+
+/// What serves the UFS file itself: the baseline.
+enum Baseline {
+    Nginx(Nginx),
+    /// An S3 server, and a client of it as the worker's (the file's URI, its version tag).
+    S3 {
+        server: S3Server,
+        ufs: Arc<dyn Ufs>,
+        uri: String,
+        tag: String,
+    },
+}
+
+/// The S3 server of `--ufs s3`.
+enum S3Server {
+    Moto(loam_testsupport::s3_server::S3TestServer),
+    S3sFs(loam_testsupport::process::Server),
+}
+
+/// The bucket `--ufs s3` mounts.
+const BENCH_BUCKET: &str = "loam-bench";
+
+impl Baseline {
+    /// Starts the baseline of `args.ufs` over `file` (in `ufs_dir`); with it, the mount the worker takes
+    /// (`None`: `ufs_dir` as `file://`).
+    async fn start(
+        args: &BenchArgs,
+        dir: &Path,
+        ufs_dir: &Path,
+        file: &Path,
+    ) -> anyhow::Result<(Self, Option<UfsMount>)> {
+        if args.ufs == UfsKind::File {
+            return Ok((Self::Nginx(start_nginx(&args.nginx, dir, ufs_dir)?), None));
+        }
+        let (server, options) = match &args.s3s_fs {
+            Some(bin) => {
+                let port = free_port();
+                let server = crate::load::procs::start_s3s_fs(dir, bin, port, BENCH_BUCKET, None)?;
+                // s3s-fs serves the files under `<dir>/s3s-data/<bucket>`: a hard link, no copy.
+                let object = dir.join("s3s-data").join(BENCH_BUCKET).join("big.bin");
+                if !object.exists() {
+                    std::fs::hard_link(file, &object).or_else(|_| std::fs::copy(file, &object).map(|_| ()))?;
+                }
+                let options = [
+                    ("s3a.accessKeyId", "loam-bench".to_string()),
+                    ("s3a.secretKey", "loam-bench".to_string()),
+                    ("alluxio.underfs.s3.endpoint", format!("http://127.0.0.1:{port}")),
+                    ("alluxio.underfs.s3.endpoint.region", "us-east-1".to_string()),
+                    ("alluxio.underfs.s3.disable.dns.buckets", "true".to_string()),
+                ];
+                (S3Server::S3sFs(server), options.into_iter().map(|(k, v)| (k.to_string(), v)).collect())
+            }
+            None => {
+                let s3 = loam_testsupport::s3_server::S3TestServer::start();
+                s3.create_bucket(BENCH_BUCKET);
+                eprintln!("putting the test file into the bucket…");
+                s3.put_object(BENCH_BUCKET, "big.bin", &std::fs::read(file)?);
+                let options = s3.mount_options();
+                (S3Server::Moto(s3), options)
+            }
+        };
+        let root = format!("s3://{BENCH_BUCKET}/");
+        let ufs: Arc<dyn Ufs> = Arc::new(OpendalUfs::new(&UfsUri::parse(&root)?, &options)?);
+        let uri = format!("{root}big.bin");
+        let st = ufs.stat(&uri).await?;
+        let tag = loam_core::version::version_tag(
+            st.length,
+            st.etag.as_deref(),
+            st.modified.map(loam_core::time::epoch_millis),
+        );
+        Ok((Self::S3 { server, ufs, uri, tag }, Some((root, options))))
+    }
+
+    fn url(&self) -> String {
+        match self {
+            Self::Nginx(n) => format!("http://127.0.0.1:{}/big.bin", n.port),
+            Self::S3 { uri, .. } => uri.clone(),
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        match self {
+            Self::Nginx(n) => n.child.id(),
+            Self::S3 { server: S3Server::Moto(s), .. } => s.pid(),
+            Self::S3 { server: S3Server::S3sFs(s), .. } => s.pid(),
+        }
+    }
+
+    fn name(&self) -> &'static str {
+        match self {
+            Self::Nginx(_) => "nginx sendfile",
+            Self::S3 { server: S3Server::Moto(_), .. } => "S3 (moto) direct",
+            Self::S3 { server: S3Server::S3sFs(_), .. } => "S3 (s3s-fs) direct",
+        }
+    }
+
+    /// Reads bytes `[lo, hi)` of the file from the baseline; the bytes received.
+    async fn read(&self, http: &reqwest::Client, lo: u64, hi: u64, whole: bool) -> anyhow::Result<u64> {
+        match self {
+            Self::Nginx(_) => fetch(http, &self.url(), (!whole).then_some((lo, hi))).await,
+            Self::S3 { ufs, uri, tag, .. } => {
+                let mut pieces = ufs.stream_pieces_of(uri, lo, hi - lo, tag, 1 << 20);
+                let mut n = 0u64;
+                while let Some(p) = pieces.next().await {
+                    n += p?.len() as u64;
+                }
+                Ok(n)
+            }
+        }
+    }
+}
+
+/// A mount's UFS root and options.
+type UfsMount = (String, loam_ufs::MountOptions);
 
 pub(crate) struct Nginx {
     pub(crate) child: std::process::Child,
@@ -177,11 +318,12 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
     std::fs::create_dir_all(&ufs_dir)?;
     let file = ufs_dir.join("big.bin");
     crate::write_test_file(&file, args.size)?;
-    let nginx = start_nginx(&args.nginx, &dir, &ufs_dir)?;
+    let (baseline, ufs) = Baseline::start(&args, &dir, &ufs_dir, &file).await?;
     // A worker as `loam worker` runs by default, on the embedded store, `/bench` mounted on `<dir>/ufs`.
     let opts = Options {
         mount_path: "/bench".into(),
         dir: Some(dir.clone()),
+        ufs,
         ..Options::worker_defaults(args.memory_size, args.size * 2)
     };
     let mut cluster = serve.spawn(Cluster::start(opts)).await?;
@@ -191,7 +333,6 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
     let base = worker.http_base();
     let worker_url =
         |lo: u64, hi: u64| (format!("{base}/v1/range/{id}?ufsFullPath={uri}&offset={lo}&length={}", hi - lo), None);
-    let nginx_url = format!("http://127.0.0.1:{}/big.bin", nginx.port);
     let http = loam_testsupport::auth::client_with(loam_testsupport::auth::ALL_ROLES);
     let size = args.size;
     let tls = match args.tls {
@@ -210,12 +351,20 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
     if args.buffered {
         variants.extend([Buffered1, Buffered4]);
     }
-    let names: Vec<&str> = variants.iter().map(|v| v.name()).collect();
+    let (base1, base4) = (format!("{} (1 stream)", baseline.name()), format!("{} (4 ranges)", baseline.name()));
+    let names: Vec<&str> = variants
+        .iter()
+        .map(|v| match v {
+            Nginx1 => base1.as_str(),
+            Nginx4 => base4.as_str(),
+            v => v.name(),
+        })
+        .collect();
     let at = |v: Variant| variants.iter().position(|w| *w == v).expect("a variant of this run");
     let mut results: Vec<Vec<f64>> = vec![Vec::new(); names.len()];
     // CPU of each variant's serving side and client, over every round.
     let (mut server, mut client) = (vec![cpu::Tally::default(); names.len()], vec![cpu::Tally::default(); names.len()]);
-    let nginx_cpu = || cpu::process(nginx.child.id());
+    let nginx_cpu = || cpu::process(baseline.pid());
     for round in 0..args.rounds {
         for (i, (&variant, name)) in variants.iter().zip(&names).enumerate() {
             if variant == Cold {
@@ -242,8 +391,12 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
                     })
                     .await??
                 }
-                Nginx1 => fetch(&http, &nginx_url, None).await?,
-                Nginx4 => parallel4(&http, size, |lo, hi| (nginx_url.clone(), Some((lo, hi)))).await?,
+                Nginx1 => baseline.read(&http, 0, size, true).await?,
+                Nginx4 => {
+                    let q = size.div_ceil(4);
+                    let parts = (0..4).map(|i| baseline.read(&http, i * q, ((i + 1) * q).min(size), false));
+                    futures::future::try_join_all(parts).await?.iter().sum()
+                }
                 Cold | Warm1 | Buffered1 => fetch(&http, &worker_url(0, size).0, None).await?,
                 Warm4 | Buffered4 => parallel4(&http, size, worker_url).await?,
                 Tls1 => fetch(&tls.as_ref().unwrap().http, &tls_url(0, size).0, None).await?,
@@ -271,13 +424,16 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
         server.iter().zip(&client).map(|(s, c)| (s.per_gib(), c.per_gib())).unzip();
     let nginx1 = med[1];
     println!(
-        "\nfile {} bytes, {} rounds, medians (MB/s = 10^6 bytes/s; CPU = user + system seconds per GiB read, over \
-         all rounds):",
-        size, args.rounds
+        "\nbaseline {}, file {} bytes, {} rounds, medians (MB/s = 10^6 bytes/s; CPU = user + system seconds per GiB \
+         read, over all rounds):",
+        baseline.name(),
+        size,
+        args.rounds
     );
     println!(
-        "| variant | MB/s | vs nginx (1 stream) | server CPU s/GiB | client CPU s/GiB | CPU vs nginx (1 stream) |\n\
-         | --- | ---: | ---: | ---: | ---: | ---: |"
+        "| variant | MB/s | vs {b} | server CPU s/GiB | client CPU s/GiB | CPU vs {b} |\n\
+         | --- | ---: | ---: | ---: | ---: | ---: |",
+        b = base1
     );
     let total = |i: usize| server[i] + client[i];
     for (i, (name, m)) in names.iter().zip(&med).enumerate() {
@@ -290,8 +446,10 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
         );
     }
     let m = |v: Variant| med[at(v)];
-    println!("\nwarm worker 1 stream / nginx 1 stream: {:.2}x", m(Warm1) / m(Nginx1));
-    println!("warm worker 4 ranges / nginx 4 ranges: {:.2}x", m(Warm4) / m(Nginx4));
+    let b = baseline.name();
+    println!("\ncold worker 1 stream / {b} 1 stream: {:.2}x", m(Cold) / m(Nginx1));
+    println!("warm worker 1 stream / {b} 1 stream: {:.2}x", m(Warm1) / m(Nginx1));
+    println!("warm worker 4 ranges / {b} 4 ranges: {:.2}x", m(Warm4) / m(Nginx4));
     println!("warm worker 1 stream / local fs: {:.2}x", m(Warm1) / m(Local));
     if args.buffered {
         println!("warm worker mapped / buffered, 1 stream: {:.2}x", m(Warm1) / m(Buffered1));
@@ -303,7 +461,7 @@ pub async fn run(args: BenchArgs, serve: &tokio::runtime::Handle) -> anyhow::Res
         t.cluster.kill_worker(0).await;
     }
     cluster.kill_worker(0).await;
-    drop(nginx);
+    drop(baseline);
     Ok(())
 }
 

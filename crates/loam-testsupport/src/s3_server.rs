@@ -230,6 +230,11 @@ impl S3TestServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
+    /// The server's process id (the moto wrapper's: what a benchmark samples for CPU).
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     /// The server's port.
     pub fn port(&self) -> u16 {
         self.port
