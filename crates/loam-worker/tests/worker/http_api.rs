@@ -74,7 +74,8 @@ async fn info_and_files() {
     // Cache one page of three: 33%.
     let id = loam_core::file_id(&uri);
     assert_eq!(t.get(0, &format!("/v1/file/{id}/page/0?ufsFullPath={uri}")).await.status(), 200);
-    // The run read caches up to 4 pages at once, so all three are in now.
+    // The run read caches up to 4 pages at once (on the side: waited for), so all three are in now.
+    t.settled(0).await;
     let v = json(t.get(0, "/v1/info?path=/data/dir/sub/x.bin").await).await;
     assert_eq!(v[0]["mInAlluxioPercentage"], 100);
 
