@@ -43,6 +43,8 @@ pub(super) struct CacheDir {
     pub(super) share: u64,
     pub(super) state: parking_lot::Mutex<DirState>,
     limiter: Limiter,
+    /// The store's instance id, written into the lock file once it is held (see `local_read.rs`).
+    instance: String,
 }
 
 /// What is known of a directory now.
@@ -60,7 +62,20 @@ pub(super) struct DirState {
 impl CacheDir {
     pub(super) fn new(path: PathBuf, root: PathBuf, share: u64) -> Self {
         let limiter = Limiter::new(loam_core::log_limit::INTERVAL);
-        Self { path, root, share, state: parking_lot::Mutex::new(DirState::default()), limiter }
+        Self {
+            path,
+            root,
+            share,
+            state: parking_lot::Mutex::new(DirState::default()),
+            limiter,
+            instance: String::new(),
+        }
+    }
+
+    /// The same, writing `instance` into the lock file whenever it takes the lock.
+    pub(super) fn with_instance(mut self, instance: &str) -> Self {
+        self.instance = instance.to_owned();
+        self
     }
 
     /// Whether the directory is in use.
@@ -71,6 +86,10 @@ impl CacheDir {
     /// Takes the directory's lock (blocking I/O). An error names the directory and says why.
     pub(super) fn lock(&self) -> Result<(), String> {
         let file = take_lock(&self.path)?;
+        if !self.instance.is_empty() {
+            write_instance(&file, &self.instance)
+                .map_err(|e| format!("cannot write the lock file of cache directory {}: {e}", self.path.display()))?;
+        }
         self.state.lock().lock = Some(file);
         Ok(())
     }
@@ -115,8 +134,8 @@ impl CacheDir {
 /// Opens and locks `<dir>/loam-pages/lock`, creating it. Fails with a message naming `dir` when it cannot
 /// be created or written, or another live store holds it.
 fn take_lock(dir: &Path) -> Result<File, String> {
+    let path = lock_path(dir);
     let parent = dir.join(super::disk::LAYOUT_DIR);
-    let path = parent.join(LOCK_FILE);
     let cannot = |e: io::Error| format!("cache directory {} is not writable: {e}", dir.display());
     loam_core::private_fs::create_dir_all(&parent).map_err(cannot)?;
     // 0600, as every file of a data directory (`loam_core::private_fs`).
@@ -133,6 +152,20 @@ fn take_lock(dir: &Path) -> Result<File, String> {
         )),
         Err(TryLockError::Error(e)) => Err(format!("cannot lock cache directory {}: {e}", dir.display())),
     }
+}
+
+/// Replaces the held lock file's content with `instance`: who holds it, for a short-circuit reader to
+/// check that a directory is that store's (the lock is `flock`, on the open file, not on its content).
+fn write_instance(mut file: &File, instance: &str) -> io::Result<()> {
+    use std::io::{Seek, Write};
+    file.set_len(0)?;
+    file.seek(io::SeekFrom::Start(0))?;
+    file.write_all(instance.as_bytes())
+}
+
+/// The path of `dir`'s lock file, `<dir>/loam-pages/lock`.
+pub(super) fn lock_path(dir: &Path) -> PathBuf {
+    dir.join(super::disk::LAYOUT_DIR).join(LOCK_FILE)
 }
 
 /// Device and inode of `path`.

@@ -35,7 +35,7 @@ use std::path::{Path, PathBuf};
 /// The directory under each cache dir that holds Loam's pages.
 pub(super) const LAYOUT_DIR: &str = "loam-pages";
 /// Version of the directory layout.
-const LAYOUT_VERSION_DIR: &str = "v2";
+pub(super) const LAYOUT_VERSION_DIR: &str = "v2";
 /// Layouts this build replaces: their trees are deleted at start-up (a cache, so nothing is lost but
 /// the time to re-read it).
 const OLD_LAYOUT_DIRS: [&str; 1] = ["v1"];

@@ -32,6 +32,8 @@
 //!   a write that still finds the disk full lowers the capacity, evicts and retries once. A directory that
 //!   fails otherwise is marked unhealthy and the store goes on with the others; a health check
 //!   re-initialises it, and one removed or replaced under the store (`dirs.rs`, `health.rs`).
+//! - **Short-circuit reads.** Another process on the host (the FUSE mount) may read a live store's page
+//!   files through [`LocalPages`] (`local_read.rs`), which checks them as the store does.
 //! - **Warm restart.** [`PageStore::open`] rebuilds the disk tier from the cache directories
 //!   (`recovery.rs`) and serves the same pages with no UFS read.
 
@@ -41,6 +43,7 @@ mod disk;
 mod error;
 mod health;
 mod index;
+mod local_read;
 mod lru;
 mod mapped;
 pub mod metrics;
@@ -50,6 +53,7 @@ mod recovery;
 
 pub use error::PageStoreError;
 pub use health::DIR_CHECK_INTERVAL;
+pub use local_read::{LAYOUT_VERSION, LocalDirs, LocalPages, LocalReadError};
 pub use record::{FILE_RECORD_VERSION, FileRecord};
 
 use bytes::Bytes;
@@ -129,6 +133,8 @@ pub struct PageStore {
     admission: parking_lot::RwLock<Option<AdmissionSource>>,
     /// Whether disk hits not promoted into memory are served from a mapping (`mapped.rs`).
     mapped_reads: AtomicBool,
+    /// This opening's id, in each cache directory's lock file (`local_read.rs`).
+    instance: String,
 }
 
 impl PageStore {
@@ -141,10 +147,13 @@ impl PageStore {
             return Err(PageStoreError::InvalidInput("page size must be positive".into()));
         }
         let layout = (!cfg.disk_dirs.is_empty()).then(|| Arc::new(Layout::new(&cfg.disk_dirs)));
+        let instance = uuid::Uuid::new_v4().simple().to_string();
         let share = cfg.disk_capacity / (cfg.disk_dirs.len().max(1) as u64);
         let dirs: Vec<CacheDir> = match &layout {
             Some(l) => {
-                cfg.disk_dirs.iter().zip(l.roots()).map(|(p, r)| CacheDir::new(p.clone(), r.clone(), share)).collect()
+                let new =
+                    |(p, r): (&PathBuf, &PathBuf)| CacheDir::new(p.clone(), r.clone(), share).with_instance(&instance);
+                cfg.disk_dirs.iter().zip(l.roots()).map(new).collect()
             }
             None => Vec::new(),
         };
@@ -195,6 +204,7 @@ impl PageStore {
             priorities: parking_lot::RwLock::new(None),
             admission: parking_lot::RwLock::new(None),
             mapped_reads: AtomicBool::new(true),
+            instance,
         };
         store.publish(&store.index.lock(), &effects);
         Ok(Arc::new(store))
@@ -203,6 +213,14 @@ impl PageStore {
     /// Bytes per page.
     pub fn page_size(&self) -> u64 {
         self.page_size
+    }
+
+    /// The disk tier's directories, layout version and this opening's instance, for a short-circuit reader
+    /// on this host ([`LocalPages`]); `None` without a disk tier.
+    pub fn local_dirs(&self) -> Option<LocalDirs> {
+        self.layout.as_ref()?;
+        let dirs = self.dirs.iter().map(|d| d.path.clone()).collect();
+        Some(LocalDirs { layout: LAYOUT_VERSION.to_string(), dirs, instance: self.instance.clone() })
     }
 
     /// The record of `file_id`, if the store has one.
