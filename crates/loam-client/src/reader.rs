@@ -96,6 +96,23 @@ impl Client {
         Err(ClientError::NoWorker(path.to_string(), last))
     }
 
+    /// `GET <worker>{path_and_query}` of one worker as JSON, with this client's credentials (no failover:
+    /// the caller asked for that worker).
+    pub async fn worker_json<T: serde::de::DeserializeOwned>(
+        &self,
+        w: &WorkerEndpoint,
+        path_and_query: &str,
+    ) -> Result<T, ClientError> {
+        let url = format!("{}{path_and_query}", w.http_base());
+        let r = self.http.request(reqwest::Method::GET, &url).send().await;
+        let r = r.map_err(|e| ClientError::NoWorker(path_and_query.to_string(), format!("{}: {e}", w.id)))?;
+        if !r.status().is_success() {
+            let status = r.status().as_u16();
+            return Err(ClientError::Status { status, message: error_text(r).await });
+        }
+        r.json::<T>().await.map_err(|e| ClientError::NoWorker(path_and_query.to_string(), format!("{}: {e}", w.id)))
+    }
+
     /// The file-info of a UFS URI (`/v1/info`).
     pub async fn info(&self, ufs_uri: &str) -> Result<FileInfo, ClientError> {
         let q = format!("/v1/info?path={}", encode_query(ufs_uri));

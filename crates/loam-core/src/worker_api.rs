@@ -51,6 +51,45 @@ pub struct NodeAddress {
     pub http_server_port: u16,
 }
 
+/// The worker endpoint a FUSE mount on the worker's host asks before it reads the worker's page files
+/// itself (short-circuit reads, `loam-fuse/src/short_circuit.rs`).
+pub const SHORT_CIRCUIT_PATH: &str = "/v1/short-circuit";
+/// Version of [`ShortCircuitInfo`]: a reader refuses an answer of another.
+pub const SHORT_CIRCUIT_API_VERSION: u32 = 1;
+
+/// `GET /v1/short-circuit?path=`: where this worker keeps its page files, and the cached version of one
+/// file, if it holds one.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShortCircuitInfo {
+    /// [`SHORT_CIRCUIT_API_VERSION`].
+    pub version: u32,
+    /// The page store's directory layout version (`v2`: `<dir>/loam-pages/v2/<id[0..2]>/<id>.<generation>.<index>.page`).
+    pub layout: String,
+    /// The cache directories, in configuration order (empty without a disk tier).
+    pub dirs: Vec<String>,
+    /// This opening of the page store, as each directory's lock file names it.
+    pub instance: String,
+    /// The file's cached version, when this worker holds one.
+    pub file: Option<ShortCircuitFile>,
+}
+
+/// A cached version of a file, as its page files name it.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ShortCircuitFile {
+    /// The file id (`loam_core::file_id` of its UFS URI).
+    pub file_id: String,
+    /// The generation its pages are stored under.
+    pub generation: u64,
+    /// Bytes per page.
+    pub page_size: u64,
+    /// The version's length in bytes.
+    pub length: u64,
+    /// The version's tag (`loam_core::version`), as the worker's `ETag` names it.
+    pub version_tag: String,
+}
+
 /// `{"success": true}` of write endpoints.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Success {

@@ -12,6 +12,7 @@ pub mod meta;
 pub mod openapi;
 pub mod owners;
 pub mod query;
+pub mod short_circuit;
 pub mod stats;
 pub mod write;
 
@@ -174,6 +175,7 @@ fn documented_routes(state: &Arc<WorkerState>, guard: &Guard) -> (Router<Arc<Wor
         .routes(routes!(meta::node))
         .routes(routes!(meta::info))
         .routes(routes!(meta::files))
+        .routes(routes!(short_circuit::short_circuit))
         .routes((pages_s, pages_p, pages_r.layer(DefaultBodyLimit::max(page_limit))))
         .routes(routes!(data::range))
         .routes(routes!(data::chunk))
