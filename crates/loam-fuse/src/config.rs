@@ -18,6 +18,9 @@ pub const DEFAULT_THREADS: usize = 2;
 /// wait, so it caps the queue depth the mount sees over all files: 64 covers 4 jobs at depth 16.
 pub const DEFAULT_MAX_BACKGROUND: u16 = 64;
 
+/// Whether short-circuit reads are on unless told: yes (they are used only where a local worker is found).
+pub const DEFAULT_SHORT_CIRCUIT: bool = true;
+
 /// How a mount behaves.
 #[derive(Clone, Debug)]
 pub struct FuseConfig {
@@ -37,6 +40,8 @@ pub struct FuseConfig {
     /// Let other users than the mounting one use the mount (`allow_other`; non-root mounts need
     /// `user_allow_other` in /etc/fuse.conf).
     pub allow_other: bool,
+    /// Read a local worker's page files directly when one holds the file (`short_circuit.rs`).
+    pub short_circuit: bool,
 }
 
 impl FuseConfig {
@@ -50,6 +55,7 @@ impl FuseConfig {
             threads: DEFAULT_THREADS,
             max_background: DEFAULT_MAX_BACKGROUND,
             allow_other: false,
+            short_circuit: DEFAULT_SHORT_CIRCUIT,
         }
     }
 }

@@ -8,9 +8,14 @@
 //! lookup reads the new version. Sequential reads are served from read-ahead windows
 //! (`readahead.rs`): each window is one background read task whose result is shared by the reads that
 //! need it, and is aborted once neither the read-ahead state nor a waiting read holds it.
+//!
+//! Where a worker on this host holds the pinned version, a read is served from its page files first
+//! (`short_circuit.rs`, off with `short-circuit = false`) and goes the HTTP way above only when that
+//! fails; short-circuit reads start no read-ahead windows (a local page file needs none).
 
 use crate::error::errno_of;
 use crate::readahead::{ReadAhead, ReadAheadConfig};
+use crate::short_circuit::OpenShortCircuit;
 use bytes::{Bytes, BytesMut};
 use fuser::Errno;
 use futures::StreamExt;
@@ -45,6 +50,7 @@ pub struct OpenFile {
     path: String,
     pin: VersionPin,
     readahead: Mutex<ReadAhead<Window>>,
+    short_circuit: Option<OpenShortCircuit>,
 }
 
 /// Reads `[off, off + len)` of version `pin` of `uri` into one buffer (shorter at the end of the file).
@@ -110,7 +116,13 @@ impl OpenFile {
     /// without one, to the version of the first answer).
     pub fn new(uri: Arc<str>, path: String, size: u64, version: Option<&str>, cfg: ReadAheadConfig) -> Self {
         let pin = version.map(VersionPin::to).unwrap_or_default();
-        Self { uri, path, pin, readahead: Mutex::new(ReadAhead::new(cfg, size)) }
+        Self { uri, path, pin, readahead: Mutex::new(ReadAhead::new(cfg, size)), short_circuit: None }
+    }
+
+    /// The same, reading a local worker's page files first when `sc` is given.
+    pub fn with(mut self, sc: Option<OpenShortCircuit>) -> Self {
+        self.short_circuit = sc;
+        self
     }
 
     /// Whether client read-ahead is on for this file.
@@ -122,6 +134,11 @@ impl OpenFile {
     /// served them.
     pub async fn read(&self, client: &Client, off: u64, len: u32) -> Result<(Bytes, bool), Errno> {
         let len = u64::from(len);
+        if let Some(sc) = &self.short_circuit
+            && let Some(b) = sc.read(&self.pin, off, len).await
+        {
+            return Ok((b, false));
+        }
         let windows = self.readahead.lock().on_read(off, len, |r| start_window(client, &self.uri, &self.pin, r));
         if let Some(ws) = windows
             && let Some(b) = from_windows(ws, off, off.saturating_add(len)).await

@@ -69,7 +69,8 @@ impl Inner {
 
     /// Opens `file` as handle `fh`, pinned to the version of its inode.
     fn opened(&self, fh: u64, file: ToOpen, reply: ReplyOpen) {
-        let file = OpenFile::new(file.uri, file.path, file.size, file.version.as_deref(), self.readahead);
+        let sc = self.ns.short_circuit().map(|sc| sc.open(file.uri.clone()));
+        let file = OpenFile::new(file.uri, file.path, file.size, file.version.as_deref(), self.readahead).with(sc);
         self.files.lock().insert(fh, Arc::new(file));
         // The inode stands for one version, whose bytes the kernel's pages hold (see the header).
         reply.opened(FileHandle(fh), FopenFlags::FOPEN_KEEP_CACHE);

@@ -12,6 +12,7 @@
 //!   version, so the size the kernel clamps reads to is the version's that a handle reads) in a table
 //!   as large as the kernel's cache;
 //! - `files` and `readahead`: reads, with client read-ahead for sequential streams;
+//! - `short_circuit`: reads of a local worker's page files, checked as the worker checks them, before HTTP;
 //! - `metrics`: operation latency, errors, bytes read and read-ahead hits, and their `/metrics` listener;
 //! - `meta`, `config`, `settings`, `error`: attributes, settings (and their flags and keys), errors (ENOENT for missing paths, EIO for failures,
 //!   EROFS for writes).
@@ -27,6 +28,7 @@ pub mod mount;
 pub mod namespace;
 pub mod readahead;
 pub mod settings;
+pub mod short_circuit;
 
 pub use config::FuseConfig;
 pub use error::FuseError;

@@ -9,11 +9,14 @@
 //! | `loam_fuse_read_bytes` | counter | — | bytes returned to the kernel by `read` |
 //! | `loam_fuse_readahead_reads` | counter | `result` | reads of a file with client read-ahead on: `hit` (served from read-ahead windows) or `miss` (read from the cluster itself) |
 //! | `loam_fuse_reads_in_flight` | gauge | — | reads received and not yet answered |
+//! | `loam_fuse_short_circuit_reads` | counter | — | reads served from a local worker's page files (`short_circuit.rs`) |
+//! | `loam_fuse_short_circuit_read_bytes` | counter | — | bytes those reads returned |
+//! | `loam_fuse_short_circuit_fallbacks` | counter | `reason` | reads that tried a short-circuit read and went over HTTP, by why |
 //! | `loam_fuse_reads_in_flight_peak` | gauge | — | the most reads in flight at once since the mount was made: the queue depth the kernel let through |
 //!
 //! - **Bounded labels.** `op` is one of [`Op`]'s names (the mutating requests, which a read-only mount
 //!   refuses, are one op: `modify`); `errno` one of [`errno_class`]'s (a known errno's name, else
-//!   `other`); `result` is `hit` or `miss`.
+//!   `other`); `result` is `hit` or `miss`; `reason` one of `short_circuit::Fallback`'s names.
 //! - **A scrape never blocks the data path.** Counters and histograms are atomics; a scrape only encodes
 //!   them, and nothing on a request's path waits for one.
 //! - **Process metrics** (`loam_metrics::process`: memory, fds, CPU) are served here too.
@@ -48,6 +51,12 @@ pub const OPERATION_ERRORS: &str = "loam_fuse_operation_errors";
 pub const READ_BYTES: &str = "loam_fuse_read_bytes";
 /// Reads with client read-ahead on, by `hit` or `miss`.
 pub const READAHEAD_READS: &str = "loam_fuse_readahead_reads";
+/// Reads served from a local worker's page files.
+pub const SHORT_CIRCUIT_READS: &str = "loam_fuse_short_circuit_reads";
+/// Bytes of those reads.
+pub const SHORT_CIRCUIT_READ_BYTES: &str = "loam_fuse_short_circuit_read_bytes";
+/// Reads that went over HTTP instead, by reason.
+pub const SHORT_CIRCUIT_FALLBACKS: &str = "loam_fuse_short_circuit_fallbacks";
 
 /// Reads received and not answered yet.
 pub const READS_IN_FLIGHT: &str = "loam_fuse_reads_in_flight";
@@ -68,6 +77,13 @@ pub const CATALOG: &[MetricDoc] = &[
         READAHEAD_READS,
         &["result"],
         "FUSE reads with client read-ahead on: served from read-ahead windows (hit) or not (miss)",
+    ),
+    MetricDoc::counter(SHORT_CIRCUIT_READS, &[], "FUSE reads served from a local worker's page files (short-circuit)"),
+    MetricDoc::counter(SHORT_CIRCUIT_READ_BYTES, &[], "Bytes returned by short-circuit reads"),
+    MetricDoc::counter(
+        SHORT_CIRCUIT_FALLBACKS,
+        &["reason"],
+        "FUSE reads that tried a short-circuit read and went over HTTP instead, by reason",
     ),
     MetricDoc::gauge(READS_IN_FLIGHT, &[], "FUSE reads received and not yet answered"),
     MetricDoc::gauge(
@@ -156,6 +172,13 @@ pub struct ErrorLabels {
     pub errno: &'static str,
 }
 
+/// `reason` of [`SHORT_CIRCUIT_FALLBACKS`].
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct ReasonLabel {
+    /// `short_circuit::Fallback::as_str`.
+    pub reason: &'static str,
+}
+
 /// `result` of [`READAHEAD_READS`].
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct ResultLabel {
@@ -177,6 +200,9 @@ pub struct FuseMetrics {
     readahead: Family<ResultLabel, Counter>,
     in_flight: Gauge,
     peak: Gauge,
+    sc_reads: Counter,
+    sc_bytes: Counter,
+    sc_fallbacks: Family<ReasonLabel, Counter>,
 }
 
 /// A read in flight, counted in [`READS_IN_FLIGHT`] until dropped (answered, or its task gone).
@@ -209,8 +235,12 @@ impl FuseMetrics {
         registry.register(READAHEAD_READS, help(READAHEAD_READS), readahead.clone());
         registry.register(READS_IN_FLIGHT, help(READS_IN_FLIGHT), in_flight.clone());
         registry.register(READS_IN_FLIGHT_PEAK, help(READS_IN_FLIGHT_PEAK), peak.clone());
+        let (sc_reads, sc_bytes, sc_fallbacks) = (Counter::default(), Counter::default(), Family::default());
+        registry.register(SHORT_CIRCUIT_READS, help(SHORT_CIRCUIT_READS), sc_reads.clone());
+        registry.register(SHORT_CIRCUIT_READ_BYTES, help(SHORT_CIRCUIT_READ_BYTES), sc_bytes.clone());
+        registry.register(SHORT_CIRCUIT_FALLBACKS, help(SHORT_CIRCUIT_FALLBACKS), sc_fallbacks.clone());
         loam_metrics::process::register(&mut registry);
-        Self { registry, duration, errors, read_bytes, readahead, in_flight, peak }
+        Self { registry, duration, errors, read_bytes, readahead, in_flight, peak, sc_reads, sc_bytes, sc_fallbacks }
     }
 
     /// Records a request of `op` received at `start`, answered now with `result`.
@@ -241,6 +271,17 @@ impl FuseMetrics {
     /// Records a read of a file with read-ahead on: served from its windows (`hit`) or not.
     pub fn readahead(&self, hit: bool) {
         self.readahead.get_or_create(&ResultLabel { result: if hit { "hit" } else { "miss" } }).inc();
+    }
+
+    /// Records a read of `n` bytes served from a local worker's page files.
+    pub fn short_circuit_read(&self, n: usize) {
+        self.sc_reads.inc();
+        self.sc_bytes.inc_by(n as u64);
+    }
+
+    /// Records a read that went over HTTP instead of short-circuit, for `why`.
+    pub fn short_circuit_fallback(&self, why: crate::short_circuit::Fallback) {
+        self.sc_fallbacks.get_or_create(&ReasonLabel { reason: why.as_str() }).inc();
     }
 
     /// The OpenMetrics text of every metric.
@@ -301,6 +342,8 @@ mod tests {
         let m = FuseMetrics::new();
         m.observe::<()>(Op::Read, Instant::now(), &Err(Errno::EIO));
         m.readahead(true);
+        m.short_circuit_read(3);
+        m.short_circuit_fallback(crate::short_circuit::Fallback::Missing);
         let text = m.encode().unwrap();
         let catalog: Vec<MetricDoc> = CATALOG.iter().chain(loam_metrics::process::CATALOG).copied().collect();
         let problems = loam_metrics::check_catalog(&text, &catalog);

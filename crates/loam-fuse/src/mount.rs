@@ -14,6 +14,7 @@ use crate::error::FuseError;
 use crate::fs::LoamFs;
 use crate::metrics::FuseMetrics;
 use crate::namespace::{MountSource, Namespace};
+use crate::short_circuit::ShortCircuit;
 use fuser::{BackgroundSession, Config, MountOption, Session, SessionACL};
 use loam_client::Client;
 use std::os::unix::fs::MetadataExt;
@@ -50,9 +51,10 @@ pub fn mount(
         return Err(not_dir());
     }
     let mount_point = cfg.mount_point.canonicalize().map_err(|_| not_dir())?;
-    let ns = Namespace::new(client, mounts, cfg.attr_ttl, (md.uid(), md.gid()));
-    let (ended_tx, ended) = watch::channel(false);
     let metrics = Arc::new(FuseMetrics::new());
+    let short_circuit = cfg.short_circuit.then(|| ShortCircuit::new(client.clone(), metrics.clone()));
+    let ns = Namespace::new(client, mounts, cfg.attr_ttl, (md.uid(), md.gid())).with_short_circuit(short_circuit);
+    let (ended_tx, ended) = watch::channel(false);
     let fs = LoamFs::new(ns, cfg, rt, ended_tx, metrics.clone());
     let mut options = Config::default();
     options.mount_options = vec![

@@ -12,6 +12,7 @@
 use crate::error::errno_of;
 use crate::inodes::{InodeTable, ROOT};
 use crate::meta::Meta;
+use crate::short_circuit::ShortCircuit;
 use fuser::{Errno, FileAttr, FileType};
 use futures::future::BoxFuture;
 use loam_client::Client;
@@ -85,6 +86,7 @@ pub struct Namespace {
     table: Mutex<InodeTable>,
     listings: Mutex<HashMap<u64, Listing>>,
     mount_table: Mutex<Option<(MountTable, Instant)>>,
+    short_circuit: Option<Arc<ShortCircuit>>,
 }
 
 /// `/data` is a mount point; `/` and `/data/x` are not.
@@ -116,7 +118,19 @@ impl Namespace {
             table: Mutex::new(InodeTable::new(Meta::synthetic_dir(started))),
             listings: Mutex::new(HashMap::new()),
             mount_table: Mutex::new(None),
+            short_circuit: None,
         }
+    }
+
+    /// The same, with short-circuit reads of local workers' page files for the files it opens.
+    pub fn with_short_circuit(mut self, sc: Option<Arc<ShortCircuit>>) -> Self {
+        self.short_circuit = sc;
+        self
+    }
+
+    /// The short-circuit reader, when on.
+    pub fn short_circuit(&self) -> Option<&Arc<ShortCircuit>> {
+        self.short_circuit.as_ref()
     }
 
     /// The client reads go through.

@@ -3,7 +3,10 @@
 //! configuration; the client-side keys (`workers-file`, `no-ufs-fallback`, `log-file`) and the metrics
 //! listener's (`metrics-port`, `metrics-host`) are read by the command itself.
 
-use crate::config::{DEFAULT_ATTR_TTL, DEFAULT_KERNEL_READAHEAD, DEFAULT_MAX_BACKGROUND, DEFAULT_THREADS, FuseConfig};
+use crate::config::{
+    DEFAULT_ATTR_TTL, DEFAULT_KERNEL_READAHEAD, DEFAULT_MAX_BACKGROUND, DEFAULT_SHORT_CIRCUIT, DEFAULT_THREADS,
+    FuseConfig,
+};
 use crate::readahead::{DEFAULT_WINDOW, DEFAULT_WINDOWS, ReadAheadConfig};
 use loam_config::{ByteSize, ConfigError, Group, HumaneDuration, Layered};
 use std::path::PathBuf;
@@ -37,6 +40,10 @@ pub struct FuseSettings {
     /// Let users other than the one mounting use the mount.
     #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
     pub allow_other: Option<bool>,
+    /// Read the page files of a worker on this host directly (checked as the worker checks them) instead
+    /// of over HTTP, when it holds the file and this process may read its cache directories.
+    #[arg(long, num_args = 0..=1, default_missing_value = "true", value_name = "BOOL")]
+    pub short_circuit: Option<bool>,
     /// A static worker list (one host:port per line) instead of the Coordinator's nodes or etcd.
     #[arg(long, env = "LOAM_WORKERS_FILE", value_name = "FILE")]
     pub workers_file: Option<PathBuf>,
@@ -70,6 +77,7 @@ impl Group for FuseSettings {
             threads: Some(DEFAULT_THREADS),
             max_background: Some(DEFAULT_MAX_BACKGROUND),
             allow_other: Some(false),
+            short_circuit: Some(DEFAULT_SHORT_CIRCUIT),
             workers_file: None,
             no_ufs_fallback: Some(false),
             log_file: None,
@@ -104,6 +112,7 @@ impl FuseConfig {
             return Err(ConfigError::Invalid(format!("{} must be at least 1", s.named("max-background"))));
         }
         cfg.allow_other = f.allow_other.unwrap_or(false);
+        cfg.short_circuit = f.short_circuit.unwrap_or(DEFAULT_SHORT_CIRCUIT);
         Ok(cfg)
     }
 }

@@ -5,4 +5,5 @@
 mod cache;
 mod metrics;
 mod mount;
+mod short_circuit;
 mod versions;
