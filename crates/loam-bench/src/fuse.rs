@@ -72,6 +72,9 @@ pub struct FuseBenchArgs {
     /// fio binary.
     #[arg(long, default_value = "fio")]
     pub fio: PathBuf,
+    /// Short-circuit reads of the worker's page files (`false`: every read over HTTP, the baseline).
+    #[arg(long, default_value_t = loam_fuse::config::DEFAULT_SHORT_CIRCUIT, action = clap::ArgAction::Set)]
+    pub short_circuit: bool,
 }
 
 /// How a job reads a file.
@@ -237,6 +240,7 @@ pub async fn run(args: FuseBenchArgs) -> anyhow::Result<()> {
     let mut fuse_cfg = FuseConfig::new(&mount_point);
     fuse_cfg.threads = args.fuse_threads.unwrap_or(fuse_cfg.threads).max(1);
     fuse_cfg.max_background = args.max_background.unwrap_or(fuse_cfg.max_background).max(1);
+    fuse_cfg.short_circuit = args.short_circuit;
     let table = Arc::new(MountTable::from_mounts([mount]));
     let mounted = tokio::task::spawn_blocking(move || loam_fuse::mount(client, table, &fuse_cfg, rt)).await??;
     let fused = mount_point.join("bench/big.bin");

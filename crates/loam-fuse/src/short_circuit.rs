@@ -3,15 +3,16 @@
 //! Curvine's and HDFS's short-circuit reads do, instead of asking for the bytes over HTTP. Any doubt
 //! about a page sends that read over HTTP, as before (`files.rs`).
 //!
-//! - **Which worker is local.** Of a file's workers by the ring (primary, then replicas), the first whose
-//!   host is an address of this machine (it resolves to an address a socket can bind here, loopback
-//!   included) is asked `GET /v1/short-circuit?path=` (`loam-worker/src/http_api/short_circuit.rs`): its
-//!   page directories, layout version and page store *instance*, and its cached version of the file. The
-//!   directories are trusted only once each one's lock file, read here, names that instance
-//!   ([`loam_page_store::LocalPages::open`], which also refuses a layout version it does not know): a
-//!   directory at the same path that is not that live store's (another host's, another volume, an older
-//!   store whose generations meant other versions) is never read. Answers are kept per instance, so a
-//!   restarted worker is checked again.
+//! - **Which worker is local.** A file's workers by the ring (primary, then replicas) are asked in turn
+//!   `GET /v1/short-circuit?path=` (`loam-worker/src/http_api/short_circuit.rs`): the worker's page
+//!   directories, layout version and page store *instance*, and its cached version of the file. A worker
+//!   is local when its directories are readable here and each one's lock file names that instance
+//!   ([`loam_page_store::LocalPages::open`], which also refuses a layout version it does not know): the
+//!   proof is the directories themselves, not an address (in Kubernetes the worker's pod IP is not the
+//!   FUSE pod's), and a directory at the same path that is not that live store's (another host's, another
+//!   volume, an older store whose generations meant other versions) is never read. A worker found not
+//!   local is not asked again by this mount (another host's stays another host's); the trusted
+//!   directories are kept per instance, so a restarted local worker is checked again.
 //! - **Which version.** An open file is pinned to one version (`files.rs`); the worker's cached version
 //!   is used only when its version tag is the pin's, and its pages are read under that version's
 //!   *generation* (`<dir>/loam-pages/v2/<id[0..2]>/<id>.<generation>.<index>.page`). Generations are in
@@ -97,19 +98,20 @@ impl Fallback {
     }
 }
 
-/// The mount's short-circuit reader: which hosts are this one, and the trusted directories per page store
+/// The mount's short-circuit reader: which workers are local, and the trusted directories per page store
 /// instance.
 pub struct ShortCircuit {
     client: Client,
     metrics: Arc<FuseMetrics>,
-    local_hosts: Mutex<HashMap<String, bool>>,
+    /// By worker (its HTTP base): whether its directories proved readable here.
+    local: Mutex<HashMap<String, bool>>,
     stores: Mutex<HashMap<String, Option<Arc<LocalPages>>>>,
 }
 
 impl ShortCircuit {
     /// Short-circuit reads through `client`'s ring, counted in `metrics`.
     pub fn new(client: Client, metrics: Arc<FuseMetrics>) -> Arc<Self> {
-        Arc::new(Self { client, metrics, local_hosts: Mutex::default(), stores: Mutex::default() })
+        Arc::new(Self { client, metrics, local: Mutex::default(), stores: Mutex::default() })
     }
 
     /// The state of one open file of `uri`.
@@ -117,26 +119,19 @@ impl ShortCircuit {
         OpenShortCircuit { sc: self.clone(), uri, state: Mutex::new(State::default()) }
     }
 
-    /// Whether `host` is an address of this machine: one of its addresses can be bound here.
-    async fn is_local(&self, host: &str) -> bool {
-        if let Some(known) = self.local_hosts.lock().get(host) {
-            return *known;
-        }
-        let addrs: Vec<_> = tokio::net::lookup_host((host, 0)).await.map(Iterator::collect).unwrap_or_default();
-        let local = addrs.iter().any(|a| std::net::UdpSocket::bind((a.ip(), 0)).is_ok());
-        self.local_hosts.lock().insert(host.to_string(), local);
-        local
-    }
-
     /// The local worker's copy of `uri` in version `tag`, or why there is none.
     async fn find(&self, uri: &str, tag: &str) -> Result<Target, Fallback> {
         let mut why = Fallback::NoLocalWorker;
         for w in self.client.candidates(uri) {
-            if !self.is_local(&w.host).await {
+            let base = w.http_base();
+            if self.local.lock().get(&base) == Some(&false) {
                 continue;
             }
             match self.ask(&w, uri, tag).await {
                 Ok(t) => return Ok(t),
+                Err(Fallback::Directories) => {
+                    self.local.lock().insert(base, false);
+                }
                 Err(e) => why = e,
             }
         }
@@ -152,11 +147,13 @@ impl ShortCircuit {
         if info.version != SHORT_CIRCUIT_API_VERSION {
             return Err(Fallback::Ask);
         }
-        let file = info.file.clone().ok_or(Fallback::NotCached)?;
+        let file = info.file.clone();
+        let pages = self.pages(w, info).await.ok_or(Fallback::Directories)?;
+        self.local.lock().insert(w.http_base(), true);
+        let file = file.ok_or(Fallback::NotCached)?;
         if file.version_tag != tag {
             return Err(Fallback::Version);
         }
-        let pages = self.pages(w, info).await.ok_or(Fallback::Directories)?;
         Ok(Target { pages, file })
     }
 
@@ -174,7 +171,7 @@ impl ShortCircuit {
                 Some(Arc::new(p))
             }
             Err(e) => {
-                tracing::info!("no short-circuit reads from worker {} ({:?}): {e}", w.id, info.dirs);
+                tracing::debug!("no short-circuit reads from worker {} ({:?}): {e}", w.id, info.dirs);
                 None
             }
         };
@@ -197,6 +194,8 @@ struct State {
     wait: Option<(u32, Fallback)>,
     /// Missing pages in a row.
     missing: u32,
+    /// A read is asking the workers now: the reads beside it go over HTTP rather than ask too.
+    asking: bool,
     /// The last page read, checked: (index, data).
     last: Option<(u64, Bytes)>,
 }
@@ -231,12 +230,16 @@ impl OpenShortCircuit {
             if let Some(t) = &s.target {
                 return Ok(t.clone());
             }
-            if let Some((left, why)) = &mut s.wait {
-                if *left > 0 {
-                    *left -= 1;
-                    return Err(*why);
-                }
+            if let Some((left, why)) = &mut s.wait
+                && *left > 0
+            {
+                *left -= 1;
+                return Err(*why);
             }
+            if s.asking {
+                return Err(s.wait.map_or(Fallback::NotCached, |(_, why)| why));
+            }
+            s.asking = true;
         }
         // An open whose inode names no version (none is known yet) reads over HTTP, which pins one.
         let found = match pin.get() {
@@ -244,6 +247,7 @@ impl OpenShortCircuit {
             None => Err(Fallback::Version),
         };
         let mut s = self.state.lock();
+        s.asking = false;
         match &found {
             Ok(t) => (s.target, s.wait, s.missing) = (Some(t.clone()), None, 0),
             Err(why) => s.wait = Some((REASK_AFTER, *why)),

@@ -36,6 +36,7 @@ async fn reads_need_the_read_role_unless_anonymous_reads_are_on() {
             format!("/v1/range/{id}?ufsFullPath={uri}&offset=0&length=10"),
             format!("/v1/file/{id}/page/0?ufsFullPath={uri}"),
             format!("/v1/node?path={uri}"),
+            format!("/v1/short-circuit?path={uri}"),
             "/metrics".to_string(),
             "/v1/stats".to_string(),
         ];
