@@ -116,7 +116,7 @@ impl ShortCircuit {
 
     /// The state of one open file of `uri`.
     pub fn open(self: &Arc<Self>, uri: Arc<str>) -> OpenShortCircuit {
-        OpenShortCircuit { sc: self.clone(), uri, state: Mutex::new(State::default()) }
+        OpenShortCircuit { sc: self.clone(), uri, state: Mutex::new(State::default()), ask: Default::default() }
     }
 
     /// The local worker's copy of `uri` in version `tag`, or why there is none.
@@ -194,8 +194,6 @@ struct State {
     wait: Option<(u32, Fallback)>,
     /// Missing pages in a row.
     missing: u32,
-    /// A read is asking the workers now: the reads beside it go over HTTP rather than ask too.
-    asking: bool,
     /// The last page read, checked: (index, data).
     last: Option<(u64, Bytes)>,
 }
@@ -205,6 +203,8 @@ pub struct OpenShortCircuit {
     sc: Arc<ShortCircuit>,
     uri: Arc<str>,
     state: Mutex<State>,
+    /// Held by the read that asks the workers.
+    ask: tokio::sync::Mutex<()>,
 }
 
 impl OpenShortCircuit {
@@ -224,22 +224,15 @@ impl OpenShortCircuit {
         }
     }
 
+    /// The local copy reads use, asking for it when due. One read asks at a time; the reads that arrive
+    /// meanwhile wait for its answer rather than ask too.
     async fn target(&self, pin: &VersionPin) -> Result<Target, Fallback> {
-        {
-            let mut s = self.state.lock();
-            if let Some(t) = &s.target {
-                return Ok(t.clone());
-            }
-            if let Some((left, why)) = &mut s.wait
-                && *left > 0
-            {
-                *left -= 1;
-                return Err(*why);
-            }
-            if s.asking {
-                return Err(s.wait.map_or(Fallback::NotCached, |(_, why)| why));
-            }
-            s.asking = true;
+        if let Some(known) = self.known() {
+            return known;
+        }
+        let _asking = self.ask.lock().await;
+        if let Some(known) = self.known() {
+            return known;
         }
         // An open whose inode names no version (none is known yet) reads over HTTP, which pins one.
         let found = match pin.get() {
@@ -247,12 +240,26 @@ impl OpenShortCircuit {
             None => Err(Fallback::Version),
         };
         let mut s = self.state.lock();
-        s.asking = false;
         match &found {
             Ok(t) => (s.target, s.wait, s.missing) = (Some(t.clone()), None, 0),
             Err(why) => s.wait = Some((REASK_AFTER, *why)),
         }
         found
+    }
+
+    /// The local copy, or why there is none while it is not time to ask again; `None` when it is.
+    fn known(&self) -> Option<Result<Target, Fallback>> {
+        let mut s = self.state.lock();
+        if let Some(t) = &s.target {
+            return Some(Ok(t.clone()));
+        }
+        match &mut s.wait {
+            Some((left, why)) if *left > 0 => {
+                *left -= 1;
+                Some(Err(*why))
+            }
+            _ => None,
+        }
     }
 
     async fn try_read(&self, pin: &VersionPin, off: u64, len: u64) -> Result<Bytes, Fallback> {
