@@ -15,7 +15,7 @@
 //!   directories are kept per instance, so a restarted local worker is checked again.
 //! - **Which version.** An open file is pinned to one version (`files.rs`); the worker's cached version
 //!   is used only when its version tag is the pin's, and its pages are read under that version's
-//!   *generation* (`<dir>/loam-pages/v2/<id[0..2]>/<id>.<generation>.<index>.page`). Generations are in
+//!   *generation* (`<dir>/loam-pages/v3/<id[0..2]>/<id>.<generation>.<index>.page`). Generations are in
 //!   the names and page files are replaced only by rename, so a page read is the pinned version's or is
 //!   missing: a replaced file's pages are deleted, and its reads fall back to HTTP, which answers `412`
 //!   (`ESTALE`) as before when the version is gone. Each open asks once, at its first read.

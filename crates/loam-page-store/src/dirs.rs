@@ -175,12 +175,14 @@ fn identity(path: &Path) -> io::Result<(u64, u64)> {
 }
 
 /// Bytes of page data a directory can hold: the `used` bytes it holds now plus what its file system's
-/// free space holds at `page_size` pages (each costing its header and block rounding), less the margin.
+/// free space holds at `page_size` pages (each costing its header, block checksums and block rounding), less
+/// the margin.
 pub(super) fn room(root: &Path, used: u64, page_size: u64) -> io::Result<u64> {
     let fs = rustix::fs::statvfs(root).map_err(io::Error::from)?;
     let block = fs.f_frsize.max(1);
     let free = fs.f_bavail.saturating_mul(block);
-    let on_disk = (page_size + HEADER_LEN as u64).div_ceil(block) * block;
+    let overhead = HEADER_LEN as u64 + crate::blocks::table_len(page_size as usize) as u64;
+    let on_disk = (page_size + overhead).div_ceil(block) * block;
     let free_data = (u128::from(free) * u128::from(page_size) / u128::from(on_disk)) as u64;
     let room = used.saturating_add(free_data);
     Ok(room - room / MARGIN_DIVISOR)

@@ -1,11 +1,11 @@
 //! The disk tier's directory layout and page file format. Everything here is blocking I/O, called from
 //! `spawn_blocking`.
 //!
-//! Layout `v2`: `<dir>/loam-pages/v2/<id[0..2]>/<id>.<generation>.<index>.page` holds page `index` of
+//! Layout `v3`: `<dir>/loam-pages/v3/<id[0..2]>/<id>.<generation>.<index>.page` holds page `index` of
 //! the version `generation` of file `id`, and
-//! `<dir>/loam-pages/v2/records.log` the records of the files whose pages live in that directory (see
+//! `<dir>/loam-pages/v3/records.log` the records of the files whose pages live in that directory (see
 //! `record_log.rs`). A file's cache directory is chosen by hashing its id over the configured
-//! directories. `v2` is the layout version.
+//! directories. `v3` is the layout version (`v2` had page files without block checksums).
 //!
 //! Why flat, with records in a log: layout `v1` gave each file a directory holding its pages and a
 //! `record.json`, i.e. three inodes (directory, record, page) for a file of one page. Creating inodes
@@ -15,37 +15,42 @@
 //! so that two versions of a file never share a page file: deleting an old version's page can never
 //! remove a newer one written meanwhile under the same name.
 //!
-//! A page file is a [`HEADER_LEN`]-byte header followed by the data. Header, little-endian:
-//! magic `LMPG` (4), format version (u16), reserved (u16), generation (u64), page index (u64), page size
-//! (u64), data length (u64), cached time in ms (i64), CRC32 of the data (u32), CRC32 of the 52 bytes
-//! before it (u32). The generation ties the page to one version of its file (see `record.rs`); index and
-//! page size guard against a file under the wrong name or a changed page size.
+//! A page file is a [`HEADER_LEN`]-byte header, the table of block checksums (`blocks.rs`: a CRC32 per 16
+//! KiB of data), then the data. Header, little-endian: magic `LMPG` (4), format version (u16), reserved
+//! (u16), generation (u64), page index (u64), page size (u64), data length (u64), cached time in ms (i64),
+//! CRC32 of the data (u32), CRC32 of the 52 bytes before it (u32). The generation ties the page to one
+//! version of its file (see `record.rs`); index and page size guard against a file under the wrong name or
+//! a changed page size. A whole-page read checks the data's CRC32; a read of part of a page
+//! ([`read_part`]) reads the header, the table and the blocks under the part, and checks those blocks.
 //!
 //! Writes go to a uniquely named temp file that is renamed over the final name, so a crash leaves the
 //! old page, the new one, or a temp file that recovery deletes, never half a page under the real name.
 //! There is no fsync: this is a cache, and a page torn by a power loss fails its checksum on read and
 //! is read again from the UFS.
 
+use crate::blocks;
 use bytes::Bytes;
 use loam_core::private_fs;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
+use std::ops::Range;
+use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The directory under each cache dir that holds Loam's pages.
 pub(super) const LAYOUT_DIR: &str = "loam-pages";
 /// Version of the directory layout.
-pub(super) const LAYOUT_VERSION_DIR: &str = "v2";
+pub(super) const LAYOUT_VERSION_DIR: &str = "v3";
 /// Layouts this build replaces: their trees are deleted at start-up (a cache, so nothing is lost but
 /// the time to re-read it).
-const OLD_LAYOUT_DIRS: [&str; 1] = ["v1"];
+const OLD_LAYOUT_DIRS: [&str; 2] = ["v1", "v2"];
 /// Name of the record log in each layout root.
 pub(super) const RECORD_LOG: &str = "records.log";
 const PAGE_SUFFIX: &str = ".page";
 const TEMP_MARKER: &str = ".tmp-";
 const MAGIC: [u8; 4] = *b"LMPG";
 /// Version of the page file format.
-pub(super) const PAGE_FORMAT_VERSION: u16 = 1;
+pub(super) const PAGE_FORMAT_VERSION: u16 = 2;
 /// Bytes of the page file header.
 pub(super) const HEADER_LEN: usize = 56;
 
@@ -124,9 +129,15 @@ pub(super) struct PageHeader {
 }
 
 impl PageHeader {
-    /// The header for `data`.
+    /// The header for `data`, but for its checksum, which [`write_page`] sets (on its blocking thread, in
+    /// the same pass as the block checksums).
     pub(super) fn for_data(generation: u64, index: u64, page_size: u64, cached_ms: i64, data: &[u8]) -> Self {
-        Self { generation, index, page_size, len: data.len() as u64, cached_ms, data_crc: crc32fast::hash(data) }
+        Self { generation, index, page_size, len: data.len() as u64, cached_ms, data_crc: 0 }
+    }
+
+    /// Where the data starts in the page file: after the header and the block table.
+    pub(super) fn data_offset(&self) -> usize {
+        HEADER_LEN + blocks::table_len(self.len as usize)
     }
 
     /// The header's bytes.
@@ -200,9 +211,12 @@ impl From<io::Error> for PageFileError {
     }
 }
 
-/// Writes a page file atomically.
-pub(super) fn write_page(path: &Path, header: &PageHeader, data: &[u8]) -> io::Result<()> {
-    write_atomically(path, &[&header.encode(), data])
+/// Writes a page file atomically; returns its header as written (with the data's checksum).
+pub(super) fn write_page(path: &Path, header: &PageHeader, data: &[u8]) -> io::Result<PageHeader> {
+    let (table, data_crc) = blocks::table_of(data);
+    let header = PageHeader { data_crc, len: data.len() as u64, ..*header };
+    write_atomically(path, &[&header.encode(), &table, data])?;
+    Ok(header)
 }
 
 /// Reads a whole page file in one read and checks it. The data is a slice of the read buffer: the
@@ -215,7 +229,7 @@ pub(super) fn read_page(path: &Path) -> Result<(PageHeader, Bytes), PageFileErro
 /// data is a slice of `buf`.
 pub(super) fn check_page(buf: Bytes) -> Result<(PageHeader, Bytes), PageFileError> {
     let header = PageHeader::decode(&buf).map_err(PageFileError::Corrupt)?;
-    let data = buf.slice(HEADER_LEN..);
+    let data = buf.slice(header.data_offset().min(buf.len())..);
     if data.len() as u64 != header.len {
         return Err(PageFileError::Corrupt(format!("{} data bytes, header says {}", data.len(), header.len)));
     }
@@ -232,10 +246,40 @@ pub(super) fn read_header(path: &Path) -> Result<PageHeader, PageFileError> {
     file.read_exact(&mut b)?;
     let header = PageHeader::decode(&b).map_err(PageFileError::Corrupt)?;
     let size = file.metadata()?.len();
-    if size != HEADER_LEN as u64 + header.len {
+    if size != header.data_offset() as u64 + header.len {
         return Err(PageFileError::Corrupt(format!("file is {size} bytes, header says {}", header.len)));
     }
     Ok(header)
+}
+
+/// Reads bytes `range` of a page file's data (clipped to its length) and checks them: the header, the
+/// file's size against it, and the checksum of every block the range touches. Three reads at most
+/// (header, table entries, blocks); nothing else of the page is read.
+pub(super) fn read_part(path: &Path, range: Range<usize>) -> Result<(PageHeader, Bytes), PageFileError> {
+    let file = File::open(path)?;
+    let mut b = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut b, 0)?;
+    let header = PageHeader::decode(&b).map_err(PageFileError::Corrupt)?;
+    let size = file.metadata()?.len();
+    let data_at = header.data_offset();
+    if size != data_at as u64 + header.len {
+        return Err(PageFileError::Corrupt(format!("file is {size} bytes, header says {}", header.len)));
+    }
+    let len = header.len as usize;
+    let range = range.start.min(len)..range.end.min(len);
+    let blocks = blocks::covering(&range);
+    if blocks.is_empty() {
+        return Ok((header, Bytes::new()));
+    }
+    let mut table = vec![0u8; blocks.len() * 4];
+    file.read_exact_at(&mut table, (HEADER_LEN + blocks.start * 4) as u64)?;
+    let lo = blocks.start * blocks::BLOCK;
+    let hi = (blocks.end * blocks::BLOCK).min(len);
+    let mut data = vec![0u8; hi - lo];
+    file.read_exact_at(&mut data, (data_at + lo) as u64)?;
+    // `table` holds the entries from `blocks.start` on: the blocks are numbered from 0 in it.
+    blocks::verify(&table, 0, &data).map_err(PageFileError::Corrupt)?;
+    Ok((header, Bytes::from(data).slice(range.start - lo..range.end - lo)))
 }
 
 /// Deletes a file, treating "already gone" as success.
@@ -311,18 +355,18 @@ mod tests {
     #[test]
     fn unknown_format_version_is_rejected() {
         let mut b = header(b"x").encode();
-        b[4..6].copy_from_slice(&2u16.to_le_bytes());
+        b[4..6].copy_from_slice(&1u16.to_le_bytes());
         let crc = crc32fast::hash(&b[..52]);
         b[52..56].copy_from_slice(&crc.to_le_bytes());
-        assert_eq!(PageHeader::decode(&b), Err("unknown page format version 2".to_string()));
+        assert_eq!(PageHeader::decode(&b), Err("unknown page format version 1".to_string()));
     }
 
     #[test]
     fn page_file_round_trips_and_leaves_no_temp_file() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("a/b/x.2.page");
-        let h = header(b"some page bytes");
-        write_page(&path, &h, b"some page bytes").unwrap();
+        let h = write_page(&path, &header(b"some page bytes"), b"some page bytes").unwrap();
+        assert_eq!(h.data_crc, crc32fast::hash(b"some page bytes"));
         let (read, data) = read_page(&path).unwrap();
         assert_eq!((read, &data[..]), (h, &b"some page bytes"[..]));
         assert_eq!(read_header(&path).unwrap(), h);
@@ -363,6 +407,6 @@ mod tests {
         let layout = Layout::new(&[PathBuf::from("/a"), PathBuf::from("/b")]);
         let root = &layout.roots()[layout.dir_index(&id)];
         assert_eq!(layout.page_path(&id, 9, 3), root.join(&id[..2]).join(format!("{id}.9.3.page")));
-        assert_eq!(layout.record_log_path(1), PathBuf::from("/b/loam-pages/v2/records.log"));
+        assert_eq!(layout.record_log_path(1), PathBuf::from("/b/loam-pages/v3/records.log"));
     }
 }

@@ -201,7 +201,7 @@ impl PageStore {
         let mut written = Vec::new();
         for (pos, path, r) in results {
             match r {
-                Ok(()) => written.push(pos),
+                Ok(_) => written.push(pos),
                 Err(e) if dirs::is_full(&e) => self.dir_full(at, &e),
                 Err(e) => self.dir_failed(at, format!("cannot write {}: {e}", path.display())),
             }

@@ -37,6 +37,7 @@
 //! - **Warm restart.** [`PageStore::open`] rebuilds the disk tier from the cache directories
 //!   (`recovery.rs`) and serves the same pages with no UFS read.
 
+mod blocks;
 mod dir_stats;
 mod dirs;
 mod disk;
@@ -59,6 +60,7 @@ pub use record::{FILE_RECORD_VERSION, FileRecord};
 use bytes::Bytes;
 use parking_lot::Mutex;
 use std::collections::HashSet;
+use std::ops::Range;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -405,11 +407,34 @@ impl PageStore {
         idx.generation(file_id) == Some(generation) && idx.has_page(file_id, index)
     }
 
+    /// Bytes `part` (clipped to the page) of page `index` of `generation` of `file_id`, or `None` when that
+    /// page is not cached. From the disk tier only the blocks under `part` are read and checked (`blocks.rs`),
+    /// and the page is not promoted into memory: a part says nothing of whether the rest will be read.
+    pub async fn get_page_part_of(
+        &self,
+        file_id: &str,
+        generation: u64,
+        index: u64,
+        part: Range<usize>,
+    ) -> Result<Option<Bytes>, PageStoreError> {
+        self.get_page_at_part(file_id, Some(generation), index, Some(part)).await
+    }
+
     async fn get_page_at(
         &self,
         file_id: &str,
         generation: Option<u64>,
         index: u64,
+    ) -> Result<Option<Bytes>, PageStoreError> {
+        self.get_page_at_part(file_id, generation, index, None).await
+    }
+
+    async fn get_page_at_part(
+        &self,
+        file_id: &str,
+        generation: Option<u64>,
+        index: u64,
+        part: Option<Range<usize>>,
     ) -> Result<Option<Bytes>, PageStoreError> {
         let started = std::time::Instant::now();
         let lookup = {
@@ -419,11 +444,14 @@ impl PageStore {
                 _ => idx.lookup(file_id, index),
             }
         };
-        let read = match lookup {
+        let mut read = match lookup {
             Lookup::Memory(data) => {
                 self.metrics.page_hits.get_or_create(&MEMORY).inc();
                 self.metrics.page_read_seconds.get_or_create(&MEMORY).observe(started.elapsed().as_secs_f64());
-                return Ok(Some(data));
+                return Ok(Some(match part {
+                    Some(p) => data.slice(p.start.min(data.len())..p.end.min(data.len())),
+                    None => data,
+                }));
             }
             Lookup::Disk(read) => read,
             Lookup::Miss => {
@@ -435,11 +463,17 @@ impl PageStore {
         let Some(layout) = &self.layout else { return Ok(None) };
         let path = layout.page_path(file_id, read.generation, index);
         let read_path = path.clone();
+        // A part of a page (less than all of it) reads its blocks only, and is not promoted.
+        let part = part.filter(|p| p.start > 0 || p.end < read.len as usize);
+        if part.is_some() {
+            read.promote = false;
+        }
         // A page the memory tier takes is read into the buffer the tier keeps; any other is mapped.
         let mapped = !read.promote && self.mapped_reads.load(Ordering::Relaxed);
-        let outcome = tokio::task::spawn_blocking(move || match mapped {
-            true => mapped::map_page(&read_path),
-            false => disk::read_page(&read_path),
+        let outcome = tokio::task::spawn_blocking(move || match (part, mapped) {
+            (Some(p), _) => disk::read_part(&read_path, p),
+            (None, true) => mapped::map_page(&read_path),
+            (None, false) => disk::read_page(&read_path),
         })
         .await?;
         let result = match outcome {
@@ -609,7 +643,7 @@ impl PageStore {
             let mut retry = Vec::new();
             for (at, path, header, data, r) in results {
                 match r {
-                    Ok(()) => on_disk[at] = true,
+                    Ok(_) => on_disk[at] = true,
                     // A concurrent removal may have taken the directory: then there is nothing to cache into.
                     Err(_) if self.index.lock().generation(file_id) != Some(plans[at].generation) => {}
                     Err(e) if dirs::is_full(&e) => {

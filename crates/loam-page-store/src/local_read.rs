@@ -25,7 +25,7 @@ use bytes::Bytes;
 use std::io;
 use std::path::{Path, PathBuf};
 
-/// The layout version this build reads and writes (the `v2` of `<dir>/loam-pages/v2`).
+/// The layout version this build reads and writes (the `v3` of `<dir>/loam-pages/v3`).
 pub const LAYOUT_VERSION: &str = disk::LAYOUT_VERSION_DIR;
 
 /// Where a store keeps its pages, for a reader on the same host ([`PageStore::local_dirs`](crate::PageStore::local_dirs)).
@@ -199,7 +199,7 @@ mod tests {
         let dir = tempfile::tempdir().unwrap();
         let (store, _r, ..) = store_with_file(dir.path()).await;
         let local = store.local_dirs().unwrap();
-        for v in ["v1", "v3", ""] {
+        for v in ["v1", "v2", "v4", ""] {
             let e = LocalPages::open(v, &local.dirs, &local.instance).unwrap_err();
             assert!(matches!(e, LocalReadError::UnknownLayout(_)), "{v}: {e}");
         }

@@ -122,8 +122,7 @@ mod tests {
 
     fn write(path: &Path, generation: u64, data: &[u8]) -> PageHeader {
         let header = PageHeader::for_data(generation, 4, 1 << 20, 1_700_000_000_000, data);
-        disk::write_page(path, &header, data).unwrap();
-        header
+        disk::write_page(path, &header, data).unwrap()
     }
 
     /// Flips one bit of the file at `at`, in place (not through the store's rename).

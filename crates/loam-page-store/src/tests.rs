@@ -400,7 +400,9 @@ async fn a_corrupt_page_is_deleted_counted_and_missed() {
     cached(&store, &rec, &[(0, 1)]).await;
     let path = page_path(&store, &rec.file_id, 0);
     let mut raw = std::fs::read(&path).unwrap();
-    raw[disk::HEADER_LEN + 3] ^= 0xff;
+    // A byte of the data (past the header and the block checksums).
+    let at = raw.len() - PS as usize + 3;
+    raw[at] ^= 0xff;
     std::fs::write(&path, raw).unwrap();
     assert_eq!(store.get_page(&rec.file_id, 0).await.unwrap(), None);
     assert_eq!(metrics.corrupt_pages.get(), 1);
@@ -538,3 +540,4 @@ async fn a_memory_only_store_counts_a_page_evicted_when_it_leaves_memory() {
 }
 
 mod mapped;
+mod parts;

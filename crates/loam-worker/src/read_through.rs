@@ -303,6 +303,26 @@ impl ReadThrough {
         Ok(page)
     }
 
+    /// Bytes `[lo, hi)` of page `index` (clipped to the page), for a client. A part of a page held by the
+    /// disk tier is read alone, its blocks checked (`loam_page_store`'s block checksums): a 4 KiB read
+    /// does not read and check the whole page. Anything else is [`read_page`](Self::read_page), sliced.
+    pub async fn read_part(&self, f: &OpenFile, index: u64, lo: usize, hi: usize) -> WorkerResult<Bytes> {
+        let ps = self.pages.page_size();
+        let whole = (f.record.length.saturating_sub(index.saturating_mul(ps))).min(ps) as usize;
+        if lo < hi && hi - lo < whole {
+            let part = self.pages.get_page_part_of(f.file_id(), f.generation, index, lo..hi).await?;
+            if let Some(b) = part {
+                self.metrics.data.page_served(&f.resolved.mount.path, true, b.len());
+                return Ok(b);
+            }
+        }
+        let page = self.read_page(f, index).await?;
+        if lo > hi || lo > page.len() {
+            return Err(WorkerError::Unavailable(format!("page {index} of {} is short", f.record.ufs_uri)));
+        }
+        Ok(page.slice(lo..hi.min(page.len())))
+    }
+
     /// [`read_page`](Self::read_page) for a load, whose caller bounds its UFS reads itself (`tasks`), so
     /// that loads never take the budget that clients' reads wait on. Returns once the page's whole run is
     /// read and stored: a load reports what it cached, and bounds its reads by what it awaits.
@@ -374,14 +394,10 @@ impl ReadThrough {
         read_ahead::pages(first, last, self.read_ahead.clone(), depth, move |i| {
             let (this, f) = (this.clone(), f.clone());
             async move {
-                let page = this.read_page(&f, i).await?;
                 let page_start = i * ps;
                 let lo = offset.saturating_sub(page_start) as usize;
-                let hi = ((end - page_start) as usize).min(page.len());
-                if lo > hi {
-                    return Err(WorkerError::Unavailable(format!("page {i} of {} is short", f.record.ufs_uri)));
-                }
-                let part = page.slice(lo..hi);
+                let hi = (end - page_start).min(ps) as usize;
+                let part = this.read_part(&f, i, lo, hi).await?;
                 this.metrics.served_bytes.inc_by(part.len() as u64);
                 this.metrics.data.sent(part.len());
                 Ok(part)

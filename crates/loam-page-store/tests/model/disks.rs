@@ -11,6 +11,8 @@ use std::process::Command;
 use std::time::Duration;
 
 const PS: u64 = 16 << 10;
+/// Bytes of a page file of `PS` bytes: header (56), block checksums (one CRC32 per 16 KiB), data.
+const PAGE_FILE: u64 = 56 + 4 * PS.div_ceil(16 << 10) + PS;
 
 /// A tmpfs of `size` bytes mounted on a temp dir, unmounted on drop.
 struct Tmpfs {
@@ -93,7 +95,7 @@ async fn a_file_system_smaller_than_the_cache_size_evicts_instead_of_failing_wri
     assert!(usage.disk_bytes <= capacity, "{usage:?} within {capacity}");
     assert!(metrics.pages_evicted.get_or_create(&DISK).get() > 0);
     assert_eq!(usage.disk_pages * PS, usage.disk_bytes);
-    assert_eq!(page_bytes_on_disk(fs.path()), usage.disk_pages * (PS + 56), "the metrics agree with the disk");
+    assert_eq!(page_bytes_on_disk(fs.path()), usage.disk_pages * PAGE_FILE, "the metrics agree with the disk");
     for i in 0..4 {
         assert_eq!(store.get_page(&last, i).await.unwrap(), Some(Bytes::from(vec![i as u8; PS as usize])));
     }
@@ -114,7 +116,7 @@ async fn a_failing_directory_is_dropped_then_taken_back() {
     assert_eq!((d.used_bytes, d.pages, d.errors), (2 * PS, 2, 0));
     assert!(d.capacity_bytes > 0 && d.capacity_bytes == store.tier_stats().1.capacity_bytes, "{d:?}");
     // The layout root becomes a plain file: every write there fails (not with a full disk).
-    let layout_root = dir.join("loam-pages/v2");
+    let layout_root = dir.join("loam-pages/v3");
     std::fs::remove_dir_all(&layout_root).unwrap();
     std::fs::write(&layout_root, b"in the way").unwrap();
     let (id, admitted) = cache_file(&store, "while-failing", 2).await;
@@ -138,7 +140,7 @@ async fn a_failing_directory_is_dropped_then_taken_back() {
     let (id, admitted) = cache_file(&store, "after", 2).await;
     assert_eq!(admitted, vec![true, true]);
     assert!(store.disk_problem(&id).is_none());
-    assert_eq!(page_bytes_on_disk(&dir), 2 * (PS + 56), "only the new pages");
+    assert_eq!(page_bytes_on_disk(&dir), 2 * PAGE_FILE, "only the new pages");
 }
 
 #[tokio::test]
@@ -155,7 +157,7 @@ async fn a_directory_removed_under_the_store_is_noticed_and_reinitialised() {
     assert_eq!(store.usage().disk_pages, 12);
     std::fs::remove_dir_all(&dir).unwrap();
     // Noticed by the background check: the index then holds what the (new, empty) directory holds.
-    let log = dir.join("loam-pages/v2/records.log");
+    let log = dir.join("loam-pages/v3/records.log");
     let healthy = || metrics.dir_healthy.get_or_create(&label(&dir)).get() == 1;
     while !(healthy() && log.exists() && store.usage().disk_pages == 0) {
         tokio::time::sleep(Duration::from_millis(20)).await;
@@ -163,7 +165,7 @@ async fn a_directory_removed_under_the_store_is_noticed_and_reinitialised() {
     assert_eq!(metrics.cached_bytes.get_or_create(&DISK).get(), 0, "the metric agrees with the disk");
     let (id, admitted) = cache_file(&store, "after", 2).await;
     assert_eq!(admitted, vec![true, true]);
-    assert_eq!(page_bytes_on_disk(&dir), 2 * (PS + 56));
+    assert_eq!(page_bytes_on_disk(&dir), 2 * PAGE_FILE);
     shutdown.send(true).unwrap();
     checks.await.unwrap();
     // A restart finds exactly what is there: the records re-written to the new log, and the new pages.
