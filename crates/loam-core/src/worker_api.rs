@@ -64,7 +64,7 @@ pub const SHORT_CIRCUIT_API_VERSION: u32 = 1;
 pub struct ShortCircuitInfo {
     /// [`SHORT_CIRCUIT_API_VERSION`].
     pub version: u32,
-    /// The page store's directory layout version (`v2`: `<dir>/loam-pages/v2/<id[0..2]>/<id>.<generation>.<index>.page`).
+    /// The page store's directory layout version (`v3`: `<dir>/loam-pages/v3/<id[0..2]>/<id>.<generation>.<index>.page`).
     pub layout: String,
     /// The cache directories, in configuration order (empty without a disk tier).
     pub dirs: Vec<String>,

@@ -273,6 +273,18 @@ impl OpenShortCircuit {
         let cached = self.state.lock().last.clone();
         let pages = t.pages.clone();
         let file = t.file.clone();
+        // Less than one page, not the page kept from the last read: its checksum blocks alone are read
+        // and checked (a random 4 KiB read does not read and check a whole page).
+        let whole = page.min(length - first * page);
+        if first == last && end - off < whole && !cached.as_ref().is_some_and(|(at, _)| *at == first) {
+            let part = (off - first * page) as usize..(end - first * page) as usize;
+            let read = tokio::task::spawn_blocking(move || {
+                pages.read_part(&file.file_id, file.generation, first, file.page_size, file.length, part)
+            })
+            .await
+            .map_err(|_| Fallback::Io)?;
+            return read.map_err(|e| self.failed(&e, off, len));
+        }
         let read = tokio::task::spawn_blocking(move || {
             (first..=last)
                 .map(|i| match &cached {
@@ -287,22 +299,26 @@ impl OpenShortCircuit {
         .map_err(|_| Fallback::Io)?;
         let pages = match read {
             Ok(p) => p,
-            Err(e) => {
-                let why = Fallback::of(&e);
-                tracing::debug!("short-circuit read of {} at {off} (+{len}) goes over HTTP: {e}", self.uri);
-                let mut s = self.state.lock();
-                s.missing = if why == Fallback::Missing { s.missing + 1 } else { REASK_AFTER };
-                if s.missing >= REASK_AFTER {
-                    (s.target, s.missing) = (None, 0);
-                }
-                return Err(why);
-            }
+            Err(e) => return Err(self.failed(&e, off, len)),
         };
         let mut s = self.state.lock();
         s.missing = 0;
         s.last = pages.last().cloned();
         drop(s);
         Ok(join(&pages, off, end, page))
+    }
+
+    /// Why a local read failed; after too many missing pages in a row (or any other failure) the local
+    /// copy is asked for again.
+    fn failed(&self, e: &LocalReadError, off: u64, len: u64) -> Fallback {
+        let why = Fallback::of(e);
+        tracing::debug!("short-circuit read of {} at {off} (+{len}) goes over HTTP: {e}", self.uri);
+        let mut s = self.state.lock();
+        s.missing = if why == Fallback::Missing { s.missing + 1 } else { REASK_AFTER };
+        if s.missing >= REASK_AFTER {
+            (s.target, s.missing) = (None, 0);
+        }
+        why
     }
 }
 

@@ -114,6 +114,32 @@ impl LocalPages {
         page_size: u64,
         length: u64,
     ) -> Result<Bytes, LocalReadError> {
+        self.read_checked(file_id, generation, index, page_size, length, None)
+    }
+
+    /// Bytes `part` of that page (clipped to it): only the checksum blocks under `part` are read and
+    /// checked (`blocks.rs`), with the same header checks as [`LocalPages::read_page`].
+    pub fn read_part(
+        &self,
+        file_id: &str,
+        generation: u64,
+        index: u64,
+        page_size: u64,
+        length: u64,
+        part: std::ops::Range<usize>,
+    ) -> Result<Bytes, LocalReadError> {
+        self.read_checked(file_id, generation, index, page_size, length, Some(part))
+    }
+
+    fn read_checked(
+        &self,
+        file_id: &str,
+        generation: u64,
+        index: u64,
+        page_size: u64,
+        length: u64,
+        part: Option<std::ops::Range<usize>>,
+    ) -> Result<Bytes, LocalReadError> {
         if !loam_core::id::is_file_id(file_id) || page_size == 0 {
             return Err(LocalReadError::Mismatch(format!("{file_id:?} with {page_size}-byte pages is not a page")));
         }
@@ -122,7 +148,10 @@ impl LocalPages {
             return Err(LocalReadError::Mismatch(format!("page {index} is past the end of a {length}-byte file")));
         }
         let path = self.layout.page_path(file_id, generation, index);
-        let (h, data) = disk::read_page(&path)?;
+        let (h, data) = match part {
+            Some(part) => disk::read_part(&path, part)?,
+            None => disk::read_page(&path)?,
+        };
         let expected = (h.generation, h.index, h.page_size, h.len);
         let asked = (generation, index, page_size, page_size.min(length - start));
         if expected != asked {
@@ -165,6 +194,21 @@ mod tests {
         let local = store.local_dirs().unwrap();
         let reader = LocalPages::open(&local.layout, &local.dirs, &local.instance).unwrap();
         (store, reader, id, generation, data)
+    }
+
+    #[tokio::test]
+    async fn a_part_of_a_page_reads_back_checked_and_a_damaged_one_is_refused() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, r, id, generation, data) = store_with_file(dir.path()).await;
+        assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20).unwrap()[..], &data[10..20]);
+        assert_eq!(&r.read_part(&id, generation, 1, PAGE, 100, 30..99).unwrap()[..], &data[94..100], "clipped");
+        assert!(matches!(r.read_part(&id, generation, 0, PAGE * 2, 100, 0..1), Err(LocalReadError::Mismatch(_))));
+        let path = store.layout.as_ref().unwrap().page_path(&id, generation, 0);
+        let mut raw = std::fs::read(&path).unwrap();
+        let at = raw.len() - 64 + 15;
+        raw[at] ^= 1;
+        std::fs::write(&path, raw).unwrap();
+        assert!(matches!(r.read_part(&id, generation, 0, PAGE, 100, 10..20), Err(LocalReadError::Corrupt(_))));
     }
 
     #[tokio::test]
