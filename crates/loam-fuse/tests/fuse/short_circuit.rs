@@ -180,7 +180,7 @@ async fn the_short_circuit_endpoint_answers_a_cached_files_version_and_refuses_b
     assert_eq!(r.status(), 200);
     let info: loam_core::worker_api::ShortCircuitInfo = r.json().await.unwrap();
     let file = info.file.expect("cached");
-    assert_eq!((file.length, file.page_size, info.layout.as_str()), (bytes.len() as u64, 1 << 20, "v2"));
+    assert_eq!((file.length, file.page_size, info.layout.as_str()), (bytes.len() as u64, 1 << 20, "v3"));
     assert_eq!(file.file_id, loam_core::file_id(&uri));
     assert_eq!(info.dirs, [c.cluster.cache_dir(0).to_str().unwrap()]);
     let r = c.cluster.get(0, &q(&c.cluster.uri("nope"))).await;

@@ -111,7 +111,8 @@ async fn load_onto_a_small_disk(memory_size: u64) {
     let on_disk: u64 = crate::files_under(&cache)
         .iter()
         .filter(|p| p.extension().is_some_and(|e| e == "page"))
-        .map(|p| p.metadata().unwrap().len() - 56)
+        // The data length stands in the page file's header (bytes 32..40, little-endian).
+        .map(|p| u64::from_le_bytes(std::fs::read(p).unwrap()[32..40].try_into().unwrap()))
         .sum();
     assert_eq!(on_disk, usage.disk_bytes, "the cached-bytes metric agrees with the disk");
     let metrics = w.state.metrics.page_store.clone();
