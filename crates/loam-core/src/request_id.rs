@@ -20,8 +20,24 @@ tokio::task_local! {
 }
 
 /// A new id: 16 upper-case hex digits (as S3's `x-amz-request-id`).
+///
+/// Ids need to be unique, not secret: a per-process counter is mixed with a random seed drawn once
+/// (splitmix64's finaliser is a bijection, so a process never repeats an id; the seed keeps processes
+/// apart). A random id per request cost a `getrandom` system call each (`crng_make_state` in a profile
+/// of small requests).
 pub fn fresh() -> String {
-    uuid::Uuid::new_v4().simple().to_string()[..16].to_ascii_uppercase()
+    static SEED: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let seed = *SEED.get_or_init(|| uuid::Uuid::new_v4().as_u64_pair().0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    format!("{:016X}", mix(seed.wrapping_add(n.wrapping_mul(0x9E37_79B9_7F4A_7C15))))
+}
+
+/// splitmix64's finaliser: a bijection of `u64` that spreads consecutive inputs over all bits.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    z ^ (z >> 31)
 }
 
 /// Whether `id` may be taken from a client: 1 to [`MAX_LEN`] visible ASCII characters (no space, no
@@ -51,6 +67,13 @@ pub fn current() -> Option<String> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn fresh_ids_are_sixteen_hex_digits_and_never_repeat() {
+        let ids: std::collections::HashSet<String> = (0..10_000).map(|_| fresh()).collect();
+        assert_eq!(ids.len(), 10_000);
+        assert!(ids.iter().all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())));
+    }
 
     #[test]
     fn only_well_formed_ids_are_taken() {
