@@ -72,7 +72,9 @@ mod tests {
     fn fresh_ids_are_sixteen_hex_digits_and_never_repeat() {
         let ids: std::collections::HashSet<String> = (0..10_000).map(|_| fresh()).collect();
         assert_eq!(ids.len(), 10_000);
-        assert!(ids.iter().all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase())));
+        assert!(
+            ids.iter().all(|id| id.len() == 16 && id.bytes().all(|b| b.is_ascii_hexdigit() && !b.is_ascii_lowercase()))
+        );
     }
 
     #[test]
