@@ -122,33 +122,12 @@ pub async fn measure(args: &RequestsArgs, serve: &tokio::runtime::Handle) -> any
     let file = ufs_dir.join("small-reads.bin");
     crate::write_test_file(&file, args.size)?;
     let nginx = start_nginx(&args.nginx, &dir, &ufs_dir)?;
-    let cluster = serve.spawn(loam::local::start(local_args(args, &dir.join("cluster"))?)).await??;
+    let cluster = serve
+        .spawn(loam::local::start(crate::s3::local_args(1, args.memory_size, args.size, &dir.join("cluster"))?))
+        .await??;
     let result = rounds(args, &cluster, &nginx, &ufs_dir, &file).await;
     cluster.shutdown().await;
     result
-}
-
-/// `loam local`'s settings for the bench: its defaults with one worker, free ports, the data under
-/// `data_dir`, and a disk tier that holds the whole file.
-fn local_args(args: &RequestsArgs, data_dir: &Path) -> anyhow::Result<loam::local::LocalArgs> {
-    #[derive(clap::Parser)]
-    struct Local {
-        #[command(flatten)]
-        local: loam::local::LocalArgs,
-    }
-    let cache = (args.size * 2 + (256 << 20)).to_string();
-    let argv = [
-        "loam-local",
-        "--coordinator-port=0",
-        "--worker-http-port=0",
-        "--worker-s3-port=0",
-        "--s3-anonymous-read=true",
-        "--workers=1",
-        &format!("--memory-size={}", args.memory_size),
-        &format!("--cache-size={cache}"),
-        &format!("--data-dir={}", data_dir.display()),
-    ];
-    Ok(<Local as clap::Parser>::try_parse_from(argv)?.local)
 }
 
 /// Where a variant's requests go, and with which client.

@@ -153,29 +153,37 @@ pub async fn measure(args: &S3BenchArgs, serve: &tokio::runtime::Handle) -> anyh
     std::fs::create_dir_all(&ufs_dir)?;
     let file = ufs_dir.join("big.bin");
     crate::write_test_file(&file, args.size)?;
-    let cluster = serve.spawn(loam::local::start(local_args(args, &dir.join("cluster"))?)).await??;
+    let cluster = serve
+        .spawn(loam::local::start(local_args(args.workers, args.memory_size, args.size, &dir.join("cluster"))?))
+        .await??;
     let result = rounds(args, &cluster, &ufs_dir, &file).await;
     cluster.shutdown().await;
     result
 }
 
-/// `loam local`'s settings for the bench: its defaults (parsed, so a new flag needs no change here), with
-/// free ports, the data under `data_dir`, and a disk tier that holds the whole object.
-fn local_args(args: &S3BenchArgs, data_dir: &Path) -> anyhow::Result<loam::local::LocalArgs> {
+/// `loam local`'s settings for a bench: its defaults (parsed, so a new flag needs no change here), with
+/// `workers` workers, free ports, anonymous S3 reads, the data under `data_dir`, and a disk tier that holds
+/// a file of `size` bytes twice over. Shared by `s3` and `requests`.
+pub(crate) fn local_args(
+    workers: u16,
+    memory_size: u64,
+    size: u64,
+    data_dir: &Path,
+) -> anyhow::Result<loam::local::LocalArgs> {
     #[derive(clap::Parser)]
     struct Local {
         #[command(flatten)]
         local: loam::local::LocalArgs,
     }
-    let cache = (args.size * 2 + (256 << 20)).to_string();
+    let cache = (size * 2 + (256 << 20)).to_string();
     let argv = [
         "loam-local",
         "--coordinator-port=0",
         "--worker-http-port=0",
         "--worker-s3-port=0",
         "--s3-anonymous-read=true",
-        &format!("--workers={}", args.workers),
-        &format!("--memory-size={}", args.memory_size),
+        &format!("--workers={workers}"),
+        &format!("--memory-size={memory_size}"),
         &format!("--cache-size={cache}"),
         &format!("--data-dir={}", data_dir.display()),
     ];

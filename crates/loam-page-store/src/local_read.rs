@@ -11,9 +11,10 @@
 //!   not a same-named directory of another host, container or an earlier store whose page generations
 //!   would mean other versions.
 //! - **Which page.** The caller names the file id, the generation of the version it reads, the page index,
-//!   the store's page size and the file's length (from the same answer); [`LocalPages::read_page`] reads
-//!   the page file once and checks the header (magic, format, header CRC), that generation, index and page
-//!   size are the ones asked for, that the data is the page's length, and the data's CRC32. Anything else
+//!   the store's page size and the file's length (from the same answer); [`LocalPages::read_part`] reads
+//!   the header, the block checksums and the data under the part asked for ([`LocalPages::read_page`]: all
+//!   of it), and checks the header (magic, format, header CRC), the file's length, that generation, index
+//!   and page size are the ones asked for and the data the page's length, and each block's CRC32. Anything else
 //!   is an error the caller answers by reading over HTTP; nothing here deletes or changes a file (the
 //!   store owns them: a corrupt page is dropped by the worker when it next reads it).
 //! - **Races.** The store may evict or replace the file while a read runs. A page file is replaced only by
@@ -114,7 +115,7 @@ impl LocalPages {
         page_size: u64,
         length: u64,
     ) -> Result<Bytes, LocalReadError> {
-        self.read_checked(file_id, generation, index, page_size, length, None)
+        self.read_part(file_id, generation, index, page_size, length, 0..usize::MAX)
     }
 
     /// Bytes `part` of that page (clipped to it): only the checksum blocks under `part` are read and
@@ -128,18 +129,6 @@ impl LocalPages {
         length: u64,
         part: std::ops::Range<usize>,
     ) -> Result<Bytes, LocalReadError> {
-        self.read_checked(file_id, generation, index, page_size, length, Some(part))
-    }
-
-    fn read_checked(
-        &self,
-        file_id: &str,
-        generation: u64,
-        index: u64,
-        page_size: u64,
-        length: u64,
-        part: Option<std::ops::Range<usize>>,
-    ) -> Result<Bytes, LocalReadError> {
         if !loam_core::id::is_file_id(file_id) || page_size == 0 {
             return Err(LocalReadError::Mismatch(format!("{file_id:?} with {page_size}-byte pages is not a page")));
         }
@@ -148,10 +137,7 @@ impl LocalPages {
             return Err(LocalReadError::Mismatch(format!("page {index} is past the end of a {length}-byte file")));
         }
         let path = self.layout.page_path(file_id, generation, index);
-        let (h, data) = match part {
-            Some(part) => disk::read_part(&path, part)?,
-            None => disk::read_page(&path)?,
-        };
+        let (h, data) = disk::read_part(&path, part)?;
         let expected = (h.generation, h.index, h.page_size, h.len);
         let asked = (generation, index, page_size, page_size.min(length - start));
         if expected != asked {
