@@ -276,7 +276,7 @@ impl OpenShortCircuit {
         // Less than one page, not the page kept from the last read: its checksum blocks alone are read
         // and checked (a random 4 KiB read does not read and check a whole page).
         let whole = page.min(length - first * page);
-        if first == last && end - off < whole && !cached.as_ref().is_some_and(|(at, _)| *at == first) {
+        if first == last && end - off < whole && cached.as_ref().is_none_or(|(at, _)| *at != first) {
             let part = (off - first * page) as usize..(end - first * page) as usize;
             let read = tokio::task::spawn_blocking(move || {
                 pages.read_part(&file.file_id, file.generation, first, file.page_size, file.length, part)
