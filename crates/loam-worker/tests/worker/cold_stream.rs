@@ -91,21 +91,7 @@ async fn a_streamed_cold_read_leaves_its_pages_cached() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_full_cache_disk_does_not_fail_a_cold_response() {
     let root = tempfile::tempdir().unwrap();
-    let cache = root.path().join("worker-0/cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    let mounted =
-        std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=1m", "tmpfs"]).arg(&cache).status();
-    if !mounted.is_ok_and(|s| s.success()) {
-        eprintln!("cannot mount a tmpfs (not root?): skipped");
-        return;
-    }
-    struct Unmount<'a>(&'a std::path::Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&cache);
+    let Some((cache, _unmount)) = crate::tmpfs_cache(root.path(), "1m") else { return };
     let opts = Options { max_age: HOUR, dir: Some(root.path().to_path_buf()), ..Options::default() };
     let t = Cluster::start(opts).await;
     assert_eq!(t.cache_dir(0), cache);

@@ -41,6 +41,30 @@ async fn one_worker(max_age: Duration) -> Cluster {
     Cluster::start(Options { max_age, ..Options::default() }).await
 }
 
+/// Worker 0's cache directory under a cluster data dir `root` (`<root>/worker-0/cache`), made a tmpfs of
+/// `size` (as `mount -o size=`) until the guard is dropped; `None` where a tmpfs cannot be mounted (not
+/// root): the caller skips.
+fn tmpfs_cache(root: &Path, size: &str) -> Option<(PathBuf, Unmount)> {
+    let cache = root.join("worker-0/cache");
+    std::fs::create_dir_all(&cache).unwrap();
+    let size = format!("size={size}");
+    let mounted = std::process::Command::new("mount").args(["-t", "tmpfs", "-o", &size, "tmpfs"]).arg(&cache).status();
+    if !mounted.is_ok_and(|s| s.success()) {
+        eprintln!("cannot mount a tmpfs (not root?): skipped");
+        return None;
+    }
+    Some((cache.clone(), Unmount(cache)))
+}
+
+/// Unmounts a test's tmpfs (lazily, so a file still open does not stop it).
+struct Unmount(PathBuf);
+
+impl Drop for Unmount {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg("-l").arg(&self.0).status();
+    }
+}
+
 /// Every regular file under `dir`.
 fn files_under(dir: &Path) -> Vec<PathBuf> {
     let mut out = Vec::new();

@@ -70,21 +70,7 @@ async fn pages_kept_only_in_memory_because_the_disk_is_full_are_not_loaded() {
 async fn load_onto_a_small_disk(memory_size: u64) {
     let root = tempfile::tempdir().unwrap();
     // Worker 0's cache directory (`<data dir>/cache`) is the tmpfs; the UFS stays on the larger disk.
-    let cache = root.path().join("worker-0/cache");
-    std::fs::create_dir_all(&cache).unwrap();
-    let mounted =
-        std::process::Command::new("mount").args(["-t", "tmpfs", "-o", "size=2m", "tmpfs"]).arg(&cache).status();
-    if !mounted.is_ok_and(|s| s.success()) {
-        eprintln!("cannot mount a tmpfs (not root?): skipped");
-        return;
-    }
-    struct Unmount<'a>(&'a std::path::Path);
-    impl Drop for Unmount<'_> {
-        fn drop(&mut self) {
-            let _ = std::process::Command::new("umount").arg("-l").arg(self.0).status();
-        }
-    }
-    let _unmount = Unmount(&cache);
+    let Some((cache, _unmount)) = crate::tmpfs_cache(root.path(), "2m") else { return };
     let opts = loam_testsupport::cluster::Options {
         coordinator: true,
         dir: Some(root.path().to_path_buf()),
