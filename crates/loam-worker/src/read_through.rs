@@ -38,6 +38,7 @@ use loam_core::time::{epoch_millis, now_millis};
 use loam_page_store::{FileRecord, PageStore};
 use loam_ufs::mount_table::Resolved;
 use loam_ufs::{Ufs, UfsError, UfsRegistry, UfsStatus};
+use std::ops::Range;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::Semaphore;
@@ -294,40 +295,27 @@ impl ReadThrough {
     /// it has to read waits its turn within the worker's budget of client runs; the page is returned as
     /// soon as it has arrived, while the rest of its run is still read and stored.
     pub async fn read_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
+        self.read_part(f, index, 0, usize::MAX).await
+    }
+
+    /// Bytes `[lo, hi)` of page `index` (clipped to the page; empty past the end), for a client. A part of a
+    /// page held by the disk tier is read alone, its blocks checked (`loam_page_store`'s block checksums):
+    /// a 4 KiB read does not read and check the whole page.
+    pub async fn read_part(&self, f: &OpenFile, index: u64, lo: usize, hi: usize) -> WorkerResult<Bytes> {
         if index.saturating_mul(self.pages.page_size()) >= f.record.length {
             return Ok(Bytes::new());
         }
-        let (page, hit) = self.read_page_within(f, index, Some(&self.client_runs)).await?;
+        let (part, hit) = self.read_page_within(f, index, Some(&self.client_runs), lo..hi).await?;
         // Client reads only: a load fills the cache, it serves nobody.
-        self.metrics.data.page_served(&f.resolved.mount.path, hit, page.len());
-        Ok(page)
-    }
-
-    /// Bytes `[lo, hi)` of page `index` (clipped to the page), for a client. A part of a page held by the
-    /// disk tier is read alone, its blocks checked (`loam_page_store`'s block checksums): a 4 KiB read
-    /// does not read and check the whole page. Anything else is [`read_page`](Self::read_page), sliced.
-    pub async fn read_part(&self, f: &OpenFile, index: u64, lo: usize, hi: usize) -> WorkerResult<Bytes> {
-        let ps = self.pages.page_size();
-        let whole = (f.record.length.saturating_sub(index.saturating_mul(ps))).min(ps) as usize;
-        if lo < hi && hi - lo < whole {
-            let part = self.pages.get_page_part_of(f.file_id(), f.generation, index, lo..hi).await?;
-            if let Some(b) = part {
-                self.metrics.data.page_served(&f.resolved.mount.path, true, b.len());
-                return Ok(b);
-            }
-        }
-        let page = self.read_page(f, index).await?;
-        if lo > hi || lo > page.len() {
-            return Err(WorkerError::Unavailable(format!("page {index} of {} is short", f.record.ufs_uri)));
-        }
-        Ok(page.slice(lo..hi.min(page.len())))
+        self.metrics.data.page_served(&f.resolved.mount.path, hit, part.len());
+        Ok(part)
     }
 
     /// [`read_page`](Self::read_page) for a load, whose caller bounds its UFS reads itself (`tasks`), so
     /// that loads never take the budget that clients' reads wait on. Returns once the page's whole run is
     /// read and stored: a load reports what it cached, and bounds its reads by what it awaits.
     pub async fn load_page(&self, f: &OpenFile, index: u64) -> WorkerResult<Bytes> {
-        Ok(self.read_page_within(f, index, None).await?.0)
+        Ok(self.read_page_within(f, index, None, 0..usize::MAX).await?.0)
     }
 
     /// Page `index` and whether the cache held it (`false`: read through from the UFS, or joined to
@@ -338,14 +326,23 @@ impl ReadThrough {
         f: &OpenFile,
         index: u64,
         budget: Option<&Arc<Semaphore>>,
+        part: Range<usize>,
     ) -> WorkerResult<(Bytes, bool)> {
         let ps = self.pages.page_size();
         if index.saturating_mul(ps) >= f.record.length {
             return Ok((Bytes::new(), true));
         }
-        if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
+        // The cache is asked for the part only (a part of a disk page is read alone); a page read from the
+        // UFS is read whole, and cut.
+        if let Some(b) = self.pages.get_page_part_of(f.file_id(), f.generation, index, part.clone()).await? {
             return Ok((b, true));
         }
+        let cut = |page: Bytes| -> WorkerResult<Bytes> {
+            if part.start > page.len() {
+                return Err(WorkerError::Unavailable(format!("page {index} of {} is short", f.record.ufs_uri)));
+            }
+            Ok(page.slice(part.start..part.end.min(page.len())))
+        };
         let started = Instant::now();
         let per_run = self.pages_per_run();
         let run = self.runs.fetch(f, index / per_run * per_run, per_run, budget);
@@ -356,10 +353,10 @@ impl ReadThrough {
         };
         if let Some(b) = self.page_of(&run, index, budget.is_none()).await? {
             filled();
-            return Ok((b, false));
+            return Ok((cut(b)?, false));
         }
         // The run's reader saw this page cached, and it was evicted since: read it alone.
-        if let Some(b) = self.pages.get_page_of(f.file_id(), f.generation, index).await? {
+        if let Some(b) = self.pages.get_page_part_of(f.file_id(), f.generation, index, part.clone()).await? {
             return Ok((b, true));
         }
         let run = self.runs.start(f, index, 1, budget, None);
@@ -368,7 +365,7 @@ impl ReadThrough {
             .await?
             .ok_or_else(|| WorkerError::Unavailable(format!("page {index} of {} was not read", f.record.ufs_uri)))?;
         filled();
-        Ok((page, false))
+        Ok((cut(page)?, false))
     }
 
     /// Page `index` from `run`; with `whole`, once the run is stored.
