@@ -14,6 +14,7 @@ pub mod openapi;
 pub mod path;
 pub mod private_fs;
 pub mod probe_api;
+pub mod read_at;
 pub mod request_id;
 pub mod rules;
 pub mod secrets;

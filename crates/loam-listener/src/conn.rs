@@ -123,6 +123,28 @@ impl AsyncWrite for Tracked {
         }
     }
 
+    // Without these two, hyper sees a stream that cannot write vectored and "flattens": it copies every
+    // body byte into its own write buffer before the socket's copy (29 % of the worker's CPU on warm
+    // reads, 9 % on cold ones, by a profile). With them it hands the head and the body's `Bytes` to one
+    // `writev`.
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        match &mut self.get_mut().inner {
+            Stream::Plain(s) => Pin::new(s).poll_write_vectored(cx, bufs),
+            Stream::Tls(s) => Pin::new(s.as_mut()).poll_write_vectored(cx, bufs),
+        }
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        match &self.inner {
+            Stream::Plain(s) => s.is_write_vectored(),
+            Stream::Tls(s) => s.is_write_vectored(),
+        }
+    }
+
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         match &mut self.get_mut().inner {
             Stream::Plain(s) => Pin::new(s).poll_flush(cx),
@@ -266,5 +288,29 @@ async fn sleep_until(deadline: Option<Instant>) {
     match deadline {
         Some(d) => tokio::time::sleep_until(d).await,
         None => std::future::pending().await,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// hyper copies each response body into its own buffer when the stream cannot write vectored: the
+    /// connection's stream must say it can where the socket can.
+    #[tokio::test]
+    async fn the_connection_stream_writes_vectored() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let client = TcpStream::connect(listener.local_addr().unwrap()).await.unwrap();
+        let (tcp, _) = listener.accept().await.unwrap();
+        let activity = Arc::new(Activity::new());
+        let mut io = Tracked { inner: Stream::Plain(tcp), activity };
+        assert!(io.is_write_vectored());
+        let bufs = [io::IoSlice::new(b"head "), io::IoSlice::new(b"body")];
+        let n = std::future::poll_fn(|cx| Pin::new(&mut io).poll_write_vectored(cx, &bufs)).await.unwrap();
+        assert_eq!(n, 9, "both slices in one write");
+        let mut got = [0u8; 9];
+        client.readable().await.unwrap();
+        assert_eq!(client.try_read(&mut got).unwrap(), 9);
+        assert_eq!(&got, b"head body");
     }
 }

@@ -275,8 +275,7 @@ pub(super) fn read_part(path: &Path, range: Range<usize>) -> Result<(PageHeader,
     file.read_exact_at(&mut table, (HEADER_LEN + blocks.start * 4) as u64)?;
     let lo = blocks.start * blocks::BLOCK;
     let hi = (blocks.end * blocks::BLOCK).min(len);
-    let mut data = vec![0u8; hi - lo];
-    file.read_exact_at(&mut data, (data_at + lo) as u64)?;
+    let data = loam_core::read_at::read_exact_at(&file, hi - lo, (data_at + lo) as u64)?;
     // `table` holds the entries from `blocks.start` on: the blocks are numbered from 0 in it.
     blocks::verify(&table, 0, &data).map_err(PageFileError::Corrupt)?;
     Ok((header, Bytes::from(data).slice(range.start - lo..range.end - lo)))

@@ -383,18 +383,8 @@ fn check_version(file: &File, uri: &str, tag: Option<&str>) -> UfsResult<()> {
 /// Reads up to `size` bytes at `at` into a buffer of their own; `true` when the file ended first.
 fn read_piece(file: &File, at: u64, size: u64, uri: &str) -> UfsResult<(Bytes, bool)> {
     let size = usize::try_from(size).map_err(|_| UfsError::InvalidInput(format!("{uri}: range too large")))?;
-    let mut buf = vec![0u8; size];
-    let mut filled = 0;
-    while filled < buf.len() {
-        match file.read_at(&mut buf[filled..], at + filled as u64) {
-            Ok(0) => break, // the file shrank since the fstat
-            Ok(k) => filled += k,
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(e) => return Err(map_io(e, uri)),
-        }
-    }
-    let short = filled < buf.len();
-    buf.truncate(filled);
+    let buf = loam_core::read_at::read_at_most(file, size, at).map_err(|e| map_io(e, uri))?;
+    let short = buf.len() < size; // the file shrank since the fstat
     Ok((Bytes::from(buf), short))
 }
 
