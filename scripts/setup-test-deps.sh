@@ -15,6 +15,8 @@ command -v nginx >/dev/null 2>&1 || need_apt+=(nginx-light)
 # The FUSE mount tests: fusermount3 (mounts by non-root users) and fio (reads with verification).
 command -v fusermount3 >/dev/null 2>&1 || need_apt+=(fuse3)
 command -v fio >/dev/null 2>&1 || need_apt+=(fio)
+# `loam-bench requests --client wrk` (its test sends a second of requests).
+command -v wrk >/dev/null 2>&1 || need_apt+=(wrk)
 # The S3 client tests (crates/loam-worker/tests/worker/s3_clients.rs): Debian's rclone and s3fs.
 command -v rclone >/dev/null 2>&1 || need_apt+=(rclone)
 command -v s3fs >/dev/null 2>&1 || need_apt+=(s3fs)

@@ -17,6 +17,9 @@
 //! over all rounds. On a 2-core machine client and server share the cores, so requests/s is what the
 //! pair achieves; the server's µs/request is the figure to cut.
 //!
+//! `--client wrk` sends the same requests with wrk instead (see [`wrk`]): a client that costs the shared
+//! cores less, as in the first figures.
+//!
 //! The S3 requests are unsigned (anonymous read): a SigV4 check adds an HMAC chain per request on both
 //! sides; its cost is measured apart, not here.
 
@@ -30,6 +33,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
+
+mod wrk;
 
 /// One answer in this many is compared byte for byte with the file (all are checked for status and length).
 const CHECK_EVERY: u64 = 64;
@@ -61,6 +66,21 @@ pub struct RequestsArgs {
     /// nginx binary.
     #[arg(long, default_value = "/usr/sbin/nginx")]
     pub nginx: PathBuf,
+    /// The client that sends the requests.
+    #[arg(long, value_enum, default_value_t = Client::Reqwest)]
+    pub client: Client,
+    /// wrk binary (`--client wrk`).
+    #[arg(long, default_value = "wrk")]
+    pub wrk: PathBuf,
+}
+
+/// Which client sends the requests.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Client {
+    /// reqwest on the bench's runtime, one answer in 64 compared with the file.
+    Reqwest,
+    /// wrk (C), every answer checked for status and length.
+    Wrk,
 }
 
 /// The variants, in the order each round runs them.
@@ -130,12 +150,31 @@ pub async fn measure(args: &RequestsArgs, serve: &tokio::runtime::Handle) -> any
     result
 }
 
-/// Where a variant's requests go, and with which client.
+/// Where a variant's requests go.
 struct Target {
-    /// The URL of `[lo, hi)`, and whether the range goes in a `Range` header (else in the URL).
-    url: Box<dyn Fn(u64, u64) -> (String, bool) + Send + Sync>,
-    /// A client per connection (reqwest keeps one connection per client when one request is in flight).
-    client: Box<dyn Fn() -> reqwest::Client + Send + Sync>,
+    /// The URL without the range.
+    base: String,
+    /// The range goes in the URL (`&offset=…&length=…`, answered 200) rather than a `Range` header (206).
+    query: bool,
+    /// A bearer token, if the target needs one.
+    token: Option<String>,
+}
+
+impl Target {
+    fn url(&self, lo: u64, hi: u64) -> String {
+        match self.query {
+            true => format!("{}&offset={lo}&length={}", self.base, hi - lo),
+            false => self.base.clone(),
+        }
+    }
+
+    /// A client for one connection (reqwest keeps one connection per client when one request is in flight).
+    fn client(&self) -> reqwest::Client {
+        match &self.token {
+            Some(t) => loam_testsupport::auth::client_with(t),
+            None => loam_testsupport::auth::anonymous_client(),
+        }
+    }
 }
 
 async fn rounds(
@@ -170,18 +209,10 @@ async fn rounds(
     }
     std::fs::read(file)?;
 
-    let nginx_url = format!("http://127.0.0.1:{}/{name}", nginx.port);
-    let plain =
-        || -> Box<dyn Fn() -> reqwest::Client + Send + Sync> { Box::new(loam_testsupport::auth::anonymous_client) };
-    let targets: [Target; 3] = [
-        Target { url: Box::new(move |_, _| (nginx_url.clone(), true)), client: plain() },
-        Target {
-            url: Box::new(move |lo, hi| {
-                (format!("{http_base}/v1/range/{id}?ufsFullPath={uri}&offset={lo}&length={}", hi - lo), false)
-            }),
-            client: Box::new(move || loam_testsupport::auth::client_with(&token)),
-        },
-        Target { url: Box::new(move |_, _| (s3_url.clone(), true)), client: plain() },
+    let targets = [
+        Target { base: format!("http://127.0.0.1:{}/{name}", nginx.port), query: false, token: None },
+        Target { base: format!("{http_base}/v1/range/{id}?ufsFullPath={uri}"), query: true, token: Some(token) },
+        Target { base: s3_url, query: false, token: None },
     ];
     let file = Arc::new(std::fs::File::open(file)?);
     let nginx_cpu = || cpu::process(nginx.child.id());
@@ -191,10 +222,21 @@ async fn rounds(
     for round in 0..args.rounds {
         for (i, target) in targets.iter().enumerate() {
             let (cpu0, nginx0) = (InProcess::sample()?, nginx_cpu()?);
-            let t0 = Instant::now();
-            let n = drive(args, target, &file, round as u64 * 1000 + i as u64).await?;
-            let rate = n as f64 / t0.elapsed().as_secs_f64();
-            let (used, nginx_used) = (InProcess::sample()?.since(cpu0), nginx_cpu()? - nginx0);
+            let (t0, children0) = (Instant::now(), cpu::children());
+            let (n, rate) = match args.client {
+                Client::Reqwest => {
+                    let n = drive(args, target, &file, round as u64 * 1000 + i as u64).await?;
+                    (n, n as f64 / t0.elapsed().as_secs_f64())
+                }
+                Client::Wrk => {
+                    let r = run_wrk(args, target, ufs_dir).await?;
+                    (r.requests, r.per_second)
+                }
+            };
+            let (mut used, nginx_used) = (InProcess::sample()?.since(cpu0), nginx_cpu()? - nginx0);
+            if args.client == Client::Wrk {
+                used.client = cpu::children() - children0;
+            }
             eprintln!("round {round}: {:<28} {rate:>9.0} requests/s", VARIANTS[i]);
             results[i].push(rate);
             server[i] += if i == 0 { nginx_used } else { used.server };
@@ -213,30 +255,42 @@ async fn rounds(
     })
 }
 
+/// Runs wrk against `target` for `--seconds` (its script goes beside the test file).
+async fn run_wrk(args: &RequestsArgs, target: &Target, dir: &Path) -> anyhow::Result<wrk::WrkRun> {
+    let (bin, dir) = (args.wrk.clone(), dir.parent().unwrap_or(dir).to_path_buf());
+    let t = (target.base.clone(), target.query, target.token.clone());
+    let (slots, rs, c) = (args.size / args.request_size, args.request_size, args.connections);
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let seconds = Duration::from_secs_f64(args.seconds.ceil());
+    tokio::task::spawn_blocking(move || {
+        let target = wrk::WrkTarget { url: &t.0, query: t.1, token: t.2.as_deref() };
+        wrk::run(&bin, &dir, &target, slots, rs, c, threads, seconds)
+    })
+    .await?
+}
+
 /// Runs `--connections` clients against `target` for `--seconds`; the requests answered.
 async fn drive(args: &RequestsArgs, target: &Target, file: &Arc<std::fs::File>, seed: u64) -> anyhow::Result<u64> {
     let deadline = Instant::now() + Duration::from_secs_f64(args.seconds);
     let slots = args.size / args.request_size;
     let clients = (0..args.connections).map(|c| {
-        let http = (target.client)();
+        let http = target.client();
         let mut rng = Xorshift::new(seed.wrapping_mul(0x9e37_79b9).wrapping_add(c as u64 + 1));
         let file = file.clone();
         let rs = args.request_size;
-        let url = &target.url;
         async move {
             let mut n = 0u64;
             while Instant::now() < deadline {
                 let lo = rng.next() % slots * rs;
                 let hi = lo + rs;
-                let (u, header) = url(lo, hi);
-                let mut req = http.get(u);
-                if header {
+                let mut req = http.get(target.url(lo, hi));
+                if !target.query {
                     req = req.header("Range", format!("bytes={lo}-{}", hi - 1));
                 }
                 let r = req.send().await?;
                 let status = r.status();
                 let body = r.bytes().await?;
-                let want_status = if header { 206 } else { 200 };
+                let want_status = if target.query { 200 } else { 206 };
                 if status.as_u16() != want_status || body.len() as u64 != rs {
                     bail!("bytes {lo}..{hi}: HTTP {status} with {} bytes", body.len());
                 }
@@ -281,27 +335,43 @@ impl Xorshift {
 mod tests {
     use super::*;
 
-    #[tokio::test(flavor = "multi_thread")]
-    async fn a_short_run_answers_every_variant_with_the_files_bytes() {
+    /// `measure` fails on any answer that is not the range's status and length (and, with reqwest, on one
+    /// that is not the file's bytes).
+    async fn short_run(client: Client) {
         let dir = tempfile::tempdir().unwrap();
         let args = RequestsArgs {
             size: (2 << 20) + 4096,
             request_size: 4096,
             connections: 3,
-            seconds: 0.3,
+            seconds: if client == Client::Wrk { 1.0 } else { 0.3 },
             rounds: 1,
             memory_size: 4 << 20,
             dir: Some(dir.path().to_path_buf()),
             nginx: "/usr/sbin/nginx".into(),
+            client,
+            wrk: "wrk".into(),
         };
         let serve = cpu::serve_runtime().unwrap();
-        // `measure` fails on any answer that is not the range's status and length, or not the file's bytes.
         let r = measure(&args, serve.handle()).await.unwrap();
         serve.shutdown_background();
         assert!(r.medians.iter().all(|m| *m > 0.0), "{r:?}");
         assert!(r.requests >= VARIANTS.len() as u64, "{r:?}");
         let cpu = r.server_us.iter().chain(&r.client_us);
         assert!(cpu.clone().all(|c| c.is_finite() && *c >= 0.0), "{r:?}");
+        if client == Client::Wrk {
+            // (reqwest's CPU is counted on the bench's client threads, which a test does not run on)
+            assert!(r.client_us.iter().all(|c| *c > 0.0), "wrk's CPU is counted: {r:?}");
+        }
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_short_run_answers_every_variant_with_the_files_bytes() {
+        short_run(Client::Reqwest).await;
+    }
+
+    #[tokio::test(flavor = "multi_thread")]
+    async fn a_short_run_with_wrk_answers_every_variant() {
+        short_run(Client::Wrk).await;
     }
 
     #[tokio::test]
@@ -315,6 +385,8 @@ mod tests {
             memory_size: 0,
             dir: None,
             nginx: "/usr/sbin/nginx".into(),
+            client: Client::Reqwest,
+            wrk: "wrk".into(),
         };
         let serve = cpu::serve_runtime().unwrap();
         let e = measure(&args, serve.handle()).await.unwrap_err();
