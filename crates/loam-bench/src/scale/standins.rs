@@ -178,10 +178,17 @@ fn done(uri: String, bytes: u64) -> FileResult {
 }
 
 async fn load(State(s): State<Arc<Server>>, Json(task): Json<LoadTask>) -> Json<TaskResults> {
-    let n = task.files.len() as u64;
+    let n = task.files.iter().filter(|f| !f.skip_if_exists).count() as u64;
     s.loads.fetch_add(n, Ordering::Relaxed);
     s.shared.loaded.fetch_add(n, Ordering::Relaxed);
-    let results = task.files.into_iter().map(|f| done(f.ufs_uri, f.length.unwrap_or(0))).collect();
+    // A rebalance asks a worker to skip a file it reported holding (`skip_if_exists`); a worker that holds
+    // it whole answers "skipped", which the Coordinator counts as preserved, not loaded. The stand-in
+    // holds exactly what it reported.
+    let results = task
+        .files
+        .into_iter()
+        .map(|f| FileResult { skipped: f.skip_if_exists, ..done(f.ufs_uri, f.length.unwrap_or(0)) })
+        .collect();
     Json(TaskResults { version: TASK_API_VERSION, results })
 }
 

@@ -117,6 +117,7 @@ async fn a_coordinator_loads_each_listed_file_onto_its_owner_and_rebalances_onto
     assert_eq!(r.files_failed, 0);
     // Every held file is loaded (or kept) on its owner now; those the joiner took are pruned where they were.
     assert_eq!(r.files_loaded + r.files_preserved, held, "{r:?}");
+    assert_eq!(r.files_loaded, moved, "only the files the joiner took are loaded: {r:?}");
     assert_eq!(r.files_pruned, moved, "{r:?}");
     standins.stop().await;
 }
