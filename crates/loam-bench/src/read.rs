@@ -157,6 +157,7 @@ impl Baseline {
                 if !object.exists() {
                     std::fs::hard_link(file, &object).or_else(|_| std::fs::copy(file, &object).map(|_| ()))?;
                 }
+                s3s_fs_etag(&dir.join("s3s-data"), BENCH_BUCKET, "big.bin", file)?;
                 let options = [
                     ("s3a.accessKeyId", "loam-bench".to_string()),
                     ("s3a.secretKey", "loam-bench".to_string()),
@@ -239,6 +240,22 @@ impl Drop for Nginx {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// s3s-fs (0.14) answers a GET with the object's MD5 as its ETag, and computes it by reading the whole
+/// file on every GET unless the object's internal info holds it — which its PutObject writes. The test file
+/// is hard-linked into place instead of put, so this writes that info as PutObject would have: without it
+/// every ranged GET of a run read the whole 1 GiB, and a cold read measured s3s-fs's hashing.
+fn s3s_fs_etag(root: &Path, bucket: &str, key: &str, file: &Path) -> anyhow::Result<()> {
+    use base64::Engine;
+    use md5::Digest;
+    let encode = |s: &str| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(s);
+    let mut md5 = md5::Md5::new();
+    std::io::copy(&mut std::fs::File::open(file)?, &mut md5)?;
+    let info = serde_json::json!({ "e_tag": format!("{:x}", md5.finalize()) });
+    let path = root.join(format!(".bucket-{}.object-{}.internal.json", encode(bucket), encode(key)));
+    std::fs::write(path, serde_json::to_vec(&info)?)?;
+    Ok(())
 }
 
 pub(crate) fn start_nginx(bin: &Path, dir: &Path, root: &Path) -> anyhow::Result<Nginx> {
@@ -507,5 +524,22 @@ impl TlsWorker {
             bail!("warming the TLS worker read {n} bytes, expected {}", args.size);
         }
         Ok(Self { cluster, base, uri, http, _ca: ca })
+    }
+}
+
+#[cfg(test)]
+mod s3s_fs_tests {
+    use super::*;
+
+    #[test]
+    fn the_etag_goes_where_s3s_fs_looks_for_it() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("f");
+        std::fs::write(&file, b"hello").unwrap();
+        s3s_fs_etag(dir.path(), "bench", "big.bin", &file).unwrap();
+        // base64url("bench") = "YmVuY2g", base64url("big.bin") = "YmlnLmJpbg"; md5("hello") is well known.
+        let info = std::fs::read(dir.path().join(".bucket-YmVuY2g.object-YmlnLmJpbg.internal.json")).unwrap();
+        let info: serde_json::Value = serde_json::from_slice(&info).unwrap();
+        assert_eq!(info, serde_json::json!({ "e_tag": "5d41402abc4b2a76b9719d911017c592" }));
     }
 }
