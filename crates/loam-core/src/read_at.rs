@@ -33,6 +33,27 @@ pub fn read_exact_at(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>
     }
 }
 
+/// Like [`read_exact_at`], but only what the page cache holds: `WouldBlock` where any byte would have to
+/// come from the disk (`preadv2` with `RWF_NOWAIT`; also where the file system does not support it), so a
+/// thread that must not wait on a disk can hand the read to one that may.
+pub fn read_exact_at_cached(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>> {
+    let mut buf = vec![0u8; len]; // (the reads this is for are small: zeroing costs less than the syscall)
+    let mut filled = 0;
+    while filled < len {
+        let slice = &mut [io::IoSliceMut::new(&mut buf[filled..])];
+        match rustix::io::preadv2(file, slice, offset + filled as u64, rustix::io::ReadWriteFlags::NOWAIT) {
+            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{filled} of {len} bytes"))),
+            Ok(n) => filled += n,
+            Err(rustix::io::Errno::INTR) => {}
+            Err(rustix::io::Errno::AGAIN | rustix::io::Errno::OPNOTSUPP) => {
+                return Err(io::ErrorKind::WouldBlock.into());
+            }
+            Err(e) => return Err(e.into()),
+        }
+    }
+    Ok(buf)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -49,5 +70,26 @@ mod tests {
         assert_eq!(read_at_most(&f, 0, 0).unwrap(), Vec::<u8>::new());
         assert_eq!(read_exact_at(&f, 10_000, 0).unwrap(), bytes);
         assert_eq!(read_exact_at(&f, 2, 9_999).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+    }
+
+    #[test]
+    fn a_cached_read_reads_what_the_page_cache_holds_and_would_block_on_the_rest() {
+        let mut f = tempfile::NamedTempFile::new().unwrap();
+        let bytes: Vec<u8> = (0..(1u32 << 20)).map(|i| (i % 249) as u8).collect();
+        f.write_all(&bytes).unwrap();
+        f.as_file().sync_all().unwrap(); // clean pages, so the advice below can drop them
+        let file = f.as_file();
+        // Just written: in the page cache.
+        assert_eq!(read_exact_at_cached(file, 4096, 8192).unwrap(), &bytes[8192..12288]);
+        assert_eq!(read_exact_at_cached(file, 2, (1 << 20) - 1).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        // Dropped from the page cache: the read would have to wait on the disk.
+        rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        let e = read_exact_at_cached(file, 4096, 500_000).unwrap_err();
+        assert_eq!(e.kind(), io::ErrorKind::WouldBlock, "{e}");
+        assert_eq!(
+            read_exact_at(file, 4096, 500_000).unwrap(),
+            &bytes[500_000..504_096],
+            "a blocking read still reads it"
+        );
     }
 }

@@ -130,11 +130,19 @@ impl OpenFile {
         self.readahead.lock().enabled()
     }
 
+    /// A read served on the calling thread from the local worker's page cache, if it can be
+    /// ([`OpenShortCircuit::read_now`]): `Some(Some(bytes))` served, `Some(None)` read it over HTTP (pass
+    /// `local: false` to [`File::read`]), `None` take [`File::read`] as usual.
+    pub fn read_now(&self, off: u64, len: u32) -> Option<Option<Bytes>> {
+        self.short_circuit.as_ref()?.read_now(off, u64::from(len))
+    }
+
     /// Reads `len` bytes at `off` (fewer at the end of the file); with them, whether read-ahead windows
-    /// served them.
-    pub async fn read(&self, client: &Client, off: u64, len: u32) -> Result<(Bytes, bool), Errno> {
+    /// served them. `local`: try the local worker's page files first (short-circuit reads, when on).
+    pub async fn read(&self, client: &Client, off: u64, len: u32, local: bool) -> Result<(Bytes, bool), Errno> {
         let len = u64::from(len);
-        if let Some(sc) = &self.short_circuit
+        if local
+            && let Some(sc) = &self.short_circuit
             && let Some(b) = sc.read(&self.pin, off, len).await
         {
             return Ok((b, false));

@@ -220,8 +220,19 @@ impl fuser::Filesystem for LoamFs {
         tracing::trace!(fh = fh.0, offset, size, "read");
         let inner = self.inner.clone();
         let in_flight = inner.metrics.read_started();
+        // A local page-cache read is answered here, on the session thread; the rest go to the runtime.
+        let now = file.read_now(offset, size);
+        if let Some(Some(bytes)) = now {
+            drop(in_flight);
+            inner.metrics.observe(Op::Read, start, &Ok::<_, Errno>(()));
+            inner.metrics.read_bytes(bytes.len());
+            if file.readahead_on() {
+                inner.metrics.readahead(false);
+            }
+            return reply.data(&bytes);
+        }
         self.rt.spawn(async move {
-            let read = file.read(inner.ns.client(), offset, size).await;
+            let read = file.read(inner.ns.client(), offset, size, now.is_none()).await;
             // Out of the count before the reply, so the kernel's next read never finds this one counted.
             drop(in_flight);
             match inner.seen(Op::Read, start, read) {

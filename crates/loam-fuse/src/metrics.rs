@@ -11,6 +11,7 @@
 //! | `loam_fuse_reads_in_flight` | gauge | — | reads received and not yet answered |
 //! | `loam_fuse_short_circuit_reads` | counter | — | reads served from a local worker's page files (`short_circuit.rs`) |
 //! | `loam_fuse_short_circuit_read_bytes` | counter | — | bytes those reads returned |
+//! | `loam_fuse_short_circuit_session_reads` | counter | — | of those reads, the ones answered on the FUSE session thread (page-cache hits, no hand-off) |
 //! | `loam_fuse_short_circuit_fallbacks` | counter | `reason` | reads that tried a short-circuit read and went over HTTP, by why |
 //! | `loam_fuse_reads_in_flight_peak` | gauge | — | the most reads in flight at once since the mount was made: the queue depth the kernel let through |
 //!
@@ -55,6 +56,8 @@ pub const READAHEAD_READS: &str = "loam_fuse_readahead_reads";
 pub const SHORT_CIRCUIT_READS: &str = "loam_fuse_short_circuit_reads";
 /// Bytes of those reads.
 pub const SHORT_CIRCUIT_READ_BYTES: &str = "loam_fuse_short_circuit_read_bytes";
+/// Of those reads, the ones answered on the FUSE session thread.
+pub const SHORT_CIRCUIT_SESSION_READS: &str = "loam_fuse_short_circuit_session_reads";
 /// Reads that went over HTTP instead, by reason.
 pub const SHORT_CIRCUIT_FALLBACKS: &str = "loam_fuse_short_circuit_fallbacks";
 
@@ -80,6 +83,11 @@ pub const CATALOG: &[MetricDoc] = &[
     ),
     MetricDoc::counter(SHORT_CIRCUIT_READS, &[], "FUSE reads served from a local worker's page files (short-circuit)"),
     MetricDoc::counter(SHORT_CIRCUIT_READ_BYTES, &[], "Bytes returned by short-circuit reads"),
+    MetricDoc::counter(
+        SHORT_CIRCUIT_SESSION_READS,
+        &[],
+        "Short-circuit reads answered on the FUSE session thread (page-cache hits, no hand-off to other threads)",
+    ),
     MetricDoc::counter(
         SHORT_CIRCUIT_FALLBACKS,
         &["reason"],
@@ -202,6 +210,7 @@ pub struct FuseMetrics {
     peak: Gauge,
     sc_reads: Counter,
     sc_bytes: Counter,
+    sc_session: Counter,
     sc_fallbacks: Family<ReasonLabel, Counter>,
 }
 
@@ -238,9 +247,23 @@ impl FuseMetrics {
         let (sc_reads, sc_bytes, sc_fallbacks) = (Counter::default(), Counter::default(), Family::default());
         registry.register(SHORT_CIRCUIT_READS, help(SHORT_CIRCUIT_READS), sc_reads.clone());
         registry.register(SHORT_CIRCUIT_READ_BYTES, help(SHORT_CIRCUIT_READ_BYTES), sc_bytes.clone());
+        let sc_session = Counter::default();
+        registry.register(SHORT_CIRCUIT_SESSION_READS, help(SHORT_CIRCUIT_SESSION_READS), sc_session.clone());
         registry.register(SHORT_CIRCUIT_FALLBACKS, help(SHORT_CIRCUIT_FALLBACKS), sc_fallbacks.clone());
         loam_metrics::process::register(&mut registry);
-        Self { registry, duration, errors, read_bytes, readahead, in_flight, peak, sc_reads, sc_bytes, sc_fallbacks }
+        Self {
+            registry,
+            duration,
+            errors,
+            read_bytes,
+            readahead,
+            in_flight,
+            peak,
+            sc_reads,
+            sc_bytes,
+            sc_session,
+            sc_fallbacks,
+        }
     }
 
     /// Records a request of `op` received at `start`, answered now with `result`.
@@ -273,10 +296,14 @@ impl FuseMetrics {
         self.readahead.get_or_create(&ResultLabel { result: if hit { "hit" } else { "miss" } }).inc();
     }
 
-    /// Records a read of `n` bytes served from a local worker's page files.
-    pub fn short_circuit_read(&self, n: usize) {
+    /// Records a read of `n` bytes served from a local worker's page files, on the FUSE session thread
+    /// or not.
+    pub fn short_circuit_read(&self, n: usize, on_session_thread: bool) {
         self.sc_reads.inc();
         self.sc_bytes.inc_by(n as u64);
+        if on_session_thread {
+            self.sc_session.inc();
+        }
     }
 
     /// Records a read that went over HTTP instead of short-circuit, for `why`.
@@ -342,7 +369,7 @@ mod tests {
         let m = FuseMetrics::new();
         m.observe::<()>(Op::Read, Instant::now(), &Err(Errno::EIO));
         m.readahead(true);
-        m.short_circuit_read(3);
+        m.short_circuit_read(3, true);
         m.short_circuit_fallback(crate::short_circuit::Fallback::Missing);
         let text = m.encode().unwrap();
         let catalog: Vec<MetricDoc> = CATALOG.iter().chain(loam_metrics::process::CATALOG).copied().collect();

@@ -25,6 +25,11 @@
 //!   drops a corrupt page when it reads it; a missing page (evicted, or not cached yet) also goes over
 //!   HTTP, which caches it again. The last page read stays with the open file, checked, so a stream of
 //!   small reads reads and checks each page once.
+//! - **Where a read runs.** A read within one page, once the local copy is known, is answered on the FUSE
+//!   session thread that received it when its blocks are in the page cache (`preadv2` with `RWF_NOWAIT`:
+//!   [`OpenShortCircuit::read_now`]); at queue depth 1 the hand-offs to the runtime, to a blocking thread
+//!   and back were most of a 4 KiB read's time. A read that would wait on the disk, or spans pages, goes
+//!   to the runtime and a blocking thread as before, so the session threads never wait on a disk.
 //! - **Asking again.** A file with no usable local copy (no local worker, not cached there, another
 //!   version) is asked about again after [`REASK_AFTER`] reads, so a file that the HTTP reads are caching
 //!   moves to short-circuit reads within the open; after that many missing pages in a row the answer is
@@ -92,7 +97,8 @@ impl Fallback {
         match e {
             LocalReadError::Missing => Fallback::Missing,
             LocalReadError::Corrupt(_) | LocalReadError::Mismatch(_) => Fallback::Corrupt,
-            LocalReadError::Io(_) => Fallback::Io,
+            // (`WouldBlock` comes only from `read_now`, which never counts it as a fallback)
+            LocalReadError::Io(_) | LocalReadError::WouldBlock => Fallback::Io,
             LocalReadError::UnknownLayout(_) | LocalReadError::NotThisStore(_) => Fallback::Directories,
         }
     }
@@ -214,12 +220,50 @@ impl OpenShortCircuit {
         let m = &self.sc.metrics;
         match self.try_read(pin, off, len).await {
             Ok(bytes) => {
-                m.short_circuit_read(bytes.len());
+                m.short_circuit_read(bytes.len(), false);
                 Some(bytes)
             }
             Err(why) => {
                 m.short_circuit_fallback(why);
                 None
+            }
+        }
+    }
+
+    /// A read served on the calling thread — the FUSE session's — without the hops to the runtime and
+    /// to a blocking thread and back (at queue depth 1 those hand-offs were most of a 4 KiB read's time):
+    /// when the local copy is already known and the read lies in one page, either the page kept from the
+    /// last read or a part whose blocks are in the page cache (`LocalPages::read_part_cached`, the same
+    /// checks). `None`: not tried here, or it would wait on the disk — the caller takes
+    /// [`OpenShortCircuit::read`]'s way, which reads it on a thread that may wait. `Some(None)`: tried and
+    /// failed, counted as a fallback — the caller reads over HTTP. `Some(Some(_))`: the bytes, counted.
+    pub fn read_now(&self, off: u64, len: u64) -> Option<Option<Bytes>> {
+        let (t, kept) = {
+            let s = self.state.lock();
+            (s.target.clone()?, s.last.clone())
+        };
+        let (page, length) = (t.file.page_size, t.file.length);
+        let end = off.saturating_add(len).min(length);
+        if off >= end || off / page != (end - 1) / page {
+            return None;
+        }
+        let index = off / page;
+        let part = (off - index * page) as usize..(end - index * page) as usize;
+        let read = match kept {
+            Some((at, data)) if at == index && part.end <= data.len() => Ok(data.slice(part)),
+            _ if end - off >= page.min(length - index * page) => return None, // a whole page: kept by the async way
+            _ => t.pages.read_part_cached(&t.file.file_id, t.file.generation, index, page, length, part),
+        };
+        let m = &self.sc.metrics;
+        match read {
+            Ok(bytes) => {
+                m.short_circuit_read(bytes.len(), true);
+                Some(Some(bytes))
+            }
+            Err(LocalReadError::WouldBlock) => None,
+            Err(e) => {
+                m.short_circuit_fallback(self.failed(&e, off, len));
+                Some(None)
             }
         }
     }

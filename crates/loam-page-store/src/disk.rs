@@ -34,7 +34,6 @@ use loam_core::private_fs;
 use std::fs::{self, File};
 use std::io::{self, Read, Write};
 use std::ops::Range;
-use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 /// The directory under each cache dir that holds Loam's pages.
@@ -252,13 +251,26 @@ pub(super) fn read_header(path: &Path) -> Result<PageHeader, PageFileError> {
     Ok(header)
 }
 
+/// How a read may wait.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(super) enum Wait {
+    /// As long as the disk takes.
+    Block,
+    /// Not at all: only what the page cache holds, else `io::ErrorKind::WouldBlock`.
+    Cached,
+}
+
 /// Reads bytes `range` of a page file's data (clipped to its length) and checks them: the header, the
 /// file's size against it, and the checksum of every block the range touches. Three reads at most
-/// (header, table entries, blocks); nothing else of the page is read.
-pub(super) fn read_part(path: &Path, range: Range<usize>) -> Result<(PageHeader, Bytes), PageFileError> {
+/// (header, table entries, blocks); nothing else of the page is read. With [`Wait::Cached`] the reads
+/// take only what the page cache holds (the `open` and `fstat` may still touch the disk).
+pub(super) fn read_part(path: &Path, range: Range<usize>, wait: Wait) -> Result<(PageHeader, Bytes), PageFileError> {
     let file = File::open(path)?;
-    let mut b = [0u8; HEADER_LEN];
-    file.read_exact_at(&mut b, 0)?;
+    let read = |len: usize, at: usize| match wait {
+        Wait::Block => loam_core::read_at::read_exact_at(&file, len, at as u64),
+        Wait::Cached => loam_core::read_at::read_exact_at_cached(&file, len, at as u64),
+    };
+    let b = read(HEADER_LEN, 0)?;
     let header = PageHeader::decode(&b).map_err(PageFileError::Corrupt)?;
     let size = file.metadata()?.len();
     let data_at = header.data_offset();
@@ -271,11 +283,10 @@ pub(super) fn read_part(path: &Path, range: Range<usize>) -> Result<(PageHeader,
     if blocks.is_empty() {
         return Ok((header, Bytes::new()));
     }
-    let mut table = vec![0u8; blocks.len() * 4];
-    file.read_exact_at(&mut table, (HEADER_LEN + blocks.start * 4) as u64)?;
+    let table = read(blocks.len() * 4, HEADER_LEN + blocks.start * 4)?;
     let lo = blocks.start * blocks::BLOCK;
     let hi = (blocks.end * blocks::BLOCK).min(len);
-    let data = loam_core::read_at::read_exact_at(&file, hi - lo, (data_at + lo) as u64)?;
+    let data = read(hi - lo, data_at + lo)?;
     // `table` holds the entries from `blocks.start` on: the blocks are numbered from 0 in it.
     blocks::verify(&table, 0, &data).map_err(PageFileError::Corrupt)?;
     Ok((header, Bytes::from(data).slice(range.start - lo..range.end - lo)))

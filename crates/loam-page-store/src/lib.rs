@@ -471,7 +471,7 @@ impl PageStore {
         // A page the memory tier takes is read into the buffer the tier keeps; any other is mapped.
         let mapped = !read.promote && self.mapped_reads.load(Ordering::Relaxed);
         let outcome = tokio::task::spawn_blocking(move || match (part, mapped) {
-            (Some(p), _) => disk::read_part(&read_path, p),
+            (Some(p), _) => disk::read_part(&read_path, p, disk::Wait::Block),
             (None, true) => mapped::map_page(&read_path),
             (None, false) => disk::read_page(&read_path),
         })

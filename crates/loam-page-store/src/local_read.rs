@@ -61,6 +61,10 @@ pub enum LocalReadError {
     /// Reading failed.
     #[error("reading the page file: {0}")]
     Io(io::Error),
+    /// ([`LocalPages::read_part_cached`]) Some of the bytes are not in the page cache: reading them would
+    /// wait on the disk.
+    #[error("not in the page cache")]
+    WouldBlock,
 }
 
 impl From<PageFileError> for LocalReadError {
@@ -68,6 +72,7 @@ impl From<PageFileError> for LocalReadError {
         match e {
             PageFileError::Missing => Self::Missing,
             PageFileError::Corrupt(why) => Self::Corrupt(why),
+            PageFileError::Io(e) if e.kind() == io::ErrorKind::WouldBlock => Self::WouldBlock,
             PageFileError::Io(e) => Self::Io(e),
         }
     }
@@ -129,6 +134,35 @@ impl LocalPages {
         length: u64,
         part: std::ops::Range<usize>,
     ) -> Result<Bytes, LocalReadError> {
+        self.read(file_id, generation, index, page_size, length, part, disk::Wait::Block)
+    }
+
+    /// [`LocalPages::read_part`] from the page cache only: [`LocalReadError::WouldBlock`] where a byte
+    /// would have to come from the disk. For a thread that must not wait on a disk (the FUSE session
+    /// thread serves a read this way and hands only the others to threads that may wait).
+    pub fn read_part_cached(
+        &self,
+        file_id: &str,
+        generation: u64,
+        index: u64,
+        page_size: u64,
+        length: u64,
+        part: std::ops::Range<usize>,
+    ) -> Result<Bytes, LocalReadError> {
+        self.read(file_id, generation, index, page_size, length, part, disk::Wait::Cached)
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn read(
+        &self,
+        file_id: &str,
+        generation: u64,
+        index: u64,
+        page_size: u64,
+        length: u64,
+        part: std::ops::Range<usize>,
+        wait: disk::Wait,
+    ) -> Result<Bytes, LocalReadError> {
         if !loam_core::id::is_file_id(file_id) || page_size == 0 {
             return Err(LocalReadError::Mismatch(format!("{file_id:?} with {page_size}-byte pages is not a page")));
         }
@@ -137,7 +171,7 @@ impl LocalPages {
             return Err(LocalReadError::Mismatch(format!("page {index} is past the end of a {length}-byte file")));
         }
         let path = self.layout.page_path(file_id, generation, index);
-        let (h, data) = disk::read_part(&path, part)?;
+        let (h, data) = disk::read_part(&path, part, wait)?;
         let expected = (h.generation, h.index, h.page_size, h.len);
         let asked = (generation, index, page_size, page_size.min(length - start));
         if expected != asked {
@@ -195,6 +229,27 @@ mod tests {
         raw[at] ^= 1;
         std::fs::write(&path, raw).unwrap();
         assert!(matches!(r.read_part(&id, generation, 0, PAGE, 100, 10..20), Err(LocalReadError::Corrupt(_))));
+    }
+
+    #[tokio::test]
+    async fn a_cached_part_read_takes_the_page_cache_only_and_checks_the_same() {
+        let dir = tempfile::tempdir().unwrap();
+        let (store, r, id, generation, data) = store_with_file(dir.path()).await;
+        assert_eq!(&r.read_part_cached(&id, generation, 0, PAGE, 100, 10..20).unwrap()[..], &data[10..20]);
+        assert!(matches!(r.read_part_cached(&id, generation + 1, 0, PAGE, 100, 0..1), Err(LocalReadError::Missing)));
+        // Out of the page cache: the cached read would wait on the disk; the other one reads it.
+        let path = store.layout.as_ref().unwrap().page_path(&id, generation, 0);
+        let file = std::fs::File::open(&path).unwrap();
+        file.sync_all().unwrap();
+        rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        assert!(matches!(r.read_part_cached(&id, generation, 0, PAGE, 100, 10..20), Err(LocalReadError::WouldBlock)));
+        assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20).unwrap()[..], &data[10..20]);
+        // A damaged block is refused by either.
+        let mut raw = std::fs::read(&path).unwrap();
+        let at = raw.len() - 64 + 15;
+        raw[at] ^= 1;
+        std::fs::write(&path, raw).unwrap();
+        assert!(matches!(r.read_part_cached(&id, generation, 0, PAGE, 100, 10..20), Err(LocalReadError::Corrupt(_))));
     }
 
     #[tokio::test]

@@ -189,3 +189,57 @@ async fn the_short_circuit_endpoint_answers_a_cached_files_version_and_refuses_b
     assert_eq!(c.cluster.get(0, "/v1/short-circuit").await.status(), 400, "no path");
     assert_eq!(c.cluster.get(0, &q("/elsewhere/f")).await.status(), 404, "under no mount");
 }
+
+fn session_reads(m: &MountedFs) -> f64 {
+    sum(&m.metrics().encode().unwrap(), "loam_fuse_short_circuit_session_reads_total ")
+}
+
+/// `n` reads of 4 KiB at spread offsets of the mounted file, each through its own `pread`.
+async fn small_reads(m: &MountedFs, n: usize) -> Vec<(usize, Vec<u8>)> {
+    let path = m.mount_point().join("data/f");
+    blocking(move || {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::File::open(path).unwrap();
+        (0..n)
+            .map(|i| {
+                let at = (i * 777_777) % (LEN - 4096);
+                let mut buf = vec![0u8; 4096];
+                f.read_exact_at(&mut buf, at as u64).unwrap();
+                (at, buf)
+            })
+            .collect()
+    })
+    .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn small_reads_of_cached_pages_are_answered_on_the_session_thread_and_the_others_wait_elsewhere() {
+    let (c, bytes) = cached(Duration::from_secs(60)).await;
+    let m = c.mount();
+    // The first read of an open asks the worker for its local copy (on the runtime); the rest are
+    // page-cache hits of the page files, answered where the kernel's request arrived.
+    for (at, got) in small_reads(&m, 16).await {
+        assert!(got == bytes[at..at + 4096], "bytes at {at}");
+    }
+    let text = m.metrics().encode().unwrap();
+    assert!(session_reads(&m) >= 8.0, "{text}");
+    assert!(sc_reads(&m) >= 16.0, "{text}");
+    unmount(m).await;
+
+    // Page files out of the page cache: a read that would wait on the disk is not answered on the session
+    // thread, and still short-circuit (on a thread that may wait).
+    for p in page_files(&c) {
+        let f = std::fs::File::open(&p).unwrap();
+        f.sync_all().unwrap();
+        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    }
+    let m = c.mount();
+    for (at, got) in small_reads(&m, 4).await {
+        assert!(got == bytes[at..at + 4096], "bytes at {at}");
+    }
+    let text = m.metrics().encode().unwrap();
+    assert!(sc_reads(&m) >= 4.0, "{text}");
+    // Every block these reads touch was out of the page cache, so none was answered on the session thread.
+    assert_eq!(session_reads(&m), 0.0, "reads that would wait were handed off: {text}");
+    unmount(m).await;
+}
