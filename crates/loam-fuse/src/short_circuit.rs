@@ -29,7 +29,8 @@
 //!   session thread that received it when its blocks are in the page cache (`preadv2` with `RWF_NOWAIT`:
 //!   [`OpenShortCircuit::read_now`]); at queue depth 1 the hand-offs to the runtime, to a blocking thread
 //!   and back were most of a 4 KiB read's time. A read that would wait on the disk, or spans pages, goes
-//!   to the runtime and a blocking thread as before, so the session threads never wait on a disk.
+//!   to the runtime and a blocking thread as before: a session thread never waits on a page's bytes from
+//!   the disk (opening the page file may still read its directory entry, as any open does).
 //! - **Asking again.** A file with no usable local copy (no local worker, not cached there, another
 //!   version) is asked about again after [`REASK_AFTER`] reads, so a file that the HTTP reads are caching
 //!   moves to short-circuit reads within the open; after that many missing pages in a row the answer is
