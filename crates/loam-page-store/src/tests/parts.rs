@@ -47,6 +47,22 @@ async fn parts_of_a_disk_page_are_its_bytes_and_are_not_promoted() {
 }
 
 #[tokio::test]
+async fn a_part_out_of_the_page_cache_is_read_from_the_disk_all_the_same() {
+    let dir = tempfile::tempdir().unwrap();
+    let (store, metrics) = store(0, dir.path());
+    let (rec, want, g) = one_page(&store).await;
+    // (a part in the page cache is read on the calling thread; one that is not waits on a blocking one)
+    let path = store.layout.as_ref().unwrap().page_path(&rec.file_id, g, 0);
+    let file = std::fs::File::open(&path).unwrap();
+    file.sync_all().unwrap();
+    rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    let got = store.get_page_part_of(&rec.file_id, g, 0, BLOCK + 5..2 * BLOCK + 5).await.unwrap().unwrap();
+    assert_eq!(&got[..], &want[BLOCK + 5..2 * BLOCK + 5]);
+    assert_eq!(metrics.page_hits.get_or_create(&DISK).get(), 1);
+    assert_eq!(metrics.corrupt_pages.get(), 0);
+}
+
+#[tokio::test]
 async fn a_part_read_with_a_memory_tier_leaves_the_page_on_disk_only() {
     let dir = tempfile::tempdir().unwrap();
     let (store, _) = store(8 * PAGE, dir.path());
