@@ -47,7 +47,7 @@ use loam_client::membership::WorkerEndpoint;
 use loam_client::reader::encode_query;
 use loam_client::{Client, VersionPin};
 use loam_core::worker_api::{SHORT_CIRCUIT_API_VERSION, SHORT_CIRCUIT_PATH, ShortCircuitFile, ShortCircuitInfo};
-use loam_page_store::{LocalPages, LocalReadError};
+use loam_page_store::{LocalPages, LocalReadError, Wait};
 use parking_lot::Mutex;
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -234,7 +234,7 @@ impl OpenShortCircuit {
     /// A read served on the calling thread — the FUSE session's — without the hops to the runtime and
     /// to a blocking thread and back (at queue depth 1 those hand-offs were most of a 4 KiB read's time):
     /// when the local copy is already known and the read lies in one page, either the page kept from the
-    /// last read or a part whose blocks are in the page cache (`LocalPages::read_part_cached`, the same
+    /// last read or a part whose blocks are in the page cache (`LocalPages::read_part` with `Wait::Cached`, the same
     /// checks). `None`: not tried here, or it would wait on the disk — the caller takes
     /// [`OpenShortCircuit::read`]'s way, which reads it on a thread that may wait. `Some(None)`: tried and
     /// failed, counted as a fallback — the caller reads over HTTP. `Some(Some(_))`: the bytes, counted.
@@ -253,7 +253,7 @@ impl OpenShortCircuit {
         let read = match kept {
             Some((at, data)) if at == index && part.end <= data.len() => Ok(data.slice(part)),
             _ if end - off >= page.min(length - index * page) => return None, // a whole page: kept by the async way
-            _ => t.pages.read_part_cached(&t.file.file_id, t.file.generation, index, page, length, part),
+            _ => t.pages.read_part(&t.file.file_id, t.file.generation, index, page, length, part, Wait::Cached),
         };
         let m = &self.sc.metrics;
         match read {
@@ -324,7 +324,7 @@ impl OpenShortCircuit {
         if first == last && end - off < whole && cached.as_ref().is_none_or(|(at, _)| *at != first) {
             let part = (off - first * page) as usize..(end - first * page) as usize;
             let read = tokio::task::spawn_blocking(move || {
-                pages.read_part(&file.file_id, file.generation, first, file.page_size, file.length, part)
+                pages.read_part(&file.file_id, file.generation, first, file.page_size, file.length, part, Wait::Block)
             })
             .await
             .map_err(|_| Fallback::Io)?;

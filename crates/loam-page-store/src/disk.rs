@@ -251,9 +251,9 @@ pub(super) fn read_header(path: &Path) -> Result<PageHeader, PageFileError> {
     Ok(header)
 }
 
-/// How a read may wait.
+/// How a read of a page file may wait.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub(super) enum Wait {
+pub enum Wait {
     /// As long as the disk takes.
     Block,
     /// Not at all: only what the page cache holds, else `io::ErrorKind::WouldBlock`.

@@ -52,6 +52,7 @@ mod record;
 mod record_log;
 mod recovery;
 
+pub use disk::Wait;
 pub use error::PageStoreError;
 pub use health::DIR_CHECK_INTERVAL;
 pub use local_read::{LAYOUT_VERSION, LocalDirs, LocalPages, LocalReadError};

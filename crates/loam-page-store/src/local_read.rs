@@ -21,7 +21,7 @@
 //!   rename and the generation is in its name, so a read sees the whole page of the generation asked for
 //!   (those bytes are the version the caller pinned) or no file at all.
 
-use crate::disk::{self, Layout, PageFileError};
+use crate::disk::{self, Layout, PageFileError, Wait};
 use bytes::Bytes;
 use std::io;
 use std::path::{Path, PathBuf};
@@ -61,7 +61,7 @@ pub enum LocalReadError {
     /// Reading failed.
     #[error("reading the page file: {0}")]
     Io(io::Error),
-    /// ([`LocalPages::read_part_cached`]) Some of the bytes are not in the page cache: reading them would
+    /// (A read with [`Wait::Cached`]) Some of the bytes are not in the page cache: reading them would
     /// wait on the disk.
     #[error("not in the page cache")]
     WouldBlock,
@@ -120,11 +120,15 @@ impl LocalPages {
         page_size: u64,
         length: u64,
     ) -> Result<Bytes, LocalReadError> {
-        self.read_part(file_id, generation, index, page_size, length, 0..usize::MAX)
+        self.read_part(file_id, generation, index, page_size, length, 0..usize::MAX, Wait::Block)
     }
 
     /// Bytes `part` of that page (clipped to it): only the checksum blocks under `part` are read and
-    /// checked (`blocks.rs`), with the same header checks as [`LocalPages::read_page`].
+    /// checked (`blocks.rs`), with the same header checks as [`LocalPages::read_page`]. With
+    /// [`Wait::Cached`], only from the page cache: [`LocalReadError::WouldBlock`] where a byte would have
+    /// to come from the disk — for a thread that must not wait on a disk (the FUSE session thread serves a
+    /// read this way and hands only the others to threads that may wait).
+    #[allow(clippy::too_many_arguments)]
     pub fn read_part(
         &self,
         file_id: &str,
@@ -133,35 +137,7 @@ impl LocalPages {
         page_size: u64,
         length: u64,
         part: std::ops::Range<usize>,
-    ) -> Result<Bytes, LocalReadError> {
-        self.read(file_id, generation, index, page_size, length, part, disk::Wait::Block)
-    }
-
-    /// [`LocalPages::read_part`] from the page cache only: [`LocalReadError::WouldBlock`] where a byte
-    /// would have to come from the disk. For a thread that must not wait on a disk (the FUSE session
-    /// thread serves a read this way and hands only the others to threads that may wait).
-    pub fn read_part_cached(
-        &self,
-        file_id: &str,
-        generation: u64,
-        index: u64,
-        page_size: u64,
-        length: u64,
-        part: std::ops::Range<usize>,
-    ) -> Result<Bytes, LocalReadError> {
-        self.read(file_id, generation, index, page_size, length, part, disk::Wait::Cached)
-    }
-
-    #[allow(clippy::too_many_arguments)]
-    fn read(
-        &self,
-        file_id: &str,
-        generation: u64,
-        index: u64,
-        page_size: u64,
-        length: u64,
-        part: std::ops::Range<usize>,
-        wait: disk::Wait,
+        wait: Wait,
     ) -> Result<Bytes, LocalReadError> {
         if !loam_core::id::is_file_id(file_id) || page_size == 0 {
             return Err(LocalReadError::Mismatch(format!("{file_id:?} with {page_size}-byte pages is not a page")));
@@ -220,36 +196,55 @@ mod tests {
     async fn a_part_of_a_page_reads_back_checked_and_a_damaged_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
         let (store, r, id, generation, data) = store_with_file(dir.path()).await;
-        assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20).unwrap()[..], &data[10..20]);
-        assert_eq!(&r.read_part(&id, generation, 1, PAGE, 100, 30..99).unwrap()[..], &data[94..100], "clipped");
-        assert!(matches!(r.read_part(&id, generation, 0, PAGE * 2, 100, 0..1), Err(LocalReadError::Mismatch(_))));
+        assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Block).unwrap()[..], &data[10..20]);
+        assert_eq!(
+            &r.read_part(&id, generation, 1, PAGE, 100, 30..99, Wait::Block).unwrap()[..],
+            &data[94..100],
+            "clipped"
+        );
+        assert!(matches!(
+            r.read_part(&id, generation, 0, PAGE * 2, 100, 0..1, Wait::Block),
+            Err(LocalReadError::Mismatch(_))
+        ));
         let path = store.layout.as_ref().unwrap().page_path(&id, generation, 0);
         let mut raw = std::fs::read(&path).unwrap();
         let at = raw.len() - 64 + 15;
         raw[at] ^= 1;
         std::fs::write(&path, raw).unwrap();
-        assert!(matches!(r.read_part(&id, generation, 0, PAGE, 100, 10..20), Err(LocalReadError::Corrupt(_))));
+        assert!(matches!(
+            r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Block),
+            Err(LocalReadError::Corrupt(_))
+        ));
     }
 
     #[tokio::test]
     async fn a_cached_part_read_takes_the_page_cache_only_and_checks_the_same() {
         let dir = tempfile::tempdir().unwrap();
         let (store, r, id, generation, data) = store_with_file(dir.path()).await;
-        assert_eq!(&r.read_part_cached(&id, generation, 0, PAGE, 100, 10..20).unwrap()[..], &data[10..20]);
-        assert!(matches!(r.read_part_cached(&id, generation + 1, 0, PAGE, 100, 0..1), Err(LocalReadError::Missing)));
+        assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Cached).unwrap()[..], &data[10..20]);
+        assert!(matches!(
+            r.read_part(&id, generation + 1, 0, PAGE, 100, 0..1, Wait::Cached),
+            Err(LocalReadError::Missing)
+        ));
         // Out of the page cache: the cached read would wait on the disk; the other one reads it.
         let path = store.layout.as_ref().unwrap().page_path(&id, generation, 0);
         let file = std::fs::File::open(&path).unwrap();
         file.sync_all().unwrap();
         rustix::fs::fadvise(&file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
-        assert!(matches!(r.read_part_cached(&id, generation, 0, PAGE, 100, 10..20), Err(LocalReadError::WouldBlock)));
-        assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20).unwrap()[..], &data[10..20]);
+        assert!(matches!(
+            r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Cached),
+            Err(LocalReadError::WouldBlock)
+        ));
+        assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Block).unwrap()[..], &data[10..20]);
         // A damaged block is refused by either.
         let mut raw = std::fs::read(&path).unwrap();
         let at = raw.len() - 64 + 15;
         raw[at] ^= 1;
         std::fs::write(&path, raw).unwrap();
-        assert!(matches!(r.read_part_cached(&id, generation, 0, PAGE, 100, 10..20), Err(LocalReadError::Corrupt(_))));
+        assert!(matches!(
+            r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Cached),
+            Err(LocalReadError::Corrupt(_))
+        ));
     }
 
     #[tokio::test]
