@@ -211,14 +211,14 @@ mod tests {
         let at = raw.len() - 64 + 15;
         raw[at] ^= 1;
         std::fs::write(&path, raw).unwrap();
-        assert!(matches!(
-            r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Block),
-            Err(LocalReadError::Corrupt(_))
-        ));
+        for wait in [Wait::Block, Wait::Cached] {
+            let refused = r.read_part(&id, generation, 0, PAGE, 100, 10..20, wait);
+            assert!(matches!(refused, Err(LocalReadError::Corrupt(_))), "{wait:?}");
+        }
     }
 
     #[tokio::test]
-    async fn a_cached_part_read_takes_the_page_cache_only_and_checks_the_same() {
+    async fn a_cached_part_read_takes_the_page_cache_only() {
         let dir = tempfile::tempdir().unwrap();
         let (store, r, id, generation, data) = store_with_file(dir.path()).await;
         assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Cached).unwrap()[..], &data[10..20]);
@@ -236,15 +236,7 @@ mod tests {
             Err(LocalReadError::WouldBlock)
         ));
         assert_eq!(&r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Block).unwrap()[..], &data[10..20]);
-        // A damaged block is refused by either.
-        let mut raw = std::fs::read(&path).unwrap();
-        let at = raw.len() - 64 + 15;
-        raw[at] ^= 1;
-        std::fs::write(&path, raw).unwrap();
-        assert!(matches!(
-            r.read_part(&id, generation, 0, PAGE, 100, 10..20, Wait::Cached),
-            Err(LocalReadError::Corrupt(_))
-        ));
+        // (a damaged block is refused by either: the test above)
     }
 
     #[tokio::test]
