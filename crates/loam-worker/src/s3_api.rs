@@ -190,8 +190,9 @@ pub fn spawn(
             StatusCode::INTERNAL_SERVER_ERROR
         }))
         .layer(axum::middleware::from_fn_with_state(edge, edge::stamp))
-        // Outermost: refusals at the edge are timed too.
-        .layer(axum::middleware::from_fn_with_state(metrics, time_request));
+        // Outermost: refusals at the edge are timed too. (The state is cloned per request: an `Arc`, not
+        // the struct of a dozen metric families, whose clone and drop were 2 % of an S3 GET's CPU.)
+        .layer(axum::middleware::from_fn_with_state(Arc::new(metrics), time_request));
     tokio::spawn(async move {
         let done = async move {
             let _ = shutdown.wait_for(|s| *s).await;
@@ -205,7 +206,7 @@ pub fn spawn(
 /// Observes each request's latency by S3 operation (named by the access check, through the
 /// [`S3OperationSlot`] this puts in the request) and status class.
 async fn time_request(
-    axum::extract::State(m): axum::extract::State<DataPathMetrics>,
+    axum::extract::State(m): axum::extract::State<Arc<DataPathMetrics>>,
     mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> axum::response::Response {
