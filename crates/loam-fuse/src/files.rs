@@ -132,7 +132,7 @@ impl OpenFile {
 
     /// A read served on the calling thread from the local worker's page cache, if it can be
     /// ([`OpenShortCircuit::read_now`]): `Some(Some(bytes))` served, `Some(None)` read it over HTTP (pass
-    /// `local: false` to [`File::read`]), `None` take [`File::read`] as usual.
+    /// `local: false` to [`OpenFile::read`]), `None` take [`OpenFile::read`] as usual.
     pub fn read_now(&self, off: u64, len: u32) -> Option<Option<Bytes>> {
         self.short_circuit.as_ref()?.read_now(off, u64::from(len))
     }

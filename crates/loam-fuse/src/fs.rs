@@ -34,6 +34,7 @@ use crate::files::OpenFile;
 use crate::metrics::{FuseMetrics, Op};
 use crate::namespace::{DirEntry, Namespace, ToOpen};
 use crate::readahead::ReadAheadConfig;
+use bytes::Bytes;
 use fuser::{
     Errno, FileHandle, FopenFlags, Generation, INodeNo, InitFlags, KernelConfig, LockOwner, OpenAccMode, OpenFlags,
     ReplyAttr, ReplyCreate, ReplyData, ReplyDirectory, ReplyEmpty, ReplyEntry, ReplyOpen, ReplyStatfs, ReplyWrite,
@@ -65,6 +66,21 @@ impl Inner {
     fn seen<T>(&self, op: Op, start: Instant, r: Result<T, Errno>) -> Result<T, Errno> {
         self.metrics.observe(op, start, &r);
         r
+    }
+
+    /// Answers a read of `file` received at `start` with its bytes (and whether read-ahead windows served
+    /// them) or its error, and counts it.
+    fn answer_read(&self, file: &OpenFile, start: Instant, read: Result<(Bytes, bool), Errno>, reply: ReplyData) {
+        match self.seen(Op::Read, start, read) {
+            Ok((bytes, from_windows)) => {
+                self.metrics.read_bytes(bytes.len());
+                if file.readahead_on() {
+                    self.metrics.readahead(from_windows);
+                }
+                reply.data(&bytes)
+            }
+            Err(e) => reply.error(e),
+        }
     }
 
     /// Opens `file` as handle `fh`, pinned to the version of its inode.
@@ -224,27 +240,13 @@ impl fuser::Filesystem for LoamFs {
         let now = file.read_now(offset, size);
         if let Some(Some(bytes)) = now {
             drop(in_flight);
-            inner.metrics.observe(Op::Read, start, &Ok::<_, Errno>(()));
-            inner.metrics.read_bytes(bytes.len());
-            if file.readahead_on() {
-                inner.metrics.readahead(false);
-            }
-            return reply.data(&bytes);
+            return inner.answer_read(&file, start, Ok((bytes, false)), reply);
         }
         self.rt.spawn(async move {
             let read = file.read(inner.ns.client(), offset, size, now.is_none()).await;
             // Out of the count before the reply, so the kernel's next read never finds this one counted.
             drop(in_flight);
-            match inner.seen(Op::Read, start, read) {
-                Ok((bytes, from_windows)) => {
-                    inner.metrics.read_bytes(bytes.len());
-                    if file.readahead_on() {
-                        inner.metrics.readahead(from_windows);
-                    }
-                    reply.data(&bytes)
-                }
-                Err(e) => reply.error(e),
-            }
+            inner.answer_read(&file, start, read, reply);
         });
     }
 

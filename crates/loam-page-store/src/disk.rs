@@ -200,6 +200,13 @@ pub(super) enum PageFileError {
     Io(io::Error),
 }
 
+impl PageFileError {
+    /// A [`Wait::Cached`] read found bytes outside the page cache: nothing is wrong with the file.
+    pub(super) fn would_block(&self) -> bool {
+        matches!(self, PageFileError::Io(e) if e.kind() == io::ErrorKind::WouldBlock)
+    }
+}
+
 impl From<io::Error> for PageFileError {
     fn from(e: io::Error) -> Self {
         match e.kind() {

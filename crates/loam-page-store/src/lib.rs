@@ -476,7 +476,7 @@ impl PageStore {
         // One that would wait on the disk goes to a blocking thread as everything else does.
         let cached = match &part {
             Some(p) => match disk::read_part(&read_path, p.clone(), disk::Wait::Cached) {
-                Err(PageFileError::Io(e)) if e.kind() == std::io::ErrorKind::WouldBlock => None,
+                Err(e) if e.would_block() => None,
                 done => Some(done),
             },
             None => None,

@@ -70,9 +70,9 @@ pub enum LocalReadError {
 impl From<PageFileError> for LocalReadError {
     fn from(e: PageFileError) -> Self {
         match e {
+            e if e.would_block() => Self::WouldBlock,
             PageFileError::Missing => Self::Missing,
             PageFileError::Corrupt(why) => Self::Corrupt(why),
-            PageFileError::Io(e) if e.kind() == io::ErrorKind::WouldBlock => Self::WouldBlock,
             PageFileError::Io(e) => Self::Io(e),
         }
     }
