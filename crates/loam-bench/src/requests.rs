@@ -150,7 +150,8 @@ pub async fn measure(args: &RequestsArgs, serve: &tokio::runtime::Handle) -> any
     result
 }
 
-/// Where a variant's requests go.
+/// Where a variant's requests go (for either client).
+#[derive(Clone)]
 struct Target {
     /// The URL without the range.
     base: String,
@@ -258,15 +259,11 @@ async fn rounds(
 /// Runs wrk against `target` for `--seconds` (its script goes beside the test file).
 async fn run_wrk(args: &RequestsArgs, target: &Target, dir: &Path) -> anyhow::Result<wrk::WrkRun> {
     let (bin, dir) = (args.wrk.clone(), dir.parent().unwrap_or(dir).to_path_buf());
-    let t = (target.base.clone(), target.query, target.token.clone());
     let (slots, rs, c) = (args.size / args.request_size, args.request_size, args.connections);
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let seconds = Duration::from_secs_f64(args.seconds.ceil());
-    tokio::task::spawn_blocking(move || {
-        let target = wrk::WrkTarget { url: &t.0, query: t.1, token: t.2.as_deref() };
-        wrk::run(&bin, &dir, &target, slots, rs, c, threads, seconds)
-    })
-    .await?
+    let target = target.clone();
+    tokio::task::spawn_blocking(move || wrk::run(&bin, &dir, &target, slots, rs, c, threads, seconds)).await?
 }
 
 /// Runs `--connections` clients against `target` for `--seconds`; the requests answered.

@@ -7,18 +7,10 @@
 //! Bytes are not compared here (wrk's Lua sees the body, not the file): the reqwest client compares one
 //! answer in 64 with the file, and the worker checks every block it serves against its checksum.
 
+use super::Target;
 use anyhow::{Context, bail};
 use std::path::Path;
 use std::time::Duration;
-
-/// One variant's target for wrk.
-pub struct WrkTarget<'a> {
-    /// The URL: the range goes in a `Range` header, or (`query`) is appended as `&offset=…&length=…`.
-    pub url: &'a str,
-    pub query: bool,
-    /// A bearer token for the `Authorization` header.
-    pub token: Option<&'a str>,
-}
 
 /// What one wrk run measured.
 #[derive(Debug, Clone, Copy)]
@@ -32,7 +24,7 @@ pub struct WrkRun {
 pub fn run(
     wrk: &Path,
     dir: &Path,
-    target: &WrkTarget<'_>,
+    target: &Target,
     slots: u64,
     request_size: u64,
     connections: usize,
@@ -46,7 +38,7 @@ pub fn run(
         .arg(format!("--connections={connections}"))
         .arg(format!("--duration={}s", seconds.as_secs().max(1)))
         .arg(format!("--script={}", script.display()))
-        .arg(target.url)
+        .arg(&target.base)
         .output()
         .with_context(|| format!("running {} (apt-get install wrk)", wrk.display()))?;
     let text = String::from_utf8_lossy(&out.stdout);
@@ -57,8 +49,8 @@ pub fn run(
 }
 
 /// The script: random aligned ranges, and a count of wrong answers printed at the end.
-fn lua(target: &WrkTarget<'_>, slots: u64, request_size: u64) -> String {
-    let auth = match target.token {
+fn lua(target: &Target, slots: u64, request_size: u64) -> String {
+    let auth = match &target.token {
         Some(t) => format!("[\"Authorization\"] = \"Bearer {t}\""),
         None => String::new(),
     };
