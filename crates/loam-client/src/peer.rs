@@ -14,15 +14,18 @@
 //!   HTTP status ([`ErrorKind::from_http_status`]) or the transport (unreachable, timed out:
 //!   `Unavailable`), so a caller retries what may pass and never a `4xx`. Error answers are read with
 //!   [`error_message`], the one decoder of `{"status": "…"}` bodies.
-//! - [`PeerClient::cached_files`] is the one place a worker's listing is fetched, and it refuses an answer
-//!   from another worker than the one asked (a dead worker's port may have been taken by another).
+//! - [`PeerClient::cached_files_page`] is the one place a worker's listing is fetched, a page at a time,
+//!   and it refuses an answer from another worker than the one asked (a dead worker's port may have been
+//!   taken by another). Each page it returns is ascending and after its cursor, whatever the worker sent
+//!   (a worker of an older release answers its whole list, unsorted, to any query), so a caller can
+//!   merge listings; [`PeerClient::cached_files`] reads every page.
 //!
 //! Paths are constants beside their wire types in `loam_core` (`job_api`, `cluster_ops_api`).
 
 use crate::membership::WorkerEndpoint;
 use loam_auth::Credential;
 use loam_core::ErrorKind;
-use loam_core::cluster_ops_api::{CACHED_FILES_PATH, CLUSTER_OPS_API_VERSION, CachedFiles};
+use loam_core::cluster_ops_api::{CACHED_FILES_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, MAX_CACHED_FILES_PAGE};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 use std::time::Duration;
@@ -188,19 +191,52 @@ impl PeerClient {
         self.json(peer, self.request(reqwest::Method::POST, url).json(body).timeout(timeout)).await
     }
 
-    /// Every file `w` holds (UFS URIs), refusing an answer in another version or from another worker.
+    /// Every file `w` holds (UFS URIs), ascending, read a page at a time.
     pub async fn cached_files(&self, w: &WorkerEndpoint) -> Result<Vec<String>, PeerError> {
+        let mut page = self.cached_files_page(w, None, MAX_CACHED_FILES_PAGE).await?;
+        let mut files = std::mem::take(&mut page.files);
+        while let Some(after) = page.next.take() {
+            page = self.cached_files_page(w, Some(&after), MAX_CACHED_FILES_PAGE).await?;
+            files.append(&mut page.files);
+        }
+        Ok(files)
+    }
+
+    /// The page of at most `limit` files `w` holds after `after` (from the first without), ascending and
+    /// each once; its `next` is the cursor of the following page. Refuses an answer in another version,
+    /// from another worker, or whose cursor does not move on.
+    pub async fn cached_files_page(
+        &self,
+        w: &WorkerEndpoint,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<CachedFiles, PeerError> {
         let peer = worker_name(w);
-        let url = format!("{}{CACHED_FILES_PATH}", w.http_base());
-        let list: CachedFiles = self.get(&peer, &url, LIST_TIMEOUT).await?;
-        if list.version != CLUSTER_OPS_API_VERSION {
-            return Err(PeerError::malformed(&peer, format!("version {}", list.version)));
+        let mut url = format!("{}{CACHED_FILES_PATH}?limit={limit}", w.http_base());
+        if let Some(after) = after {
+            url.push_str("&after=");
+            url.push_str(&crate::reader::encode_query(after));
+        }
+        let mut page: CachedFiles = self.get(&peer, &url, LIST_TIMEOUT).await?;
+        if page.version != CLUSTER_OPS_API_VERSION {
+            return Err(PeerError::malformed(&peer, format!("version {}", page.version)));
         }
         // Another process may have taken a dead worker's port: its files are not this worker's.
-        if list.worker != w.id.to_string() {
-            return Err(PeerError::new(ErrorKind::Unavailable, format!("{peer} answered as {}", list.worker)));
+        if page.worker != w.id.to_string() {
+            return Err(PeerError::new(ErrorKind::Unavailable, format!("{peer} answered as {}", page.worker)));
         }
-        Ok(list.files)
+        if !page.files.is_sorted_by(|a, b| a < b) {
+            page.files.sort_unstable();
+            page.files.dedup();
+        }
+        if let Some(after) = after {
+            let behind = page.files.partition_point(|u| u.as_str() <= after);
+            page.files.drain(..behind);
+        }
+        if page.next.as_deref().is_some_and(|n| page.files.is_empty() || after.is_some_and(|a| n <= a)) {
+            return Err(PeerError::malformed(&peer, "a listing page whose cursor does not move on".to_string()));
+        }
+        Ok(page)
     }
 }
 

@@ -12,8 +12,11 @@ pub const CLUSTER_OPS_API_VERSION: u32 = 1;
 
 /// A worker's report to the Coordinator (`POST`, body [`IndexReport`]).
 pub const FILE_INDEX_REPORT_PATH: &str = "/api/v1/internal/file_index";
-/// Every file a worker holds (`GET`, answer [`CachedFiles`]).
+/// The files a worker holds, in URI order, a page at a time (`GET`, query `limit` and `after`, answer
+/// [`CachedFiles`]; without `limit`, every file in one answer).
 pub const CACHED_FILES_PATH: &str = "/v1/internal/cached_files";
+/// The most URIs one page of [`CACHED_FILES_PATH`] holds (a larger `limit` is an error).
+pub const MAX_CACHED_FILES_PAGE: u64 = 100_000;
 /// How much of each of a batch of files a worker holds (`POST`, body [`CachedPercentQuery`], answer
 /// [`CachedPercents`]): a worker listing a directory asks each entry's owner, so every worker's listing
 /// shows what the owners hold.
@@ -124,15 +127,33 @@ pub struct IndexReport {
     pub removed: Vec<String>,
 }
 
-/// A worker's full list of cached files (`GET /v1/internal/cached_files`), for rebuilding the index.
+/// A page of a worker's cached files (`GET /v1/internal/cached_files`), for rebuilding the index and
+/// planning a rebalance.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CachedFiles {
     /// [`CLUSTER_OPS_API_VERSION`].
     pub version: u32,
     /// The worker, `worker-<uuid>`.
     pub worker: String,
-    /// UFS URIs of every file it holds a record of.
+    /// UFS URIs of the files it holds, ascending (in byte order), each once.
     pub files: Vec<String>,
+    /// Present when more follow: ask again with `after` set to it (the last URI of `files`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next: Option<String>,
+}
+
+/// The page of `sorted` (ascending, each once) that follows `after`, at most `limit` long (no limit: the
+/// rest), and the cursor of the next page when more follow. A cursor need not be in `sorted`: a page
+/// starts at the first URI greater than it, so a listing taken again between pages neither repeats nor
+/// skips what both listings hold.
+pub fn page_after(sorted: &[String], after: Option<&str>, limit: Option<usize>) -> (Vec<String>, Option<String>) {
+    let from = after.map_or(0, |a| sorted.partition_point(|u| u.as_str() <= a));
+    let rest = &sorted[from..];
+    // A page holds at least one URI, so a listing always ends.
+    let n = limit.map_or(rest.len(), |l| l.clamp(1, rest.len().max(1)).min(rest.len()));
+    let page = rest[..n].to_vec();
+    let next = (n < rest.len()).then(|| page.last().cloned()).flatten();
+    (page, next)
 }
 
 /// `POST|DELETE /api/v1/cache` body.
@@ -189,4 +210,31 @@ pub struct CachedPercents {
     pub version: u32,
     /// One percentage (0 to 100) per file.
     pub percents: Vec<u32>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn pages_walk_the_sorted_list_once_and_a_cursor_need_not_be_listed() {
+        let all: Vec<String> = ["a", "b", "c", "d", "e"].iter().map(|s| s.to_string()).collect();
+        let (mut got, mut after) = (Vec::new(), None::<String>);
+        loop {
+            let (page, next) = page_after(&all, after.as_deref(), Some(2));
+            assert!(page.len() <= 2);
+            got.extend(page);
+            match next {
+                Some(n) => after = Some(n),
+                None => break,
+            }
+        }
+        assert_eq!(got, all);
+        // A cursor between listed URIs (a file dropped since the last page) starts after it.
+        assert_eq!(page_after(&all, Some("bb"), Some(2)), (vec!["c".into(), "d".into()], Some("d".into())));
+        assert_eq!(page_after(&all, Some("e"), Some(2)), (vec![], None));
+        assert_eq!(page_after(&all, Some("d"), None), (vec!["e".into()], None));
+        assert_eq!(page_after(&all, None, Some(0)).0, vec!["a".to_string()], "at least one a page");
+        assert_eq!(page_after(&[], None, Some(0)), (vec![], None));
+    }
 }

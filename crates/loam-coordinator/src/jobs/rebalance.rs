@@ -26,6 +26,7 @@
 //! - **Decision:** a target must be a registered worker (online or not) or `ALL` (any case); a registered
 //!   worker that is offline when the job runs fails as a target.
 
+mod holders;
 mod plan;
 mod stored;
 

@@ -1,6 +1,7 @@
 //! The Coordinator's side of the worker task API (`/v1/internal/load|free|verify`): which workers are
 //! live (the membership store, the same one workers register in), one HTTP call per batch, and the full
-//! list of a worker's cached files (`/v1/internal/cached_files`, which a rebalance plans from).
+//! listing of a worker's cached files (`/v1/internal/cached_files`, a page at a time, which a rebalance plans
+//! from).
 //!
 //! A batch either answers one result per file, or fails as a whole with a `PeerError` (worker
 //! unreachable, an error status, an answer of the wrong length or version): the runner then treats every
@@ -121,9 +122,14 @@ impl WorkerClient {
         self.call(w, FREE_TASK_PATH, &FileListTask { version: TASK_API_VERSION, uris, bandwidth }, n).await
     }
 
-    /// Every file `w` holds (UFS URIs).
-    pub async fn cached_files(&self, w: &WorkerEndpoint) -> Result<Vec<String>, PeerError> {
-        self.peers.cached_files(w).await
+    /// The page of at most `limit` files `w` holds after `after` (ascending).
+    pub async fn cached_files_page(
+        &self,
+        w: &WorkerEndpoint,
+        after: Option<&str>,
+        limit: u64,
+    ) -> Result<loam_core::cluster_ops_api::CachedFiles, PeerError> {
+        self.peers.cached_files_page(w, after, limit).await
     }
 
     /// Checks that `uris` are fully cached on `w`.

@@ -105,3 +105,49 @@ async fn load_onto_a_small_disk(memory_size: u64) {
     let dir = loam_page_store::metrics::DirLabel { dir: c.cache_dir(0).display().to_string() };
     assert_eq!(metrics.dir_healthy.get_or_create(&dir).get(), 1, "a full disk is not a failed one");
 }
+
+/// `GET /v1/internal/cached_files` a page at a time: every cached file once, in URI order, over pages of
+/// `limit`, each page going on from the last one's `next`; without `limit`, all at once; a bad `limit` is
+/// a 400.
+#[tokio::test]
+async fn the_cached_files_listing_walks_pages_in_uri_order() {
+    let t = one_worker(Duration::from_secs(3600)).await;
+    let mut uris: Vec<String> = ["e", "a", "c", "b", "d"].iter().map(|n| t.write(n, &pattern(100, 1))).collect();
+    let files: Vec<Value> = uris.iter().map(|u| json!({"ufsUri": u})).collect();
+    let (s, v) = task(&t, "load", json!({"version": 1, "files": files})).await;
+    assert_eq!(s, 200, "{v}");
+    uris.sort();
+    let list = |query: String| {
+        let url = format!("{}/v1/internal/cached_files{query}", t.worker(0).http_base());
+        let http = t.http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.json::<Value>().await.unwrap())
+        }
+    };
+    let strings = |v: &Value| -> Vec<String> {
+        v["files"].as_array().unwrap().iter().map(|u| u.as_str().unwrap().to_string()).collect()
+    };
+    let (s, all) = list(String::new()).await;
+    assert_eq!((s, strings(&all), all.get("next")), (200, uris.clone(), None));
+    let (mut walked, mut query, mut pages) = (Vec::new(), "?limit=2".to_string(), 0);
+    loop {
+        let (s, page) = list(query.clone()).await;
+        assert_eq!(s, 200, "{page}");
+        assert!(strings(&page).len() <= 2, "{page}");
+        walked.extend(strings(&page));
+        pages += 1;
+        match page["next"].as_str() {
+            Some(next) => {
+                query = format!("?limit=2&after={}", loam_client::reader::encode_query(next));
+            }
+            None => break,
+        }
+    }
+    assert_eq!((walked, pages), (uris.clone(), 3));
+    for bad in ["0", "abc", "100001", "-1"] {
+        let (s, v) = list(format!("?limit={bad}")).await;
+        assert_eq!(s, 400, "limit={bad}: {v}");
+        assert!(v["status"].as_str().unwrap().contains("limit"), "{v}");
+    }
+}

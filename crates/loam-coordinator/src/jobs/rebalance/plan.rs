@@ -3,9 +3,11 @@
 //! (`<data_dir>/jobs/<id>.plan`, which the runner reads), so that the job's cursor indexes the same items
 //! whenever and wherever it resumes.
 //!
-//! - **Holders.** Every live worker lists its cached files (`/v1/internal/cached_files`). For a live worker
-//!   that cannot answer, the global file index (when enabled) says what it holds: such hints serve only
-//!   as copy sources (a wrong one costs one failed copy attempt, after which the target reads the UFS).
+//! - **Holders** (`super::holders`). Every live worker lists its cached files (`/v1/internal/cached_files`,
+//!   a page at a time). For a live worker that cannot answer its first page, the global file index (when
+//!   enabled) says what it holds: such hints serve only as copy sources (a wrong one costs one failed copy
+//!   attempt, after which the target reads the UFS). One that stops answering after its first page fails
+//!   the plan.
 //! - **Ownership** is clear-stale's rule: a worker owns a file when it is among the first `replicas`
 //!   owners the ring of the live workers gives the file's UFS URI. The files considered are the ones
 //!   cached somewhere: a rebalance moves cache, it does not load what nobody holds.
@@ -14,13 +16,13 @@
 //!   `prune` (unless `skipPrune`). `load`/`keep` items name a `source`, a live worker that holds the file
 //!   (spread over the holders by a hash of the URI). All loads come before all prunes, and the runner
 //!   finishes the loads before it starts pruning, so a file is copied before its old holder drops it.
-//! - **Memory.** No map of every cached file and no list of every item is built: each worker's list is
-//!   sorted and the lists are merged in URI order (a heap over their heads, with the file index's hints
-//!   merged in as one more sorted source), and each item is written as it is made — loads straight to the
-//!   plan file, prunes to a side file appended after them; the header, which counts them, is written
-//!   last over a blank line of its greatest length (JSON allows the trailing spaces). What stays is the
-//!   workers' lists as they answered (`loam-bench scale` measures it: the lists themselves, ~120 bytes a
-//!   cached file; the map and the items took about 5 times that).
+//! - **Memory.** No map of every cached file, no worker's whole list and no list of every item is held:
+//!   the workers' listings, each ascending, are merged in URI order a page at a time (a heap over their
+//!   heads, with the file index's hints merged in as one more sorted source), and each item is written as
+//!   it is made — loads straight to the plan file, prunes to a side file appended after them; the header,
+//!   which counts them, is written last over a blank line of its greatest length (JSON allows the trailing
+//!   spaces). What stays is two pages per worker, about [`super::holders::LISTED_AT_ONCE`] names in all
+//!   (`loam-bench scale` measures the Coordinator's peak while it plans).
 //! - **File format.** JSON lines: a header `{"version", "job", "items", "loads", "plan"}` (`plan`: a UUID
 //!   per plan, also in the record's `PlanSummary`), then one item per line, in plan order. It is written to
 //!   a temporary name and renamed, so a plan file is whole or absent. The stored plan is these bytes.
@@ -29,6 +31,7 @@
 //!   missing, damaged, or not the record's (another `plan` id, item count or job) is made again (see
 //!   `super::run`).
 
+use super::holders::{self, Holders, Listing, Merge, Pager};
 use super::stored::{self, Saved};
 use crate::jobs::ctx::JobsCtx;
 use crate::jobs::listing::{FileMeta, Listed};
@@ -39,8 +42,7 @@ use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
 use loam_store::StoreError;
 use serde::{Deserialize, Serialize};
-use std::cmp::Reverse;
-use std::collections::{BTreeMap, BinaryHeap, HashMap, HashSet, btree_map};
+use std::collections::{BTreeMap, HashMap, HashSet};
 use std::hash::{Hash, Hasher};
 use std::io::{BufWriter, Seek, SeekFrom, Write};
 use std::path::{Path, PathBuf};
@@ -78,13 +80,6 @@ struct Item {
     source: Option<String>,
 }
 
-/// Who holds a file: workers whose own list says so, and hints of the file index.
-#[derive(Default)]
-struct Holders {
-    listed: Vec<WorkerId>,
-    hinted: Vec<WorkerId>,
-}
-
 /// `<data_dir>/jobs/<id>.plan`.
 pub fn plan_path(ctx: &JobsCtx, id: &str) -> PathBuf {
     ctx.data_dir.join("jobs").join(format!("{id}.plan"))
@@ -98,13 +93,14 @@ pub async fn make(
     live: &[WorkerEndpoint],
     path: &Path,
 ) -> Result<PlanSummary, String> {
-    let lists = futures::future::join_all(live.iter().map(|w| ctx.workers.cached_files(w))).await;
-    let mut listed: Vec<(WorkerId, Vec<String>)> = Vec::new();
+    let limit = holders::page_limit(live.len());
+    let firsts = futures::future::join_all(live.iter().map(|w| ctx.workers.cached_files_page(w, None, limit))).await;
+    let mut listed: Vec<(WorkerId, Box<dyn Listing>)> = Vec::new();
     let mut hinted: BTreeMap<String, Vec<WorkerId>> = BTreeMap::new();
     let mut silent: HashMap<String, (WorkerId, String)> = HashMap::new();
-    for (w, list) in live.iter().zip(lists) {
-        match list {
-            Ok(files) => listed.push((w.id, files)),
+    for (w, first) in live.iter().zip(firsts) {
+        match first {
+            Ok(first) => listed.push((w.id, Box::new(Pager::new(ctx.workers.clone(), w.clone(), limit, first)))),
             Err(e) => {
                 tracing::warn!(job = %id, "rebalance planning: {e}");
                 silent.insert(w.id.to_string(), (w.id, e.to_string()));
@@ -152,7 +148,10 @@ pub async fn make(
     let mut summary = tokio::task::spawn_blocking(move || input.write())
         .await
         .map_err(|e| format!("planning failed: {e}"))?
-        .map_err(|e| format!("cannot write the plan file {}: {e}", path.display()))?;
+        .map_err(|e| match e {
+            Unmade::Listing(e) => e,
+            Unmade::Io(e) => format!("cannot write the plan file {}: {e}", path.display()),
+        })?;
     summary.unreachable = unreachable;
     match stored::save(&ctx.fence, &ctx.cluster, id, &summary.plan, path).await {
         Ok(Saved::Stored) => {}
@@ -223,15 +222,34 @@ struct Input {
     replicas: usize,
     skip_prune: bool,
     targets: Vec<WorkerId>,
-    /// Each answering worker's cached files, as it listed them.
-    listed: Vec<(WorkerId, Vec<String>)>,
+    /// Each answering worker's listing of its cached files.
+    listed: Vec<(WorkerId, Box<dyn Listing>)>,
     /// Files the file index says silent workers hold.
     hinted: BTreeMap<String, Vec<WorkerId>>,
     path: PathBuf,
 }
 
+/// Why a plan was not made.
+#[derive(Debug, thiserror::Error)]
+enum Unmade {
+    #[error("{0}")]
+    Listing(String),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+}
+
 impl Input {
-    fn write(self) -> std::io::Result<PlanSummary> {
+    /// Writes the plan; a plan not made leaves no file behind.
+    fn write(self) -> Result<PlanSummary, Unmade> {
+        let temporaries = [self.path.with_extension("plan.tmp"), self.path.with_extension("prunes.tmp")];
+        let made = self.write_items();
+        if made.is_err() {
+            temporaries.iter().for_each(|t| drop(std::fs::remove_file(t)));
+        }
+        made
+    }
+
+    fn write_items(self) -> Result<PlanSummary, Unmade> {
         let ring = ring(&self.ring_workers);
         let targets: HashSet<WorkerId> = self.targets.iter().copied().collect();
         let mut workers: BTreeMap<String, u64> = self.targets.iter().map(|t| (t.to_string(), 0)).collect();
@@ -248,7 +266,8 @@ impl Input {
         out.write_all(b"\n")?;
         let mut prune_out = BufWriter::new(loam_core::private_fs::create_file(&prunes_tmp)?);
         let (mut loads, mut prunes) = (0u64, 0u64);
-        for (uri, h) in Merge::new(self.listed, self.hinted) {
+        for merged in Merge::new(self.listed, self.hinted) {
+            let (uri, h) = merged.map_err(Unmade::Listing)?;
             let owners: Vec<WorkerId> = ring.lookup(&uri, self.replicas).into_iter().map(|(_, w)| w.id).collect();
             let mut mine: Vec<(WorkerId, bool)> =
                 owners.iter().filter(|o| targets.contains(o)).map(|o| (*o, true)).collect();
@@ -306,65 +325,6 @@ fn header_json(job: &str, items: u64, loads: u64, plan: &str) -> std::io::Result
 fn write_item(out: &mut impl Write, item: &Item) -> std::io::Result<()> {
     serde_json::to_writer(&mut *out, item)?;
     out.write_all(b"\n")
-}
-
-/// Every cached file once, in URI order, with its holders: each worker's list sorted (and deduplicated),
-/// then merged through a heap of the lists' heads, with the file index's hints as one more sorted source.
-/// Each name is moved, not copied, from its list to the heap and out.
-struct Merge {
-    lists: Vec<(WorkerId, std::vec::IntoIter<String>)>,
-    heads: BinaryHeap<Reverse<(String, usize)>>,
-    hinted: std::iter::Peekable<btree_map::IntoIter<String, Vec<WorkerId>>>,
-}
-
-impl Merge {
-    fn new(listed: Vec<(WorkerId, Vec<String>)>, hinted: BTreeMap<String, Vec<WorkerId>>) -> Self {
-        let mut lists: Vec<(WorkerId, std::vec::IntoIter<String>)> = listed
-            .into_iter()
-            .map(|(w, mut files)| {
-                files.sort_unstable();
-                files.dedup();
-                (w, files.into_iter())
-            })
-            .collect();
-        let heads = lists.iter_mut().enumerate().filter_map(|(i, (_, l))| Some(Reverse((l.next()?, i)))).collect();
-        Self { lists, heads, hinted: hinted.into_iter().peekable() }
-    }
-}
-
-impl Iterator for Merge {
-    type Item = (String, Holders);
-
-    fn next(&mut self) -> Option<(String, Holders)> {
-        let listed_first = match (self.heads.peek(), self.hinted.peek()) {
-            (None, None) => return None,
-            (Some(Reverse((l, _))), Some((h, _))) => l <= h,
-            (l, _) => l.is_some(),
-        };
-        if !listed_first {
-            let (uri, hinted) = self.hinted.next()?;
-            return Some((uri, Holders { listed: Vec::new(), hinted }));
-        }
-        let Reverse((uri, first)) = self.heads.pop()?;
-        let mut h = Holders::default();
-        let mut from = vec![first];
-        while self.heads.peek().is_some_and(|Reverse((u, _))| *u == uri) {
-            if let Some(Reverse((_, i))) = self.heads.pop() {
-                from.push(i);
-            }
-        }
-        for i in from {
-            let (w, list) = &mut self.lists[i];
-            h.listed.push(*w);
-            if let Some(next) = list.next() {
-                self.heads.push(Reverse((next, i)));
-            }
-        }
-        if self.hinted.peek().is_some_and(|(u, _)| *u == uri) {
-            h.hinted = self.hinted.next().map(|(_, ws)| ws).unwrap_or_default();
-        }
-        Some((uri, h))
-    }
 }
 
 /// A holder other than `target` to copy `uri` from: one whose own list has it if any, else a hinted one.
@@ -466,7 +426,7 @@ mod tests {
             replicas: 1,
             skip_prune: false,
             targets: vec![a.id, b.id],
-            listed: vec![(a.id, listed_by_a)],
+            listed: vec![(a.id, Box::new(super::holders::Sorted::new(listed_by_a)))],
             hinted: BTreeMap::new(),
             path: path.clone(),
         };
@@ -501,21 +461,35 @@ mod tests {
         assert!(!dir.path().join("x.prunes.tmp").exists() && !dir.path().join("x.plan.tmp").exists());
     }
 
+    /// A listing whose worker stops answering after its first files.
+    struct Cut(std::vec::IntoIter<String>);
+
+    impl Listing for Cut {
+        fn next_file(&mut self) -> Result<Option<String>, String> {
+            self.0.next().map(Some).ok_or_else(|| "worker w stopped answering".to_string())
+        }
+    }
+
     #[test]
-    fn the_merge_lists_each_file_once_in_order_with_its_holders_in_worker_order() {
-        let (a, b, c) = (WorkerId::random(), WorkerId::random(), WorkerId::random());
-        let s = |v: &[&str]| v.iter().map(|x| x.to_string()).collect::<Vec<String>>();
-        let listed = vec![(a, s(&["u3", "u1", "u2", "u1"])), (b, s(&["u2", "u5"])), (c, Vec::new())];
-        let hinted: BTreeMap<String, Vec<WorkerId>> = [("u2".to_string(), vec![c]), ("u4".to_string(), vec![c])].into();
-        let got: Vec<(String, Vec<WorkerId>, Vec<WorkerId>)> =
-            Merge::new(listed, hinted).map(|(u, h)| (u, h.listed, h.hinted)).collect();
-        let want = vec![
-            ("u1".to_string(), vec![a], vec![]),
-            ("u2".to_string(), vec![a, b], vec![c]),
-            ("u3".to_string(), vec![a], vec![]),
-            ("u4".to_string(), vec![], vec![c]),
-            ("u5".to_string(), vec![b], vec![]),
-        ];
-        assert_eq!(got, want);
+    fn a_listing_cut_midway_makes_no_plan_and_leaves_no_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let (a, b) = (endpoint(1), endpoint(2));
+        let path = dir.path().join("x.plan");
+        let cut: Vec<String> = (0..10).map(|i| format!("s3://b/f{i}")).collect();
+        let input = Input {
+            job: "j".into(),
+            ring_workers: vec![a.clone(), b.clone()],
+            replicas: 1,
+            skip_prune: false,
+            targets: vec![a.id, b.id],
+            listed: vec![(a.id, Box::new(Cut(cut.into_iter())))],
+            hinted: BTreeMap::new(),
+            path: path.clone(),
+        };
+        match input.write() {
+            Err(Unmade::Listing(e)) => assert_eq!(e, "worker w stopped answering"),
+            other => panic!("{other:?}"),
+        }
+        assert_eq!(std::fs::read_dir(dir.path()).unwrap().count(), 0, "neither the plan nor its temporaries");
     }
 }
