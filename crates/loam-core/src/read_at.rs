@@ -26,23 +26,19 @@ pub fn read_at_most(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>>
 
 /// Reads exactly `len` bytes of `file` from `offset` (`UnexpectedEof` where the file ends first).
 pub fn read_exact_at(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>> {
-    let buf = read_at_most(file, len, offset)?;
-    match buf.len() == len {
-        true => Ok(buf),
-        false => Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} of {len} bytes", buf.len()))),
-    }
+    exactly(read_at_most(file, len, offset)?, len)
 }
 
-/// Like [`read_exact_at`], but only what the page cache holds: `WouldBlock` where any byte would have to
+/// Like [`read_at_most`], but only what the page cache holds: `WouldBlock` where any byte would have to
 /// come from the disk (`preadv2` with `RWF_NOWAIT`; also where the file system does not support it), so a
 /// thread that must not wait on a disk can hand the read to one that may.
-pub fn read_exact_at_cached(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>> {
+pub fn read_at_most_cached(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>> {
     let mut buf = vec![0u8; len]; // (the reads this is for are small: zeroing costs less than the syscall)
     let mut filled = 0;
     while filled < len {
         let slice = &mut [io::IoSliceMut::new(&mut buf[filled..])];
         match rustix::io::preadv2(file, slice, offset + filled as u64, rustix::io::ReadWriteFlags::NOWAIT) {
-            Ok(0) => return Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{filled} of {len} bytes"))),
+            Ok(0) => break,
             Ok(n) => filled += n,
             Err(rustix::io::Errno::INTR) => {}
             Err(rustix::io::Errno::AGAIN | rustix::io::Errno::OPNOTSUPP) => {
@@ -51,7 +47,21 @@ pub fn read_exact_at_cached(file: &File, len: usize, offset: u64) -> io::Result<
             Err(e) => return Err(e.into()),
         }
     }
+    buf.truncate(filled);
     Ok(buf)
+}
+
+/// Like [`read_exact_at`], but only what the page cache holds (see [`read_at_most_cached`]).
+pub fn read_exact_at_cached(file: &File, len: usize, offset: u64) -> io::Result<Vec<u8>> {
+    exactly(read_at_most_cached(file, len, offset)?, len)
+}
+
+/// `buf` when it is `len` bytes long, else `UnexpectedEof`.
+fn exactly(buf: Vec<u8>, len: usize) -> io::Result<Vec<u8>> {
+    match buf.len() == len {
+        true => Ok(buf),
+        false => Err(io::Error::new(io::ErrorKind::UnexpectedEof, format!("{} of {len} bytes", buf.len()))),
+    }
 }
 
 #[cfg(test)]
@@ -82,6 +92,7 @@ mod tests {
         // Just written: in the page cache.
         assert_eq!(read_exact_at_cached(file, 4096, 8192).unwrap(), &bytes[8192..12288]);
         assert_eq!(read_exact_at_cached(file, 2, (1 << 20) - 1).unwrap_err().kind(), io::ErrorKind::UnexpectedEof);
+        assert_eq!(read_at_most_cached(file, 10, (1 << 20) - 3).unwrap(), &bytes[(1 << 20) - 3..]);
         // Dropped from the page cache: the read would have to wait on the disk.
         rustix::fs::fadvise(file, 0, None, rustix::fs::Advice::DontNeed).unwrap();
         let e = read_exact_at_cached(file, 4096, 500_000).unwrap_err();

@@ -18,7 +18,7 @@ use std::ops::Range;
 /// Bytes of data each checksum covers (the last block of a page may be shorter).
 pub const BLOCK: usize = 16 << 10;
 /// Bytes of one table entry (a little-endian CRC32).
-const ENTRY: usize = 4;
+pub const ENTRY: usize = 4;
 
 /// The blocks of `len` bytes of data.
 pub fn count(len: usize) -> usize {

@@ -267,33 +267,46 @@ pub enum Wait {
     Cached,
 }
 
-/// Reads bytes `range` of a page file's data (clipped to its length) and checks them: the header, the
-/// file's size against it, and the checksum of every block the range touches. Three reads at most
-/// (header, table entries, blocks); nothing else of the page is read. With [`Wait::Cached`] the reads
-/// take only what the page cache holds (the `open` and `fstat` may still touch the disk).
+/// Table entries read with the header, in the same read: a 4 MiB page's whole table (a part of a larger
+/// page, or a longer part, reads the rest of its entries apart).
+const ENTRIES_WITH_HEADER: usize = 256;
+
+/// Reads bytes `range` of a page file's data (clipped to its length) and checks them: the header, and the
+/// checksum of every block the range touches. Two reads (the header with the table entries the range
+/// needs, then its blocks), three for a part past [`ENTRIES_WITH_HEADER`] blocks; nothing else of the page
+/// is read. A file shorter than its header says where the range lies is corrupt; its size is not asked
+/// otherwise (an `fstat` per part, and every byte served is checked by its block's checksum anyway). With
+/// [`Wait::Cached`] the reads take only what the page cache holds (the `open` may still touch the disk).
 pub(super) fn read_part(path: &Path, range: Range<usize>, wait: Wait) -> Result<(PageHeader, Bytes), PageFileError> {
     let file = File::open(path)?;
     let read = |len: usize, at: usize| match wait {
-        Wait::Block => loam_core::read_at::read_exact_at(&file, len, at as u64),
-        Wait::Cached => loam_core::read_at::read_exact_at_cached(&file, len, at as u64),
+        Wait::Block => loam_core::read_at::read_at_most(&file, len, at as u64),
+        Wait::Cached => loam_core::read_at::read_at_most_cached(&file, len, at as u64),
     };
-    let b = read(HEADER_LEN, 0)?;
-    let header = PageHeader::decode(&b).map_err(PageFileError::Corrupt)?;
-    let size = file.metadata()?.len();
-    let data_at = header.data_offset();
-    if size != data_at as u64 + header.len {
-        return Err(PageFileError::Corrupt(format!("file is {size} bytes, header says {}", header.len)));
-    }
+    let exact = |len: usize, at: usize| -> Result<Vec<u8>, PageFileError> {
+        let b = read(len, at)?;
+        match b.len() == len {
+            true => Ok(b),
+            false => Err(PageFileError::Corrupt(format!("the file ends before byte {}", at + len))),
+        }
+    };
+    // What lies past the table in this read is data, not used: the blocks are read (and checked) apart.
+    let first = read(HEADER_LEN + blocks::covering(&range).end.min(ENTRIES_WITH_HEADER) * blocks::ENTRY, 0)?;
+    let header = PageHeader::decode(&first).map_err(PageFileError::Corrupt)?;
     let len = header.len as usize;
     let range = range.start.min(len)..range.end.min(len);
     let blocks = blocks::covering(&range);
     if blocks.is_empty() {
         return Ok((header, Bytes::new()));
     }
-    let table = read(blocks.len() * 4, HEADER_LEN + blocks.start * 4)?;
+    let entries = HEADER_LEN + blocks.start * blocks::ENTRY..HEADER_LEN + blocks.end * blocks::ENTRY;
+    let table = match first.get(entries.clone()) {
+        Some(t) => t.to_vec(),
+        None => exact(entries.len(), entries.start)?,
+    };
     let lo = blocks.start * blocks::BLOCK;
     let hi = (blocks.end * blocks::BLOCK).min(len);
-    let data = read(hi - lo, data_at + lo)?;
+    let data = exact(hi - lo, header.data_offset() + lo)?;
     // `table` holds the entries from `blocks.start` on: the blocks are numbered from 0 in it.
     blocks::verify(&table, 0, &data).map_err(PageFileError::Corrupt)?;
     Ok((header, Bytes::from(data).slice(range.start - lo..range.end - lo)))
@@ -425,5 +438,50 @@ mod tests {
         let root = &layout.roots()[layout.dir_index(&id)];
         assert_eq!(layout.page_path(&id, 9, 3), root.join(&id[..2]).join(format!("{id}.9.3.page")));
         assert_eq!(layout.record_log_path(1), PathBuf::from("/b/loam-pages/v3/records.log"));
+    }
+
+    #[test]
+    fn a_part_is_its_blocks_checked_and_a_file_cut_or_damaged_under_it_is_corrupt() {
+        use blocks::BLOCK;
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("0.page");
+        // More blocks than the table entries read with the header: a part past them reads its own.
+        let data: Vec<u8> = (0..300 * BLOCK + 100).map(|i| (i % 251) as u8).collect();
+        let h = write_page(&path, &header(&data), &data).unwrap();
+        let len = data.len();
+        let parts = [
+            0..1,
+            4096..8192,
+            BLOCK - 1..BLOCK + 1,
+            280 * BLOCK + 5..290 * BLOCK,
+            299 * BLOCK..len + 50,
+            100..100,
+            len + 5..len + 9,
+            0..usize::MAX,
+        ];
+        for wait in [Wait::Block, Wait::Cached] {
+            for r in parts.clone() {
+                let (got_header, got) = read_part(&path, r.clone(), wait).unwrap();
+                assert_eq!((got_header, &got[..]), (h, &data[r.start.min(len)..r.end.min(len)]), "{r:?}");
+            }
+        }
+        let corrupt = |r: Range<usize>| matches!(read_part(&path, r, Wait::Block), Err(PageFileError::Corrupt(_)));
+        let mut raw = fs::read(&path).unwrap();
+        let flipped = h.data_offset() + 285 * BLOCK + 7;
+        raw[flipped] ^= 1;
+        fs::write(&path, &raw).unwrap();
+        assert!(corrupt(285 * BLOCK..285 * BLOCK + 10) && corrupt(0..usize::MAX));
+        assert_eq!(&read_part(&path, 0..4096, Wait::Block).unwrap().1[..], &data[..4096], "other blocks are whole");
+        raw[flipped] ^= 1;
+        // Cut in block 2: the blocks before it are whole; a part on it or past it is corrupt.
+        fs::write(&path, &raw[..h.data_offset() + 2 * BLOCK + 10]).unwrap();
+        assert_eq!(&read_part(&path, 10..BLOCK, Wait::Block).unwrap().1[..], &data[10..BLOCK]);
+        assert!(corrupt(2 * BLOCK..2 * BLOCK + 5) && corrupt(290 * BLOCK..290 * BLOCK + 1));
+        // Cut in the table, and in the header.
+        fs::write(&path, &raw[..HEADER_LEN + 8]).unwrap();
+        assert!(corrupt(0..10) && corrupt(280 * BLOCK..280 * BLOCK + 1));
+        fs::write(&path, &raw[..HEADER_LEN - 1]).unwrap();
+        assert!(corrupt(0..10));
+        assert!(matches!(read_part(&dir.path().join("9.page"), 0..1, Wait::Block), Err(PageFileError::Missing)));
     }
 }
