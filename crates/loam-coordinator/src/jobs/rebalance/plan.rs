@@ -410,6 +410,20 @@ mod tests {
         WorkerEndpoint { id: WorkerId::random(), host: "127.0.0.1".into(), http_port: port, s3_port: 0, tls: false }
     }
 
+    /// Job `j` over `a` and `b`, both targets, one replica; `a` lists `listing`, `b` nothing.
+    fn two_workers(a: &WorkerEndpoint, b: &WorkerEndpoint, listing: Box<dyn Listing>, path: &Path) -> Input {
+        Input {
+            job: "j".into(),
+            ring_workers: vec![a.clone(), b.clone()],
+            replicas: 1,
+            skip_prune: false,
+            targets: vec![a.id, b.id],
+            listed: vec![(a.id, listing)],
+            hinted: BTreeMap::new(),
+            path: path.to_path_buf(),
+        }
+    }
+
     #[tokio::test]
     async fn plans_loads_before_prunes_and_reads_back_any_range() {
         let dir = tempfile::tempdir().unwrap();
@@ -420,16 +434,7 @@ mod tests {
         let mut listed_by_a = uris.clone();
         listed_by_a.reverse();
         let path = dir.path().join("x.plan");
-        let input = Input {
-            job: "j".into(),
-            ring_workers: vec![a.clone(), b.clone()],
-            replicas: 1,
-            skip_prune: false,
-            targets: vec![a.id, b.id],
-            listed: vec![(a.id, Box::new(super::holders::Sorted::new(listed_by_a)))],
-            hinted: BTreeMap::new(),
-            path: path.clone(),
-        };
+        let input = two_workers(&a, &b, Box::new(super::holders::Sorted::new(listed_by_a)), &path);
         let summary = input.write().unwrap();
         let on_b = uris.iter().filter(|u| ring.primary(u).unwrap().1.id == b.id).count() as u64;
         assert!(on_b > 0 && on_b < 30);
@@ -476,16 +481,7 @@ mod tests {
         let (a, b) = (endpoint(1), endpoint(2));
         let path = dir.path().join("x.plan");
         let cut: Vec<String> = (0..10).map(|i| format!("s3://b/f{i}")).collect();
-        let input = Input {
-            job: "j".into(),
-            ring_workers: vec![a.clone(), b.clone()],
-            replicas: 1,
-            skip_prune: false,
-            targets: vec![a.id, b.id],
-            listed: vec![(a.id, Box::new(Cut(cut.into_iter())))],
-            hinted: BTreeMap::new(),
-            path: path.clone(),
-        };
+        let input = two_workers(&a, &b, Box::new(Cut(cut.into_iter())), &path);
         match input.write() {
             Err(Unmade::Listing(e)) => assert_eq!(e, "worker w stopped answering"),
             other => panic!("{other:?}"),
