@@ -7,8 +7,8 @@
 //! listing worker asks the entries' owners, see `owners`).
 //!
 //! A listing's pages come from one sorted snapshot of the cached files, taken by its first page (no
-//! `after`) and kept for [`SNAPSHOT_REUSE`]: sorting a million names per page would cost the worker more
-//! than the listing. A page asked after that takes a new snapshot and goes on from its cursor, which
+//! `after`) and kept for [`SNAPSHOT_REUSE`], or until a page reaches its end: sorting a million names per
+//! page would cost the worker more than the listing. A page asked after that takes a new snapshot and goes on from its cursor, which
 //! skips nothing held in both (see `page_after`); a file cached or dropped while a listing runs may or may
 //! not be in it, as with one answer of the whole list.
 //!
@@ -108,10 +108,22 @@ async fn cached_files(State(s): State<Arc<OpsState>>, RawQuery(q): RawQuery) -> 
         Err(e) => return e.into_response(),
     };
     let (files, next) = page_after(&sorted, after, limit);
+    if next.is_none() {
+        s.forget(&sorted);
+    }
     Json(CachedFiles { version: CLUSTER_OPS_API_VERSION, worker: s.worker.id.to_string(), files, next }).into_response()
 }
 
 impl OpsState {
+    /// Drops the snapshot `done` when it is still the last one: a listing that reached its end frees it
+    /// at once rather than after [`SNAPSHOT_REUSE`] (a million names are about 100 MB).
+    fn forget(&self, done: &Arc<Vec<String>>) {
+        let mut last = self.snapshot.lock();
+        if last.as_ref().is_some_and(|(_, sorted)| Arc::ptr_eq(sorted, done)) {
+            *last = None;
+        }
+    }
+
     /// The sorted cached files: the last snapshot while it is recent and `fresh` is not asked, else a new one.
     async fn snapshot(&self, fresh: bool) -> Result<Arc<Vec<String>>, WorkerError> {
         if !fresh

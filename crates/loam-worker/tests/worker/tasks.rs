@@ -145,6 +145,13 @@ async fn the_cached_files_listing_walks_pages_in_uri_order() {
         }
     }
     assert_eq!((walked, pages), (uris.clone(), 3));
+    // The listing reached its end, so its snapshot is gone: a page asked now sees a file cached since.
+    let later = t.write("f", &pattern(100, 2));
+    let (s, v) = task(&t, "load", json!({"version": 1, "files": [{"ufsUri": later}]})).await;
+    assert_eq!(s, 200, "{v}");
+    let after_e = format!("?limit=2&after={}", loam_client::reader::encode_query(&uris[4]));
+    let (s, page) = list(after_e).await;
+    assert_eq!((s, strings(&page)), (200, vec![later]));
     for bad in ["0", "abc", "100001", "-1"] {
         let (s, v) = list(format!("?limit={bad}")).await;
         assert_eq!(s, 400, "limit={bad}: {v}");
