@@ -8,9 +8,9 @@
 //!
 //! A listing's pages come from one sorted snapshot of the cached files, taken by its first page (no
 //! `after`) and kept for [`SNAPSHOT_REUSE`], or until a page reaches its end: sorting a million names per
-//! page would cost the worker more than the listing. A page asked after that takes a new snapshot and goes on from its cursor, which
-//! skips nothing held in both (see `page_after`); a file cached or dropped while a listing runs may or may
-//! not be in it, as with one answer of the whole list.
+//! page would cost the worker more than the listing. A page asked after that takes a new snapshot and goes
+//! on from its cursor, which skips nothing held in both (see `page_after`); a file cached or dropped while
+//! a listing runs may or may not be in it, as with one answer of the whole list.
 //!
 //! `POST /v1/drain` (not internal: role `cluster` or `admin`) leaves the ring and moves every cached file
 //! to its next owner, answering the counts ([`DrainReport`]) when it ends (see `crate::cluster::drain`).
