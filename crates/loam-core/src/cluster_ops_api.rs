@@ -142,6 +142,23 @@ pub struct CachedFiles {
     pub next: Option<String>,
 }
 
+/// The query of [`CACHED_FILES_PATH`] (what a server answering it reads; the worker parses raw queries
+/// into it, since `after` is a UFS URI).
+#[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
+pub struct CachedFilesQuery {
+    /// The most URIs in the answer (1 to [`MAX_CACHED_FILES_PAGE`]); none: all.
+    pub limit: Option<usize>,
+    /// The `next` of the previous page.
+    pub after: Option<String>,
+}
+
+impl CachedFilesQuery {
+    /// The page of `sorted` it asks for, and the next page's cursor (see [`page_after`]).
+    pub fn page_of(&self, sorted: &[String]) -> (Vec<String>, Option<String>) {
+        page_after(sorted, self.after.as_deref(), self.limit)
+    }
+}
+
 /// The page of `sorted` (ascending, each once) that follows `after`, at most `limit` long (no limit: the
 /// rest), and the cursor of the next page when more follow. A cursor need not be in `sorted`: a page
 /// starts at the first URI greater than it, so a listing taken again between pages neither repeats nor

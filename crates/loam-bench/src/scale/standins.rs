@@ -7,7 +7,7 @@
 //! - `POST /v1/internal/load` and `/v1/internal/free`: every file answered as done, counted; no byte is
 //!   moved (the benchmark measures the Coordinator, not the data path).
 //! - `GET /v1/internal/cached_files`: the files the stand-in holds ([`Holdings`], none until the
-//!   rebalance part sets them), a page at a time as a worker answers them (`page_after`).
+//!   rebalance part sets them), a page at a time as a worker answers them (`CachedFilesQuery::page_of`).
 //!
 //! The servers are tokio tasks of this process, one listener each: a thousand stand-ins take a thousand
 //! descriptors (and the Coordinator's connections to them as many again), so [`raise_fd_limit`] lifts the
@@ -20,7 +20,7 @@ use axum::{Json, Router};
 use futures::StreamExt;
 use loam_client::WorkerEndpoint;
 use loam_core::WorkerId;
-use loam_core::cluster_ops_api::{CACHED_FILES_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, page_after};
+use loam_core::cluster_ops_api::{CACHED_FILES_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, CachedFilesQuery};
 use loam_core::job_api::{
     FREE_TASK_PATH, FileListTask, FileResult, LOAD_TASK_PATH, LoadTask, TASK_API_VERSION, TaskResults,
 };
@@ -197,19 +197,12 @@ async fn free(State(s): State<Arc<Server>>, Json(task): Json<FileListTask>) -> J
     Json(TaskResults { version: TASK_API_VERSION, results: task.uris.into_iter().map(|u| done(u, 0)).collect() })
 }
 
-/// `cached_files`' query.
-#[derive(serde::Deserialize)]
-struct Page {
-    limit: Option<usize>,
-    after: Option<String>,
-}
-
-async fn cached_files(State(s): State<Arc<Server>>, Query(q): Query<Page>) -> Json<CachedFiles> {
+async fn cached_files(State(s): State<Arc<Server>>, Query(q): Query<CachedFilesQuery>) -> Json<CachedFiles> {
     let holdings = s.shared.holdings.read().clone();
     let mut all: Vec<String> = holdings
         .map(|h| h.files.get(s.index).map(|f| f.iter().map(|i| (h.uri)(u64::from(*i))).collect()).unwrap_or_default())
         .unwrap_or_default();
     all.sort_unstable();
-    let (files, next) = page_after(&all, q.after.as_deref(), q.limit);
+    let (files, next) = q.page_of(&all);
     Json(CachedFiles { version: CLUSTER_OPS_API_VERSION, worker: s.id.to_string(), files, next })
 }

@@ -9,8 +9,8 @@
 //! A listing's pages come from one sorted snapshot of the cached files, taken by its first page (no
 //! `after`) and kept for [`SNAPSHOT_REUSE`], or until a page reaches its end: sorting a million names per
 //! page would cost the worker more than the listing. A page asked after that takes a new snapshot and goes
-//! on from its cursor, which skips nothing held in both (see `page_after`); a file cached or dropped while
-//! a listing runs may or may not be in it, as with one answer of the whole list.
+//! on from its cursor, which skips nothing held in both (see `cluster_ops_api::page_after`); a file cached
+//! or dropped while a listing runs may or may not be in it, as with one answer of the whole list.
 //!
 //! `POST /v1/drain` (not internal: role `cluster` or `admin`) leaves the ring and moves every cached file
 //! to its next owner, answering the counts ([`DrainReport`]) when it ends (see `crate::cluster::drain`).
@@ -23,8 +23,8 @@ use axum::extract::{RawQuery, State};
 use axum::response::{IntoResponse, Response};
 use bytes::Bytes;
 use loam_core::cluster_ops_api::{
-    CACHED_FILES_PATH, CLEAR_STALE_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, ClearStaleTask, DRAIN_PATH, DrainReport,
-    MAX_CACHED_FILES_PAGE, page_after,
+    CACHED_FILES_PATH, CLEAR_STALE_PATH, CLUSTER_OPS_API_VERSION, CachedFiles, CachedFilesQuery, ClearStaleTask,
+    DRAIN_PATH, DrainReport, MAX_CACHED_FILES_PAGE,
 };
 use loam_core::coordinator_api::StatusBody;
 use parking_lot::Mutex;
@@ -102,12 +102,12 @@ async fn cached_files(State(s): State<Arc<OpsState>>, RawQuery(q): RawQuery) -> 
         Ok(l) => l.map(|l| l as usize),
         Err(e) => return e.into_response(),
     };
-    let after = q.get("after").filter(|a| !a.is_empty());
+    let after = q.get("after").filter(|a| !a.is_empty()).map(str::to_string);
     let sorted = match s.snapshot(after.is_none()).await {
         Ok(sorted) => sorted,
         Err(e) => return e.into_response(),
     };
-    let (files, next) = page_after(&sorted, after, limit);
+    let (files, next) = CachedFilesQuery { limit, after }.page_of(&sorted);
     if next.is_none() {
         s.forget(&sorted);
     }

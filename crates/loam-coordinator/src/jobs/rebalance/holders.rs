@@ -263,21 +263,16 @@ mod tests {
     /// A worker's listing served over HTTP, failing every page after `fail_after` pages.
     async fn serve_listing(files: Vec<String>, fail_after: usize) -> (WorkerEndpoint, Arc<AtomicUsize>) {
         use axum::extract::{Query, State};
-        use loam_core::cluster_ops_api::{CACHED_FILES_PATH, CLUSTER_OPS_API_VERSION, page_after};
-        #[derive(serde::Deserialize)]
-        struct Page {
-            limit: Option<usize>,
-            after: Option<String>,
-        }
+        use loam_core::cluster_ops_api::{CACHED_FILES_PATH, CLUSTER_OPS_API_VERSION, CachedFilesQuery};
         type Served = (WorkerId, Arc<Vec<String>>, Arc<AtomicUsize>, usize);
         async fn page(
             State((id, files, served, fail_after)): State<Served>,
-            Query(q): Query<Page>,
+            Query(q): Query<CachedFilesQuery>,
         ) -> Result<axum::Json<CachedFiles>, axum::http::StatusCode> {
             if served.fetch_add(1, Ordering::SeqCst) >= fail_after {
                 return Err(axum::http::StatusCode::SERVICE_UNAVAILABLE);
             }
-            let (files, next) = page_after(&files, q.after.as_deref(), q.limit);
+            let (files, next) = q.page_of(&files);
             Ok(axum::Json(CachedFiles { version: CLUSTER_OPS_API_VERSION, worker: id.to_string(), files, next }))
         }
         let id = WorkerId::random();
