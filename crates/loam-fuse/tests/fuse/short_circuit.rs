@@ -227,19 +227,28 @@ async fn small_reads_of_cached_pages_are_answered_on_the_session_thread_and_the_
     unmount(m).await;
 
     // Page files out of the page cache: a read that would wait on the disk is not answered on the session
-    // thread, and still short-circuit (on a thread that may wait).
-    for p in page_files(&c) {
-        let f = std::fs::File::open(&p).unwrap();
-        f.sync_all().unwrap();
-        rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+    // thread, and still short-circuit (on a thread that may wait). The kernel may keep a page the advice
+    // names (seen once in a whole-suite run), so the advice and the reads are tried up to 3 times.
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        for p in page_files(&c) {
+            let f = std::fs::File::open(&p).unwrap();
+            f.sync_all().unwrap();
+            rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).unwrap();
+        }
+        let m = c.mount();
+        for (at, got) in small_reads(&m, 4).await {
+            assert!(got == bytes[at..at + 4096], "bytes at {at}");
+        }
+        let text = m.metrics().encode().unwrap();
+        assert!(sc_reads(&m) >= 4.0, "{text}");
+        let on_session = session_reads(&m);
+        unmount(m).await;
+        // Every block these reads touch was out of the page cache, so none was answered on the session thread.
+        if on_session == 0.0 || tries == 3 {
+            assert_eq!(on_session, 0.0, "reads that would wait were handed off: {text}");
+            break;
+        }
     }
-    let m = c.mount();
-    for (at, got) in small_reads(&m, 4).await {
-        assert!(got == bytes[at..at + 4096], "bytes at {at}");
-    }
-    let text = m.metrics().encode().unwrap();
-    assert!(sc_reads(&m) >= 4.0, "{text}");
-    // Every block these reads touch was out of the page cache, so none was answered on the session thread.
-    assert_eq!(session_reads(&m), 0.0, "reads that would wait were handed off: {text}");
-    unmount(m).await;
 }
